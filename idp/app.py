@@ -1,0 +1,142 @@
+"""The application factory: a short list of ``setup_*`` calls."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, Response, jsonify
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
+
+from idp import interaction, sessions
+from idp.crypto import Hasher, Sealer, derive_key, load_master_key
+from idp.ephemeral import EphemeralUnavailable, create_store
+from idp.errors import setup_errors
+from idp.i18n import select_locale
+from idp.keyring import KeyRing
+from idp.services import Services, attach
+from idp.settings import Settings
+from idp.store import health
+from idp.store.db import db, init_db
+
+csrf = CSRFProtect()
+
+
+def template_folder() -> str:
+    """Installed wheels carry templates inside the package; a checkout has them at the top."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if candidate.is_dir():
+            return str(candidate)
+    raise RuntimeError("templates folder not found")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings()
+    app = Flask(
+        "idp",
+        template_folder=template_folder(),
+        static_folder=str(Path(__file__).resolve().parent / "static"),
+        static_url_path="/static",
+    )
+
+    setup_logging(settings)
+    setup_database(app, settings)
+    setup_services(app, settings)
+    setup_security(app, settings)
+    setup_i18n(app)
+    setup_errors(app)
+    setup_blueprints(app, settings)
+    return app
+
+
+def setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def setup_database(app: Flask, settings: Settings) -> None:
+    init_db(app, settings.database_url)
+
+    @app.teardown_appcontext
+    def _rollback_unfinished(exc: BaseException | None) -> None:
+        if exc is not None:
+            health.rollback()
+
+
+def setup_services(app: Flask, settings: Settings) -> None:
+    master = load_master_key(settings.master_key, settings.master_key_file)
+    secret = settings.secret_key.encode() if settings.secret_key else derive_key(master, "secret")
+    app.config["SECRET_KEY"] = secret
+    sealer = Sealer(master)
+    attach(
+        app,
+        Services(
+            settings=settings,
+            ephemeral=create_store(settings.redis_url, lambda: db.engine),
+            keyring=KeyRing(sealer),
+            hasher=Hasher(derive_key(master, "unitgate/keyed-hash/v1")),
+            sealer=sealer,
+        ),
+    )
+
+
+def setup_security(app: Flask, settings: Settings) -> None:
+    app.config.update(
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="ug_csrf",
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=False,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    csrf.init_app(app)
+    app.after_request(interaction.set_binding_cookie)
+    app.after_request(sessions.set_cookie)
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if response.mimetype == "text/html":
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; frame-ancestors 'none'; form-action 'self' *; "
+                "base-uri 'none'; object-src 'none'",
+            )
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def setup_i18n(app: Flask) -> None:
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
+    Babel(app, locale_selector=select_locale)
+
+
+def setup_blueprints(app: Flask, settings: Settings) -> None:
+    from idp.login import setup_login
+    from idp.oidc import setup_oidc
+
+    setup_oidc(app, csrf)
+    setup_login(app)
+    if settings.dev_mode:
+        from idp.mail.dev_outbox import bp as dev_outbox
+
+        app.register_blueprint(dev_outbox)
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        """Liveness and readiness: 200 when the database and ephemeral store answer."""
+        from idp.services import ephemeral
+
+        try:
+            health.ping()
+            ephemeral().ping()
+        except (EphemeralUnavailable, Exception):
+            return jsonify({"status": "unavailable"}), 503
+        return jsonify({"status": "ok"}), 200

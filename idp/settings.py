@@ -1,0 +1,87 @@
+"""Settings read from ``IDP_*`` environment variables.
+
+Every field here is documented in the README's configuration table; a test keeps the
+two in step (``tests/test_docs.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Process configuration. Unknown ``IDP_*`` variables are ignored."""
+
+    model_config = SettingsConfigDict(env_prefix="IDP_", extra="ignore")
+
+    issuer: str = Field(
+        "http://127.0.0.1:5000",
+        description="Public base URL; the OIDC `iss` and the prefix of every endpoint.",
+    )
+    database_url: str = Field(
+        f"sqlite:///{PROJECT_ROOT / 'instance' / 'unitgate.db'}",
+        description="SQLAlchemy URL. SQLite (default, embedded) or "
+        "`postgresql+psycopg://user@host/db`.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL for the ephemeral store (codes, interactions, rate limits). "
+        "Unset: the SQL database holds them.",
+    )
+    master_key: str | None = Field(
+        None,
+        description="Base64url 32-byte key that encrypts private signing keys at rest. "
+        "Unset: read from `IDP_MASTER_KEY_FILE`.",
+    )
+    master_key_file: str = Field(
+        str(PROJECT_ROOT / "keys" / "master.key"),
+        description="File holding the master key when `IDP_MASTER_KEY` is unset "
+        "(`idp init` creates it in development).",
+    )
+    secret_key: str | None = Field(
+        None,
+        description="Key for CSRF tokens and keyed hashes of codes and secrets. "
+        "Unset: derived from the master key.",
+    )
+    smtp_url: str | None = Field(
+        None,
+        description="Outgoing mail: `smtp://host:port`, `smtp+starttls://user:pass@host:587`"
+        " or `smtps://user:pass@host:465`. Unset: development mode, codes are printed "
+        "to the console and shown at `/dev/outbox`.",
+    )
+    mail_from: str = Field("Unitgate <no-reply@unitgate.localhost>", description="Sender.")
+    dev_mode: bool = Field(
+        False,
+        description="Development conveniences: `/dev/outbox`, codes on the console, "
+        "cookies without `Secure` on plain-http localhost. Never in production.",
+    )
+    secure_cookies: bool = Field(
+        True,
+        description="Set `Secure` on cookies. Only `false` for plain-http localhost.",
+    )
+    session_idle_minutes: int = Field(30, description="Session idle timeout.")
+    session_absolute_hours: int = Field(12, description="Session absolute lifetime.")
+    access_token_seconds: int = Field(600, description="Lifetime of access and ID tokens.")
+    refresh_token_days: int = Field(
+        30, description="Absolute lifetime of a refresh-token family."
+    )
+    code_seconds: int = Field(60, description="Lifetime of authorization codes (max 60).")
+    otp_minutes: int = Field(10, description="Lifetime of an email one-time code (max 10).")
+    otp_max_tries: int = Field(5, description="Wrong tries allowed per one-time code.")
+    otp_sends_per_address: int = Field(
+        5, description="Codes sent to one address per 15 minutes."
+    )
+    otp_sends_per_ip: int = Field(30, description="Codes requested from one IP per 15 minutes.")
+    lockout_failures: int = Field(
+        100, description="Consecutive failed code entries before an account is locked."
+    )
+    log_level: str = Field("INFO", description="Python logging level.")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,5 @@
+"""Persistence: models, the database handle and repositories.
+
+Only this package imports SQLAlchemy; the rest of Unitgate calls its repository
+functions.
+"""

@@ -1,0 +1,53 @@
+"""Repository of signing keys."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from idp.store.db import db
+from idp.store.models import SigningKey, utcnow
+
+
+def all_keys() -> Sequence[SigningKey]:
+    """Every key not yet retired, oldest first."""
+    return db.session.scalars(
+        select(SigningKey).where(SigningKey.state != "retired").order_by(SigningKey.created_at)
+    ).all()
+
+
+def listing() -> Sequence[SigningKey]:
+    """Every key, retired ones included, oldest first."""
+    return db.session.scalars(select(SigningKey).order_by(SigningKey.created_at)).all()
+
+
+def fingerprint() -> tuple[tuple[str, str], ...]:
+    """A cheap summary (kid, state) that changes whenever the key set changes."""
+    rows = db.session.execute(
+        select(SigningKey.kid, SigningKey.state).order_by(SigningKey.kid)
+    ).all()
+    return tuple((r[0], r[1]) for r in rows)
+
+
+def add_active(key: SigningKey) -> None:
+    """Insert ``key`` as the active key of its algorithm; the previous active key of
+    that algorithm stays published (in the JWKS) until retired."""
+    for old in db.session.scalars(
+        select(SigningKey).where(SigningKey.alg == key.alg, SigningKey.state == "active")
+    ):
+        old.state = "published"
+    key.state = "active"
+    db.session.add(key)
+    db.session.commit()
+
+
+def retire(kid: str) -> SigningKey | None:
+    """Retire a published key; refuses (returns None) for unknown or active keys."""
+    key = db.session.get(SigningKey, kid)
+    if key is None or key.state != "published":
+        return None
+    key.state = "retired"
+    key.retired_at = utcnow()
+    db.session.commit()
+    return key

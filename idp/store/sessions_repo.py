@@ -1,0 +1,41 @@
+"""Repository of browser sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select
+
+from idp.store.db import db
+from idp.store.models import Session
+
+
+def insert(row: Session) -> None:
+    db.session.add(row)
+    db.session.commit()
+
+
+def by_hash(id_hash: str) -> Session | None:
+    return db.session.get(Session, id_hash)
+
+
+def touch(row: Session, at: datetime) -> None:
+    row.last_seen_at = at
+    db.session.commit()
+
+
+def remove(id_hash: str) -> None:
+    db.session.execute(delete(Session).where(Session.id_hash == id_hash))
+    db.session.commit()
+
+
+def remove_for_account(account_id: str, commit: bool = True) -> int:
+    """End every session of an account; returns how many were ended."""
+    result = db.session.execute(delete(Session).where(Session.account_id == account_id))
+    if commit:
+        db.session.commit()
+    return int(result.rowcount or 0)
+
+
+def for_account(account_id: str) -> list[Session]:
+    return list(db.session.scalars(select(Session).where(Session.account_id == account_id)))
