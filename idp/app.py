@@ -76,7 +76,9 @@ def setup_services(app: Flask, settings: Settings) -> None:
         app,
         Services(
             settings=settings,
-            ephemeral=create_store(settings.redis_url, lambda: db.engine),
+            ephemeral=create_store(
+                settings.redis_url, lambda: db.engine, settings.redis_prefix
+            ),
             keyring=KeyRing(sealer),
             hasher=Hasher(derive_key(master, "unitgate/keyed-hash/v1")),
             sealer=sealer,

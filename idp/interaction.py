@@ -3,8 +3,9 @@
 Every downstream request (an OIDC authorization request now, a SAML AuthnRequest
 later) becomes a pending :class:`Interaction` in the ephemeral store. Login methods
 (email code, upstream SSO, ...) only *finish* it with an authenticated account and
-the user's consent; the protocol side then resumes at ``resume_url`` and answers the
-merchant. Login code never knows which protocol the merchant spoke.
+the user's consent, then send the browser (303) to
+``url_for(ix.resume_endpoint, interaction_id=ix.id)``; the protocol side consumes
+the interaction there and answers the merchant. Login code never knows which protocol the merchant spoke.
 
 An interaction is bound to the browser that started it by a random cookie
 (``ug_ix``) whose keyed hash is stored with it: an interaction id alone, leaked in a
@@ -32,7 +33,7 @@ class Interaction:
     protocol: str  # "oidc" | "saml"
     client_id: str  # OIDC client_id or SAML SP entity id
     client_name: str
-    resume_url: str  # where the browser goes when the interaction is finished
+    resume_endpoint: str  # Flask endpoint taking ``interaction_id``; resumes the protocol
     scopes: list[str] = field(default_factory=list)
     claims: list[str] = field(default_factory=list)  # claim names the merchant asks for
     prompt: list[str] = field(default_factory=list)  # "login", "consent", ...

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         description="Redis URL for the ephemeral store (codes, interactions, rate limits). "
         "Unset: the SQL database holds them.",
     )
+    redis_prefix: str = Field(
+        "ug:", description="Prefix of every Redis key, so one Redis can serve several uses."
+    )
     master_key: str | None = Field(
         None,
         description="Base64url 32-byte key that encrypts private signing keys at rest. "

@@ -74,7 +74,11 @@ def test_parallel_take_has_one_winner(app: Flask) -> None:
         results: list[object] = []
         barrier = threading.Barrier(8)
 
-        def taker(key: str = f"race{round_}") -> None:
+        def taker(
+            key: str = f"race{round_}",
+            barrier: threading.Barrier = barrier,
+            results: list[object] = results,
+        ) -> None:
             with app.app_context():
                 barrier.wait()
                 results.append(ephemeral().take(key))

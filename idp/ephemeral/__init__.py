@@ -40,12 +40,14 @@ class EphemeralStore(Protocol):
         """Raise :class:`EphemeralUnavailable` unless the backend answers."""
 
 
-def create_store(redis_url: str | None, engine_getter: Any = None) -> EphemeralStore:
+def create_store(
+    redis_url: str | None, engine_getter: Any = None, redis_prefix: str = "ug:"
+) -> EphemeralStore:
     """Redis when ``redis_url`` is set, otherwise the SQL store on the app's database."""
     if redis_url:
         from idp.ephemeral.redis_store import RedisStore
 
-        return RedisStore(redis_url)
+        return RedisStore(redis_url, redis_prefix)
     from idp.store.ephemeral_sql import SQLStore
 
     return SQLStore(engine_getter)

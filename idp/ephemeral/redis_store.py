@@ -17,11 +17,10 @@ return n
 
 
 class RedisStore:
-    """Keys are prefixed with ``ug:`` so one Redis can serve other software too."""
+    """Keys are prefixed (``IDP_REDIS_PREFIX``) so one Redis can serve other uses too."""
 
-    prefix = "ug:"
-
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = "ug:") -> None:
+        self.prefix = prefix
         self._redis = redis.Redis.from_url(
             url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
         )

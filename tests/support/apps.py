@@ -13,7 +13,7 @@ from idp import bootstrap, create_app
 from idp.crypto import generate_master_key
 from idp.settings import Settings
 from idp.store import migrate
-from tests.support.backends import Backend
+from tests.support.backends import Backend, redis_prefix
 
 MASTER_KEY = generate_master_key()
 ISSUER = "http://localhost"
@@ -38,6 +38,7 @@ def make_settings(backend: Backend, **overrides: object) -> Settings:
         "secure_cookies": False,
         "dev_mode": False,
         "smtp_url": None,
+        "redis_prefix": redis_prefix(),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -60,7 +61,10 @@ def clean(app: Flask) -> None:
         if settings.redis_url:
             import redis
 
-            redis.Redis.from_url(settings.redis_url).flushdb()
+            r = redis.Redis.from_url(settings.redis_url)
+            keys = list(r.scan_iter(match=settings.redis_prefix + "*", count=1000))
+            if keys:
+                r.delete(*keys)
 
 
 @pytest.fixture

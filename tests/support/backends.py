@@ -1,8 +1,9 @@
 """Storage backends for tests: database URL and Redis URL per backend pair.
 
 PostgreSQL: one database per pytest-xdist worker (``unitgate_test_gw0`` ...), created
-from the ``test`` database and migrated once per session. Redis: one logical database
-per worker, flushed before each test.
+from the ``test`` database and migrated once per session. Redis: database 1, one key space
+per test process under its own key prefix (``ugtest:<worker>:``), emptied before each
+test.
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ def missing(reason: str) -> None:
 
 
 def worker_id() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    """This test process's name; ``IDP_TEST_NAMESPACE`` separates concurrent runs."""
+    namespace = os.environ.get("IDP_TEST_NAMESPACE", "")
+    return f"{namespace}{os.environ.get('PYTEST_XDIST_WORKER', 'gw0')}"
+
+
+def redis_prefix() -> str:
+    return f"ugtest:{worker_id()}:"
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ def postgres_url() -> str:
                 conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+    except Exception as exc:
         missing(f"PostgreSQL at {PG_ADMIN_URL} unavailable: {type(exc).__name__}: {exc}")
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
@@ -75,11 +82,10 @@ def postgres_url() -> str:
 def redis_url() -> str:
     import redis
 
-    index = int("".join(c for c in worker_id() if c.isdigit()) or 0) % 15 + 1
-    url = f"{REDIS_URL}/{index}"
+    url = f"{REDIS_URL}/1"
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         missing(f"Redis at {REDIS_URL} unavailable: {type(exc).__name__}")
     return url
 
