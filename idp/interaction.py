@@ -5,7 +5,8 @@ later) becomes a pending :class:`Interaction` in the ephemeral store. Login meth
 (email code, upstream SSO, ...) only *finish* it with an authenticated account and
 the user's consent, then send the browser (303) to
 ``url_for(ix.resume_endpoint, interaction_id=ix.id)``; the protocol side consumes
-the interaction there and answers the merchant. Login code never knows which protocol the merchant spoke.
+the interaction there and answers the merchant. Login code never knows which
+protocol the merchant spoke.
 
 An interaction is bound to the browser that started it by a random cookie
 (``ug_ix``) whose keyed hash is stored with it: an interaction id alone, leaked in a
