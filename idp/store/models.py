@@ -314,3 +314,66 @@ class EphemeralEntry(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class LdapDirectory(Base):
+    """An LDAP / Active Directory server a business unit syncs its employees from.
+
+    The bind password is sealed with the master key (context ``ldap-bind:<id>``);
+    ``attribute_map`` maps LDAP attribute names to account fields, ``group_map``
+    group DNs (or their CN) to unit roles. ``schedule_minutes`` 0 means manual sync
+    only. See ``docs/ldap.md``.
+    """
+
+    __tablename__ = "ldap_directories"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    unit_id: Mapped[str] = mapped_column(
+        ForeignKey("units.id", ondelete="CASCADE"), unique=True
+    )
+    url: Mapped[str] = mapped_column(String(500))
+    start_tls: Mapped[bool] = mapped_column(Boolean, default=False)
+    ca_certificate: Mapped[str | None] = mapped_column(Text)
+    bind_dn: Mapped[str] = mapped_column(String(500))
+    bind_password_sealed: Mapped[str] = mapped_column(Text)
+    base_dn: Mapped[str] = mapped_column(String(500))
+    user_filter: Mapped[str] = mapped_column(String(1000))
+    id_attribute: Mapped[str] = mapped_column(String(64))
+    attribute_map: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    group_map: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    page_size: Mapped[int] = mapped_column(Integer, default=500)
+    schedule_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    trust_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    login_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_run_at: Mapped[datetime | None] = mapped_column()
+    last_run_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class LdapLink(Base):
+    """Which account an entry of an LDAP directory produced, keyed on the entry's
+    stable id (``objectGUID``, ``entryUUID``), never on its e-mail address.
+
+    ``state`` is what the last sync saw: ``active``, ``disabled`` (AD's
+    ACCOUNTDISABLE bit) or ``missing``; ``deactivated_by_sync`` is set when the sync
+    itself deactivated the account, so it only ever reactivates what it deactivated.
+    """
+
+    __tablename__ = "ldap_links"
+    __table_args__ = (
+        UniqueConstraint("directory_id", "external_id"),
+        UniqueConstraint("directory_id", "account_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    directory_id: Mapped[str] = mapped_column(
+        ForeignKey("ldap_directories.id", ondelete="CASCADE")
+    )
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    external_id: Mapped[str] = mapped_column(String(200))
+    dn: Mapped[str] = mapped_column(String(1000))
+    state: Mapped[str] = mapped_column(String(10), default="active")
+    deactivated_by_sync: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
