@@ -377,3 +377,50 @@ class LdapLink(Base):
     state: Mapped[str] = mapped_column(String(10), default="active")
     deactivated_by_sync: Mapped[bool] = mapped_column(Boolean, default=False)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Connector(Base):
+    """An upstream identity provider a business unit signs its employees in with.
+
+    ``kind`` is google, microsoft, okta, oidc or saml; ``settings`` holds the
+    kind's public configuration (issuer, client id, tenants, hosted domain, IdP
+    metadata, attribute mapping, ...). ``secret_sealed`` is the one secret, sealed
+    with the master key (context ``connector:<id>``): the OIDC client secret, or the
+    SAML SP's private signing key. See ``docs/connect-*.md``.
+    """
+
+    __tablename__ = "connectors"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secret_sealed: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class UpstreamIdentity(Base):
+    """An account's identity at an upstream IdP, keyed on (connector, issuer, subject).
+
+    Never keyed on e-mail: ``email`` is only what the upstream last asserted. For
+    Microsoft the subject is ``<tid>/<oid>``. ``claims`` keeps the last mapped
+    claims, so later sign-ins update only the fields this source owns.
+    """
+
+    __tablename__ = "upstream_identities"
+    __table_args__ = (UniqueConstraint("connector_id", "issuer", "subject"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    connector_id: Mapped[str] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"))
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    claims: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column()
