@@ -12,8 +12,12 @@ from flask.cli import FlaskGroup
 
 def _create_app():  # type: ignore[no-untyped-def]
     from idp.app import create_app
+    from idp.crypto import MasterKeyError
 
-    return create_app()
+    try:
+        return create_app()
+    except MasterKeyError as exc:  # a configuration error, not a crash: no traceback
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
@@ -22,3 +26,18 @@ def main() -> None:
 
 
 # Command groups register here, one line each:
+from idp.cli.init import init_command  # noqa: E402
+
+main.add_command(init_command)
+from idp.cli.serve import serve_command  # noqa: E402
+
+main.add_command(serve_command)
+from idp.cli.keys import keys_group  # noqa: E402
+
+main.add_command(keys_group)
+from idp.cli.accounts import accounts_group  # noqa: E402
+
+main.add_command(accounts_group)
+from idp.cli.ldap import ldap_group  # noqa: E402
+
+main.add_command(ldap_group)

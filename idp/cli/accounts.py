@@ -1,0 +1,62 @@
+"""``idp accounts unlock|block|unblock EMAIL``: an administrator's levers.
+
+* ``unlock`` lifts the lock-out after too many wrong one-time codes;
+* ``block`` stops every sign-in and ends the account's sessions and refresh tokens;
+* ``unblock`` lets a blocked account sign in again.
+
+The rules live in :mod:`idp.accounts`; this module only parses and reports.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+from flask.cli import with_appcontext
+
+
+def _run(action: str, email: str, as_json: bool) -> None:
+    from idp import accounts
+
+    fn: Callable[[str], Any] = getattr(accounts, action)
+    result = fn(email.strip())
+    if not result:
+        raise click.ClickException(f"no account with email {email!r}")
+    if as_json:
+        click.echo(json.dumps({"email": email.strip().lower(), "action": action, "done": True}))
+        return
+    click.echo(f"{action}ed {email.strip()}")
+
+
+@click.group("accounts")
+def accounts_group() -> None:
+    """Unlock, block and unblock employee accounts."""
+
+
+@accounts_group.command("unlock")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def unlock_command(email: str, as_json: bool) -> None:
+    """Lift the lock-out of EMAIL after too many wrong one-time codes."""
+    _run("unlock", email, as_json)
+
+
+@accounts_group.command("block")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def block_command(email: str, as_json: bool) -> None:
+    """Block EMAIL: no sign-in, and its sessions and refresh tokens end now."""
+    _run("block", email, as_json)
+
+
+@accounts_group.command("unblock")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def unblock_command(email: str, as_json: bool) -> None:
+    """Let the blocked account EMAIL sign in again."""
+    _run("unblock", email, as_json)

@@ -1,0 +1,123 @@
+"""``idp serve``: the production WSGI server (gunicorn), not Flask's dev server.
+
+The master process never builds the app (no database connections survive a fork);
+each worker calls :func:`idp.app.create_app` itself and then starts the mail outbox
+delivery thread, so a node is just ``idp serve`` and nodes share nothing but the
+database and Redis.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+import click
+from gunicorn.app.base import BaseApplication
+
+from idp.crypto import MasterKeyError, load_master_key
+from idp.settings import Settings
+
+log = logging.getLogger("idp.serve")
+
+OUTBOX_INTERVAL_SECONDS = 2.0
+
+
+def start_outbox(app: Any, interval: float = OUTBOX_INTERVAL_SECONDS) -> bool:
+    """Start the outbox delivery thread of ``app`` when the mail package provides one;
+    True when started."""
+    try:
+        outbox = importlib.import_module("idp.mail.outbox")
+    except ModuleNotFoundError:
+        return False
+    start = getattr(outbox, "start_delivery_thread", None)
+    if start is None:
+        return False
+    start(app, interval)
+    return True
+
+
+def _post_worker_init(worker: Any) -> None:
+    """gunicorn hook, run in each worker after it loaded the app."""
+    started = start_outbox(worker.wsgi)
+    worker.log.info(
+        "worker %s ready%s", worker.pid, " (outbox delivery running)" if started else ""
+    )
+
+
+def _when_ready(server: Any) -> None:
+    server.log.info("Unitgate listening on %s", ", ".join(str(a) for a in server.LISTENERS))
+
+
+class UnitgateServer(BaseApplication):  # type: ignore[misc]
+    """A gunicorn application whose workers each build their own Unitgate app."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        # Settings unknown to an older gunicorn (e.g. the control socket) are skipped.
+        for key, value in self.options.items():
+            if key in self.cfg.settings:
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from idp.app import create_app
+
+        return create_app()
+
+
+def gunicorn_options(
+    host: str, port: int, workers: int, threads: int, timeout: int, access_log: bool
+) -> dict[str, Any]:
+    """The gunicorn settings ``idp serve`` uses (documented in docs/operations.md)."""
+    return {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "preload_app": False,
+        "timeout": timeout,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+        "accesslog": "-" if access_log else None,
+        "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s',
+        "errorlog": "-",
+        "forwarded_allow_ips": "127.0.0.1,::1",
+        "proc_name": "unitgate",
+        # gunicorn >= 24 opens a control socket at one fixed path per user; several
+        # nodes or test servers on one machine would fight over it.
+        "control_socket_disable": True,
+        "post_worker_init": _post_worker_init,
+        "when_ready": _when_ready,
+    }
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+    help="Worker processes (each builds its own app).",
+)
+@click.option(
+    "--threads", default=1, show_default=True, type=click.IntRange(1, 64),
+    help="Threads per worker (more than 1 uses gunicorn's gthread worker).",
+)
+@click.option(
+    "--timeout", default=30, show_default=True, type=click.IntRange(5, 600),
+    help="Seconds before a silent worker is restarted.",
+)
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+def serve_command(
+    host: str, port: int, workers: int, threads: int, timeout: int, access_log: bool
+) -> None:
+    """Serve Unitgate with gunicorn. Fails at once, before forking, when the master
+    key is missing; SIGTERM stops it gracefully (requests in flight finish)."""
+    settings = Settings()
+    try:
+        load_master_key(settings.master_key, settings.master_key_file)
+    except MasterKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    UnitgateServer(gunicorn_options(host, port, workers, threads, timeout, access_log)).run()

@@ -1,0 +1,15 @@
+"""WSGI entry point for other WSGI servers: ``gunicorn 'idp.wsgi:app'``.
+
+``idp serve`` is the supported way to run Unitgate. This module exists for platforms
+that want a WSGI path; like ``idp serve`` it starts the mail outbox delivery thread in
+the process that imports it (do not combine with gunicorn's ``--preload``: the thread
+would start in the master, not in the workers).
+"""
+
+from __future__ import annotations
+
+from idp.app import create_app
+from idp.cli.serve import start_outbox
+
+app = create_app()
+start_outbox(app)
