@@ -111,7 +111,11 @@ class Account(Base):
     locale: Mapped[str | None] = mapped_column(String(10))
     cost_centre: Mapped[str | None] = mapped_column(String(100))
     personnel_number: Mapped[str | None] = mapped_column(String(100))
+    department: Mapped[str | None] = mapped_column(String(200))
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Who owns each profile field: {"given_name": "scim", "extra.ship_to": "ldap"}
+    # (``idp.provisioning``); a field without an entry belongs to the employee.
+    field_owners: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(20), default="active")
     failed_code_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_at: Mapped[datetime | None] = mapped_column()
@@ -146,6 +150,91 @@ class Membership(Base):
 
     account: Mapped[Account] = relationship(back_populates="memberships")
     unit: Mapped[Unit] = relationship()
+
+
+class ScimToken(Base):
+    """A business unit's SCIM bearer token, stored only as its keyed hash."""
+
+    __tablename__ = "scim_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class ScimUser(Base):
+    """The directory record of an account a unit provisions over SCIM.
+
+    One provisioning unit per account; ``user_name_key`` is the lower-cased
+    ``userName`` (unique per unit, SCIM compares it case-insensitively).
+    """
+
+    __tablename__ = "scim_users"
+    __table_args__ = (
+        UniqueConstraint("unit_id", "user_name_key"),
+        Index("ix_scim_users_external", "unit_id", "external_id"),
+    )
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    user_name: Mapped[str] = mapped_column(String(320))
+    user_name_key: Mapped[str] = mapped_column(String(320))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(200))
+    user_type: Mapped[str | None] = mapped_column(String(64))
+    manager_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[Account] = relationship()
+
+
+class UnitGroup(Base):
+    """A group a unit's HR system provisions (SCIM ``Group``)."""
+
+    __tablename__ = "unit_groups"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    display_name: Mapped[str] = mapped_column(String(256))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UnitGroupMember(Base):
+    """An account's membership of a :class:`UnitGroup`."""
+
+    __tablename__ = "unit_group_members"
+
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("unit_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GroupRoleRule(Base):
+    """Membership of a unit group named ``group_name`` (case-insensitive) gives ``role``
+    in the unit (``idp.provisioning.sync_roles``)."""
+
+    __tablename__ = "group_role_rules"
+    __table_args__ = (UniqueConstraint("unit_id", "group_name", "role"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    group_name: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Client(Base):

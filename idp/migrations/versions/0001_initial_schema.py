@@ -28,7 +28,9 @@ def upgrade() -> None:
     sa.Column('locale', sa.String(length=10), nullable=True),
     sa.Column('cost_centre', sa.String(length=100), nullable=True),
     sa.Column('personnel_number', sa.String(length=100), nullable=True),
+    sa.Column('department', sa.String(length=200), nullable=True),
     sa.Column('extra', sa.JSON(), nullable=False),
+    sa.Column('field_owners', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('failed_code_attempts', sa.Integer(), nullable=False),
     sa.Column('locked_at', idp.store.models.UTCDateTime(timezone=True), nullable=True),
@@ -156,6 +158,75 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('account_id', 'unit_id')
+    )
+    op.create_table('scim_tokens',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('unit_id', sa.String(length=32), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('token_hash', sa.String(length=128), nullable=False),
+    sa.Column('created_at', idp.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', idp.store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', idp.store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['unit_id'], ['units.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
+    with op.batch_alter_table('scim_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_scim_tokens_unit_id'), ['unit_id'], unique=False)
+
+    op.create_table('scim_users',
+    sa.Column('account_id', sa.String(length=32), nullable=False),
+    sa.Column('unit_id', sa.String(length=32), nullable=False),
+    sa.Column('user_name', sa.String(length=320), nullable=False),
+    sa.Column('user_name_key', sa.String(length=320), nullable=False),
+    sa.Column('external_id', sa.String(length=200), nullable=True),
+    sa.Column('display_name', sa.String(length=200), nullable=True),
+    sa.Column('title', sa.String(length=200), nullable=True),
+    sa.Column('user_type', sa.String(length=64), nullable=True),
+    sa.Column('manager_id', sa.String(length=200), nullable=True),
+    sa.Column('created_at', idp.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['unit_id'], ['units.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('account_id'),
+    sa.UniqueConstraint('unit_id', 'user_name_key')
+    )
+    with op.batch_alter_table('scim_users', schema=None) as batch_op:
+        batch_op.create_index('ix_scim_users_external', ['unit_id', 'external_id'], unique=False)
+
+    op.create_table('unit_groups',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('unit_id', sa.String(length=32), nullable=False),
+    sa.Column('display_name', sa.String(length=256), nullable=False),
+    sa.Column('external_id', sa.String(length=200), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('created_at', idp.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', idp.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['unit_id'], ['units.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('unit_groups', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_unit_groups_unit_id'), ['unit_id'], unique=False)
+
+    op.create_table('unit_group_members',
+    sa.Column('group_id', sa.String(length=32), nullable=False),
+    sa.Column('account_id', sa.String(length=32), nullable=False),
+    sa.Column('added_at', idp.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['group_id'], ['unit_groups.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('group_id', 'account_id')
+    )
+    with op.batch_alter_table('unit_group_members', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_unit_group_members_account_id'), ['account_id'], unique=False)
+
+    op.create_table('group_role_rules',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('unit_id', sa.String(length=32), nullable=False),
+    sa.Column('group_name', sa.String(length=256), nullable=False),
+    sa.Column('role', sa.String(length=64), nullable=False),
+    sa.Column('created_at', idp.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['unit_id'], ['units.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('unit_id', 'group_name', 'role')
     )
     op.create_table('sessions',
     sa.Column('id_hash', sa.String(length=128), nullable=False),
@@ -317,6 +388,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sessions_account_id'))
 
     op.drop_table('sessions')
+    op.drop_table('group_role_rules')
+    op.drop_table('unit_group_members')
+    op.drop_table('unit_groups')
+    op.drop_table('scim_users')
+    op.drop_table('scim_tokens')
     op.drop_table('memberships')
     with op.batch_alter_table('grants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_grants_session_id'))
