@@ -74,6 +74,9 @@ class Unit(Base):
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     kind: Mapped[str] = mapped_column(String(20), default="company")
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    # The unit's own permission groups, usable as roles besides the base vocabulary
+    # (``idp.units.BASE_ROLES``).
+    permission_groups: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     profile_fields: Mapped[list[UnitProfileField]] = relationship(
@@ -513,3 +516,79 @@ class UpstreamIdentity(Base):
     claims: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column()
+
+
+class Domain(Base):
+    """An e-mail domain a business unit claims (``docs/companies.md``).
+
+    ``state``: ``pending`` until the DNS TXT record ``_unitgate-challenge.<name>``
+    holds ``challenge``; ``verified`` (by ``dns`` or ``manual``); ``failed`` when the
+    deadline passed (``failure_reason`` ``deadline``) or a re-check found the record
+    gone (``lapsed``). ``include_subdomains`` is the explicit wildcard ``*.<name>``.
+    A name belongs to at most one unit (unique).
+    """
+
+    __tablename__ = "domains"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(253), unique=True)
+    include_subdomains: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    challenge: Mapped[str] = mapped_column(String(64))
+    deadline_at: Mapped[datetime] = mapped_column()
+    verified_at: Mapped[datetime | None] = mapped_column()
+    verified_method: Mapped[str | None] = mapped_column(String(10))
+    verification_note: Mapped[str | None] = mapped_column(String(500))
+    last_checked_at: Mapped[datetime | None] = mapped_column()
+    last_check_result: Mapped[str | None] = mapped_column(String(200))
+    failure_reason: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    unit: Mapped[Unit] = relationship()
+    rule: Mapped[DomainRule | None] = relationship(
+        back_populates="domain", cascade="all, delete-orphan", uselist=False
+    )
+    break_glass: Mapped[list[BreakGlassAccount]] = relationship(
+        back_populates="domain", cascade="all, delete-orphan", order_by="BreakGlassAccount.email"
+    )
+
+
+class DomainRule(Base):
+    """What a verified domain does at sign-in (``idp.domain_rules``).
+
+    ``subunit_map`` maps values of the profile attribute ``subunit_attribute`` to
+    unit ids (sub-units of the domain's unit).
+    """
+
+    __tablename__ = "domain_rules"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    domain_id: Mapped[str] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE"), unique=True
+    )
+    auto_join: Mapped[bool] = mapped_column(Boolean, default=False)
+    default_role: Mapped[str] = mapped_column(String(64), default="employee")
+    require_sso: Mapped[bool] = mapped_column(Boolean, default=False)
+    sso_connector_id: Mapped[str | None] = mapped_column(
+        ForeignKey("connectors.id", ondelete="SET NULL")
+    )
+    subunit_attribute: Mapped[str | None] = mapped_column(String(64))
+    subunit_map: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    domain: Mapped[Domain] = relationship(back_populates="rule")
+
+
+class BreakGlassAccount(Base):
+    """An address of a ``require_sso`` domain still allowed to sign in by e-mail code."""
+
+    __tablename__ = "break_glass_accounts"
+    __table_args__ = (UniqueConstraint("domain_id", "email"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    domain: Mapped[Domain] = relationship(back_populates="break_glass")
