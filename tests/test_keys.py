@@ -34,7 +34,7 @@ def restore_keys(app: Flask) -> Iterator[None]:
         before = {r[0]: r[1] for r in rows}
     yield
     with app.app_context(), db.engine.begin() as conn:
-        for kid, in conn.execute(text("SELECT kid FROM signing_keys")).all():
+        for (kid,) in conn.execute(text("SELECT kid FROM signing_keys")).all():
             if kid not in before:
                 conn.execute(text("DELETE FROM signing_keys WHERE kid = :k"), {"k": kid})
         for kid, state in before.items():
@@ -184,8 +184,9 @@ def test_another_worker_picks_up_a_rotation_without_restart(
         # No restart, no signal: the worker's next request sees the new key ...
         assert rotated["kid"] in {k["kid"] for k in jwks(worker_client)["keys"]}
         token = sign(worker, {"sub": "erin"})
-        assert jwt.decode(token, KeySet.import_key_set(jwks(worker_client))).header["kid"] == (
-            rotated["kid"]
+        assert (
+            jwt.decode(token, KeySet.import_key_set(jwks(worker_client))).header["kid"]
+            == (rotated["kid"])
         )
         # ... and a retirement the same way.
         cli(runner, "keys", "retire", rotated["previous"][0], "--json")

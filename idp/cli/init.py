@@ -52,9 +52,5 @@ def init_command(ctx: click.Context, as_json: bool) -> None:
         return
     if key_file_created:
         click.echo(f"created development master key file {settings.master_key_file}")
-    click.echo(
-        f"database schema at revision {after}" + (" (migrated)" if before != after else "")
-    )
-    click.echo(
-        f"created signing keys: {', '.join(created)}" if created else "signing keys present"
-    )
+    click.echo(f"database schema at revision {after}" + (" (migrated)" if before != after else ""))
+    click.echo(f"created signing keys: {', '.join(created)}" if created else "signing keys present")

@@ -98,15 +98,24 @@ def gunicorn_options(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
-    "--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
     help="Worker processes (each builds its own app).",
 )
 @click.option(
-    "--threads", default=1, show_default=True, type=click.IntRange(1, 64),
+    "--threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
     help="Threads per worker (more than 1 uses gunicorn's gthread worker).",
 )
 @click.option(
-    "--timeout", default=30, show_default=True, type=click.IntRange(5, 600),
+    "--timeout",
+    default=30,
+    show_default=True,
+    type=click.IntRange(5, 600),
     help="Seconds before a silent worker is restarted.",
 )
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
