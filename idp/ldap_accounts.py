@@ -1,0 +1,58 @@
+"""Account lifecycle steps the LDAP sync needs, inside the sync's page transaction.
+
+Deactivation blocks sign-in (``status``), ends every session and revokes every
+grant (so refresh tokens stop working and introspection says inactive);
+reactivation restores sign-in. Each step is audited. Nothing here commits: the
+caller's page transaction holds the change and its audit events together.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp.store import ldap_repo, sessions_repo
+from idp.store.models import Account, AuditEvent, utcnow
+
+ACTIVE = "active"
+DEACTIVATED = "deactivated"
+OWNER = "ldap"
+
+
+def audit(actor: str, action: str, target: str | None, details: dict[str, Any]) -> None:
+    """Stage an audit event in the current transaction."""
+    ldap_repo.add(AuditEvent(actor=actor, action=action, target=target, details=details))
+
+
+def deactivate(account: Account, actor: str, reason: str) -> None:
+    """Block sign-in, end all sessions, revoke all grants of ``account``; audited."""
+    account.status = DEACTIVATED
+    account.version = (account.version or 1) + 1
+    ended = sessions_repo.remove_for_account(account.id, commit=False)
+    revoked = ldap_repo.revoke_grants_of(account.id, utcnow())
+    audit(
+        actor,
+        "account.deactivate",
+        account.id,
+        {"reason": reason, "sessions_ended": ended, "grants_revoked": revoked},
+    )
+
+
+def reactivate(account: Account, actor: str) -> None:
+    """Allow sign-in again for an account the sync deactivated; audited."""
+    account.status = ACTIVE
+    account.version = (account.version or 1) + 1
+    audit(actor, "account.reactivate", account.id, {})
+
+
+def claim_fields(account: Account, fields: list[str]) -> None:
+    """Record that LDAP owns ``fields`` of ``account`` (``extra["field_owners"]``)."""
+    owners = dict((account.extra or {}).get("field_owners") or {})
+    changed = False
+    for name in fields:
+        if owners.get(name) != OWNER:
+            owners[name] = OWNER
+            changed = True
+    if changed:
+        extra = dict(account.extra or {})
+        extra["field_owners"] = owners
+        account.extra = extra

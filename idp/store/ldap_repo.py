@@ -1,0 +1,202 @@
+"""Repository of LDAP directories and of the links between directory entries and
+accounts. The sync works page by page: each page's reads are a handful of ``IN``
+queries, its writes one transaction (:func:`commit` or :func:`rollback`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from idp.store.db import db
+from idp.store.models import Account, Grant, LdapDirectory, LdapLink, Membership, Unit
+
+CHUNK = 500  # bound for IN lists
+
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
+
+def unit_by_ref(ref: str) -> Unit | None:
+    """The unit whose id or slug is ``ref``."""
+    if not ref or len(ref) > 100:
+        return None
+    unit = db.session.get(Unit, ref) if len(ref) <= 32 else None
+    if unit is not None:
+        return unit
+    return db.session.scalars(select(Unit).where(Unit.slug == ref)).first()
+
+
+def add_directory(row: LdapDirectory) -> LdapDirectory:
+    """Insert a directory (one per unit; the unique constraint enforces it)."""
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def directory(directory_id: str) -> LdapDirectory | None:
+    return db.session.get(LdapDirectory, directory_id) if directory_id else None
+
+
+def directory_for_unit(unit_id: str) -> LdapDirectory | None:
+    return db.session.scalars(
+        select(LdapDirectory).where(LdapDirectory.unit_id == unit_id)
+    ).first()
+
+
+def directories() -> list[LdapDirectory]:
+    return list(db.session.scalars(select(LdapDirectory).order_by(LdapDirectory.created_at)))
+
+
+def scheduled_directories() -> list[LdapDirectory]:
+    """Directories with a periodic sync (``schedule_minutes`` > 0)."""
+    return list(
+        db.session.scalars(select(LdapDirectory).where(LdapDirectory.schedule_minutes > 0))
+    )
+
+
+def delete_directory(row: LdapDirectory) -> None:
+    """Delete a directory and its links (the accounts stay)."""
+    db.session.delete(row)
+    db.session.commit()
+
+
+def save_run(directory_id: str, at: datetime, summary: dict[str, Any]) -> None:
+    """Record a finished sync run on its directory."""
+    row = db.session.get(LdapDirectory, directory_id)
+    if row is not None:
+        row.last_run_at = at
+        row.last_run_summary = summary
+    db.session.commit()
+
+
+def link_count(directory_id: str) -> int:
+    return int(
+        db.session.scalar(
+            select(func.count()).select_from(LdapLink).where(LdapLink.directory_id == directory_id)
+        )
+        or 0
+    )
+
+
+def links_for(directory_id: str, external_ids: list[str]) -> dict[str, tuple[LdapLink, Account]]:
+    """Links (with their accounts) of ``directory_id`` for these external ids."""
+    found: dict[str, tuple[LdapLink, Account]] = {}
+    for part in _chunks(sorted(set(external_ids))):
+        rows = db.session.execute(
+            select(LdapLink, Account)
+            .join(Account, Account.id == LdapLink.account_id)
+            .where(LdapLink.directory_id == directory_id, LdapLink.external_id.in_(part))
+        )
+        for link, account in rows:
+            found[link.external_id] = (link, account)
+    return found
+
+
+def accounts_by_email(emails: list[str]) -> dict[str, Account]:
+    """Accounts whose (lower-case) e-mail address is one of ``emails``."""
+    found: dict[str, Account] = {}
+    for part in _chunks(sorted(set(emails))):
+        for account in db.session.scalars(select(Account).where(Account.email.in_(part))):
+            found[account.email.lower()] = account
+    return found
+
+
+def links_of_accounts(account_ids: list[str]) -> dict[str, list[LdapLink]]:
+    """Every directory link of these accounts, by account id."""
+    found: dict[str, list[LdapLink]] = {}
+    for part in _chunks(sorted(set(account_ids))):
+        for link in db.session.scalars(select(LdapLink).where(LdapLink.account_id.in_(part))):
+            found.setdefault(link.account_id, []).append(link)
+    return found
+
+
+def memberships_in(unit_id: str, account_ids: list[str]) -> dict[str, Membership]:
+    """Memberships of these accounts in ``unit_id``, by account id."""
+    found: dict[str, Membership] = {}
+    for part in _chunks(sorted(set(account_ids))):
+        rows = db.session.scalars(
+            select(Membership).where(Membership.unit_id == unit_id, Membership.account_id.in_(part))
+        )
+        for membership in rows:
+            found[membership.account_id] = membership
+    return found
+
+
+def links_not_in(directory_id: str, seen: set[str]) -> list[tuple[LdapLink, Account]]:
+    """Links of ``directory_id`` (with accounts) whose external id is not in ``seen``."""
+    rows = db.session.execute(
+        select(LdapLink, Account)
+        .join(Account, Account.id == LdapLink.account_id)
+        .where(LdapLink.directory_id == directory_id)
+    )
+    return [(link, account) for link, account in rows if link.external_id not in seen]
+
+
+def active_link_count(directory_id: str) -> int:
+    """How many links the last sync saw as present and enabled."""
+    return int(
+        db.session.scalar(
+            select(func.count())
+            .select_from(LdapLink)
+            .where(LdapLink.directory_id == directory_id, LdapLink.state == "active")
+        )
+        or 0
+    )
+
+
+def link_of_account(directory_id: str, account_id: str) -> LdapLink | None:
+    return db.session.scalars(
+        select(LdapLink).where(
+            LdapLink.directory_id == directory_id, LdapLink.account_id == account_id
+        )
+    ).first()
+
+
+def login_directory_for(account_id: str) -> tuple[LdapDirectory, LdapLink] | None:
+    """The login-enabled directory that manages ``account_id``, with the link."""
+    row = db.session.execute(
+        select(LdapDirectory, LdapLink)
+        .join(LdapLink, LdapLink.directory_id == LdapDirectory.id)
+        .where(LdapLink.account_id == account_id, LdapDirectory.login_enabled.is_(True))
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def revoke_grants_of(account_id: str, at: datetime) -> int:
+    """Revoke every live grant (token family) of an account in the current
+    transaction; returns how many were revoked."""
+    result = db.session.execute(
+        update(Grant)
+        .where(Grant.account_id == account_id, Grant.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
+    return int(result.rowcount or 0)
+
+
+def add(*rows: object) -> None:
+    """Stage new rows in the current transaction."""
+    db.session.add_all(rows)
+
+
+def flush() -> None:
+    db.session.flush()
+
+
+def commit() -> None:
+    db.session.commit()
+
+
+def rollback() -> None:
+    db.session.rollback()
+
+
+def is_integrity_error(exc: BaseException) -> bool:
+    """True when ``exc`` is a constraint violation (a concurrent or duplicate write)."""
+    from sqlalchemy.exc import IntegrityError
+
+    return isinstance(exc, IntegrityError)
