@@ -41,3 +41,6 @@ main.add_command(accounts_group)
 from idp.cli.ldap import ldap_group  # noqa: E402
 
 main.add_command(ldap_group)
+from idp.cli.demo import demo_command  # noqa: E402
+
+main.add_command(demo_command)

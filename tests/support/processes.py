@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -70,43 +71,50 @@ def wait_for_http(url: str, proc: subprocess.Popen[bytes] | None = None, tries: 
     raise AssertionError(f"{url} did not answer")
 
 
-@contextmanager
-def idp_serve(env: dict[str, str], workers: int = 2, log: Path | None = None) -> Iterator[str]:
-    """``idp serve`` on a free port; yields its base URL, stops it with SIGTERM."""
-    port = free_port()
-    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "idp.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(base + "/healthz", proc)
-        yield base
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+@dataclass
+class Served:
+    """A running ``idp serve``: its base URL, process and combined log file."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> int:
+        """SIGTERM (graceful shutdown) and wait; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(timeout=60)
+                self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if log:
-            out.close()  # type: ignore[union-attr]
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def idp_serve(env: dict[str, str], log: Path, workers: int = 2) -> Iterator[Served]:
+    """``idp serve`` on a free port, logging to ``log``; stopped with SIGTERM after."""
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "idp.cli", "serve", "--host", "127.0.0.1",
+                "--port", str(port), "--workers", str(workers),
+            ],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        served = Served(f"http://127.0.0.1:{port}", proc, log)
+        try:
+            wait_for_http(served.url + "/healthz", proc)
+            yield served
+        finally:
+            served.stop()
 
 
 class RedisServer:

@@ -1,0 +1,100 @@
+"""Demo data for development (what ``make run`` seeds through ``idp demo``).
+
+Idempotent: running it again adds only what is missing. The demo merchant's secret
+is stored as a keyed hash and cannot be shown twice, so every run issues the demo
+client a fresh secret and prints it (the previous one stops working). Never run this
+against a production database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from urllib.parse import urlencode
+
+from idp import clients
+from idp.crypto import random_token
+from idp.services import hasher, settings
+from idp.store import demo_repo
+
+UNIT_SLUG = "acme-demo"
+UNIT_NAME = "Acme Demo GmbH"
+UNIT_FIELDS = [
+    ("department", "Department", True),
+    ("purchase_limit", "Purchase limit (EUR)", False),
+]
+CLIENT_NAME = "Acme Demo Shop"
+REDIRECT_URI = "http://127.0.0.1:5001/callback"
+CLIENT_SCOPE = "openid profile email phone wallet org offline_access"
+EMPLOYEE_EMAIL = "employee@acme-demo.example"
+
+
+@dataclass
+class DemoResult:
+    unit_id: str
+    unit_slug: str
+    unit_created: bool
+    client_id: str
+    client_secret: str
+    client_created: bool
+    redirect_uri: str
+    membership: str
+    employee_email: str
+    authorize_url: str
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def seed(employee_email: str = EMPLOYEE_EMAIL) -> DemoResult:
+    """Create (or complete) the demo unit, its two profile fields and the demo merchant
+    client; make ``employee_email`` a member of the unit if that account exists.
+    Needs an app context."""
+    unit, unit_changed = demo_repo.ensure_unit(UNIT_SLUG, UNIT_NAME, UNIT_FIELDS)
+    existing = [c for c in clients.list_all() if c.name == CLIENT_NAME]
+    if existing:
+        client_id = existing[0].client_id
+        secret = random_token(32)
+        demo_repo.replace_client_secret_hash(
+            client_id, hasher().hash(secret, clients.SECRET_PURPOSE)
+        )
+        created = False
+    else:
+        client, new_secret = clients.register(
+            CLIENT_NAME,
+            [REDIRECT_URI],
+            post_logout_redirect_uris=["http://127.0.0.1:5001/"],
+            scope=CLIENT_SCOPE,
+            grant_types=["authorization_code", "refresh_token", "client_credentials"],
+        )
+        if new_secret is None:  # register() gives client_secret_basic clients a secret
+            raise RuntimeError("demo client registered without a secret")
+        client_id, secret, created = client.client_id, new_secret, True
+    membership = demo_repo.ensure_membership(employee_email, unit.id, ["employee"])
+    return DemoResult(
+        unit_id=unit.id,
+        unit_slug=UNIT_SLUG,
+        unit_created=unit_changed,
+        client_id=client_id,
+        client_secret=secret,
+        client_created=created,
+        redirect_uri=REDIRECT_URI,
+        membership=membership,
+        employee_email=employee_email,
+        authorize_url=authorize_url(client_id),
+    )
+
+
+def authorize_url(client_id: str) -> str:
+    """A ready-to-open authorization request of the demo client (code flow)."""
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": REDIRECT_URI,
+            "scope": "openid profile email wallet org",
+            "state": "demo-state",
+            "nonce": "demo-nonce",
+        }
+    )
+    return f"{settings().issuer.rstrip('/')}/authorize?{query}"

@@ -1,0 +1,56 @@
+"""Queries behind ``idp demo``: idempotent seeding of the demo business unit."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from idp.store.db import db
+from idp.store.models import Account, Client, Membership, Unit, UnitProfileField
+
+
+def ensure_unit(slug: str, name: str, fields: list[tuple[str, str, bool]]) -> tuple[Unit, bool]:
+    """The company unit ``slug`` with at least the profile ``fields`` (name, label,
+    required), created in one transaction when missing; True when anything was added."""
+    changed = False
+    unit = db.session.scalars(select(Unit).where(Unit.slug == slug)).first()
+    if unit is None:
+        unit = Unit(slug=slug, name=name, kind="company")
+        db.session.add(unit)
+        db.session.flush()
+        changed = True
+    present = {f.name for f in unit.profile_fields}
+    for position, (field_name, label, required) in enumerate(fields):
+        if field_name not in present:
+            unit.profile_fields.append(
+                UnitProfileField(name=field_name, label=label, required=required, position=position)
+            )
+            changed = True
+    db.session.commit()
+    return unit, changed
+
+
+def ensure_membership(email: str, unit_id: str, roles: list[str]) -> str:
+    """Make the account ``email`` a member of ``unit_id``. Returns "missing" (no such
+    account), "created" or "present"."""
+    account = db.session.scalars(select(Account).where(Account.email == email.lower())).first()
+    if account is None:
+        return "missing"
+    existing = db.session.scalars(
+        select(Membership).where(Membership.account_id == account.id, Membership.unit_id == unit_id)
+    ).first()
+    if existing is not None:
+        return "present"
+    db.session.add(Membership(account_id=account.id, unit_id=unit_id, roles=roles))
+    db.session.commit()
+    return "created"
+
+
+def replace_client_secret_hash(client_id: str, secret_hash: str) -> bool:
+    """Store a new secret hash for ``client_id`` in one transaction; True when the
+    client exists."""
+    client = db.session.scalars(select(Client).where(Client.client_id == client_id)).first()
+    if client is None:
+        return False
+    client.secret_hash = secret_hash
+    db.session.commit()
+    return True
