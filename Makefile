@@ -1,0 +1,59 @@
+# Unitgate developer commands. Needs only Python >= 3.11 and make on a clean clone.
+#
+#   make run    development server on http://127.0.0.1:5000 with demo data
+#   make test   ruff + the whole pytest suite (2 xdist workers)
+#   make lint   ruff only
+#   make bench  benchmarks; writes bench/RESULTS.md
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?= tests/
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test lint bench clean-venv
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
+	  { echo "Python >= 3.11 is required (found $(PYTHON))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml changed (or the venv is new).
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+run: export IDP_DEV_MODE = true
+run: export IDP_SECURE_COOKIES = false
+run: export IDP_ISSUER ?= http://$(HOST):$(PORT)
+run: $(STAMP)
+	$(BIN)/idp init
+	$(BIN)/idp demo
+	@echo
+	@echo "Development mode: one-time codes are printed on this console and shown at"
+	@echo "  http://$(HOST):$(PORT)/dev/outbox"
+	@echo "Stop with Ctrl-C."
+	@echo
+	$(BIN)/idp serve --host $(HOST) --port $(PORT) --workers 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# The Playwright Python package comes with '.[test]'; its own browsers are not
+# downloaded: the browser tests drive Debian's chromium.
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q wrk >/dev/null; \
+	  else sudo apt-get install -y -q wrk >/dev/null; fi; }
+	$(BIN)/python -m bench
+
+clean-venv:
+	rm -rf $(VENV)
