@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp.store import ldap_repo, sessions_repo
-from idp.store.models import Account, AuditEvent, utcnow
+from idp import audit as audit_log
+from idp.store import grants_repo, sessions_repo
+from idp.store.models import Account
 
 ACTIVE = "active"
 DEACTIVATED = "deactivated"
@@ -19,8 +20,8 @@ OWNER = "ldap"
 
 
 def audit(actor: str, action: str, target: str | None, details: dict[str, Any]) -> None:
-    """Stage an audit event in the current transaction."""
-    ldap_repo.add(AuditEvent(actor=actor, action=action, target=target, details=details))
+    """Stage an audit event in the current transaction (:func:`idp.audit.record`)."""
+    audit_log.record(actor, action, target, details)
 
 
 def deactivate(account: Account, actor: str, reason: str) -> None:
@@ -28,7 +29,7 @@ def deactivate(account: Account, actor: str, reason: str) -> None:
     account.status = DEACTIVATED
     account.version = (account.version or 1) + 1
     ended = sessions_repo.remove_for_account(account.id, commit=False)
-    revoked = ldap_repo.revoke_grants_of(account.id, utcnow())
+    revoked = grants_repo.revoke_for_account(account.id, commit=False)
     audit(
         actor,
         "account.deactivate",
@@ -45,14 +46,12 @@ def reactivate(account: Account, actor: str) -> None:
 
 
 def claim_fields(account: Account, fields: list[str]) -> None:
-    """Record that LDAP owns ``fields`` of ``account`` (``extra["field_owners"]``)."""
-    owners = dict((account.extra or {}).get("field_owners") or {})
+    """Record that LDAP owns ``fields`` of ``account`` (``Account.field_owners``)."""
+    owners = dict(account.field_owners or {})
     changed = False
     for name in fields:
         if owners.get(name) != OWNER:
             owners[name] = OWNER
             changed = True
     if changed:
-        extra = dict(account.extra or {})
-        extra["field_owners"] = owners
-        account.extra = extra
+        account.field_owners = owners

@@ -26,6 +26,7 @@ FIELD_LENGTHS: dict[str, int] = {
     "locale": 10,
     "cost_centre": 100,
     "personnel_number": 100,
+    "department": 200,
 }
 EXTRA_PREFIX = "extra."
 EXTRA_LENGTH = 1000
@@ -42,6 +43,7 @@ DEFAULT_ATTRIBUTE_MAP: dict[str, str] = {
     "telephoneNumber": "phone_number",
     "employeeNumber": "personnel_number",
     "departmentNumber": "cost_centre",
+    "department": "department",
     "preferredLanguage": "locale",
 }
 

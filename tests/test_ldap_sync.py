@@ -78,6 +78,9 @@ def test_first_sync_creates_every_enabled_user_over_several_pages(
         assert a.personnel_number == "E00003"
         assert a.cost_centre == "CC-003"
         assert a.phone_number == "+49 30 1000003"
+        assert a.department == "Department 3"
+        assert a.field_owners["family_name"] == "ldap"
+        assert a.field_owners["department"] == "ldap"
         assert a.status == "active" and a.can_sign_in
         assert a.email_verified is False  # trust_email is off
         assert account(7).given_name == "Jürgen"

@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from idp.store.db import db
-from idp.store.models import Account, Grant, LdapDirectory, LdapLink, Membership, Unit
+from idp.store.models import Account, LdapDirectory, LdapLink, Membership, Unit
 
 CHUNK = 500  # bound for IN lists
 
@@ -165,17 +165,6 @@ def login_directory_for(account_id: str) -> tuple[LdapDirectory, LdapLink] | Non
         .where(LdapLink.account_id == account_id, LdapDirectory.login_enabled.is_(True))
     ).first()
     return (row[0], row[1]) if row else None
-
-
-def revoke_grants_of(account_id: str, at: datetime) -> int:
-    """Revoke every live grant (token family) of an account in the current
-    transaction; returns how many were revoked."""
-    result = db.session.execute(
-        update(Grant)
-        .where(Grant.account_id == account_id, Grant.revoked_at.is_(None))
-        .values(revoked_at=at)
-    )
-    return int(result.rowcount or 0)
 
 
 def add(*rows: object) -> None:

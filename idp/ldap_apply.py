@@ -1,0 +1,193 @@
+"""Applying an LDAP sync's plans: the writes, one transaction per page.
+
+Every change is audited (:func:`idp.audit.record`) in the same transaction with
+the actor ``ldap-sync:<directory id>``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from idp import ldap_accounts
+from idp.ldap_plan import Plan, SyncSummary, actor, field_value_for
+from idp.store import ldap_repo
+from idp.store.models import Account, LdapDirectory, LdapLink, Membership, new_id, utcnow
+
+
+def _set_fields(account: Account, fields: dict[str, Any]) -> None:
+    extra = dict(account.extra or {})
+    for name, value in fields.items():
+        if name.startswith("extra."):
+            if value is None:
+                extra.pop(name[6:], None)
+            else:
+                extra[name[6:]] = value
+        else:
+            setattr(account, name, value)
+    if extra != (account.extra or {}):
+        account.extra = extra
+    account.version = (account.version or 1) + 1
+
+
+def _set_roles(
+    directory: LdapDirectory, account: Account, membership: Membership | None, roles: list[str]
+) -> Membership:
+    if membership is None:
+        membership = Membership(account_id=account.id, unit_id=directory.unit_id, roles=roles)
+        ldap_repo.add(membership)
+    else:
+        membership.roles = roles
+    return membership
+
+
+class Applier:
+    """Writes the plans of one page, auditing every change."""
+
+    def __init__(self, directory: LdapDirectory, summary: SyncSummary) -> None:
+        self.directory = directory
+        self.summary = summary
+        self.actor = actor(directory)
+
+    def apply(self, plan: Plan, now: datetime) -> None:
+        getattr(self, f"_{plan.kind}")(plan, now)
+
+    def _audit(self, action: str, account_id: str, details: dict[str, Any]) -> None:
+        ldap_accounts.audit(self.actor, action, account_id, details)
+
+    def _create(self, plan: Plan, now: datetime) -> None:
+        m = plan.entry
+        assert m is not None
+        d = self.directory
+        account = Account(id=new_id(), email=m.email, email_verified=d.trust_email, extra={})
+        fields = {k: field_value_for(k, v) for k, v in m.values.items() if k != "email"}
+        _set_fields(account, fields)
+        account.version = 1
+        account.status = ldap_accounts.ACTIVE
+        ldap_repo.add(account)
+        ldap_repo.add(
+            LdapLink(
+                directory_id=d.id, account_id=account.id, external_id=m.external_id,
+                dn=m.dn, state="active", last_seen_at=now,
+            )
+        )
+        _set_roles(d, account, None, plan.roles or [])
+        ldap_accounts.claim_fields(account, list(m.values))
+        self._audit(
+            "account.create",
+            account.id,
+            {"dn": m.dn, "unit_id": d.unit_id, "roles": plan.roles or [],
+             "fields": sorted(m.values)},
+        )
+
+    def _adopt(self, plan: Plan, now: datetime) -> None:
+        m, account = plan.entry, plan.account
+        assert m is not None and account is not None
+        ldap_repo.add(
+            LdapLink(
+                directory_id=self.directory.id, account_id=account.id,
+                external_id=m.external_id, dn=m.dn, state="active", last_seen_at=now,
+            )
+        )
+        self._update_account(plan)
+        ldap_accounts.claim_fields(account, list(m.values))
+        self._audit("ldap.link", account.id, {"dn": m.dn, "external_id": m.external_id})
+
+    def _update(self, plan: Plan, now: datetime) -> None:
+        self._touch_link(plan, now)
+        self._update_account(plan)
+
+    def _update_account(self, plan: Plan) -> None:
+        account = plan.account
+        assert account is not None
+        if plan.fields:
+            _set_fields(account, plan.fields)
+            self._audit("account.update", account.id, {"fields": sorted(plan.fields)})
+        if plan.roles is not None:
+            old = list(plan.membership.roles or []) if plan.membership else None
+            _set_roles(self.directory, account, plan.membership, plan.roles)
+            self._audit(
+                "membership.roles",
+                account.id,
+                {"unit_id": self.directory.unit_id, "from": old, "to": plan.roles},
+            )
+
+    def _unchanged(self, plan: Plan, now: datetime) -> None:
+        self._touch_link(plan, now)
+
+    def _touch_link(self, plan: Plan, now: datetime) -> None:
+        link, m = plan.link, plan.entry
+        if link is None or m is None:
+            return
+        link.dn = m.dn
+        link.last_seen_at = now
+        link.state = "disabled" if m.disabled else "active"
+
+    def _deactivate(self, plan: Plan, now: datetime) -> None:
+        link, account = plan.link, plan.account
+        assert link is not None and account is not None
+        if plan.entry is not None:
+            self._touch_link(plan, now)
+        else:
+            link.state = "missing"
+        link.deactivated_by_sync = True
+        ldap_accounts.deactivate(account, self.actor, plan.reason)
+
+    def _missing(self, plan: Plan, now: datetime) -> None:
+        assert plan.link is not None
+        plan.link.state = "missing"
+
+    def _reactivate(self, plan: Plan, now: datetime) -> None:
+        link, account = plan.link, plan.account
+        assert link is not None and account is not None
+        self._touch_link(plan, now)
+        link.deactivated_by_sync = False
+        ldap_accounts.reactivate(account, self.actor)
+        self._update_account(plan)
+
+
+COUNTER = {
+    "create": "created",
+    "adopt": "updated",
+    "update": "updated",
+    "deactivate": "deactivated",
+    "reactivate": "reactivated",
+    "unchanged": "unchanged",
+    "missing": "",
+}
+
+
+def count(summary: SyncSummary, plans: list[Plan]) -> None:
+    for plan in plans:
+        name = COUNTER[plan.kind]
+        if name:
+            setattr(summary, name, getattr(summary, name) + 1)
+
+
+def apply_page(applier: Applier, plans: list[Plan], summary: SyncSummary) -> list[Plan]:
+    """Apply ``plans`` in one transaction; on a conflict (a concurrent writer took an
+    e-mail address), retry entry by entry so one bad entry costs only itself.
+    Returns the plans that were applied."""
+    now = utcnow()
+    try:
+        for plan in plans:
+            applier.apply(plan, now)
+        ldap_repo.commit()
+        return plans
+    except Exception as exc:
+        ldap_repo.rollback()
+        if not ldap_repo.is_integrity_error(exc):
+            raise
+    done: list[Plan] = []
+    for plan in plans:
+        try:
+            applier.apply(plan, now)
+            ldap_repo.commit()
+            done.append(plan)
+        except Exception as exc:
+            ldap_repo.rollback()
+            if not ldap_repo.is_integrity_error(exc):
+                raise
+            dn = plan.entry.dn if plan.entry else (plan.link.dn if plan.link else "?")
+            summary.error(f"{dn}: conflicting concurrent change; retried next run")
+    return done

@@ -1,0 +1,242 @@
+"""Planning an LDAP sync: what each directory entry means for the unit's accounts.
+
+The planner only reads. For each page it decides one :class:`Plan` per entry
+(create, adopt, update, deactivate, reactivate, unchanged) and counts what cannot be
+used as an error; :mod:`idp.ldap_apply` carries the plans out, a dry run does not.
+The rules are described in :mod:`idp.ldap_sync`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from connectors import ldap as ldap_connector
+from idp import ldap_accounts
+from idp.ldap_mapping import MappedEntry, MappingError, map_entry
+from idp.store import ldap_repo
+from idp.store.models import Account, LdapDirectory, LdapLink, Membership
+
+MASS_DEACTIVATION_FLOOR = 10
+MAX_ERROR_SAMPLES = 20
+
+
+@dataclass
+class SyncSummary:
+    """What a run did (or, in a dry run, would do)."""
+
+    directory_id: str
+    dry_run: bool = False
+    entries: int = 0
+    created: int = 0
+    updated: int = 0
+    deactivated: int = 0
+    reactivated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    deactivation_blocked: int = 0
+    started_at: str = ""
+    finished_at: str = ""
+
+    def error(self, message: str) -> None:
+        self.errors += 1
+        if len(self.error_samples) < MAX_ERROR_SAMPLES:
+            self.error_samples.append(message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def actor(directory: LdapDirectory) -> str:
+    """The audit actor of this directory's sync runs."""
+    return f"ldap-sync:{directory.id}"
+
+
+@dataclass
+class Plan:
+    """One decided change, applied later unless the run is dry."""
+
+    kind: str  # create | update | adopt | deactivate | reactivate | unchanged
+    entry: MappedEntry | None = None
+    link: LdapLink | None = None
+    account: Account | None = None
+    membership: Membership | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    roles: list[str] | None = None
+    reason: str = ""
+
+
+def _field_value(account: Account, name: str) -> Any:
+    if name.startswith("extra."):
+        return (account.extra or {}).get(name[6:])
+    return getattr(account, name)
+
+
+def field_value_for(name: str, value: str | None) -> Any:
+    if name in ("given_name", "family_name") and value is None:
+        return ""
+    return value
+
+
+def _field_changes(account: Account, entry: MappedEntry, trust_email: bool) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for name, value in entry.values.items():
+        target = field_value_for(name, value)
+        current = _field_value(account, name)
+        if name == "email":
+            current = (current or "").lower()
+        if current != target:
+            changes[name] = target
+    if "email" in changes:
+        changes["email_verified"] = trust_email
+    return changes
+
+
+def _managed_roles(directory: LdapDirectory) -> set[str]:
+    return set((directory.group_map or {}).values())
+
+
+def _role_change(
+    directory: LdapDirectory, membership: Membership | None, entry: MappedEntry
+) -> list[str] | None:
+    """The membership's new role list, or None when it stays as it is."""
+    managed = _managed_roles(directory)
+    current = list(membership.roles or []) if membership else []
+    kept = [r for r in current if r not in managed]
+    wanted = sorted(set(kept) | set(entry.roles))
+    if membership is None or sorted(current) != wanted:
+        return wanted
+    return None
+
+
+class Planner:
+    """Decides, page by page, what each entry means for the unit's accounts."""
+
+    def __init__(self, directory: LdapDirectory, summary: SyncSummary) -> None:
+        self.directory = directory
+        self.summary = summary
+        self.seen: set[str] = set()
+        self.emails_in_run: dict[str, str] = {}  # email -> external id
+
+    def page(self, entries: list[ldap_connector.LdapEntry]) -> list[Plan]:
+        d = self.directory
+        mapped: list[MappedEntry] = []
+        for raw in entries:
+            self.summary.entries += 1
+            ext = ldap_connector.entry_id(raw, d.id_attribute)
+            if ext:
+                self.seen.add(ext)
+            try:
+                m = map_entry(raw, d.attribute_map, d.group_map or {}, d.id_attribute)
+            except MappingError as exc:
+                self.summary.error(str(exc))
+                continue
+            other = self.emails_in_run.get(m.email)
+            if other is not None and other != m.external_id:
+                self.summary.error(f"{m.dn}: e-mail {m.email} already used by another entry")
+                continue
+            self.emails_in_run[m.email] = m.external_id
+            mapped.append(m)
+
+        links = ldap_repo.links_for(d.id, [m.external_id for m in mapped])
+        new_emails = [m.email for m in mapped if m.external_id not in links]
+        changed_emails = [
+            m.email for m in mapped if m.external_id in links
+            and links[m.external_id][1].email.lower() != m.email
+        ]
+        by_email = ldap_repo.accounts_by_email(new_emails + changed_emails)
+        account_ids = [a.id for _, a in links.values()] + [a.id for a in by_email.values()]
+        memberships = ldap_repo.memberships_in(d.unit_id, account_ids)
+        other_links = ldap_repo.links_of_accounts([a.id for a in by_email.values()])
+
+        plans: list[Plan] = []
+        for m in mapped:
+            if m.external_id in links:
+                link, account = links[m.external_id]
+                plans.append(self._known(m, link, account, memberships, by_email))
+            else:
+                plan = self._new(m, by_email, memberships, other_links)
+                if plan is not None:
+                    plans.append(plan)
+        return plans
+
+    def _known(
+        self,
+        m: MappedEntry,
+        link: LdapLink,
+        account: Account,
+        memberships: dict[str, Membership],
+        by_email: dict[str, Account],
+    ) -> Plan:
+        membership = memberships.get(account.id)
+        if m.disabled:
+            if account.status == ldap_accounts.ACTIVE:
+                return Plan("deactivate", m, link, account, membership, reason="disabled")
+            return Plan("unchanged", m, link, account, membership)
+        fields = _field_changes(account, m, self.directory.trust_email)
+        if "email" in fields:
+            holder = by_email.get(m.email)
+            if holder is not None and holder.id != account.id:
+                self.summary.error(f"{m.dn}: e-mail {m.email} belongs to another account")
+                fields = {k: v for k, v in fields.items() if k not in ("email", "email_verified")}
+        roles = _role_change(self.directory, membership, m)
+        if link.deactivated_by_sync and account.status == ldap_accounts.DEACTIVATED:
+            return Plan("reactivate", m, link, account, membership, fields, roles)
+        if fields or roles is not None or link.dn != m.dn or link.state != "active":
+            kind = "update" if fields or roles is not None else "unchanged"
+            return Plan(kind, m, link, account, membership, fields, roles)
+        return Plan("unchanged", m, link, account, membership)
+
+    def _new(
+        self,
+        m: MappedEntry,
+        by_email: dict[str, Account],
+        memberships: dict[str, Membership],
+        other_links: dict[str, list[LdapLink]],
+    ) -> Plan | None:
+        if m.disabled:
+            self.summary.skipped += 1
+            return None
+        account = by_email.get(m.email)
+        if account is None:
+            return Plan("create", m, roles=_role_change(self.directory, None, m))
+        if other_links.get(account.id):
+            self.summary.error(
+                f"{m.dn}: {m.email} is already managed by a directory entry; not adopted"
+            )
+            return None
+        membership = memberships.get(account.id)
+        if membership is None:
+            self.summary.error(
+                f"{m.dn}: {m.email} belongs to an account outside this unit; not adopted"
+            )
+            return None
+        fields = _field_changes(account, m, self.directory.trust_email)
+        roles = _role_change(self.directory, membership, m)
+        return Plan("adopt", m, None, account, membership, fields, roles)
+
+
+def missing_plans(
+    directory: LdapDirectory, seen: set[str], summary: SyncSummary, force: bool
+) -> list[Plan]:
+    """Plans for accounts whose entries were not returned by the search."""
+    plans: list[Plan] = []
+    for link, account in ldap_repo.links_not_in(directory.id, seen):
+        if account.status == ldap_accounts.ACTIVE:
+            plans.append(Plan("deactivate", None, link, account, reason="missing"))
+        elif link.state != "missing":
+            plans.append(Plan("missing", None, link, account))
+    victims = [p for p in plans if p.kind == "deactivate"]
+    active = ldap_repo.active_link_count(directory.id)
+    too_many = len(victims) > MASS_DEACTIVATION_FLOOR and len(victims) * 2 > active
+    if victims and not force and (summary.entries == 0 or too_many):
+        summary.deactivation_blocked = len(victims)
+        summary.error(
+            f"refusing to deactivate {len(victims)} of {active} accounts "
+            f"({summary.entries} entries found): check the base DN and filter, "
+            "or sync with --force"
+        )
+        return [p for p in plans if p.kind != "deactivate"]
+    return plans
