@@ -1,0 +1,290 @@
+"""Registration of OIDC clients (the merchants), following RFC 7591 metadata names.
+
+* Redirect and post-logout URIs must be absolute ``https`` URIs, or ``http`` on a
+  loopback host for native apps (RFC 8252 §7.3); no fragments (RFC 6749 §3.1.2), no
+  user information, no wildcards. They are later matched by exact string comparison,
+  except that the port of a loopback URI may vary (RFC 8252 §7.3).
+* Confidential clients get a secret of 256 random bits, returned once and stored only
+  as a keyed hash (HMAC): the token endpoint checks it with one HMAC, never a slow
+  password hash. ``private_key_jwt`` clients register public keys instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from idp.claims import SUPPORTED_SCOPES
+from idp.crypto import random_token
+from idp.services import hasher
+from idp.store import clients_repo
+from idp.store.models import Client
+
+SECRET_PURPOSE = "client-secret"
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
+DEFAULT_SCOPE = "openid profile email"
+ID_TOKEN_ALGS = ("ES256", "RS256")
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+LOOPBACK_IPS = ("127.0.0.1", "::1")
+CACHE_SECONDS = 2.0
+_CACHE_KEY = "unitgate.client_cache"
+
+
+class ClientRegistrationError(ValueError):
+    """Client metadata is invalid; the message says which field and why."""
+
+
+def is_loopback(uri: str) -> bool:
+    """True for ``http`` URIs on a loopback host (127.0.0.1, [::1], localhost)."""
+    try:
+        parts = urlsplit(uri)
+        return parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+    except ValueError:
+        return False
+
+
+def validate_uri(uri: str, field: str = "redirect_uri") -> str:
+    """Return ``uri`` if it may be registered, else raise :class:`ClientRegistrationError`."""
+    if not isinstance(uri, str) or not uri or len(uri) > 2000 or uri != uri.strip():
+        raise ClientRegistrationError(f"{field}: must be a non-empty URI")
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise ClientRegistrationError(f"{field}: malformed URI {uri!r}") from exc
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ClientRegistrationError(f"{field}: must be an absolute https URI: {uri!r}")
+    if parts.scheme == "http" and not is_loopback(uri):
+        raise ClientRegistrationError(
+            f"{field}: plain http is allowed only on a loopback host (127.0.0.1, [::1]): {uri!r}"
+        )
+    if "#" in uri:
+        raise ClientRegistrationError(f"{field}: must not contain a fragment: {uri!r}")
+    if parts.username or parts.password or "@" in parts.netloc:
+        raise ClientRegistrationError(f"{field}: must not contain user information: {uri!r}")
+    if "*" in uri or any(ord(c) < 0x21 or ord(c) == 0x7F for c in uri):
+        raise ClientRegistrationError(f"{field}: wildcards and spaces are not allowed: {uri!r}")
+    return uri
+
+
+def _validate_scope(scope: str) -> str:
+    scopes = scope.split()
+    unknown = [s for s in scopes if s not in SUPPORTED_SCOPES]
+    if unknown:
+        raise ClientRegistrationError(f"scope: unsupported {' '.join(unknown)}")
+    return " ".join(dict.fromkeys(scopes))
+
+
+def _validate_jwks(jwks: Any) -> dict[str, Any]:
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+        raise ClientRegistrationError("jwks: must be a JWK Set with at least one key")
+    for key in jwks["keys"]:
+        if not isinstance(key, dict) or any(p in key for p in ("d", "p", "q", "k")):
+            raise ClientRegistrationError("jwks: only public asymmetric keys may be registered")
+    try:
+        KeySet.import_key_set(jwks)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise ClientRegistrationError(f"jwks: cannot import: {exc}") from exc
+    return jwks
+
+
+def register(
+    name: str,
+    redirect_uris: Sequence[str],
+    post_logout_redirect_uris: Iterable[str] = (),
+    scope: str = DEFAULT_SCOPE,
+    grant_types: Iterable[str] = DEFAULT_GRANT_TYPES,
+    public: bool = False,
+    auth_method: str | None = None,
+    jwks: dict[str, Any] | None = None,
+    id_token_alg: str = "ES256",  # noqa: S107 - an algorithm name, not a secret
+) -> tuple[Client, str | None]:
+    """Validate and store a new client. Returns the client and its plain secret, which
+    exists only for ``client_secret_basic``/``client_secret_post`` clients and is never
+    retrievable again. Raises :class:`ClientRegistrationError` on invalid metadata."""
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ClientRegistrationError("name: required, at most 200 characters")
+    grants = list(dict.fromkeys(grant_types))
+    bad = [g for g in grants if g not in GRANT_TYPES]
+    if bad or not grants:
+        raise ClientRegistrationError(
+            f"grant_types: choose from {', '.join(GRANT_TYPES)} (got {', '.join(bad) or 'none'})"
+        )
+    method = auth_method or ("none" if public else "client_secret_basic")
+    if method not in AUTH_METHODS:
+        raise ClientRegistrationError(f"auth_method: choose from {', '.join(AUTH_METHODS)}")
+    if public and method != "none":
+        raise ClientRegistrationError("auth_method: a public client authenticates with 'none'")
+    if method == "none" and "client_credentials" in grants:
+        raise ClientRegistrationError("grant_types: a public client cannot use client_credentials")
+    if method == "private_key_jwt":
+        jwks = _validate_jwks(jwks)
+    elif jwks is not None:
+        raise ClientRegistrationError("jwks: only used with auth_method private_key_jwt")
+    uris = [validate_uri(u) for u in redirect_uris]
+    if "authorization_code" in grants and not uris:
+        raise ClientRegistrationError("redirect_uri: at least one is required")
+    logout_uris = [validate_uri(u, "post_logout_redirect_uri") for u in post_logout_redirect_uris]
+    if id_token_alg not in ID_TOKEN_ALGS:
+        raise ClientRegistrationError(f"id_token_alg: choose from {', '.join(ID_TOKEN_ALGS)}")
+    secret = random_token(32) if method in ("client_secret_basic", "client_secret_post") else None
+    client = Client(
+        client_id=random_token(18),
+        secret_hash=hasher().hash(secret, SECRET_PURPOSE) if secret else None,
+        name=name,
+        redirect_uris=list(dict.fromkeys(uris)),
+        post_logout_redirect_uris=list(dict.fromkeys(logout_uris)),
+        scope=_validate_scope(scope),
+        grant_types=grants,
+        token_endpoint_auth_method=method,
+        jwks=jwks,
+        id_token_signed_response_alg=id_token_alg,
+    )
+    return clients_repo.insert(client), secret
+
+
+def get(client_id: str) -> Client | None:
+    """The client registered under ``client_id``, or None."""
+    if not client_id or len(client_id) > 64:
+        return None
+    return clients_repo.by_client_id(client_id)
+
+
+def list_all() -> list[Client]:
+    """Every registered client, oldest first."""
+    return clients_repo.all_clients()
+
+
+def delete(client_id: str) -> bool:
+    """Delete a client; True when it existed. This process forgets it at once; other
+    processes and nodes stop accepting it within :data:`CACHE_SECONDS`."""
+    _cache().pop(client_id, None)
+    return clients_repo.remove(client_id)
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """An immutable snapshot of a client's metadata, safe to cache across requests."""
+
+    client_id: str
+    name: str
+    secret_hash: str | None
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    scopes: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    auth_method: str
+    jwks: dict[str, Any] | None
+    id_token_alg: str
+
+    @property
+    def is_public(self) -> bool:
+        return self.auth_method == "none"
+
+    def check_secret(self, secret: str) -> bool:
+        """Constant-time check of a presented secret against the stored keyed hash."""
+        return hasher().verify(secret, SECRET_PURPOSE, self.secret_hash)
+
+    def redirect_uri_registered(self, uri: str) -> bool:
+        """Exact match with a registered redirect URI; for a registered loopback IP
+        URI the port may differ (RFC 8252 §7.3)."""
+        return uri_matches(self.redirect_uris, uri)
+
+    def post_logout_uri_registered(self, uri: str) -> bool:
+        """Exact match with a registered post-logout redirect URI (loopback port aside)."""
+        return uri_matches(self.post_logout_redirect_uris, uri)
+
+
+def uri_matches(registered: Sequence[str], uri: str) -> bool:
+    """True when ``uri`` equals one of ``registered`` character for character, or both
+    are ``http`` loopback-IP URIs that differ only in the port (RFC 8252 §7.3)."""
+    if not isinstance(uri, str):
+        return False
+    if uri in registered:
+        return True
+    try:
+        parts = urlsplit(uri)
+        if parts.scheme != "http" or parts.hostname not in LOOPBACK_IPS or parts.fragment:
+            return False
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return False
+    for candidate in registered:
+        reg = urlsplit(candidate)
+        if (
+            reg.scheme == "http"
+            and reg.hostname == parts.hostname
+            and reg.path == parts.path
+            and reg.query == parts.query
+            and not parts.username
+            and not parts.password
+        ):
+            return True
+    return False
+
+
+def _snapshot(client: Client) -> ClientInfo:
+    return ClientInfo(
+        client_id=client.client_id,
+        name=client.name,
+        secret_hash=client.secret_hash,
+        redirect_uris=tuple(client.redirect_uris or ()),
+        post_logout_redirect_uris=tuple(client.post_logout_redirect_uris or ()),
+        scopes=tuple((client.scope or "").split()),
+        grant_types=tuple(client.grant_types or ()),
+        auth_method=client.token_endpoint_auth_method,
+        jwks=dict(client.jwks) if client.jwks else None,
+        id_token_alg=client.id_token_signed_response_alg or "ES256",
+    )
+
+
+def _cache() -> dict[str, tuple[float, ClientInfo]]:
+    return current_app.extensions.setdefault(_CACHE_KEY, {})
+
+
+def lookup(client_id: Any) -> ClientInfo | None:
+    """The client's metadata for the protocol endpoints: one indexed query, then kept
+    in this process for at most :data:`CACHE_SECONDS` so a deletion or change on any
+    node takes effect within seconds everywhere. Unknown ids are never cached."""
+    if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
+        return None
+    cache = _cache()
+    now = time.monotonic()
+    hit = cache.get(client_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    row = clients_repo.by_client_id(client_id)
+    if row is None:
+        cache.pop(client_id, None)
+        return None
+    info = _snapshot(row)
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[client_id] = (now + CACHE_SECONDS, info)
+    return info
+
+
+def describe(client: Client) -> dict[str, Any]:
+    """The client's public metadata (never the secret or its hash), for CLI and admin."""
+    return {
+        "client_id": client.client_id,
+        "client_name": client.name,
+        "redirect_uris": list(client.redirect_uris or []),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris or []),
+        "scope": client.scope,
+        "grant_types": list(client.grant_types or []),
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "jwks": client.jwks,
+        "created_at": client.created_at.isoformat() if client.created_at else None,
+    }

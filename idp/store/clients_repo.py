@@ -1,0 +1,32 @@
+"""Repository of OIDC clients (relying parties, the merchants)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from idp.store.db import db
+from idp.store.models import Client
+
+
+def insert(client: Client) -> Client:
+    """Persist a new client in its own transaction and return it."""
+    db.session.add(client)
+    db.session.commit()
+    return client
+
+
+def by_client_id(client_id: str) -> Client | None:
+    """The client with this public ``client_id`` (one indexed lookup), or None."""
+    return db.session.scalars(select(Client).where(Client.client_id == client_id)).first()
+
+
+def all_clients() -> list[Client]:
+    """Every registered client, oldest first."""
+    return list(db.session.scalars(select(Client).order_by(Client.created_at, Client.client_id)))
+
+
+def remove(client_id: str) -> bool:
+    """Delete the client; True when one existed."""
+    result = db.session.execute(delete(Client).where(Client.client_id == client_id))
+    db.session.commit()
+    return bool(result.rowcount)

@@ -1,0 +1,105 @@
+"""Repository of grants and their refresh tokens.
+
+A :class:`~idp.store.models.Grant` is the family of tokens one authorization produced.
+Revoking the grant (``revoked_at``) revokes every refresh and access token of the
+family: access tokens carry the grant id and are checked against it at the userinfo
+and introspection endpoints. Refresh tokens are stored only as keyed hashes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
+
+from idp.store.db import db
+from idp.store.models import Grant, RefreshToken, utcnow
+
+
+def create(grant: Grant, refresh_hash: str | None) -> Grant:
+    """Insert ``grant`` and, when given, its first refresh token, in one transaction."""
+    db.session.add(grant)
+    if refresh_hash is not None:
+        db.session.add(RefreshToken(token_hash=refresh_hash, grant_id=grant.id))
+    db.session.commit()
+    return grant
+
+
+def get(grant_id: str) -> Grant | None:
+    """The grant with this id, revoked or not, or None."""
+    return db.session.get(Grant, grant_id)
+
+
+def live(grant_id: str, now: datetime | None = None) -> Grant | None:
+    """The grant if it exists, is not revoked and has not reached its absolute expiry."""
+    now = now or utcnow()
+    return db.session.scalars(
+        select(Grant).where(
+            Grant.id == grant_id, Grant.revoked_at.is_(None), Grant.expires_at > now
+        )
+    ).first()
+
+
+def refresh_token(token_hash: str) -> RefreshToken | None:
+    """The refresh token with this keyed hash, with its grant loaded, or None."""
+    return db.session.scalars(
+        select(RefreshToken)
+        .options(joinedload(RefreshToken.grant))
+        .where(RefreshToken.token_hash == token_hash)
+    ).first()
+
+
+def claim_refresh(token_id: str) -> bool:
+    """Mark a refresh token used. Atomic: of concurrent callers exactly one gets True;
+    a token already used gives False (reuse)."""
+    result = db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None))
+        .values(used_at=utcnow())
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def add_refresh(grant_id: str, token_hash: str) -> None:
+    """Add the next refresh token of a family (rotation)."""
+    db.session.add(RefreshToken(token_hash=token_hash, grant_id=grant_id))
+    db.session.commit()
+
+
+def revoke(grant_id: str) -> bool:
+    """Revoke one grant and so every token of its family; True when it was live."""
+    result = db.session.execute(
+        update(Grant)
+        .where(Grant.id == grant_id, Grant.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def revoke_for_account(account_id: str, commit: bool = True) -> int:
+    """Revoke every live grant of an account (blocking, SCIM deactivation, deletion).
+
+    Refresh tokens of these grants stop working at once; their access tokens fail at
+    userinfo and introspection. Returns how many grants were revoked. With
+    ``commit=False`` the caller commits it together with its own change.
+    """
+    result = db.session.execute(
+        update(Grant)
+        .where(Grant.account_id == account_id, Grant.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    if commit:
+        db.session.commit()
+    return int(result.rowcount or 0)
+
+
+def for_account(account_id: str) -> list[Grant]:
+    """Every grant of an account, newest first."""
+    return list(
+        db.session.scalars(
+            select(Grant).where(Grant.account_id == account_id).order_by(Grant.created_at.desc())
+        )
+    )
