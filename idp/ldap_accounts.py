@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp import audit as audit_log
-from idp.store import grants_repo, sessions_repo
-from idp.store.models import Account
+from flask import has_request_context
+
+from idp.store import grants_repo, ldap_repo, sessions_repo
+from idp.store.models import Account, AuditEvent
 
 ACTIVE = "active"
 DEACTIVATED = "deactivated"
@@ -20,8 +21,19 @@ OWNER = "ldap"
 
 
 def audit(actor: str, action: str, target: str | None, details: dict[str, Any]) -> None:
-    """Stage an audit event in the current transaction (:func:`idp.audit.record`)."""
-    audit_log.record(actor, action, target, details)
+    """Stage an audit event in the current transaction, so it commits (or rolls back)
+    together with the change it records; inside a request it carries the request id."""
+    request_id = None
+    if has_request_context():
+        from idp.errors import request_id as current_request_id
+
+        request_id = current_request_id()
+    ldap_repo.add(
+        AuditEvent(
+            actor=actor[:200], action=action[:100], target=target,
+            details=dict(details), request_id=request_id,
+        )
+    )
 
 
 def deactivate(account: Account, actor: str, reason: str) -> None:
