@@ -126,6 +126,9 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
 
     setup_oidc(app, csrf)
     setup_login(app)
+    from idp.federation import setup_federation
+
+    setup_federation(app)
     if settings.dev_mode:
         from idp.mail.dev_outbox import bp as dev_outbox
 

@@ -16,7 +16,9 @@ from idp.store.db import db
 from idp.store.models import (
     Account,
     AuditEvent,
+    Domain,
     Membership,
+    OutboxMessage,
     UpstreamIdentity,
     utcnow,
 )
@@ -193,3 +195,29 @@ def record_sign_in(
     identity.last_login_at = utcnow()
     db.session.commit()
     return acct
+
+
+def domain_verified_for_unit(unit_id: str, name: str) -> bool:
+    """True when ``name`` is a verified domain of the unit, or a subdomain of one that
+    was claimed with ``include_subdomains``."""
+    name = name.strip().lower().rstrip(".")
+    if not name or len(name) > 253:
+        return False
+    candidates = [name]
+    parts = name.split(".")
+    candidates += [".".join(parts[i:]) for i in range(1, len(parts) - 1)]
+    rows = db.session.scalars(
+        select(Domain).where(
+            Domain.unit_id == unit_id, Domain.state == "verified", Domain.name.in_(candidates)
+        )
+    )
+    return any(row.name == name or row.include_subdomains for row in rows)
+
+
+def queue_email(to: str, subject: str, text: str, purpose: str) -> None:
+    """Write an e-mail to the outbox (delivered with retries by the outbox worker)."""
+    db.session.add(
+        OutboxMessage(kind="email", payload={"to": to, "subject": subject, "text": text,
+                                             "purpose": purpose})
+    )
+    db.session.commit()

@@ -1,0 +1,101 @@
+"""Which account an upstream identity signs in: the federation rules.
+
+* Upstream identities are keyed on (connector, issuer, subject); for Microsoft the
+  subject is ``<tid>/<oid>``. An e-mail address never selects an account by itself.
+* A known identity signs in its account; the fields and roles its source owns
+  (``connectors.mapping``) are updated from the new claims.
+* An unknown identity whose *verified* e-mail already belongs to an account is not
+  linked silently: the caller must first have that account prove control of the
+  address with an e-mail code (``idp.federation.linking``).
+* Otherwise a new account is created in the connector's unit just in time, but only
+  for an address in a domain verified for that unit (``Domain``), so one unit's IdP
+  can never pre-create accounts for another company's addresses.
+* A Google ``hd`` must itself be a domain verified for the unit.
+* An upstream that does not vouch for the address (Entra without ``xms_edov``,
+  ``email_verified`` false) can sign in an identity already linked, but neither
+  creates nor links an account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from connectors import UpstreamIdentity
+from connectors.mapping import MappedProfile, apply, from_settings
+from idp.store import upstream_identities_repo as repo
+from idp.store.models import Account, Connector
+from idp.store.upstream_identities_repo import IdentityConflict, UpstreamKey
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Exactly one of: an account to sign in, an account to link after proof, a refusal."""
+
+    account: Account | None = None
+    link_to: Account | None = None
+    refused: str | None = None
+
+
+def _profile(row: Connector, identity: UpstreamIdentity) -> MappedProfile:
+    return apply(from_settings(row.settings), identity.claims)
+
+
+def _stored_claims(identity: UpstreamIdentity) -> dict[str, object]:
+    keep = ("iss", "sub", "tid", "oid", "hd", "email", "name", "groups", "amr")
+    return {k: identity.claims[k] for k in keep if k in identity.claims}
+
+
+def email_domain(email: str) -> str:
+    return email.rsplit("@", 1)[-1].strip().lower().rstrip(".")
+
+
+def resolve(row: Connector, identity: UpstreamIdentity) -> Outcome:
+    """Apply the federation rules above to a validated upstream identity."""
+    if identity.hosted_domain and not repo.domain_verified_for_unit(
+        row.unit_id, identity.hosted_domain
+    ):
+        return Outcome(refused="hosted_domain_not_verified")
+    key = UpstreamKey(row.id, identity.issuer, identity.subject)
+    profile = _profile(row, identity)
+    for _attempt in range(2):
+        known = repo.find(key)
+        if known is not None:
+            acct = repo.record_sign_in(
+                known, row.unit_id, identity.email, profile.fields, profile.roles,
+                profile.owned_roles, _stored_claims(identity),
+            )
+            return Outcome(account=acct)
+        if not identity.email or not identity.email_verified:
+            return Outcome(refused="unverified_email")
+        existing = repo.account_by_email(identity.email)
+        if existing is not None:
+            return Outcome(link_to=existing)
+        if not repo.domain_verified_for_unit(row.unit_id, email_domain(identity.email)):
+            return Outcome(refused="email_domain_not_verified")
+        try:
+            acct = repo.create_account(
+                key, row.unit_id, identity.email, profile.fields, profile.roles,
+                profile.owned_roles, _stored_claims(identity),
+            )
+        except IdentityConflict:
+            continue  # a parallel sign-in won the race: look again
+        return Outcome(account=acct)
+    return Outcome(refused="conflict")
+
+
+def link(row: Connector, identity: UpstreamIdentity, account_id: str) -> Account:
+    """Link ``identity`` to the account that just proved control of its e-mail."""
+    profile = _profile(row, identity)
+    key = UpstreamKey(row.id, identity.issuer, identity.subject)
+    known = repo.find(key)
+    if known is not None:
+        if known.account_id != account_id:
+            raise IdentityConflict("identity already linked to another account")
+        return repo.record_sign_in(
+            known, row.unit_id, identity.email, profile.fields, profile.roles,
+            profile.owned_roles, _stored_claims(identity),
+        )
+    return repo.link(
+        key, account_id, row.unit_id, identity.email, profile.fields, profile.roles,
+        profile.owned_roles, _stored_claims(identity),
+    )

@@ -1,0 +1,184 @@
+"""The SSO round trip: send the browser upstream, validate what comes back, finish
+the pending interaction.
+
+* :func:`start_sso` stores the connector's pending state (nonce, PKCE verifier,
+  SAML request id) under a one-time random ``state`` for :data:`PENDING_TTL`
+  seconds and redirects (303) to the upstream.
+* The OIDC callback and the SAML ACS *take* that state atomically: an unknown,
+  replayed or other connector's ``state`` is refused. The interaction itself is
+  bound to the browser by its cookie (``idp.interaction``), so a callback URL
+  replayed in another browser finds nothing.
+* The SAML ACS is a cross-site POST that carries no ``SameSite=Lax`` cookie: it
+  validates the response, parks the identity under a one-time token and 303s to a
+  same-site GET (:func:`resume`) where the browser's cookies prove it is the same
+  browser that started.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from flask import Response, redirect, request, url_for
+
+from connectors import ConfigurationError, ConnectorError, UpstreamIdentity
+from idp import interaction
+from idp.crypto import MasterKeyError, random_token
+from idp.errors import error_response
+from idp.federation import accounts, linking
+from idp.federation.registry import acs_url, callback_url, connector_for
+from idp.services import ephemeral
+from idp.store import connectors_repo
+from idp.store.models import Account, Connector
+
+log = logging.getLogger("idp.federation")
+
+PENDING_TTL = 600
+RESUME_TTL = 120
+MAX_STATE_LENGTH = 128
+REFUSALS = {
+    "unverified_email": "Your company's sign-in did not confirm your e-mail address.",
+    "email_domain_not_verified": "Your e-mail domain is not verified for this company.",
+    "hosted_domain_not_verified": "This Google Workspace domain is not verified for this "
+    "company.",
+    "conflict": "Please try signing in again.",
+}
+
+
+def _state_key(state: str) -> str:
+    return f"fed:state:{state}"
+
+
+def start_sso(ix: interaction.Interaction, connector: Connector) -> Response:
+    """Send the browser to ``connector``'s upstream to authenticate for ``ix`` (303)."""
+    if not connector.enabled:
+        return error_response(403, "access_denied", "This sign-in method is disabled.")
+    try:
+        conn = connector_for(connector)
+        state = random_token(32)
+        redirect_uri = acs_url(connector.id) if connector.kind == "saml" else callback_url(
+            connector.id)
+        req = conn.start(redirect_uri, state, login_hint=ix.email or ix.login_hint)
+    except (ConnectorError, ConfigurationError, MasterKeyError) as exc:
+        log.warning("connector %s cannot start: %s", connector.id, exc)
+        return error_response(502, "upstream_unavailable",
+                              "Your company's sign-in service cannot be reached right now.")
+    ephemeral().put(
+        _state_key(state),
+        {"ix": ix.id, "connector": connector.id, "pending": req.pending},
+        PENDING_TTL,
+    )
+    return redirect(req.url, code=303)
+
+
+def _take_pending(connector_id: str, state: str | None) -> dict[str, Any] | None:
+    if not state or len(state) > MAX_STATE_LENGTH:
+        return None
+    data: dict[str, Any] | None = ephemeral().take(_state_key(state))
+    if data is None or data.get("connector") != connector_id:
+        return None
+    return data
+
+
+def _first_use(key: str, ttl: int) -> bool:
+    return ephemeral().add(f"fed:seen:{key}", 1, max(1, ttl))
+
+
+def _refuse(exc: ConnectorError, connector_id: str) -> Response:
+    log.warning("upstream sign-in refused connector=%s code=%s: %s", connector_id, exc.code, exc)
+    if exc.code in ("upstream_unreachable", "upstream_error", "response_too_large"):
+        return error_response(502, "upstream_unavailable",
+                              "Your company's sign-in service did not answer properly.")
+    return error_response(400, "access_denied",
+                          f"The sign-in from your company's login was refused ({exc.code}).")
+
+
+def _validate(connector_id: str, params: dict[str, str], state: str | None
+              ) -> tuple[dict[str, Any], Connector, UpstreamIdentity] | Response:
+    pending = _take_pending(connector_id, state)
+    row = connectors_repo.get(connector_id)
+    if pending is None or row is None:
+        return error_response(400, "invalid_request",
+                              "This sign-in link is unknown, expired or was already used.")
+    if not row.enabled:
+        return error_response(403, "access_denied", "This sign-in method is disabled.")
+    redirect_uri = acs_url(row.id) if row.kind == "saml" else callback_url(row.id)
+    try:
+        identity = connector_for(row).callback(params, pending["pending"], redirect_uri,
+                                               _first_use)
+    except ConnectorError as exc:
+        return _refuse(exc, row.id)
+    except (ConfigurationError, MasterKeyError) as exc:
+        log.error("connector %s misconfigured: %s", row.id, exc)
+        return error_response(502, "upstream_unavailable", "This sign-in method is misconfigured.")
+    return pending, row, identity
+
+
+def oidc_callback(connector_id: str) -> Response:
+    """The OIDC redirect URI (``/federation/<id>/callback``)."""
+    params = {k: v for k, v in request.args.items() if isinstance(v, str)}
+    result = _validate(connector_id, params, params.get("state"))
+    if isinstance(result, Response):
+        return result
+    pending, row, identity = result
+    ix = interaction.load(pending["ix"])
+    if ix is None:
+        return error_response(400, "invalid_request",
+                              "Your sign-in expired or started in another browser.")
+    return complete(ix, row, identity)
+
+
+def saml_acs(connector_id: str) -> Response:
+    """The SAML ACS (``/federation/<id>/acs``, HTTP-POST binding)."""
+    params = {k: v for k, v in request.form.items() if isinstance(v, str)}
+    result = _validate(connector_id, params, params.get("RelayState"))
+    if isinstance(result, Response):
+        return result
+    pending, row, identity = result
+    token = random_token(32)
+    ephemeral().put(
+        f"fed:done:{token}",
+        {"ix": pending["ix"], "connector": row.id, "identity": asdict(identity)},
+        RESUME_TTL,
+    )
+    return redirect(url_for("federation.resume", connector_id=row.id, token=token), code=303)
+
+
+def resume(connector_id: str, token: str) -> Response:
+    """Same-site continuation of a SAML sign-in (one use, same browser)."""
+    data = ephemeral().take(f"fed:done:{token}") if 0 < len(token) <= 64 else None
+    row = connectors_repo.get(connector_id)
+    if data is None or row is None or data.get("connector") != connector_id:
+        return error_response(400, "invalid_request", "This sign-in is unknown or expired.")
+    ix = interaction.load(data["ix"])
+    if ix is None:
+        return error_response(400, "invalid_request",
+                              "Your sign-in expired or started in another browser.")
+    return complete(ix, row, UpstreamIdentity(**data["identity"]))
+
+
+def complete(ix: interaction.Interaction, row: Connector, identity: UpstreamIdentity
+             ) -> Response:
+    """Resolve the account (sign in, create, or ask for linking proof) and finish."""
+    outcome = accounts.resolve(row, identity)
+    if outcome.link_to is not None:
+        if not outcome.link_to.can_sign_in:
+            return error_response(403, "access_denied", "This account cannot sign in.")
+        return linking.begin(ix, row, identity, outcome.link_to)
+    if outcome.account is None:
+        reason = outcome.refused or "conflict"
+        log.warning("federated sign-in refused connector=%s reason=%s", row.id, reason)
+        return error_response(403, "access_denied", REFUSALS.get(reason, reason))
+    return finish(ix, outcome.account, identity)
+
+
+def finish(ix: interaction.Interaction, account: Account, identity: UpstreamIdentity
+           ) -> Response:
+    """Hand the authenticated account to the login flow (session, interaction, 303)."""
+    if not account.can_sign_in:
+        return error_response(403, "access_denied", "This account cannot sign in.")
+    from idp.login.flow import finish_authentication
+
+    amr = list(dict.fromkeys(["fed", *(a[:20] for a in identity.amr[:5])]))
+    return finish_authentication(ix, account, amr)

@@ -1,0 +1,61 @@
+"""Connector rows to connector objects, and the URLs an admin registers upstream."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from connectors import UpstreamConnector, build
+from connectors.oidc import MetadataCache
+from idp.services import services, settings
+from idp.store.models import Connector
+
+CACHE_KEY = "unitgate_federation_cache"
+
+
+def secret_context(connector_id: str) -> str:
+    """The sealing context of a connector's secret (binds it to this connector)."""
+    return f"connector:{connector_id}"
+
+
+def base_url() -> str:
+    return settings().issuer.rstrip("/")
+
+
+def callback_url(connector_id: str) -> str:
+    """The OIDC redirect URI to register at the upstream."""
+    return f"{base_url()}/federation/{connector_id}/callback"
+
+
+def acs_url(connector_id: str) -> str:
+    """The SAML Assertion Consumer Service URL (HTTP-POST binding)."""
+    return f"{base_url()}/federation/{connector_id}/acs"
+
+
+def metadata_url(connector_id: str) -> str:
+    """The SAML SP metadata URL; also the SP's entity id."""
+    return f"{base_url()}/federation/{connector_id}/metadata"
+
+
+def urls(row: Connector) -> dict[str, str]:
+    """What to paste into the upstream's admin console for this connector."""
+    if row.kind == "saml":
+        return {"acs_url": acs_url(row.id), "metadata_url": metadata_url(row.id),
+                "entity_id": metadata_url(row.id)}
+    return {"callback_url": callback_url(row.id)}
+
+
+def metadata_cache() -> MetadataCache:
+    """The app's cache of upstream discovery documents and JWKS."""
+    cache = current_app.extensions.get(CACHE_KEY)
+    if cache is None:
+        cache = current_app.extensions.setdefault(CACHE_KEY, MetadataCache())
+    return cache
+
+
+def connector_for(row: Connector) -> UpstreamConnector:
+    """The connector object for a row, its secret unsealed in memory only."""
+    secret = None
+    if row.secret_sealed:
+        secret = services().sealer.open(row.secret_sealed, secret_context(row.id)).decode()
+    sp = {"entity_id": metadata_url(row.id), "acs_url": acs_url(row.id)}
+    return build(row.kind, row.settings, secret, metadata_cache(), sp)
