@@ -8,7 +8,9 @@ import re
 from pathlib import Path
 
 import requests
+from flask import Flask, request
 
+from idp.cli.serve import trust_proxies
 from tests.support.processes import RedisServer, idp_env, idp_serve, run_idp
 
 
@@ -66,3 +68,22 @@ def test_running_server_survives_a_redis_outage(tmp_path: Path) -> None:
             assert served.proc.poll() is None
     finally:
         redis_server.stop()
+
+
+def test_forwarded_headers_are_trusted_only_with_proxy_hops(app: Flask) -> None:
+    @app.get("/probe/peer")
+    def peer() -> dict[str, str]:
+        return {"addr": request.remote_addr or "", "scheme": request.scheme}
+
+    forwarded = {"X-Forwarded-For": "203.0.113.9, 198.51.100.7", "X-Forwarded-Proto": "https"}
+    direct = app.test_client().get("/probe/peer", headers=forwarded).get_json()
+    assert direct == {"addr": "127.0.0.1", "scheme": "http"}
+
+    proxied = trust_proxies(app, 1).test_client()
+    assert proxied.get("/probe/peer", headers=forwarded).get_json() == {
+        "addr": "198.51.100.7",
+        "scheme": "https",
+    }
+    # Only the entry our own proxy appended counts; a client cannot choose its address.
+    forged = {"X-Forwarded-For": "10.0.0.1, 203.0.113.50"}
+    assert proxied.get("/probe/peer", headers=forged).get_json()["addr"] == "203.0.113.50"

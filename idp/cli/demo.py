@@ -7,14 +7,13 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from idp import demo
 from idp.services import settings
 
 
 @click.command("demo")
 @click.option(
     "--employee-email",
-    default=demo.EMPLOYEE_EMAIL,
+    default="employee@acme-demo.example",
     show_default=True,
     help="Make this account (if it exists) a member of the demo unit.",
 )
@@ -23,6 +22,8 @@ from idp.services import settings
 def demo_command(employee_email: str, as_json: bool) -> None:
     """Seed (idempotently) the demo company unit "Acme Demo GmbH" with two profile
     fields and the demo merchant client, printing its client_id and a fresh secret."""
+    from idp import demo  # imported on use: the CLI must load without the OIDC parts
+
     result = demo.seed(employee_email)
     if as_json:
         click.echo(json.dumps(result.as_dict()))

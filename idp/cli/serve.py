@@ -13,7 +13,9 @@ import logging
 from typing import Any
 
 import click
+from flask import Flask
 from gunicorn.app.base import BaseApplication
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.crypto import MasterKeyError, load_master_key
 from idp.settings import Settings
@@ -49,11 +51,22 @@ def _when_ready(server: Any) -> None:
     server.log.info("Unitgate listening on %s", ", ".join(str(a) for a in server.LISTENERS))
 
 
+def trust_proxies(app: Flask, hops: int) -> Flask:
+    """Take the client address and scheme from the last ``hops`` entries of
+    ``X-Forwarded-For``/``X-Forwarded-Proto`` (werkzeug's ProxyFix). With ``hops=0``
+    the headers are ignored: anyone can send them, and the per-IP rate limits must see
+    the real peer."""
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    return app
+
+
 class UnitgateServer(BaseApplication):  # type: ignore[misc]
     """A gunicorn application whose workers each build their own Unitgate app."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], proxy_hops: int = 0) -> None:
         self.options = options
+        self.proxy_hops = proxy_hops
         super().__init__()
 
     def load_config(self) -> None:
@@ -65,7 +78,7 @@ class UnitgateServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from idp.app import create_app
 
-        return create_app()
+        return trust_proxies(create_app(), self.proxy_hops)
 
 
 def gunicorn_options(
@@ -84,7 +97,8 @@ def gunicorn_options(
         "accesslog": "-" if access_log else None,
         "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s',
         "errorlog": "-",
-        "forwarded_allow_ips": "127.0.0.1,::1",
+        # Forwarded headers are handled by trust_proxies (--proxy-hops), not gunicorn.
+        "forwarded_allow_ips": "",
         "proc_name": "unitgate",
         # gunicorn >= 24 opens a control socket at one fixed path per user; several
         # nodes or test servers on one machine would fight over it.
@@ -118,9 +132,22 @@ def gunicorn_options(
     type=click.IntRange(5, 600),
     help="Seconds before a silent worker is restarted.",
 )
+@click.option(
+    "--proxy-hops",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 5),
+    help="Reverse proxies in front whose X-Forwarded-For/-Proto are trusted.",
+)
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
 def serve_command(
-    host: str, port: int, workers: int, threads: int, timeout: int, access_log: bool
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    timeout: int,
+    proxy_hops: int,
+    access_log: bool,
 ) -> None:
     """Serve Unitgate with gunicorn. Fails at once, before forking, when the master
     key is missing; SIGTERM stops it gracefully (requests in flight finish)."""
@@ -129,4 +156,5 @@ def serve_command(
         load_master_key(settings.master_key, settings.master_key_file)
     except MasterKeyError as exc:
         raise click.ClickException(str(exc)) from exc
-    UnitgateServer(gunicorn_options(host, port, workers, threads, timeout, access_log)).run()
+    options = gunicorn_options(host, port, workers, threads, timeout, access_log)
+    UnitgateServer(options, proxy_hops).run()
