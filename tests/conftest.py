@@ -22,6 +22,7 @@ from tests.support.backends import BACKENDS, Backend, backend_or_skip
 pytest_plugins = [
     "tests.support.apps",
     "tests.support.ldap_fixtures",
+    "tests.support.upstream",
 ]
 
 

@@ -25,7 +25,7 @@ import http from 'node:http';
 import crypto from 'node:crypto';
 
 import Provider from 'oidc-provider';
-import { CompactSign, exportJWK, generateKeyPair, importJWK } from 'jose';
+import { exportJWK, generateKeyPair } from 'jose';
 
 const HOST = '127.0.0.1';
 export const TENANTS = {
@@ -41,7 +41,10 @@ let lastTenant = null;
 const keys = { google: [], okta: [], 'okta-custom': [], microsoft: [] };
 const routes = { google: [], okta: [], microsoft: [] }; // [prefix, provider] longest first
 const ports = {};
-const entraClients = []; // one app registration, valid in every tenant (like Entra's)
+const entraClients = [];
+const registered = {}; // issuer -> clients registered through /reg, kept across rebuilds
+const CLIENT_FIELDS = ['client_id', 'client_secret', 'redirect_uris', 'response_types',
+  'grant_types', 'token_endpoint_auth_method']; // one app registration, valid in every tenant (like Entra's)
 
 async function newKey(alg = 'RS256') {
   const { privateKey } = await generateKeyPair(alg, { extractable: true });
@@ -63,8 +66,9 @@ const CLAIMS = {
 };
 
 function buildProvider(issuer, jwks, mount, clients = []) {
+  registered[issuer] ||= [];
   const provider = new Provider(issuer, {
-    clients,
+    clients: [...clients, ...registered[issuer]],
     jwks: { keys: jwks },
     claims: CLAIMS,
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
@@ -85,6 +89,9 @@ function buildProvider(issuer, jwks, mount, clients = []) {
   });
   provider.use(async (ctx, next) => {
     await next();
+    if (ctx.path === '/reg' && ctx.status === 201) {
+      registered[issuer].push(Object.fromEntries(CLIENT_FIELDS.map((f) => [f, ctx.body[f]])));
+    }
     if (ctx.path === '/token' && ctx.status === 200 && ctx.body?.id_token && pendingTamper) {
       const tamper = pendingTamper;
       pendingTamper = null;
@@ -106,10 +113,10 @@ async function tamperToken(token, tamper, signingJwk) {
   if (tamper.alg === 'none') {
     return `${b64json({ alg: 'none', typ: 'JWT' })}.${b64json(payload)}.`;
   }
-  const body = new TextEncoder().encode(JSON.stringify(payload));
   if (tamper.alg === 'HS256') {
-    const secret = new TextEncoder().encode(JSON.stringify(publicJwk(signingJwk)));
-    return new CompactSign(body).setProtectedHeader({ alg: 'HS256', kid: header.kid }).sign(secret);
+    const input = `${b64json({ alg: 'HS256', kid: header.kid })}.${b64json(payload)}`;
+    const secret = JSON.stringify(publicJwk(signingJwk));
+    return `${input}.${crypto.createHmac('sha256', secret).update(input).digest('base64url')}`;
   }
   let jwk = signingJwk;
   let kid = header.kid;
@@ -117,9 +124,11 @@ async function tamperToken(token, tamper, signingJwk) {
     jwk = await newKey(header.alg);
     if (tamper.key === 'foreign-new-kid') kid = jwk.kid;
   }
-  const extra = tamper.header || {};
-  const key = await importJWK(jwk, header.alg);
-  return new CompactSign(body).setProtectedHeader({ ...header, ...extra, kid }).sign(key);
+  // Signed by hand (RS256), so even headers a JOSE library would refuse (crit, jwk,
+  // jku) can be produced.
+  const input = `${b64json({ ...header, ...(tamper.header || {}), kid })}.${b64json(payload)}`;
+  const key = crypto.createPrivateKey({ key: jwk, format: 'jwk' });
+  return `${input}.${crypto.sign('sha256', Buffer.from(input), key).toString('base64url')}`;
 }
 
 async function finishInteraction(provider, req, res) {
