@@ -20,6 +20,7 @@ never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import ssl
 import uuid
@@ -182,7 +183,8 @@ def _open(cfg: LdapConfig, bind_dn: str, password: str) -> ldap3.Connection:
             conn.start_tls()
         conn.bind()
     except Exception:
-        conn.unbind()
+        with contextlib.suppress(Exception):  # the socket may already be broken
+            conn.unbind()
         raise
     return conn
 

@@ -66,8 +66,9 @@ def build_attribute_map(
 ) -> dict[str, str]:
     """``base`` (default: :data:`DEFAULT_ATTRIBUTE_MAP`) with ``attr=field`` overrides.
 
-    An override for a field replaces the attribute that filled it; ``unmap`` drops
-    fields. The result maps each field from exactly one attribute and maps ``email``.
+    An override for a field replaces the attribute that filled it, and an attribute
+    fills only the field it was last given; ``unmap`` drops fields. The result maps
+    each field from exactly one attribute and maps ``email``.
     """
     by_field = {f: a for a, f in (base or DEFAULT_ATTRIBUTE_MAP).items()}
     for item in overrides or []:
@@ -75,6 +76,8 @@ def build_attribute_map(
         attr, fld = attr.strip(), fld.strip()
         if not sep or not attr or not fld:
             raise MappingError(f"--map {item!r}: expected ATTRIBUTE=FIELD")
+        for other in [f for f, a in by_field.items() if a.lower() == attr.lower()]:
+            del by_field[other]  # the attribute now fills this field instead
         by_field[fld] = attr
     for fld in unmap or []:
         by_field.pop(fld.strip(), None)

@@ -334,6 +334,9 @@ TLSCACertificateFile {self.ca_path}
 TLSCertificateFile {self.cert_path}
 TLSCertificateKeyFile {self.key_path}
 sizelimit {SERVER_PAGE_LIMIT}
+# Like Active Directory (unless hardened), accept a DN with an empty password as an
+# unauthenticated bind (RFC 4513 section 5.1.2); Unitgate must never rely on such a bind.
+allow bind_anon_dn
 
 database mdb
 maxsize 2147483648
