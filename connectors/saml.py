@@ -172,8 +172,7 @@ class SamlConnector:
         https = parts.scheme == "https"
         return {
             "https": "on" if https else "off",
-            "http_host": parts.hostname or "",
-            "server_port": str(parts.port or (443 if https else 80)),
+            "http_host": parts.netloc,
             "script_name": parts.path,
             "get_data": {},
             "post_data": dict(post or {}),
