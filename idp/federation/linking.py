@@ -2,37 +2,36 @@
 
 When an SSO sign-in arrives with a verified address that already belongs to an
 account not linked to this upstream identity, nothing is linked silently (the
-"nOAuth" class of takeovers): a one-time code goes to the account's address and the
-link is made only after the code is entered in the same browser.
+"nOAuth" class of takeovers): an e-mail code goes to the account's address and the
+link is made only after that code is entered in the same browser.
 
-The code follows the e-mail code rules of ``SECURITY.md``: 6 digits from a CSPRNG
-(about 20 bits), valid :data:`CODE_TTL` seconds, single use, bound to this linking
-transaction and browser, stored only as a keyed hash, at most :data:`MAX_TRIES`
-wrong entries, and redeemed atomically (``take``), so two parallel submissions
-cannot both link.
+The code is the login's own e-mail code (:mod:`idp.email_otp`): 6 CSPRNG digits,
+at most 10 minutes, single use, bound to this interaction and address, stored as a
+keyed hash, limited tries, throttled sends, atomic redemption. The pending link
+itself is kept for :data:`LINK_TTL` seconds under a random token and *taken*
+atomically when the code is right, so one proof links at most once.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import asdict
 from typing import Any
 
 from flask import Response, render_template, request
+from flask_babel import get_locale
 
 from connectors import UpstreamIdentity
-from idp import interaction
+from idp import email_otp, interaction
 from idp.crypto import random_token
+from idp.email_otp import RedeemOutcome, SendOutcome
 from idp.errors import error_response
 from idp.federation import accounts
-from idp.services import ephemeral, hasher
+from idp.services import ephemeral
 from idp.store import connectors_repo
 from idp.store import upstream_identities_repo as repo
 from idp.store.models import Account, Connector
 
-CODE_TTL = 600
-MAX_TRIES = 5
-PURPOSE = "federation-link"
+LINK_TTL = 600
 
 
 def _key(token: str) -> str:
@@ -48,26 +47,16 @@ def mask(email: str) -> str:
 def begin(ix: interaction.Interaction, row: Connector, identity: UpstreamIdentity,
           account: Account) -> Response:
     """Send a code to ``account``'s address and show the page asking for it."""
+    sent = email_otp.send_code(ix, account.email, request.remote_addr or "", str(get_locale()))
+    if sent is SendOutcome.THROTTLED:
+        return error_response(429, "slow_down", "Too many codes were requested; please wait "
+                              "a few minutes and sign in again.")
     token = random_token(24)
-    code = f"{secrets.randbelow(10**6):06d}"
     ephemeral().put(
         _key(token),
-        {
-            "ix": ix.id,
-            "connector": row.id,
-            "account": account.id,
-            "identity": asdict(identity),
-            "code_hash": hasher().hash(f"{token}:{code}", PURPOSE),
-        },
-        CODE_TTL,
-    )
-    repo.queue_email(
-        account.email,
-        "Confirm linking your company sign-in",
-        f"Your code to link {row.name} to your Unitgate account: {code}\n\n"
-        "It is valid for 10 minutes. If you did not just sign in with your company's "
-        "login, ignore this message: nothing is linked without this code.",
-        PURPOSE,
+        {"ix": ix.id, "connector": row.id, "account": account.id,
+         "identity": asdict(identity)},
+        LINK_TTL,
     )
     return _page(token, row, account.email, status=200)
 
@@ -85,26 +74,24 @@ def _page(token: str, row: Connector, email: str, status: int, error: str | None
 
 def submit(token: str) -> Response:
     """Check the entered code; on success link the identity and finish the sign-in."""
+    expired = error_response(400, "invalid_request", "Unknown or expired linking request.")
     if not token or len(token) > 64:
-        return error_response(400, "invalid_request", "Unknown or expired linking request.")
+        return expired
     data: dict[str, Any] | None = ephemeral().get(_key(token))
     ix = interaction.load(data["ix"]) if data else None
     row = connectors_repo.get(data["connector"]) if data else None
-    if data is None or ix is None or row is None:
-        return error_response(400, "invalid_request", "Unknown or expired linking request.")
-    account = repo.account(data["account"])
-    if account is None or not account.can_sign_in:
-        ephemeral().delete(_key(token))
-        return error_response(403, "access_denied", "This account cannot sign in.")
-    code = (request.form.get("code") or "").strip()[:12]
-    if not hasher().verify(f"{token}:{code}", PURPOSE, data["code_hash"]):
-        tries = ephemeral().incr(f"fed:link-tries:{token}", CODE_TTL)
-        if tries >= MAX_TRIES:
-            ephemeral().delete(_key(token))
-            return error_response(400, "invalid_request", "Too many wrong codes; start again.")
+    account = repo.account(data["account"]) if data else None
+    if data is None or ix is None or row is None or account is None:
+        return expired
+    redemption = email_otp.redeem_code(ix, request.form.get("code", "")[:20])
+    if redemption.outcome is RedeemOutcome.WRONG:
         return _page(token, row, account.email, status=400, error="wrong_code")
+    if (redemption.outcome is not RedeemOutcome.OK or redemption.account is None
+            or redemption.account.id != account.id):
+        ephemeral().delete(_key(token))
+        return expired
     if ephemeral().take(_key(token)) is None:  # a parallel submission won
-        return error_response(400, "invalid_request", "Unknown or expired linking request.")
+        return expired
     identity = UpstreamIdentity(**data["identity"])
     try:
         linked = accounts.link(row, identity, account.id)

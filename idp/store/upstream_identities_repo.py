@@ -18,7 +18,6 @@ from idp.store.models import (
     AuditEvent,
     Domain,
     Membership,
-    OutboxMessage,
     UpstreamIdentity,
     utcnow,
 )
@@ -212,12 +211,3 @@ def domain_verified_for_unit(unit_id: str, name: str) -> bool:
         )
     )
     return any(row.name == name or row.include_subdomains for row in rows)
-
-
-def queue_email(to: str, subject: str, text: str, purpose: str) -> None:
-    """Write an e-mail to the outbox (delivered with retries by the outbox worker)."""
-    db.session.add(
-        OutboxMessage(kind="email", payload={"to": to, "subject": subject, "text": text,
-                                             "purpose": purpose})
-    )
-    db.session.commit()
