@@ -21,9 +21,8 @@ from flask import Response, render_template, request
 from flask_babel import get_locale
 
 from connectors import UpstreamIdentity
-from idp import email_otp, interaction
+from idp import interaction
 from idp.crypto import random_token
-from idp.email_otp import RedeemOutcome, SendOutcome
 from idp.errors import error_response
 from idp.federation import accounts
 from idp.services import ephemeral
@@ -47,6 +46,9 @@ def mask(email: str) -> str:
 def begin(ix: interaction.Interaction, row: Connector, identity: UpstreamIdentity,
           account: Account) -> Response:
     """Send a code to ``account``'s address and show the page asking for it."""
+    from idp import email_otp
+    from idp.email_otp import SendOutcome
+
     sent = email_otp.send_code(ix, account.email, request.remote_addr or "", str(get_locale()))
     if sent is SendOutcome.THROTTLED:
         return error_response(429, "slow_down", "Too many codes were requested; please wait "
@@ -74,6 +76,9 @@ def _page(token: str, row: Connector, email: str, status: int, error: str | None
 
 def submit(token: str) -> Response:
     """Check the entered code; on success link the identity and finish the sign-in."""
+    from idp import email_otp
+    from idp.email_otp import RedeemOutcome
+
     expired = error_response(400, "invalid_request", "Unknown or expired linking request.")
     if not token or len(token) > 64:
         return expired
