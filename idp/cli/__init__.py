@@ -44,3 +44,15 @@ main.add_command(ldap_group)
 from idp.cli.demo import demo_command  # noqa: E402
 
 main.add_command(demo_command)
+from idp.cli.clients import clients_group  # noqa: E402
+
+main.add_command(clients_group)
+from idp.cli.connectors import connectors_group  # noqa: E402
+
+main.add_command(connectors_group)
+from idp.cli.units import units_group  # noqa: E402
+
+main.add_command(units_group)
+from idp.cli.domains import domains_group  # noqa: E402
+
+main.add_command(domains_group)

@@ -1,0 +1,144 @@
+"""``idp clients create|list|show|delete``: the merchants (OIDC relying parties).
+
+``create`` prints the client secret exactly once; only its keyed hash is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from flask.cli import with_appcontext
+
+from idp import clients
+from idp.store.models import Client
+
+
+@click.group("clients")
+def clients_group() -> None:
+    """OIDC clients (merchants): create, list, show, delete."""
+
+
+def _print_client(data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        if isinstance(value, list):
+            value = " ".join(value) or "-"
+        elif isinstance(value, dict):
+            value = json.dumps(value)
+        click.echo(f"{key}: {value if value is not None else '-'}")
+
+
+@clients_group.command("create")
+@click.option("--name", required=True, help="Display name shown to employees.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Repeatable.")
+@click.option("--post-logout-uri", "post_logout_uris", multiple=True, help="Repeatable.")
+@click.option("--scope", default=clients.DEFAULT_SCOPE, show_default=True)
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    type=click.Choice(clients.GRANT_TYPES),
+    help="Repeatable. Default: authorization_code and refresh_token.",
+)
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
+@click.option("--auth-method", type=click.Choice(clients.AUTH_METHODS), default=None)
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JWK Set file with the client's public keys (private_key_jwt).",
+)
+@click.option("--id-token-alg", type=click.Choice(clients.ID_TOKEN_ALGS), default="ES256")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def create_command(
+    name: str,
+    redirect_uris: tuple[str, ...],
+    post_logout_uris: tuple[str, ...],
+    scope: str,
+    grant_types: tuple[str, ...],
+    public: bool,
+    auth_method: str | None,
+    jwks_file: Path | None,
+    id_token_alg: str,
+    as_json: bool,
+) -> None:
+    """Register a client; prints client_id and (once) client_secret."""
+    jwks = None
+    if jwks_file is not None:
+        try:
+            jwks = json.loads(jwks_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise click.UsageError(f"--jwks: cannot read a JSON JWK Set: {exc}") from exc
+    try:
+        client, secret = clients.register(
+            name,
+            list(redirect_uris),
+            post_logout_redirect_uris=list(post_logout_uris),
+            scope=scope,
+            grant_types=list(grant_types) or list(clients.DEFAULT_GRANT_TYPES),
+            public=public,
+            auth_method=auth_method,
+            jwks=jwks,
+            id_token_alg=id_token_alg,
+        )
+    except clients.ClientRegistrationError as exc:
+        raise click.UsageError(str(exc)) from exc
+    data = {**clients.describe(client), "client_secret": secret}
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    _print_client(data)
+    if secret:
+        click.echo("The client secret is shown only now; store it safely.")
+
+
+def _require(client_id: str) -> Client:
+    client = clients.get(client_id)
+    if client is None:
+        raise click.ClickException(f"no client {client_id!r}")
+    return client
+
+
+@clients_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def list_command(as_json: bool) -> None:
+    """List every client."""
+    rows = [clients.describe(c) for c in clients.list_all()]
+    if as_json:
+        click.echo(json.dumps({"clients": rows}))
+        return
+    if not rows:
+        click.echo("no clients; create one with `idp clients create`")
+    for r in rows:
+        click.echo(f"{r['client_id']}  {r['token_endpoint_auth_method']:20}  {r['client_name']}")
+
+
+@clients_group.command("show")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def show_command(client_id: str, as_json: bool) -> None:
+    """Show one client's metadata (never its secret)."""
+    data = clients.describe(_require(client_id))
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        _print_client(data)
+
+
+@clients_group.command("delete")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def delete_command(client_id: str, as_json: bool) -> None:
+    """Delete a client; its tokens stop working within seconds on every node."""
+    _require(client_id)
+    clients.delete(client_id)
+    if as_json:
+        click.echo(json.dumps({"client_id": client_id, "deleted": True}))
+    else:
+        click.echo(f"deleted {client_id}")

@@ -1,0 +1,239 @@
+"""The authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2) and its resumption.
+
+Order of checks, each with its own answer:
+
+1. Unknown or missing ``client_id``, or a ``redirect_uri`` that is missing or not
+   registered for that client: an error page, never a redirect (RFC 6749 §4.1.2.1,
+   RFC 9700 §4.1 - no open redirector).
+2. Everything else wrong (response type other than ``code``, PKCE, scope, prompt,
+   max_age, request objects): an error redirect to the client with ``error``,
+   ``state`` and ``iss`` (RFC 9207 §2).
+3. A usable session and consent already given: the code is issued at once.
+   ``prompt=none`` without them: ``login_required`` / ``consent_required``.
+4. Otherwise the request becomes an :mod:`idp.interaction`; the login pages finish it
+   and send the browser to :func:`resume`, which re-builds the request from the stored
+   interaction (never from the browser's query) and issues the code.
+
+Every answer to the client is a 303 redirect whose query carries ``iss``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, OAuth2Error
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    LoginRequiredError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
+from flask import Blueprint, Response, redirect, url_for
+from werkzeug.datastructures import MultiDict
+
+from idp import clients, consent, interaction, sessions
+from idp.claims import claims_for_scopes
+from idp.errors import error_response
+from idp.oidc.models import Principal
+from idp.oidc.server import _wire_params, params_request, server
+from idp.services import settings
+from idp.store import claims_repo
+
+bp = Blueprint("oidc", __name__)
+
+# Parameters kept for resumption; anything else in the request is ignored.
+KEPT_PARAMS = (
+    "response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
+    "code_challenge", "code_challenge_method", "prompt", "max_age", "login_hint",
+    "ui_locales", "acr_values", "response_mode", "display", "claims_locales",
+)  # fmt: skip
+SINGLE_PARAMS = (*KEPT_PARAMS, "request", "request_uri")
+MAX_PARAM_LENGTH = 2048
+MAX_AGE_PATTERN = re.compile(r"^[0-9]{1,9}$")
+KNOWN_PROMPTS = ("none", "login", "consent", "select_account")
+
+
+def _page(description: str) -> Response:
+    return error_response(400, "invalid_request", description)
+
+
+def _to_client(location: str) -> Response:
+    """303 to the client with ``iss`` added (RFC 9207 §2)."""
+    resp = redirect(add_params_to_uri(location, [("iss", settings().issuer)]), 303)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _error_to_client(error: OAuth2Error, redirect_uri: str, state: str | None) -> Response:
+    error.redirect_uri = error.redirect_uri or redirect_uri
+    error.redirect_fragment = False
+    error.state = state
+    _, _, headers = error()
+    return _to_client(dict(headers)["Location"])
+
+
+def _front_checks(params: MultiDict[str, str]) -> tuple[Any, str] | Response:
+    """The client and the redirect URI, or an error page (never a redirect)."""
+    for name in ("client_id", "redirect_uri"):
+        if len(params.getlist(name)) > 1:
+            return _page(f"The parameter {name} appears more than once.")
+    client_id = params.get("client_id")
+    redirect_uri = params.get("redirect_uri")
+    if not client_id:
+        return _page("The request names no client (client_id).")
+    info = clients.lookup(client_id)
+    if info is None:
+        return _page("The client is not known here.")
+    if not redirect_uri:
+        return _page("The request names no redirect_uri.")
+    if not info.redirect_uri_registered(redirect_uri):
+        return _page("The redirect_uri is not registered for this client.")
+    return info, redirect_uri
+
+
+def _options(params: MultiDict[str, str]) -> tuple[list[str], int | None]:
+    """``prompt`` values and ``max_age`` (OIDC Core §3.1.2.1), or raise."""
+    for name in SINGLE_PARAMS:
+        if len(params.getlist(name)) > 1:
+            raise InvalidRequestError(f"The parameter {name} appears more than once.")
+    for name, value in params.items(multi=True):
+        if len(value) > MAX_PARAM_LENGTH:
+            raise InvalidRequestError(f"The parameter {name} is too long.")
+    if params.get("request"):
+        raise RequestNotSupportedError()
+    if params.get("request_uri"):
+        raise RequestURINotSupportedError()
+    if params.get("response_mode", "query") != "query":
+        raise InvalidRequestError("Only response_mode=query is supported.")
+    prompts = [p for p in (params.get("prompt") or "").split() if p in KNOWN_PROMPTS]
+    if "none" in prompts and len(prompts) > 1:
+        raise InvalidRequestError("prompt=none cannot be combined with other values.")
+    max_age = params.get("max_age")
+    if max_age is not None and max_age != "":
+        if not MAX_AGE_PATTERN.match(max_age):
+            raise InvalidRequestError("max_age must be a non-negative integer.")
+        return prompts, int(max_age)
+    return prompts, None
+
+
+def _session_principal() -> Principal | None:
+    """The end-user of a live session whose account may still sign in."""
+    row = sessions.current()
+    if row is None:
+        return None
+    account = claims_repo.account(row.account_id)
+    if account is None or not account.can_sign_in:
+        return None
+    return Principal(
+        account_id=row.account_id,
+        auth_time=row.auth_time.timestamp(),
+        amr=list(row.amr or []),
+        acr=row.acr,
+        session_id_hash=row.id_hash,
+    )
+
+
+def _needs_login(who: Principal | None, prompts: list[str], max_age: int | None) -> bool:
+    if who is None or "login" in prompts or "select_account" in prompts:
+        return True
+    return max_age is not None and time.time() - who.auth_time > max_age
+
+
+def _issue(grant: Any, who: Principal) -> Response:
+    _, _, headers = grant.create_authorization_response(grant.redirect_uri, who)
+    return _to_client(dict(headers)["Location"])
+
+
+def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Response:
+    """Answer an authorization request; ``finished`` is the end-user of a completed
+    interaction (then no further login or consent is asked)."""
+    front = _front_checks(params)
+    if isinstance(front, Response):
+        return front
+    info, redirect_uri = front
+    state = params.get("state")
+    try:
+        grant = server().get_consent_grant(params_request(params))
+        prompts, max_age = _options(params)
+        scopes = grant.request.scope.split()
+        if "openid" not in scopes:
+            raise InvalidScopeError("The openid scope is required.")
+        if finished is not None:
+            return _issue(grant, finished)
+        who = _session_principal()
+        needs_login = _needs_login(who, prompts, max_age)
+        consented = who is not None and set(scopes) <= consent.granted_scopes(
+            who.account_id, info.client_id
+        )
+        if "none" in prompts:
+            if needs_login or who is None:
+                raise LoginRequiredError()
+            if not consented:
+                raise ConsentRequiredError()
+            return _issue(grant, who)
+        if who is not None and not needs_login and consented and "consent" not in prompts:
+            return _issue(grant, who)
+    except OAuth2Error as error:
+        return _error_to_client(error, redirect_uri, state)
+    ix = interaction.start(
+        protocol="oidc",
+        client_id=info.client_id,
+        client_name=info.name,
+        resume_endpoint="oidc.resume",
+        scopes=scopes,
+        claims=claims_for_scopes(scopes),
+        prompt=prompts,
+        max_age=max_age,
+        login_hint=params.get("login_hint"),
+        params={k: params[k] for k in KEPT_PARAMS if k in params},
+    )
+    if who is not None and not needs_login:
+        ix.account_id = who.account_id
+        ix.auth_time = who.auth_time
+        ix.amr = list(who.amr)
+        ix.acr = who.acr
+        ix.session_id_hash = who.session_id_hash
+        interaction.save(ix)
+    resp = redirect(url_for("login.start", interaction_id=ix.id), 303)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize() -> Response:
+    """OIDC Core §3.1.2.1: parameters in the query (GET) or the form body (POST)."""
+    return handle(_wire_params())
+
+
+@bp.get("/authorize/resume/<interaction_id>")
+def resume(interaction_id: str) -> Response:
+    """Finish an authorization request whose interaction the login pages completed."""
+    ix = interaction.load(interaction_id)
+    if ix is None or ix.protocol != "oidc":
+        return _page("This sign-in request has expired or was started in another browser.")
+    if not ix.finished:
+        return redirect(url_for("login.start", interaction_id=ix.id), 303)
+    done = interaction.consume(ix)
+    if done is None or not done.finished:
+        return _page("This sign-in request was already completed.")
+    who = Principal(
+        account_id=str(done.account_id),
+        auth_time=float(done.auth_time or 0),
+        amr=list(done.amr),
+        acr=done.acr,
+        unit_id=done.unit_id,
+        session_id_hash=done.session_id_hash,
+    )
+    account = claims_repo.account(who.account_id)
+    params = MultiDict(list(done.params.items()))
+    if account is None or not account.can_sign_in:
+        front = _front_checks(params)
+        if isinstance(front, Response):
+            return front
+        from authlib.oauth2.rfc6749 import AccessDeniedError
+
+        return _error_to_client(AccessDeniedError(), front[1], params.get("state"))
+    return handle(params, finished=who)

@@ -1,0 +1,147 @@
+"""Client authentication at the token, introspection and revocation endpoints
+(RFC 6749 §2.3, OIDC Core §9, RFC 7523 §2.2).
+
+Each function takes authlib's ``(query_client, request)`` and returns the client or
+None. A client authenticates only with its registered method, and with one mechanism
+per request: credentials in both the header and the body are refused (RFC 6749
+§2.3). Malformed input (bad base64, bad UTF-8, garbage assertions) is an
+authentication failure, never a server error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote_plus
+
+from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Request
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from idp.oidc.models import OAuthClient
+from idp.services import ephemeral, hasher, settings
+
+log = logging.getLogger(__name__)
+
+QueryClient = Callable[[str], OAuthClient | None]
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]
+MAX_ASSERTION_BYTES = 8 * 1024
+MAX_ASSERTION_LIFETIME = 3600
+
+
+def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
+    """``(client_id, secret)`` from an HTTP Basic header (RFC 6749 §2.3.1: both
+    form-urlencoded), or ``(None, None)`` when absent or malformed."""
+    auth = headers.get("Authorization") or ""
+    if auth[:6].lower() != "basic ":
+        return None, None
+    try:
+        decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None, None
+    if ":" not in decoded:
+        return None, None
+    client_id, secret = decoded.split(":", 1)
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+def _has_header_auth(request: OAuth2Request) -> bool:
+    return bool(request.headers.get("Authorization"))
+
+
+def client_secret_basic(query_client: QueryClient, request: OAuth2Request) -> OAuthClient | None:
+    """``client_secret_basic``: HTTP Basic with the client id and secret."""
+    client_id, secret = basic_credentials(request.headers)
+    if not client_id or not secret or request.form.get("client_secret"):
+        return None
+    client = query_client(client_id)
+    if client is not None and client.check_client_secret(secret):
+        return client
+    return None
+
+
+def client_secret_post(query_client: QueryClient, request: OAuth2Request) -> OAuthClient | None:
+    """``client_secret_post``: ``client_id`` and ``client_secret`` in the form body."""
+    client_id, secret = request.form.get("client_id"), request.form.get("client_secret")
+    if not client_id or not secret or _has_header_auth(request):
+        return None
+    client = query_client(client_id)
+    if client is not None and client.check_client_secret(secret):
+        return client
+    return None
+
+
+def none(query_client: QueryClient, request: OAuth2Request) -> OAuthClient | None:
+    """``none``: a public client names itself with ``client_id`` and presents nothing
+    else (PKCE protects its codes)."""
+    form = request.form
+    client_id = form.get("client_id")
+    if (
+        not client_id
+        or form.get("client_secret")
+        or form.get("client_assertion")
+        or _has_header_auth(request)
+    ):
+        return None
+    return query_client(client_id)
+
+
+class PrivateKeyJWT(JWTBearerClientAssertion):
+    """``private_key_jwt`` (RFC 7523 §2.2, §3): a JWT signed with a key from the
+    client's registered JWK Set; ``iss`` = ``sub`` = client id, ``aud`` = the token
+    endpoint or the issuer, ``exp`` at most an hour ahead, ``jti`` single use."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def __init__(self) -> None:
+        super().__init__(validate_jti=True, leeway=60)
+
+    def __call__(self, query_client: QueryClient, request: OAuth2Request) -> OAuthClient | None:
+        form = request.form
+        assertion = form.get("client_assertion")
+        if not assertion or form.get("client_assertion_type") != ASSERTION_TYPE:
+            return None
+        if len(assertion) > MAX_ASSERTION_BYTES or _has_header_auth(request):
+            raise InvalidClientError(description="Invalid client assertion.")
+        try:
+            return super().__call__(query_client, request)
+        except InvalidClientError:
+            raise
+        except (JoseError, ValueError, TypeError, KeyError, IndexError) as exc:
+            log.info("client assertion refused: %s", type(exc).__name__)
+            raise InvalidClientError(description="Invalid client assertion.") from exc
+
+    def get_audiences(self) -> list[str]:
+        issuer = settings().issuer
+        return [issuer, f"{issuer}/token", f"{issuer}/introspect", f"{issuer}/revoke"]
+
+    def resolve_client_public_key(self, client: OAuthClient) -> KeySet:
+        if not client.info.jwks:
+            raise InvalidClientError(description="The client has no registered keys.")
+        return KeySet.import_key_set(client.info.jwks)
+
+    def process_assertion_claims(self, assertion: str, resolve_key: Any) -> dict[str, Any]:
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGS)
+        except JoseError as exc:
+            raise InvalidClientError(description="Invalid client assertion.") from exc
+        exp = token.claims.get("exp")
+        if isinstance(exp, int) and exp > time.time() + MAX_ASSERTION_LIFETIME:
+            raise InvalidClientError(description="Client assertion lives too long.")
+        self.verify_claims(token.claims)
+        return token.claims
+
+    def validate_jti(self, claims: dict[str, Any], jti: Any) -> bool:
+        """Single use: the jti is remembered (hashed) until the assertion expires."""
+        if not isinstance(jti, str) or not jti:
+            return False
+        ttl = int(claims["exp"] - time.time()) + self.leeway
+        key = "client-jti:" + hasher().hash(f"{claims['sub']}\x00{jti}", "client-assertion")
+        return ephemeral().add(key, 1, max(1, min(ttl, MAX_ASSERTION_LIFETIME + self.leeway)))

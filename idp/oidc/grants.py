@@ -1,0 +1,205 @@
+"""authlib grants: authorization code (+PKCE, +ID token), refresh token, client
+credentials. No implicit, no hybrid, no password grant (RFC 9700 §2.1.2, §2.4).
+
+Refresh tokens are issued exactly when the client is registered with the
+``refresh_token`` grant type; ``offline_access`` is an ordinary scope that does not
+change this. Each refresh rotates the token; presenting a used one revokes the family.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc7636 import CodeChallenge
+
+from idp import signins
+from idp.claims import claims_for_scopes
+from idp.oidc import codes, tokens
+from idp.oidc.models import AuthorizationCode, OAuthClient, Principal, RefreshTokenRecord
+from idp.services import settings
+from idp.store import claims_repo, grants_repo
+from idp.store.models import Grant, new_id, utcnow
+
+log = logging.getLogger(__name__)
+
+USER_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+MAX_REFRESH_TOKEN_LENGTH = 256
+
+
+def _active_principal(principal: Principal) -> Principal | None:
+    account = claims_repo.account(principal.account_id)
+    if account is None or not account.can_sign_in:
+        return None
+    return principal
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE (RFC 7636) with S256 only: required for public clients, ``plain`` and a
+    missing method (which means plain, §4.3) refused; a verifier without a challenge
+    refused at the token endpoint (downgrade, RFC 9700 §4.8.2)."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        challenge = data.get("code_challenge")
+        client: OAuthClient = grant.request.client
+        if not challenge and client.info.is_public:
+            raise InvalidRequestError("PKCE is required: send code_challenge with method S256.")
+        if challenge and data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("Only code_challenge_method=S256 is supported.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class IDTokenIssuer:
+    """Adds the ID token to code-grant token responses with the ``openid`` scope
+    (OIDC Core §3.1.3.3)."""
+
+    def __call__(self, grant: Any) -> None:
+        grant.register_hook("after_create_token_response", self.add_id_token)
+
+    def add_id_token(self, grant: Any, response: tuple[int, dict[str, Any], Any]) -> None:
+        _, token, _ = response
+        if "openid" not in token.get("scope", "").split():
+            return
+        request = grant.request
+        token["id_token"] = tokens.id_token(
+            request.client,
+            request.user,
+            request.authorization_code,
+            token.get("access_token"),
+            token["scope"],
+        )
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    """RFC 6749 §4.1 with codes from :mod:`idp.oidc.codes`."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = USER_AUTH_METHODS
+
+    def save_authorization_code(self, code: str, request: Any) -> None:
+        """Store the code's bindings and record the sign-in at the merchant."""
+        user: Principal = request.user
+        data = request.payload.data
+        scope = request.scope or ""
+        client_id = request.client.get_client_id()
+        codes.store(
+            code,
+            {
+                "client_id": client_id,
+                "redirect_uri": request.payload.redirect_uri,
+                "scope": scope,
+                "nonce": data.get("nonce"),
+                "code_challenge": data.get("code_challenge"),
+                "code_challenge_method": data.get("code_challenge_method"),
+                "account_id": user.account_id,
+                "auth_time": user.auth_time,
+                "amr": list(user.amr),
+                "acr": user.acr,
+                "unit_id": user.unit_id,
+                "session_id_hash": user.session_id_hash,
+                "grant_id": new_id(),
+            },
+        )
+        released = claims_for_scopes(scope.split())
+        signins.record(user.account_id, client_id, user.unit_id, "oidc", released)
+
+    def query_authorization_code(self, code: str, client: OAuthClient) -> AuthorizationCode | None:
+        data = codes.redeem(code)
+        if data is None or data.get("client_id") != client.get_client_id():
+            return None
+        return AuthorizationCode(data)
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        """Nothing to do: :func:`idp.oidc.codes.redeem` took the code atomically."""
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> Principal | None:
+        return _active_principal(authorization_code.principal())
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = USER_AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def _validate_request_token(self, client: OAuthClient) -> RefreshTokenRecord:
+        value = self.request.form.get("refresh_token")
+        if not value:
+            raise InvalidRequestError("Missing 'refresh_token' in request.")
+        record = self.authenticate_refresh_token(value)
+        if record is None or not record.check_client(client):
+            raise InvalidGrantError("Invalid refresh token.")
+        if record.grant.revoked_at is not None or record.is_expired():
+            raise InvalidGrantError("The refresh token was revoked or has expired.")
+        self._validate_token_scope(record)  # before claiming: a bad scope burns nothing
+        if not grants_repo.claim_refresh(record.row.id):
+            grants_repo.revoke(record.grant.id)
+            log.warning("refresh token reuse: grant %s revoked", record.grant.id)
+            raise InvalidGrantError("Refresh token reuse: every token of this grant is revoked.")
+        return record
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshTokenRecord | None:
+        if not isinstance(refresh_token, str) or len(refresh_token) > MAX_REFRESH_TOKEN_LENGTH:
+            return None
+        row = grants_repo.refresh_token(tokens.refresh_hash(refresh_token))
+        return None if row is None else RefreshTokenRecord(row)
+
+    def authenticate_user(self, refresh_token: RefreshTokenRecord) -> Principal | None:
+        return _active_principal(refresh_token.principal())
+
+    def revoke_old_credential(self, refresh_token: RefreshTokenRecord) -> None:
+        """Nothing to do: the old token was marked used atomically at validation."""
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """RFC 6749 §4.4 for confidential clients: scope from the client's allowed scopes
+    (``openid`` and ``offline_access`` dropped), ``sub`` = client id, no ID token, no
+    refresh token, no database write."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], Any]:
+        client: OAuthClient = self.request.client
+        allowed = [s for s in client.info.scopes if s not in ("openid", "offline_access")]
+        requested = (self.request.payload.scope or "").split()
+        scope = [s for s in dict.fromkeys(requested) if s in allowed] if requested else allowed
+        token = tokens.generate(self.GRANT_TYPE, client, None, " ".join(scope), None, False)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+def save_token(token: dict[str, Any], request: Any) -> None:
+    """authlib's ``save_token``: a code exchange writes its grant (and first refresh
+    token); a refresh writes the rotated refresh token; client credentials write
+    nothing."""
+    grant_type = request.payload.grant_type
+    user: Principal | None = request.user
+    if user is None or user.grant_id is None:
+        return
+    refresh = token.get("refresh_token")
+    if grant_type == "authorization_code":
+        now = utcnow()
+        grant = Grant(
+            id=user.grant_id,
+            account_id=user.account_id,
+            client_id=request.client.get_client_id(),
+            unit_id=user.unit_id,
+            scope=token.get("scope", ""),
+            session_id=user.session_id_hash,
+            auth_time=datetime.fromtimestamp(user.auth_time, UTC),
+            acr=user.acr,
+            amr=list(user.amr),
+            created_at=now,
+            expires_at=now + timedelta(days=settings().refresh_token_days),
+        )
+        grants_repo.create(grant, tokens.refresh_hash(refresh) if refresh else None)
+        if codes.replayed(grant.id):
+            grants_repo.revoke(grant.id)
+    elif grant_type == "refresh_token" and refresh:
+        grants_repo.add_refresh(user.grant_id, tokens.refresh_hash(refresh))

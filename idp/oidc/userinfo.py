@@ -1,0 +1,59 @@
+"""The UserInfo endpoint (OIDC Core §5.3), GET and POST, bearer token in the
+``Authorization`` header or (POST only) the form body (RFC 6750 §2.1, §2.2).
+
+The token must be one of our access tokens (verified per SECURITY.md "JOSE"), still
+live (not revoked, grant live, account allowed to sign in) and carry ``openid``.
+Claims are released per the token's scopes (:func:`idp.claims.released_claims`).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from idp.claims import released_claims
+from idp.oidc import liveness
+from idp.oidc.verification import verify_access_token
+
+bp = Blueprint("userinfo", __name__)
+
+
+def _bearer_error(status: int, error: str | None, description: str = "") -> Response:
+    body = {"error": error or "invalid_request", "error_description": description}
+    resp = jsonify(body)
+    resp.status_code = status
+    challenge = 'Bearer realm="userinfo"'
+    if error:
+        challenge += f', error="{error}"'
+    resp.headers["WWW-Authenticate"] = challenge
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _presented_token() -> tuple[str | None, Response | None]:
+    header = request.headers.get("Authorization", "")
+    from_header = header[7:].strip() if header[:7].lower() == "bearer " else None
+    from_body = None
+    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        from_body = request.form.get("access_token")
+    if from_header and from_body:
+        return None, _bearer_error(400, "invalid_request", "Send the token in one place only.")
+    token = from_header or from_body
+    if not token:
+        return None, _bearer_error(401, None, "An access token is required.")
+    return token, None
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo() -> Response:
+    token, problem = _presented_token()
+    if problem is not None:
+        return problem
+    verified = verify_access_token(token)
+    live = liveness.access_token_active(verified) if verified is not None else None
+    if live is None or live.account is None or live.grant is None:
+        return _bearer_error(401, "invalid_token", "The access token is invalid or revoked.")
+    if "openid" not in live.token.scopes:
+        return _bearer_error(403, "insufficient_scope", "The token lacks the openid scope.")
+    resp = jsonify(released_claims(live.account, live.token.scopes, live.grant.unit_id))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
