@@ -83,6 +83,32 @@ class Settings(BaseSettings):
     lockout_failures: int = Field(
         100, description="Consecutive failed code entries before an account is locked."
     )
+    dns_resolver: str | None = Field(
+        None,
+        description="DNS server (`host[:port]`, IPv6 as `[addr]:port`) asked for the "
+        "`_unitgate-challenge` TXT records of claimed domains. Unset: the system resolver.",
+    )
+    dns_timeout_seconds: float = Field(
+        5.0, description="Time allowed for one domain-verification DNS lookup."
+    )
+    domain_verify_days: int = Field(
+        7, description="Days a claimed domain may stay pending before it fails."
+    )
+    domain_recheck_hours: int = Field(
+        24,
+        description="`idp domains check` re-checks a verified domain's TXT record when "
+        "the last check is older than this; a record gone means the domain lapses.",
+    )
+    domain_validity_days: int = Field(
+        30,
+        description="A DNS-verified domain whose last successful check is older than "
+        "this stops auto-joining and forcing SSO until a check succeeds again.",
+    )
+    consumer_domains: str = Field(
+        "",
+        description="Extra consumer mail domains (comma-separated) refused as company "
+        "domains, besides the built-in list in `idp/domains.py`.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
     @property

@@ -1,0 +1,239 @@
+"""``idp units create|list|show|update|delete`` and ``idp units fields add|list|remove``.
+
+The rules live in :mod:`idp.units`; this module parses and reports. With ``--json``
+each command prints one JSON document (``create`` prints the unit with its ``id``);
+a refused change prints ``{"error": code, "error_description": ...}`` and exits 1.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from typing import Any, NoReturn
+
+import click
+from flask.cli import with_appcontext
+
+
+def actor() -> str:
+    """``cli:<os user>``: who ran the command, for the audit log."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, sort_keys=True))
+
+
+def fail(as_json: bool, code: str, message: str) -> NoReturn:
+    """Report a refused command (JSON on stdout with ``--json``) and exit 1."""
+    if as_json:
+        echo_json({"error": code, "error_description": message})
+        raise SystemExit(1)
+    raise click.ClickException(message)
+
+
+def _show(data: dict[str, Any]) -> None:
+    parent = f" under {data['parent']}" if data["parent"] else ""
+    click.echo(f"{data['id']}  {data['slug']}  {data['name']} ({data['type']}){parent}")
+    click.echo(f"    roles: {', '.join(data['roles'])}")
+    for f in data["profile_fields"]:
+        req = " (required)" if f["required"] else ""
+        click.echo(f"    field {f['name']}: {f['label']}{req}")
+    click.echo(f"    members: {data['members']}")
+
+
+@click.group("units")
+def units_group() -> None:
+    """Business units: companies, sub-units, roles and extra profile fields."""
+
+
+@units_group.command("create")
+@click.option("--name", required=True, help="Display name.")
+@click.option("--parent", default=None, help="Parent unit id or slug (for a sub-unit).")
+@click.option(
+    "--type", "kind", type=click.Choice(["company", "person"]), default="company",
+    show_default=True,
+)
+@click.option("--slug", default=None, help="Stable key; derived from the name if omitted.")
+@click.option("--group", "groups", multiple=True, help="Permission group (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def create_command(
+    name: str, parent: str | None, kind: str, slug: str | None, groups: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Create a business unit and print its id."""
+    from idp import units
+
+    try:
+        unit = units.create(name, parent, kind, slug, groups, actor=actor())
+    except units.UnitError as exc:
+        fail(as_json, exc.code, str(exc))
+    if as_json:
+        echo_json(units.describe(unit))
+    else:
+        click.echo(unit.id)
+
+
+@units_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@with_appcontext
+def list_command(as_json: bool) -> None:
+    """List every unit."""
+    from idp import units
+
+    rows = [units.describe(u) for u in units.list_units()]
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        parent = f"  parent={row['parent']}" if row["parent"] else ""
+        click.echo(f"{row['id']}  {row['slug']:<24} {row['type']:<8} {row['name']}{parent}")
+
+
+@units_group.command("show")
+@click.argument("unit_ref")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def show_command(unit_ref: str, as_json: bool) -> None:
+    """Show UNIT_REF (id or slug) with its roles and profile fields."""
+    from idp import units
+
+    try:
+        data = units.describe(units.get(unit_ref))
+    except units.UnitError as exc:
+        fail(as_json, exc.code, str(exc))
+    if as_json:
+        echo_json(data)
+    else:
+        _show(data)
+
+
+@units_group.command("update")
+@click.argument("unit_ref")
+@click.option("--name", default=None)
+@click.option("--parent", default=None, help="New parent id or slug; '' for top level.")
+@click.option("--type", "kind", type=click.Choice(["company", "person"]), default=None)
+@click.option("--group", "groups", multiple=True, help="Replace the permission groups.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def update_command(
+    unit_ref: str, name: str | None, parent: str | None, kind: str | None,
+    groups: tuple[str, ...], as_json: bool,
+) -> None:
+    """Rename, move or retype a unit, or replace its permission groups."""
+    from idp import units
+
+    kwargs: dict[str, Any] = {"name": name, "kind": kind, "actor": actor()}
+    if parent is not None:
+        kwargs["parent"] = parent or None
+    if groups:
+        kwargs["permission_groups"] = list(groups)
+    try:
+        unit = units.update(unit_ref, **kwargs)
+    except units.UnitError as exc:
+        fail(as_json, exc.code, str(exc))
+    data = units.describe(unit)
+    if as_json:
+        echo_json(data)
+    else:
+        _show(data)
+
+
+@units_group.command("delete")
+@click.argument("unit_ref")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def delete_command(unit_ref: str, yes: bool, as_json: bool) -> None:
+    """Delete a unit with its memberships, fields, domains and connectors."""
+    from idp import units
+
+    try:
+        unit = units.get(unit_ref)
+    except units.UnitError as exc:
+        fail(as_json, exc.code, str(exc))
+    if not yes and not as_json:
+        click.confirm(f"Delete unit {unit.slug} and all its memberships?", abort=True)
+    try:
+        units.delete(unit.id, actor=actor())
+    except units.UnitError as exc:
+        fail(as_json, exc.code, str(exc))
+    if as_json:
+        echo_json({"id": unit.id, "slug": unit.slug, "deleted": True})
+    else:
+        click.echo(f"deleted {unit.slug}")
+
+
+@units_group.group("fields")
+def fields_group() -> None:
+    """Extra profile fields a unit defines for its employees' wallets."""
+
+
+@fields_group.command("add")
+@click.argument("unit_ref")
+@click.option("--name", required=True, help="Field key, e.g. ship_to.")
+@click.option("--label", default=None, help="Label shown to employees.")
+@click.option("--required", is_flag=True, help="Employees must fill it in.")
+@click.option("--position", type=int, default=None, help="Display order.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def fields_add(
+    unit_ref: str, name: str, label: str | None, required: bool, position: int | None,
+    as_json: bool,
+) -> None:
+    """Add (or change) a profile field of UNIT_REF."""
+    from idp import units
+
+    try:
+        row = units.add_field(unit_ref, name, label, required, position, actor=actor())
+    except units.UnitError as exc:
+        fail(as_json, exc.code, str(exc))
+    data = {"id": row.id, "unit_id": row.unit_id, **units.field_to_dict(row)}
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(f"{row.name}: {row.label}")
+
+
+@fields_group.command("list")
+@click.argument("unit_ref")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@with_appcontext
+def fields_list(unit_ref: str, as_json: bool) -> None:
+    """List the profile fields of UNIT_REF."""
+    from idp import units
+
+    try:
+        rows = [units.field_to_dict(f) for f in units.fields(unit_ref)]
+    except units.UnitError as exc:
+        fail(as_json, exc.code, str(exc))
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']}: {row['label']}{' (required)' if row['required'] else ''}")
+
+
+@fields_group.command("remove")
+@click.argument("unit_ref")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def fields_remove(unit_ref: str, name: str, as_json: bool) -> None:
+    """Remove the profile field NAME of UNIT_REF."""
+    from idp import units
+
+    try:
+        removed = units.remove_field(unit_ref, name, actor=actor())
+    except units.UnitError as exc:
+        fail(as_json, exc.code, str(exc))
+    if not removed:
+        fail(as_json, "not_found", f"no field {name!r}")
+    if as_json:
+        echo_json({"name": name, "removed": True})
+    else:
+        click.echo(f"removed {name}")

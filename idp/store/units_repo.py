@@ -1,0 +1,172 @@
+"""Repository of business units, their profile fields and memberships.
+
+Writes go through :func:`save` / :func:`remove`: one transaction per call, with the
+change's audit event (:func:`idp.audit.event`), rolled back on any error, so a
+failed change leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from idp.store.db import db
+from idp.store.models import Account, Membership, Unit, UnitProfileField
+
+
+class Conflict(Exception):
+    """A uniqueness constraint refused the write (slug, field name, membership)."""
+
+
+def save(*rows: object) -> None:
+    """Add ``rows`` (new or changed, with their audit events) and commit them in one
+    transaction.
+
+    Raises :class:`Conflict` (after rolling back) when a unique constraint refuses it.
+    """
+    try:
+        for row in rows:
+            db.session.add(row)
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict(str(exc.orig)) from exc
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def remove(row: object, *staged: object) -> None:
+    """Delete ``row`` (its dependants cascade) and add ``staged`` (audit events) in
+    one transaction."""
+    try:
+        for other in staged:
+            db.session.add(other)
+        db.session.delete(row)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def rollback() -> None:
+    """Forget staged, uncommitted changes (used by dry runs and refused changes)."""
+    db.session.rollback()
+
+
+def by_id(unit_id: str) -> Unit | None:
+    """The unit with this id, or None (also for malformed ids)."""
+    if not unit_id or len(unit_id) > 32:
+        return None
+    return db.session.get(Unit, unit_id)
+
+
+def by_slug(slug: str) -> Unit | None:
+    """The unit with this slug, or None."""
+    if not slug or len(slug) > 100:
+        return None
+    return db.session.scalars(select(Unit).where(Unit.slug == slug)).first()
+
+
+def all_units() -> list[Unit]:
+    """Every unit, ordered by slug."""
+    return list(db.session.scalars(select(Unit).order_by(Unit.slug)))
+
+
+def children(unit_id: str) -> list[Unit]:
+    """The direct sub-units of ``unit_id``."""
+    return list(db.session.scalars(select(Unit).where(Unit.parent_id == unit_id)))
+
+
+def slugs_like(prefix: str) -> set[str]:
+    """Slugs equal to ``prefix`` or starting with ``prefix-`` (to pick a free one)."""
+    rows = db.session.scalars(
+        select(Unit.slug).where(
+            (Unit.slug == prefix) | Unit.slug.startswith(prefix + "-", autoescape=True)
+        )
+    )
+    return set(rows)
+
+
+def member_count(unit_id: str) -> int:
+    """How many accounts belong to the unit."""
+    return int(
+        db.session.scalar(
+            select(func.count()).select_from(Membership).where(Membership.unit_id == unit_id)
+        )
+        or 0
+    )
+
+
+def roles_held(unit_id: str) -> set[str]:
+    """Every role some member holds in the unit."""
+    out: set[str] = set()
+    for roles in db.session.scalars(select(Membership.roles).where(Membership.unit_id == unit_id)):
+        out.update(roles or [])
+    return out
+
+
+def field(unit_id: str, name: str) -> UnitProfileField | None:
+    """The unit's profile field called ``name``, or None."""
+    return db.session.scalars(
+        select(UnitProfileField).where(
+            UnitProfileField.unit_id == unit_id, UnitProfileField.name == name
+        )
+    ).first()
+
+
+def fields(unit_id: str) -> list[UnitProfileField]:
+    """The unit's profile fields in display order."""
+    return list(
+        db.session.scalars(
+            select(UnitProfileField)
+            .where(UnitProfileField.unit_id == unit_id)
+            .order_by(UnitProfileField.position, UnitProfileField.name)
+        )
+    )
+
+
+def account(account_id: str) -> Account | None:
+    """The account with this id, or None."""
+    return db.session.get(Account, account_id) if account_id else None
+
+
+def membership(account_id: str, unit_id: str) -> Membership | None:
+    """The account's membership of the unit, or None."""
+    return db.session.scalars(
+        select(Membership).where(Membership.account_id == account_id, Membership.unit_id == unit_id)
+    ).first()
+
+
+def memberships_in(account_id: str, unit_ids: Iterable[str]) -> list[Membership]:
+    """The account's memberships of any of ``unit_ids``."""
+    ids = list(unit_ids)
+    if not ids:
+        return []
+    return list(
+        db.session.scalars(
+            select(Membership).where(
+                Membership.account_id == account_id, Membership.unit_id.in_(ids)
+            )
+        )
+    )
+
+
+def add_membership(row: Membership, *staged: object) -> Membership:
+    """Insert a membership with ``staged`` rows (its audit event) in one transaction;
+    when a concurrent sign-in created the same membership first, return that one
+    instead (no duplicate, no error, no event)."""
+    try:
+        for other in staged:
+            db.session.add(other)
+        db.session.add(row)
+        db.session.commit()
+        return row
+    except IntegrityError:
+        db.session.rollback()
+        existing = membership(row.account_id, row.unit_id)
+        if existing is None:
+            raise
+        return existing
