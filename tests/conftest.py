@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.support.apps",
     "tests.support.ldap_fixtures",
     "tests.support.upstream",
+    "tests.support.dns",
 ]
 
 
