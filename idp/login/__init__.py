@@ -1,4 +1,10 @@
-"""Login interaction pages: email, one-time code, wallet profile, consent."""
+"""Login interaction pages: e-mail, one-time code, wallet profile, unit choice and
+consent (``/interaction/<interaction_id>/...``, blueprint ``login``).
+
+The protocol side sends the browser to ``url_for("login.start",
+interaction_id=ix.id)``; other login methods end with
+:func:`idp.login.flow.finish_authentication`.
+"""
 
 from __future__ import annotations
 
@@ -6,4 +12,8 @@ from flask import Flask
 
 
 def setup_login(app: Flask) -> None:
-    """Register the login blueprints."""
+    """Register the login blueprint (with its "sign-in link expired" page)."""
+    from idp.login import views_code, views_wallet  # noqa: F401  (routes register on bp)
+    from idp.login.blueprint import bp
+
+    app.register_blueprint(bp)

@@ -1,4 +1,4 @@
-"""Repository of audit events (append-only)."""
+"""Repository of audit events (append-only: never updated or deleted here)."""
 
 from __future__ import annotations
 

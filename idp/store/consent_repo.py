@@ -2,37 +2,71 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from idp.store.db import db
-from idp.store.models import Consent, utcnow
+from idp.store.models import AuditEvent, Consent, utcnow
 
 
 def get(account_id: str, client_id: str) -> Consent | None:
-    """The account's consent for ``client_id``, or None."""
+    """The consent of ``account_id`` for ``client_id``, or None."""
     return db.session.scalars(
         select(Consent).where(Consent.account_id == account_id, Consent.client_id == client_id)
     ).first()
 
 
-def upsert(account_id: str, client_id: str, scopes: list[str], claims: list[str]) -> Consent:
-    """Add ``scopes``/``claims`` to the account's consent for ``client_id`` (creating
-    it), in one transaction. Earlier grants are kept: consent only grows here."""
-    now = utcnow()
-    row = get(account_id, client_id)
-    if row is None:
-        row = Consent(
-            account_id=account_id,
-            client_id=client_id,
-            scopes=list(dict.fromkeys(scopes)),
-            claims=list(dict.fromkeys(claims)),
-            granted_at=now,
-            updated_at=now,
-        )
-        db.session.add(row)
-    else:
-        row.scopes = list(dict.fromkeys([*(row.scopes or []), *scopes]))
-        row.claims = list(dict.fromkeys([*(row.claims or []), *claims]))
+def upsert(
+    account_id: str, client_id: str, scopes: list[str], claims: list[str], audit: AuditEvent
+) -> Consent:
+    """Set the consented ``scopes`` and ``claims`` (replacing the old lists) and record
+    ``audit``, in one transaction. A parallel first consent of the same pair is
+    retried as an update, so the unique (account, client) row never fails a request."""
+    for _attempt in range(2):
+        row = get(account_id, client_id)
+        now = utcnow()
+        if row is None:
+            row = Consent(account_id=account_id, client_id=client_id, granted_at=now)
+            db.session.add(row)
+        row.scopes = list(scopes)
+        row.claims = list(claims)
         row.updated_at = now
+        db.session.add(AuditEvent(**_copy(audit)))
+        try:
+            db.session.commit()
+            return row
+        except IntegrityError:
+            db.session.rollback()
+    raise RuntimeError("consent row could not be written")
+
+
+def remove(account_id: str, client_id: str, audit: AuditEvent) -> bool:
+    """Delete the consent (and record ``audit``); True when there was one."""
+    result = db.session.execute(
+        delete(Consent).where(Consent.account_id == account_id, Consent.client_id == client_id)
+    )
+    if result.rowcount:
+        db.session.add(audit)
     db.session.commit()
-    return row
+    return bool(result.rowcount)
+
+
+def for_account(account_id: str) -> list[Consent]:
+    """Every consent of the account, most recently changed first."""
+    return list(
+        db.session.scalars(
+            select(Consent)
+            .where(Consent.account_id == account_id)
+            .order_by(Consent.updated_at.desc())
+        )
+    )
+
+
+def _copy(event: AuditEvent) -> dict[str, object]:
+    return {
+        "actor": event.actor,
+        "action": event.action,
+        "target": event.target,
+        "details": dict(event.details or {}),
+        "request_id": event.request_id,
+    }

@@ -1,0 +1,94 @@
+"""The end of authentication, shared by every login method.
+
+A login method (e-mail code here; upstream SSO and LDAP bind elsewhere) proves who
+the user is and then calls :func:`finish_authentication`. From there the steps are
+the same for all: complete the wallet profile if it lacks required data, choose the
+business unit when the account has several, ask for consent unless earlier consent
+covers the request, and finally send the browser (303) to the protocol's resume
+endpoint, ``url_for(ix.resume_endpoint, interaction_id=ix.id)``.
+
+Example, in a connector's callback view::
+
+    account = link_or_create(identity)
+    return finish_authentication(ix, account, amr=["fed"], acr=None)
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Response, redirect, url_for
+
+from idp import accounts, consent, interaction, sessions
+from idp.errors import error_response
+from idp.interaction import Interaction
+from idp.store.models import Account
+
+
+def see_other(endpoint: str, **values: str) -> Response:
+    """A 303 See Other to ``endpoint`` (RFC 9110 §15.4.4): the browser follows with a
+    GET, never re-posting the form."""
+    return redirect(url_for(endpoint, **values), code=303)
+
+
+def finish_authentication(
+    ix: Interaction, account: Account, amr: list[str], acr: str | None = None
+) -> Response:
+    """Record that ``account`` authenticated in ``ix`` with methods ``amr`` (RFC 8176
+    values) and ``acr``: start a new server-side session (a fresh id, ending the
+    browser's previous one), fill the interaction and save it, and return the 303 to
+    the next step (:func:`next_step`). An account that may not sign in (blocked,
+    deactivated, locked) gets a 403 page and no session."""
+    if not account.can_sign_in:
+        return error_response(
+            403, "access_denied", "This account cannot sign in at the moment. "
+            "Please contact your administrator."
+        )
+    row = sessions.create(account.id, amr=list(amr), acr=acr)
+    ix.account_id = account.id
+    ix.email = account.email
+    ix.auth_time = time.time()
+    ix.amr = list(amr)
+    ix.acr = acr
+    ix.session_id_hash = row.id_hash
+    ix.unit_id = None
+    ix.consented = False
+    interaction.save(ix)
+    return next_step(ix)
+
+
+def next_step(ix: Interaction) -> Response:
+    """The 303 to where ``ix`` continues: the e-mail page when not authenticated, the
+    wallet profile when required data is missing, the unit choice when the account
+    has several units and none is chosen, the consent page when consent is needed,
+    and otherwise (consent covered, ``prompt`` without ``consent``) the protocol's
+    resume endpoint with ``ix.consented`` set."""
+    if not ix.authenticated:
+        return see_other("login.start", interaction_id=ix.id)
+    account = accounts.get(ix.account_id or "")
+    if account is None or not account.can_sign_in:
+        ix.account_id = ix.auth_time = ix.session_id_hash = None
+        interaction.save(ix)
+        return see_other("login.start", interaction_id=ix.id)
+    if not accounts.profile_complete(account):
+        return see_other("login.profile", interaction_id=ix.id)
+    unit_ids = [m.unit_id for m in accounts.memberships(account.id)]
+    if ix.unit_id not in unit_ids:
+        if len(unit_ids) > 1:
+            ix.unit_id = None
+            interaction.save(ix)
+            return see_other("login.unit", interaction_id=ix.id)
+        ix.unit_id = unit_ids[0] if unit_ids else None
+    if "consent" not in ix.prompt and consent.covers(
+        account.id, ix.client_id, ix.scopes, ix.claims
+    ):
+        ix.consented = True
+        interaction.save(ix)
+        return resume(ix)
+    interaction.save(ix)
+    return see_other("login.consent", interaction_id=ix.id)
+
+
+def resume(ix: Interaction) -> Response:
+    """The 303 back to the protocol side, which answers the merchant."""
+    return see_other(ix.resume_endpoint, interaction_id=ix.id)

@@ -1,0 +1,54 @@
+"""User-facing messages of the login pages, by key, in the request's language.
+
+Keys travel between a POST and the following GET (:mod:`idp.login.formstate`); the
+text is looked up only when the page renders, in the language of that page. No
+message tells whether an address has an account.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+
+MESSAGES = {
+    "email_invalid": _l("Enter a valid e-mail address, like name@company.com."),
+    "throttled": _l(
+        "Too many codes were requested. Please wait 15 minutes and try again."
+    ),
+    "code_format": _l("Enter the 6-digit code from the e-mail."),
+    "code_exhausted": _l(
+        "Too many wrong codes. This code no longer works: request a new one."
+    ),
+    "code_expired": _l(
+        "This code has expired or was already used. Request a new code."
+    ),
+    "code_resent": _l(
+        "We sent you a new code. The previous code no longer works."
+    ),
+    "required": _l("This field is required."),
+    "too_long": _l("This is too long."),
+    "invalid_chars": _l("This contains characters that are not allowed."),
+    "unit_choice": _l("Choose one of your companies."),
+    "proof_expired": _l(
+        "Your confirmation has expired. Please request a new code."
+    ),
+}
+
+
+def message(key: str | None) -> str:
+    """The text of ``key`` in the current language ("" for None); ``wrong:<n>`` is
+    the wrong-code message with ``n`` tries left."""
+    if not key:
+        return ""
+    if key.startswith("wrong:") and key[6:].isdigit():
+        return wrong_code(int(key[6:]))
+    return str(MESSAGES.get(key, MESSAGES["code_expired"]))
+
+
+def wrong_code(tries_left: int) -> str:
+    """The wrong-code message with the number of tries left."""
+    return ngettext(
+        "That code is not right. You have %(num)d more try.",
+        "That code is not right. You have %(num)d more tries.",
+        tries_left,
+    )

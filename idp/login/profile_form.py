@@ -1,0 +1,89 @@
+"""Server-side validation of the wallet profile form (never trust the browser's
+``required``/``maxlength``): required fields present, lengths within the database
+columns, no control characters."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import MultiDict
+
+from idp.store.models import UnitProfileField
+
+EXTRA_PREFIX = "extra__"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str  # form field name
+    label: Any  # the unit's own label, or a lazily translated one (base fields)
+    required: bool
+    max_length: int
+    autocomplete: str | None = None
+    unit_field: str | None = None  # the UnitProfileField name for extra fields
+
+
+BASE_FIELDS = (
+    FieldSpec("given_name", _l("Given name"), True, 200, "given-name"),
+    FieldSpec("family_name", _l("Family name"), True, 200, "family-name"),
+    FieldSpec("cost_centre", _l("Cost centre"), False, 100, "off"),
+    FieldSpec("personnel_number", _l("Personnel number"), False, 100, "off"),
+)
+UNIT_FIELD_MAX_LENGTH = 200
+
+
+def field_specs(unit_fields: list[UnitProfileField]) -> list[FieldSpec]:
+    """The base fields followed by the units' extra fields."""
+    extra = [
+        FieldSpec(
+            name=EXTRA_PREFIX + f.name,
+            label=f.label,
+            required=bool(f.required),
+            max_length=UNIT_FIELD_MAX_LENGTH,
+            unit_field=f.name,
+        )
+        for f in unit_fields
+    ]
+    return [*BASE_FIELDS, *extra]
+
+
+def _clean(value: str) -> str:
+    return unicodedata.normalize("NFC", " ".join(value.split()))
+
+
+def _has_control(value: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value)
+
+
+def validate(
+    form: MultiDict[str, str], specs: list[FieldSpec]
+) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """Check the submitted ``form`` against ``specs``.
+
+    Returns ``(profile, errors, values)``: ``profile`` in the shape
+    :func:`idp.accounts.create_wallet` takes (unit fields under ``extra``),
+    ``errors`` mapping field names to message keys (empty when valid) and the
+    cleaned ``values`` to show again."""
+    profile: dict[str, Any] = {"extra": {}}
+    errors: dict[str, str] = {}
+    values: dict[str, str] = {}
+    for spec in specs:
+        raw = form.get(spec.name, "")
+        if len(raw) > 4 * spec.max_length:
+            raw = raw[: 4 * spec.max_length]
+        value = _clean(raw)
+        values[spec.name] = value[: spec.max_length + 50]
+        if _has_control(value):
+            errors[spec.name] = "invalid_chars"
+        elif spec.required and not value:
+            errors[spec.name] = "required"
+        elif len(value) > spec.max_length:
+            errors[spec.name] = "too_long"
+        if spec.unit_field is not None:
+            profile["extra"][spec.unit_field] = value
+        else:
+            profile[spec.name] = value
+    return profile, errors, values

@@ -1,0 +1,151 @@
+"""The wallet profile, unit choice and consent pages of the login interaction."""
+
+from __future__ import annotations
+
+from flask import Response, abort, request
+from flask_babel import get_locale
+
+from idp import accounts, consent, interaction
+from idp.interaction import Interaction
+from idp.login import proof
+from idp.login.blueprint import bp
+from idp.login.common import expired_page, load, page
+from idp.login.flow import finish_authentication, next_step, resume, see_other
+from idp.login.formstate import FormState, recall, remember
+from idp.login.profile_form import field_specs, validate
+from idp.login.release import release_for
+from idp.store.accounts_repo import DuplicateEmail
+from idp.store.models import Account
+
+
+def _profile_subject(ix: Interaction) -> tuple[Account | None, str | None]:
+    """Whose profile this page edits: (the signed-in account, None) when completing
+    an existing wallet, (None, proven address) for a first sign-in, else (None, None)."""
+    if ix.authenticated:
+        return accounts.get(ix.account_id or ""), None
+    return None, proof.peek(ix)
+
+
+@bp.get("/<interaction_id>/profile")
+def profile(interaction_id: str) -> Response:
+    """The wallet form: names (required), cost centre and personnel number
+    (optional) and the fields the account's units define."""
+    ix = load(interaction_id)
+    account, email = _profile_subject(ix)
+    if account is None and email is None:
+        return next_step(ix)
+    unit_fields = accounts.unit_fields(account.id) if account is not None else []
+    specs = field_specs(unit_fields)
+    state = recall(ix.id, "profile")
+    if account is not None and not state.values:
+        extra = account.extra or {}
+        for spec in specs:
+            value = extra.get(spec.unit_field) if spec.unit_field else getattr(
+                account, spec.name, ""
+            )
+            state.values[spec.name] = str(value or "")
+    return page(
+        "login/profile.html", ix, state, specs=specs,
+        email=account.email if account is not None else email,
+        first_time=account is None,
+    )
+
+
+@bp.post("/<interaction_id>/profile")
+def submit_profile(interaction_id: str) -> Response:
+    """Validate the wallet on the server, then create the account (first sign-in)
+    and its session, or save the completed profile and go on."""
+    ix = load(interaction_id)
+    account, email = _profile_subject(ix)
+    if account is None and email is None:
+        return next_step(ix)
+    unit_fields = accounts.unit_fields(account.id) if account is not None else []
+    data, errors, values = validate(request.form, field_specs(unit_fields))
+    if errors:
+        remember(ix.id, "profile", FormState(errors=errors, values=values))
+        return see_other("login.profile", interaction_id=ix.id)
+    if account is not None:
+        accounts.update_wallet(account, data)
+        return next_step(ix)
+    proven = proof.consume(ix)
+    if proven is None:
+        remember(ix.id, "email", FormState(errors={"email": "proof_expired"}))
+        return see_other("login.start", interaction_id=ix.id)
+    try:
+        created = accounts.create_wallet(proven, data, str(get_locale()))
+    except DuplicateEmail:
+        existing = accounts.by_email(proven)
+        if existing is None:
+            return expired_page()
+        created = existing
+    return finish_authentication(ix, created, ["otp"])
+
+
+def _signed_in(interaction_id: str) -> tuple[Interaction, Account] | Response:
+    ix = load(interaction_id)
+    account = accounts.get(ix.account_id or "") if ix.authenticated else None
+    if account is None or not account.can_sign_in:
+        return next_step(ix)
+    return ix, account
+
+
+@bp.get("/<interaction_id>/unit")
+def unit(interaction_id: str) -> Response:
+    """Choose the business unit to act for at this merchant (several memberships)."""
+    found = _signed_in(interaction_id)
+    if isinstance(found, Response):
+        return found
+    ix, account = found
+    memberships = accounts.memberships(account.id)
+    if len(memberships) < 2:
+        return next_step(ix)
+    return page("login/unit.html", ix, recall(ix.id, "unit"), memberships=memberships)
+
+
+@bp.post("/<interaction_id>/unit")
+def submit_unit(interaction_id: str) -> Response:
+    """Record the chosen unit (one of the account's) and go on."""
+    found = _signed_in(interaction_id)
+    if isinstance(found, Response):
+        return found
+    ix, account = found
+    chosen = request.form.get("unit_id", "")
+    if chosen not in {m.unit_id for m in accounts.memberships(account.id)}:
+        remember(ix.id, "unit", FormState(errors={"unit_id": "unit_choice"}))
+        return see_other("login.unit", interaction_id=ix.id)
+    ix.unit_id = chosen
+    interaction.save(ix)
+    return next_step(ix)
+
+
+@bp.get("/<interaction_id>/consent", endpoint="consent")
+def consent_page(interaction_id: str) -> Response:
+    """List exactly the fields this merchant will receive, with their values."""
+    found = _signed_in(interaction_id)
+    if isinstance(found, Response):
+        return found
+    ix, account = found
+    if ix.consented:
+        return resume(ix)
+    return page("login/consent.html", ix, FormState(), release=release_for(ix, account))
+
+
+@bp.post("/<interaction_id>/consent")
+def submit_consent(interaction_id: str) -> Response:
+    """Allow: record the consent and resume. Deny: resume with ``consented`` false,
+    which the protocol side answers with ``access_denied``."""
+    found = _signed_in(interaction_id)
+    if isinstance(found, Response):
+        return found
+    ix, account = found
+    decision = request.form.get("decision")
+    if decision not in ("allow", "deny"):
+        abort(400, "Choose Allow or Deny.")
+    if decision == "allow":
+        release = release_for(ix, account)
+        consent.grant(account.id, ix.client_id, list(ix.scopes), release.claim_names)
+        ix.consented = True
+    else:
+        ix.consented = False
+    interaction.save(ix)
+    return resume(ix)

@@ -1,0 +1,116 @@
+"""SMTP delivery (RFC 5321) configured by one URL, ``IDP_SMTP_URL``:
+
+* ``smtp://host:port`` plain SMTP (port 25 by default), for a local relay;
+* ``smtp+starttls://user:pass@host:587`` upgraded with STARTTLS (RFC 3207);
+* ``smtps://user:pass@host:465`` TLS from the first byte (RFC 8314).
+
+User and password are percent-decoded. TLS verifies the server certificate against
+the system trust store, or against the PEM file named by the query parameter
+``cafile`` (``smtps://mail.internal:465?cafile=/etc/unitgate/mail-ca.pem``).
+``timeout`` (seconds, default 10) bounds connecting and every command.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from urllib.parse import parse_qs, unquote, urlsplit
+
+SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+
+
+class SmtpConfigError(ValueError):
+    """``IDP_SMTP_URL`` cannot be understood."""
+
+
+class SmtpDeliveryError(RuntimeError):
+    """The message could not be handed to the SMTP server (retry later)."""
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    scheme: str
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    cafile: str | None = None
+    timeout: float = 10.0
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.scheme in ("smtps", "smtp+starttls")
+
+    def __repr__(self) -> str:  # never print the password
+        return f"SmtpTarget({self.scheme}://{self.host}:{self.port})"
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """The delivery target of ``url``; raises :class:`SmtpConfigError` when the scheme,
+    host, port or options are not usable."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise SmtpConfigError("IDP_SMTP_URL is not a valid URL") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise SmtpConfigError(f"IDP_SMTP_URL scheme must be one of {', '.join(SCHEMES)}")
+    if not parts.hostname:
+        raise SmtpConfigError("IDP_SMTP_URL has no host")
+    query = parse_qs(parts.query)
+    timeout = 10.0
+    if "timeout" in query:
+        try:
+            timeout = float(query["timeout"][0])
+        except ValueError as exc:
+            raise SmtpConfigError("IDP_SMTP_URL timeout must be a number") from exc
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    if username and scheme == "smtp":
+        raise SmtpConfigError("refusing to send a password without TLS: use smtps or "
+                              "smtp+starttls")
+    return SmtpTarget(
+        scheme=scheme,
+        host=parts.hostname,
+        port=port or SCHEMES[scheme],
+        username=username,
+        password=password,
+        cafile=query.get("cafile", [None])[0],
+        timeout=timeout,
+    )
+
+
+def _tls_context(target: SmtpTarget) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=target.cafile)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def send(target: SmtpTarget, message: EmailMessage) -> None:
+    """Hand ``message`` to the server. Raises :class:`SmtpDeliveryError` on any
+    connection, TLS, authentication or refusal error, with a short reason."""
+    try:
+        client: smtplib.SMTP
+        if target.scheme == "smtps":
+            client = smtplib.SMTP_SSL(
+                target.host, target.port, timeout=target.timeout, context=_tls_context(target)
+            )
+        else:
+            client = smtplib.SMTP(target.host, target.port, timeout=target.timeout)
+        with client:
+            client.ehlo()
+            if target.scheme == "smtp+starttls":
+                client.starttls(context=_tls_context(target))
+                client.ehlo()
+            if target.username:
+                client.login(target.username, target.password or "")
+            refused = client.send_message(message)
+            if refused:
+                raise SmtpDeliveryError(f"recipients refused: {sorted(refused)}")
+    except SmtpDeliveryError:
+        raise
+    except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
+        raise SmtpDeliveryError(f"{type(exc).__name__}: {exc}"[:500]) from exc

@@ -1,0 +1,150 @@
+"""Repository of accounts (the employee's identity and corporate wallet) as the login
+interaction and the administrator's levers need them.
+
+Counters that concurrent requests change (``failed_code_attempts``) are only ever
+changed by a single ``UPDATE ... SET x = x + 1`` statement, never read-modify-write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from idp.store.db import db
+from idp.store.models import Account, AuditEvent, Membership, UnitProfileField, utcnow
+
+
+class DuplicateEmail(Exception):
+    """Another account already has this e-mail address."""
+
+
+def by_email(email: str) -> Account | None:
+    """The account with exactly this (already normalised) address, or None."""
+    return db.session.scalars(select(Account).where(Account.email == email)).first()
+
+
+def get(account_id: str) -> Account | None:
+    """The account with this id, or None."""
+    return db.session.get(Account, account_id)
+
+
+def create(account: Account, audit: AuditEvent | None = None) -> Account:
+    """Insert ``account`` (and its audit event) in one transaction.
+
+    Raises :class:`DuplicateEmail` when the address is taken, e.g. by a parallel
+    first sign-in of the same person in another tab; nothing is written then.
+    """
+    db.session.add(account)
+    if audit is not None:
+        db.session.add(audit)
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise DuplicateEmail(account.email) from exc
+    return account
+
+
+def update_profile(account: Account, changes: dict[str, Any], audit: AuditEvent) -> Account:
+    """Apply ``changes`` (attribute name to value) to ``account`` and bump its version,
+    together with ``audit``, in one transaction."""
+    for name, value in changes.items():
+        setattr(account, name, value)
+    account.version = (account.version or 1) + 1
+    db.session.add(audit)
+    db.session.commit()
+    return account
+
+
+def record_code_failure(account_id: str, threshold: int) -> int:
+    """Count one more consecutive wrong code atomically and lock the account when the
+    count reaches ``threshold``. Returns the new count (0 when the account is gone)."""
+    count = db.session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(failed_code_attempts=Account.failed_code_attempts + 1)
+        .returning(Account.failed_code_attempts)
+    ).scalar()
+    db.session.execute(
+        update(Account)
+        .where(
+            Account.id == account_id,
+            Account.failed_code_attempts >= threshold,
+            Account.locked_at.is_(None),
+        )
+        .values(locked_at=utcnow())
+    )
+    db.session.commit()
+    return int(count or 0)
+
+
+def reset_code_failures(account_id: str) -> None:
+    """Start counting consecutive failures from zero again (after a good code)."""
+    db.session.execute(
+        update(Account)
+        .where(Account.id == account_id, Account.failed_code_attempts != 0)
+        .values(failed_code_attempts=0)
+    )
+    db.session.commit()
+
+
+def unlock(account_id: str, audit: AuditEvent) -> None:
+    """Lift a lock-out: clear ``locked_at`` and the failure count, audited."""
+    db.session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(locked_at=None, failed_code_attempts=0, version=Account.version + 1)
+    )
+    db.session.add(audit)
+    db.session.commit()
+
+
+def set_status(account_id: str, status: str, at: datetime | None = None) -> None:
+    """Stage a status change (``active``, ``blocked``, ...); the caller commits."""
+    db.session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(status=status, version=Account.version + 1, updated_at=at or utcnow())
+    )
+
+
+def stage(row: Any) -> None:
+    """Add ``row`` (an audit event) to the current transaction."""
+    db.session.add(row)
+
+
+def commit() -> None:
+    """Commit the current transaction."""
+    db.session.commit()
+
+
+def memberships(account_id: str) -> list[Membership]:
+    """The account's memberships with their units loaded, by unit name."""
+    rows = db.session.scalars(
+        select(Membership)
+        .options(joinedload(Membership.unit))
+        .where(Membership.account_id == account_id)
+    )
+    return sorted(rows, key=lambda m: (m.unit.name.lower(), m.unit_id))
+
+
+def profile_fields(unit_ids: Iterable[str]) -> list[UnitProfileField]:
+    """The extra wallet fields of these units, in each unit's display order; a field
+    name defined by two units appears once (the first)."""
+    ids = list(unit_ids)
+    if not ids:
+        return []
+    rows = db.session.scalars(
+        select(UnitProfileField)
+        .where(UnitProfileField.unit_id.in_(ids))
+        .order_by(UnitProfileField.position, UnitProfileField.name)
+    )
+    seen: dict[str, UnitProfileField] = {}
+    for row in rows:
+        seen.setdefault(row.name, row)
+    return list(seen.values())
