@@ -78,13 +78,15 @@ class LdapEntry:
         values = self.values(name)
         return values[0] if values else None
 
+    def __post_init__(self) -> None:
+        self._by_lower = {key.lower(): value for key, value in self.attributes.items()}
+
     def values(self, name: str) -> list[Any]:
         """All values of attribute ``name`` (case-insensitive); [] when absent."""
-        wanted = name.lower()
-        for key, values in self.attributes.items():
-            if key.lower() == wanted:
-                return list(values) if isinstance(values, list | tuple) else [values]
-        return []
+        values = self._by_lower.get(name.lower())
+        if values is None:
+            return []
+        return list(values) if isinstance(values, list | tuple) else [values]
 
 
 def _is_loopback(host: str) -> bool:

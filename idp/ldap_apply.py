@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from idp import ldap_accounts
+from idp.ldap_mapping import MappedEntry
 from idp.ldap_plan import Plan, SyncSummary, actor, field_value_for
 from idp.store import ldap_repo
 from idp.store.models import Account, LdapDirectory, LdapLink, Membership, new_id, utcnow
@@ -41,6 +42,10 @@ def _set_roles(
     return membership
 
 
+def _state(entry: MappedEntry) -> str:
+    return "disabled" if entry.disabled else "active"
+
+
 class Applier:
     """Writes the plans of one page, auditing every change."""
 
@@ -48,6 +53,7 @@ class Applier:
         self.directory = directory
         self.summary = summary
         self.actor = actor(directory)
+        self.seen: list[str] = []
 
     def apply(self, plan: Plan, now: datetime) -> None:
         getattr(self, f"_{plan.kind}")(plan, now)
@@ -113,7 +119,17 @@ class Applier:
             )
 
     def _unchanged(self, plan: Plan, now: datetime) -> None:
+        link, m = plan.link, plan.entry
+        if link is not None and m is not None and link.dn == m.dn and link.state == _state(m):
+            self.seen.append(link.id)  # only last_seen_at changes: one UPDATE per page
+            return
         self._touch_link(plan, now)
+
+    def flush_seen(self, now: datetime) -> None:
+        """Stamp ``last_seen_at`` on the page's untouched links in one statement."""
+        if self.seen:
+            ldap_repo.mark_seen(self.seen, now)
+            self.seen = []
 
     def _touch_link(self, plan: Plan, now: datetime) -> None:
         link, m = plan.link, plan.entry
@@ -121,7 +137,7 @@ class Applier:
             return
         link.dn = m.dn
         link.last_seen_at = now
-        link.state = "disabled" if m.disabled else "active"
+        link.state = _state(m)
 
     def _deactivate(self, plan: Plan, now: datetime) -> None:
         link, account = plan.link, plan.account
@@ -172,9 +188,11 @@ def apply_page(applier: Applier, plans: list[Plan], summary: SyncSummary) -> lis
     try:
         for plan in plans:
             applier.apply(plan, now)
+        applier.flush_seen(now)
         ldap_repo.commit()
         return plans
     except Exception as exc:
+        applier.seen = []
         ldap_repo.rollback()
         if not ldap_repo.is_integrity_error(exc):
             raise
@@ -182,9 +200,11 @@ def apply_page(applier: Applier, plans: list[Plan], summary: SyncSummary) -> lis
     for plan in plans:
         try:
             applier.apply(plan, now)
+            applier.flush_seen(now)
             ldap_repo.commit()
             done.append(plan)
         except Exception as exc:
+            applier.seen = []
             ldap_repo.rollback()
             if not ldap_repo.is_integrity_error(exc):
                 raise

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from idp.store.db import db
 from idp.store.models import Account, LdapDirectory, LdapLink, Membership, Unit
@@ -165,6 +165,17 @@ def login_directory_for(account_id: str) -> tuple[LdapDirectory, LdapLink] | Non
         .where(LdapLink.account_id == account_id, LdapDirectory.login_enabled.is_(True))
     ).first()
     return (row[0], row[1]) if row else None
+
+
+def mark_seen(link_ids: list[str], at: datetime) -> None:
+    """Set ``last_seen_at`` of these links in the current transaction."""
+    for part in _chunks(link_ids):
+        db.session.execute(
+            update(LdapLink)
+            .where(LdapLink.id.in_(part))
+            .values(last_seen_at=at)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def add(*rows: object) -> None:
