@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from flask import Flask
+from flask import Flask, url_for
 from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -39,6 +39,16 @@ def ensure_login_endpoint(app: Flask) -> None:
             endpoint="login.start",
             view_func=lambda interaction_id: "login page",
         )
+
+
+def is_login_redirect(app: Flask, resp: TestResponse) -> bool:
+    """True for a 303 to the login pages (``login.start``) of some interaction."""
+    if resp.status_code != 303:
+        return False
+    ix_id = interaction_id(resp)
+    with app.test_request_context("/"):
+        expected = url_for("login.start", interaction_id=ix_id)
+    return urlsplit(resp.headers["Location"]).path == urlsplit(expected).path
 
 
 def make_account(app: Flask, email: str = "ann@corp.example", **fields: Any) -> str:
