@@ -145,3 +145,7 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
         except (EphemeralUnavailable, Exception):
             return jsonify({"status": "unavailable"}), 503
         return jsonify({"status": "ok"}), 200
+
+    from scim.app import setup_scim
+
+    setup_scim(app, csrf)

@@ -56,3 +56,7 @@ main.add_command(units_group)
 from idp.cli.domains import domains_group  # noqa: E402
 
 main.add_command(domains_group)
+from idp.cli.scim import group_roles_group, scim_tokens_group  # noqa: E402
+
+main.add_command(scim_tokens_group)
+main.add_command(group_roles_group)

@@ -1,0 +1,572 @@
+"""Provisioning: HR systems create, update, deactivate and delete a unit's accounts.
+
+This is the domain side of SCIM (``scim/`` converts to and from it) and knows
+nothing of SCIM. Guarantees:
+
+* **One provisioning unit per account.** A unit provisions the accounts it created,
+  and adopts an existing account with the same e-mail address only when that account
+  belongs to no other unit and no other directory record; otherwise :class:`Conflict`.
+* **Field ownership.** Each profile field has an owner: ``scim`` or ``ldap`` (HR),
+  ``sso`` (an upstream login) or ``employee`` (no entry). A source may write a field
+  it owns or one owned by a lower rank (employee < sso < HR); the writer becomes the
+  owner, and clearing a field hands it back to the employee. So the employee cannot
+  overwrite what HR owns (:func:`employee_update` raises :class:`FieldOwned`).
+* **Deactivation** (``active`` false) blocks sign-in (``Account.status``), ends every
+  session and revokes every grant (refresh tokens stop, introspection says inactive)
+  in the same transaction. Reactivation restores sign-in.
+* **Deletion** deprovisions: the profile is anonymised at once, memberships, groups
+  and consents are removed; the account row stays as a tombstone so audit events and
+  sign-in history remain attributable (retention rule in ``docs/scim.md``).
+* **No lost updates.** Every change is computed from a fresh read and written only if
+  the account's ``version`` is unchanged, else retried; ``if_match`` turns a stale
+  version into :class:`PreconditionFailed` instead.
+* Every change is audited with the actor (``scim:<token name>``).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from idp import audit
+from idp.store import grants_repo, scim_repo, sessions_repo
+from idp.store.models import Account, Membership, ScimUser
+from idp.store.predicates import Predicate
+
+ACTIVE = "active"
+DEACTIVATED = "deactivated"
+DELETED = "deleted"
+EMPLOYEE = "employee"
+RANK = {EMPLOYEE: 0, "sso": 1, "ldap": 2, "scim": 2}
+MAX_ATTEMPTS = 10
+
+# Profile fields on the account, with their maximum lengths.
+PROFILE_FIELDS: dict[str, int] = {
+    "email": 320,
+    "given_name": 200,
+    "family_name": 200,
+    "phone_number": 40,
+    "locale": 10,
+    "cost_centre": 100,
+    "personnel_number": 100,
+    "department": 200,
+}
+# Directory attributes kept with the provisioning unit's record.
+RECORD_FIELDS: dict[str, int] = {
+    "user_name": 320,
+    "external_id": 200,
+    "display_name": 200,
+    "title": 200,
+    "user_type": 64,
+    "manager_id": 200,
+}
+EXTRA_PREFIX = "extra."
+EXTRA_LENGTH = 1000
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+class ProvisioningError(Exception):
+    """Base of the errors below; ``str(exc)`` is safe to show to the client."""
+
+
+class NotFound(ProvisioningError):
+    pass
+
+
+class Conflict(ProvisioningError):
+    """A uniqueness rule (userName, e-mail address) would be broken."""
+
+
+class InvalidValue(ProvisioningError):
+    pass
+
+
+class PreconditionFailed(ProvisioningError):
+    """The caller's ``if_match`` version is not the current one."""
+
+
+class FieldOwned(ProvisioningError):
+    """The writer may not change a field another source owns."""
+
+
+class Busy(ProvisioningError):
+    """Too many concurrent writers; retrying later will succeed."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change: ``source`` decides ownership, ``name`` goes to the audit log."""
+
+    source: str
+    name: str
+
+
+@dataclass
+class DirectoryUser:
+    """A person as a unit's HR system sees them. ``None`` means unset."""
+
+    user_name: str
+    id: str = ""
+    external_id: str | None = None
+    active: bool = True
+    email: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    display_name: str | None = None
+    title: str | None = None
+    user_type: str | None = None
+    phone_number: str | None = None
+    locale: str | None = None
+    personnel_number: str | None = None
+    cost_centre: str | None = None
+    department: str | None = None
+    manager_id: str | None = None
+    extras: dict[str, str | None] = field(default_factory=dict)
+    groups: list[tuple[str, str]] = field(default_factory=list)  # read-only (id, name)
+    version: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class _Retry(Exception):
+    pass
+
+
+# -- field ownership -----------------------------------------------------------------
+
+
+def owners(account: Account) -> dict[str, str]:
+    """Owner of each owned field (``{"given_name": "scim"}``); absent means employee.
+
+    Ownership recorded by older LDAP sync runs under ``extra["field_owners"]`` is
+    honoured too.
+    """
+    legacy = (account.extra or {}).get("field_owners") or {}
+    merged = {str(k): str(v) for k, v in legacy.items()} if isinstance(legacy, dict) else {}
+    merged.update({str(k): str(v) for k, v in (account.field_owners or {}).items()})
+    return merged
+
+
+def may_write(source: str, owner: str | None) -> bool:
+    """True when ``source`` may change a field owned by ``owner``."""
+    return RANK.get(source, -1) >= RANK.get(owner or EMPLOYEE, 0)
+
+
+def employee_editable(account: Account, extra_names: list[str] | None = None) -> list[str]:
+    """The profile fields the employee may still edit themselves (for the dashboard)."""
+    owned = owners(account)
+    names = list(PROFILE_FIELDS) + [EXTRA_PREFIX + n for n in extra_names or []]
+    return [n for n in names if may_write(EMPLOYEE, owned.get(n))]
+
+
+def employee_update(account_id: str, changes: dict[str, str | None], actor_name: str) -> Account:
+    """Apply an employee's own profile edit; :class:`FieldOwned` names the first field
+    that HR or SSO owns, and nothing is written then."""
+    for _attempt in range(MAX_ATTEMPTS):
+        account = scim_repo.account(account_id)
+        if account is None or account.status == DELETED:
+            raise NotFound("account not found")
+        owned = owners(account)
+        values: dict[str, Any] = {}
+        extra = dict(account.extra or {})
+        for name, value in changes.items():
+            if not may_write(EMPLOYEE, owned.get(name)):
+                raise FieldOwned(f"{name} is managed by {owned[name]}")
+            value = _checked(name, value, _limit(name))
+            if name.startswith(EXTRA_PREFIX):
+                extra[name[len(EXTRA_PREFIX) :]] = value
+                values["extra"] = extra
+            elif name in PROFILE_FIELDS and name != "email":
+                values[name] = _column_value(name, value)
+            else:
+                raise InvalidValue(f"{name} cannot be edited here")
+        if not values:
+            return account
+        try:
+            with scim_repo.atomic():
+                if not scim_repo.bump_account(account_id, account.version, values):
+                    raise _Retry()
+                audit.record(
+                    actor_name, "account.profile_edited", account_id, {"fields": sorted(changes)}
+                )
+        except _Retry:
+            continue
+        return scim_repo.account(account_id) or account
+    raise Busy("the account is being changed concurrently; retry")
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+def get_user(unit_id: str, account_id: str) -> DirectoryUser:
+    """The unit's view of one of its provisioned accounts; :class:`NotFound` for any
+    account the unit does not provision (another unit's id included)."""
+    row = scim_repo.user_row(unit_id, account_id)
+    if row is None:
+        raise NotFound("user not found")
+    groups = scim_repo.groups_of_accounts(unit_id, [account_id])[account_id]
+    return _to_user(row[0], row[1], [(g.id, g.display_name) for g in groups], extra_names(unit_id))
+
+
+def find_users(
+    unit_id: str,
+    where: Predicate,
+    sort_field: str | None = None,
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = 100,
+    with_groups: bool = True,
+) -> tuple[int, list[DirectoryUser]]:
+    """Total and one page of the unit's users matching ``where``, in a stable order."""
+    total, rows = scim_repo.search_users(unit_id, where, sort_field, descending, offset, limit)
+    groups = (
+        scim_repo.groups_of_accounts(unit_id, [a.id for a, _ in rows]) if with_groups else {}
+    )
+    names = extra_names(unit_id)
+    return total, [
+        _to_user(a, r, [(g.id, g.display_name) for g in groups.get(a.id, [])], names)
+        for a, r in rows
+    ]
+
+
+def extra_names(unit_id: str) -> list[str]:
+    """Names of the unit's own profile fields (``UnitProfileField``)."""
+    return [f.name for f in scim_repo.profile_fields(unit_id)]
+
+
+def _to_user(
+    account: Account, record: ScimUser, groups: list[tuple[str, str]], names: list[str]
+) -> DirectoryUser:
+    extra = account.extra or {}
+    return DirectoryUser(
+        id=account.id,
+        user_name=record.user_name,
+        external_id=record.external_id,
+        active=account.status == ACTIVE,
+        email=account.email,
+        given_name=account.given_name or None,
+        family_name=account.family_name or None,
+        display_name=record.display_name,
+        title=record.title,
+        user_type=record.user_type,
+        phone_number=account.phone_number,
+        locale=account.locale,
+        personnel_number=account.personnel_number,
+        cost_centre=account.cost_centre,
+        department=account.department,
+        manager_id=record.manager_id,
+        extras={n: _text_or_none(extra.get(n)) for n in names if extra.get(n) is not None},
+        groups=groups,
+        version=account.version,
+        created_at=record.created_at,
+        updated_at=account.updated_at,
+    )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+# -- writing -------------------------------------------------------------------------
+
+
+def create_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUser:
+    """Provision a new user in the unit (or adopt an unclaimed account of the unit
+    with that address). :class:`Conflict` when the userName exists in the unit or the
+    address belongs to someone the unit may not adopt."""
+    user = _validated(user, extra_names(unit_id))
+    if user.email is None:
+        raise InvalidValue("an e-mail address is required (emails or an e-mail userName)")
+    try:
+        with scim_repo.atomic():
+            account_id = _insert_user(unit_id, user, actor)
+    except scim_repo.DuplicateRow:
+        raise Conflict("a user with this userName or e-mail address already exists") from None
+    return get_user(unit_id, account_id)
+
+
+def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> str:
+    if scim_repo.user_name_taken(unit_id, user.user_name.lower()):
+        raise Conflict("a user with this userName already exists")
+    assert user.email is not None
+    account = scim_repo.account_by_email(user.email)
+    adopted = account is not None
+    if account is not None and not _adoptable(account, unit_id):
+        raise Conflict("a user with this e-mail address already exists")
+    if account is None:
+        account = Account(email=user.email, email_verified=False, extra={}, field_owners={})
+        scim_repo.add(account)
+    owned = owners(account)
+    extra = dict(account.extra or {})
+    for name in PROFILE_FIELDS:
+        value = getattr(user, name)
+        if value is not None:
+            setattr(account, name, value)
+            owned[name] = actor.source
+    for name, value in user.extras.items():
+        if value is not None:
+            extra[name] = value
+            owned[EXTRA_PREFIX + name] = actor.source
+    account.extra = extra
+    account.field_owners = owned
+    account.status = ACTIVE if user.active else DEACTIVATED
+    account.version = (account.version or 0) + 1
+    scim_repo.flush()
+    scim_repo.add(
+        ScimUser(
+            account_id=account.id,
+            unit_id=unit_id,
+            user_name=user.user_name,
+            user_name_key=user.user_name.lower(),
+            external_id=user.external_id,
+            display_name=user.display_name,
+            title=user.title,
+            user_type=user.user_type,
+            manager_id=user.manager_id,
+        )
+    )
+    if scim_repo.membership(account.id, unit_id) is None:
+        scim_repo.add(Membership(account_id=account.id, unit_id=unit_id, roles=[]))
+    details: dict[str, Any] = {"unit_id": unit_id, "adopted": adopted, "active": user.active}
+    audit.record(actor.name, "account.provisioned", account.id, details)
+    if adopted and not user.active:
+        _cut_access(account.id, actor, unit_id)
+    scim_repo.flush()
+    return account.id
+
+
+def _adoptable(account: Account, unit_id: str) -> bool:
+    if account.status == DELETED or scim_repo.directory_record(account.id) is not None:
+        return False
+    return set(scim_repo.units_of(account.id)) <= {unit_id}
+
+
+def update_user(
+    unit_id: str,
+    account_id: str,
+    change: Callable[[DirectoryUser], DirectoryUser],
+    actor: Actor,
+    if_match: int | None = None,
+    replace: bool = False,
+) -> DirectoryUser:
+    """Apply ``change`` (current view -> desired view) without losing concurrent updates.
+
+    ``replace`` (SCIM PUT): an unset field in the desired view clears it only when
+    ``actor`` owns it, so an HR system that does not know a field leaves the
+    employee's value alone. Deactivation and reactivation take effect here.
+    """
+    names = extra_names(unit_id)
+    for _attempt in range(MAX_ATTEMPTS):
+        current = get_user(unit_id, account_id)
+        if if_match is not None and current.version != if_match:
+            raise PreconditionFailed("the user was changed since it was read")
+        desired = _validated(change(copy.deepcopy(current)), names)
+        try:
+            with scim_repo.atomic():
+                if not _write_user(unit_id, current, desired, actor, replace, names):
+                    raise _Retry()
+        except _Retry:
+            continue
+        except scim_repo.DuplicateRow:
+            raise Conflict("a user with this userName or e-mail address already exists") from None
+        return get_user(unit_id, account_id)
+    raise Busy("the user is being changed concurrently; retry")
+
+
+def _write_user(
+    unit_id: str,
+    cur: DirectoryUser,
+    des: DirectoryUser,
+    actor: Actor,
+    replace: bool,
+    names: list[str],
+) -> bool:
+    account = scim_repo.account(cur.id)
+    assert account is not None
+    owned = owners(account)
+    values: dict[str, Any] = {}
+    changed: list[str] = []
+    for name in PROFILE_FIELDS:
+        new, old = getattr(des, name), getattr(cur, name)
+        if new == old or (replace and new is None and owned.get(name) != actor.source):
+            continue
+        if name == "email":
+            if new is None:
+                raise InvalidValue("the e-mail address cannot be removed")
+            holder = scim_repo.account_by_email(new)
+            if holder is not None and holder.id != cur.id:
+                raise Conflict("a user with this e-mail address already exists")
+            values["email_verified"] = False
+        _claim(owned, name, new, actor)
+        values[name] = _column_value(name, new)
+        changed.append(name)
+    extra = dict(account.extra or {})
+    for name in names:
+        new, old = des.extras.get(name), cur.extras.get(name)
+        key = EXTRA_PREFIX + name
+        if new == old or (replace and new is None and owned.get(key) != actor.source):
+            continue
+        _claim(owned, key, new, actor)
+        if new is None:
+            extra.pop(name, None)
+        else:
+            extra[name] = new
+        values["extra"] = extra
+        changed.append(key)
+    record: dict[str, Any] = {}
+    for name in RECORD_FIELDS:
+        new, old = getattr(des, name), getattr(cur, name)
+        if new != old:
+            if name == "user_name":
+                if scim_repo.user_name_taken(unit_id, new.lower(), except_account=cur.id):
+                    raise Conflict("a user with this userName already exists")
+                record["user_name_key"] = new.lower()
+            record[name] = new
+            changed.append(name)
+    status_change = None
+    if des.active != cur.active:
+        if des.active and account.status == DEACTIVATED:
+            values["status"] = status_change = ACTIVE
+        elif not des.active and account.status == ACTIVE:
+            values["status"] = status_change = DEACTIVATED
+    if not values and not record:
+        return True
+    if owned != owners(account):
+        values["field_owners"] = owned
+    if not scim_repo.bump_account(cur.id, cur.version, values):
+        return False
+    scim_repo.update_directory_record(cur.id, record)
+    if changed:
+        audit.record(
+            actor.name, "account.updated", cur.id, {"unit_id": unit_id, "fields": changed}
+        )
+    if status_change == DEACTIVATED:
+        _cut_access(cur.id, actor, unit_id)
+    elif status_change == ACTIVE:
+        audit.record(actor.name, "account.reactivated", cur.id, {"unit_id": unit_id})
+    return True
+
+
+def _claim(owned: dict[str, str], name: str, value: Any, actor: Actor) -> None:
+    owner = owned.get(name)
+    if not may_write(actor.source, owner):
+        raise FieldOwned(f"{name} is managed by {owner}")
+    if value is None:
+        owned.pop(name, None)
+    else:
+        owned[name] = actor.source
+
+
+def _cut_access(account_id: str, actor: Actor, unit_id: str) -> None:
+    ended = sessions_repo.remove_for_account(account_id, commit=False)
+    revoked = grants_repo.revoke_for_account(account_id, commit=False)
+    audit.record(
+        actor.name,
+        "account.deactivated",
+        account_id,
+        {"unit_id": unit_id, "sessions_ended": ended, "grants_revoked": revoked},
+    )
+
+
+def delete_user(unit_id: str, account_id: str, actor: Actor, if_match: int | None = None) -> None:
+    """Deprovision: anonymise the profile, remove memberships, groups, consents, the
+    directory record; end sessions and revoke grants. Audit events and sign-in
+    history are kept (they hold no profile values)."""
+    for _attempt in range(MAX_ATTEMPTS):
+        current = get_user(unit_id, account_id)
+        if if_match is not None and current.version != if_match:
+            raise PreconditionFailed("the user was changed since it was read")
+        member_of = [gid for gid, _name in current.groups]
+        try:
+            with scim_repo.atomic():
+                if not scim_repo.bump_account(account_id, current.version, _anonymous(account_id)):
+                    raise _Retry()
+                scim_repo.forget_account(account_id)
+                ended = sessions_repo.remove_for_account(account_id, commit=False)
+                revoked = grants_repo.revoke_for_account(account_id, commit=False)
+                audit.record(
+                    actor.name,
+                    "account.deprovisioned",
+                    account_id,
+                    {
+                        "unit_id": unit_id,
+                        "groups_left": len(member_of),
+                        "sessions_ended": ended,
+                        "grants_revoked": revoked,
+                        "retention": "profile anonymised; audit events and sign-ins kept",
+                    },
+                )
+        except _Retry:
+            continue
+        return
+    raise Busy("the user is being changed concurrently; retry")
+
+
+def _anonymous(account_id: str) -> dict[str, Any]:
+    return {
+        "email": f"deleted-{account_id}@deleted.invalid",
+        "email_verified": False,
+        "given_name": "",
+        "family_name": "",
+        "phone_number": None,
+        "locale": None,
+        "cost_centre": None,
+        "personnel_number": None,
+        "department": None,
+        "extra": {},
+        "field_owners": {},
+        "status": DELETED,
+    }
+
+
+# -- validation ----------------------------------------------------------------------
+
+
+def _limit(name: str) -> int:
+    if name.startswith(EXTRA_PREFIX):
+        return EXTRA_LENGTH
+    return PROFILE_FIELDS.get(name) or RECORD_FIELDS.get(name) or EXTRA_LENGTH
+
+
+def _checked(name: str, value: Any, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidValue(f"{name} must be a string")
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > limit or "\x00" in value:
+        raise InvalidValue(f"{name} is too long (at most {limit} characters)")
+    return value
+
+
+def _validated(user: DirectoryUser, names: list[str]) -> DirectoryUser:
+    """Trim, length-check and normalise a desired view; unknown extras are refused."""
+    for name in list(PROFILE_FIELDS) + list(RECORD_FIELDS):
+        setattr(user, name, _checked(name, getattr(user, name), _limit(name)))
+    if not user.user_name:
+        raise InvalidValue("userName is required")
+    if user.email is None and EMAIL.match(user.user_name):
+        user.email = user.user_name
+    if user.email is not None:
+        if not EMAIL.match(user.email):
+            raise InvalidValue("the e-mail address is not valid")
+        user.email = user.email.lower()
+    unknown = set(user.extras) - set(names)
+    if unknown:
+        raise InvalidValue(f"unknown unit field: {sorted(unknown)[0]}")
+    user.extras = {
+        k: _checked(EXTRA_PREFIX + k, v, EXTRA_LENGTH) for k, v in user.extras.items()
+    }
+    return user
+
+
+def _column_value(name: str, value: str | None) -> str | None:
+    if name in ("given_name", "family_name"):
+        return value or ""
+    return value

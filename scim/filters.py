@@ -1,0 +1,467 @@
+"""SCIM filters (RFC 7644 §3.4.2.2): parsing, compiling to repository predicates,
+and safe evaluation against JSON elements (for PATCH value paths).
+
+Grammar, with ``not`` > ``and`` > ``or`` precedence and parentheses::
+
+    FILTER    = attrExp / logExp / valuePath [ "." subAttr SP compareOp SP compValue ]
+              / [ "not" ] "(" FILTER ")"
+    valuePath = attrPath "[" valFilter "]"
+    attrExp   = (attrPath SP "pr") / (attrPath SP compareOp SP compValue)
+    attrPath  = [URI ":"] ATTRNAME *1subAttr
+
+Operators, keywords and attribute names are case-insensitive. ``compValue`` is a
+JSON string, number, ``true``, ``false`` or ``null``; a bare word (as Entra writes
+``externalId eq jyoung``) is read as a string. Nothing is ever evaluated as code:
+the parser builds a tree, the compiler maps it to :mod:`idp.store.predicates`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from idp.store import predicates as p
+from scim.errors import ScimError
+from scim.schema import Attr, ResourceSchema
+
+COMPARE_OPS = ("eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le")
+MAX_FILTER_LENGTH = 4000
+MAX_DEPTH = 50
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<string>"(?:[^"\\]|\\.)*")
+    | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w:.$-]))
+    | (?P<punct>[()\[\]])
+    | (?P<dot>\.)
+    | (?P<word>[A-Za-z_$][\w:.$-]*)
+    )""",
+    re.VERBOSE,
+)
+
+
+def invalid(detail: str) -> ScimError:
+    return ScimError(400, detail, "invalidFilter")
+
+
+# -- syntax tree ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttrPath:
+    urn: str | None
+    attr: str
+    sub: str | None = None
+
+
+@dataclass(frozen=True)
+class Cmp:
+    path: AttrPath
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Pr:
+    path: AttrPath
+
+
+@dataclass(frozen=True)
+class And:
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Or:
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
+class Not:
+    inner: Node
+
+
+@dataclass(frozen=True)
+class ValuePath:
+    """Some element of the multi-valued ``path.attr`` matches ``filter``."""
+
+    path: AttrPath
+    filter: Node
+
+
+Node = Cmp | Pr | And | Or | Not | ValuePath
+
+
+# -- parsing -------------------------------------------------------------------------
+
+
+def tokenize(text: str) -> list[tuple[str, str]]:
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            raise invalid(f"unexpected character at position {pos + 1}")
+        kind = m.lastgroup or ""
+        tokens.append((kind, m.group(kind)))
+        pos = m.end()
+    return tokens
+
+
+def parse_attr_path(text: str) -> AttrPath:
+    """``[urn:]attr[.sub]``; the URN is everything up to the last colon."""
+    urn = None
+    rest = text
+    if ":" in text:
+        urn, rest = text.rsplit(":", 1)
+    parts = rest.split(".")
+    if len(parts) > 2 or not all(re.fullmatch(r"[A-Za-z$][\w$-]*", x) for x in parts):
+        raise invalid(f"invalid attribute path {text!r}")
+    return AttrPath(urn, parts[0], parts[1] if len(parts) == 2 else None)
+
+
+class Parser:
+    """Recursive-descent parser over the token list."""
+
+    def __init__(self, text: str) -> None:
+        if len(text) > MAX_FILTER_LENGTH:
+            raise ScimError(400, "the filter is too long", "invalidFilter")
+        self.tokens = tokenize(text)
+        self.pos = 0
+        self.depth = 0
+
+    def peek(self, offset: int = 0) -> tuple[str, str] | None:
+        i = self.pos + offset
+        return self.tokens[i] if i < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        tok = self.peek()
+        if tok is None:
+            raise invalid("the filter ends too early")
+        self.pos += 1
+        return tok
+
+    def expect(self, value: str) -> None:
+        tok = self.take()
+        if tok[1] != value:
+            raise invalid(f"expected {value!r}, found {tok[1]!r}")
+
+    def keyword(self, *words: str) -> str | None:
+        tok = self.peek()
+        if tok is not None and tok[0] == "word" and tok[1].lower() in words:
+            self.pos += 1
+            return tok[1].lower()
+        return None
+
+    def parse(self) -> Node:
+        node = self.or_expr()
+        if self.peek() is not None:
+            raise invalid(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
+        return node
+
+    def or_expr(self) -> Node:
+        node = self.and_expr()
+        while self.keyword("or"):
+            node = Or(node, self.and_expr())
+        return node
+
+    def and_expr(self) -> Node:
+        node = self.unary()
+        while self.keyword("and"):
+            node = And(node, self.unary())
+        return node
+
+    def unary(self) -> Node:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise invalid("the filter is nested too deeply")
+        try:
+            tok = self.peek()
+            if tok and tok[0] == "word" and tok[1].lower() == "not":
+                nxt = self.peek(1)
+                if nxt is not None and nxt[1] == "(":
+                    self.pos += 1
+                    return Not(self.group())
+            if tok and tok[1] == "(":
+                return self.group()
+            return self.attr_expr()
+        finally:
+            self.depth -= 1
+
+    def group(self) -> Node:
+        self.expect("(")
+        node = self.or_expr()
+        self.expect(")")
+        return node
+
+    def attr_expr(self) -> Node:
+        kind, text = self.take()
+        if kind != "word":
+            raise invalid(f"expected an attribute name, found {text!r}")
+        path = parse_attr_path(text)
+        nxt = self.peek()
+        if nxt is not None and nxt[1] == "[":
+            if path.sub is not None:
+                raise invalid("a value filter must follow a multi-valued attribute")
+            self.pos += 1
+            inner = self.or_expr()
+            self.expect("]")
+            node: Node = ValuePath(path, inner)
+            if self.peek() is not None and self.peek()[0] == "dot":  # type: ignore[index]
+                self.pos += 1
+                sub_kind, sub = self.take()
+                if sub_kind != "word" or not re.fullmatch(r"[A-Za-z$][\w$-]*", sub):
+                    raise invalid("expected a sub-attribute after ']'.")
+                node = ValuePath(path, And(inner, self.comparison(AttrPath(None, sub))))
+            return node
+        return self.comparison(path)
+
+    def comparison(self, path: AttrPath) -> Node:
+        kind, op = self.take()
+        op = op.lower()
+        if kind != "word" or (op not in COMPARE_OPS and op != "pr"):
+            raise invalid(f"unknown operator {op!r}")
+        if op == "pr":
+            return Pr(path)
+        return Cmp(path, op, self.value())
+
+    def value(self) -> Any:
+        kind, text = self.take()
+        if kind == "string":
+            try:
+                return json.loads(text)
+            except ValueError:
+                raise invalid("invalid string literal") from None
+        if kind == "number":
+            return json.loads(text)
+        if kind == "word":
+            lowered = text.lower()
+            if lowered in ("true", "false"):
+                return lowered == "true"
+            if lowered == "null":
+                return None
+            return text
+        raise invalid(f"expected a value, found {text!r}")
+
+
+def parse(text: str) -> Node:
+    """Parse a filter; :class:`ScimError` 400 ``invalidFilter`` when malformed."""
+    if not text or not text.strip():
+        raise invalid("the filter is empty")
+    return Parser(text).parse()
+
+
+# -- compiling to repository predicates ----------------------------------------------
+
+
+class Compiler:
+    """Map a filter tree onto a resource schema's domain fields.
+
+    ``lenient`` (root-level search over several resource types): an attribute the
+    resource does not have matches nothing instead of being an error.
+    """
+
+    def __init__(self, schema: ResourceSchema, lenient: bool = False) -> None:
+        self.schema = schema
+        self.lenient = lenient
+
+    def compile(self, node: Node) -> p.Predicate:
+        if isinstance(node, And):
+            return p.AllOf((self.compile(node.left), self.compile(node.right)))
+        if isinstance(node, Or):
+            return p.AnyOf((self.compile(node.left), self.compile(node.right)))
+        if isinstance(node, Not):
+            return p.Negate(self.compile(node.inner))
+        resolved = self.schema.find(node.path.urn, node.path.attr)
+        if resolved is None:
+            if self.lenient:
+                return p.Constant(False)
+            raise invalid(f"unknown attribute {node.path.attr!r}")
+        attr = resolved[1]
+        if isinstance(node, ValuePath):
+            if not attr.multi:
+                raise invalid(f"{attr.name} is not multi-valued")
+            return self.element(attr, node.filter)
+        if attr.type == "complex":
+            sub_name = node.path.sub or ("value" if attr.multi else None)
+            sub = attr.child(sub_name) if sub_name else None
+            if sub is None:
+                raise invalid(f"filter on a sub-attribute of {attr.name}")
+            leaf = node.__class__(AttrPath(None, sub.name), *_operands(node))  # type: ignore[arg-type]
+            return self.element(attr, leaf) if attr.multi else self.leaf(sub, leaf)
+        if node.path.sub is not None:
+            raise invalid(f"{attr.name} has no sub-attributes")
+        return self.leaf(attr, node)
+
+    def element(self, attr: Attr, node: Node) -> p.Predicate:
+        """A condition on the (virtual or related) elements of ``attr``."""
+        inner = _ElementCompiler(attr).compile(node)
+        if attr.relation:
+            return p.Related(attr.relation, inner)
+        value = attr.child("value")
+        if value is not None and value.field:
+            return p.AllOf((p.Present(value.field), inner))
+        return inner
+
+    def leaf(self, attr: Attr, node: Node) -> p.Predicate:
+        return _leaf(attr, node)
+
+
+class _ElementCompiler:
+    def __init__(self, attr: Attr) -> None:
+        self.attr = attr
+
+    def compile(self, node: Node) -> p.Predicate:
+        if isinstance(node, And):
+            return p.AllOf((self.compile(node.left), self.compile(node.right)))
+        if isinstance(node, Or):
+            return p.AnyOf((self.compile(node.left), self.compile(node.right)))
+        if isinstance(node, Not):
+            return p.Negate(self.compile(node.inner))
+        if isinstance(node, ValuePath) or node.path.urn or node.path.sub:
+            raise invalid(f"invalid filter inside {self.attr.name}[...]")
+        sub = self.attr.child(node.path.attr)
+        if sub is None:
+            raise invalid(f"{self.attr.name} has no sub-attribute {node.path.attr!r}")
+        return _leaf(sub, node)
+
+
+def _operands(node: Node) -> tuple[Any, ...]:
+    return (node.op, node.value) if isinstance(node, Cmp) else ()
+
+
+def _leaf(attr: Attr, node: Node) -> p.Predicate:
+    if attr.constant is not None:
+        return p.Constant(_evaluate_constant(attr, node))
+    if attr.field is None:
+        raise invalid(f"{attr.name} cannot be used in a filter")
+    if isinstance(node, Pr):
+        return p.Present(attr.field)
+    assert isinstance(node, Cmp)
+    value = _typed(attr, node.op, node.value)
+    if attr.type == "boolean" and node.op not in ("eq", "ne"):
+        raise invalid(f"{node.op} does not apply to the boolean {attr.name}")
+    return p.Compare(attr.field, node.op, value, attr.case_exact)
+
+
+def _typed(attr: Attr, op: str, value: Any) -> Any:
+    if value is None:
+        if op not in ("eq", "ne"):
+            raise invalid("null only compares with eq or ne")
+        return None
+    if attr.type == "boolean":
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise invalid(f"{attr.name} compares with true or false")
+        return value
+    if attr.type == "dateTime":
+        if not isinstance(value, str):
+            raise invalid(f"{attr.name} compares with a date-time string")
+        return parse_datetime(value)
+    if isinstance(value, bool):
+        raise invalid(f"{attr.name} is not a boolean")
+    return str(value) if isinstance(value, int | float) else value
+
+
+def parse_datetime(text: str) -> datetime:
+    """An RFC 3339 date-time (``Z`` or offset; naive means UTC)."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise invalid(f"invalid date-time {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _evaluate_constant(attr: Attr, node: Node) -> bool:
+    if isinstance(node, Pr):
+        return True
+    assert isinstance(node, Cmp)
+    return compare(attr.constant, node.op, node.value, attr.case_exact)
+
+
+# -- evaluating against JSON (PATCH value paths) -------------------------------------
+
+
+def compare(actual: Any, op: str, expected: Any, case_exact: bool = False) -> bool:
+    """SCIM comparison of two JSON values; incomparable types never match."""
+    if expected is None or actual is None:
+        if op == "eq":
+            return actual is None and expected is None
+        if op == "ne":
+            return not (actual is None and expected is None)
+        return False
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        if isinstance(expected, str) and expected.lower() in ("true", "false"):
+            expected = expected.lower() == "true"
+        if isinstance(actual, str) and actual.lower() in ("true", "false"):
+            actual = actual.lower() == "true"
+        if op == "eq":
+            return actual is expected
+        if op == "ne":
+            return actual is not expected
+        return False
+    if isinstance(actual, int | float) and isinstance(expected, int | float):
+        a, b = float(actual), float(expected)
+    else:
+        a, b = str(actual), str(expected)
+        if not case_exact:
+            a, b = a.lower(), b.lower()
+    if op == "ne":
+        return a != b
+    if op == "eq":
+        return a == b
+    if isinstance(a, str) and isinstance(b, str):
+        if op == "co":
+            return b in a
+        if op == "sw":
+            return a.startswith(b)
+        if op == "ew":
+            return a.endswith(b)
+    elif op in ("co", "sw", "ew"):
+        return False
+    if op == "gt":
+        return a > b  # type: ignore[operator]
+    if op == "ge":
+        return a >= b  # type: ignore[operator]
+    if op == "lt":
+        return a < b  # type: ignore[operator]
+    if op == "le":
+        return a <= b  # type: ignore[operator]
+    return False
+
+
+def get_ci(obj: dict[str, Any], name: str) -> Any:
+    """``obj[name]`` with a case-insensitive key."""
+    lowered = name.lower()
+    for key, value in obj.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def matches(node: Node, element: Any, case_exact: set[str] | None = None) -> bool:
+    """Does one element of a multi-valued attribute (a JSON object, or a bare value
+    compared as ``value``) match a value filter?"""
+    if isinstance(node, And):
+        return matches(node.left, element, case_exact) and matches(node.right, element, case_exact)
+    if isinstance(node, Or):
+        return matches(node.left, element, case_exact) or matches(node.right, element, case_exact)
+    if isinstance(node, Not):
+        return not matches(node.inner, element, case_exact)
+    if isinstance(node, ValuePath) or node.path.urn or node.path.sub:
+        raise invalid("nested value filters are not supported")
+    name = node.path.attr
+    actual = get_ci(element, name) if isinstance(element, dict) else (
+        element if name.lower() == "value" else None
+    )
+    if isinstance(node, Pr):
+        return actual not in (None, "", [], {})
+    exact = name.lower() in (case_exact or set())
+    return compare(actual, node.op, node.value, exact)
