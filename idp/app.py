@@ -126,6 +126,9 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
 
     setup_oidc(app, csrf)
     setup_login(app)
+    from idp.saml import setup_saml
+
+    setup_saml(app, csrf)
     from idp.federation import setup_federation
 
     setup_federation(app)

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.x509.oid import NameOID
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
@@ -36,6 +41,42 @@ class LoadedKey:
     key: ECKey | RSAKey
     public_jwk: dict[str, Any]
     certificate_pem: str | None
+
+
+@dataclass(frozen=True)
+class X509Signer:
+    """An active RSA key in the shape XML signatures (SAML) need."""
+
+    kid: str
+    private_key: RSAPrivateKey
+    private_key_pem: str
+    certificate_pem: str
+
+
+CERTIFICATE_YEARS = 10
+
+
+def self_signed_certificate(key: RSAKey, common_name: str) -> str:
+    """A self-signed X.509 certificate (PEM) for ``key``, valid for
+    ``CERTIFICATE_YEARS``. SAML peers trust the certificate itself (metadata), not a
+    CA, so validity is informational; rotation is the way to replace a key."""
+    private = key.private_key
+    if not isinstance(private, RSAPrivateKey):
+        raise ValueError("a certificate needs an RSA private key")
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64] or "unitgate")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=365 * CERTIFICATE_YEARS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(private, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def generate(alg: str, sealer: Sealer) -> SigningKey:
@@ -68,6 +109,7 @@ class KeyRing:
         self._fingerprint: tuple[tuple[str, str], ...] | None = None
         self._checked_at = 0.0
         self._keys: dict[str, LoadedKey] = {}
+        self._pems: dict[str, str] = {}
 
     # -- loading ---------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
@@ -118,3 +160,46 @@ class KeyRing:
         """Sign ``claims`` with the active key of ``alg``; the header names its ``kid``."""
         k = self.active(alg)
         return jwt.encode({"alg": alg, "kid": k.kid, "typ": typ}, claims, k.key, algorithms=[alg])
+
+    # -- X.509 (SAML) ----------------------------------------------------------
+    def certified(self, common_name: str, alg: str = "RS256") -> list[LoadedKey]:
+        """Every active and published key of ``alg``, the active one first, each with
+        a self-signed certificate: made on first use and stored in the key's row, so
+        every worker publishes the same certificate. During a rotation overlap both
+        keys are listed (SAML metadata publishes them all)."""
+        self.refresh()
+        keys = [k for k in self._keys.values() if k.alg == alg]
+        for k in keys:
+            if not k.certificate_pem:
+                self._store_certificate(k, self_signed_certificate(_rsa(k), common_name))
+        keys = [self._keys.get(k.kid, k) for k in keys]
+        return sorted(keys, key=lambda k: k.state != "active")
+
+    def x509_signer(self, common_name: str, alg: str = "RS256") -> X509Signer:
+        """The active ``alg`` key with its certificate and its private key as PEM (the
+        PEM is serialised once per key and cached, never re-read from the database)."""
+        k = self.active(alg)
+        if not k.certificate_pem:
+            k = self._store_certificate(k, self_signed_certificate(_rsa(k), common_name))
+        pem = self._pems.get(k.kid)
+        if pem is None:
+            pem = k.key.as_pem(private=True).decode()
+            self._pems[k.kid] = pem
+        assert k.certificate_pem is not None
+        private = k.key.private_key
+        assert isinstance(private, RSAPrivateKey)
+        return X509Signer(k.kid, private, pem, k.certificate_pem)
+
+    def _store_certificate(self, k: LoadedKey, pem: str) -> LoadedKey:
+        stored = keys_repo.set_certificate(k.kid, pem) or pem
+        updated = replace(k, certificate_pem=stored)
+        with self._lock:
+            if k.kid in self._keys:
+                self._keys = {**self._keys, k.kid: updated}
+        return updated
+
+
+def _rsa(k: LoadedKey) -> RSAKey:
+    if not isinstance(k.key, RSAKey):
+        raise ValueError(f"key {k.kid} is not an RSA key; X.509 signing needs RS256")
+    return k.key

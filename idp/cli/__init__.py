@@ -60,3 +60,6 @@ from idp.cli.scim import group_roles_group, scim_tokens_group  # noqa: E402
 
 main.add_command(scim_tokens_group)
 main.add_command(group_roles_group)
+from idp.cli.saml import saml_group  # noqa: E402
+
+main.add_command(saml_group)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from idp.store.db import db
 from idp.store.models import SigningKey, utcnow
@@ -51,3 +51,16 @@ def retire(kid: str) -> SigningKey | None:
     key.retired_at = utcnow()
     db.session.commit()
     return key
+
+
+def set_certificate(kid: str, certificate_pem: str) -> str | None:
+    """Store ``certificate_pem`` for ``kid`` unless one is already stored, and return
+    the stored certificate (the first writer wins when workers race); None for an
+    unknown key."""
+    db.session.execute(
+        update(SigningKey)
+        .where(SigningKey.kid == kid, SigningKey.certificate_pem.is_(None))
+        .values(certificate_pem=certificate_pem)
+    )
+    db.session.commit()
+    return db.session.scalar(select(SigningKey.certificate_pem).where(SigningKey.kid == kid))

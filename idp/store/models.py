@@ -344,7 +344,7 @@ class Consent(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    client_id: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(500))  # or a SAML SP entity ID
     scopes: Mapped[list[str]] = mapped_column(default=list)
     claims: Mapped[list[str]] = mapped_column(default=list)
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -360,7 +360,7 @@ class SignIn(Base):
     account_id: Mapped[str] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), index=True
     )
-    client_id: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(500))  # or a SAML SP entity ID
     unit_id: Mapped[str | None] = mapped_column(String(32))
     protocol: Mapped[str] = mapped_column(String(10), default="oidc")
     released: Mapped[list[str]] = mapped_column(default=list)
@@ -592,3 +592,54 @@ class BreakGlassAccount(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     domain: Mapped[Domain] = relationship(back_populates="break_glass")
+
+
+class SamlServiceProvider(Base):
+    """A SAML 2.0 service provider (a merchant), registered from its metadata.
+
+    ``acs_endpoints`` and ``slo_endpoints`` are the endpoints of the SP's metadata
+    (``{"url", "binding", "index", "default"}`` and ``{"url", "binding",
+    "response_url"}``); an AuthnRequest may only name one of those ACS URLs.
+    ``attributes`` lists the claim names released as SAML attributes
+    (``idp.saml.attributes``). See ``docs/merchants-saml.md``.
+    """
+
+    __tablename__ = "saml_service_providers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    entity_id: Mapped[str] = mapped_column(String(500), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    metadata_xml: Mapped[str] = mapped_column(Text)
+    acs_endpoints: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    slo_endpoints: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    signing_certificates: Mapped[list[str]] = mapped_column(default=list)
+    encryption_certificates: Mapped[list[str]] = mapped_column(default=list)
+    encryption_method: Mapped[str | None] = mapped_column(String(100))
+    nameid_format: Mapped[str] = mapped_column(String(20), default="persistent")
+    sign_assertion: Mapped[bool] = mapped_column(Boolean, default=True)
+    sign_response: Mapped[bool] = mapped_column(Boolean, default=True)
+    require_signed_requests: Mapped[bool] = mapped_column(Boolean, default=False)
+    idp_initiated: Mapped[bool] = mapped_column(Boolean, default=False)
+    attributes: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SamlSessionParticipant(Base):
+    """A SAML SP that received an assertion within one browser session: what single
+    logout must tell it (the NameID and SessionIndex it was given)."""
+
+    __tablename__ = "saml_session_participants"
+    __table_args__ = (UniqueConstraint("session_id_hash", "sp_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    session_id_hash: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id_hash", ondelete="CASCADE")
+    )
+    sp_id: Mapped[str] = mapped_column(
+        ForeignKey("saml_service_providers.id", ondelete="CASCADE"), index=True
+    )
+    name_id: Mapped[str] = mapped_column(String(500))
+    name_id_format: Mapped[str] = mapped_column(String(100))
+    session_index: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,27 @@
+"""SAML 2.0 identity provider for merchants (OASIS SAML 2.0: core, bindings,
+profiles, metadata).
+
+* ``/saml/metadata``: IdP metadata (:mod:`idp.saml.idp_metadata`).
+* ``/saml/sso``: web-browser SSO, HTTP-Redirect and HTTP-POST (:mod:`idp.saml.sso`);
+  ``/saml/resume/<interaction_id>`` answers once the login pages finished.
+* ``/saml/slo``: single logout, HTTP-Redirect and HTTP-POST (:mod:`idp.saml.slo`).
+* ``/saml/idp-initiated``: unsolicited SSO for SPs that allow it.
+
+Service providers are registered with ``idp saml sps add`` (:mod:`idp.cli.saml`).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+
+def setup_saml(app: Flask, csrf: CSRFProtect) -> None:
+    """Register the ``saml`` blueprint. Its POST endpoints receive messages posted by
+    SPs from other sites; they carry their own integrity (signatures, the SP
+    registry, replay checks), so CSRF tokens do not apply to them."""
+    from idp.saml import slo, sso  # noqa: F401  (routes register on import)
+    from idp.saml.blueprint import bp
+
+    csrf.exempt(bp)
+    app.register_blueprint(bp)

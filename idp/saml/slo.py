@@ -1,0 +1,277 @@
+"""Single logout, SP-initiated, front channel (saml-profiles 4.4).
+
+1. An SP sends a LogoutRequest (HTTP-Redirect or HTTP-POST) to ``/saml/slo``. It is
+   checked like an AuthnRequest (caps, no DTD, known SP, signature when the SP must
+   sign, freshness, replay) and must name the NameID (and SessionIndex) this browser's
+   session gave that SP; otherwise no session is ended.
+2. The Unitgate session ends (:func:`idp.sessions.end`).
+3. Every other SP of that session with a SingleLogoutService gets a signed
+   LogoutRequest in turn, through the browser; each answers with a LogoutResponse to
+   ``/saml/slo`` that carries the chain's state id as RelayState.
+4. Finally the initiating SP gets a signed LogoutResponse: ``Success``, or
+   ``PartialLogout`` when another SP reported a failure.
+
+The chain's state lives in the ephemeral store (10 minutes) and is bound to the
+browser that started it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Response, redirect, render_template, request
+from lxml import etree
+
+from idp import sessions
+from idp.crypto import random_token
+from idp.saml import bounce, idp_metadata, logout_messages, messages
+from idp.saml.assertion import Subject
+from idp.saml.blueprint import bp, refuse
+from idp.saml.constants import (
+    BINDING_REDIRECT,
+    NAMEID_PERSISTENT,
+    NAMEID_TRANSIENT,
+    STATUS_PARTIAL_LOGOUT,
+    STATUS_REQUESTER,
+    STATUS_SUCCESS,
+)
+from idp.saml.post_form import post_form
+from idp.saml.signatures import sign_xml
+from idp.saml.xmlsafe import MalformedMessage
+from idp.services import ephemeral, hasher, settings
+from idp.store import saml_repo
+from idp.store.models import SamlServiceProvider, utcnow
+
+log = logging.getLogger("idp.saml")
+
+STATE_TTL_SECONDS = 600
+STATE_COOKIE = "ug_saml_slo"
+STATUS_UNKNOWN_PRINCIPAL = "urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal"
+
+
+def _state_key(state_id: str) -> str:
+    return f"saml:slo:{state_id}"
+
+
+def _endpoint(sp: SamlServiceProvider) -> dict[str, Any] | None:
+    """The SP's SLO endpoint, HTTP-Redirect preferred."""
+    endpoints = list(sp.slo_endpoints or [])
+    endpoints.sort(key=lambda e: e.get("binding") != BINDING_REDIRECT)
+    return endpoints[0] if endpoints else None
+
+
+def _send(endpoint: dict[str, Any], url: str, param: str, xml: etree._Element,
+          relay_state: str | None, name: str) -> Response:
+    """Send a message through the browser: signed query for HTTP-Redirect, signed
+    XML in an auto-submitting form for HTTP-POST."""
+    signer = idp_metadata.signer()
+    if endpoint.get("binding") == BINDING_REDIRECT:
+        target = messages.redirect_url(url, param, etree.tostring(xml), relay_state, signer)
+        resp = redirect(target, 302)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+    signed = etree.tostring(sign_xml(xml, signer))
+    fields = {param: messages.post_value(signed)}
+    if relay_state:
+        fields["RelayState"] = relay_state
+    return post_form(url, fields, title=name, target_name=name)
+
+
+def _signed_out_page(status: int = 200) -> Response:
+    resp = Response(render_template("saml/signed_out.html"), status=status, mimetype="text/html")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.route("/slo", methods=["GET", "POST"])
+def slo() -> Response:
+    """The single logout service: LogoutRequests from SPs, and the LogoutResponses of
+    SPs this IdP asked to log out."""
+    posted = None
+    if "bounce" in request.args:
+        posted = bounce.redelivered()
+        if posted is None:
+            return refuse("This logout has expired; please start again.")
+    elif bounce.needed():
+        return bounce.bounce("saml.slo") or refuse("The SAML message is too large.")
+    source: Any = posted if posted is not None else (
+        request.args if request.method == "GET" else request.form
+    )
+    if "SAMLRequest" in source:
+        return _logout_request(posted)
+    if "SAMLResponse" in source:
+        return _logout_response(posted)
+    return refuse("SAMLRequest or SAMLResponse is missing.")
+
+
+def _logout_request(posted: dict[str, list[str]] | None) -> Response:
+    try:
+        msg = messages.receive(request, "SAMLRequest", posted)
+    except MalformedMessage as exc:
+        return refuse(str(exc))
+    sp = saml_repo.by_entity_id(msg.issuer)
+    if sp is None:
+        return refuse("This service provider is not registered with Unitgate.")
+    try:
+        messages.verify_signature(msg, sp.signing_certificates or [], sp.require_signed_requests)
+        req = logout_messages.read_request(msg, idp_metadata.slo_url(), utcnow())
+    except MalformedMessage as exc:
+        log.info("saml logout request refused sp=%s: %s", sp.entity_id, exc)
+        return refuse(str(exc))
+    if not ephemeral().add(
+        f"saml:logout:{sp.id}:{req.id}", 1, logout_messages.REPLAY_TTL_SECONDS
+    ):
+        return refuse("This logout request was already used.")
+
+    row = sessions.current()
+    status, sub_status = STATUS_SUCCESS, None
+    others: list[dict[str, str]] = []
+    if row is not None:
+        mine = saml_repo.participant(row.id_hash, sp.id)
+        matches = (
+            mine is not None
+            and mine.name_id == req.name_id
+            and (not req.session_indexes or mine.session_index in req.session_indexes)
+        )
+        if matches:
+            others = [
+                {
+                    "sp_id": p.sp_id,
+                    "name_id": p.name_id,
+                    "format": p.name_id_format,
+                    "session_index": p.session_index,
+                }
+                for p in saml_repo.participants(row.id_hash)
+                if p.sp_id != sp.id
+            ]
+            sessions.end()
+            log.info("saml single logout sp=%s others=%d", sp.entity_id, len(others))
+        else:
+            status, sub_status = STATUS_REQUESTER, STATUS_UNKNOWN_PRINCIPAL
+    state = {
+        "initiator": sp.id,
+        "request_id": req.id,
+        "relay_state": msg.relay_state,
+        "binding": msg.binding,
+        "status": status,
+        "sub_status": sub_status,
+        "pending": others,
+        "current": None,
+        "partial": False,
+    }
+    state_id = random_token(24)
+    return _continue(state_id, state, new_browser_binding=True)
+
+
+def _save(state_id: str, state: dict[str, Any]) -> None:
+    ephemeral().put(_state_key(state_id), state, STATE_TTL_SECONDS)
+
+
+def _continue(state_id: str, state: dict[str, Any], new_browser_binding: bool = False) -> Response:
+    """Send the next LogoutRequest of the chain, or the final LogoutResponse."""
+    issuer = idp_metadata.entity_id()
+    while state["pending"]:
+        entry = state["pending"].pop(0)
+        other = saml_repo.by_id(entry["sp_id"])
+        endpoint = _endpoint(other) if other is not None else None
+        if other is None or endpoint is None:
+            continue
+        fmt = entry["format"]
+        qualified = fmt in (NAMEID_PERSISTENT, NAMEID_TRANSIENT)
+        subject = Subject(
+            entry["name_id"],
+            fmt,
+            issuer if qualified else None,
+            other.entity_id if qualified else None,
+        )
+        xml = logout_messages.build_request(
+            issuer=issuer,
+            destination=endpoint["url"],
+            subject=subject,
+            session_index=entry["session_index"],
+            now=utcnow(),
+        )
+        state["current"] = {"sp_id": other.id, "request_id": xml.get("ID")}
+        _save(state_id, state)
+        resp = _send(endpoint, endpoint["url"], "SAMLRequest", xml, state_id, other.name)
+        return _bind(resp, state_id, new_browser_binding)
+    ephemeral().delete(_state_key(state_id))
+    ephemeral().delete(f"saml:slo-browser:{state_id}")
+    initiator = saml_repo.by_id(state["initiator"])
+    endpoint = _endpoint(initiator) if initiator is not None else None
+    if initiator is None or endpoint is None:
+        return _unbind(_signed_out_page())
+    status = state["status"]
+    sub_status = state["sub_status"]
+    if status == STATUS_SUCCESS and state["partial"]:
+        sub_status = STATUS_PARTIAL_LOGOUT
+    xml = logout_messages.build_response(
+        issuer=issuer,
+        destination=endpoint["response_url"],
+        in_response_to=state["request_id"],
+        now=utcnow(),
+        status=status,
+        sub_status=sub_status,
+    )
+    resp = _send(
+        endpoint, endpoint["response_url"], "SAMLResponse", xml, state["relay_state"],
+        initiator.name,
+    )
+    return _unbind(resp)
+
+
+def _bind(resp: Response, state_id: str, new: bool) -> Response:
+    if new:
+        token = random_token(24)
+        resp.set_cookie(
+            STATE_COOKIE,
+            token,
+            max_age=STATE_TTL_SECONDS,
+            httponly=True,
+            secure=settings().secure_cookies,
+            samesite="Lax",
+            path="/saml/slo",
+        )
+        ephemeral().put(
+            f"saml:slo-browser:{state_id}", hasher().hash(token, "saml-slo"), STATE_TTL_SECONDS
+        )
+    return resp
+
+
+def _unbind(resp: Response) -> Response:
+    if request.cookies.get(STATE_COOKIE):
+        resp.delete_cookie(STATE_COOKIE, path="/saml/slo")
+    return resp
+
+
+def _logout_response(posted: dict[str, list[str]] | None) -> Response:
+    try:
+        msg = messages.receive(request, "SAMLResponse", posted)
+    except MalformedMessage as exc:
+        return refuse(str(exc))
+    state_id = msg.relay_state or ""
+    binding = ephemeral().get(f"saml:slo-browser:{state_id}") if 0 < len(state_id) <= 64 else None
+    if not hasher().verify(request.cookies.get(STATE_COOKIE, ""), "saml-slo", binding):
+        return refuse("This logout has expired or was started in another browser.")
+    state = ephemeral().take(_state_key(state_id))
+    if state is None:
+        return refuse("This logout has expired.")
+    current = state.get("current") or {}
+    sp = saml_repo.by_id(current.get("sp_id", ""))
+    if sp is None or sp.entity_id != msg.issuer:
+        return refuse("Unexpected logout response.")
+    try:
+        messages.verify_signature(msg, sp.signing_certificates or [], sp.require_signed_requests)
+        in_response_to, status = logout_messages.read_response_status(
+            msg, idp_metadata.slo_url(), utcnow()
+        )
+    except MalformedMessage as exc:
+        return refuse(str(exc))
+    if in_response_to != current.get("request_id"):
+        return refuse("The logout response does not answer this logout.")
+    if status != STATUS_SUCCESS:
+        state["partial"] = True
+        log.info("saml logout at sp=%s answered %s", sp.entity_id, status)
+    state["current"] = None
+    return _continue(state_id, state)

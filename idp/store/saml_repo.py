@@ -1,0 +1,140 @@
+"""Repository of SAML service providers and of the SPs each browser session signed
+in to (what single logout must reach)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from idp.crypto import random_token
+from idp.store.db import db
+from idp.store.models import (
+    AuditEvent,
+    SamlServiceProvider,
+    SamlSessionParticipant,
+    SignIn,
+)
+
+
+class DuplicateServiceProvider(ValueError):
+    """An SP with this entity ID is already registered."""
+
+
+def add(sp: SamlServiceProvider, audit: AuditEvent | None = None) -> SamlServiceProvider:
+    """Insert ``sp`` (and ``audit`` in the same transaction); raises
+    :class:`DuplicateServiceProvider` if its entity ID is taken (also when two
+    registrations race)."""
+    if by_entity_id(sp.entity_id) is not None:
+        raise DuplicateServiceProvider(sp.entity_id)
+    db.session.add(sp)
+    if audit is not None:
+        db.session.add(audit)
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise DuplicateServiceProvider(sp.entity_id) from exc
+    return sp
+
+
+def by_entity_id(entity_id: str) -> SamlServiceProvider | None:
+    """The SP registered under ``entity_id`` (exact match), or None."""
+    if not entity_id or len(entity_id) > 500:
+        return None
+    return db.session.scalar(
+        select(SamlServiceProvider).where(SamlServiceProvider.entity_id == entity_id)
+    )
+
+
+def by_id(sp_id: str) -> SamlServiceProvider | None:
+    if not sp_id or len(sp_id) > 32:
+        return None
+    return db.session.get(SamlServiceProvider, sp_id)
+
+
+def find(ref: str) -> SamlServiceProvider | None:
+    """An SP by its internal id or its entity ID."""
+    return by_id(ref) or by_entity_id(ref)
+
+
+def listing() -> Sequence[SamlServiceProvider]:
+    """Every registered SP, by name."""
+    return db.session.scalars(
+        select(SamlServiceProvider).order_by(SamlServiceProvider.name, SamlServiceProvider.id)
+    ).all()
+
+
+def remove(sp_id: str, audit: AuditEvent | None = None) -> bool:
+    """Delete an SP (and its session participations), with ``audit`` in the same
+    transaction; False if it did not exist (then nothing is written)."""
+    db.session.execute(
+        delete(SamlSessionParticipant).where(SamlSessionParticipant.sp_id == sp_id)
+    )
+    result = db.session.execute(delete(SamlServiceProvider).where(SamlServiceProvider.id == sp_id))
+    if not result.rowcount:
+        db.session.rollback()
+        return False
+    if audit is not None:
+        db.session.add(audit)
+    db.session.commit()
+    return True
+
+
+def remember_participant(
+    session_id_hash: str, sp_id: str, name_id: str, name_id_format: str
+) -> str:
+    """Record that the session signed in to the SP with ``name_id``; returns the
+    SessionIndex of this (session, SP) pair, stable across repeated sign-ins."""
+    for _attempt in range(2):
+        row = participant(session_id_hash, sp_id)
+        if row is None:
+            row = SamlSessionParticipant(
+                session_id_hash=session_id_hash,
+                sp_id=sp_id,
+                name_id=name_id,
+                name_id_format=name_id_format,
+                session_index="_" + random_token(24),
+            )
+            db.session.add(row)
+        else:
+            row.name_id = name_id
+            row.name_id_format = name_id_format
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            continue
+        return row.session_index
+    raise RuntimeError("could not record the SAML session participant")
+
+
+def participant(session_id_hash: str, sp_id: str) -> SamlSessionParticipant | None:
+    return db.session.scalar(
+        select(SamlSessionParticipant).where(
+            SamlSessionParticipant.session_id_hash == session_id_hash,
+            SamlSessionParticipant.sp_id == sp_id,
+        )
+    )
+
+
+def participants(session_id_hash: str) -> list[SamlSessionParticipant]:
+    """Every SP participation of a session, oldest first."""
+    return list(
+        db.session.scalars(
+            select(SamlSessionParticipant)
+            .where(SamlSessionParticipant.session_id_hash == session_id_hash)
+            .order_by(SamlSessionParticipant.created_at, SamlSessionParticipant.id)
+        )
+    )
+
+
+def last_unit(account_id: str, client_id: str) -> str | None:
+    """The business unit of the account's latest sign-in at ``client_id``."""
+    return db.session.scalar(
+        select(SignIn.unit_id)
+        .where(SignIn.account_id == account_id, SignIn.client_id == client_id)
+        .order_by(SignIn.at.desc())
+        .limit(1)
+    )
