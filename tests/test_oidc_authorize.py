@@ -307,6 +307,21 @@ def test_unfinished_interaction_goes_back_to_login(
     assert oidc.interaction_id(resp) == ix_id
 
 
+def test_declined_consent_gets_access_denied(app: Flask, client: FlaskClient, rp: oidc.RP) -> None:
+    from idp import interaction
+    from idp.services import ephemeral
+
+    account = oidc.make_account(app)
+    params = oidc.auth_params(rp)
+    ix_id = oidc.interaction_id(client.get("/authorize", query_string=params))
+    with app.app_context():  # what the consent page does on "Deny"
+        ix = interaction.Interaction(**ephemeral().get(f"ix:{ix_id}"))
+        ix.account_id, ix.auth_time, ix.consented = account, time.time(), False
+        interaction.save(ix)
+    assert_error_redirect(client.get(f"/authorize/resume/{ix_id}"), rp, "access_denied",
+                          params["state"])  # fmt: skip
+
+
 def test_blocked_account_gets_access_denied(app: Flask, client: FlaskClient, rp: oidc.RP) -> None:
     account = oidc.make_account(app)
     params = oidc.auth_params(rp)

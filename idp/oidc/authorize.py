@@ -12,7 +12,8 @@ Order of checks, each with its own answer:
    ``prompt=none`` without them: ``login_required`` / ``consent_required``.
 4. Otherwise the request becomes an :mod:`idp.interaction`; the login pages finish it
    and send the browser to :func:`resume`, which re-builds the request from the stored
-   interaction (never from the browser's query) and issues the code.
+   interaction (never from the browser's query) and issues the code - or answers
+   ``access_denied`` when the employee declined consent (``consented`` false).
 
 Every answer to the client is a 303 redirect whose query carries ``iss``.
 """
@@ -24,7 +25,12 @@ import time
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, OAuth2Error
+from authlib.oauth2.rfc6749 import (
+    AccessDeniedError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+)
 from authlib.oidc.core.errors import (
     ConsentRequiredError,
     LoginRequiredError,
@@ -214,11 +220,19 @@ def resume(interaction_id: str) -> Response:
     ix = interaction.load(interaction_id)
     if ix is None or ix.protocol != "oidc":
         return _page("This sign-in request has expired or was started in another browser.")
-    if not ix.finished:
+    if not ix.authenticated:
         return redirect(url_for("login.start", interaction_id=ix.id), 303)
     done = interaction.consume(ix)
-    if done is None or not done.finished:
+    if done is None or not done.authenticated:
         return _page("This sign-in request was already completed.")
+    params = MultiDict(list(done.params.items()))
+    account = claims_repo.account(str(done.account_id))
+    if not done.consented or account is None or not account.can_sign_in:
+        # The employee declined to share (or may no longer sign in): RFC 6749 §4.1.2.1.
+        front = _front_checks(params)
+        if isinstance(front, Response):
+            return front
+        return _error_to_client(AccessDeniedError(), front[1], params.get("state"))
     who = Principal(
         account_id=str(done.account_id),
         auth_time=float(done.auth_time or 0),
@@ -227,13 +241,4 @@ def resume(interaction_id: str) -> Response:
         unit_id=done.unit_id,
         session_id_hash=done.session_id_hash,
     )
-    account = claims_repo.account(who.account_id)
-    params = MultiDict(list(done.params.items()))
-    if account is None or not account.can_sign_in:
-        front = _front_checks(params)
-        if isinstance(front, Response):
-            return front
-        from authlib.oauth2.rfc6749 import AccessDeniedError
-
-        return _error_to_client(AccessDeniedError(), front[1], params.get("state"))
     return handle(params, finished=who)
