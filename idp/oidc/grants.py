@@ -154,6 +154,15 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_user(self, refresh_token: RefreshTokenRecord) -> Principal | None:
         return _active_principal(refresh_token.principal())
 
+    def issue_token(self, user: Principal, refresh_token: RefreshTokenRecord) -> dict[str, Any]:
+        """New tokens for the (possibly narrowed) scope; access tokens never outlive
+        the family's absolute lifetime."""
+        scope = self.request.payload.scope or refresh_token.get_scope()
+        lifetime = min(settings().access_token_seconds, refresh_token.get_expires_in())
+        return self.generate_token(
+            user=user, scope=scope, expires_in=max(1, lifetime), include_refresh_token=True
+        )
+
     def revoke_old_credential(self, refresh_token: RefreshTokenRecord) -> None:
         """Nothing to do: the old token was marked used atomically at validation."""
 
