@@ -13,6 +13,7 @@ from idp import interaction, sessions
 from idp.crypto import Hasher, Sealer, derive_key, load_master_key
 from idp.ephemeral import EphemeralUnavailable, create_store
 from idp.errors import setup_errors
+from idp.i18n import init_app as init_i18n
 from idp.i18n import select_locale
 from idp.keyring import KeyRing
 from idp.services import Services, attach
@@ -118,6 +119,7 @@ def setup_security(app: Flask, settings: Settings) -> None:
 def setup_i18n(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
     Babel(app, locale_selector=select_locale)
+    init_i18n(app)
 
 
 def setup_blueprints(app: Flask, settings: Settings) -> None:

@@ -21,6 +21,8 @@ from tests.support.backends import BACKENDS, Backend, backend_or_skip
 
 pytest_plugins = [
     "tests.support.apps",
+    "tests.support.smtp",
+    "tests.support.live",
     "tests.support.ldap_fixtures",
     "tests.support.upstream",
     "tests.support.dns",
