@@ -137,3 +137,26 @@ def test_sign_in_is_recorded(app: Flask, client: FlaskClient) -> None:
         assert [(r.client_id, r.protocol, r.released) for r in rows] == [
             (rp.client_id, "oidc", ["sub", "email", "email_verified"])
         ]
+
+
+def test_parallel_redemptions_of_one_code(app: Flask, client: FlaskClient) -> None:
+    """Two simultaneous exchanges of one code: exactly one gets tokens."""
+    import threading
+
+    account = oidc.make_account(app)
+    rp = oidc.register(app)
+    si = oidc.sign_in(app, client, rp, account)
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def redeem() -> None:
+        c = app.test_client()
+        barrier.wait()
+        statuses.append(oidc.exchange(c, rp, si).status_code)
+
+    threads = [threading.Thread(target=redeem) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200, 400, 400, 400]
