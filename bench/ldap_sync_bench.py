@@ -78,7 +78,8 @@ def run(entries: int = ENTRIES, sqlite: bool = False) -> dict[str, Any]:
                 )
             )
             with app.app_context():
-                db.session.add(Unit(name="ACME", slug="acme"))
+                groups = ["buyer", "approver"]
+                db.session.add(Unit(name="ACME", slug="acme", permission_groups=groups))
                 db.session.commit()
                 directory = ldap_directories.create(
                     "acme",

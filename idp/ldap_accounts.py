@@ -44,7 +44,7 @@ def deactivate(account: Account, actor: str, reason: str) -> None:
     revoked = grants_repo.revoke_for_account(account.id, commit=False)
     audit(
         actor,
-        "account.deactivate",
+        "account.deactivated",
         account.id,
         {"reason": reason, "sessions_ended": ended, "grants_revoked": revoked},
     )
@@ -54,16 +54,18 @@ def reactivate(account: Account, actor: str) -> None:
     """Allow sign-in again for an account the sync deactivated; audited."""
     account.status = ACTIVE
     account.version = (account.version or 1) + 1
-    audit(actor, "account.reactivate", account.id, {})
+    audit(actor, "account.reactivated", account.id, {})
 
 
-def claim_fields(account: Account, fields: list[str]) -> None:
-    """Record that LDAP owns ``fields`` of ``account`` (``Account.field_owners``)."""
+def claim_fields(account: Account, values: dict[str, Any]) -> None:
+    """Record field ownership as ``idp.provisioning`` defines it: LDAP owns each field
+    it fills; a field the directory clears goes back to the employee."""
     owners = dict(account.field_owners or {})
-    changed = False
-    for name in fields:
-        if owners.get(name) != OWNER:
+    for name, value in values.items():
+        if value is None or value == "":
+            if owners.get(name) == OWNER:
+                del owners[name]
+        else:
             owners[name] = OWNER
-            changed = True
-    if changed:
+    if owners != (account.field_owners or {}):
         account.field_owners = owners

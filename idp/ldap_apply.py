@@ -78,9 +78,9 @@ class Applier:
             )
         )
         _set_roles(d, account, None, plan.roles or [])
-        ldap_accounts.claim_fields(account, list(m.values))
+        ldap_accounts.claim_fields(account, m.values)
         self._audit(
-            "account.create",
+            "account.provisioned",
             account.id,
             {"dn": m.dn, "unit_id": d.unit_id, "roles": plan.roles or [],
              "fields": sorted(m.values)},
@@ -96,7 +96,7 @@ class Applier:
             )
         )
         self._update_account(plan)
-        ldap_accounts.claim_fields(account, list(m.values))
+        ldap_accounts.claim_fields(account, m.values)
         self._audit("ldap.link", account.id, {"dn": m.dn, "external_id": m.external_id})
 
     def _update(self, plan: Plan, now: datetime) -> None:
@@ -108,7 +108,10 @@ class Applier:
         assert account is not None
         if plan.fields:
             _set_fields(account, plan.fields)
-            self._audit("account.update", account.id, {"fields": sorted(plan.fields)})
+            ldap_accounts.claim_fields(
+                account, {k: v for k, v in plan.fields.items() if k != "email_verified"}
+            )
+            self._audit("account.updated", account.id, {"fields": sorted(plan.fields)})
         if plan.roles is not None:
             old = list(plan.membership.roles or []) if plan.membership else None
             _set_roles(self.directory, account, plan.membership, plan.roles)

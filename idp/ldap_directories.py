@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.ldap import AUTO_ID, LdapConfig, LdapError, parse_url, validate_filter
+from idp import units
 from idp.ldap_mapping import (
     DEFAULT_ATTRIBUTE_MAP,
     MappingError,
@@ -120,9 +121,10 @@ def create(unit_ref: str, s: DirectorySettings) -> LdapDirectory:
     """Store a validated directory for the unit ``unit_ref`` (id or slug).
 
     Raises :class:`DirectoryConfigError` for an unknown unit, a unit that already
-    has a directory, or an invalid setting.
+    has a directory, an invalid setting, or a group map giving a role the unit does
+    not define (``idp.units.roles_for``).
     """
-    unit = ldap_repo.unit_by_ref(unit_ref)
+    unit = units.find(unit_ref)
     if unit is None:
         raise DirectoryConfigError(f"no business unit {unit_ref!r}")
     if ldap_repo.directory_for_unit(unit.id) is not None:
@@ -130,6 +132,10 @@ def create(unit_ref: str, s: DirectorySettings) -> LdapDirectory:
             f"unit {unit.slug!r} already has an LDAP directory; delete it first"
         )
     v = validate(s)
+    try:
+        units.validate_roles(unit, sorted(set((v.group_map or {}).values())))
+    except units.UnitError as exc:
+        raise DirectoryConfigError(f"group map: {exc}") from None
     directory_id = new_id()
     row = LdapDirectory(
         id=directory_id,
@@ -164,7 +170,7 @@ def create(unit_ref: str, s: DirectorySettings) -> LdapDirectory:
 
 def for_unit(unit_ref: str) -> LdapDirectory:
     """The directory of unit ``unit_ref``, or :class:`DirectoryConfigError`."""
-    unit = ldap_repo.unit_by_ref(unit_ref)
+    unit = units.find(unit_ref)
     if unit is None:
         raise DirectoryConfigError(f"no business unit {unit_ref!r}")
     row = ldap_repo.directory_for_unit(unit.id)

@@ -18,6 +18,7 @@ from idp.store import ldap_repo
 from idp.store.models import Account, LdapDirectory, LdapLink, Membership
 
 MASS_DEACTIVATION_FLOOR = 10
+DEFAULT_ROLE = "employee"  # every new membership, like a domain's auto-join default
 MAX_ERROR_SAMPLES = 20
 
 
@@ -103,7 +104,7 @@ def _role_change(
 ) -> list[str] | None:
     """The membership's new role list, or None when it stays as it is."""
     managed = _managed_roles(directory)
-    current = list(membership.roles or []) if membership else []
+    current = list(membership.roles or []) if membership else [DEFAULT_ROLE]
     kept = [r for r in current if r not in managed]
     wanted = sorted(set(kept) | set(entry.roles))
     if membership is None or sorted(current) != wanted:

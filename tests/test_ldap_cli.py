@@ -84,6 +84,7 @@ def test_bad_settings_are_one_line_errors(
         (["--map", "mail=password_hash"], "is not an account field"),
         (["--unmap", "email"], "must map an attribute to 'email'"),
         (["--group-map", "buyers=not a role"], "is not a role name"),
+        (["--group-map", "buyers=ceo"], "role 'ceo' is not defined in unit 'acme'"),
         (["--page-size", "0"], "page size"),
         (["--ca-file", str(password_file)], "not a PEM certificate"),
         (["--bind-password-file", str(tmp_path / "missing")], "cannot read"),

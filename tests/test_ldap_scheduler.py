@@ -86,7 +86,7 @@ def test_a_failing_directory_does_not_stop_the_others(
 ) -> None:
     schedule(app, directory_id, 5)
     with app.app_context():
-        db.session.add(Unit(name="Beta", slug="beta"))
+        db.session.add(Unit(name="Beta", slug="beta", permission_groups=["buyer", "approver"]))
         db.session.commit()
         dead = ldap_directories.create(
             "beta",

@@ -84,14 +84,14 @@ def test_first_sync_creates_every_enabled_user_over_several_pages(
         assert a.status == "active" and a.can_sign_in
         assert a.email_verified is False  # trust_email is off
         assert account(7).given_name == "Jürgen"
-        assert roles(3, unit_id) == ["buyer"]
-        assert roles(150, unit_id) == ["approver", "buyer"]
-        assert roles(1, unit_id) == []
+        assert roles(3, unit_id) == ["buyer", "employee"]
+        assert roles(150, unit_id) == ["approver", "buyer", "employee"]
+        assert roles(1, unit_id) == ["employee"]
         link = db.session.scalars(select(LdapLink).where(LdapLink.account_id == a.id)).one()
         assert link.external_id == ldap_test.guid_text(3)  # AD objectGUID string form
         assert link.dn == ldap_test.user_dn(3)
         creates = db.session.scalars(
-            select(AuditEvent).where(AuditEvent.action == "account.create")
+            select(AuditEvent).where(AuditEvent.action == "account.provisioned")
         ).all()
         assert len(creates) == ENABLED
         assert {e.actor for e in creates} == {f"ldap-sync:{directory_id}"}
@@ -130,18 +130,22 @@ def test_changed_attributes_are_updated_and_audited(
     run(app, directory_id)
     directory_server.replace(5, "sn", ["Neumann"])
     directory_server.replace(5, "employeeNumber", ["E99999"])
+    directory_server.replace(5, "telephoneNumber", [])  # removed in the directory
     summary = run(app, directory_id)
     assert summary.updated == 1
     assert summary.unchanged == ENABLED - 1
     with app.app_context():
         a = account(5)
         assert (a.family_name, a.personnel_number) == ("Neumann", "E99999")
+        assert a.phone_number is None
+        assert a.field_owners["family_name"] == "ldap"
+        assert "phone_number" not in a.field_owners  # cleared: the employee's again
         event = db.session.scalars(
-            select(AuditEvent).where(AuditEvent.action == "account.update")
+            select(AuditEvent).where(AuditEvent.action == "account.updated")
         ).one()
         assert event.target == a.id
         assert event.actor == f"ldap-sync:{directory_id}"
-        assert event.details["fields"] == ["family_name", "personnel_number"]
+        assert event.details["fields"] == ["family_name", "personnel_number", "phone_number"]
 
 
 def _give_session_and_grant(a: Account) -> None:
@@ -168,7 +172,7 @@ def test_disabled_in_ad_deactivates_ends_sessions_and_revokes_grants(
         grant = db.session.scalars(select(Grant).where(Grant.account_id == a.id)).one()
         assert grant.revoked_at is not None
         event = db.session.scalars(
-            select(AuditEvent).where(AuditEvent.action == "account.deactivate")
+            select(AuditEvent).where(AuditEvent.action == "account.deactivated")
         ).one()
         assert event.details["reason"] == "disabled"
         assert event.details["sessions_ended"] == 1 and event.details["grants_revoked"] == 1

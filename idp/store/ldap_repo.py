@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from idp.store.db import db
-from idp.store.models import Account, LdapDirectory, LdapLink, Membership, Unit
+from idp.store.models import Account, LdapDirectory, LdapLink, Membership
 
 CHUNK = 500  # bound for IN lists
 
@@ -19,16 +19,6 @@ CHUNK = 500  # bound for IN lists
 def _chunks(items: list[str]) -> Iterable[list[str]]:
     for i in range(0, len(items), CHUNK):
         yield items[i : i + CHUNK]
-
-
-def unit_by_ref(ref: str) -> Unit | None:
-    """The unit whose id or slug is ``ref``."""
-    if not ref or len(ref) > 100:
-        return None
-    unit = db.session.get(Unit, ref) if len(ref) <= 32 else None
-    if unit is not None:
-        return unit
-    return db.session.scalars(select(Unit).where(Unit.slug == ref)).first()
 
 
 def add_directory(row: LdapDirectory) -> LdapDirectory:

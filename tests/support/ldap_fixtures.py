@@ -41,12 +41,12 @@ def directory_server(slapd_server: ldap_test.Slapd) -> ldap_test.Slapd:
 
 @pytest.fixture
 def unit_id(app: Flask) -> str:
-    """A business unit ``acme`` to sync into."""
+    """A business unit ``acme`` with the permission groups ``buyer`` and ``approver``."""
     from idp.store.db import db
     from idp.store.models import Unit
 
     with app.app_context():
-        unit = Unit(name="ACME Example", slug="acme")
+        unit = Unit(name="ACME Example", slug="acme", permission_groups=["buyer", "approver"])
         db.session.add(unit)
         db.session.commit()
         return unit.id
