@@ -279,8 +279,6 @@ def create_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUse
     with that address). :class:`Conflict` when the userName exists in the unit or the
     address belongs to someone the unit may not adopt."""
     user = _validated(user, extra_names(unit_id))
-    if user.email is None:
-        raise InvalidValue("an e-mail address is required (emails or an e-mail userName)")
     try:
         with scim_repo.atomic():
             account_id = _insert_user(unit_id, user, actor)
@@ -292,7 +290,8 @@ def create_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUse
 def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> str:
     if scim_repo.user_name_taken(unit_id, user.user_name.lower()):
         raise Conflict("a user with this userName already exists")
-    assert user.email is not None
+    if user.email is None:
+        raise InvalidValue("an e-mail address is required (emails or an e-mail userName)")
     account = scim_repo.account_by_email(user.email)
     adopted = account is not None
     if account is not None and not _adoptable(account, unit_id):

@@ -38,6 +38,7 @@ _TOKEN = re.compile(
     | (?P<punct>[()\[\]])
     | (?P<dot>\.)
     | (?P<word>[A-Za-z_$][\w:.$-]*)
+    | (?P<bare>[^\s()\[\]"]+)
     )""",
     re.VERBOSE,
 )
@@ -246,6 +247,8 @@ class Parser:
                 return lowered == "true"
             if lowered == "null":
                 return None
+            return text
+        if kind == "bare":
             return text
         raise invalid(f"expected a value, found {text!r}")
 
