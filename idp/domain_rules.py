@@ -443,9 +443,10 @@ def _set_rules(
     return domain
 
 
-def rules_of(domain: Domain) -> dict[str, Any]:
-    """The claim's rules as plain data (unit slugs, not ids, in ``subunits``)."""
-    rule = domain.rule
+def rules_of(domain: Domain | None) -> dict[str, Any]:
+    """The claim's rules as plain data (unit slugs, not ids, in ``subunits``); the
+    defaults for a claim without rules (or no claim)."""
+    rule = domain.rule if domain is not None else None
     if rule is None:
         return {
             "auto_join": False,
@@ -457,6 +458,7 @@ def rules_of(domain: Domain) -> dict[str, Any]:
             "break_glass": [],
         }
     subunits: dict[str, str] = {}
+    assert domain is not None
     for value, unit_id in sorted((rule.subunit_map or {}).items()):
         sub = units_repo.by_id(unit_id)
         if sub is not None:

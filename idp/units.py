@@ -78,6 +78,12 @@ def _clean_text(value: Any, field: str, max_len: int) -> str:
     return text
 
 
+def validate_name(name: Any) -> str:
+    """A unit's display name, stripped: 1 to 200 characters without control
+    characters; else :class:`UnitError` ``invalid_name``."""
+    return _clean_text(name, "name", 200)
+
+
 def slugify(name: str) -> str:
     """A slug proposal for ``name``: ASCII letters and digits joined by hyphens
     ("Müller & Söhne GmbH" -> "muller-sohne-gmbh"); ``unit`` when nothing is left."""

@@ -63,3 +63,7 @@ main.add_command(group_roles_group)
 from idp.cli.saml import saml_group  # noqa: E402
 
 main.add_command(saml_group)
+from idp.cli.apply import apply_command, export_command  # noqa: E402
+
+main.add_command(apply_command)
+main.add_command(export_command)

@@ -1,0 +1,126 @@
+"""The declarative configuration file of ``idp apply`` and ``idp export`` (version 1).
+
+A YAML (or JSON) document; unknown keys are errors, so a typo never passes silently::
+
+    version: 1
+    units:
+      - slug: acme                      # the key: units are matched by slug
+        name: ACME GmbH
+        type: company                   # company | person
+        parent: null                    # slug of the parent unit
+        permission_groups: [buyers]
+        profile_fields:
+          - {name: ship_to, label: Ship-to address, required: true}
+        connectors:                     # matched by name within the unit
+          - name: ACME Okta
+            kind: okta                  # google | microsoft | okta | oidc | saml
+            issuer: https://acme.okta.example
+            client_id: 0oa1example
+            client_secret_env: ACME_OKTA_SECRET   # read from the environment
+        domains:                        # matched by name
+          - name: acme.example          # "*.acme.example" includes subdomains
+            rules:
+              auto_join: true
+              default_role: employee
+              require_sso: true
+              connector: ACME Okta      # a connector name of the unit or a parent
+              subunit_attribute: department
+              subunits: {Sales: acme-sales}
+              break_glass: [root@acme.example]
+    clients:                            # merchants; matched by client_id, else name
+      - name: Office Supplies Shop
+        redirect_uris: [https://shop.example/callback]
+
+A key you write is authoritative, a key you leave out is left as it is: a
+``profile_fields``, ``domains`` or ``connectors`` list names *all* of them (others
+are removed), while a unit without that key keeps what it has. Units and clients
+missing from the file are never deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    def given(self, name: str) -> bool:
+        """True when the file wrote the key ``name`` (even as null)."""
+        return name in self.model_fields_set
+
+
+class FieldSpec(Spec):
+    name: str = Field(max_length=64)
+    label: str | None = Field(None, max_length=200)
+    required: bool = False
+
+
+class RulesSpec(Spec):
+    auto_join: bool | None = None
+    default_role: str | None = Field(None, max_length=64)
+    require_sso: bool | None = None
+    connector: str | None = Field(None, max_length=200)
+    subunit_attribute: str | None = Field(None, max_length=64)
+    subunits: dict[str, str] | None = None
+    break_glass: list[str] | None = None
+
+
+class DomainSpec(Spec):
+    name: str = Field(max_length=260)
+    rules: RulesSpec | None = None
+
+
+class ConnectorSpec(Spec):
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["google", "microsoft", "okta", "oidc", "saml"]
+    enabled: bool | None = None
+    issuer: str | None = Field(None, max_length=2000)
+    client_id: str | None = Field(None, max_length=500)
+    client_secret_env: str | None = Field(None, max_length=200)
+    metadata: str | None = Field(None, max_length=2000)
+    tenants: list[str] | None = None
+    hosted_domains: list[str] | None = None
+    scopes: list[str] | None = None
+    mapping: dict[str, Any] | None = None
+    role_map: dict[str, Any] | None = None
+    default_roles: list[str] | None = None
+    subject_attribute: str | None = Field(None, max_length=200)
+
+
+class UnitSpec(Spec):
+    slug: str = Field(max_length=100)
+    name: str | None = Field(None, max_length=200)
+    type: Literal["company", "person"] | None = None
+    parent: str | None = Field(None, max_length=100)
+    permission_groups: list[str] | None = None
+    profile_fields: list[FieldSpec] | None = None
+    connectors: list[ConnectorSpec] | None = None
+    domains: list[DomainSpec] | None = None
+
+
+class ClientSpec(Spec):
+    name: str = Field(min_length=1, max_length=200)
+    client_id: str | None = Field(None, max_length=64)
+    redirect_uris: list[str] | None = None
+    post_logout_redirect_uris: list[str] | None = None
+    scope: str | None = Field(None, max_length=1000)
+    grant_types: list[str] | None = None
+    token_endpoint_auth_method: str | None = Field(None, max_length=40)
+    id_token_signed_response_alg: str | None = Field(None, max_length=10)
+    jwks: dict[str, Any] | None = None
+
+
+class ConfigFile(Spec):
+    version: Literal[1]
+    units: list[UnitSpec] = Field(default_factory=list)
+    clients: list[ClientSpec] = Field(default_factory=list)
+
+
+# Connector settings keys that a file may set, per spec field (OIDC kinds).
+CONNECTOR_SETTING_KEYS = (
+    "client_id", "tenants", "hosted_domains", "scopes", "mapping", "role_map",
+    "default_roles", "subject_attribute",
+)
