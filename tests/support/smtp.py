@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -64,7 +65,8 @@ class SmtpSink:
     @property
     def url(self) -> str:
         scheme = {"starttls": "smtp+starttls", "smtps": "smtps"}.get(self.tls or "", "smtp")
-        auth = f"{self.login[0]}:{self.login[1]}@" if self.login else ""
+        auth = f"{quote(self.login[0], safe='')}:{quote(self.login[1], safe='')}@" \
+            if self.login else ""
         query = f"?cafile={self.tls_files[0]}&timeout=5" if self.tls_files else "?timeout=5"
         return f"{scheme}://{auth}127.0.0.1:{self.port}{query}"
 
@@ -88,14 +90,13 @@ class SmtpSink:
             else:
                 kwargs.update(ssl_context=context)
         if self.login:
+            # aiosmtpd only counts STARTTLS as TLS; implicit TLS is encrypted from the
+            # first byte, so AUTH may be offered there without it.
             kwargs.update(authenticator=self._authenticate, auth_required=True,
-                          auth_require_tls=True)
+                          auth_require_tls=self.tls != "smtps")
         self.controller = Controller(
             _Collector(self), hostname="127.0.0.1", port=self.port, **kwargs
         )
-        if self.tls == "smtps":
-            # The controller's readiness probe does not speak TLS; wait for the port.
-            self.controller.ready_timeout = 5
         self.controller.start()
 
     def stop(self) -> None:
