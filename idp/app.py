@@ -128,6 +128,9 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
 
     setup_oidc(app, csrf)
     setup_login(app)
+    from idp.login_ldap_page import setup_ldap_login
+
+    setup_ldap_login(app)
     from idp.saml import setup_saml
 
     setup_saml(app, csrf)

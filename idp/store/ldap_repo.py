@@ -168,6 +168,16 @@ def mark_seen(link_ids: list[str], at: datetime) -> None:
         )
 
 
+def any_login_enabled() -> bool:
+    """True when some directory offers LDAP password login."""
+    return (
+        db.session.scalars(
+            select(LdapDirectory.id).where(LdapDirectory.login_enabled.is_(True)).limit(1)
+        ).first()
+        is not None
+    )
+
+
 def add(*rows: object) -> None:
     """Stage new rows in the current transaction."""
     db.session.add_all(rows)
