@@ -1,0 +1,1 @@
+"""Benchmark harness: ``python -m bench`` (``make bench``) writes bench/RESULTS.md."""

@@ -1,0 +1,220 @@
+"""``python -m bench`` (``make bench``): run every scenario and write bench/RESULTS.md.
+
+One ``idp serve`` worker pinned to core 0 on a fresh database; load from core 1 with
+wrk (keep-alive and ``Connection: close``), a paced client for latency at half the
+peak rate, and scripted browsers for code exchanges and complete email-code sign-ins
+(codes read from a local SMTP sink). Every run is a few seconds, loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import multiprocessing as mp
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from bench import driver, paced, profile, report, wrk
+from bench.browser import Client
+from bench.sampler import Sampler
+from bench.server import LOAD_CORE, Server, free_port, postgres_backend, sqlite_backend
+from bench.smtp_sink import SmtpSink
+
+
+def probe(server: Server, method: str, path: str, **kwargs: object) -> str | None:
+    """None when the endpoint answers 200, else why the scenario is skipped."""
+    try:
+        resp = requests.request(method, server.url + path, timeout=10, **kwargs)  # type: ignore[arg-type]
+    except requests.RequestException as exc:
+        return f"{method} {path} failed: {type(exc).__name__}"
+    if resp.status_code != 200:
+        return f"{method} {path} answered {resp.status_code} (endpoint missing or broken)"
+    return None
+
+
+def sampler(server: Server, seconds: float, name: str) -> Sampler | None:
+    """A py-spy recording of the worker for the next ``seconds`` (SQLite run only)."""
+    pids = server.worker_pids()
+    if server.backend.name != "sqlite" or not pids:
+        return None
+    slug = "".join(c if c.isalnum() else "-" for c in name.lower())
+    return Sampler(pids[0], seconds, server.workdir / f"spy-{slug}.txt", name)
+
+
+def collect(spy: Sampler | None, out: report.Report) -> None:
+    samples = spy.result() if spy else None
+    if samples is not None:
+        out.samples.append(samples)
+
+
+def run_backend(server: Server, seconds: int, codes: object, out: report.Report) -> None:
+    name = server.backend.name
+    demo = server.demo
+    basic = (
+        "Basic "
+        + base64.b64encode(f"{demo['client_id']}:{demo['client_secret']}".encode()).decode()
+    )
+    auth = (demo["client_id"], demo["client_secret"])
+    cc_body = "grant_type=client_credentials"
+
+    simple = [
+        ("JWKS", "GET", "/jwks"),
+        ("Discovery", "GET", "/.well-known/openid-configuration"),
+    ]
+    for scenario, method, path in simple:
+        why = probe(server, method, path)
+        if why:
+            out.skip(name, scenario, why)
+            continue
+        for close in (False, True):
+            out.add(name, wrk.run_wrk(server, scenario, method, path, close=close, seconds=seconds))
+
+    why = probe(server, "POST", "/token", data={"grant_type": "client_credentials"}, auth=auth)
+    token_peak = 0.0
+    if why:
+        out.skip(name, "client_credentials grant", why)
+    else:
+        for close in (False, True):
+            spy = (
+                None
+                if close
+                else sampler(server, seconds, "client_credentials grant (POST /token, keep-alive)")
+            )
+            m = wrk.run_wrk(
+                server,
+                "client_credentials grant",
+                "POST",
+                "/token",
+                cc_body,
+                basic,
+                close=close,
+                seconds=seconds,
+            )
+            out.add(name, m)
+            collect(spy, out)
+            if not close:
+                token_peak = m.rate
+        if token_peak > 0:
+            rate = token_peak / 2
+            latencies, errors = paced.paced_post(
+                server.url,
+                "/token",
+                cc_body,
+                {"Authorization": basic, "Content-Type": "application/x-www-form-urlencoded"},
+                rate,
+                seconds,
+            )
+            out.half_peak(name, rate, latencies, errors)
+
+    access_token = ""
+    if not why:
+        access_token = requests.post(
+            server.url + "/token", data={"grant_type": "client_credentials"}, auth=auth, timeout=10
+        ).json()["access_token"]
+    why = why or probe(server, "POST", "/introspect", data={"token": access_token}, auth=auth)
+    if why:
+        out.skip(name, "Introspection", why)
+    else:
+        body = f"token={access_token}"
+        for close in (False, True):
+            out.add(
+                name,
+                wrk.run_wrk(
+                    server,
+                    "Introspection",
+                    "POST",
+                    "/introspect",
+                    body,
+                    basic,
+                    close=close,
+                    seconds=seconds,
+                ),
+            )
+
+    client = Client(server.url, demo["client_id"], demo["client_secret"], demo["redirect_uri"])
+    for kind, scenario in (
+        ("exchange", "Code exchange (authorize + token, signed-in browser)"),
+        ("signin", "Complete email-code sign-in (new employee)"),
+    ):
+        cpu_before = server.cpu_seconds()
+        spy = sampler(server, seconds * 2 + 1, scenario)
+        result = driver.run_flows(kind, client, codes, seconds * 2)
+        cpu = (server.cpu_seconds() - cpu_before) / (seconds * 2)
+        collect(spy, out)
+        if result.completed == 0:
+            out.skip(name, scenario, f"no journey completed: {result.first_error[:300]}")
+        else:
+            out.flow(name, scenario, result, cpu)
+
+    if not why and name == "sqlite":
+        out.profiles.append(
+            profile.profile_endpoint(
+                server.env,
+                "client_credentials grant (POST /token)",
+                "/token",
+                {"grant_type": "client_credentials"},
+                auth,
+            )
+        )
+        out.profiles.append(
+            profile.profile_endpoint(
+                server.env,
+                "Introspection (POST /introspect)",
+                "/introspect",
+                {"token": access_token},
+                auth,
+            )
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=5, help="length of each load run")
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--output", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md"
+    )
+    args = parser.parse_args()
+    if not wrk.have_wrk():
+        raise SystemExit("wrk is not installed (Debian package wrk; `make bench` installs it)")
+
+    paced.pin_self(LOAD_CORE)  # the harness and its children generate load from core 1
+    started = time.time()
+    out = report.Report(threads=args.threads, seconds=args.seconds)
+    manager = mp.Manager()
+    codes = manager.dict()
+    sink = SmtpSink(codes, free_port())
+    sink.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="unitgate-bench-") as tmp:
+            backends = []
+            if args.backend in ("sqlite", "all"):
+                backends.append(sqlite_backend(Path(tmp)))
+            if args.backend in ("postgres", "all"):
+                pg = postgres_backend()
+                if pg is None:
+                    out.skip("postgres+redis", "all scenarios", "PostgreSQL or Redis unreachable")
+                else:
+                    backends.append(pg)
+            for backend in backends:
+                server = Server(Path(tmp), backend, sink.port, args.threads)
+                server.prepare()
+                server.start()
+                try:
+                    print(f"bench: {backend.name} at {server.url}", flush=True)
+                    run_backend(server, args.seconds, codes, out)
+                finally:
+                    server.stop()
+    finally:
+        sink.stop()
+        manager.shutdown()
+    out.write(args.output, time.time() - started)
+    print(f"bench: wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

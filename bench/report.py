@@ -1,0 +1,271 @@
+"""Collects measurements and writes bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.driver import FlowResult
+from bench.paced import percentile
+from bench.profile import Profile
+from bench.sampler import Samples
+from bench.wrk import Measurement
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {
+    "client_credentials grant": ("keep-alive", 1500, "grants/s per core (Keycloak: 120 per vCPU)"),
+    "Complete email-code sign-in (new employee)": (
+        "scripted browsers",
+        150,
+        "sign-ins/s per core (Keycloak: 15 password logins/s per vCPU)",
+    ),
+}
+
+
+@dataclass
+class Row:
+    backend: str
+    scenario: str
+    variant: str
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    server_cpu: float
+    bound: str
+
+
+@dataclass
+class Report:
+    threads: int
+    seconds: int
+    rows: list[Row] = field(default_factory=list)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    half: list[tuple[str, float, float, float, int, int]] = field(default_factory=list)
+    profiles: list[Profile] = field(default_factory=list)
+    samples: list[Samples] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, backend: str, m: Measurement) -> None:
+        self.rows.append(
+            Row(
+                backend,
+                m.scenario,
+                m.variant,
+                m.rate,
+                m.p50_ms,
+                m.p99_ms,
+                m.errors,
+                m.server_cpu,
+                bound_by(m.server_cpu),
+            )
+        )
+        print(f"  {m.scenario} [{m.variant}]: {m.rate:.0f}/s p99 {m.p99_ms:.1f} ms", flush=True)
+
+    def flow(self, backend: str, scenario: str, r: FlowResult, cpu: float) -> None:
+        mail = sum(r.mail_waits) / len(r.mail_waits) if r.mail_waits else 0.0
+        bound = bound_by(cpu)
+        if mail:
+            bound += (
+                f"; of each journey {mail * 1000:.0f} ms on average is the mail: from the code"
+                " request to the code in the SMTP sink (outbox delivery)"
+            )
+        if r.errors:
+            self.notes.append(
+                f"{backend}, {scenario}: {r.errors} journeys failed;"
+                f" the first: {r.first_error[:300]}"
+            )
+        per_journey = r.requests / r.completed if r.completed else 0
+        self.rows.append(
+            Row(
+                backend,
+                scenario,
+                f"scripted browsers, {per_journey:.0f} requests each",
+                r.rate,
+                percentile(r.latencies, 50) * 1000,
+                percentile(r.latencies, 99) * 1000,
+                r.errors,
+                cpu,
+                bound,
+            )
+        )
+        print(f"  {scenario}: {r.rate:.1f}/s ({r.errors} errors)", flush=True)
+
+    def half_peak(self, backend: str, rate: float, latencies: list[float], errors: int) -> None:
+        self.half.append(
+            (
+                backend,
+                rate,
+                percentile(latencies, 50) * 1000,
+                percentile(latencies, 99) * 1000,
+                len(latencies),
+                errors,
+            )
+        )
+
+    def skip(self, backend: str, scenario: str, why: str) -> None:
+        self.skipped.append((backend, scenario, why))
+        print(f"  skipped {scenario}: {why}", flush=True)
+
+    def write(self, path: Path, elapsed: float) -> None:
+        path.write_text(self.render(elapsed))
+
+    def render(self, elapsed: float) -> str:
+        lines = [
+            "# Benchmark results",
+            "",
+            f"Written by `make bench` (`python -m bench`) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+            f" at commit `{git_commit()}`; the whole run took {elapsed:.0f} s.",
+            "",
+            "## Machine",
+            "",
+            *[f"* {k}: {v}" for k, v in machine().items()],
+            "",
+            "## Set-up",
+            "",
+            f"* Server: `idp serve --workers 1 --threads {self.threads}` (gunicorn, one worker"
+            " process, gthread) pinned to core 0 with `taskset`; access log off; a fresh"
+            " database per backend, seeded by `idp init` and `idp demo`; mail over SMTP to a"
+            " local aiosmtpd sink.",
+            f"* Load from core 1: `wrk -t1 -c16 -d{self.seconds}s` with a Lua script"
+            " (`bench/lua/request.lua`), once with keep-alive and once with"
+            " `Connection: close` (a new TCP connection per request).",
+            "* Latency at half the peak: an open-loop paced client (`bench/paced.py`; wrk2 is"
+            " not packaged in Debian) sending at a fixed rate over 16 keep-alive connections,"
+            " latency counted from the scheduled send time.",
+            f"* Journeys: `bench/driver.py`, {4 * 6} scripted browsers (4 processes x 6"
+            f" threads, `requests` sessions) for {self.seconds * 2} s each: the code exchange"
+            " repeats authorize + token in a browser that is already signed in and has"
+            " consented; the sign-in is the whole journey of a new employee: authorize, email,"
+            " code read from the SMTP sink, wallet profile, consent, token.",
+            "* `worker CPU` is the share of one core the gunicorn worker used during the run"
+            " (from /proc); about 100 % means the figure is bounded by the server's single core.",
+            "",
+            "## Results",
+            "",
+            "| backend | scenario | variant | per second | p50 ms | p99 ms | errors | worker CPU |"
+            " bounded by |",
+            "|---|---|---|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in self.rows:
+            lines.append(
+                f"| {r.backend} | {r.scenario} | {r.variant} | {r.rate:,.0f} | {r.p50_ms:.1f} |"
+                f" {r.p99_ms:.1f} | {r.errors} | {r.server_cpu:.0%} | {r.bound} |"
+            )
+        lines += ["", "## /token latency at half the peak rate", ""]
+        if self.half:
+            lines += [
+                "| backend | rate sent (/s) | p50 ms | p99 ms | requests | errors | target p99 |",
+                "|---|---:|---:|---:|---:|---:|---|",
+            ]
+            for backend, rate, p50, p99, n, errors in self.half:
+                verdict = "met" if p99 < 20 else "missed"
+                lines.append(
+                    f"| {backend} | {rate:,.0f} | {p50:.1f} | {p99:.1f} | {n} | {errors} |"
+                    f" < 20 ms: {verdict} |"
+                )
+        else:
+            lines.append("Not measured: the client_credentials grant did not answer.")
+        lines += ["", "## Targets", ""]
+        for scenario, (variant, target, unit) in TARGETS.items():
+            found = [
+                r for r in self.rows if r.scenario == scenario and r.variant.startswith(variant)
+            ]
+            if not found:
+                lines.append(f"* {scenario}: not measured (see skipped scenarios).")
+            for r in found:
+                verdict = "met" if r.rate >= target else "missed"
+                lines.append(
+                    f"* {scenario} ({r.backend}): {r.rate:,.0f} against a target of {target}"
+                    f" {unit}: {verdict}."
+                )
+        if self.samples:
+            lines += ["", "## Where requests spend their time (py-spy, live worker)", ""]
+            lines.append(
+                "Samples at 250 Hz of the gunicorn worker during the SQLite runs. A share is"
+                " how often the area or function was anywhere on the stack of a running"
+                " thread: time requests spend there, including waiting for the GIL that"
+                " the worker's threads share (so shares of one scenario overlap and do not"
+                " add up to 100 %)."
+            )
+            for sp in self.samples:
+                lines += ["", f"### {sp.name}", "", f"{sp.total} samples. Areas on the stack:", ""]
+                lines += [f"* {area}: {share:.0%}" for area, share in sp.areas if share >= 0.01]
+                lines += ["", "Unitgate functions on the stack:", ""]
+                lines += [f"* `{func}`: {share:.0%}" for func, share in sp.unitgate]
+        if self.profiles:
+            lines += ["", "## Profile of the hot path (cProfile, in-process)", ""]
+            lines.append(
+                "cProfile of the endpoint in-process (Flask test client on the SQLite bench"
+                " database; no HTTP server, so gunicorn's request parsing is not included;"
+                " times include the profiler's own overhead)."
+            )
+            for p in self.profiles:
+                lines += [
+                    "",
+                    f"### {p.name}",
+                    "",
+                    f"{p.ms_per_request:.2f} ms per request under the profiler. Own time by area:",
+                    "",
+                ]
+                lines += [f"* {area}: {share:.0%}" for area, share in p.areas if share >= 0.01]
+                lines += ["", "Functions with the most own time (ms per request):", ""]
+                lines += [f"* `{func}`: {ms:.3f}" for func, ms in p.top]
+        if self.notes:
+            lines += ["", "## Errors during the runs", ""]
+            lines += [f"* {note}" for note in self.notes]
+        if self.skipped:
+            lines += ["", "## Skipped scenarios", ""]
+            lines += [f"* {b}: {s}: {why}" for b, s, why in self.skipped]
+        return "\n".join(lines) + "\n"
+
+
+def bound_by(cpu: float) -> str:
+    if cpu >= 0.85:
+        return "the worker's one core (Python CPU time; see the profile)"
+    return f"not the worker's CPU ({cpu:.0%} busy): waiting on I/O or on the load generator"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "unknown"
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    return {
+        "cores (nproc)": str(os.cpu_count()),
+        "CPU": cpu,
+        "memory": mem,
+        "OS": f"{platform.system()} {platform.release()}",
+        "Python": sys.version.split()[0],
+        "wrk": (wrk_version.stdout or wrk_version.stderr).split("\n")[0].strip(),
+    }

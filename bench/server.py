@@ -1,0 +1,180 @@
+"""The server under test: a fresh database, ``idp init`` and ``idp demo``, then
+``idp serve`` with ONE worker pinned to core 0 (``taskset``), on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_CORE = "0"
+LOAD_CORE = "1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pinned(core: str, argv: list[str]) -> list[str]:
+    """``argv`` run on one CPU core when ``taskset`` exists (Linux), else as is."""
+    taskset = shutil.which("taskset")
+    return [taskset, "-c", core, *argv] if taskset else argv
+
+
+@dataclass
+class Backend:
+    """Where the server keeps its data: ``sqlite`` (a fresh file) or ``postgres``
+    (a fresh database on the local PostgreSQL, plus the local Redis)."""
+
+    name: str
+    database_url: str
+    redis_url: str | None = None
+    cleanup: list[str] = field(default_factory=list)
+
+
+def sqlite_backend(workdir: Path) -> Backend:
+    return Backend("sqlite", f"sqlite:///{workdir / 'bench.db'}")
+
+
+def postgres_backend() -> Backend | None:
+    """A fresh ``unitgate_bench`` database and Redis db 2, or None when either is
+    unreachable."""
+    try:
+        import redis
+        import sqlalchemy as sa
+
+        admin_url = os.environ.get(
+            "IDP_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        )
+        redis_url = os.environ.get("IDP_BENCH_REDIS_URL", "redis://127.0.0.1:6379/2")
+        redis.Redis.from_url(redis_url, socket_connect_timeout=1).flushdb()
+        engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text('DROP DATABASE IF EXISTS "unitgate_bench" WITH (FORCE)'))
+            conn.execute(sa.text('CREATE DATABASE "unitgate_bench"'))
+        engine.dispose()
+    except Exception as exc:  # any failure means: skip this backend
+        print(f"bench: PostgreSQL/Redis backend skipped ({type(exc).__name__}: {exc})")
+        return None
+    return Backend("postgres+redis", admin_url.rsplit("/", 1)[0] + "/unitgate_bench", redis_url)
+
+
+class Server:
+    """One ``idp serve`` process (gunicorn master + one worker) for the benchmark."""
+
+    def __init__(self, workdir: Path, backend: Backend, smtp_port: int, threads: int) -> None:
+        self.workdir = workdir
+        self.backend = backend
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.threads = threads
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+        self.env.update(
+            PYTHONPATH=str(ROOT),
+            IDP_ISSUER=self.url,
+            IDP_DATABASE_URL=backend.database_url,
+            IDP_MASTER_KEY_FILE=str(workdir / "master.key"),
+            IDP_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
+            IDP_SECURE_COOKIES="false",
+            IDP_LOG_LEVEL="WARNING",
+            # One IP (loopback) drives thousands of sign-ins; the address limit still applies.
+            IDP_OTP_SENDS_PER_IP="100000000",
+        )
+        if backend.redis_url:
+            self.env["IDP_REDIS_URL"] = backend.redis_url
+            self.env["IDP_REDIS_PREFIX"] = "ugbench:"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.demo: dict[str, str] = {}
+
+    def idp(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "idp.cli", *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"idp {' '.join(args)} failed: {result.stderr[-2000:]}")
+        return result.stdout
+
+    def prepare(self) -> None:
+        """``idp init`` and ``idp demo`` (the demo client has client_credentials)."""
+        self.idp("init", "--json")
+        self.demo = json.loads(self.idp("demo", "--json"))
+
+    def start(self) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "idp.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+            "--threads",
+            str(self.threads),
+            "--no-access-log",
+        ]
+        log = open(self.workdir / f"serve-{self.backend.name}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            pinned(SERVER_CORE, argv), env=self.env, cwd=ROOT, stdout=log, stderr=log
+        )
+        for _ in range(300):
+            if self.proc.poll() is not None:
+                raise RuntimeError("idp serve exited; see " + log.name)
+            try:
+                if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("idp serve did not become healthy")
+
+    def worker_pids(self) -> list[int]:
+        """The gunicorn worker processes (children of the master)."""
+        if self.proc is None:
+            return []
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        try:
+            return [int(p) for p in children.read_text().split()]
+        except OSError:
+            return []
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the worker processes."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in self.worker_pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        return total
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
