@@ -47,6 +47,19 @@ def _resolve(value: Any, created: dict[str, str]) -> Any:
     return value
 
 
+def _resolve_path(path: Any, created: dict[str, str]) -> Any:
+    """``/Users/bulkId:x`` with the id the operation with bulkId ``x`` created."""
+    if not isinstance(path, str):
+        return path
+    head, _, last = path.rstrip("/").rpartition("/")
+    m = _REF.match(last)
+    if m is None:
+        return path
+    if m.group(1) not in created:
+        raise _Unresolved(m.group(1))
+    return f"{head}/{created[m.group(1)]}"
+
+
 def _operations(body: Any) -> tuple[list[dict[str, Any]], int | None]:
     if not isinstance(body, dict):
         raise ScimError(400, "the body must be a BulkRequest object", "invalidSyntax")
@@ -120,7 +133,7 @@ def _one(ctx: Context, op: dict[str, Any], created: dict[str, str]) -> dict[str,
             raise ScimError(400, f"method must be one of {', '.join(METHODS)}", "invalidSyntax")
         if method == "POST" and not isinstance(bulk_id, str):
             raise ScimError(400, "a POST operation needs a bulkId", "invalidSyntax")
-        path = _resolve(get_ci(op, "path"), created)
+        path = _resolve_path(get_ci(op, "path"), created)
         data = _resolve(get_ci(op, "data"), created)
         m = _PATH.match(path) if isinstance(path, str) else None
         if m is None:
