@@ -53,7 +53,7 @@ def _session_login(
 ) -> tuple[answer.Login | None, bool]:
     """The login of this browser's live session (None without one or when its account
     may no longer sign in) and whether its account already consented to ``scopes``
-    for this SP."""
+    and the SP's attributes (the same test the login pages make)."""
     row = sessions.current()
     if row is None:
         return None, False
@@ -68,7 +68,7 @@ def _session_login(
         scopes=scopes,
         session_id_hash=row.id_hash,
     )
-    consented = set(scopes) <= consent.granted_scopes(account.id, sp.entity_id)
+    consented = consent.covers(account.id, sp.entity_id, scopes, sp.attributes or [])
     return login, consented
 
 
