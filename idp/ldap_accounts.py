@@ -17,6 +17,7 @@ from idp.store.models import Account, AuditEvent
 
 ACTIVE = "active"
 DEACTIVATED = "deactivated"
+DELETED = "deleted"  # deprovisioned by SCIM (``idp.provisioning``)
 OWNER = "ldap"
 
 

@@ -123,7 +123,10 @@ class Applier:
 
     def _unchanged(self, plan: Plan, now: datetime) -> None:
         link, m = plan.link, plan.entry
-        if link is not None and m is not None and link.dn == m.dn and link.state == _state(m):
+        if (
+            link is not None and m is not None and link.dn == m.dn
+            and link.state == _state(m) and link.external_id == m.external_id
+        ):
             self.seen.append(link.id)  # only last_seen_at changes: one UPDATE per page
             return
         self._touch_link(plan, now)
@@ -138,6 +141,7 @@ class Applier:
         link, m = plan.link, plan.entry
         if link is None or m is None:
             return
+        link.external_id = m.external_id
         link.dn = m.dn
         link.last_seen_at = now
         link.state = _state(m)

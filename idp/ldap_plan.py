@@ -120,6 +120,7 @@ class Planner:
         self.summary = summary
         self.seen: set[str] = set()
         self.emails_in_run: dict[str, str] = {}  # email -> external id
+        self.scim_managed: set[str] = set()
 
     def page(self, entries: list[ldap_connector.LdapEntry]) -> list[Plan]:
         d = self.directory
@@ -151,6 +152,7 @@ class Planner:
         account_ids = [a.id for _, a in links.values()] + [a.id for a in by_email.values()]
         memberships = ldap_repo.memberships_in(d.unit_id, account_ids)
         other_links = ldap_repo.links_of_accounts([a.id for a in by_email.values()])
+        self.scim_managed = ldap_repo.scim_managed([a.id for a in by_email.values()])
 
         plans: list[Plan] = []
         for m in mapped:
@@ -203,10 +205,18 @@ class Planner:
         account = by_email.get(m.email)
         if account is None:
             return Plan("create", m, roles=_role_change(self.directory, None, m))
-        if other_links.get(account.id):
+        links = other_links.get(account.id) or []
+        ours = len(links) == 1 and links[0].directory_id == self.directory.id
+        if ours and links[0].state == "missing":
+            # The entry was deleted and re-created with a new id: the same person.
+            return self._known(m, links[0], account, memberships, by_email)
+        if links:
             self.summary.error(
                 f"{m.dn}: {m.email} is already managed by a directory entry; not adopted"
             )
+            return None
+        if account.id in self.scim_managed or account.status == ldap_accounts.DELETED:
+            self.summary.error(f"{m.dn}: {m.email} is managed by SCIM; not adopted")
             return None
         membership = memberships.get(account.id)
         if membership is None:

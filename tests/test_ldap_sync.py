@@ -210,6 +210,30 @@ def test_entry_removed_from_directory_deactivates_and_return_reactivates(
         assert account(8).status == "active"
 
 
+def test_entry_recreated_with_a_new_id_takes_over_its_old_account(
+    app: Flask, directory_id: str, directory_server: ldap_test.Slapd
+) -> None:
+    run(app, directory_id)
+    with app.app_context():
+        old_id = account(9).id
+    directory_server.delete(9)
+    assert run(app, directory_id).deactivated == 1
+    with directory_server.admin() as conn:
+        entry = ldap_test.person(9, ldap_test.default_population(USERS))
+        dn = entry.pop("dn")
+        entry.pop("memberOf", None)
+        entry["objectGUID"] = ldap_test.guid_bytes(999_999)  # a new object
+        conn.add(dn, attributes=entry)
+    summary = run(app, directory_id)
+    assert summary.reactivated == 1 and summary.errors == 0 and summary.created == 0
+    with app.app_context():
+        a = account(9)
+        assert a.id == old_id and a.status == "active"
+        link = db.session.scalars(select(LdapLink).where(LdapLink.account_id == a.id)).one()
+        assert link.external_id == ldap_test.guid_text(999_999)
+        assert link.state == "active"
+
+
 def test_blocked_by_someone_else_is_never_reactivated(
     app: Flask, directory_id: str
 ) -> None:
@@ -266,6 +290,26 @@ def test_existing_account_outside_the_unit_is_not_taken_over(
         a = account(11)
         assert (a.given_name, a.family_name) == ("Mallory", "Outside")
         assert db.session.scalars(select(LdapLink).where(LdapLink.account_id == a.id)).all() == []
+
+
+def test_account_provisioned_by_scim_is_not_taken_over(
+    app: Flask, directory_id: str, unit_id: str
+) -> None:
+    from idp.store.models import ScimUser
+
+    with app.app_context():
+        member = Account(email="user00015@acme.example", given_name="Hr", extra={})
+        db.session.add(member)
+        db.session.flush()
+        db.session.add(Membership(account_id=member.id, unit_id=unit_id, roles=["employee"]))
+        db.session.add(ScimUser(account_id=member.id, unit_id=unit_id,
+                                user_name="user00015@acme.example",
+                                user_name_key="user00015@acme.example"))
+        db.session.commit()
+    summary = run(app, directory_id)
+    assert summary.errors == 1 and "managed by SCIM" in summary.error_samples[0]
+    with app.app_context():
+        assert account(15).given_name == "Hr"
 
 
 def test_existing_member_of_the_unit_is_adopted(

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from idp.store.db import db
-from idp.store.models import Account, LdapDirectory, LdapLink, Membership
+from idp.store.models import Account, LdapDirectory, LdapLink, Membership, ScimUser
 
 CHUNK = 500  # bound for IN lists
 
@@ -102,6 +102,14 @@ def links_of_accounts(account_ids: list[str]) -> dict[str, list[LdapLink]]:
     for part in _chunks(sorted(set(account_ids))):
         for link in db.session.scalars(select(LdapLink).where(LdapLink.account_id.in_(part))):
             found.setdefault(link.account_id, []).append(link)
+    return found
+
+
+def scim_managed(account_ids: list[str]) -> set[str]:
+    """Those of ``account_ids`` that a unit provisions over SCIM."""
+    found: set[str] = set()
+    for part in _chunks(sorted(set(account_ids))):
+        found.update(db.session.scalars(select(ScimUser.account_id).where(ScimUser.account_id.in_(part))))
     return found
 
 
