@@ -361,6 +361,10 @@ def test_error_page_forbids_framing(client: FlaskClient, rp: oidc.RP) -> None:
         {"max_age": "9" * 40},
         {"prompt": "none none"},
         {"response_mode": "form_post"},
+        {"response_type": 'code"\\'},
+        {'x"\\y': "1" * 3000},
+        {"code_challenge": 'a"b', "code_challenge_method": "S256"},
+        {"prompt": '"', "max_age": '"'},
     ],
 )
 def test_malformed_input_never_500(client: FlaskClient, rp: oidc.RP, junk: dict[str, str]) -> None:

@@ -39,6 +39,13 @@ def test_wrong_secret_is_401_with_www_authenticate(app: Flask, client: FlaskClie
     assert resp.headers["WWW-Authenticate"].startswith("Basic")
 
 
+def test_basic_header_and_other_body_client_id_refused(app: Flask, client: FlaskClient) -> None:
+    rp = oidc.register(app, grant_types=["client_credentials"])
+    other = oidc.register(app, grant_types=["client_credentials"], name="Other")
+    resp = cc(client, rp, client_id=other.client_id)
+    assert resp.status_code == 401 and resp.get_json()["error"] == "invalid_client"
+
+
 def test_client_secret_post(app: Flask, client: FlaskClient) -> None:
     rp = oidc.register(app, grant_types=["client_credentials"], auth_method="client_secret_post")
     data = {"grant_type": "client_credentials", "client_id": rp.client_id,

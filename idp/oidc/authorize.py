@@ -30,6 +30,7 @@ from authlib.oauth2.rfc6749 import (
     InvalidRequestError,
     InvalidScopeError,
     OAuth2Error,
+    UnsupportedResponseTypeError,
 )
 from authlib.oidc.core.errors import (
     ConsentRequiredError,
@@ -105,9 +106,8 @@ def _options(params: MultiDict[str, str]) -> tuple[list[str], int | None]:
     for name in SINGLE_PARAMS:
         if len(params.getlist(name)) > 1:
             raise InvalidRequestError(f"The parameter {name} appears more than once.")
-    for name, value in params.items(multi=True):
-        if len(value) > MAX_PARAM_LENGTH:
-            raise InvalidRequestError(f"The parameter {name} is too long.")
+    if any(len(value) > MAX_PARAM_LENGTH for value in params.values()):
+        raise InvalidRequestError("A parameter is too long.")
     if params.get("request"):
         raise RequestNotSupportedError()
     if params.get("request_uri"):
@@ -162,6 +162,9 @@ def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Re
     info, redirect_uri = front
     state = params.get("state")
     try:
+        if params.getlist("response_type") != ["code"]:
+            # Checked here so no request text reaches authlib's error description.
+            raise UnsupportedResponseTypeError("code", "Only response_type=code is supported.")
         grant = server().get_consent_grant(params_request(params))
         prompts, max_age = _options(params)
         scopes = grant.request.scope.split()

@@ -61,6 +61,8 @@ def client_secret_basic(query_client: QueryClient, request: OAuth2Request) -> OA
     client_id, secret = basic_credentials(request.headers)
     if not client_id or not secret or request.form.get("client_secret"):
         return None
+    if request.form.get("client_id", client_id) != client_id:
+        return None  # the body names another client than the header
     client = query_client(client_id)
     if client is not None and client.check_client_secret(secret):
         return client
