@@ -283,3 +283,25 @@ def test_deleting_an_sp_forgets_its_participations(
         sp = saml_repo.by_entity_id(shop.entity_id)
         assert sp is not None and saml_repo.remove(sp.id)
         assert saml_repo.participants(row.id_hash) == []
+
+
+def test_comment_injected_into_the_nameid_is_refused(
+    app: Flask, client: FlaskClient, account_id: str
+) -> None:
+    oidc.start_session(app, client, account_id)
+    shop = saml_flow.make_sp(app, client, {"nameid_format": "email"}, host="shop.example")
+    at_shop = signed_in(app, client, shop, account_id)
+    assert at_shop.get_nameid() == "sam@corp.example"
+    request = OneLogin_Saml2_Logout_Request(
+        shop.settings(), name_id="sam@corp.example", name_id_format=at_shop.get_nameid_format()
+    )
+    xml = request.get_xml()
+    xml = xml.decode() if isinstance(xml, bytes) else xml
+    injected = xml.replace("sam@corp.example", "sam@corp.example<!---->.evil.example")
+    assert injected != xml
+    query = "SAMLRequest=" + OneLogin_Saml2_Utils.escape_url(
+        OneLogin_Saml2_Utils.deflate_and_base64_encode(injected)
+    )
+    resp = client.get("/saml/slo?" + query)
+    assert resp.status_code == 400 and "Location" not in resp.headers
+    assert session_rows(app, account_id) == 1
