@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from idp import accounts
 from idp.claims import SCOPE_CLAIMS, SUPPORTED_CLAIMS, claims_for_scopes, released_claims
+from idp.i18n import LANGUAGE_NAMES
 from idp.interaction import Interaction
 from idp.store.models import Account
 
@@ -68,6 +69,8 @@ class Release:
 def _show(name: str, value: Any) -> str:
     if name == "email_verified":
         return _("yes") if value else _("no")
+    if name == "locale":
+        return LANGUAGE_NAMES.get(str(value), str(value))
     if name == "updated_at":
         return format_datetime(datetime.fromtimestamp(int(value), UTC), "medium")
     if isinstance(value, list):
