@@ -192,3 +192,21 @@ def test_userinfo_cors(client: FlaskClient, tokens: dict[str, Any]) -> None:
                                                "Access-Control-Request-Method": "GET"})  # fmt: skip
     assert pre.headers["Access-Control-Allow-Origin"] == "*"
     assert "Authorization" in pre.headers["Access-Control-Allow-Headers"]
+
+
+def test_session_sign_in_keeps_the_unit_chosen_last_time(app: Flask, client: FlaskClient) -> None:
+    account = oidc.make_account(app)
+    oidc.make_unit(app, account, name="Alpha AG", roles=["a"])
+    beta = oidc.make_unit(app, account, name="Beta AG", roles=["b"])
+    rp = oidc.register(app)
+    first = oidc.sign_in(app, client, rp, account, unit_id=beta, scope="openid org")
+    oidc.exchange(client, rp, first)
+    oidc.start_session(app, client, account)
+    verifier, challenge = oidc.pkce()
+    params = oidc.auth_params(rp, scope="openid org", code_challenge=challenge,
+                              code_challenge_method="S256")  # fmt: skip
+    resp = client.get("/authorize", query_string=params)
+    code = oidc.query(resp)["code"]  # no login pages: session and consent cover it
+    si = oidc.SignIn(code, params["state"], params["nonce"], verifier)
+    info = oidc.userinfo(client, oidc.exchange(client, rp, si).get_json()["access_token"])
+    assert info.get_json()["org_id"] == beta and info.get_json()["roles"] == ["b"]

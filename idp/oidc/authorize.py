@@ -43,11 +43,12 @@ from werkzeug.datastructures import MultiDict
 
 from idp import clients, consent, interaction, sessions
 from idp.claims import claims_for_scopes
+from idp.clients import ClientInfo
 from idp.errors import error_response
 from idp.oidc.models import Principal
-from idp.oidc.server import _wire_params, params_request, server
+from idp.oidc.server import params_request, server, wire_params
 from idp.services import settings
-from idp.store import claims_repo
+from idp.store import claims_repo, grants_repo
 
 bp = Blueprint("oidc", __name__)
 
@@ -82,7 +83,7 @@ def _error_to_client(error: OAuth2Error, redirect_uri: str, state: str | None) -
     return _to_client(dict(headers)["Location"])
 
 
-def _front_checks(params: MultiDict[str, str]) -> tuple[Any, str] | Response:
+def _front_checks(params: MultiDict[str, str]) -> tuple[ClientInfo, str] | Response:
     """The client and the redirect URI, or an error page (never a redirect)."""
     for name in ("client_id", "redirect_uri"):
         if len(params.getlist(name)) > 1:
@@ -125,8 +126,9 @@ def _options(params: MultiDict[str, str]) -> tuple[list[str], int | None]:
     return prompts, None
 
 
-def _session_principal() -> Principal | None:
-    """The end-user of a live session whose account may still sign in."""
+def _session_principal(client_id: str) -> Principal | None:
+    """The end-user of a live session whose account may still sign in, with the
+    business unit chosen at this merchant last time."""
     row = sessions.current()
     if row is None:
         return None
@@ -138,6 +140,7 @@ def _session_principal() -> Principal | None:
         auth_time=row.auth_time.timestamp(),
         amr=list(row.amr or []),
         acr=row.acr,
+        unit_id=grants_repo.last_unit(row.account_id, client_id),
         session_id_hash=row.id_hash,
     )
 
@@ -172,7 +175,7 @@ def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Re
             raise InvalidScopeError("The openid scope is required.")
         if finished is not None:
             return _issue(grant, finished)
-        who = _session_principal()
+        who = _session_principal(info.client_id)
         needs_login = _needs_login(who, prompts, max_age)
         consented = who is not None and set(scopes) <= consent.granted_scopes(
             who.account_id, info.client_id
@@ -204,6 +207,7 @@ def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Re
         ix.auth_time = who.auth_time
         ix.amr = list(who.amr)
         ix.acr = who.acr
+        ix.unit_id = who.unit_id
         ix.session_id_hash = who.session_id_hash
         interaction.save(ix)
     resp = redirect(url_for("login.start", interaction_id=ix.id), 303)
@@ -214,7 +218,7 @@ def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Re
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize() -> Response:
     """OIDC Core §3.1.2.1: parameters in the query (GET) or the form body (POST)."""
-    return handle(_wire_params())
+    return handle(wire_params())
 
 
 @bp.get("/authorize/resume/<interaction_id>")

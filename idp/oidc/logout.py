@@ -22,7 +22,7 @@ from wtforms.validators import ValidationError
 
 from idp import clients, sessions
 from idp.errors import error_response
-from idp.oidc.server import _wire_params
+from idp.oidc.server import wire_params
 from idp.oidc.verification import audiences, verify_id_token_hint
 
 bp = Blueprint("oidc_logout", __name__)
@@ -48,7 +48,7 @@ def _html(template: str, status: int = 200, **context: Any) -> Response:
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout() -> Response:
-    params = _wire_params()
+    params = wire_params()
     if any(len(v) > MAX_PARAM_LENGTH for v in params.values()):
         return error_response(400, "invalid_request", "A logout parameter is too long.")
     hint = params.get("id_token_hint")

@@ -66,11 +66,11 @@ class UnitgateServer(AuthorizationServer):
             return request
         uri = settings().issuer + flask_request.path
         return ParamsRequest(
-            flask_request.method, uri, flask_request.headers, _wire_params()
+            flask_request.method, uri, flask_request.headers, wire_params()
         )
 
 
-def _wire_params() -> MultiDict[str, str]:
+def wire_params() -> MultiDict[str, str]:
     """Query parameters for GET; form body for POST (RFC 6749 §3.1, §3.2)."""
     if flask_request.method == "POST":
         return MultiDict(flask_request.form.items(multi=True))

@@ -96,6 +96,17 @@ def revoke_for_account(account_id: str, commit: bool = True) -> int:
     return int(result.rowcount or 0)
 
 
+def last_unit(account_id: str, client_id: str) -> str | None:
+    """The business unit of the account's most recent grant at ``client_id`` (the unit
+    chosen when it last signed in there), or None."""
+    return db.session.scalars(
+        select(Grant.unit_id)
+        .where(Grant.account_id == account_id, Grant.client_id == client_id)
+        .order_by(Grant.created_at.desc())
+        .limit(1)
+    ).first()
+
+
 def for_account(account_id: str) -> list[Grant]:
     """Every grant of an account, newest first."""
     return list(
