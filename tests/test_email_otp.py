@@ -8,18 +8,21 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
-from idp import accounts, email_otp, interaction
+from idp import accounts, create_app, email_otp, interaction
 from idp.email_otp import RedeemOutcome
 from idp.mail.outbox import courier
 from idp.services import ephemeral, hasher
 from idp.store.db import db
 from idp.store.models import Account, EphemeralEntry
+from tests.support.apps import clean, make_settings
+from tests.support.backends import Backend
 from tests.support.login import (
     add_protocol_stand_in,
     clone,
@@ -30,6 +33,7 @@ from tests.support.login import (
     submit_code,
     submit_email,
 )
+from tests.support.processes import RedisServer
 from tests.support.smtp import SmtpSink, code_in
 
 KNOWN = "ann@corp.example"
@@ -428,3 +432,45 @@ def test_addresses_are_normalised_and_invalid_ones_refused(
         page = web.get(login).get_data(as_text=True)
         assert 'aria-describedby="email-hint email-error"' in page
         assert 'id="email-error"' in page and "valid e-mail address" in page
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_store_outage_fails_closed_and_recovers(
+    migrated: Backend, private_redis: RedisServer, smtp_server: SmtpSink
+) -> None:
+    app = create_app(make_settings(migrated, redis_url=private_redis.url,
+                                   smtp_url=smtp_server.url))
+    clean(app)
+    add_protocol_stand_in(app)
+    web = app.test_client()
+    try:
+        make_account(app)
+        login, code = request_code(web, smtp_server)
+        token = csrf_token(web.get(login + "/code").get_data(as_text=True))
+        private_redis.stop()
+        resp = web.post(login + "/code", data={"csrf_token": token, "code": code})
+        assert resp.status_code == 503 and "temporarily unavailable" in resp.get_data(as_text=True)
+        assert web.get("/_test/session").status_code == 200
+        assert web.get("/_test/session").get_json()["account_id"] is None  # not signed in
+        sent = len(smtp_server.messages)
+        resp = web.post(login + "/email", data={"csrf_token": token, "email": KNOWN})
+        assert resp.status_code == 503
+        courier(app).drain()
+        assert len(smtp_server.messages) == sent  # no mail for a code that was not stored
+        private_redis.start()  # back, empty: the same app recovers without a restart
+        assert web.get(login).status_code == 400  # that sign-in is gone, never "valid"
+        login, code = request_code(web, smtp_server)
+        resp = web.post(login + "/code", data={"csrf_token": token, "code": code})
+        assert resp.status_code == 303 and not path_of(resp).endswith("/code")
+    finally:
+        courier(app).drain()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
