@@ -26,15 +26,15 @@ nothing of SCIM. Guarantees:
 from __future__ import annotations
 
 import copy
-import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from idp import audit
+from idp import accounts, audit
 from idp.store import grants_repo, scim_repo, sessions_repo
-from idp.store.models import Account, Membership, ScimUser
+from idp.store.models import Account, Membership, ScimUser, new_id
 from idp.store.predicates import Predicate
 
 ACTIVE = "active"
@@ -66,7 +66,6 @@ RECORD_FIELDS: dict[str, int] = {
 }
 EXTRA_PREFIX = "extra."
 EXTRA_LENGTH = 1000
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 
 class ProvisioningError(Exception):
@@ -233,9 +232,25 @@ def find_users(
     ]
 
 
+_FIELD_NAMES: dict[str, tuple[float, list[str]]] = {}
+FIELD_NAMES_SECONDS = 5.0
+
+
 def extra_names(unit_id: str) -> list[str]:
-    """Names of the unit's own profile fields (``UnitProfileField``)."""
-    return [f.name for f in scim_repo.profile_fields(unit_id)]
+    """Names of the unit's own profile fields (``UnitProfileField``).
+
+    Read at most every :data:`FIELD_NAMES_SECONDS` per process (they change rarely and
+    every provisioning request needs them): a field a unit adds reaches SCIM within
+    that time.
+    """
+    now = time.monotonic()
+    cached = _FIELD_NAMES.get(unit_id)
+    if cached is None or now - cached[0] > FIELD_NAMES_SECONDS:
+        names = [f.name for f in scim_repo.profile_fields(unit_id)]
+        if len(_FIELD_NAMES) > 10_000:
+            _FIELD_NAMES.clear()
+        _FIELD_NAMES[unit_id] = cached = (now, names)
+    return list(cached[1])
 
 
 def _to_user(
@@ -281,23 +296,24 @@ def create_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUse
     user = _validated(user, extra_names(unit_id))
     try:
         with scim_repo.atomic():
-            account_id = _insert_user(unit_id, user, actor)
+            created = _insert_user(unit_id, user, actor)
     except scim_repo.DuplicateRow:
         raise Conflict("a user with this userName or e-mail address already exists") from None
-    return get_user(unit_id, account_id)
+    return created
 
 
-def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> str:
-    if scim_repo.user_name_taken(unit_id, user.user_name.lower()):
-        raise Conflict("a user with this userName already exists")
+def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUser:
     if user.email is None:
+        if scim_repo.user_name_taken(unit_id, user.user_name.lower()):
+            raise Conflict("a user with this userName already exists")
         raise InvalidValue("an e-mail address is required (emails or an e-mail userName)")
     account = scim_repo.account_by_email(user.email)
     adopted = account is not None
     if account is not None and not _adoptable(account, unit_id):
         raise Conflict("a user with this e-mail address already exists")
     if account is None:
-        account = Account(email=user.email, email_verified=False, extra={}, field_owners={})
+        account = Account(id=new_id(), email=user.email, email_verified=False, extra={},
+                          field_owners={}, version=0)
         scim_repo.add(account)
     owned = owners(account)
     extra = dict(account.extra or {})
@@ -314,28 +330,26 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> str:
     account.field_owners = owned
     account.status = ACTIVE if user.active else DEACTIVATED
     account.version = (account.version or 0) + 1
-    scim_repo.flush()
-    scim_repo.add(
-        ScimUser(
-            account_id=account.id,
-            unit_id=unit_id,
-            user_name=user.user_name,
-            user_name_key=user.user_name.lower(),
-            external_id=user.external_id,
-            display_name=user.display_name,
-            title=user.title,
-            user_type=user.user_type,
-            manager_id=user.manager_id,
-        )
+    record = ScimUser(
+        account_id=account.id,
+        unit_id=unit_id,
+        user_name=user.user_name,
+        user_name_key=user.user_name.lower(),
+        external_id=user.external_id,
+        display_name=user.display_name,
+        title=user.title,
+        user_type=user.user_type,
+        manager_id=user.manager_id,
     )
-    if scim_repo.membership(account.id, unit_id) is None:
+    scim_repo.add(record)
+    if not adopted or scim_repo.membership(account.id, unit_id) is None:
         scim_repo.add(Membership(account_id=account.id, unit_id=unit_id, roles=[]))
     details: dict[str, Any] = {"unit_id": unit_id, "adopted": adopted, "active": user.active}
     audit.record(actor.name, "account.provisioned", account.id, details)
     if adopted and not user.active:
         _cut_access(account.id, actor, unit_id)
     scim_repo.flush()
-    return account.id
+    return _to_user(account, record, [], extra_names(unit_id))
 
 
 def _adoptable(account: Account, unit_id: str) -> bool:
@@ -550,12 +564,13 @@ def _validated(user: DirectoryUser, names: list[str]) -> DirectoryUser:
         setattr(user, name, _checked(name, getattr(user, name), _limit(name)))
     if not user.user_name:
         raise InvalidValue("userName is required")
-    if user.email is None and EMAIL.match(user.user_name):
+    if user.email is None and _is_email(user.user_name):
         user.email = user.user_name
     if user.email is not None:
-        if not EMAIL.match(user.email):
-            raise InvalidValue("the e-mail address is not valid")
-        user.email = user.email.lower()
+        try:
+            user.email = accounts.normalise_email(user.email)
+        except accounts.InvalidEmail:
+            raise InvalidValue("the e-mail address is not valid") from None
     unknown = set(user.extras) - set(names)
     if unknown:
         raise InvalidValue(f"unknown unit field: {sorted(unknown)[0]}")
@@ -563,6 +578,14 @@ def _validated(user: DirectoryUser, names: list[str]) -> DirectoryUser:
         k: _checked(EXTRA_PREFIX + k, v, EXTRA_LENGTH) for k, v in user.extras.items()
     }
     return user
+
+
+def _is_email(text: str) -> bool:
+    try:
+        accounts.normalise_email(text)
+    except accounts.InvalidEmail:
+        return False
+    return True
 
 
 def _column_value(name: str, value: str | None) -> str | None:

@@ -80,5 +80,7 @@ def authenticate(token: str) -> Caller | None:
     if row is None or row.revoked_at is not None:
         return None
     caller = Caller(row.id, row.unit_id, row.name)
-    scim_repo.touch_token(caller.token_id, utcnow())
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= scim_repo.TOKEN_TOUCH_EVERY:
+        scim_repo.touch_token(caller.token_id, now)
     return caller

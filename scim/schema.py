@@ -14,6 +14,7 @@ such as ``emails[type eq "work"].value eq "a@b.c"`` compiles to one column test.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -169,31 +170,41 @@ class ResourceSchema:
     attrs: tuple[Attr, ...]
     extensions: dict[str, tuple[Attr, ...]]
 
+    @cached_property
+    def _index(self) -> dict[tuple[str | None, str], tuple[str, Attr]]:
+        index: dict[tuple[str | None, str], tuple[str, Attr]] = {}
+        for space_urn, attrs in [*reversed(self.extensions.items()), (self.core, self.attrs)]:
+            for attr in attrs:
+                index[(space_urn.lower(), attr.name.lower())] = (space_urn, attr)
+                index[(None, attr.name.lower())] = (space_urn, attr)
+        return index
+
+    @cached_property
+    def _urns(self) -> dict[str, str]:
+        return {u.lower(): u for u in [self.core, *self.extensions]}
+
     def find(self, urn: str | None, name: str) -> tuple[str, Attr] | None:
         """Resolve an attribute name (case-insensitive) to (schema URN, attribute).
 
-        Without ``urn`` the core schema is searched first, then the extensions.
+        Without ``urn`` the core schema wins over the extensions.
         """
-        lowered = name.lower()
-        spaces = [(self.core, self.attrs), *self.extensions.items()]
-        if urn is not None:
-            spaces = [(u, a) for u, a in spaces if u.lower() == urn.lower()]
-        for space_urn, attrs in spaces:
-            for attr in attrs:
-                if attr.name.lower() == lowered:
-                    return space_urn, attr
-        return None
+        return self._index.get((urn.lower() if urn is not None else None, name.lower()))
 
     def urn(self, text: str) -> str | None:
         """The canonical spelling of a schema URN of this resource, or None."""
-        lowered = text.lower()
-        return next((u for u in [self.core, *self.extensions] if u.lower() == lowered), None)
+        return self._urns.get(text.lower())
 
 
 def user_schema(extra_names: list[str]) -> ResourceSchema:
+    """The User resource schema of a unit with these extra profile fields."""
+    return _user_schema(tuple(extra_names))
+
+
+@lru_cache(maxsize=1024)
+def _user_schema(extra_names: tuple[str, ...]) -> ResourceSchema:
     extensions = {ENTERPRISE: ENTERPRISE_ATTRS}
     if extra_names:
-        extensions[UNIT] = unit_attrs(extra_names)
+        extensions[UNIT] = unit_attrs(list(extra_names))
     return ResourceSchema("User", USER, USER_ATTRS, extensions)
 
 

@@ -218,10 +218,8 @@ def user_name_taken(unit_id: str, user_name_key: str, except_account: str | None
 
 
 def account_by_email(email: str) -> Account | None:
-    """The account with this address, compared case-insensitively."""
-    return db.session.scalars(
-        select(Account).where(func.lower(Account.email) == email.lower())
-    ).first()
+    """The account with this address (addresses are stored normalised, lower case)."""
+    return db.session.scalars(select(Account).where(Account.email == email.lower())).first()
 
 
 def account(account_id: str) -> Account | None:
@@ -294,23 +292,29 @@ def search_users(
     """
     cond = and_(ScimUser.unit_id == unit_id, _user_condition(unit_id, where))
     base = select(Account, ScimUser).join(ScimUser, ScimUser.account_id == Account.id)
-    total = db.session.scalar(
-        select(func.count())
-        .select_from(Account)
-        .join(ScimUser, ScimUser.account_id == Account.id)
-        .where(cond)
-    )
-    if limit <= 0:
-        return int(total or 0), []
-    order = []
-    if sort_field:
-        column = _column(USER_FIELDS, sort_field)
-        order.append(column.desc() if descending else column.asc())
-    order += [ScimUser.created_at.asc(), Account.id.asc()]
-    rows = db.session.execute(
-        base.where(cond).order_by(*order).offset(offset).limit(limit)
-    ).all()
-    return int(total or 0), [(r[0], r[1]) for r in rows]
+    rows: Sequence[Any] = []
+    if limit > 0:
+        order = []
+        if sort_field:
+            column = _column(USER_FIELDS, sort_field)
+            order.append(column.desc() if descending else column.asc())
+        order += [ScimUser.created_at.asc(), Account.id.asc()]
+        rows = db.session.execute(
+            base.where(cond).order_by(*order).offset(offset).limit(limit)
+        ).all()
+    if offset == 0 and limit > 0 and len(rows) < limit:
+        total = len(rows)
+    else:
+        total = int(
+            db.session.scalar(
+                select(func.count())
+                .select_from(Account)
+                .join(ScimUser, ScimUser.account_id == Account.id)
+                .where(cond)
+            )
+            or 0
+        )
+    return total, [(r[0], r[1]) for r in rows]
 
 
 def groups_of_accounts(unit_id: str, account_ids: Iterable[str]) -> dict[str, list[UnitGroup]]:
@@ -365,18 +369,22 @@ def search_groups(
 ) -> tuple[int, list[UnitGroup]]:
     """Total matches and one page of the unit's groups, in a stable order."""
     cond = and_(UnitGroup.unit_id == unit_id, _group_condition(where))
-    total = db.session.scalar(select(func.count()).select_from(UnitGroup).where(cond))
-    if limit <= 0:
-        return int(total or 0), []
-    order = []
-    if sort_field:
-        column = _column(GROUP_FIELDS, sort_field)
-        order.append(column.desc() if descending else column.asc())
-    order += [UnitGroup.created_at.asc(), UnitGroup.id.asc()]
-    rows = db.session.scalars(
-        select(UnitGroup).where(cond).order_by(*order).offset(offset).limit(limit)
-    ).all()
-    return int(total or 0), list(rows)
+    rows: Sequence[UnitGroup] = []
+    if limit > 0:
+        order = []
+        if sort_field:
+            column = _column(GROUP_FIELDS, sort_field)
+            order.append(column.desc() if descending else column.asc())
+        order += [UnitGroup.created_at.asc(), UnitGroup.id.asc()]
+        rows = db.session.scalars(
+            select(UnitGroup).where(cond).order_by(*order).offset(offset).limit(limit)
+        ).all()
+    if offset == 0 and limit > 0 and len(rows) < limit:
+        total = len(rows)
+    else:
+        total = int(db.session.scalar(select(func.count()).select_from(UnitGroup).where(cond))
+                    or 0)
+    return total, list(rows)
 
 
 def members_of(group_ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
