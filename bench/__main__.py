@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import base64
 import multiprocessing as mp
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -190,6 +191,11 @@ def main() -> None:
     sink = SmtpSink(codes, free_port())
     sink.start()
     try:
+        # Server logs and py-spy samples stay in bench/out/ (ignored by git) for a look
+        # afterwards; the databases are made fresh on every run.
+        out_dir = Path(__file__).resolve().parent / "out"
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir()
         with tempfile.TemporaryDirectory(prefix="unitgate-bench-") as tmp:
             backends = []
             if args.backend in ("sqlite", "all"):
@@ -201,14 +207,15 @@ def main() -> None:
                 else:
                     backends.append(pg)
             for backend in backends:
-                server = Server(Path(tmp), backend, sink.port, args.threads)
-                server.prepare()
-                server.start()
+                server = Server(out_dir, backend, sink.port, args.threads)
                 try:
+                    server.prepare()
+                    server.start()
                     print(f"bench: {backend.name} at {server.url}", flush=True)
                     run_backend(server, args.seconds, codes, out)
                 finally:
                     server.stop()
+                    backend.drop()
     finally:
         sink.stop()
         manager.shutdown()

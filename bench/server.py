@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -41,7 +41,26 @@ class Backend:
     name: str
     database_url: str
     redis_url: str | None = None
-    cleanup: list[str] = field(default_factory=list)
+    redis_prefix: str = "ugbench:"
+    admin_url: str | None = None  # PostgreSQL: where to drop the database afterwards
+
+    def drop(self) -> None:
+        """Remove what this run created (the PostgreSQL database, the Redis keys)."""
+        if self.admin_url:
+            import sqlalchemy as sa
+
+            name = self.database_url.rsplit("/", 1)[1]
+            engine = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+            with engine.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            engine.dispose()
+        if self.redis_url:
+            import redis
+
+            r = redis.Redis.from_url(self.redis_url)
+            keys = list(r.scan_iter(match=self.redis_prefix + "*", count=1000))
+            if keys:
+                r.delete(*keys)
 
 
 def sqlite_backend(workdir: Path) -> Backend:
@@ -49,8 +68,9 @@ def sqlite_backend(workdir: Path) -> Backend:
 
 
 def postgres_backend() -> Backend | None:
-    """A fresh ``unitgate_bench`` database and Redis db 2, or None when either is
-    unreachable."""
+    """A fresh database and Redis key prefix of this run's own (several benchmark runs
+    on one machine never share state), or None when either service is unreachable."""
+    run = f"{os.getpid()}"
     try:
         import redis
         import sqlalchemy as sa
@@ -59,16 +79,22 @@ def postgres_backend() -> Backend | None:
             "IDP_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
         )
         redis_url = os.environ.get("IDP_BENCH_REDIS_URL", "redis://127.0.0.1:6379/2")
-        redis.Redis.from_url(redis_url, socket_connect_timeout=1).flushdb()
+        redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping()
         engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
-            conn.execute(sa.text('DROP DATABASE IF EXISTS "unitgate_bench" WITH (FORCE)'))
-            conn.execute(sa.text('CREATE DATABASE "unitgate_bench"'))
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "unitgate_bench_{run}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "unitgate_bench_{run}"'))
         engine.dispose()
     except Exception as exc:  # any failure means: skip this backend
         print(f"bench: PostgreSQL/Redis backend skipped ({type(exc).__name__}: {exc})")
         return None
-    return Backend("postgres+redis", admin_url.rsplit("/", 1)[0] + "/unitgate_bench", redis_url)
+    return Backend(
+        "postgres+redis",
+        admin_url.rsplit("/", 1)[0] + f"/unitgate_bench_{run}",
+        redis_url,
+        redis_prefix=f"ugbench:{run}:",
+        admin_url=admin_url,
+    )
 
 
 class Server:
@@ -94,7 +120,7 @@ class Server:
         )
         if backend.redis_url:
             self.env["IDP_REDIS_URL"] = backend.redis_url
-            self.env["IDP_REDIS_PREFIX"] = "ugbench:"
+            self.env["IDP_REDIS_PREFIX"] = backend.redis_prefix
         self.proc: subprocess.Popen[bytes] | None = None
         self.demo: dict[str, str] = {}
 

@@ -113,29 +113,43 @@ class KeyRing:
 
     # -- loading ---------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
-        """Reload when the key set changed. Needs an app context (database access)."""
-        now = time.monotonic()
-        if not force and now - self._checked_at < self._refresh_seconds:
-            return
-        fp = keys_repo.fingerprint()
-        self._checked_at = now
-        if fp == self._fingerprint and not force:
+        """Reload when the key set changed. Needs an app context (database access).
+
+        Thread-safe: while one thread loads, the others wait for it instead of using
+        an empty or half-built key set (a fresh worker's first concurrent requests).
+        """
+        if not force and self._fresh():
             return
         with self._lock:
-            loaded: dict[str, LoadedKey] = {}
-            for row in keys_repo.all_keys():
-                previous = self._keys.get(row.kid)
-                if previous is not None:
-                    key = previous.key
-                else:
-                    pem = self._sealer.open(row.private_key_encrypted, f"signing-key:{row.kid}")
-                    cls = ECKey if row.alg == "ES256" else RSAKey
-                    key = cls.import_key(pem, parameters={"kid": row.kid, "alg": row.alg})
-                loaded[row.kid] = LoadedKey(
-                    row.kid, row.alg, row.state, key, dict(row.public_jwk), row.certificate_pem
-                )
-            self._keys = loaded
-            self._fingerprint = fp
+            if not force and self._fresh():
+                return  # another thread refreshed while this one waited
+            now = time.monotonic()
+            fp = keys_repo.fingerprint()
+            if fp != self._fingerprint or force:
+                loaded: dict[str, LoadedKey] = {}
+                for row in keys_repo.all_keys():
+                    previous = self._keys.get(row.kid)
+                    if previous is not None:
+                        key = previous.key
+                    else:
+                        pem = self._sealer.open(
+                            row.private_key_encrypted, f"signing-key:{row.kid}"
+                        )
+                        cls = ECKey if row.alg == "ES256" else RSAKey
+                        key = cls.import_key(pem, parameters={"kid": row.kid, "alg": row.alg})
+                    loaded[row.kid] = LoadedKey(
+                        row.kid, row.alg, row.state, key, dict(row.public_jwk), row.certificate_pem
+                    )
+                self._keys = loaded
+                self._fingerprint = fp
+            self._checked_at = now
+
+    def _fresh(self) -> bool:
+        """True when the key set was loaded and checked within ``refresh_seconds``."""
+        return (
+            self._fingerprint is not None
+            and time.monotonic() - self._checked_at < self._refresh_seconds
+        )
 
     # -- use -------------------------------------------------------------------
     def active(self, alg: str = DEFAULT_ALG) -> LoadedKey:

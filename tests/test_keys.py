@@ -5,6 +5,7 @@ SECURITY.md "Key rotation")."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -225,3 +226,26 @@ def test_keys_are_imported_once_not_per_signature(app: Flask) -> None:
 
 def services_of(app: Flask) -> Any:
     return app.extensions["unitgate"]
+
+
+def test_concurrent_first_use_waits_for_the_keys(app: Flask) -> None:
+    """A fresh worker's first requests arrive together: none may see an empty ring."""
+    ring = KeyRing(services_of(app).sealer, refresh_seconds=3600)
+    start = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def first_request() -> None:
+        with app.app_context():
+            start.wait()
+            try:
+                ring.sign_jwt({"sub": "x"}, "RS256")
+                ring.sign_jwt({"sub": "x"}, "ES256")
+            except BaseException as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=first_request) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
