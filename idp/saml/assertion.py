@@ -55,6 +55,8 @@ def new_id() -> str:
 
 @dataclass(frozen=True)
 class Subject:
+    """A NameID with its format and qualifiers."""
+
     name_id: str
     format: str
     name_qualifier: str | None = None
@@ -227,4 +229,3 @@ def serialise(response: etree._Element, signer: X509Signer | None = None) -> byt
     if signer is not None:
         response = sign_xml(response, signer)
     return etree.tostring(response, xml_declaration=True, encoding="UTF-8")
-

@@ -18,6 +18,8 @@ UNITGATE_PREFIX = "urn:unitgate:attribute:"
 
 @dataclass(frozen=True)
 class AttributeName:
+    """How one claim is named as a SAML attribute, and the scope that releases it."""
+
     claim: str
     name: str
     friendly_name: str
@@ -73,6 +75,8 @@ def scopes_for(claims: Iterable[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class SamlAttribute:
+    """One ``saml:Attribute`` with its string values."""
+
     name: str
     friendly_name: str
     values: tuple[str, ...]
@@ -96,7 +100,7 @@ def to_attributes(claims: Mapping[str, Any], allowed: Iterable[str]) -> list[Sam
     for claim in allowed:
         if claim == "wallet_fields":
             fields = claims.get(claim)
-            for field, value in (fields.items() if isinstance(fields, Mapping) else ()):
+            for field, value in fields.items() if isinstance(fields, Mapping) else ():
                 values = _values(value)
                 if values:
                     result.append(SamlAttribute(UNITGATE_PREFIX + "wallet:" + field, field, values))

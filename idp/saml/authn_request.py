@@ -26,6 +26,8 @@ REPLAY_TTL_SECONDS = int((MAX_AGE + FUTURE_SKEW).total_seconds()) + 60
 
 @dataclass
 class AuthnRequest:
+    """What an authenticated AuthnRequest asks for, its ACS URL already validated."""
+
     id: str
     acs_url: str
     relay_state: str | None

@@ -25,6 +25,8 @@ _SAMLP = f"{{{NS_SAMLP}}}"
 
 @dataclass
 class LogoutRequest:
+    """Whom an inbound LogoutRequest is about."""
+
     id: str
     name_id: str
     session_indexes: list[str]

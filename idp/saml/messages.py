@@ -59,9 +59,7 @@ def _raw_query(query_string: bytes) -> dict[str, str]:
     return raw
 
 
-def receive(
-    request: Request, param: str, posted: Mapping[str, list[str]] | None = None
-) -> Inbound:
+def receive(request: Request, param: str, posted: Mapping[str, list[str]] | None = None) -> Inbound:
     """Decode the ``param`` (``SAMLRequest`` or ``SAMLResponse``) message of
     ``request`` from the Redirect (GET) or POST binding and parse it safely.
     ``posted`` is the form of a POST-binding message re-delivered through

@@ -61,8 +61,14 @@ def _endpoint(sp: SamlServiceProvider) -> dict[str, Any] | None:
     return endpoints[0] if endpoints else None
 
 
-def _send(endpoint: dict[str, Any], url: str, param: str, xml: etree._Element,
-          relay_state: str | None, name: str) -> Response:
+def _send(
+    endpoint: dict[str, Any],
+    url: str,
+    param: str,
+    xml: etree._Element,
+    relay_state: str | None,
+    name: str,
+) -> Response:
     """Send a message through the browser: signed query for HTTP-Redirect, signed
     XML in an auto-submitting form for HTTP-POST."""
     signer = idp_metadata.signer()
@@ -95,8 +101,10 @@ def slo() -> Response:
             return refuse("This logout has expired; please start again.")
     elif bounce.needed():
         return bounce.bounce("saml.slo") or refuse("The SAML message is too large.")
-    source: Any = posted if posted is not None else (
-        request.args if request.method == "GET" else request.form
+    source: Any = (
+        posted
+        if posted is not None
+        else (request.args if request.method == "GET" else request.form)
     )
     if "SAMLRequest" in source:
         return _logout_request(posted)
@@ -119,9 +127,7 @@ def _logout_request(posted: dict[str, list[str]] | None) -> Response:
     except MalformedMessage as exc:
         log.info("saml logout request refused sp=%s: %s", sp.entity_id, exc)
         return refuse(str(exc))
-    if not ephemeral().add(
-        f"saml:logout:{sp.id}:{req.id}", 1, logout_messages.REPLAY_TTL_SECONDS
-    ):
+    if not ephemeral().add(f"saml:logout:{sp.id}:{req.id}", 1, logout_messages.REPLAY_TTL_SECONDS):
         return refuse("This logout request was already used.")
 
     row = sessions.current()
@@ -215,7 +221,11 @@ def _continue(state_id: str, state: dict[str, Any], new_browser_binding: bool = 
         sub_status=sub_status,
     )
     resp = _send(
-        endpoint, endpoint["response_url"], "SAMLResponse", xml, state["relay_state"],
+        endpoint,
+        endpoint["response_url"],
+        "SAMLResponse",
+        xml,
+        state["relay_state"],
         initiator.name,
     )
     return _unbind(resp)

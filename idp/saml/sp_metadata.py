@@ -47,6 +47,8 @@ class MetadataError(ValueError):
 
 @dataclass
 class SpMetadata:
+    """The parts of an SP's metadata the registry keeps."""
+
     entity_id: str
     name: str | None
     acs_endpoints: list[dict[str, Any]]
@@ -178,10 +180,7 @@ def _read(root: etree._Element) -> SpMetadata:
     methods: list[str] = []
     for kd in sp.findall(f"{_MD}KeyDescriptor"):
         use = kd.get("use")
-        certs = [
-            certificate_pem(xmlsafe.text_of(c) or "")
-            for c in kd.iterfind(_X509_CERTIFICATES)
-        ]
+        certs = [certificate_pem(xmlsafe.text_of(c) or "") for c in kd.iterfind(_X509_CERTIFICATES)]
         if use in (None, "signing"):
             signing += [c for c in certs if c not in signing]
         if use in (None, "encryption"):
@@ -215,8 +214,6 @@ def _read(root: etree._Element) -> SpMetadata:
         encryption_method=encryption_method,
         authn_requests_signed=xmlsafe.parse_bool(sp.get("AuthnRequestsSigned")),
         want_assertions_signed=xmlsafe.parse_bool(sp.get("WantAssertionsSigned")),
-        nameid_formats=[
-            xmlsafe.text_of(n) or "" for n in sp.findall(f"{_MD}NameIDFormat")
-        ],
+        nameid_formats=[xmlsafe.text_of(n) or "" for n in sp.findall(f"{_MD}NameIDFormat")],
         requested_attributes=[r for r in requested if r],
     )

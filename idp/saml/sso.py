@@ -48,9 +48,7 @@ FRESH_LOGIN_SLACK = timedelta(seconds=5)
 MAX_IDP_INITIATED_RELAY_STATE = 1024
 
 
-def _session_login(
-    sp: SamlServiceProvider, scopes: list[str]
-) -> tuple[answer.Login | None, bool]:
+def _session_login(sp: SamlServiceProvider, scopes: list[str]) -> tuple[answer.Login | None, bool]:
     """The login of this browser's live session (None without one or when its account
     may no longer sign in) and whether its account already consented to ``scopes``
     and the SP's attributes (the same test the login pages make)."""
@@ -123,9 +121,7 @@ def sso() -> Response:
     except MalformedMessage as exc:
         log.info("saml authn request refused sp=%s: %s", sp.entity_id, exc)
         return refuse(str(exc))
-    if not ephemeral().add(
-        f"saml:authn:{sp.id}:{req.id}", 1, authn_request.REPLAY_TTL_SECONDS
-    ):
+    if not ephemeral().add(f"saml:authn:{sp.id}:{req.id}", 1, authn_request.REPLAY_TTL_SECONDS):
         log.warning("saml authn request replayed sp=%s id=%s", sp.entity_id, req.id)
         return refuse("This sign-in request was already used.")
 

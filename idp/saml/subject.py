@@ -53,8 +53,10 @@ def authn_context(amr: list[str]) -> str:
     REFEDS MFA for two factors, PasswordProtectedTransport for a password (LDAP),
     ``unspecified`` for an e-mail code or an upstream SSO login."""
     methods = set(amr)
-    if "mfa" in methods or len(methods & MFA_METHODS) >= 2 or (
-        "pwd" in methods and methods & MFA_METHODS
+    if (
+        "mfa" in methods
+        or len(methods & MFA_METHODS) >= 2
+        or ("pwd" in methods and methods & MFA_METHODS)
     ):
         return AC_REFEDS_MFA
     if "pwd" in methods:

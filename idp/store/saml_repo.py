@@ -49,6 +49,7 @@ def by_entity_id(entity_id: str) -> SamlServiceProvider | None:
 
 
 def by_id(sp_id: str) -> SamlServiceProvider | None:
+    """The SP with this internal id, or None."""
     if not sp_id or len(sp_id) > 32:
         return None
     return db.session.get(SamlServiceProvider, sp_id)
@@ -69,9 +70,7 @@ def listing() -> Sequence[SamlServiceProvider]:
 def remove(sp_id: str, audit: AuditEvent | None = None) -> bool:
     """Delete an SP (and its session participations), with ``audit`` in the same
     transaction; False if it did not exist (then nothing is written)."""
-    db.session.execute(
-        delete(SamlSessionParticipant).where(SamlSessionParticipant.sp_id == sp_id)
-    )
+    db.session.execute(delete(SamlSessionParticipant).where(SamlSessionParticipant.sp_id == sp_id))
     result = db.session.execute(delete(SamlServiceProvider).where(SamlServiceProvider.id == sp_id))
     if not result.rowcount:
         db.session.rollback()
@@ -111,6 +110,7 @@ def remember_participant(
 
 
 def participant(session_id_hash: str, sp_id: str) -> SamlSessionParticipant | None:
+    """The SP's participation in the session, or None."""
     return db.session.scalar(
         select(SamlSessionParticipant).where(
             SamlSessionParticipant.session_id_hash == session_id_hash,
