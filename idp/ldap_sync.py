@@ -33,6 +33,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from connectors import ldap as ldap_connector
 from idp import ldap_accounts
@@ -159,20 +160,14 @@ def holder_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
 
 
-def run_locked(
-    directory: LdapDirectory,
-    dry_run: bool = False,
-    force: bool = False,
-    progress: Progress | None = None,
-) -> SyncSummary:
-    """:func:`sync` under the directory's cluster-wide lock.
+@contextmanager
+def directory_lock(directory: LdapDirectory) -> Iterator[Callable[[], None]]:
+    """Hold the directory's cluster-wide sync lock; yields a heartbeat that extends it.
 
-    Raises :class:`SyncBusy` when another run holds the lock. A dry run needs no
-    lock (it writes nothing). The lock expires after :data:`LOCK_TTL_SECONDS`
-    without a page being processed, so a crashed node cannot block syncs forever.
+    Raises :class:`SyncBusy` when another run holds it. The lock expires after
+    :data:`LOCK_TTL_SECONDS` without a heartbeat, so a crashed node cannot block
+    syncs for long; it is released only by its holder.
     """
-    if dry_run:
-        return sync(directory, dry_run=True, force=force, progress=progress)
     key = lock_key(directory.id)
     me = holder_name()
     if not ephemeral().add(key, me, LOCK_TTL_SECONDS):
@@ -182,10 +177,35 @@ def run_locked(
         ephemeral().put(key, me, LOCK_TTL_SECONDS)
 
     try:
-        return sync(directory, dry_run=False, force=force, progress=progress, heartbeat=heartbeat)
+        yield heartbeat
     finally:
         try:
             if ephemeral().get(key) == me:
                 ephemeral().delete(key)
         except Exception:
             log.warning("could not release LDAP sync lock %s; it expires by itself", key)
+
+
+def run_locked(
+    directory: LdapDirectory,
+    dry_run: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> SyncSummary:
+    """:func:`sync` under :func:`directory_lock` (:class:`SyncBusy` when another run
+    holds it). A dry run needs no lock: it writes nothing."""
+    if dry_run:
+        return sync(directory, dry_run=True, force=force, progress=progress)
+    with directory_lock(directory) as heartbeat:
+        return sync(directory, dry_run=False, force=force, progress=progress, heartbeat=heartbeat)
+
+
+def run_if(directory: LdapDirectory, wanted: Callable[[LdapDirectory], bool]) -> SyncSummary | None:
+    """Take the lock, re-read the directory and sync only if ``wanted(directory)`` still
+    holds (a periodic run another node finished meanwhile is not repeated); None when
+    it no longer does. :class:`SyncBusy` when another run holds the lock."""
+    with directory_lock(directory) as heartbeat:
+        ldap_repo.refresh(directory)
+        if not wanted(directory):
+            return None
+        return sync(directory, heartbeat=heartbeat)

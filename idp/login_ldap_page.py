@@ -17,7 +17,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, request
 from flask_babel import lazy_gettext as _l
 
-from idp import accounts, login_ldap
+from idp import accounts
 from idp.errors import error_response
 from idp.login.common import Expired, expired_page, load
 from idp.login.flow import next_step, see_other
@@ -91,6 +91,8 @@ def submit_password(interaction_id: str) -> Response:
     account = accounts.by_email(email)
     if account is None:
         return _again(ix.id, "failed", email)
+    from idp import login_ldap  # ldap3 is loaded on first use, not at every worker start
+
     try:
         done = login_ldap.authenticate(ix, account, password)
     except login_ldap.LdapLoginUnavailable:

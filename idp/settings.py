@@ -109,6 +109,11 @@ class Settings(BaseSettings):
         description="Extra consumer mail domains (comma-separated) refused as company "
         "domains, besides the built-in list in `idp/domains.py`.",
     )
+    ldap_scheduler_seconds: float = Field(
+        30.0,
+        description="How often each server worker looks for due LDAP syncs "
+        "(`idp ldap add --schedule-minutes`); 0 turns the scheduler off on this node.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
     @property

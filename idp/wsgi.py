@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from idp.app import create_app
 from idp.cli.serve import start_outbox
+from idp.ldap_scheduler import start_ldap_scheduler
 
 app = create_app()
 start_outbox(app)
+start_ldap_scheduler(app)

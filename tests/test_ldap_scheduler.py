@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -14,7 +15,7 @@ from idp import ldap_directories, ldap_scheduler, ldap_sync
 from idp.services import ephemeral
 from idp.store import ldap_repo
 from idp.store.db import db
-from idp.store.models import Account, LdapDirectory, Unit, utcnow
+from idp.store.models import Account, AuditEvent, LdapDirectory, Unit, utcnow
 from tests.support import slapd as ldap_test
 from tests.support.ldap_fixtures import directory_settings
 
@@ -132,3 +133,77 @@ def test_is_due(minutes: int, ago: int | None, due: bool) -> None:
     row = LdapDirectory(schedule_minutes=minutes,
                         last_run_at=None if ago is None else now - timedelta(minutes=ago))
     assert ldap_scheduler.is_due(row, now) is due
+
+
+def test_a_run_another_node_just_finished_is_not_repeated(
+    app: Flask, directory_id: str
+) -> None:
+    schedule(app, directory_id, 30)
+    with app.app_context():
+        stale = ldap_repo.directory(directory_id)
+        assert stale is not None and ldap_scheduler.is_due(stale, utcnow())
+
+        def other_node() -> None:
+            with app.app_context():
+                row = ldap_repo.directory(directory_id)
+                assert row is not None
+                ldap_sync.run_locked(row)
+
+        t = threading.Thread(target=other_node)
+        t.start()
+        t.join()
+        assert accounts(app) > 0
+        assert ldap_sync.run_if(stale, lambda d: ldap_scheduler.is_due(d, utcnow())) is None
+        syncs = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "ldap.sync"))
+        assert len(syncs.all()) == 1
+
+
+def test_idp_serve_workers_run_the_schedule_once(
+    app: Flask, directory_id: str, tmp_path: Path
+) -> None:
+    """Two real gunicorn workers of ``idp serve`` each run a scheduler; the directory
+    is synced once."""
+    import subprocess
+    import sys
+
+    from tests.support.apps import MASTER_KEY
+    from tests.support.backends import redis_prefix
+    from tests.support.processes import PROJECT_ROOT, free_port, idp_env
+
+    schedule(app, directory_id, 60)
+    settings = app.extensions["unitgate"].settings
+    values = {"database_url": settings.database_url, "master_key": MASTER_KEY,
+              "redis_prefix": redis_prefix(), "issuer": settings.issuer,
+              "ldap_scheduler_seconds": "0.5"}
+    if settings.redis_url:
+        values["redis_url"] = settings.redis_url
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "idp.cli", "serve", "--host", "127.0.0.1",
+             "--port", str(free_port()), "--workers", "2"],
+            env=idp_env(**values), cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        done = False
+        while not done and time.monotonic() < deadline and proc.poll() is None:
+            with app.app_context():
+                row = db.session.get(LdapDirectory, directory_id)
+                done = row is not None and row.last_run_at is not None
+                db.session.remove()
+            time.sleep(0.2)
+        time.sleep(2)  # let the other worker's scheduler look once more
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert done, log.read_text(errors="replace")[-2000:]
+    with app.app_context():
+        syncs = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "ldap.sync"))
+        assert len(syncs.all()) == 1  # two workers, one run
+    assert accounts(app) > 0
+
+
+@pytest.mark.parametrize("settings_overrides", [{"ldap_scheduler_seconds": 0}])
+def test_scheduler_can_be_turned_off_per_node(app: Flask) -> None:
+    assert ldap_scheduler.start_ldap_scheduler(app) is None

@@ -42,6 +42,9 @@ def start_outbox(app: Any, interval: float = OUTBOX_INTERVAL_SECONDS) -> bool:
 def _post_worker_init(worker: Any) -> None:
     """gunicorn hook, run in each worker after it loaded the app."""
     started = start_outbox(worker.wsgi)
+    from idp.ldap_scheduler import start_ldap_scheduler
+
+    start_ldap_scheduler(worker.wsgi)  # periodic LDAP syncs; one node per directory runs
     worker.log.info(
         "worker %s ready%s", worker.pid, " (outbox delivery running)" if started else ""
     )

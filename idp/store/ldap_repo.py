@@ -38,6 +38,12 @@ def directory_for_unit(unit_id: str) -> LdapDirectory | None:
     ).first()
 
 
+def refresh(row: LdapDirectory) -> None:
+    """Re-read ``row`` from the database (another node may have changed it)."""
+    db.session.commit()  # end the read transaction so the next read sees new commits
+    db.session.refresh(row)
+
+
 def directories() -> list[LdapDirectory]:
     return list(db.session.scalars(select(LdapDirectory).order_by(LdapDirectory.created_at)))
 
