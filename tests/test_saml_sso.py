@@ -226,8 +226,7 @@ def test_nameid_policy_the_sp_was_not_registered_for_is_refused(
 def test_http_post_binding_request(app: Flask, client: FlaskClient, account_id: str) -> None:
     sp = saml_flow.make_sp(app, client)
     form, request_id = sp.login_post()
-    client.set_cookie("unrelated", "1", domain="localhost")
-    resp = client.post("/saml/sso", data=form)
+    resp = saml_flow.post(client, "/saml/sso", form)
     ix_id = saml_flow.finish_login(app, resp, account_id)
     fields = posted_form(saml_flow.resume(client, ix_id))[1]
     assert fields["RelayState"] == "/post"
@@ -244,6 +243,7 @@ def test_cross_site_post_is_redelivered_with_the_browser_cookies(
     form, request_id = sp.login_post()
     # a cross-site POST carries no SameSite=Lax cookie: the IdP bounces it to a GET
     bare = app.test_client()
+    bare.set_cookie("lb-sticky", "node-2", domain="localhost")  # not one of ours
     resp = bare.post("/saml/sso", data=form)
     assert resp.status_code == 303
     location = urlsplit(resp.headers["Location"])

@@ -4,7 +4,9 @@ Unitgate's cookies are ``SameSite=Lax``: a browser does not send them with a POS
 from another site, which is exactly how an SP delivers HTTP-POST binding messages.
 Without them the IdP would not see the live session (no SSO, and single logout would
 not find the session) nor the logout chain's browser binding. So a POST that arrives
-without any of our cookies is stored for two minutes under a random key and the
+without any of Unitgate's cookies (all named ``ug_*``; other cookies on the host, such
+as a load balancer's ``SameSite=None`` one, may still come along) is stored for two
+minutes under a random key and the
 browser is sent (303) to the same endpoint with ``?bounce=<key>``: a top-level GET
 navigation, which carries Lax cookies. The message is then processed exactly as if
 it had been posted (same POST-binding checks and signature).
@@ -22,9 +24,14 @@ TTL_SECONDS = 120
 FIELDS = ("SAMLRequest", "SAMLResponse", "RelayState")
 
 
+OWN_COOKIE_PREFIX = "ug_"
+
+
 def needed() -> bool:
-    """True for a POST that carries none of the browser's cookies."""
-    return request.method == "POST" and not request.cookies
+    """True for a POST that carries none of Unitgate's own cookies."""
+    return request.method == "POST" and not any(
+        name.startswith(OWN_COOKIE_PREFIX) for name in request.cookies
+    )
 
 
 def bounce(endpoint: str) -> Response | None:

@@ -72,3 +72,14 @@ def sign_in(
     action, fields = posted_form(resume(client, ix_id))
     assert action == sp.acs_url
     return fields, request_id
+
+
+def post(client: FlaskClient, path: str, form: dict[str, str]) -> TestResponse:
+    """POST a SAML message the way an SP's page does (cross-site: no Unitgate cookie
+    comes along) and follow the IdP's re-delivery through a GET, which carries the
+    browser's cookies."""
+    resp = client.post(path, data=form)
+    location = resp.headers.get("Location", "")
+    if resp.status_code == 303 and "bounce=" in location:
+        return get_url(client, location)
+    return resp
