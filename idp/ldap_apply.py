@@ -156,6 +156,9 @@ class Applier:
         link.deactivated_by_sync = True
         ldap_accounts.deactivate(account, self.actor, plan.reason)
 
+    def _untouched(self, plan: Plan, now: datetime) -> None:
+        self._touch_link(plan, now)
+
     def _missing(self, plan: Plan, now: datetime) -> None:
         assert plan.link is not None
         plan.link.state = "missing"
@@ -177,6 +180,7 @@ COUNTER = {
     "reactivate": "reactivated",
     "unchanged": "unchanged",
     "missing": "",
+    "untouched": "skipped",
 }
 
 

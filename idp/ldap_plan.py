@@ -59,7 +59,7 @@ def actor(directory: LdapDirectory) -> str:
 class Plan:
     """One decided change, applied later unless the run is dry."""
 
-    kind: str  # create | update | adopt | deactivate | reactivate | unchanged
+    kind: str  # create | update | adopt | deactivate | reactivate | unchanged | untouched
     entry: MappedEntry | None = None
     link: LdapLink | None = None
     account: Account | None = None
@@ -174,6 +174,9 @@ class Planner:
         by_email: dict[str, Account],
     ) -> Plan:
         membership = memberships.get(account.id)
+        if account.status == ldap_accounts.DELETED:
+            # Deprovisioned (anonymised) elsewhere: never refill the profile.
+            return Plan("untouched", m, link, account, membership)
         if m.disabled:
             if account.status == ldap_accounts.ACTIVE:
                 return Plan("deactivate", m, link, account, membership, reason="disabled")

@@ -248,6 +248,25 @@ def test_blocked_by_someone_else_is_never_reactivated(
         assert account(10).status == "blocked"
 
 
+def test_account_deprovisioned_elsewhere_is_not_refilled(
+    app: Flask, directory_id: str, directory_server: ldap_test.Slapd
+) -> None:
+    run(app, directory_id)
+    with app.app_context():
+        a = account(10)
+        a.status, a.given_name, a.email = "deleted", "", f"deleted-{a.id}@deleted.invalid"
+        db.session.commit()
+        deleted_id = a.id
+    directory_server.replace(10, "sn", ["Changed"])
+    summary = run(app, directory_id)
+    assert summary.skipped == DISABLED + 1
+    assert (summary.created, summary.updated, summary.reactivated) == (0, 0, 0)
+    with app.app_context():
+        a = db.session.get(Account, deleted_id)
+        assert a is not None
+        assert (a.status, a.given_name) == ("deleted", "")
+
+
 def test_group_changes_set_roles_and_keep_roles_given_elsewhere(
     app: Flask, directory_id: str, unit_id: str, directory_server: ldap_test.Slapd
 ) -> None:
