@@ -62,6 +62,7 @@ class ServiceProvider:
 
     idp_metadata: bytes
     host: str = "merchant.example"
+    scheme: str = "https"
     sign_requests: bool = False
     want_assertions_signed: bool = True
     want_messages_signed: bool = True
@@ -70,15 +71,15 @@ class ServiceProvider:
 
     @property
     def entity_id(self) -> str:
-        return f"https://{self.host}/saml/metadata"
+        return f"{self.scheme}://{self.host}/saml/metadata"
 
     @property
     def acs_url(self) -> str:
-        return f"https://{self.host}/saml/acs"
+        return f"{self.scheme}://{self.host}/saml/acs"
 
     @property
     def sls_url(self) -> str:
-        return f"https://{self.host}/saml/sls"
+        return f"{self.scheme}://{self.host}/saml/sls"
 
     def settings_dict(self) -> dict[str, Any]:
         key, cert = keypair(self.host)
@@ -135,7 +136,7 @@ class ServiceProvider:
         query: str = "",
     ) -> dict[str, Any]:
         return {
-            "https": "on",
+            "https": "on" if self.scheme == "https" else "off",
             "http_host": self.host,
             "script_name": path,
             "get_data": get or {},
