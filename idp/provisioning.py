@@ -6,11 +6,8 @@ nothing of SCIM. Guarantees:
 * **One provisioning unit per account.** A unit provisions the accounts it created,
   and adopts an existing account with the same e-mail address only when that account
   belongs to no other unit and no other directory record; otherwise :class:`Conflict`.
-* **Field ownership.** Each profile field has an owner: ``scim`` or ``ldap`` (HR),
-  ``sso`` (an upstream login) or ``employee`` (no entry). A source may write a field
-  it owns or one owned by a lower rank (employee < sso < HR); the writer becomes the
-  owner, and clearing a field hands it back to the employee. So the employee cannot
-  overwrite what HR owns (:func:`employee_update` raises :class:`FieldOwned`).
+* **Field ownership** (:mod:`idp.field_owners`): a source writes only fields it may
+  and becomes their owner, so the employee cannot overwrite what HR owns.
 * **Deactivation** (``active`` false) blocks sign-in (``Account.status``), ends every
   session and revokes every grant (refresh tokens stop, introspection says inactive)
   in the same transaction. Reactivation restores sign-in.
@@ -33,28 +30,37 @@ from datetime import datetime
 from typing import Any
 
 from idp import accounts, audit
+from idp.field_owners import (
+    DELETED,
+    EXTRA_LENGTH,
+    EXTRA_PREFIX,
+    MAX_ATTEMPTS,
+    PROFILE_FIELDS,
+    checked,
+    claim,
+    column_value,
+    employee_editable,
+    employee_update,
+    limit,
+    may_write,
+    owners,
+)
+from idp.provisioning_errors import (
+    Busy,
+    Conflict,
+    FieldOwned,
+    InvalidValue,
+    NotFound,
+    PreconditionFailed,
+    ProvisioningError,
+)
 from idp.store import grants_repo, scim_repo, sessions_repo
 from idp.store.models import Account, Membership, ScimUser, new_id
 from idp.store.predicates import Predicate
 
 ACTIVE = "active"
 DEACTIVATED = "deactivated"
-DELETED = "deleted"
-EMPLOYEE = "employee"
-RANK = {EMPLOYEE: 0, "sso": 1, "ldap": 2, "scim": 2}
-MAX_ATTEMPTS = 10
 
-# Profile fields on the account, with their maximum lengths.
-PROFILE_FIELDS: dict[str, int] = {
-    "email": 320,
-    "given_name": 200,
-    "family_name": 200,
-    "phone_number": 40,
-    "locale": 10,
-    "cost_centre": 100,
-    "personnel_number": 100,
-    "department": 200,
-}
 # Directory attributes kept with the provisioning unit's record.
 RECORD_FIELDS: dict[str, int] = {
     "user_name": 320,
@@ -64,36 +70,6 @@ RECORD_FIELDS: dict[str, int] = {
     "user_type": 64,
     "manager_id": 200,
 }
-EXTRA_PREFIX = "extra."
-EXTRA_LENGTH = 1000
-
-
-class ProvisioningError(Exception):
-    """Base of the errors below; ``str(exc)`` is safe to show to the client."""
-
-
-class NotFound(ProvisioningError):
-    pass
-
-
-class Conflict(ProvisioningError):
-    """A uniqueness rule (userName, e-mail address) would be broken."""
-
-
-class InvalidValue(ProvisioningError):
-    pass
-
-
-class PreconditionFailed(ProvisioningError):
-    """The caller's ``if_match`` version is not the current one."""
-
-
-class FieldOwned(ProvisioningError):
-    """The writer may not change a field another source owns."""
-
-
-class Busy(ProvisioningError):
-    """Too many concurrent writers; retrying later will succeed."""
 
 
 @dataclass(frozen=True)
@@ -131,71 +107,34 @@ class DirectoryUser:
     updated_at: datetime | None = None
 
 
+__all__ = [
+    "ACTIVE",
+    "DEACTIVATED",
+    "DELETED",
+    "Actor",
+    "Busy",
+    "Conflict",
+    "DirectoryUser",
+    "FieldOwned",
+    "InvalidValue",
+    "NotFound",
+    "PreconditionFailed",
+    "ProvisioningError",
+    "create_user",
+    "delete_user",
+    "employee_editable",
+    "employee_update",
+    "extra_names",
+    "find_users",
+    "get_user",
+    "may_write",
+    "owners",
+    "update_user",
+]
+
+
 class _Retry(Exception):
     pass
-
-
-# -- field ownership -----------------------------------------------------------------
-
-
-def owners(account: Account) -> dict[str, str]:
-    """Owner of each owned field (``{"given_name": "scim"}``); absent means employee.
-
-    Ownership recorded by older LDAP sync runs under ``extra["field_owners"]`` is
-    honoured too.
-    """
-    legacy = (account.extra or {}).get("field_owners") or {}
-    merged = {str(k): str(v) for k, v in legacy.items()} if isinstance(legacy, dict) else {}
-    merged.update({str(k): str(v) for k, v in (account.field_owners or {}).items()})
-    return merged
-
-
-def may_write(source: str, owner: str | None) -> bool:
-    """True when ``source`` may change a field owned by ``owner``."""
-    return RANK.get(source, -1) >= RANK.get(owner or EMPLOYEE, 0)
-
-
-def employee_editable(account: Account, extra_names: list[str] | None = None) -> list[str]:
-    """The profile fields the employee may still edit themselves (for the dashboard)."""
-    owned = owners(account)
-    names = list(PROFILE_FIELDS) + [EXTRA_PREFIX + n for n in extra_names or []]
-    return [n for n in names if may_write(EMPLOYEE, owned.get(n))]
-
-
-def employee_update(account_id: str, changes: dict[str, str | None], actor_name: str) -> Account:
-    """Apply an employee's own profile edit; :class:`FieldOwned` names the first field
-    that HR or SSO owns, and nothing is written then."""
-    for _attempt in range(MAX_ATTEMPTS):
-        account = scim_repo.account(account_id)
-        if account is None or account.status == DELETED:
-            raise NotFound("account not found")
-        owned = owners(account)
-        values: dict[str, Any] = {}
-        extra = dict(account.extra or {})
-        for name, value in changes.items():
-            if not may_write(EMPLOYEE, owned.get(name)):
-                raise FieldOwned(f"{name} is managed by {owned[name]}")
-            value = _checked(name, value, _limit(name))
-            if name.startswith(EXTRA_PREFIX):
-                extra[name[len(EXTRA_PREFIX) :]] = value
-                values["extra"] = extra
-            elif name in PROFILE_FIELDS and name != "email":
-                values[name] = _column_value(name, value)
-            else:
-                raise InvalidValue(f"{name} cannot be edited here")
-        if not values:
-            return account
-        try:
-            with scim_repo.atomic():
-                if not scim_repo.bump_account(account_id, account.version, values):
-                    raise _Retry()
-                audit.record(
-                    actor_name, "account.profile_edited", account_id, {"fields": sorted(changes)}
-                )
-        except _Retry:
-            continue
-        return scim_repo.account(account_id) or account
-    raise Busy("the account is being changed concurrently; retry")
 
 
 # -- reading -------------------------------------------------------------------------
@@ -414,8 +353,8 @@ def _write_user(
             if holder is not None and holder.id != cur.id:
                 raise Conflict("a user with this e-mail address already exists")
             values["email_verified"] = False
-        _claim(owned, name, new, actor)
-        values[name] = _column_value(name, new)
+        claim(owned, name, new, actor.source)
+        values[name] = column_value(name, new)
         changed.append(name)
     extra = dict(account.extra or {})
     for name in names:
@@ -423,7 +362,7 @@ def _write_user(
         key = EXTRA_PREFIX + name
         if new == old or (replace and new is None and owned.get(key) != actor.source):
             continue
-        _claim(owned, key, new, actor)
+        claim(owned, key, new, actor.source)
         if new is None:
             extra.pop(name, None)
         else:
@@ -462,16 +401,6 @@ def _write_user(
     elif status_change == ACTIVE:
         audit.record(actor.name, "account.reactivated", cur.id, {"unit_id": unit_id})
     return True
-
-
-def _claim(owned: dict[str, str], name: str, value: Any, actor: Actor) -> None:
-    owner = owned.get(name)
-    if not may_write(actor.source, owner):
-        raise FieldOwned(f"{name} is managed by {owner}")
-    if value is None:
-        owned.pop(name, None)
-    else:
-        owned[name] = actor.source
 
 
 def _cut_access(account_id: str, actor: Actor, unit_id: str) -> None:
@@ -539,29 +468,11 @@ def _anonymous(account_id: str) -> dict[str, Any]:
 # -- validation ----------------------------------------------------------------------
 
 
-def _limit(name: str) -> int:
-    if name.startswith(EXTRA_PREFIX):
-        return EXTRA_LENGTH
-    return PROFILE_FIELDS.get(name) or RECORD_FIELDS.get(name) or EXTRA_LENGTH
-
-
-def _checked(name: str, value: Any, limit: int) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidValue(f"{name} must be a string")
-    value = value.strip()
-    if not value:
-        return None
-    if len(value) > limit or "\x00" in value:
-        raise InvalidValue(f"{name} is too long (at most {limit} characters)")
-    return value
-
-
 def _validated(user: DirectoryUser, names: list[str]) -> DirectoryUser:
     """Trim, length-check and normalise a desired view; unknown extras are refused."""
     for name in list(PROFILE_FIELDS) + list(RECORD_FIELDS):
-        setattr(user, name, _checked(name, getattr(user, name), _limit(name)))
+        size = RECORD_FIELDS.get(name) or limit(name)
+        setattr(user, name, checked(name, getattr(user, name), size))
     if not user.user_name:
         raise InvalidValue("userName is required")
     if user.email is None and _is_email(user.user_name):
@@ -575,7 +486,7 @@ def _validated(user: DirectoryUser, names: list[str]) -> DirectoryUser:
     if unknown:
         raise InvalidValue(f"unknown unit field: {sorted(unknown)[0]}")
     user.extras = {
-        k: _checked(EXTRA_PREFIX + k, v, EXTRA_LENGTH) for k, v in user.extras.items()
+        k: checked(EXTRA_PREFIX + k, v, EXTRA_LENGTH) for k, v in user.extras.items()
     }
     return user
 
@@ -586,9 +497,3 @@ def _is_email(text: str) -> bool:
     except accounts.InvalidEmail:
         return False
     return True
-
-
-def _column_value(name: str, value: str | None) -> str | None:
-    if name in ("given_name", "family_name"):
-        return value or ""
-    return value

@@ -28,7 +28,7 @@ from idp.provisioning import (
     NotFound,
     PreconditionFailed,
 )
-from idp.store import scim_repo
+from idp.store import scim_repo, unit_groups_repo
 from idp.store.models import GroupRoleRule, UnitGroup
 from idp.store.predicates import Predicate
 
@@ -59,10 +59,10 @@ class _Retry(Exception):
 
 def get_group(unit_id: str, group_id: str, with_members: bool = True) -> DirectoryGroup:
     """One of the unit's groups; :class:`NotFound` for any other id."""
-    row = scim_repo.group_row(unit_id, group_id)
+    row = unit_groups_repo.group_row(unit_id, group_id)
     if row is None:
         raise NotFound("group not found")
-    members = scim_repo.members_of([row.id])[row.id] if with_members else None
+    members = unit_groups_repo.members_of([row.id])[row.id] if with_members else None
     return _to_group(row, members)
 
 
@@ -76,8 +76,10 @@ def find_groups(
     with_members: bool = True,
 ) -> tuple[int, list[DirectoryGroup]]:
     """Total and one page of the unit's groups matching ``where``, in a stable order."""
-    total, rows = scim_repo.search_groups(unit_id, where, sort_field, descending, offset, limit)
-    members = scim_repo.members_of([r.id for r in rows]) if with_members else {}
+    total, rows = unit_groups_repo.search_groups(
+        unit_id, where, sort_field, descending, offset, limit
+    )
+    members = unit_groups_repo.members_of([r.id for r in rows]) if with_members else {}
     return total, [_to_group(r, members.get(r.id) if with_members else None) for r in rows]
 
 
@@ -103,7 +105,7 @@ def create_group(unit_id: str, group: DirectoryGroup, actor: Actor) -> Directory
                         external_id=group.external_id)
         scim_repo.add(row)
         scim_repo.flush()
-        scim_repo.add_members(row.id, members)
+        unit_groups_repo.add_members(row.id, members)
         scim_repo.flush()
         sync_roles(unit_id, members)
         audit.record(actor.name, "group.created", row.id,
@@ -153,10 +155,10 @@ def _write_group(
         values["external_id"] = des.external_id
     if not values and not added and not removed:
         return True
-    if not scim_repo.bump_group(cur.id, cur.version, values):
+    if not unit_groups_repo.bump_group(cur.id, cur.version, values):
         return False
-    scim_repo.add_members(cur.id, added)
-    scim_repo.remove_members(cur.id, removed)
+    unit_groups_repo.add_members(cur.id, added)
+    unit_groups_repo.remove_members(cur.id, removed)
     scim_repo.flush()
     affected = old | added if "display_name" in values else added | removed
     sync_roles(unit_id, affected)
@@ -180,7 +182,7 @@ def delete_group(unit_id: str, group_id: str, actor: Actor, if_match: int | None
     if if_match is not None and current.version != if_match:
         raise PreconditionFailed("the group was changed since it was read")
     with scim_repo.atomic():
-        scim_repo.delete_group(group_id)
+        unit_groups_repo.delete_group(group_id)
         scim_repo.flush()
         sync_roles(unit_id, current.member_ids)
         audit.record(actor.name, "group.deleted", group_id,
@@ -214,7 +216,7 @@ def sync_roles(
 ) -> None:
     """Recompute the managed roles of these accounts' memberships in the unit from
     their group memberships (staged in the current transaction)."""
-    rules = scim_repo.role_rules(unit_id)
+    rules = unit_groups_repo.role_rules(unit_id)
     managed = {r.role for r in rules} | (also_managed or set())
     if not managed:
         return
@@ -222,7 +224,7 @@ def sync_roles(
         membership = scim_repo.membership(account_id, unit_id)
         if membership is None:
             continue
-        names = scim_repo.group_names_of(unit_id, account_id)
+        names = unit_groups_repo.group_names_of(unit_id, account_id)
         granted = [r.role for r in rules if r.group_name in names]
         kept = [r for r in membership.roles or [] if r not in managed]
         roles = kept + sorted(set(granted) - set(kept))
@@ -234,7 +236,7 @@ def sync_roles(
 
 def role_rules(unit_id: str) -> list[GroupRoleRule]:
     """The unit's group-to-role rules, by group name."""
-    return list(scim_repo.role_rules(unit_id))
+    return list(unit_groups_repo.role_rules(unit_id))
 
 
 def add_role_rule(unit_id: str, group_name: str, role: str, actor_name: str) -> GroupRoleRule:
@@ -242,14 +244,14 @@ def add_role_rule(unit_id: str, group_name: str, role: str, actor_name: str) -> 
     name, role = group_name.strip().lower(), role.strip()
     if not name or len(name) > NAME_LENGTH or not role or len(role) > ROLE_LENGTH:
         raise InvalidValue("group name and role are required and must be short")
-    existing = scim_repo.role_rule(unit_id, name, role)
+    existing = unit_groups_repo.role_rule(unit_id, name, role)
     if existing is not None:
         return existing
     with scim_repo.atomic():
         rule = GroupRoleRule(unit_id=unit_id, group_name=name, role=role)
         scim_repo.add(rule)
         scim_repo.flush()
-        sync_roles(unit_id, scim_repo.member_ids_of_groups_named(unit_id, [name]))
+        sync_roles(unit_id, unit_groups_repo.member_ids_of_groups_named(unit_id, [name]))
         audit.record(actor_name, "group_role_rule.added", unit_id, {"group": name, "role": role})
     return rule
 
@@ -257,12 +259,12 @@ def add_role_rule(unit_id: str, group_name: str, role: str, actor_name: str) -> 
 def remove_role_rule(unit_id: str, group_name: str, role: str, actor_name: str) -> bool:
     """Drop a rule; members lose the role unless another rule still gives it."""
     name = group_name.strip().lower()
-    rule = scim_repo.role_rule(unit_id, name, role)
+    rule = unit_groups_repo.role_rule(unit_id, name, role)
     if rule is None:
         return False
     with scim_repo.atomic():
-        scim_repo.delete_role_rule(rule)
+        unit_groups_repo.delete_role_rule(rule)
         scim_repo.flush()
-        sync_roles(unit_id, scim_repo.member_ids_of_groups_named(unit_id, [name]), {role})
+        sync_roles(unit_id, unit_groups_repo.member_ids_of_groups_named(unit_id, [name]), {role})
         audit.record(actor_name, "group_role_rule.removed", unit_id, {"group": name, "role": role})
     return True

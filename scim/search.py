@@ -12,7 +12,7 @@ from typing import Any
 
 from idp import provisioning, unit_groups
 from idp.store.predicates import BadComparison, Constant, Predicate, UnknownField
-from scim import filters
+from scim import filter_compiler, filters
 from scim.errors import ScimError, bad_request
 from scim.filters import get_ci
 from scim.projection import parse_names, project
@@ -94,7 +94,7 @@ def _query(values: dict[str, Any]) -> Query:
 def _predicate(query: Query, schema: ResourceSchema, lenient: bool = False) -> Predicate:
     if not query.filter:
         return Constant(True)
-    return filters.Compiler(schema, lenient).compile(filters.parse(query.filter))
+    return filter_compiler.Compiler(schema, lenient).compile(filters.parse(query.filter))
 
 
 def _sort_field(query: Query, schema: ResourceSchema) -> str | None:

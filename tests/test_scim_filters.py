@@ -9,11 +9,11 @@ import pytest
 
 from idp.store import predicates as p
 from scim.errors import ScimError
+from scim.filter_compiler import Compiler
 from scim.filters import (
     And,
     AttrPath,
     Cmp,
-    Compiler,
     Not,
     Or,
     Pr,

@@ -228,7 +228,7 @@ class UnitGroupMember(Base):
 
 class GroupRoleRule(Base):
     """Membership of a unit group named ``group_name`` (case-insensitive) gives ``role``
-    in the unit (``idp.provisioning.sync_roles``)."""
+    in the unit (``idp.unit_groups.sync_roles``)."""
 
     __tablename__ = "group_role_rules"
     __table_args__ = (UniqueConstraint("unit_id", "group_name", "role"),)

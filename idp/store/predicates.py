@@ -2,7 +2,7 @@
 
 Callers (the SCIM filter compiler, admin searches) describe *what* they want with
 these frozen dataclasses; repositories translate them into SQL over the fields they
-expose (see ``idp.store.scim_repo.USER_FIELDS``). Nothing here knows SCIM.
+expose (see ``idp.store.predicate_sql.USER_FIELDS``). Nothing here knows SCIM.
 
 Comparisons are two-valued: an unset field (SQL NULL) never equals, contains or
 orders against anything, so ``Negate(Compare(f, "eq", v))`` matches records whose

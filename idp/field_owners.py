@@ -1,0 +1,143 @@
+"""Field ownership: who may change which profile field of an account.
+
+Each profile field has an owner, stored in ``Account.field_owners``: ``scim`` or
+``ldap`` (HR systems), ``sso`` (an upstream login) or ``employee`` (no entry). A
+source may write a field it owns or one owned by a lower rank (employee < sso < HR);
+the writer becomes the owner, and clearing a field hands it back to the employee.
+So the employee cannot overwrite what HR owns: :func:`employee_update` raises
+:class:`~idp.provisioning_errors.FieldOwned` and writes nothing. ``docs/scim.md``
+documents the owners; :func:`employee_editable` tells the dashboard what to offer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp import audit
+from idp.provisioning_errors import Busy, FieldOwned, InvalidValue, NotFound
+from idp.store import scim_repo
+from idp.store.models import Account
+
+DELETED = "deleted"
+EMPLOYEE = "employee"
+RANK = {EMPLOYEE: 0, "sso": 1, "ldap": 2, "scim": 2}
+MAX_ATTEMPTS = 10
+
+# Profile fields on the account, with their maximum lengths.
+PROFILE_FIELDS: dict[str, int] = {
+    "email": 320,
+    "given_name": 200,
+    "family_name": 200,
+    "phone_number": 40,
+    "locale": 10,
+    "cost_centre": 100,
+    "personnel_number": 100,
+    "department": 200,
+}
+EXTRA_PREFIX = "extra."
+EXTRA_LENGTH = 1000
+
+
+class _Retry(Exception):
+    pass
+
+
+
+
+def owners(account: Account) -> dict[str, str]:
+    """Owner of each owned field (``{"given_name": "scim"}``); absent means employee.
+
+    Ownership recorded by older LDAP sync runs under ``extra["field_owners"]`` is
+    honoured too.
+    """
+    legacy = (account.extra or {}).get("field_owners") or {}
+    merged = {str(k): str(v) for k, v in legacy.items()} if isinstance(legacy, dict) else {}
+    merged.update({str(k): str(v) for k, v in (account.field_owners or {}).items()})
+    return merged
+
+
+def may_write(source: str, owner: str | None) -> bool:
+    """True when ``source`` may change a field owned by ``owner``."""
+    return RANK.get(source, -1) >= RANK.get(owner or EMPLOYEE, 0)
+
+
+def employee_editable(account: Account, extra_names: list[str] | None = None) -> list[str]:
+    """The profile fields the employee may still edit themselves (for the dashboard)."""
+    owned = owners(account)
+    names = list(PROFILE_FIELDS) + [EXTRA_PREFIX + n for n in extra_names or []]
+    return [n for n in names if may_write(EMPLOYEE, owned.get(n))]
+
+
+def employee_update(account_id: str, changes: dict[str, str | None], actor_name: str) -> Account:
+    """Apply an employee's own profile edit; :class:`FieldOwned` names the first field
+    that HR or SSO owns, and nothing is written then."""
+    for _attempt in range(MAX_ATTEMPTS):
+        account = scim_repo.account(account_id)
+        if account is None or account.status == DELETED:
+            raise NotFound("account not found")
+        owned = owners(account)
+        values: dict[str, Any] = {}
+        extra = dict(account.extra or {})
+        for name, value in changes.items():
+            if not may_write(EMPLOYEE, owned.get(name)):
+                raise FieldOwned(f"{name} is managed by {owned[name]}")
+            value = checked(name, value, limit(name))
+            if name.startswith(EXTRA_PREFIX):
+                extra[name[len(EXTRA_PREFIX) :]] = value
+                values["extra"] = extra
+            elif name in PROFILE_FIELDS and name != "email":
+                values[name] = column_value(name, value)
+            else:
+                raise InvalidValue(f"{name} cannot be edited here")
+        if not values:
+            return account
+        try:
+            with scim_repo.atomic():
+                if not scim_repo.bump_account(account_id, account.version, values):
+                    raise _Retry()
+                audit.record(
+                    actor_name, "account.profile_edited", account_id, {"fields": sorted(changes)}
+                )
+        except _Retry:
+            continue
+        return scim_repo.account(account_id) or account
+    raise Busy("the account is being changed concurrently; retry")
+
+
+def claim(owned: dict[str, str], name: str, value: Any, source: str) -> None:
+    """Record ``source`` as the owner of ``name`` it writes (the employee's again when
+    it clears the field); :class:`FieldOwned` when ``source`` ranks too low."""
+    owner = owned.get(name)
+    if not may_write(source, owner):
+        raise FieldOwned(f"{name} is managed by {owner}")
+    if value is None:
+        owned.pop(name, None)
+    else:
+        owned[name] = source
+
+
+
+
+def limit(name: str) -> int:
+    if name.startswith(EXTRA_PREFIX):
+        return EXTRA_LENGTH
+    return PROFILE_FIELDS.get(name) or EXTRA_LENGTH
+
+
+def checked(name: str, value: Any, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidValue(f"{name} must be a string")
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > limit or "\x00" in value:
+        raise InvalidValue(f"{name} is too long (at most {limit} characters)")
+    return value
+
+
+def column_value(name: str, value: str | None) -> str | None:
+    if name in ("given_name", "family_name"):
+        return value or ""
+    return value
