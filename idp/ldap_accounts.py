@@ -4,20 +4,26 @@ Deactivation blocks sign-in (``status``), ends every session and revokes every
 grant (so refresh tokens stop working and introspection says inactive);
 reactivation restores sign-in. Each step is audited. Nothing here commits: the
 caller's page transaction holds the change and its audit events together.
+
+Statuses and the field-ownership rule are :mod:`idp.provisioning`'s; its own
+deactivation works on SCIM directory records and commits per account, so the
+sync's page-batched variant lives here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import has_request_context
 
+from idp import provisioning
 from idp.store import grants_repo, ldap_repo, sessions_repo
 from idp.store.models import Account, AuditEvent
 
-ACTIVE = "active"
-DEACTIVATED = "deactivated"
-DELETED = "deleted"  # deprovisioned by SCIM (``idp.provisioning``)
+ACTIVE = provisioning.ACTIVE
+DEACTIVATED = provisioning.DEACTIVATED
+DELETED = provisioning.DELETED  # deprovisioned (anonymised) by SCIM
 OWNER = "ldap"
 
 
@@ -70,3 +76,10 @@ def claim_fields(account: Account, values: dict[str, Any]) -> None:
             owners[name] = OWNER
     if owners != (account.field_owners or {}):
         account.field_owners = owners
+
+
+def writable(account: Account) -> Callable[[str], bool]:
+    """A test of which fields the directory may change on ``account``
+    (:func:`idp.provisioning.may_write` for the source ``ldap``)."""
+    owned = provisioning.owners(account)
+    return lambda field: provisioning.may_write(OWNER, owned.get(field))

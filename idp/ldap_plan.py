@@ -83,7 +83,10 @@ def field_value_for(name: str, value: str | None) -> Any:
 
 def _field_changes(account: Account, entry: MappedEntry, trust_email: bool) -> dict[str, Any]:
     changes: dict[str, Any] = {}
+    may_write = ldap_accounts.writable(account)
     for name, value in entry.values.items():
+        if not may_write(name):
+            continue
         target = field_value_for(name, value)
         current = _field_value(account, name)
         if name == "email":
