@@ -60,6 +60,7 @@ from idp.store.predicates import Predicate
 
 ACTIVE = "active"
 DEACTIVATED = "deactivated"
+NEW_MEMBER_ROLE = "employee"  # like every other way of joining a unit
 
 # Directory attributes kept with the provisioning unit's record.
 RECORD_FIELDS: dict[str, int] = {
@@ -282,7 +283,7 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
     )
     scim_repo.add(record)
     if not adopted or scim_repo.membership(account.id, unit_id) is None:
-        scim_repo.add(Membership(account_id=account.id, unit_id=unit_id, roles=[]))
+        scim_repo.add(Membership(account_id=account.id, unit_id=unit_id, roles=[NEW_MEMBER_ROLE]))
     details: dict[str, Any] = {"unit_id": unit_id, "adopted": adopted, "active": user.active}
     audit.record(actor.name, "account.provisioned", account.id, details)
     if adopted and not user.active:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from idp import audit
+from idp import audit, units
 from idp.provisioning import (
     MAX_ATTEMPTS,
     Actor,
@@ -33,7 +33,6 @@ from idp.store.models import GroupRoleRule, UnitGroup
 from idp.store.predicates import Predicate
 
 NAME_LENGTH = 256
-ROLE_LENGTH = 64
 
 
 @dataclass
@@ -107,7 +106,7 @@ def create_group(unit_id: str, group: DirectoryGroup, actor: Actor) -> Directory
         scim_repo.flush()
         unit_groups_repo.add_members(row.id, members)
         scim_repo.flush()
-        sync_roles(unit_id, members)
+        sync_roles(unit_id, members, actor.name)
         audit.record(actor.name, "group.created", row.id,
                      {"unit_id": unit_id, "members_added": len(members)})
         group_id = row.id
@@ -161,7 +160,7 @@ def _write_group(
     unit_groups_repo.remove_members(cur.id, removed)
     scim_repo.flush()
     affected = old | added if "display_name" in values else added | removed
-    sync_roles(unit_id, affected)
+    sync_roles(unit_id, affected, actor.name)
     audit.record(
         actor.name,
         "group.updated",
@@ -184,7 +183,7 @@ def delete_group(unit_id: str, group_id: str, actor: Actor, if_match: int | None
     with scim_repo.atomic():
         unit_groups_repo.delete_group(group_id)
         scim_repo.flush()
-        sync_roles(unit_id, current.member_ids)
+        sync_roles(unit_id, current.member_ids, actor.name)
         audit.record(actor.name, "group.deleted", group_id,
                      {"unit_id": unit_id, "members": len(current.member_ids)})
 
@@ -212,7 +211,10 @@ def _check_members(unit_id: str, ids: Iterable[str]) -> None:
 
 
 def sync_roles(
-    unit_id: str, account_ids: Iterable[str], also_managed: set[str] | None = None
+    unit_id: str,
+    account_ids: Iterable[str],
+    actor_name: str,
+    also_managed: set[str] | None = None,
 ) -> None:
     """Recompute the managed roles of these accounts' memberships in the unit from
     their group memberships (staged in the current transaction)."""
@@ -230,7 +232,7 @@ def sync_roles(
         roles = kept + sorted(set(granted) - set(kept))
         if roles != list(membership.roles or []):
             membership.roles = roles
-            audit.record("provisioning", "membership.roles_synced", account_id,
+            audit.record(actor_name, "membership.roles_synced", account_id,
                          {"unit_id": unit_id, "roles": roles})
 
 
@@ -240,10 +242,15 @@ def role_rules(unit_id: str) -> list[GroupRoleRule]:
 
 
 def add_role_rule(unit_id: str, group_name: str, role: str, actor_name: str) -> GroupRoleRule:
-    """Members of groups named ``group_name`` get ``role``; applied to current members now."""
+    """Members of groups named ``group_name`` get ``role`` (a base role or one of the
+    unit's permission groups, :func:`idp.units.roles_for`); applied to members now."""
     name, role = group_name.strip().lower(), role.strip()
-    if not name or len(name) > NAME_LENGTH or not role or len(role) > ROLE_LENGTH:
-        raise InvalidValue("group name and role are required and must be short")
+    if not name or len(name) > NAME_LENGTH:
+        raise InvalidValue("a group name is required (at most 256 characters)")
+    try:
+        units.validate_roles(units.get(unit_id), [role])
+    except units.UnitError as exc:
+        raise InvalidValue(str(exc)) from None
     existing = unit_groups_repo.role_rule(unit_id, name, role)
     if existing is not None:
         return existing
@@ -251,7 +258,8 @@ def add_role_rule(unit_id: str, group_name: str, role: str, actor_name: str) -> 
         rule = GroupRoleRule(unit_id=unit_id, group_name=name, role=role)
         scim_repo.add(rule)
         scim_repo.flush()
-        sync_roles(unit_id, unit_groups_repo.member_ids_of_groups_named(unit_id, [name]))
+        members = unit_groups_repo.member_ids_of_groups_named(unit_id, [name])
+        sync_roles(unit_id, members, actor_name)
         audit.record(actor_name, "group_role_rule.added", unit_id, {"group": name, "role": role})
     return rule
 
@@ -265,6 +273,7 @@ def remove_role_rule(unit_id: str, group_name: str, role: str, actor_name: str) 
     with scim_repo.atomic():
         unit_groups_repo.delete_role_rule(rule)
         scim_repo.flush()
-        sync_roles(unit_id, unit_groups_repo.member_ids_of_groups_named(unit_id, [name]), {role})
+        members = unit_groups_repo.member_ids_of_groups_named(unit_id, [name])
+        sync_roles(unit_id, members, actor_name, {role})
         audit.record(actor_name, "group_role_rule.removed", unit_id, {"group": name, "role": role})
     return True

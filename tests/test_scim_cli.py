@@ -53,7 +53,8 @@ def test_cli_errors(app: Flask, runner: FlaskCliRunner) -> None:
                  ["scim-tokens", "list", "--unit", "nope"],
                  ["scim-tokens", "revoke", "nope"],
                  ["scim-group-roles", "remove", "--unit", "acme", "--group", "g", "--role", "r"],
-                 ["scim-group-roles", "add", "--unit", "acme", "--group", " ", "--role", "r"]):
+                 ["scim-group-roles", "add", "--unit", "acme", "--group", " ", "--role", "buyer"],
+                 ["scim-group-roles", "add", "--unit", "acme", "--group", "g", "--role", "nope"]):
         result = runner.invoke(main, args)
         assert result.exit_code != 0 and "Error" in result.output, args
 

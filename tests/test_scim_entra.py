@@ -191,8 +191,8 @@ def test_entra_group_operations(app: Flask, entra: Scim, unit_id: str, runner: F
     resp = entra.patch(f"/Groups/{gid}", {"op": "Add", "path": "members",
                                           "value": [{"$ref": None, "value": uid}]})
     assert resp.status_code == 204
-    assert roles(app, uid, unit_id) == ["buyer"]
-    assert roles(app, other, unit_id) == []
+    assert roles(app, uid, unit_id) == ["employee", "buyer"]
+    assert roles(app, other, unit_id) == ["employee"]
     # "Is this user a member?" as Entra asks it.
     member_query = (f'/Groups?filter=id eq "{gid}" and members[value eq "{uid}"]'
                     "&excludedAttributes=members")
@@ -205,7 +205,7 @@ def test_entra_group_operations(app: Flask, entra: Scim, unit_id: str, runner: F
                                           "value": [{"$ref": None, "value": uid}]})
     assert resp.status_code == 204
     assert body(entra.get(member_query), 200)["totalResults"] == 0
-    assert roles(app, uid, unit_id) == []
+    assert roles(app, uid, unit_id) == ["employee"]
     # Remove, with the aadOptscim062020 flag: a value filter.
     resp = entra.patch(f"/Groups/{gid}", {"op": "remove",
                                           "path": f'members[value eq "{other}"]'})

@@ -138,27 +138,30 @@ def test_group_role_rules(app: Flask, client: FlaskClient, runner: FlaskCliRunne
     bob = provision(app, unit, "bob")
     with app.app_context():
         m = db.session.query(Membership).filter_by(account_id=ann, unit_id=unit).one()
-        m.roles = ["admin"]  # given by someone else: never touched by the rules
+        m.roles = ["main_user"]  # given by someone else: never touched by the rules
         db.session.commit()
         unit_groups.add_role_rule(unit, "Purchasing", "buyer", "test")
         unit_groups.add_role_rule(unit, "Approvers", "approver", "test")
     gid = body(scim.post("/Groups", {"schemas": [GROUP], "displayName": "PURCHASING",
                                      "members": [{"value": ann}, {"value": bob}]}), 201)["id"]
-    assert roles(app, ann, unit) == ["admin", "buyer"] and roles(app, bob, unit) == ["buyer"]
+    assert roles(app, ann, unit) == ["main_user", "buyer"]
+    assert roles(app, bob, unit) == ["employee", "buyer"]
     # Rename to a name another rule maps: roles follow.
     assert scim.patch(f"/Groups/{gid}", {"op": "replace", "path": "displayName",
                                          "value": "approvers"}).status_code == 204
-    assert roles(app, ann, unit) == ["admin", "approver"]
+    assert roles(app, ann, unit) == ["main_user", "approver"]
     # Removing the rule takes the role away again.
     with app.app_context():
         assert unit_groups.remove_role_rule(unit, "APPROVERS", "approver", "test")
-    assert roles(app, ann, unit) == ["admin"]
+    assert roles(app, ann, unit) == ["main_user"]
     # A rule added later applies to existing members at once.
     with app.app_context():
         unit_groups.add_role_rule(unit, "approvers", "signer", "test")
-    assert roles(app, bob, unit) == ["signer"]
+    assert roles(app, bob, unit) == ["employee", "signer"]
     assert scim.delete(f"/Groups/{gid}").status_code == 204
-    assert roles(app, bob, unit) == [] and roles(app, ann, unit) == ["admin"]
+    assert roles(app, bob, unit) == ["employee"] and roles(app, ann, unit) == ["main_user"]
+    with app.app_context(), pytest.raises(provisioning.InvalidValue):
+        unit_groups.add_role_rule(unit, "Purchasing", "no-such-role", "test")
 
 
 def test_user_documents_are_case_insensitive_and_lenient(app: Flask, client: FlaskClient,

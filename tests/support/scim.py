@@ -24,10 +24,11 @@ ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
 
-def make_unit(app: Flask, slug: str, fields: tuple[str, ...] = ()) -> str:
-    """A business unit with optional extra profile fields; returns its id."""
+def make_unit(app: Flask, slug: str, fields: tuple[str, ...] = (),
+              groups: tuple[str, ...] = ("buyer", "approver", "signer")) -> str:  # fmt: skip
+    """A business unit with extra profile fields and permission groups; returns its id."""
     with app.app_context():
-        unit = Unit(name=slug.title(), slug=slug)
+        unit = Unit(name=slug.title(), slug=slug, permission_groups=list(groups))
         db.session.add(unit)
         db.session.flush()
         for i, name in enumerate(fields):
