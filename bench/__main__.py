@@ -21,7 +21,15 @@ import requests
 from bench import driver, paced, profile, report, wrk
 from bench.browser import Client
 from bench.sampler import Sampler
-from bench.server import LOAD_CORE, Server, free_port, postgres_backend, sqlite_backend
+from bench.server import (
+    LOAD_CORE,
+    Server,
+    busy_share,
+    free_port,
+    machine_busy,
+    postgres_backend,
+    sqlite_backend,
+)
 from bench.smtp_sink import SmtpSink
 
 
@@ -140,15 +148,16 @@ def run_backend(server: Server, seconds: int, codes: object, out: report.Report)
         ("exchange", "Code exchange (authorize + token, signed-in browser)"),
         ("signin", "Complete email-code sign-in (new employee)"),
     ):
-        cpu_before = server.cpu_seconds()
+        cpu_before, machine_before = server.cpu_seconds(), machine_busy()
         spy = sampler(server, seconds * 2 + 1, scenario)
         result = driver.run_flows(kind, client, codes, seconds * 2)
         cpu = (server.cpu_seconds() - cpu_before) / (seconds * 2)
+        machine = busy_share(machine_before, machine_busy())
         collect(spy, out)
         if result.completed == 0:
             out.skip(name, scenario, f"no journey completed: {result.first_error[:300]}")
         else:
-            out.flow(name, scenario, result, cpu)
+            out.flow(name, scenario, result, cpu, machine)
 
     if not why and name == "sqlite":
         out.profiles.append(

@@ -15,7 +15,7 @@ from typing import Any
 from bench.browser import Browser, Client, FlowError, StepTimes
 
 PROCESSES = 4
-THREADS = 6
+THREADS = {"exchange": 6, "signin": 8}  # per process; sign-ins wait for mail
 
 
 @dataclass
@@ -90,15 +90,16 @@ LOOPS = {"signin": _signin_loop, "exchange": _exchange_loop}
 def _process(
     kind: str, client: Client, codes: Any, start: float, seconds: float, index: int, queue: mp.Queue
 ) -> None:
-    results = [FlowResult() for _ in range(THREADS)]
+    threads_n = THREADS[kind]
+    results = [FlowResult() for _ in range(threads_n)]
     try:
         while time.perf_counter() < start:
             time.sleep(0.01)
         until = start + seconds
-        tags = [f"{index}-{i}-{os.getpid()}" for i in range(THREADS)]
+        tags = [f"{index}-{i}-{os.getpid()}" for i in range(threads_n)]
         threads = [
             threading.Thread(target=LOOPS[kind], args=(client, codes, until, tags[i], results[i]))
-            for i in range(THREADS)
+            for i in range(threads_n)
         ]
         for t in threads:
             t.start()

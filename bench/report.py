@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.driver import FlowResult
+from bench.driver import PROCESSES, THREADS, FlowResult
 from bench.paced import percentile
 from bench.profile import Profile
 from bench.sampler import Samples
@@ -37,6 +37,7 @@ class Row:
     p99_ms: float
     errors: int
     server_cpu: float
+    machine_busy: float
     bound: str
 
 
@@ -50,6 +51,7 @@ class Report:
     profiles: list[Profile] = field(default_factory=list)
     samples: list[Samples] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    load_at_start: tuple[float, float, float] = field(default_factory=os.getloadavg)
 
     def add(self, backend: str, m: Measurement) -> None:
         self.rows.append(
@@ -62,14 +64,15 @@ class Report:
                 m.p99_ms,
                 m.errors,
                 m.server_cpu,
-                bound_by(m.server_cpu),
+                m.machine_busy,
+                bound_by(m.server_cpu, m.machine_busy),
             )
         )
         print(f"  {m.scenario} [{m.variant}]: {m.rate:.0f}/s p99 {m.p99_ms:.1f} ms", flush=True)
 
-    def flow(self, backend: str, scenario: str, r: FlowResult, cpu: float) -> None:
+    def flow(self, backend: str, scenario: str, r: FlowResult, cpu: float, machine: float) -> None:
         mail = sum(r.mail_waits) / len(r.mail_waits) if r.mail_waits else 0.0
-        bound = bound_by(cpu)
+        bound = bound_by(cpu, machine)
         if mail:
             bound += (
                 f"; of each journey {mail * 1000:.0f} ms on average is the mail: from the code"
@@ -91,6 +94,7 @@ class Report:
                 percentile(r.latencies, 99) * 1000,
                 r.errors,
                 cpu,
+                machine,
                 bound,
             )
         )
@@ -124,7 +128,7 @@ class Report:
             "",
             "## Machine",
             "",
-            *[f"* {k}: {v}" for k, v in machine().items()],
+            *[f"* {k}: {v}" for k, v in machine(self.load_at_start).items()],
             "",
             "## Set-up",
             "",
@@ -138,24 +142,30 @@ class Report:
             "* Latency at half the peak: an open-loop paced client (`bench/paced.py`; wrk2 is"
             " not packaged in Debian) sending at a fixed rate over 16 keep-alive connections,"
             " latency counted from the scheduled send time.",
-            f"* Journeys: `bench/driver.py`, {4 * 6} scripted browsers (4 processes x 6"
-            f" threads, `requests` sessions) for {self.seconds * 2} s each: the code exchange"
-            " repeats authorize + token in a browser that is already signed in and has"
-            " consented; the sign-in is the whole journey of a new employee: authorize, email,"
-            " code read from the SMTP sink, wallet profile, consent, token.",
+            "* Journeys: `bench/driver.py`, scripted browsers (`requests` sessions) in"
+            f" {PROCESSES} processes for {self.seconds * 2} s each. The code exchange"
+            f" ({PROCESSES * THREADS['exchange']} browsers) repeats authorize + token in a"
+            " browser that is already signed in and has consented. The sign-in"
+            f" ({PROCESSES * THREADS['signin']} browsers) is the whole journey of a new"
+            " employee: authorize, email, code read from the SMTP sink, wallet profile,"
+            " consent, token.",
             "* `worker CPU` is the share of one core the gunicorn worker used during the run"
-            " (from /proc); about 100 % means the figure is bounded by the server's single core.",
+            " (from /proc); about 100 % means the figure is bounded by the server's single"
+            " core. `machine busy` is the share of both cores in use (load generator,"
+            " database, Redis, and whatever else runs on the machine); near 100 % with a"
+            " worker below 85 % means the worker was starved of CPU.",
             "",
             "## Results",
             "",
             "| backend | scenario | variant | per second | p50 ms | p99 ms | errors | worker CPU |"
-            " bounded by |",
-            "|---|---|---|---:|---:|---:|---:|---:|---|",
+            " machine busy | bounded by |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for r in self.rows:
             lines.append(
                 f"| {r.backend} | {r.scenario} | {r.variant} | {r.rate:,.0f} | {r.p50_ms:.1f} |"
-                f" {r.p99_ms:.1f} | {r.errors} | {r.server_cpu:.0%} | {r.bound} |"
+                f" {r.p99_ms:.1f} | {r.errors} | {r.server_cpu:.0%} | {r.machine_busy:.0%} |"
+                f" {r.bound} |"
             )
         lines += ["", "## /token latency at half the peak rate", ""]
         if self.half:
@@ -225,10 +235,19 @@ class Report:
         return "\n".join(lines) + "\n"
 
 
-def bound_by(cpu: float) -> str:
+def bound_by(cpu: float, machine: float) -> str:
+    """What limited a run, from the worker's CPU share and the whole machine's."""
     if cpu >= 0.85:
         return "the worker's one core (Python CPU time; see the profile)"
-    return f"not the worker's CPU ({cpu:.0%} busy): waiting on I/O or on the load generator"
+    if machine >= 0.95:
+        return (
+            f"the machine: both cores busy ({machine:.0%}) with the load generator, the"
+            f" database and other processes, the worker got {cpu:.0%} of its core"
+        )
+    return (
+        f"waiting, not CPU: worker {cpu:.0%} of its core, machine {machine:.0%} busy"
+        " (requests wait on the database, Redis, locks or mail)"
+    )
 
 
 def git_commit() -> str:
@@ -245,7 +264,7 @@ def git_commit() -> str:
         return "unknown"
 
 
-def machine() -> dict[str, str]:
+def machine(load: tuple[float, float, float]) -> dict[str, str]:
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -267,5 +286,6 @@ def machine() -> dict[str, str]:
         "memory": mem,
         "OS": f"{platform.system()} {platform.release()}",
         "Python": sys.version.split()[0],
+        "load average (1, 5, 15 min) when the run started": " ".join(f"{x:.2f}" for x in load),
         "wrk": (wrk_version.stdout or wrk_version.stderr).split("\n")[0].strip(),
     }

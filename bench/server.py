@@ -97,6 +97,24 @@ def postgres_backend() -> Backend | None:
     )
 
 
+def machine_busy() -> tuple[float, float]:
+    """Counters of /proc/stat (busy, total jiffies of all cores); differences of two
+    readings give how busy the whole machine was in between."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    total = sum(fields[:8])
+    return float(total - idle), float(total)
+
+
+def busy_share(before: tuple[float, float], after: tuple[float, float]) -> float:
+    """Share (0..1) of all cores' time that was busy between two readings."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else 0.0
+
+
 class Server:
     """One ``idp serve`` process (gunicorn master + one worker) for the benchmark."""
 

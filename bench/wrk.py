@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.server import LOAD_CORE, Server, pinned
+from bench.server import LOAD_CORE, Server, busy_share, machine_busy, pinned
 
 SCRIPT = Path(__file__).resolve().parent / "lua" / "request.lua"
 
@@ -25,6 +25,7 @@ class Measurement:
     p99_ms: float
     errors: int
     server_cpu: float  # share of one core the worker used during the run (0..1)
+    machine_busy: float  # share of all cores busy during the run (0..1)
     note: str = ""
 
     @property
@@ -66,10 +67,12 @@ def run_wrk(
         "close" if close else "keep",
     ]
     cpu_before = server.cpu_seconds()
+    machine_before = machine_busy()
     result = subprocess.run(
         pinned(LOAD_CORE, argv), capture_output=True, text=True, check=False, timeout=seconds + 60
     )
     cpu_used = server.cpu_seconds() - cpu_before
+    machine = busy_share(machine_before, machine_busy())
     line = next((x for x in result.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
     if result.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed: {result.stdout[-500:]} {result.stderr[-500:]}")
@@ -85,4 +88,5 @@ def run_wrk(
         p99_ms=data["p99_us"] / 1000,
         errors=errors,
         server_cpu=cpu_used / secs if secs else 0.0,
+        machine_busy=machine,
     )
