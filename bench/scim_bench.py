@@ -52,19 +52,8 @@ def postgres_backend() -> Backend:
 
 def wrk(server: Server, seconds: int, connections: int, *args: str) -> dict[str, Any]:
     """One wrk run of ``bench/lua/scim.lua``; requests, rate, latency, errors, CPU."""
-    argv = [
-        "wrk",
-        "-t1",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(SCRIPT),
-        server.url,
-        "--",
-        *args,
-    ]
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+            "-s", str(SCRIPT), server.url, "--", *args]
     cpu_before = server.cpu_seconds()
     done = subprocess.run(pinned(LOAD_CORE, argv), capture_output=True, text=True,
                           check=False, timeout=seconds + 60)  # fmt: skip
@@ -119,14 +108,9 @@ def run(kind: str = "postgres", seconds: int = 5, threads: int = 4,
             gets = wrk(server, seconds, connections, "get", auth, str(names_file))
         finally:
             server.stop()
-    return {
-        "backend": backend.name,
-        "seconds": seconds,
-        "threads": threads,
-        "creations": creations,
-        "filtered_gets": gets,
-        "target_creations_per_core": TARGET_CREATIONS_PER_CORE,
-    }
+    return {"backend": backend.name, "seconds": seconds, "threads": threads,
+            "creations": creations, "filtered_gets": gets,
+            "target_creations_per_core": TARGET_CREATIONS_PER_CORE}
 
 
 def describe(result: dict[str, Any]) -> str:
