@@ -146,7 +146,6 @@ def service_provider_config() -> Response:
     """What this service supports, exactly."""
     base = ctx().base
     spc = ServiceProviderConfig(
-        documentation_uri=settings().issuer.rstrip("/") + "/docs/scim",
         patch=Patch(supported=True),
         bulk=Bulk(supported=True, max_operations=bulk.MAX_OPERATIONS,
                   max_payload_size=bulk.MAX_PAYLOAD),
