@@ -97,25 +97,44 @@ def _validate_jwks(jwks: Any) -> dict[str, Any]:
     return jwks
 
 
-def register(
+@dataclass(frozen=True)
+class _Metadata:
+    """Validated client metadata, ready to store."""
+
+    name: str
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    scope: str
+    grant_types: list[str]
+    auth_method: str
+    jwks: dict[str, Any] | None
+    id_token_alg: str
+
+    @property
+    def uses_secret(self) -> bool:
+        return self.auth_method in ("client_secret_basic", "client_secret_post")
+
+
+def _validated(
     name: str,
     redirect_uris: Sequence[str],
-    post_logout_redirect_uris: Iterable[str] = (),
-    scope: str = DEFAULT_SCOPE,
-    grant_types: Iterable[str] = DEFAULT_GRANT_TYPES,
-    public: bool = False,
-    auth_method: str | None = None,
-    jwks: dict[str, Any] | None = None,
-    id_token_alg: str = "ES256",  # noqa: S107 - an algorithm name, not a secret
-) -> tuple[Client, str | None]:
-    """Validate and store a new client. Returns the client and its plain secret, which
-    exists only for ``client_secret_basic``/``client_secret_post`` clients and is never
-    retrievable again. Raises :class:`ClientRegistrationError` on invalid metadata."""
-    name = (name or "").strip()
+    post_logout_redirect_uris: Iterable[str],
+    scope: str,
+    grant_types: Iterable[str],
+    public: bool,
+    auth_method: str | None,
+    jwks: dict[str, Any] | None,
+    id_token_alg: str,
+) -> _Metadata:
+    """The checks every registration and update passes; raises
+    :class:`ClientRegistrationError` naming the field."""
+    name = (name or "").strip() if isinstance(name, str) else ""
     if not name or len(name) > 200:
         raise ClientRegistrationError("name: required, at most 200 characters")
+    if isinstance(grant_types, str) or isinstance(redirect_uris, str):
+        raise ClientRegistrationError("grant_types and redirect_uris: lists, not text")
     grants = list(dict.fromkeys(grant_types))
-    bad = [g for g in grants if g not in GRANT_TYPES]
+    bad = [str(g) for g in grants if g not in GRANT_TYPES]
     if bad or not grants:
         raise ClientRegistrationError(
             f"grant_types: choose from {', '.join(GRANT_TYPES)} (got {', '.join(bad) or 'none'})"
@@ -137,20 +156,139 @@ def register(
     logout_uris = [validate_uri(u, "post_logout_redirect_uri") for u in post_logout_redirect_uris]
     if id_token_alg not in ID_TOKEN_ALGS:
         raise ClientRegistrationError(f"id_token_alg: choose from {', '.join(ID_TOKEN_ALGS)}")
-    secret = random_token(32) if method in ("client_secret_basic", "client_secret_post") else None
-    client = Client(
-        client_id=random_token(18),
-        secret_hash=hasher().hash(secret, SECRET_PURPOSE) if secret else None,
+    if not isinstance(scope, str):
+        raise ClientRegistrationError("scope: space-separated text")
+    return _Metadata(
         name=name,
         redirect_uris=list(dict.fromkeys(uris)),
         post_logout_redirect_uris=list(dict.fromkeys(logout_uris)),
         scope=_validate_scope(scope),
         grant_types=grants,
-        token_endpoint_auth_method=method,
+        auth_method=method,
         jwks=jwks,
-        id_token_signed_response_alg=id_token_alg,
+        id_token_alg=id_token_alg,
+    )
+
+
+def register(
+    name: str,
+    redirect_uris: Sequence[str],
+    post_logout_redirect_uris: Iterable[str] = (),
+    scope: str = DEFAULT_SCOPE,
+    grant_types: Iterable[str] = DEFAULT_GRANT_TYPES,
+    public: bool = False,
+    auth_method: str | None = None,
+    jwks: dict[str, Any] | None = None,
+    id_token_alg: str = "ES256",  # noqa: S107 - an algorithm name, not a secret
+) -> tuple[Client, str | None]:
+    """Validate and store a new client. Returns the client and its plain secret, which
+    exists only for ``client_secret_basic``/``client_secret_post`` clients and is never
+    retrievable again. Raises :class:`ClientRegistrationError` on invalid metadata."""
+    meta = _validated(name, redirect_uris, post_logout_redirect_uris, scope, grant_types,
+                      public, auth_method, jwks, id_token_alg)
+    secret = random_token(32) if meta.uses_secret else None
+    client = Client(
+        client_id=random_token(18),
+        secret_hash=hasher().hash(secret, SECRET_PURPOSE) if secret else None,
+        name=meta.name,
+        redirect_uris=meta.redirect_uris,
+        post_logout_redirect_uris=meta.post_logout_redirect_uris,
+        scope=meta.scope,
+        grant_types=meta.grant_types,
+        token_endpoint_auth_method=meta.auth_method,
+        jwks=meta.jwks,
+        id_token_signed_response_alg=meta.id_token_alg,
     )
     return clients_repo.insert(client), secret
+
+
+UPDATABLE = (
+    "name", "redirect_uris", "post_logout_redirect_uris", "scope", "grant_types",
+    "auth_method", "jwks", "id_token_alg",
+)
+
+
+def _updated(client_id: str, fields: dict[str, Any]) -> tuple[Client, _Metadata]:
+    """The client and its metadata after applying ``fields``, validated."""
+    unknown = sorted(set(fields) - set(UPDATABLE))
+    if unknown:
+        raise ClientRegistrationError(f"cannot change {', '.join(unknown)}")
+    row = get(client_id)
+    if row is None:
+        raise LookupError(client_id)
+    current: dict[str, Any] = {
+        "name": row.name,
+        "redirect_uris": list(row.redirect_uris or []),
+        "post_logout_redirect_uris": list(row.post_logout_redirect_uris or []),
+        "scope": row.scope or DEFAULT_SCOPE,
+        "grant_types": list(row.grant_types or DEFAULT_GRANT_TYPES),
+        "auth_method": row.token_endpoint_auth_method,
+        "jwks": row.jwks,
+        "id_token_alg": row.id_token_signed_response_alg or "ES256",
+    }
+    if "auth_method" in fields and fields["auth_method"] != "private_key_jwt":
+        current["jwks"] = None  # keys belong to private_key_jwt only
+    current.update({k: v for k, v in fields.items() if v is not None or k == "jwks"})
+    meta = _validated(current.pop("name"), current.pop("redirect_uris"),
+                      current.pop("post_logout_redirect_uris"), current.pop("scope"),
+                      current.pop("grant_types"), False, current.pop("auth_method"),
+                      current.pop("jwks"), current.pop("id_token_alg"))
+    return row, meta
+
+
+def validate_update(client_id: str, /, **fields: Any) -> None:
+    """Raise what :func:`update` would raise for these ``fields``; writes nothing."""
+    _updated(client_id, fields)
+
+
+def validate_registration(name: str, redirect_uris: Sequence[str], **kwargs: Any) -> None:
+    """Raise :class:`ClientRegistrationError` when :func:`register` would refuse these
+    arguments (same keywords); writes nothing."""
+    args: dict[str, Any] = {
+        "post_logout_redirect_uris": (), "scope": DEFAULT_SCOPE,
+        "grant_types": DEFAULT_GRANT_TYPES, "public": False, "auth_method": None,
+        "jwks": None, "id_token_alg": "ES256",
+    }
+    unknown = sorted(set(kwargs) - set(args))
+    if unknown:
+        raise ClientRegistrationError(f"unknown metadata {', '.join(unknown)}")
+    args.update(kwargs)
+    _validated(name, redirect_uris, **args)
+
+
+def update(client_id: str, /, **fields: Any) -> tuple[Client, str | None]:
+    """Change the metadata of an existing client in place (RFC 7592 §2.2 semantics for
+    the fields given; the ``client_id`` never changes). ``fields`` are keyword names of
+    :func:`register` (:data:`UPDATABLE`); the others keep their value. The result is
+    validated exactly like a registration, and nothing is written when it is invalid
+    (:class:`ClientRegistrationError`) or the client does not exist (``LookupError``).
+
+    Returns the client and a plain secret only when the change moves the client to a
+    secret-based ``auth_method`` from one without a secret (a new secret, shown once);
+    moving to ``none`` or ``private_key_jwt`` deletes the stored secret hash. An
+    existing secret is kept otherwise. This process forgets its cached copy at once;
+    other processes within :data:`CACHE_SECONDS`."""
+    row, meta = _updated(client_id, fields)
+    secret: str | None = None
+    secret_hash = row.secret_hash
+    if not meta.uses_secret:
+        secret_hash = None
+    elif secret_hash is None:
+        secret = random_token(32)
+        secret_hash = hasher().hash(secret, SECRET_PURPOSE)
+    changes = {
+        "name": meta.name,
+        "redirect_uris": meta.redirect_uris,
+        "post_logout_redirect_uris": meta.post_logout_redirect_uris,
+        "scope": meta.scope,
+        "grant_types": meta.grant_types,
+        "token_endpoint_auth_method": meta.auth_method,
+        "jwks": meta.jwks,
+        "id_token_signed_response_alg": meta.id_token_alg,
+        "secret_hash": secret_hash,
+    }
+    _cache().pop(client_id, None)
+    return clients_repo.update(row, changes), secret
 
 
 def get(client_id: str) -> Client | None:

@@ -145,8 +145,8 @@ def apply(cfg: ConfigFile, dry_run: bool = False, actor: str = "apply") -> Apply
             raise ApplyError([f"{change.kind} {change.key}: {exc}"], applied=done) from exc
         if change.kind == "domain" and change.action == "create":
             result.challenges.append(domains.challenge_of(out).to_dict())
-        if change.kind == "client" and change.action == "create":
-            client, secret = out
+        if change.kind == "client" and (change.action == "create" or out[1]):
+            client, secret = out  # an update shows a secret only when it made a new one
             entry = {"name": client.name, "client_id": client.client_id}
             if secret:
                 entry["client_secret"] = secret

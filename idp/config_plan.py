@@ -366,6 +366,11 @@ class Planner:
                 )
         if row is None:
             fields = {f: getattr(spec, f) for f in CLIENT_FIELDS if getattr(spec, f) is not None}
+            try:
+                clients.validate_registration(**_registration_args(spec))
+            except clients.ClientRegistrationError as exc:
+                self.errors.append(f"client {spec.name!r}: {exc}")
+                return
             run = partial(_register_client, spec)
             self.main.append(Change("create", "client", spec.name, fields, run))
             return
@@ -378,13 +383,13 @@ class Planner:
             if value is not None and value != current.get(f):
                 diff[f] = _diff(current.get(f), value)
         if diff:
-            self.main.append(
-                Change(
-                    "update", "client", row.client_id, diff,
-                    unsupported="clients cannot be changed in place; use idp clients "
-                    "delete/create or make the file match",
-                )
-            )
+            try:
+                clients.validate_update(row.client_id, **_update_args(spec))
+            except clients.ClientRegistrationError as exc:
+                self.errors.append(f"client {spec.name!r}: {exc}")
+                return
+            run = partial(_update_client, row.client_id, spec)
+            self.main.append(Change("update", "client", row.client_id, diff, run))
 
     def plan(self) -> list[Change]:
         ordered = self._unit_order()
@@ -417,18 +422,51 @@ def _connector_id(unit_slug: str, name: str) -> str:
     raise domains.DomainError("unknown_connector", f"no connector named {name!r}")
 
 
-def _register_client(spec: ClientSpec) -> tuple[Any, str | None]:
+# ClientSpec field (RFC 7591 name) -> keyword of idp.clients.register/update
+CLIENT_KEYWORDS = {
+    "redirect_uris": "redirect_uris",
+    "post_logout_redirect_uris": "post_logout_redirect_uris",
+    "scope": "scope",
+    "grant_types": "grant_types",
+    "token_endpoint_auth_method": "auth_method",
+    "id_token_signed_response_alg": "id_token_alg",
+    "jwks": "jwks",
+}
+
+
+def _update_args(spec: ClientSpec) -> dict[str, Any]:
+    fields: dict[str, Any] = {"name": spec.name}
+    for name, keyword in CLIENT_KEYWORDS.items():
+        value = getattr(spec, name)
+        if value is not None:
+            fields[keyword] = value
+    return fields
+
+
+def _update_client(client_id: str, spec: ClientSpec) -> tuple[Any, str | None]:
+    from idp import clients
+
+    return clients.update(client_id, **_update_args(spec))
+
+
+def _registration_args(spec: ClientSpec) -> dict[str, Any]:
     from idp import clients
 
     method = spec.token_endpoint_auth_method
-    return clients.register(
-        spec.name,
-        spec.redirect_uris or [],
-        spec.post_logout_redirect_uris or (),
-        spec.scope or clients.DEFAULT_SCOPE,
-        spec.grant_types or clients.DEFAULT_GRANT_TYPES,
-        public=method == "none",
-        auth_method=method,
-        jwks=spec.jwks,
-        id_token_alg=spec.id_token_signed_response_alg or "ES256",
-    )
+    return {
+        "name": spec.name,
+        "redirect_uris": spec.redirect_uris or [],
+        "post_logout_redirect_uris": spec.post_logout_redirect_uris or (),
+        "scope": spec.scope or clients.DEFAULT_SCOPE,
+        "grant_types": spec.grant_types or clients.DEFAULT_GRANT_TYPES,
+        "public": method == "none",
+        "auth_method": method,
+        "jwks": spec.jwks,
+        "id_token_alg": spec.id_token_signed_response_alg or "ES256",
+    }
+
+
+def _register_client(spec: ClientSpec) -> tuple[Any, str | None]:
+    from idp import clients
+
+    return clients.register(**_registration_args(spec))

@@ -234,16 +234,55 @@ def test_a_domain_of_another_unit_is_refused(app: Flask) -> None:
         assert units_repo.by_slug("acme") is None
 
 
-def test_clients_are_not_changed_in_place(app: Flask) -> None:
+def test_clients_are_updated_in_place_and_converge(app: Flask) -> None:
+    from idp import clients
+
     with app.app_context():
-        run(CONFIG)
+        first = run(CONFIG)
+        [entry] = first.secrets
+        client_id = entry["client_id"]
         changed = CONFIG.replace("https://shop.example/callback", "https://shop.example/cb2")
+        changed = changed.replace("scope: openid profile email org", "scope: openid email")
         plan = run(changed, dry_run=True)
         [change] = plan.changes
-        assert change.kind == "client" and change.unsupported
-        assert change.text().startswith("! client ")
-        with pytest.raises(config_apply.ApplyError):
-            run(changed)
+        assert (change.action, change.kind, change.key) == ("update", "client", client_id)
+        assert change.fields == {
+            "redirect_uris": {"from": ["https://shop.example/callback"],
+                              "to": ["https://shop.example/cb2"]},
+            "scope": {"from": "openid profile email org", "to": "openid email"},
+        }
+        assert change.text().startswith(f"~ client {client_id} (")
+        assert clients.get(client_id).redirect_uris == ["https://shop.example/callback"]
+        done = run(changed)
+        assert summary(done) == [("update", "client", client_id)]
+        assert done.secrets == []  # the secret is kept, never shown again
+        row = clients.get(client_id)
+        assert (row.redirect_uris, row.scope) == (["https://shop.example/cb2"], "openid email")
+        info = clients.lookup(client_id)
+        assert info is not None and info.check_secret(entry["client_secret"])
+        assert info.redirect_uri_registered("https://shop.example/cb2")
+        assert not info.redirect_uri_registered("https://shop.example/callback")
+        assert run(changed).changes == []  # converged
+        assert len(clients.list_all()) == 1
+
+
+def test_an_invalid_client_update_is_refused_before_any_write(app: Flask) -> None:
+    from idp import clients
+
+    with app.app_context():
+        run(CONFIG)
+        [row] = clients.list_all()
+        for old, new, why in [
+            ("https://shop.example/callback", "http://shop.example/callback", "plain http"),
+            ("scope: openid profile email org", "scope: openid admin", "unsupported admin"),
+        ]:
+            changed = CONFIG.replace(old, new).replace("name: ACME GmbH", "name: ACME SE")
+            with pytest.raises(config_apply.ApplyError) as err:
+                run(changed)
+            assert err.value.applied == 0
+            assert "client 'Office Supplies Shop'" in str(err.value) and why in str(err.value)
+            assert units_repo.by_slug("acme").name == "ACME GmbH"
+        assert clients.get(row.client_id).redirect_uris == ["https://shop.example/callback"]
 
 
 def test_export_round_trip(app: Flask) -> None:

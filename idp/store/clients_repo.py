@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, select
 
 from idp.store.db import db
@@ -11,6 +13,14 @@ from idp.store.models import Client
 def insert(client: Client) -> Client:
     """Persist a new client in its own transaction and return it."""
     db.session.add(client)
+    db.session.commit()
+    return client
+
+
+def update(client: Client, changes: dict[str, Any]) -> Client:
+    """Apply ``changes`` (column name to value) to ``client`` in one transaction."""
+    for name, value in changes.items():
+        setattr(client, name, value)
     db.session.commit()
     return client
 
