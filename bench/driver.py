@@ -9,6 +9,7 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,47 @@ class FlowResult:
         return self.completed / self.seconds if self.seconds else 0.0
 
 
-def _signin_loop(client: Client, codes: Any, until: float, tag: str, out: FlowResult) -> None:
+class Window:
+    """The measured window, the same for every thread of every driver process: it
+    opens when all of them are ready (warm-up done) and lasts ``seconds``."""
+
+    def __init__(self, threads_n: int, barrier: Any, opened: Any, seconds: float) -> None:
+        self._local = threading.Barrier(threads_n, action=self._open)
+        self._global = barrier
+        self._opened = opened
+        self._seconds = seconds
+        self.until = 0.0
+
+    def _open(self) -> None:
+        if self._global.wait(timeout=300) == 0:
+            self._opened.set()
+        self.until = time.perf_counter() + self._seconds
+
+    def ready(self) -> float:
+        """Wait for every driver thread; returns when the window closes."""
+        self._local.wait(timeout=300)
+        return self.until
+
+
+def _record(out: FlowResult, until: float, started: float, times: StepTimes) -> None:
+    finished = time.perf_counter()
+    if finished > until:  # only journeys that ended inside the window count
+        return
+    out.completed += 1
+    out.latencies.append(finished - started)
+    out.token_latencies.append(times.token)
+    if times.mail_wait:
+        out.mail_waits.append(times.mail_wait)
+    out.requests += times.requests
+
+
+def _failed(out: FlowResult, exc: BaseException, prefix: str = "") -> None:
+    out.errors += 1
+    out.first_error = out.first_error or f"{prefix}{type(exc).__name__}: {exc}"
+
+
+def _signin_loop(client: Client, codes: Any, window: Window, tag: str, out: FlowResult) -> None:
+    until = window.ready()
     n = 0
     while time.perf_counter() < until:
         n += 1
@@ -46,59 +87,55 @@ def _signin_loop(client: Client, codes: Any, until: float, tag: str, out: FlowRe
             code = browser.authorize(client, email, times)
             browser.exchange(client, code, times)
         except (FlowError, OSError, ValueError) as exc:
-            out.errors += 1
-            out.first_error = out.first_error or f"{type(exc).__name__}: {exc}"
+            _failed(out, exc)
             time.sleep(0.05)
             continue
-        out.completed += 1
-        out.latencies.append(time.perf_counter() - started)
-        out.token_latencies.append(times.token)
-        out.mail_waits.append(times.mail_wait)
-        out.requests += times.requests
+        _record(out, until, started, times)
 
 
-def _exchange_loop(client: Client, codes: Any, until: float, tag: str, out: FlowResult) -> None:
+def _exchange_loop(client: Client, codes: Any, window: Window, tag: str, out: FlowResult) -> None:
     browser = Browser(codes)
     email = f"bench-exchange-{tag}@acme-demo.example"
-    try:  # one full sign-in first: session and consent exist afterwards
+    warmed = True
+    try:  # one full sign-in first (outside the window): session and consent exist then
         warm = StepTimes()
         browser.exchange(client, browser.authorize(client, email, warm), warm)
     except (FlowError, OSError, ValueError) as exc:
-        out.errors += 1
-        out.first_error = out.first_error or f"warm-up: {type(exc).__name__}: {exc}"
-        return
-    while time.perf_counter() < until:
+        _failed(out, exc, "warm-up: ")
+        warmed = False
+    until = window.ready()
+    while warmed and time.perf_counter() < until:
         times = StepTimes()
         started = time.perf_counter()
         try:
             code = browser.authorize(client, email, times)
             browser.exchange(client, code, times)
         except (FlowError, OSError, ValueError) as exc:
-            out.errors += 1
-            out.first_error = out.first_error or f"{type(exc).__name__}: {exc}"
+            _failed(out, exc)
             time.sleep(0.05)
             continue
-        out.completed += 1
-        out.latencies.append(time.perf_counter() - started)
-        out.token_latencies.append(times.token)
-        out.requests += times.requests
+        _record(out, until, started, times)
 
 
 LOOPS = {"signin": _signin_loop, "exchange": _exchange_loop}
 
 
 def _process(
-    kind: str, client: Client, codes: Any, start: float, seconds: float, index: int, queue: mp.Queue
+    kind: str,
+    client: Client,
+    codes: Any,
+    sync: tuple[Any, Any],
+    seconds: float,
+    index: int,
+    queue: mp.Queue,
 ) -> None:
     threads_n = THREADS[kind]
     results = [FlowResult() for _ in range(threads_n)]
     try:
-        while time.perf_counter() < start:
-            time.sleep(0.01)
-        until = start + seconds
+        window = Window(threads_n, sync[0], sync[1], seconds)
         tags = [f"{index}-{i}-{os.getpid()}" for i in range(threads_n)]
         threads = [
-            threading.Thread(target=LOOPS[kind], args=(client, codes, until, tags[i], results[i]))
+            threading.Thread(target=LOOPS[kind], args=(client, codes, window, tags[i], results[i]))
             for i in range(threads_n)
         ]
         for t in threads:
@@ -110,18 +147,32 @@ def _process(
     queue.put(results)
 
 
-def run_flows(kind: str, client: Client, codes: Any, seconds: float) -> FlowResult:
-    """Run ``kind`` ("signin" or "exchange") from every driver thread for ``seconds``;
-    the throughput counts journeys completed within that window."""
+def run_flows(
+    kind: str,
+    client: Client,
+    codes: Any,
+    seconds: float,
+    on_open: Callable[[], None] | None = None,
+    on_close: Callable[[], None] | None = None,
+) -> FlowResult:
+    """Run ``kind`` ("signin" or "exchange") from every driver thread for ``seconds``
+    (after the warm-up); the throughput counts journeys completed within that window.
+    ``on_open`` and ``on_close`` run in this process when the window opens and closes
+    (to sample the server's CPU over exactly that window)."""
     ctx = mp.get_context("fork")
     queue: mp.Queue = ctx.Queue()
-    start = time.perf_counter() + 1.0
+    sync = (ctx.Barrier(PROCESSES), ctx.Event())
     procs = [
-        ctx.Process(target=_process, args=(kind, client, codes, start, seconds, i, queue))
+        ctx.Process(target=_process, args=(kind, client, codes, sync, seconds, i, queue))
         for i in range(PROCESSES)
     ]
     for p in procs:
         p.start()
+    if sync[1].wait(timeout=300) and on_open:
+        on_open()
+    time.sleep(seconds)
+    if on_close:
+        on_close()
     total = FlowResult(seconds=seconds)
     for _ in procs:
         for r in queue.get():

@@ -51,6 +51,7 @@ class Report:
     profiles: list[Profile] = field(default_factory=list)
     samples: list[Samples] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    extra: list[tuple[str, str]] = field(default_factory=list)  # (title, their output)
     load_at_start: tuple[float, float, float] = field(default_factory=os.getloadavg)
 
     def add(self, backend: str, m: Measurement) -> None:
@@ -226,6 +227,8 @@ class Report:
                 lines += [f"* {area}: {share:.0%}" for area, share in p.areas if share >= 0.01]
                 lines += ["", "Functions with the most own time (ms per request):", ""]
                 lines += [f"* `{func}`: {ms:.3f}" for func, ms in p.top]
+        for title, text in self.extra:
+            lines += ["", f"## {title}", "", "```", text or "(no output)", "```"]
         if self.notes:
             lines += ["", "## Errors during the runs", ""]
             lines += [f"* {note}" for note in self.notes]
