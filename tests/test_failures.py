@@ -256,3 +256,42 @@ def test_malformed_requests_are_4xx_not_500(probe_client: FlaskClient) -> None:
 def test_healthz_ok(probe_client: FlaskClient) -> None:
     resp = probe_client.get("/healthz")
     assert resp.status_code == 200 and resp.get_json() == {"status": "ok"}
+
+
+def test_real_endpoints_fail_closed_while_redis_is_down(
+    redis_app: Flask, redis_server: RedisServer
+) -> None:
+    """The authorization endpoint (a browser page) and the token endpoint (an API)
+    answer 503 in their own shape while Redis is down, and work again afterwards."""
+    from idp import clients
+
+    redirect_uri = "http://127.0.0.1:5001/callback"
+    with redis_app.app_context():
+        client, secret = clients.register("Outage Shop", [redirect_uri])
+        client_id = client.client_id
+    assert secret
+    authorize = (
+        f"/authorize?response_type=code&client_id={client_id}"
+        f"&redirect_uri={redirect_uri}&scope=openid&state=s1"
+    )
+    token_form = {
+        "grant_type": "authorization_code",
+        "code": "x" * 43,
+        "redirect_uri": redirect_uri,
+    }
+    browser = redis_app.test_client()
+    merchant = redis_app.test_client()
+
+    redis_server.stop()
+    page = browser.get(authorize, headers=HTML)
+    assert_unavailable(page, "html")
+    assert "Location" not in page.headers  # never a redirect to the merchant
+    token = merchant.post("/token", data=token_form, auth=(client_id, secret))
+    assert_unavailable(token, "json")
+
+    redis_server.start()
+    resumed = browser.get(authorize, headers=HTML)
+    assert resumed.status_code in (302, 303)
+    assert not resumed.headers["Location"].startswith(redirect_uri)  # the login, not a code
+    refused = merchant.post("/token", data=token_form, auth=(client_id, secret))
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
