@@ -15,10 +15,13 @@ from idp.email_otp import RedeemOutcome, SendOutcome
 from idp.login import proof
 from idp.login.blueprint import bp
 from idp.login.common import Expired, expired_page, load, page
-from idp.login.flow import finish_authentication, next_step, see_other
+from idp.login.email_signin import (
+    finish_email_sign_in,
+    sso_for_login_hint,
+    sso_instead_of_code,
+)
+from idp.login.flow import next_step, see_other
 from idp.login.formstate import FormState, recall, remember
-
-AMR_EMAIL_OTP = ["otp"]  # RFC 8176 §2: a one-time code
 
 
 @bp.errorhandler(Expired)
@@ -30,11 +33,16 @@ def _expired(_exc: Expired) -> Response:
 @bp.get("/<interaction_id>")
 def start(interaction_id: str) -> Response:
     """The first login page: the e-mail form, prefilled from ``login_hint``; an
-    interaction already authenticated by a live session goes straight on."""
+    interaction already authenticated by a live session goes straight on, and a
+    ``login_hint`` whose domain requires SSO goes straight to the upstream IdP."""
     ix = load(interaction_id)
     if ix.authenticated:
         return next_step(ix)
     state = recall(ix.id, "email")
+    if not state.errors:
+        sso = sso_for_login_hint(ix)
+        if sso is not None:
+            return sso
     state.values.setdefault("email", ix.email or ix.login_hint or "")
     return page("login/email.html", ix, state)
 
@@ -53,9 +61,7 @@ def submit_email(interaction_id: str) -> Response:
         remember(ix.id, "email", FormState(errors={"email": "email_invalid"},
                                            values={"email": raw.strip()[:320]}))
         return see_other("login.start", interaction_id=ix.id)
-    from idp.federation.home_realm import redirect_for
-
-    sso = redirect_for(ix, email)  # a require_sso domain goes to its IdP, never a code
+    sso = sso_instead_of_code(ix, email)  # a require_sso domain goes to its IdP, never a code
     if sso is not None:
         return sso
     outcome = email_otp.send_code(ix, email, request.remote_addr or "", str(get_locale()))
@@ -76,6 +82,9 @@ def code(interaction_id: str) -> Response:
         return next_step(ix)
     if not ix.email:
         return see_other("login.start", interaction_id=ix.id)
+    sso = sso_instead_of_code(ix, ix.email)  # no code page for an address sent upstream
+    if sso is not None:
+        return sso
     state = recall(ix.id, "code")
     return page(
         "login/code.html", ix, state, minutes=email_otp.code_lifetime_seconds() // 60
@@ -91,10 +100,13 @@ def submit_code(interaction_id: str) -> Response:
         return next_step(ix)
     if not ix.email:
         return see_other("login.start", interaction_id=ix.id)
+    sso = sso_instead_of_code(ix, ix.email)  # the domain requires SSO (now): no code counts
+    if sso is not None:
+        return sso
     result = email_otp.redeem_code(ix, request.form.get("code", "")[:100])
     if result.outcome is RedeemOutcome.OK and result.email:
         if result.account is not None:
-            return finish_authentication(ix, result.account, AMR_EMAIL_OTP)
+            return finish_email_sign_in(ix, result.account)
         proof.remember(ix, result.email)
         return see_other("login.profile", interaction_id=ix.id)
     key = {
@@ -113,6 +125,9 @@ def resend(interaction_id: str) -> Response:
         return next_step(ix)
     if not ix.email:
         return see_other("login.start", interaction_id=ix.id)
+    sso = sso_instead_of_code(ix, ix.email)  # never a code for an address sent upstream
+    if sso is not None:
+        return sso
     outcome = email_otp.send_code(ix, ix.email, request.remote_addr or "", str(get_locale()))
     state = (
         FormState(notice="code_resent")

@@ -10,7 +10,8 @@ from idp.interaction import Interaction
 from idp.login import proof
 from idp.login.blueprint import bp
 from idp.login.common import expired_page, load, page
-from idp.login.flow import finish_authentication, next_step, resume, see_other
+from idp.login.email_signin import finish_email_sign_in
+from idp.login.flow import next_step, resume, see_other
 from idp.login.formstate import FormState, recall, remember
 from idp.login.profile_form import field_specs, validate
 from idp.login.release import release_for
@@ -78,7 +79,7 @@ def submit_profile(interaction_id: str) -> Response:
         if existing is None:
             return expired_page()
         created = existing
-    return finish_authentication(ix, created, ["otp"])
+    return finish_email_sign_in(ix, created)
 
 
 def _signed_in(interaction_id: str) -> tuple[Interaction, Account] | Response:
