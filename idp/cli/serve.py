@@ -45,6 +45,9 @@ def _post_worker_init(worker: Any) -> None:
     from idp.ldap_scheduler import start_ldap_scheduler
 
     start_ldap_scheduler(worker.wsgi)  # periodic LDAP syncs; one node per directory runs
+    from idp.domain_scheduler import start_domain_scheduler
+
+    start_domain_scheduler(worker.wsgi)  # domain re-checks; one process at a time checks
     worker.log.info(
         "worker %s ready%s", worker.pid, " (outbox delivery running)" if started else ""
     )
