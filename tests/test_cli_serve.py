@@ -29,11 +29,11 @@ def fresh_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def test_serve_runs_gunicorn_workers_and_stops_gracefully(tmp_path: Path) -> None:
     env = fresh_env(tmp_path)
     with idp_serve(env, tmp_path / "serve.log", workers=2) as served:
-        health = requests.get(served.url + "/healthz", timeout=10)
+        health = requests.get(served.url + "/healthz", timeout=60)
         assert health.status_code == 200 and health.json() == {"status": "ok"}
         assert health.headers["Server"].startswith("gunicorn")
         keys = requests.get(
-            served.url + "/jwks", headers={"X-Request-Id": "rid-serve-1"}, timeout=10
+            served.url + "/jwks", headers={"X-Request-Id": "rid-serve-1"}, timeout=60
         )
         assert keys.status_code == 200
         assert keys.headers["X-Request-Id"] == "rid-serve-1"
@@ -41,7 +41,7 @@ def test_serve_runs_gunicorn_workers_and_stops_gracefully(tmp_path: Path) -> Non
         # Keep-alive connection: several requests on one session.
         with requests.Session() as session:
             for _ in range(5):
-                assert session.get(served.url + "/jwks", timeout=10).status_code == 200
+                assert session.get(served.url + "/jwks", timeout=60).status_code == 200
         status = served.stop()
     assert status == 0
     log = served.log_text()
@@ -58,13 +58,13 @@ def test_running_server_survives_a_redis_outage(tmp_path: Path) -> None:
     try:
         env = fresh_env(tmp_path, redis_url=redis_server.url, redis_prefix="ugserve:")
         with idp_serve(env, tmp_path / "serve.log", workers=1) as served:
-            assert requests.get(served.url + "/healthz", timeout=10).status_code == 200
+            assert requests.get(served.url + "/healthz", timeout=60).status_code == 200
             redis_server.stop()
-            down = requests.get(served.url + "/healthz", timeout=30)
+            down = requests.get(served.url + "/healthz", timeout=60)
             assert down.status_code == 503
             assert down.json() == {"status": "unavailable"}
             redis_server.start()
-            assert requests.get(served.url + "/healthz", timeout=30).status_code == 200
+            assert requests.get(served.url + "/healthz", timeout=60).status_code == 200
             assert served.proc.poll() is None
     finally:
         redis_server.stop()

@@ -64,9 +64,9 @@ def wait_for_http(url: str, proc: subprocess.Popen[bytes] | None = None, tries: 
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"process exited early with {proc.returncode}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.1)
     raise AssertionError(f"{url} did not answer")
 
