@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from idp import audit
+from idp import audit, field_owners
 from idp.store import accounts_repo, grants_repo, sessions_repo
 from idp.store.models import Account, UnitProfileField, new_id
 
@@ -94,15 +94,26 @@ def create_wallet(
 
 def update_wallet(account: Account, profile: dict[str, Any]) -> Account:
     """Complete or change the wallet of an existing account (names, optional fields,
-    unit fields merged into ``extra``), audited with the names of changed fields."""
+    unit fields merged into ``extra``), audited with the names of changed fields.
+
+    Fields that an HR system or an upstream login owns (``idp.field_owners``) are
+    never overwritten here: the employee's value for them is ignored.
+    """
+    owned = field_owners.owners(account)
+
+    def editable(name: str) -> bool:
+        return field_owners.may_write(field_owners.EMPLOYEE, owned.get(name))
+
     changes: dict[str, Any] = {}
     for name in ("given_name", "family_name", "cost_centre", "personnel_number"):
-        if name in profile:
+        if name in profile and editable(name):
             value = profile[name] or (None if name in ("cost_centre", "personnel_number") else "")
             if getattr(account, name) != value:
                 changes[name] = value
     extra = dict(account.extra or {})
     for name, value in (profile.get("extra") or {}).items():
+        if not editable(field_owners.EXTRA_PREFIX + name):
+            continue
         if extra.get(name) != value:
             extra[name] = value
             changes.setdefault("extra", extra)

@@ -251,6 +251,29 @@ def test_required_unit_fields_complete_an_existing_wallet(app: Flask, web: Flask
         assert account is not None and account.extra == {"plant": "Berlin", "desk": ""}
 
 
+def test_wallet_completion_never_overwrites_fields_hr_owns(app: Flask, web: FlaskClient) -> None:
+    """SCIM/LDAP-owned fields keep HR's value even when the profile form sends others."""
+    account_id = make_account(
+        app, family_name="FromHR", field_owners={"family_name": "scim", "extra.plant": "ldap"},
+        extra={"plant": "Hamburg"},
+    )
+    make_unit(app, account_id, "Corp GmbH", fields=(("plant", "Plant", True),
+                                                    ("desk", "Desk", True)))
+    login, resp = authenticate(app, web)
+    assert path_of(resp) == login + "/profile"
+    resp = post(web, login + "/profile", login + "/profile",
+                {"given_name": "Annie", "family_name": "Forged", "extra__plant": "Forged",
+                 "extra__desk": "D-12"})
+    assert path_of(resp) == login + "/consent"
+    with app.app_context():
+        account = db.session.get(Account, account_id)
+        assert account is not None
+        assert account.given_name == "Annie"
+        assert account.family_name == "FromHR"
+        assert account.extra["plant"] == "Hamburg"
+        assert account.extra["desk"] == "D-12"
+
+
 # --- unit choice and consent ---------------------------------------------------------
 
 def test_unit_choice_only_offers_own_units(app: Flask, web: FlaskClient) -> None:
