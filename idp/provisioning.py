@@ -54,7 +54,7 @@ from idp.provisioning_errors import (
     PreconditionFailed,
     ProvisioningError,
 )
-from idp.store import grants_repo, scim_repo, sessions_repo
+from idp.store import grants_repo, ldap_repo, scim_repo, sessions_repo
 from idp.store.models import Account, Membership, ScimUser, new_id
 from idp.store.predicates import Predicate
 
@@ -293,7 +293,12 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
 
 
 def _adoptable(account: Account, unit_id: str) -> bool:
+    """An existing account may be taken over by a unit's SCIM client only when no HR
+    source manages it yet (no SCIM record, no LDAP directory link) and it belongs to
+    no other unit."""
     if account.status == DELETED or scim_repo.directory_record(account.id) is not None:
+        return False
+    if ldap_repo.links_of_accounts([account.id]):
         return False
     return set(scim_repo.units_of(account.id)) <= {unit_id}
 

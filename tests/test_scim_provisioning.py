@@ -174,3 +174,25 @@ def test_user_documents_are_case_insensitive_and_lenient(app: Flask, client: Fla
     assert doc["userName"] == "Z@ACME.example" and doc["name"]["givenName"] == "Zoe"
     assert doc["active"] is False and doc["emails"][0]["value"] == "z@acme.example"
     assert "nickName" not in doc
+
+
+def test_scim_never_adopts_an_account_an_ldap_directory_manages(app: Flask, unit: str) -> None:
+    """An account the LDAP sync created stays the directory's: a SCIM create with the
+    same address is a uniqueness conflict, not a silent take-over."""
+    from idp.provisioning_errors import Conflict
+    from idp.store.models import Account, LdapDirectory, LdapLink
+
+    with app.app_context():
+        directory = LdapDirectory(
+            unit_id=unit, url="ldap://127.0.0.1:1", bind_dn="cn=admin", base_dn="dc=x",
+            bind_password_sealed="", user_filter="(objectClass=person)", id_attribute="entryUUID",
+        )
+        account_row = Account(email="ann@acme.example", email_verified=True)
+        db.session.add_all([directory, account_row])
+        db.session.flush()
+        db.session.add(Membership(account_id=account_row.id, unit_id=unit, roles=["employee"]))
+        db.session.add(LdapLink(directory_id=directory.id, account_id=account_row.id,
+                                external_id="guid-1", dn="uid=ann,dc=x"))
+        db.session.commit()
+    with pytest.raises(Conflict):
+        provision(app, unit, "ann")
