@@ -16,20 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.ldap import LdapEntry, entry_id, is_disabled
+from idp.field_owners import EXTRA_LENGTH, EXTRA_PREFIX
+from idp.field_owners import PROFILE_FIELDS as FIELD_LENGTHS  # account fields LDAP can fill
 
-# Account fields LDAP can fill, with the column length they must fit in.
-FIELD_LENGTHS: dict[str, int] = {
-    "email": 320,
-    "given_name": 200,
-    "family_name": 200,
-    "phone_number": 40,
-    "locale": 10,
-    "cost_centre": 100,
-    "personnel_number": 100,
-    "department": 200,
-}
-EXTRA_PREFIX = "extra."
-EXTRA_LENGTH = 1000
 EXTRA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ROLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 ATTRIBUTE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$|^[0-9]+(\.[0-9]+)+$")
