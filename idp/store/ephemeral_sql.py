@@ -9,16 +9,14 @@ read and purged opportunistically.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import case, cast, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.types import Integer, Text
 
 from idp.ephemeral import EphemeralUnavailable
 from idp.store.models import EphemeralEntry
@@ -26,102 +24,78 @@ from idp.store.models import EphemeralEntry
 _table = EphemeralEntry.__table__
 
 
+# The statements as plain SQL, one set per dialect, executed with
+# ``exec_driver_sql``: these few statements run on every login request, and building
+# and cache-keying SQLAlchemy constructs cost more than the database round trip.
+# Both sqlite3 (named ``:name``) and psycopg (``%(name)s``) take a dict of parameters.
+assert _table.name == "ephemeral"  # the statements below name it
+_SQL = {
+    "put": "INSERT INTO ephemeral (key, value, expires_at) VALUES (:key, :value, :exp) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+    "add": "INSERT INTO ephemeral (key, value, expires_at) VALUES (:key, :value, :exp) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at "
+    "WHERE ephemeral.expires_at <= :now RETURNING key",
+    "get": "SELECT value FROM ephemeral WHERE key = :key AND expires_at > :now",
+    "take": "DELETE FROM ephemeral WHERE key = :key RETURNING value, expires_at",
+    "delete": "DELETE FROM ephemeral WHERE key = :key",
+    "incr": "INSERT INTO ephemeral (key, value, expires_at) VALUES (:key, '1', :exp) "
+    "ON CONFLICT (key) DO UPDATE SET "
+    "value = CASE WHEN ephemeral.expires_at <= :now THEN '1' "
+    "ELSE CAST(CAST(ephemeral.value AS INTEGER) + 1 AS TEXT) END, "
+    "expires_at = CASE WHEN ephemeral.expires_at <= :now THEN :exp ELSE ephemeral.expires_at END "
+    "RETURNING value",
+    "purge": "DELETE FROM ephemeral WHERE expires_at <= :now",
+    "ping": "SELECT 1",
+}
+_PYFORMAT = {name: re.sub(r":(\w+)", r"%(\1)s", sql) for name, sql in _SQL.items()}
+
+
 class SQLStore:
     def __init__(self, engine_getter: Callable[[], Engine]) -> None:
         self._engine_getter = engine_getter
 
-    def _run(self, fn: Callable[[Any], Any]) -> Any:
+    def _run(self, name: str, params: dict[str, Any], fetch: bool = False) -> Any:
+        """Run one statement in its own transaction (committed on return); the first
+        row when ``fetch``. Any database error becomes :class:`EphemeralUnavailable`."""
         try:
-            with self._engine_getter().begin() as conn:
-                return fn(conn)
+            engine = self._engine_getter()
+            statements = _PYFORMAT if engine.dialect.paramstyle == "pyformat" else _SQL
+            with engine.begin() as conn:
+                result = conn.exec_driver_sql(statements[name], params)
+                row = result.first() if fetch else None
+                if name == "put" and secrets.randbelow(200) == 0:  # opportunistic purge
+                    conn.exec_driver_sql(statements["purge"], {"now": params["now"]})
+                return row
         except SQLAlchemyError as exc:
             raise EphemeralUnavailable(f"database: {type(exc).__name__}") from exc
 
-    def _insert(self, conn: Any) -> Any:
-        if conn.dialect.name == "postgresql":
-            return postgresql.insert(_table)
-        return sqlite.insert(_table)
-
-    def _maybe_purge(self, conn: Any, now: float) -> None:
-        if secrets.randbelow(200) == 0:
-            conn.execute(delete(_table).where(_table.c.expires_at <= now))
-
     def put(self, key: str, value: Any, ttl: int) -> None:
         now = time.time()
-
-        def op(conn: Any) -> None:
-            stmt = self._insert(conn).values(key=key, value=json.dumps(value), expires_at=now + ttl)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[_table.c.key],
-                set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at},
-            )
-            conn.execute(stmt)
-            self._maybe_purge(conn, now)
-
-        self._run(op)
+        self._run("put", {"key": key, "value": json.dumps(value), "exp": now + ttl, "now": now})
 
     def add(self, key: str, value: Any, ttl: int) -> bool:
         now = time.time()
-
-        def op(conn: Any) -> bool:
-            stmt = self._insert(conn).values(key=key, value=json.dumps(value), expires_at=now + ttl)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[_table.c.key],
-                set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at},
-                where=_table.c.expires_at <= now,
-            ).returning(_table.c.key)
-            return conn.execute(stmt).first() is not None
-
-        return bool(self._run(op))
+        params = {"key": key, "value": json.dumps(value), "exp": now + ttl, "now": now}
+        return self._run("add", params, fetch=True) is not None
 
     def get(self, key: str) -> Any | None:
-        now = time.time()
-
-        def op(conn: Any) -> Any | None:
-            row = conn.execute(
-                select(_table.c.value).where(_table.c.key == key, _table.c.expires_at > now)
-            ).first()
-            return None if row is None else json.loads(row[0])
-
-        return self._run(op)
+        row = self._run("get", {"key": key, "now": time.time()}, fetch=True)
+        return None if row is None else json.loads(row[0])
 
     def take(self, key: str) -> Any | None:
         now = time.time()
-
-        def op(conn: Any) -> Any | None:
-            row = conn.execute(
-                delete(_table)
-                .where(_table.c.key == key)
-                .returning(_table.c.value, _table.c.expires_at)
-            ).first()
-            if row is None or row[1] <= now:
-                return None
-            return json.loads(row[0])
-
-        return self._run(op)
+        row = self._run("take", {"key": key}, fetch=True)
+        if row is None or row[1] <= now:
+            return None
+        return json.loads(row[0])
 
     def delete(self, key: str) -> None:
-        self._run(lambda conn: conn.execute(delete(_table).where(_table.c.key == key)))
+        self._run("delete", {"key": key})
 
     def incr(self, key: str, ttl: int) -> int:
         now = time.time()
-
-        def op(conn: Any) -> int:
-            stmt = self._insert(conn).values(key=key, value="1", expires_at=now + ttl)
-            expired = _table.c.expires_at <= now
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[_table.c.key],
-                set_={
-                    "value": case(
-                        (expired, "1"),
-                        else_=cast(cast(_table.c.value, Integer) + 1, Text),
-                    ),
-                    "expires_at": case((expired, now + ttl), else_=_table.c.expires_at),
-                },
-            ).returning(_table.c.value)
-            return int(conn.execute(stmt).scalar_one())
-
-        return int(self._run(op))
+        row = self._run("incr", {"key": key, "exp": now + ttl, "now": now}, fetch=True)
+        return int(row[0])
 
     def ping(self) -> None:
-        self._run(lambda conn: conn.execute(select(1)))
+        self._run("ping", {}, fetch=True)
