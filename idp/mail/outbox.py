@@ -49,6 +49,7 @@ LEASE = timedelta(minutes=2)
 COURIER_IDLE_SECONDS = 30.0
 _EXTENSION = "unitgate_courier"
 _courier_lock = threading.Lock()
+_smtp_local = threading.local()
 
 
 def _context(message_id: str) -> str:
@@ -138,7 +139,7 @@ def _attempt(row: OutboxMessage, now: datetime) -> bool:
                 settings().mail_from, payload["to"], payload["subject"],
                 body["text"], body["html"], row.created_at,
             )
-            smtp.send(smtp.parse_smtp_url(smtp_url), message)
+            _smtp_session(smtp_url).send(message)
             payload.pop("body", None)
         else:
             _print_to_console(payload, body["text"])
@@ -153,6 +154,26 @@ def _attempt(row: OutboxMessage, now: datetime) -> bool:
         return False
     outbox_repo.mark_sent(row.id, payload)
     return True
+
+
+def _smtp_session(smtp_url: str) -> smtp.SmtpSession:
+    """This thread's reusable SMTP connection to ``smtp_url`` (one per courier or
+    delivery thread, so a burst of codes does not open a connection per message)."""
+    session: smtp.SmtpSession | None = getattr(_smtp_local, "session", None)
+    if session is None or getattr(_smtp_local, "url", None) != smtp_url:
+        if session is not None:
+            session.close()
+        session = smtp.SmtpSession(smtp.parse_smtp_url(smtp_url))
+        _smtp_local.session, _smtp_local.url = session, smtp_url
+    return session
+
+
+def close_smtp_session() -> None:
+    """Close this thread's SMTP connection, if any (when the thread goes idle)."""
+    session: smtp.SmtpSession | None = getattr(_smtp_local, "session", None)
+    _smtp_local.session = None
+    if session is not None:
+        session.close()
 
 
 def _print_to_console(payload: dict[str, Any], text: str) -> None:
@@ -193,6 +214,7 @@ class Courier:
                 with self._lock:
                     if self._queue.empty():
                         self._thread = None
+                        close_smtp_session()
                         return
                 continue
             try:
@@ -248,6 +270,7 @@ def start_delivery_thread(app: Flask, interval: float = 2.0, limit: int = 50) ->
             except Exception:
                 log.exception("outbox delivery loop step failed")
             stop_event.wait(interval)
+        close_smtp_session()
 
     thread = threading.Thread(target=loop, name="outbox-delivery", daemon=True)
     handle = DeliveryThread(thread=thread, stop_event=stop_event)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -89,28 +90,93 @@ def _tls_context(target: SmtpTarget) -> ssl.SSLContext:
     return context
 
 
-def send(target: SmtpTarget, message: EmailMessage) -> None:
-    """Hand ``message`` to the server. Raises :class:`SmtpDeliveryError` on any
-    connection, TLS, authentication or refusal error, with a short reason."""
+def _open(target: SmtpTarget) -> smtplib.SMTP:
+    """A connected, greeted (and, as configured, TLS-upgraded and logged-in) client."""
+    client: smtplib.SMTP
+    if target.scheme == "smtps":
+        client = smtplib.SMTP_SSL(
+            target.host, target.port, timeout=target.timeout, context=_tls_context(target)
+        )
+    else:
+        client = smtplib.SMTP(target.host, target.port, timeout=target.timeout)
     try:
-        client: smtplib.SMTP
-        if target.scheme == "smtps":
-            client = smtplib.SMTP_SSL(
-                target.host, target.port, timeout=target.timeout, context=_tls_context(target)
-            )
-        else:
-            client = smtplib.SMTP(target.host, target.port, timeout=target.timeout)
-        with client:
+        client.ehlo()
+        if target.scheme == "smtp+starttls":
+            client.starttls(context=_tls_context(target))
             client.ehlo()
-            if target.scheme == "smtp+starttls":
-                client.starttls(context=_tls_context(target))
-                client.ehlo()
-            if target.username:
-                client.login(target.username, target.password or "")
-            refused = client.send_message(message)
-            if refused:
-                raise SmtpDeliveryError(f"recipients refused: {sorted(refused)}")
+        if target.username:
+            client.login(target.username, target.password or "")
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def _hand_over(client: smtplib.SMTP, message: EmailMessage) -> None:
+    refused = client.send_message(message)
+    if refused:
+        raise SmtpDeliveryError(f"recipients refused: {sorted(refused)}")
+
+
+def send(target: SmtpTarget, message: EmailMessage) -> None:
+    """Hand ``message`` to the server over a connection of its own. Raises
+    :class:`SmtpDeliveryError` on any connection, TLS, authentication or refusal
+    error, with a short reason."""
+    try:
+        with _open(target) as client:
+            _hand_over(client, message)
     except SmtpDeliveryError:
         raise
     except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
         raise SmtpDeliveryError(f"{type(exc).__name__}: {exc}"[:500]) from exc
+
+
+class SmtpSession:
+    """One SMTP connection reused for a series of messages (RFC 5321 section 3.3:
+    several mail transactions per session), for one thread at a time.
+
+    A connection unused for ``idle_seconds`` is closed and opened anew before the
+    next message. When the server dropped a reused connection (it answers the first
+    command of the transaction with a disconnect), the message is sent once more
+    over a fresh connection; any other failure closes the connection and raises
+    :class:`SmtpDeliveryError` like :func:`send`."""
+
+    def __init__(self, target: SmtpTarget, idle_seconds: float = 20.0) -> None:
+        self.target = target
+        self._idle_seconds = idle_seconds
+        self._client: smtplib.SMTP | None = None
+        self._used = 0.0
+
+    def send(self, message: EmailMessage) -> None:
+        """Hand ``message`` to the server (see the class docstring)."""
+        if self._client is not None and time.monotonic() - self._used > self._idle_seconds:
+            self.close()
+        try:
+            if self._client is None:
+                self._client = _open(self.target)
+            else:
+                try:
+                    _hand_over(self._client, message)
+                    self._used = time.monotonic()
+                    return
+                except (smtplib.SMTPServerDisconnected, ConnectionError):
+                    self.close()
+                    self._client = _open(self.target)
+            _hand_over(self._client, message)
+            self._used = time.monotonic()
+        except SmtpDeliveryError:
+            self.close()
+            raise
+        except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            self.close()
+            raise SmtpDeliveryError(f"{type(exc).__name__}: {exc}"[:500]) from exc
+
+    def close(self) -> None:
+        """Say QUIT (best effort) and drop the connection."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError, ssl.SSLError):
+            client.close()
