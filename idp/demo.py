@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlencode
 
-from idp import clients
+from idp import clients, domain_rules, domains
 from idp.crypto import random_token
 from idp.services import hasher, settings
 from idp.store import demo_repo
@@ -26,6 +26,8 @@ CLIENT_NAME = "Acme Demo Shop"
 REDIRECT_URI = "http://127.0.0.1:5001/callback"
 CLIENT_SCOPE = "openid profile email phone wallet org offline_access"
 EMPLOYEE_EMAIL = "employee@acme-demo.example"
+DEMO_DOMAIN = "acme-demo.example"
+DEMO_ACTOR = "idp demo"
 
 
 @dataclass
@@ -39,6 +41,7 @@ class DemoResult:
     redirect_uri: str
     membership: str
     employee_email: str
+    domain: str
     authorize_url: str
     notes: list[str] = field(default_factory=list)
 
@@ -47,10 +50,12 @@ class DemoResult:
 
 
 def seed(employee_email: str = EMPLOYEE_EMAIL) -> DemoResult:
-    """Create (or complete) the demo unit, its two profile fields and the demo merchant
-    client; make ``employee_email`` a member of the unit if that account exists.
-    Needs an app context."""
+    """Create (or complete) the demo unit, its two profile fields, its domain
+    ``acme-demo.example`` (verified by hand: the demo has no DNS) with auto-join as
+    ``employee``, and the demo merchant client; make ``employee_email`` a member of
+    the unit if that account exists. Needs an app context."""
     unit, unit_changed = demo_repo.ensure_unit(UNIT_SLUG, UNIT_NAME, UNIT_FIELDS)
+    _ensure_domain(unit.id)
     existing = [c for c in clients.list_all() if c.name == CLIENT_NAME]
     if existing:
         client_id = existing[0].client_id
@@ -81,8 +86,21 @@ def seed(employee_email: str = EMPLOYEE_EMAIL) -> DemoResult:
         redirect_uri=REDIRECT_URI,
         membership=membership,
         employee_email=employee_email,
+        domain=DEMO_DOMAIN,
         authorize_url=authorize_url(client_id),
     )
+
+
+def _ensure_domain(unit_id: str) -> None:
+    """Claim the demo domain for the demo unit, verify it by hand (audited) and let
+    e-mail-code sign-ins of that domain join the unit as ``employee``."""
+    try:
+        domain = domains.get(DEMO_DOMAIN)
+    except domains.DomainError:
+        domain = domains.claim(unit_id, DEMO_DOMAIN, actor=DEMO_ACTOR)
+    if domain.state != "verified":
+        domains.verify_manually(DEMO_DOMAIN, "demo data seeded by `idp demo`", DEMO_ACTOR)
+    domain_rules.set_rules(DEMO_DOMAIN, auto_join=True, default_role="employee", actor=DEMO_ACTOR)
 
 
 def authorize_url(client_id: str) -> str:

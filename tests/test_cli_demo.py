@@ -82,3 +82,24 @@ def test_demo_text_output_says_what_to_try(runner: FlaskCliRunner) -> None:
     assert "/dev/outbox" in out
     assert "http://localhost/authorize?" in out
     assert "http://localhost/token" in out
+
+
+def test_demo_domain_lets_new_employees_join_at_first_sign_in(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    """The demo unit owns acme-demo.example (verified by hand, audited) with auto-join,
+    so the first e-mail-code sign-in of such an address lands in the unit."""
+    from idp import domain_rules, domains
+    from idp.store.models import AuditEvent
+
+    first = run_demo(runner)
+    run_demo(runner)  # idempotent
+    with app.app_context():
+        domain = domains.get("acme-demo.example")
+        assert domain.state == "verified" and domain.verified_method == "manual"
+        assert domain.unit_id == first["unit_id"]
+        assert domain_rules.membership_for_email("new.hire@acme-demo.example") == (
+            first["unit_id"],
+            ["employee"],
+        )
+        assert count(AuditEvent, AuditEvent.action == "domain.verified") == 1

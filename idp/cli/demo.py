@@ -38,8 +38,8 @@ def demo_command(employee_email: str, as_json: bool) -> None:
     click.echo(f"  client_secret: {result.client_secret}")
     click.echo(f"  redirect_uri:  {result.redirect_uri}")
     membership = {
-        "missing": f"no account {employee_email} yet: sign in once, then run `idp demo` again "
-        "to make it a member of the demo unit",
+        "missing": f"no account {employee_email} yet: addresses @{result.domain} join the "
+        "demo unit as employees at their first sign-in",
         "created": f"{employee_email} is now a member of the demo unit",
         "present": f"{employee_email} is a member of the demo unit",
     }[result.membership]
