@@ -29,6 +29,7 @@ class Form:
     method: str
     fields: list[tuple[str, str, str, bool]] = field(default_factory=list)  # name,type,value,on
     buttons: list[tuple[str, str]] = field(default_factory=list)  # name, value
+    required: set[str] = field(default_factory=set)  # fields marked ``required``
 
     def names(self) -> set[str]:
         return {f[0] for f in self.fields}
@@ -58,6 +59,8 @@ class _FormParser(HTMLParser):
             if a.get("name"):
                 on = kind not in ("checkbox", "radio") or "checked" in a
                 self._current.fields.append((a["name"], kind, a.get("value", ""), on))
+                if "required" in a:
+                    self._current.required.add(a["name"])
         elif tag == "button" and a.get("type", "submit").lower() == "submit":
             self._button = a
             self._button_text = ""
@@ -150,6 +153,8 @@ class Browser:
                 data[name] = "Runner"
             elif kind == "hidden" or value:
                 data[name] = value
+            elif name in form.required:  # e.g. a unit's required profile field
+                data[name] = "Bench"
             else:
                 data[name] = value
         approve = [
