@@ -198,16 +198,19 @@ def run_backend(server: Server, seconds: int, codes: object, out: report.Report)
 EXTRA = (
     ("SCIM provisioning", "bench/scim_bench.py", ["bench.scim_bench", "--backend", "postgres"]),
     ("LDAP directory sync", "bench/ldap_sync_bench.py", ["bench.ldap_sync_bench"]),
+    ("Per-request floor: bare Flask, same gunicorn set-up", "bench/floor.py", ["bench.floor"]),
 )
 
 
-def run_extra(seconds: int, out: report.Report) -> None:
-    """The other parts' benchmarks, each in its own process; their own output goes
-    into RESULTS.md as it is."""
+def run_extra(seconds: int, out: report.Report, only_floor: bool = False) -> None:
+    """The other parts' benchmarks (or, with ``only_floor``, just the per-request
+    floor), each in its own process; their own output goes into RESULTS.md as it is."""
     every_core = ",".join(str(c) for c in range(os.cpu_count() or 1))
     for title, source, module_args in EXTRA:
+        if only_floor and module_args[0] != "bench.floor":
+            continue
         argv = [sys.executable, "-m", *module_args]
-        if module_args[0] == "bench.scim_bench":
+        if module_args[0] in ("bench.scim_bench", "bench.floor"):
             argv += ["--seconds", str(seconds)]
         print(f"bench: {title} ({source})", flush=True)
         try:
@@ -274,8 +277,7 @@ def main() -> None:
                 finally:
                     server.stop()
                     backend.drop()
-        if not args.only_core:
-            run_extra(args.seconds, out)
+        run_extra(args.seconds, out, only_floor=args.only_core)
     finally:
         sink.stop()
         manager.shutdown()
