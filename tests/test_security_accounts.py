@@ -150,7 +150,6 @@ def test_ldap_mail_change_joins_no_unit(app: Flask, directory_id: str, unit_id: 
     before = unit_slugs(app, account_id)
     assert before == {"acme"}
     directory_server.replace(7, "mail", ["seven@other.example"])
-    directory_server.dirty = True
     with app.app_context():
         directory = ldap_repo.directory(directory_id)
         assert directory is not None
