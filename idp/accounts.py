@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from idp import audit, field_owners
+from idp import audit, domain_rules, field_owners
 from idp.store import accounts_repo, grants_repo, sessions_repo
 from idp.store.models import Account, UnitProfileField, new_id
 
@@ -139,6 +139,14 @@ def memberships(account_id: str) -> list[Any]:
 def unit_fields(account_id: str) -> list[UnitProfileField]:
     """The extra wallet fields the account's units define."""
     return accounts_repo.profile_fields(m.unit_id for m in accounts_repo.memberships(account_id))
+
+
+def unit_fields_for_new_wallet(email: str) -> list[UnitProfileField]:
+    """The extra wallet fields of the unit a first sign-in with ``email`` will join by
+    its domain rules (auto-join on a verified domain), so the first wallet form asks
+    for them at once instead of a second form right after."""
+    joined = domain_rules.membership_for_email(email)
+    return accounts_repo.profile_fields([joined[0]]) if joined else []
 
 
 def profile_complete(account: Account) -> bool:

@@ -31,7 +31,14 @@ from idp.mail.outbox import courier
 from idp.services import services
 from idp.store import connectors_repo
 from idp.store.db import db
-from idp.store.models import Account, AuditEvent, Connector, Membership, OutboxMessage
+from idp.store.models import (
+    Account,
+    AuditEvent,
+    Connector,
+    Membership,
+    OutboxMessage,
+    UnitProfileField,
+)
 from tests.support import oidc
 from tests.support.login import csrf_token
 from tests.support.smtp import SmtpSink, code_in
@@ -97,6 +104,7 @@ class Person:
     upstream: Upstream | None = None
     unit_id: str | None = None  # the unit to choose when asked
     seen: list[str] | None = None  # the login pages shown, in order
+    profile_extra: dict[str, str] | None = None  # unit fields to fill in the wallet form
 
 
 def left_the_idp(resp: TestResponse) -> bool:
@@ -144,6 +152,7 @@ def walk(web: FlaskClient, resp: TestResponse, who: Person) -> TestResponse:
             data["code"] = code_in(who.smtp.last_to(who.email, after=after))
         elif step == "profile":
             data.update(given_name="Alice", family_name="Buyer")
+            data.update(who.profile_extra or {})
         elif step == "unit":
             assert who.unit_id is not None, "asked to choose a unit"
             assert f'value="{who.unit_id}"' in html
@@ -223,6 +232,25 @@ def test_new_wallet_joins_the_domain_unit_and_the_merchant_sees_it(
         assert (member.unit_id, member.roles) == (acme.unit_id, ["buyers"])
         joined = db.session.query(AuditEvent).filter_by(action="membership.auto_join").one()
         assert joined.target == account.id
+
+
+def test_first_wallet_form_already_asks_the_joined_units_required_fields(
+    app: Flask, web: FlaskClient, smtp_server: SmtpSink, acme: Company
+) -> None:
+    """A new employee of an auto-join domain fills the unit's fields in the one
+    wallet form of the first sign-in, not in a second form right after it."""
+    with app.app_context():
+        db.session.add(UnitProfileField(unit_id=acme.unit_id, name="plant", label="Plant",
+                                        required=True))
+        db.session.commit()
+    rp = oidc.register(app, scope=SCOPE)
+    first, params = authorize(web, rp)
+    who = Person("erin@acme.example", smtp_server, profile_extra={"extra__plant": "Berlin"})
+    redeem(web, rp, walk(web, first, who), params)
+    assert who.seen == ["email", "code", "profile", "consent"]
+    with app.app_context():
+        account = db.session.query(Account).filter_by(email="erin@acme.example").one()
+        assert account.extra == {"plant": "Berlin"}
 
 
 def test_existing_account_proves_its_address_and_joins_the_mapped_sub_unit(

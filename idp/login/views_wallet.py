@@ -16,7 +16,7 @@ from idp.login.formstate import FormState, recall, remember
 from idp.login.profile_form import field_specs, validate
 from idp.login.release import release_for
 from idp.store.accounts_repo import DuplicateEmail
-from idp.store.models import Account
+from idp.store.models import Account, UnitProfileField
 
 
 def _profile_subject(ix: Interaction) -> tuple[Account | None, str | None]:
@@ -27,6 +27,14 @@ def _profile_subject(ix: Interaction) -> tuple[Account | None, str | None]:
     return None, proof.peek(ix)
 
 
+def _unit_fields(account: Account | None, email: str | None) -> list[UnitProfileField]:
+    """Unit fields of the wallet form: the account's units, or for a first sign-in
+    the unit its address will auto-join."""
+    if account is not None:
+        return accounts.unit_fields(account.id)
+    return accounts.unit_fields_for_new_wallet(email or "")
+
+
 @bp.get("/<interaction_id>/profile")
 def profile(interaction_id: str) -> Response:
     """The wallet form: names (required), cost centre and personnel number
@@ -35,8 +43,7 @@ def profile(interaction_id: str) -> Response:
     account, email = _profile_subject(ix)
     if account is None and email is None:
         return next_step(ix)
-    unit_fields = accounts.unit_fields(account.id) if account is not None else []
-    specs = field_specs(unit_fields)
+    specs = field_specs(_unit_fields(account, email))
     state = recall(ix.id, "profile")
     if account is not None and not state.values:
         extra = account.extra or {}
@@ -60,8 +67,7 @@ def submit_profile(interaction_id: str) -> Response:
     account, email = _profile_subject(ix)
     if account is None and email is None:
         return next_step(ix)
-    unit_fields = accounts.unit_fields(account.id) if account is not None else []
-    data, errors, values = validate(request.form, field_specs(unit_fields))
+    data, errors, values = validate(request.form, field_specs(_unit_fields(account, email)))
     if errors:
         remember(ix.id, "profile", FormState(errors=errors, values=values))
         return see_other("login.profile", interaction_id=ix.id)
