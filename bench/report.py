@@ -79,6 +79,13 @@ class Report:
                 f"; of each journey {mail * 1000:.0f} ms on average is the mail: from the code"
                 " request to the code in the SMTP sink (outbox delivery)"
             )
+        if r.completed and cpu:
+            cpu_ms = cpu * r.seconds / r.completed * 1000
+            bound += (
+                f"; {cpu_ms:.1f} ms of worker CPU per journey"
+                f" ({cpu_ms * r.completed / max(r.requests, 1):.2f} ms per request; the bare-Flask"
+                " floor per request is under 'Per-request floor' below)"
+            )
         if r.errors:
             self.notes.append(
                 f"{backend}, {scenario}: {r.errors} journeys failed;"
