@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -16,6 +17,7 @@ from joserfc.jwk import ECKey
 from idp import sessions
 from idp.oidc.verification import MAX_TOKEN_BYTES
 from tests.support import oidc
+from tests.support.login import code_from_outbox, submit_code, submit_email
 
 TARGET = "https://rp.example/bye"
 
@@ -110,3 +112,24 @@ def test_every_endpoint_caps_token_size(
     info = client.post("/introspect", data={"token": signed_in["access_token"]},
                        headers=rp.basic()).get_json()  # fmt: skip
     assert info["active"] is True
+
+
+def test_every_login_and_consent_page_forbids_framing(app: Flask, client: FlaskClient) -> None:
+    """"Content-Security-Policy: frame-ancestors 'none' on login and consent pages":
+    each page of a real sign-in (e-mail, code, consent) carries it."""
+    oidc.make_account(app)
+    rp = oidc.register(app)
+    resp = client.get("/authorize", query_string=oidc.auth_params(rp))
+    login = urlsplit(resp.headers["Location"]).path
+    pages = [client.get(login)]
+    submit_email(client, login, "ann@corp.example")
+    pages.append(client.get(login + "/code"))
+    done = submit_code(client, login, code_from_outbox(app, "ann@corp.example"))
+    assert done.status_code == 303
+    consent_path = urlsplit(done.headers["Location"]).path
+    assert consent_path.endswith("/consent"), consent_path
+    pages.append(client.get(consent_path))
+    for page in pages:
+        assert page.status_code == 200 and page.mimetype == "text/html"
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert "Share your details" in pages[-1].get_data(as_text=True)
