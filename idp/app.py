@@ -137,6 +137,9 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
     from idp.federation import setup_federation
 
     setup_federation(app)
+    from idp.dashboard import setup_dashboard
+
+    setup_dashboard(app)
     if settings.dev_mode:
         from idp.mail.dev_outbox import bp as dev_outbox
 

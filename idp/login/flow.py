@@ -24,6 +24,10 @@ from idp.errors import error_response
 from idp.interaction import Interaction
 from idp.store.models import Account
 
+# Unitgate's own employee dashboard (``idp.dashboard``): no merchant, nothing released,
+# so a sign-in there needs neither a unit choice nor consent.
+OWN_PROTOCOL = "account"
+
 
 def see_other(endpoint: str, **values: str) -> Response:
     """A 303 See Other to ``endpoint`` (RFC 9110 §15.4.4): the browser follows with a
@@ -60,9 +64,10 @@ def finish_authentication(
 def next_step(ix: Interaction) -> Response:
     """The 303 to where ``ix`` continues: the e-mail page when not authenticated, the
     wallet profile when required data is missing, the unit choice when the account
-    has several units and none is chosen, the consent page when consent is needed,
-    and otherwise (consent covered, ``prompt`` without ``consent``) the protocol's
-    resume endpoint with ``ix.consented`` set."""
+    has several units and none is chosen (not for :data:`OWN_PROTOCOL`), the consent
+    page when consent is needed (never for :data:`OWN_PROTOCOL`), and otherwise
+    (consent covered, ``prompt`` without ``consent``) the protocol's resume endpoint
+    with ``ix.consented`` set."""
     if not ix.authenticated:
         return see_other("login.start", interaction_id=ix.id)
     account = accounts.get(ix.account_id or "")
@@ -72,6 +77,10 @@ def next_step(ix: Interaction) -> Response:
         return see_other("login.start", interaction_id=ix.id)
     if not accounts.profile_complete(account):
         return see_other("login.profile", interaction_id=ix.id)
+    if ix.protocol == OWN_PROTOCOL and not ix.scopes and not ix.claims:
+        ix.consented = True
+        interaction.save(ix)
+        return resume(ix)
     unit_ids = [m.unit_id for m in accounts.memberships(account.id)]
     if ix.unit_id not in unit_ids:
         if len(unit_ids) > 1:

@@ -1,0 +1,47 @@
+"""The employee dashboard ("account" pages, blueprint ``dashboard`` under
+``/account``): who the employee is, their companies, their sign-ins at merchants,
+the consents they gave (with a Withdraw button) and the profile fields they may edit.
+
+Signing in to the dashboard is the usual e-mail-code login: ``GET /account`` without
+a live session starts an interaction with ``protocol="account"``
+(:data:`idp.login.flow.OWN_PROTOCOL`), which releases nothing to any merchant and so
+skips unit choice and consent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask
+from flask_babel import format_date, format_datetime
+
+
+def account_datetime(value: datetime) -> str:
+    """A stored UTC time as a date and time in the page's language (UTC)."""
+    return f"{format_datetime(_utc(value), 'medium')} UTC"
+
+
+def account_date(value: datetime) -> str:
+    """A stored UTC time as a date in the page's language."""
+    return format_date(_utc(value), "medium")
+
+
+def account_iso(value: datetime) -> str:
+    """A stored time as an RFC 3339 UTC timestamp (for ``<time datetime>``)."""
+    return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _utc(value: datetime) -> datetime:
+    """Naive times from the database are UTC (SQLite drops the zone)."""
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def setup_dashboard(app: Flask) -> None:
+    """Register the ``dashboard`` blueprint and its date filters."""
+    from idp.dashboard import views  # noqa: F401  (routes register on bp)
+    from idp.dashboard.blueprint import bp
+
+    app.register_blueprint(bp)
+    app.add_template_filter(account_datetime, "account_datetime")
+    app.add_template_filter(account_date, "account_date")
+    app.add_template_filter(account_iso, "account_iso")

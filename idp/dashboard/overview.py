@@ -1,0 +1,114 @@
+"""What the dashboard shows about one account: its companies, its sign-ins at
+merchants (the transactions, newest first, a page at a time) and its consents, with
+merchant names and claim labels resolved for display. Every query is keyed on the
+account id of the caller's own session; nothing here takes another account's id
+from the request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from idp import accounts
+from idp.login.release import CLAIM_LABELS, SCOPE_TITLES
+from idp.store import consent_repo, dashboard_repo
+
+PAGE_SIZE = 50
+MAX_PAGE = 10_000
+
+
+@dataclass
+class SignInRow:
+    merchant: str
+    protocol: str  # "OpenID Connect" | "SAML"
+    at: datetime
+    unit: str | None
+    released: list[str]
+
+
+@dataclass
+class ConsentRow:
+    client_id: str
+    merchant: str
+    scopes: list[str]
+    claims: list[str]
+    since: datetime
+
+
+@dataclass
+class SignInPage:
+    rows: list[SignInRow] = field(default_factory=list)
+    page: int = 1
+    has_older: bool = False
+
+    @property
+    def has_newer(self) -> bool:
+        return self.page > 1
+
+
+PROTOCOLS = {"oidc": "OpenID Connect", "saml": "SAML"}
+
+
+def page_number(raw: str | None) -> int:
+    """The requested page number (1 for anything that is not a sane positive int)."""
+    if not raw or not raw.isdigit() or len(raw) > 6:
+        return 1
+    return min(max(1, int(raw)), MAX_PAGE)
+
+
+def claim_label(name: str) -> str:
+    """The translated label of a claim name (the name itself when unknown)."""
+    label = CLAIM_LABELS.get(name)
+    return str(label) if label is not None else name
+
+
+def scope_title(name: str) -> str:
+    """The translated title of a scope (the scope itself when unknown)."""
+    title = SCOPE_TITLES.get(name)
+    return str(title) if title is not None else name
+
+
+def signins(account_id: str, page: int) -> SignInPage:
+    """Page ``page`` (from 1) of the account's sign-ins, :data:`PAGE_SIZE` per page."""
+    rows, has_older = dashboard_repo.signins_page(account_id, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+    merchants = dashboard_repo.merchant_names(r.client_id for r in rows)
+    units = dashboard_repo.unit_names(r.unit_id for r in rows)
+    return SignInPage(
+        rows=[
+            SignInRow(
+                merchant=merchants.get(r.client_id, r.client_id),
+                protocol=PROTOCOLS.get(r.protocol, r.protocol),
+                at=r.at,
+                unit=units.get(r.unit_id or ""),
+                released=[claim_label(c) for c in r.released or []],
+            )
+            for r in rows
+        ],
+        page=page,
+        has_older=has_older,
+    )
+
+
+def consents(account_id: str) -> list[ConsentRow]:
+    """The account's consents, most recently changed first."""
+    rows = consent_repo.for_account(account_id)
+    merchants = dashboard_repo.merchant_names(r.client_id for r in rows)
+    return [
+        ConsentRow(
+            client_id=r.client_id,
+            merchant=merchants.get(r.client_id, r.client_id),
+            scopes=[scope_title(s) for s in r.scopes or [] if s != "openid"],
+            claims=[claim_label(c) for c in r.claims or []],
+            since=r.granted_at,
+        )
+        for r in rows
+    ]
+
+
+def companies(account_id: str) -> list[dict[str, Any]]:
+    """The account's units with its roles in each, by unit name."""
+    return [
+        {"name": m.unit.name, "roles": list(m.roles or [])}
+        for m in accounts.memberships(account_id)
+    ]

@@ -1,0 +1,135 @@
+"""The dashboard's routes. Every page is about the account of this browser's live
+session (:func:`idp.sessions.current`) and nothing else; every state-changing form
+is a POST with a CSRF token (Flask-WTF, app-wide) answered with 303 See Other
+(RFC 9110 §15.4.4)."""
+
+from __future__ import annotations
+
+from flask import Response, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+
+from idp import accounts, consent, interaction, sessions
+from idp.dashboard import formstate, overview, profile
+from idp.dashboard.blueprint import bp
+from idp.dashboard.messages import message
+from idp.login.common import expired_page
+from idp.login.flow import OWN_PROTOCOL
+from idp.login.formstate import FormState
+from idp.store.models import Account, Session
+
+CLIENT_ID = "unitgate-account"
+CLIENT_NAME = _l("Unitgate account")
+MAX_CLIENT_ID = 500
+
+
+def _see_other(endpoint: str, **values: object) -> Response:
+    return redirect(url_for(endpoint, **values), code=303)
+
+
+def _signed_in() -> tuple[Session, Account] | None:
+    """This browser's live session and its account, when that account may still sign
+    in. A session of a blocked or deactivated account is ended here."""
+    row = sessions.current()
+    if row is None:
+        return None
+    account = accounts.get(row.account_id)
+    if account is None or not account.can_sign_in:
+        sessions.end()
+        return None
+    return row, account
+
+
+def _start_login() -> Response:
+    """Start the e-mail-code login for the dashboard (a fresh code, like everywhere)."""
+    ix = interaction.start(
+        protocol=OWN_PROTOCOL,
+        client_id=CLIENT_ID,
+        client_name=str(CLIENT_NAME),
+        resume_endpoint="dashboard.resume",
+        scopes=[],
+    )
+    return _see_other("login.start", interaction_id=ix.id)
+
+
+@bp.get("")
+def home() -> Response:
+    """The dashboard: name and e-mail, companies, sign-ins at merchants (50 per page,
+    ``?page=``), consents with Withdraw, the profile form and Sign out. Without a
+    live session: 303 to the login pages."""
+    found = _signed_in()
+    if found is None:
+        return _start_login()
+    row, account = found
+    state = formstate.recall(row.id_hash)
+    fields = profile.fields(account, accounts.unit_fields(account.id))
+    for f in fields:
+        if f.editable and f.form_name in state.values:
+            f.value = state.values[f.form_name]
+    html = render_template(
+        "account/dashboard.html",
+        account=account,
+        companies=overview.companies(account.id),
+        signins=overview.signins(account.id, overview.page_number(request.args.get("page"))),
+        consents=overview.consents(account.id),
+        fields=fields,
+        errors={name: message(key) for name, key in state.errors.items()},
+        notice=message(state.notice),
+    )
+    return Response(html, mimetype="text/html")
+
+
+@bp.get("/resume/<interaction_id>")
+def resume(interaction_id: str) -> Response:
+    """Where the login pages send the browser after a dashboard sign-in: consume the
+    interaction (once) and show the dashboard."""
+    ix = interaction.load(interaction_id)
+    if ix is None or ix.protocol != OWN_PROTOCOL:
+        return expired_page()
+    done = interaction.consume(ix)
+    if done is None or not done.authenticated:
+        return expired_page()
+    return _see_other("dashboard.home")
+
+
+@bp.post("/consents/withdraw")
+def withdraw() -> Response:
+    """Withdraw this account's consent for the merchant named in ``client_id``
+    (audited by :func:`idp.consent.revoke`); its next sign-in asks again."""
+    found = _signed_in()
+    if found is None:
+        return _see_other("dashboard.home")
+    row, account = found
+    client_id = request.form.get("client_id", "")
+    well_formed = 0 < len(client_id) <= MAX_CLIENT_ID and client_id.isprintable()
+    removed = well_formed and consent.revoke(account.id, client_id)
+    notice = "consent_withdrawn" if removed else "consent_gone"
+    formstate.remember(row.id_hash, FormState(notice=notice))
+    return redirect(url_for("dashboard.home") + "#consents", code=303)
+
+
+@bp.post("/profile")
+def save_profile() -> Response:
+    """Save the employee's own profile edit; errors come back on the form."""
+    found = _signed_in()
+    if found is None:
+        return _see_other("dashboard.home")
+    row, account = found
+    outcome = profile.save(account, request.form)
+    formstate.remember(
+        row.id_hash, FormState(errors=outcome.errors, values=outcome.values,
+                               notice=outcome.notice),
+    )
+    return redirect(url_for("dashboard.home") + "#profile", code=303)
+
+
+@bp.post("/sign-out")
+def sign_out() -> Response:
+    """End this browser's session and show the signed-out page."""
+    sessions.end()
+    return _see_other("dashboard.signed_out")
+
+
+@bp.get("/signed-out")
+def signed_out() -> Response:
+    """"You are signed out", with a link to sign in again."""
+    return Response(render_template("account/signed_out.html"), mimetype="text/html")
