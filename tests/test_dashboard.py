@@ -182,7 +182,8 @@ def test_withdrawn_consent_makes_the_merchant_ask_again(app: Flask, web: FlaskCl
     html = web.get("/account").get_data(as_text=True)
     consents = re.findall(r'<tr class="ug-consent">(.*?)</tr>', html, re.S)
     assert len(consents) == 1 and "Office Supplies Ltd" in consents[0]
-    assert "Your e-mail address" in consents[0] and "Withdraw" in consents[0]
+    assert "E-mail address" in consents[0] and "Withdraw" in consents[0]
+    assert "pseudonymous" not in consents[0]
     signins = re.findall(r'<tr class="ug-signin">(.*?)</tr>', html, re.S)
     assert len(signins) == 2 and all("Office Supplies Ltd" in row for row in signins)
 

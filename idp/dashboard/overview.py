@@ -31,9 +31,14 @@ class SignInRow:
 class ConsentRow:
     client_id: str
     merchant: str
-    scopes: list[str]
-    claims: list[str]
+    scopes: list[str]  # titles of the scopes agreed to
+    claims: list[str]  # labels of the fields agreed to
     since: datetime
+
+    @property
+    def shared(self) -> list[str]:
+        """What the merchant receives: the fields, or the scope titles without them."""
+        return self.claims or self.scopes
 
 
 @dataclass
@@ -48,6 +53,8 @@ class SignInPage:
 
 
 PROTOCOLS = {"oidc": "OpenID Connect", "saml": "SAML"}
+# Always released, and says nothing about the employee: listing it is only noise.
+NOT_LISTED = {"sub", "openid"}
 
 
 def page_number(raw: str | None) -> int:
@@ -81,7 +88,7 @@ def signins(account_id: str, page: int) -> SignInPage:
                 protocol=PROTOCOLS.get(r.protocol, r.protocol),
                 at=r.at,
                 unit=units.get(r.unit_id or ""),
-                released=[claim_label(c) for c in r.released or []],
+                released=[claim_label(c) for c in r.released or [] if c not in NOT_LISTED],
             )
             for r in rows
         ],
@@ -98,8 +105,8 @@ def consents(account_id: str) -> list[ConsentRow]:
         ConsentRow(
             client_id=r.client_id,
             merchant=merchants.get(r.client_id, r.client_id),
-            scopes=[scope_title(s) for s in r.scopes or [] if s != "openid"],
-            claims=[claim_label(c) for c in r.claims or []],
+            scopes=[scope_title(s) for s in r.scopes or [] if s not in NOT_LISTED],
+            claims=[claim_label(c) for c in r.claims or [] if c not in NOT_LISTED],
             since=r.granted_at,
         )
         for r in rows
