@@ -396,6 +396,8 @@ def lookup(client_id: Any) -> ClientInfo | None:
     node takes effect within seconds everywhere. Unknown ids are never cached."""
     if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
         return None
+    if not client_id.isprintable():  # NUL and other controls: PostgreSQL refuses NUL
+        return None
     cache = _cache()
     now = time.monotonic()
     hit = cache.get(client_id)

@@ -103,16 +103,37 @@ def _unexpected(exc: Exception) -> Response:
 
 
 def body() -> Any:
-    """The JSON body; 413 over the payload limit, 400 ``invalidSyntax`` when not JSON."""
+    """The JSON body; 413 over the payload limit, 400 ``invalidSyntax`` when not JSON,
+    400 ``invalidValue`` when a string in it holds a NUL character."""
     if (request.content_length or 0) > bulk.MAX_PAYLOAD:
         raise ScimError(413, f"the request is larger than {bulk.MAX_PAYLOAD} bytes")
     raw = request.get_data(cache=True)
     if len(raw) > bulk.MAX_PAYLOAD:
         raise ScimError(413, f"the request is larger than {bulk.MAX_PAYLOAD} bytes")
     try:
-        return json.loads(raw)
+        doc = json.loads(raw)
     except ValueError:
         raise ScimError(400, "the body is not valid JSON", "invalidSyntax") from None
+    if _has_nul(doc):
+        raise ScimError(400, "text values must not contain NUL characters", "invalidValue")
+    return doc
+
+
+def _has_nul(doc: Any) -> bool:
+    """True when any key or string in ``doc`` holds a NUL (``\\u0000``): no SCIM
+    attribute may carry one, and PostgreSQL text cannot store it."""
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def selection() -> Selection:
