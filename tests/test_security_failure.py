@@ -17,6 +17,7 @@ from werkzeug.test import TestResponse
 
 from idp import clients
 from idp.app import create_app
+from idp.store import migrate
 from idp.store.db import db
 from tests.support.apps import make_settings
 from tests.support.backends import Backend
@@ -92,5 +93,27 @@ def test_redis_outage_answers_are_logged_with_their_request_id(
             "response_type": "code", "client_id": client_id,
             "redirect_uri": REDIRECT, "scope": "openid", "state": "s"})  # fmt: skip
         assert_logged_503(authorize, caplog)
+    finally:
+        dispose(app)
+
+
+def test_database_outage_recovers_without_restart(
+    migrated: Backend, tmp_path: Path
+) -> None:
+    """"recover without restart" for the database: an app whose SQLite file cannot be
+    opened answers 503; once the file is there (created and migrated by an operator)
+    the same app object serves again — no code was accepted meanwhile."""
+    folder = tmp_path / "later"
+    url = f"sqlite:///{folder / 'unitgate.db'}"
+    app = create_app(make_settings(migrated, database_url=url, redis_url=None))
+    try:
+        client = app.test_client()
+        assert client.get("/healthz").status_code == 503
+        assert client.get("/jwks").status_code == 503
+        folder.mkdir()
+        migrate.upgrade(url)
+        assert client.get("/healthz").status_code == 200
+        jwks = client.get("/jwks")
+        assert jwks.status_code == 200 and isinstance(jwks.get_json()["keys"], list)
     finally:
         dispose(app)
