@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from idp import audit
-from idp.store import consent_repo
+from idp.store import consent_repo, grants_repo
 
 
 def granted_scopes(account_id: str, client_id: str) -> set[str]:
@@ -63,7 +63,10 @@ def grant(account_id: str, client_id: str, scopes: list[str], claims: list[str])
 
 def revoke(account_id: str, client_id: str) -> bool:
     """Withdraw every consent of ``account_id`` for ``client_id`` (audited); True when
-    there was one. The next sign-in at that merchant asks again."""
+    there was one. The merchant's tokens of this account are revoked in the same
+    transaction (refresh tokens stop, access tokens turn inactive) and the next
+    sign-in at that merchant asks again."""
+    grants_repo.revoke_for_client(account_id, client_id, commit=False)
     return consent_repo.remove(
         account_id,
         client_id,

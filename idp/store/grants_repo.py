@@ -96,6 +96,24 @@ def revoke_for_account(account_id: str, commit: bool = True) -> int:
     return int(result.rowcount or 0)
 
 
+def revoke_for_client(account_id: str, client_id: str, commit: bool = True) -> int:
+    """Revoke every live grant of an account at one merchant (consent withdrawn):
+    its refresh tokens stop at once, its access tokens fail at userinfo and
+    introspection. Returns how many grants were revoked."""
+    result = db.session.execute(
+        update(Grant)
+        .where(
+            Grant.account_id == account_id,
+            Grant.client_id == client_id,
+            Grant.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    if commit:
+        db.session.commit()
+    return int(result.rowcount or 0)
+
+
 def last_unit(account_id: str, client_id: str) -> str | None:
     """The business unit of the account's most recent grant at ``client_id`` (the unit
     chosen when it last signed in there), or None."""
