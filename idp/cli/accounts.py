@@ -1,8 +1,9 @@
-"""``idp accounts unlock|block|unblock EMAIL``: an administrator's levers.
+"""``idp accounts unlock|block|unblock|reset-totp EMAIL``: an administrator's levers.
 
 * ``unlock`` lifts the lock-out after too many wrong one-time codes;
 * ``block`` stops every sign-in and ends the account's sessions and refresh tokens;
-* ``unblock`` lets a blocked account sign in again.
+* ``unblock`` lets a blocked account sign in again;
+* ``reset-totp`` removes the TOTP second factor so the employee sets it up again.
 
 The rules live in :mod:`idp.accounts`; this module only parses and reports.
 """
@@ -60,3 +61,26 @@ def block_command(email: str, as_json: bool) -> None:
 def unblock_command(email: str, as_json: bool) -> None:
     """Let the blocked account EMAIL sign in again."""
     _run("unblock", email, as_json)
+
+
+@accounts_group.command("reset-totp")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def reset_totp_command(email: str, as_json: bool) -> None:
+    """Remove EMAIL's TOTP second factor (audited); the employee sets it up again at
+    the next sign-in that needs it."""
+    from idp import accounts, totp
+    from idp.cli.units import actor
+
+    try:
+        account = accounts.by_email(accounts.normalise_email(email.strip()))
+    except accounts.InvalidEmail:
+        account = None
+    if account is None:
+        raise click.ClickException(f"no account with email {email!r}")
+    removed = totp.reset(account.id, actor())
+    if as_json:
+        click.echo(json.dumps({"email": account.email, "action": "reset-totp", "done": removed}))
+        return
+    click.echo(f"reset TOTP of {account.email}" if removed else f"{account.email} had no TOTP")

@@ -168,6 +168,32 @@ def delete_command(unit_ref: str, yes: bool, as_json: bool) -> None:
         click.echo(f"deleted {unit.slug}")
 
 
+@units_group.command("policy")
+@click.argument("unit_ref")
+@click.option(
+    "--require-totp/--no-require-totp", "require_totp", default=None,
+    help="Members signing in by e-mail code or password must also give a TOTP code.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def policy_command(unit_ref: str, require_totp: bool | None, as_json: bool) -> None:
+    """Show or change UNIT_REF's sign-in policy (TOTP second factor, audited)."""
+    from idp import totp, units
+
+    try:
+        if require_totp is None:
+            data = {"unit": units.get(unit_ref).slug,
+                    "require_totp": bool(units.get(unit_ref).require_totp)}
+        else:
+            data = totp.set_unit_policy(unit_ref, require_totp, actor())
+    except units.UnitError as exc:
+        fail(as_json, exc.code, str(exc))
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(f"{data['unit']}  require_totp={'yes' if data['require_totp'] else 'no'}")
+
+
 @units_group.group("fields")
 def fields_group() -> None:
     """Extra profile fields a unit defines for its employees' wallets."""

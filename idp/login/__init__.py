@@ -13,7 +13,7 @@ from flask import Flask
 
 def setup_login(app: Flask) -> None:
     """Register the login blueprint (with its "sign-in link expired" page)."""
-    from idp.login import views_code, views_wallet  # noqa: F401  (routes register on bp)
+    from idp.login import views_code, views_totp, views_wallet  # noqa: F401  (routes register on bp)
     from idp.login.blueprint import bp
 
     app.register_blueprint(bp)

@@ -19,7 +19,7 @@ import time
 
 from flask import Response, redirect, url_for
 
-from idp import accounts, consent, interaction, sessions
+from idp import accounts, consent, interaction, sessions, totp
 from idp.errors import error_response
 from idp.interaction import Interaction
 from idp.store.models import Account
@@ -39,7 +39,9 @@ def finish_authentication(
     ix: Interaction, account: Account, amr: list[str], acr: str | None = None
 ) -> Response:
     """Record that ``account`` authenticated in ``ix`` with methods ``amr`` (RFC 8176
-    values) and ``acr``: start a new server-side session (a fresh id, ending the
+    values) and ``acr``: when a TOTP code is still due (:func:`idp.totp.due`) hold the
+    first factor and send the browser to the TOTP page without a session; otherwise
+    start a new server-side session (a fresh id, ending the
     browser's previous one), fill the interaction and save it, and return the 303 to
     the next step (:func:`next_step`). An account that may not sign in (blocked,
     deactivated, locked) gets a 403 page and no session."""
@@ -48,6 +50,13 @@ def finish_authentication(
             403, "access_denied", "This account cannot sign in at the moment. "
             "Please contact your administrator."
         )
+    if totp.due(account.id, amr):
+        # Second factor first (idp.totp): no session, no consent, no resume before it.
+        totp.hold(ix.id, account.id, list(amr), acr)
+        ix.account_id = ix.auth_time = ix.session_id_hash = None
+        ix.email = account.email
+        interaction.save(ix)
+        return see_other("login.totp", interaction_id=ix.id)
     row = sessions.create(account.id, amr=list(amr), acr=acr)
     ix.account_id = account.id
     ix.email = account.email
@@ -63,6 +72,7 @@ def finish_authentication(
 
 def next_step(ix: Interaction) -> Response:
     """The 303 to where ``ix`` continues: the e-mail page when not authenticated, the
+    TOTP page when a second factor is due (:func:`idp.totp.due`), the
     wallet profile when required data is missing, the unit choice when the account
     has several units and none is chosen (not for :data:`OWN_PROTOCOL`), the consent
     page when consent is needed (never for :data:`OWN_PROTOCOL`), and otherwise
@@ -75,6 +85,8 @@ def next_step(ix: Interaction) -> Response:
         ix.account_id = ix.auth_time = ix.session_id_hash = None
         interaction.save(ix)
         return see_other("login.start", interaction_id=ix.id)
+    if totp.due(account.id, ix.amr):  # a live session from before TOTP was required
+        return see_other("login.totp", interaction_id=ix.id)
     if not accounts.profile_complete(account):
         return see_other("login.profile", interaction_id=ix.id)
     if ix.protocol == OWN_PROTOCOL and not ix.scopes and not ix.claims:

@@ -77,6 +77,9 @@ class Unit(Base):
     # The unit's own permission groups, usable as roles besides the base vocabulary
     # (``idp.units.BASE_ROLES``).
     permission_groups: Mapped[list[str]] = mapped_column(default=list)
+    # Members signing in with an e-mail code or a password must add a TOTP code
+    # (``idp.totp``); SSO sign-ins are exempt.
+    require_totp: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     profile_fields: Mapped[list[UnitProfileField]] = relationship(
@@ -642,4 +645,21 @@ class SamlSessionParticipant(Base):
     name_id: Mapped[str] = mapped_column(String(500))
     name_id_format: Mapped[str] = mapped_column(String(100))
     session_index: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TotpCredential(Base):
+    """An account's TOTP second factor (RFC 6238). The shared secret is stored only
+    sealed with the master key (context: the account id); ``last_used_step`` is the
+    newest time step accepted, so each step counts at most once."""
+
+    __tablename__ = "totp_credentials"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), unique=True
+    )
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    confirmed_at: Mapped[datetime | None] = mapped_column()
+    last_used_step: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

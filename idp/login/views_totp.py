@@ -1,0 +1,170 @@
+"""The TOTP pages of the login interaction (:mod:`idp.totp`).
+
+``GET /interaction/<id>/totp`` asks for the code of the authenticator app;
+``GET /interaction/<id>/totp/setup`` sets the app up (a new secret shown as an
+``otpauth://`` URI and as base32 text) and is confirmed with a first valid code.
+They are reached from :func:`idp.login.flow.finish_authentication` (first factor
+held, no session yet) or from :func:`idp.login.flow.next_step` (a live session
+whose sign-in had no second factor). Every POST answers 303 (Post/Redirect/Get).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Response, render_template, request
+from flask_babel import lazy_gettext as _l
+
+from idp import accounts, interaction, sessions, totp
+from idp.interaction import Interaction
+from idp.login.blueprint import bp
+from idp.login.common import load
+from idp.login.flow import finish_authentication, next_step, see_other
+from idp.login.formstate import FormState, recall, remember
+from idp.login.messages import wrong_code
+from idp.store.models import Account
+
+MESSAGES = {
+    "totp_replayed": _l(
+        "This code was already used. Wait for the next code in your app and enter it."
+    ),
+    "totp_throttled": _l(
+        "Too many wrong codes for this account. Please wait 15 minutes and try again."
+    ),
+}
+
+
+@dataclass
+class Subject:
+    """Who the TOTP page is for: the account and the methods of its first factor."""
+
+    account: Account
+    amr: list[str]
+    acr: str | None
+    held: bool  # True: first factor held by idp.totp.hold (no session yet)
+
+
+def _subject(ix: Interaction) -> Subject | None:
+    pending = totp.held(ix.id)
+    if pending is not None:
+        account = accounts.get(str(pending.get("account_id") or ""))
+        amr = [str(v) for v in pending.get("amr") or []]
+        acr = pending.get("acr")
+        held = True
+    elif ix.authenticated and totp.due(ix.account_id or "", ix.amr):
+        account = accounts.get(ix.account_id or "")
+        amr, acr, held = list(ix.amr), ix.acr, False
+    else:
+        return None
+    if account is None or not account.can_sign_in:
+        return None
+    return Subject(account, amr, acr if isinstance(acr, str) else None, held)
+
+
+def _message(key: str | None) -> str:
+    if not key:
+        return ""
+    if key.startswith("wrong:") and key[6:].isdigit():
+        return wrong_code(int(key[6:]))
+    return str(MESSAGES.get(key, ""))
+
+
+def _render(template: str, ix: Interaction, state: FormState, status: int = 200,
+            **context: object) -> Response:
+    html = render_template(
+        template, ix=ix, errors={k: _message(v) for k, v in state.errors.items()}, **context
+    )
+    resp = Response(html, status=status, mimetype="text/html")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _exhausted_page(ix: Interaction) -> Response:
+    return _render("login/totp_exhausted.html", ix, FormState(), status=403)
+
+
+@bp.get("/<interaction_id>/totp", endpoint="totp")
+def totp_code(interaction_id: str) -> Response:
+    """The code form for an account with a confirmed credential; the set-up page when
+    the account has none yet; the "too many wrong codes" page (403) once the
+    interaction used up its tries."""
+    ix = load(interaction_id)
+    subject = _subject(ix)
+    if subject is None:
+        if totp.exhausted(ix.id):
+            return _exhausted_page(ix)
+        return next_step(ix)
+    if not totp.enrolled(subject.account.id):
+        return see_other("login.totp_setup", interaction_id=ix.id)
+    return _render("login/totp_code.html", ix, recall(ix.id, "totp"),
+                   units=totp.required_by_units(subject.account.id))
+
+
+@bp.post("/<interaction_id>/totp")
+def submit_totp_code(interaction_id: str) -> Response:
+    """Check the code; on success the sign-in goes on with ``amr`` ``otp`` + ``mfa``."""
+    ix = load(interaction_id)
+    subject = _subject(ix)
+    if subject is None:
+        return see_other("login.totp", interaction_id=ix.id)
+    result = totp.verify(subject.account.id, ix.id, request.form.get("code", "")[:100])
+    return _after(ix, subject, result, "login.totp")
+
+
+@bp.get("/<interaction_id>/totp/setup")
+def totp_setup(interaction_id: str) -> Response:
+    """Set up the authenticator app: the ``otpauth://`` URI and the secret for manual
+    entry; it counts only after a first valid code."""
+    ix = load(interaction_id)
+    subject = _subject(ix)
+    if subject is None:
+        if totp.exhausted(ix.id):
+            return _exhausted_page(ix)
+        return next_step(ix)
+    secret = totp.begin_enrolment(subject.account)
+    if secret is None:
+        return see_other("login.totp", interaction_id=ix.id)
+    return _render(
+        "login/totp_setup.html", ix, recall(ix.id, "totp"),
+        uri=totp.provisioning_uri(secret, subject.account.email),
+        secret=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)),
+        units=totp.required_by_units(subject.account.id),
+    )
+
+
+@bp.post("/<interaction_id>/totp/setup")
+def submit_totp_setup(interaction_id: str) -> Response:
+    """Confirm the set-up with the first code; it also counts as this sign-in's code."""
+    ix = load(interaction_id)
+    subject = _subject(ix)
+    if subject is None:
+        return see_other("login.totp_setup", interaction_id=ix.id)
+    code = request.form.get("code", "")[:100]
+    result = totp.verify(subject.account.id, ix.id, code, confirm=True)
+    if result.outcome is totp.Outcome.NOT_ENROLLED and totp.enrolled(subject.account.id):
+        return see_other("login.totp", interaction_id=ix.id)
+    return _after(ix, subject, result, "login.totp_setup")
+
+
+def _after(ix: Interaction, subject: Subject, result: totp.Result, again: str) -> Response:
+    if result.outcome is totp.Outcome.OK:
+        if subject.held and totp.release(ix.id) is None:
+            return next_step(ix)  # a parallel request finished this sign-in already
+        return finish_authentication(
+            ix, subject.account, totp.with_totp(subject.amr), totp.ACR_MFA
+        )
+    if result.outcome is totp.Outcome.EXHAUSTED:
+        totp.release(ix.id)
+        if not subject.held:
+            ix.account_id = ix.auth_time = ix.session_id_hash = None
+            interaction.save(ix)
+            sessions.end()
+        return see_other("login.totp", interaction_id=ix.id)
+    key = {
+        totp.Outcome.WRONG: f"wrong:{result.tries_left}",
+        totp.Outcome.REPLAYED: "totp_replayed",
+        totp.Outcome.THROTTLED: "totp_throttled",
+    }.get(result.outcome)
+    if key is not None:
+        remember(ix.id, "totp", FormState(errors={"code": key}))
+    return see_other(again, interaction_id=ix.id)

@@ -1,0 +1,117 @@
+"""Repository of TOTP credentials (``totp_credentials``) and the units' TOTP policy.
+
+The replay guard is a single conditional ``UPDATE ... SET last_used_step = :step
+WHERE last_used_step < :step``: of two parallel submissions of one code at most one
+changes a row, so at most one passes (RFC 6238 §5.2: "the verifier MUST NOT accept
+the second attempt of the OTP after the successful validation has been issued").
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from idp.store.db import db
+from idp.store.models import AuditEvent, Membership, TotpCredential, Unit, utcnow
+
+
+def for_account(account_id: str) -> TotpCredential | None:
+    """The account's credential (confirmed or still being set up), or None."""
+    return db.session.scalars(
+        select(TotpCredential).where(TotpCredential.account_id == account_id)
+    ).first()
+
+
+def start_enrolment(account_id: str, secret_sealed: str) -> TotpCredential | None:
+    """Store a new unconfirmed credential for ``account_id``, replacing an earlier
+    unconfirmed one; None (nothing written) when a confirmed one exists or a parallel
+    request stored one first."""
+    try:
+        db.session.execute(
+            delete(TotpCredential).where(
+                TotpCredential.account_id == account_id,
+                TotpCredential.confirmed_at.is_(None),
+            )
+        )
+        row = TotpCredential(account_id=account_id, secret_sealed=secret_sealed)
+        db.session.add(row)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return None
+    return row
+
+
+def claim_step(account_id: str, step: int, confirm: bool, audit: AuditEvent | None) -> bool:
+    """Accept time step ``step`` for the account: True for exactly one caller when the
+    step is newer than every step accepted before. With ``confirm`` only an
+    unconfirmed credential matches and it becomes confirmed; otherwise only a
+    confirmed one matches. ``audit`` is written in the same transaction on success."""
+    condition = (
+        TotpCredential.confirmed_at.is_(None)
+        if confirm
+        else TotpCredential.confirmed_at.is_not(None)
+    )
+    values: dict[str, object] = {"last_used_step": step}
+    if confirm:
+        values["confirmed_at"] = utcnow()
+    try:
+        result = db.session.execute(
+            update(TotpCredential)
+            .where(
+                TotpCredential.account_id == account_id,
+                TotpCredential.last_used_step < step,
+                condition,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        won = int(result.rowcount or 0) == 1
+        if won and audit is not None:
+            db.session.add(audit)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    db.session.expire_all()
+    return won
+
+
+def remove(account_id: str, audit: AuditEvent) -> bool:
+    """Delete the account's credential with ``audit`` in one transaction; False (and
+    nothing written) when it had none."""
+    try:
+        result = db.session.execute(
+            delete(TotpCredential).where(TotpCredential.account_id == account_id)
+        )
+        removed = int(result.rowcount or 0) > 0
+        if removed:
+            db.session.add(audit)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return removed
+
+
+def units_requiring(account_id: str) -> list[Unit]:
+    """The units of the account's memberships whose policy requires TOTP."""
+    return list(
+        db.session.scalars(
+            select(Unit)
+            .join(Membership, Membership.unit_id == Unit.id)
+            .where(Membership.account_id == account_id, Unit.require_totp.is_(True))
+            .order_by(Unit.name)
+        )
+    )
+
+
+def set_unit_policy(unit: Unit, require_totp: bool, audit: AuditEvent) -> None:
+    """Set the unit's ``require_totp`` with ``audit`` in one transaction."""
+    try:
+        unit.require_totp = require_totp
+        db.session.add(audit)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
