@@ -6,8 +6,8 @@ says ``mfa``, every POST needs CSRF and answers 303."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pyotp

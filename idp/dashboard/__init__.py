@@ -38,7 +38,7 @@ def _utc(value: datetime) -> datetime:
 
 def setup_dashboard(app: Flask) -> None:
     """Register the ``dashboard`` blueprint and its date filters."""
-    from idp.dashboard import views  # noqa: F401  (routes register on bp)
+    from idp.dashboard import views, views_totp  # noqa: F401  (routes register on bp)
     from idp.dashboard.blueprint import bp
 
     app.register_blueprint(bp)

@@ -51,7 +51,10 @@ def _subject(ix: Interaction) -> Subject | None:
         amr = [str(v) for v in pending.get("amr") or []]
         acr = pending.get("acr")
         held = True
-    elif ix.authenticated and totp.due(ix.account_id or "", ix.amr):
+    elif ix.authenticated and (
+        totp.due(ix.account_id or "", ix.amr)
+        or (ix.params.get("totp_setup") is True and not totp.enrolled(ix.account_id or ""))
+    ):  # a live session without a second factor, or set-up asked for on the dashboard
         account = accounts.get(ix.account_id or "")
         amr, acr, held = list(ix.amr), ix.acr, False
     else:
