@@ -29,7 +29,7 @@ def hello() -> str:
     return "hello"
 
 
-JOURNEYS = (("code exchange", 2), ("complete e-mail-code sign-in", 13))
+JOURNEYS = (("code exchange", 2), ("complete e-mail-code sign-in", 11))
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -202,6 +203,18 @@ class Report:
                     f"* {scenario} ({r.backend}): {r.rate:,.0f} against a target of {target}"
                     f" {unit}: {verdict}."
                 )
+                used = re.search(r"([\d.]+) ms of worker CPU per journey", r.bound)
+                if verdict == "missed" and used:
+                    lines.append(
+                        f"  Bounded by the worker's CPU: {target}/s on one core leaves"
+                        f" {1000 / target:.1f} ms of worker CPU per journey; this run used"
+                        f" {used.group(1)} ms. The bare-Flask floor (below) is about 0.2 ms"
+                        " per request, so the server stack alone would allow a few hundred"
+                        " journeys/s; the rest is Unitgate's own work per request (pages"
+                        " with CSRF and translations, ~30 ephemeral-store operations and"
+                        " the SQL of accounts, domain rules, consent and grants, the outbox"
+                        " mail, signing the tokens)."
+                    )
         if self.samples:
             lines += ["", "## Where requests spend their time (py-spy, live worker)", ""]
             lines.append(
