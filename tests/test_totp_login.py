@@ -25,11 +25,14 @@ from tests.support.oidc import (
     RP,
     auth_params,
     exchange,
+    grant_consent,
+    is_login_redirect,
     make_account,
     make_unit,
     pkce,
     query,
     register,
+    start_session,
     verify_jwt,
 )
 
@@ -202,3 +205,16 @@ def _sign_in(redirect: dict[str, str], verifier: str | None) -> object:
     from tests.support.oidc import SignIn
 
     return SignIn(redirect["code"], redirect.get("state", ""), "", verifier)
+
+
+def test_session_without_second_factor_no_longer_counts_at_authorize(
+    app: Flask, client: FlaskClient, setup: tuple[RP, str]
+) -> None:
+    rp, account_id = setup
+    start_session(app, client, account_id)  # amr ["otp"]: from before the policy
+    grant_consent(app, account_id, rp.client_id, ["openid", "profile", "email"])
+    params = auth_params(rp, prompt="none")
+    resp = client.get("/authorize", query_string=params)
+    assert query(resp).get("error") == "login_required"
+    resp = client.get("/authorize", query_string=auth_params(rp))
+    assert is_login_redirect(app, resp)

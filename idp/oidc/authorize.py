@@ -41,7 +41,7 @@ from authlib.oidc.core.errors import (
 from flask import Blueprint, Response, redirect, url_for
 from werkzeug.datastructures import MultiDict
 
-from idp import clients, consent, interaction, sessions
+from idp import clients, consent, interaction, sessions, totp
 from idp.claims import claims_for_scopes
 from idp.clients import ClientInfo
 from idp.errors import error_response
@@ -128,12 +128,13 @@ def _options(params: MultiDict[str, str]) -> tuple[list[str], int | None]:
 
 def _session_principal(client_id: str) -> Principal | None:
     """The end-user of a live session whose account may still sign in, with the
-    business unit chosen at this merchant last time."""
+    business unit chosen at this merchant last time. A session whose login still owes
+    a TOTP code (:func:`idp.totp.due`: the unit's policy is newer) counts as none."""
     row = sessions.current()
     if row is None:
         return None
     account = claims_repo.account(row.account_id)
-    if account is None or not account.can_sign_in:
+    if account is None or not account.can_sign_in or totp.due(row.account_id, list(row.amr or [])):
         return None
     return Principal(
         account_id=row.account_id,

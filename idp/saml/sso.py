@@ -22,7 +22,7 @@ from typing import Any
 
 from flask import Response, redirect, request, url_for
 
-from idp import consent, interaction, sessions
+from idp import consent, interaction, sessions, totp
 from idp.saml import answer, authn_request, bounce, idp_metadata, messages
 from idp.saml.attributes import scopes_for
 from idp.saml.blueprint import bp, refuse
@@ -56,8 +56,8 @@ def _session_login(sp: SamlServiceProvider, scopes: list[str]) -> tuple[answer.L
     if row is None:
         return None, False
     account = claims_repo.account(row.account_id)
-    if account is None or not account.can_sign_in:
-        return None, False
+    if account is None or not account.can_sign_in or totp.due(account.id, list(row.amr or [])):
+        return None, False  # (a login that still owes a TOTP code counts as none)
     login = answer.Login(
         account=account,
         auth_time=row.auth_time,
