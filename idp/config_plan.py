@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from idp import config_connectors, domain_rules, domains, units
+from idp import config_connectors, domain_rules, domains, totp, units
 from idp.config_schema import ClientSpec, ConfigFile, DomainSpec, RulesSpec, UnitSpec
 from idp.store import connectors_repo, domains_repo, units_repo
 
@@ -151,6 +151,7 @@ class Planner:
                 spec.slug, spec.permission_groups or [], self.actor,
             )
             self.main.append(Change("create", "unit", spec.slug, fields, run))
+            self._policy(spec, current=False)
             return
         kwargs: dict[str, Any] = {}
         fields = {}
@@ -170,6 +171,15 @@ class Planner:
         if kwargs:
             run = partial(units.update, spec.slug, actor=self.actor, **kwargs)
             self.main.append(Change("update", "unit", spec.slug, fields, run))
+        self._policy(spec, current=bool(existing.require_totp))
+
+    def _policy(self, spec: UnitSpec, current: bool) -> None:
+        """The unit's sign-in policy (``require_totp``), after the unit exists."""
+        if spec.require_totp is None or spec.require_totp == current:
+            return
+        run = partial(totp.set_unit_policy, spec.slug, spec.require_totp, self.actor)
+        fields = {"require_totp": _diff(current, spec.require_totp)}
+        self.main.append(Change("update", "unit_policy", spec.slug, fields, run))
 
     @staticmethod
     def _parent_slug_db(parent_id: str | None) -> str | None:

@@ -9,6 +9,7 @@ A YAML (or JSON) document; unknown keys are errors, so a typo never passes silen
         type: company                   # company | person
         parent: null                    # slug of the parent unit
         permission_groups: [buyers]
+        require_totp: false             # members must add a TOTP second factor
         profile_fields:
           - {name: ship_to, label: Ship-to address, required: true}
         connectors:                     # matched by name within the unit
@@ -96,6 +97,7 @@ class UnitSpec(Spec):
     type: Literal["company", "person"] | None = None
     parent: str | None = Field(None, max_length=100)
     permission_groups: list[str] | None = None
+    require_totp: bool | None = None
     profile_fields: list[FieldSpec] | None = None
     connectors: list[ConnectorSpec] | None = None
     domains: list[DomainSpec] | None = None

@@ -354,3 +354,20 @@ def test_cli_reports_refusals(runner: FlaskCliRunner, tmp_path: Path) -> None:
     assert "nothing was changed" in text
     missing = cli(runner, "apply", str(tmp_path / "none.yaml"), "--json", code=1)
     assert "cannot read" in missing
+
+
+def test_require_totp_is_applied_after_the_unit_and_exported(app: Flask) -> None:
+    text = "version: 1\nunits:\n  - {slug: vault, name: Vault AG, require_totp: true}\n"
+    with app.app_context():
+        planned = run(text, dry_run=True)
+        assert summary(planned) == [("create", "unit", "vault"),
+                                    ("update", "unit_policy", "vault")]
+        assert summary(run(text)) == summary(planned)
+        assert units.get("vault").require_totp is True
+        assert run(text).changes == []
+        exported = config_export.export_config()
+        [vault] = [u for u in exported["units"] if u["slug"] == "vault"]
+        assert vault["require_totp"] is True
+        relaxed = run(text.replace("require_totp: true", "require_totp: false"))
+        assert relaxed.changes[0].fields == {"require_totp": {"from": True, "to": False}}
+        assert units.get("vault").require_totp is False
