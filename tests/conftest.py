@@ -26,6 +26,7 @@ pytest_plugins = [
     "tests.support.ldap_fixtures",
     "tests.support.upstream",
     "tests.support.dns",
+    "tests.support.browser",
 ]
 
 

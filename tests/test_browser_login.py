@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from tests.support.backends import missing
+from tests.support.browser import SHOTS
 from tests.support.live import LiveServer
 from tests.support.login import add_protocol_stand_in
 from tests.support.smtp import SmtpSink, code_in
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[1] / "test-results" / "browser"
 pytestmark = pytest.mark.browser
 
 
@@ -37,26 +33,6 @@ def stand_in(app: Flask) -> Flask:
     """The protocol stand-in, added before the live server answers its first request."""
     add_protocol_stand_in(app)
     return app
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        missing("/usr/bin/chromium is not installed")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("python playwright is not installed")
-    with sync_playwright() as p:
-        instance = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 def test_full_sign_in_creates_wallet_and_consents(

@@ -6,9 +6,7 @@ sign-ins and consents, and withdraws a consent. Screenshots in English and Germa
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,13 +16,11 @@ from sqlalchemy import select
 from idp import consent
 from idp.store.db import db
 from idp.store.models import Consent, SignIn
-from tests.support.backends import missing
+from tests.support.browser import SHOTS
 from tests.support.live import LiveServer
 from tests.support.oidc import make_account, make_unit, register
 from tests.support.smtp import SmtpSink, code_in
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[1] / "test-results" / "browser"
 EMAIL = "ann@corp.example"
 pytestmark = pytest.mark.browser
 
@@ -32,26 +28,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def settings_overrides(smtp_server: SmtpSink) -> dict[str, object]:
     return {"smtp_url": smtp_server.url}
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        missing("/usr/bin/chromium is not installed")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("python playwright is not installed")
-    with sync_playwright() as p:
-        instance = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 def seed(app: Flask) -> tuple[str, str, str]:

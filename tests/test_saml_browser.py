@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,13 +22,11 @@ from werkzeug.serving import make_server
 
 from idp.saml import registry
 from tests.support import oidc
-from tests.support.backends import missing
 from tests.support.processes import free_port, wait_for_http
 from tests.support.saml_sp import ServiceProvider
 from tests.support.saml_sp_server import merchant_app, serve
 from tests.support.smtp import SmtpSink, code_in
 
-CHROMIUM = Path("/usr/bin/chromium")
 EMAIL = "bea@corp.example"
 pytestmark = pytest.mark.browser
 
@@ -55,32 +52,6 @@ def idp_url(app: Flask, idp_port: int) -> Iterator[str]:
     server.shutdown()
     thread.join(10)
     server.server_close()
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        missing("/usr/bin/chromium is not installed")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("python playwright is not installed")
-    with sync_playwright() as p:
-        instance = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 def test_saml_sign_in_and_single_logout_in_a_browser(
