@@ -13,7 +13,6 @@ from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from idp import sessions
 from tests.support import oidc
 
 LOGOUT_TARGET = "https://rp.example/bye"
@@ -21,19 +20,10 @@ LOGOUT_TARGET = "https://rp.example/bye"
 
 @pytest.fixture
 def signed_in(app: Flask, client: FlaskClient) -> dict[str, Any]:
-    account = oidc.make_account(app)
-    rp = oidc.register(app, post_logout_redirect_uris=[LOGOUT_TARGET])
-    body = oidc.exchange(client, rp, oidc.sign_in(app, client, rp, account)).get_json()
-    oidc.start_session(app, client, account)
-    return {"rp": rp, "account": account, **body}
+    return oidc.signed_in_with_session(app, client, LOGOUT_TARGET)
 
 
-def has_session(app: Flask, client: FlaskClient) -> bool:
-    cookie = client.get_cookie(sessions.COOKIE)
-    if cookie is None or not cookie.value:
-        return False
-    with app.test_request_context("/", headers={"Cookie": f"{sessions.COOKIE}={cookie.value}"}):
-        return sessions.current() is not None
+has_session = oidc.has_session
 
 
 def test_valid_hint_logs_out_and_redirects_with_state(

@@ -14,7 +14,6 @@ from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from idp import sessions
 from idp.oidc.verification import MAX_TOKEN_BYTES
 from tests.support import oidc
 from tests.support.login import code_from_outbox, submit_code, submit_email
@@ -24,19 +23,10 @@ TARGET = "https://rp.example/bye"
 
 @pytest.fixture
 def signed_in(app: Flask, client: FlaskClient) -> dict[str, Any]:
-    account = oidc.make_account(app)
-    rp = oidc.register(app, post_logout_redirect_uris=[TARGET])
-    tokens = oidc.exchange(client, rp, oidc.sign_in(app, client, rp, account)).get_json()
-    oidc.start_session(app, client, account)
-    return {"rp": rp, "account": account, **tokens}
+    return oidc.signed_in_with_session(app, client, TARGET)
 
 
-def has_session(app: Flask, client: FlaskClient) -> bool:
-    cookie = client.get_cookie(sessions.COOKIE)
-    if cookie is None or not cookie.value:
-        return False
-    with app.test_request_context("/", headers={"Cookie": f"{sessions.COOKIE}={cookie.value}"}):
-        return sessions.current() is not None
+has_session = oidc.has_session
 
 
 def test_logout_for_an_unknown_client_never_redirects(

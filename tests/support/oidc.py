@@ -277,3 +277,24 @@ def hs256_token(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -
 
 def userinfo(client: FlaskClient, access_token: str) -> TestResponse:
     return client.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+
+
+def signed_in_with_session(
+    app: Flask, client: FlaskClient, post_logout_redirect_uri: str
+) -> dict[str, Any]:
+    """A merchant registered with ``post_logout_redirect_uri``, its tokens for a new
+    account, and a live browser session of that account in ``client``."""
+    account = make_account(app)
+    rp = register(app, post_logout_redirect_uris=[post_logout_redirect_uri])
+    tokens = exchange(client, rp, sign_in(app, client, rp, account)).get_json()
+    start_session(app, client, account)
+    return {"rp": rp, "account": account, **tokens}
+
+
+def has_session(app: Flask, client: FlaskClient) -> bool:
+    """True when ``client``'s session cookie names a live session."""
+    cookie = client.get_cookie(sessions.COOKIE)
+    if cookie is None or not cookie.value:
+        return False
+    with app.test_request_context("/", headers={"Cookie": f"{sessions.COOKIE}={cookie.value}"}):
+        return sessions.current() is not None
