@@ -140,3 +140,25 @@ def test_cli_refuses_bad_input(runner: FlaskCliRunner) -> None:
     result = runner.invoke(main, ["clients", "create", "--name", "S", "--redirect-uri",
                                   "http://rp.example/cb", "--json"])  # fmt: skip
     assert result.exit_code != 0 and "loopback" in result.output
+
+
+def test_cli_update_changes_only_what_is_given(runner: FlaskCliRunner, client: FlaskClient) -> None:
+    created = run(runner, "clients", "create", "--name", "Shop", "--redirect-uri",
+                  "https://rp.example/cb", "--grant-type", "client_credentials",
+                  "--json")  # fmt: skip
+    cid, secret = created["client_id"], created["client_secret"]
+    updated = run(runner, "clients", "update", cid, "--name", "Shop 2", "--redirect-uri",
+                  "https://rp.example/new", "--json")  # fmt: skip
+    assert updated["client_name"] == "Shop 2"
+    assert updated["redirect_uris"] == ["https://rp.example/new"]
+    assert updated["grant_types"] == ["client_credentials"]  # untouched
+    assert updated["client_secret"] is None  # the secret is kept, not re-issued
+    resp = client.post("/token", data={"grant_type": "client_credentials"}, auth=(cid, secret))
+    assert resp.status_code == 200
+    bad = runner.invoke(main, ["clients", "update", cid, "--redirect-uri", "http://rp.example/x"])
+    assert bad.exit_code != 0 and "loopback" in bad.output
+    assert run(runner, "clients", "show", cid, "--json")["redirect_uris"] == [
+        "https://rp.example/new"
+    ]
+    assert runner.invoke(main, ["clients", "update", cid]).exit_code != 0  # nothing to change
+    assert runner.invoke(main, ["clients", "update", "nope", "--name", "X"]).exit_code != 0

@@ -1,4 +1,4 @@
-"""``idp clients create|list|show|delete``: the merchants (OIDC relying parties).
+"""``idp clients create|update|list|show|delete``: the merchants (OIDC relying parties).
 
 ``create`` prints the client secret exactly once; only its keyed hash is stored.
 """
@@ -18,7 +18,7 @@ from idp.store.models import Client
 
 @click.group("clients")
 def clients_group() -> None:
-    """OIDC clients (merchants): create, list, show, delete."""
+    """OIDC clients (merchants): create, update, list, show, delete."""
 
 
 def _print_client(data: dict[str, Any]) -> None:
@@ -66,12 +66,7 @@ def create_command(
     as_json: bool,
 ) -> None:
     """Register a client; prints client_id and (once) client_secret."""
-    jwks = None
-    if jwks_file is not None:
-        try:
-            jwks = json.loads(jwks_file.read_text())
-        except (OSError, ValueError) as exc:
-            raise click.UsageError(f"--jwks: cannot read a JSON JWK Set: {exc}") from exc
+    jwks = _read_jwks(jwks_file)
     try:
         client, secret = clients.register(
             name,
@@ -93,6 +88,74 @@ def create_command(
     _print_client(data)
     if secret:
         click.echo("The client secret is shown only now; store it safely.")
+
+
+def _read_jwks(jwks_file: Path | None) -> dict[str, Any] | None:
+    if jwks_file is None:
+        return None
+    try:
+        loaded: dict[str, Any] = json.loads(jwks_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise click.UsageError(f"--jwks: cannot read a JSON JWK Set: {exc}") from exc
+    return loaded
+
+
+@clients_group.command("update")
+@click.argument("client_id")
+@click.option("--name", default=None, help="New display name.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True,
+              help="Repeatable; replaces the registered list.")
+@click.option("--post-logout-uri", "post_logout_uris", multiple=True,
+              help="Repeatable; replaces the registered list.")
+@click.option("--scope", default=None, help="Replaces the allowed scopes.")
+@click.option("--grant-type", "grant_types", multiple=True,
+              type=click.Choice(clients.GRANT_TYPES), help="Repeatable; replaces the list.")
+@click.option("--auth-method", type=click.Choice(clients.AUTH_METHODS), default=None)
+@click.option("--jwks", "jwks_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JWK Set file with the client's public keys (private_key_jwt).")
+@click.option("--id-token-alg", type=click.Choice(clients.ID_TOKEN_ALGS), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def update_command(
+    client_id: str,
+    name: str | None,
+    redirect_uris: tuple[str, ...],
+    post_logout_uris: tuple[str, ...],
+    scope: str | None,
+    grant_types: tuple[str, ...],
+    auth_method: str | None,
+    jwks_file: Path | None,
+    id_token_alg: str | None,
+    as_json: bool,
+) -> None:
+    """Change a client in place; only the options given change, validated like
+    `create`. A new secret is printed (once) only when the change moves the client to
+    a secret-based auth method."""
+    _require(client_id)
+    given: dict[str, Any] = {
+        "name": name,
+        "redirect_uris": list(redirect_uris) or None,
+        "post_logout_redirect_uris": list(post_logout_uris) or None,
+        "scope": scope,
+        "grant_types": list(grant_types) or None,
+        "auth_method": auth_method,
+        "jwks": _read_jwks(jwks_file),
+        "id_token_alg": id_token_alg,
+    }
+    fields = {k: v for k, v in given.items() if v is not None}
+    if not fields:
+        raise click.UsageError("nothing to change: give at least one option")
+    try:
+        client, secret = clients.update(client_id, **fields)
+    except clients.ClientRegistrationError as exc:
+        raise click.UsageError(str(exc)) from exc
+    data = {**clients.describe(client), "client_secret": secret}
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    _print_client(data)
+    if secret:
+        click.echo("The new client secret is shown only now; store it safely.")
 
 
 def _require(client_id: str) -> Client:
