@@ -41,6 +41,7 @@ class Interaction:
     max_age: int | None = None
     login_hint: str | None = None
     params: dict[str, Any] = field(default_factory=dict)  # protocol request, for resume
+    require_mfa: bool = False  # step-up asked (idp.acr): the login must end with TOTP
     browser_hash: str = ""
     created_at: float = field(default_factory=time.time)
     # progress, filled in by login methods:

@@ -30,12 +30,12 @@ from typing import Any
 import pyotp
 from pyotp import utils as otp_utils
 
-from idp import audit
+from idp import acr, audit
 from idp.services import ephemeral, services
 from idp.store import totp_repo
 from idp.store.models import Account, TotpCredential
 
-ACR_MFA = "urn:unitgate:acr:mfa"
+ACR_MFA = acr.ACR_MFA
 AMR_TOTP = ["otp", "mfa"]  # RFC 8176 §2: one-time password, multiple factors
 AMR_FEDERATED = "fed"
 ISSUER = "Unitgate"
@@ -87,6 +87,16 @@ def due(account_id: str, amr: list[str]) -> bool:
     if AMR_FEDERATED in amr or "mfa" in amr:
         return False
     return enrolled(account_id) or bool(totp_repo.units_requiring(account_id))
+
+
+def owed(account_id: str, amr: list[str], require_mfa: bool = False) -> bool:
+    """Whether a sign-in with methods ``amr`` must still give a TOTP code: when
+    :func:`due`, or when the merchant asked for :data:`idp.acr.ACR_MFA`
+    (``require_mfa``, step-up) and ``amr`` has no ``mfa`` yet - then also after an
+    upstream SSO login and for an account without TOTP (it is set up first)."""
+    if require_mfa and "mfa" not in amr:
+        return True
+    return due(account_id, amr)
 
 
 def with_totp(amr: list[str]) -> list[str]:

@@ -20,6 +20,7 @@ import time
 from flask import Response, redirect, url_for
 
 from idp import accounts, consent, interaction, sessions, totp
+from idp import acr as acr_levels
 from idp.errors import error_response
 from idp.interaction import Interaction
 from idp.store.models import Account
@@ -39,7 +40,9 @@ def finish_authentication(
     ix: Interaction, account: Account, amr: list[str], acr: str | None = None
 ) -> Response:
     """Record that ``account`` authenticated in ``ix`` with methods ``amr`` (RFC 8176
-    values) and ``acr``: when a TOTP code is still due (:func:`idp.totp.due`) hold the
+    values) and ``acr`` (None: the level ``amr`` reached, :func:`idp.acr.achieved`):
+    when a TOTP code is still owed (:func:`idp.totp.owed`: a unit's policy, the
+    account's own TOTP, or the merchant's step-up request ``ix.require_mfa``) hold the
     first factor and send the browser to the TOTP page without a session; otherwise
     start a new server-side session (a fresh id, ending the
     browser's previous one), fill the interaction and save it, and return the 303 to
@@ -50,7 +53,8 @@ def finish_authentication(
             403, "access_denied", "This account cannot sign in at the moment. "
             "Please contact your administrator."
         )
-    if totp.due(account.id, amr):
+    acr = acr_levels.achieved(amr, acr)
+    if totp.owed(account.id, amr, ix.require_mfa):
         # Second factor first (idp.totp): no session, no consent, no resume before it.
         totp.hold(ix.id, account.id, list(amr), acr)
         ix.account_id = ix.auth_time = ix.session_id_hash = None
@@ -72,7 +76,7 @@ def finish_authentication(
 
 def next_step(ix: Interaction) -> Response:
     """The 303 to where ``ix`` continues: the e-mail page when not authenticated, the
-    TOTP page when a second factor is due (:func:`idp.totp.due`), the
+    TOTP page when a second factor is owed (:func:`idp.totp.owed`, step-up too), the
     wallet profile when required data is missing, the unit choice when the account
     has several units and none is chosen (not for :data:`OWN_PROTOCOL`), the consent
     page when consent is needed (never for :data:`OWN_PROTOCOL`), and otherwise
@@ -85,7 +89,7 @@ def next_step(ix: Interaction) -> Response:
         ix.account_id = ix.auth_time = ix.session_id_hash = None
         interaction.save(ix)
         return see_other("login.start", interaction_id=ix.id)
-    if totp.due(account.id, ix.amr):  # a live session from before TOTP was required
+    if totp.owed(account.id, ix.amr, ix.require_mfa):  # a live session without it
         return see_other("login.totp", interaction_id=ix.id)
     if not accounts.profile_complete(account):
         return see_other("login.profile", interaction_id=ix.id)

@@ -5,7 +5,8 @@
 ``otpauth://`` URI and as base32 text) and is confirmed with a first valid code.
 They are reached from :func:`idp.login.flow.finish_authentication` (first factor
 held, no session yet) or from :func:`idp.login.flow.next_step` (a live session
-whose sign-in had no second factor). Every POST answers 303 (Post/Redirect/Get).
+whose sign-in had no second factor, or a merchant's step-up request, :mod:`idp.acr`).
+Every POST answers 303 (Post/Redirect/Get).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def _subject(ix: Interaction) -> Subject | None:
         acr = pending.get("acr")
         held = True
     elif ix.authenticated and (
-        totp.due(ix.account_id or "", ix.amr)
+        totp.owed(ix.account_id or "", ix.amr, ix.require_mfa)
         or (ix.params.get("totp_setup") is True and not totp.enrolled(ix.account_id or ""))
     ):  # a live session without a second factor, or set-up asked for on the dashboard
         account = accounts.get(ix.account_id or "")

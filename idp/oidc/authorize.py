@@ -9,7 +9,10 @@ Order of checks, each with its own answer:
    max_age, request objects): an error redirect to the client with ``error``,
    ``state`` and ``iss`` (RFC 9207 §2).
 3. A usable session and consent already given: the code is issued at once.
-   ``prompt=none`` without them: ``login_required`` / ``consent_required``.
+   ``prompt=none`` without them: ``login_required`` / ``consent_required``. A session
+   without a second factor is not usable when ``acr_values`` names
+   :data:`idp.acr.ACR_MFA` (step-up, :mod:`idp.acr`): the login goes on to the TOTP
+   page for the session's account, or ``login_required`` with ``prompt=none``.
 4. Otherwise the request becomes an :mod:`idp.interaction`; the login pages finish it
    and send the browser to :func:`resume`, which re-builds the request from the stored
    interaction (never from the browser's query) and issues the code - or answers
@@ -41,7 +44,7 @@ from authlib.oidc.core.errors import (
 from flask import Blueprint, Response, redirect, url_for
 from werkzeug.datastructures import MultiDict
 
-from idp import clients, consent, interaction, sessions, totp
+from idp import acr, clients, consent, interaction, sessions, totp
 from idp.claims import claims_for_scopes
 from idp.clients import ClientInfo
 from idp.errors import error_response
@@ -178,16 +181,23 @@ def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Re
             return _issue(grant, finished)
         who = _session_principal(info.client_id)
         needs_login = _needs_login(who, prompts, max_age)
+        require_mfa = acr.wants_mfa(params.get("acr_values"))
+        # OIDC Core §3.1.2.1 acr_values: a session below the level asked for is not
+        # enough; its account is known, so the login continues at the TOTP step.
+        step_up = who is not None and require_mfa and not acr.has_mfa(who.amr, who.acr)
         consented = who is not None and set(scopes) <= consent.granted_scopes(
             who.account_id, info.client_id
         )
         if "none" in prompts:
-            if needs_login or who is None:
+            if needs_login or who is None or step_up:
                 raise LoginRequiredError()
             if not consented:
                 raise ConsentRequiredError()
             return _issue(grant, who)
-        if who is not None and not needs_login and consented and "consent" not in prompts:
+        if (
+            who is not None and not needs_login and not step_up and consented
+            and "consent" not in prompts
+        ):
             return _issue(grant, who)
     except OAuth2Error as error:
         return _error_to_client(error, redirect_uri, state)
@@ -202,6 +212,7 @@ def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Re
         max_age=max_age,
         login_hint=params.get("login_hint"),
         params={k: params[k] for k in KEPT_PARAMS if k in params},
+        require_mfa=require_mfa,
     )
     if who is not None and not needs_login:
         ix.account_id = who.account_id
@@ -228,7 +239,8 @@ def resume(interaction_id: str) -> Response:
     ix = interaction.load(interaction_id)
     if ix is None or ix.protocol != "oidc":
         return _page("This sign-in request has expired or was started in another browser.")
-    if not ix.authenticated:
+    if not ix.authenticated or totp.owed(str(ix.account_id), ix.amr, ix.require_mfa):
+        # Not signed in, or the second factor (a unit's policy, step-up) is missing.
         return redirect(url_for("login.start", interaction_id=ix.id), 303)
     done = interaction.consume(ix)
     if done is None or not done.authenticated:

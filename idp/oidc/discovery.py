@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from idp.acr import SUPPORTED as ACR_VALUES
 from idp.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
 from idp.keyring import SUPPORTED_ALGS
 from idp.oidc.authorize import KNOWN_PROMPTS
@@ -48,6 +49,7 @@ def metadata() -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [*TOKEN_CLAIMS, *SUPPORTED_CLAIMS],
         "prompt_values_supported": list(KNOWN_PROMPTS),
+        "acr_values_supported": list(ACR_VALUES),
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
