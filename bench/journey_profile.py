@@ -1,0 +1,162 @@
+"""In-process profile of the complete email-code sign-in (11 requests: authorize,
+email page and POST, code page and POST, profile page and POST, consent page and
+POST, resume, token), driven by the bench's scripted browser over the Flask test
+client against a fresh SQLite database set up by ``idp init`` and ``idp demo``.
+
+``python -m bench.journey_profile [journeys] [--top N]`` prints the main thread's CPU
+per journey and per request (unprofiled), then the cProfile top by cumulative and by
+own time. The mail goes through the real outbox to a local SMTP sink; the courier
+thread's work is not in the figures (it is in the full bench's worker CPU)."""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench.browser import Browser, Client, StepTimes
+from bench.server import ROOT, free_port
+from bench.smtp_sink import SmtpSink
+
+BASE = "http://localhost"
+
+
+class _Response:
+    """The part of ``requests.Response`` the scripted browser reads."""
+
+    def __init__(self, url: str, resp: Any) -> None:
+        self.url = url
+        self.status_code = resp.status_code
+        self.headers = resp.headers
+        self.text = resp.get_data(as_text=True)
+        self._resp = resp
+
+    def json(self) -> Any:
+        return self._resp.get_json()
+
+
+class _TestHttp:
+    """A ``requests.Session`` look-alike over a Flask test client (cookies kept)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    @staticmethod
+    def _path(url: str) -> str:
+        parts = urlsplit(url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def get(self, url: str, allow_redirects: bool = False) -> _Response:
+        return _Response(url, self.client.get(self._path(url)))
+
+    def post(
+        self,
+        url: str,
+        data: dict[str, str],
+        allow_redirects: bool = False,
+        auth: tuple[str, str] | None = None,
+    ) -> _Response:
+        headers = {}
+        if auth:
+            import base64
+
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        return _Response(url, self.client.post(self._path(url), data=data, headers=headers))
+
+
+def _setup(workdir: Path, smtp_port: int) -> tuple[dict[str, str], dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env.update(
+        IDP_ISSUER=BASE,
+        IDP_DATABASE_URL=f"sqlite:///{workdir / 'profile.db'}",
+        IDP_MASTER_KEY_FILE=str(workdir / "master.key"),
+        IDP_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
+        IDP_SECURE_COOKIES="false",
+        IDP_LOG_LEVEL="WARNING",
+        IDP_OTP_SENDS_PER_IP="100000000",
+    )
+    for args in (("init", "--json"), ("demo", "--json")):
+        out = subprocess.run(
+            [sys.executable, "-m", "idp.cli", *args],
+            env=env, cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout
+    return env, json.loads(out)
+
+
+def main() -> None:
+    """Run the journey loop and print the figures."""
+    journeys = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 100
+    top = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 40
+    codes: dict[str, str] = {}
+    sink = SmtpSink(codes, free_port())
+    sink.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        env, demo = _setup(Path(tmp), sink.port)
+        os.environ.update(env)
+        from idp.app import create_app
+
+        app = create_app()
+        client = Client(BASE, demo["client_id"], demo["client_secret"], demo["redirect_uri"])
+        domain = demo.get("domain") or "acme-demo.example"
+        counter = iter(range(10**9))
+
+        def journey() -> StepTimes:
+            times = StepTimes()
+            browser = Browser(codes, _TestHttp(app.test_client()))  # type: ignore[arg-type]
+            code = browser.authorize(client, f"p{next(counter)}@{domain}", times)
+            browser.exchange(client, code, times)
+            return times
+
+        for _ in range(10):  # warm caches
+            journey()
+        if "--sql" in sys.argv:  # list the statements of one journey
+            from sqlalchemy import event
+
+            from idp.store.db import db
+
+            seen: list[str] = []
+            with app.app_context():
+                engine = db.engine
+
+            def _record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+                seen.append(" ".join(statement.split())[:150])
+
+            event.listen(engine, "before_cursor_execute", _record)
+            journey()
+            event.remove(engine, "before_cursor_execute", _record)
+            print(f"{len(seen)} statements in one journey:")
+            print("\n".join(seen))
+        started = time.thread_time()
+        n_req = 0
+        for _ in range(journeys):
+            n_req += journey().requests
+        cpu = (time.thread_time() - started) / journeys * 1000
+        print(f"{journeys} journeys, {n_req / journeys:.1f} requests each: "
+              f"{cpu:.2f} ms main-thread CPU per journey, {cpu * journeys / n_req:.2f} ms/request")
+        if "--no-profile" in sys.argv:
+            sink.stop()
+            return
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(journeys):
+            journey()
+        profiler.disable()
+        stats = pstats.Stats(profiler)
+        if "--dump" in sys.argv:
+            stats.dump_stats(sys.argv[sys.argv.index("--dump") + 1])
+        stats.sort_stats("cumulative").print_stats(top)
+        stats.sort_stats("tottime").print_stats(top)
+    sink.stop()
+
+
+if __name__ == "__main__":
+    main()
