@@ -90,13 +90,19 @@ def release_for(ix: Interaction, account: Account) -> Release:
             [*claims_for_scopes(ix.scopes), *(c for c in ix.claims if c in SUPPORTED_CLAIMS)]
         )
     )
-    values = released_claims(account, SCOPE_CLAIMS.keys(), ix.unit_id)
     scopes = [s for s in SCOPE_CLAIMS if s in ix.scopes]
     for claim in requested:
         scope = _scope_of(claim)
         if scope not in scopes:
             scopes.append(scope)
-    labels = {f.name: f.label for f in accounts.unit_fields(account.id)}
+    # Only the scopes listed here are read (no membership or wallet queries for a
+    # merchant that asked for neither); every requested claim's scope is among them.
+    values = released_claims(account, scopes, ix.unit_id)
+    labels = (
+        {f.name: f.label for f in accounts.unit_fields(account.id)}
+        if "wallet_fields" in requested and "wallet_fields" in values
+        else {}
+    )
     groups: list[Group] = []
     for scope in scopes:
         group = Group(scope, str(SCOPE_TITLES.get(scope, scope)))
