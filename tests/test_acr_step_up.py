@@ -6,11 +6,8 @@ or unknown values force nothing, and skipping the TOTP page never yields a code.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
-import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -18,7 +15,7 @@ from werkzeug.test import TestResponse
 
 from idp.acr import ACR_EMAIL, ACR_MFA
 from idp.mail.outbox import courier
-from tests.support.login import code_from_outbox, post_form
+from tests.support.login import post_form
 from tests.support.oidc import (
     RP,
     SignIn,
@@ -31,9 +28,8 @@ from tests.support.oidc import (
     register,
     verify_jwt,
 )
+from tests.support.step_up import EMAIL, allow_and_follow, email_factor, enrol, path
 
-EMAIL = "ann@corp.example"
-SECRET_RE = re.compile(r'id="totp-secret">([A-Z2-7 ]+)<')
 MERCHANT = "https://rp.example/"
 
 
@@ -45,11 +41,6 @@ def rp(app: Flask) -> Iterator[RP]:
     courier(app).drain()
 
 
-def path(resp: TestResponse) -> str:
-    assert resp.status_code == 303, (resp.status_code, resp.get_data(as_text=True)[:300])
-    return urlsplit(resp.headers["Location"]).path
-
-
 def authorize(client: FlaskClient, rp: RP, **extra: str) -> tuple[TestResponse, str]:
     """GET /authorize with PKCE; returns the response and the verifier."""
     verifier, challenge = pkce()
@@ -57,31 +48,11 @@ def authorize(client: FlaskClient, rp: RP, **extra: str) -> tuple[TestResponse, 
     return client.get("/authorize", query_string=params), verifier
 
 
-def email_factor(app: Flask, client: FlaskClient, login: str) -> TestResponse:
-    """The e-mail form and the code from the real outbox; the response after the code."""
-    resp = post_form(client, login, login + "/email", {"email": EMAIL})
-    assert path(resp) == login + "/code"
-    return post_form(client, login + "/code", login + "/code",
-                     {"code": code_from_outbox(app, EMAIL)})
-
-
 def to_merchant(client: FlaskClient, login: str, resp: TestResponse) -> dict[str, str]:
     """Consent if asked, then follow the redirects to the merchant; its query."""
-    if path(resp) == login + "/consent":
-        resp = post_form(client, login + "/consent", login + "/consent", {"decision": "allow"})
-    while not resp.headers["Location"].startswith(MERCHANT):
-        resp = client.get(resp.headers["Location"])
-        assert resp.status_code in (302, 303), resp.get_data(as_text=True)[:300]
+    resp = allow_and_follow(client, login, resp)
+    assert resp.headers["Location"].startswith(MERCHANT), resp.headers["Location"]
     return query(resp)
-
-
-def enrol(client: FlaskClient, login: str) -> tuple[str, TestResponse]:
-    """The set-up page: read the secret, confirm with a real code."""
-    html = client.get(login + "/totp/setup").get_data(as_text=True)
-    secret = SECRET_RE.search(html).group(1).replace(" ", "")  # type: ignore[union-attr]
-    resp = post_form(client, login + "/totp/setup", login + "/totp/setup",
-                     {"code": pyotp.TOTP(secret).now()})
-    return secret, resp
 
 
 def id_token(client: FlaskClient, rp: RP, redirect: dict[str, str], verifier: str) -> dict:

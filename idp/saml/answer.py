@@ -37,6 +37,8 @@ class Login:
     unit_id: str | None
     scopes: list[str]
     session_id_hash: str | None
+    # The AuthnContextClassRef to state; None: derived from ``amr`` (subject.authn_context)
+    authn_context: str | None = None
 
 
 def _post(sp: SamlServiceProvider, acs_url: str, xml: bytes, relay_state: str | None) -> Response:
@@ -98,7 +100,7 @@ def success(
         subject=subject,
         authn_instant=login.auth_time,
         session_index=session_index,
-        authn_context=authn_context(login.amr),
+        authn_context=login.authn_context or authn_context(login.amr),
         attributes=attributes,
         now=now,
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from idp.saml import xmlsafe
+from idp.saml import requested_context, xmlsafe
 from idp.saml.constants import BINDING_POST, NAMEID_UNSPECIFIED, NS_SAML, NS_SAMLP
 from idp.saml.messages import Inbound
 from idp.saml.xmlsafe import MalformedMessage
@@ -36,6 +36,7 @@ class AuthnRequest:
     nameid_format: str | None
     has_subject: bool
     binding: str
+    requested_context: requested_context.Requested | None = None  # saml-core 3.3.2.2.1
 
 
 def _acs(root: Any, sp: SamlServiceProvider) -> str:
@@ -77,7 +78,8 @@ def default_acs(sp: SamlServiceProvider) -> str:
 
 def read(msg: Inbound, sp: SamlServiceProvider, sso_url: str, now: datetime) -> AuthnRequest:
     """The request's parameters; raises :class:`MalformedMessage` when it is not an
-    AuthnRequest for this IdP, is stale, or names an ACS the SP did not register."""
+    AuthnRequest for this IdP, is stale, names an ACS the SP did not register, or has
+    a malformed RequestedAuthnContext."""
     if msg.kind != "AuthnRequest":
         raise MalformedMessage("expected an AuthnRequest")
     if msg.destination is not None and msg.destination != sso_url:
@@ -96,4 +98,5 @@ def read(msg: Inbound, sp: SamlServiceProvider, sso_url: str, now: datetime) -> 
         nameid_format=None if fmt in (None, "", NAMEID_UNSPECIFIED) else fmt,
         has_subject=root.find(f"{{{NS_SAML}}}Subject") is not None,
         binding=msg.binding,
+        requested_context=requested_context.read(root),
     )

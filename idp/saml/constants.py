@@ -49,6 +49,7 @@ STATUS_REQUEST_DENIED = "urn:oasis:names:tc:SAML:2.0:status:RequestDenied"
 STATUS_NO_PASSIVE = "urn:oasis:names:tc:SAML:2.0:status:NoPassive"
 STATUS_INVALID_NAMEID_POLICY = "urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy"
 STATUS_PARTIAL_LOGOUT = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout"
+STATUS_NO_AUTHN_CONTEXT = "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext"
 
 # saml-core 2.4.1.1
 CM_BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
@@ -57,6 +58,7 @@ CM_BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 AC_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"
 AC_PASSWORD_PROTECTED = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
 AC_REFEDS_MFA = "https://refeds.org/profile/mfa"
+AC_TIME_SYNC_TOKEN = "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken"
 
 # XML Signature algorithms (RFC 6931). SHA-1 is refused everywhere.
 RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"

@@ -8,7 +8,9 @@ login pages return to, and IdP-initiated SSO for SPs that allow it.
 2. A live session with consent already given answers at once (like OIDC); IsPassive
    without them answers ``NoPassive``. Otherwise the request becomes an
    :mod:`idp.interaction` and the browser goes to the login pages; ForceAuthn asks
-   for a fresh login.
+   for a fresh login. A RequestedAuthnContext (:mod:`idp.saml.requested_context`)
+   asking for mfa makes the login end with a TOTP code (step-up, also for a live
+   session without one); one that cannot be met answers ``NoAuthnContext``.
 3. ``/saml/resume/<interaction_id>`` consumes the finished interaction and posts the
    Response to the ACS URL stored in it.
 """
@@ -24,17 +26,19 @@ from flask import Response, redirect, request, url_for
 
 from idp import consent, interaction, sessions, totp
 from idp.saml import answer, authn_request, bounce, idp_metadata, messages
+from idp.saml import requested_context as rac
 from idp.saml.attributes import scopes_for
 from idp.saml.blueprint import bp, refuse
 from idp.saml.constants import (
     STATUS_AUTHN_FAILED,
     STATUS_INVALID_NAMEID_POLICY,
+    STATUS_NO_AUTHN_CONTEXT,
     STATUS_NO_PASSIVE,
     STATUS_REQUEST_DENIED,
     STATUS_REQUESTER,
     STATUS_RESPONDER,
 )
-from idp.saml.subject import format_uri
+from idp.saml.subject import authn_context, format_uri
 from idp.saml.xmlsafe import MalformedMessage
 from idp.services import ephemeral
 from idp.store import claims_repo, saml_repo
@@ -76,6 +80,7 @@ def _start_login(
     params: dict[str, Any],
     force_authn: bool,
     session_login: answer.Login | None,
+    require_mfa: bool = False,
 ) -> Response:
     ix = interaction.start(
         protocol="saml",
@@ -86,6 +91,7 @@ def _start_login(
         claims=list(sp.attributes or []),
         prompt=["login"] if force_authn else [],
         params=params,
+        require_mfa=require_mfa,
     )
     if session_login is not None and not force_authn:
         ix.account_id = session_login.account.id
@@ -132,13 +138,20 @@ def sso() -> Response:
         return fail(STATUS_REQUESTER, None, "A Subject in the AuthnRequest is not supported.")
     if req.nameid_format is not None and req.nameid_format != format_uri(sp):
         return fail(STATUS_REQUESTER, STATUS_INVALID_NAMEID_POLICY)
+    requested = req.requested_context
+    decision = rac.decide(requested)
+    if not decision.meetable:
+        return fail(STATUS_RESPONDER, STATUS_NO_AUTHN_CONTEXT)
     scopes = scopes_for(sp.attributes or [])
     login, consented = _session_login(sp, scopes)
+    step_up = login is not None and not rac.met(requested, login.amr)
+    if login is not None:
+        login.authn_context = rac.class_ref(requested, login.amr, authn_context(login.amr))
     if req.is_passive:
-        if login is None or req.force_authn or not consented:
+        if login is None or req.force_authn or not consented or step_up:
             return fail(STATUS_RESPONDER, STATUS_NO_PASSIVE)
         return answer.success(sp, req.acs_url, req.id, req.relay_state, login)
-    if login is not None and consented and not req.force_authn:
+    if login is not None and consented and not req.force_authn and not step_up:
         return answer.success(sp, req.acs_url, req.id, req.relay_state, login)
     params = {
         "sp_id": sp.id,
@@ -147,8 +160,9 @@ def sso() -> Response:
         "relay_state": req.relay_state,
         "force_authn": req.force_authn,
         "requested_at": time.time(),
+        "authn_context": requested.to_params() if requested is not None else None,
     }
-    return _start_login(sp, scopes, params, req.force_authn, login)
+    return _start_login(sp, scopes, params, req.force_authn, login, decision.require_mfa)
 
 
 @bp.get("/idp-initiated")
@@ -189,6 +203,9 @@ def resume(interaction_id: str) -> Response:
     ix = interaction.load(interaction_id)
     if ix is None or ix.protocol != "saml":
         return refuse("This sign-in request has expired or was started in another browser.")
+    if ix.authenticated and totp.owed(str(ix.account_id), ix.amr, ix.require_mfa):
+        # The second factor (a unit's policy, step-up) is missing: back to the login.
+        return redirect(url_for("login.start", interaction_id=ix.id), 303)
     done = interaction.consume(ix)
     if done is None:
         return refuse("This sign-in request was already completed.")
@@ -214,6 +231,9 @@ def resume(interaction_id: str) -> Response:
     account = claims_repo.account(str(done.account_id))
     if account is None or not account.can_sign_in:
         return fail(STATUS_RESPONDER, STATUS_AUTHN_FAILED)
+    requested = rac.Requested.from_params(params.get("authn_context"))
+    if requested is not None and not rac.met(requested, list(done.amr)):
+        return fail(STATUS_RESPONDER, STATUS_NO_AUTHN_CONTEXT)
     session_hash = done.session_id_hash
     if session_hash is None:
         row = sessions.current()
@@ -226,5 +246,6 @@ def resume(interaction_id: str) -> Response:
         unit_id=done.unit_id,
         scopes=list(done.scopes),
         session_id_hash=session_hash,
+        authn_context=rac.class_ref(requested, list(done.amr), authn_context(list(done.amr))),
     )
     return answer.success(sp, acs_url, request_id, relay_state, login)
