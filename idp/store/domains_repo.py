@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -72,12 +72,15 @@ def by_names(names: Iterable[str]) -> list[Domain]:
     wanted = [n for n in names if n and len(n) <= 253]
     if not wanted:
         return []
-    stmt = (
-        select(Domain)
-        .options(joinedload(Domain.rule), joinedload(Domain.unit))
-        .where(Domain.name.in_(wanted))
-    )
-    return list(db.session.scalars(stmt))
+    return list(db.session.scalars(_BY_NAMES, {"names": wanted}))
+
+
+# Built once: constructing the joined select costs more than running it.
+_BY_NAMES = (
+    select(Domain)
+    .options(joinedload(Domain.rule), joinedload(Domain.unit))
+    .where(Domain.name.in_(bindparam("names", expanding=True)))
+)
 
 
 def under(name: str) -> list[Domain]:
