@@ -23,6 +23,7 @@ from idp.saml.constants import (
     STATUS_NO_PASSIVE,
 )
 from tests.support import oidc, saml_flow
+from tests.support.login import post_form
 from tests.support.saml_sp import ServiceProvider, posted_form, response_xml
 from tests.support.step_up import EMAIL, allow_and_follow, email_factor, enrol, path
 
@@ -152,3 +153,17 @@ def test_context_that_cannot_be_met_answers_no_authn_context(
         "urn:oasis:names:tc:SAML:2.0:status:Responder", STATUS_NO_AUTHN_CONTEXT
     ]
     assert "Assertion" not in response_xml(fields)
+
+
+def test_skipping_the_totp_page_posts_nothing_to_the_sp(
+    app: Flask, client: FlaskClient, account: str
+) -> None:
+    email_sign_in(app, client, sp_asking(app, client, None))
+    sp = same_sp_asking(client, [AC_TIME_SYNC_TOKEN], "exact")
+    resp, _ = saml_flow.start(client, sp)
+    login = path(resp)
+    # Post consent directly instead of giving the TOTP code: back to the login.
+    resp = post_form(client, login + "/totp/setup", login + "/consent", {"decision": "allow"})
+    resp = client.get(resp.headers["Location"])
+    assert path(resp) == login
+    assert path(client.get(resp.headers["Location"])) == login + "/totp"

@@ -143,7 +143,7 @@ def _session_principal(client_id: str) -> Principal | None:
         account_id=row.account_id,
         auth_time=row.auth_time.timestamp(),
         amr=list(row.amr or []),
-        acr=row.acr,
+        acr=acr.achieved(list(row.amr or []), row.acr),
         unit_id=grants_repo.last_unit(row.account_id, client_id),
         session_id_hash=row.id_hash,
     )
