@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -25,7 +25,7 @@ class DuplicateEmail(Exception):
 
 def by_email(email: str) -> Account | None:
     """The account with exactly this (already normalised) address, or None."""
-    return db.session.scalars(select(Account).where(Account.email == email)).first()
+    return db.session.scalars(_BY_EMAIL, {"email": email}).first()
 
 
 def get(account_id: str) -> Account | None:
@@ -125,11 +125,7 @@ def commit() -> None:
 
 def memberships(account_id: str) -> list[Membership]:
     """The account's memberships with their units loaded, by unit name."""
-    rows = db.session.scalars(
-        select(Membership)
-        .options(joinedload(Membership.unit))
-        .where(Membership.account_id == account_id)
-    )
+    rows = db.session.scalars(_MEMBERSHIPS, {"account_id": account_id})
     return sorted(rows, key=lambda m: (m.unit.name.lower(), m.unit_id))
 
 
@@ -139,12 +135,23 @@ def profile_fields(unit_ids: Iterable[str]) -> list[UnitProfileField]:
     ids = list(unit_ids)
     if not ids:
         return []
-    rows = db.session.scalars(
-        select(UnitProfileField)
-        .where(UnitProfileField.unit_id.in_(ids))
-        .order_by(UnitProfileField.position, UnitProfileField.name)
-    )
+    rows = db.session.scalars(_PROFILE_FIELDS, {"unit_ids": ids})
     seen: dict[str, UnitProfileField] = {}
     for row in rows:
         seen.setdefault(row.name, row)
     return list(seen.values())
+
+
+# Hot statements of the login pages, built once (construction costs more than the
+# query itself on SQLite).
+_BY_EMAIL = select(Account).where(Account.email == bindparam("email"))
+_MEMBERSHIPS = (
+    select(Membership)
+    .options(joinedload(Membership.unit))
+    .where(Membership.account_id == bindparam("account_id"))
+)
+_PROFILE_FIELDS = (
+    select(UnitProfileField)
+    .where(UnitProfileField.unit_id.in_(bindparam("unit_ids", expanding=True)))
+    .order_by(UnitProfileField.position, UnitProfileField.name)
+)

@@ -3,7 +3,7 @@ memberships and the wallet fields a unit defines."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from idp.store.db import db
@@ -17,21 +17,22 @@ def account(account_id: str) -> Account | None:
 
 def memberships(account_id: str) -> list[Membership]:
     """The account's memberships with their units loaded."""
-    return list(
-        db.session.scalars(
-            select(Membership)
-            .options(joinedload(Membership.unit))
-            .where(Membership.account_id == account_id)
-        )
-    )
+    return list(db.session.scalars(_MEMBERSHIPS, {"account_id": account_id}))
 
 
 def profile_field_names(unit_id: str) -> list[str]:
     """Names of the extra wallet fields ``unit_id`` defines, in display order."""
-    return list(
-        db.session.scalars(
-            select(UnitProfileField.name)
-            .where(UnitProfileField.unit_id == unit_id)
-            .order_by(UnitProfileField.position, UnitProfileField.name)
-        )
-    )
+    return list(db.session.scalars(_FIELD_NAMES, {"unit_id": unit_id}))
+
+
+# Built once: these run for every token, userinfo answer and consent page.
+_MEMBERSHIPS = (
+    select(Membership)
+    .options(joinedload(Membership.unit))
+    .where(Membership.account_id == bindparam("account_id"))
+)
+_FIELD_NAMES = (
+    select(UnitProfileField.name)
+    .where(UnitProfileField.unit_id == bindparam("unit_id"))
+    .order_by(UnitProfileField.position, UnitProfileField.name)
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from idp.store.db import db
@@ -11,9 +11,13 @@ from idp.store.models import AuditEvent, Consent, utcnow
 
 def get(account_id: str, client_id: str) -> Consent | None:
     """The consent of ``account_id`` for ``client_id``, or None."""
-    return db.session.scalars(
-        select(Consent).where(Consent.account_id == account_id, Consent.client_id == client_id)
-    ).first()
+    return db.session.scalars(_GET, {"account_id": account_id, "client_id": client_id}).first()
+
+
+# Built once: read on every consent page and code exchange.
+_GET = select(Consent).where(
+    Consent.account_id == bindparam("account_id"), Consent.client_id == bindparam("client_id")
+)
 
 
 def upsert(

@@ -8,7 +8,7 @@ the second attempt of the OTP after the successful validation has been issued").
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from idp.store.db import db
@@ -17,9 +17,11 @@ from idp.store.models import AuditEvent, Membership, TotpCredential, Unit, utcno
 
 def for_account(account_id: str) -> TotpCredential | None:
     """The account's credential (confirmed or still being set up), or None."""
-    return db.session.scalars(
-        select(TotpCredential).where(TotpCredential.account_id == account_id)
-    ).first()
+    return db.session.scalars(_FOR_ACCOUNT, {"account_id": account_id}).first()
+
+
+# Hot statements (every sign-in asks whether TOTP is owed) are built once.
+_FOR_ACCOUNT = select(TotpCredential).where(TotpCredential.account_id == bindparam("account_id"))
 
 
 def start_enrolment(account_id: str, secret_sealed: str) -> TotpCredential | None:
@@ -96,14 +98,15 @@ def remove(account_id: str, audit: AuditEvent) -> bool:
 
 def units_requiring(account_id: str) -> list[Unit]:
     """The units of the account's memberships whose policy requires TOTP."""
-    return list(
-        db.session.scalars(
-            select(Unit)
-            .join(Membership, Membership.unit_id == Unit.id)
-            .where(Membership.account_id == account_id, Unit.require_totp.is_(True))
-            .order_by(Unit.name)
-        )
-    )
+    return list(db.session.scalars(_UNITS_REQUIRING, {"account_id": account_id}))
+
+
+_UNITS_REQUIRING = (
+    select(Unit)
+    .join(Membership, Membership.unit_id == Unit.id)
+    .where(Membership.account_id == bindparam("account_id"), Unit.require_totp.is_(True))
+    .order_by(Unit.name)
+)
 
 
 def set_unit_policy(unit: Unit, require_totp: bool, audit: AuditEvent) -> None:
