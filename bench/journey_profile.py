@@ -43,11 +43,30 @@ class _Response:
         return self._resp.get_json()
 
 
+PER_STEP: dict[str, list[float]] = {}  # "GET /interaction/*/code" -> [CPU seconds, count]
+
+
+def _step(method: str, path: str) -> str:
+    parts = path.split("?")[0].strip("/").split("/")
+    if parts[0] in ("interaction", "authorize") and len(parts) > 1:
+        parts = [parts[0], *("*" if len(p) > 20 else p for p in parts[1:])]
+    return f"{method} /{'/'.join(parts)}"
+
+
 class _TestHttp:
-    """A ``requests.Session`` look-alike over a Flask test client (cookies kept)."""
+    """A ``requests.Session`` look-alike over a Flask test client (cookies kept); the
+    main thread's CPU of each request goes to :data:`PER_STEP`."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
+
+    def _timed(self, method: str, path: str, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        resp = self.client.open(path, method=method, **kwargs)
+        slot = PER_STEP.setdefault(_step(method, path), [0.0, 0])
+        slot[0] += time.thread_time() - started
+        slot[1] += 1
+        return resp
 
     @staticmethod
     def _path(url: str) -> str:
@@ -55,7 +74,7 @@ class _TestHttp:
         return parts.path + (f"?{parts.query}" if parts.query else "")
 
     def get(self, url: str, allow_redirects: bool = False) -> _Response:
-        return _Response(url, self.client.get(self._path(url)))
+        return _Response(url, self._timed("GET", self._path(url)))
 
     def post(
         self,
@@ -70,7 +89,7 @@ class _TestHttp:
 
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
-        return _Response(url, self.client.post(self._path(url), data=data, headers=headers))
+        return _Response(url, self._timed("POST", self._path(url), data=data, headers=headers))
 
 
 def _setup(workdir: Path, smtp_port: int) -> tuple[dict[str, str], dict[str, str]]:
@@ -130,18 +149,37 @@ def main() -> None:
             def _record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
                 seen.append(" ".join(statement.split())[:150])
 
+            def _mark(sender: Any, **extra: Any) -> None:
+                from flask import request
+
+                seen.append(f"--- {request.method} {request.path}")
+
+            from flask import request_started
+
+            request_started.connect(_mark, app)
             event.listen(engine, "before_cursor_execute", _record)
             journey()
             event.remove(engine, "before_cursor_execute", _record)
-            print(f"{len(seen)} statements in one journey:")
+            request_started.disconnect(_mark, app)
+            print(f"{sum(not x.startswith('---') for x in seen)} statements in one journey:")
             print("\n".join(seen))
-        started = time.thread_time()
+        PER_STEP.clear()
+        batches = []  # the least disturbed of 5 batches (the machine is shared)
         n_req = 0
-        for _ in range(journeys):
-            n_req += journey().requests
-        cpu = (time.thread_time() - started) / journeys * 1000
-        print(f"{journeys} journeys, {n_req / journeys:.1f} requests each: "
-              f"{cpu:.2f} ms main-thread CPU per journey, {cpu * journeys / n_req:.2f} ms/request")
+        for _ in range(5):
+            started = time.thread_time()
+            for _ in range(journeys):
+                n_req += journey().requests
+            batches.append((time.thread_time() - started) / journeys * 1000)
+        cpu, per = min(batches), n_req / journeys / 5
+        print(f"5 x {journeys} journeys, {per:.1f} requests each: "
+              f"{cpu:.2f} ms main-thread CPU per journey (best batch; median "
+              f"{sorted(batches)[2]:.2f}), {cpu / per:.2f} ms/request")
+        server = sum(v[0] for v in PER_STEP.values()) / journeys / 5 * 1000
+        print(f"of which in the app (test client call, median-ish over all batches): "
+              f"{server:.2f} ms per journey")
+        for name, (spent, count) in PER_STEP.items():
+            print(f"  {spent / count * 1000:6.2f} ms  {name}")
         if "--no-profile" in sys.argv:
             sink.stop()
             return
