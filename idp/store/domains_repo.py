@@ -10,48 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from idp.store.db import db
 from idp.store.models import BreakGlassAccount, Connector, Domain, DomainRule
-
-
-class Conflict(Exception):
-    """A uniqueness constraint refused the write."""
-
-
-def save(*rows: object) -> None:
-    """Add ``rows`` and commit them with everything staged; :class:`Conflict` on a
-    unique-constraint violation (rolled back)."""
-    try:
-        for row in rows:
-            db.session.add(row)
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise Conflict(str(exc.orig)) from exc
-    except Exception:
-        db.session.rollback()
-        raise
-
-
-def remove(row: object, *staged: object) -> None:
-    """Delete ``row`` (dependants cascade) and add ``staged`` (its audit event) in one
-    transaction."""
-    try:
-        for other in staged:
-            db.session.add(other)
-        db.session.delete(row)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-
-
-def rollback() -> None:
-    """Forget staged, uncommitted changes (a refused change leaves nothing behind)."""
-    db.session.rollback()
+from idp.store.unit_of_work import Conflict as Conflict
+from idp.store.unit_of_work import remove as remove
+from idp.store.unit_of_work import rollback as rollback
+from idp.store.unit_of_work import save as save
 
 
 def _with_rules():  # type: ignore[no-untyped-def]

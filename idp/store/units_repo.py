@@ -14,46 +14,10 @@ from sqlalchemy.exc import IntegrityError
 
 from idp.store.db import db
 from idp.store.models import Account, Membership, Unit, UnitProfileField
-
-
-class Conflict(Exception):
-    """A uniqueness constraint refused the write (slug, field name, membership)."""
-
-
-def save(*rows: object) -> None:
-    """Add ``rows`` (new or changed, with their audit events) and commit them in one
-    transaction.
-
-    Raises :class:`Conflict` (after rolling back) when a unique constraint refuses it.
-    """
-    try:
-        for row in rows:
-            db.session.add(row)
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise Conflict(str(exc.orig)) from exc
-    except Exception:
-        db.session.rollback()
-        raise
-
-
-def remove(row: object, *staged: object) -> None:
-    """Delete ``row`` (its dependants cascade) and add ``staged`` (audit events) in
-    one transaction."""
-    try:
-        for other in staged:
-            db.session.add(other)
-        db.session.delete(row)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-
-
-def rollback() -> None:
-    """Forget staged, uncommitted changes (used by dry runs and refused changes)."""
-    db.session.rollback()
+from idp.store.unit_of_work import Conflict as Conflict
+from idp.store.unit_of_work import remove as remove
+from idp.store.unit_of_work import rollback as rollback
+from idp.store.unit_of_work import save as save
 
 
 def by_id(unit_id: str) -> Unit | None:
