@@ -334,6 +334,25 @@ def test_blocked_or_deactivated_account_loses_the_dashboard(
         assert db.session.scalars(select(Session).where(Session.account_id == ann)).all() == []
 
 
+def test_a_session_that_owes_a_totp_code_loses_the_dashboard(
+    app: Flask, web: FlaskClient
+) -> None:
+    """The same rule as at /authorize and SAML SSO (idp.signed_in): when a unit of the
+    account starts requiring TOTP, an e-mail-only session no longer counts."""
+    from idp import totp
+    from tests.support.oidc import make_unit
+
+    ann = make_account(app, ANN)
+    unit_id = make_unit(app, ann)
+    sign_in_to_dashboard(app, web)
+    with app.app_context():
+        totp.set_unit_policy(unit_id, True, "test")
+    resp = web.get("/account")
+    assert resp.status_code == 303 and is_login_redirect(app, resp)
+    with app.app_context():
+        assert db.session.scalars(select(Session).where(Session.account_id == ann)).all() == []
+
+
 def test_sign_out_ends_the_session(app: Flask, web: FlaskClient) -> None:
     ann = make_account(app, ANN)
     sign_in_to_dashboard(app, web)

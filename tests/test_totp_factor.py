@@ -214,7 +214,7 @@ def test_dashboard_cannot_remove_totp_a_unit_requires(
     make_unit(app, account_id, "Corp GmbH")
     runner.invoke(main, ["units", "policy", "corp-gmbh", "--require-totp"])
     enrolled_secret(app, account_id)
-    start_session(app, client, account_id)
+    start_session(app, client, account_id, amr=["otp", "mfa"])  # signed in with TOTP
     html = client.get("/account").get_data(as_text=True)
     assert "Required by Corp GmbH." in html and "two-step/remove" not in html
     resp = client.post("/account/two-step/remove", data={"csrf_token": csrf_token(html)})

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Response, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from idp import accounts, consent, interaction, sessions
+from idp import accounts, consent, interaction, sessions, signed_in
 from idp.dashboard import formstate, overview, profile
 from idp.dashboard.blueprint import bp
 from idp.dashboard.messages import message
@@ -27,16 +27,13 @@ def _see_other(endpoint: str, **values: object) -> Response:
 
 
 def _signed_in() -> tuple[Session, Account] | None:
-    """This browser's live session and its account, when that account may still sign
-    in. A session of a blocked or deactivated account is ended here."""
-    row = sessions.current()
-    if row is None:
-        return None
-    account = accounts.get(row.account_id)
-    if account is None or not account.can_sign_in:
+    """This browser's live session and its account (:func:`idp.signed_in.live_login`).
+    A session that does not count (account blocked or deactivated, TOTP code owed) is
+    ended here, so the dashboard login starts afresh."""
+    login = signed_in.live_login()
+    if login is None and sessions.current() is not None:
         sessions.end()
-        return None
-    return row, account
+    return login
 
 
 def _start_login() -> Response:

@@ -44,7 +44,7 @@ from authlib.oidc.core.errors import (
 from flask import Blueprint, Response, redirect, url_for
 from werkzeug.datastructures import MultiDict
 
-from idp import acr, clients, consent, interaction, sessions, totp
+from idp import acr, clients, consent, interaction, signed_in
 from idp.claims import claims_for_scopes
 from idp.clients import ClientInfo
 from idp.errors import error_response
@@ -133,12 +133,10 @@ def _session_principal(client_id: str) -> Principal | None:
     """The end-user of a live session whose account may still sign in, with the
     business unit chosen at this merchant last time. A session whose login still owes
     a TOTP code (:func:`idp.totp.due`: the unit's policy is newer) counts as none."""
-    row = sessions.current()
-    if row is None:
+    login = signed_in.live_login()
+    if login is None:
         return None
-    account = claims_repo.account(row.account_id)
-    if account is None or not account.can_sign_in or totp.due(row.account_id, list(row.amr or [])):
-        return None
+    row = login[0]
     return Principal(
         account_id=row.account_id,
         auth_time=row.auth_time.timestamp(),
@@ -239,7 +237,7 @@ def resume(interaction_id: str) -> Response:
     ix = interaction.load(interaction_id)
     if ix is None or ix.protocol != "oidc":
         return _page("This sign-in request has expired or was started in another browser.")
-    if not ix.authenticated or totp.owed(str(ix.account_id), ix.amr, ix.require_mfa):
+    if not ix.authenticated or signed_in.owes_second_factor(ix):
         # Not signed in, or the second factor (a unit's policy, step-up) is missing.
         return redirect(url_for("login.start", interaction_id=ix.id), 303)
     done = interaction.consume(ix)

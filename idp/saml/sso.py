@@ -24,7 +24,7 @@ from typing import Any
 
 from flask import Response, redirect, request, url_for
 
-from idp import consent, interaction, sessions, totp
+from idp import consent, interaction, sessions, signed_in
 from idp.saml import answer, authn_request, bounce, idp_metadata, messages
 from idp.saml import requested_context as rac
 from idp.saml.attributes import scopes_for
@@ -56,12 +56,10 @@ def _session_login(sp: SamlServiceProvider, scopes: list[str]) -> tuple[answer.L
     """The login of this browser's live session (None without one or when its account
     may no longer sign in) and whether its account already consented to ``scopes``
     and the SP's attributes (the same test the login pages make)."""
-    row = sessions.current()
-    if row is None:
+    live = signed_in.live_login()
+    if live is None:
         return None, False
-    account = claims_repo.account(row.account_id)
-    if account is None or not account.can_sign_in or totp.due(account.id, list(row.amr or [])):
-        return None, False  # (a login that still owes a TOTP code counts as none)
+    row, account = live
     login = answer.Login(
         account=account,
         auth_time=row.auth_time,
@@ -203,7 +201,7 @@ def resume(interaction_id: str) -> Response:
     ix = interaction.load(interaction_id)
     if ix is None or ix.protocol != "saml":
         return refuse("This sign-in request has expired or was started in another browser.")
-    if ix.authenticated and totp.owed(str(ix.account_id), ix.amr, ix.require_mfa):
+    if signed_in.owes_second_factor(ix):
         # The second factor (a unit's policy, step-up) is missing: back to the login.
         return redirect(url_for("login.start", interaction_id=ix.id), 303)
     done = interaction.consume(ix)

@@ -168,14 +168,20 @@ def finish(
         interaction.save(ix)
 
 
-def start_session(app: Flask, client: FlaskClient, account_id: str,
-                  auth_time: float | None = None) -> None:  # fmt: skip
-    """Give the test browser a live session (what a finished login leaves behind)."""
+def start_session(
+    app: Flask,
+    client: FlaskClient,
+    account_id: str,
+    auth_time: float | None = None,
+    amr: list[str] | None = None,
+) -> None:
+    """Give the test browser a live session (what a finished login leaves behind);
+    ``amr`` defaults to an e-mail-code login (``["otp"]``)."""
     from datetime import UTC, datetime
 
     with app.test_request_context("/"):
         when = datetime.fromtimestamp(auth_time, UTC) if auth_time else None
-        sessions.create(account_id, ["otp"], "urn:unitgate:acr:email-otp", auth_time=when)
+        sessions.create(account_id, amr or ["otp"], "urn:unitgate:acr:email-otp", auth_time=when)
         from flask import g
 
         token = g.session_cookie
