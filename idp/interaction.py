@@ -16,7 +16,7 @@ log or a referrer, cannot be driven from another browser.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from flask import Response, g, request
@@ -53,6 +53,8 @@ class Interaction:
     unit_id: str | None = None
     consented: bool = False
     session_id_hash: str | None = None
+    # what the next GET of a login page shows after a POST (idp.login.formstate)
+    forms: dict[str, Any] = field(default_factory=dict)
 
     @property
     def authenticated(self) -> bool:
@@ -107,11 +109,20 @@ def load(interaction_id: str) -> Interaction | None:
     data = ephemeral().get(_key(interaction_id))
     if data is None:
         return None
-    ix = Interaction(**data)
+    ix = _from_stored(data)
     token = request.cookies.get(BROWSER_COOKIE, "")
     if not token or not hasher().verify(token, "interaction-browser", ix.browser_hash):
         return None
     return ix
+
+
+_FIELDS = frozenset(f.name for f in fields(Interaction))
+
+
+def _from_stored(data: dict[str, Any]) -> Interaction:
+    """The interaction of a stored record; keys this version does not know (written by
+    a newer node during a rolling upgrade) are ignored instead of failing the load."""
+    return Interaction(**{k: v for k, v in data.items() if k in _FIELDS})
 
 
 def save(ix: Interaction) -> None:
@@ -122,4 +133,4 @@ def save(ix: Interaction) -> None:
 def consume(ix: Interaction) -> Interaction | None:
     """Atomically remove a finished interaction so it is resumed at most once."""
     data = ephemeral().take(_key(ix.id))
-    return None if data is None else Interaction(**data)
+    return None if data is None else _from_stored(data)

@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 
 from idp import accounts
 from idp.errors import error_response
+from idp.interaction import Interaction
 from idp.login.common import Expired, expired_page, load
 from idp.login.flow import next_step, see_other
 from idp.login.formstate import FormState, recall, remember
@@ -62,14 +63,14 @@ def password_form(interaction_id: str) -> Response:
     ix = load(interaction_id)
     if ix.authenticated:
         return next_step(ix)
-    state = recall(ix.id, PAGE)
+    state = recall(ix, PAGE)
     state.values.setdefault("email", ix.email or ix.login_hint or "")
     return _render(ix, state)
 
 
-def _again(ix_id: str, error: str, email: str) -> Response:
-    remember(ix_id, PAGE, FormState(errors={"password": error}, values={"email": email}))
-    return see_other("ldap_login.password_form", interaction_id=ix_id)
+def _again(ix: Interaction, error: str, email: str) -> Response:
+    remember(ix, PAGE, FormState(errors={"password": error}, values={"email": email}))
+    return see_other("ldap_login.password_form", interaction_id=ix.id)
 
 
 @bp.post("/<interaction_id>/password")
@@ -83,14 +84,14 @@ def submit_password(interaction_id: str) -> Response:
     password = request.form.get("password", "")[:MAX_PASSWORD_INPUT]
     ip = request.remote_addr or "unknown"
     if ephemeral().incr(f"ldap-login-ip:{ip}", IP_WINDOW_SECONDS) > MAX_ATTEMPTS_PER_IP:
-        return _again(ix.id, "throttled", raw.strip()[:320])
+        return _again(ix, "throttled", raw.strip()[:320])
     try:
         email = accounts.normalise_email(raw)
     except accounts.InvalidEmail:
-        return _again(ix.id, "email_invalid", raw.strip()[:320])
+        return _again(ix, "email_invalid", raw.strip()[:320])
     account = accounts.by_email(email)
     if account is None:
-        return _again(ix.id, "failed", email)
+        return _again(ix, "failed", email)
     from idp import login_ldap  # ldap3 is loaded on first use, not at every worker start
 
     try:
@@ -102,7 +103,7 @@ def submit_password(interaction_id: str) -> Response:
             "later, or sign in with an e-mail code.",
         )
     if done is None:
-        return _again(ix.id, "failed", email)
+        return _again(ix, "failed", email)
     return done
 
 

@@ -16,6 +16,7 @@ Example, in a connector's callback view::
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from flask import Response, redirect, url_for
 
@@ -70,8 +71,7 @@ def finish_authentication(
     ix.session_id_hash = row.id_hash
     ix.unit_id = None
     ix.consented = False
-    interaction.save(ix)
-    return next_step(ix)
+    return _continue(ix, account)  # saves ix; the TOTP question was answered above
 
 
 def next_step(ix: Interaction) -> Response:
@@ -91,11 +91,17 @@ def next_step(ix: Interaction) -> Response:
         return see_other("login.start", interaction_id=ix.id)
     if totp.owed(account.id, ix.amr, ix.require_mfa):  # a live session without it
         return see_other("login.totp", interaction_id=ix.id)
+    return _continue(ix, account)
+
+
+def _continue(ix: Interaction, account: Account) -> Response:
+    """:func:`next_step` after the account check and the TOTP question: profile, unit,
+    consent, resume. Saves ``ix`` once (unless the browser only goes to the profile)."""
     if not accounts.profile_complete(account):
+        interaction.save(ix)
         return see_other("login.profile", interaction_id=ix.id)
     if ix.protocol == OWN_PROTOCOL and not ix.scopes and not ix.claims:
         ix.consented = True
-        interaction.save(ix)
         return resume(ix)
     unit_ids = [m.unit_id for m in accounts.memberships(account.id)]
     if ix.unit_id not in unit_ids:
@@ -108,12 +114,32 @@ def next_step(ix: Interaction) -> Response:
         account.id, ix.client_id, ix.scopes, ix.claims
     ):
         ix.consented = True
-        interaction.save(ix)
         return resume(ix)
     interaction.save(ix)
     return see_other("login.consent", interaction_id=ix.id)
 
 
+_INLINE_RESUMES: dict[str, Callable[[Interaction], Response]] = {}
+
+
+def resume_inline(endpoint: str, finish: Callable[[Interaction], Response]) -> None:
+    """Let :func:`resume` answer for the protocol whose resume endpoint is
+    ``endpoint`` in the same response: ``finish(ix)`` does what that endpoint does for
+    an interaction this browser already loaded (and answers with a redirect, turned
+    into a 303 here). It saves the browser one round trip at the end of every login."""
+    _INLINE_RESUMES[endpoint] = finish
+
+
 def resume(ix: Interaction) -> Response:
-    """The 303 back to the protocol side, which answers the merchant."""
-    return see_other(ix.resume_endpoint, interaction_id=ix.id)
+    """Back to the protocol side, which answers the merchant: in this response when
+    the protocol registered :func:`resume_inline` (``ix`` as it is in memory, its
+    stored copy consumed there), otherwise ``ix`` is saved and the browser gets a 303
+    to the protocol's resume endpoint."""
+    finish = _INLINE_RESUMES.get(ix.resume_endpoint)
+    if finish is None:
+        interaction.save(ix)
+        return see_other(ix.resume_endpoint, interaction_id=ix.id)
+    resp = finish(ix)
+    if resp.status_code in (301, 302, 307):
+        resp.status_code = 303  # after a POST: never re-post to the merchant
+    return resp

@@ -1,15 +1,18 @@
 """Post/Redirect/Get for the login pages: every POST answers 303, so what the next
 GET must show (field errors, the values typed, a notice such as "a new code was
-sent") is kept for a few minutes in the ephemeral store under the interaction,
-never in a client-side cookie, and read exactly once."""
+sent") travels in the interaction itself (``Interaction.forms``, in the ephemeral
+store, never in a client-side cookie) and is read exactly once.
+
+Keeping it in the interaction costs nothing on the usual path: a page without
+saved state reads nothing extra, and a POST that leaves state saves the interaction
+it would have saved anyway."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from idp.services import ephemeral
-
-TTL_SECONDS = 5 * 60
+from idp import interaction
+from idp.interaction import Interaction
 
 
 @dataclass
@@ -19,24 +22,19 @@ class FormState:
     notice: str | None = None  # message key
 
 
-def _key(interaction_id: str, page: str) -> str:
-    return f"ixform:{interaction_id}:{page}"
+def remember(ix: Interaction, page: str, state: FormState) -> None:
+    """Keep ``state`` for the next GET of ``page`` of ``ix`` (saves ``ix``)."""
+    ix.forms[page] = {"errors": state.errors, "values": state.values, "notice": state.notice}
+    interaction.save(ix)
 
 
-def remember(interaction_id: str, page: str, state: FormState) -> None:
-    """Keep ``state`` for the next GET of ``page`` of this interaction."""
-    ephemeral().put(
-        _key(interaction_id, page),
-        {"errors": state.errors, "values": state.values, "notice": state.notice},
-        TTL_SECONDS,
-    )
-
-
-def recall(interaction_id: str, page: str) -> FormState:
-    """The state left for ``page`` by the last POST (removed now), or an empty one."""
-    data = ephemeral().take(_key(interaction_id, page))
+def recall(ix: Interaction, page: str) -> FormState:
+    """The state left for ``page`` by the last POST (removed now, ``ix`` saved), or an
+    empty one (nothing read or written)."""
+    data = ix.forms.pop(page, None)
     if not data:
         return FormState()
+    interaction.save(ix)
     return FormState(
         errors=dict(data.get("errors") or {}),
         values=dict(data.get("values") or {}),

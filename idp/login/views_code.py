@@ -38,7 +38,7 @@ def start(interaction_id: str) -> Response:
     ix = load(interaction_id)
     if ix.authenticated:
         return next_step(ix)
-    state = recall(ix.id, "email")
+    state = recall(ix, "email")
     if not state.errors:
         sso = sso_for_login_hint(ix)
         if sso is not None:
@@ -58,7 +58,7 @@ def submit_email(interaction_id: str) -> Response:
     try:
         email = accounts.normalise_email(raw)
     except accounts.InvalidEmail:
-        remember(ix.id, "email", FormState(errors={"email": "email_invalid"},
+        remember(ix, "email", FormState(errors={"email": "email_invalid"},
                                            values={"email": raw.strip()[:320]}))
         return see_other("login.start", interaction_id=ix.id)
     sso = sso_instead_of_code(ix, email)  # a require_sso domain goes to its IdP, never a code
@@ -66,7 +66,7 @@ def submit_email(interaction_id: str) -> Response:
         return sso
     outcome = email_otp.send_code(ix, email, request.remote_addr or "", str(get_locale()))
     if outcome is SendOutcome.THROTTLED:
-        remember(ix.id, "email", FormState(errors={"email": "throttled"},
+        remember(ix, "email", FormState(errors={"email": "throttled"},
                                            values={"email": email}))
         return see_other("login.start", interaction_id=ix.id)
     ix.email = email
@@ -85,7 +85,7 @@ def code(interaction_id: str) -> Response:
     sso = sso_instead_of_code(ix, ix.email)  # no code page for an address sent upstream
     if sso is not None:
         return sso
-    state = recall(ix.id, "code")
+    state = recall(ix, "code")
     return page(
         "login/code.html", ix, state, minutes=email_otp.code_lifetime_seconds() // 60
     )
@@ -113,7 +113,7 @@ def submit_code(interaction_id: str) -> Response:
         RedeemOutcome.WRONG: f"wrong:{result.tries_left}",
         RedeemOutcome.EXHAUSTED: "code_exhausted",
     }.get(result.outcome, "code_expired")
-    remember(ix.id, "code", FormState(errors={"code": key}))
+    remember(ix, "code", FormState(errors={"code": key}))
     return see_other("login.code", interaction_id=ix.id)
 
 
@@ -134,5 +134,5 @@ def resend(interaction_id: str) -> Response:
         if outcome is SendOutcome.SENT
         else FormState(errors={"code": "throttled"})
     )
-    remember(ix.id, "code", state)
+    remember(ix, "code", state)
     return see_other("login.code", interaction_id=ix.id)

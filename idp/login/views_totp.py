@@ -100,7 +100,7 @@ def totp_code(interaction_id: str) -> Response:
         return next_step(ix)
     if not totp.enrolled(subject.account.id):
         return see_other("login.totp_setup", interaction_id=ix.id)
-    return _render("login/totp_code.html", ix, recall(ix.id, "totp"),
+    return _render("login/totp_code.html", ix, recall(ix, "totp"),
                    units=totp.required_by_units(subject.account.id))
 
 
@@ -129,7 +129,7 @@ def totp_setup(interaction_id: str) -> Response:
     if secret is None:
         return see_other("login.totp", interaction_id=ix.id)
     return _render(
-        "login/totp_setup.html", ix, recall(ix.id, "totp"),
+        "login/totp_setup.html", ix, recall(ix, "totp"),
         uri=totp.provisioning_uri(secret, subject.account.email),
         secret=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)),
         units=totp.required_by_units(subject.account.id),
@@ -170,5 +170,5 @@ def _after(ix: Interaction, subject: Subject, result: totp.Result, again: str) -
         totp.Outcome.THROTTLED: "totp_throttled",
     }.get(result.outcome)
     if key is not None:
-        remember(ix.id, "totp", FormState(errors={"code": key}))
+        remember(ix, "totp", FormState(errors={"code": key}))
     return see_other(again, interaction_id=ix.id)

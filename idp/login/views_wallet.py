@@ -44,7 +44,7 @@ def profile(interaction_id: str) -> Response:
     if account is None and email is None:
         return next_step(ix)
     specs = field_specs(_unit_fields(account, email))
-    state = recall(ix.id, "profile")
+    state = recall(ix, "profile")
     if account is not None and not state.values:
         extra = account.extra or {}
         for spec in specs:
@@ -69,14 +69,14 @@ def submit_profile(interaction_id: str) -> Response:
         return next_step(ix)
     data, errors, values = validate(request.form, field_specs(_unit_fields(account, email)))
     if errors:
-        remember(ix.id, "profile", FormState(errors=errors, values=values))
+        remember(ix, "profile", FormState(errors=errors, values=values))
         return see_other("login.profile", interaction_id=ix.id)
     if account is not None:
         accounts.update_wallet(account, data)
         return next_step(ix)
     proven = proof.consume(ix)
     if proven is None:
-        remember(ix.id, "email", FormState(errors={"email": "proof_expired"}))
+        remember(ix, "email", FormState(errors={"email": "proof_expired"}))
         return see_other("login.start", interaction_id=ix.id)
     try:
         created = accounts.create_wallet(proven, data, str(get_locale()))
@@ -106,7 +106,7 @@ def unit(interaction_id: str) -> Response:
     memberships = accounts.memberships(account.id)
     if len(memberships) < 2:
         return next_step(ix)
-    return page("login/unit.html", ix, recall(ix.id, "unit"), memberships=memberships)
+    return page("login/unit.html", ix, recall(ix, "unit"), memberships=memberships)
 
 
 @bp.post("/<interaction_id>/unit")
@@ -118,7 +118,7 @@ def submit_unit(interaction_id: str) -> Response:
     ix, account = found
     chosen = request.form.get("unit_id", "")
     if chosen not in {m.unit_id for m in accounts.memberships(account.id)}:
-        remember(ix.id, "unit", FormState(errors={"unit_id": "unit_choice"}))
+        remember(ix, "unit", FormState(errors={"unit_id": "unit_choice"}))
         return see_other("login.unit", interaction_id=ix.id)
     ix.unit_id = chosen
     interaction.save(ix)
@@ -154,5 +154,4 @@ def submit_consent(interaction_id: str) -> Response:
         ix.consented = True
     else:
         ix.consented = False
-    interaction.save(ix)
     return resume(ix)

@@ -48,6 +48,8 @@ from idp import acr, clients, consent, interaction, signed_in
 from idp.claims import claims_for_scopes
 from idp.clients import ClientInfo
 from idp.errors import error_response
+from idp.interaction import Interaction
+from idp.login.flow import resume_inline
 from idp.oidc.models import Principal
 from idp.oidc.server import params_request, server, wire_params
 from idp.services import settings
@@ -233,7 +235,8 @@ def authorize() -> Response:
 
 @bp.get("/authorize/resume/<interaction_id>")
 def resume(interaction_id: str) -> Response:
-    """Finish an authorization request whose interaction the login pages completed."""
+    """Finish an authorization request whose interaction the login pages completed
+    (they usually answer in their own response instead: :func:`finish_inline`)."""
     ix = interaction.load(interaction_id)
     if ix is None or ix.protocol != "oidc":
         return _page("This sign-in request has expired or was started in another browser.")
@@ -243,6 +246,25 @@ def resume(interaction_id: str) -> Response:
     done = interaction.consume(ix)
     if done is None or not done.authenticated:
         return _page("This sign-in request was already completed.")
+    return _answer(done)
+
+
+def finish_inline(ix: Interaction) -> Response:
+    """What :func:`resume` answers, for an interaction the login page has in memory
+    (registered with :func:`idp.login.flow.resume_inline`): the same checks, the
+    stored copy consumed atomically so the request is answered at most once."""
+    if not ix.authenticated or signed_in.owes_second_factor(ix):
+        interaction.save(ix)
+        return redirect(url_for("login.start", interaction_id=ix.id), 303)
+    if interaction.consume(ix) is None:
+        return _page("This sign-in request was already completed.")
+    return _answer(ix)
+
+
+def _answer(done: Interaction) -> Response:
+    """The answer to the merchant for a consumed, authenticated interaction: a code,
+    or ``access_denied`` when consent was declined or the account may no longer
+    sign in."""
     params = MultiDict(list(done.params.items()))
     account = claims_repo.account(str(done.account_id))
     if not done.consented or account is None or not account.can_sign_in:
@@ -260,3 +282,6 @@ def resume(interaction_id: str) -> Response:
         session_id_hash=done.session_id_hash,
     )
     return handle(params, finished=who)
+
+
+resume_inline("oidc.resume", finish_inline)

@@ -11,7 +11,11 @@ from sqlalchemy.engine import Engine
 
 from idp.store.models import Base
 
-db = SQLAlchemy(model_class=Base)
+# Sessions are request-scoped (Flask-SQLAlchemy ends them with the request or app
+# context), so objects are not expired on commit: reading an attribute after a commit
+# in the same request does not cost another SELECT. A request that needs another
+# transaction's newer data reads it with a new query, never through a kept object.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 
 def engine_options(url: str) -> dict[str, Any]:
