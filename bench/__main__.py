@@ -3,7 +3,14 @@
 One ``idp serve`` worker pinned to core 0 on a fresh database; load from core 1 with
 wrk (keep-alive and ``Connection: close``), a paced client for latency at half the
 peak rate, and scripted browsers for code exchanges and complete email-code sign-ins
-(codes read from a local SMTP sink). Every run is a few seconds, loopback only.
+(codes read from a local SMTP sink): a new employee's (wallet created on the way)
+and a returning employee's at a merchant for the first time (accounts seeded by
+``bench.seed`` before the server starts). Every run is a few seconds, loopback only.
+
+``python -m bench --only returning,signin --backend sqlite`` runs just those
+scenarios (keys: jwks, discovery, token, introspection, exchange, signin, returning,
+extra = the SCIM, LDAP and floor benchmarks) and writes bench/out/RESULTS.md unless
+``--output`` says otherwise, so a partial run never replaces bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ from bench.server import (
 )
 from bench.smtp_sink import SmtpSink
 
+SCENARIOS = ("jwks", "discovery", "token", "introspection", "exchange", "signin", "returning")
+
 
 def probe(server: Server, method: str, path: str, **kwargs: object) -> str | None:
     """None when the endpoint answers 200, else why the scenario is skipped."""
@@ -63,7 +72,10 @@ def collect(spy: Sampler | None, out: report.Report) -> None:
         out.samples.append(samples)
 
 
-def run_backend(server: Server, seconds: int, codes: object, out: report.Report) -> None:
+def run_backend(
+    server: Server, seconds: int, codes: object, out: report.Report, only: set[str]
+) -> None:
+    """The scenarios in ``only`` (keys of :data:`SCENARIOS`) against ``server``."""
     name = server.backend.name
     demo = server.demo
     basic = (
@@ -78,6 +90,8 @@ def run_backend(server: Server, seconds: int, codes: object, out: report.Report)
         ("Discovery", "GET", "/.well-known/openid-configuration"),
     ]
     for scenario, method, path in simple:
+        if scenario.lower() not in only:
+            continue
         why = probe(server, method, path)
         if why:
             out.skip(name, scenario, why)
@@ -89,7 +103,7 @@ def run_backend(server: Server, seconds: int, codes: object, out: report.Report)
     token_peak = 0.0
     if why:
         out.skip(name, "client_credentials grant", why)
-    else:
+    elif "token" in only:
         for close in (False, True):
             spy = (
                 None
@@ -130,7 +144,7 @@ def run_backend(server: Server, seconds: int, codes: object, out: report.Report)
     why = why or probe(server, "POST", "/introspect", data={"token": access_token}, auth=auth)
     if why:
         out.skip(name, "Introspection", why)
-    else:
+    elif "introspection" in only:
         body = f"token={access_token}"
         for close in (False, True):
             out.add(
@@ -148,10 +162,9 @@ def run_backend(server: Server, seconds: int, codes: object, out: report.Report)
             )
 
     client = Client(server.url, demo["client_id"], demo["client_secret"], demo["redirect_uri"])
-    for kind, scenario in (
-        ("exchange", "Code exchange (authorize + token, signed-in browser)"),
-        ("signin", "Complete email-code sign-in (new employee)"),
-    ):
+    for kind, scenario in driver.NAMES.items():
+        if kind not in only:
+            continue
         marks: dict[str, object] = {}
 
         def opened(name: str = scenario, marks: dict[str, object] = marks) -> None:
@@ -161,7 +174,8 @@ def run_backend(server: Server, seconds: int, codes: object, out: report.Report)
         def closed(marks: dict[str, object] = marks) -> None:
             marks["close"] = (time.perf_counter(), server.cpu_seconds(), machine_busy())
 
-        result = driver.run_flows(kind, client, codes, seconds * 2, opened, closed)
+        pool = driver.returning_accounts(seconds * 2)
+        result = driver.run_flows(kind, client, codes, seconds * 2, opened, closed, pool)
         spy = marks.get("spy")
         cpu = machine = 0.0
         if "open" in marks and "close" in marks:
@@ -174,7 +188,7 @@ def run_backend(server: Server, seconds: int, codes: object, out: report.Report)
         else:
             out.flow(name, scenario, result, cpu, machine)
 
-    if not why and name == "sqlite":
+    if not why and name == "sqlite" and "token" in only:
         out.profiles.append(
             profile.profile_endpoint(
                 server.env,
@@ -238,10 +252,21 @@ def main() -> None:
         "--only-core", action="store_true", help="skip the SCIM and LDAP benchmarks"
     )
     parser.add_argument(
-        "--output", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md"
+        "--only",
+        help="comma-separated scenarios to run (" + ", ".join((*SCENARIOS, "extra")) + ");"
+        " the report then goes to bench/out/RESULTS.md unless --output is given",
     )
+    parser.add_argument("--output", type=Path, help="default: bench/RESULTS.md")
     args = parser.parse_args()
-    if not wrk.have_wrk():
+    here = Path(__file__).resolve().parent
+    only = set(SCENARIOS) | {"extra"}
+    if args.only:
+        only = {key.strip().lower() for key in args.only.split(",") if key.strip()}
+        unknown = only - set(SCENARIOS) - {"extra"}
+        if unknown:
+            parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    output = args.output or (here / "out" / "RESULTS.md" if args.only else here / "RESULTS.md")
+    if only & {"jwks", "discovery", "token", "introspection"} and not wrk.have_wrk():
         raise SystemExit("wrk is not installed (Debian package wrk; `make bench` installs it)")
 
     paced.pin_self(LOAD_CORE)  # the harness and its children generate load from core 1
@@ -271,18 +296,22 @@ def main() -> None:
                 server = Server(out_dir, backend, sink.port, args.threads)
                 try:
                     server.prepare()
+                    if "returning" in only:
+                        seeded = server.seed_returning(driver.returning_accounts(args.seconds * 2))
+                        print(f"bench: {backend.name}: {seeded}", flush=True)
                     server.start()
                     print(f"bench: {backend.name} at {server.url}", flush=True)
-                    run_backend(server, args.seconds, codes, out)
+                    run_backend(server, args.seconds, codes, out, only)
                 finally:
                     server.stop()
                     backend.drop()
-        run_extra(args.seconds, out, only_floor=args.only_core)
+        if "extra" in only:
+            run_extra(args.seconds, out, only_floor=args.only_core)
     finally:
         sink.stop()
         manager.shutdown()
-    out.write(args.output, time.time() - started)
-    print(f"bench: wrote {args.output}")
+    out.write(output, time.time() - started)
+    print(f"bench: wrote {output}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,14 @@
 """A scripted browser for the sign-in journey: follows redirects, fills and submits
 the login forms (email, one-time code, wallet profile, consent) like a person would,
-and stops at the merchant's redirect URI with the authorization code."""
+and stops at the merchant's redirect URI with the authorization code.
+
+It knows no fixed sequence of URLs: after every response it looks at where it
+landed (a redirect to follow, the merchant's redirect URI with ``?code=``, or a page
+whose form it recognises: :func:`page_kind`) and acts on that, counting requests as
+they are sent. So the login flow may add, drop or merge steps (e.g. ``/authorize``
+rendering the e-mail page itself, or consent redirecting straight to the merchant);
+:func:`check_pages` then says whether a journey still saw the pages a scenario is
+about."""
 
 from __future__ import annotations
 
@@ -104,12 +112,62 @@ class Client:
 
 @dataclass
 class StepTimes:
-    """Where one sign-in spent its time (seconds)."""
+    """Where one sign-in spent its time (seconds), how many requests it sent and the
+    kinds of page it filled in, in order (:func:`page_kind`)."""
 
     total: float = 0.0
     mail_wait: float = 0.0
     token: float = 0.0
     requests: int = 0
+    pages: list[str] = field(default_factory=list)
+
+
+REDIRECTS = (301, 302, 303, 307, 308)
+CODE_FIELDS = ("code", "otp", "one_time_code")
+
+
+def page_kind(form: Form) -> str:
+    """What the login page with this (chosen) form asks for: ``"totp"`` (a second
+    factor, which the bench cannot answer), ``"code"`` (the e-mailed one-time code),
+    ``"profile"`` (the wallet: given/family name), ``"email"``, ``"consent"`` (a form
+    with an approving button), else ``"other"`` (e.g. a unit choice)."""
+    names = {n.lower() for n in form.names()}
+    if "totp" in form.action.lower():
+        return "totp"
+    if any(n in CODE_FIELDS or ("code" in n and n != "csrf_token") for n in names):
+        return "code"
+    if any(w in n for n in names for w in ("given", "family", "first_name", "last_name")):
+        return "profile"
+    if any("email" in n for n in names):
+        return "email"
+    if any(any(w in (n + v).lower() for w in APPROVE_WORDS) for n, v in form.buttons):
+        return "consent"
+    return "other"
+
+
+def check_pages(
+    times: StepTimes, required: tuple[str, ...], forbidden: tuple[str, ...] = ()
+) -> None:
+    """Raise :class:`FlowError` unless the journey filled in every page kind in
+    ``required`` and none in ``forbidden``: a scenario measures the journey it names
+    (e.g. a returning employee is asked for consent and never for a wallet profile)."""
+    missing = [k for k in required if k not in times.pages]
+    extra = [k for k in forbidden if k in times.pages]
+    if missing or extra:
+        raise FlowError(
+            f"unexpected journey {' > '.join(times.pages) or '(no pages)'}:"
+            + (f" no {', '.join(missing)} page" if missing else "")
+            + (f" a {', '.join(extra)} page" if extra else "")
+        )
+
+
+def _alert(html: str) -> str:
+    """The text of the page's error message, if any (for error reports)."""
+    start = max(html.find('role="alert"'), html.find("ug-error"))
+    if start < 0:
+        return ""
+    text = html[start:].split(">", 1)[-1].split("<", 1)[0]
+    return " ".join(text.split())[:160]
 
 
 class Browser:
@@ -198,9 +256,13 @@ class Browser:
         )
         resp = self.http.get(f"{client.base}/authorize?{query}", allow_redirects=False)
         times.requests += 1
+        method = "GET"
         for _ in range(25):
-            if resp.status_code in (301, 302, 303, 307, 308):
+            if resp.status_code in REDIRECTS:
                 location = urljoin(resp.url, resp.headers["Location"])
+                if method == "POST" and resp.status_code in (307, 308):
+                    # a browser would re-POST the form; SECURITY.md: 303 after a POST
+                    raise FlowError(f"{resp.status_code} after POST {resp.url} (not 303)")
                 if location.startswith(client.redirect_uri):
                     params = parse_qs(urlsplit(location).query)
                     if "code" not in params:
@@ -208,16 +270,27 @@ class Browser:
                     return params["code"][0]
                 resp = self.http.get(location, allow_redirects=False)
                 times.requests += 1
+                method = "GET"
                 continue
             if resp.status_code != 200 or "html" not in resp.headers.get("Content-Type", ""):
                 raise FlowError(f"{resp.status_code} at {resp.url}: {resp.text[:200]}")
-            form = self._pick_form(parse_forms(resp.text))
+            try:
+                form = self._pick_form(parse_forms(resp.text))
+            except FlowError as exc:
+                raise FlowError(f"{exc} at {resp.url}: {_alert(resp.text)}") from None
+            kind = page_kind(form)
+            if kind == "totp":
+                raise FlowError(f"a second-factor (TOTP) page at {resp.url}")
+            if times.pages and times.pages[-1] == kind:  # the same page again: refused
+                raise FlowError(f"the {kind} page came back at {resp.url}: {_alert(resp.text)}")
+            times.pages.append(kind)
             data = self._fill(form, email, times)
             resp = self.http.post(
                 urljoin(resp.url, form.action or resp.url), data=data, allow_redirects=False
             )
             times.requests += 1
-        raise FlowError("too many steps")
+            method = "POST"
+        raise FlowError(f"too many steps: {' > '.join(times.pages)}")
 
     def exchange(self, client: Client, code: str, times: StepTimes) -> dict[str, Any]:
         """POST the code to the token endpoint (client_secret_basic, PKCE verifier)."""

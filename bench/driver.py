@@ -1,6 +1,7 @@
 """Scripted clients for the journeys wrk cannot drive: complete email-code sign-ins
-and authorization-code exchanges. Several processes with a few threads each, pinned
-to the load core; one ``requests`` session (cookie jar) per simulated person."""
+(a new employee, or a returning one at a merchant for the first time) and
+authorization-code exchanges. Several processes with a few threads each, pinned to
+the load core; one ``requests`` session (cookie jar) per simulated person."""
 
 from __future__ import annotations
 
@@ -13,10 +14,41 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.browser import Browser, Client, FlowError, StepTimes
+from bench import seed
+from bench.browser import Browser, Client, FlowError, StepTimes, check_pages
 
 PROCESSES = 4
-THREADS = {"exchange": 6, "signin": 8}  # per process; sign-ins wait for mail
+THREADS = {"exchange": 6, "signin": 8, "returning": 8}  # per process; sign-ins wait for mail
+# The scenario names in bench/RESULTS.md.
+NAMES = {
+    "exchange": "Code exchange (authorize + token, signed-in browser)",
+    "signin": "Complete email-code sign-in (new employee)",
+    "returning": "Complete email-code sign-in (returning employee, new merchant)",
+}
+# The pages each sign-in must show (else the journey counts as failed): a new
+# employee creates the wallet; a returning one (bench.seed) is asked only for consent.
+PAGES = {
+    "signin": (("email", "code", "profile", "consent"), ()),
+    "returning": (("email", "code", "consent"), ("profile",)),
+}
+
+
+def returning_accounts(seconds: float) -> int:
+    """How many returning employees to seed for a run of ``seconds``: enough for
+    200 sign-ins/s (above the 150/s target) plus the journeys in flight."""
+    return int(200 * seconds) + PROCESSES * THREADS["returning"] * 2
+
+
+@dataclass
+class Seat:
+    """One driver thread: ``tag`` names its new employees; of the ``pool`` seeded
+    returning employees it takes numbers ``index``, ``index + of``, ... (no two
+    threads share an account, so every journey is a first visit without a session)."""
+
+    tag: str
+    index: int
+    of: int
+    pool: int = 0
 
 
 @dataclass
@@ -74,18 +106,24 @@ def _failed(out: FlowResult, exc: BaseException, prefix: str = "") -> None:
     out.first_error = out.first_error or f"{prefix}{type(exc).__name__}: {exc}"
 
 
-def _signin_loop(client: Client, codes: Any, window: Window, tag: str, out: FlowResult) -> None:
+def _signin(client: Client, codes: Any, email: str, pages: tuple[Any, Any]) -> StepTimes:
+    times = StepTimes()
+    browser = Browser(codes)
+    code = browser.authorize(client, email, times)
+    check_pages(times, *pages)
+    browser.exchange(client, code, times)
+    return times
+
+
+def _signin_loop(client: Client, codes: Any, window: Window, seat: Seat, out: FlowResult) -> None:
     until = window.ready()
     n = 0
     while time.perf_counter() < until:
         n += 1
-        email = f"bench-{tag}-{n}@acme-demo.example"
-        times = StepTimes()
+        email = f"bench-{seat.tag}-{n}@acme-demo.example"
         started = time.perf_counter()
         try:
-            browser = Browser(codes)
-            code = browser.authorize(client, email, times)
-            browser.exchange(client, code, times)
+            times = _signin(client, codes, email, PAGES["signin"])
         except (FlowError, OSError, ValueError) as exc:
             _failed(out, exc)
             time.sleep(0.05)
@@ -93,9 +131,32 @@ def _signin_loop(client: Client, codes: Any, window: Window, tag: str, out: Flow
         _record(out, until, started, times)
 
 
-def _exchange_loop(client: Client, codes: Any, window: Window, tag: str, out: FlowResult) -> None:
+def _returning_loop(
+    client: Client, codes: Any, window: Window, seat: Seat, out: FlowResult
+) -> None:
+    until = window.ready()
+    k = seat.index
+    while time.perf_counter() < until:
+        if k >= seat.pool:
+            _failed(out, FlowError(f"all {seat.pool} seeded returning employees used"))
+            return
+        email = seed.email(k)
+        k += seat.of
+        started = time.perf_counter()
+        try:
+            times = _signin(client, codes, email, PAGES["returning"])
+        except (FlowError, OSError, ValueError) as exc:
+            _failed(out, exc)
+            time.sleep(0.05)
+            continue
+        _record(out, until, started, times)
+
+
+def _exchange_loop(
+    client: Client, codes: Any, window: Window, seat: Seat, out: FlowResult
+) -> None:
     browser = Browser(codes)
-    email = f"bench-exchange-{tag}@acme-demo.example"
+    email = f"bench-exchange-{seat.tag}@acme-demo.example"
     warmed = True
     try:  # one full sign-in first (outside the window): session and consent exist then
         warm = StepTimes()
@@ -117,7 +178,7 @@ def _exchange_loop(client: Client, codes: Any, window: Window, tag: str, out: Fl
         _record(out, until, started, times)
 
 
-LOOPS = {"signin": _signin_loop, "exchange": _exchange_loop}
+LOOPS = {"signin": _signin_loop, "returning": _returning_loop, "exchange": _exchange_loop}
 
 
 def _process(
@@ -127,15 +188,19 @@ def _process(
     sync: tuple[Any, Any],
     seconds: float,
     index: int,
+    pool: int,
     queue: mp.Queue,
 ) -> None:
     threads_n = THREADS[kind]
     results = [FlowResult() for _ in range(threads_n)]
     try:
         window = Window(threads_n, sync[0], sync[1], seconds)
-        tags = [f"{index}-{i}-{os.getpid()}" for i in range(threads_n)]
+        seats = [
+            Seat(f"{index}-{i}-{os.getpid()}", index * threads_n + i, PROCESSES * threads_n, pool)
+            for i in range(threads_n)
+        ]
         threads = [
-            threading.Thread(target=LOOPS[kind], args=(client, codes, window, tags[i], results[i]))
+            threading.Thread(target=LOOPS[kind], args=(client, codes, window, seats[i], results[i]))
             for i in range(threads_n)
         ]
         for t in threads:
@@ -154,16 +219,19 @@ def run_flows(
     seconds: float,
     on_open: Callable[[], None] | None = None,
     on_close: Callable[[], None] | None = None,
+    pool: int = 0,
 ) -> FlowResult:
-    """Run ``kind`` ("signin" or "exchange") from every driver thread for ``seconds``
-    (after the warm-up); the throughput counts journeys completed within that window.
-    ``on_open`` and ``on_close`` run in this process when the window opens and closes
-    (to sample the server's CPU over exactly that window)."""
+    """Run ``kind`` ("signin", "returning" or "exchange") from every driver thread for
+    ``seconds`` (after the warm-up); the throughput counts journeys completed within
+    that window. ``on_open`` and ``on_close`` run in this process when the window
+    opens and closes (to sample the server's CPU over exactly that window).
+    "returning" signs in the ``pool`` returning employees seeded by :mod:`bench.seed`
+    (at most one journey each; :func:`returning_accounts` says how many suffice)."""
     ctx = mp.get_context("fork")
     queue: mp.Queue = ctx.Queue()
     sync = (ctx.Barrier(PROCESSES), ctx.Event())
     procs = [
-        ctx.Process(target=_process, args=(kind, client, codes, sync, seconds, i, queue))
+        ctx.Process(target=_process, args=(kind, client, codes, sync, seconds, i, pool, queue))
         for i in range(PROCESSES)
     ]
     for p in procs:

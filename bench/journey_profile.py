@@ -1,11 +1,15 @@
-"""In-process profile of the complete email-code sign-in (11 requests: authorize,
-email page and POST, code page and POST, profile page and POST, consent page and
-POST, resume, token), driven by the bench's scripted browser over the Flask test
-client against a fresh SQLite database set up by ``idp init`` and ``idp demo``.
+"""In-process profile of the complete email-code sign-in, driven by the bench's
+scripted browser over the Flask test client against a fresh SQLite database set up
+by ``idp init`` and ``idp demo``: by default a new employee's first sign-in
+(authorize, email page and POST, code page and POST, profile page and POST, consent
+page and POST, token, plus whatever redirects the flow adds); with ``--returning`` a
+returning employee's first sign-in at the demo merchant (accounts seeded in-process
+by :mod:`bench.seed`, one per journey: no profile step, consent asked).
 
-``python -m bench.journey_profile [journeys] [--top N]`` prints the main thread's CPU
-per journey and per request (unprofiled), then the cProfile top by cumulative and by
-own time. The mail goes through the real outbox to a local SMTP sink; the courier
+``python -m bench.journey_profile [journeys] [--returning] [--top N] [--no-profile]
+[--sql] [--dump FILE]`` prints the pages one journey went through, the main thread's
+CPU per journey and per request (unprofiled), then the cProfile top by cumulative and
+by own time. The mail goes through the real outbox to a local SMTP sink; the courier
 thread's work is not in the figures (it is in the full bench's worker CPU)."""
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.browser import Browser, Client, StepTimes
+from bench import seed
+from bench.browser import Browser, Client, StepTimes, check_pages
+from bench.driver import PAGES
 from bench.server import ROOT, free_port
 from bench.smtp_sink import SmtpSink
 
@@ -127,16 +133,28 @@ def main() -> None:
         client = Client(BASE, demo["client_id"], demo["client_secret"], demo["redirect_uri"])
         domain = demo.get("domain") or "acme-demo.example"
         counter = iter(range(10**9))
+        returning = "--returning" in sys.argv
+        if returning:  # one account per journey: warm-up, --sql, 5 batches, profile
+            with app.app_context():
+                seeding = time.perf_counter()
+                n = seed.seed(10 + 1 + 6 * journeys, domain=domain)
+            print(f"seeded {n} returning employees in {time.perf_counter() - seeding:.1f} s")
+        pages = PAGES["returning" if returning else "signin"]
 
         def journey() -> StepTimes:
             times = StepTimes()
             browser = Browser(codes, _TestHttp(app.test_client()))  # type: ignore[arg-type]
-            code = browser.authorize(client, f"p{next(counter)}@{domain}", times)
+            k = next(counter)
+            email = seed.email(k, domain) if returning else f"p{k}@{domain}"
+            code = browser.authorize(client, email, times)
+            check_pages(times, *pages)
             browser.exchange(client, code, times)
             return times
 
         for _ in range(10):  # warm caches
-            journey()
+            warm = journey()
+        print(f"journey ({'returning' if returning else 'new'} employee):"
+              f" {' > '.join(warm.pages)}, {warm.requests} requests")
         if "--sql" in sys.argv:  # list the statements of one journey
             from sqlalchemy import event
 

@@ -160,6 +160,21 @@ class Server:
         self.idp("init", "--json")
         self.demo = json.loads(self.idp("demo", "--json"))
 
+    def seed_returning(self, count: int) -> str:
+        """``python -m bench.seed count``: the returning employees of the sign-in
+        scenario (:mod:`bench.seed`); returns its one-line summary."""
+        result = subprocess.run(
+            [sys.executable, "-m", "bench.seed", str(count)],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"bench.seed {count} failed: {result.stderr[-2000:]}")
+        return result.stdout.strip()
+
     def start(self) -> None:
         argv = [
             sys.executable,
