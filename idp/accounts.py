@@ -149,13 +149,17 @@ def unit_fields_for_new_wallet(email: str) -> list[UnitProfileField]:
     return accounts_repo.profile_fields([joined[0]]) if joined else []
 
 
-def profile_complete(account: Account) -> bool:
+def profile_complete(account: Account, account_memberships: list[Any] | None = None) -> bool:
     """True when the wallet has the minimum data: given and family name and every
-    field its units mark required."""
+    field its units mark required. ``account_memberships``: the account's
+    memberships when the caller has just loaded them (saves reading them again)."""
     if not account.given_name or not account.family_name:
         return False
+    if account_memberships is None:
+        account_memberships = accounts_repo.memberships(account.id)
+    fields = accounts_repo.profile_fields(m.unit_id for m in account_memberships)
     extra = account.extra or {}
-    return all(extra.get(f.name) for f in unit_fields(account.id) if f.required)
+    return all(extra.get(f.name) for f in fields if f.required)
 
 
 def unlock(email: str, actor: str = "admin") -> bool:

@@ -42,16 +42,11 @@ def grant(account_id: str, client_id: str, scopes: list[str], claims: list[str])
     """Record that ``account_id`` releases ``scopes`` and ``claims`` to ``client_id``
     now, in addition to what it released before, with an audit event, in one
     transaction."""
-    row = consent_repo.get(account_id, client_id)
-    old_scopes = list(row.scopes or []) if row is not None else []
-    old_claims = list(row.claims or []) if row is not None else []
-    all_scopes = list(dict.fromkeys([*old_scopes, *scopes]))
-    all_claims = list(dict.fromkeys([*old_claims, *claims]))
-    consent_repo.upsert(
+    consent_repo.add(
         account_id,
         client_id,
-        all_scopes,
-        all_claims,
+        list(scopes),
+        list(claims),
         audit.event(
             audit.account_actor(account_id),
             "consent.grant",

@@ -180,7 +180,8 @@ def redeem_code(ix: Interaction, submitted: str, now: float | None = None) -> Re
     if account is not None:
         if not account.can_sign_in:
             return Redemption(RedeemOutcome.EXPIRED)
-        accounts_repo.reset_code_failures(account.id)
+        if account.failed_code_attempts:  # read just now; nothing to write when 0
+            accounts_repo.reset_code_failures(account.id)
     return Redemption(RedeemOutcome.OK, email=email, account=account)
 
 

@@ -86,7 +86,7 @@ def due(account_id: str, amr: list[str]) -> bool:
     unit of the account requires it or the account confirmed TOTP voluntarily."""
     if AMR_FEDERATED in amr or "mfa" in amr:
         return False
-    return enrolled(account_id) or bool(totp_repo.units_requiring(account_id))
+    return totp_repo.second_factor_expected(account_id)
 
 
 def owed(account_id: str, amr: list[str], require_mfa: bool = False) -> bool:

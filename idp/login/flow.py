@@ -97,13 +97,14 @@ def next_step(ix: Interaction) -> Response:
 def _continue(ix: Interaction, account: Account) -> Response:
     """:func:`next_step` after the account check and the TOTP question: profile, unit,
     consent, resume. Saves ``ix`` once (unless the browser only goes to the profile)."""
-    if not accounts.profile_complete(account):
+    account_memberships = accounts.memberships(account.id)
+    if not accounts.profile_complete(account, account_memberships):
         interaction.save(ix)
         return see_other("login.profile", interaction_id=ix.id)
     if ix.protocol == OWN_PROTOCOL and not ix.scopes and not ix.claims:
         ix.consented = True
         return resume(ix)
-    unit_ids = [m.unit_id for m in accounts.memberships(account.id)]
+    unit_ids = [m.unit_id for m in account_memberships]
     if ix.unit_id not in unit_ids:
         if len(unit_ids) > 1:
             ix.unit_id = None

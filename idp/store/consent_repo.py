@@ -20,20 +20,21 @@ _GET = select(Consent).where(
 )
 
 
-def upsert(
+def add(
     account_id: str, client_id: str, scopes: list[str], claims: list[str], audit: AuditEvent
 ) -> Consent:
-    """Set the consented ``scopes`` and ``claims`` (replacing the old lists) and record
-    ``audit``, in one transaction. A parallel first consent of the same pair is
-    retried as an update, so the unique (account, client) row never fails a request."""
+    """Add ``scopes`` and ``claims`` to what the account consented to for the client
+    (order kept, no duplicates) and record ``audit``, in one transaction. A parallel
+    first consent of the same pair is retried as an update (merging again), so the
+    unique (account, client) row never fails a request."""
     for _attempt in range(2):
         row = get(account_id, client_id)
         now = utcnow()
         if row is None:
             row = Consent(account_id=account_id, client_id=client_id, granted_at=now)
             db.session.add(row)
-        row.scopes = list(scopes)
-        row.claims = list(claims)
+        row.scopes = list(dict.fromkeys([*(row.scopes or []), *scopes]))
+        row.claims = list(dict.fromkeys([*(row.claims or []), *claims]))
         row.updated_at = now
         db.session.add(AuditEvent(**_copy(audit)))
         try:

@@ -8,7 +8,7 @@ the second attempt of the OTP after the successful validation has been issued").
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from idp.store.db import db
@@ -94,6 +94,24 @@ def remove(account_id: str, audit: AuditEvent) -> bool:
         db.session.rollback()
         raise
     return removed
+
+
+def second_factor_expected(account_id: str) -> bool:
+    """One query: the account confirmed TOTP, or a unit of its memberships requires it."""
+    return bool(db.session.scalar(_SECOND_FACTOR_EXPECTED, {"account_id": account_id}))
+
+
+_SECOND_FACTOR_EXPECTED = select(
+    or_(
+        exists().where(
+            TotpCredential.account_id == bindparam("account_id"),
+            TotpCredential.confirmed_at.is_not(None),
+        ),
+        exists()
+        .where(Membership.account_id == bindparam("account_id"))
+        .where(Membership.unit_id == Unit.id, Unit.require_totp.is_(True)),
+    )
+)
 
 
 def units_requiring(account_id: str) -> list[Unit]:
