@@ -16,8 +16,9 @@ import smtplib
 import ssl
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from idp.mail.render import OutgoingMail
 
 SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 
@@ -112,13 +113,13 @@ def _open(target: SmtpTarget) -> smtplib.SMTP:
     return client
 
 
-def _hand_over(client: smtplib.SMTP, message: EmailMessage) -> None:
-    refused = client.send_message(message)
+def _hand_over(client: smtplib.SMTP, message: OutgoingMail) -> None:
+    refused = client.sendmail(message.mail_from, list(message.rcpt_to), message.data)
     if refused:
         raise SmtpDeliveryError(f"recipients refused: {sorted(refused)}")
 
 
-def send(target: SmtpTarget, message: EmailMessage) -> None:
+def send(target: SmtpTarget, message: OutgoingMail) -> None:
     """Hand ``message`` to the server over a connection of its own. Raises
     :class:`SmtpDeliveryError` on any connection, TLS, authentication or refusal
     error, with a short reason."""
@@ -147,7 +148,7 @@ class SmtpSession:
         self._client: smtplib.SMTP | None = None
         self._used = 0.0
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: OutgoingMail) -> None:
         """Hand ``message`` to the server (see the class docstring)."""
         if self._client is not None and time.monotonic() - self._used > self._idle_seconds:
             self.close()

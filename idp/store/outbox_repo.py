@@ -7,6 +7,11 @@ that becomes due again when the lease runs out. On PostgreSQL due messages are p
 with ``FOR UPDATE SKIP LOCKED`` so several nodes never pick the same row; on SQLite
 (one writer at a time) each pick is a conditional ``UPDATE`` that only one caller
 can win.
+
+The courier's statements are few and built once (a message costs one claiming
+``UPDATE ... RETURNING`` and one ``UPDATE`` marking it sent, each committed): the
+claim must be committed before the SMTP hand-over so that no other node picks the
+message while it is being sent, and the mark after it.
 """
 
 from __future__ import annotations
@@ -14,12 +19,41 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import insert as sql_insert
 
 from idp.store.db import db
 from idp.store.models import OutboxMessage, utcnow
 
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+
+
+_T = OutboxMessage.__table__
+_LIVE = _T.c.status.in_((PENDING, SENDING))
+_INSERT = sql_insert(_T)
+_CLAIM_ONE = (
+    update(_T)
+    .where(_T.c.id == bindparam("message_id"), _LIVE, _T.c.next_attempt_at <= bindparam("now"))
+    .values(status=SENDING, next_attempt_at=bindparam("lease_until"))
+    .returning(*_T.c)
+)
+_ANY_DUE = select(_T.c.id).where(_LIVE, _T.c.next_attempt_at <= bindparam("now")).limit(1)
+_MARK_SENT = (
+    update(_T)
+    .where(_T.c.id == bindparam("message_id"))
+    .values(
+        status=SENT,
+        sent_at=bindparam("at"),
+        payload=bindparam("kept_payload"),
+        last_error=None,
+        attempts=_T.c.attempts + 1,
+    )
+)
+
+
+def _message(row: Any) -> OutboxMessage:
+    """A detached :class:`OutboxMessage` holding the columns of a returned row."""
+    return OutboxMessage(**row._mapping)
 
 
 def stage(message: OutboxMessage) -> None:
@@ -28,8 +62,20 @@ def stage(message: OutboxMessage) -> None:
 
 
 def insert(message: OutboxMessage) -> OutboxMessage:
-    """Persist ``message`` in its own transaction."""
-    db.session.add(message)
+    """Persist ``message`` in its own transaction (one ``INSERT``, no ORM flush)."""
+    created = message.created_at or utcnow()
+    db.session.execute(
+        _INSERT,
+        {
+            "id": message.id,
+            "kind": message.kind or "email",
+            "payload": message.payload,
+            "status": message.status or PENDING,
+            "attempts": message.attempts or 0,
+            "next_attempt_at": message.next_attempt_at or created,
+            "created_at": created,
+        },
+    )
     db.session.commit()
     return message
 
@@ -39,68 +85,45 @@ def get(message_id: str) -> OutboxMessage | None:
     return db.session.get(OutboxMessage, message_id)
 
 
-def _due(now: datetime) -> Any:
-    return or_(OutboxMessage.status == PENDING, OutboxMessage.status == SENDING) & (
-        OutboxMessage.next_attempt_at <= now
-    )
-
-
 def claim(message_id: str, now: datetime, lease: timedelta) -> OutboxMessage | None:
-    """Claim one message if it is due; of concurrent callers at most one wins."""
-    result = db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, _due(now))
-        .values(status=SENDING, next_attempt_at=now + lease)
-    )
+    """Claim one message if it is due (one committed ``UPDATE ... RETURNING``); of
+    concurrent callers at most one wins. The message returned is detached."""
+    row = db.session.execute(
+        _CLAIM_ONE, {"message_id": message_id, "now": now, "lease_until": now + lease}
+    ).first()
     db.session.commit()
-    if result.rowcount != 1:
-        return None
-    row = db.session.get(OutboxMessage, message_id)
-    if row is not None:
-        db.session.refresh(row)
-    return row
+    return None if row is None else _message(row)
 
 
 def claim_due(now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
-    """Claim up to ``limit`` due messages, oldest due first, for this caller alone."""
-    query = (
-        select(OutboxMessage.id)
-        .where(_due(now))
-        .order_by(OutboxMessage.next_attempt_at)
-        .limit(limit)
-    )
+    """Claim up to ``limit`` due messages, oldest due first, for this caller alone.
+
+    When nothing is due this is one indexed ``SELECT`` (the idle poll takes no write
+    lock). Otherwise one ``UPDATE ... WHERE id IN (due ids) RETURNING``: on PostgreSQL
+    the ids are picked ``FOR UPDATE SKIP LOCKED`` so concurrent callers get disjoint
+    sets; SQLite runs the whole statement under its single write lock."""
+    if db.session.execute(_ANY_DUE, {"now": now}).first() is None:
+        db.session.rollback()
+        return []
+    db.session.commit()  # the claim starts a transaction of its own
+    due = _LIVE & (_T.c.next_attempt_at <= now)
+    ids = select(_T.c.id).where(due).order_by(_T.c.next_attempt_at).limit(limit)
     if db.session.get_bind().dialect.name == "postgresql":
-        ids = list(db.session.scalars(query.with_for_update(skip_locked=True)))
-        if ids:
-            db.session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))
-                .values(status=SENDING, next_attempt_at=now + lease)
-            )
-        db.session.commit()
-        rows = [db.session.get(OutboxMessage, i) for i in ids]
-        for row in rows:
-            if row is not None:
-                db.session.refresh(row)
-        return [r for r in rows if r is not None]
-    ids = list(db.session.scalars(query))
+        ids = ids.with_for_update(skip_locked=True)
+    rows = db.session.execute(
+        update(_T)
+        .where(_T.c.id.in_(ids.scalar_subquery()), due)
+        .values(status=SENDING, next_attempt_at=now + lease)
+        .returning(*_T.c)
+    ).all()
     db.session.commit()
-    claimed = [claim(i, now, lease) for i in ids]
-    return [r for r in claimed if r is not None]
+    return sorted((_message(r) for r in rows), key=lambda m: m.created_at)
 
 
 def mark_sent(message_id: str, payload: dict[str, Any], at: datetime | None = None) -> None:
     """Record a successful delivery (and the payload to keep, secrets removed)."""
     db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .values(
-            status=SENT,
-            sent_at=at or utcnow(),
-            payload=payload,
-            last_error=None,
-            attempts=OutboxMessage.attempts + 1,
-        )
+        _MARK_SENT, {"message_id": message_id, "at": at or utcnow(), "kept_payload": payload}
     )
     db.session.commit()
 
