@@ -102,6 +102,12 @@ def test_dashboard_sign_in_needs_a_fresh_code_and_asks_no_consent(
     assert web.get("/account").status_code == 200
 
 
+def test_trailing_slash_is_the_dashboard_too(web: FlaskClient) -> None:
+    resp = web.get("/account/?page=2")
+    assert resp.status_code == 308
+    assert resp.headers["Location"].endswith("/account?page=2")
+
+
 def test_resume_only_for_this_browsers_dashboard_interaction(
     app: Flask, web: FlaskClient
 ) -> None:

@@ -48,6 +48,14 @@ def _start_login() -> Response:
     return _see_other("login.start", interaction_id=ix.id)
 
 
+@bp.get("/")
+def home_with_slash() -> Response:
+    """``/account/`` (a typed or bookmarked URL) is the dashboard too: 308 to
+    ``/account``, keeping the query (``?page=``)."""
+    query = request.query_string.decode("ascii", "replace")
+    return redirect(url_for("dashboard.home") + (f"?{query}" if query else ""), 308)
+
+
 @bp.get("")
 def home() -> Response:
     """The dashboard: name and e-mail, companies, sign-ins at merchants (50 per page,
