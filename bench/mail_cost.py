@@ -4,10 +4,12 @@
 :mod:`bench.journey_profile` (``idp init`` + ``idp demo``, ``IDP_SMTP_URL`` at a
 local aiosmtpd sink) and reports the calling thread's CPU (``time.thread_time``, the
 sink runs in its own thread) per mail for: rendering the bodies, sealing, the outbox
-insert, the whole :func:`enqueue_email`; the courier's claim, opening the body, the
-MIME build, its serialisation, the SMTP hand-over, marking it sent, the whole
-:func:`deliver_one`, the courier round trip (submit -> delivered, the courier
-thread's CPU) and one empty :func:`deliver_due` poll. Best of 5 batches.
+insert, the whole :func:`enqueue_email`; a claim by id (as the retry loop does),
+opening the body, the MIME build, the SMTP hand-over (with the serialisation, before
+it moved into the build), marking it sent, the whole :func:`deliver_one`, the
+courier's own path from memory (:func:`deliver_handed_off`, where it exists), the
+courier thread's CPU per mail for a burst of ``mails`` submitted at once, and one
+empty :func:`deliver_due` poll. Best of 5 batches.
 With ``--postgres`` the database is a throw-away PostgreSQL database on
 127.0.0.1:5432 (created and dropped)."""
 
@@ -82,6 +84,16 @@ def _run(workdir: Path, sink: SmtpSink, n: int, postgres: bool) -> None:
     from idp.store.models import utcnow
 
     app = create_app()
+    from idp.mail import smtp
+
+    opened = [0]
+    real_open = smtp._open
+
+    def counting_open(target: Any) -> Any:
+        opened[0] += 1
+        return real_open(target)
+
+    smtp._open = counting_open  # count SMTP connections (is the session reused?)
     print(f"database: {'postgresql' if postgres else 'sqlite'}; jinja auto_reload="
           f"{app.jinja_env.auto_reload}; {n} mails per batch, best of 5")
     context = {"code": "123456", "minutes": 10, "client_name": "Demo Shop",
@@ -96,25 +108,31 @@ def _run(workdir: Path, sink: SmtpSink, n: int, postgres: bool) -> None:
         rows.append(("seal body (AES-GCM)", _best(
             lambda: services().sealer.seal(body, "outbox:x"), n)))
     ids: list[str] = []
+    hand_offs: list[Any] = []  # what deliver_soon would hand to the courier
+    first_lease = getattr(outbox, "FIRST_LEASE", timedelta(0))  # (absent before)
 
     def enqueue() -> float:
         """One enqueue in a request context of its own (as in a request); its CPU."""
         with app.test_request_context("/"):
+            from flask import g
+
             started = time.thread_time()
             ids.append(outbox.enqueue_email(
                 "a@acme-demo.example", "code", "en", context,
                 discard_after=utcnow() + timedelta(minutes=10)))
-            return time.thread_time() - started
+            spent = time.thread_time() - started
+            hand_offs.append((g.get("unitgate_outbox_hand_offs") or {}).get(ids[-1]))
+            return spent
 
     parts = ("claim", "open_body", "build_message", "SMTP hand-over", "mark_sent",
-             "deliver_one")
+             "deliver_one", "deliver_handed_off")
 
     def deliver(message_id: str, acc: dict[str, float]) -> None:
         """deliver_one's steps, each timed, in an app context of its own (as the
         courier runs it); then the same message kind again through deliver_one."""
         with app.app_context():
             t0 = time.thread_time()
-            now = utcnow()
+            now = utcnow() + first_lease  # as the retry loop, when the first lease ended
             row = outbox_repo.claim(message_id, now, outbox.LEASE)
             t1 = time.thread_time()
             payload = dict(row.payload)
@@ -148,14 +166,25 @@ def _run(workdir: Path, sink: SmtpSink, n: int, postgres: bool) -> None:
         started = time.thread_time()
         for message_id in ids:
             with app.app_context():
-                outbox.deliver_one(message_id)
+                outbox.deliver_one(message_id, utcnow() + first_lease)
         acc["deliver_one"] = time.thread_time() - started
+        if hasattr(outbox, "deliver_handed_off"):
+            hand_offs.clear()
+            for _ in range(n):
+                enqueue()
+            started = time.thread_time()
+            for hand_off in hand_offs:
+                with app.app_context():
+                    outbox.deliver_handed_off(hand_off)
+            acc["deliver_handed_off"] = time.thread_time() - started
         for name, total in acc.items():
             best[name] = min(best.get(name, float("inf")), total / n * 1000)
     rows.append(("enqueue_email total (render+seal+insert)", best_enqueue))
+    labels = {"deliver_one": "deliver_one total (claim path, +app context)",
+              "deliver_handed_off": "deliver_handed_off total (courier path, +app context)"}
     for name in parts:
-        rows.append((name if name != "deliver_one" else "deliver_one total (+app context)",
-                     best[name]))
+        if name in best:
+            rows.append((labels.get(name, name), best[name]))
         if name == "SMTP hand-over":
             rows.append(("  MIME build + hand-over (serialising is in one of them)",
                          best["build_message"] + best[name]))
@@ -163,10 +192,10 @@ def _run(workdir: Path, sink: SmtpSink, n: int, postgres: bool) -> None:
                  _best(lambda: outbox.deliver_due(app, 50), n)))
 
     # the courier thread: submit n messages, its thread's CPU per message
-    with app.test_request_context("/"):
-        ids.clear()
-        for _ in range(n):
-            enqueue()
+    ids.clear()
+    hand_offs.clear()
+    for _ in range(n):
+        enqueue()
     courier = outbox.courier(app)
     cpu: dict[str, float] = {}
     original = courier._run
@@ -180,8 +209,11 @@ def _run(workdir: Path, sink: SmtpSink, n: int, postgres: bool) -> None:
 
     courier._run = timed_run  # type: ignore[method-assign]
     received = sink.handler.received
-    for message_id in ids:
-        courier.submit(message_id)
+    for message_id, hand_off in zip(ids, hand_offs, strict=True):
+        if hand_off is None:
+            courier.submit(message_id)
+        else:
+            courier.submit(message_id, hand_off)  # type: ignore[call-arg]
     courier.drain()
     outbox.COURIER_IDLE_SECONDS = 0.01  # let the thread end so its CPU is counted
     courier.submit("none")
@@ -192,6 +224,7 @@ def _run(workdir: Path, sink: SmtpSink, n: int, postgres: bool) -> None:
     delivered = sink.handler.received - received
     rows.append((f"courier thread per mail ({delivered} delivered)",
                  cpu.get("courier", float("nan")) / max(1, delivered) * 1000))
+    print(f"SMTP connections opened for {sink.handler.received} mails: {opened[0]}")
     width = max(len(name) for name, _ in rows)
     for name, ms in rows:
         print(f"  {name:<{width}}  {ms:7.3f} ms")

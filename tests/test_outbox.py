@@ -5,14 +5,17 @@ sending from concurrent delivery loops, and the development console and page."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -26,6 +29,7 @@ from tests.support.slapd import make_tls_files
 from tests.support.smtp import SmtpSink, code_in, html_of, text_of
 
 EMAIL = "ann@corp.example"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -47,6 +51,11 @@ def enqueue(app: Flask, to: str = EMAIL, lang: str = "en") -> str:
             {"code": "123456", "minutes": 10, "client_name": "Shop",
              "expires_at": utcnow() + timedelta(minutes=10)},
         )
+
+
+def after_first_lease() -> datetime:
+    """A moment when the first lease of a message enqueued now has run out."""
+    return utcnow() + outbox.FIRST_LEASE + timedelta(seconds=1)
 
 
 def message(app: Flask, message_id: str) -> OutboxMessage:
@@ -97,7 +106,7 @@ def test_body_sealed_in_the_database_and_dropped_after_delivery(
     assert "123456" not in json.dumps(row.payload)
     assert row.payload["body"].startswith("v1.")
     smtp_server.start()
-    assert outbox.deliver_due(app, 10) == 1
+    assert outbox.deliver_due(app, 10, now=after_first_lease()) == 1
     row = message(app, message_id)
     assert row.status == "sent" and "body" not in row.payload
     assert code_in(smtp_server.wait_for(1)[0]) == "123456"
@@ -129,7 +138,7 @@ def test_smtp_outage_loses_nothing(app: Flask, web: FlaskClient,
 def test_backoff_then_dead_with_last_error(app: Flask, smtp_server: SmtpSink) -> None:
     smtp_server.stop()
     message_id = enqueue(app)
-    now = utcnow()
+    now = after_first_lease()
     delays = []
     for attempt in range(1, outbox.MAX_ATTEMPTS + 1):
         assert outbox.deliver_due(app, 10, now=now) == 0
@@ -168,10 +177,11 @@ def test_concurrent_delivery_loops_never_double_send(app: Flask, smtp_server: Sm
     smtp_server.start()
     barrier = threading.Barrier(3)
     counts: list[int] = []
+    later = after_first_lease()
 
     def loop() -> None:
         barrier.wait()
-        counts.append(outbox.deliver_due(app, 50))
+        counts.append(outbox.deliver_due(app, 50, now=later))
 
     threads = [threading.Thread(target=loop) for _ in range(3)]
     for t in threads:
@@ -182,6 +192,87 @@ def test_concurrent_delivery_loops_never_double_send(app: Flask, smtp_server: Sm
     received = [m["To"] for m in smtp_server.wait_for(len(ids))]
     assert sorted(received) == sorted(f"u{n}@corp.example" for n in range(12))
     assert all(message(app, i).status == "sent" for i in ids)
+
+
+def test_first_lease_keeps_retry_loops_off_a_fresh_message(app: Flask,
+                                                          smtp_server: SmtpSink) -> None:
+    message_id = enqueue(app)  # never handed to the courier
+    row = message(app, message_id)
+    assert row.status == "sending" and row.attempts == 0
+    assert outbox.deliver_due(app, 10) == 0  # leased to the enqueuing process
+    assert smtp_server.messages == []
+    assert outbox.deliver_due(app, 10, now=after_first_lease()) == 1
+    assert [m["To"] for m in smtp_server.wait_for(1)] == [EMAIL]
+    assert message(app, message_id).status == "sent"
+
+
+def test_courier_and_retry_loops_deliver_each_message_once(app: Flask,
+                                                           smtp_server: SmtpSink) -> None:
+    loops = [outbox.start_delivery_thread(app, interval=0.001) for _ in range(2)]
+    try:
+        with app.test_request_context():
+            for n in range(10):
+                message_id = outbox.enqueue_email(
+                    f"u{n}@corp.example", "code", "en",
+                    {"code": "123456", "minutes": 10, "client_name": "Shop",
+                     "expires_at": utcnow() + timedelta(minutes=10)},
+                )
+                outbox.deliver_soon(message_id)
+        outbox.courier(app).drain()
+    finally:
+        for loop in loops:
+            loop.stop()
+    received = sorted(m["To"] for m in smtp_server.wait_for(10))
+    assert received == sorted(f"u{n}@corp.example" for n in range(10))
+    assert outbox.deliver_due(app, 50, now=after_first_lease()) == 0
+    assert len(smtp_server.messages) == 10
+    with app.app_context():
+        assert outbox_repo.count_by_status() == {"sent": 10}
+
+
+def test_stale_hand_off_is_left_to_the_retry_loop(app: Flask, smtp_server: SmtpSink) -> None:
+    with app.test_request_context():
+        message_id = enqueue(app)
+        hand_off = g.get(outbox._HAND_OFFS)[message_id]
+    late = hand_off.lease_until - outbox.FIRST_LEASE / 2 + timedelta(seconds=1)
+    with app.app_context():
+        assert outbox.deliver_handed_off(hand_off, now=late) is False
+    assert smtp_server.messages == []
+    assert outbox.deliver_due(app, 10, now=after_first_lease()) == 1
+    assert len(smtp_server.wait_for(1)) == 1
+
+
+EXIT_SCRIPT = """
+from datetime import timedelta
+from idp.app import create_app
+from idp.mail import outbox
+from idp.store.models import utcnow
+app = create_app()
+with app.test_request_context():
+    message_id = outbox.enqueue_email(
+        "exit@corp.example", "code", "en",
+        {"code": "654321", "minutes": 10, "client_name": "Shop",
+         "expires_at": utcnow() + timedelta(minutes=10)})
+    outbox.deliver_soon(message_id)
+print(message_id)
+"""  # ... and the interpreter exits at once, with the mail still in the courier
+
+
+def test_queued_mail_is_sent_before_a_normal_exit(app: Flask, smtp_server: SmtpSink) -> None:
+    settings = app.extensions["unitgate"].settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env.update(
+        IDP_ISSUER=settings.issuer, IDP_DATABASE_URL=settings.database_url,
+        IDP_MASTER_KEY=settings.master_key, IDP_SMTP_URL=smtp_server.url,
+        IDP_REDIS_PREFIX=settings.redis_prefix, IDP_LOG_LEVEL="WARNING",
+    )
+    if settings.redis_url:
+        env["IDP_REDIS_URL"] = settings.redis_url
+    done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert code_in(smtp_server.wait_for(1)[0]) == "654321"
+    assert message(app, done.stdout.split()[-1]).status == "sent"
 
 
 def test_delivery_thread_picks_up_due_messages(app: Flask, smtp_server: SmtpSink) -> None:

@@ -5,8 +5,16 @@ its cause, then delivered at least once, with retries, by any node.
   the caller's transaction with ``commit=False``). Bodies are sealed with the master
   key (AES-GCM, context ``outbox:<id>``): a one-time code never lies in the database
   in clear. After a successful SMTP hand-over the sealed body is dropped.
-* :func:`deliver_soon` hands a committed message to this process's courier thread,
-  so the mail usually leaves within milliseconds of the response.
+* The row is written already leased to the enqueuing process (``sending``, lease
+  :data:`FIRST_LEASE`), so no other node touches it meanwhile, and
+  :func:`deliver_soon` hands the rendered message, kept in memory, to this process's
+  courier thread: the mail usually leaves within milliseconds of the response, at
+  the cost of one database write after the hand-over (marking it sent), not a
+  claim, a read and a mark. The courier uses the first lease only while at least
+  half of it is left; a message it did not send by then (the process died, the
+  courier lagged, or ``deliver_soon`` was never called) is sent by the retry loop
+  of any node once the lease ran out. A worker that exits normally first gives its
+  courier up to :data:`EXIT_DRAIN_SECONDS` to finish.
 * :func:`deliver_due` is the retry loop's step: it claims due messages (PostgreSQL
   ``FOR UPDATE SKIP LOCKED``, SQLite a conditional ``UPDATE``; see
   :mod:`idp.store.outbox_repo`) and sends them. A failed attempt is retried after
@@ -23,16 +31,19 @@ logged and printed to stderr, clearly marked, and kept for ``/dev/outbox``.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import queue
 import sys
 import threading
+import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 
 from idp.mail import smtp
 from idp.mail.render import build_message, render_email
@@ -46,14 +57,29 @@ MAX_ATTEMPTS = 8
 RETRY_BASE_SECONDS = 5
 RETRY_MAX_SECONDS = 30 * 60
 LEASE = timedelta(minutes=2)
+FIRST_LEASE = timedelta(seconds=60)
 COURIER_IDLE_SECONDS = 30.0
+EXIT_DRAIN_SECONDS = 5.0
 _EXTENSION = "unitgate_courier"
+_HAND_OFFS = "unitgate_outbox_hand_offs"
 _courier_lock = threading.Lock()
 _smtp_local = threading.local()
 
 
 def _context(message_id: str) -> str:
     return f"outbox:{message_id}"
+
+
+@dataclass(frozen=True)
+class HandOff:
+    """A message leased to this process when it was enqueued, with its bodies in
+    clear (in memory only), waiting for :func:`deliver_soon`."""
+
+    message_id: str
+    payload: dict[str, Any]
+    body: dict[str, str]
+    created_at: datetime
+    lease_until: datetime
 
 
 def enqueue_email(
@@ -64,35 +90,48 @@ def enqueue_email(
     discard_after: datetime | None = None,
     commit: bool = True,
 ) -> str:
-    """Render ``mail/<template>`` in ``lang`` for ``to`` and write it to the outbox;
-    returns the message id. With ``commit=False`` the message is only staged in the
-    current transaction: commit it with its cause, then call :func:`deliver_soon`."""
+    """Render ``mail/<template>`` in ``lang`` for ``to`` and write it to the outbox,
+    leased to this process for :data:`FIRST_LEASE`; returns the message id. Call
+    :func:`deliver_soon` with the id, in the same request or app context, once the
+    message is committed: with ``commit=False`` it is only staged in the current
+    transaction, to be committed with its cause."""
     rendered = render_email(template, lang, **context)
     message_id = new_id()
-    body = json.dumps({"text": rendered.text, "html": rendered.html}).encode()
+    body = {"text": rendered.text, "html": rendered.html}
     payload: dict[str, Any] = {
         "to": to,
         "subject": rendered.subject,
         "lang": lang,
         "template": template,
-        "body": services().sealer.seal(body, _context(message_id)),
+        "body": services().sealer.seal(json.dumps(body).encode(), _context(message_id)),
     }
     if discard_after is not None:
         payload["discard_after"] = discard_after.timestamp()
-    message = OutboxMessage(id=message_id, kind="email", payload=payload, created_at=utcnow())
+    now = utcnow()
+    lease_until = now + FIRST_LEASE
+    message = OutboxMessage(
+        id=message_id, kind="email", payload=payload, created_at=now,
+        status=outbox_repo.SENDING, attempts=0, next_attempt_at=lease_until,
+    )
     if commit:
         outbox_repo.insert(message)
     else:
         outbox_repo.stage(message)
+    hand_offs: dict[str, HandOff] = g.setdefault(_HAND_OFFS, {})
+    hand_offs[message_id] = HandOff(message_id, payload, body, now, lease_until)
     return message_id
 
 
 def open_body(message: OutboxMessage) -> dict[str, str] | None:
     """The text and HTML bodies of a message, or None once they were dropped."""
-    sealed = (message.payload or {}).get("body")
+    return _open_sealed(message.id, message.payload or {})
+
+
+def _open_sealed(message_id: str, payload: dict[str, Any]) -> dict[str, str] | None:
+    sealed = payload.get("body")
     if not sealed:
         return None
-    return dict(json.loads(services().sealer.open(sealed, _context(message.id))))
+    return dict(json.loads(services().sealer.open(sealed, _context(message_id))))
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -102,10 +141,25 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def deliver_one(message_id: str, now: datetime | None = None) -> bool:
-    """Claim and send one message if it is still due; True when it was delivered."""
+    """Claim and send one message if it is due; True when it was delivered."""
     now = now or utcnow()
     row = outbox_repo.claim(message_id, now, LEASE)
-    return row is not None and _attempt(row, now)
+    return row is not None and _attempt(
+        row.id, dict(row.payload or {}), row.attempts or 0, row.created_at, now
+    )
+
+
+def deliver_handed_off(hand_off: HandOff, now: datetime | None = None) -> bool:
+    """Send a message this process leased when enqueuing it, without claiming it
+    again, while at least half of that lease is left (else the retry loop sends it
+    once the lease ran out); True when it was delivered."""
+    now = now or utcnow()
+    if hand_off.lease_until - now < FIRST_LEASE / 2:
+        log.warning("outbox message %s waited too long for the courier; the retry loop "
+                    "sends it when its lease ends", hand_off.message_id)
+        return False
+    return _attempt(hand_off.message_id, dict(hand_off.payload), 0, hand_off.created_at,
+                    now, hand_off.body)
 
 
 def deliver_due(app: Flask, limit: int = 50, now: datetime | None = None) -> int:
@@ -116,43 +170,52 @@ def deliver_due(app: Flask, limit: int = 50, now: datetime | None = None) -> int
         now = now or utcnow()
         delivered = 0
         for row in outbox_repo.claim_due(now, limit, LEASE):
-            if _attempt(row, now):
+            if _attempt(row.id, dict(row.payload or {}), row.attempts or 0, row.created_at, now):
                 delivered += 1
         return delivered
 
 
-def _attempt(row: OutboxMessage, now: datetime) -> bool:
-    payload = dict(row.payload or {})
+def _attempt(
+    message_id: str,
+    payload: dict[str, Any],
+    attempts: int,
+    created_at: datetime,
+    now: datetime,
+    body: dict[str, str] | None = None,
+) -> bool:
+    """One delivery attempt of a message this caller holds the lease of; records the
+    outcome. ``body`` is the opened body when the caller has it in memory."""
     discard_after = payload.get("discard_after")
     if discard_after is not None and now.timestamp() > float(discard_after):
         payload.pop("body", None)
-        outbox_repo.mark_failed(row.id, "expired before delivery", now, True, payload)
-        log.warning("outbox message %s expired before delivery", row.id)
+        outbox_repo.mark_failed(message_id, "expired before delivery", now, True, payload)
+        log.warning("outbox message %s expired before delivery", message_id)
         return False
     try:
-        body = open_body(row)
+        if body is None:
+            body = _open_sealed(message_id, payload)
         if body is None:
             raise smtp.SmtpDeliveryError("message body missing")
         smtp_url = settings().smtp_url
         if smtp_url:
             message = build_message(
                 settings().mail_from, payload["to"], payload["subject"],
-                body["text"], body["html"], row.created_at,
+                body["text"], body["html"], created_at,
             )
             _smtp_session(smtp_url).send(message)
             payload.pop("body", None)
         else:
             _print_to_console(payload, body["text"])
     except (smtp.SmtpDeliveryError, smtp.SmtpConfigError) as exc:
-        attempts = (row.attempts or 0) + 1
+        attempts += 1
         dead = attempts >= MAX_ATTEMPTS
-        outbox_repo.mark_failed(row.id, str(exc), now + retry_delay(attempts), dead)
+        outbox_repo.mark_failed(message_id, str(exc), now + retry_delay(attempts), dead)
         log.warning(
             "outbox message %s attempt %d failed%s: %s",
-            row.id, attempts, " (dead)" if dead else "", exc,
+            message_id, attempts, " (dead)" if dead else "", exc,
         )
         return False
-    outbox_repo.mark_sent(row.id, payload)
+    outbox_repo.mark_sent(message_id, payload)
     return True
 
 
@@ -189,16 +252,21 @@ def _print_to_console(payload: dict[str, Any], text: str) -> None:
 
 class Courier:
     """One background thread per process that delivers messages right after their
-    transaction committed. It stops when idle and starts again on demand."""
+    transaction committed. It stops when idle and starts again on demand; when the
+    process exits normally it first waits up to :data:`EXIT_DRAIN_SECONDS` for the
+    messages still queued."""
 
     def __init__(self, app: Flask) -> None:
         self._app = app
-        self._queue: queue.Queue[str] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, HandOff | None]] = queue.Queue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        atexit.register(_drain_at_exit, weakref.ref(self))
 
-    def submit(self, message_id: str) -> None:
-        self._queue.put(message_id)
+    def submit(self, message_id: str, hand_off: HandOff | None = None) -> None:
+        """Queue a committed message: sent from ``hand_off`` when given (the first
+        lease of this process), else claimed by id like the retry loop does."""
+        self._queue.put((message_id, hand_off))
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -209,7 +277,7 @@ class Courier:
     def _run(self) -> None:
         while True:
             try:
-                message_id = self._queue.get(timeout=COURIER_IDLE_SECONDS)
+                message_id, hand_off = self._queue.get(timeout=COURIER_IDLE_SECONDS)
             except queue.Empty:
                 with self._lock:
                     if self._queue.empty():
@@ -219,15 +287,35 @@ class Courier:
                 continue
             try:
                 with self._app.app_context():
-                    deliver_one(message_id)
+                    if hand_off is not None:
+                        deliver_handed_off(hand_off)
+                    else:
+                        deliver_one(message_id)
             except Exception:
                 log.exception("outbox courier failed on message %s", message_id)
             finally:
                 self._queue.task_done()
 
-    def drain(self) -> None:
-        """Wait until every submitted message had its immediate attempt."""
-        self._queue.join()
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every submitted message had its immediate attempt (at most
+        ``timeout`` seconds when given); True when none is left."""
+        if timeout is None:
+            self._queue.join()
+            return True
+        deadline = time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(left)
+        return True
+
+
+def _drain_at_exit(ref: weakref.ref[Courier]) -> None:
+    found = ref()
+    if found is not None and not found.drain(EXIT_DRAIN_SECONDS):
+        log.warning("outbox courier: messages left at exit go out when their lease ends")
 
 
 def courier(app: Flask) -> Courier:
@@ -241,8 +329,12 @@ def courier(app: Flask) -> Courier:
 
 def deliver_soon(message_id: str) -> None:
     """Try to deliver a committed message now, in the background; on failure the retry
-    loop (:func:`deliver_due`) takes over."""
-    courier(current_app._get_current_object()).submit(message_id)  # type: ignore[attr-defined]
+    loop (:func:`deliver_due`) takes over. A message enqueued in this app context is
+    sent from memory under its first lease (see the module docstring)."""
+    hand_offs: dict[str, HandOff] = g.get(_HAND_OFFS) or {}
+    courier(current_app._get_current_object()).submit(  # type: ignore[attr-defined]
+        message_id, hand_offs.pop(message_id, None)
+    )
 
 
 @dataclass
