@@ -158,6 +158,13 @@ def test_retiring_an_unknown_key_is_refused(runner: FlaskCliRunner) -> None:
     assert "no signing key" in result.output
 
 
+def test_a_kid_starting_with_a_dash_is_a_kid_not_an_option(runner: FlaskCliRunner) -> None:
+    # thumbprint kids are base64url: "-" is a possible first character
+    result = runner.invoke(main, ["keys", "retire", "-1abc", "--json"])
+    assert result.exit_code != 0
+    assert "no signing key with kid '-1abc'" in result.output
+
+
 @pytest.mark.usefixtures("restore_keys")
 def test_rsa_rotation_for_clients_asking_rs256(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner

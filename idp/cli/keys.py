@@ -75,7 +75,9 @@ def rotate_command(alg: str, as_json: bool) -> None:
         click.echo(f"{kid} stays published until `idp keys retire {kid}`")
 
 
-@keys_group.command("retire")
+# A kid is a JWK thumbprint (base64url), so one in 64 starts with "-": never read it
+# as an option.
+@keys_group.command("retire", context_settings={"ignore_unknown_options": True})
 @click.argument("kid")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
