@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from idp import audit, domains, units
+from idp import audit, domain_lookup, domains, units
 from idp.store import domains_repo, units_repo
-from idp.store.models import Account, BreakGlassAccount, Connector, Domain, DomainRule, Membership
+from idp.store.models import Account, BreakGlassAccount, Connector, Domain, Membership
 
 LoginMethod = Literal["email_code", "refused"] | tuple[Literal["sso"], str]
 # Account columns a sub-unit rule may read; other names are read from ``Account.extra``
@@ -105,15 +105,6 @@ def _normal_email(email: Any) -> str:
     return email.strip().lower() if isinstance(email, str) else ""
 
 
-def _connector_for(rule: DomainRule, domain: Domain) -> Connector | None:
-    """The rule's connector when set and enabled, else the unit's first enabled one."""
-    if rule.sso_connector_id:
-        row = domains_repo.connector(rule.sso_connector_id)
-        return row if row is not None and row.enabled else None
-    found = domains_repo.enabled_connectors(domain.unit_id)
-    return found[0] if found else None
-
-
 def attribute_value(
     account: Account | None, attributes: Mapping[str, Any] | None, name: str
 ) -> str | None:
@@ -141,7 +132,9 @@ def explain(
 ) -> Explanation:
     """Decide, without changing anything, which unit, roles and login method apply
     to ``email`` and why, following the precedence in this module's docstring.
-    ``attributes`` (or ``account``) supply the profile values for sub-unit rules."""
+    ``attributes`` (or ``account``) supply the profile values for sub-unit rules.
+    The claims, rules and connectors come from :func:`idp.domain_lookup.match`:
+    a change made on another node counts here within 2 seconds."""
     address = _normal_email(email)
     out = Explanation(email=address)
     name = domains.email_domain(address)
@@ -152,7 +145,7 @@ def explain(
     if domains.is_consumer(name):
         out.reasons.append(f"{name} is a consumer mail domain: never joins a company")
         return out
-    found = domains.match(name, now)
+    found = domain_lookup.match(name, now)
     if found.effective is None:
         if found.nearest is None:
             out.reasons.append(f"no unit claims {name}: e-mail code, no company")
@@ -161,14 +154,14 @@ def explain(
             state = near.state + (f" ({near.failure_reason})" if near.failure_reason else "")
             if near.state == "verified":
                 state = "verified, but not re-checked within IDP_DOMAIN_VALIDITY_DAYS"
-            out.claim = domains.display_name(near)
+            out.claim = near.display_name
             out.claim_state = near.state
             out.reasons.append(
                 f"claim {out.claim} is {state}: only verified domains join or route to SSO"
             )
         return out
     domain = found.effective
-    out.claim = domains.display_name(domain)
+    out.claim = domain.display_name
     out.claim_state = domain.state
     unit = domain.unit
     out.unit_id, out.unit_slug, out.unit_name = unit.id, unit.slug, unit.name
@@ -180,11 +173,11 @@ def explain(
         out.reasons.append("no rules set for this domain: e-mail code, no automatic membership")
         return out
     if rule.require_sso:
-        if any(b.email == address for b in domain.break_glass):
+        if address in rule.break_glass:
             out.break_glass = True
             out.reasons.append("require_sso is on, but this is a break-glass address: e-mail code")
         else:
-            connector = _connector_for(rule, domain)
+            connector = rule.sso
             if connector is None:
                 out.login_method = "refused"
                 out.reasons.append(
@@ -206,9 +199,8 @@ def explain(
     target = unit
     if rule.subunit_attribute:
         value = attribute_value(account, attributes, rule.subunit_attribute)
-        mapped = (rule.subunit_map or {}).get(value) if value is not None else None
-        sub = units_repo.by_id(mapped) if isinstance(mapped, str) else None
-        if sub is not None and sub.id in units.descendant_ids(unit.id):
+        sub = rule.subunit(value) if value is not None else None
+        if sub is not None:
             target = sub
             out.reasons.append(
                 f"{rule.subunit_attribute} = {value!r} assigns the sub-unit {sub.slug}"
@@ -260,10 +252,10 @@ def apply_auto_join(account: Account, actor: str = "login") -> Membership | None
     result = explain(account.email, account=account)
     if not result.joins or result.unit_id is None:
         return None
-    claim = domains.match(result.domain or "").effective
+    claim = domain_lookup.match(result.domain or "").effective
     tree = {result.unit_id}
     if claim is not None:
-        tree |= {claim.unit_id} | units.descendant_ids(claim.unit_id)
+        tree |= claim.tree
     existing = units_repo.memberships_in(account.id, tree)
     if existing:
         return next((m for m in existing if m.unit_id == result.unit_id), existing[0])

@@ -28,9 +28,10 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import dns.exception
 import dns.name
@@ -149,7 +150,26 @@ def challenge_name(name: str) -> str:
     return f"{CHALLENGE_LABEL}.{name}"
 
 
-def display_name(domain: Domain) -> str:
+class ClaimLike(Protocol):
+    """What the rules below read of a claim: a :class:`Domain` row or a cached
+    snapshot (:class:`idp.domain_lookup.ClaimInfo`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def include_subdomains(self) -> bool: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def verified_method(self) -> str | None: ...
+    @property
+    def verified_at(self) -> datetime | None: ...
+
+
+_Claim = TypeVar("_Claim", bound=ClaimLike)
+
+
+def display_name(domain: ClaimLike) -> str:
     """``acme.example`` or ``*.acme.example`` for a wildcard claim."""
     return ("*." if domain.include_subdomains else "") + domain.name
 
@@ -365,7 +385,7 @@ class CheckReport:
         }
 
 
-def is_effective(domain: Domain, now: datetime | None = None) -> bool:
+def is_effective(domain: ClaimLike, now: datetime | None = None) -> bool:
     """True when the claim counts for auto-join and SSO routing now: verified, and
     either verified by hand or successfully checked within ``IDP_DOMAIN_VALIDITY_DAYS``."""
     if domain.state != "verified":
@@ -523,17 +543,23 @@ class Match:
 def match(name: str, now: datetime | None = None) -> Match:
     """The claims covering ``name``: an exact claim first, then wildcard claims of
     enclosing domains, most specific first. Only claims in force (verified, fresh)
-    are ``effective``."""
-    candidates = {d.name: d for d in domains_repo.by_names([name, *parents(name)])}
-    ordered: list[Domain] = []
-    if name in candidates:
-        ordered.append(candidates[name])
-    for parent in parents(name):
-        row = candidates.get(parent)
-        if row is not None and row.include_subdomains:
-            ordered.append(row)
+    are ``effective``. Reads the database each time and returns ORM rows; the
+    sign-in uses the cached snapshots of :func:`idp.domain_lookup.match` instead."""
+    ordered = covering(name, {d.name: d for d in domains_repo.by_names([name, *parents(name)])})
     effective = next((d for d in ordered if is_effective(d, now)), None)
     return Match(effective=effective, nearest=ordered[0] if ordered else None)
+
+
+def covering(name: str, claims: Mapping[str, _Claim]) -> list[_Claim]:
+    """Of ``claims`` (by name: those of ``name`` and its :func:`parents`), the ones
+    covering ``name``, most specific first: the exact claim, then the wildcard claims
+    of enclosing domains."""
+    ordered = [claims[name]] if name in claims else []
+    for parent in parents(name):
+        row = claims.get(parent)
+        if row is not None and row.include_subdomains:
+            ordered.append(row)
+    return ordered
 
 
 def describe(domain: Domain, now: datetime | None = None) -> dict[str, Any]:
