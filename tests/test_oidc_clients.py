@@ -123,6 +123,14 @@ def test_cli_create_show_list_delete(runner: FlaskCliRunner, client: FlaskClient
     assert runner.invoke(main, ["clients", "show", cid]).exit_code != 0
 
 
+@pytest.mark.parametrize("command", ["show", "update", "delete"])
+def test_cli_client_id_starting_with_a_dash_is_an_id(runner: FlaskCliRunner, command: str) -> None:
+    # client ids are base64url: "-" is a possible first character
+    result = runner.invoke(main, ["clients", command, "-Ab3", "--json"])
+    assert result.exit_code != 0
+    assert "no client '-Ab3'" in result.output
+
+
 def test_cli_public_and_jwks_clients(runner: FlaskCliRunner, tmp_path: Path) -> None:
     public = run(runner, "clients", "create", "--name", "App", "--redirect-uri",
                  "http://127.0.0.1/cb", "--public", "--json")  # fmt: skip

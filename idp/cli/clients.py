@@ -30,6 +30,10 @@ def _print_client(data: dict[str, Any]) -> None:
         click.echo(f"{key}: {value if value is not None else '-'}")
 
 
+# A client_id is base64url, so one in 64 starts with "-": never read it as an option.
+ID_ARGUMENT = {"ignore_unknown_options": True}
+
+
 @clients_group.command("create")
 @click.option("--name", required=True, help="Display name shown to employees.")
 @click.option("--redirect-uri", "redirect_uris", multiple=True, help="Repeatable.")
@@ -100,7 +104,7 @@ def _read_jwks(jwks_file: Path | None) -> dict[str, Any] | None:
     return loaded
 
 
-@clients_group.command("update")
+@clients_group.command("update", context_settings=ID_ARGUMENT)
 @click.argument("client_id")
 @click.option("--name", default=None, help="New display name.")
 @click.option("--redirect-uri", "redirect_uris", multiple=True,
@@ -180,7 +184,7 @@ def list_command(as_json: bool) -> None:
         click.echo(f"{r['client_id']}  {r['token_endpoint_auth_method']:20}  {r['client_name']}")
 
 
-@clients_group.command("show")
+@clients_group.command("show", context_settings=ID_ARGUMENT)
 @click.argument("client_id")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
@@ -193,7 +197,7 @@ def show_command(client_id: str, as_json: bool) -> None:
         _print_client(data)
 
 
-@clients_group.command("delete")
+@clients_group.command("delete", context_settings=ID_ARGUMENT)
 @click.argument("client_id")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
