@@ -8,6 +8,7 @@ read and purged opportunistically.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -56,18 +57,36 @@ class SQLStore:
 
     def _run(self, name: str, params: dict[str, Any], fetch: bool = False) -> Any:
         """Run one statement in its own transaction (committed on return); the first
-        row when ``fetch``. Any database error becomes :class:`EphemeralUnavailable`."""
+        row when ``fetch``. Any database error becomes :class:`EphemeralUnavailable`.
+
+        Runs on a pooled DB-API connection directly (cursor, commit, back to the
+        pool): the SQLAlchemy connection, transaction and result wrappers cost
+        about four times the statement itself on SQLite, and every login request
+        makes a few of these calls."""
+        engine = self._engine_getter()
+        statements = _PYFORMAT if engine.dialect.paramstyle == "pyformat" else _SQL
+        dbapi_error: Any = engine.dialect.loaded_dbapi.Error
         try:
-            engine = self._engine_getter()
-            statements = _PYFORMAT if engine.dialect.paramstyle == "pyformat" else _SQL
-            with engine.begin() as conn:
-                result = conn.exec_driver_sql(statements[name], params)
-                row = result.first() if fetch else None
-                if name == "put" and secrets.randbelow(200) == 0:  # opportunistic purge
-                    conn.exec_driver_sql(statements["purge"], {"now": params["now"]})
-                return row
-        except SQLAlchemyError as exc:
+            conn = engine.raw_connection()  # the pool does not wrap connect errors
+        except (SQLAlchemyError, dbapi_error) as exc:
             raise EphemeralUnavailable(f"database: {type(exc).__name__}") from exc
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(statements[name], params)
+                row = cursor.fetchone() if fetch else None
+                if name == "put" and secrets.randbelow(200) == 0:  # opportunistic purge
+                    cursor.execute(statements["purge"], {"now": params["now"]})
+            finally:
+                cursor.close()
+            conn.commit()
+            return None if row is None else tuple(row)
+        except dbapi_error as exc:
+            with contextlib.suppress(dbapi_error):
+                conn.rollback()
+            raise EphemeralUnavailable(f"database: {type(exc).__name__}") from exc
+        finally:
+            conn.close()  # back to the pool
 
     def put(self, key: str, value: Any, ttl: int) -> None:
         now = time.time()
