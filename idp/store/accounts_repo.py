@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from idp.store.db import db
+from idp.store.db import db, keep
 from idp.store.models import Account, AuditEvent, Membership, UnitProfileField, utcnow
 
 
@@ -25,12 +25,12 @@ class DuplicateEmail(Exception):
 
 def by_email(email: str) -> Account | None:
     """The account with exactly this (already normalised) address, or None."""
-    return db.session.scalars(_BY_EMAIL, {"email": email}).first()
+    return keep(db.session.scalars(_BY_EMAIL, {"email": email}).first())
 
 
 def get(account_id: str) -> Account | None:
     """The account with this id, or None."""
-    return db.session.get(Account, account_id)
+    return keep(db.session.get(Account, account_id))
 
 
 def create(account: Account, audit: AuditEvent | None = None) -> Account:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
-from idp.store.db import db
+from idp.store.db import db, keep
 from idp.store.models import Account, Membership, UnitProfileField
 
 
 def account(account_id: str) -> Account | None:
     """The account with this id, or None."""
-    return db.session.get(Account, account_id)
+    return keep(db.session.get(Account, account_id))
 
 
 def memberships(account_id: str) -> list[Membership]:

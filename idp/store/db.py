@@ -18,6 +18,18 @@ from idp.store.models import Base
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 
+def keep(obj: Any) -> Any:
+    """Hold ``obj`` for the rest of this request's session and return it.
+
+    The session's identity map holds objects only weakly: an account loaded in one
+    step of a request and dropped is loaded again by the next ``session.get``. A
+    kept object is answered from the identity map instead (the session, and so the
+    reference, ends with the request)."""
+    if obj is not None:
+        db.session.info.setdefault("kept", []).append(obj)
+    return obj
+
+
 def engine_options(url: str) -> dict[str, Any]:
     """Pool options: SQLite gets a busy timeout so several workers can share the file."""
     if url.startswith("sqlite"):
