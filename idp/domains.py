@@ -25,6 +25,7 @@ subdomains only when listed themselves or when the claim is the explicit wildcar
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import socket
@@ -82,6 +83,14 @@ def normalize(name: Any) -> str:
     characters. Raises :class:`DomainError` ``invalid_domain``."""
     if not isinstance(name, str):
         raise DomainError("invalid_domain", "domain: must be text")
+    return _normalized(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized(name: str) -> str:
+    """:func:`normalize` of a string (a pure function: every sign-in step asks it for
+    the same few company domains, and the IDNA conversion is the costly part; invalid
+    names raise and are not cached)."""
     text = name.strip().rstrip(".").lower()
     if not text or len(text) > 253 or any(c.isspace() for c in text):
         raise DomainError("invalid_domain", f"not a domain name: {name!r}")
