@@ -33,6 +33,25 @@ def test_refresh_rotates(
     assert third.status_code == 200
 
 
+def test_refresh_returns_an_id_token_of_the_original_authentication(
+    client: FlaskClient, signed_in: tuple[oidc.RP, str, dict[str, str]]
+) -> None:
+    rp, account, first = signed_in
+    original = oidc.verify_jwt(client, first["id_token"]).claims
+    second = oidc.refresh(client, rp, first["refresh_token"]).get_json()
+    claims = oidc.verify_jwt(client, second["id_token"]).claims
+    # OIDC Core §12.2: same iss, sub, aud/azp and auth_time; a new iat; no nonce
+    for name in ("iss", "sub", "aud", "azp", "auth_time", "acr", "amr", "sid"):
+        assert claims.get(name) == original.get(name), name
+    assert claims["sub"] == account and "nonce" in original and "nonce" not in claims
+    assert claims["iat"] >= original["iat"]
+    assert claims["at_hash"] != original["at_hash"]  # bound to the new access token
+    # a narrowed scope releases only what it names
+    assert "email" in claims
+    narrow = oidc.refresh(client, rp, second["refresh_token"], scope="openid").get_json()
+    assert "email" not in oidc.verify_jwt(client, narrow["id_token"]).claims
+
+
 def test_reuse_of_used_refresh_token_revokes_family(
     client: FlaskClient, signed_in: tuple[oidc.RP, str, dict[str, str]]
 ) -> None:

@@ -58,8 +58,10 @@ class S256CodeChallenge(CodeChallenge):
 
 
 class IDTokenIssuer:
-    """Adds the ID token to code-grant token responses with the ``openid`` scope
-    (OIDC Core §3.1.3.3)."""
+    """Adds the ID token to token responses with the ``openid`` scope: the code
+    exchange (OIDC Core §3.1.3.3) and the refresh (§12.2), where it names the same
+    ``sub``, ``auth_time``, ``acr``, ``amr`` and ``sid`` as the original
+    authentication and carries no ``nonce``."""
 
     def __call__(self, grant: Any) -> None:
         grant.register_hook("after_create_token_response", self.add_id_token)
@@ -72,7 +74,7 @@ class IDTokenIssuer:
         token["id_token"] = tokens.id_token(
             request.client,
             request.user,
-            request.authorization_code,
+            getattr(request, "authorization_code", None),  # None on a refresh
             token.get("access_token"),
             token["scope"],
         )

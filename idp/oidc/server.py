@@ -96,7 +96,7 @@ def build_server(app: Flask) -> UnitgateServer:
         grants.AuthorizationCodeGrant,
         [grants.S256CodeChallenge(required=True), grants.IDTokenIssuer()],
     )
-    server.register_grant(grants.RefreshTokenGrant)
+    server.register_grant(grants.RefreshTokenGrant, [grants.IDTokenIssuer()])
     server.register_grant(grants.ClientCredentialsGrant)
     from idp.oidc.introspection import Introspection
     from idp.oidc.revocation import Revocation
