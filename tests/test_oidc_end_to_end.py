@@ -4,12 +4,8 @@ is read from a real SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
-import re
 import secrets
-import threading
 from collections.abc import Iterator
-from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
@@ -18,14 +14,11 @@ from authlib.oidc.core import CodeIDToken
 from flask import Flask
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from werkzeug.serving import make_server
 
 from tests.support import oidc
-from tests.support.processes import free_port, wait_for_http
-from tests.support.smtp import SmtpSink, code_in
-
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-EMAIL = "nina@corp.example"
+from tests.support.live_oidc import EMAIL, browse_login, live_server
+from tests.support.processes import free_port
+from tests.support.smtp import SmtpSink
 
 
 @pytest.fixture
@@ -40,57 +33,8 @@ def settings_overrides(port: int, smtp_server: SmtpSink) -> dict[str, object]:
 
 @pytest.fixture
 def base_url(app: Flask, port: int) -> Iterator[str]:
-    from idp.mail.outbox import courier
-
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(url + "/healthz")
-    yield url
-    server.shutdown()
-    thread.join(10)
-    server.server_close()
-    courier(app).drain()
-
-
-def _csrf(html: str) -> str:
-    found = CSRF_RE.search(html)
-    assert found, "no CSRF token on the page"
-    return found.group(1)
-
-
-def browse_login(browser: requests.Session, base: str, first: requests.Response,
-                 smtp: SmtpSink) -> requests.Response:  # fmt: skip
-    """Walk the login pages as an employee would until the browser is sent back to the
-    relying party; returns that final redirect (not followed)."""
-    resp = first
-    for _ in range(12):
-        assert resp.status_code == 303, (resp.status_code, resp.text[:500])
-        target = urljoin(base, resp.headers["Location"])
-        if not target.startswith(base):
-            return resp
-        path = urlsplit(target).path
-        if path.startswith("/authorize/resume/"):
-            resp = browser.get(target, allow_redirects=False)
-            continue
-        page = browser.get(target, allow_redirects=False)
-        assert page.status_code == 200, (path, page.status_code)
-        data: dict[str, Any] = {"csrf_token": _csrf(page.text)}
-        if path.endswith("/code"):
-            data["code"] = code_in(smtp.last_to(EMAIL))
-            action = path
-        elif path.endswith("/profile"):
-            data.update(given_name="Nina", family_name="Neu", cost_centre="CC-7")
-            action = path
-        elif path.endswith("/consent"):
-            data["decision"] = "allow"
-            action = path
-        else:  # the e-mail page
-            data["email"] = EMAIL
-            action = path + "/email"
-        resp = browser.post(urljoin(base, action), data=data, allow_redirects=False)
-    raise AssertionError("the login pages never sent the browser back")
+    with live_server(app, port) as url:
+        yield url
 
 
 def test_full_sign_in_with_authlib_client(app: Flask, base_url: str,

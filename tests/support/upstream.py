@@ -129,12 +129,18 @@ def _npm_ci() -> None:
         missing(f"npm ci failed in tests/upstream: {result.stderr[-500:]}")
 
 
+def ensure_node_packages() -> None:
+    """``npm ci`` in tests/upstream unless every package of its lock file is there."""
+    wanted = json.loads((UPSTREAM_DIR / "package.json").read_text())["dependencies"]
+    if not all((UPSTREAM_DIR / "node_modules" / name).is_dir() for name in wanted):
+        _npm_ci()
+
+
 def start_upstream() -> Upstream:
     node = shutil.which("node")
     if node is None:
         missing("node not installed")
-    if not (UPSTREAM_DIR / "node_modules" / "oidc-provider").is_dir():
-        _npm_ci()
+    ensure_node_packages()
     proc = subprocess.Popen(
         [str(node), "server.js"],
         cwd=UPSTREAM_DIR,
