@@ -7,9 +7,11 @@ returning employee's first sign-in at the demo merchant (accounts seeded in-proc
 by :mod:`bench.seed`, one per journey: no profile step, consent asked).
 
 ``python -m bench.journey_profile [journeys] [--returning] [--top N] [--no-profile]
-[--sql] [--dump FILE]`` prints the pages one journey went through, the main thread's
-CPU per journey and per request (unprofiled), then the cProfile top by cumulative and
-by own time. The mail goes through the real outbox to a local SMTP sink; the courier
+[--sql] [--parts] [--dump FILE]`` prints the pages one journey went through, the main
+thread's CPU per journey and per request (unprofiled), with ``--parts`` how much of
+it went to the ORM, template rendering, the ephemeral store and JWT signing (timed
+around those calls, no profiler), then the cProfile top by cumulative and by own
+time. The mail goes through the real outbox to a local SMTP sink; the courier
 thread's work is not in the figures (it is in the full bench's worker CPU)."""
 
 from __future__ import annotations
@@ -117,6 +119,57 @@ def _setup(workdir: Path, smtp_port: int) -> tuple[dict[str, str], dict[str, str
     return env, json.loads(out)
 
 
+def _print_parts(journey: Any, journeys: int) -> None:
+    """Main-thread CPU per journey in a few areas, timed around their entry points
+    (outermost call only; no profiler, so the shares are not distorted)."""
+    import flask.templating
+    from sqlalchemy.orm import Session
+
+    from idp.keyring import KeyRing
+    from idp.store.ephemeral_sql import SQLStore
+
+    spent: dict[str, float] = {}
+    busy = [False]
+
+    def timed(area: str, fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if busy[0]:
+                return fn(*args, **kwargs)
+            busy[0] = True
+            started = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[area] = spent.get(area, 0.0) + time.thread_time() - started
+                busy[0] = False
+        return wrapper
+
+    patches: list[tuple[Any, str, Any]] = [
+        (flask.templating, "_render", "templates (Jinja, translations, CSRF token)"),
+        (SQLStore, "_run", "ephemeral store (SQL)"),
+        (KeyRing, "sign_jwt", "JWT signing"),
+        *((Session, m, "ORM (queries, flushes, commits)")
+          for m in ("execute", "scalars", "scalar", "get", "commit", "flush")),
+    ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    for owner, name, area in patches:
+        setattr(owner, name, timed(area, getattr(owner, name)))
+    PER_STEP.clear()
+    try:
+        for _ in range(journeys):
+            journey()
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+    total = sum(v[0] for v in PER_STEP.values())
+    print(f"where the app's {total / journeys * 1000:.2f} ms per journey go:")
+    for area, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+        print(f"  {seconds / journeys * 1000:6.2f} ms  {area}")
+    rest = total - sum(spent.values())
+    print(f"  {rest / journeys * 1000:6.2f} ms  the rest (Flask, Werkzeug, authlib, "
+          "Unitgate's own Python, the test client)")
+
+
 def main() -> None:
     """Run the journey loop and print the figures."""
     journeys = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 100
@@ -198,6 +251,8 @@ def main() -> None:
               f"{server:.2f} ms per journey")
         for name, (spent, count) in PER_STEP.items():
             print(f"  {spent / count * 1000:6.2f} ms  {name}")
+        if "--parts" in sys.argv:
+            _print_parts(journey, journeys)
         if "--no-profile" in sys.argv:
             sink.stop()
             return
