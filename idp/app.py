@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, Response, jsonify
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
+from itsdangerous import URLSafeTimedSerializer
 
 from idp import interaction, sessions
 from idp.crypto import Hasher, Sealer, derive_key, load_master_key
@@ -33,9 +37,49 @@ def template_folder() -> str:
     raise RuntimeError("templates folder not found")
 
 
+class UnitgateFlask(Flask):
+    """Flask without two costs every request paid: the coroutine check of each view
+    and hook (``ensure_sync``; Unitgate has no async views, and the answer per
+    function is remembered, so an async one would still be wrapped) and the signing
+    serializer of the session cookie built anew (:class:`CsrfCookieSession`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+        self.session_interface = CsrfCookieSession()
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            return self._sync[func]
+        except KeyError:
+            wrapped = self._sync[func] = super().ensure_sync(func)
+            return wrapped
+        except TypeError:  # unhashable callable
+            return super().ensure_sync(func)
+
+
+class CsrfCookieSession(SecureCookieSessionInterface):
+    """Flask's signed session cookie (``ug_csrf``; it holds only the CSRF secret) with
+    its serializer built once per secret key instead of once per request."""
+
+    _cached: tuple[bytes | str, URLSafeTimedSerializer] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        key = app.secret_key
+        if not key:
+            return None
+        cached = self._cached
+        if cached is None or cached[0] != key:
+            serializer = super().get_signing_serializer(app)
+            if serializer is None:
+                return None
+            cached = self._cached = (key, serializer)
+        return cached[1]
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
-    app = Flask(
+    app = UnitgateFlask(
         "idp",
         template_folder=template_folder(),
         static_folder=str(Path(__file__).resolve().parent / "static"),
