@@ -250,9 +250,13 @@ class Report:
                         f" {used.group(1)} ms. The bare-Flask floor (below) is about 0.2 ms"
                         " per request, so the server stack alone would allow a few hundred"
                         " journeys/s; the rest is Unitgate's own work per request (pages"
-                        " with CSRF and translations, ~30 ephemeral-store operations and"
-                        " the SQL of accounts, domain rules, consent and grants, the outbox"
-                        " mail, signing the tokens)."
+                        " with CSRF and translations, about 20 ephemeral-store operations"
+                        " and 20 SQL statements per journey for accounts, sessions,"
+                        " consent, grants and the sign-in record, the outbox mail, signing"
+                        " the tokens), spread thinly: `python -m bench.journey_profile"
+                        " --returning --parts` splits it in-process into the ORM, the"
+                        " templates, the ephemeral store, JWT signing and the rest (Flask,"
+                        " Werkzeug, authlib and Unitgate's own Python: about half)."
                     )
         if self.samples:
             lines += ["", "## Where requests spend their time (py-spy, live worker)", ""]
