@@ -115,41 +115,45 @@ def _signin(client: Client, codes: Any, email: str, pages: tuple[Any, Any]) -> S
     return times
 
 
-def _signin_loop(client: Client, codes: Any, window: Window, seat: Seat, out: FlowResult) -> None:
+def _journey_loop(
+    client: Client, codes: Any, window: Window, out: FlowResult, pages: str, next_email: Any
+) -> None:
+    """Run sign-ins of ``pages`` kind until the window closes; ``next_email()`` gives
+    each journey's address (None: the seeded accounts are used up)."""
     until = window.ready()
-    n = 0
     while time.perf_counter() < until:
-        n += 1
-        email = f"bench-{seat.tag}-{n}@acme-demo.example"
+        email = next_email()
+        if email is None:
+            return
         started = time.perf_counter()
         try:
-            times = _signin(client, codes, email, PAGES["signin"])
+            times = _signin(client, codes, email, PAGES[pages])
         except (FlowError, OSError, ValueError) as exc:
             _failed(out, exc)
             time.sleep(0.05)
             continue
         _record(out, until, started, times)
+
+
+def _signin_loop(client: Client, codes: Any, window: Window, seat: Seat, out: FlowResult) -> None:
+    numbers = iter(range(1, 10**9))
+    _journey_loop(client, codes, window, out, "signin",
+                  lambda: f"bench-{seat.tag}-{next(numbers)}@acme-demo.example")
 
 
 def _returning_loop(
     client: Client, codes: Any, window: Window, seat: Seat, out: FlowResult
 ) -> None:
-    until = window.ready()
-    k = seat.index
-    while time.perf_counter() < until:
-        if k >= seat.pool:
+    accounts = iter(range(seat.index, seat.pool, seat.of))
+
+    def next_email() -> str | None:
+        k = next(accounts, None)
+        if k is None:
             _failed(out, FlowError(f"all {seat.pool} seeded returning employees used"))
-            return
-        email = seed.email(k)
-        k += seat.of
-        started = time.perf_counter()
-        try:
-            times = _signin(client, codes, email, PAGES["returning"])
-        except (FlowError, OSError, ValueError) as exc:
-            _failed(out, exc)
-            time.sleep(0.05)
-            continue
-        _record(out, until, started, times)
+            return None
+        return seed.email(k)
+
+    _journey_loop(client, codes, window, out, "returning", next_email)
 
 
 def _exchange_loop(

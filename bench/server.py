@@ -142,9 +142,10 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
         self.demo: dict[str, str] = {}
 
-    def idp(self, *args: str) -> str:
+    def _run(self, *argv: str) -> str:
+        """``python -m <argv>`` with the server's environment; its stdout."""
         result = subprocess.run(
-            [sys.executable, "-m", "idp.cli", *args],
+            [sys.executable, "-m", *argv],
             env=self.env,
             cwd=ROOT,
             capture_output=True,
@@ -152,8 +153,11 @@ class Server:
             check=False,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"idp {' '.join(args)} failed: {result.stderr[-2000:]}")
+            raise RuntimeError(f"{' '.join(argv)} failed: {result.stderr[-2000:]}")
         return result.stdout
+
+    def idp(self, *args: str) -> str:
+        return self._run("idp.cli", *args)
 
     def prepare(self) -> None:
         """``idp init`` and ``idp demo`` (the demo client has client_credentials)."""
@@ -163,17 +167,7 @@ class Server:
     def seed_returning(self, count: int) -> str:
         """``python -m bench.seed count``: the returning employees of the sign-in
         scenario (:mod:`bench.seed`); returns its one-line summary."""
-        result = subprocess.run(
-            [sys.executable, "-m", "bench.seed", str(count)],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"bench.seed {count} failed: {result.stderr[-2000:]}")
-        return result.stdout.strip()
+        return self._run("bench.seed", str(count)).strip()
 
     def start(self) -> None:
         argv = [
