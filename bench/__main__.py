@@ -9,8 +9,9 @@ and a returning employee's at a merchant for the first time (accounts seeded by
 
 ``python -m bench --only returning,signin --backend sqlite`` runs just those
 scenarios (keys: jwks, discovery, token, introspection, exchange, signin, returning,
-extra = the SCIM, LDAP and floor benchmarks) and writes bench/out/RESULTS.md unless
-``--output`` says otherwise, so a partial run never replaces bench/RESULTS.md.
+extra = the SCIM, LDAP, e-mail-step timing and floor benchmarks) and writes
+bench/out/RESULTS.md unless ``--output`` says otherwise, so a partial run never
+replaces bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -212,6 +213,7 @@ def run_backend(
 EXTRA = (
     ("SCIM provisioning", "bench/scim_bench.py", ["bench.scim_bench", "--backend", "postgres"]),
     ("LDAP directory sync", "bench/ldap_sync_bench.py", ["bench.ldap_sync_bench"]),
+    ("E-mail step: known vs unknown address", "bench/enumeration.py", ["bench.enumeration"]),
     ("Per-request floor: bare Flask, same gunicorn set-up", "bench/floor.py", ["bench.floor"]),
 )
 
