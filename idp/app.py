@@ -37,6 +37,9 @@ def template_folder() -> str:
     raise RuntimeError("templates folder not found")
 
 
+MAX_SYNC_ANSWERS = 1024  # a bound, should callables ever be made per request
+
+
 class UnitgateFlask(Flask):
     """Flask without two costs every request paid: the coroutine check of each view
     and hook (``ensure_sync``; Unitgate has no async views, and the answer per
@@ -52,7 +55,9 @@ class UnitgateFlask(Flask):
         try:
             return self._sync[func]
         except KeyError:
-            wrapped = self._sync[func] = super().ensure_sync(func)
+            wrapped = super().ensure_sync(func)
+            if len(self._sync) < MAX_SYNC_ANSWERS:  # views, hooks, handlers: a few dozen
+                self._sync[func] = wrapped
             return wrapped
         except TypeError:  # unhashable callable
             return super().ensure_sync(func)
