@@ -13,7 +13,6 @@ import queue
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,8 +22,8 @@ from flask import Flask
 
 from tests.support import oidc
 from tests.support.backends import missing
-from tests.support.live_oidc import EMAIL, browse_login, live_server
-from tests.support.processes import free_port
+from tests.support.live import LiveServer
+from tests.support.live_oidc import EMAIL, browse_login
 from tests.support.smtp import SmtpSink
 from tests.support.upstream import UPSTREAM_DIR, ensure_node_packages
 
@@ -33,19 +32,8 @@ TIMEOUT = 60
 
 
 @pytest.fixture
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def settings_overrides(port: int, smtp_server: SmtpSink) -> dict[str, object]:
-    return {"issuer": f"http://127.0.0.1:{port}", "smtp_url": smtp_server.url}
-
-
-@pytest.fixture
-def base_url(app: Flask, port: int) -> Iterator[str]:
-    with live_server(app, port) as url:
-        yield url
+def settings_overrides(live_port: int, smtp_server: SmtpSink) -> dict[str, object]:
+    return {"issuer": f"http://127.0.0.1:{live_port}", "smtp_url": smtp_server.url}
 
 
 class NodeRP:
@@ -90,8 +78,9 @@ class NodeRP:
         self.proc.wait(10)
 
 
-def test_certified_relying_party_signs_in(app: Flask, base_url: str,
+def test_certified_relying_party_signs_in(app: Flask, live_server: LiveServer,
                                           smtp_server: SmtpSink) -> None:  # fmt: skip
+    base_url = live_server.url
     rp = oidc.register(app, scope="openid profile email wallet",
                        post_logout_redirect_uris=[POST_LOGOUT])  # fmt: skip
     assert rp.secret

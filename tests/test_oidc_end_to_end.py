@@ -5,7 +5,6 @@ is read from a real SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -16,29 +15,19 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from tests.support import oidc
-from tests.support.live_oidc import EMAIL, browse_login, live_server
-from tests.support.processes import free_port
+from tests.support.live import LiveServer
+from tests.support.live_oidc import EMAIL, browse_login
 from tests.support.smtp import SmtpSink
 
 
 @pytest.fixture
-def port() -> int:
-    return free_port()
+def settings_overrides(live_port: int, smtp_server: SmtpSink) -> dict[str, object]:
+    return {"issuer": f"http://127.0.0.1:{live_port}", "smtp_url": smtp_server.url}
 
 
-@pytest.fixture
-def settings_overrides(port: int, smtp_server: SmtpSink) -> dict[str, object]:
-    return {"issuer": f"http://127.0.0.1:{port}", "smtp_url": smtp_server.url}
-
-
-@pytest.fixture
-def base_url(app: Flask, port: int) -> Iterator[str]:
-    with live_server(app, port) as url:
-        yield url
-
-
-def test_full_sign_in_with_authlib_client(app: Flask, base_url: str,
+def test_full_sign_in_with_authlib_client(app: Flask, live_server: LiveServer,
                                           smtp_server: SmtpSink) -> None:  # fmt: skip
+    base_url = live_server.url
     rp = oidc.register(app, scope="openid profile email wallet")
     meta = requests.get(base_url + "/.well-known/openid-configuration", timeout=10).json()
     assert meta["issuer"] == base_url

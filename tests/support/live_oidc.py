@@ -1,45 +1,19 @@
-"""A live Unitgate over real HTTP for relying-party tests: the server in a thread
-and a scripted employee who walks the real login pages, reading the one-time code
-from the SMTP sink (used by the authlib and the openid-client end-to-end tests)."""
+"""A scripted employee who walks the real login pages of a live Unitgate
+(``tests.support.live``), reading the one-time code from the SMTP sink: used by the
+authlib and the openid-client end-to-end tests."""
 
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from flask import Flask
-from werkzeug.serving import make_server
 
-from tests.support.processes import wait_for_http
 from tests.support.smtp import SmtpSink, code_in
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 EMAIL = "nina@corp.example"
-
-
-@contextmanager
-def live_server(app: Flask, port: int) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1:``port`` (threaded) until the block ends; yields the
-    base URL. Mail still queued is delivered before the server is gone."""
-    from idp.mail.outbox import courier
-
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(url + "/healthz")
-    try:
-        yield url
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
-        courier(app).drain()
 
 
 def _csrf(html: str) -> str:
