@@ -9,44 +9,27 @@ the SSO connector a ``require_sso`` rule uses, the unit's tree and the sub-units
 its ``subunit_map`` names. Nothing but frozen dataclasses of plain values is
 cached, never an ORM object, so requests and threads share nothing mutable.
 
-Freshness (nodes are stateless and share one database; caches must tolerate it):
-
-* An entry lives at most :data:`CACHE_SECONDS` (2 s, like the client cache of
-  :func:`idp.clients.lookup`): a claim verified, lapsed or removed, a rule,
-  break-glass list, connector or unit changed by another process or node counts
-  everywhere within 2 seconds. A miss (no claim) is kept no longer than a hit.
-* A commit in this process that adds, changes or deletes a :class:`Domain`,
-  :class:`DomainRule`, :class:`BreakGlassAccount`, :class:`Connector` or
-  :class:`Unit` empties this process's cache at once (one hook in
-  :mod:`idp.store.commit_hooks`, not a call in every writer), so the next lookup
-  here sees the change. A lookup that read the database while such a commit
-  happened does not store its (possibly older) answer.
-* While the current session holds uncommitted changes to those models, lookups
-  read through and store nothing.
-* Whether a claim is in force is decided at each lookup against the current time
-  (:func:`idp.domains.is_effective`, ``IDP_DOMAIN_VALIDITY_DAYS``), never frozen in
-  the cache; so are the consumer-domain list and the other settings, which
-  :func:`idp.domain_rules.explain` checks before asking here.
+Freshness: a :class:`idp.process_cache.ProcessCache` (entries at most 2 s old,
+emptied at once by a commit in this process that changes a :class:`Domain`,
+:class:`DomainRule`, :class:`BreakGlassAccount`, :class:`Connector` or :class:`Unit`,
+read through while such changes are uncommitted). A miss (no claim) is kept no
+longer than a hit. Whether a claim is in force is decided at each lookup against the
+current time (:func:`idp.domains.is_effective`, ``IDP_DOMAIN_VALIDITY_DAYS``), never
+frozen in the cache; so are the consumer-domain list and the other settings, which
+:func:`idp.domain_rules.explain` checks before asking here.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app, has_app_context
-
 from idp import domains, units
-from idp.store import commit_hooks, domains_repo, units_repo
+from idp.process_cache import ProcessCache
+from idp.store import domains_repo, units_repo
 from idp.store.models import BreakGlassAccount, Connector, Domain, DomainRule, Unit
 
-CACHE_SECONDS = 2.0
-MAX_ENTRIES = 2048
 WATCHED = (Domain, DomainRule, BreakGlassAccount, Connector, Unit)
-_CACHE_KEY = "unitgate.domain_cache"
-_clock = time.monotonic  # the TTL clock (tests move it instead of sleeping)
 
 
 @dataclass(frozen=True)
@@ -125,52 +108,6 @@ class ClaimMatch:
     nearest: ClaimInfo | None
 
 
-class _Cache:
-    """One app's entries: name -> (monotonic expiry, covering claims)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.generation = 0
-        self.entries: dict[str, tuple[float, tuple[ClaimInfo, ...]]] = {}
-
-    def clear(self) -> None:
-        with self.lock:
-            self.generation += 1
-            self.entries.clear()
-
-    def store(
-        self, name: str, generation: int, expires: float, claims: tuple[ClaimInfo, ...]
-    ) -> None:
-        with self.lock:
-            if generation != self.generation:
-                return  # a change committed while we read: our answer may be older
-            if len(self.entries) >= MAX_ENTRIES:
-                clock = _clock()
-                for key in [k for k, (exp, _) in self.entries.items() if exp <= clock]:
-                    del self.entries[key]
-                while len(self.entries) >= MAX_ENTRIES:
-                    del self.entries[next(iter(self.entries))]  # the oldest
-            self.entries[name] = (expires, claims)
-
-
-def _cache() -> _Cache:
-    ext = current_app.extensions
-    found = ext.get(_CACHE_KEY)
-    return found if found is not None else ext.setdefault(_CACHE_KEY, _Cache())
-
-
-def invalidate() -> None:
-    """Forget every cached claim of this app in this process (other processes
-    forget within :data:`CACHE_SECONDS`). Commits of the watched models call it."""
-    if has_app_context():
-        found = current_app.extensions.get(_CACHE_KEY)
-        if found is not None:
-            found.clear()
-
-
-commit_hooks.on_commit(WATCHED, invalidate)
-
-
 def _unit_ref(unit: Unit) -> UnitRef:
     return UnitRef(id=unit.id, slug=unit.slug, name=unit.name)
 
@@ -227,6 +164,9 @@ def _snapshot(domain: Domain) -> ClaimInfo:
     )
 
 
+CACHE: ProcessCache[tuple[ClaimInfo, ...]] = ProcessCache("domain_claims", WATCHED, 2048)
+
+
 def _load(name: str) -> tuple[ClaimInfo, ...]:
     rows = {d.name: d for d in domains_repo.by_names([name, *domains.parents(name)])}
     return tuple(_snapshot(d) for d in domains.covering(name, rows))
@@ -235,22 +175,12 @@ def _load(name: str) -> tuple[ClaimInfo, ...]:
 def claims_covering(name: str) -> tuple[ClaimInfo, ...]:
     """The claims covering the normalised domain ``name``, most specific first (see
     :func:`idp.domains.covering`), in any state, from the cache when fresh."""
-    if commit_hooks.uncommitted(WATCHED):
-        return _load(name)  # read our own changes; cache nothing a rollback may undo
-    cache = _cache()
-    clock = _clock()
-    hit = cache.entries.get(name)
-    if hit is not None and hit[0] > clock:
-        return hit[1]
-    generation = cache.generation
-    claims = _load(name)
-    cache.store(name, generation, clock + CACHE_SECONDS, claims)
-    return claims
+    return CACHE.get_or_load(name, lambda: _load(name)) or ()
 
 
 def match(name: str, now: datetime | None = None) -> ClaimMatch:
     """The claims covering ``name`` (see :func:`idp.domains.match`), as snapshots at
-    most :data:`CACHE_SECONDS` old; which one is in force is decided now (or at
+    most 2 s old; which one is in force is decided now (or at
     ``now``)."""
     claims = claims_covering(name)
     effective = next((c for c in claims if domains.is_effective(c, now)), None)

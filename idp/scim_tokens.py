@@ -4,37 +4,29 @@ A token is ``ugscim_`` + 256 random bits. Only its keyed hash (``hasher()``,
 purpose ``scim-token``) is stored, so a database dump yields no usable token.
 The last-use time is recorded at most once a minute.
 
-Every SCIM request authenticates, so a valid token's caller is kept per process
-for at most :data:`CACHE_SECONDS` (2 s, like the client and domain caches; never an
-unknown or revoked token). A commit in this process that changes a token or a unit
-(revocation, deletion) empties that cache at once (:mod:`idp.store.commit_hooks`):
-revocation takes effect on the next request here and within 2 s on every other
-process and node.
+Every SCIM request authenticates, so a valid token's caller is kept in a
+:class:`idp.process_cache.ProcessCache` (at most 2 s, like the client and domain
+caches; never an unknown or revoked token). A commit in this process that changes a
+token or a unit (revocation, deletion) empties it at once: revocation takes effect
+on the next request here and within 2 s on every other process and node.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app, has_app_context
-
 from idp import audit
 from idp.crypto import random_token
+from idp.process_cache import ProcessCache
 from idp.services import hasher
-from idp.store import commit_hooks, scim_repo
+from idp.store import scim_repo
 from idp.store.models import ScimToken, Unit, utcnow
 
 PREFIX = "ugscim_"
 PURPOSE = "scim-token"
 MAX_TOKEN_LENGTH = 200
-CACHE_SECONDS = 2.0
-MAX_ENTRIES = 1024
 WATCHED = (ScimToken, Unit)
-_CACHE_KEY = "unitgate.scim_token_cache"
-_clock = time.monotonic  # the TTL clock (tests move it instead of sleeping)
 
 
 class UnknownUnit(LookupError):
@@ -87,54 +79,15 @@ class Caller:
     name: str
 
 
-_Entry = tuple[float, Caller, "datetime | None"]  # expiry on _clock, caller, last use
+# token hash -> (caller, last recorded use)
+CACHE: ProcessCache[tuple[Caller, datetime | None]] = ProcessCache("scim_tokens", WATCHED)
 
 
-class _TokenCache:
-    """Token hash -> :data:`_Entry`."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.entries: dict[str, _Entry] = {}
-        self.generation = 0
-
-    def clear(self) -> None:
-        with self.lock:
-            self.entries.clear()
-            self.generation += 1
-
-    def store(self, key: str, generation: int, entry: _Entry) -> None:
-        with self.lock:
-            if generation != self.generation:
-                return  # a change committed while we read: our answer may be older
-            if len(self.entries) >= MAX_ENTRIES:
-                self.entries.clear()
-            self.entries[key] = entry
-
-    def touched(self, key: str, before: _Entry | None, at: datetime) -> None:
-        """Note the recorded use in the entry read as ``before``, unless it changed or
-        was dropped (a revocation) meanwhile."""
-        with self.lock:
-            if before is not None and self.entries.get(key) is before:
-                self.entries[key] = (before[0], before[1], at)
-
-
-def _cache() -> _TokenCache:
-    ext = current_app.extensions
-    found = ext.get(_CACHE_KEY)
-    return found if found is not None else ext.setdefault(_CACHE_KEY, _TokenCache())
-
-
-def invalidate() -> None:
-    """Forget this app's cached callers in this process (commits of tokens and units
-    call it; other processes forget within :data:`CACHE_SECONDS`)."""
-    if has_app_context():
-        found = current_app.extensions.get(_CACHE_KEY)
-        if found is not None:
-            found.clear()
-
-
-commit_hooks.on_commit(WATCHED, invalidate)
+def _load(key: str) -> tuple[Caller, datetime | None] | None:
+    row = scim_repo.token_by_hash(key)
+    if row is None or row.revoked_at is not None:
+        return None  # never cached
+    return Caller(row.id, row.unit_id, row.name), row.last_used_at
 
 
 def authenticate(token: str) -> Caller | None:
@@ -143,21 +96,12 @@ def authenticate(token: str) -> Caller | None:
     if not token.startswith(PREFIX) or len(token) > MAX_TOKEN_LENGTH:
         return None
     key = hasher().hash(token, PURPOSE)
-    cache = _cache()
-    hit = cache.entries.get(key)
-    if hit is not None and hit[0] > _clock():
-        _, caller, last_used = hit
-    else:
-        generation = cache.generation
-        row = scim_repo.token_by_hash(key)
-        if row is None or row.revoked_at is not None:
-            return None
-        caller, last_used = Caller(row.id, row.unit_id, row.name), row.last_used_at
-        hit = (_clock() + CACHE_SECONDS, caller, last_used)
-        if not commit_hooks.uncommitted(WATCHED):
-            cache.store(key, generation, hit)
+    found = CACHE.get_or_load(key, lambda: _load(key))
+    if found is None:
+        return None
+    caller, last_used = found
     now = utcnow()
     if last_used is None or now - last_used >= scim_repo.TOKEN_TOUCH_EVERY:
         scim_repo.touch_token(caller.token_id, now)
-        cache.touched(key, hit, now)
+        CACHE.replace(key, found, (caller, now))
     return caller

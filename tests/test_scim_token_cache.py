@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event
 
-from idp import scim_tokens, units
+from idp import process_cache, scim_tokens, units
 from idp.app import create_app
 from idp.store.db import db
 from tests.support.apps import make_settings
@@ -97,8 +97,8 @@ def test_another_process_sees_a_revocation_when_its_entry_expires(
         assert authenticate(app, plain) is None
         # The other node keeps its copy until the entry expires (at most 2 s) ...
         assert authenticate(other, plain) is not None
-        clock = scim_tokens._clock
-        monkeypatch.setattr(scim_tokens, "_clock", lambda: clock() + scim_tokens.CACHE_SECONDS)
+        clock = process_cache._clock
+        monkeypatch.setattr(process_cache, "_clock", lambda: clock() + process_cache.CACHE_SECONDS)
         # ... and then reads the database again.
         assert authenticate(other, plain) is None
     finally:
