@@ -136,9 +136,14 @@ def memberships(account_id: str) -> list[Any]:
     return accounts_repo.memberships(account_id)
 
 
-def unit_fields(account_id: str) -> list[UnitProfileField]:
-    """The extra wallet fields the account's units define."""
-    return accounts_repo.profile_fields(m.unit_id for m in accounts_repo.memberships(account_id))
+def unit_fields(
+    account_id: str, account_memberships: list[Any] | None = None
+) -> list[UnitProfileField]:
+    """The extra wallet fields the account's units define; ``account_memberships``
+    when the caller has just loaded them (saves reading them again)."""
+    if account_memberships is None:
+        account_memberships = accounts_repo.memberships(account_id)
+    return accounts_repo.profile_fields(m.unit_id for m in account_memberships)
 
 
 def unit_fields_for_new_wallet(email: str) -> list[UnitProfileField]:
@@ -155,10 +160,8 @@ def profile_complete(account: Account, account_memberships: list[Any] | None = N
     memberships when the caller has just loaded them (saves reading them again)."""
     if not account.given_name or not account.family_name:
         return False
-    if account_memberships is None:
-        account_memberships = accounts_repo.memberships(account.id)
-    fields = accounts_repo.profile_fields(m.unit_id for m in account_memberships)
     extra = account.extra or {}
+    fields = unit_fields(account.id, account_memberships)
     return all(extra.get(f.name) for f in fields if f.required)
 
 

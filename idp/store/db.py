@@ -26,7 +26,7 @@ def keep(obj: Any) -> Any:
     kept object is answered from the identity map instead (the session, and so the
     reference, ends with the request)."""
     if obj is not None:
-        db.session.info.setdefault("kept", []).append(obj)
+        db.session.info.setdefault("kept", set()).add(obj)
     return obj
 
 
