@@ -16,7 +16,7 @@ log or a referrer, cannot be driven from another browser.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from flask import Response, g, request
@@ -116,7 +116,8 @@ def load(interaction_id: str) -> Interaction | None:
     return ix
 
 
-_FIELDS = frozenset(f.name for f in fields(Interaction))
+_FIELD_NAMES = tuple(f.name for f in fields(Interaction))
+_FIELDS = frozenset(_FIELD_NAMES)
 
 
 def _from_stored(data: dict[str, Any]) -> Interaction:
@@ -127,7 +128,10 @@ def _from_stored(data: dict[str, Any]) -> Interaction:
 
 def save(ix: Interaction) -> None:
     remaining = TTL_SECONDS - (time.time() - ix.created_at)
-    ephemeral().put(_key(ix.id), asdict(ix), max(1, int(remaining)))
+    # A shallow dict, not dataclasses.asdict (a deep copy): the store serialises it
+    # to JSON at once, so nothing can change the nested lists under it.
+    record = {name: getattr(ix, name) for name in _FIELD_NAMES}
+    ephemeral().put(_key(ix.id), record, max(1, int(remaining)))
 
 
 def consume(ix: Interaction) -> Interaction | None:
