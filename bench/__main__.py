@@ -215,6 +215,8 @@ EXTRA = (
     ("LDAP directory sync", "bench/ldap_sync_bench.py", ["bench.ldap_sync_bench"]),
     ("E-mail step: known vs unknown address", "bench/enumeration.py", ["bench.enumeration"]),
     ("Per-request floor: bare Flask, same gunicorn set-up", "bench/floor.py", ["bench.floor"]),
+    ("Stack floor of the returning employee's sign-in", "bench/stack_floor.py",
+     ["bench.stack_floor"]),
 )
 
 
@@ -223,7 +225,7 @@ def run_extra(seconds: int, out: report.Report, only_floor: bool = False) -> Non
     floor), each in its own process; their own output goes into RESULTS.md as it is."""
     every_core = ",".join(str(c) for c in range(os.cpu_count() or 1))
     for title, source, module_args in EXTRA:
-        if only_floor and module_args[0] != "bench.floor":
+        if only_floor and module_args[0] not in ("bench.floor", "bench.stack_floor"):
             continue
         argv = [sys.executable, "-m", *module_args]
         if module_args[0] in ("bench.scim_bench", "bench.floor"):

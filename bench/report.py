@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -10,6 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.driver import NAMES, PROCESSES, THREADS, FlowResult
 from bench.paced import percentile
@@ -131,6 +133,62 @@ class Report:
         self.skipped.append((backend, scenario, why))
         print(f"  skipped {scenario}: {why}", flush=True)
 
+    def _extra_json(self, prefix: str) -> dict[str, Any] | None:
+        """The JSON output of the extra benchmark whose title starts with ``prefix``."""
+        for title, text in self.extra:
+            if title.startswith(prefix) and text.lstrip().startswith("{"):
+                try:
+                    found = json.loads(text)
+                except ValueError:
+                    return None
+                return found if isinstance(found, dict) else None
+        return None
+
+    def _missed_journey(self, target: int, used_ms: str) -> str:
+        """Why a sign-in journey misses its per-core target: the budget, what this run
+        used, and (when it ran) how much of the budget the stack's floor takes."""
+        text = (
+            f"Bounded by the worker's CPU: {target}/s on one core leaves"
+            f" {1000 / target:.1f} ms of worker CPU per journey; this run used {used_ms} ms."
+        )
+        floor = self._extra_json("Stack floor")
+        if floor is None:
+            return text + (
+                " `python -m bench.stack_floor` says how much of the budget the stack"
+                " alone takes; `python -m bench.journey_profile --returning --parts`"
+                " splits the rest in-process."
+            )
+        counts = floor["per_journey"]
+        requests = int(counts["requests"])
+        text += (
+            f" The stack alone takes {floor['floor_ms_per_journey']} ms of it"
+            f" ({floor['floor_share_of_target_budget']} of the budget): Flask, Jinja with"
+            " Flask-Babel and Flask-WTF, Flask-SQLAlchemy on SQLite (the cheaper backend) and"
+            " the ES256 signer"
+            f" doing only what one journey does ({requests} requests, {counts['pages']}"
+            f" pages, {counts['mail_templates']} mail templates, {counts['sql_reads']} SQL"
+            f" reads and {counts['sql_writes']} writes, {counts['ephemeral']}"
+            f" ephemeral-store statements, {counts['jwts']} signatures) with no Unitgate"
+            " code, in-process (see 'Stack floor' below)."
+        )
+        server = self._extra_json("Per-request floor")
+        if server is not None:
+            bare_ms = float(floor["microseconds_per_operation"]["flask_request"]) / 1000
+            extra_ms = requests * max(0.0, float(server["keep_alive_cpu_ms_per_request"]) - bare_ms)
+            total = float(floor["floor_ms_per_journey"]) + extra_ms
+            text += (
+                f" Gunicorn's side of {requests} requests adds about {extra_ms:.1f} ms (the"
+                " bare app's CPU per request under gunicorn, 'Per-request floor', less the"
+                f" same app called in-process): {total:.1f} ms, {100 * total * target / 1000:.0f} %"
+                " of the budget, before the mail's delivery and any of the sign-in's own"
+                " logic (OIDC, codes, rate limits, domain rules, consent)."
+            )
+        return text + (
+            " `python -m bench.journey_profile --returning --parts` splits the journey's"
+            " CPU in-process into the ORM, the templates, the ephemeral store, JWT signing"
+            " and the rest."
+        )
+
     def _companion(self, judged: Row, scenario: str, variant: str) -> str:
         """The sentence that puts the new employee's first sign-in beside the judged
         returning employee's journey (same backend)."""
@@ -244,20 +302,7 @@ class Report:
                     lines.append("  " + self._companion(r, COMPANION[scenario], variant))
                 used = CPU_PER_JOURNEY.search(r.bound)
                 if verdict == "missed" and used:
-                    lines.append(
-                        f"  Bounded by the worker's CPU: {target}/s on one core leaves"
-                        f" {1000 / target:.1f} ms of worker CPU per journey; this run used"
-                        f" {used.group(1)} ms. The bare-Flask floor (below) is about 0.2 ms"
-                        " per request, so the server stack alone would allow a few hundred"
-                        " journeys/s; the rest is Unitgate's own work per request (pages"
-                        " with CSRF and translations, about 20 ephemeral-store operations"
-                        " and 20 SQL statements per journey for accounts, sessions,"
-                        " consent, grants and the sign-in record, the outbox mail, signing"
-                        " the tokens), spread thinly: `python -m bench.journey_profile"
-                        " --returning --parts` splits it in-process into the ORM, the"
-                        " templates, the ephemeral store, JWT signing and the rest (Flask,"
-                        " Werkzeug, authlib and Unitgate's own Python: about half)."
-                    )
+                    lines.append("  " + self._missed_journey(target, used.group(1)))
         if self.samples:
             lines += ["", "## Where requests spend their time (py-spy, live worker)", ""]
             lines.append(
