@@ -7,8 +7,10 @@ with :func:`lang_url`.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
+import flask_babel
 from flask import Flask, Response, request
 
 SUPPORTED = ("en", "de")
@@ -62,11 +64,44 @@ def current_language() -> str:
     return locale.language if locale is not None else "en"
 
 
+_CATALOGUES: dict[tuple[str, str | None], Any] = {}
+
+
+def _catalogue() -> Any:
+    """The translations of the current locale (Flask-Babel's choice, so
+    ``force_locale`` counts): Flask-Babel's own catalogue, looked up once per process
+    and language instead of through its domain and context on every string. Every app
+    reads the same directory (``idp/translations``)."""
+    locale = flask_babel.get_locale()
+    if locale is None:  # outside a request: Flask-Babel's untranslated catalogue
+        return flask_babel.get_translations()
+    key = (locale.language, locale.territory)
+    found = _CATALOGUES.get(key)
+    if found is None:
+        found = _CATALOGUES.setdefault(key, flask_babel.get_translations())
+    return found
+
+
+def _install_template_gettext(app: Flask) -> None:
+    """Templates' ``_``, ``gettext`` and friends through :func:`_catalogue` (a page
+    asks for a dozen strings; Flask-Babel's own callables resolve the domain, the
+    context and the locale's name for each)."""
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: _catalogue().ugettext(s),
+        ngettext=lambda s, p, n: _catalogue().ungettext(s, p, n),
+        pgettext=lambda c, s: _catalogue().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _catalogue().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
+
+
 def init_app(app: Flask) -> None:
-    """Register the cookie hook and the template globals ``get_locale`` (the page's
-    language code, for ``<html lang>``), ``lang_url``, ``supported_languages`` and
-    ``language_names``."""
+    """Register the cookie hook, the templates' translation callables and the
+    template globals ``get_locale`` (the page's language code, for ``<html lang>``),
+    ``lang_url``, ``supported_languages`` and ``language_names``. Call it after
+    ``Babel(app)``."""
     app.after_request(remember_choice)
+    _install_template_gettext(app)
     app.jinja_env.globals.update(
         get_locale=current_language,
         lang_url=lang_url,

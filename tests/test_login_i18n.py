@@ -12,10 +12,12 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
-from flask import Flask
+from flask import Flask, render_template_string
 from flask.testing import FlaskClient
 
 from idp.mail.outbox import courier
+from idp.mail.render import render_email
+from idp.store.models import utcnow
 from tests.support.login import add_protocol_stand_in, start, submit_email
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,3 +121,27 @@ def test_compiled_catalogue_is_up_to_date() -> None:
 
 def _flat(value: object) -> object:
     return tuple(value) if isinstance(value, list | tuple) else value
+
+
+@pytest.mark.parametrize(
+    ("page_headers", "page_text", "mail_lang", "mail_text"),
+    [
+        ({"Accept-Language": "en"}, "Send code", "de", "Minuten gültig"),
+        (GERMAN, "Code senden", "en", "valid for"),
+    ],
+)
+def test_a_mail_in_another_language_leaves_the_page_language_alone(
+    app: Flask, page_headers: dict[str, str], page_text: str, mail_lang: str, mail_text: str
+) -> None:
+    """Templates translate through a per-language catalogue cache: a mail rendered
+    in the recipient's language (``force_locale``) gets that language, and the
+    page's strings before and after it keep the request's."""
+    page = "{{ _('Send code') }}"
+    with app.test_request_context("/", headers=page_headers):
+        assert render_template_string(page) == page_text
+        mail = render_email(
+            "code", mail_lang, code="123456", minutes=10, client_name="Shop",
+            expires_at=utcnow(),
+        )
+        assert mail_text in mail.text
+        assert render_template_string(page) == page_text
