@@ -1,13 +1,14 @@
 """In-process profile of the complete email-code sign-in, driven by the bench's
 scripted browser over the Flask test client against a fresh SQLite database set up
-by ``idp init`` and ``idp demo``: by default a new employee's first sign-in
+by ``idp init`` and ``idp demo`` (with ``--postgres``: a fresh database on the local
+PostgreSQL and the local Redis as the ephemeral store): by default a new employee's first sign-in
 (authorize, email page and POST, code page and POST, profile page and POST, consent
 page and POST, token, plus whatever redirects the flow adds); with ``--returning`` a
 returning employee's first sign-in at the demo merchant (accounts seeded in-process
 by :mod:`bench.seed`, one per journey: no profile step, consent asked).
 
-``python -m bench.journey_profile [journeys] [--returning] [--top N] [--no-profile]
-[--sql] [--parts] [--dump FILE]`` prints the pages one journey went through, the main
+``python -m bench.journey_profile [journeys] [--returning] [--postgres] [--top N]
+[--no-profile] [--sql] [--parts] [--dump FILE]`` prints the pages one journey went through, the main
 thread's CPU per journey and per request (unprofiled), with ``--parts`` how much of
 it went to the ORM, template rendering, the ephemeral store and JWT signing (timed
 around those calls, no profiler), then the cProfile top by cumulative and by own
@@ -31,7 +32,7 @@ from urllib.parse import urlsplit
 from bench import seed
 from bench.browser import Browser, Client, StepTimes, check_pages
 from bench.driver import PAGES
-from bench.server import ROOT, free_port
+from bench.server import ROOT, Backend, free_port, postgres_backend
 from bench.smtp_sink import SmtpSink
 
 BASE = "http://localhost"
@@ -100,17 +101,23 @@ class _TestHttp:
         return _Response(url, self._timed("POST", self._path(url), data=data, headers=headers))
 
 
-def _setup(workdir: Path, smtp_port: int) -> tuple[dict[str, str], dict[str, str]]:
+def _setup(
+    workdir: Path, smtp_port: int, backend: Backend | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``idp init`` and ``idp demo`` on a fresh SQLite file, or on ``backend`` (a
+    fresh PostgreSQL database and Redis prefix); the environment and demo output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
     env.update(
         IDP_ISSUER=BASE,
-        IDP_DATABASE_URL=f"sqlite:///{workdir / 'profile.db'}",
+        IDP_DATABASE_URL=backend.database_url if backend else f"sqlite:///{workdir / 'profile.db'}",
         IDP_MASTER_KEY_FILE=str(workdir / "master.key"),
         IDP_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
         IDP_SECURE_COOKIES="false",
         IDP_LOG_LEVEL="WARNING",
         IDP_OTP_SENDS_PER_IP="100000000",
     )
+    if backend is not None and backend.redis_url:
+        env.update(IDP_REDIS_URL=backend.redis_url, IDP_REDIS_PREFIX=backend.redis_prefix)
     for args in (("init", "--json"), ("demo", "--json")):
         out = subprocess.run(
             [sys.executable, "-m", "idp.cli", *args],
@@ -125,6 +132,7 @@ def _print_parts(journey: Any, journeys: int) -> None:
     import flask.templating
     from sqlalchemy.orm import Session
 
+    from idp.ephemeral.redis_store import RedisStore
     from idp.keyring import KeyRing
     from idp.store.ephemeral_sql import SQLStore
 
@@ -147,6 +155,7 @@ def _print_parts(journey: Any, journeys: int) -> None:
     patches: list[tuple[Any, str, Any]] = [
         (flask.templating, "_render", "templates (Jinja, translations, CSRF token)"),
         (SQLStore, "_run", "ephemeral store (SQL)"),
+        (RedisStore, "_call", "ephemeral store (Redis)"),
         (KeyRing, "sign_jwt", "JWT signing"),
         *((Session, m, "ORM (queries, flushes, commits)")
           for m in ("execute", "scalars", "scalar", "get", "commit", "flush")),
@@ -175,10 +184,27 @@ def main() -> None:
     journeys = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 100
     top = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 40
     codes: dict[str, str] = {}
+    backend = None
+    if "--postgres" in sys.argv:
+        backend = postgres_backend()
+        if backend is None:
+            sys.exit("journey_profile: --postgres needs the local PostgreSQL and Redis")
+        print(f"backend: {backend.name}")
     sink = SmtpSink(codes, free_port())
     sink.start()
+    try:
+        _profile(codes, sink, backend, journeys, top)
+    finally:
+        sink.stop()
+        if backend is not None:
+            backend.drop()
+
+
+def _profile(
+    codes: dict[str, str], sink: SmtpSink, backend: Backend | None, journeys: int, top: int
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        env, demo = _setup(Path(tmp), sink.port)
+        env, demo = _setup(Path(tmp), sink.port, backend)
         os.environ.update(env)
         from idp.app import create_app
 
@@ -254,7 +280,6 @@ def main() -> None:
         if "--parts" in sys.argv:
             _print_parts(journey, journeys)
         if "--no-profile" in sys.argv:
-            sink.stop()
             return
         profiler = cProfile.Profile()
         profiler.enable()
@@ -266,7 +291,6 @@ def main() -> None:
             stats.dump_stats(sys.argv[sys.argv.index("--dump") + 1])
         stats.sort_stats("cumulative").print_stats(top)
         stats.sort_stats("tottime").print_stats(top)
-    sink.stop()
 
 
 if __name__ == "__main__":
