@@ -11,18 +11,17 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from idp.claims import SUPPORTED_SCOPES
 from idp.crypto import random_token
+from idp.process_cache import ProcessCache
 from idp.services import hasher
 from idp.store import clients_repo
 from idp.store.models import Client
@@ -35,8 +34,6 @@ DEFAULT_SCOPE = "openid profile email"
 ID_TOKEN_ALGS = ("ES256", "RS256")
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 LOOPBACK_IPS = ("127.0.0.1", "::1")
-CACHE_SECONDS = 2.0
-_CACHE_KEY = "unitgate.client_cache"
 
 
 class ClientRegistrationError(ValueError):
@@ -266,8 +263,8 @@ def update(client_id: str, /, **fields: Any) -> tuple[Client, str | None]:
     Returns the client and a plain secret only when the change moves the client to a
     secret-based ``auth_method`` from one without a secret (a new secret, shown once);
     moving to ``none`` or ``private_key_jwt`` deletes the stored secret hash. An
-    existing secret is kept otherwise. This process forgets its cached copy at once;
-    other processes within :data:`CACHE_SECONDS`."""
+    existing secret is kept otherwise. The change counts at once in this process and
+    within 2 seconds on every other (:func:`lookup`)."""
     row, meta = _updated(client_id, fields)
     secret: str | None = None
     secret_hash = row.secret_hash
@@ -287,7 +284,6 @@ def update(client_id: str, /, **fields: Any) -> tuple[Client, str | None]:
         "id_token_signed_response_alg": meta.id_token_alg,
         "secret_hash": secret_hash,
     }
-    _cache().pop(client_id, None)
     return clients_repo.update(row, changes), secret
 
 
@@ -304,9 +300,8 @@ def list_all() -> list[Client]:
 
 
 def delete(client_id: str) -> bool:
-    """Delete a client; True when it existed. This process forgets it at once; other
-    processes and nodes stop accepting it within :data:`CACHE_SECONDS`."""
-    _cache().pop(client_id, None)
+    """Delete a client; True when it existed. This process stops accepting it at once,
+    other processes and nodes within 2 seconds (:func:`lookup`)."""
     return clients_repo.remove(client_id)
 
 
@@ -386,32 +381,27 @@ def _snapshot(client: Client) -> ClientInfo:
     )
 
 
-def _cache() -> dict[str, tuple[float, ClientInfo]]:
-    return current_app.extensions.setdefault(_CACHE_KEY, {})
+# Every protocol request looks its client up. A commit in this process that adds,
+# changes or deletes a client empties the cache (idp.store.commit_hooks).
+CACHE: ProcessCache[ClientInfo] = ProcessCache("clients", (Client,), 10_000)
+
+
+def _load(client_id: str) -> ClientInfo | None:
+    row = clients_repo.by_client_id(client_id)
+    return None if row is None else _snapshot(row)
 
 
 def lookup(client_id: Any) -> ClientInfo | None:
     """The client's metadata for the protocol endpoints: one indexed query, then kept
-    in this process for at most :data:`CACHE_SECONDS` so a deletion or change on any
-    node takes effect within seconds everywhere. Unknown ids are never cached."""
+    in a :class:`idp.process_cache.ProcessCache` (at most 2 seconds, emptied by any
+    commit of a client change in this process), so a deletion or change counts at
+    once here and within 2 seconds on every other process and node. Unknown ids are
+    never cached."""
     if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
         return None
     if not client_id.isprintable():  # NUL and other controls: PostgreSQL refuses NUL
         return None
-    cache = _cache()
-    now = time.monotonic()
-    hit = cache.get(client_id)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    row = clients_repo.by_client_id(client_id)
-    if row is None:
-        cache.pop(client_id, None)
-        return None
-    info = _snapshot(row)
-    if len(cache) > 10_000:
-        cache.clear()
-    cache[client_id] = (now + CACHE_SECONDS, info)
-    return info
+    return CACHE.get_or_load(client_id, lambda: _load(client_id))
 
 
 def describe(client: Client) -> dict[str, Any]:

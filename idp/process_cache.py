@@ -3,9 +3,8 @@
 Several nodes share one database, so a cached answer is only allowed to be a little
 old, never wrong for long. A :class:`ProcessCache`:
 
-* keeps an entry at most :data:`CACHE_SECONDS` (2 s, like the client cache of
-  :func:`idp.clients.lookup`): a change made by another process or node counts
-  everywhere within 2 seconds;
+* keeps an entry at most :data:`CACHE_SECONDS` (2 s): a change made by another
+  process or node counts everywhere within 2 seconds;
 * is emptied at once by any commit in this process that adds, changes or deletes an
   instance of its ``watched`` models (one hook in :mod:`idp.store.commit_hooks`, not
   a call in every writer), so the next lookup here sees the change;

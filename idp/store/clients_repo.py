@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from idp.store.db import db
 from idp.store.models import Client
@@ -36,7 +36,11 @@ def all_clients() -> list[Client]:
 
 
 def remove(client_id: str) -> bool:
-    """Delete the client; True when one existed."""
-    result = db.session.execute(delete(Client).where(Client.client_id == client_id))
+    """Delete the client; True when one existed. Through the unit of work, so the
+    commit hooks see it (:mod:`idp.store.commit_hooks`: the client cache)."""
+    row = by_client_id(client_id)
+    if row is None:
+        return False
+    db.session.delete(row)
     db.session.commit()
-    return bool(result.rowcount)
+    return True

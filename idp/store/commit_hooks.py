@@ -51,6 +51,8 @@ def uncommitted(models: Iterable[type]) -> bool:
     """True when the current session has changes to ``models`` that are not
     committed: flushed in the open transaction, or added/changed/deleted and not
     flushed yet."""
+    if not db.session.registry.has():
+        return False  # no session in this context yet: nothing can be pending
     session = db.session()
     wanted = frozenset(models)
     if _touches(session.info.get(_CHANGED, ()), wanted):
