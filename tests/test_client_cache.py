@@ -5,19 +5,13 @@ another process (here: a second app on the same database) once its entry expires
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 from flask import Flask
-from sqlalchemy import event
 
-from idp import clients, process_cache
-from idp.app import create_app
+from idp import clients
 from idp.clients import ClientInfo
-from idp.store.db import db
-from tests.support.apps import make_settings
 from tests.support.backends import Backend
+from tests.support.caches import another_node, expire_cache_entries, statements
 
 CB = "https://shop.example/cb"
 
@@ -29,38 +23,20 @@ def client_id(app: Flask) -> str:
         return row.client_id
 
 
-@contextmanager
-def client_reads(app: Flask) -> Iterator[list[str]]:
-    """The SELECTs of ``clients`` run inside the block."""
-    seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def record(_conn: object, _cursor: object, statement: str, *args: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "FROM clients" in statement:
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 def lookup(app: Flask, client_id: str) -> ClientInfo | None:
     with app.app_context():
         return clients.lookup(client_id)
 
 
 def test_a_repeated_lookup_reads_no_client_row(app: Flask, client_id: str) -> None:
-    with client_reads(app) as reads:
+    with statements(app, reading="clients") as reads:
         for _ in range(4):
             assert lookup(app, client_id) is not None
         assert len(reads) == 1
 
 
 def test_unknown_clients_are_never_cached(app: Flask) -> None:
-    with client_reads(app) as reads:
+    with statements(app, reading="clients") as reads:
         for _ in range(3):
             assert lookup(app, "no-such-client") is None
         assert len(reads) == 3
@@ -84,18 +60,13 @@ def test_a_change_counts_on_the_next_lookup(app: Flask, client_id: str) -> None:
 def test_another_process_sees_a_deletion_when_its_entry_expires(
     app: Flask, client_id: str, migrated: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    other = create_app(make_settings(migrated))
-    try:
+    with another_node(migrated) as other:
         assert lookup(other, client_id) is not None
         with app.app_context():
             clients.delete(client_id)
         assert lookup(app, client_id) is None
         # The other node keeps its copy until the entry expires (at most 2 s) ...
         assert lookup(other, client_id) is not None
-        clock = process_cache._clock
-        monkeypatch.setattr(process_cache, "_clock", lambda: clock() + process_cache.CACHE_SECONDS)
+        expire_cache_entries(monkeypatch)
         # ... and then reads the database again.
         assert lookup(other, client_id) is None
-    finally:
-        with other.app_context():
-            db.session.remove()

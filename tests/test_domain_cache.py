@@ -8,31 +8,26 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
-from sqlalchemy import event
 
 from idp import (
     config_apply,
-    create_app,
     domain_lookup,
     domain_rules,
     domain_scheduler,
     domains,
-    process_cache,
     units,
 )
 from idp.cli import main
 from idp.store import connectors_repo, domains_repo
 from idp.store.db import db
-from tests.support.apps import make_settings
 from tests.support.backends import Backend
+from tests.support.caches import another_node, expire_cache_entries, statements
 from tests.support.dns import DnsServer
 
 
@@ -51,23 +46,6 @@ def acme(app: Flask) -> dict[str, str]:
         domains.verify_manually("acme.example", "test", "test")
         okta = connectors_repo.create(acme.id, "okta", "ACME Okta", {}, None)
         return {"acme": acme.id, "sales": sales.id, "okta": okta.id}
-
-
-@contextmanager
-def statements(app: Flask) -> Iterator[list[str]]:
-    """The SQL statements run inside the block."""
-    seen: list[str] = []
-
-    def record(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def explain(app: Flask, email: str, **kwargs: object) -> domain_rules.Explanation:
@@ -266,21 +244,16 @@ def test_uncommitted_changes_are_read_through_and_never_cached(
 def test_another_process_sees_a_change_when_its_entry_expires(
     app: Flask, acme: dict[str, str], migrated: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    other = create_app(make_settings(migrated, dns_resolver="127.0.0.1:9"))
-    try:
+    with another_node(migrated, dns_resolver="127.0.0.1:9") as other:
         assert explain(other, "x@acme.example").unit_slug == "acme"
         with app.app_context():
             domains.remove("acme.example")
         assert explain(app, "x@acme.example").claim is None
         # The other node keeps its copy until the entry expires (at most 2 s) ...
         assert explain(other, "x@acme.example").unit_slug == "acme"
-        clock = process_cache._clock
-        monkeypatch.setattr(process_cache, "_clock", lambda: clock() + process_cache.CACHE_SECONDS)
+        expire_cache_entries(monkeypatch)
         # ... and then reads the database again.
         assert explain(other, "x@acme.example").claim is None
-    finally:
-        with other.app_context():
-            db.session.remove()
 
 
 def test_a_read_racing_a_commit_stores_nothing(app: Flask) -> None:

@@ -5,18 +5,12 @@ on the same database) once its entry expires."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 from flask import Flask
-from sqlalchemy import event
 
-from idp import process_cache, scim_tokens, units
-from idp.app import create_app
-from idp.store.db import db
-from tests.support.apps import make_settings
+from idp import scim_tokens, units
 from tests.support.backends import Backend
+from tests.support.caches import another_node, expire_cache_entries, statements
 from tests.support.scim import make_unit
 
 
@@ -29,24 +23,6 @@ def token(app: Flask) -> tuple[str, str]:
         return row.id, plain
 
 
-@contextmanager
-def token_reads(app: Flask) -> Iterator[list[str]]:
-    """The SELECTs of ``scim_tokens`` run inside the block."""
-    seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def record(_conn: object, _cursor: object, statement: str, *args: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "scim_tokens" in statement:
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 def authenticate(app: Flask, plain: str) -> scim_tokens.Caller | None:
     with app.app_context():
         return scim_tokens.authenticate(plain)
@@ -54,7 +30,7 @@ def authenticate(app: Flask, plain: str) -> scim_tokens.Caller | None:
 
 def test_a_repeated_request_reads_no_token_row(app: Flask, token: tuple[str, str]) -> None:
     _, plain = token
-    with token_reads(app) as reads:
+    with statements(app, reading="scim_tokens") as reads:
         assert authenticate(app, plain) is not None
         assert len(reads) == 1
         for _ in range(3):
@@ -63,7 +39,7 @@ def test_a_repeated_request_reads_no_token_row(app: Flask, token: tuple[str, str
 
 
 def test_unknown_tokens_are_never_cached(app: Flask, token: tuple[str, str]) -> None:
-    with token_reads(app) as reads:
+    with statements(app, reading="scim_tokens") as reads:
         for _ in range(3):
             assert authenticate(app, "ugscim_" + "x" * 43) is None
         assert len(reads) == 3
@@ -89,21 +65,16 @@ def test_another_process_sees_a_revocation_when_its_entry_expires(
     app: Flask, token: tuple[str, str], migrated: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token_id, plain = token
-    other = create_app(make_settings(migrated))
-    try:
+    with another_node(migrated) as other:
         assert authenticate(other, plain) is not None
         with app.app_context():
             scim_tokens.revoke(token_id, "test")
         assert authenticate(app, plain) is None
         # The other node keeps its copy until the entry expires (at most 2 s) ...
         assert authenticate(other, plain) is not None
-        clock = process_cache._clock
-        monkeypatch.setattr(process_cache, "_clock", lambda: clock() + process_cache.CACHE_SECONDS)
+        expire_cache_entries(monkeypatch)
         # ... and then reads the database again.
         assert authenticate(other, plain) is None
-    finally:
-        with other.app_context():
-            db.session.remove()
 
 
 def test_last_use_is_still_recorded(app: Flask, token: tuple[str, str]) -> None:
