@@ -7,9 +7,7 @@ uncommitted changes are never cached."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -263,18 +261,3 @@ def test_a_read_racing_a_commit_stores_nothing(app: Flask) -> None:
         cache.invalidate()  # what a commit of a watched model does
         cache.store("late.example", (), before)
         assert cache.peek("late.example") is None
-
-
-def test_no_bulk_statement_writes_a_watched_table() -> None:
-    """The commit hook sees unit-of-work writes, not 2.0-style bulk statements: a
-    bulk update of these tables would leave this process's cache stale up to 2 s."""
-    names = "|".join(m.__name__ for m in domain_lookup.WATCHED)
-    bulk = re.compile(rf"\b(update|delete|insert)\(\s*({names})\b|\b({names})\.__table__")
-    root = Path(__file__).resolve().parent.parent
-    offenders = [
-        str(path.relative_to(root))
-        for folder in ("idp", "connectors", "scim")
-        for path in (root / folder).rglob("*.py")
-        if "migrations" not in path.parts and bulk.search(path.read_text())
-    ]
-    assert offenders == []

@@ -43,6 +43,12 @@ def on_commit(models: Iterable[type], callback: Callable[[], None]) -> None:
     _watchers.append((frozenset(models), callback))
 
 
+def watched_models() -> frozenset[type]:
+    """Every model some callback watches (tests check that nothing writes them in a
+    way the hook cannot see)."""
+    return frozenset().union(*(models for models, _ in _watchers))
+
+
 def _touches(types: Iterable[type], models: frozenset[type]) -> bool:
     return any(not models.isdisjoint(t.__mro__) for t in types)
 

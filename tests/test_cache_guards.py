@@ -1,0 +1,42 @@
+"""Every per-process cache (:class:`idp.process_cache.ProcessCache`) relies on the
+commit hook, which sees unit-of-work writes but not 2.0-style bulk statements
+(``update(Model)``, ``delete(Model)``, ``Model.__table__``): such a write of a
+watched table would leave this process's caches stale for up to 2 s. This test
+finds them in the code, for every model any cache watches."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+# Importing the modules that define caches registers what they watch.
+import idp.clients
+import idp.domain_lookup
+import idp.login_ldap_page
+import idp.scim_tokens  # noqa: F401
+from idp.store import commit_hooks
+from idp.store.models import ScimToken
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Bulk writes that leave every cached value true, each with the reason.
+ALLOWED = {
+    # Only ``last_used_at``, conditioned in SQL: a cached older last use costs at most
+    # one more conditional UPDATE, never a wrong answer.
+    ("idp/store/scim_repo.py", ScimToken.__name__),
+}
+
+
+def test_no_bulk_statement_writes_a_watched_table() -> None:
+    offenders = []
+    for model in sorted(commit_hooks.watched_models(), key=lambda m: m.__name__):
+        name = model.__name__
+        bulk = re.compile(rf"\b(update|delete|insert)\(\s*{name}\b|\b{name}\.__table__")
+        for folder in ("idp", "connectors", "scim"):
+            for path in (ROOT / folder).rglob("*.py"):
+                where = str(path.relative_to(ROOT))
+                if "migrations" in path.parts or (where, name) in ALLOWED:
+                    continue
+                if bulk.search(path.read_text()):
+                    offenders.append(f"{where}: {name}")
+    assert offenders == []
