@@ -3,17 +3,29 @@
 This is the domain side of SCIM (``scim/`` converts to and from it) and knows
 nothing of SCIM. Guarantees:
 
-* **One provisioning unit per account.** A unit provisions the accounts it created,
-  and adopts an existing account with the same e-mail address only when that account
-  belongs to no other unit and no other directory record; otherwise :class:`Conflict`.
+* **Ownership** (:mod:`idp.ownership`). A unit creates or adopts an account, or
+  gives one a new address, only for an address in a domain its tree verified and
+  that is in force; an existing account only when nothing of another unit reaches it
+  (else :class:`Conflict`). An address in another company's domain is refused
+  (:class:`InvalidValue`). Any other address gives a *pending* record: its account is
+  a placeholder with an undeliverable address that nobody can sign in to, the HR
+  system sees and manages the record as usual, and it meets its holder's account only
+  when the holder proves the mailbox and agrees to join (:mod:`idp.invitations`).
+  So no unit can read, rename, adopt or delete an account it does not own.
+* **Stable ids.** A record's SCIM ``id`` is its own (``scim_id``); it does not change
+  when a pending record is bound to its holder's account.
 * **Field ownership** (:mod:`idp.field_owners`): a source writes only fields it may
   and becomes their owner, so the employee cannot overwrite what HR owns.
 * **Deactivation** (``active`` false) blocks sign-in (``Account.status``), ends every
   session and revokes every grant (refresh tokens stop, introspection says inactive)
   in the same transaction. Reactivation restores sign-in.
-* **Deletion** deprovisions: the profile is anonymised at once, memberships, groups
+* **Deletion** deprovisions an account the unit owns (its address is in the unit's
+  domain, or it is pending): the profile is anonymised at once, memberships, groups
   and consents are removed; the account row stays as a tombstone so audit events and
-  sign-in history remain attributable (retention rule in ``docs/scim.md``).
+  sign-in history remain attributable (retention rule in ``docs/scim.md``). An account
+  whose holder joined with an address outside the unit's domains is only *detached*:
+  the unit's record, membership, groups and the fields the unit set are removed,
+  the person's account stays theirs.
 * **No lost updates.** Every change is computed from a fresh read and written only if
   the account's ``version`` is unchanged, else retried; ``if_match`` turns a stale
   version into :class:`PreconditionFailed` instead.
@@ -29,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from idp import accounts, audit
+from idp import accounts, audit, ownership
 from idp.field_owners import (
     DELETED,
     EXTRA_LENGTH,
@@ -54,7 +66,7 @@ from idp.provisioning_errors import (
     PreconditionFailed,
     ProvisioningError,
 )
-from idp.store import grants_repo, ldap_repo, scim_repo, sessions_repo
+from idp.store import grants_repo, scim_repo, sessions_repo
 from idp.store.models import Account, Membership, ScimUser, new_id
 from idp.store.predicates import Predicate
 
@@ -83,10 +95,15 @@ class Actor:
 
 @dataclass
 class DirectoryUser:
-    """A person as a unit's HR system sees them. ``None`` means unset."""
+    """A person as a unit's HR system sees them. ``None`` means unset.
+
+    ``id`` is the record's SCIM id, ``account_id`` the account it is stored on (a
+    placeholder while ``pending``: see :mod:`idp.ownership`)."""
 
     user_name: str
     id: str = ""
+    account_id: str = ""
+    pending: bool = False
     external_id: str | None = None
     active: bool = True
     email: str | None = None
@@ -141,12 +158,13 @@ class _Retry(Exception):
 # -- reading -------------------------------------------------------------------------
 
 
-def get_user(unit_id: str, account_id: str) -> DirectoryUser:
-    """The unit's view of one of its provisioned accounts; :class:`NotFound` for any
-    account the unit does not provision (another unit's id included)."""
-    row = scim_repo.user_row(unit_id, account_id)
+def get_user(unit_id: str, user_id: str) -> DirectoryUser:
+    """The unit's view of one of its records (by SCIM id); :class:`NotFound` for any
+    id the unit does not provision (another unit's id, an account id included)."""
+    row = scim_repo.user_row(unit_id, user_id)
     if row is None:
         raise NotFound("user not found")
+    account_id = row[0].id
     groups = scim_repo.groups_of_accounts(unit_id, [account_id])[account_id]
     return _to_user(row[0], row[1], [(g.id, g.display_name) for g in groups], extra_names(unit_id))
 
@@ -198,11 +216,13 @@ def _to_user(
 ) -> DirectoryUser:
     extra = account.extra or {}
     return DirectoryUser(
-        id=account.id,
+        id=record.scim_id,
+        account_id=account.id,
+        pending=record.pending_email is not None,
         user_name=record.user_name,
         external_id=record.external_id,
         active=account.status == ACTIVE,
-        email=account.email,
+        email=record.pending_email or account.email,
         given_name=account.given_name or None,
         family_name=account.family_name or None,
         display_name=record.display_name,
@@ -247,12 +267,22 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
         if scim_repo.user_name_taken(unit_id, user.user_name.lower()):
             raise Conflict("a user with this userName already exists")
         raise InvalidValue("an e-mail address is required (emails or an e-mail userName)")
-    account = scim_repo.account_by_email(user.email)
-    adopted = account is not None
-    if account is not None and not _adoptable(account, unit_id):
+    standing = _standing(unit_id, user.email)
+    if scim_repo.address_taken(unit_id, user.email):
         raise Conflict("a user with this e-mail address already exists")
+    pending_email = None
+    account = None
+    if standing is ownership.Standing.OWN:
+        account = scim_repo.account_by_email(user.email)
+        if account is not None and not ownership.bindable(unit_id, account):
+            raise Conflict("a user with this e-mail address already exists")
+    else:
+        pending_email = user.email
+    adopted = account is not None
     if account is None:
-        account = Account(id=new_id(), email=user.email, email_verified=False, extra={},
+        account_id = new_id()
+        email = user.email if pending_email is None else placeholder_email(account_id)
+        account = Account(id=account_id, email=email, email_verified=False, extra={},
                           field_owners={}, version=0)
         scim_repo.add(account)
     owned = owners(account)
@@ -272,6 +302,8 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
     account.version = (account.version or 0) + 1
     record = ScimUser(
         account_id=account.id,
+        scim_id=account.id,
+        pending_email=pending_email,
         unit_id=unit_id,
         user_name=user.user_name,
         user_name_key=user.user_name.lower(),
@@ -284,7 +316,12 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
     scim_repo.add(record)
     if not adopted or scim_repo.membership(account.id, unit_id) is None:
         scim_repo.add(Membership(account_id=account.id, unit_id=unit_id, roles=[NEW_MEMBER_ROLE]))
-    details: dict[str, Any] = {"unit_id": unit_id, "adopted": adopted, "active": user.active}
+    details: dict[str, Any] = {
+        "unit_id": unit_id,
+        "adopted": adopted,
+        "active": user.active,
+        "pending": pending_email is not None,
+    }
     audit.record(actor.name, "account.provisioned", account.id, details)
     if adopted and not user.active:
         _cut_access(account.id, actor, unit_id)
@@ -292,20 +329,27 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
     return _to_user(account, record, [], extra_names(unit_id))
 
 
-def _adoptable(account: Account, unit_id: str) -> bool:
-    """An existing account may be taken over by a unit's SCIM client only when no HR
-    source manages it yet (no SCIM record, no LDAP directory link) and it belongs to
-    no other unit."""
-    if account.status == DELETED or scim_repo.directory_record(account.id) is not None:
-        return False
-    if ldap_repo.links_of_accounts([account.id]):
-        return False
-    return set(scim_repo.units_of(account.id)) <= {unit_id}
+PLACEHOLDER_DOMAIN = "pending.invalid"
+
+
+def placeholder_email(account_id: str) -> str:
+    """The undeliverable address of a pending record's placeholder account (RFC 2606
+    ``.invalid``): nobody can receive a code for it, so nobody can sign in to it."""
+    return f"pending-{account_id}@{PLACEHOLDER_DOMAIN}"
+
+
+def _standing(unit_id: str, email: str) -> ownership.Standing:
+    """The address's standing for the unit; an address in another company's verified
+    domain is :class:`InvalidValue`."""
+    try:
+        return ownership.check_new_address(unit_id, email)
+    except ownership.AddressRefused as exc:
+        raise InvalidValue(str(exc)) from None
 
 
 def update_user(
     unit_id: str,
-    account_id: str,
+    user_id: str,
     change: Callable[[DirectoryUser], DirectoryUser],
     actor: Actor,
     if_match: int | None = None,
@@ -319,7 +363,7 @@ def update_user(
     """
     names = extra_names(unit_id)
     for _attempt in range(MAX_ATTEMPTS):
-        current = get_user(unit_id, account_id)
+        current = get_user(unit_id, user_id)
         if if_match is not None and current.version != if_match:
             raise PreconditionFailed("the user was changed since it was read")
         desired = _validated(change(copy.deepcopy(current)), names)
@@ -331,7 +375,7 @@ def update_user(
             continue
         except scim_repo.DuplicateRow:
             raise Conflict("a user with this userName or e-mail address already exists") from None
-        return get_user(unit_id, account_id)
+        return get_user(unit_id, user_id)
     raise Busy("the user is being changed concurrently; retry")
 
 
@@ -343,10 +387,11 @@ def _write_user(
     replace: bool,
     names: list[str],
 ) -> bool:
-    account = scim_repo.account(cur.id)
+    account = scim_repo.account(cur.account_id)
     assert account is not None
     owned = owners(account)
     values: dict[str, Any] = {}
+    record: dict[str, Any] = {}
     changed: list[str] = []
     for name in PROFILE_FIELDS:
         new, old = getattr(des, name), getattr(cur, name)
@@ -355,10 +400,9 @@ def _write_user(
         if name == "email":
             if new is None:
                 raise InvalidValue("the e-mail address cannot be removed")
-            holder = scim_repo.account_by_email(new)
-            if holder is not None and holder.id != cur.id:
-                raise Conflict("a user with this e-mail address already exists")
-            values["email_verified"] = False
+            if _new_address(unit_id, cur, new, values, record):
+                changed.append(name)
+            continue
         claim(owned, name, new, actor.source)
         values[name] = column_value(name, new)
         changed.append(name)
@@ -375,12 +419,13 @@ def _write_user(
             extra[name] = new
         values["extra"] = extra
         changed.append(key)
-    record: dict[str, Any] = {}
     for name in RECORD_FIELDS:
         new, old = getattr(des, name), getattr(cur, name)
         if new != old:
             if name == "user_name":
-                if scim_repo.user_name_taken(unit_id, new.lower(), except_account=cur.id):
+                if scim_repo.user_name_taken(
+                    unit_id, new.lower(), except_account=cur.account_id
+                ):
                     raise Conflict("a user with this userName already exists")
                 record["user_name_key"] = new.lower()
             record[name] = new
@@ -395,17 +440,48 @@ def _write_user(
         return True
     if owned != owners(account):
         values["field_owners"] = owned
-    if not scim_repo.bump_account(cur.id, cur.version, values):
+    if not scim_repo.bump_account(cur.account_id, cur.version, values):
         return False
-    scim_repo.update_directory_record(cur.id, record)
+    scim_repo.update_directory_record(cur.account_id, record)
     if changed:
         audit.record(
-            actor.name, "account.updated", cur.id, {"unit_id": unit_id, "fields": changed}
+            actor.name, "account.updated", cur.account_id,
+            {"unit_id": unit_id, "fields": changed},
         )
     if status_change == DEACTIVATED:
-        _cut_access(cur.id, actor, unit_id)
+        _cut_access(cur.account_id, actor, unit_id)
     elif status_change == ACTIVE:
-        audit.record(actor.name, "account.reactivated", cur.id, {"unit_id": unit_id})
+        audit.record(actor.name, "account.reactivated", cur.account_id, {"unit_id": unit_id})
+    return True
+
+
+def _new_address(
+    unit_id: str,
+    cur: DirectoryUser,
+    new: str,
+    values: dict[str, Any],
+    record: dict[str, Any],
+) -> bool:
+    """Stage a record's new address by the ownership rules; True when it changes.
+
+    A pending record takes any address that is not in another company's domain, and
+    is bound at once to a free address in the unit's own domain. A bound record's
+    account is renamed only to a free address in the unit's own domain.
+    """
+    standing = _standing(unit_id, new)
+    if scim_repo.address_taken(unit_id, new, except_account=cur.account_id):
+        raise Conflict("a user with this e-mail address already exists")
+    if standing is ownership.Standing.OWN:
+        holder = scim_repo.account_by_email(new)
+        if holder is not None and holder.id != cur.account_id:
+            raise Conflict("a user with this e-mail address already exists")
+        values["email"] = new
+        values["email_verified"] = False
+        record["pending_email"] = None
+        return True
+    if not cur.pending:
+        raise InvalidValue(ownership.NOT_OWN_MESSAGE)
+    record["pending_email"] = new
     return True
 
 
@@ -420,17 +496,24 @@ def _cut_access(account_id: str, actor: Actor, unit_id: str) -> None:
     )
 
 
-def delete_user(unit_id: str, account_id: str, actor: Actor, if_match: int | None = None) -> None:
-    """Deprovision: anonymise the profile, remove memberships, groups, consents, the
-    directory record; end sessions and revoke grants. Audit events and sign-in
-    history are kept (they hold no profile values)."""
+def delete_user(unit_id: str, user_id: str, actor: Actor, if_match: int | None = None) -> None:
+    """Deprovision an account the unit owns: anonymise the profile, remove
+    memberships, groups, consents, the directory record; end sessions and revoke
+    grants. Audit events and sign-in history are kept (they hold no profile values).
+    A record whose holder joined it with their own account is detached instead
+    (:func:`_detach`): the person keeps their account."""
     for _attempt in range(MAX_ATTEMPTS):
-        current = get_user(unit_id, account_id)
+        current = get_user(unit_id, user_id)
         if if_match is not None and current.version != if_match:
             raise PreconditionFailed("the user was changed since it was read")
+        account_id = current.account_id
         member_of = [gid for gid, _name in current.groups]
         try:
             with scim_repo.atomic():
+                if scim_repo.joined(account_id):
+                    if not _detach(unit_id, current, actor):
+                        raise _Retry()
+                    return
                 if not scim_repo.bump_account(account_id, current.version, _anonymous(account_id)):
                     raise _Retry()
                 scim_repo.forget_account(account_id)
@@ -452,6 +535,39 @@ def delete_user(unit_id: str, account_id: str, actor: Actor, if_match: int | Non
             continue
         return
     raise Busy("the user is being changed concurrently; retry")
+
+
+def _detach(unit_id: str, current: DirectoryUser, actor: Actor) -> bool:
+    """Stage the end of a joined record: the unit's record, membership and groups
+    go, so do the values the unit's provisioning owns; grants issued for the unit are
+    revoked. The person's account, address and everything else stay. False when the
+    account changed concurrently."""
+    account = scim_repo.account(current.account_id)
+    assert account is not None
+    owned = owners(account)
+    values: dict[str, Any] = {}
+    extra = dict(account.extra or {})
+    for key, owner in list(owned.items()):
+        if owner != actor.source:
+            continue
+        del owned[key]
+        if key.startswith(EXTRA_PREFIX):
+            extra.pop(key[len(EXTRA_PREFIX):], None)
+            values["extra"] = extra
+        elif key in PROFILE_FIELDS and key != "email":
+            values[key] = column_value(key, None)
+    values["field_owners"] = owned
+    if not scim_repo.bump_account(account.id, current.version, values):
+        return False
+    scim_repo.detach_account(account.id, unit_id)
+    revoked = grants_repo.revoke_for_unit(account.id, unit_id)
+    audit.record(
+        actor.name,
+        "account.detached",
+        account.id,
+        {"unit_id": unit_id, "fields_released": len(values) - 1, "grants_revoked": revoked},
+    )
+    return True
 
 
 def _anonymous(account_id: str) -> dict[str, Any]:

@@ -37,7 +37,7 @@ NAME_LENGTH = 256
 
 @dataclass
 class DirectoryGroup:
-    """A unit group; ``members`` are (account id, display text) pairs."""
+    """A unit group; ``members`` are (SCIM user id, display text) pairs."""
 
     display_name: str
     id: str = ""
@@ -97,8 +97,7 @@ def _to_group(row: UnitGroup, members: list[tuple[str, str]] | None) -> Director
 def create_group(unit_id: str, group: DirectoryGroup, actor: Actor) -> DirectoryGroup:
     """Create a group with its initial members (users of this unit only)."""
     group = _validated(group)
-    members = set(group.member_ids)
-    _check_members(unit_id, members)
+    members = set(_accounts_of(unit_id, group.member_ids).values())
     with scim_repo.atomic():
         row = UnitGroup(unit_id=unit_id, display_name=group.display_name,
                         external_id=group.external_id)
@@ -144,9 +143,12 @@ def _write_group(
     unit_id: str, cur: DirectoryGroup, des: DirectoryGroup, actor: Actor
 ) -> bool:
     old, new = set(cur.member_ids), set(des.member_ids) if des.members is not None else None
-    added = (new - old) if new is not None else set()
-    removed = (old - new) if new is not None else set()
-    _check_members(unit_id, added)
+    added_ids = (new - old) if new is not None else set()
+    removed_ids = (old - new) if new is not None else set()
+    current = scim_repo.accounts_of_records(unit_id, old)
+    added = set(_accounts_of(unit_id, added_ids).values())
+    removed = {current[i] for i in removed_ids if i in current}
+    old = set(current.values())
     values = {}
     if des.display_name != cur.display_name:
         values["display_name"] = des.display_name
@@ -183,7 +185,11 @@ def delete_group(unit_id: str, group_id: str, actor: Actor, if_match: int | None
     with scim_repo.atomic():
         unit_groups_repo.delete_group(group_id)
         scim_repo.flush()
-        sync_roles(unit_id, current.member_ids, actor.name)
+        sync_roles(
+            unit_id,
+            scim_repo.accounts_of_records(unit_id, current.member_ids).values(),
+            actor.name,
+        )
         audit.record(actor.name, "group.deleted", group_id,
                      {"unit_id": unit_id, "members": len(current.member_ids)})
 
@@ -200,11 +206,16 @@ def _validated(group: DirectoryGroup) -> DirectoryGroup:
     return group
 
 
-def _check_members(unit_id: str, ids: Iterable[str]) -> None:
+def _accounts_of(unit_id: str, ids: Iterable[str]) -> dict[str, str]:
+    """The account ids of the unit's users with these SCIM ids (members are named by
+    SCIM id, stored by account); :class:`InvalidValue` for any id the unit does not
+    provision."""
     wanted = set(ids)
-    unknown = wanted - scim_repo.provisioned_ids(unit_id, wanted)
+    found = scim_repo.accounts_of_records(unit_id, wanted)
+    unknown = wanted - set(found)
     if unknown:
         raise InvalidValue(f"member not found: {sorted(unknown)[0]}")
+    return found
 
 
 # -- roles ---------------------------------------------------------------------------

@@ -21,7 +21,11 @@ from idp.mail.outbox import courier
 from idp.services import ephemeral
 from idp.store.db import db
 from idp.store.models import Account, AuditEvent, Consent, Session, SignIn
-from tests.support.login import code_from_outbox, csrf_token, path_of, submit_code, submit_email
+from tests.support.login import (
+    csrf_token,
+    path_of,
+    sign_in_to_dashboard,
+)
 from tests.support.oidc import (
     REDIRECT,
     auth_params,
@@ -41,23 +45,6 @@ BOB = "bob@corp.example"
 def web(app: Flask, client: FlaskClient) -> Iterator[FlaskClient]:
     yield client
     courier(app).drain()
-
-
-def sign_in_to_dashboard(app: Flask, web: FlaskClient, email: str = ANN) -> TestResponse:
-    """The real login: /account -> e-mail page -> code from the outbox -> dashboard."""
-    resp = web.get("/account")
-    assert resp.status_code == 303
-    login = path_of(resp)
-    assert login.startswith("/interaction/")
-    submit_email(web, login, email)
-    resp = submit_code(web, login, code_from_outbox(app, email))
-    assert resp.status_code == 303
-    assert path_of(resp).startswith("/account/resume/"), resp.headers["Location"]
-    resp = web.get(resp.headers["Location"])
-    assert resp.status_code == 303 and path_of(resp) == "/account"
-    page = web.get("/account")
-    assert page.status_code == 200
-    return page
 
 
 def record_signin(app: Flask, account_id: str, client_id: str, released: list[str],

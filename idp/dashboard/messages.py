@@ -16,6 +16,15 @@ MESSAGES = {
     "consent_gone": _l("There was no consent to withdraw."),
     "managed": _l("This field is now managed by your company and cannot be changed here."),
     "busy": _l("Your profile is being changed elsewhere. Please try again."),
+    "joined": _l("You joined the company."),
+    "join_gone": _l("This company no longer lists you, or you already joined it."),
+    "join_managed": _l(
+        "Your account is already managed by a company's directory, so it cannot join "
+        "another one's. Please ask that company's administrator."
+    ),
+    "join_needs_code": _l(
+        "To join, sign in with a code sent to your e-mail address first."
+    ),
 }
 
 

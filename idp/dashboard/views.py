@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Response, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from idp import accounts, consent, interaction, sessions, signed_in
+from idp import accounts, consent, interaction, invitations, sessions, signed_in
 from idp.dashboard import formstate, overview, profile
 from idp.dashboard.blueprint import bp
 from idp.dashboard.messages import message
@@ -76,6 +76,7 @@ def home() -> Response:
         companies=overview.companies(account.id),
         signins=overview.signins(account.id, overview.page_number(request.args.get("page"))),
         consents=overview.consents(account.id),
+        invitations=invitations.open_for(account),
         fields=fields,
         errors={name: message(key) for name, key in state.errors.items()},
         notice=message(state.notice),
@@ -110,6 +111,33 @@ def withdraw() -> Response:
     notice = "consent_withdrawn" if removed else "consent_gone"
     formstate.remember(row.id_hash, FormState(notice=notice))
     return redirect(url_for("dashboard.home") + "#consents", code=303)
+
+
+MAX_RECORD_ID = 64
+JOIN_NOTICES = {"gone": "join_gone", "managed": "join_managed"}
+
+
+@bp.post("/invitations/<record_id>/join")
+def join(record_id: str) -> Response:
+    """Join a company whose directory lists this account's address
+    (:mod:`idp.invitations`). Only a session that proved the mailbox with an e-mail
+    code may: an SSO or directory-password session has not."""
+    found = _signed_in()
+    if found is None:
+        return _see_other("dashboard.home")
+    row, account = found
+    if "otp" not in (row.amr or []):
+        notice = "join_needs_code"
+    elif len(record_id) > MAX_RECORD_ID or not record_id.isalnum():
+        notice = "join_gone"
+    else:
+        try:
+            invitations.join(account, record_id)
+            notice = "joined"
+        except invitations.JoinRefused as exc:
+            notice = JOIN_NOTICES.get(exc.reason, "join_gone")
+    formstate.remember(row.id_hash, FormState(notice=notice))
+    return _see_other("dashboard.home")
 
 
 @bp.post("/profile")

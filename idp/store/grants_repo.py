@@ -96,6 +96,21 @@ def revoke_for_account(account_id: str, commit: bool = True) -> int:
     return int(result.rowcount or 0)
 
 
+def revoke_for_unit(account_id: str, unit_id: str) -> int:
+    """Stage the revocation of every live grant of an account issued for one unit (the
+    account left it); the caller commits. Returns how many grants."""
+    result = db.session.execute(
+        update(Grant)
+        .where(
+            Grant.account_id == account_id,
+            Grant.unit_id == unit_id,
+            Grant.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    return int(result.rowcount or 0)
+
+
 def revoke_for_client(account_id: str, client_id: str, commit: bool = True) -> int:
     """Revoke every live grant of an account at one merchant (consent withdrawn):
     its refresh tokens stop at once, its access tokens fail at userinfo and

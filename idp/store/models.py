@@ -188,6 +188,16 @@ class ScimUser(Base):
     account_id: Mapped[str] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
     )
+    # The id the HR system knows (SCIM ``id``): stable for the record's life, also
+    # when the record is bound to its holder's own account (``idp.invitations``).
+    scim_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
+    # Set while the record is *pending* (``idp.ownership``): the address HR gave, in
+    # no domain the unit verified, not yet proven by its holder. The record's account
+    # is then a placeholder with an undeliverable address until its holder joins.
+    pending_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    # When the holder of a pending record's address proved it and joined: their own
+    # account carries the record since, and deleting the record only detaches it.
+    joined_at: Mapped[datetime | None] = mapped_column()
     unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
     user_name: Mapped[str] = mapped_column(String(320))
     user_name_key: Mapped[str] = mapped_column(String(320))

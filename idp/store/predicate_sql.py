@@ -29,10 +29,11 @@ from idp.store.predicates import (
 
 # Searchable fields of a provisioned user and of a unit group, by neutral name.
 USER_FIELDS: dict[str, Any] = {
-    "id": Account.id,
+    "id": ScimUser.scim_id,
     "user_name": ScimUser.user_name,
     "external_id": ScimUser.external_id,
-    "email": Account.email,
+    # A pending record's address is the one HR gave, not its placeholder's.
+    "email": func.coalesce(ScimUser.pending_email, Account.email),
     "given_name": Account.given_name,
     "family_name": Account.family_name,
     "display_name": ScimUser.display_name,
@@ -112,10 +113,13 @@ def _group_condition(where: Predicate) -> ColumnElement[bool]:
         if relation != "members":
             raise UnknownField(relation)
         m = aliased(UnitGroupMember)
+        record = aliased(ScimUser)
         return exists(
-            select(m.account_id).where(
+            select(m.account_id)
+            .join(record, record.account_id == m.account_id)
+            .where(
                 m.group_id == UnitGroup.id,
-                _condition({"id": m.account_id}, inner, _no_relations),
+                _condition({"id": record.scim_id}, inner, _no_relations),
             )
         )
 

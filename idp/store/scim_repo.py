@@ -145,15 +145,35 @@ def touch_token(token_id: str, at: datetime) -> None:
 # -- users ---------------------------------------------------------------------------
 
 
-def user_row(unit_id: str, account_id: str) -> tuple[Account, ScimUser] | None:
-    """The account and its directory record, if this unit provisions it."""
+def user_row(unit_id: str, scim_id: str) -> tuple[Account, ScimUser] | None:
+    """The account and its directory record with SCIM id ``scim_id``, if this unit
+    provisions it."""
     row = db.session.execute(
         select(Account, ScimUser)
         .join(ScimUser, ScimUser.account_id == Account.id)
-        .where(ScimUser.unit_id == unit_id, Account.id == account_id)
+        .where(ScimUser.unit_id == unit_id, ScimUser.scim_id == scim_id)
         .execution_options(populate_existing=True)
     ).first()
     return (row[0], row[1]) if row else None
+
+
+def address_taken(unit_id: str, email: str, except_account: str | None = None) -> bool:
+    """Whether another of the unit's records has the address ``email``: a pending
+    record asserting it, or a bound record whose account has it."""
+    stmt = (
+        select(ScimUser.account_id)
+        .join(Account, Account.id == ScimUser.account_id)
+        .where(
+            ScimUser.unit_id == unit_id,
+            or_(
+                ScimUser.pending_email == email,
+                and_(ScimUser.pending_email.is_(None), Account.email == email),
+            ),
+        )
+    )
+    if except_account is not None:
+        stmt = stmt.where(ScimUser.account_id != except_account)
+    return db.session.scalars(stmt).first() is not None
 
 
 def user_name_taken(unit_id: str, user_name_key: str, except_account: str | None = None) -> bool:
@@ -213,6 +233,37 @@ def update_directory_record(account_id: str, values: dict[str, Any]) -> None:
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+
+
+def joined(account_id: str) -> bool:
+    """Whether the account's directory record was joined by the address's holder."""
+    return db.session.scalar(
+        select(ScimUser.joined_at.is_not(None)).where(ScimUser.account_id == account_id)
+    ) is True
+
+
+def detach_account(account_id: str, unit_id: str) -> None:
+    """Remove what links an account to one unit: the unit's directory record, the
+    membership and the unit's group memberships (the account itself stays)."""
+    db.session.execute(
+        delete(ScimUser)
+        .where(ScimUser.account_id == account_id, ScimUser.unit_id == unit_id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        delete(Membership)
+        .where(Membership.account_id == account_id, Membership.unit_id == unit_id)
+        .execution_options(synchronize_session=False)
+    )
+    unit_groups = select(UnitGroup.id).where(UnitGroup.unit_id == unit_id)
+    db.session.execute(
+        delete(UnitGroupMember)
+        .where(
+            UnitGroupMember.account_id == account_id,
+            UnitGroupMember.group_id.in_(unit_groups),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def forget_account(account_id: str) -> None:
@@ -282,15 +333,15 @@ def groups_of_accounts(unit_id: str, account_ids: Iterable[str]) -> dict[str, li
     return found
 
 
-def provisioned_ids(unit_id: str, account_ids: Iterable[str]) -> set[str]:
-    """Those of ``account_ids`` that are users provisioned by this unit."""
-    ids = list(set(account_ids))
+def accounts_of_records(unit_id: str, scim_ids: Iterable[str]) -> dict[str, str]:
+    """For those of ``scim_ids`` that are users provisioned by this unit: their
+    account ids (SCIM id -> account id)."""
+    ids = list(set(scim_ids))
     if not ids:
-        return set()
-    return set(
-        db.session.scalars(
-            select(ScimUser.account_id).where(
-                ScimUser.unit_id == unit_id, ScimUser.account_id.in_(ids)
-            )
+        return {}
+    rows = db.session.execute(
+        select(ScimUser.scim_id, ScimUser.account_id).where(
+            ScimUser.unit_id == unit_id, ScimUser.scim_id.in_(ids)
         )
-    )
+    ).all()
+    return {scim_id: account_id for scim_id, account_id in rows}

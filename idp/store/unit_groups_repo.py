@@ -61,13 +61,18 @@ def search_groups(
 
 
 def members_of(group_ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
-    """For each group: its members as (account id, display text), in a stable order."""
+    """For each group: its members as (SCIM id, display text), in a stable order."""
     ids = list(group_ids)
     found: dict[str, list[tuple[str, str]]] = {i: [] for i in ids}
     if not ids:
         return found
     rows = db.session.execute(
-        select(UnitGroupMember.group_id, Account.id, ScimUser.display_name, Account.email)
+        select(
+            UnitGroupMember.group_id,
+            func.coalesce(ScimUser.scim_id, Account.id),
+            ScimUser.display_name,
+            func.coalesce(ScimUser.pending_email, Account.email),
+        )
         .join(Account, Account.id == UnitGroupMember.account_id)
         .outerjoin(ScimUser, ScimUser.account_id == Account.id)
         .where(UnitGroupMember.group_id.in_(ids))

@@ -136,3 +136,22 @@ def code_from_outbox(app: Flask, email: str) -> str:
                 assert found
                 return found.group(1)
     raise AssertionError(f"no message to {email}")
+
+
+def sign_in_to_dashboard(
+    app: Flask, web: FlaskClient, email: str = "ann@corp.example"
+) -> TestResponse:
+    """The real login: /account -> e-mail page -> code from the outbox -> dashboard."""
+    resp = web.get("/account")
+    assert resp.status_code == 303
+    login = path_of(resp)
+    assert login.startswith("/interaction/")
+    submit_email(web, login, email)
+    resp = submit_code(web, login, code_from_outbox(app, email))
+    assert resp.status_code == 303
+    assert path_of(resp).startswith("/account/resume/"), resp.headers["Location"]
+    resp = web.get(resp.headers["Location"])
+    assert resp.status_code == 303 and path_of(resp) == "/account"
+    page = web.get("/account")
+    assert page.status_code == 200
+    return page

@@ -1,0 +1,105 @@
+"""Pending directory records meet their holder: the join step of :mod:`idp.ownership`.
+
+A unit's SCIM client may provision any well-formed user, but an address outside the
+unit's verified domains gives a *pending* record on a placeholder account that nobody
+can sign in to. The holder of the address sees the record on their dashboard once
+they have proven the mailbox with an e-mail code in this session, and may join it:
+
+* the record, the unit membership (its roles merged into an existing one), the unit's
+  group memberships and the profile values the unit's provisioning set move to the
+  holder's own account; the record keeps its SCIM id, so the HR system notices
+  nothing but the record being bound;
+* the placeholder account is deleted;
+* it is refused when the holder's account is already managed by a directory (a SCIM
+  record or an LDAP link: one provisioning source per account) or the record is
+  deactivated.
+
+Nothing happens without the holder's click: no unit reaches an account it does not own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from idp import audit
+from idp.field_owners import EXTRA_PREFIX, PROFILE_FIELDS, column_value, owners
+from idp.store import invitations_repo
+from idp.store.models import Account, utcnow
+
+SOURCE = "scim"
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A pending record the holder of its address may join."""
+
+    id: str  # the record's SCIM id
+    unit_id: str
+    unit_name: str
+
+
+class JoinRefused(Exception):
+    """Why a join cannot happen; ``reason`` is a stable code for the page's message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def open_for(account: Account) -> list[Invitation]:
+    """The active pending records asserting this account's own, verified address."""
+    if not account.email_verified:
+        return []
+    return [
+        Invitation(id=scim_id, unit_id=unit_id, unit_name=name)
+        for scim_id, unit_id, name in invitations_repo.pending_for(account.email)
+    ]
+
+
+def join(account: Account, record_id: str) -> Invitation:
+    """Bind the pending record ``record_id`` to ``account`` (see the module
+    docstring), in one transaction; :class:`JoinRefused` otherwise. The caller has
+    checked that this session proved the mailbox."""
+    found = next((i for i in open_for(account) if i.id == record_id), None)
+    if found is None:
+        raise JoinRefused("gone")
+    if invitations_repo.managed_by_directory(account.id):
+        raise JoinRefused("managed")
+    with invitations_repo.atomic():
+        placeholder = invitations_repo.placeholder_of(record_id)
+        if placeholder is None or placeholder.status != "active":
+            raise JoinRefused("gone")
+        _take_values(placeholder, account)
+        moved = invitations_repo.rebind(placeholder.id, account.id, found.unit_id, utcnow())
+        if not moved:
+            raise JoinRefused("gone")
+        audit.record(
+            audit.account_actor(account.id),
+            "account.joined",
+            account.id,
+            {"unit_id": found.unit_id, "record": record_id},
+        )
+    return found
+
+
+def _take_values(placeholder: Account, account: Account) -> None:
+    """Copy the values the unit's provisioning owns on the placeholder to the
+    holder's account, with their ownership."""
+    theirs = owners(placeholder)
+    mine = owners(account)
+    extra = dict(account.extra or {})
+    for key, owner in theirs.items():
+        if owner != SOURCE:
+            continue
+        if key.startswith(EXTRA_PREFIX):
+            name = key[len(EXTRA_PREFIX):]
+            if name in (placeholder.extra or {}):
+                extra[name] = placeholder.extra[name]
+        elif key in PROFILE_FIELDS and key != "email":
+            setattr(account, key, column_value(key, getattr(placeholder, key)))
+        else:
+            continue
+        mine[key] = SOURCE
+    account.extra = extra
+    account.field_owners = mine
+    account.version = (account.version or 0) + 1

@@ -1,0 +1,110 @@
+"""Queries and writes behind :mod:`idp.invitations` (pending SCIM records meeting
+their holder). Writes are staged; :func:`atomic` commits them together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import delete, exists, select, update
+
+from idp.store.db import db
+from idp.store.models import (
+    Account,
+    LdapLink,
+    Membership,
+    ScimUser,
+    Unit,
+    UnitGroupMember,
+)
+
+MAX_OPEN = 20  # a page shows at most this many pending records per address
+
+
+@contextmanager
+def atomic() -> Iterator[None]:
+    """Commit what the block staged, or roll all of it back if it raises."""
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def pending_for(email: str) -> list[tuple[str, str, str]]:
+    """(SCIM id, unit id, unit name) of the active pending records for ``email``."""
+    rows = db.session.execute(
+        select(ScimUser.scim_id, Unit.id, Unit.name)
+        .join(Unit, Unit.id == ScimUser.unit_id)
+        .join(Account, Account.id == ScimUser.account_id)
+        .where(ScimUser.pending_email == email.lower(), Account.status == "active")
+        .order_by(Unit.name, ScimUser.scim_id)
+        .limit(MAX_OPEN)
+    ).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def managed_by_directory(account_id: str) -> bool:
+    """Whether a SCIM record or an LDAP link already manages the account."""
+    return bool(
+        db.session.scalar(
+            select(
+                exists().where(ScimUser.account_id == account_id)
+                | exists().where(LdapLink.account_id == account_id)
+            )
+        )
+    )
+
+
+def placeholder_of(scim_id: str) -> Account | None:
+    """The placeholder account of a still pending record."""
+    return db.session.scalars(
+        select(Account)
+        .join(ScimUser, ScimUser.account_id == Account.id)
+        .where(ScimUser.scim_id == scim_id, ScimUser.pending_email.is_not(None))
+    ).first()
+
+
+def rebind(placeholder_id: str, account_id: str, unit_id: str, at: datetime) -> bool:
+    """Stage the move of a pending record from its placeholder to ``account_id``: the
+    record (bound, keeping its SCIM id), the unit membership (roles merged into an
+    existing one), the group memberships; then delete the placeholder. False when the
+    record is no longer pending (a concurrent join or change won)."""
+    moved = db.session.execute(
+        update(ScimUser)
+        .where(ScimUser.account_id == placeholder_id, ScimUser.pending_email.is_not(None))
+        .values(account_id=account_id, pending_email=None, joined_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        return False
+    theirs = db.session.scalars(
+        select(Membership).where(
+            Membership.account_id == placeholder_id, Membership.unit_id == unit_id
+        )
+    ).first()
+    mine = db.session.scalars(
+        select(Membership).where(
+            Membership.account_id == account_id, Membership.unit_id == unit_id
+        )
+    ).first()
+    if theirs is not None and mine is not None:
+        mine.roles = sorted(set(mine.roles or []) | set(theirs.roles or []))
+        db.session.delete(theirs)
+    elif theirs is not None:
+        theirs.account_id = account_id
+    db.session.execute(
+        update(UnitGroupMember)
+        .where(UnitGroupMember.account_id == placeholder_id)
+        .values(account_id=account_id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.flush()
+    db.session.execute(
+        delete(Account)
+        .where(Account.id == placeholder_id)
+        .execution_options(synchronize_session=False)
+    )
+    return True

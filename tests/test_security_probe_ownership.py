@@ -1,0 +1,299 @@
+"""Issue 10, findings 1 and 2: a unit's SCIM client reaches only what it owns.
+
+1. Takeover by adoption: a self-registered person's address provisioned by another
+   unit gives a *pending* record on a placeholder, never their account: not read, not
+   renamed, not deleted, and signing in with a renamed address is someone else.
+2. Domain squatting: an address in a domain another company verified is refused, at
+   creation and at rename.
+
+And the way a pending record meets its holder: the holder proves the mailbox and
+joins on the dashboard; the record keeps its SCIM id, the HR system manages the
+person's own account from then on, and deleting the record only detaches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import select
+
+from idp import accounts, domains, units
+from idp.mail.outbox import courier
+from idp.store.db import db
+from idp.store.models import Account, Membership, Unit
+from tests.support import oidc
+from tests.support.login import csrf_token, sign_in_to_dashboard
+from tests.support.scim import ERROR, PATCH_OP, USER, Scim, body, create_token, make_unit
+
+VICTIM = "someone@example.com"
+
+
+@pytest.fixture
+def web(app: Flask, client: FlaskClient) -> Iterator[FlaskClient]:
+    yield client
+    courier(app).drain()
+
+
+def verify_domain(app: Flask, unit_slug: str, name: str) -> None:
+    """``unit_slug`` claims ``name`` and an operator verifies it by hand."""
+    with app.app_context():
+        domains.claim(unit_slug, name)
+        domains.verify_manually(name, "security test fixture", "test")
+
+
+def scim_for(app: Flask, web: FlaskClient, runner: FlaskCliRunner, slug: str) -> Scim:
+    make_unit(app, slug)
+    return Scim(web, create_token(runner, slug))
+
+
+def self_registered(app: Flask, email: str = VICTIM) -> str:
+    """A person who signed up on their own, with employer facts of their own."""
+    return oidc.make_account(
+        app, email, given_name="Vera", family_name="Victim", cost_centre="CC-VICTIM",
+        personnel_number="P-77", locale="de",
+    )
+
+
+def account_row(app: Flask, account_id: str) -> Account | None:
+    with app.app_context():
+        return db.session.get(Account, account_id)
+
+
+def unit_slugs(app: Flask, account_id: str) -> set[str]:
+    with app.app_context():
+        return set(db.session.scalars(
+            select(Unit.slug).join(Membership, Membership.unit_id == Unit.id)
+            .where(Membership.account_id == account_id)))  # fmt: skip
+
+
+def new_user(email: str, **extra: Any) -> dict[str, Any]:
+    return {"schemas": [USER], "userName": email,
+            "emails": [{"value": email, "primary": True}], **extra}  # fmt: skip
+
+
+def test_another_units_scim_never_adopts_a_self_registered_account(
+    app: Flask, web: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    victim = self_registered(app)
+    beta = scim_for(app, web, runner, "beta")
+    created = body(beta.post("/Users", {"schemas": [USER], "userName": VICTIM}), 201)
+
+    assert created["id"] != victim
+    assert created["userName"] == VICTIM and created["emails"][0]["value"] == VICTIM
+    text = str(created)
+    for private in ("Vera", "Victim", "CC-VICTIM", "P-77", "'de'"):
+        assert private not in text, f"the victim's {private} leaked into SCIM"
+    row = account_row(app, victim)
+    assert row is not None and row.email == VICTIM and row.status == "active"
+    assert unit_slugs(app, victim) == set()
+    # The victim's id is not Beta's to read, change or delete.
+    assert beta.get(f"/Users/{victim}").status_code == 404
+    assert beta.patch(f"/Users/{victim}", {"schemas": [PATCH_OP], "Operations": [
+        {"op": "replace", "path": "userName", "value": "x@attacker.example"}]}).status_code == 404
+    assert beta.delete(f"/Users/{victim}").status_code == 404
+
+
+def test_renaming_a_pending_record_moves_nobody_into_the_victims_account(
+    app: Flask, web: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    victim = self_registered(app)
+    beta = scim_for(app, web, runner, "beta")
+    uid = body(beta.post("/Users", {"schemas": [USER], "userName": VICTIM}), 201)["id"]
+    resp = beta.patch(f"/Users/{uid}", {"schemas": [PATCH_OP], "Operations": [
+        {"op": "replace", "value": {"userName": "mallory@attacker.example",
+                                    "emails": [{"value": "mallory@attacker.example"}]}}]})
+    assert resp.status_code in (200, 204), resp.get_data(as_text=True)
+    row = account_row(app, victim)
+    assert row is not None and row.email == VICTIM and row.given_name == "Vera"
+    # Signing in with the attacker's address is a different person, not the victim.
+    attacker = sign_in_to_dashboard(app, web, "mallory@attacker.example")
+    assert "Vera" not in attacker.get_data(as_text=True)
+    with app.app_context():
+        mallory = accounts.by_email("mallory@attacker.example")
+        assert mallory is not None and mallory.id != victim
+    # Deleting the pending record leaves the victim alone.
+    assert beta.delete(f"/Users/{uid}").status_code == 204
+    row = account_row(app, victim)
+    assert row is not None and row.status == "active" and row.email == VICTIM
+
+
+def test_an_address_in_a_domain_another_company_verified_is_refused(
+    app: Flask, web: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    with app.app_context():
+        units.create("Acme Demo GmbH", slug="acme")
+    verify_domain(app, "acme", "acme-demo.example")
+    beta = scim_for(app, web, runner, "beta")
+    resp = beta.post("/Users", new_user("new.person@acme-demo.example"))
+    doc = body(resp, 400)
+    assert doc["schemas"] == [ERROR] and doc["scimType"] == "invalidValue"
+    assert "another company" in doc["detail"]
+    with app.app_context():
+        assert accounts.by_email("new.person@acme-demo.example") is None
+
+
+def test_a_record_cannot_be_renamed_into_another_companys_domain(
+    app: Flask, web: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    with app.app_context():
+        units.create("Acme Demo GmbH", slug="acme")
+    verify_domain(app, "acme", "acme-demo.example")
+    beta = scim_for(app, web, runner, "beta")
+    verify_domain(app, "beta", "beta.example")
+    bound = body(beta.post("/Users", new_user("bob@beta.example")), 201)["id"]
+    pending = body(beta.post("/Users", new_user("carl@gmail.example")), 201)["id"]
+    for uid in (bound, pending):
+        resp = beta.patch(f"/Users/{uid}", {"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": "emails", "value": [{"value": "ceo@acme-demo.example"}]}]})
+        assert body(resp, 400)["scimType"] == "invalidValue"
+    assert body(beta.get(f"/Users/{bound}"), 200)["emails"][0]["value"] == "bob@beta.example"
+    with app.app_context():
+        assert accounts.by_email("ceo@acme-demo.example") is None
+
+
+def test_a_bound_account_is_renamed_only_within_the_units_own_domains(
+    app: Flask, web: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    beta = scim_for(app, web, runner, "beta")
+    verify_domain(app, "beta", "beta.example")
+    verify_domain(app, "beta", "beta-new.example")
+    uid = body(beta.post("/Users", new_user("bob@beta.example")), 201)["id"]
+    row = account_row(app, uid)
+    assert row is not None and row.email == "bob@beta.example"  # bound at once
+    rename = {"schemas": [PATCH_OP], "Operations": [
+        {"op": "replace", "path": "emails", "value": [{"value": "bob@beta-new.example"}]}]}
+    assert beta.patch(f"/Users/{uid}", rename).status_code in (200, 204)
+    row = account_row(app, uid)
+    assert row is not None and row.email == "bob@beta-new.example"
+    outside = {"schemas": [PATCH_OP], "Operations": [
+        {"op": "replace", "path": "emails", "value": [{"value": "bob@gmail.example"}]}]}
+    assert body(beta.patch(f"/Users/{uid}", outside), 400)["scimType"] == "invalidValue"
+
+
+def test_own_verified_domain_adopts_a_free_account_but_not_another_units(
+    app: Flask, web: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    beta = scim_for(app, web, runner, "beta")
+    verify_domain(app, "beta", "beta.example")
+    own = oidc.make_account(app, "emp@beta.example", phone_number="+1 555")
+    adopted = body(beta.post("/Users", new_user("emp@beta.example")), 201)
+    assert adopted["id"] == own and adopted["phoneNumbers"][0]["value"] == "+1 555"
+    # A person of the same domain who already belongs to another unit stays theirs.
+    other = oidc.make_account(app, "pat@beta.example")
+    oidc.make_unit(app, other, "Gamma KG")
+    assert body(beta.post("/Users", new_user("pat@beta.example")), 409)["scimType"] == (
+        "uniqueness"
+    )
+    assert unit_slugs(app, other) == {"gamma-kg"}
+
+
+def test_a_lapsed_domain_is_no_longer_the_units_own(
+    app: Flask, web: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    """A DNS-verified claim older than the validity window stops counting: a new user
+    in it becomes a pending record, not an account."""
+    from datetime import timedelta
+
+    from idp.store.models import Domain, utcnow
+
+    beta = scim_for(app, web, runner, "beta")
+    with app.app_context():
+        domains.claim("beta", "beta.example")
+        row = db.session.scalars(select(Domain).where(Domain.name == "beta.example")).one()
+        row.state, row.verified_method = "verified", "dns"
+        row.verified_at = utcnow() - timedelta(days=3650)
+        db.session.commit()
+    created = body(beta.post("/Users", new_user("old@beta.example")), 201)
+    with app.app_context():
+        assert accounts.by_email("old@beta.example") is None
+    assert created["emails"][0]["value"] == "old@beta.example"
+
+
+def test_the_holder_joins_a_pending_record_and_it_keeps_its_id(
+    app: Flask, web: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    victim = self_registered(app)
+    beta = scim_for(app, web, runner, "beta")
+    group_payload = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                     "displayName": "Buyers"}
+    uid = body(beta.post("/Users", new_user(VICTIM, title="Buyer",
+                                            name={"givenName": "Vera B."})), 201)["id"]
+    gid = body(beta.post("/Groups", {**group_payload, "members": [{"value": uid}]}), 201)["id"]
+
+    page = sign_in_to_dashboard(app, web, VICTIM).get_data(as_text=True)
+    assert "Beta" in page and f"/account/invitations/{uid}/join" in page
+    assert unit_slugs(app, victim) == set()  # nothing before the click
+
+    resp = web.post(f"/account/invitations/{uid}/join",
+                    data={"csrf_token": csrf_token(page)})
+    assert resp.status_code == 303
+    assert unit_slugs(app, victim) == {"beta"}
+    row = account_row(app, victim)
+    assert row is not None and row.given_name == "Vera B." and row.email == VICTIM
+    assert row.field_owners.get("given_name") == "scim"
+
+    # The HR system keeps its id; it now manages the person's own account.
+    doc = body(beta.get(f"/Users/{uid}"), 200)
+    assert doc["id"] == uid and doc["emails"][0]["value"] == VICTIM
+    members = body(beta.get(f"/Groups/{gid}"), 200)["members"]
+    assert [m["value"] for m in members] == [uid]
+    found = body(beta.get("/Users", query_string={"filter": f'id eq "{uid}"'}), 200)
+    assert found["totalResults"] == 1
+    by_member = body(beta.get("/Groups", query_string={"filter": f'members.value eq "{uid}"'}),
+                     200)
+    assert by_member["totalResults"] == 1
+    patch = {"schemas": [PATCH_OP], "Operations": [
+        {"op": "replace", "path": "name.familyName", "value": "Buyer"}]}
+    assert beta.patch(f"/Users/{uid}", patch).status_code in (200, 204)
+    row = account_row(app, victim)
+    assert row is not None and row.family_name == "Buyer"
+    # Removing someone from a group by the SCIM id works after the join too.
+    remove = {"schemas": [PATCH_OP], "Operations": [
+        {"op": "remove", "path": f'members[value eq "{uid}"]'}]}
+    assert beta.patch(f"/Groups/{gid}", remove).status_code in (200, 204)
+    assert body(beta.get(f"/Groups/{gid}"), 200).get("members", []) == []
+
+    # Deleting the record detaches the person; their account stays theirs.
+    assert beta.delete(f"/Users/{uid}").status_code == 204
+    row = account_row(app, victim)
+    assert row is not None and row.status == "active" and row.email == VICTIM
+    assert row.family_name == "" and "family_name" not in row.field_owners
+    assert unit_slugs(app, victim) == set()
+    assert beta.get(f"/Users/{uid}").status_code == 404
+
+
+def test_joining_needs_the_mailbox_proven_and_the_record_still_pending(
+    app: Flask, web: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    self_registered(app)
+    beta = scim_for(app, web, runner, "beta")
+    uid = body(beta.post("/Users", new_user(VICTIM)), 201)["id"]
+    # Someone else's session cannot join it: the record is offered only to its address.
+    page = sign_in_to_dashboard(app, web, "other@example.com").get_data(as_text=True)
+    assert "/invitations/" not in page
+    web.post(f"/account/invitations/{uid}/join", data={"csrf_token": csrf_token(page)})
+    assert body(beta.get(f"/Users/{uid}"), 200)["emails"][0]["value"] == VICTIM
+    with app.app_context():
+        other = accounts.by_email("other@example.com")
+        assert other is not None
+    assert unit_slugs(app, other.id) == set()
+    # A deactivated record is not offered.
+    deactivate = {"schemas": [PATCH_OP], "Operations": [
+        {"op": "replace", "path": "active", "value": False}]}
+    assert beta.patch(f"/Users/{uid}", deactivate).status_code in (200, 204)
+    fresh = app.test_client()
+    page = sign_in_to_dashboard(app, fresh, VICTIM).get_data(as_text=True)
+    assert "/invitations/" not in page
+    # Without the CSRF token nothing happens.
+    assert beta.patch(f"/Users/{uid}", {"schemas": [PATCH_OP], "Operations": [
+        {"op": "replace", "path": "active", "value": True}]}).status_code in (200, 204)
+    resp = fresh.post(f"/account/invitations/{uid}/join", data={})
+    assert resp.status_code == 400
+    with app.app_context():
+        vera = accounts.by_email(VICTIM)
+        assert vera is not None
+    assert unit_slugs(app, vera.id) == set()
