@@ -289,7 +289,7 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
     extra = dict(account.extra or {})
     for name in PROFILE_FIELDS:
         value = getattr(user, name)
-        if value is not None:
+        if value is not None and not (name == "email" and pending_email is not None):
             setattr(account, name, value)
             owned[name] = actor.source
     for name, value in user.extras.items():

@@ -45,7 +45,8 @@ ENTRA_USER: dict[str, Any] = {
 
 @pytest.fixture
 def unit_id(app: Flask) -> str:
-    return make_unit(app, "contoso")
+    return make_unit(app, "contoso",
+                     verified=("testuser.com", "microsoft.com", "test.microsoft.com"))
 
 
 @pytest.fixture

@@ -79,21 +79,26 @@ def test_bulk_cannot_reach_other_units(two: dict[str, Any]) -> None:
 
 
 def test_accounts_of_other_units_are_not_adopted(app: Flask, two: dict[str, Any]) -> None:
-    """Unit A cannot take over an existing account of unit B by naming its address."""
+    """Unit A cannot take over an existing account of unit B by naming its address: the
+    address gives A a pending record of its own (``idp.ownership``), the account is
+    untouched. Only in a domain A verified is a free account adopted."""
     existing = oidc.make_account(app, "emp@beta.example")
     oidc.make_unit(app, existing, "Beta Two")
     resp = two["a"].post("/Users", {"schemas": [USER], "userName": "emp@beta.example"})
-    error(resp, 409, "uniqueness")
+    assert body(resp, 201)["id"] != existing
     assert account(app, existing).status == "active"
-    # An account that only belongs to unit A is adopted.
+    # An account that only belongs to unit A, in a domain A verified, is adopted.
     own = oidc.make_account(app, "emp@alpha.example", phone_number="+1 555")
     with app.app_context():
+        from idp import domains
         from idp.store.db import db
         from idp.store.models import Membership, Unit
 
         alpha = db.session.query(Unit).filter_by(slug="alpha").one()
         db.session.add(Membership(account_id=own, unit_id=alpha.id, roles=["employee"]))
         db.session.commit()
+        domains.claim("alpha", "alpha.example")
+        domains.verify_manually("alpha.example", "test fixture", "test")
     adopted = body(two["a"].post("/Users", {"schemas": [USER], "userName": "emp@alpha.example",
                                             "name": {"givenName": "Emma"}}), 201)
     assert adopted["id"] == own and adopted["phoneNumbers"][0]["value"] == "+1 555"

@@ -40,7 +40,7 @@ OKTA_USER: dict[str, Any] = {
 
 @pytest.fixture
 def okta(app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> Scim:
-    make_unit(app, "acme")
+    make_unit(app, "acme", verified=("okta.local",))
     return Scim(client, create_token(runner, "acme", "Okta"))
 
 

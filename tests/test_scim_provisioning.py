@@ -30,7 +30,7 @@ HR = Actor("scim", "scim:test")
 
 @pytest.fixture
 def unit(app: Flask) -> str:
-    return make_unit(app, "acme", fields=("ship_to",))
+    return make_unit(app, "acme", fields=("ship_to",), verified=("acme.example",))
 
 
 def provision(app: Flask, unit: str, name: str = "ann", **fields: Any) -> str:

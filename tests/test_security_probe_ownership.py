@@ -27,7 +27,7 @@ from idp.store.db import db
 from idp.store.models import Account, Membership, Unit
 from tests.support import oidc
 from tests.support.login import csrf_token, sign_in_to_dashboard
-from tests.support.scim import ERROR, PATCH_OP, USER, Scim, body, create_token, make_unit
+from tests.support.scim import ERROR, USER, Scim, body, create_token, make_unit
 
 VICTIM = "someone@example.com"
 
@@ -70,6 +70,14 @@ def unit_slugs(app: Flask, account_id: str) -> set[str]:
             .where(Membership.account_id == account_id)))  # fmt: skip
 
 
+def replace(path: str | None, value: Any) -> dict[str, Any]:
+    """A PATCH ``replace`` operation."""
+    op: dict[str, Any] = {"op": "replace", "value": value}
+    if path is not None:
+        op["path"] = path
+    return op
+
+
 def new_user(email: str, **extra: Any) -> dict[str, Any]:
     return {"schemas": [USER], "userName": email,
             "emails": [{"value": email, "primary": True}], **extra}  # fmt: skip
@@ -92,8 +100,8 @@ def test_another_units_scim_never_adopts_a_self_registered_account(
     assert unit_slugs(app, victim) == set()
     # The victim's id is not Beta's to read, change or delete.
     assert beta.get(f"/Users/{victim}").status_code == 404
-    assert beta.patch(f"/Users/{victim}", {"schemas": [PATCH_OP], "Operations": [
-        {"op": "replace", "path": "userName", "value": "x@attacker.example"}]}).status_code == 404
+    rename = replace("userName", "x@attacker.example")
+    assert beta.patch(f"/Users/{victim}", rename).status_code == 404
     assert beta.delete(f"/Users/{victim}").status_code == 404
 
 
@@ -103,13 +111,14 @@ def test_renaming_a_pending_record_moves_nobody_into_the_victims_account(
     victim = self_registered(app)
     beta = scim_for(app, web, runner, "beta")
     uid = body(beta.post("/Users", {"schemas": [USER], "userName": VICTIM}), 201)["id"]
-    resp = beta.patch(f"/Users/{uid}", {"schemas": [PATCH_OP], "Operations": [
-        {"op": "replace", "value": {"userName": "mallory@attacker.example",
-                                    "emails": [{"value": "mallory@attacker.example"}]}}]})
+    resp = beta.patch(f"/Users/{uid}", replace(None, {
+        "userName": "mallory@attacker.example",
+        "emails": [{"value": "mallory@attacker.example"}]}))
     assert resp.status_code in (200, 204), resp.get_data(as_text=True)
     row = account_row(app, victim)
     assert row is not None and row.email == VICTIM and row.given_name == "Vera"
     # Signing in with the attacker's address is a different person, not the victim.
+    oidc.make_account(app, "mallory@attacker.example", given_name="Mallory")
     attacker = sign_in_to_dashboard(app, web, "mallory@attacker.example")
     assert "Vera" not in attacker.get_data(as_text=True)
     with app.app_context():
@@ -147,8 +156,8 @@ def test_a_record_cannot_be_renamed_into_another_companys_domain(
     bound = body(beta.post("/Users", new_user("bob@beta.example")), 201)["id"]
     pending = body(beta.post("/Users", new_user("carl@gmail.example")), 201)["id"]
     for uid in (bound, pending):
-        resp = beta.patch(f"/Users/{uid}", {"schemas": [PATCH_OP], "Operations": [
-            {"op": "replace", "path": "emails", "value": [{"value": "ceo@acme-demo.example"}]}]})
+        resp = beta.patch(f"/Users/{uid}",
+                          replace("emails", [{"value": "ceo@acme-demo.example"}]))
         assert body(resp, 400)["scimType"] == "invalidValue"
     assert body(beta.get(f"/Users/{bound}"), 200)["emails"][0]["value"] == "bob@beta.example"
     with app.app_context():
@@ -164,13 +173,11 @@ def test_a_bound_account_is_renamed_only_within_the_units_own_domains(
     uid = body(beta.post("/Users", new_user("bob@beta.example")), 201)["id"]
     row = account_row(app, uid)
     assert row is not None and row.email == "bob@beta.example"  # bound at once
-    rename = {"schemas": [PATCH_OP], "Operations": [
-        {"op": "replace", "path": "emails", "value": [{"value": "bob@beta-new.example"}]}]}
+    rename = {"op": "replace", "path": "emails", "value": [{"value": "bob@beta-new.example"}]}
     assert beta.patch(f"/Users/{uid}", rename).status_code in (200, 204)
     row = account_row(app, uid)
     assert row is not None and row.email == "bob@beta-new.example"
-    outside = {"schemas": [PATCH_OP], "Operations": [
-        {"op": "replace", "path": "emails", "value": [{"value": "bob@gmail.example"}]}]}
+    outside = {"op": "replace", "path": "emails", "value": [{"value": "bob@gmail.example"}]}
     assert body(beta.patch(f"/Users/{uid}", outside), 400)["scimType"] == "invalidValue"
 
 
@@ -246,14 +253,12 @@ def test_the_holder_joins_a_pending_record_and_it_keeps_its_id(
     by_member = body(beta.get("/Groups", query_string={"filter": f'members.value eq "{uid}"'}),
                      200)
     assert by_member["totalResults"] == 1
-    patch = {"schemas": [PATCH_OP], "Operations": [
-        {"op": "replace", "path": "name.familyName", "value": "Buyer"}]}
+    patch = {"op": "replace", "path": "name.familyName", "value": "Buyer"}
     assert beta.patch(f"/Users/{uid}", patch).status_code in (200, 204)
     row = account_row(app, victim)
     assert row is not None and row.family_name == "Buyer"
     # Removing someone from a group by the SCIM id works after the join too.
-    remove = {"schemas": [PATCH_OP], "Operations": [
-        {"op": "remove", "path": f'members[value eq "{uid}"]'}]}
+    remove = {"op": "remove", "path": f'members[value eq "{uid}"]'}
     assert beta.patch(f"/Groups/{gid}", remove).status_code in (200, 204)
     assert body(beta.get(f"/Groups/{gid}"), 200).get("members", []) == []
 
@@ -273,6 +278,7 @@ def test_joining_needs_the_mailbox_proven_and_the_record_still_pending(
     beta = scim_for(app, web, runner, "beta")
     uid = body(beta.post("/Users", new_user(VICTIM)), 201)["id"]
     # Someone else's session cannot join it: the record is offered only to its address.
+    oidc.make_account(app, "other@example.com")
     page = sign_in_to_dashboard(app, web, "other@example.com").get_data(as_text=True)
     assert "/invitations/" not in page
     web.post(f"/account/invitations/{uid}/join", data={"csrf_token": csrf_token(page)})
@@ -282,15 +288,13 @@ def test_joining_needs_the_mailbox_proven_and_the_record_still_pending(
         assert other is not None
     assert unit_slugs(app, other.id) == set()
     # A deactivated record is not offered.
-    deactivate = {"schemas": [PATCH_OP], "Operations": [
-        {"op": "replace", "path": "active", "value": False}]}
+    deactivate = {"op": "replace", "path": "active", "value": False}
     assert beta.patch(f"/Users/{uid}", deactivate).status_code in (200, 204)
     fresh = app.test_client()
     page = sign_in_to_dashboard(app, fresh, VICTIM).get_data(as_text=True)
     assert "/invitations/" not in page
     # Without the CSRF token nothing happens.
-    assert beta.patch(f"/Users/{uid}", {"schemas": [PATCH_OP], "Operations": [
-        {"op": "replace", "path": "active", "value": True}]}).status_code in (200, 204)
+    assert beta.patch(f"/Users/{uid}", replace("active", True)).status_code in (200, 204)
     resp = fresh.post(f"/account/invitations/{uid}/join", data={})
     assert resp.status_code == 400
     with app.app_context():

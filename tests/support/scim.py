@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.test import TestResponse
 
+from idp import domains
 from idp.cli import main
 from idp.store.db import db
 from idp.store.models import Account, AuditEvent, Membership, Unit, UnitProfileField
@@ -25,8 +26,11 @@ LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
 
 def make_unit(app: Flask, slug: str, fields: tuple[str, ...] = (),
-              groups: tuple[str, ...] = ("buyer", "approver", "signer")) -> str:  # fmt: skip
-    """A business unit with extra profile fields and permission groups; returns its id."""
+              groups: tuple[str, ...] = ("buyer", "approver", "signer"),
+              verified: tuple[str, ...] = ()) -> str:  # fmt: skip
+    """A business unit with extra profile fields and permission groups, owning the
+    ``verified`` domains (verified by hand, as an operator would); returns its id.
+    Without a verified domain its SCIM users are pending records (``idp.ownership``)."""
     with app.app_context():
         unit = Unit(name=slug.title(), slug=slug, permission_groups=list(groups))
         db.session.add(unit)
@@ -34,6 +38,9 @@ def make_unit(app: Flask, slug: str, fields: tuple[str, ...] = (),
         for i, name in enumerate(fields):
             db.session.add(UnitProfileField(unit_id=unit.id, name=name, label=name, position=i))
         db.session.commit()
+        for name in verified:
+            domains.claim(slug, name)
+            domains.verify_manually(name, "test fixture", "test")
         return unit.id
 
 
