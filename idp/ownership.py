@@ -12,6 +12,9 @@ owns"):
   - ``FOREIGN``: it lies in a domain in force for a unit of another tree;
   - ``OPEN``: no domain in force covers it (consumer mail, unverified company domains).
 
+  The claims come from the per-process domain cache (:mod:`idp.domain_lookup`, at
+  most 2 s old on other nodes, current on the node that changed them).
+
 * A unit may create or bind an account, or rename one, only for an ``OWN`` address.
   A ``FOREIGN`` address is refused outright (no unit can squat another company's
   domain). An ``OPEN`` address gives a *pending* record, bound to nobody, until its
@@ -26,7 +29,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from idp import domains, units
+from idp import domain_lookup, domains, units
 from idp.store import ownership_repo
 from idp.store.models import Account
 
@@ -52,10 +55,12 @@ def standing(unit_id: str, email: str, now: datetime | None = None) -> Standing:
     name = domains.email_domain(email)
     if name is None:
         return Standing.OPEN
-    effective = domains.match(name, now).effective
+    effective = domain_lookup.match(name, now).effective
     if effective is None:
         return Standing.OPEN
-    return Standing.OWN if effective.unit_id in tree_of(unit_id) else Standing.FOREIGN
+    if effective.unit_id == unit_id or effective.unit_id in tree_of(unit_id):
+        return Standing.OWN
+    return Standing.FOREIGN
 
 
 def bindable(unit_id: str, account: Account) -> bool:

@@ -1,0 +1,91 @@
+"""Migration 0002 (SCIM records' own ids, pending addresses) on a database that
+revision 0001 created and filled, on SQLite and PostgreSQL: upgrade keeps every SCIM id
+the HR systems know, downgrade works while nothing needs the new columns and refuses
+(losing nothing) once a record is pending."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from idp.store import migrate
+from tests.support.backends import PG_ADMIN_URL, missing, worker_id
+
+NOW = "2026-11-30 10:00:00+00:00"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own (it is migrated down and up)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    name = f"unitgate_mig_{worker_id()}"
+    try:
+        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        missing(f"PostgreSQL unavailable: {type(exc).__name__}")
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def fill_like_0001(url: str) -> None:
+    """What the wave-1 code wrote: a unit, two accounts, both provisioned by SCIM."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO units (id, name, slug, kind, permission_groups, require_totp,"
+            " created_at) VALUES ('u1', 'Acme', 'acme', 'company', '[]', false, :now)"
+        ), {"now": NOW})
+        for n in (1, 2):
+            conn.execute(sa.text(
+                "INSERT INTO accounts (id, email, email_verified, given_name, family_name,"
+                " extra, field_owners, status, failed_code_attempts, version, created_at,"
+                " updated_at) VALUES (:id, :email, true, 'Ann', 'A', '{}', '{}', 'active',"
+                " 0, 1, :now, :now)"
+            ), {"id": f"a{n}", "email": f"ann{n}@acme.example", "now": NOW})
+            conn.execute(sa.text(
+                "INSERT INTO scim_users (account_id, unit_id, user_name, user_name_key,"
+                " created_at) VALUES (:id, 'u1', :email, :email, :now)"
+            ), {"id": f"a{n}", "email": f"ann{n}@acme.example", "now": NOW})
+    engine.dispose()
+
+
+def test_upgrade_keeps_ids_and_downgrade_refuses_to_lose_pending_records(
+    fresh_url: str,
+) -> None:
+    config = migrate.alembic_config(fresh_url)
+    command.upgrade(config, "0001")
+    fill_like_0001(fresh_url)
+
+    migrate.upgrade(fresh_url)
+    engine = sa.create_engine(fresh_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT account_id, scim_id, pending_email, joined_at FROM scim_users"
+                " ORDER BY account_id")).all()  # fmt: skip
+        assert [tuple(r) for r in rows] == [("a1", "a1", None, None), ("a2", "a2", None, None)]
+
+        command.downgrade(config, "0001")  # nothing pending: lossless
+        command.upgrade(config, "head")
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "UPDATE scim_users SET pending_email = 'x@open.example' WHERE account_id = 'a2'"
+            ))
+        with pytest.raises(RuntimeError, match="pending"):
+            command.downgrade(config, "0001")
+        assert migrate.current_revision(fresh_url) == migrate.head_revision(fresh_url)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM scim_users")).scalar() == 2
+    finally:
+        engine.dispose()
