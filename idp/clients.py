@@ -3,7 +3,9 @@
 * Redirect and post-logout URIs must be absolute ``https`` URIs, or ``http`` on a
   loopback host for native apps (RFC 8252 §7.3); no fragments (RFC 6749 §3.1.2), no
   user information, no wildcards. They are later matched by exact string comparison,
-  except that the port of a loopback URI may vary (RFC 8252 §7.3).
+  except that for a public (native) client the port of a loopback redirect URI may
+  vary (RFC 8252 §7.3); never for a confidential client, never for a
+  ``post_logout_redirect_uri``.
 * Confidential clients get a secret of 256 random bits, returned once and stored only
   as a keyed hash (HMAC): the token endpoint checks it with one HMAC, never a slow
   password hash. ``private_key_jwt`` clients register public keys instead.
@@ -329,22 +331,28 @@ class ClientInfo:
         return hasher().verify(secret, SECRET_PURPOSE, self.secret_hash)
 
     def redirect_uri_registered(self, uri: str) -> bool:
-        """Exact match with a registered redirect URI; for a registered loopback IP
-        URI the port may differ (RFC 8252 §7.3)."""
-        return uri_matches(self.redirect_uris, uri)
+        """Exact match with a registered redirect URI. Only a public (native) client
+        may use another port of a registered loopback-IP URI (RFC 8252 §7.3: the
+        app's listener gets an ephemeral port); a confidential client, a server with
+        a fixed address, matches exactly."""
+        return uri_matches(self.redirect_uris, uri, any_loopback_port=self.is_public)
 
     def post_logout_uri_registered(self, uri: str) -> bool:
-        """Exact match with a registered post-logout redirect URI (loopback port aside)."""
+        """Exact match with a registered post-logout redirect URI, for every client
+        (RP-Initiated Logout §3: no loopback port exception)."""
         return uri_matches(self.post_logout_redirect_uris, uri)
 
 
-def uri_matches(registered: Sequence[str], uri: str) -> bool:
-    """True when ``uri`` equals one of ``registered`` character for character, or both
-    are ``http`` loopback-IP URIs that differ only in the port (RFC 8252 §7.3)."""
+def uri_matches(registered: Sequence[str], uri: str, *, any_loopback_port: bool = False) -> bool:
+    """True when ``uri`` equals one of ``registered`` character for character, or, with
+    ``any_loopback_port``, both are ``http`` loopback-IP URIs that differ only in the
+    port (RFC 8252 §7.3)."""
     if not isinstance(uri, str):
         return False
     if uri in registered:
         return True
+    if not any_loopback_port:
+        return False
     try:
         parts = urlsplit(uri)
         if parts.scheme != "http" or parts.hostname not in LOOPBACK_IPS or parts.fragment:

@@ -83,6 +83,22 @@ class Settings(BaseSettings):
     lockout_failures: int = Field(
         100, description="Consecutive failed code entries before an account is locked."
     )
+    token_failures_per_client: int = Field(
+        10,
+        ge=1,
+        description="Failed client authentications (and failed grants of public clients) "
+        "at `/token`, `/introspect` and `/revoke` for one client id from one IP per window; "
+        "more answer 429.",
+    )
+    token_failures_per_ip: int = Field(
+        50,
+        ge=1,
+        description="The same failures from one IP, all client ids together, per window; "
+        "more answer 429.",
+    )
+    token_failure_window_seconds: int = Field(
+        300, ge=1, description="Window of the two limits above (fixed, aligned to the clock)."
+    )
     dns_resolver: str | None = Field(
         None,
         description="DNS server (`host[:port]`, IPv6 as `[addr]:port`) asked for the "

@@ -3,9 +3,11 @@
 
 Each function takes authlib's ``(query_client, request)`` and returns the client or
 None. A client authenticates only with its registered method, and with one mechanism
-per request: credentials in both the header and the body are refused (RFC 6749
-§2.3). Malformed input (bad base64, bad UTF-8, garbage assertions) is an
-authentication failure, never a server error.
+per request: a request carrying two (an ``Authorization`` header, ``client_secret``,
+``client_assertion``) is ``invalid_request`` before any of them is checked
+(:func:`refuse_mixed`, RFC 6749 §2.3 "MUST NOT use more than one authentication
+method in each request"). Malformed input (bad base64, bad UTF-8, garbage
+assertions) is an authentication failure, never a server error.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
-from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Request
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Request
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -54,6 +56,23 @@ def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
 
 def _has_header_auth(request: OAuth2Request) -> bool:
     return bool(request.headers.get("Authorization"))
+
+
+def methods_used(headers: Any, form: Any) -> list[str]:
+    """The client authentication mechanisms a request carries: ``header`` (any
+    ``Authorization`` header), ``client_secret`` and ``client_assertion`` (non-empty
+    form fields)."""
+    used = ["header"] if headers.get("Authorization") else []
+    return used + [name for name in ("client_secret", "client_assertion") if form.get(name)]
+
+
+def refuse_mixed(request: OAuth2Request) -> None:
+    """Raise ``invalid_request`` when the request carries more than one client
+    authentication mechanism (RFC 6749 §2.3), whichever of them would succeed."""
+    if len(methods_used(request.headers, request.form)) > 1:
+        raise InvalidRequestError(
+            "Use one client authentication method per request (RFC 6749 section 2.3)."
+        )
 
 
 def client_secret_basic(query_client: QueryClient, request: OAuth2Request) -> OAuthClient | None:
@@ -97,8 +116,11 @@ def none(query_client: QueryClient, request: OAuth2Request) -> OAuthClient | Non
 
 class PrivateKeyJWT(JWTBearerClientAssertion):
     """``private_key_jwt`` (RFC 7523 §2.2, §3): a JWT signed with a key from the
-    client's registered JWK Set; ``iss`` = ``sub`` = client id, ``aud`` = the token
-    endpoint or the issuer, ``exp`` at most an hour ahead, ``jti`` single use."""
+    client's registered JWK Set; ``iss`` = ``sub`` = client id; one audience, the
+    issuer or the token endpoint, at every endpoint that authenticates clients
+    (:func:`audiences`); ``exp`` (required), ``iat`` and ``nbf`` integers (RFC 7519
+    NumericDate as a JSON integer: no fraction, no bool, no text), ``exp`` at most an
+    hour ahead; ``jti`` single use for as long as the assertion could be accepted."""
 
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
@@ -121,8 +143,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             raise InvalidClientError(description="Invalid client assertion.") from exc
 
     def get_audiences(self) -> list[str]:
-        issuer = settings().issuer
-        return [issuer, f"{issuer}/token", f"{issuer}/introspect", f"{issuer}/revoke"]
+        return audiences()
 
     def resolve_client_public_key(self, client: OAuthClient) -> KeySet:
         if not client.info.jwks:
@@ -134,9 +155,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGS)
         except JoseError as exc:
             raise InvalidClientError(description="Invalid client assertion.") from exc
-        exp = token.claims.get("exp")
-        if isinstance(exp, int) and exp > time.time() + MAX_ASSERTION_LIFETIME:
-            raise InvalidClientError(description="Client assertion lives too long.")
+        check_strict_claims(token.claims)
         self.verify_claims(token.claims)
         return token.claims
 
@@ -144,6 +163,41 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         """Single use: the jti is remembered (hashed) until the assertion expires."""
         if not isinstance(jti, str) or not jti:
             return False
-        ttl = int(claims["exp"] - time.time()) + self.leeway
+        ttl = int(claims["exp"] - time.time()) + self.leeway + 1  # until exp + leeway
         key = "client-jti:" + hasher().hash(f"{claims['sub']}\x00{jti}", "client-assertion")
         return ephemeral().add(key, 1, max(1, min(ttl, MAX_ASSERTION_LIFETIME + self.leeway)))
+
+
+def audiences() -> list[str]:
+    """The audiences a client assertion may name, at ``/token``, ``/introspect`` and
+    ``/revoke`` alike: the issuer (RFC 7523 §3) or the token endpoint (OIDC Core §9).
+    Never the introspection or revocation URL: one rule for every endpoint, and an
+    assertion made for another endpoint or server is not ours to accept."""
+    issuer = settings().issuer
+    return [issuer, f"{issuer}/token"]
+
+
+def _is_integer(value: Any) -> bool:
+    return type(value) is int  # bool is a subclass of int; floats and text are refused
+
+
+def check_strict_claims(claims: dict[str, Any]) -> None:
+    """Raise ``invalid_client`` unless ``exp`` is an integer at most
+    :data:`MAX_ASSERTION_LIFETIME` seconds ahead, ``iat`` and ``nbf`` (when present)
+    are integers, and ``aud`` is one accepted audience: a string, or an array holding
+    exactly one (RFC 7519 §4.1.3 allows arrays; a second audience is refused)."""
+    exp = claims.get("exp")
+    if not _is_integer(exp):
+        raise InvalidClientError(description="The assertion's exp must be an integer.")
+    if exp > time.time() + MAX_ASSERTION_LIFETIME:
+        raise InvalidClientError(description="Client assertion lives too long.")
+    for name in ("iat", "nbf"):
+        if name in claims and not _is_integer(claims[name]):
+            raise InvalidClientError(description=f"The assertion's {name} must be an integer.")
+    aud = claims.get("aud")
+    if isinstance(aud, list) and len(aud) == 1:
+        aud = aud[0]
+    if not isinstance(aud, str) or aud not in audiences():
+        raise InvalidClientError(
+            description="The assertion's aud must be the issuer or the token endpoint."
+        )

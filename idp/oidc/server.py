@@ -58,6 +58,15 @@ class UnitgateServer(AuthorizationServer):
         info = clients.lookup(client_id)
         return None if info is None else OAuthClient(info)
 
+    def authenticate_client(
+        self, request: OAuth2Request, methods: list[str], endpoint: str = "token"
+    ) -> OAuthClient:
+        """The authenticated client, for every grant at ``/token`` and for
+        ``/introspect`` and ``/revoke``; a request with two authentication mechanisms
+        is ``invalid_request`` first (:func:`client_auth.refuse_mixed`)."""
+        client_auth.refuse_mixed(request)
+        return super().authenticate_client(request, methods, endpoint)
+
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         """The current request as authlib sees it; ``request`` may instead be a
         prepared :class:`ParamsRequest`. The URI is built from the issuer, so the
