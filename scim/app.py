@@ -176,7 +176,7 @@ def service_provider_config() -> Response:
     base = ctx().base
     spc = ServiceProviderConfig(
         patch=Patch(supported=True),
-        bulk=Bulk(supported=True, max_operations=bulk.MAX_OPERATIONS,
+        bulk=Bulk(supported=True, max_operations=bulk.max_operations(),
                   max_payload_size=bulk.MAX_PAYLOAD),
         filter=Filter(supported=True, max_results=search.MAX_RESULTS),
         change_password=ChangePassword(supported=False),

@@ -20,8 +20,10 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.exceptions import BadRequest
 
 from idp import json_limits
+from scim import bulk as scim_bulk
 from scim import search
 from tests.support.scim import (
+    ENTERPRISE,
     GROUP,
     PATCH_OP,
     SCIM_JSON,
@@ -233,3 +235,181 @@ def test_deep_json_in_tokens_is_refused_without_a_500(client: FlaskClient) -> No
                           headers={"Accept": "text/html"})
         assert resp.status_code < 500
 
+
+# -- finding 6: Bulk in linear time, with caps ---------------------------------------
+
+
+def managed_by(bulk_id: str, manager: str | None) -> dict[str, Any]:
+    """A POST of user ``bulk_id`` whose manager is the user of bulkId ``manager``."""
+    data: dict[str, Any] = {"schemas": [USER, ENTERPRISE], "userName": f"{bulk_id}@acme.example"}
+    if manager is not None:
+        data[ENTERPRISE] = {"manager": {"value": f"bulkId:{manager}"}}
+    return {"method": "POST", "path": "/Users", "bulkId": bulk_id, "data": data}
+
+
+def reverse_chain(n: int, prefix: str = "u") -> list[dict[str, Any]]:
+    """u0 managed by u1 managed by u2 ... : every POST names one that comes after it,
+    the probe's worst case (the old code needed one pass over the rest per step)."""
+    return [managed_by(f"{prefix}{i}", f"{prefix}{i + 1}" if i + 1 < n else None)
+            for i in range(n)]
+
+
+def bulk(scim: Scim, ops: list[dict[str, Any]], **extra: Any) -> list[dict[str, Any]]:
+    return list(body(scim.post("/Bulk", {"schemas": [BULK], "Operations": ops, **extra}),
+                     200)["Operations"])
+
+
+def user_id(result: dict[str, Any]) -> str:
+    return str(result["location"].rsplit("/", 1)[1])
+
+
+def test_reverse_order_bulk_ids_resolve(scim: Scim) -> None:
+    """Each operation waits exactly for the POSTs it names; the answer is in request
+    order and every reference holds the id its POST created."""
+    ops = reverse_chain(40)
+    ops.insert(0, {"method": "PATCH", "path": "/Users/bulkId:u39", "data": {
+        "schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title",
+                                                "value": "Boss"}]}})  # fmt: skip
+    ops.insert(1, {"method": "POST", "path": "/Groups", "bulkId": "g", "data": {
+        "schemas": [GROUP], "displayName": "Chain",
+        "members": [{"value": "bulkId:u0"}, {"value": "bulkId:u39"}]}})
+    results = bulk(scim, ops)
+    assert [r["status"] for r in results] == ["200"] + ["201"] * 41
+    assert [r.get("bulkId") for r in results[2:]] == [f"u{i}" for i in range(40)]
+    ids = [user_id(r) for r in results[2:]]
+    for i in range(39):
+        doc = body(scim.get(f"/Users/{ids[i]}"), 200)
+        assert doc[ENTERPRISE]["manager"]["value"] == ids[i + 1]
+    assert body(scim.get(f"/Users/{ids[39]}"), 200)["title"] == "Boss"
+    group = body(scim.get(f"/Groups/{user_id(results[1])}"), 200)
+    assert sorted(m["value"] for m in group["members"]) == sorted([ids[0], ids[39]])
+
+
+class WorkCounter:
+    """Counts the bulk module's units of work: operations executed, bulkId
+    references looked up, and reads of request attributes (``get_ci``, called by
+    the old code on every retry of a waiting operation)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.counts = {"execute": 0, "lookup": 0, "get_ci": 0}
+        for name in self.counts:
+            real = getattr(scim_bulk, name)
+            monkeypatch.setattr(scim_bulk, name, self._counting(name, real))
+
+    def _counting(self, name: str, real: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            self.counts[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    def measure(self, scim: Scim, ops: list[dict[str, Any]]) -> dict[str, int]:
+        for name in self.counts:
+            self.counts[name] = 0
+        assert {r["status"] for r in bulk(scim, ops)} == {"201"}
+        return dict(self.counts)
+
+
+def test_reverse_order_bulk_costs_linear_work(scim: Scim,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe's reverse-order Bulk (quadratic before: about 1,000 operations ran
+    into the 30 s worker timeout). Work is counted, not timed: every operation runs
+    once, every reference is looked up once, and the bookkeeping per operation is
+    the same whatever the order and the size."""
+    counter = WorkCounter(monkeypatch)
+    forward = counter.measure(scim, list(reversed(reverse_chain(150, "f"))))
+    backward = counter.measure(scim, reverse_chain(150, "b"))
+    double = counter.measure(scim, reverse_chain(300, "d"))
+    assert backward == forward
+    assert backward["execute"] == 150 and backward["lookup"] == 149
+    assert double["execute"] == 300 and double["lookup"] == 299
+    fixed = 3  # get_ci on the BulkRequest itself
+    assert double["get_ci"] - fixed == 2 * (backward["get_ci"] - fixed)
+
+
+def test_circular_references_are_409_not_a_hang(scim: Scim,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cycle (and what waits on it) is 409 ``invalidValue`` (RFC 7644 §3.7.1)
+    without running any of it; the rest of the request is unaffected."""
+    counter = WorkCounter(monkeypatch)
+    results = bulk(scim, [
+        managed_by("a", "b"), managed_by("b", "a"),              # a two-cycle
+        managed_by("self", "self"),                              # a self-reference
+        managed_by("after", "a"),                                # waits on the cycle
+        {"method": "DELETE", "path": "/Users/bulkId:b"},         # waits on the cycle
+        managed_by("free", None),
+    ])
+    assert [r["status"] for r in results] == ["409"] * 5 + ["201"]
+    for r in results[:5]:
+        assert r["response"]["scimType"] == "invalidValue"
+        assert "circular" in r["response"]["detail"]
+    assert counter.counts["execute"] == 1
+    listed = body(scim.get("/Users"), 200)
+    assert [u["userName"] for u in listed["Resources"]] == ["free@acme.example"]
+
+
+def test_unresolvable_and_duplicate_bulk_ids(scim: Scim) -> None:
+    """A bulkId no POST defines, or whose POST failed, is 409 naming the reason; a
+    bulkId used by two POSTs is 400 for the second."""
+    results = bulk(scim, [
+        managed_by("orphan", "nobody"),
+        {"method": "POST", "path": "/Users", "bulkId": "bad",
+         "data": {"schemas": [USER], "userName": ""}},           # fails: 400
+        managed_by("child", "bad"),
+        managed_by("twin", None), managed_by("twin", None),
+    ])
+    assert [r["status"] for r in results] == ["409", "400", "409", "201", "400"]
+    assert "no POST" in results[0]["response"]["detail"]
+    assert "failed" in results[2]["response"]["detail"]
+    assert results[4]["response"]["scimType"] == "invalidValue"
+
+
+def _settings(app: Flask) -> Any:
+    from idp.services import settings
+
+    with app.app_context():
+        return settings()
+
+
+def test_time_budget_stops_between_operations(app: Flask, scim: Scim,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clock that advances 4 s per operation and a 10 s budget: three operations
+    run (t = 0, 4, 8), the others are answered 503 "not run" with nothing done, and
+    nothing runs after the budget (no worker timeout, no 500)."""
+    monkeypatch.setattr(_settings(app), "scim_bulk_seconds", 10.0)
+    now = [0.0]
+    real_execute = scim_bulk.execute
+
+    def slow_execute(*args: Any) -> Any:
+        now[0] += 4.0
+        return real_execute(*args)
+
+    monkeypatch.setattr(scim_bulk, "clock", lambda: now[0])
+    monkeypatch.setattr(scim_bulk, "execute", slow_execute)
+    results = bulk(scim, [*reverse_chain(6), managed_by("x", None)])
+    assert [r["status"] for r in results] == ["503"] * 3 + ["201"] * 3 + ["503"]
+    # the chain runs from its end: u5, u4, u3 were created
+    assert [r["bulkId"] for r in results if r["status"] == "201"] == ["u3", "u4", "u5"]
+    for r in results:
+        if r["status"] == "503":
+            assert "time budget" in r["response"]["detail"]
+            assert r["response"]["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert body(scim.get("/Users"), 200)["totalResults"] == 3
+
+
+def test_bulk_caps_are_advertised_and_413(app: Flask, scim: Scim,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``maxOperations`` (IDP_SCIM_BULK_MAX_OPERATIONS) and ``maxPayloadSize`` as
+    advertised; above them 413 in the SCIM error schema naming the limit (RFC 7644
+    §3.7.4), before any operation runs."""
+    monkeypatch.setattr(_settings(app), "scim_bulk_max_operations", 5)
+    spc = body(scim.get("/ServiceProviderConfig"), 200)["bulk"]
+    assert spc == {"supported": True, "maxOperations": 5,
+                   "maxPayloadSize": scim_bulk.MAX_PAYLOAD}
+    assert len(bulk(scim, reverse_chain(5))) == 5
+    doc = error(scim.post("/Bulk", {"schemas": [BULK], "Operations": reverse_chain(6, "v")}),
+                413)
+    assert "maxOperations (5)" in doc["detail"]
+    assert body(scim.get('/Users?filter=userName sw "v"'), 200)["totalResults"] == 0
+    big = {"schemas": [BULK], "Operations": [managed_by("w" * (1100 * 1024), None)]}
+    doc = error(scim.post("/Bulk", big), 413)
+    assert f"maxPayloadSize ({scim_bulk.MAX_PAYLOAD}" in doc["detail"]
