@@ -19,6 +19,7 @@ from idp.ephemeral import EphemeralUnavailable, create_store
 from idp.errors import setup_errors
 from idp.i18n import init_app as init_i18n
 from idp.i18n import select_locale
+from idp.json_limits import LimitedJSONProvider
 from idp.keyring import KeyRing
 from idp.services import Services, attach
 from idp.settings import Settings
@@ -44,7 +45,10 @@ class UnitgateFlask(Flask):
     """Flask without two costs every request paid: the coroutine check of each view
     and hook (``ensure_sync``; Unitgate has no async views, and the answer per
     function is remembered, so an async one would still be wrapped) and the signing
-    serializer of the session cookie built anew (:class:`CsrfCookieSession`)."""
+    serializer of the session cookie built anew (:class:`CsrfCookieSession`).
+    ``request.get_json`` parses with the nesting limit of :mod:`idp.json_limits`."""
+
+    json_provider_class = LimitedJSONProvider
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

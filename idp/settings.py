@@ -130,6 +130,19 @@ class Settings(BaseSettings):
         description="How often each server worker looks for due LDAP syncs "
         "(`idp ldap add --schedule-minutes`); 0 turns the scheduler off on this node.",
     )
+    scim_bulk_max_operations: int = Field(
+        1000,
+        ge=1,
+        description="Most operations in one SCIM Bulk request (its `maxOperations`); "
+        "more is refused with 413 before any runs.",
+    )
+    scim_bulk_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Time budget of one SCIM Bulk request: once spent, no further "
+        "operation starts and each one left is answered 503 (send it again). Keep it "
+        "well below `idp serve --timeout`.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
     @property

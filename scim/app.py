@@ -9,7 +9,6 @@ exempt from CSRF (no cookies are used) and answers its own errors in SCIM form.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -28,7 +27,7 @@ from scim2_models import (
 )
 from werkzeug.exceptions import HTTPException
 
-from idp import provisioning, scim_tokens
+from idp import json_limits, provisioning, scim_tokens
 from idp.errors import request_id
 from idp.provisioning import Actor
 from idp.services import settings
@@ -83,7 +82,7 @@ def _scim_error(err: ScimError) -> Response:
 def _http_error(exc: HTTPException) -> Response:
     code = exc.code or 500
     if code == 413:
-        return error_response(ScimError(413, f"the request exceeds {bulk.MAX_PAYLOAD} bytes"))
+        return error_response(ScimError(413, _too_large()))
     scim_type = "invalidSyntax" if code == 400 else None
     return error_response(ScimError(code, exc.description or exc.name or "error", scim_type))
 
@@ -103,20 +102,29 @@ def _unexpected(exc: Exception) -> Response:
 
 
 def body() -> Any:
-    """The JSON body; 413 over the payload limit, 400 ``invalidSyntax`` when not JSON,
-    400 ``invalidValue`` when a string in it holds a NUL character."""
+    """The JSON body; 413 over the payload limit, 400 ``invalidSyntax`` when not JSON
+    or nested deeper than :data:`idp.json_limits.MAX_DEPTH` (checked before parsing,
+    so never a ``RecursionError``), 400 ``invalidValue`` when a string in it holds a
+    NUL character."""
     if (request.content_length or 0) > bulk.MAX_PAYLOAD:
-        raise ScimError(413, f"the request is larger than {bulk.MAX_PAYLOAD} bytes")
+        raise ScimError(413, _too_large())
     raw = request.get_data(cache=True)
     if len(raw) > bulk.MAX_PAYLOAD:
-        raise ScimError(413, f"the request is larger than {bulk.MAX_PAYLOAD} bytes")
+        raise ScimError(413, _too_large())
     try:
-        doc = json.loads(raw)
+        doc = json_limits.loads(raw)
+    except json_limits.JsonTooDeep as exc:
+        raise ScimError(400, f"the body is {exc}", "invalidSyntax") from None
     except ValueError:
         raise ScimError(400, "the body is not valid JSON", "invalidSyntax") from None
     if _has_nul(doc):
         raise ScimError(400, "text values must not contain NUL characters", "invalidValue")
     return doc
+
+
+def _too_large() -> str:
+    """The 413 detail, naming the limit as RFC 7644 §3.7.4 asks."""
+    return f"the request exceeds the maxPayloadSize ({bulk.MAX_PAYLOAD} bytes)"
 
 
 def _has_nul(doc: Any) -> bool:
@@ -168,7 +176,7 @@ def service_provider_config() -> Response:
     base = ctx().base
     spc = ServiceProviderConfig(
         patch=Patch(supported=True),
-        bulk=Bulk(supported=True, max_operations=bulk.MAX_OPERATIONS,
+        bulk=Bulk(supported=True, max_operations=bulk.max_operations(),
                   max_payload_size=bulk.MAX_PAYLOAD),
         filter=Filter(supported=True, max_results=search.MAX_RESULTS),
         change_password=ChangePassword(supported=False),

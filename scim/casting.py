@@ -40,7 +40,8 @@ def parse_etags(header: str | None) -> list[str] | None:
 def version_from_etags(tags: list[str] | None) -> int | None:
     """The version an ``If-Match`` demands; None for ``*`` or no header.
 
-    A tag we never issued can never match: it maps to version 0, which no resource has.
+    A tag we never issued can never match: it maps to version 0, which no resource has
+    (so do digits too long for a database integer).
     """
     if not tags or "*" in tags:
         return None
@@ -48,7 +49,7 @@ def version_from_etags(tags: list[str] | None) -> int | None:
         text = tag[2:] if tag.startswith("W/") else tag
         text = text.strip('"')
         if text.isdigit():
-            return int(text)
+            return int(text) if len(text) <= 18 and text.isascii() else 0
     return 0
 
 

@@ -2,11 +2,16 @@
 
 Filters compile to repository predicates scoped to the caller's unit, so another
 unit's records can neither be returned nor counted. Pages are 1-based
-(``startIndex``), at most :data:`MAX_RESULTS` long, in a stable order.
+(``startIndex``), at most :data:`MAX_RESULTS` long, in a stable order. Paging
+integers are clamped as RFC 7644 §3.4.2.4 says (``startIndex`` < 1 is 1, ``count`` < 0
+is 0) and also from above (:data:`MAX_START_INDEX`, :data:`MAX_RESULTS`), so no value
+can overflow a database integer.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +26,9 @@ from scim.schema import GROUP_SCHEMA, LIST_RESPONSE, SEARCH_REQUEST, ResourceSch
 
 DEFAULT_COUNT = 100
 MAX_RESULTS = 200
+MAX_START_INDEX = 2**31 - 1
+"""Larger ``startIndex`` values are read as this one: still past every record (so an
+empty page with the true ``totalResults``), and an offset every database accepts."""
 
 
 @dataclass
@@ -33,15 +41,36 @@ class Query:
     selection: Selection | None = None
 
 
-def _int(value: Any, name: str, default: int) -> int:
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DIGITS = 18  # any integer of at most 18 digits fits a signed 64-bit column
+
+
+def bounded_int(value: Any, name: str, default: int, low: int, high: int) -> int:
+    """An integer parameter (URL text or JSON number) clamped to ``[low, high]``.
+
+    Absent or empty gives ``default``. Values beyond the bounds, however large
+    (a 30-digit string, ``1e300``), are clamped without ever reaching the database,
+    so no backend can overflow. Anything that is not an integer (text, ``true``,
+    ``Infinity``) is 400 ``invalidValue``.
+    """
     if value is None or value == "":
         return default
+    number: int
     if isinstance(value, bool):
         raise bad_request(f"{name} must be an integer")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise bad_request(f"{name} must be an integer") from None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and math.isfinite(value):
+        number = int(value)
+    elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        text = value.strip()
+        if len(text.lstrip("+-")) > _DIGITS:
+            number = low - 1 if text.startswith("-") else high + 1
+        else:
+            number = int(text)
+    else:
+        raise bad_request(f"{name} must be an integer")
+    return min(high, max(low, number))
 
 
 def _order(value: Any) -> bool:
@@ -85,8 +114,8 @@ def _query(values: dict[str, Any]) -> Query:
         filter=text or None,
         sort_by=sort_by or None,
         descending=_order(values.get("sortorder")),
-        start_index=max(1, _int(values.get("startindex"), "startIndex", 1)),
-        count=min(MAX_RESULTS, max(0, _int(values.get("count"), "count", DEFAULT_COUNT))),
+        start_index=bounded_int(values.get("startindex"), "startIndex", 1, 1, MAX_START_INDEX),
+        count=bounded_int(values.get("count"), "count", DEFAULT_COUNT, 0, MAX_RESULTS),
         selection=Selection(attributes, excluded),
     )
 

@@ -26,6 +26,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from idp import json_limits
 from idp.oidc.models import OAuthClient
 from idp.services import ephemeral, hasher, settings
 
@@ -133,6 +134,9 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if not assertion or form.get("client_assertion_type") != ASSERTION_TYPE:
             return None
         if len(assertion) > MAX_ASSERTION_BYTES or _has_header_auth(request):
+            raise InvalidClientError(description="Invalid client assertion.")
+        if not json_limits.compact_jws_within_depth(assertion):
+            # authlib parses the claims before the signature: bound the nesting first
             raise InvalidClientError(description="Invalid client assertion.")
         try:
             return super().__call__(query_client, request)
