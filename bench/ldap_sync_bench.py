@@ -48,7 +48,7 @@ def run(entries: int = ENTRIES, sqlite: bool = False) -> dict[str, Any]:
     root = Path(__file__).resolve().parent.parent
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    from idp import create_app, ldap_directories, ldap_sync
+    from idp import create_app, domains, ldap_directories, ldap_sync
     from idp.crypto import generate_master_key
     from idp.settings import Settings
     from idp.store import migrate
@@ -81,6 +81,9 @@ def run(entries: int = ENTRIES, sqlite: bool = False) -> dict[str, Any]:
                 groups = ["buyer", "approver"]
                 db.session.add(Unit(name="ACME", slug="acme", permission_groups=groups))
                 db.session.commit()
+                # A sync provisions only addresses in the unit's verified domains.
+                domains.claim("acme", ldap_test.MAIL_DOMAIN, actor="bench")
+                domains.verify_manually(ldap_test.MAIL_DOMAIN, reason="benchmark", actor="bench")
                 directory = ldap_directories.create(
                     "acme",
                     ldap_directories.DirectorySettings(

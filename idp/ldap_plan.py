@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from connectors import ldap as ldap_connector
-from idp import ldap_accounts
+from idp import domains, ldap_accounts, ownership
 from idp.ldap_mapping import MappedEntry, MappingError, map_entry
 from idp.store import ldap_repo
 from idp.store.models import Account, LdapDirectory, LdapLink, Membership
@@ -20,6 +20,21 @@ from idp.store.models import Account, LdapDirectory, LdapLink, Membership
 MASS_DEACTIVATION_FLOOR = 10
 DEFAULT_ROLE = "employee"  # every new membership, like a domain's auto-join default
 MAX_ERROR_SAMPLES = 20
+
+
+def not_own(standing: ownership.Standing, renaming: bool) -> str | None:
+    """Why an address whose :func:`idp.ownership.standing` is ``standing`` is not
+    provisioned (a new entry) or not given to an account (``renaming``); None for an
+    address of the unit's own domains."""
+    if standing is ownership.Standing.OWN:
+        return None
+    if standing is ownership.Standing.FOREIGN:
+        reason = "lies in a domain another company verified"
+        return f"{reason}; address not changed" if renaming else f"{reason}; not provisioned"
+    reason = "is not in a domain this unit verified"
+    if renaming:
+        return f"{reason}; address not changed"
+    return f"{reason}; verify the domain to provision it"
 
 
 @dataclass
@@ -124,6 +139,18 @@ class Planner:
         self.seen: set[str] = set()
         self.emails_in_run: dict[str, str] = {}  # email -> external id
         self.scim_managed: set[str] = set()
+        self.standings: dict[str, ownership.Standing] = {}  # e-mail domain -> standing
+
+    def standing(self, email: str) -> ownership.Standing:
+        """:func:`idp.ownership.standing` of ``email`` towards the directory's unit,
+        asked once per e-mail domain and run (a page holds many addresses of few
+        domains)."""
+        key = domains.email_domain(email) or email
+        found = self.standings.get(key)
+        if found is None:
+            found = ownership.standing(self.directory.unit_id, email)
+            self.standings[key] = found
+        return found
 
     def page(self, entries: list[ldap_connector.LdapEntry]) -> list[Plan]:
         d = self.directory
@@ -186,9 +213,14 @@ class Planner:
             return Plan("unchanged", m, link, account, membership)
         fields = _field_changes(account, m, self.directory.trust_email)
         if "email" in fields:
+            # The account keeps its address unless the new one is the unit's own
+            # (idp.ownership) and free; the other fields change all the same.
             holder = by_email.get(m.email)
-            if holder is not None and holder.id != account.id:
-                self.summary.error(f"{m.dn}: e-mail {m.email} belongs to another account")
+            problem = not_own(self.standing(m.email), renaming=True)
+            if problem is None and holder is not None and holder.id != account.id:
+                problem = "belongs to another account; address not changed"
+            if problem is not None:
+                self.summary.error(f"{m.dn}: new address {m.email} {problem}")
                 fields = {k: v for k, v in fields.items() if k not in ("email", "email_verified")}
         roles = _role_change(self.directory, membership, m)
         if link.deactivated_by_sync and account.status == ldap_accounts.DEACTIVATED:
@@ -209,13 +241,18 @@ class Planner:
             self.summary.skipped += 1
             return None
         account = by_email.get(m.email)
+        links = (other_links.get(account.id) or []) if account is not None else []
+        ours = len(links) == 1 and links[0].directory_id == self.directory.id
+        if account is not None and ours and links[0].state == "missing":
+            # The entry was deleted and re-created with a new id: the same person,
+            # whose account this directory already manages.
+            return self._known(m, links[0], account, memberships, by_email)
+        refused = not_own(self.standing(m.email), renaming=False)
+        if refused is not None:
+            self.summary.error(f"{m.dn}: {m.email} {refused}")
+            return None
         if account is None:
             return Plan("create", m, roles=_role_change(self.directory, None, m))
-        links = other_links.get(account.id) or []
-        ours = len(links) == 1 and links[0].directory_id == self.directory.id
-        if ours and links[0].state == "missing":
-            # The entry was deleted and re-created with a new id: the same person.
-            return self._known(m, links[0], account, memberships, by_email)
         if links:
             self.summary.error(
                 f"{m.dn}: {m.email} is already managed by a directory entry; not adopted"
@@ -228,6 +265,11 @@ class Planner:
         if membership is None:
             self.summary.error(
                 f"{m.dn}: {m.email} belongs to an account outside this unit; not adopted"
+            )
+            return None
+        if not ownership.bindable(self.directory.unit_id, account):
+            self.summary.error(
+                f"{m.dn}: {m.email} belongs to an account another unit also reaches; not adopted"
             )
             return None
         fields = _field_changes(account, m, self.directory.trust_email)

@@ -3,14 +3,20 @@ the unit's accounts in line with it.
 
 Per entry (keyed on its stable id, :class:`~idp.store.models.LdapLink`):
 
-* **new and enabled**: an account is created (status active; ``email_verified``
+* **new and enabled**: only for an address the unit owns
+  (:func:`idp.ownership.standing` ``OWN``: a domain in force for the unit or a unit
+  above it); any other address is an error (another company's domain, or one the
+  unit did not verify). An account is created (status active; ``email_verified``
   only when the directory is trusted for e-mail, ``trust_email``) with a membership
   in the unit. An existing account with the same address is *adopted* only when it
-  is already a member of the unit and not managed by another directory; otherwise
-  the entry is an error: a directory never takes over someone else's account by
-  e-mail address.
+  is already a member of the unit and :func:`idp.ownership.bindable` (nothing of
+  another unit reaches it); otherwise the entry is an error: a directory never
+  takes over someone else's account by e-mail address.
 * **known**: the fields LDAP owns (the attribute map's fields) are updated, and the
-  roles the group map manages are set; roles given by other means stay.
+  roles the group map manages are set; roles given by other means stay. A new
+  address is taken only when the unit owns it and no other account holds it;
+  otherwise the old one stays, the entry counts as an error and its other changes
+  are applied.
 * **disabled** (AD userAccountControl ACCOUNTDISABLE) or **gone**: the account is
   deactivated, which ends its sessions and revokes its grants.
 * **enabled again / back**: an account the sync itself deactivated is reactivated;

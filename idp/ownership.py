@@ -63,6 +63,12 @@ def standing(unit_id: str, email: str, now: datetime | None = None) -> Standing:
     return Standing.FOREIGN
 
 
+def domain_standing(unit_id: str, name: str, now: datetime | None = None) -> Standing:
+    """The standing of the e-mail domain ``name`` (a Google Workspace ``hd``, say)
+    towards ``unit_id``: that of every address in it (:func:`standing`)."""
+    return standing(unit_id, f"postmaster@{name}", now)
+
+
 def bindable(unit_id: str, account: Account) -> bool:
     """Whether ``unit_id``'s provisioning may take over the existing ``account`` (whose
     address is already known to be ``OWN``): only when nothing of another unit reaches

@@ -8,9 +8,11 @@
   linked silently: the caller must first have that account prove control of the
   address with an e-mail code (``idp.federation.linking``).
 * Otherwise a new account is created in the connector's unit just in time, but only
-  for an address in a domain verified for that unit (``Domain``), so one unit's IdP
-  can never pre-create accounts for another company's addresses.
-* A Google ``hd`` must itself be a domain verified for the unit.
+  for an address the unit owns (:func:`idp.ownership.standing` ``OWN``: a domain the
+  unit or a unit above it verified, whose verification is in force), so one unit's
+  IdP can never pre-create accounts for another company's addresses, nor for a
+  domain whose proof of control lapsed.
+* A Google ``hd`` must itself be such a domain of the unit's tree, in force.
 * An upstream that does not vouch for the address (Entra without ``xms_edov``,
   ``email_verified`` false) can sign in an identity already linked, but neither
   creates nor links an account.
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 from connectors import UpstreamIdentity
 from connectors.mapping import MappedProfile, apply, from_settings
+from idp import ownership
 from idp.store import upstream_identities_repo as repo
 from idp.store.models import Account, Connector
 from idp.store.upstream_identities_repo import IdentityConflict, UpstreamKey
@@ -45,14 +48,11 @@ def _stored_claims(identity: UpstreamIdentity) -> dict[str, object]:
     return {k: identity.claims[k] for k in keep if k in identity.claims}
 
 
-def email_domain(email: str) -> str:
-    return email.rsplit("@", 1)[-1].strip().lower().rstrip(".")
-
-
 def resolve(row: Connector, identity: UpstreamIdentity) -> Outcome:
     """Apply the federation rules above to a validated upstream identity."""
-    if identity.hosted_domain and not repo.domain_verified_for_unit(
-        row.unit_id, identity.hosted_domain
+    own = ownership.Standing.OWN
+    if identity.hosted_domain and (
+        ownership.domain_standing(row.unit_id, identity.hosted_domain) is not own
     ):
         return Outcome(refused="hosted_domain_not_verified")
     key = UpstreamKey(row.id, identity.issuer, identity.subject)
@@ -70,7 +70,7 @@ def resolve(row: Connector, identity: UpstreamIdentity) -> Outcome:
         existing = repo.account_by_email(identity.email)
         if existing is not None:
             return Outcome(link_to=existing)
-        if not repo.domain_verified_for_unit(row.unit_id, email_domain(identity.email)):
+        if ownership.standing(row.unit_id, identity.email) is not own:
             return Outcome(refused="email_domain_not_verified")
         try:
             acct = repo.create_account(

@@ -16,7 +16,6 @@ from idp.store.db import db
 from idp.store.models import (
     Account,
     AuditEvent,
-    Domain,
     Membership,
     UpstreamIdentity,
     utcnow,
@@ -184,7 +183,11 @@ def record_sign_in(
     owned_roles: set[str],
     claims: dict[str, Any],
 ) -> Account:
-    """A later sign-in: update the fields and roles this source owns, one commit."""
+    """A later sign-in: update the fields and roles this source owns, one commit.
+
+    The account's address never changes here (no mapped field is ``email``):
+    ``identity.email`` only records what the upstream last asserted, so an upstream
+    cannot rename an account into an address its unit does not own."""
     acct = db.session.get(Account, identity.account_id)
     if acct is None:
         raise IdentityConflict("account vanished")
@@ -195,19 +198,3 @@ def record_sign_in(
     db.session.commit()
     return acct
 
-
-def domain_verified_for_unit(unit_id: str, name: str) -> bool:
-    """True when ``name`` is a verified domain of the unit, or a subdomain of one that
-    was claimed with ``include_subdomains``."""
-    name = name.strip().lower().rstrip(".")
-    if not name or len(name) > 253:
-        return False
-    candidates = [name]
-    parts = name.split(".")
-    candidates += [".".join(parts[i:]) for i in range(1, len(parts) - 1)]
-    rows = db.session.scalars(
-        select(Domain).where(
-            Domain.unit_id == unit_id, Domain.state == "verified", Domain.name.in_(candidates)
-        )
-    )
-    return any(row.name == name or row.include_subdomains for row in rows)

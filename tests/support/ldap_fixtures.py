@@ -39,9 +39,20 @@ def directory_server(slapd_server: ldap_test.Slapd) -> ldap_test.Slapd:
     return slapd_server
 
 
+def verify_domain(unit_ref: str, name: str) -> None:
+    """Claim ``name`` for the unit and verify it by hand, as an operator does with
+    ``idp domains claim`` and ``idp domains verify --manual`` (inside an app context)."""
+    from idp import domains
+
+    domains.claim(unit_ref, name, actor="test")
+    domains.verify_manually(name, reason="test fixture", actor="test")
+
+
 @pytest.fixture
 def unit_id(app: Flask) -> str:
-    """A business unit ``acme`` with the permission groups ``buyer`` and ``approver``."""
+    """A business unit ``acme`` with the permission groups ``buyer`` and ``approver``
+    that verified ``acme.example``, the domain of the directory's addresses (a sync
+    provisions only addresses in its unit's verified domains)."""
     from idp.store.db import db
     from idp.store.models import Unit
 
@@ -49,6 +60,7 @@ def unit_id(app: Flask) -> str:
         unit = Unit(name="ACME Example", slug="acme", permission_groups=["buyer", "approver"])
         db.session.add(unit)
         db.session.commit()
+        verify_domain(unit.id, ldap_test.MAIL_DOMAIN)
         return unit.id
 
 

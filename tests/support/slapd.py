@@ -43,6 +43,7 @@ SCHEMA_DIR = Path("/etc/ldap/schema")
 MODULE_DIR = Path("/usr/lib/ldap")
 
 SUFFIX = "dc=acme,dc=example"
+MAIL_DOMAIN = "acme.example"  # every user's mail and userPrincipalName
 ADMIN_DN = f"cn=admin,{SUFFIX}"
 ADMIN_PASSWORD = "admin-secret"
 SYNC_DN = f"cn=unitgate-sync,ou=service,{SUFFIX}"
@@ -165,11 +166,11 @@ def person(n: int, population: Population) -> Entry:
         "cn": uid(n),
         "uid": uid(n),
         "sAMAccountName": uid(n),
-        "userPrincipalName": f"{uid(n)}@acme.example",
+        "userPrincipalName": f"{uid(n)}@{MAIL_DOMAIN}",
         "givenName": given,
         "sn": family,
         "displayName": f"{given} {family}",
-        "mail": f"{uid(n)}@acme.example",
+        "mail": f"{uid(n)}@{MAIL_DOMAIN}",
         "employeeNumber": f"E{n:05d}",
         "departmentNumber": f"CC-{n % 20:03d}",
         "department": f"Department {n % 7}",
