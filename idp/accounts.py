@@ -3,8 +3,11 @@ levers (``unlock``, ``block``, ``unblock``; the CLI is ``idp accounts ...``).
 
 Status values: ``active`` (may sign in), ``blocked`` (by an administrator; only
 :func:`unblock` lifts it) and ``deactivated`` (by a directory sync or SCIM, which
-lift it themselves). Independently ``locked_at`` is set after
-``IDP_LOCKOUT_FAILURES`` consecutive wrong one-time codes; :func:`unlock` clears it.
+lift it themselves). Independently, ``IDP_LOCKOUT_FAILURES`` consecutive wrong
+one-time codes soft-lock an account (:func:`idp.email_otp.soft_locked`: 6-digit codes
+only from browsers known for it, a 16-digit code for others) until the mailbox is
+proven or :func:`unlock` clears the count; ``locked_at`` (a hard lock set by earlier
+versions) is cleared by :func:`unlock` too.
 """
 
 from __future__ import annotations
@@ -166,8 +169,9 @@ def profile_complete(account: Account, account_memberships: list[Any] | None = N
 
 
 def unlock(email: str, actor: str = "admin") -> bool:
-    """Lift the lock-out of ``email`` after too many wrong codes (clears the failure
-    count too). False when there is no such account."""
+    """Lift the lock-out of ``email`` after too many wrong codes: clears the failure
+    count (ending a soft lock) and ``locked_at`` (a hard lock of an earlier version),
+    audited. False when there is no such account."""
     account = _find(email)
     if account is None:
         return False

@@ -13,7 +13,7 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from itsdangerous import URLSafeTimedSerializer
 
-from idp import interaction, sessions
+from idp import interaction, known_devices, sessions
 from idp.crypto import Hasher, Sealer, derive_key, load_master_key
 from idp.ephemeral import EphemeralUnavailable, create_store
 from idp.errors import setup_errors
@@ -153,6 +153,7 @@ def setup_security(app: Flask, settings: Settings) -> None:
     csrf.init_app(app)
     app.after_request(interaction.set_binding_cookie)
     app.after_request(sessions.set_cookie)
+    app.after_request(known_devices.set_cookie)
 
     @app.after_request
     def _headers(response: Response) -> Response:

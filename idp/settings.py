@@ -77,11 +77,31 @@ class Settings(BaseSettings):
     otp_minutes: int = Field(10, description="Lifetime of an email one-time code (max 10).")
     otp_max_tries: int = Field(5, description="Wrong tries allowed per one-time code.")
     otp_sends_per_address: int = Field(
-        5, description="Codes sent to one address per 15 minutes."
+        5,
+        description="Codes sent to one address for one requester (a browser known for "
+        "the address, else one client IP or IPv6 /64) per 15 minutes.",
     )
-    otp_sends_per_ip: int = Field(30, description="Codes requested from one IP per 15 minutes.")
+    otp_sends_per_address_unknown: int = Field(
+        20,
+        description="Codes sent to one address per 15 minutes for all requesters together "
+        "that are not a browser known for it (caps mail-bombing; known browsers are "
+        "exempt).",
+    )
+    otp_sends_per_ip: int = Field(
+        300,
+        description="Codes requested per 15 minutes from one client IP (IPv6: one /64) by "
+        "browsers not known for the address; sized for a company behind one NAT address.",
+    )
     lockout_failures: int = Field(
-        100, description="Consecutive failed code entries before an account is locked."
+        100,
+        description="Consecutive wrong code entries for an account (max 100) after which "
+        "its 6-digit codes are refused from browsers not known for it: those get a "
+        "16-digit code until the mailbox is proven or `idp accounts unlock` runs.",
+    )
+    known_device_days: int = Field(
+        180,
+        description="How long a browser stays known for an address after it last "
+        "redeemed a code sent there (`ug_device` cookie; max 400).",
     )
     token_failures_per_client: int = Field(
         10,

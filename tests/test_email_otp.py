@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 
 from idp import accounts, create_app, email_otp, interaction
 from idp.email_otp import RedeemOutcome
+from idp.ephemeral import EphemeralUnavailable
 from idp.mail.outbox import courier
 from idp.services import ephemeral, hasher
 from idp.store.db import db
@@ -249,19 +250,39 @@ def test_parallel_redemptions_have_one_winner(app: Flask, web: FlaskClient,
 
 
 @pytest.mark.parametrize("extra_settings", [{"otp_sends_per_address": 3}])
-def test_sends_throttled_per_address(app: Flask, client: FlaskClient,
-                                     smtp_server: SmtpSink) -> None:
+def test_sends_throttled_per_address_and_requester(app: Flask, client: FlaskClient,
+                                                   smtp_server: SmtpSink) -> None:
     add_protocol_stand_in(app)
-    for n in range(3):
+    ip = {"REMOTE_ADDR": "10.0.0.1"}
+    for _ in range(3):
         login = start(client)
-        assert path_of(submit_email(client, login, KNOWN,
-                                    environ_base={"REMOTE_ADDR": f"10.0.0.{n}"})) == login + "/code"
+        assert path_of(submit_email(client, login, KNOWN, environ_base=ip)) == login + "/code"
     login = start(client)
-    resp = submit_email(client, login, KNOWN, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    resp = submit_email(client, login, KNOWN, environ_base=ip)
     assert path_of(resp) == login
     assert "Too many codes" in client.get(login).get_data(as_text=True)
+    # another requester of the same address is not affected
+    resp = submit_email(client, login, KNOWN, environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert path_of(resp) == login + "/code"
     courier(app).drain()
-    assert len(smtp_server.messages) == 3
+    assert len(smtp_server.wait_for(4)) == 4
+
+
+@pytest.mark.parametrize("extra_settings", [{"otp_sends_per_address": 2,
+                                             "otp_sends_per_address_unknown": 3}])
+def test_sends_per_address_capped_for_unknown_requesters(
+    app: Flask, client: FlaskClient, smtp_server: SmtpSink
+) -> None:
+    add_protocol_stand_in(app)
+    sent = []
+    for ip in ("10.0.0.1", "10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.3"):
+        login = start(client)
+        resp = submit_email(client, login, KNOWN, environ_base={"REMOTE_ADDR": ip})
+        sent.append(path_of(resp) == login + "/code")
+    # the third from 10.0.0.1 is refused by its own limit and uses none of the cap
+    assert sent == [True, True, False, True, False]
+    courier(app).drain()
+    assert len(smtp_server.wait_for(3)) == 3
 
 
 @pytest.mark.parametrize("extra_settings", [{"otp_sends_per_ip": 2}])
@@ -279,6 +300,15 @@ def test_sends_throttled_per_ip(app: Flask, client: FlaskClient,
     # another IP is not affected
     resp = submit_email(client, login, "u9@corp.example",
                         environ_base={"REMOTE_ADDR": "192.0.2.8"})
+    assert path_of(resp) == login + "/code"
+    # an IPv6 client counts by its /64
+    for n, addr in enumerate(("2001:db8::1", "2001:db8::2", "2001:db8::ffff")):
+        login = start(client)
+        resp = submit_email(client, login, f"v{n}@corp.example",
+                            environ_base={"REMOTE_ADDR": addr})
+        assert (path_of(resp) == login + "/code") is (n < 2), addr
+    resp = submit_email(client, login, "v9@corp.example",
+                        environ_base={"REMOTE_ADDR": "2001:db8:0:1::1"})
     assert path_of(resp) == login + "/code"
 
 
@@ -302,7 +332,7 @@ def _normalise(html: str) -> str:
     html = re.sub(r'value="[^"]*"', 'value=""', html)
     html = re.sub(r"/interaction/[A-Za-z0-9_-]+", "/interaction/ID", html)
     return html.replace("ann@corp.example", "EMAIL").replace("nobody@corp.example", "EMAIL") \
-        .replace("locked@corp.example", "EMAIL")
+        .replace("locked@corp.example", "EMAIL").replace("soft@corp.example", "EMAIL")
 
 
 def _journey(web: FlaskClient, email: str) -> list[tuple[int, str, str]]:
@@ -325,16 +355,42 @@ def test_same_answers_for_known_unknown_and_locked_addresses(
 ) -> None:
     make_account(app)
     make_account(app, "locked@corp.example", status="blocked")
+    make_account(app, "soft@corp.example", failed_code_attempts=100)  # soft-locked
     known = _journey(web, KNOWN)
     unknown = _journey(web, "nobody@corp.example")
     locked = _journey(web, "locked@corp.example")
-    assert known == unknown == locked
+    soft = _journey(web, "soft@corp.example")
+    assert known == unknown == locked == soft
     courier(app).drain()
-    # every address got a mail; the blocked one gets no code in it
+    # every address got a mail; the blocked one gets no code in it, the soft-locked
+    # one a 16-digit code instead of 6 digits
     assert {m["To"] for m in smtp_server.messages} == {
-        KNOWN, "nobody@corp.example", "locked@corp.example"}
+        KNOWN, "nobody@corp.example", "locked@corp.example", "soft@corp.example"}
     locked_mail = smtp_server.last_to("locked@corp.example")
     assert not re.search(r"\b\d{6}\b", locked_mail.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    soft_mail = smtp_server.last_to("soft@corp.example").get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert re.search(r"\b\d{4} \d{4} \d{4} \d{4}\b", soft_mail)
+    assert not re.search(r"\b\d{6}\b", soft_mail)
+
+
+@pytest.mark.parametrize("extra_settings", [{"otp_sends_per_address": 1}])
+def test_same_answers_when_a_limit_hits(app: Flask, web: FlaskClient,
+                                        smtp_server: SmtpSink) -> None:
+    make_account(app)
+    make_account(app, "locked@corp.example", status="blocked")
+    make_account(app, "soft@corp.example", failed_code_attempts=100)
+    seen = []
+    for email in (KNOWN, "nobody@corp.example", "locked@corp.example", "soft@corp.example"):
+        steps = []
+        for _ in range(2):  # the second request of this requester hits its limit
+            login = start(web, prompt="login")
+            resp = submit_email(web, login, email)
+            page = web.get(path_of(resp))
+            steps.append((resp.status_code, path_of(resp).replace(login, "L"),
+                          page.status_code, _normalise(page.get_data(as_text=True))))
+        assert steps[1][1] == "L" and "Too many codes" in steps[1][3]
+        seen.append(steps)
+    assert seen[0] == seen[1] == seen[2] == seen[3]
 
 
 def test_unknown_address_gets_a_code_that_creates_the_wallet(
@@ -348,9 +404,9 @@ def test_unknown_address_gets_a_code_that_creates_the_wallet(
 
 
 @pytest.mark.parametrize(
-    "extra_settings", [{"otp_sends_per_address": 1000, "otp_sends_per_ip": 1000}]
+    "extra_settings", [{"otp_sends_per_address": 1000, "otp_sends_per_address_unknown": 1000}]
 )
-def test_lockout_after_100_failures_and_admin_unlock(
+def test_soft_lock_after_100_failures_and_admin_unlock(
     app: Flask, client: FlaskClient, smtp_server: SmtpSink
 ) -> None:
     add_protocol_stand_in(app)
@@ -376,21 +432,23 @@ def test_lockout_after_100_failures_and_admin_unlock(
     with app.app_context():
         account = db.session.get(Account, account_id)
         assert account is not None
-        assert account.failed_code_attempts == 99 and account.locked_at is None
+        assert account.failed_code_attempts == 99
     client.post(login + "/code", data={"csrf_token": token, "code": "999999"
                                        if code != "999999" else "999998"})
     with app.app_context():
         account = db.session.get(Account, account_id)
-        assert account is not None and account.locked_at is not None
-    # locked: even a valid, untried code of another sign-in is refused ...
+        assert account is not None and account.failed_code_attempts == 100
+        assert account.locked_at is None and account.can_sign_in  # no hard lock
+    # soft-locked: a valid, untried 6-digit code of this (unknown) browser is refused ...
     resp = client.post(spare_login + "/code", data={"csrf_token": token, "code": spare_code})
     assert path_of(resp) == spare_login + "/code"
-    # ... and a new code request gives no usable code, the right one from before fails
+    # ... and a new code request gets a 16-digit code, which proves the mailbox
     before = len(smtp_server.messages)
     resp = client.post(login + "/email", data={"csrf_token": token, "email": KNOWN})
     assert path_of(resp) == login + "/code"
-    notice = smtp_server.last_to(KNOWN, after=before)
-    assert not re.search(r"\b\d{6}\b", notice.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    text = smtp_server.last_to(KNOWN, after=before).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert not re.search(r"\b\d{6}\b", text)
+    assert re.search(r"\b\d{4} \d{4} \d{4} \d{4}\b", text)
     assert path_of(client.post(login + "/code", data={"csrf_token": token, "code": code})) \
         == login + "/code"
     # an administrator lifts the lock
@@ -404,6 +462,23 @@ def test_lockout_after_100_failures_and_admin_unlock(
     code = code_in(smtp_server.last_to(KNOWN, after=before))
     resp = client.post(login + "/code", data={"csrf_token": token, "code": code})
     assert path_of(resp) != login + "/code"
+
+
+def test_admin_unlock_lifts_a_hard_lock_of_an_earlier_version(
+    app: Flask, web: FlaskClient, smtp_server: SmtpSink
+) -> None:
+    from idp.store.models import utcnow
+
+    make_account(app, failed_code_attempts=100, locked_at=utcnow())
+    before = len(smtp_server.messages)
+    login = start(web)
+    submit_email(web, login, KNOWN)
+    text = smtp_server.last_to(KNOWN, after=before).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "not possible" in text and not re.search(r"\d{4}", text.split("UTC")[-1])
+    with app.app_context():
+        assert accounts.unlock(KNOWN) is True
+    login, code = request_code(web, smtp_server)
+    assert path_of(submit_code(web, login, code)) != login + "/code"
 
 
 def test_good_code_resets_consecutive_failures(app: Flask, web: FlaskClient,
@@ -472,6 +547,14 @@ def test_store_outage_fails_closed_and_recovers(
         login, code = request_code(web, smtp_server)
         resp = web.post(login + "/code", data={"csrf_token": token, "code": code})
         assert resp.status_code == 303 and not path_of(resp).endswith("/code")
+        device = web.get_cookie("ug_device")
+        assert device is not None  # this browser is known for the address now
+        private_redis.stop()  # a known browser does not skip the store either
+        cookie = {"Cookie": f"ug_device={device.value}"}
+        with app.test_request_context(headers=cookie), pytest.raises(EphemeralUnavailable):
+            email_otp.requester_for(KNOWN, "192.0.2.1")
+        resp = web.post(login + "/email", data={"csrf_token": token, "email": KNOWN})
+        assert resp.status_code == 503
     finally:
         courier(app).drain()
         with app.app_context():

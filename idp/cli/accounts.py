@@ -1,6 +1,6 @@
 """``idp accounts unlock|block|unblock|reset-totp EMAIL``: an administrator's levers.
 
-* ``unlock`` lifts the lock-out after too many wrong one-time codes;
+* ``unlock`` lifts the (soft) lock-out after too many wrong one-time codes;
 * ``block`` stops every sign-in and ends the account's sessions and refresh tokens;
 * ``unblock`` lets a blocked account sign in again;
 * ``reset-totp`` removes the TOTP second factor so the employee sets it up again.
@@ -41,7 +41,8 @@ def accounts_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def unlock_command(email: str, as_json: bool) -> None:
-    """Lift the lock-out of EMAIL after too many wrong one-time codes."""
+    """Lift the lock-out of EMAIL after too many wrong one-time codes (browsers not
+    known for EMAIL get 6-digit codes again)."""
     _run("unlock", email, as_json)
 
 

@@ -61,24 +61,17 @@ def update_profile(account: Account, changes: dict[str, Any], audit: AuditEvent)
     return account
 
 
-def record_code_failure(account_id: str, threshold: int) -> int:
-    """Count one more consecutive wrong code atomically and lock the account when the
-    count reaches ``threshold``. Returns the new count (0 when the account is gone)."""
+def record_code_failure(account_id: str) -> int:
+    """Count one more consecutive wrong code atomically (one ``UPDATE``; none for an
+    unknown id). Nothing is locked here: what the count means is
+    :func:`idp.email_otp.soft_locked`. Returns the new count (0 when the account is
+    gone)."""
     count = db.session.execute(
         update(Account)
         .where(Account.id == account_id)
         .values(failed_code_attempts=Account.failed_code_attempts + 1)
         .returning(Account.failed_code_attempts)
     ).scalar()
-    db.session.execute(
-        update(Account)
-        .where(
-            Account.id == account_id,
-            Account.failed_code_attempts >= threshold,
-            Account.locked_at.is_(None),
-        )
-        .values(locked_at=utcnow())
-    )
     db.session.commit()
     return int(count or 0)
 
@@ -94,7 +87,8 @@ def reset_code_failures(account_id: str) -> None:
 
 
 def unlock(account_id: str, audit: AuditEvent) -> None:
-    """Lift a lock-out: clear ``locked_at`` and the failure count, audited."""
+    """Lift a lock-out: clear the failure count (the soft lock) and ``locked_at`` (a
+    hard lock of an earlier version), audited."""
     db.session.execute(
         update(Account)
         .where(Account.id == account_id)

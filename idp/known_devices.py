@@ -1,0 +1,101 @@
+"""Browsers known for an e-mail address: the requester key strangers cannot borrow.
+
+A browser that proved an address's mailbox (redeemed an e-mail code sent to it) is
+*known for that address*: it carries the cookie ``ug_device`` (256 random bits;
+HttpOnly, ``Secure`` unless ``IDP_SECURE_COOKIES=false``, SameSite=Lax, like the
+session cookie) and the ephemeral store keeps
+``known-device:<HMAC(token, address)>`` for ``IDP_KNOWN_DEVICE_DAYS``. Neither the
+token nor the address is stored in clear, and one browser may be known for several
+addresses (one record each, one cookie).
+
+:mod:`idp.email_otp` keys its throttles and its soft lock on the *requester*: the
+known browser when there is one, else the client's network (:func:`client_network`).
+A stranger has neither the person's cookie nor their network, so nothing a
+stranger sends is counted against them.
+
+Cost: :func:`is_known` is one ``get`` when the browser has a cookie and none
+otherwise; :func:`remember` one ``put``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from flask import Response, g, has_request_context, request
+
+from idp.crypto import random_token
+from idp.services import ephemeral, hasher, settings
+
+COOKIE = "ug_device"
+MAX_COOKIE_DAYS = 400  # browsers cap cookie lifetimes at 400 days (RFC 6265bis)
+_MAX_TOKEN_LENGTH = 100
+
+
+def lifetime_seconds() -> int:
+    """How long a browser stays known after its last proof: ``IDP_KNOWN_DEVICE_DAYS``
+    (at least 1, at most :data:`MAX_COOKIE_DAYS`) in seconds."""
+    return max(1, min(settings().known_device_days, MAX_COOKIE_DAYS)) * 86400
+
+
+def _token() -> str | None:
+    if not has_request_context():
+        return None
+    token = request.cookies.get(COOKIE)
+    return token if token and len(token) <= _MAX_TOKEN_LENGTH else None
+
+
+def _key(token: str, email: str) -> str:
+    return f"known-device:{hasher().hash(f'{token}:{email}', 'known-device')}"
+
+
+def known_id(email: str) -> str | None:
+    """An opaque id of this request's browser when it is known for ``email``
+    (a keyed hash, stable across requests), else None."""
+    token = _token()
+    if token is None:
+        return None
+    key = _key(token, email)
+    return key if ephemeral().get(key) is not None else None
+
+
+def remember(email: str) -> None:
+    """Record that this request's browser just proved the mailbox of ``email``: keep
+    (or renew) its record and (re)set the cookie in the response. Outside a request
+    nothing happens."""
+    if not has_request_context():
+        return
+    token = _token() or random_token(32)
+    ttl = lifetime_seconds()
+    ephemeral().put(_key(token, email), 1, ttl)
+    g.device_cookie = token
+
+
+def set_cookie(response: Response) -> Response:
+    """After-request hook: write the ``ug_device`` cookie when :func:`remember` ran."""
+    token = g.pop("device_cookie", None)
+    if token:
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=lifetime_seconds(),
+            httponly=True,
+            secure=settings().secure_cookies,
+            samesite="Lax",
+            path="/",
+        )
+    return response
+
+
+def client_network(ip: str) -> str:
+    """The network a client address stands for in per-IP limits: the IPv4 address
+    itself (an IPv4-mapped IPv6 address counts as IPv4), the /64 of an IPv6 address
+    (one subscriber usually holds a whole /64), the raw text otherwise."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip or "-"
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{addr}/64", strict=False))
+    return str(addr)
