@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import math
 import time
@@ -46,6 +45,7 @@ from typing import Any
 
 from flask import Response, request
 
+from idp import json_limits
 from idp.errors import error_response
 from idp.oidc.client_auth import MAX_ASSERTION_BYTES, basic_credentials, methods_used
 from idp.services import ephemeral, hasher, settings
@@ -112,7 +112,9 @@ def _assertion_subject(assertion: str | None) -> str | None:
         return None
     payload = assertion.split(".")[1]
     try:
-        claims: Any = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims: Any = json_limits.loads(
+            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        )
     except (binascii.Error, ValueError):
         return None
     sub = claims.get("sub") if isinstance(claims, dict) else None
