@@ -11,6 +11,9 @@ documents the owners; :func:`employee_editable` tells the dashboard what to offe
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from idp import audit
@@ -22,6 +25,18 @@ DELETED = "deleted"
 EMPLOYEE = "employee"
 RANK = {EMPLOYEE: 0, "sso": 1, "ldap": 2, "scim": 2}
 MAX_ATTEMPTS = 10
+BACKOFF_CAP_SECONDS = 0.05
+
+
+def attempts() -> Iterator[int]:
+    """The tries of an optimistic write (read, compute, write if the version is still
+    the one read): :data:`MAX_ATTEMPTS` of them, with a random pause growing up to
+    :data:`BACKOFF_CAP_SECONDS` before each retry, so that writers colliding on one
+    row spread out instead of colliding again in lock-step (at most ~0.3 s in all)."""
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, 0.002 * 2**attempt)))  # noqa: S311
+        yield attempt
 
 # Profile fields on the account, with their maximum lengths.
 PROFILE_FIELDS: dict[str, int] = {
@@ -71,7 +86,7 @@ def employee_editable(account: Account, extra_names: list[str] | None = None) ->
 def employee_update(account_id: str, changes: dict[str, str | None], actor_name: str) -> Account:
     """Apply an employee's own profile edit; :class:`FieldOwned` names the first field
     that HR or SSO owns, and nothing is written then."""
-    for _attempt in range(MAX_ATTEMPTS):
+    for _attempt in attempts():
         account = scim_repo.account(account_id)
         if account is None or account.status == DELETED:
             raise NotFound("account not found")

@@ -46,8 +46,8 @@ from idp.field_owners import (
     DELETED,
     EXTRA_LENGTH,
     EXTRA_PREFIX,
-    MAX_ATTEMPTS,
     PROFILE_FIELDS,
+    attempts,
     checked,
     claim,
     column_value,
@@ -362,7 +362,7 @@ def update_user(
     employee's value alone. Deactivation and reactivation take effect here.
     """
     names = extra_names(unit_id)
-    for _attempt in range(MAX_ATTEMPTS):
+    for _attempt in attempts():
         current = get_user(unit_id, user_id)
         if if_match is not None and current.version != if_match:
             raise PreconditionFailed("the user was changed since it was read")
@@ -502,7 +502,7 @@ def delete_user(unit_id: str, user_id: str, actor: Actor, if_match: int | None =
     grants. Audit events and sign-in history are kept (they hold no profile values).
     A record whose holder joined it with their own account is detached instead
     (:func:`_detach`): the person keeps their account."""
-    for _attempt in range(MAX_ATTEMPTS):
+    for _attempt in attempts():
         current = get_user(unit_id, user_id)
         if if_match is not None and current.version != if_match:
             raise PreconditionFailed("the user was changed since it was read")

@@ -20,13 +20,13 @@ from datetime import datetime
 
 from idp import audit, units
 from idp.provisioning import (
-    MAX_ATTEMPTS,
     Actor,
     Busy,
     Conflict,
     InvalidValue,
     NotFound,
     PreconditionFailed,
+    attempts,
 )
 from idp.store import scim_repo, unit_groups_repo
 from idp.store.models import GroupRoleRule, UnitGroup
@@ -122,7 +122,7 @@ def update_group(
 ) -> DirectoryGroup:
     """Apply ``change`` (current -> desired group, members included) without losing
     concurrent changes; returns the group as stored."""
-    for _attempt in range(MAX_ATTEMPTS):
+    for _attempt in attempts():
         current = get_group(unit_id, group_id)
         if if_match is not None and current.version != if_match:
             raise PreconditionFailed("the group was changed since it was read")

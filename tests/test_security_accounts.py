@@ -131,15 +131,16 @@ def test_scim_cannot_move_an_address_into_another_companys_domain(
 def test_ldap_mail_change_joins_no_unit(app: Flask, directory_id: str, unit_id: str,
                                         directory_server: ldap_test.Slapd) -> None:  # fmt: skip
     """A directory changes a user's mail into another company's auto-join domain: the
-    sync updates the address but adds no membership; an untrusted directory's new
-    address is unverified."""
+    sync keeps the old address (``idp.ownership``: no rename into a domain another
+    company verified), counts an error and adds no membership."""
     auto_join_domain(app, "other", "other.example")
     with app.app_context():
         directory = ldap_repo.directory(directory_id)
         assert directory is not None
         ldap_sync.run_locked(directory)
+        old_address = f"{ldap_test.uid(7)}@acme.example"
         account_id = db.session.scalars(select(Account.id).where(
-            Account.email == f"{ldap_test.uid(7)}@acme.example")).one()  # fmt: skip
+            Account.email == old_address)).one()  # fmt: skip
     before = unit_slugs(app, account_id)
     assert before == {"acme"}
     directory_server.replace(7, "mail", ["seven@other.example"])
@@ -147,8 +148,8 @@ def test_ldap_mail_change_joins_no_unit(app: Flask, directory_id: str, unit_id: 
         directory = ldap_repo.directory(directory_id)
         assert directory is not None
         summary = ldap_sync.run_locked(directory)
-        assert summary.updated == 1
+        assert summary.errors == 1
+        assert "another company" in summary.error_samples[0]
         row = db.session.get(Account, account_id)
-        assert row is not None and row.email == "seven@other.example"
-        assert row.email_verified is False
+        assert row is not None and row.email == old_address
     assert unit_slugs(app, account_id) == before
