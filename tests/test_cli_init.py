@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from idp.crypto import generate_master_key
 from idp.store import migrate
-from tests.support.backends import PG_ADMIN_URL, missing, worker_id
+from tests.support import backends
 from tests.support.processes import idp_env, run_idp
 
 
@@ -38,18 +38,8 @@ def key_rows(url: str) -> list[tuple[str, str, str]]:
 @pytest.fixture
 def fresh_postgres() -> Iterator[str]:
     """An empty PostgreSQL database of its own, dropped afterwards."""
-    name = f"unitgate_init_{worker_id()}"
-    try:
-        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        missing(f"PostgreSQL at {PG_ADMIN_URL} unavailable: {type(exc).__name__}")
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with backends.fresh_postgres("unitgate_init") as url:
+        yield url
 
 
 def test_init_on_a_fresh_checkout_then_again(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from idp.store import migrate
-from tests.support.backends import PG_ADMIN_URL, missing, worker_id
+from tests.support.backends import fresh_postgres
 
 NOW = "2026-11-30 10:00:00+00:00"
 
@@ -24,18 +24,8 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'old.db'}"
         return
-    name = f"unitgate_mig_{worker_id()}"
-    try:
-        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        missing(f"PostgreSQL unavailable: {type(exc).__name__}")
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_postgres("unitgate_mig") as url:
+        yield url
 
 
 def fill_like_0001(url: str) -> None:

@@ -9,6 +9,8 @@ test.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +79,28 @@ def postgres_url() -> str:
     except Exception as exc:
         missing(f"PostgreSQL at {PG_ADMIN_URL} unavailable: {type(exc).__name__}: {exc}")
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+@contextmanager
+def fresh_postgres(prefix: str) -> Iterator[str]:
+    """An empty PostgreSQL database of this worker's own (``<prefix>_<worker>``), for
+    tests that migrate or initialise a database from scratch; dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"{prefix}_{worker_id()}"
+    try:
+        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        missing(f"PostgreSQL at {PG_ADMIN_URL} unavailable: {type(exc).__name__}: {exc}")
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def redis_url() -> str:
