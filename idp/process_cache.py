@@ -62,7 +62,7 @@ class ProcessCache(Generic[V]):
 
     def get_or_load(self, key: Hashable, load: Callable[[], V | None]) -> V | None:
         """The fresh cached value of ``key``, else ``load()`` (stored unless None)."""
-        if commit_hooks.uncommitted(self.watched):
+        if self.watched and commit_hooks.uncommitted(self.watched):
             return load()  # read our own changes; cache nothing a rollback may undo
         entries = self._entries()
         hit = entries.items.get(key)

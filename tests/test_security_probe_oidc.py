@@ -348,7 +348,8 @@ def test_successful_client_credentials_write_nothing_and_read_once(
     counting = _CountingStore(services.ephemeral)
     services.ephemeral = counting
     try:
-        assert _cc(client, rp).status_code == 200
+        for _ in range(3):  # a busy merchant: the IP's count is read once per 2 s
+            assert _cc(client, rp).status_code == 200
     finally:
         services.ephemeral = counting.inner
     assert counting.writes == [] and len(counting.reads) <= 1, counting.__dict__
