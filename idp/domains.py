@@ -66,7 +66,8 @@ CONSUMER_DOMAINS: frozenset[str] = frozenset(_CONSUMER_LIST.split())
 
 class DomainError(ValueError):
     """A domain operation is refused; ``code`` says why: ``invalid_domain``,
-    ``consumer_domain``, ``domain_taken``, ``not_found``, ``reason_required``, ..."""
+    ``consumer_domain``, ``reserved_domain``, ``domain_taken``, ``not_found``,
+    ``reason_required``, ..."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -232,6 +233,12 @@ def _refuse_conflicts(name: str, wildcard: bool, unit: Unit) -> None:
                 )
 
 
+RESERVED_TLD = "invalid"
+"""Never deliverable (RFC 6761 §6.4): the addresses of pending records' placeholders
+(``idp.provisioning.placeholder_email``) and of deleted accounts live under it, so no
+company may own it (or it could provision into those accounts)."""
+
+
 def claim(unit_ref: str, text: str, actor: str = "system") -> Domain:
     """Claim ``text`` (``acme.example`` or ``*.acme.example``) for the unit and return
     the claim; its :func:`challenge_of` says which TXT record to publish.
@@ -244,6 +251,12 @@ def claim(unit_ref: str, text: str, actor: str = "system") -> Domain:
     """
     name, wildcard = parse_claim(text)
     unit = get_unit(unit_ref)
+    if name.rsplit(".", 1)[-1] == RESERVED_TLD:
+        raise DomainError(
+            "reserved_domain",
+            f"{name} is under .{RESERVED_TLD} (RFC 6761), which Unitgate uses for "
+            "placeholder and deleted addresses; it cannot belong to a company",
+        )
     if is_consumer(name):
         raise DomainError(
             "consumer_domain", f"{name} is a consumer mail domain and cannot belong to a company"

@@ -301,3 +301,14 @@ def test_joining_needs_the_mailbox_proven_and_the_record_still_pending(
         vera = accounts.by_email(VICTIM)
         assert vera is not None
     assert unit_slugs(app, vera.id) == set()
+
+
+def test_the_placeholder_domain_cannot_be_claimed(app: Flask) -> None:
+    """Placeholders and deleted accounts have ``.invalid`` addresses: no company may
+    claim that domain (it could otherwise provision into those accounts)."""
+    with app.app_context():
+        units.create("Sly GmbH", slug="sly")
+        for name in ("pending.invalid", "deleted.invalid", "*.invalid.invalid"):
+            with pytest.raises(domains.DomainError) as refused:
+                domains.claim("sly", name)
+            assert refused.value.code == "reserved_domain"
