@@ -13,7 +13,7 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from itsdangerous import URLSafeTimedSerializer
 
-from idp import interaction, known_devices, sessions
+from idp import form_limits, interaction, known_devices, sessions
 from idp.crypto import Hasher, Sealer, derive_key, load_master_key
 from idp.ephemeral import EphemeralUnavailable, create_store
 from idp.errors import setup_errors
@@ -150,6 +150,7 @@ def setup_security(app: Flask, settings: Settings) -> None:
         WTF_CSRF_SSL_STRICT=False,
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
+    form_limits.init_app(app)  # before CSRF, which parses forms
     csrf.init_app(app)
     app.after_request(interaction.set_binding_cookie)
     app.after_request(sessions.set_cookie)

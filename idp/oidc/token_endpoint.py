@@ -3,9 +3,10 @@ endpoints: thin views over the authorization server. Errors are RFC 6749 §5.2 J
 ``invalid_client`` after HTTP Basic is a 401 with ``WWW-Authenticate``.
 
 Before any parsing or authentication work a POST body is capped
-(:func:`cap_form`): at most :data:`MAX_FORM_BYTES` bytes (413) and
-:data:`MAX_FORM_PARAMS` parameters (400), both ``invalid_request``. Then failed
-client authentication is throttled (:mod:`idp.oidc.throttle`).
+(:func:`cap_form`): at most :data:`MAX_FORM_BYTES` bytes (413) and, like every form of
+the app (:mod:`idp.form_limits`), at most ``MAX_FORM_PARAMS`` parameters (400), both
+``invalid_request``. Then failed client authentication is throttled
+(:mod:`idp.oidc.throttle`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ bp = Blueprint("oauth_token", __name__)
 
 # A token request is a handful of short fields; a client assertion at most 8 KiB.
 MAX_FORM_BYTES = 64 * 1024
-MAX_FORM_PARAMS = 100
-URLENCODED = "application/x-www-form-urlencoded"
 
 
 def _no_store(resp: Response) -> Response:
@@ -39,22 +38,16 @@ def _too_large() -> Response:
 
 @bp.before_request
 def cap_form() -> Response | None:
-    """Refuse a POST body over :data:`MAX_FORM_BYTES` bytes (413) or with more than
-    :data:`MAX_FORM_PARAMS` parameters (400) before it is parsed: counting ``&`` in
-    the raw urlencoded body, werkzeug's ``max_form_parts`` for multipart. A body
-    within both caps is parsed here once and read from the cache afterwards."""
+    """Refuse a POST body over :data:`MAX_FORM_BYTES` bytes (413) before it is parsed
+    (the app-wide hook of :mod:`idp.form_limits` has already refused one with too many
+    parameters). A body within the caps is parsed here once and read from the cache
+    afterwards."""
     if request.method != "POST":
         return None
     if (request.content_length or 0) > MAX_FORM_BYTES:
         return _too_large()
     request.max_content_length = MAX_FORM_BYTES  # also bounds a body without a length
-    request.max_form_parts = MAX_FORM_PARAMS
     try:
-        urlencoded = request.mimetype == URLENCODED
-        if urlencoded and request.get_data(cache=True).count(b"&") >= MAX_FORM_PARAMS:
-            return error_response(
-                400, "invalid_request", f"More than {MAX_FORM_PARAMS} form parameters."
-            )
         request.form  # noqa: B018 - parse now, within the caps
     except RequestEntityTooLarge:
         return _too_large()
