@@ -141,7 +141,14 @@ def test_admins_of_two_units_are_isolated(tree: Tree) -> None:
     with pytest.raises(NotPermitted) as err:
         require(globex, "users.read", tree.team)
     assert err.value.unit_id == tree.team and err.value.permission == "users.read"
+    assert err.value.foreign  # globex's admin holds nothing in acme: a 404 there
     require(acme, "users.read", tree.team)  # no error
+    employee = as_account(person("emp@acme.example", {tree.company: ["employee"]}))
+    with pytest.raises(NotPermitted) as err:
+        require(employee, "users.manage", tree.team)
+    assert not err.value.foreign  # a member without the right: a 403
+    with pytest.raises(UnknownPermission):
+        require(acme, "users.remove", tree.team)
 
 
 def test_an_account_without_membership_holds_nothing(tree: Tree) -> None:

@@ -75,14 +75,16 @@ SYSTEM = Actor.system()
 
 
 class NotPermitted(Exception):
-    """The actor may not do this to this unit. Admin paths answer 404 for a unit the
-    actor holds no right in (so its existence does not leak), 403 otherwise."""
+    """The actor may not do this to this unit. ``foreign`` is True when the actor
+    holds no permission at all in the unit (or it does not exist): admin paths
+    answer 404 then, so the unit's existence does not leak, and 403 otherwise."""
 
-    def __init__(self, actor: Actor, permission: str, unit_id: str) -> None:
+    def __init__(self, actor: Actor, permission: str, unit_id: str, foreign: bool) -> None:
         super().__init__(f"{actor.audit_name()} may not {permission} in unit {unit_id}")
         self.actor = actor
         self.permission = permission
         self.unit_id = unit_id
+        self.foreign = foreign
 
 
 def _can_act(account_id: str) -> bool:
@@ -145,6 +147,10 @@ def may(actor: Actor, permission: str, unit_id: str) -> bool:
 
 
 def require(actor: Actor, permission: str, unit_id: str) -> None:
-    """Return when :func:`may`; raise :class:`NotPermitted` otherwise."""
-    if not may(actor, permission, unit_id):
-        raise NotPermitted(actor, permission, unit_id)
+    """Return when :func:`may`; raise :class:`NotPermitted` otherwise (the same
+    decision, computed once)."""
+    if permission not in catalogue.ALL:
+        raise UnknownPermission(permission)
+    held = permissions(actor, unit_id)
+    if permission not in held:
+        raise NotPermitted(actor, permission, unit_id, foreign=not held)
