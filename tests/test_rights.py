@@ -31,7 +31,13 @@ from idp.rights import (
 from idp.rights.authorization import SYSTEM, permissions
 from idp.store import units_repo
 from idp.store.db import db
-from idp.store.models import Account, AuditEvent, Membership
+from idp.store.models import (
+    Account,
+    AuditEvent,
+    Membership,
+    PermissionGroup,
+    StaffAssignment,
+)
 
 ADMIN_ONLY = ("units.manage", "users.manage", "connectors.manage", "audit.read")
 
@@ -267,16 +273,22 @@ def test_groups_made_by_units_create_and_update_are_rows_without_permissions(app
         assert units.describe(units.get("initech"))["permission_groups"] == ["buyers", "signers"]
 
 
-def test_deleting_a_unit_deletes_its_groups(app: Flask) -> None:
+def test_deleting_a_unit_deletes_its_groups_and_staff_assignments(app: Flask) -> None:
     with app.app_context():
         unit = units.create("Initech", slug="initech", permission_groups=["buyers"])
         unit_id = unit.id
+        person("sam@operator.example")
+        staff.add("sam@operator.example")
+        staff.assign("sam@operator.example", "initech", "administrator")
         units.delete("initech")
-        from idp.store.models import PermissionGroup
-
+        db.session.expire_all()
         assert db.session.scalars(
             select(PermissionGroup).where(PermissionGroup.unit_id == unit_id)
         ).all() == []
+        assert db.session.scalars(
+            select(StaffAssignment).where(StaffAssignment.unit_id == unit_id)
+        ).all() == []
+        assert [row["assignments"] for row in staff.describe_all()] == [[]]
 
 
 # --- staff ----------------------------------------------------------------------------
