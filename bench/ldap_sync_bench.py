@@ -53,7 +53,7 @@ def run(entries: int = ENTRIES, sqlite: bool = False) -> dict[str, Any]:
     from idp.settings import Settings
     from idp.store import migrate
     from idp.store.db import db
-    from idp.store.models import Unit
+    from idp.store.models import PermissionGroup, Unit
     from tests.support import slapd as ldap_test
 
     reason = ldap_test.available()
@@ -79,7 +79,8 @@ def run(entries: int = ENTRIES, sqlite: bool = False) -> dict[str, Any]:
             )
             with app.app_context():
                 groups = ["buyer", "approver"]
-                db.session.add(Unit(name="ACME", slug="acme", permission_groups=groups))
+                db.session.add(Unit(name="ACME", slug="acme", permission_group_rows=[
+                    PermissionGroup(name=g) for g in groups]))
                 db.session.commit()
                 # A sync provisions only addresses in the unit's verified domains.
                 domains.claim("acme", ldap_test.MAIL_DOMAIN, actor="bench")

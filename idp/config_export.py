@@ -49,7 +49,7 @@ def _unit(unit: Unit) -> dict[str, Any]:
     parent = units_repo.by_id(unit.parent_id) if unit.parent_id else None
     out: dict[str, Any] = {"slug": unit.slug, "name": unit.name, "type": unit.kind}
     out["parent"] = parent.slug if parent else None
-    out["permission_groups"] = list(unit.permission_groups or [])
+    out["permission_groups"] = units.group_names(unit)
     out["require_totp"] = bool(unit.require_totp)
     out["profile_fields"] = [units.field_to_dict(f) for f in units_repo.fields(unit.id)]
     out["connectors"] = [config_connectors.export(c) for c in connectors_repo.list_all(unit.id)]

@@ -164,8 +164,8 @@ class Planner:
             if (spec.parent or None) != current:
                 kwargs["parent"] = spec.parent or None
                 fields["parent"] = _diff(current, spec.parent or None)
-        groups = list(existing.permission_groups or [])
-        if spec.permission_groups is not None and spec.permission_groups != groups:
+        groups = units.group_names(existing)
+        if spec.permission_groups is not None and set(spec.permission_groups) != set(groups):
             kwargs["permission_groups"] = spec.permission_groups
             fields["permission_groups"] = _diff(groups, spec.permission_groups)
         if kwargs:

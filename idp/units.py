@@ -2,10 +2,11 @@
 
 A unit has a display ``name``, a unique ``slug`` (stable key for configuration files
 and URLs), a ``kind`` (``company`` or ``person`` for a sole trader), an optional
-``parent`` (a department or subsidiary hangs under its company), and its own
-``permission_groups``. An account may belong to several units (``Membership``); its
-``roles`` there come from the base vocabulary :data:`BASE_ROLES` plus the unit's
-permission groups. See ``docs/companies.md``.
+``parent`` (a department or subsidiary hangs under its company), and its own custom
+permission groups (rows of ``permission_groups``, see :mod:`idp.rights`). An account
+may belong to several units (``Membership``); its ``roles`` there come from the base
+vocabulary :data:`BASE_ROLES` plus the unit's permission groups. See
+``docs/companies.md``.
 
 Every change is validated first and written in one transaction with its audit event.
 """
@@ -18,8 +19,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from idp import audit
-from idp.store import units_repo
-from idp.store.models import Unit, UnitProfileField
+from idp.store import rights_repo, units_repo
+from idp.store.models import PermissionGroup, Unit, UnitProfileField
 
 BASE_ROLES: tuple[str, ...] = (
     "main_user",
@@ -177,9 +178,15 @@ def descendant_ids(unit_id: str) -> set[str]:
     return out
 
 
+def group_names(unit: Unit) -> list[str]:
+    """The names of the unit's custom permission groups, sorted."""
+    return rights_repo.group_names(unit.id) if unit.id else []
+
+
 def roles_for(unit: Unit) -> tuple[str, ...]:
-    """The roles an account can hold in ``unit``: the base roles, then its groups."""
-    return BASE_ROLES + tuple(unit.permission_groups or ())
+    """The roles an account can hold in ``unit``: the base roles, then its custom
+    permission groups (sorted by name)."""
+    return BASE_ROLES + tuple(group_names(unit))
 
 
 def validate_roles(unit: Unit, roles: Iterable[Any]) -> list[str]:
@@ -235,7 +242,7 @@ def create(
         slug=chosen,
         kind=kind,
         parent_id=parent_unit.id if parent_unit else None,
-        permission_groups=groups,
+        permission_group_rows=[PermissionGroup(name=g, permissions=[]) for g in groups],
     )
     event = audit.event(
         actor, "unit.create", chosen, {"kind": kind, "parent": parent_unit and parent_unit.slug}
@@ -259,8 +266,9 @@ def update(
     actor: str = "system",
 ) -> Unit:
     """Change the given attributes of a unit (``parent=None`` makes it top-level);
-    returns the unit. Refuses parent cycles and removing a permission group that
-    members still hold."""
+    returns the unit. ``permission_groups`` replaces the set of custom group names:
+    new names become groups without permissions, kept ones keep theirs. Refuses
+    parent cycles and removing a permission group that members still hold."""
     unit = get(ref)
     changed: dict[str, Any] = {}
     if name is not None:
@@ -281,16 +289,20 @@ def update(
             changed["parent"] = parent_unit.slug if parent_unit else None
     if permission_groups is not None:
         groups = validate_groups(permission_groups)
-        dropped = set(unit.permission_groups or []) - set(groups)
+        current = {row.name: row for row in rights_repo.groups(unit.id)}
+        dropped = set(current) - set(groups)
         held = dropped & units_repo.roles_held(unit.id)
         if held:
             raise UnitError(
                 "group_in_use",
                 f"permission group(s) {', '.join(sorted(held))} still held by members",
             )
-        if groups != list(unit.permission_groups or []):
-            unit.permission_groups = groups
-            changed["permission_groups"] = groups
+        if set(groups) != set(current):
+            unit.permission_group_rows = [
+                current.get(g) or PermissionGroup(unit_id=unit.id, name=g, permissions=[])
+                for g in groups
+            ]
+            changed["permission_groups"] = sorted(groups)
     if changed:
         units_repo.save(unit, audit.event(actor, "unit.update", unit.slug, changed))
     return unit
@@ -387,7 +399,7 @@ def describe(unit: Unit) -> dict[str, Any]:
         "type": unit.kind,
         "parent": parent.slug if parent else None,
         "parent_id": unit.parent_id,
-        "permission_groups": list(unit.permission_groups or []),
+        "permission_groups": group_names(unit),
         "roles": list(roles_for(unit)),
         "profile_fields": [field_to_dict(f) for f in units_repo.fields(unit.id)],
         "members": units_repo.member_count(unit.id),

@@ -106,7 +106,7 @@ def test_apply_creates_and_a_second_apply_changes_nothing(app: Flask) -> None:
         acme = units.get("acme")
         assert units.get("acme-sales").parent_id == acme.id
         assert units.get("jane").kind == "person"
-        assert units.roles_for(acme)[-2:] == ("buyers", "approvers")
+        assert units.roles_for(acme)[-2:] == ("approvers", "buyers")
         [okta] = connectors_repo.list_all(acme.id)
         assert okta.kind == "okta" and okta.settings["client_id"] == "0oa1example"
         claim = domains.get("acme.example")

@@ -15,7 +15,7 @@ from idp import ldap_directories, ldap_scheduler, ldap_sync
 from idp.services import ephemeral
 from idp.store import ldap_repo
 from idp.store.db import db
-from idp.store.models import Account, AuditEvent, LdapDirectory, Unit, utcnow
+from idp.store.models import Account, AuditEvent, LdapDirectory, PermissionGroup, Unit, utcnow
 from tests.support import slapd as ldap_test
 from tests.support.ldap_fixtures import directory_settings
 
@@ -87,7 +87,8 @@ def test_a_failing_directory_does_not_stop_the_others(
 ) -> None:
     schedule(app, directory_id, 5)
     with app.app_context():
-        db.session.add(Unit(name="Beta", slug="beta", permission_groups=["buyer", "approver"]))
+        db.session.add(Unit(name="Beta", slug="beta", permission_group_rows=[
+            PermissionGroup(name="buyer"), PermissionGroup(name="approver")]))
         db.session.commit()
         dead = ldap_directories.create(
             "beta",

@@ -74,7 +74,9 @@ def test_upgrade_keeps_ids_and_downgrade_refuses_to_lose_pending_records(
             ))
         with pytest.raises(RuntimeError, match="pending"):
             command.downgrade(config, "0001")
-        assert migrate.current_revision(fresh_url) == migrate.head_revision(fresh_url)
+        # Later revisions' downgrades ran before 0002 refused (PostgreSQL rolls them back
+        # with the refusal, SQLite keeps them): either way nothing of 0002 is lost.
+        assert migrate.current_revision(fresh_url) in ("0002", migrate.head_revision(fresh_url))
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM scim_users")).scalar() == 2
     finally:

@@ -67,3 +67,8 @@ from idp.cli.apply import apply_command, export_command  # noqa: E402
 
 main.add_command(apply_command)
 main.add_command(export_command)
+from idp.cli.rights import groups_group, rights_group, staff_group  # noqa: E402
+
+main.add_command(rights_group)
+main.add_command(groups_group)
+main.add_command(staff_group)

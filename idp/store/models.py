@@ -74,9 +74,6 @@ class Unit(Base):
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     kind: Mapped[str] = mapped_column(String(20), default="company")
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
-    # The unit's own permission groups, usable as roles besides the base vocabulary
-    # (``idp.units.BASE_ROLES``).
-    permission_groups: Mapped[list[str]] = mapped_column(default=list)
     # Members signing in with an e-mail code or a password must add a TOTP code
     # (``idp.totp``); SSO sign-ins are exempt.
     require_totp: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -84,6 +81,11 @@ class Unit(Base):
 
     profile_fields: Mapped[list[UnitProfileField]] = relationship(
         back_populates="unit", cascade="all, delete-orphan", order_by="UnitProfileField.position"
+    )
+    # The unit's custom permission groups (``idp.rights``), usable as roles besides the
+    # built-in ones (``idp.units.BASE_ROLES``).
+    permission_group_rows: Mapped[list[PermissionGroup]] = relationship(
+        cascade="all, delete-orphan", order_by="PermissionGroup.name"
     )
 
 
@@ -673,3 +675,47 @@ class TotpCredential(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column()
     last_used_step: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PermissionGroup(Base):
+    """A unit's custom permission group: a role name its members can hold, granting
+    the named permissions of the catalogue (``idp.rights.catalogue``)."""
+
+    __tablename__ = "permission_groups"
+    __table_args__ = (UniqueConstraint("unit_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    permissions: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StaffMember(Base):
+    """An account of the platform operator's own people (``idp.rights.staff``)."""
+
+    __tablename__ = "staff_members"
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    added_by: Mapped[str] = mapped_column(String(200))
+
+
+class StaffAssignment(Base):
+    """A staff member assigned to a customer (a top-level unit) as ``administrator``
+    (every permission) or ``processor`` (the named ``permissions`` only)."""
+
+    __tablename__ = "staff_assignments"
+    __table_args__ = (UniqueConstraint("account_id", "unit_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("staff_members.account_id", ondelete="CASCADE")
+    )
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    permissions: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))

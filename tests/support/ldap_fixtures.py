@@ -54,10 +54,11 @@ def unit_id(app: Flask) -> str:
     that verified ``acme.example``, the domain of the directory's addresses (a sync
     provisions only addresses in its unit's verified domains)."""
     from idp.store.db import db
-    from idp.store.models import Unit
+    from idp.store.models import PermissionGroup, Unit
 
     with app.app_context():
-        unit = Unit(name="ACME Example", slug="acme", permission_groups=["buyer", "approver"])
+        unit = Unit(name="ACME Example", slug="acme", permission_group_rows=[
+            PermissionGroup(name="buyer"), PermissionGroup(name="approver")])
         db.session.add(unit)
         db.session.commit()
         verify_domain(unit.id, ldap_test.MAIL_DOMAIN)

@@ -13,7 +13,14 @@ from werkzeug.test import TestResponse
 from idp import domains
 from idp.cli import main
 from idp.store.db import db
-from idp.store.models import Account, AuditEvent, Membership, Unit, UnitProfileField
+from idp.store.models import (
+    Account,
+    AuditEvent,
+    Membership,
+    PermissionGroup,
+    Unit,
+    UnitProfileField,
+)
 
 SCIM_JSON = "application/scim+json"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -32,7 +39,8 @@ def make_unit(app: Flask, slug: str, fields: tuple[str, ...] = (),
     ``verified`` domains (verified by hand, as an operator would); returns its id.
     Without a verified domain its SCIM users are pending records (``idp.ownership``)."""
     with app.app_context():
-        unit = Unit(name=slug.title(), slug=slug, permission_groups=list(groups))
+        unit = Unit(name=slug.title(), slug=slug,
+                    permission_group_rows=[PermissionGroup(name=g) for g in groups])
         db.session.add(unit)
         db.session.flush()
         for i, name in enumerate(fields):

@@ -1,0 +1,156 @@
+"""The one authorisation function: may this actor do this to this unit?
+
+Every administrative path calls :func:`may` (or :func:`require`) with the unit the
+resource belongs to; issues 12-14 turn :class:`NotPermitted` for a foreign unit into
+a 404 so an admin of unit A cannot tell unit B's resources exist.
+
+Rules (``docs/architecture.md``, "Rights"):
+
+- ``system`` (the operator's own CLI, schedulers) may everything.
+- An ``account`` holds in unit U the union of the permissions of its membership
+  roles in U and in every ancestor of U: built-in roles
+  (:data:`idp.rights.catalogue.BUILT_IN`) and the custom permission groups of the
+  unit the membership is in. Rights flow *down* the tree only: a main user of a
+  company administers its sub-units, a main user of a sub-unit neither its parent
+  nor its siblings.
+- A ``staff`` actor (the operator's people, ``staff_members``) holds, in a unit whose
+  chain contains a customer it is assigned to, every permission (``administrator``)
+  or the assignment's named permissions (``processor``). A staff actor's own
+  memberships do not count, nor does an account actor's staff assignment: the actor's
+  kind says in which capacity it acts.
+- An account that cannot sign in (blocked, locked, deleted) holds nothing, in
+  either capacity.
+
+Cost: at most five queries per decision (unit chain in one recursive query,
+account or staff record, memberships or assignments, custom groups), whatever the
+depth of the tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from idp.rights import catalogue
+from idp.rights.catalogue import UnknownPermission
+from idp.store import rights_repo
+
+ActorKind = Literal["account", "staff", "system"]
+ADMINISTRATOR = "administrator"
+PROCESSOR = "processor"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: an employee account, an operator staff member (by their account id),
+    or the system itself (``account_id`` None)."""
+
+    kind: ActorKind
+    account_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("account", "staff", "system"):
+            raise ValueError(f"unknown actor kind {self.kind!r}")
+        if (self.kind == "system") != (self.account_id is None):
+            raise ValueError("account and staff actors name an account; system does not")
+
+    @classmethod
+    def account(cls, account_id: str) -> Actor:
+        return cls("account", account_id)
+
+    @classmethod
+    def staff(cls, account_id: str) -> Actor:
+        return cls("staff", account_id)
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls("system")
+
+    def audit_name(self) -> str:
+        """The actor as the audit log's actor string."""
+        return "system" if self.account_id is None else f"{self.kind}:{self.account_id}"
+
+
+SYSTEM = Actor.system()
+
+
+class NotPermitted(Exception):
+    """The actor may not do this to this unit. ``foreign`` is True when the actor
+    holds no permission at all in the unit (or it does not exist): admin paths
+    answer 404 then, so the unit's existence does not leak, and 403 otherwise."""
+
+    def __init__(self, actor: Actor, permission: str, unit_id: str, foreign: bool) -> None:
+        super().__init__(f"{actor.audit_name()} may not {permission} in unit {unit_id}")
+        self.actor = actor
+        self.permission = permission
+        self.unit_id = unit_id
+        self.foreign = foreign
+
+
+def _can_act(account_id: str) -> bool:
+    account = rights_repo.account(account_id)
+    return account is not None and account.can_sign_in
+
+
+def _account_permissions(account_id: str, chain: list[str]) -> frozenset[str]:
+    if not _can_act(account_id):
+        return frozenset()
+    held: set[str] = set()
+    custom: dict[str, set[str]] = {}
+    for membership in rights_repo.memberships_in(account_id, chain):
+        for role in membership.roles or []:
+            if role in catalogue.BUILT_IN:
+                held |= catalogue.BUILT_IN[role]
+            else:
+                custom.setdefault(membership.unit_id, set()).add(role)
+    if custom:
+        names = set().union(*custom.values())
+        for group in rights_repo.groups_named(custom, names):
+            if group.name in custom.get(group.unit_id, ()):
+                held.update(p for p in group.permissions or [] if p in catalogue.ALL)
+    return frozenset(held)
+
+
+def _staff_permissions(account_id: str, chain: list[str]) -> frozenset[str]:
+    if not _can_act(account_id) or rights_repo.staff_member(account_id) is None:
+        return frozenset()
+    held: set[str] = set()
+    for row in rights_repo.assignments_in(account_id, chain):
+        if row.kind == ADMINISTRATOR:
+            return catalogue.ALL
+        held.update(p for p in row.permissions or [] if p in catalogue.ALL)
+    return frozenset(held)
+
+
+def permissions(actor: Actor, unit_id: str) -> frozenset[str]:
+    """Every permission ``actor`` holds in ``unit_id`` (empty for an unknown unit).
+    The same computation :func:`may` decides with; impersonation (issue 13) compares
+    two of these sets: the target's must be a subset of the impersonator's."""
+    if actor.kind == "system":
+        return catalogue.ALL
+    chain = rights_repo.chain_ids(unit_id)
+    if not chain or actor.account_id is None:
+        return frozenset()
+    if actor.kind == "staff":
+        return _staff_permissions(actor.account_id, chain)
+    return _account_permissions(actor.account_id, chain)
+
+
+def may(actor: Actor, permission: str, unit_id: str) -> bool:
+    """True when ``actor`` holds ``permission`` in the unit ``unit_id`` (directly or
+    inherited from an ancestor unit, see the module's rules). An unknown unit gives
+    False; a permission outside the catalogue raises :class:`UnknownPermission`
+    (a programming error, never a silent refusal)."""
+    if permission not in catalogue.ALL:
+        raise UnknownPermission(permission)
+    return permission in permissions(actor, unit_id)
+
+
+def require(actor: Actor, permission: str, unit_id: str) -> None:
+    """Return when :func:`may`; raise :class:`NotPermitted` otherwise (the same
+    decision, computed once)."""
+    if permission not in catalogue.ALL:
+        raise UnknownPermission(permission)
+    held = permissions(actor, unit_id)
+    if permission not in held:
+        raise NotPermitted(actor, permission, unit_id, foreign=not held)
