@@ -240,7 +240,7 @@ def login_method_for_email(email: str) -> LoginMethod:
     return "email_code"
 
 
-def apply_auto_join(account: Account, actor: str = "login") -> Membership | None:
+def apply_auto_join(account: Account, actor: audit.Actor | str = "login") -> Membership | None:
     """Create the membership an e-mail code sign-in of ``account`` earns, and return
     it (or the existing one). Returns None, changing nothing, when the address is
     not verified (``email_verified`` false: e.g. just changed and not yet proven),
