@@ -201,3 +201,19 @@ def since(
 def account_actor(account_id: str) -> Actor:
     """The actor of an employee acting on their own behalf."""
     return Actor.account(account_id)
+
+
+def describe(row: AuditEvent) -> dict[str, Any]:
+    """An event as exporters and the CLI show it (JSON-ready)."""
+    return {
+        "seq": row.seq,
+        "id": row.id,
+        "at": row.at.isoformat() if row.at else None,
+        "actor": {"kind": row.actor_kind, "id": row.actor_id, "on_behalf_of": row.on_behalf_of,
+                  "display": row.actor},
+        "unit_id": row.unit_id,
+        "action": row.action,
+        "target": row.target,
+        "details": dict(row.details or {}),
+        "request_id": row.request_id,
+    }

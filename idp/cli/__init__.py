@@ -67,3 +67,6 @@ from idp.cli.apply import apply_command, export_command  # noqa: E402
 
 main.add_command(apply_command)
 main.add_command(export_command)
+from idp.cli.audit import audit_group  # noqa: E402
+
+main.add_command(audit_group)
