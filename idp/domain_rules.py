@@ -264,6 +264,7 @@ def apply_auto_join(account: Account, actor: audit.Actor | str = "login") -> Mem
         "membership.auto_join",
         account.id,
         {"unit": result.unit_slug, "roles": result.roles, "claim": result.claim},
+        result.unit_id,
     )
     return units_repo.add_membership(
         Membership(account_id=account.id, unit_id=result.unit_id, roles=list(result.roles)),
@@ -429,7 +430,9 @@ def _set_rules(
         domain.rule = rule
     if changes:
         try:
-            domains_repo.save(*rows, audit.event(actor, "domain.rules", domain.name, changes))
+            domains_repo.save(*rows, audit.event(
+                actor, "domain.rules", domain.name, changes, domain.unit_id
+            ))
         except domains_repo.Conflict as exc:
             raise domains.DomainError("conflict", "the rules changed concurrently; retry") from exc
     return domain

@@ -19,7 +19,7 @@ from typing import Any
 
 from idp import audit
 from idp.store import units_repo
-from idp.store.models import Unit, UnitProfileField
+from idp.store.models import Unit, UnitProfileField, new_id
 
 BASE_ROLES: tuple[str, ...] = (
     "main_user",
@@ -231,6 +231,7 @@ def create(
     else:
         chosen = _free_slug(slugify(clean_name))
     unit = Unit(
+        id=new_id(),
         name=clean_name,
         slug=chosen,
         kind=kind,
@@ -238,7 +239,8 @@ def create(
         permission_groups=groups,
     )
     event = audit.event(
-        actor, "unit.create", chosen, {"kind": kind, "parent": parent_unit and parent_unit.slug}
+        actor, "unit.create", chosen, {"kind": kind, "parent": parent_unit and parent_unit.slug},
+        unit_id=unit.id,
     )
     try:
         units_repo.save(unit, event)
@@ -292,7 +294,7 @@ def update(
             unit.permission_groups = groups
             changed["permission_groups"] = groups
     if changed:
-        units_repo.save(unit, audit.event(actor, "unit.update", unit.slug, changed))
+        units_repo.save(unit, audit.event(actor, "unit.update", unit.slug, changed, unit.id))
     return unit
 
 
@@ -308,7 +310,9 @@ def delete(ref: str, actor: str = "system") -> Unit:
             "delete or move them first",
         )
     members = units_repo.member_count(unit.id)
-    units_repo.remove(unit, audit.event(actor, "unit.delete", unit.slug, {"members": members}))
+    units_repo.remove(unit, audit.event(
+        actor, "unit.delete", unit.slug, {"members": members}, unit.id
+    ))
     return unit
 
 
@@ -348,6 +352,7 @@ def add_field(
         "unit.field.update" if existing else "unit.field.add",
         f"{unit.slug}/{clean_name}",
         {"required": row.required},
+        unit.id,
     )
     try:
         units_repo.save(row, event)
@@ -363,7 +368,9 @@ def remove_field(ref: str, name: str, actor: str = "system") -> bool:
     row = units_repo.field(unit.id, name) if isinstance(name, str) else None
     if row is None:
         return False
-    units_repo.remove(row, audit.event(actor, "unit.field.remove", f"{unit.slug}/{name}"))
+    units_repo.remove(row, audit.event(
+        actor, "unit.field.remove", f"{unit.slug}/{name}", unit_id=unit.id
+    ))
     return True
 
 

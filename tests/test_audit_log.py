@@ -83,6 +83,9 @@ def test_scim_events_name_the_token_and_the_unit(
                                     "display": "scim:Okta"}
     assert provisioned["unit_id"] == unit_id and provisioned["target"] == user["id"]
     assert all(e["unit_id"] == unit_id for e in events)
+    # the unit's own set-up is there too: its domain claim and verification
+    assert {"domain.claim", "domain.verified", "scim_token.created",
+            "account.provisioned"} <= set(by_action)  # fmt: skip
     # the unit filter by id gives the same events
     assert listed(runner, "--unit", unit_id)["events"] == events
 
