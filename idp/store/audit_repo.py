@@ -12,9 +12,9 @@ that drew lower ones has committed or rolled back. SQLite needs no lock: it has 
 writer at a time, holding the database until it commits.
 
 The cost: on PostgreSQL the commits of transactions that write audit events run one
-after another (the insert and the commit only; the rest of the transaction runs in
-parallel). The price of this is that an event is not visible to queries of its own
-transaction before the commit.
+after another (their final insert and commit only; the rest of each transaction runs
+in parallel), and an event is not visible to queries of its own transaction before
+the commit.
 
 This applies to every :class:`AuditEvent` added to the shared session
 (:data:`idp.store.db.db`), however it was added; :func:`idp.audit.record` is the
