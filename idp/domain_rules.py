@@ -240,7 +240,7 @@ def login_method_for_email(email: str) -> LoginMethod:
     return "email_code"
 
 
-def apply_auto_join(account: Account, actor: str = "login") -> Membership | None:
+def apply_auto_join(account: Account, actor: audit.Actor | str = "login") -> Membership | None:
     """Create the membership an e-mail code sign-in of ``account`` earns, and return
     it (or the existing one). Returns None, changing nothing, when the address is
     not verified (``email_verified`` false: e.g. just changed and not yet proven),
@@ -264,6 +264,7 @@ def apply_auto_join(account: Account, actor: str = "login") -> Membership | None
         "membership.auto_join",
         account.id,
         {"unit": result.unit_slug, "roles": result.roles, "claim": result.claim},
+        result.unit_id,
     )
     return units_repo.add_membership(
         Membership(account_id=account.id, unit_id=result.unit_id, roles=list(result.roles)),
@@ -429,7 +430,9 @@ def _set_rules(
         domain.rule = rule
     if changes:
         try:
-            domains_repo.save(*rows, audit.event(actor, "domain.rules", domain.name, changes))
+            domains_repo.save(*rows, audit.event(
+                actor, "domain.rules", domain.name, changes, domain.unit_id
+            ))
         except domains_repo.Conflict as exc:
             raise domains.DomainError("conflict", "the rules changed concurrently; retry") from exc
     return domain

@@ -279,7 +279,9 @@ def claim(unit_ref: str, text: str, actor: str = "system") -> Domain:
             created_at=now,
         )
         events.append(
-            audit.event(actor, "domain.claim", name, {"unit": unit.slug, "wildcard": wildcard})
+            audit.event(
+                actor, "domain.claim", name, {"unit": unit.slug, "wildcard": wildcard}, unit.id
+            )
         )
     else:
         row = existing
@@ -292,11 +294,11 @@ def claim(unit_ref: str, text: str, actor: str = "system") -> Domain:
             row.verified_method = None
             row.verified_at = None
             row.verification_note = None
-            events.append(audit.event(actor, "domain.reclaim", name, {"unit": unit.slug}))
+            events.append(audit.event(actor, "domain.reclaim", name, {"unit": unit.slug}, unit.id))
             changed = True
         if wildcard and not existing.include_subdomains:
             row.include_subdomains = True
-            events.append(audit.event(actor, "domain.wildcard", name, {"unit": unit.slug}))
+            events.append(audit.event(actor, "domain.wildcard", name, {"unit": unit.slug}, unit.id))
             changed = True
         if not changed:
             return row
@@ -454,16 +456,22 @@ def check_one(domain: Domain, actor: str = "system", now: datetime | None = None
         domain.verified_at = now
         domain.failure_reason = None
         if before != "verified":
-            events.append(audit.event(actor, "domain.verified", domain.name, {"method": "dns"}))
+            events.append(audit.event(
+                actor, "domain.verified", domain.name, {"method": "dns"}, domain.unit_id
+            ))
     elif before == "pending" and now >= domain.deadline_at:
         domain.state = "failed"
         domain.failure_reason = "deadline"
-        events.append(audit.event(actor, "domain.failed", domain.name, {"reason": "deadline"}))
+        events.append(audit.event(
+            actor, "domain.failed", domain.name, {"reason": "deadline"}, domain.unit_id
+        ))
     elif before == "verified" and result.definitive:
         domain.state = "failed"
         domain.failure_reason = "lapsed"
         events.append(
-            audit.event(actor, "domain.lapsed", domain.name, {"outcome": result.outcome})
+            audit.event(
+                actor, "domain.lapsed", domain.name, {"outcome": result.outcome}, domain.unit_id
+            )
         )
     domains_repo.save(domain, *events)
     return CheckReport(
@@ -514,7 +522,8 @@ def verify_manually(text: str, reason: str, actor: str) -> Domain:
     domain.verification_note = clean
     domain.failure_reason = None
     event = audit.event(
-        actor, "domain.verified", domain.name, {"method": "manual", "reason": clean}
+        actor, "domain.verified", domain.name, {"method": "manual", "reason": clean},
+        domain.unit_id,
     )
     domains_repo.save(domain, event)
     return domain
@@ -528,7 +537,8 @@ def set_subdomains(text: str, include: bool, actor: str = "system") -> Domain:
             _refuse_conflicts(domain.name, True, domain.unit)
         domain.include_subdomains = include
         event = audit.event(
-            actor, "domain.wildcard", domain.name, {"include_subdomains": include}
+            actor, "domain.wildcard", domain.name, {"include_subdomains": include},
+            domain.unit_id,
         )
         domains_repo.save(domain, event)
     return domain

@@ -83,7 +83,9 @@ def employee_editable(account: Account, extra_names: list[str] | None = None) ->
     return [n for n in names if may_write(EMPLOYEE, owned.get(n))]
 
 
-def employee_update(account_id: str, changes: dict[str, str | None], actor_name: str) -> Account:
+def employee_update(
+    account_id: str, changes: dict[str, str | None], actor_name: audit.Actor | str
+) -> Account:
     """Apply an employee's own profile edit; :class:`FieldOwned` names the first field
     that HR or SSO owns, and nothing is written then."""
     for _attempt in attempts():

@@ -15,11 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import has_request_context
-
-from idp import provisioning
-from idp.store import grants_repo, ldap_repo, sessions_repo
-from idp.store.models import Account, AuditEvent
+from idp import audit, provisioning
+from idp.store import grants_repo, sessions_repo
+from idp.store.models import Account
 
 ACTIVE = provisioning.ACTIVE
 DEACTIVATED = provisioning.DEACTIVATED
@@ -27,41 +25,27 @@ DELETED = provisioning.DELETED  # deprovisioned (anonymised) by SCIM
 OWNER = "ldap"
 
 
-def audit(actor: str, action: str, target: str | None, details: dict[str, Any]) -> None:
-    """Stage an audit event in the current transaction, so it commits (or rolls back)
-    together with the change it records; inside a request it carries the request id."""
-    request_id = None
-    if has_request_context():
-        from idp.errors import request_id as current_request_id
-
-        request_id = current_request_id()
-    ldap_repo.add(
-        AuditEvent(
-            actor=actor[:200], action=action[:100], target=target,
-            details=dict(details), request_id=request_id,
-        )
-    )
-
-
-def deactivate(account: Account, actor: str, reason: str) -> None:
-    """Block sign-in, end all sessions, revoke all grants of ``account``; audited."""
+def deactivate(account: Account, actor: audit.Actor, reason: str, unit_id: str) -> None:
+    """Block sign-in, end all sessions, revoke all grants of ``account``; audited as
+    concerning ``unit_id`` (the directory's unit)."""
     account.status = DEACTIVATED
     account.version = (account.version or 1) + 1
     ended = sessions_repo.remove_for_account(account.id, commit=False)
     revoked = grants_repo.revoke_for_account(account.id, commit=False)
-    audit(
+    audit.record(
         actor,
         "account.deactivated",
         account.id,
         {"reason": reason, "sessions_ended": ended, "grants_revoked": revoked},
+        unit_id=unit_id,
     )
 
 
-def reactivate(account: Account, actor: str) -> None:
+def reactivate(account: Account, actor: audit.Actor, unit_id: str) -> None:
     """Allow sign-in again for an account the sync deactivated; audited."""
     account.status = ACTIVE
     account.version = (account.version or 1) + 1
-    audit(actor, "account.reactivated", account.id, {})
+    audit.record(actor, "account.reactivated", account.id, unit_id=unit_id)
 
 
 def claim_fields(account: Account, values: dict[str, Any]) -> None:

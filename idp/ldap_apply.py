@@ -1,7 +1,7 @@
 """Applying an LDAP sync's plans: the writes, one transaction per page.
 
 Every change is audited (:func:`idp.audit.record`) in the same transaction with
-the actor ``ldap-sync:<directory id>``.
+the actor ``Actor.ldap(<directory id>)`` and the directory's unit.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from idp import ldap_accounts
+from idp import audit, ldap_accounts
 from idp.ldap_mapping import MappedEntry
 from idp.ldap_plan import Plan, SyncSummary, actor, field_value_for
 from idp.store import ldap_repo
@@ -59,7 +59,7 @@ class Applier:
         getattr(self, f"_{plan.kind}")(plan, now)
 
     def _audit(self, action: str, account_id: str, details: dict[str, Any]) -> None:
-        ldap_accounts.audit(self.actor, action, account_id, details)
+        audit.record(self.actor, action, account_id, details, unit_id=self.directory.unit_id)
 
     def _create(self, plan: Plan, now: datetime) -> None:
         m = plan.entry
@@ -154,7 +154,7 @@ class Applier:
         else:
             link.state = "missing"
         link.deactivated_by_sync = True
-        ldap_accounts.deactivate(account, self.actor, plan.reason)
+        ldap_accounts.deactivate(account, self.actor, plan.reason, self.directory.unit_id)
 
     def _untouched(self, plan: Plan, now: datetime) -> None:
         self._touch_link(plan, now)
@@ -168,7 +168,7 @@ class Applier:
         assert link is not None and account is not None
         self._touch_link(plan, now)
         link.deactivated_by_sync = False
-        ldap_accounts.reactivate(account, self.actor)
+        ldap_accounts.reactivate(account, self.actor, self.directory.unit_id)
         self._update_account(plan)
 
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from connectors import ldap as ldap_connector
-from idp import domains, ldap_accounts, ownership
+from idp import audit, domains, ldap_accounts, ownership
 from idp.ldap_mapping import MappedEntry, MappingError, map_entry
 from idp.store import ldap_repo
 from idp.store.models import Account, LdapDirectory, LdapLink, Membership
@@ -65,9 +65,9 @@ class SyncSummary:
         return asdict(self)
 
 
-def actor(directory: LdapDirectory) -> str:
-    """The audit actor of this directory's sync runs."""
-    return f"ldap-sync:{directory.id}"
+def actor(directory: LdapDirectory) -> audit.Actor:
+    """The audit actor of this directory's sync runs (display ``ldap-sync:<id>``)."""
+    return audit.Actor.ldap(directory.id)
 
 
 @dataclass

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from connectors import ldap as ldap_connector
-from idp import ldap_accounts
+from idp import audit
 from idp.ldap_apply import Applier, apply_page, count
 from idp.ldap_directories import connection_config
 from idp.ldap_mapping import search_attributes
@@ -149,7 +149,10 @@ def sync(
     count(summary, missing)
     summary.finished_at = utcnow().isoformat()
     if not dry_run:
-        ldap_accounts.audit(actor(directory), "ldap.sync", directory.unit_id, summary.as_dict())
+        audit.record(
+            actor(directory), "ldap.sync", directory.unit_id, summary.as_dict(),
+            unit_id=directory.unit_id,
+        )
         ldap_repo.save_run(directory.id, utcnow(), summary.as_dict())
     return summary
 

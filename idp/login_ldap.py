@@ -24,7 +24,7 @@ import logging
 from typing import Any
 
 from connectors.ldap import LdapError, check_password
-from idp.ldap_accounts import audit
+from idp import audit
 from idp.ldap_directories import connection_config
 from idp.services import ephemeral
 from idp.store import ldap_repo
@@ -80,9 +80,9 @@ def verify_password(account: Account, password: str) -> bool:
         raise LdapLoginUnavailable(str(exc)) from None
     if not ok:
         failures = ephemeral().incr(_failures_key(account.id), FAILURE_WINDOW_SECONDS)
-        audit(
-            f"ldap-login:{directory.id}", "login.ldap_password_failed", account.id,
-            {"failures": failures},
+        audit.record(
+            audit.Actor.ldap(directory.id, via="ldap-login"), "login.ldap_password_failed",
+            account.id, {"failures": failures}, unit_id=directory.unit_id,
         )
         ldap_repo.commit()
         return False

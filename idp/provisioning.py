@@ -29,7 +29,7 @@ nothing of SCIM. Guarantees:
 * **No lost updates.** Every change is computed from a fresh read and written only if
   the account's ``version`` is unchanged, else retried; ``if_match`` turns a stale
   version into :class:`PreconditionFailed` instead.
-* Every change is audited with the actor (``scim:<token name>``).
+* Every change is audited with the actor (``Actor.scim(<token>)``) and the unit.
 """
 
 from __future__ import annotations
@@ -87,10 +87,16 @@ RECORD_FIELDS: dict[str, int] = {
 
 @dataclass(frozen=True)
 class Actor:
-    """Who makes a change: ``source`` decides ownership, ``name`` goes to the audit log."""
+    """Who makes a change: ``source`` decides ownership, ``name`` is the audit actor
+    (e.g. :meth:`idp.audit.Actor.scim`)."""
 
     source: str
-    name: str
+    name: audit.Actor | str
+
+
+def scim_actor(token_id: str, token_name: str) -> Actor:
+    """A unit's SCIM client: it owns what SCIM writes and is audited as its token."""
+    return Actor("scim", audit.Actor.scim(token_id, token_name))
 
 
 @dataclass

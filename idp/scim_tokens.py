@@ -50,7 +50,7 @@ def create(unit_ref: str, name: str, actor: str) -> tuple[ScimToken, str]:
         name=(name.strip() or "SCIM")[:200],
         token_hash=hasher().hash(token, PURPOSE),
     )
-    audit.record(actor, "scim_token.created", target.id, {"name": row.name})
+    audit.record(actor, "scim_token.created", target.id, {"name": row.name}, unit_id=target.id)
     scim_repo.add_token(row)
     return row, token
 
@@ -66,7 +66,10 @@ def revoke(token_id: str, actor: str) -> ScimToken | None:
     if row is None:
         return None
     if row.revoked_at is None:
-        audit.record(actor, "scim_token.revoked", row.unit_id, {"name": row.name, "id": row.id})
+        audit.record(
+            actor, "scim_token.revoked", row.unit_id, {"name": row.name, "id": row.id},
+            unit_id=row.unit_id,
+        )
     return scim_repo.revoke_token(token_id, utcnow())
 
 

@@ -252,7 +252,9 @@ def set_unit_policy(ref: str, require_totp: bool, actor: str) -> dict[str, Any]:
     if bool(unit.require_totp) != require_totp:
         totp_repo.set_unit_policy(
             unit, require_totp,
-            audit.event(actor, "unit.policy", unit.slug, {"require_totp": require_totp}),
+            audit.event(
+                actor, "unit.policy", unit.slug, {"require_totp": require_totp}, unit.id
+            ),
         )
     return {"unit": unit.slug, "require_totp": bool(unit.require_totp)}
 

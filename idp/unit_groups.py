@@ -224,7 +224,7 @@ def _accounts_of(unit_id: str, ids: Iterable[str]) -> dict[str, str]:
 def sync_roles(
     unit_id: str,
     account_ids: Iterable[str],
-    actor_name: str,
+    actor_name: audit.Actor | str,
     also_managed: set[str] | None = None,
 ) -> None:
     """Recompute the managed roles of these accounts' memberships in the unit from
@@ -252,7 +252,9 @@ def role_rules(unit_id: str) -> list[GroupRoleRule]:
     return list(unit_groups_repo.role_rules(unit_id))
 
 
-def add_role_rule(unit_id: str, group_name: str, role: str, actor_name: str) -> GroupRoleRule:
+def add_role_rule(
+    unit_id: str, group_name: str, role: str, actor_name: audit.Actor | str
+) -> GroupRoleRule:
     """Members of groups named ``group_name`` get ``role`` (a base role or one of the
     unit's permission groups, :func:`idp.units.roles_for`); applied to members now."""
     name, role = group_name.strip().lower(), role.strip()
@@ -271,11 +273,14 @@ def add_role_rule(unit_id: str, group_name: str, role: str, actor_name: str) -> 
         scim_repo.flush()
         members = unit_groups_repo.member_ids_of_groups_named(unit_id, [name])
         sync_roles(unit_id, members, actor_name)
-        audit.record(actor_name, "group_role_rule.added", unit_id, {"group": name, "role": role})
+        audit.record(actor_name, "group_role_rule.added", unit_id, {"group": name, "role": role},
+                     unit_id=unit_id)
     return rule
 
 
-def remove_role_rule(unit_id: str, group_name: str, role: str, actor_name: str) -> bool:
+def remove_role_rule(
+    unit_id: str, group_name: str, role: str, actor_name: audit.Actor | str
+) -> bool:
     """Drop a rule; members lose the role unless another rule still gives it."""
     name = group_name.strip().lower()
     rule = unit_groups_repo.role_rule(unit_id, name, role)
@@ -286,5 +291,6 @@ def remove_role_rule(unit_id: str, group_name: str, role: str, actor_name: str) 
         scim_repo.flush()
         members = unit_groups_repo.member_ids_of_groups_named(unit_id, [name])
         sync_roles(unit_id, members, actor_name, {role})
-        audit.record(actor_name, "group_role_rule.removed", unit_id, {"group": name, "role": role})
+        audit.record(actor_name, "group_role_rule.removed", unit_id,
+                     {"group": name, "role": role}, unit_id=unit_id)
     return True

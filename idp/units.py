@@ -20,7 +20,7 @@ from typing import Any
 
 from idp import audit
 from idp.store import rights_repo, units_repo
-from idp.store.models import PermissionGroup, Unit, UnitProfileField
+from idp.store.models import PermissionGroup, Unit, UnitProfileField, new_id
 
 BASE_ROLES: tuple[str, ...] = (
     "main_user",
@@ -238,6 +238,7 @@ def create(
     else:
         chosen = _free_slug(slugify(clean_name))
     unit = Unit(
+        id=new_id(),
         name=clean_name,
         slug=chosen,
         kind=kind,
@@ -245,7 +246,8 @@ def create(
         permission_group_rows=[PermissionGroup(name=g, permissions=[]) for g in groups],
     )
     event = audit.event(
-        actor, "unit.create", chosen, {"kind": kind, "parent": parent_unit and parent_unit.slug}
+        actor, "unit.create", chosen, {"kind": kind, "parent": parent_unit and parent_unit.slug},
+        unit_id=unit.id,
     )
     try:
         units_repo.save(unit, event)
@@ -304,7 +306,7 @@ def update(
             ]
             changed["permission_groups"] = sorted(groups)
     if changed:
-        units_repo.save(unit, audit.event(actor, "unit.update", unit.slug, changed))
+        units_repo.save(unit, audit.event(actor, "unit.update", unit.slug, changed, unit.id))
     return unit
 
 
@@ -320,7 +322,9 @@ def delete(ref: str, actor: str = "system") -> Unit:
             "delete or move them first",
         )
     members = units_repo.member_count(unit.id)
-    units_repo.remove(unit, audit.event(actor, "unit.delete", unit.slug, {"members": members}))
+    units_repo.remove(unit, audit.event(
+        actor, "unit.delete", unit.slug, {"members": members}, unit.id
+    ))
     return unit
 
 
@@ -360,6 +364,7 @@ def add_field(
         "unit.field.update" if existing else "unit.field.add",
         f"{unit.slug}/{clean_name}",
         {"required": row.required},
+        unit.id,
     )
     try:
         units_repo.save(row, event)
@@ -375,7 +380,9 @@ def remove_field(ref: str, name: str, actor: str = "system") -> bool:
     row = units_repo.field(unit.id, name) if isinstance(name, str) else None
     if row is None:
         return False
-    units_repo.remove(row, audit.event(actor, "unit.field.remove", f"{unit.slug}/{name}"))
+    units_repo.remove(row, audit.event(
+        actor, "unit.field.remove", f"{unit.slug}/{name}", unit_id=unit.id
+    ))
     return True
 
 

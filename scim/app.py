@@ -29,7 +29,6 @@ from werkzeug.exceptions import HTTPException
 
 from idp import json_limits, provisioning, scim_tokens
 from idp.errors import request_id
-from idp.provisioning import Actor
 from idp.services import settings
 from scim import bulk, search
 from scim.casting import parse_etags, version_from_etags
@@ -67,7 +66,7 @@ def _authenticate() -> None:
         raise ScimError(401, "the token is invalid or revoked")
     g.scim_context = Context(
         unit_id=caller.unit_id,
-        actor=Actor("scim", f"scim:{caller.name}"),
+        actor=provisioning.scim_actor(caller.token_id, caller.name),
         base=base_url(),
         extra_names=provisioning.extra_names(caller.unit_id),
     )

@@ -72,3 +72,7 @@ from idp.cli.rights import groups_group, rights_group, staff_group  # noqa: E402
 main.add_command(rights_group)
 main.add_command(groups_group)
 main.add_command(staff_group)
+
+from idp.cli.audit import audit_group  # noqa: E402
+
+main.add_command(audit_group)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from connectors import UpstreamIdentity
 from connectors.mapping import MappedProfile, apply, from_settings
-from idp import ownership
+from idp import audit, ownership
 from idp.store import upstream_identities_repo as repo
 from idp.store.models import Account, Connector
 from idp.store.upstream_identities_repo import IdentityConflict, UpstreamKey
@@ -76,6 +76,10 @@ def resolve(row: Connector, identity: UpstreamIdentity) -> Outcome:
             acct = repo.create_account(
                 key, row.unit_id, identity.email, profile.fields, profile.roles,
                 profile.owned_roles, _stored_claims(identity),
+                audit.event(
+                    audit.Actor.sso(row.id), "federation.account_created", None,
+                    {"issuer": key.issuer, "subject": key.subject}, unit_id=row.unit_id,
+                ),
             )
         except IdentityConflict:
             continue  # a parallel sign-in won the race: look again
@@ -98,4 +102,9 @@ def link(row: Connector, identity: UpstreamIdentity, account_id: str) -> Account
     return repo.link(
         key, account_id, row.unit_id, identity.email, profile.fields, profile.roles,
         profile.owned_roles, _stored_claims(identity),
+        audit.event(
+            audit.Actor.sso(row.id), "federation.identity_linked", account_id,
+            {"issuer": key.issuer, "subject": key.subject, "proof": "email_code"},
+            unit_id=row.unit_id,
+        ),
     )

@@ -1,20 +1,67 @@
-"""Repository of audit events (append-only: never updated or deleted here)."""
+"""Repository of audit events (append-only: never updated or deleted here).
+
+Sequence numbers in commit order. An event's ``seq`` is drawn from the database
+(IDENTITY on PostgreSQL, AUTOINCREMENT rowid on SQLite) when its row is inserted. If
+rows were inserted whenever the session flushes, a transaction could draw seq 10,
+another draw 11 and commit first, and an exporter that already read past 11 would
+never see 10. So audit events are held back: a flush before the commit leaves them out
+(they wait in the session), and the commit inserts them last, after taking a
+transaction-scoped advisory lock on PostgreSQL (:data:`LOCK_KEY`) that is held until
+that commit is done. Hence a transaction draws its numbers only when every transaction
+that drew lower ones has committed or rolled back. SQLite needs no lock: it has one
+writer at a time, holding the database until it commits.
+
+The cost: on PostgreSQL the commits of transactions that write audit events run one
+after another (their final insert and commit only; the rest of each transaction runs
+in parallel), and an event is not visible to queries of its own transaction before
+the commit.
+
+This applies to every :class:`AuditEvent` added to the shared session
+(:data:`idp.store.db.db`), however it was added; :func:`idp.audit.record` is the
+writer that builds them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session, SessionTransaction
 
 from idp.store.db import db
 from idp.store.models import AuditEvent
 
+LOCK_KEY = 0x55_47_41_55_44_49_54  # "UGAUDIT": PostgreSQL advisory lock of audit commits
+
+_HELD = "unitgate.audit_held"  # Session.info: events held back from earlier flushes
+_RELEASING = "unitgate.audit_releasing"  # Session.info: the commit's flush may insert
+
 
 def add(event: AuditEvent, commit: bool = False) -> None:
-    """Stage ``event`` in the current transaction; with ``commit`` commit it now."""
+    """Stage ``event`` in the current transaction; with ``commit`` commit it now. It is
+    inserted (and gets its ``seq``) when the transaction commits."""
     db.session.add(event)
     if commit:
         db.session.commit()
+
+
+def copy(event: AuditEvent) -> AuditEvent:
+    """A new unsaved event with ``event``'s content (no ``id``, no ``seq``), for a
+    transaction retried after a rollback."""
+    fields = ("at", "actor", "actor_kind", "actor_id", "on_behalf_of", "unit_id",
+              "action", "target", "details", "request_id")  # fmt: skip
+    values = {name: getattr(event, name) for name in fields}
+    return AuditEvent(**{name: value for name, value in values.items() if value is not None})
+
+
+def after(cursor: int, limit: int, unit_id: str | None = None) -> Sequence[AuditEvent]:
+    """Up to ``limit`` committed events with ``seq`` above ``cursor``, in ``seq``
+    order, only ``unit_id``'s when given."""
+    stmt = select(AuditEvent).where(AuditEvent.seq > cursor)
+    if unit_id is not None:
+        stmt = stmt.where(AuditEvent.unit_id == unit_id)
+    return db.session.scalars(stmt.order_by(AuditEvent.seq).limit(limit)).all()
 
 
 def recent(
@@ -27,4 +74,37 @@ def recent(
         stmt = stmt.where(AuditEvent.target == target)
     if action_prefix is not None:
         stmt = stmt.where(AuditEvent.action.startswith(action_prefix, autoescape=True))
-    return db.session.scalars(stmt.order_by(AuditEvent.at.desc()).limit(limit)).all()
+    return db.session.scalars(stmt.order_by(AuditEvent.seq.desc()).limit(limit)).all()
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(_RELEASING):
+        return
+    held = [o for o in session.new if isinstance(o, AuditEvent)]
+    for row in held:
+        session.expunge(row)
+    if held:
+        session.info.setdefault(_HELD, []).extend(held)
+
+
+def _before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint's release: the outer commit inserts the events
+    held: list[AuditEvent] = session.info.pop(_HELD, [])
+    if not held and not any(isinstance(o, AuditEvent) for o in session.new):
+        return
+    session.info[_RELEASING] = True
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+    session.add_all(held)
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # committed, rolled back or closed
+        session.info.pop(_HELD, None)
+        session.info.pop(_RELEASING, None)
+
+
+event.listen(db.session, "before_flush", _before_flush)
+event.listen(db.session, "before_commit", _before_commit)
+event.listen(db.session, "after_transaction_end", _after_transaction_end)

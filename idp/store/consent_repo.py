@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
+from idp.store import audit_repo
 from idp.store.db import db
 from idp.store.models import AuditEvent, Consent, utcnow
 
@@ -36,7 +37,8 @@ def add(
         row.scopes = list(dict.fromkeys([*(row.scopes or []), *scopes]))
         row.claims = list(dict.fromkeys([*(row.claims or []), *claims]))
         row.updated_at = now
-        db.session.add(AuditEvent(**_copy(audit)))
+        # A retry adds a fresh copy: the rolled-back row may keep the seq it drew.
+        audit_repo.add(audit_repo.copy(audit) if _attempt else audit)
         try:
             db.session.commit()
             return row
@@ -51,7 +53,7 @@ def remove(account_id: str, client_id: str, audit: AuditEvent) -> bool:
         delete(Consent).where(Consent.account_id == account_id, Consent.client_id == client_id)
     )
     if result.rowcount:
-        db.session.add(audit)
+        audit_repo.add(audit)
     db.session.commit()
     return bool(result.rowcount)
 
@@ -66,12 +68,3 @@ def for_account(account_id: str) -> list[Consent]:
         )
     )
 
-
-def _copy(event: AuditEvent) -> dict[str, object]:
-    return {
-        "actor": event.actor,
-        "action": event.action,
-        "target": event.target,
-        "details": dict(event.details or {}),
-        "request_id": event.request_id,
-    }

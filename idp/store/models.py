@@ -14,10 +14,12 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     String,
@@ -400,13 +402,32 @@ class OutboxMessage(Base):
 
 
 class AuditEvent(Base):
-    """An append-only record of a security-relevant change."""
+    """An append-only record of a security-relevant change (see :mod:`idp.audit`).
+
+    ``seq`` is the event's place in the log: an integer primary key the database
+    assigns on insert (PostgreSQL: an IDENTITY column, i.e. a sequence; SQLite:
+    ``INTEGER PRIMARY KEY AUTOINCREMENT``, the rowid, never reused), so two writers
+    always get distinct numbers. :mod:`idp.audit` inserts the events of a
+    transaction only while it commits (under a lock on PostgreSQL), so seq order is
+    commit order and an exporter's cursor (:func:`idp.audit.since`) skips nothing.
+    ``id`` stays a unique random string for references. ``actor`` is the actor's
+    display string (``account:<id>``, ``scim:<token>``...), kept for reading old
+    events; ``actor_kind``/``actor_id``/``on_behalf_of`` are the structured actor.
+    """
 
     __tablename__ = "audit_events"
+    __table_args__ = {"sqlite_autoincrement": True}
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(200))
+    actor_kind: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[str | None] = mapped_column(String(200))
+    on_behalf_of: Mapped[str | None] = mapped_column(String(32))
+    unit_id: Mapped[str | None] = mapped_column(String(32), index=True)
     action: Mapped[str] = mapped_column(String(100))
     target: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -93,12 +93,6 @@ def _apply_profile(
         membership.roles = new_roles
 
 
-def _audit(action: str, connector_id: str, target: str, details: dict[str, Any]) -> None:
-    db.session.add(
-        AuditEvent(actor=f"connector:{connector_id}", action=action, target=target, details=details)
-    )
-
-
 def create_account(
     key: UpstreamKey,
     unit_id: str,
@@ -107,8 +101,10 @@ def create_account(
     roles: list[str],
     owned_roles: set[str],
     claims: dict[str, Any],
+    audit: AuditEvent,
 ) -> Account:
-    """Just-in-time account: account, membership, identity, audit event, one commit.
+    """Just-in-time account: account, membership, identity, ``audit`` (its target set
+    to the new account's id), one commit.
 
     Raises :class:`IdentityConflict` when a concurrent sign-in created the account
     or identity first (the unique constraints decide).
@@ -129,8 +125,8 @@ def create_account(
                 last_login_at=utcnow(),
             )
         )
-        _audit("federation.account_created", key.connector_id, acct.id,
-               {"issuer": key.issuer, "subject": key.subject})
+        audit.target = acct.id
+        db.session.add(audit)
         db.session.commit()
     except IntegrityError as exc:
         db.session.rollback()
@@ -147,8 +143,10 @@ def link(
     roles: list[str],
     owned_roles: set[str],
     claims: dict[str, Any],
+    audit: AuditEvent,
 ) -> Account:
-    """Link an upstream identity to an existing account (after it proved control)."""
+    """Link an upstream identity to an existing account (after it proved control),
+    with ``audit``, one commit."""
     acct = db.session.get(Account, account_id)
     if acct is None:
         raise IdentityConflict("account vanished")
@@ -165,8 +163,7 @@ def link(
                 last_login_at=utcnow(),
             )
         )
-        _audit("federation.identity_linked", key.connector_id, acct.id,
-               {"issuer": key.issuer, "subject": key.subject, "proof": "email_code"})
+        db.session.add(audit)
         db.session.commit()
     except IntegrityError as exc:
         db.session.rollback()

@@ -143,7 +143,7 @@ def audit_actions(app: Flask, target: str) -> list[tuple[str, str]]:
         rows = (
             db.session.query(AuditEvent)
             .filter_by(target=target)
-            .order_by(AuditEvent.at, AuditEvent.id)
+            .order_by(AuditEvent.seq)
             .all()
         )
         return [(r.actor, r.action) for r in rows]
