@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from idp.crypto import random_token
-from idp.store.db import db
+from idp.store.db import db, rowcount
 from idp.store.models import (
     AuditEvent,
     SamlServiceProvider,
@@ -72,7 +72,7 @@ def remove(sp_id: str, audit: AuditEvent | None = None) -> bool:
     transaction; False if it did not exist (then nothing is written)."""
     db.session.execute(delete(SamlSessionParticipant).where(SamlSessionParticipant.sp_id == sp_id))
     result = db.session.execute(delete(SamlServiceProvider).where(SamlServiceProvider.id == sp_id))
-    if not result.rowcount:
+    if not rowcount(result):
         db.session.rollback()
         return False
     if audit is not None:
