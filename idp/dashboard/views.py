@@ -5,7 +5,7 @@ is a POST with a CSRF token (Flask-WTF, app-wide) answered with 303 See Other
 
 from __future__ import annotations
 
-from flask import Response, redirect, render_template, request, url_for
+from flask import Response, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from idp import accounts, consent, interaction, invitations, sessions, signed_in
@@ -15,6 +15,7 @@ from idp.dashboard.messages import message
 from idp.login.common import expired_page
 from idp.login.flow import OWN_PROTOCOL
 from idp.login.formstate import FormState
+from idp.redirects import redirect
 from idp.store.models import Account, Session
 
 CLIENT_ID = "unitgate-account"

@@ -18,12 +18,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from flask import Response, redirect, url_for
+from flask import Response, url_for
 
 from idp import accounts, consent, interaction, sessions, totp
 from idp import acr as acr_levels
 from idp.errors import error_response
 from idp.interaction import Interaction
+from idp.redirects import redirect
 from idp.store.models import Account
 
 # Unitgate's own employee dashboard (``idp.dashboard``): no merchant, nothing released,

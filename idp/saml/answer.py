@@ -107,7 +107,7 @@ def success(
     response = assertion.build_response(
         issuer=issuer, destination=acs_url, in_response_to=in_response_to, now=now
     )
-    encryption_cert = (sp.encryption_certificates or [None])[0]
+    encryption_cert = sp.encryption_certificates[0] if sp.encryption_certificates else None
     xml = assertion.protect(
         response,
         element,
