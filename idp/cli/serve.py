@@ -67,7 +67,7 @@ def trust_proxies(app: Flask, hops: int) -> Flask:
     return app
 
 
-class UnitgateServer(BaseApplication):  # type: ignore[misc]
+class UnitgateServer(BaseApplication):
     """A gunicorn application whose workers each build their own Unitgate app."""
 
     def __init__(self, options: dict[str, Any], proxy_hops: int = 0) -> None:

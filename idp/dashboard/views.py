@@ -5,6 +5,8 @@ is a POST with a CSRF token (Flask-WTF, app-wide) answered with 303 See Other
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
@@ -23,7 +25,7 @@ CLIENT_NAME = _l("Unitgate account")
 MAX_CLIENT_ID = 500
 
 
-def _see_other(endpoint: str, **values: object) -> Response:
+def _see_other(endpoint: str, **values: Any) -> Response:
     return redirect(url_for(endpoint, **values), code=303)
 
 

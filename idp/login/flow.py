@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from flask import Response, url_for
 
@@ -32,7 +33,7 @@ from idp.store.models import Account
 OWN_PROTOCOL = "account"
 
 
-def see_other(endpoint: str, **values: str) -> Response:
+def see_other(endpoint: str, **values: Any) -> Response:
     """A 303 See Other to ``endpoint`` (RFC 9110 §15.4.4): the browser follows with a
     GET, never re-posting the form."""
     return redirect(url_for(endpoint, **values), code=303)

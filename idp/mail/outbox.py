@@ -321,10 +321,10 @@ def _drain_at_exit(ref: weakref.ref[Courier]) -> None:
 def courier(app: Flask) -> Courier:
     """The courier of ``app`` in this process."""
     with _courier_lock:
-        found = app.extensions.get(_EXTENSION)
+        found: Courier | None = app.extensions.get(_EXTENSION)
         if found is None:
             found = app.extensions[_EXTENSION] = Courier(app)
-        return found  # type: ignore[no-any-return]
+        return found
 
 
 def deliver_soon(message_id: str) -> None:
