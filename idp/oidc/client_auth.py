@@ -56,7 +56,7 @@ def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
 
 
 def _has_header_auth(request: OAuth2Request) -> bool:
-    return bool(request.headers and request.headers.get("Authorization"))
+    return bool(request.headers.get("Authorization"))
 
 
 def methods_used(headers: Any, form: Any) -> list[str]:
@@ -123,8 +123,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     NumericDate as a JSON integer: no fraction, no bool, no text), ``exp`` at most an
     hour ahead; ``jti`` single use for as long as the assertion could be accepted."""
 
-    # authlib's documented way to name the method; its stubs wrongly mark the name Final
-    CLIENT_AUTH_METHOD = "private_key_jwt"  # type: ignore[misc]
+    CLIENT_AUTH_METHOD = "private_key_jwt"
 
     def __init__(self) -> None:
         super().__init__(validate_jti=True, leeway=60)
