@@ -28,7 +28,7 @@ from scim2_models import (
 from werkzeug.exceptions import HTTPException
 
 from idp import json_limits, provisioning, scim_tokens
-from idp.errors import request_id
+from idp.errors import is_database_down, request_id
 from idp.provisioning import Actor
 from idp.services import settings
 from scim import bulk, search
@@ -89,9 +89,7 @@ def _http_error(exc: HTTPException) -> Response:
 
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception) -> Response:
-    from idp.store.health import is_connection_error
-
-    if is_connection_error(exc):
+    if is_database_down(exc):
         log.error("database unavailable request_id=%s", request_id(), exc_info=exc)
         return error_response(ScimError(503, f"temporarily unavailable (request {request_id()})"))
     log.exception("unhandled SCIM error request_id=%s", request_id())
