@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from idp import config_connectors, domain_rules, domains, totp, units
-from idp.config_schema import ClientSpec, ConfigFile, DomainSpec, RulesSpec, UnitSpec
+from idp.config_schema import ClientSpec, ConfigFile, RulesSpec, UnitSpec
 from idp.store import connectors_repo, domains_repo, units_repo
 
 CLIENT_FIELDS = (
@@ -296,7 +296,7 @@ class Planner:
                 fields = {"include_subdomains": _diff(row.include_subdomains, wildcard)}
                 self.main.append(Change("update", "domain", name, fields, run))
             if d.rules is not None:
-                self.domain_rules(spec, d, name, row)
+                self.domain_rules(spec, d.rules, name, row)
         for name in sorted(set(current) - seen):
             run = partial(domains.remove, name, self.actor)
             self.main.append(Change("delete", "domain", name, {}, run))
@@ -317,8 +317,7 @@ class Planner:
             slug = self._parent_slug(slug)
         return False
 
-    def domain_rules(self, spec: UnitSpec, d: DomainSpec, name: str, row: Any) -> None:
-        rules: RulesSpec = d.rules  # type: ignore[assignment]
+    def domain_rules(self, spec: UnitSpec, rules: RulesSpec, name: str, row: Any) -> None:
         current = domain_rules.rules_of(row)
         if row is not None and row.rule is not None and row.rule.sso_connector_id:
             conn = connectors_repo.get(row.rule.sso_connector_id)

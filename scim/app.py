@@ -40,7 +40,8 @@ from scim.schema import LIST_RESPONSE, resource_type_documents, schema_documents
 
 log = logging.getLogger("idp.scim")
 
-bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
+PREFIX = "/scim/v2"
+bp = Blueprint("scim", __name__, url_prefix=PREFIX)
 
 
 def setup_scim(app: Flask, csrf: CSRFProtect) -> None:
@@ -54,7 +55,7 @@ def ctx() -> Context:
 
 
 def base_url() -> str:
-    return settings().issuer.rstrip("/") + bp.url_prefix  # type: ignore[operator]
+    return settings().issuer.rstrip("/") + PREFIX
 
 
 @bp.before_request

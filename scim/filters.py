@@ -160,8 +160,9 @@ class Parser:
 
     def parse(self) -> Node:
         node = self.or_expr()
-        if self.peek() is not None:
-            raise invalid(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
+        left = self.peek()
+        if left is not None:
+            raise invalid(f"unexpected {left[1]!r}")
         return node
 
     def or_expr(self) -> Node:
@@ -212,7 +213,8 @@ class Parser:
             inner = self.or_expr()
             self.expect("]")
             node: Node = ValuePath(path, inner)
-            if self.peek() is not None and self.peek()[0] == "dot":  # type: ignore[index]
+            after = self.peek()
+            if after is not None and after[0] == "dot":
                 self.pos += 1
                 sub_kind, sub = self.take()
                 if sub_kind != "word" or not re.fullmatch(r"[A-Za-z$][\w$-]*", sub):

@@ -332,6 +332,7 @@ def deliver_soon(message_id: str) -> None:
     loop (:func:`deliver_due`) takes over. A message enqueued in this app context is
     sent from memory under its first lease (see the module docstring)."""
     hand_offs: dict[str, HandOff] = g.get(_HAND_OFFS) or {}
+    # current_app is typed as the Flask app, not as the LocalProxy it is
     courier(current_app._get_current_object()).submit(  # type: ignore[attr-defined]
         message_id, hand_offs.pop(message_id, None)
     )
