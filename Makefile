@@ -1,8 +1,8 @@
 # Unitgate developer commands. Needs only Python >= 3.11 and make on a clean clone.
 #
 #   make run    development server on http://127.0.0.1:5000 with demo data
-#   make test   ruff + the whole pytest suite (2 xdist workers)
-#   make lint   ruff only
+#   make test   the guards (ruff, mypy, import contracts) + the whole pytest suite (2 xdist workers)
+#   make lint   the guards only: ruff, mypy, lint-imports
 #   make bench  benchmarks; writes bench/RESULTS.md
 
 SHELL := /bin/bash
@@ -41,13 +41,18 @@ run: $(STAMP)
 	@echo
 	$(BIN)/idp serve --host $(HOST) --port $(PORT) --workers 2
 
+# The guards (docs/architecture.md, "Guards"): style and bugs, types, import contracts.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The Playwright Python package comes with '.[test]'; its own browsers are not
 # downloaded: the browser tests drive Debian's chromium.
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 # py-spy (the bench extra) samples the live worker for the profile in RESULTS.md.

@@ -191,7 +191,7 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
     setup_saml(app, csrf)
     from idp.federation import setup_federation
 
-    setup_federation(app)
+    setup_federation(app, csrf)
     from idp.dashboard import setup_dashboard
 
     setup_dashboard(app)

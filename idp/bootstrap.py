@@ -9,6 +9,7 @@ from flask import Flask
 from idp import keyring as keyring_mod
 from idp.crypto import generate_master_key
 from idp.services import services
+from idp.settings import Settings
 from idp.store import keys_repo, migrate
 
 
@@ -43,5 +44,5 @@ def init(app: Flask) -> list[str]:
     return ensure_keys(app)
 
 
-def services_settings(app: Flask):  # type: ignore[no-untyped-def]
+def services_settings(app: Flask) -> Settings:
     return app.extensions["unitgate"].settings

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, KeySetSerialization
 
 from idp.claims import SUPPORTED_SCOPES
 from idp.crypto import random_token
@@ -90,7 +90,7 @@ def _validate_jwks(jwks: Any) -> dict[str, Any]:
         if not isinstance(key, dict) or any(p in key for p in ("d", "p", "q", "k")):
             raise ClientRegistrationError("jwks: only public asymmetric keys may be registered")
     try:
-        KeySet.import_key_set(jwks)
+        KeySet.import_key_set(cast(KeySetSerialization, jwks))
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise ClientRegistrationError(f"jwks: cannot import: {exc}") from exc
     return jwks

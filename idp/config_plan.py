@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from idp import config_connectors, domain_rules, domains, totp, units
-from idp.config_schema import ClientSpec, ConfigFile, DomainSpec, RulesSpec, UnitSpec
+from idp.config_schema import ClientSpec, ConfigFile, RulesSpec, UnitSpec
 from idp.store import connectors_repo, domains_repo, units_repo
 
 CLIENT_FIELDS = (
@@ -141,7 +141,7 @@ class Planner:
             if not spec.name:
                 self.errors.append(f"unit {spec.slug!r}: name is required to create it")
                 return
-            fields = {"name": spec.name, "type": spec.type or "company"}
+            fields: dict[str, Any] = {"name": spec.name, "type": spec.type or "company"}
             if spec.parent:
                 fields["parent"] = spec.parent
             if spec.permission_groups:
@@ -204,8 +204,9 @@ class Planner:
                 self.errors.append(f"field {key} appears twice")
             seen.add(f.name)
             label = f.label or f.name
-            run = partial(units.add_field, spec.slug, f.name, label, f.required, position,
-                          self.actor)
+            run: Callable[[], Any] = partial(
+                units.add_field, spec.slug, f.name, label, f.required, position, self.actor
+            )
             row = current.get(f.name)
             if row is None:
                 fields = {"label": label, "required": f.required}
@@ -229,12 +230,12 @@ class Planner:
         existing = units_repo.by_slug(spec.slug)
         rows = connectors_repo.list_all(existing.id) if existing else []
         current: dict[str, Any] = {}
-        for row in rows:
-            if row.name in current:
+        for listed in rows:
+            if listed.name in current:
                 self.errors.append(
-                    f"unit {spec.slug!r} has two connectors named {row.name!r}; rename one"
+                    f"unit {spec.slug!r} has two connectors named {listed.name!r}; rename one"
                 )
-            current[row.name] = row
+            current[listed.name] = listed
         seen: set[str] = set()
         for c in spec.connectors or []:
             key = f"{spec.slug}/{c.name}"
@@ -246,7 +247,7 @@ class Planner:
                 if row is None:
                     config_connectors.secret_from_env(c)
                     fields = {"kind": c.kind}
-                    run = partial(config_connectors.create, spec.slug, c)
+                    run: Callable[[], Any] = partial(config_connectors.create, spec.slug, c)
                     self.main.append(Change("create", "connector", key, fields, run))
                     continue
                 diff = config_connectors.differences(row, c)
@@ -288,14 +289,14 @@ class Planner:
                     self.errors.append(f"domain {name} is claimed by another unit")
                     continue
                 fields = {"unit": spec.slug, "include_subdomains": wildcard}
-                run = partial(domains.claim, spec.slug, d.name, self.actor)
+                run: Callable[[], Any] = partial(domains.claim, spec.slug, d.name, self.actor)
                 self.main.append(Change("create", "domain", name, fields, run))
             elif row.include_subdomains != wildcard:
                 run = partial(domains.set_subdomains, name, wildcard, self.actor)
                 fields = {"include_subdomains": _diff(row.include_subdomains, wildcard)}
                 self.main.append(Change("update", "domain", name, fields, run))
             if d.rules is not None:
-                self.domain_rules(spec, d, name, row)
+                self.domain_rules(spec, d.rules, name, row)
         for name in sorted(set(current) - seen):
             run = partial(domains.remove, name, self.actor)
             self.main.append(Change("delete", "domain", name, {}, run))
@@ -316,8 +317,7 @@ class Planner:
             slug = self._parent_slug(slug)
         return False
 
-    def domain_rules(self, spec: UnitSpec, d: DomainSpec, name: str, row: Any) -> None:
-        rules: RulesSpec = d.rules  # type: ignore[assignment]
+    def domain_rules(self, spec: UnitSpec, rules: RulesSpec, name: str, row: Any) -> None:
         current = domain_rules.rules_of(row)
         if row is not None and row.rule is not None and row.rule.sso_connector_id:
             conn = connectors_repo.get(row.rule.sso_connector_id)

@@ -327,7 +327,8 @@ def parse_resolver(text: str) -> tuple[str, int]:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        host = socket.getaddrinfo(host, port, proto=socket.IPPROTO_UDP)[0][4][0]
+        # an IPv4 or IPv6 socket address: its first item is the address text
+        host = str(socket.getaddrinfo(host, port, proto=socket.IPPROTO_UDP)[0][4][0])
     return host, port
 
 

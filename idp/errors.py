@@ -78,7 +78,7 @@ def setup_errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        if _is_database_down(exc):
+        if is_database_down(exc):
             log.error("database unavailable request_id=%s", request_id(), exc_info=exc)
             return _unavailable()
         log.exception("unhandled error request_id=%s", request_id())
@@ -97,7 +97,8 @@ def _unavailable() -> Response:
     return resp
 
 
-def _is_database_down(exc: Exception) -> bool:
+def is_database_down(exc: Exception) -> bool:
+    """True when ``exc`` says the database cannot be reached (answered with 503)."""
     from idp.store.health import is_connection_error
 
     return is_connection_error(exc)

@@ -86,6 +86,7 @@ def _install_template_gettext(app: Flask) -> None:
     """Templates' ``_``, ``gettext`` and friends through :func:`_catalogue` (a page
     asks for a dozen strings; Flask-Babel's own callables resolve the domain, the
     context and the locale's name for each)."""
+    # added by Jinja's i18n extension at run time, unknown to Jinja's types
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=lambda s: _catalogue().ugettext(s),
         ngettext=lambda s, p, n: _catalogue().ungettext(s, p, n),

@@ -41,13 +41,15 @@ def _b64_json(value: dict[str, Any]) -> bytes:
 
 
 def _sign(k: LoadedKey, data: bytes) -> bytes:
-    """The JWS signature of ``data`` with ``k`` (ES256 or RS256 only)."""
-    if k.alg == "ES256":
-        der = k.key.private_key.sign(data, ec.ECDSA(hashes.SHA256()))
+    """The JWS signature of ``data`` with ``k`` (ES256 with an EC private key or RS256
+    with an RSA one; anything else raises :class:`NoSigningKey`)."""
+    private = k.key.private_key
+    if k.alg == "ES256" and isinstance(private, ec.EllipticCurvePrivateKey):
+        der = private.sign(data, ec.ECDSA(hashes.SHA256()))
         r, s = decode_dss_signature(der)
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    if k.alg == "RS256":
-        return k.key.private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    if k.alg == "RS256" and isinstance(private, RSAPrivateKey):
+        return private.sign(data, padding.PKCS1v15(), hashes.SHA256())
     raise NoSigningKey(f"unsupported signing algorithm {k.alg}")
 
 

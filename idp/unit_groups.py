@@ -149,7 +149,7 @@ def _write_group(
     added = set(_accounts_of(unit_id, added_ids).values())
     removed = {current[i] for i in removed_ids if i in current}
     old = set(current.values())
-    values = {}
+    values: dict[str, str | None] = {}
     if des.display_name != cur.display_name:
         values["display_name"] = des.display_name
     if des.external_id != cur.external_id:

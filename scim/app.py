@@ -28,7 +28,7 @@ from scim2_models import (
 from werkzeug.exceptions import HTTPException
 
 from idp import json_limits, provisioning, scim_tokens
-from idp.errors import request_id
+from idp.errors import is_database_down, request_id
 from idp.services import settings
 from scim import bulk, search
 from scim.casting import parse_etags, version_from_etags
@@ -39,7 +39,8 @@ from scim.schema import LIST_RESPONSE, resource_type_documents, schema_documents
 
 log = logging.getLogger("idp.scim")
 
-bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
+PREFIX = "/scim/v2"
+bp = Blueprint("scim", __name__, url_prefix=PREFIX)
 
 
 def setup_scim(app: Flask, csrf: CSRFProtect) -> None:
@@ -53,7 +54,7 @@ def ctx() -> Context:
 
 
 def base_url() -> str:
-    return settings().issuer.rstrip("/") + bp.url_prefix  # type: ignore[operator]
+    return settings().issuer.rstrip("/") + PREFIX
 
 
 @bp.before_request
@@ -88,9 +89,7 @@ def _http_error(exc: HTTPException) -> Response:
 
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception) -> Response:
-    from idp.store.health import is_connection_error
-
-    if is_connection_error(exc):
+    if is_database_down(exc):
         log.error("database unavailable request_id=%s", request_id(), exc_info=exc)
         return error_response(ScimError(503, f"temporarily unavailable (request {request_id()})"))
     log.exception("unhandled SCIM error request_id=%s", request_id())

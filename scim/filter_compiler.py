@@ -49,7 +49,7 @@ class Compiler:
             sub = attr.child(sub_name) if sub_name else None
             if sub is None:
                 raise invalid(f"filter on a sub-attribute of {attr.name}")
-            leaf = node.__class__(AttrPath(None, sub.name), *_operands(node))  # type: ignore[arg-type]
+            leaf = node.__class__(AttrPath(None, sub.name), *_operands(node))
             return self.element(attr, leaf) if attr.multi else self.leaf(sub, leaf)
         if node.path.sub is not None:
             raise invalid(f"{attr.name} has no sub-attributes")

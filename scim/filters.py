@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from scim.errors import ScimError
 
@@ -160,8 +160,9 @@ class Parser:
 
     def parse(self) -> Node:
         node = self.or_expr()
-        if self.peek() is not None:
-            raise invalid(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
+        left = self.peek()
+        if left is not None:
+            raise invalid(f"unexpected {left[1]!r}")
         return node
 
     def or_expr(self) -> Node:
@@ -212,7 +213,8 @@ class Parser:
             inner = self.or_expr()
             self.expect("]")
             node: Node = ValuePath(path, inner)
-            if self.peek() is not None and self.peek()[0] == "dot":  # type: ignore[index]
+            after = self.peek()
+            if after is not None and after[0] == "dot":
                 self.pos += 1
                 sub_kind, sub = self.take()
                 if sub_kind != "word" or not re.fullmatch(r"[A-Za-z$][\w$-]*", sub):
@@ -280,32 +282,37 @@ def compare(actual: Any, op: str, expected: Any, case_exact: bool = False) -> bo
             return actual is not expected
         return False
     if isinstance(actual, int | float) and isinstance(expected, int | float):
-        a, b = float(actual), float(expected)
-    else:
-        a, b = str(actual), str(expected)
-        if not case_exact:
-            a, b = a.lower(), b.lower()
-    if op == "ne":
-        return a != b
+        return _ordered(float(actual), op, float(expected))
+    a, b = str(actual), str(expected)
+    if not case_exact:
+        a, b = a.lower(), b.lower()
+    if op == "co":
+        return b in a
+    if op == "sw":
+        return a.startswith(b)
+    if op == "ew":
+        return a.endswith(b)
+    return _ordered(a, op, b)
+
+
+_Ordered = TypeVar("_Ordered", float, str)
+
+
+def _ordered(a: _Ordered, op: str, b: _Ordered) -> bool:
+    """``eq``, ``ne``, ``gt``, ``ge``, ``lt`` and ``le`` of two values of one type;
+    any other operator (``co``, ``sw``, ``ew`` on numbers) never matches."""
     if op == "eq":
         return a == b
-    if isinstance(a, str) and isinstance(b, str):
-        if op == "co":
-            return b in a
-        if op == "sw":
-            return a.startswith(b)
-        if op == "ew":
-            return a.endswith(b)
-    elif op in ("co", "sw", "ew"):
-        return False
+    if op == "ne":
+        return a != b
     if op == "gt":
-        return a > b  # type: ignore[operator]
+        return a > b
     if op == "ge":
-        return a >= b  # type: ignore[operator]
+        return a >= b
     if op == "lt":
-        return a < b  # type: ignore[operator]
+        return a < b
     if op == "le":
-        return a <= b  # type: ignore[operator]
+        return a <= b
     return False
 
 

@@ -7,10 +7,11 @@ Each command group lives in its own module and is added to :data:`main` below.
 from __future__ import annotations
 
 import click
+from flask import Flask
 from flask.cli import FlaskGroup
 
 
-def _create_app():  # type: ignore[no-untyped-def]
+def _create_app() -> Flask:
     from idp.app import create_app
     from idp.crypto import MasterKeyError
 

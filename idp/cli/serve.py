@@ -63,11 +63,12 @@ def trust_proxies(app: Flask, hops: int) -> Flask:
     the headers are ignored: anyone can send them, and the per-IP rate limits must see
     the real peer."""
     if hops > 0:
+        # Flask's documented way to wrap the WSGI app; mypy sees a method replaced
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app
 
 
-class UnitgateServer(BaseApplication):  # type: ignore[misc]
+class UnitgateServer(BaseApplication):
     """A gunicorn application whose workers each build their own Unitgate app."""
 
     def __init__(self, options: dict[str, Any], proxy_hops: int = 0) -> None:

@@ -5,7 +5,9 @@ is a POST with a CSRF token (Flask-WTF, app-wide) answered with 303 See Other
 
 from __future__ import annotations
 
-from flask import Response, redirect, render_template, request, url_for
+from typing import Any
+
+from flask import Response, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from idp import accounts, consent, interaction, invitations, sessions, signed_in
@@ -15,6 +17,7 @@ from idp.dashboard.messages import message
 from idp.login.common import expired_page
 from idp.login.flow import OWN_PROTOCOL
 from idp.login.formstate import FormState
+from idp.redirects import redirect
 from idp.store.models import Account, Session
 
 CLIENT_ID = "unitgate-account"
@@ -22,7 +25,7 @@ CLIENT_NAME = _l("Unitgate account")
 MAX_CLIENT_ID = 500
 
 
-def _see_other(endpoint: str, **values: object) -> Response:
+def _see_other(endpoint: str, **values: Any) -> Response:
     return redirect(url_for(endpoint, **values), code=303)
 
 

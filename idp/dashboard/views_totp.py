@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Response, redirect, url_for
+from flask import Response, url_for
 
 from idp import interaction, sessions, totp
 from idp.dashboard.blueprint import bp
 from idp.login.flow import OWN_PROTOCOL
+from idp.redirects import redirect
 
 SETUP_PARAM = "totp_setup"
 

@@ -13,6 +13,7 @@ The protocol work is in ``connectors/``; the account rules in
 from __future__ import annotations
 
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
 
 from connectors.oidc import MetadataCache
 from idp.federation.flow import start_sso
@@ -21,10 +22,9 @@ from idp.federation.registry import CACHE_KEY
 __all__ = ["setup_federation", "start_sso"]
 
 
-def setup_federation(app: Flask) -> None:
+def setup_federation(app: Flask, csrf: CSRFProtect) -> None:
     """Register the blueprint; the SAML ACS is exempt from CSRF (the IdP posts it and
     the signed response, its InResponseTo and RelayState are the proof instead)."""
-    from idp.app import csrf
     from idp.federation.routes import acs, bp
 
     csrf.exempt(acs)

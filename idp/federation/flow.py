@@ -20,7 +20,7 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
-from flask import Response, redirect, request, url_for
+from flask import Response, request, url_for
 
 from connectors import ConfigurationError, ConnectorError, UpstreamIdentity
 from idp import interaction
@@ -28,6 +28,7 @@ from idp.crypto import MasterKeyError, random_token
 from idp.errors import error_response
 from idp.federation import accounts, linking
 from idp.federation.registry import acs_url, callback_url, connector_for
+from idp.redirects import redirect
 from idp.services import ephemeral
 from idp.store import connectors_repo
 from idp.store.models import Account, Connector

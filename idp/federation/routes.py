@@ -41,12 +41,14 @@ def resume(connector_id: str, token: str) -> Response:
 @bp.get("/<connector_id>/metadata")
 def metadata(connector_id: str) -> Response:
     """SAML 2.0 SP metadata of this connector (its entity id is this URL)."""
+    from connectors.saml import SamlConnector
     from idp.federation.registry import connector_for
 
     row = connectors_repo.get(connector_id)
-    if row is None or row.kind != "saml":
+    connector = connector_for(row) if row is not None and row.kind == "saml" else None
+    if not isinstance(connector, SamlConnector):
         return error_response(404, "not_found", "No such SAML connector.")
-    xml = connector_for(row).sp_metadata()  # type: ignore[attr-defined]
+    xml = connector.sp_metadata()
     return Response(xml, mimetype="application/samlmetadata+xml")
 
 

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
-from flask import Response, redirect, url_for
+from flask import Response, url_for
 
 from idp import accounts, consent, interaction, sessions, totp
 from idp import acr as acr_levels
 from idp.errors import error_response
 from idp.interaction import Interaction
+from idp.redirects import redirect
 from idp.store.models import Account
 
 # Unitgate's own employee dashboard (``idp.dashboard``): no merchant, nothing released,
@@ -31,7 +33,7 @@ from idp.store.models import Account
 OWN_PROTOCOL = "account"
 
 
-def see_other(endpoint: str, **values: str) -> Response:
+def see_other(endpoint: str, **values: Any) -> Response:
     """A 303 See Other to ``endpoint`` (RFC 9110 §15.4.4): the browser follows with a
     GET, never re-posting the form."""
     return redirect(url_for(endpoint, **values), code=303)

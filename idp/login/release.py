@@ -98,7 +98,7 @@ def release_for(ix: Interaction, account: Account) -> Release:
     # Only the scopes listed here are read (no membership or wallet queries for a
     # merchant that asked for neither); every requested claim's scope is among them.
     values = released_claims(account, scopes, ix.unit_id)
-    labels = (
+    labels: dict[str, str] = (
         {f.name: f.label for f in accounts.unit_fields(account.id)}
         if "wallet_fields" in requested and "wallet_fields" in values
         else {}
@@ -110,7 +110,8 @@ def release_for(ix: Interaction, account: Account) -> Release:
             if claim not in requested or claim not in values:
                 continue
             if claim == "wallet_fields":
-                for name, value in dict(values[claim]).items():
+                wallet: dict[str, Any] = dict(values[claim])
+                for name, value in wallet.items():
                     group.items.append(Item(labels.get(name, name), str(value)))
                 continue
             shown = None if claim in NO_VALUE_SHOWN else _show(claim, values[claim])

@@ -321,10 +321,10 @@ def _drain_at_exit(ref: weakref.ref[Courier]) -> None:
 def courier(app: Flask) -> Courier:
     """The courier of ``app`` in this process."""
     with _courier_lock:
-        found = app.extensions.get(_EXTENSION)
+        found: Courier | None = app.extensions.get(_EXTENSION)
         if found is None:
             found = app.extensions[_EXTENSION] = Courier(app)
-        return found  # type: ignore[no-any-return]
+        return found
 
 
 def deliver_soon(message_id: str) -> None:
@@ -332,6 +332,7 @@ def deliver_soon(message_id: str) -> None:
     loop (:func:`deliver_due`) takes over. A message enqueued in this app context is
     sent from memory under its first lease (see the module docstring)."""
     hand_offs: dict[str, HandOff] = g.get(_HAND_OFFS) or {}
+    # current_app is typed as the Flask app, not as the LocalProxy it is
     courier(current_app._get_current_object()).submit(  # type: ignore[attr-defined]
         message_id, hand_offs.pop(message_id, None)
     )

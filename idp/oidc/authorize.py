@@ -41,7 +41,7 @@ from authlib.oidc.core.errors import (
     RequestNotSupportedError,
     RequestURINotSupportedError,
 )
-from flask import Blueprint, Response, redirect, url_for
+from flask import Blueprint, Response, url_for
 from werkzeug.datastructures import MultiDict
 
 from idp import acr, clients, consent, interaction, signed_in
@@ -52,6 +52,7 @@ from idp.interaction import Interaction
 from idp.login.flow import resume_inline
 from idp.oidc.models import Principal
 from idp.oidc.server import params_request, server, wire_params
+from idp.redirects import redirect
 from idp.services import settings
 from idp.store import claims_repo, grants_repo
 

@@ -17,14 +17,14 @@ import binascii
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard, cast
 from urllib.parse import unquote_plus
 
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Request
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, KeySetSerialization
 
 from idp import json_limits
 from idp.oidc.models import OAuthClient
@@ -152,7 +152,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def resolve_client_public_key(self, client: OAuthClient) -> KeySet:
         if not client.info.jwks:
             raise InvalidClientError(description="The client has no registered keys.")
-        return KeySet.import_key_set(client.info.jwks)
+        return KeySet.import_key_set(cast(KeySetSerialization, client.info.jwks))
 
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> dict[str, Any]:
         try:
@@ -181,7 +181,7 @@ def audiences() -> list[str]:
     return [issuer, f"{issuer}/token"]
 
 
-def _is_integer(value: Any) -> bool:
+def _is_integer(value: Any) -> TypeGuard[int]:
     return type(value) is int  # bool is a subclass of int; floats and text are refused
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
-from flask import Blueprint, Response, redirect, render_template, request
+from flask import Blueprint, Response, render_template, request
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms.validators import ValidationError
 
@@ -24,6 +24,7 @@ from idp import clients, sessions
 from idp.errors import error_response
 from idp.oidc.server import wire_params
 from idp.oidc.verification import audiences, verify_id_token_hint
+from idp.redirects import redirect
 
 bp = Blueprint("oidc_logout", __name__)
 

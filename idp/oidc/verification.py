@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from joserfc.errors import JoseError
 from joserfc.jws import extract_compact, validate_compact
@@ -49,7 +49,7 @@ def _verified_claims(token: Any, typ: str | None) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) else None
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -84,12 +84,11 @@ def success(
     now = utcnow()
     issuer = idp_metadata.entity_id()
     subject = subject_for(sp, login.account, issuer)
+    session_index = "_" + random_token(24)
     if login.session_id_hash:
         session_index = saml_repo.remember_participant(
-            login.session_id_hash, sp.id, subject.name_id, subject.format
+            login.session_id_hash, sp.id, subject.name_id, subject.format, session_index
         )
-    else:
-        session_index = "_" + random_token(24)
     claims = released_claims(login.account, login.scopes, login.unit_id)
     attributes = to_attributes(claims, sp.attributes or [])
     element = assertion.build_assertion(
@@ -107,7 +106,7 @@ def success(
     response = assertion.build_response(
         issuer=issuer, destination=acs_url, in_response_to=in_response_to, now=now
     )
-    encryption_cert = (sp.encryption_certificates or [None])[0]
+    encryption_cert = sp.encryption_certificates[0] if sp.encryption_certificates else None
     xml = assertion.protect(
         response,
         element,

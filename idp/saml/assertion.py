@@ -41,10 +41,10 @@ CLOCK_SKEW = timedelta(minutes=1)
 _SAML = f"{{{NS_SAML}}}"
 _SAMLP = f"{{{NS_SAMLP}}}"
 _CIPHERS = {
-    ENC_AES256_GCM: (xmlsec.Transform.AES256_GCM, 256),
-    ENC_AES128_GCM: (xmlsec.Transform.AES128_GCM, 128),
-    ENC_AES256_CBC: (xmlsec.Transform.AES256, 256),
-    ENC_AES128_CBC: (xmlsec.Transform.AES128, 128),
+    ENC_AES256_GCM: (xmlsec.constants.TransformAes256Gcm, 256),
+    ENC_AES128_GCM: (xmlsec.constants.TransformAes128Gcm, 128),
+    ENC_AES256_CBC: (xmlsec.constants.TransformAes256Cbc, 256),
+    ENC_AES128_CBC: (xmlsec.constants.TransformAes128Cbc, 128),
 }
 
 
@@ -180,18 +180,19 @@ def encrypt_assertion(
     wrapper = etree.Element(f"{_SAML}EncryptedAssertion", nsmap={"saml": NS_SAML})
     wrapper.append(assertion)
     template = xmlsec.template.encrypted_data_create(
-        wrapper, cipher, type=xmlsec.EncryptionType.ELEMENT, ns="xenc"
+        wrapper, cipher, type=xmlsec.constants.TypeEncElement, ns="xenc"
     )
     xmlsec.template.encrypted_data_ensure_cipher_value(template)
     key_info = xmlsec.template.encrypted_data_ensure_key_info(template, ns="ds")
-    enc_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.Transform.RSA_OAEP)
+    enc_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.constants.TransformRsaOaep)
     xmlsec.template.encrypted_data_ensure_cipher_value(enc_key)
     manager = xmlsec.KeysManager()
-    manager.add_key(
-        xmlsec.Key.from_memory(certificate_pem.encode(), xmlsec.KeyFormat.CERT_PEM, None)
-    )
+    pem_format = xmlsec.constants.KeyDataFormatCertPem
+    manager.add_key(xmlsec.Key.from_memory(certificate_pem.encode(), pem_format, None))
     ctx = xmlsec.EncryptionContext(manager)
-    ctx.key = xmlsec.Key.generate(xmlsec.KeyData.AES, bits, xmlsec.KeyDataType.SESSION)
+    ctx.key = xmlsec.Key.generate(
+        xmlsec.constants.KeyDataAes, bits, xmlsec.constants.KeyDataTypeSession
+    )
     ctx.encrypt_xml(template, assertion)
     return wrapper
 

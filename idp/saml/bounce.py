@@ -14,9 +14,10 @@ it had been posted (same POST-binding checks and signature).
 
 from __future__ import annotations
 
-from flask import Response, redirect, request, url_for
+from flask import Response, request, url_for
 
 from idp.crypto import random_token
+from idp.redirects import redirect
 from idp.saml.xmlsafe import MAX_BASE64_CHARS
 from idp.services import ephemeral
 

@@ -35,7 +35,11 @@ from idp.saml.constants import (
 )
 from idp.saml.xmlsafe import MalformedMessage
 
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
 _DS = f"{{{NS_DS}}}"
 
 
@@ -108,7 +112,7 @@ def verify_enveloped(root: etree._Element, certificates: list[str]) -> bool:
         raise MalformedMessage("the signed message has invalid IDs") from exc
     for pem in certificates:
         ctx = xmlsec.SignatureContext()
-        ctx.key = xmlsec.Key.from_memory(pem.encode(), xmlsec.KeyFormat.CERT_PEM, None)
+        ctx.key = xmlsec.Key.from_memory(pem.encode(), xmlsec.constants.KeyDataFormatCertPem, None)
         try:
             ctx.verify(sig)
         except xmlsec.Error:

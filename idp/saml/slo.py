@@ -20,11 +20,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, redirect, render_template, request
+from flask import Response, render_template, request
 from lxml import etree
 
 from idp import sessions
 from idp.crypto import random_token
+from idp.redirects import redirect
 from idp.saml import bounce, idp_metadata, logout_messages, messages
 from idp.saml.assertion import Subject
 from idp.saml.blueprint import bp, refuse

@@ -22,9 +22,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Response, redirect, request, url_for
+from flask import Response, request, url_for
 
 from idp import consent, interaction, sessions, signed_in
+from idp.redirects import redirect
 from idp.saml import answer, authn_request, bounce, idp_metadata, messages
 from idp.saml import requested_context as rac
 from idp.saml.attributes import scopes_for

@@ -57,7 +57,8 @@ def parse(data: bytes, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
     except etree.XMLSyntaxError as exc:
         raise MalformedMessage("the SAML message is not well-formed XML") from exc
     docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+    doctype = docinfo.doctype  # type: ignore[union-attr]  # lxml-stubs lack DocInfo.doctype
+    if doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise MalformedMessage("document type declarations are not allowed")
     return root
 

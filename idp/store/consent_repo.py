@@ -6,7 +6,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from idp.store import audit_repo
-from idp.store.db import db
+from idp.store.db import db, rowcount
 from idp.store.models import AuditEvent, Consent, utcnow
 
 
@@ -52,10 +52,10 @@ def remove(account_id: str, client_id: str, audit: AuditEvent) -> bool:
     result = db.session.execute(
         delete(Consent).where(Consent.account_id == account_id, Consent.client_id == client_id)
     )
-    if result.rowcount:
+    if rowcount(result):
         audit_repo.add(audit)
     db.session.commit()
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 def for_account(account_id: str) -> list[Consent]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine, Result
 
 from idp.store.models import Base
 
@@ -28,6 +28,14 @@ def keep(obj: Any) -> Any:
     if obj is not None:
         db.session.info.setdefault("kept", set()).add(obj)
     return obj
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The number of rows an UPDATE, DELETE or INSERT run through the session matched.
+
+    ``Session.execute`` is typed to return a plain ``Result``; for a DML statement it is
+    a ``CursorResult``, which carries the count (0 when the driver reports none)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def engine_options(url: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from idp.store.db import db
@@ -20,7 +20,7 @@ from idp.store.unit_of_work import rollback as rollback
 from idp.store.unit_of_work import save as save
 
 
-def _with_rules():  # type: ignore[no-untyped-def]
+def _with_rules() -> Select[Domain]:
     return select(Domain).options(selectinload(Domain.rule), selectinload(Domain.break_glass))
 
 

@@ -14,15 +14,17 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp.ephemeral import EphemeralUnavailable
 from idp.store.models import EphemeralEntry
 
-_table = EphemeralEntry.__table__
+# A declarative class's ``__table__`` is typed as any FromClause; this one is a Table.
+_table = cast(Table, EphemeralEntry.__table__)
 
 
 # The statements as plain SQL, one set per dialect, executed with

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
-from idp.store.db import db
+from idp.store.db import db, rowcount
 from idp.store.models import Grant, RefreshToken, utcnow
 
 
@@ -59,7 +59,7 @@ def claim_refresh(token_id: str) -> bool:
         .values(used_at=utcnow())
     )
     db.session.commit()
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def add_refresh(grant_id: str, token_hash: str) -> None:
@@ -76,7 +76,7 @@ def revoke(grant_id: str) -> bool:
         .values(revoked_at=utcnow())
     )
     db.session.commit()
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def revoke_for_account(account_id: str, commit: bool = True) -> int:
@@ -93,7 +93,7 @@ def revoke_for_account(account_id: str, commit: bool = True) -> int:
     )
     if commit:
         db.session.commit()
-    return int(result.rowcount or 0)
+    return rowcount(result)
 
 
 def revoke_for_unit(account_id: str, unit_id: str) -> int:
@@ -108,7 +108,7 @@ def revoke_for_unit(account_id: str, unit_id: str) -> int:
         )
         .values(revoked_at=utcnow())
     )
-    return int(result.rowcount or 0)
+    return rowcount(result)
 
 
 def revoke_for_client(account_id: str, client_id: str, commit: bool = True) -> int:
@@ -126,7 +126,7 @@ def revoke_for_client(account_id: str, client_id: str, commit: bool = True) -> i
     )
     if commit:
         db.session.commit()
-    return int(result.rowcount or 0)
+    return rowcount(result)
 
 
 def last_unit(account_id: str, client_id: str) -> str | None:

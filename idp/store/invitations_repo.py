@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, exists, select, update
 
-from idp.store.db import db
+from idp.store.db import db, rowcount
 from idp.store.models import (
     Account,
     LdapLink,
@@ -78,7 +78,7 @@ def rebind(placeholder_id: str, account_id: str, unit_id: str, at: datetime) -> 
         .values(account_id=account_id, pending_email=None, joined_at=at)
         .execution_options(synchronize_session=False)
     )
-    if moved.rowcount != 1:
+    if rowcount(moved) != 1:
         return False
     theirs = db.session.scalars(
         select(Membership).where(

@@ -17,9 +17,9 @@ message while it is being sent, and the mark after it.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy import insert as sql_insert
 
 from idp.store.db import db
@@ -28,7 +28,8 @@ from idp.store.models import OutboxMessage, utcnow
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
 
 
-_T = OutboxMessage.__table__
+# A declarative class's ``__table__`` is typed as any FromClause; this one is a Table.
+_T = cast(Table, OutboxMessage.__table__)
 _LIVE = _T.c.status.in_((PENDING, SENDING))
 _INSERT = sql_insert(_T)
 _CLAIM_ONE = (

@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from idp.crypto import random_token
-from idp.store.db import db
+from idp.store.db import db, rowcount
 from idp.store.models import (
     AuditEvent,
     SamlServiceProvider,
@@ -72,7 +71,7 @@ def remove(sp_id: str, audit: AuditEvent | None = None) -> bool:
     transaction; False if it did not exist (then nothing is written)."""
     db.session.execute(delete(SamlSessionParticipant).where(SamlSessionParticipant.sp_id == sp_id))
     result = db.session.execute(delete(SamlServiceProvider).where(SamlServiceProvider.id == sp_id))
-    if not result.rowcount:
+    if not rowcount(result):
         db.session.rollback()
         return False
     if audit is not None:
@@ -82,10 +81,12 @@ def remove(sp_id: str, audit: AuditEvent | None = None) -> bool:
 
 
 def remember_participant(
-    session_id_hash: str, sp_id: str, name_id: str, name_id_format: str
+    session_id_hash: str, sp_id: str, name_id: str, name_id_format: str, new_index: str
 ) -> str:
     """Record that the session signed in to the SP with ``name_id``; returns the
-    SessionIndex of this (session, SP) pair, stable across repeated sign-ins."""
+    SessionIndex of this (session, SP) pair, stable across repeated sign-ins:
+    ``new_index`` (a fresh random value from the caller) for the pair's first sign-in,
+    the stored one after."""
     for _attempt in range(2):
         row = participant(session_id_hash, sp_id)
         if row is None:
@@ -94,7 +95,7 @@ def remember_participant(
                 sp_id=sp_id,
                 name_id=name_id,
                 name_id_format=name_id_format,
-                session_index="_" + random_token(24),
+                session_index=new_index,
             )
             db.session.add(row)
         else:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from idp.store.db import db
+from idp.store.db import db, rowcount
 from idp.store.models import (
     Account,
     Consent,
@@ -136,7 +136,7 @@ def touch_token(token_id: str, at: datetime) -> None:
         )
         .values(last_used_at=at)
     )
-    if result.rowcount:
+    if rowcount(result):
         db.session.commit()
     else:
         db.session.rollback()
@@ -222,7 +222,7 @@ def bump_account(account_id: str, expected_version: int, values: dict[str, Any])
         .values(**values, version=expected_version + 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def update_directory_record(account_id: str, values: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
-from idp.store.db import db
+from idp.store.db import db, rowcount
 from idp.store.models import Session
 
 
@@ -34,7 +34,7 @@ def remove_for_account(account_id: str, commit: bool = True) -> int:
     result = db.session.execute(delete(Session).where(Session.account_id == account_id))
     if commit:
         db.session.commit()
-    return int(result.rowcount or 0)
+    return rowcount(result)
 
 
 def for_account(account_id: str) -> list[Session]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from idp.store.db import db
+from idp.store.db import db, rowcount
 from idp.store.models import AuditEvent, Membership, TotpCredential, Unit, utcnow
 
 
@@ -68,7 +68,7 @@ def claim_step(account_id: str, step: int, confirm: bool, audit: AuditEvent | No
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        won = int(result.rowcount or 0) == 1
+        won = rowcount(result) == 1
         if won and audit is not None:
             db.session.add(audit)
         db.session.commit()
@@ -86,7 +86,7 @@ def remove(account_id: str, audit: AuditEvent) -> bool:
         result = db.session.execute(
             delete(TotpCredential).where(TotpCredential.account_id == account_id)
         )
-        removed = int(result.rowcount or 0) > 0
+        removed = rowcount(result) > 0
         if removed:
             db.session.add(audit)
         db.session.commit()

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, select, update
 
-from idp.store.db import db
+from idp.store.db import db, rowcount
 from idp.store.models import (
     Account,
     GroupRoleRule,
@@ -118,7 +118,7 @@ def bump_group(group_id: str, expected_version: int, values: dict[str, Any]) -> 
         .values(**values, version=expected_version + 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def delete_group(group_id: str) -> None:

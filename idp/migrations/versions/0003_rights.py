@@ -14,6 +14,7 @@ hold them.
 """
 
 import json
+from typing import Any
 import uuid
 from datetime import UTC, datetime
 
@@ -29,7 +30,7 @@ depends_on = None
 
 
 def _names(raw: object) -> list[str]:
-    value = json.loads(raw) if isinstance(raw, str) else raw
+    value: Any = json.loads(raw) if isinstance(raw, str) else raw
     out: list[str] = []
     for name in value or []:
         if isinstance(name, str) and name not in out:
