@@ -17,6 +17,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from idp import audit, consent
 from idp.cli import main
 from idp.store.db import db
+from tests.support.concurrency import run_together
 from tests.support.login import csrf_token, sign_in_to_dashboard
 from tests.support.oidc import make_account, register
 from tests.support.scim import USER, Scim, body, make_unit
@@ -43,25 +44,6 @@ def everything(app: Flask, unit_id: str | None = None) -> list[dict[str, Any]]:
             seen.extend(audit.describe(e) for e in events)
 
 
-def run_together(*jobs: Callable[[], None]) -> None:
-    """Start the jobs at one barrier and re-raise the first failure."""
-    barrier = threading.Barrier(len(jobs))
-    failures: list[BaseException] = []
-
-    def wrap(job: Callable[[], None]) -> None:
-        try:
-            barrier.wait()
-            job()
-        except BaseException as exc:  # reported below
-            failures.append(exc)
-
-    threads = [threading.Thread(target=wrap, args=(job,)) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if failures:
-        raise failures[0]
 
 
 def test_scim_events_name_the_token_and_the_unit(

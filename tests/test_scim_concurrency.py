@@ -7,37 +7,18 @@ one of them."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
+from tests.support.concurrency import run_together
 from tests.support.scim import GROUP, UNIT_EXT, USER, Scim, body, create_token, make_unit
 
 ROUNDS = 15
 
 
-def run_together(*jobs: Callable[[], None]) -> None:
-    """Start the jobs at one barrier and re-raise the first failure."""
-    barrier = threading.Barrier(len(jobs))
-    failures: list[BaseException] = []
-
-    def wrap(job: Callable[[], None]) -> None:
-        try:
-            barrier.wait()
-            job()
-        except BaseException as exc:  # reported below
-            failures.append(exc)
-
-    threads = [threading.Thread(target=wrap, args=(job,)) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if failures:
-        raise failures[0]
 
 
 def scim_for(app: Flask, token: str) -> Scim:
