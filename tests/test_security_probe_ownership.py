@@ -312,3 +312,23 @@ def test_the_placeholder_domain_cannot_be_claimed(app: Flask) -> None:
             with pytest.raises(domains.DomainError) as refused:
                 domains.claim("sly", name)
             assert refused.value.code == "reserved_domain"
+
+
+def test_strangers_and_other_units_cannot_reach_a_pending_record(
+    app: Flask, web: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    """Another company's SCIM token gets 404 for a pending record's id; a browser
+    without a session cannot join it."""
+    victim = self_registered(app)
+    beta = scim_for(app, web, runner, "beta")
+    gamma = scim_for(app, web, runner, "gamma")
+    uid = body(beta.post("/Users", new_user(VICTIM)), 201)["id"]
+    assert gamma.get(f"/Users/{uid}").status_code == 404
+    assert gamma.delete(f"/Users/{uid}").status_code == 404
+    found = body(gamma.get("/Users", query_string={"filter": f'emails.value eq "{VICTIM}"'}), 200)
+    assert found["totalResults"] == 0
+    stranger = app.test_client()
+    resp = stranger.post(f"/account/invitations/{uid}/join", data={})
+    assert resp.status_code in (303, 400)
+    assert unit_slugs(app, victim) == set()
+    assert body(beta.get(f"/Users/{uid}"), 200)["emails"][0]["value"] == VICTIM
