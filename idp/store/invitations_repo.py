@@ -1,14 +1,14 @@
 """Queries and writes behind :mod:`idp.invitations` (pending SCIM records meeting
-their holder). Writes are staged; :func:`atomic` commits them together."""
+their holder). Writes are staged; :func:`atomic` (:func:`idp.store.unit_of_work.atomic`)
+commits them together."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import delete, exists, select, update
 
+from idp.store import unit_of_work
 from idp.store.db import db, rowcount
 from idp.store.models import (
     Account,
@@ -20,17 +20,7 @@ from idp.store.models import (
 )
 
 MAX_OPEN = 20  # a page shows at most this many pending records per address
-
-
-@contextmanager
-def atomic() -> Iterator[None]:
-    """Commit what the block staged, or roll all of it back if it raises."""
-    try:
-        yield
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
+atomic = unit_of_work.atomic  # the store's one transaction idiom
 
 
 def pending_for(email: str) -> list[tuple[str, str, str]]:

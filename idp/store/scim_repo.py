@@ -11,14 +11,13 @@ the caller read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
+from idp.store import unit_of_work
 from idp.store.db import db, rowcount
 from idp.store.models import (
     Account,
@@ -38,25 +37,10 @@ from idp.store.predicates import Predicate
 TOKEN_TOUCH_EVERY = timedelta(seconds=60)
 
 
-class DuplicateRow(Exception):
-    """A write broke a uniqueness rule (another writer created the same name first)."""
-
-
-@contextmanager
-def atomic() -> Iterator[None]:
-    """Commit what the block staged, or roll all of it back if the block raises.
-
-    A uniqueness violation at flush or commit surfaces as :class:`DuplicateRow`.
-    """
-    try:
-        yield
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise DuplicateRow(str(exc.orig)[:200]) from None
-    except BaseException:
-        db.session.rollback()
-        raise
+# A write broke a uniqueness rule (another writer created the same name first);
+# :func:`atomic` commits a block or rolls it back (the store's one transaction idiom).
+DuplicateRow = unit_of_work.Conflict
+atomic = unit_of_work.atomic
 
 
 def rollback() -> None:

@@ -3,6 +3,9 @@ commit together or not at all."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy.exc import IntegrityError
 
 from idp.store.db import db
@@ -10,6 +13,22 @@ from idp.store.db import db
 
 class Conflict(Exception):
     """A uniqueness constraint refused the write (nothing was written)."""
+
+
+@contextmanager
+def atomic() -> Iterator[None]:
+    """Commit what the block staged, or roll all of it back if the block raises
+    (exceptions pass through). A uniqueness violation at flush or commit surfaces as
+    :class:`Conflict`."""
+    try:
+        yield
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict(str(exc.orig)[:200]) from None
+    except BaseException:
+        db.session.rollback()
+        raise
 
 
 def save(*rows: object) -> None:
