@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 
-from idp import known_devices
+from idp import client_network, known_devices
 from idp.crypto import random_token
 from idp.interaction import Interaction
 from idp.mail import outbox
@@ -134,7 +134,7 @@ def requester_for(email: str, ip: str) -> Requester:
     device = known_devices.known_id(email)
     if device is not None:
         return Requester(device, known=True)
-    return Requester(f"ip:{known_devices.client_network(ip)}", known=False)
+    return Requester(f"ip:{client_network.network_of(ip)}", known=False)
 
 
 def _throttled(email: str, requester: Requester) -> bool:

@@ -9,7 +9,7 @@ token nor the address is stored in clear, and one browser may be known for sever
 addresses (one record each, one cookie).
 
 :mod:`idp.email_otp` keys its throttles and its soft lock on the *requester*: the
-known browser when there is one, else the client's network (:func:`client_network`).
+known browser when there is one, else the client's network (:func:`idp.client_network.network_of`).
 A stranger has neither the person's cookie nor their network, so nothing a
 stranger sends is counted against them.
 
@@ -18,8 +18,6 @@ otherwise; :func:`remember` one ``put``.
 """
 
 from __future__ import annotations
-
-import ipaddress
 
 from flask import Response, g, has_request_context, request
 
@@ -84,18 +82,3 @@ def set_cookie(response: Response) -> Response:
             path="/",
         )
     return response
-
-
-def client_network(ip: str) -> str:
-    """The network a client address stands for in per-IP limits: the IPv4 address
-    itself (an IPv4-mapped IPv6 address counts as IPv4), the /64 of an IPv6 address
-    (one subscriber usually holds a whole /64), the raw text otherwise."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip or "-"
-    if isinstance(addr, ipaddress.IPv6Address):
-        if addr.ipv4_mapped is not None:
-            return str(addr.ipv4_mapped)
-        return str(ipaddress.IPv6Network(f"{addr}/64", strict=False))
-    return str(addr)

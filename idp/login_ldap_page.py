@@ -17,7 +17,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, request
 from flask_babel import lazy_gettext as _l
 
-from idp import accounts
+from idp import accounts, client_network
 from idp.errors import error_response
 from idp.interaction import Interaction
 from idp.login.common import Expired, expired_page, load
@@ -84,7 +84,7 @@ def submit_password(interaction_id: str) -> Response:
         return next_step(ix)
     raw = request.form.get("email", "")[:1000]
     password = request.form.get("password", "")[:MAX_PASSWORD_INPUT]
-    ip = request.remote_addr or "unknown"
+    ip = client_network.current()
     if ephemeral().incr(f"ldap-login-ip:{ip}", IP_WINDOW_SECONDS) > MAX_ATTEMPTS_PER_IP:
         return _again(ix, "throttled", raw.strip()[:320])
     try:

@@ -291,6 +291,22 @@ def test_unknown_client_ids_throttled_per_address(client: FlaskClient) -> None:
                            environ_base=STRANGER_IP))  # fmt: skip
 
 
+def test_an_ipv6_attacker_cannot_rotate_addresses_within_its_64(client: FlaskClient) -> None:
+    """Per-IP limits count an IPv6 client's /64 (``idp.client_network``), like the
+    e-mail code limits: picking a new address of the same /64 for each try does not
+    reset the count."""
+    form = {"grant_type": "client_credentials"}
+    for i in range(PER_IP):
+        resp = client.post("/token", data=form, headers=_basic(f"nobody-{i}", "x"),
+                           environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{i + 1:x}"})  # fmt: skip
+        assert resp.status_code == 401
+    _throttled(client.post("/token", data=form, headers=_basic("nobody-else", "x"),
+                           environ_base={"REMOTE_ADDR": "2001:db8:1:2:ffff::1"}))  # fmt: skip
+    other = client.post("/token", data=form, headers=_basic("nobody-else", "x"),
+                        environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"})  # fmt: skip
+    assert other.status_code == 401  # another /64 is another client
+
+
 def test_public_client_wrong_refresh_tokens_and_codes_throttled(
     app: Flask, client: FlaskClient
 ) -> None:

@@ -18,9 +18,9 @@ clock, in the ephemeral store (``incr``):
 There is deliberately no per-client counter across addresses: "nothing an anonymous
 requester does can lock a person out" (SECURITY.md). A stranger sending wrong secrets
 for a merchant's client id from elsewhere fills only counters keyed on the stranger's
-own address, and the merchant's servers keep getting tokens. The client IP is
-``request.remote_addr``, which ``idp serve --proxy-hops N`` takes from the trusted
-part of ``X-Forwarded-For`` (as for every per-IP limit).
+own address, and the merchant's servers keep getting tokens. The key is the
+client's network (:mod:`idp.client_network`: the address, or an IPv6 address's /64,
+as for every per-IP limit).
 
 Once a counter is at its limit the caller gets 429 with ``Retry-After`` (the rest of
 the window) and an RFC 6749 JSON error, before any credential is checked, so a
@@ -52,7 +52,7 @@ from typing import Any
 
 from flask import Response, request
 
-from idp import json_limits
+from idp import client_network, json_limits
 from idp.errors import error_response
 from idp.oidc.client_auth import MAX_ASSERTION_BYTES, basic_credentials, methods_used
 from idp.process_cache import ProcessCache
@@ -74,7 +74,7 @@ def guarded(view: Callable[[], Response]) -> Response:
     now = time.time()
     window = int(now // size)
     left = size - (now % size)
-    ip = request.remote_addr or "-"
+    ip = client_network.current()
     store = ephemeral()
     ip_key = f"oauth-fail-ip:{window}:{hasher().hash(ip, PURPOSE)}"
     ip_failures = RECENT.get_or_load(ip_key, lambda: int(store.get(ip_key) or 0)) or 0
