@@ -21,8 +21,9 @@ from typing import Any
 
 from flask import Response, g, request
 
+from idp import cookies
 from idp.crypto import random_token
-from idp.services import ephemeral, hasher, settings
+from idp.services import ephemeral, hasher
 
 TTL_SECONDS = 30 * 60
 BROWSER_COOKIE = "ug_ix"
@@ -86,15 +87,7 @@ def set_binding_cookie(response: Response) -> Response:
     """After-request hook: set the browser-binding cookie when an interaction started."""
     token = g.pop("interaction_browser_token", None)
     if token:
-        response.set_cookie(
-            BROWSER_COOKIE,
-            token,
-            max_age=TTL_SECONDS,
-            httponly=True,
-            secure=settings().secure_cookies,
-            samesite="Lax",
-            path="/",
-        )
+        cookies.set_private(response, BROWSER_COOKIE, token, TTL_SECONDS)
     return response
 
 

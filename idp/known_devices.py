@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from flask import Response, g, has_request_context, request
 
+from idp import cookies
 from idp.crypto import random_token
 from idp.services import ephemeral, hasher, settings
 
@@ -72,13 +73,5 @@ def set_cookie(response: Response) -> Response:
     """After-request hook: write the ``ug_device`` cookie when :func:`remember` ran."""
     token = g.pop("device_cookie", None)
     if token:
-        response.set_cookie(
-            COOKIE,
-            token,
-            max_age=lifetime_seconds(),
-            httponly=True,
-            secure=settings().secure_cookies,
-            samesite="Lax",
-            path="/",
-        )
+        cookies.set_private(response, COOKIE, token, lifetime_seconds())
     return response

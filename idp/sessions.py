@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from flask import Response, g, request
 
+from idp import cookies
 from idp.crypto import random_token
 from idp.services import hasher, settings
 from idp.store import sessions_repo
@@ -92,13 +93,5 @@ def set_cookie(response: Response) -> Response:
     if token == "":
         response.delete_cookie(COOKIE, path="/")
         return response
-    response.set_cookie(
-        COOKIE,
-        token,
-        max_age=settings().session_absolute_hours * 3600,
-        httponly=True,
-        secure=settings().secure_cookies,
-        samesite="Lax",
-        path="/",
-    )
+    cookies.set_private(response, COOKIE, token, settings().session_absolute_hours * 3600)
     return response
