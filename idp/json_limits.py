@@ -27,9 +27,10 @@ MAX_DEPTH = 32
 """Deepest nesting of arrays and objects accepted; SCIM documents need about 6."""
 
 # A whole string literal (escapes included) or one bracket. Strings are consumed by
-# the regex engine without backtracking (the "unrolled loop" form), so a match costs
-# time linear in its length.
-_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+# the regex engine without backtracking (the "unrolled loop" form), and a string that
+# is never closed runs to the end of the text (``\Z``) instead of failing there and
+# being tried again from every later quote, so the whole scan is linear in the text.
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\Z)|[\[\]{}]', re.DOTALL)
 
 
 class JsonTooDeep(ValueError):

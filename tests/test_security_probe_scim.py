@@ -200,6 +200,17 @@ def test_depth_check_counts_containers_not_brackets_in_strings() -> None:
             json_limits.loads(constant)
 
 
+def test_an_unclosed_string_full_of_escaped_quotes_is_scanned_once() -> None:
+    """``"`` then ``\\"`` repeated: the depth scan once re-scanned to the end from every
+    quote (quadratic: a 1 MiB SCIM body ran until the worker timeout). The unclosed
+    string now runs to the end in one match; 1 MiB is refused at once as not JSON."""
+    text = '"' + '\\"' * 500_000
+    assert json_limits.nesting_depth(text) == 0
+    with pytest.raises(ValueError):
+        json_limits.loads(text)
+    assert json_limits.nesting_depth('[["' + '\\"' * 1000) == 2
+
+
 def test_flask_get_json_has_the_same_limit(app: Flask) -> None:
     """Any route that ever calls ``request.get_json`` gets the limit as a 400
     (handled by the app's error handlers), through the app's JSON provider."""
