@@ -13,7 +13,7 @@ known browser when there is one, else the client's network (:func:`idp.client_ne
 A stranger has neither the person's cookie nor their network, so nothing a
 stranger sends is counted against them.
 
-Cost: :func:`is_known` is one ``get`` when the browser has a cookie and none
+Cost: :func:`known_id` is one ``get`` when the browser has a cookie and none
 otherwise; :func:`remember` one ``put``.
 """
 

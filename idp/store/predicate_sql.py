@@ -116,7 +116,10 @@ def _group_condition(where: Predicate) -> ColumnElement[bool]:
         record = aliased(ScimUser)
         return exists(
             select(m.account_id)
-            .join(record, record.account_id == m.account_id)
+            .join(
+                record,
+                and_(record.account_id == m.account_id, record.unit_id == UnitGroup.unit_id),
+            )
             .where(
                 m.group_id == UnitGroup.id,
                 _condition({"id": record.scim_id}, inner, _no_relations),

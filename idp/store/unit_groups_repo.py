@@ -74,7 +74,11 @@ def members_of(group_ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
             func.coalesce(ScimUser.pending_email, Account.email),
         )
         .join(Account, Account.id == UnitGroupMember.account_id)
-        .outerjoin(ScimUser, ScimUser.account_id == Account.id)
+        .join(UnitGroup, UnitGroup.id == UnitGroupMember.group_id)
+        .outerjoin(
+            ScimUser,
+            and_(ScimUser.account_id == Account.id, ScimUser.unit_id == UnitGroup.unit_id),
+        )
         .where(UnitGroupMember.group_id.in_(ids))
         .order_by(UnitGroupMember.added_at, Account.id)
     ).all()
