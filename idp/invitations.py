@@ -11,8 +11,12 @@ they have proven the mailbox with an e-mail code in this session, and may join i
   nothing but the record being bound;
 * the placeholder account is deleted;
 * it is refused when the holder's account is already managed by a directory (a SCIM
-  record or an LDAP link: one provisioning source per account) or the record is
-  deactivated.
+  record or an LDAP link: one provisioning source per account), when the record is
+  deactivated, when the address now lies in a domain another company verified, and
+  when HR changed the record after the page was read (all in one transaction: a
+  join never overwrites HR's newer change);
+* afterwards the unit manages only the record: the person's address stays theirs, and
+  HR's deactivation suspends only the unit's access (:mod:`idp.provisioning`).
 
 Nothing happens without the holder's click: no unit reaches an account it does not own.
 """
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from idp import audit
+from idp import audit, ownership
 from idp.field_owners import EXTRA_PREFIX, PROFILE_FIELDS, column_value, owners
 from idp.store import invitations_repo
 from idp.store.models import Account, utcnow
@@ -63,22 +67,29 @@ def join(account: Account, record_id: str) -> Invitation:
     found = next((i for i in open_for(account) if i.id == record_id), None)
     if found is None:
         raise JoinRefused("gone")
+    if ownership.standing(found.unit_id, account.email) is ownership.Standing.FOREIGN:
+        raise JoinRefused("gone")  # another company verified the domain meanwhile
     if invitations_repo.managed_by_directory(account.id):
         raise JoinRefused("managed")
-    with invitations_repo.atomic():
-        placeholder = invitations_repo.placeholder_of(record_id)
-        if placeholder is None or placeholder.status != "active":
-            raise JoinRefused("gone")
-        _take_values(placeholder, account)
-        moved = invitations_repo.rebind(placeholder.id, account.id, found.unit_id, utcnow())
-        if not moved:
-            raise JoinRefused("gone")
-        audit.record(
-            audit.account_actor(account.id),
-            "account.joined",
-            account.id,
-            {"unit_id": found.unit_id, "record": record_id},
-        )
+    try:
+        with invitations_repo.atomic():
+            placeholder = invitations_repo.placeholder_of(record_id)
+            if placeholder is None or placeholder.status != "active":
+                raise JoinRefused("gone")
+            version = placeholder.version
+            _take_values(placeholder, account)
+            if not invitations_repo.rebind(
+                placeholder, version, account.id, account.email, found.unit_id, utcnow()
+            ):
+                raise JoinRefused("gone")
+            audit.record(
+                audit.account_actor(account.id),
+                "account.joined",
+                account.id,
+                {"unit_id": found.unit_id, "record": record_id},
+            )
+    except invitations_repo.Conflict:
+        raise JoinRefused("managed") from None  # a parallel join gave it a record
     return found
 
 

@@ -104,12 +104,15 @@ class DirectoryUser:
     """A person as a unit's HR system sees them. ``None`` means unset.
 
     ``id`` is the record's SCIM id, ``account_id`` the account it is stored on (a
-    placeholder while ``pending``: see :mod:`idp.ownership`)."""
+    placeholder while ``pending``: see :mod:`idp.ownership`). ``joined``: the holder
+    of the address joined the record with their own account (:mod:`idp.invitations`),
+    whose address and status stay theirs."""
 
     user_name: str
     id: str = ""
     account_id: str = ""
     pending: bool = False
+    joined: bool = False
     external_id: str | None = None
     active: bool = True
     email: str | None = None
@@ -225,9 +228,14 @@ def _to_user(
         id=record.scim_id,
         account_id=account.id,
         pending=record.pending_email is not None,
+        joined=record.joined_at is not None,
         user_name=record.user_name,
         external_id=record.external_id,
-        active=account.status == ACTIVE,
+        active=(
+            record.suspended_roles is None
+            if record.joined_at is not None
+            else account.status == ACTIVE
+        ),
         email=record.pending_email or account.email,
         given_name=account.given_name or None,
         family_name=account.family_name or None,
@@ -336,6 +344,9 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
 
 
 PLACEHOLDER_DOMAIN = "pending.invalid"
+JOINED_ADDRESS_MESSAGE = (
+    "the person joined with their own address, which only they can change"
+)
 
 
 def placeholder_email(account_id: str) -> str:
@@ -437,28 +448,54 @@ def _write_user(
             record[name] = new
             changed.append(name)
     status_change = None
-    if des.active != cur.active:
+    if des.active != cur.active and cur.joined:
+        status_change = ACTIVE if des.active else DEACTIVATED
+    elif des.active != cur.active:
         if des.active and account.status == DEACTIVATED:
             values["status"] = status_change = ACTIVE
         elif not des.active and account.status == ACTIVE:
             values["status"] = status_change = DEACTIVATED
-    if not values and not record:
+    if not values and not record and status_change is None:
         return True
     if owned != owners(account):
         values["field_owners"] = owned
     if not scim_repo.bump_account(cur.account_id, cur.version, values):
         return False
-    scim_repo.update_directory_record(cur.account_id, record)
+    if cur.joined and status_change is not None:
+        record.update(_suspension(unit_id, cur, status_change, actor))
+    scim_repo.update_directory_record(unit_id, cur.account_id, record)
     if changed:
         audit.record(
             actor.name, "account.updated", cur.account_id,
             {"unit_id": unit_id, "fields": changed},
         )
+    if cur.joined:  # the unit's access changed (_suspension), not the person's status
+        return True
     if status_change == DEACTIVATED:
         _cut_access(cur.account_id, actor, unit_id)
     elif status_change == ACTIVE:
         audit.record(actor.name, "account.reactivated", cur.account_id, {"unit_id": unit_id})
     return True
+
+
+def _suspension(
+    unit_id: str, cur: DirectoryUser, change: str, actor: Actor
+) -> dict[str, Any]:
+    """Stage HR's ``active`` change of a joined record, within the unit only:
+    deactivation removes the unit membership (keeping its roles on the record) and
+    revokes the grants issued for the unit; reactivation restores the membership. The
+    person's account, sessions and other units are untouched. Returns the record's
+    new values."""
+    if change == DEACTIVATED:
+        roles = scim_repo.suspend_membership(cur.account_id, unit_id)
+        revoked = grants_repo.revoke_for_unit(cur.account_id, unit_id)
+        audit.record(actor.name, "access.suspended", cur.account_id,
+                     {"unit_id": unit_id, "grants_revoked": revoked})  # fmt: skip
+        return {"suspended_roles": roles}
+    roles = scim_repo.suspended_roles(cur.account_id, unit_id) or []
+    scim_repo.resume_membership(cur.account_id, unit_id, roles)
+    audit.record(actor.name, "access.resumed", cur.account_id, {"unit_id": unit_id})
+    return {"suspended_roles": None}
 
 
 def _new_address(
@@ -472,8 +509,11 @@ def _new_address(
 
     A pending record takes any address that is not in another company's domain, and
     is bound at once to a free address in the unit's own domain. A bound record's
-    account is renamed only to a free address in the unit's own domain.
+    account is renamed only to a free address in the unit's own domain. A joined
+    record's address is the person's own and never changes through the unit.
     """
+    if cur.joined:
+        raise InvalidValue(JOINED_ADDRESS_MESSAGE)
     standing = _standing(unit_id, new)
     if scim_repo.address_taken(unit_id, new, except_account=cur.account_id):
         raise Conflict("a user with this e-mail address already exists")

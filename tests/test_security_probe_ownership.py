@@ -332,3 +332,109 @@ def test_strangers_and_other_units_cannot_reach_a_pending_record(
     assert resp.status_code in (303, 400)
     assert unit_slugs(app, victim) == set()
     assert body(beta.get(f"/Users/{uid}"), 200)["emails"][0]["value"] == VICTIM
+
+
+def joined_record(app: Flask, web: FlaskClient, beta: Scim, email: str = VICTIM) -> str:
+    """A pending record of ``email`` at Beta that its holder joined; its SCIM id."""
+    uid = body(beta.post("/Users", new_user(email, title="Buyer")), 201)["id"]
+    page = sign_in_to_dashboard(app, web, email).get_data(as_text=True)
+    resp = web.post(f"/account/invitations/{uid}/join", data={"csrf_token": csrf_token(page)})
+    assert resp.status_code == 303
+    return uid
+
+
+def test_a_joined_persons_address_is_theirs_not_the_units(
+    app: Flask, web: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    """After the join the unit manages its record, never the person's address: not
+    even into a domain the unit verified later (it would own their mailbox then)."""
+    victim = self_registered(app)
+    beta = scim_for(app, web, runner, "beta")
+    uid = joined_record(app, web, beta)
+    verify_domain(app, "beta", "beta.example")
+    resp = beta.patch(f"/Users/{uid}", replace("emails", [{"value": "vera@beta.example"}]))
+    assert body(resp, 400)["scimType"] == "invalidValue"
+    row = account_row(app, victim)
+    assert row is not None and row.email == VICTIM
+
+
+def test_deactivating_a_joined_record_suspends_only_that_units_access(
+    app: Flask, web: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    victim = self_registered(app)
+    oidc.make_unit(app, victim, "Gamma KG", roles=["buyer"])
+    beta = scim_for(app, web, runner, "beta")
+    uid = joined_record(app, web, beta)
+    assert unit_slugs(app, victim) == {"beta", "gamma-kg"}
+
+    assert beta.patch(f"/Users/{uid}", replace("active", False)).status_code in (200, 204)
+    assert body(beta.get(f"/Users/{uid}"), 200)["active"] is False
+    row = account_row(app, victim)
+    assert row is not None and row.status == "active" and row.can_sign_in
+    assert unit_slugs(app, victim) == {"gamma-kg"}
+    assert web.get("/account").status_code == 200  # their session lives on
+
+    assert beta.patch(f"/Users/{uid}", replace("active", True)).status_code in (200, 204)
+    assert body(beta.get(f"/Users/{uid}"), 200)["active"] is True
+    assert unit_slugs(app, victim) == {"beta", "gamma-kg"}
+    with app.app_context():
+        roles = db.session.scalars(select(Membership.roles).join(Unit).where(
+            Membership.account_id == victim, Unit.slug == "beta")).one()  # fmt: skip
+    assert roles == ["employee"]
+
+
+def test_a_join_never_overwrites_hrs_newer_change(
+    app: Flask, web: FlaskClient, runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HR deactivates the record while the person is joining: the join is refused and
+    the deactivation stands."""
+    import threading
+
+    from idp import invitations
+
+    victim = self_registered(app)
+    beta = scim_for(app, web, runner, "beta")
+    uid = body(beta.post("/Users", new_user(VICTIM)), 201)["id"]
+    page = sign_in_to_dashboard(app, web, VICTIM).get_data(as_text=True)
+    hr = Scim(app.test_client(), beta.token)
+    original = invitations._take_values
+
+    def hr_acts_meanwhile(placeholder: Account, account: Account) -> None:
+        original(placeholder, account)
+        answers: list[int] = []
+        thread = threading.Thread(target=lambda: answers.append(
+            hr.patch(f"/Users/{uid}", replace("active", False)).status_code))  # fmt: skip
+        thread.start()
+        thread.join(timeout=30)
+        assert answers and answers[0] in (200, 204)
+
+    monkeypatch.setattr(invitations, "_take_values", hr_acts_meanwhile)
+    web.post(f"/account/invitations/{uid}/join", data={"csrf_token": csrf_token(page)})
+    assert unit_slugs(app, victim) == set()
+    doc = body(beta.get(f"/Users/{uid}"), 200)
+    assert doc["active"] is False and doc["emails"][0]["value"] == VICTIM
+
+
+def test_a_domain_verified_by_another_company_meanwhile_stops_the_join(
+    app: Flask, web: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    beta = scim_for(app, web, runner, "beta")
+    oidc.make_account(app, "pat@acme-demo.example")
+    uid = body(beta.post("/Users", new_user("pat@acme-demo.example")), 201)["id"]
+    page = sign_in_to_dashboard(app, web, "pat@acme-demo.example").get_data(as_text=True)
+    with app.app_context():
+        units.create("Acme Demo GmbH", slug="acme")
+    verify_domain(app, "acme", "acme-demo.example")
+    web.post(f"/account/invitations/{uid}/join", data={"csrf_token": csrf_token(page)})
+    with app.app_context():
+        pat = accounts.by_email("pat@acme-demo.example")
+        assert pat is not None
+    assert "beta" not in unit_slugs(app, pat.id)
+
+
+def test_only_an_email_code_session_proves_the_mailbox() -> None:
+    from idp.dashboard.views import proved_mailbox
+
+    assert proved_mailbox(["otp"]) and proved_mailbox(["otp", "mfa"])
+    for amr in (["fed"], ["pwd"], ["fed", "otp", "mfa"], ["pwd", "otp", "mfa"], []):
+        assert not proved_mailbox(amr), amr

@@ -117,6 +117,12 @@ def withdraw() -> Response:
 
 
 MAX_RECORD_ID = 64
+
+
+def proved_mailbox(amr: list[str]) -> bool:
+    """Whether a session's sign-in was an e-mail code (``otp``, perhaps with a TOTP
+    second factor), not an SSO or directory password with a TOTP (also ``otp``)."""
+    return "otp" in amr and not {"fed", "pwd"} & set(amr)
 JOIN_NOTICES = {"gone": "join_gone", "managed": "join_managed"}
 
 
@@ -129,7 +135,7 @@ def join(record_id: str) -> Response:
     if found is None:
         return _see_other("dashboard.home")
     row, account = found
-    if "otp" not in (row.amr or []):
+    if not proved_mailbox(row.amr or []):
         notice = "join_needs_code"
     elif len(record_id) > MAX_RECORD_ID or not record_id.isalnum():
         notice = "join_gone"

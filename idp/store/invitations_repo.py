@@ -21,6 +21,7 @@ from idp.store.models import (
 
 MAX_OPEN = 20  # a page shows at most this many pending records per address
 atomic = unit_of_work.atomic  # the store's one transaction idiom
+Conflict = unit_of_work.Conflict
 
 
 def pending_for(email: str) -> list[tuple[str, str, str]]:
@@ -57,14 +58,20 @@ def placeholder_of(scim_id: str) -> Account | None:
     ).first()
 
 
-def rebind(placeholder_id: str, account_id: str, unit_id: str, at: datetime) -> bool:
+def rebind(
+    placeholder: Account, version: int, account_id: str, email: str, unit_id: str,
+    at: datetime,
+) -> bool:
     """Stage the move of a pending record from its placeholder to ``account_id``: the
     record (bound, keeping its SCIM id), the unit membership (roles merged into an
-    existing one), the group memberships; then delete the placeholder. False when the
-    record is no longer pending (a concurrent join or change won)."""
+    existing one), the group memberships; then delete the placeholder. False when
+    anything changed since the caller read the placeholder at ``version`` (the record
+    is no longer pending for ``email``, HR deactivated or changed it meanwhile): the
+    caller rolls back."""
+    placeholder_id = placeholder.id
     moved = db.session.execute(
         update(ScimUser)
-        .where(ScimUser.account_id == placeholder_id, ScimUser.pending_email.is_not(None))
+        .where(ScimUser.account_id == placeholder_id, ScimUser.pending_email == email)
         .values(account_id=account_id, pending_email=None, joined_at=at)
         .execution_options(synchronize_session=False)
     )
@@ -92,9 +99,14 @@ def rebind(placeholder_id: str, account_id: str, unit_id: str, at: datetime) -> 
         .execution_options(synchronize_session=False)
     )
     db.session.flush()
-    db.session.execute(
+    gone = db.session.execute(
         delete(Account)
-        .where(Account.id == placeholder_id)
+        .where(
+            Account.id == placeholder_id,
+            Account.version == version,
+            Account.status == "active",
+        )
         .execution_options(synchronize_session=False)
     )
-    return True
+    db.session.expunge(placeholder)
+    return rowcount(gone) == 1

@@ -202,6 +202,10 @@ class ScimUser(Base):
     # When the holder of a pending record's address proved it and joined: their own
     # account carries the record since, and deleting the record only detaches it.
     joined_at: Mapped[datetime | None] = mapped_column()
+    # A joined record that HR deactivated: the roles its unit membership had (the
+    # membership is removed meanwhile). Null while active. The person's own account
+    # is never deactivated by one unit's HR system.
+    suspended_roles: Mapped[list[str] | None] = mapped_column(JSON)
     unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
     user_name: Mapped[str] = mapped_column(String(320))
     user_name_key: Mapped[str] = mapped_column(String(320))

@@ -178,10 +178,6 @@ def account(account_id: str) -> Account | None:
     return db.session.get(Account, account_id)
 
 
-def directory_record(account_id: str) -> ScimUser | None:
-    return db.session.get(ScimUser, account_id)
-
-
 def units_of(account_id: str) -> list[str]:
     """Ids of the units the account is a member of."""
     return list(
@@ -209,14 +205,40 @@ def bump_account(account_id: str, expected_version: int, values: dict[str, Any])
     return rowcount(result) == 1
 
 
-def update_directory_record(account_id: str, values: dict[str, Any]) -> None:
+def update_directory_record(unit_id: str, account_id: str, values: dict[str, Any]) -> None:
+    """Stage ``values`` on the unit's directory record of the account."""
     if values:
         db.session.execute(
             update(ScimUser)
-            .where(ScimUser.account_id == account_id)
+            .where(ScimUser.account_id == account_id, ScimUser.unit_id == unit_id)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+
+
+def suspend_membership(account_id: str, unit_id: str) -> list[str]:
+    """Stage the removal of the account's membership of the unit; its roles."""
+    row = membership(account_id, unit_id)
+    if row is None:
+        return []
+    roles = list(row.roles or [])
+    db.session.delete(row)
+    return roles
+
+
+def resume_membership(account_id: str, unit_id: str, roles: list[str]) -> None:
+    """Stage the membership again with ``roles`` (unless it exists)."""
+    if membership(account_id, unit_id) is None:
+        db.session.add(Membership(account_id=account_id, unit_id=unit_id, roles=roles))
+
+
+def suspended_roles(account_id: str, unit_id: str) -> list[str] | None:
+    """The roles kept on the unit's record of the account while it is suspended."""
+    return db.session.scalar(
+        select(ScimUser.suspended_roles).where(
+            ScimUser.account_id == account_id, ScimUser.unit_id == unit_id
+        )
+    )
 
 
 def joined(account_id: str) -> bool:

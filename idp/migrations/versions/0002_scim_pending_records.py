@@ -6,8 +6,9 @@ Create Date: 2026-12-06 01:40:00
 
 A unit's SCIM record gets ``scim_id`` (what the HR system knows; existing records
 keep their account id, so no HR system sees an id change) and ``pending_email`` (the
-address of a record bound to nobody yet, see ``idp.ownership``) and ``joined_at``
-(when the holder of that address joined). Downgrade refuses
+address of a record bound to nobody yet, see ``idp.ownership``) ``joined_at``
+(when the holder of that address joined) and ``suspended_roles`` (a joined record HR
+deactivated). Downgrade refuses
 while any record is pending or has an id other than its account's: those states do
 not exist in 0001 and would be lost.
 """
@@ -30,6 +31,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column(
             'joined_at', idp.store.models.UTCDateTime(timezone=True), nullable=True
         ))
+        batch_op.add_column(sa.Column('suspended_roles', sa.JSON(), nullable=True))
     op.execute("UPDATE scim_users SET scim_id = account_id")
     with op.batch_alter_table('scim_users', schema=None) as batch_op:
         batch_op.alter_column('scim_id', existing_type=sa.String(length=32), nullable=False)
@@ -53,6 +55,7 @@ def downgrade() -> None:
     with op.batch_alter_table('scim_users', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_scim_users_pending_email'))
         batch_op.drop_constraint(batch_op.f('uq_scim_users_scim_id'), type_='unique')
+        batch_op.drop_column('suspended_roles')
         batch_op.drop_column('joined_at')
         batch_op.drop_column('pending_email')
         batch_op.drop_column('scim_id')
