@@ -245,6 +245,7 @@ def redeem_code(ix: Interaction, submitted: str, now: float | None = None) -> Re
     )
     if not matches or not record.get("usable"):
         _count_failure(email)
+        known_devices.note_failure(email)
         if attempt >= max_tries:
             _burn(ix.id, record["cid"])
             return Redemption(RedeemOutcome.EXHAUSTED, email=email)

@@ -13,8 +13,13 @@ known browser when there is one, else the client's network (:func:`idp.client_ne
 A stranger has neither the person's cookie nor their network, so nothing a
 stranger sends is counted against them.
 
+A known browser that submits :data:`MAX_FAILURES` wrong codes for an address is
+known no more (:func:`note_failure`), so a stolen or shared browser cannot guess past
+the soft lock for the cookie's lifetime.
+
 Cost: :func:`known_id` is one ``get`` when the browser has a cookie and none
-otherwise; :func:`remember` one ``put``.
+otherwise; :func:`remember` one ``put`` and one ``delete``; a wrong code from a
+browser with a cookie one ``get`` (and an ``incr`` when known).
 """
 
 from __future__ import annotations
@@ -57,6 +62,27 @@ def known_id(email: str) -> str | None:
     return key if ephemeral().get(key) is not None else None
 
 
+MAX_FAILURES = 10
+"""Wrong codes a known browser may submit for an address before it is known no
+more: a stolen or shared browser cannot guess past the soft lock for months."""
+
+
+def note_failure(email: str) -> None:
+    """Count a wrong code from this browser for ``email`` when it is known for it; at
+    :data:`MAX_FAILURES` the browser is forgotten for the address (its next codes
+    follow the rules for unknown requesters: the soft lock applies to it)."""
+    token = _token()
+    if token is None:
+        return
+    key = _key(token, email)
+    store = ephemeral()
+    if store.get(key) is None:
+        return
+    if store.incr(f"{key}:failures", lifetime_seconds()) >= MAX_FAILURES:
+        store.delete(key)
+        store.delete(f"{key}:failures")
+
+
 def remember(email: str) -> None:
     """Record that this request's browser just proved the mailbox of ``email``: keep
     (or renew) its record and (re)set the cookie in the response. Outside a request
@@ -65,7 +91,9 @@ def remember(email: str) -> None:
         return
     token = _token() or random_token(32)
     ttl = lifetime_seconds()
-    ephemeral().put(_key(token, email), 1, ttl)
+    store = ephemeral()
+    store.put(_key(token, email), 1, ttl)
+    store.delete(f"{_key(token, email)}:failures")  # the mailbox was just proven
     g.device_cookie = token
 
 

@@ -282,3 +282,27 @@ def test_admin_unlock_lifts_the_soft_lock(stand_in: Flask, smtp_server: SmtpSink
     mail = sign_in(own, smtp_server)
     assert CODE_RE.search(text_of(mail))  # 6 digits again for every browser
     assert signed_in_as(own) == account_id
+
+
+@pytest.mark.parametrize("extra_settings", [{**MANY, "lockout_failures": 5}])
+def test_a_known_browser_that_guesses_is_known_no_more(
+    stand_in: Flask, smtp_server: SmtpSink
+) -> None:
+    """A stolen or shared known browser does not keep 6-digit codes past the soft
+    lock: after ``known_devices.MAX_FAILURES`` wrong codes it is treated like any
+    unknown requester, and its next mail carries the 16-digit code."""
+    from idp import known_devices
+
+    app = stand_in
+    make_account(app)
+    shared = browser(app, VICTIM_IP)
+    sign_in(shared, smtp_server)
+    wrong_codes(app, smtp_server, shared, known_devices.MAX_FAILURES)
+    before = len(smtp_server.messages)
+    _login, _resp = ask(shared)
+    mail = smtp_server.last_to(KNOWN, after=before)
+    assert LONG_RE.search(text_of(mail)) and not CODE_RE.search(text_of(mail))
+    sign_in(shared, smtp_server)  # proving the mailbox makes it known again
+    before = len(smtp_server.messages)
+    ask(shared)
+    assert CODE_RE.search(text_of(smtp_server.last_to(KNOWN, after=before)))
