@@ -82,6 +82,7 @@ def _run(workdir: Path, sink: SmtpSink, n: int, postgres: bool) -> None:
     from idp.services import services, settings
     from idp.store import outbox_repo
     from idp.store.models import utcnow
+    from idp.store.unit_of_work import atomic
 
     app = create_app()
     from idp.mail import smtp
@@ -145,7 +146,8 @@ def _run(workdir: Path, sink: SmtpSink, n: int, postgres: bool) -> None:
             outbox._smtp_session(settings().smtp_url or "").send(message)
             t4 = time.thread_time()
             payload.pop("body", None)
-            outbox_repo.mark_sent(row.id, payload)
+            with atomic():
+                outbox_repo.mark_sent(row.id, payload)
             t5 = time.thread_time()
         for name, spent in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4),
                                strict=False):

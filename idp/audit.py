@@ -9,7 +9,8 @@ retention). Inside a request an event carries the request id that the error page
 the log show, so an operator can join the three.
 
 :func:`record` stages the event in the caller's transaction: it commits (or rolls
-back) with the change it describes; ``commit=True`` commits at once. The database
+back) with the change it describes, when the caller's
+:func:`idp.store.unit_of_work.atomic` block ends. The database
 gives every event a sequence number ``seq`` while the transaction commits, in commit
 order (:mod:`idp.store.audit_repo`), so :func:`since` hands an exporter every
 committed event exactly once when it resumes from its cursor.
@@ -170,12 +171,11 @@ def record(
     target: str | None,
     details: dict[str, Any] | None = None,
     unit_id: str | None = None,
-    commit: bool = False,
 ) -> AuditEvent:
     """Stage an audit event (see :func:`event`) in the current transaction, committed
-    or rolled back with the caller's change; ``commit=True`` commits it at once."""
+    or rolled back with the caller's change."""
     row = event(actor, action, target, details, unit_id)
-    audit_repo.add(row, commit=commit)
+    audit_repo.add(row)
     return row
 
 

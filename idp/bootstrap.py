@@ -11,6 +11,7 @@ from idp.crypto import generate_master_key
 from idp.services import services
 from idp.settings import Settings
 from idp.store import keys_repo, migrate
+from idp.store.unit_of_work import atomic
 
 
 def ensure_master_key_file(path: str) -> bool:
@@ -32,7 +33,8 @@ def ensure_keys(app: Flask) -> list[str]:
         for alg in keyring_mod.SUPPORTED_ALGS:
             if alg not in present:
                 row = keyring_mod.generate(alg, services().sealer)
-                keys_repo.add_active(row)
+                with atomic():
+                    keys_repo.add_active(row)
                 created.append(row.kid)
         services().keyring.refresh(force=True)
     return created

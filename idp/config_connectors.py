@@ -18,6 +18,7 @@ from idp.config_schema import CONNECTOR_SETTING_KEYS, ConnectorSpec
 from idp.services import services
 from idp.store import connectors_repo
 from idp.store.models import Connector
+from idp.store.unit_of_work import atomic
 
 
 class ConnectorPlanError(ValueError):
@@ -130,7 +131,8 @@ def create(unit_slug: str, spec: ConnectorSpec) -> Connector:
         extra=extra,
     )
     if spec.enabled is False:
-        connectors_repo.update(row, enabled=False)
+        with atomic():
+            connectors_repo.update(row, enabled=False)
     return row
 
 
@@ -153,8 +155,15 @@ def update(connector_id: str, spec: ConnectorSpec) -> Connector:
         if secret is not None
         else None
     )
-    return connectors_repo.update(row, settings=settings, secret_sealed=sealed,
-                                  enabled=spec.enabled)
+    with atomic():
+        return connectors_repo.update(row, settings=settings, secret_sealed=sealed,
+                                      enabled=spec.enabled)
+
+
+def delete(connector_id: str) -> bool:
+    """Delete a connector and its linked upstream identities; True if it existed."""
+    with atomic():
+        return connectors_repo.delete(connector_id)
 
 
 def export(row: Connector) -> dict[str, Any]:

@@ -258,7 +258,7 @@ class Planner:
                 run = partial(config_connectors.update, row.id, c)
                 self.main.append(Change("update", "connector", key, diff, run))
         for name in sorted(set(current) - seen):
-            run = partial(connectors_repo.delete, current[name].id)
+            run = partial(config_connectors.delete, current[name].id)
             self.late.append(Change("delete", "connector", f"{spec.slug}/{name}", {}, run))
 
     # -- domains and rules -----------------------------------------------------------

@@ -15,6 +15,7 @@ from idp import clients, domain_rules, domains
 from idp.crypto import random_token
 from idp.services import hasher, settings
 from idp.store import demo_repo
+from idp.store.unit_of_work import atomic
 
 UNIT_SLUG = "acme-demo"
 UNIT_NAME = "Acme Demo GmbH"
@@ -54,15 +55,17 @@ def seed(employee_email: str = EMPLOYEE_EMAIL) -> DemoResult:
     ``acme-demo.example`` (verified by hand: the demo has no DNS) with auto-join as
     ``employee``, and the demo merchant client; make ``employee_email`` a member of
     the unit if that account exists. Needs an app context."""
-    unit, unit_changed = demo_repo.ensure_unit(UNIT_SLUG, UNIT_NAME, UNIT_FIELDS)
+    with atomic():
+        unit, unit_changed = demo_repo.ensure_unit(UNIT_SLUG, UNIT_NAME, UNIT_FIELDS)
     _ensure_domain(unit.id)
     existing = [c for c in clients.list_all() if c.name == CLIENT_NAME]
     if existing:
         client_id = existing[0].client_id
         secret = random_token(32)
-        demo_repo.replace_client_secret_hash(
-            client_id, hasher().hash(secret, clients.SECRET_PURPOSE)
-        )
+        with atomic():
+            demo_repo.replace_client_secret_hash(
+                client_id, hasher().hash(secret, clients.SECRET_PURPOSE)
+            )
         created = False
     else:
         client, new_secret = clients.register(
@@ -75,7 +78,8 @@ def seed(employee_email: str = EMPLOYEE_EMAIL) -> DemoResult:
         if new_secret is None:  # register() gives client_secret_basic clients a secret
             raise RuntimeError("demo client registered without a secret")
         client_id, secret, created = client.client_id, new_secret, True
-    membership = demo_repo.ensure_membership(employee_email, unit.id, ["employee"])
+    with atomic():
+        membership = demo_repo.ensure_membership(employee_email, unit.id, ["employee"])
     return DemoResult(
         unit_id=unit.id,
         unit_slug=UNIT_SLUG,

@@ -266,7 +266,7 @@ def apply_auto_join(account: Account, actor: audit.Actor | str = "login") -> Mem
         {"unit": result.unit_slug, "roles": result.roles, "claim": result.claim},
         result.unit_id,
     )
-    return units_repo.add_membership(
+    return units.add_membership(
         Membership(account_id=account.id, unit_id=result.unit_id, roles=list(result.roles)),
         event,
     )

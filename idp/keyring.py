@@ -27,6 +27,7 @@ from joserfc.jwk import ECKey, RSAKey
 from idp.crypto import Sealer
 from idp.store import keys_repo
 from idp.store.models import SigningKey
+from idp.store.unit_of_work import atomic
 
 SUPPORTED_ALGS = ("ES256", "RS256")
 DEFAULT_ALG = "ES256"
@@ -237,7 +238,9 @@ class KeyRing:
         return X509Signer(k.kid, private, pem, k.certificate_pem)
 
     def _store_certificate(self, k: LoadedKey, pem: str) -> LoadedKey:
-        stored = keys_repo.set_certificate(k.kid, pem) or pem
+        with atomic():
+            keys_repo.set_certificate(k.kid, pem)
+        stored = keys_repo.certificate(k.kid) or pem
         updated = replace(k, certificate_pem=stored)
         with self._lock:
             if k.kid in self._keys:

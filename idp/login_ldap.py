@@ -29,6 +29,7 @@ from idp.ldap_directories import connection_config
 from idp.services import ephemeral
 from idp.store import ldap_repo
 from idp.store.models import Account
+from idp.store.unit_of_work import atomic
 
 log = logging.getLogger("idp.login_ldap")
 
@@ -80,11 +81,11 @@ def verify_password(account: Account, password: str) -> bool:
         raise LdapLoginUnavailable(str(exc)) from None
     if not ok:
         failures = ephemeral().incr(_failures_key(account.id), FAILURE_WINDOW_SECONDS)
-        audit.record(
-            audit.Actor.ldap(directory.id, via="ldap-login"), "login.ldap_password_failed",
-            account.id, {"failures": failures}, unit_id=directory.unit_id,
-        )
-        ldap_repo.commit()
+        with atomic():
+            audit.record(
+                audit.Actor.ldap(directory.id, via="ldap-login"), "login.ldap_password_failed",
+                account.id, {"failures": failures}, unit_id=directory.unit_id,
+            )
         return False
     ephemeral().delete(_failures_key(account.id))
     return True

@@ -18,6 +18,7 @@ from idp.crypto import random_token
 from idp.services import hasher, settings
 from idp.store import sessions_repo
 from idp.store.models import Session, utcnow
+from idp.store.unit_of_work import atomic
 
 COOKIE = "ug_session"
 TOUCH_EVERY = timedelta(seconds=60)
@@ -33,7 +34,8 @@ def create(
     """Start a new session for ``account_id``, ending the browser's previous one."""
     old = request.cookies.get(COOKIE)
     if old:
-        sessions_repo.remove(_hash(old))
+        with atomic():
+            sessions_repo.remove(_hash(old))
     token = random_token(32)
     now = utcnow()
     row = Session(
@@ -46,7 +48,8 @@ def create(
         last_seen_at=now,
         expires_at=now + timedelta(hours=settings().session_absolute_hours),
     )
-    sessions_repo.insert(row)
+    with atomic():
+        sessions_repo.insert(row)
     g.session_cookie = token
     g.current_session = row
     return row
@@ -62,11 +65,13 @@ def current() -> Session | None:
         now = utcnow()
         idle = timedelta(minutes=settings().session_idle_minutes)
         if now >= row.expires_at or now - row.last_seen_at >= idle:
-            sessions_repo.remove(row.id_hash)
+            with atomic():
+                sessions_repo.remove(row.id_hash)
             g.session_cookie = ""
             row = None
         elif now - row.last_seen_at >= TOUCH_EVERY:
-            sessions_repo.touch(row, now)
+            with atomic():
+                sessions_repo.touch(row, now)
     g.current_session = row
     return row
 
@@ -75,14 +80,16 @@ def end() -> None:
     """End this browser's session (logout)."""
     token = request.cookies.get(COOKIE)
     if token:
-        sessions_repo.remove(_hash(token))
+        with atomic():
+            sessions_repo.remove(_hash(token))
     g.current_session = None
     g.session_cookie = ""
 
 
 def end_all_for_account(account_id: str) -> int:
     """End every session of an account, on every node (they share the database)."""
-    return sessions_repo.remove_for_account(account_id)
+    with atomic():
+        return sessions_repo.remove_for_account(account_id)
 
 
 def set_cookie(response: Response) -> Response:

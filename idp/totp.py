@@ -34,6 +34,7 @@ from idp import acr, audit
 from idp.services import ephemeral, services
 from idp.store import totp_repo
 from idp.store.models import Account, TotpCredential
+from idp.store.unit_of_work import Conflict, atomic
 
 ACR_MFA = acr.ACR_MFA
 AMR_TOTP = ["otp", "mfa"]  # RFC 8176 §2: one-time password, multiple factors
@@ -119,7 +120,11 @@ def begin_enrolment(account: Account) -> str | None:
         return _secret(row)
     secret = pyotp.random_base32()
     sealed = services().sealer.seal(secret.encode(), _context(account.id))
-    stored = totp_repo.start_enrolment(account.id, sealed)
+    try:
+        with atomic():
+            stored: TotpCredential | None = totp_repo.start_enrolment(account.id, sealed)
+    except Conflict:
+        stored = None
     if stored is None:
         again = totp_repo.for_account(account.id)
         if again is None or again.confirmed_at is not None:
@@ -228,7 +233,10 @@ def release(interaction_id: str) -> dict[str, Any] | None:
 def reset(account_id: str, actor: str) -> bool:
     """Remove the account's TOTP credential (audited ``account.totp_reset``) so the
     employee sets it up again at the next sign-in; False when there was none."""
-    return totp_repo.remove(account_id, audit.event(actor, "account.totp_reset", account_id, {}))
+    with atomic():
+        return totp_repo.remove(
+            account_id, audit.event(actor, "account.totp_reset", account_id, {})
+        )
 
 
 def remove_own(account_id: str) -> bool:
@@ -236,10 +244,11 @@ def remove_own(account_id: str) -> bool:
     requires it or when there is none; audited ``account.totp_removed``."""
     if totp_repo.units_requiring(account_id):
         return False
-    return totp_repo.remove(
-        account_id,
-        audit.event(audit.account_actor(account_id), "account.totp_removed", account_id, {}),
-    )
+    with atomic():
+        return totp_repo.remove(
+            account_id,
+            audit.event(audit.account_actor(account_id), "account.totp_removed", account_id, {}),
+        )
 
 
 def set_unit_policy(ref: str, require_totp: bool, actor: str) -> dict[str, Any]:
@@ -250,11 +259,12 @@ def set_unit_policy(ref: str, require_totp: bool, actor: str) -> dict[str, Any]:
 
     unit = units.get(ref)
     if bool(unit.require_totp) != require_totp:
-        totp_repo.set_unit_policy(
-            unit, require_totp,
-            audit.event(
-                actor, "unit.policy", unit.slug, {"require_totp": require_totp}, unit.id
-            ),
-        )
+        with atomic():
+            totp_repo.set_unit_policy(
+                unit, require_totp,
+                audit.event(
+                    actor, "unit.policy", unit.slug, {"require_totp": require_totp}, unit.id
+                ),
+            )
     return {"unit": unit.slug, "require_totp": bool(unit.require_totp)}
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from idp import audit
 from idp.store import rights_repo, units_repo
-from idp.store.models import PermissionGroup, Unit, UnitProfileField, new_id
+from idp.store.models import Membership, PermissionGroup, Unit, UnitProfileField, new_id
+from idp.store.unit_of_work import Conflict, atomic
 
 BASE_ROLES: tuple[str, ...] = (
     "main_user",
@@ -250,8 +251,9 @@ def create(
         unit_id=unit.id,
     )
     try:
-        units_repo.save(unit, event)
-    except units_repo.Conflict as exc:
+        with atomic():
+            units_repo.stage(unit, event)
+    except Conflict as exc:
         raise UnitError("slug_taken", f"slug {chosen!r} is taken") from exc
     return unit
 
@@ -306,7 +308,8 @@ def update(
             ]
             changed["permission_groups"] = sorted(groups)
     if changed:
-        units_repo.save(unit, audit.event(actor, "unit.update", unit.slug, changed, unit.id))
+        with atomic():
+            units_repo.stage(unit, audit.event(actor, "unit.update", unit.slug, changed, unit.id))
     return unit
 
 
@@ -322,10 +325,26 @@ def delete(ref: str, actor: str = "system") -> Unit:
             "delete or move them first",
         )
     members = units_repo.member_count(unit.id)
-    units_repo.remove(unit, audit.event(
-        actor, "unit.delete", unit.slug, {"members": members}, unit.id
-    ))
+    with atomic():
+        units_repo.delete(unit, audit.event(
+            actor, "unit.delete", unit.slug, {"members": members}, unit.id
+        ))
     return unit
+
+
+def add_membership(row: Membership, *staged: object) -> Membership:
+    """Add a membership with ``staged`` rows (its audit event) in one transaction;
+    when a concurrent sign-in created the same membership first, return that one
+    instead (no duplicate, no error, no event)."""
+    try:
+        with atomic():
+            units_repo.add_membership(row, *staged)
+        return row
+    except Conflict:
+        existing = units_repo.membership(row.account_id, row.unit_id)
+        if existing is None:
+            raise
+        return existing
 
 
 def validate_field_name(name: Any) -> str:
@@ -367,8 +386,9 @@ def add_field(
         unit.id,
     )
     try:
-        units_repo.save(row, event)
-    except units_repo.Conflict as exc:
+        with atomic():
+            units_repo.stage(row, event)
+    except Conflict as exc:
         raise UnitError("field_taken", f"field {clean_name!r} exists") from exc
     return row
 
@@ -380,9 +400,10 @@ def remove_field(ref: str, name: str, actor: str = "system") -> bool:
     row = units_repo.field(unit.id, name) if isinstance(name, str) else None
     if row is None:
         return False
-    units_repo.remove(row, audit.event(
-        actor, "unit.field.remove", f"{unit.slug}/{name}", unit_id=unit.id
-    ))
+    with atomic():
+        units_repo.delete(row, audit.event(
+            actor, "unit.field.remove", f"{unit.slug}/{name}", unit_id=unit.id
+        ))
     return True
 
 

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from idp import audit, consent
 from idp.cli import main
 from idp.store.db import db
+from idp.store.unit_of_work import atomic
 from tests.support.concurrency import run_together
 from tests.support.login import csrf_token, sign_in_to_dashboard
 from tests.support.oidc import make_account, register
@@ -118,8 +119,8 @@ def test_concurrent_writers_get_distinct_increasing_numbers(app: Flask) -> None:
         def job() -> None:
             with app.app_context():
                 for i in range(ROUNDS):
-                    row = audit.record(audit.Actor.system(name), "test.write", f"{name}{i}",
-                                       commit=True)  # fmt: skip
+                    with atomic():
+                        row = audit.record(audit.Actor.system(name), "test.write", f"{name}{i}")
                     written[name].append(row.seq)
         return job
 
@@ -158,7 +159,8 @@ def test_cursor_never_skips_an_event_that_commits_late(app: Flask) -> None:
     try:
         assert staged.wait(30)
         with app.app_context():
-            audit.record(audit.Actor.system("fast"), "test.fast", "b", commit=True)
+            with atomic():
+                audit.record(audit.Actor.system("fast"), "test.fast", "b")
             first, cursor = audit.since(0, 100)
             assert [e.action for e in first if e.action.startswith("test.")] == ["test.fast"]
     finally:
@@ -179,8 +181,9 @@ def test_cli_lists_pages_from_a_cursor(app: Flask, runner: FlaskCliRunner) -> No
         audit.record(audit.Actor.staff("s1", on_behalf_of="a1"), "test.one", "t1",
                      {"n": 1}, unit_id=unit_id)  # fmt: skip
         audit.record(audit.Actor.operator("ops"), "test.two", "t2", unit_id=unit_id)
-        audit.record("scim:HR", "test.three", None, {"unit_id": unit_id}, commit=True)
-        audit.record(audit.Actor.system(), "test.elsewhere", None, commit=True)
+        with atomic():
+            audit.record("scim:HR", "test.three", None, {"unit_id": unit_id})
+            audit.record(audit.Actor.system(), "test.elsewhere", None)
 
     page = listed(runner, "--after", str(start), "--limit", "2")
     assert [e["action"] for e in page["events"]] == ["test.one", "test.two"]

@@ -35,7 +35,7 @@ def setup_tree(app: Flask) -> None:
             db.session.add(account)
             db.session.commit()
             if unit_id:
-                units_repo.add_membership(
+                units.add_membership(
                     Membership(account_id=account.id, unit_id=unit_id, roles=roles)
                 )
 

@@ -39,6 +39,7 @@ from idp.store.models import (
     OutboxMessage,
     UnitProfileField,
 )
+from idp.store.unit_of_work import atomic
 from tests.support import oidc
 from tests.support.login import csrf_token
 from tests.support.smtp import SmtpSink, code_in
@@ -90,8 +91,9 @@ def add_connector(app: Flask, upstream: Upstream, unit_id: str, kind: str,
         else:
             client_id, secret = upstream.register_client(settings["issuer"], callback_url(cid))
         sealed = services().sealer.seal(secret.encode(), secret_context(cid))
-        connectors_repo.create(unit_id, kind, f"ACME {kind}",
-                               {**settings, "client_id": client_id}, sealed, connector_id=cid)
+        with atomic():
+            connectors_repo.create(unit_id, kind, f"ACME {kind}",
+                                   {**settings, "client_id": client_id}, sealed, connector_id=cid)
         return cid
 
 

@@ -24,6 +24,7 @@ from idp import (
 from idp.cli import main
 from idp.store import connectors_repo, domains_repo
 from idp.store.db import db
+from idp.store.unit_of_work import atomic
 from tests.support.backends import Backend
 from tests.support.caches import another_node, expire_cache_entries, statements
 from tests.support.dns import DnsServer
@@ -42,7 +43,8 @@ def acme(app: Flask) -> dict[str, str]:
         sales = units.create("ACME Sales", parent="acme", slug="acme-sales")
         domains.claim("acme", "acme.example")
         domains.verify_manually("acme.example", "test", "test")
-        okta = connectors_repo.create(acme.id, "okta", "ACME Okta", {}, None)
+        with atomic():
+            okta = connectors_repo.create(acme.id, "okta", "ACME Okta", {}, None)
         return {"acme": acme.id, "sales": sales.id, "okta": okta.id}
 
 
@@ -161,13 +163,13 @@ def test_connector_changes_are_seen_at_once(app: Flask, acme: dict[str, str]) ->
     with app.app_context():
         domain_rules.set_rules("acme.example", require_sso=True)
     assert explain(app, "x@acme.example").connector_id == acme["okta"]
-    with app.app_context():
+    with app.app_context(), atomic():
         connectors_repo.update(connectors_repo.get(acme["okta"]), enabled=False)
     assert explain(app, "x@acme.example").login_method == "refused"
-    with app.app_context():
+    with app.app_context(), atomic():
         connectors_repo.update(connectors_repo.get(acme["okta"]), enabled=True)
     assert explain(app, "x@acme.example").login_method == "sso"
-    with app.app_context():
+    with app.app_context(), atomic():
         assert connectors_repo.delete(acme["okta"])
     assert explain(app, "x@acme.example").login_method == "refused"
 

@@ -12,6 +12,7 @@ from flask.testing import FlaskCliRunner
 
 from idp.cli import main
 from idp.store import connectors_repo
+from idp.store.unit_of_work import atomic
 from tests.support.dns import DnsServer
 
 
@@ -103,7 +104,7 @@ def test_rules_and_explain(runner: FlaskCliRunner, app: Flask, unit_id: str) -> 
     }
     no_conn = cli(runner, "domains", "rules", "acme.example", "--require-sso", "--json", code=1)
     assert no_conn["error"] == "no_connector"
-    with app.app_context():
+    with app.app_context(), atomic():
         conn_id = connectors_repo.create(unit_id, "google", "Google", {}, None).id
     sso = cli(
         runner, "domains", "rules", "acme.example", "--require-sso", "--break-glass",

@@ -15,6 +15,7 @@ from idp import domain_rules, domains, units
 from idp.store import connectors_repo, units_repo
 from idp.store.db import db
 from idp.store.models import Account, AuditEvent, Membership
+from idp.store.unit_of_work import atomic
 from tests.support.dns import DnsServer
 
 
@@ -38,7 +39,8 @@ def acme(app: Flask, dns_server: DnsServer) -> dict[str, str]:
         units.create("Outsider", slug="outsider")
         domains.claim("acme", "acme.example")
         verify_by_dns(dns_server, "acme.example")
-        okta = connectors_repo.create(acme.id, "okta", "ACME Okta", {}, None)
+        with atomic():
+            okta = connectors_repo.create(acme.id, "okta", "ACME Okta", {}, None)
         return {"acme": acme.id, "sales": sales.id, "okta": okta.id}
 
 
@@ -93,9 +95,11 @@ def test_unverified_claims_never_join_or_route(app: Flask, acme: dict[str, str])
     """A unit that claims somebody else's domain cannot capture its sign-ins."""
     with app.app_context():
         domains.claim("outsider", "victim.example")
-        other_okta = connectors_repo.create(acme["acme"], "oidc", "x", {}, None)
+        with atomic():
+            other_okta = connectors_repo.create(acme["acme"], "oidc", "x", {}, None)
         outsider = units.get("outsider")
-        evil = connectors_repo.create(outsider.id, "oidc", "Evil IdP", {}, None)
+        with atomic():
+            evil = connectors_repo.create(outsider.id, "oidc", "Evil IdP", {}, None)
         domain_rules.set_rules("victim.example", auto_join=True, require_sso=True,
                                connector=evil.id)
         result = domain_rules.explain("ceo@victim.example")
@@ -145,10 +149,12 @@ def test_require_sso_fails_closed_without_a_connector(app: Flask, acme: dict[str
             domain_rules.set_rules("sales.example", require_sso=True)
         assert err.value.code == "no_connector"
         assert domains.get("sales.example").rule is None  # nothing half-written
-        own = connectors_repo.create(sales.id, "saml", "Sales SAML", {}, None)
+        with atomic():
+            own = connectors_repo.create(sales.id, "saml", "Sales SAML", {}, None)
         domain_rules.set_rules("sales.example", require_sso=True)
         assert domain_rules.login_method_for_email("x@sales.example") == ("sso", own.id)
-        connectors_repo.delete(own.id)
+        with atomic():
+            connectors_repo.delete(own.id)
         db.session.expire_all()
         assert domain_rules.login_method_for_email("x@sales.example") == "refused"
         assert domain_rules.explain("x@sales.example").reasons[-1] == (
@@ -159,7 +165,8 @@ def test_require_sso_fails_closed_without_a_connector(app: Flask, acme: dict[str
 def test_a_connector_of_another_unit_cannot_be_chosen(app: Flask, acme: dict[str, str]) -> None:
     with app.app_context():
         outsider = units.get("outsider")
-        foreign = connectors_repo.create(outsider.id, "oidc", "Foreign", {}, None)
+        with atomic():
+            foreign = connectors_repo.create(outsider.id, "oidc", "Foreign", {}, None)
         with pytest.raises(domains.DomainError) as err:
             domain_rules.set_rules("acme.example", require_sso=True, connector=foreign.id)
         assert err.value.code == "unknown_connector"
@@ -217,7 +224,7 @@ def test_existing_membership_in_the_company_is_kept(app: Flask, acme: dict[str, 
     with app.app_context():
         domain_rules.set_rules("acme.example", auto_join=True)
         account = new_account("carl@acme.example")
-        placed = units_repo.add_membership(
+        placed = units.add_membership(
             Membership(account_id=account.id, unit_id=acme["sales"], roles=["main_user"])
         )
         kept = domain_rules.apply_auto_join(account)

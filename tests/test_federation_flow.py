@@ -18,6 +18,7 @@ from idp.services import services
 from idp.store import connectors_repo
 from idp.store.db import db
 from idp.store.models import Account, Domain, Membership, OutboxMessage, Unit, UpstreamIdentity
+from idp.store.unit_of_work import atomic
 from tests.support.upstream import Upstream
 
 TENANT_A = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
@@ -47,8 +48,9 @@ def make_connector(app: Flask, upstream: Upstream, unit_id: str, kind: str,
         else:
             client_id, secret = upstream.register_client(settings["issuer"], callback_url(cid))
         sealed = services().sealer.seal(secret.encode(), secret_context(cid))
-        connectors_repo.create(unit_id, kind, kind.title(), {**settings, "client_id": client_id},
-                               sealed, connector_id=cid)
+        with atomic():
+            connectors_repo.create(unit_id, kind, kind.title(),
+                                   {**settings, "client_id": client_id}, sealed, connector_id=cid)
         return cid
 
 

@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
+from idp.store.unit_of_work import atomic
 from tests.support import oidc
 from tests.support.oidc import ISSUER
 
@@ -103,7 +104,8 @@ def _rotate(app: Flask, alg: str = "ES256") -> str:
 
     with app.app_context():
         row = keyring_mod.generate(alg, services().sealer)
-        keys_repo.add_active(row)
+        with atomic():
+            keys_repo.add_active(row)
         keyring().refresh(force=True)
         return row.kid
 
@@ -129,7 +131,8 @@ def test_key_rotation_overlap(app: Flask, client: FlaskClient, restore_keys: Non
     assert oidc.verify_jwt(client, new["id_token"]).header["kid"] == new_kid
 
     with app.app_context():
-        assert keys_repo.retire(old_kid) is not None
+        with atomic():
+            assert keys_repo.retire(old_kid) is not None
         keyring().refresh(force=True)
     assert old_kid not in {k["kid"] for k in client.get("/jwks").get_json()["keys"]}
     assert oidc.userinfo(client, old["access_token"]).status_code == 401

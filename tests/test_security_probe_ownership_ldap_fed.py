@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from idp import audit, domains, ldap_directories, ldap_sync, units
 from idp.services import settings
-from idp.store import ldap_repo, units_repo
+from idp.store import ldap_repo
 from idp.store.db import db
 from idp.store.models import Account, LdapLink, Membership, UpstreamIdentity
 from tests.support import slapd as ldap_test
@@ -69,7 +69,7 @@ def lapsed_dns_claim(dns_server: DnsServer, slug: str, name: str) -> None:
 
 def join(account_id: str, unit_id: str) -> None:
     """A membership given by an administrator."""
-    units_repo.add_membership(
+    units.add_membership(
         Membership(account_id=account_id, unit_id=unit_id, roles=["employee"]),
         audit.event("admin:test", "membership.add", account_id, {"unit_id": unit_id}),
     )

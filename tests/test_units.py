@@ -115,7 +115,7 @@ def test_a_group_still_held_by_members_cannot_be_dropped(app: Flask) -> None:
         account = Account(email="anna@acme.example", email_verified=True)
         db.session.add(account)
         db.session.commit()
-        units_repo.add_membership(
+        units.add_membership(
             Membership(account_id=account.id, unit_id=unit.id, roles=["buyers"])
         )
         with pytest.raises(units.UnitError) as err:
@@ -150,7 +150,7 @@ def test_delete_refuses_units_with_children_and_cascades(app: Flask) -> None:
         account = Account(email="anna@acme.example")
         db.session.add(account)
         db.session.commit()
-        units_repo.add_membership(Membership(account_id=account.id, unit_id=acme.id, roles=[]))
+        units.add_membership(Membership(account_id=account.id, unit_id=acme.id, roles=[]))
         with pytest.raises(units.UnitError) as err:
             units.delete("acme")
         assert err.value.code == "has_children"
@@ -172,10 +172,10 @@ def test_memberships_are_unique_even_when_added_twice(app: Flask) -> None:
         account = Account(email="anna@acme.example")
         db.session.add(account)
         db.session.commit()
-        first = units_repo.add_membership(
+        first = units.add_membership(
             Membership(account_id=account.id, unit_id=unit.id, roles=["employee"])
         )
-        second = units_repo.add_membership(
+        second = units.add_membership(
             Membership(account_id=account.id, unit_id=unit.id, roles=["main_user"])
         )
         assert second.id == first.id and second.roles == ["employee"]

@@ -129,9 +129,9 @@ def show(connector_id: str, as_json: bool) -> None:
 @with_appcontext
 def delete(connector_id: str, as_json: bool) -> None:
     """Delete a connector; its linked upstream identities go with it."""
-    from idp.store import connectors_repo
+    from idp.config_connectors import delete as delete_connector
 
-    if not connectors_repo.delete(connector_id):
+    if not delete_connector(connector_id):
         raise click.ClickException(f"no connector {connector_id!r}")
     if as_json:
         click.echo(json.dumps({"id": connector_id, "deleted": True}))

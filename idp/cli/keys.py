@@ -17,6 +17,7 @@ from idp import keyring as keyring_mod
 from idp.services import keyring, services
 from idp.store import keys_repo
 from idp.store.models import SigningKey
+from idp.store.unit_of_work import atomic
 
 
 def describe(key: SigningKey) -> dict[str, str | None]:
@@ -64,7 +65,8 @@ def rotate_command(alg: str, as_json: bool) -> None:
     (tokens it signed keep verifying) until `idp keys retire` removes it."""
     row = keyring_mod.generate(alg, services().sealer)
     previous = [k.kid for k in keys_repo.all_keys() if k.alg == alg and k.state == "active"]
-    keys_repo.add_active(row)
+    with atomic():
+        keys_repo.add_active(row)
     keyring().refresh(force=True)
     result = {"kid": row.kid, "alg": alg, "state": "active", "previous": previous}
     if as_json:
@@ -95,7 +97,8 @@ def retire_command(kid: str, as_json: bool) -> None:
         )
     if key.state == "retired":
         raise click.ClickException(f"{kid} is already retired")
-    retired = keys_repo.retire(kid)
+    with atomic():
+        retired = keys_repo.retire(kid)
     if retired is None:
         raise click.ClickException(f"{kid} could not be retired (state changed meanwhile)")
     keyring().refresh(force=True)

@@ -23,6 +23,7 @@ from idp.federation.registry import (
 from idp.services import services
 from idp.store import connectors_repo
 from idp.store.models import Connector
+from idp.store.unit_of_work import atomic
 
 DEFAULT_NAMES = {"google": "Google Workspace", "microsoft": "Microsoft Entra ID",
                  "okta": "Okta", "oidc": "OpenID Connect", "saml": "SAML"}
@@ -84,9 +85,11 @@ def create(
     build(kind, settings, secret, metadata_cache(), sp)  # raises ConfigurationError
     sealed = services().sealer.seal(secret.encode(), secret_context(connector_id)) if secret \
         else None
-    return connectors_repo.create(
-        unit.id, kind, name or DEFAULT_NAMES[kind], settings, sealed, connector_id=connector_id
-    )
+    with atomic():
+        return connectors_repo.create(
+            unit.id, kind, name or DEFAULT_NAMES[kind], settings, sealed,
+            connector_id=connector_id,
+        )
 
 
 def describe(row: Connector) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from idp.mail.render import build_message, render_email
 from idp.services import services, settings
 from idp.store import outbox_repo
 from idp.store.models import OutboxMessage, new_id, utcnow
+from idp.store.unit_of_work import atomic
 
 log = logging.getLogger("idp.mail")
 
@@ -114,7 +115,8 @@ def enqueue_email(
         status=outbox_repo.SENDING, attempts=0, next_attempt_at=lease_until,
     )
     if commit:
-        outbox_repo.insert(message)
+        with atomic():
+            outbox_repo.insert(message)
     else:
         outbox_repo.stage(message)
     hand_offs: dict[str, HandOff] = g.setdefault(_HAND_OFFS, {})
@@ -188,7 +190,8 @@ def _attempt(
     discard_after = payload.get("discard_after")
     if discard_after is not None and now.timestamp() > float(discard_after):
         payload.pop("body", None)
-        outbox_repo.mark_failed(message_id, "expired before delivery", now, True, payload)
+        with atomic():
+            outbox_repo.mark_failed(message_id, "expired before delivery", now, True, payload)
         log.warning("outbox message %s expired before delivery", message_id)
         return False
     try:
@@ -209,13 +212,15 @@ def _attempt(
     except (smtp.SmtpDeliveryError, smtp.SmtpConfigError) as exc:
         attempts += 1
         dead = attempts >= MAX_ATTEMPTS
-        outbox_repo.mark_failed(message_id, str(exc), now + retry_delay(attempts), dead)
+        with atomic():
+            outbox_repo.mark_failed(message_id, str(exc), now + retry_delay(attempts), dead)
         log.warning(
             "outbox message %s attempt %d failed%s: %s",
             message_id, attempts, " (dead)" if dead else "", exc,
         )
         return False
-    outbox_repo.mark_sent(message_id, payload)
+    with atomic():
+        outbox_repo.mark_sent(message_id, payload)
     return True
 
 

@@ -17,6 +17,7 @@ from idp.rights import catalogue
 from idp.rights.errors import RightsError
 from idp.store import rights_repo, units_repo
 from idp.store.models import PermissionGroup, Unit
+from idp.store.unit_of_work import atomic
 
 
 def _unit(ref: str) -> Unit:
@@ -56,7 +57,8 @@ def set_group(
     row.permissions = granted
     audit.record(actor, action, f"{unit.slug}/{clean}", {"permissions": granted})
     try:
-        rights_repo.save(row)
+        with atomic():
+            rights_repo.stage(row)
     except rights_repo.Conflict as exc:
         raise RightsError("group_taken", f"permission group {clean!r} exists") from exc
     return row
@@ -72,7 +74,8 @@ def remove_group(unit_ref: str, name: str, actor: str = "system") -> None:
     if name in units_repo.roles_held(unit.id):
         raise RightsError("group_in_use", f"permission group {name!r} is still held by members")
     audit.record(actor, "rights.group.remove", f"{unit.slug}/{name}")
-    rights_repo.remove(row)
+    with atomic():
+        rights_repo.delete(row)
 
 
 def describe(row: PermissionGroup) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from idp.rights.authorization import ADMINISTRATOR, PROCESSOR
 from idp.rights.errors import RightsError
 from idp.store import rights_repo
 from idp.store.models import Account, StaffAssignment, StaffMember, Unit
+from idp.store.unit_of_work import atomic
 
 KINDS: tuple[str, ...] = (ADMINISTRATOR, PROCESSOR)
 
@@ -61,7 +62,8 @@ def add(email: str, actor: str = "system") -> StaffMember:
     row = StaffMember(account_id=account.id, added_by=actor[:200])
     audit.record(actor, "staff.add", account.id)
     try:
-        rights_repo.save(row)
+        with atomic():
+            rights_repo.stage(row)
     except rights_repo.Conflict:
         found = rights_repo.staff_member(account.id)
         if found is None:
@@ -75,7 +77,8 @@ def remove(email: str, actor: str = "system") -> None:
     account, member = _staff(email)
     assigned = rights_repo.assignments_of(account.id)
     audit.record(actor, "staff.remove", account.id, {"assignments": len(assigned)})
-    rights_repo.remove_all([*assigned, member])
+    with atomic():
+        rights_repo.delete(*assigned, member)
 
 
 def assign(
@@ -109,7 +112,8 @@ def assign(
     row.permissions = granted
     audit.record(actor, action, f"{account.id}@{unit.slug}", {"as": kind, "permissions": granted})
     try:
-        rights_repo.save(row)
+        with atomic():
+            rights_repo.stage(row)
     except rights_repo.Conflict as exc:
         raise RightsError("conflict", "assigned concurrently; try again") from exc
     return row
@@ -123,7 +127,8 @@ def unassign(email: str, customer: str, actor: str = "system") -> None:
     if row is None:
         raise RightsError("not_found", f"{account.email} is not assigned to {unit.slug!r}")
     audit.record(actor, "staff.unassign", f"{account.id}@{unit.slug}")
-    rights_repo.remove(row)
+    with atomic():
+        rights_repo.delete(row)
 
 
 def describe_all() -> list[dict[str, Any]]:

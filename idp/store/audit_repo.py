@@ -38,12 +38,10 @@ _HELD = "unitgate.audit_held"  # Session.info: events held back from earlier flu
 _RELEASING = "unitgate.audit_releasing"  # Session.info: the commit's flush may insert
 
 
-def add(event: AuditEvent, commit: bool = False) -> None:
-    """Stage ``event`` in the current transaction; with ``commit`` commit it now. It is
-    inserted (and gets its ``seq``) when the transaction commits."""
+def add(event: AuditEvent) -> None:
+    """Stage ``event`` in the current transaction. It is inserted (and gets its
+    ``seq``) when the caller commits the transaction."""
     db.session.add(event)
-    if commit:
-        db.session.commit()
 
 
 def copy(event: AuditEvent) -> AuditEvent:

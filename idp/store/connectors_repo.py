@@ -1,4 +1,5 @@
-"""Repository of upstream connectors (``Connector`` rows)."""
+"""Repository of upstream connectors (``Connector`` rows). Writes are staged; the
+caller commits them (:func:`idp.store.unit_of_work.atomic`)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def create(
     secret_sealed: str | None,
     connector_id: str | None = None,
 ) -> Connector:
-    """Insert a connector in one transaction and return it."""
+    """Stage a new connector and return it."""
     row = Connector(
         id=connector_id or new_id(),
         unit_id=unit_id,
@@ -45,7 +46,6 @@ def create(
         enabled=True,
     )
     db.session.add(row)
-    db.session.commit()
     return row
 
 
@@ -80,22 +80,21 @@ def update(
     secret_sealed: str | None = None,
     enabled: bool | None = None,
 ) -> Connector:
-    """Change a connector's settings, secret or enabled flag in one transaction."""
+    """Stage a change of a connector's settings, secret or enabled flag."""
     if settings is not None:
         row.settings = dict(settings)
     if secret_sealed is not None:
         row.secret_sealed = secret_sealed
     if enabled is not None:
         row.enabled = enabled
-    db.session.commit()
     return row
 
 
 def delete(connector_id: str) -> bool:
-    """Delete a connector and (by cascade) its upstream identities; True if it existed."""
+    """Stage the deletion of a connector and (by cascade) its upstream identities;
+    True if it existed."""
     row = get(connector_id)
     if row is None:
         return False
     db.session.delete(row)
-    db.session.commit()
     return True

@@ -1,4 +1,5 @@
-"""Queries behind ``idp demo``: idempotent seeding of the demo business unit."""
+"""Queries behind ``idp demo``: idempotent seeding of the demo business unit. Writes
+are staged; the caller commits them (:func:`idp.store.unit_of_work.atomic`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from idp.store.models import Account, Client, Membership, Unit, UnitProfileField
 
 def ensure_unit(slug: str, name: str, fields: list[tuple[str, str, bool]]) -> tuple[Unit, bool]:
     """The company unit ``slug`` with at least the profile ``fields`` (name, label,
-    required), created in one transaction when missing; True when anything was added."""
+    required), staged when missing; True when anything was added."""
     changed = False
     unit = db.session.scalars(select(Unit).where(Unit.slug == slug)).first()
     if unit is None:
@@ -25,13 +26,12 @@ def ensure_unit(slug: str, name: str, fields: list[tuple[str, str, bool]]) -> tu
                 UnitProfileField(name=field_name, label=label, required=required, position=position)
             )
             changed = True
-    db.session.commit()
     return unit, changed
 
 
 def ensure_membership(email: str, unit_id: str, roles: list[str]) -> str:
     """Make the account ``email`` a member of ``unit_id``. Returns "missing" (no such
-    account), "created" or "present"."""
+    account), "created" (staged) or "present"."""
     account = db.session.scalars(select(Account).where(Account.email == email.lower())).first()
     if account is None:
         return "missing"
@@ -41,16 +41,13 @@ def ensure_membership(email: str, unit_id: str, roles: list[str]) -> str:
     if existing is not None:
         return "present"
     db.session.add(Membership(account_id=account.id, unit_id=unit_id, roles=roles))
-    db.session.commit()
     return "created"
 
 
 def replace_client_secret_hash(client_id: str, secret_hash: str) -> bool:
-    """Store a new secret hash for ``client_id`` in one transaction; True when the
-    client exists."""
+    """Stage a new secret hash for ``client_id``; True when the client exists."""
     client = db.session.scalars(select(Client).where(Client.client_id == client_id)).first()
     if client is None:
         return False
     client.secret_hash = secret_hash
-    db.session.commit()
     return True

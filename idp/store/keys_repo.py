@@ -1,4 +1,5 @@
-"""Repository of signing keys."""
+"""Repository of signing keys. Writes are staged; the caller commits them
+(:func:`idp.store.unit_of_work.atomic`)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,6 @@ def add_active(key: SigningKey) -> None:
         old.state = "published"
     key.state = "active"
     db.session.add(key)
-    db.session.commit()
 
 
 def retire(kid: str) -> SigningKey | None:
@@ -49,18 +49,20 @@ def retire(kid: str) -> SigningKey | None:
         return None
     key.state = "retired"
     key.retired_at = utcnow()
-    db.session.commit()
     return key
 
 
-def set_certificate(kid: str, certificate_pem: str) -> str | None:
-    """Store ``certificate_pem`` for ``kid`` unless one is already stored, and return
-    the stored certificate (the first writer wins when workers race); None for an
-    unknown key."""
+def set_certificate(kid: str, certificate_pem: str) -> None:
+    """Store ``certificate_pem`` for ``kid`` unless one is already stored (a
+    conditional ``UPDATE``: once committed, the first writer wins when workers race;
+    read the winner with :func:`certificate`)."""
     db.session.execute(
         update(SigningKey)
         .where(SigningKey.kid == kid, SigningKey.certificate_pem.is_(None))
         .values(certificate_pem=certificate_pem)
     )
-    db.session.commit()
+
+
+def certificate(kid: str) -> str | None:
+    """The certificate stored for ``kid``; None for an unknown key or none stored."""
     return db.session.scalar(select(SigningKey.certificate_pem).where(SigningKey.kid == kid))

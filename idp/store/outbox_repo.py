@@ -11,7 +11,10 @@ can win.
 The courier's statements are few and built once (a message costs one claiming
 ``UPDATE ... RETURNING`` and one ``UPDATE`` marking it sent, each committed): the
 claim must be committed before the SMTP hand-over so that no other node picks the
-message while it is being sent, and the mark after it.
+message while it is being sent, and the mark after it. So :func:`claim` and
+:func:`claim_due` are claims committed on their own
+(:func:`idp.store.unit_of_work.claim`); every other write here is only staged, and
+its caller commits it (:func:`idp.store.unit_of_work.atomic`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy import insert as sql_insert
 
+from idp.store import unit_of_work
 from idp.store.db import db
 from idp.store.models import OutboxMessage, utcnow
 
@@ -63,7 +67,8 @@ def stage(message: OutboxMessage) -> None:
 
 
 def insert(message: OutboxMessage) -> OutboxMessage:
-    """Persist ``message`` in its own transaction (one ``INSERT``, no ORM flush)."""
+    """Write ``message`` in the current transaction (one ``INSERT``, no ORM flush);
+    the caller commits."""
     created = message.created_at or utcnow()
     db.session.execute(
         _INSERT,
@@ -77,7 +82,6 @@ def insert(message: OutboxMessage) -> OutboxMessage:
             "created_at": created,
         },
     )
-    db.session.commit()
     return message
 
 
@@ -89,10 +93,10 @@ def get(message_id: str) -> OutboxMessage | None:
 def claim(message_id: str, now: datetime, lease: timedelta) -> OutboxMessage | None:
     """Claim one message if it is due (one committed ``UPDATE ... RETURNING``); of
     concurrent callers at most one wins. The message returned is detached."""
-    row = db.session.execute(
-        _CLAIM_ONE, {"message_id": message_id, "now": now, "lease_until": now + lease}
-    ).first()
-    db.session.commit()
+    with unit_of_work.claim():
+        row = db.session.execute(
+            _CLAIM_ONE, {"message_id": message_id, "now": now, "lease_until": now + lease}
+        ).first()
     return None if row is None else _message(row)
 
 
@@ -106,27 +110,27 @@ def claim_due(now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage
     if db.session.execute(_ANY_DUE, {"now": now}).first() is None:
         db.session.rollback()
         return []
-    db.session.commit()  # the claim starts a transaction of its own
+    db.session.rollback()  # end the read: the claim runs in a transaction of its own
     due = _LIVE & (_T.c.next_attempt_at <= now)
     ids = select(_T.c.id).where(due).order_by(_T.c.next_attempt_at).limit(limit)
     if db.session.get_bind().dialect.name == "postgresql":
         ids = ids.with_for_update(skip_locked=True)
-    rows = db.session.execute(
-        update(_T)
-        .where(_T.c.id.in_(ids.scalar_subquery()), due)
-        .values(status=SENDING, next_attempt_at=now + lease)
-        .returning(*_T.c)
-    ).all()
-    db.session.commit()
+    with unit_of_work.claim():
+        rows = db.session.execute(
+            update(_T)
+            .where(_T.c.id.in_(ids.scalar_subquery()), due)
+            .values(status=SENDING, next_attempt_at=now + lease)
+            .returning(*_T.c)
+        ).all()
     return sorted((_message(r) for r in rows), key=lambda m: m.created_at)
 
 
 def mark_sent(message_id: str, payload: dict[str, Any], at: datetime | None = None) -> None:
-    """Record a successful delivery (and the payload to keep, secrets removed)."""
+    """Record a successful delivery (and the payload to keep, secrets removed); the
+    caller commits."""
     db.session.execute(
         _MARK_SENT, {"message_id": message_id, "at": at or utcnow(), "kept_payload": payload}
     )
-    db.session.commit()
 
 
 def mark_failed(
@@ -137,7 +141,8 @@ def mark_failed(
     payload: dict[str, Any] | None = None,
 ) -> None:
     """Record a failed attempt: pending again at ``next_attempt_at``, or ``dead``
-    (optionally replacing the payload, e.g. to drop a body never to be sent)."""
+    (optionally replacing the payload, e.g. to drop a body never to be sent); the
+    caller commits."""
     values: dict[str, Any] = {
         "status": DEAD if dead else PENDING,
         "attempts": OutboxMessage.attempts + 1,
@@ -149,7 +154,6 @@ def mark_failed(
     db.session.execute(
         update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values)
     )
-    db.session.commit()
 
 
 def recent(limit: int = 50) -> list[OutboxMessage]:

@@ -1,9 +1,9 @@
 """Repository of rights: units' custom permission groups, operator staff and their
 assignments to customers, and the few reads the authorisation function needs.
 
-Writes go through :func:`save` / :func:`remove` (one transaction with the change's
-audit event, see :mod:`idp.store.unit_of_work`). The reads for one authorisation
-decision are a bounded number of queries whatever the depth of the unit tree.
+Writes are staged (:func:`stage`, :func:`delete`); the calling service commits them
+with the change's audit event (:func:`idp.store.unit_of_work.atomic`). The reads for
+one authorisation decision are a bounded number of queries whatever the depth of the unit tree.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from idp.store.models import (
     Unit,
 )
 from idp.store.unit_of_work import Conflict as Conflict
-from idp.store.unit_of_work import remove as remove
-from idp.store.unit_of_work import save as save
 
 MAX_CHAIN = 16
 
@@ -157,14 +155,12 @@ def assignments_in(account_id: str, unit_ids: Iterable[str]) -> list[StaffAssign
     )
 
 
-def remove_all(rows: Iterable[object], *staged: object) -> None:
-    """Delete ``rows`` and add ``staged`` (audit events) in one transaction."""
-    try:
-        for other in staged:
-            db.session.add(other)
-        for row in rows:
-            db.session.delete(row)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+def stage(*rows: object) -> None:
+    """Add ``rows`` (new or changed) to the current transaction."""
+    db.session.add_all(rows)
+
+
+def delete(*rows: object) -> None:
+    """Stage the deletion of ``rows``."""
+    for row in rows:
+        db.session.delete(row)

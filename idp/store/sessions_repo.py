@@ -1,8 +1,10 @@
-"""Repository of browser sessions."""
+"""Repository of browser sessions. Writes are staged; the caller commits them
+(:func:`idp.store.unit_of_work.atomic`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import delete, select
 
@@ -12,7 +14,6 @@ from idp.store.models import Session
 
 def insert(row: Session) -> None:
     db.session.add(row)
-    db.session.commit()
 
 
 def by_hash(id_hash: str) -> Session | None:
@@ -21,19 +22,17 @@ def by_hash(id_hash: str) -> Session | None:
 
 def touch(row: Session, at: datetime) -> None:
     row.last_seen_at = at
-    db.session.commit()
 
 
 def remove(id_hash: str) -> None:
     db.session.execute(delete(Session).where(Session.id_hash == id_hash))
-    db.session.commit()
 
 
-def remove_for_account(account_id: str, commit: bool = True) -> int:
-    """End every session of an account; returns how many were ended."""
+def remove_for_account(account_id: str, commit: Literal[False] = False) -> int:
+    """End every session of an account (staged; the caller commits); returns how many
+    were ended. ``commit`` is accepted only as False, for callers converted in
+    parallel work; to be removed at integration."""
     result = db.session.execute(delete(Session).where(Session.account_id == account_id))
-    if commit:
-        db.session.commit()
     return rowcount(result)
 
 

@@ -4,13 +4,16 @@ The replay guard is a single conditional ``UPDATE ... SET last_used_step = :step
 WHERE last_used_step < :step``: of two parallel submissions of one code at most one
 changes a row, so at most one passes (RFC 6238 §5.2: "the verifier MUST NOT accept
 the second attempt of the OTP after the successful validation has been issued").
+That claim (:func:`claim_step`) is committed on its own
+(:func:`idp.store.unit_of_work.claim`); every other write here is only staged and
+committed by its caller (:func:`idp.store.unit_of_work.atomic`).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, exists, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
+from idp.store import unit_of_work
 from idp.store.db import db, rowcount
 from idp.store.models import AuditEvent, Membership, TotpCredential, Unit, utcnow
 
@@ -24,23 +27,19 @@ def for_account(account_id: str) -> TotpCredential | None:
 _FOR_ACCOUNT = select(TotpCredential).where(TotpCredential.account_id == bindparam("account_id"))
 
 
-def start_enrolment(account_id: str, secret_sealed: str) -> TotpCredential | None:
-    """Store a new unconfirmed credential for ``account_id``, replacing an earlier
-    unconfirmed one; None (nothing written) when a confirmed one exists or a parallel
-    request stored one first."""
-    try:
-        db.session.execute(
-            delete(TotpCredential).where(
-                TotpCredential.account_id == account_id,
-                TotpCredential.confirmed_at.is_(None),
-            )
+def start_enrolment(account_id: str, secret_sealed: str) -> TotpCredential:
+    """Stage a new unconfirmed credential for ``account_id``, replacing an earlier
+    unconfirmed one. The commit raises :class:`idp.store.unit_of_work.Conflict` (and
+    writes nothing) when a confirmed one exists or a parallel request stored one
+    first."""
+    db.session.execute(
+        delete(TotpCredential).where(
+            TotpCredential.account_id == account_id,
+            TotpCredential.confirmed_at.is_(None),
         )
-        row = TotpCredential(account_id=account_id, secret_sealed=secret_sealed)
-        db.session.add(row)
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        return None
+    )
+    row = TotpCredential(account_id=account_id, secret_sealed=secret_sealed)
+    db.session.add(row)
     return row
 
 
@@ -48,7 +47,8 @@ def claim_step(account_id: str, step: int, confirm: bool, audit: AuditEvent | No
     """Accept time step ``step`` for the account: True for exactly one caller when the
     step is newer than every step accepted before. With ``confirm`` only an
     unconfirmed credential matches and it becomes confirmed; otherwise only a
-    confirmed one matches. ``audit`` is written in the same transaction on success."""
+    confirmed one matches. ``audit`` is written in the same transaction on success.
+    A claim committed on its own (:func:`idp.store.unit_of_work.claim`)."""
     condition = (
         TotpCredential.confirmed_at.is_(None)
         if confirm
@@ -57,7 +57,7 @@ def claim_step(account_id: str, step: int, confirm: bool, audit: AuditEvent | No
     values: dict[str, object] = {"last_used_step": step}
     if confirm:
         values["confirmed_at"] = utcnow()
-    try:
+    with unit_of_work.claim():
         result = db.session.execute(
             update(TotpCredential)
             .where(
@@ -71,28 +71,19 @@ def claim_step(account_id: str, step: int, confirm: bool, audit: AuditEvent | No
         won = rowcount(result) == 1
         if won and audit is not None:
             db.session.add(audit)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     db.session.expire_all()
     return won
 
 
 def remove(account_id: str, audit: AuditEvent) -> bool:
-    """Delete the account's credential with ``audit`` in one transaction; False (and
-    nothing written) when it had none."""
-    try:
-        result = db.session.execute(
-            delete(TotpCredential).where(TotpCredential.account_id == account_id)
-        )
-        removed = rowcount(result) > 0
-        if removed:
-            db.session.add(audit)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    """Stage the deletion of the account's credential with ``audit``; False (and
+    nothing staged) when it had none."""
+    result = db.session.execute(
+        delete(TotpCredential).where(TotpCredential.account_id == account_id)
+    )
+    removed = rowcount(result) > 0
+    if removed:
+        db.session.add(audit)
     return removed
 
 
@@ -128,11 +119,6 @@ _UNITS_REQUIRING = (
 
 
 def set_unit_policy(unit: Unit, require_totp: bool, audit: AuditEvent) -> None:
-    """Set the unit's ``require_totp`` with ``audit`` in one transaction."""
-    try:
-        unit.require_totp = require_totp
-        db.session.add(audit)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    """Stage the unit's ``require_totp`` with ``audit``."""
+    unit.require_totp = require_totp
+    db.session.add(audit)

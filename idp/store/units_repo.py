@@ -1,7 +1,8 @@
 """Repository of business units, their profile fields and memberships.
 
-Writes go through :func:`save` / :func:`remove`: one transaction per call, with the
-change's audit event (:func:`idp.audit.event`), rolled back on any error, so a
+Writes are staged (:func:`stage`, :func:`delete`, :func:`add_membership`); the
+calling service commits them with the change's audit event (:func:`idp.audit.event`)
+in one :func:`idp.store.unit_of_work.atomic` block, rolled back on any error, so a
 failed change leaves nothing half-written.
 """
 
@@ -10,14 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from idp.store.db import db
 from idp.store.models import Account, Membership, Unit, UnitProfileField
 from idp.store.unit_of_work import Conflict as Conflict
-from idp.store.unit_of_work import remove as remove
-from idp.store.unit_of_work import rollback as rollback
-from idp.store.unit_of_work import save as save
 
 
 def by_id(unit_id: str) -> Unit | None:
@@ -118,19 +115,23 @@ def memberships_in(account_id: str, unit_ids: Iterable[str]) -> list[Membership]
     )
 
 
+def stage(*rows: object) -> None:
+    """Add ``rows`` (new or changed, with their audit events) to the current
+    transaction."""
+    db.session.add_all(rows)
+
+
+def delete(row: object, *staged: object) -> None:
+    """Stage the deletion of ``row`` (its dependants cascade) with ``staged`` rows
+    (its audit event)."""
+    db.session.add_all(staged)
+    db.session.delete(row)
+
+
 def add_membership(row: Membership, *staged: object) -> Membership:
-    """Insert a membership with ``staged`` rows (its audit event) in one transaction;
-    when a concurrent sign-in created the same membership first, return that one
-    instead (no duplicate, no error, no event)."""
-    try:
-        for other in staged:
-            db.session.add(other)
-        db.session.add(row)
-        db.session.commit()
-        return row
-    except IntegrityError:
-        db.session.rollback()
-        existing = membership(row.account_id, row.unit_id)
-        if existing is None:
-            raise
-        return existing
+    """Stage a membership with ``staged`` rows (its audit event). Committing raises
+    :class:`Conflict` when a concurrent sign-in created the same membership first
+    (see :func:`idp.units.add_membership`)."""
+    db.session.add_all(staged)
+    db.session.add(row)
+    return row
