@@ -429,6 +429,15 @@ def stage_reactivate(account: Account, actor: audit.Actor | str, unit_id: str) -
     audit.record(actor, "account.reactivated", account.id, {"unit_id": unit_id}, unit_id=unit_id)
 
 
+def provisioned_status(account: Account, active: bool) -> Status:
+    """The status a provisioning source (SCIM ``active``) gives ``account``:
+    ``active`` or ``deactivated``, except that an account the operator blocked, or a
+    deleted tombstone, keeps its status (only :func:`unblock` lifts a block)."""
+    if account.status in (BLOCKED, DELETED):
+        return Status(account.status)
+    return ACTIVE if active else DEACTIVATED
+
+
 def anonymised_values(account_id: str) -> dict[str, Any]:
     """The column values of a deprovisioned account: every personal value gone,
     status ``deleted``; the row stays as a tombstone so audit events and sign-in

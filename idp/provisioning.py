@@ -305,7 +305,7 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
     }
     values.update({EXTRA_PREFIX + k: v for k, v in user.extras.items() if v is not None})
     accounts.stage_profile(account, values, actor.source, bump_version=False)
-    account.status = ACTIVE if user.active else DEACTIVATED
+    account.status = accounts.provisioned_status(account, user.active)
     account.version = (account.version or 0) + 1
     record = ScimUser(
         account_id=account.id,

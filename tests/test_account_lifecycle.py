@@ -232,3 +232,24 @@ def test_scim_status_operations_are_audited_as_the_token(
         gone = accounts.get(uid)
         assert gone is not None and gone.status == accounts.Status.DELETED
         assert gone.given_name == "" and gone.field_owners == {}
+
+
+def test_provisioning_never_lifts_the_operators_block(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    """An account the operator blocked stays blocked when HR's SCIM client adopts it
+    as active or sets it active: only ``idp accounts unblock`` lifts a block."""
+    make_unit(app, "acme", verified=("acme.example",))
+    with app.app_context():
+        own = accounts.create_wallet(
+            "bob@acme.example", {"given_name": "Bob", "family_name": "B"}, None)
+    assert runner.invoke(main, ["accounts", "block", "bob@acme.example"]).exit_code == 0
+    hr = Scim(client, create_token(runner, "acme"))
+    made = body(hr.post("/Users", {"schemas": [USER], "userName": "bob@acme.example",
+                                   "active": True}), 201)
+    assert made["id"] == own.id and made["active"] is False
+    assert account_of(app, "bob@acme.example").status == accounts.Status.BLOCKED
+    body(hr.patch(f"/Users/{own.id}", {"op": "replace", "path": "active", "value": True}), 200)
+    assert account_of(app, "bob@acme.example").status == accounts.Status.BLOCKED
+    assert runner.invoke(main, ["accounts", "unblock", "bob@acme.example"]).exit_code == 0
+    assert account_of(app, "bob@acme.example").status == accounts.Status.ACTIVE
