@@ -1,29 +1,67 @@
-"""Accounts: e-mail normalisation, the corporate wallet, and the administrator's
-levers (``unlock``, ``block``, ``unblock``; the CLI is ``idp accounts ...``).
+"""The account lifecycle: the one place where accounts are created, linked to an
+upstream identity, have profile fields changed, are deactivated, reactivated,
+blocked, unblocked, unlocked or anonymised. Every path goes through it: the wallet
+form and sign-in, SCIM (:mod:`idp.provisioning`), the LDAP sync
+(:mod:`idp.ldap_apply`, :mod:`idp.ldap_accounts`), federation
+(:mod:`idp.federation.accounts`), joins (:mod:`idp.invitations`) and the CLI
+(``idp accounts ...``). Only this module constructs :class:`Account` (a test scans
+``idp/`` for it).
 
-Status values: ``active`` (may sign in), ``blocked`` (by an administrator; only
-:func:`unblock` lifts it) and ``deactivated`` (by a directory sync or SCIM, which
-lift it themselves). Independently, ``IDP_LOCKOUT_FAILURES`` consecutive wrong
-one-time codes soft-lock an account (:func:`idp.email_otp.soft_locked`: 6-digit codes
-only from browsers known for it, a 16-digit code for others) until the mailbox is
-proven or :func:`unlock` clears the count; ``locked_at`` (a hard lock set by earlier
+Guarantees:
+
+* **Status** is one enum, :class:`Status` (``active``, ``blocked``,
+  ``deactivated``, ``deleted``). ``blocked`` is the operator's (only :func:`unblock`
+  lifts it); ``deactivated`` is a provisioning source's (SCIM, LDAP), which lifts it
+  itself; ``deleted`` is an anonymised tombstone. Leaving ``active`` ends every
+  session and revokes every grant in the same transaction (:func:`stage_cut_access`).
+* **Field ownership** (:mod:`idp.field_owners`) is enforced by the one profile-update
+  function :func:`profile_changes` (staged by :func:`stage_profile`) for every writer:
+  ``employee`` < ``sso`` < ``scim``/``ldap``. A writer never overwrites a field a
+  higher-ranked writer owns, and becomes the owner of what it sets (``sso`` for
+  federation, like SCIM and LDAP); clearing a field hands it back to the employee.
+* **One audit writer**: each operation records its event through :mod:`idp.audit`
+  with the structured actor, in the transaction of the change.
+* **One transaction idiom**: functions named ``stage_*`` only stage (the caller's
+  :func:`idp.store.unit_of_work.atomic` block commits); the others commit through
+  ``atomic()`` themselves. Repositories only stage.
+
+Independently of the status, ``IDP_LOCKOUT_FAILURES`` consecutive wrong one-time
+codes soft-lock an account (:func:`idp.email_otp.soft_locked`: 6-digit codes only
+from browsers known for it, a 16-digit code for others) until the mailbox is proven
+or :func:`unlock` clears the count; ``locked_at`` (a hard lock set by earlier
 versions) is cleared by :func:`unlock` too.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from idp import audit, domain_rules, field_owners
-from idp.store import accounts_repo, grants_repo, sessions_repo
-from idp.store.models import Account, UnitProfileField, new_id
+from idp.provisioning_errors import Busy, FieldOwned, InvalidValue, NotFound
+from idp.store import accounts_repo, grants_repo, scim_repo, sessions_repo, unit_of_work
+from idp.store import upstream_identities_repo as upstream_repo
+from idp.store.models import (
+    Account,
+    AccountStatus,
+    UnitProfileField,
+    UpstreamIdentity,
+    new_id,
+)
+from idp.store.upstream_identities_repo import IdentityConflict, UpstreamKey
 
-ACTIVE = "active"
-BLOCKED = "blocked"
+Status = AccountStatus
+ACTIVE = Status.ACTIVE
+BLOCKED = Status.BLOCKED
+DEACTIVATED = Status.DEACTIVATED
+DELETED = Status.DELETED
+SSO = "sso"
 MAX_EMAIL_LENGTH = 254  # RFC 5321 §4.5.3.1.3 path limit minus the angle brackets
 _LOCAL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+$")
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# Account attributes a writer may set that no one owns (facts about the address).
+UNOWNED_FIELDS = ("email_verified",)
 
 
 class InvalidEmail(ValueError):
@@ -54,6 +92,10 @@ def normalise_email(raw: str) -> str:
     return email
 
 
+class DuplicateEmail(Exception):
+    """Another account already has this e-mail address (nothing was written)."""
+
+
 def by_email(email: str) -> Account | None:
     """The account of a normalised address, or None."""
     return accounts_repo.by_email(email)
@@ -64,35 +106,153 @@ def get(account_id: str) -> Account | None:
     return accounts_repo.get(account_id)
 
 
+# -- creating ---------------------------------------------------------------------
+
+
+def new_account(
+    email: str,
+    *,
+    email_verified: bool,
+    status: Status = ACTIVE,
+    account_id: str | None = None,
+    locale: str | None = None,
+    version: int = 1,
+) -> Account:
+    """Stage a new account with no profile values yet (:func:`stage_profile` sets
+    them with their owners). The only place that constructs :class:`Account`; the
+    caller commits (and audits the creation in the same transaction)."""
+    account = Account(
+        id=account_id or new_id(),
+        email=email,
+        email_verified=email_verified,
+        given_name="",
+        family_name="",
+        extra={},
+        field_owners={},
+        locale=locale,
+        status=status,
+        version=version,
+    )
+    accounts_repo.add(account)
+    return account
+
+
 def create_wallet(
     email: str, profile: dict[str, Any], locale: str | None
 ) -> Account:
     """Create the account of a first sign-in whose ``email`` was just proven by a code
     (so ``email_verified`` is true). ``profile`` holds ``given_name``,
-    ``family_name``, optional ``cost_centre``/``personnel_number`` and ``extra``.
+    ``family_name``, optional ``cost_centre``/``personnel_number`` and ``extra``;
+    the employee owns them all.
 
-    Raises :class:`idp.store.accounts_repo.DuplicateEmail` when the address got an
-    account meanwhile (a parallel first sign-in); nothing is written then.
+    Raises :class:`DuplicateEmail` when the address got an account meanwhile (a
+    parallel first sign-in); nothing is written then.
     """
-    account_id = new_id()
-    account = Account(
-        id=account_id,
-        email=email,
-        email_verified=True,
-        given_name=profile["given_name"],
-        family_name=profile["family_name"],
-        cost_centre=profile.get("cost_centre") or None,
-        personnel_number=profile.get("personnel_number") or None,
-        extra=dict(profile.get("extra") or {}),
-        locale=locale,
-        status=ACTIVE,
-    )
-    return accounts_repo.create(
-        account,
-        audit.event(
-            audit.account_actor(account_id), "account.create", account_id, {"via": "email-otp"}
-        ),
-    )
+    values: dict[str, Any] = {
+        "given_name": profile["given_name"],
+        "family_name": profile["family_name"],
+        "cost_centre": profile.get("cost_centre") or None,
+        "personnel_number": profile.get("personnel_number") or None,
+    }
+    for name, value in (profile.get("extra") or {}).items():
+        values[field_owners.EXTRA_PREFIX + name] = value
+    try:
+        with unit_of_work.atomic():
+            account = new_account(email, email_verified=True, locale=locale)
+            stage_profile(account, values, field_owners.EMPLOYEE, bump_version=False)
+            audit.record(
+                audit.account_actor(account.id), "account.create", account.id,
+                {"via": "email-otp"},
+            )
+    except unit_of_work.Conflict:
+        raise DuplicateEmail(email) from None
+    return account
+
+
+# -- profile fields ---------------------------------------------------------------
+
+
+@dataclass
+class ProfileChange:
+    """What a writer's change does to an account: the column ``values`` to set
+    (``extra`` and ``field_owners`` whole when they change), the names of the
+    changed fields, and the fields left alone because another writer owns them."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    fields: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def profile_changes(
+    account: Account, changes: dict[str, Any], source: str, *, refuse: bool = True
+) -> ProfileChange:
+    """The one profile-update rule, for every writer (``employee``, ``sso``,
+    ``ldap``, ``scim``). ``changes`` maps a profile field
+    (:data:`idp.field_owners.PROFILE_FIELDS`), ``extra.<name>`` (a unit field) or
+    an unowned fact (:data:`UNOWNED_FIELDS`) to its new value (None clears).
+
+    A field owned by a writer that ranks above ``source`` is not written:
+    :class:`~idp.provisioning_errors.FieldOwned` when ``refuse``, else it is left
+    alone and named in ``skipped`` (a sign-in must not fail over it). ``source``
+    becomes the owner of each field it sets; clearing a field, or the employee
+    writing it, leaves it to the employee. Nothing is changed on ``account``."""
+    owned = field_owners.owners(account)
+    original = dict(owned)
+    extra = dict(account.extra or {})
+    result = ProfileChange()
+    for name, value in changes.items():
+        if name in UNOWNED_FIELDS:
+            if getattr(account, name) != value:
+                result.values[name] = value
+                result.fields.append(name)
+            continue
+        is_extra = name.startswith(field_owners.EXTRA_PREFIX)
+        if not is_extra and name not in field_owners.PROFILE_FIELDS:
+            raise ValueError(f"{name} is no profile field")
+        if not field_owners.may_write(source, owned.get(name)):
+            if refuse:
+                raise FieldOwned(f"{name} is managed by {owned[name]}")
+            result.skipped.append(name)
+            continue
+        if value is None or value == "" or source == field_owners.EMPLOYEE:
+            owned.pop(name, None)
+        else:
+            owned[name] = source
+        if is_extra:
+            key = name[len(field_owners.EXTRA_PREFIX):]
+            if extra.get(key) != value:
+                if value is None:
+                    extra.pop(key, None)
+                else:
+                    extra[key] = value
+                result.values["extra"] = extra
+                result.fields.append(name)
+        else:
+            value = field_owners.column_value(name, value)
+            if getattr(account, name) != value:
+                result.values[name] = value
+                result.fields.append(name)
+    if owned != original:
+        result.values["field_owners"] = owned
+    return result
+
+
+def stage_profile(
+    account: Account,
+    changes: dict[str, Any],
+    source: str,
+    *,
+    refuse: bool = True,
+    bump_version: bool = True,
+) -> ProfileChange:
+    """Apply :func:`profile_changes` to ``account`` (staged; the caller commits and
+    audits), bumping its version when anything changed."""
+    change = profile_changes(account, changes, source, refuse=refuse)
+    for name, value in change.values.items():
+        setattr(account, name, value)
+    if change.values and bump_version:
+        account.version = (account.version or 1) + 1
+    return change
 
 
 def update_wallet(account: Account, profile: dict[str, Any]) -> Account:
@@ -102,36 +262,97 @@ def update_wallet(account: Account, profile: dict[str, Any]) -> Account:
     Fields that an HR system or an upstream login owns (``idp.field_owners``) are
     never overwritten here: the employee's value for them is ignored.
     """
-    owned = field_owners.owners(account)
-
-    def editable(name: str) -> bool:
-        return field_owners.may_write(field_owners.EMPLOYEE, owned.get(name))
-
-    changes: dict[str, Any] = {}
+    values: dict[str, Any] = {}
     for name in ("given_name", "family_name", "cost_centre", "personnel_number"):
-        if name in profile and editable(name):
-            value = profile[name] or (None if name in ("cost_centre", "personnel_number") else "")
-            if getattr(account, name) != value:
-                changes[name] = value
-    extra = dict(account.extra or {})
+        if name in profile:
+            values[name] = profile[name] or None
     for name, value in (profile.get("extra") or {}).items():
-        if not editable(field_owners.EXTRA_PREFIX + name):
+        values[field_owners.EXTRA_PREFIX + name] = value
+    with unit_of_work.atomic():
+        change = stage_profile(account, values, field_owners.EMPLOYEE, refuse=False)
+        if not change.fields:
+            return account
+        audit.record(
+            audit.account_actor(account.id), "account.profile", account.id,
+            {"fields": sorted({f.split(".")[0] for f in change.fields})},
+        )
+    return account
+
+
+class _Retry(Exception):
+    pass
+
+
+def employee_update(
+    account_id: str, changes: dict[str, str | None], actor: audit.Actor | str
+) -> Account:
+    """Apply an employee's own profile edit (the dashboard), computed from a fresh
+    read and written only if the account's version is unchanged (else retried).
+    :class:`FieldOwned` names the first field that HR or SSO owns, and nothing is
+    written then; :class:`InvalidValue` for a value or field that cannot be edited."""
+    for _attempt in field_owners.attempts():
+        account = scim_repo.account(account_id)
+        if account is None or account.status == DELETED:
+            raise NotFound("account not found")
+        owned = field_owners.owners(account)
+        profile: dict[str, Any] = {}
+        for name, value in changes.items():
+            if not field_owners.may_write(field_owners.EMPLOYEE, owned.get(name)):
+                raise FieldOwned(f"{name} is managed by {owned[name]}")
+            value = field_owners.checked(name, value, field_owners.limit(name))
+            editable = name.startswith(field_owners.EXTRA_PREFIX) or (
+                name in field_owners.PROFILE_FIELDS and name != "email"
+            )
+            if not editable:
+                raise InvalidValue(f"{name} cannot be edited here")
+            profile[name] = value
+        change = profile_changes(account, profile, field_owners.EMPLOYEE)
+        if not change.values:
+            return account
+        try:
+            with unit_of_work.atomic():
+                if not scim_repo.bump_account(account_id, account.version, change.values):
+                    raise _Retry()
+                audit.record(actor, "account.profile_edited", account_id,
+                             {"fields": sorted(changes)})
+        except _Retry:
             continue
-        if extra.get(name) != value:
-            extra[name] = value
-            changes.setdefault("extra", extra)
-    if not changes:
+        return scim_repo.account(account_id) or account
+    raise Busy("the account is being changed concurrently; retry")
+
+
+def confirm_address(account: Account) -> Account:
+    """Mark ``account``'s address verified (audited) when it is not yet: the caller
+    has just redeemed a code sent to exactly that address."""
+    if account.email_verified:
         return account
-    return accounts_repo.update_profile(
-        account,
-        changes,
-        audit.event(
-            audit.account_actor(account.id),
-            "account.profile",
-            account.id,
-            {"fields": sorted(changes)},
-        ),
-    )
+    with unit_of_work.atomic():
+        stage_profile(account, {"email_verified": True}, field_owners.EMPLOYEE)
+        audit.record(
+            audit.account_actor(account.id), "account.email_verified", account.id,
+            {"via": "email-otp"},
+        )
+    return account
+
+
+def take_joined_values(placeholder: Account, account: Account, source: str) -> list[str]:
+    """Stage a join (:mod:`idp.invitations`): the values ``source`` owns on the
+    pending record's ``placeholder`` move to the holder's ``account`` with their
+    ownership (through :func:`stage_profile`, so the holder's fields another
+    directory owns are refused). Returns the names of the fields taken."""
+    values: dict[str, Any] = {}
+    for key, owner in field_owners.owners(placeholder).items():
+        if owner != source:
+            continue
+        if key.startswith(field_owners.EXTRA_PREFIX):
+            name = key[len(field_owners.EXTRA_PREFIX):]
+            if name in (placeholder.extra or {}):
+                values[key] = placeholder.extra[name]
+        elif key in field_owners.PROFILE_FIELDS and key != "email":
+            values[key] = getattr(placeholder, key)
+    stage_profile(account, values, source, bump_version=False)
+    account.version = (account.version or 0) + 1
+    return sorted(values)
 
 
 def memberships(account_id: str) -> list[Any]:
@@ -168,26 +389,105 @@ def profile_complete(account: Account, account_memberships: list[Any] | None = N
     return all(extra.get(f.name) for f in fields if f.required)
 
 
-def unlock(email: str, actor: str = "admin") -> bool:
+# -- status -----------------------------------------------------------------------
+
+
+def stage_cut_access(
+    account_id: str,
+    actor: audit.Actor | str,
+    action: str,
+    details: dict[str, Any] | None = None,
+    unit_id: str | None = None,
+) -> dict[str, Any]:
+    """Stage the end of everything an account holds: every session ended, every
+    grant revoked (refresh tokens stop, introspection says inactive), audited as
+    ``action`` with the counts. Returns the event's details."""
+    ended = sessions_repo.remove_for_account(account_id, commit=False)
+    revoked = grants_repo.revoke_for_account(account_id, commit=False)
+    facts = {**(details or {}), "sessions_ended": ended, "grants_revoked": revoked}
+    audit.record(actor, action, account_id, facts, unit_id=unit_id)
+    return facts
+
+
+def stage_deactivate(
+    account: Account, actor: audit.Actor | str, unit_id: str, reason: str | None = None
+) -> None:
+    """Stage a provisioning source's deactivation of ``account`` (status
+    ``deactivated``, sessions and grants ended), audited ``account.deactivated``."""
+    account.status = DEACTIVATED
+    account.version = (account.version or 1) + 1
+    stage_cut_access(
+        account.id, actor, "account.deactivated",
+        {"reason": reason} if reason is not None else {"unit_id": unit_id}, unit_id,
+    )
+
+
+def stage_reactivate(account: Account, actor: audit.Actor | str, unit_id: str) -> None:
+    """Stage a provisioning source's reactivation (status ``active``), audited."""
+    account.status = ACTIVE
+    account.version = (account.version or 1) + 1
+    audit.record(actor, "account.reactivated", account.id, {"unit_id": unit_id}, unit_id=unit_id)
+
+
+def provisioned_status(account: Account, active: bool) -> Status:
+    """The status a provisioning source (SCIM ``active``) gives ``account``:
+    ``active`` or ``deactivated``, except that an account the operator blocked, or a
+    deleted tombstone, keeps its status (only :func:`unblock` lifts a block)."""
+    if account.status in (BLOCKED, DELETED):
+        return Status(account.status)
+    return ACTIVE if active else DEACTIVATED
+
+
+def anonymised_values(account_id: str) -> dict[str, Any]:
+    """The column values of a deprovisioned account: every personal value gone,
+    status ``deleted``; the row stays as a tombstone so audit events and sign-in
+    history remain attributable (retention rule in ``docs/scim.md``)."""
+    return {
+        "email": f"deleted-{account_id}@deleted.invalid",
+        "email_verified": False,
+        "given_name": "",
+        "family_name": "",
+        "phone_number": None,
+        "locale": None,
+        "cost_centre": None,
+        "personnel_number": None,
+        "department": None,
+        "extra": {},
+        "field_owners": {},
+        "status": DELETED,
+    }
+
+
+def record_code_failure(account_id: str) -> int:
+    """Count one more consecutive wrong code (one atomic ``UPDATE``; none for an
+    unknown id); the new count."""
+    with unit_of_work.atomic():
+        return accounts_repo.record_code_failure(account_id)
+
+
+def reset_code_failures(account_id: str) -> None:
+    """Start counting consecutive wrong codes from zero again (after a good code)."""
+    with unit_of_work.atomic():
+        accounts_repo.reset_code_failures(account_id)
+
+
+def unlock(email: str, actor: audit.Actor | str | None = None) -> bool:
     """Lift the lock-out of ``email`` after too many wrong codes: clears the failure
     count (ending a soft lock) and ``locked_at`` (a hard lock of an earlier version),
     audited. False when there is no such account."""
     account = _find(email)
     if account is None:
         return False
-    accounts_repo.unlock(
-        account.id,
-        audit.event(
-            actor,
-            "account.unlock",
-            account.id,
+    with unit_of_work.atomic():
+        accounts_repo.unlock(account.id)
+        audit.record(
+            actor or audit.Actor.operator(), "account.unlock", account.id,
             {"failed_code_attempts": account.failed_code_attempts},
-        ),
-    )
+        )
     return True
 
 
-def block(email: str, actor: str = "admin") -> bool:
+def block(email: str, actor: audit.Actor | str | None = None) -> bool:
     """Block ``email``: no sign-in from now on, every session ended (what
     :func:`idp.sessions.end_all_for_account` does) and every grant revoked (so refresh
     tokens stop and access tokens fail introspection), all in one transaction with
@@ -195,22 +495,13 @@ def block(email: str, actor: str = "admin") -> bool:
     account = _find(email)
     if account is None:
         return False
-    accounts_repo.set_status(account.id, BLOCKED)
-    ended = sessions_repo.remove_for_account(account.id, commit=False)
-    revoked = grants_repo.revoke_for_account(account.id, commit=False)
-    accounts_repo.stage(
-        audit.event(
-            actor,
-            "account.block",
-            account.id,
-            {"sessions_ended": ended, "grants_revoked": revoked},
-        )
-    )
-    accounts_repo.commit()
+    with unit_of_work.atomic():
+        accounts_repo.set_status(account.id, BLOCKED)
+        stage_cut_access(account.id, actor or audit.Actor.operator(), "account.block")
     return True
 
 
-def unblock(email: str, actor: str = "admin") -> bool:
+def unblock(email: str, actor: audit.Actor | str | None = None) -> bool:
     """Let an account blocked by :func:`block` sign in again. An account deactivated
     by a directory or SCIM stays as it is (its source decides). False when there is
     no such account."""
@@ -218,10 +509,115 @@ def unblock(email: str, actor: str = "admin") -> bool:
     if account is None:
         return False
     if account.status == BLOCKED:
-        accounts_repo.set_status(account.id, ACTIVE)
-        accounts_repo.stage(audit.event(actor, "account.unblock", account.id, {}))
-        accounts_repo.commit()
+        with unit_of_work.atomic():
+            accounts_repo.set_status(account.id, ACTIVE)
+            audit.record(actor or audit.Actor.operator(), "account.unblock", account.id, {})
     return True
+
+
+# -- federation -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpstreamProfile:
+    """What an upstream sign-in asserts, mapped (``connectors.mapping``): profile
+    ``fields`` (a name outside the account's columns is a unit field), the unit's
+    ``roles`` it grants and the roles it ``owned_roles`` (may take away), and the
+    ``claims`` stored with the identity."""
+
+    fields: dict[str, str]
+    roles: list[str]
+    owned_roles: set[str]
+    claims: dict[str, Any]
+
+
+def _sso_changes(fields: dict[str, str]) -> dict[str, Any]:
+    return {
+        name if name in upstream_repo.PROFILE_COLUMNS else field_owners.EXTRA_PREFIX + name: value
+        for name, value in fields.items()
+    }
+
+
+def _stage_upstream_profile(
+    account: Account, unit_id: str, profile: UpstreamProfile
+) -> ProfileChange:
+    """Federation's profile write: only fields no higher-ranked writer (SCIM, LDAP)
+    owns; what it sets becomes ``sso``-owned. Roles as the connector maps them."""
+    change = stage_profile(account, _sso_changes(profile.fields), SSO, refuse=False)
+    upstream_repo.stage_roles(account.id, unit_id, profile.roles, profile.owned_roles)
+    return change
+
+
+def create_from_upstream(
+    key: UpstreamKey, unit_id: str, email: str, profile: UpstreamProfile, actor: audit.Actor
+) -> Account:
+    """Just-in-time account of a federated sign-in: account, membership, identity
+    and its audit event, one transaction. The caller has checked that the unit owns
+    the address (:func:`idp.ownership.standing`). :class:`IdentityConflict` when a
+    concurrent sign-in created the account or identity first."""
+    try:
+        with unit_of_work.atomic():
+            account = new_account(email.strip().lower(), email_verified=True)
+            upstream_repo.flush()
+            change = _stage_upstream_profile(account, unit_id, profile)
+            upstream_repo.stage_identity(key, account.id, email, profile.claims)
+            audit.record(
+                actor, "federation.account_created", account.id,
+                {"issuer": key.issuer, "subject": key.subject, "fields": sorted(change.fields)},
+                unit_id=unit_id,
+            )
+    except unit_of_work.Conflict as exc:
+        raise IdentityConflict(str(exc)) from None
+    return account
+
+
+def link_upstream(
+    key: UpstreamKey, account_id: str, unit_id: str, email: str | None,
+    profile: UpstreamProfile, actor: audit.Actor,
+) -> Account:
+    """Link an upstream identity to an existing account that just proved control of
+    the address, with the profile fields federation may write; audited, one
+    transaction."""
+    try:
+        with unit_of_work.atomic():
+            account = accounts_repo.get(account_id)
+            if account is None:
+                raise IdentityConflict("account vanished")
+            change = _stage_upstream_profile(account, unit_id, profile)
+            upstream_repo.stage_identity(key, account.id, email, profile.claims)
+            audit.record(
+                actor, "federation.identity_linked", account.id,
+                {"issuer": key.issuer, "subject": key.subject, "proof": "email_code",
+                 "fields": sorted(change.fields), "fields_owned_elsewhere": sorted(change.skipped)},
+                unit_id=unit_id,
+            )
+    except unit_of_work.Conflict as exc:
+        raise IdentityConflict(str(exc)) from None
+    return account
+
+
+def upstream_sign_in(
+    identity: UpstreamIdentity, unit_id: str, email: str | None, profile: UpstreamProfile,
+    actor: audit.Actor,
+) -> Account:
+    """A later sign-in of a known upstream identity: update the fields federation
+    may write and the roles it owns, one transaction (audited when a field changed).
+
+    The account's address never changes here: ``identity.email`` only records what
+    the upstream last asserted, so an upstream cannot rename an account into an
+    address its unit does not own."""
+    with unit_of_work.atomic():
+        account = accounts_repo.get(identity.account_id)
+        if account is None:
+            raise IdentityConflict("account vanished")
+        change = _stage_upstream_profile(account, unit_id, profile)
+        upstream_repo.stage_sign_in(identity, email, profile.claims)
+        if change.fields:
+            audit.record(
+                actor, "account.updated", account.id,
+                {"fields": sorted(change.fields)}, unit_id=unit_id,
+            )
+    return account
 
 
 def _find(email: str) -> Account | None:

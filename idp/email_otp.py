@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 
-from idp import client_network, known_devices
+from idp import accounts, client_network, known_devices
 from idp.crypto import random_token
 from idp.interaction import Interaction
 from idp.mail import outbox
@@ -265,7 +265,7 @@ def redeem_code(ix: Interaction, submitted: str, now: float | None = None) -> Re
             return Redemption(RedeemOutcome.EXPIRED)
         # read just now; nothing to write when 0 (the common case)
         if account.failed_code_attempts and (record.get("long") or not soft_locked(account)):
-            accounts_repo.reset_code_failures(account.id)
+            accounts.reset_code_failures(account.id)
     known_devices.remember(email)
     return Redemption(RedeemOutcome.OK, email=email, account=account)
 
@@ -282,7 +282,7 @@ def _count_failure(email: str) -> None:
     """Count a consecutive failure on the address's account. For an unknown address
     the same statement runs against no row, so both cost the same."""
     account = accounts_repo.by_email(email)
-    accounts_repo.record_code_failure(account.id if account is not None else "-")
+    accounts.record_code_failure(account.id if account is not None else "-")
 
 
 def forget(ix: Interaction) -> None:

@@ -4,9 +4,10 @@ Each profile field has an owner, stored in ``Account.field_owners``: ``scim`` or
 ``ldap`` (HR systems), ``sso`` (an upstream login) or ``employee`` (no entry). A
 source may write a field it owns or one owned by a lower rank (employee < sso < HR);
 the writer becomes the owner, and clearing a field hands it back to the employee.
-So the employee cannot overwrite what HR owns: :func:`employee_update` raises
-:class:`~idp.provisioning_errors.FieldOwned` and writes nothing. ``docs/scim.md``
-documents the owners; :func:`employee_editable` tells the dashboard what to offer.
+So the employee cannot overwrite what HR owns, nor SSO what HR owns. This module
+holds the rule; :func:`idp.accounts.profile_changes` (the account lifecycle) applies
+it to every writer. ``docs/scim.md`` documents the owners;
+:func:`employee_editable` tells the dashboard what to offer.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from idp import audit
-from idp.provisioning_errors import Busy, FieldOwned, InvalidValue, NotFound
-from idp.store import scim_repo
-from idp.store.models import Account
+from idp.provisioning_errors import InvalidValue
+from idp.store.models import Account, AccountStatus
 
-DELETED = "deleted"
+DELETED = AccountStatus.DELETED
 EMPLOYEE = "employee"
 RANK = {EMPLOYEE: 0, "sso": 1, "ldap": 2, "scim": 2}
 MAX_ATTEMPTS = 10
@@ -53,12 +52,6 @@ EXTRA_PREFIX = "extra."
 EXTRA_LENGTH = 1000
 
 
-class _Retry(Exception):
-    pass
-
-
-
-
 def owners(account: Account) -> dict[str, str]:
     """Owner of each owned field (``{"given_name": "scim"}``); absent means employee.
 
@@ -81,58 +74,6 @@ def employee_editable(account: Account, extra_names: list[str] | None = None) ->
     owned = owners(account)
     names = list(PROFILE_FIELDS) + [EXTRA_PREFIX + n for n in extra_names or []]
     return [n for n in names if may_write(EMPLOYEE, owned.get(n))]
-
-
-def employee_update(
-    account_id: str, changes: dict[str, str | None], actor_name: audit.Actor | str
-) -> Account:
-    """Apply an employee's own profile edit; :class:`FieldOwned` names the first field
-    that HR or SSO owns, and nothing is written then."""
-    for _attempt in attempts():
-        account = scim_repo.account(account_id)
-        if account is None or account.status == DELETED:
-            raise NotFound("account not found")
-        owned = owners(account)
-        values: dict[str, Any] = {}
-        extra = dict(account.extra or {})
-        for name, value in changes.items():
-            if not may_write(EMPLOYEE, owned.get(name)):
-                raise FieldOwned(f"{name} is managed by {owned[name]}")
-            value = checked(name, value, limit(name))
-            if name.startswith(EXTRA_PREFIX):
-                extra[name[len(EXTRA_PREFIX) :]] = value
-                values["extra"] = extra
-            elif name in PROFILE_FIELDS and name != "email":
-                values[name] = column_value(name, value)
-            else:
-                raise InvalidValue(f"{name} cannot be edited here")
-        if not values:
-            return account
-        try:
-            with scim_repo.atomic():
-                if not scim_repo.bump_account(account_id, account.version, values):
-                    raise _Retry()
-                audit.record(
-                    actor_name, "account.profile_edited", account_id, {"fields": sorted(changes)}
-                )
-        except _Retry:
-            continue
-        return scim_repo.account(account_id) or account
-    raise Busy("the account is being changed concurrently; retry")
-
-
-def claim(owned: dict[str, str], name: str, value: Any, source: str) -> None:
-    """Record ``source`` as the owner of ``name`` it writes (the employee's again when
-    it clears the field); :class:`FieldOwned` when ``source`` ranks too low."""
-    owner = owned.get(name)
-    if not may_write(source, owner):
-        raise FieldOwned(f"{name} is managed by {owner}")
-    if value is None:
-        owned.pop(name, None)
-    else:
-        owned[name] = source
-
-
 
 
 def limit(name: str) -> int:

@@ -25,10 +25,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from idp import audit, ownership
-from idp.field_owners import EXTRA_PREFIX, PROFILE_FIELDS, column_value, owners
+from idp import accounts, audit, ownership
 from idp.store import invitations_repo
-from idp.store.models import Account, utcnow
+from idp.store.models import Account, AccountStatus, utcnow
 
 SOURCE = "scim"
 
@@ -74,7 +73,7 @@ def join(account: Account, record_id: str) -> Invitation:
     try:
         with invitations_repo.atomic():
             placeholder = invitations_repo.placeholder_of(record_id)
-            if placeholder is None or placeholder.status != "active":
+            if placeholder is None or placeholder.status != AccountStatus.ACTIVE:
                 raise JoinRefused("gone")
             version = placeholder.version
             _take_values(placeholder, account)
@@ -95,22 +94,5 @@ def join(account: Account, record_id: str) -> Invitation:
 
 def _take_values(placeholder: Account, account: Account) -> None:
     """Copy the values the unit's provisioning owns on the placeholder to the
-    holder's account, with their ownership."""
-    theirs = owners(placeholder)
-    mine = owners(account)
-    extra = dict(account.extra or {})
-    for key, owner in theirs.items():
-        if owner != SOURCE:
-            continue
-        if key.startswith(EXTRA_PREFIX):
-            name = key[len(EXTRA_PREFIX):]
-            if name in (placeholder.extra or {}):
-                extra[name] = placeholder.extra[name]
-        elif key in PROFILE_FIELDS and key != "email":
-            setattr(account, key, column_value(key, getattr(placeholder, key)))
-        else:
-            continue
-        mine[key] = SOURCE
-    account.extra = extra
-    account.field_owners = mine
-    account.version = (account.version or 0) + 1
+    holder's account, with their ownership (through the account lifecycle)."""
+    accounts.take_joined_values(placeholder, account, SOURCE)

@@ -13,53 +13,25 @@ sync's page-batched variant lives here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from idp import audit, provisioning
-from idp.store import grants_repo, sessions_repo
+from idp import accounts, audit, provisioning
 from idp.store.models import Account
 
-ACTIVE = provisioning.ACTIVE
-DEACTIVATED = provisioning.DEACTIVATED
-DELETED = provisioning.DELETED  # deprovisioned (anonymised) by SCIM
+ACTIVE = accounts.Status.ACTIVE
+DEACTIVATED = accounts.Status.DEACTIVATED
+DELETED = accounts.Status.DELETED  # deprovisioned (anonymised) by SCIM
 OWNER = "ldap"
 
 
 def deactivate(account: Account, actor: audit.Actor, reason: str, unit_id: str) -> None:
     """Block sign-in, end all sessions, revoke all grants of ``account``; audited as
-    concerning ``unit_id`` (the directory's unit)."""
-    account.status = DEACTIVATED
-    account.version = (account.version or 1) + 1
-    ended = sessions_repo.remove_for_account(account.id, commit=False)
-    revoked = grants_repo.revoke_for_account(account.id, commit=False)
-    audit.record(
-        actor,
-        "account.deactivated",
-        account.id,
-        {"reason": reason, "sessions_ended": ended, "grants_revoked": revoked},
-        unit_id=unit_id,
-    )
+    concerning ``unit_id`` (the directory's unit). The lifecycle's step."""
+    accounts.stage_deactivate(account, actor, unit_id, reason)
 
 
 def reactivate(account: Account, actor: audit.Actor, unit_id: str) -> None:
     """Allow sign-in again for an account the sync deactivated; audited."""
-    account.status = ACTIVE
-    account.version = (account.version or 1) + 1
-    audit.record(actor, "account.reactivated", account.id, unit_id=unit_id)
-
-
-def claim_fields(account: Account, values: dict[str, Any]) -> None:
-    """Record field ownership as ``idp.provisioning`` defines it: LDAP owns each field
-    it fills; a field the directory clears goes back to the employee."""
-    owners = dict(account.field_owners or {})
-    for name, value in values.items():
-        if value is None or value == "":
-            if owners.get(name) == OWNER:
-                del owners[name]
-        else:
-            owners[name] = OWNER
-    if owners != (account.field_owners or {}):
-        account.field_owners = owners
+    accounts.stage_reactivate(account, actor, unit_id)
 
 
 def writable(account: Account) -> Callable[[str], bool]:

@@ -9,26 +9,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from idp import audit, ldap_accounts
+from idp import accounts, audit, ldap_accounts
 from idp.ldap_mapping import MappedEntry
 from idp.ldap_plan import Plan, SyncSummary, actor, field_value_for
 from idp.store import ldap_repo
-from idp.store.models import Account, LdapDirectory, LdapLink, Membership, new_id, utcnow
+from idp.store.models import Account, LdapDirectory, LdapLink, Membership, utcnow
 
 
-def _set_fields(account: Account, fields: dict[str, Any]) -> None:
-    extra = dict(account.extra or {})
-    for name, value in fields.items():
-        if name.startswith("extra."):
-            if value is None:
-                extra.pop(name[6:], None)
-            else:
-                extra[name[6:]] = value
-        else:
-            setattr(account, name, value)
-    if extra != (account.extra or {}):
-        account.extra = extra
-    account.version = (account.version or 1) + 1
+def _set_fields(account: Account, fields: dict[str, Any], bump_version: bool = True) -> None:
+    """Write the directory's values through the account lifecycle as the ``ldap``
+    writer (it owns what it fills; what it clears goes back to the employee)."""
+    accounts.stage_profile(
+        account, fields, ldap_accounts.OWNER, refuse=False, bump_version=bump_version
+    )
 
 
 def _set_roles(
@@ -65,12 +58,8 @@ class Applier:
         m = plan.entry
         assert m is not None
         d = self.directory
-        account = Account(id=new_id(), email=m.email, email_verified=d.trust_email, extra={})
-        fields = {k: field_value_for(k, v) for k, v in m.values.items() if k != "email"}
-        _set_fields(account, fields)
-        account.version = 1
-        account.status = ldap_accounts.ACTIVE
-        ldap_repo.add(account)
+        account = accounts.new_account(m.email, email_verified=d.trust_email)
+        _set_fields(account, {k: field_value_for(k, v) for k, v in m.values.items()}, False)
         ldap_repo.add(
             LdapLink(
                 directory_id=d.id, account_id=account.id, external_id=m.external_id,
@@ -78,7 +67,6 @@ class Applier:
             )
         )
         _set_roles(d, account, None, plan.roles or [])
-        ldap_accounts.claim_fields(account, m.values)
         self._audit(
             "account.provisioned",
             account.id,
@@ -96,7 +84,11 @@ class Applier:
             )
         )
         self._update_account(plan)
-        ldap_accounts.claim_fields(account, m.values)
+        # the directory now owns every field it fills (the address as it stands)
+        owned = {k: field_value_for(k, v) for k, v in m.values.items()}
+        if "email" in owned:
+            owned["email"] = account.email
+        _set_fields(account, owned, False)
         self._audit("ldap.link", account.id, {"dn": m.dn, "external_id": m.external_id})
 
     def _update(self, plan: Plan, now: datetime) -> None:
@@ -108,9 +100,6 @@ class Applier:
         assert account is not None
         if plan.fields:
             _set_fields(account, plan.fields)
-            ldap_accounts.claim_fields(
-                account, {k: v for k, v in plan.fields.items() if k != "email_verified"}
-            )
             self._audit("account.updated", account.id, {"fields": sorted(plan.fields)})
         if plan.roles is not None:
             old = list(plan.membership.roles or []) if plan.membership else None

@@ -31,7 +31,7 @@ from enum import StrEnum
 
 from idp import domain_lookup, domains, units
 from idp.store import ownership_repo
-from idp.store.models import Account
+from idp.store.models import Account, AccountStatus
 
 
 class Standing(StrEnum):
@@ -73,7 +73,7 @@ def bindable(unit_id: str, account: Account) -> bool:
     """Whether ``unit_id``'s provisioning may take over the existing ``account`` (whose
     address is already known to be ``OWN``): only when nothing of another unit reaches
     it and it was not deprovisioned."""
-    if account.status == "deleted":
+    if account.status == AccountStatus.DELETED:
         return False
     return not ownership_repo.reached_by_others(account.id, unit_id)
 

@@ -42,6 +42,7 @@ from datetime import datetime
 from typing import Any
 
 from idp import accounts, audit, ownership
+from idp.accounts import employee_update
 from idp.field_owners import (
     DELETED,
     EXTRA_LENGTH,
@@ -49,10 +50,8 @@ from idp.field_owners import (
     PROFILE_FIELDS,
     attempts,
     checked,
-    claim,
     column_value,
     employee_editable,
-    employee_update,
     limit,
     may_write,
     owners,
@@ -66,12 +65,12 @@ from idp.provisioning_errors import (
     PreconditionFailed,
     ProvisioningError,
 )
-from idp.store import grants_repo, scim_repo, sessions_repo
+from idp.store import grants_repo, scim_repo
 from idp.store.models import Account, Membership, ScimUser, new_id
 from idp.store.predicates import Predicate
 
-ACTIVE = "active"
-DEACTIVATED = "deactivated"
+ACTIVE = accounts.Status.ACTIVE
+DEACTIVATED = accounts.Status.DEACTIVATED
 NEW_MEMBER_ROLE = "employee"  # like every other way of joining a unit
 
 # Directory attributes kept with the provisioning unit's record.
@@ -296,23 +295,17 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
     if account is None:
         account_id = new_id()
         email = user.email if pending_email is None else placeholder_email(account_id)
-        account = Account(id=account_id, email=email, email_verified=False, extra={},
-                          field_owners={}, version=0)
-        scim_repo.add(account)
-    owned = owners(account)
-    extra = dict(account.extra or {})
-    for name in PROFILE_FIELDS:
-        value = getattr(user, name)
-        if value is not None and not (name == "email" and pending_email is not None):
-            setattr(account, name, value)
-            owned[name] = actor.source
-    for name, value in user.extras.items():
-        if value is not None:
-            extra[name] = value
-            owned[EXTRA_PREFIX + name] = actor.source
-    account.extra = extra
-    account.field_owners = owned
-    account.status = ACTIVE if user.active else DEACTIVATED
+        account = accounts.new_account(
+            email, email_verified=False, account_id=account_id, version=0
+        )
+    values: dict[str, Any] = {
+        name: getattr(user, name)
+        for name in PROFILE_FIELDS
+        if getattr(user, name) is not None and not (name == "email" and pending_email is not None)
+    }
+    values.update({EXTRA_PREFIX + k: v for k, v in user.extras.items() if v is not None})
+    accounts.stage_profile(account, values, actor.source, bump_version=False)
+    account.status = accounts.provisioned_status(account, user.active)
     account.version = (account.version or 0) + 1
     record = ScimUser(
         account_id=account.id,
@@ -410,6 +403,7 @@ def _write_user(
     values: dict[str, Any] = {}
     record: dict[str, Any] = {}
     changed: list[str] = []
+    profile: dict[str, Any] = {}
     for name in PROFILE_FIELDS:
         new, old = getattr(des, name), getattr(cur, name)
         if new == old or (replace and new is None and owned.get(name) != actor.source):
@@ -420,22 +414,16 @@ def _write_user(
             if _new_address(unit_id, cur, new, values, record):
                 changed.append(name)
             continue
-        claim(owned, name, new, actor.source)
-        values[name] = column_value(name, new)
-        changed.append(name)
-    extra = dict(account.extra or {})
+        profile[name] = new
     for name in names:
         new, old = des.extras.get(name), cur.extras.get(name)
         key = EXTRA_PREFIX + name
         if new == old or (replace and new is None and owned.get(key) != actor.source):
             continue
-        claim(owned, key, new, actor.source)
-        if new is None:
-            extra.pop(name, None)
-        else:
-            extra[name] = new
-        values["extra"] = extra
-        changed.append(key)
+        profile[key] = new
+    # the lifecycle's one ownership rule: FieldOwned when another writer owns one
+    values.update(accounts.profile_changes(account, profile, actor.source).values)
+    changed.extend(profile)
     for name in RECORD_FIELDS:
         new, old = getattr(des, name), getattr(cur, name)
         if new != old:
@@ -457,8 +445,6 @@ def _write_user(
             values["status"] = status_change = DEACTIVATED
     if not values and not record and status_change is None:
         return True
-    if owned != owners(account):
-        values["field_owners"] = owned
     if not scim_repo.bump_account(cur.account_id, cur.version, values):
         return False
     if cur.joined and status_change is not None:
@@ -532,14 +518,7 @@ def _new_address(
 
 
 def _cut_access(account_id: str, actor: Actor, unit_id: str) -> None:
-    ended = sessions_repo.remove_for_account(account_id, commit=False)
-    revoked = grants_repo.revoke_for_account(account_id, commit=False)
-    audit.record(
-        actor.name,
-        "account.deactivated",
-        account_id,
-        {"unit_id": unit_id, "sessions_ended": ended, "grants_revoked": revoked},
-    )
+    accounts.stage_cut_access(account_id, actor.name, "account.deactivated", {"unit_id": unit_id})
 
 
 def delete_user(unit_id: str, user_id: str, actor: Actor, if_match: int | None = None) -> None:
@@ -560,20 +539,15 @@ def delete_user(unit_id: str, user_id: str, actor: Actor, if_match: int | None =
                     if not _detach(unit_id, current, actor):
                         raise _Retry()
                     return
-                if not scim_repo.bump_account(account_id, current.version, _anonymous(account_id)):
+                anonymous = accounts.anonymised_values(account_id)
+                if not scim_repo.bump_account(account_id, current.version, anonymous):
                     raise _Retry()
                 scim_repo.forget_account(account_id)
-                ended = sessions_repo.remove_for_account(account_id, commit=False)
-                revoked = grants_repo.revoke_for_account(account_id, commit=False)
-                audit.record(
-                    actor.name,
-                    "account.deprovisioned",
-                    account_id,
+                accounts.stage_cut_access(
+                    account_id, actor.name, "account.deprovisioned",
                     {
                         "unit_id": unit_id,
                         "groups_left": len(member_of),
-                        "sessions_ended": ended,
-                        "grants_revoked": revoked,
                         "retention": "profile anonymised; audit events and sign-ins kept",
                     },
                 )
@@ -614,23 +588,6 @@ def _detach(unit_id: str, current: DirectoryUser, actor: Actor) -> bool:
         {"unit_id": unit_id, "fields_released": len(values) - 1, "grants_revoked": revoked},
     )
     return True
-
-
-def _anonymous(account_id: str) -> dict[str, Any]:
-    return {
-        "email": f"deleted-{account_id}@deleted.invalid",
-        "email_verified": False,
-        "given_name": "",
-        "family_name": "",
-        "phone_number": None,
-        "locale": None,
-        "cost_centre": None,
-        "personnel_number": None,
-        "department": None,
-        "extra": {},
-        "field_owners": {},
-        "status": DELETED,
-    }
 
 
 # -- validation ----------------------------------------------------------------------

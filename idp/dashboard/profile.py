@@ -3,7 +3,7 @@
 Every profile field is shown; the ones the employee may edit
 (:func:`idp.field_owners.employee_editable`) as inputs, the ones an HR system,
 directory or SSO owns read-only with who manages them. Saving goes through
-:func:`idp.field_owners.employee_update`, which re-checks ownership in the same
+:func:`idp.accounts.employee_update`, which re-checks ownership in the same
 transaction, so a field that HR took over meanwhile is refused, never overwritten.
 """
 
@@ -107,7 +107,7 @@ class Outcome:
 def save(account: Account, form: MultiDict[str, str]) -> Outcome:
     """Validate the submitted editable fields on the server (required, length, no
     control characters) and save the changed ones with
-    :func:`idp.field_owners.employee_update`, audited as the employee. Read-only
+    :func:`idp.accounts.employee_update`, audited as the employee. Read-only
     fields in ``form`` are ignored; nothing is written when any field is invalid."""
     unit_fields = accounts.unit_fields(account.id)
     editable = [f for f in fields(account, unit_fields) if f.editable]
@@ -127,7 +127,7 @@ def save(account: Account, form: MultiDict[str, str]) -> Outcome:
         return Outcome({}, {}, "profile_unchanged")
     by_owner_name = {f.owner_name: f.form_name for f in editable}
     try:
-        field_owners.employee_update(account.id, changes, audit.account_actor(account.id))
+        accounts.employee_update(account.id, changes, audit.account_actor(account.id))
     except FieldOwned as exc:
         owned = str(exc).split(" ", 1)[0]
         return Outcome({by_owner_name.get(owned, "given_name"): "managed"}, values, None)

@@ -3,7 +3,9 @@
 * Upstream identities are keyed on (connector, issuer, subject); for Microsoft the
   subject is ``<tid>/<oid>``. An e-mail address never selects an account by itself.
 * A known identity signs in its account; the fields and roles its source owns
-  (``connectors.mapping``) are updated from the new claims.
+  (``connectors.mapping``) are updated from the new claims. Fields are written
+  through the account lifecycle (:func:`idp.accounts.stage_profile`) as the ``sso``
+  writer: never a field SCIM or LDAP owns, and what it sets becomes ``sso``-owned.
 * An unknown identity whose *verified* e-mail already belongs to an account is not
   linked silently: the caller must first have that account prove control of the
   address with an e-mail code (``idp.federation.linking``).
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 from connectors import UpstreamIdentity
 from connectors.mapping import MappedProfile, apply, from_settings
-from idp import audit, ownership
+from idp import accounts, audit, ownership
 from idp.store import upstream_identities_repo as repo
 from idp.store.models import Account, Connector
 from idp.store.upstream_identities_repo import IdentityConflict, UpstreamKey
@@ -39,8 +41,11 @@ class Outcome:
     refused: str | None = None
 
 
-def _profile(row: Connector, identity: UpstreamIdentity) -> MappedProfile:
-    return apply(from_settings(row.settings), identity.claims)
+def _profile(row: Connector, identity: UpstreamIdentity) -> accounts.UpstreamProfile:
+    mapped: MappedProfile = apply(from_settings(row.settings), identity.claims)
+    return accounts.UpstreamProfile(
+        mapped.fields, mapped.roles, mapped.owned_roles, _stored_claims(identity)
+    )
 
 
 def _stored_claims(identity: UpstreamIdentity) -> dict[str, object]:
@@ -60,9 +65,8 @@ def resolve(row: Connector, identity: UpstreamIdentity) -> Outcome:
     for _attempt in range(2):
         known = repo.find(key)
         if known is not None:
-            acct = repo.record_sign_in(
-                known, row.unit_id, identity.email, profile.fields, profile.roles,
-                profile.owned_roles, _stored_claims(identity),
+            acct = accounts.upstream_sign_in(
+                known, row.unit_id, identity.email, profile, audit.Actor.sso(row.id)
             )
             return Outcome(account=acct)
         if not identity.email or not identity.email_verified:
@@ -73,13 +77,8 @@ def resolve(row: Connector, identity: UpstreamIdentity) -> Outcome:
         if ownership.standing(row.unit_id, identity.email) is not own:
             return Outcome(refused="email_domain_not_verified")
         try:
-            acct = repo.create_account(
-                key, row.unit_id, identity.email, profile.fields, profile.roles,
-                profile.owned_roles, _stored_claims(identity),
-                audit.event(
-                    audit.Actor.sso(row.id), "federation.account_created", None,
-                    {"issuer": key.issuer, "subject": key.subject}, unit_id=row.unit_id,
-                ),
+            acct = accounts.create_from_upstream(
+                key, row.unit_id, identity.email, profile, audit.Actor.sso(row.id)
             )
         except IdentityConflict:
             continue  # a parallel sign-in won the race: look again
@@ -95,16 +94,9 @@ def link(row: Connector, identity: UpstreamIdentity, account_id: str) -> Account
     if known is not None:
         if known.account_id != account_id:
             raise IdentityConflict("identity already linked to another account")
-        return repo.record_sign_in(
-            known, row.unit_id, identity.email, profile.fields, profile.roles,
-            profile.owned_roles, _stored_claims(identity),
+        return accounts.upstream_sign_in(
+            known, row.unit_id, identity.email, profile, audit.Actor.sso(row.id)
         )
-    return repo.link(
-        key, account_id, row.unit_id, identity.email, profile.fields, profile.roles,
-        profile.owned_roles, _stored_claims(identity),
-        audit.event(
-            audit.Actor.sso(row.id), "federation.identity_linked", account_id,
-            {"issuer": key.issuer, "subject": key.subject, "proof": "email_code"},
-            unit_id=row.unit_id,
-        ),
+    return accounts.link_upstream(
+        key, account_id, row.unit_id, identity.email, profile, audit.Actor.sso(row.id)
     )

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from flask import Response
 
-from idp import audit, domain_rules
+from idp import accounts, audit, domain_rules
 from idp.federation.home_realm import redirect_for
 from idp.interaction import Interaction
 from idp.login.flow import finish_authentication
-from idp.store import accounts_repo
 from idp.store.models import Account
 
 AMR_EMAIL_OTP = ["otp"]  # RFC 8176 §2: a one-time code
@@ -31,13 +30,7 @@ AMR_EMAIL_OTP = ["otp"]  # RFC 8176 §2: a one-time code
 def confirm_address(account: Account) -> Account:
     """Mark ``account``'s address verified (audited) when it is not yet: the caller has
     just redeemed a code sent to exactly that address. Returns the account."""
-    if account.email_verified:
-        return account
-    event = audit.event(
-        audit.account_actor(account.id), "account.email_verified", account.id,
-        {"via": "email-otp"},
-    )
-    return accounts_repo.update_profile(account, {"email_verified": True}, event)
+    return accounts.confirm_address(account)
 
 
 def finish_email_sign_in(ix: Interaction, account: Account) -> Response:

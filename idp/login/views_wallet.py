@@ -15,7 +15,6 @@ from idp.login.flow import next_step, resume, see_other
 from idp.login.formstate import FormState, recall, remember
 from idp.login.profile_form import field_specs, validate
 from idp.login.release import release_for
-from idp.store.accounts_repo import DuplicateEmail
 from idp.store.models import Account, UnitProfileField
 
 
@@ -80,7 +79,7 @@ def submit_profile(interaction_id: str) -> Response:
         return see_other("login.start", interaction_id=ix.id)
     try:
         created = accounts.create_wallet(proven, data, str(get_locale()))
-    except DuplicateEmail:
+    except accounts.DuplicateEmail:
         existing = accounts.by_email(proven)
         if existing is None:
             return expired_page()

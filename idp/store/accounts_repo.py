@@ -3,24 +3,20 @@ interaction and the administrator's levers need them.
 
 Counters that concurrent requests change (``failed_code_attempts``) are only ever
 changed by a single ``UPDATE ... SET x = x + 1`` statement, never read-modify-write.
+Nothing here commits: :mod:`idp.accounts` (the lifecycle) commits through
+:func:`idp.store.unit_of_work.atomic`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from idp.store.db import db, keep
-from idp.store.models import Account, AuditEvent, Membership, UnitProfileField, utcnow
-
-
-class DuplicateEmail(Exception):
-    """Another account already has this e-mail address."""
+from idp.store.models import Account, Membership, UnitProfileField, utcnow
 
 
 def by_email(email: str) -> Account | None:
@@ -33,32 +29,9 @@ def get(account_id: str) -> Account | None:
     return keep(db.session.get(Account, account_id))
 
 
-def create(account: Account, audit: AuditEvent | None = None) -> Account:
-    """Insert ``account`` (and its audit event) in one transaction.
-
-    Raises :class:`DuplicateEmail` when the address is taken, e.g. by a parallel
-    first sign-in of the same person in another tab; nothing is written then.
-    """
+def add(account: Account) -> None:
+    """Stage a new account; the caller's transaction commits it."""
     db.session.add(account)
-    if audit is not None:
-        db.session.add(audit)
-    try:
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise DuplicateEmail(account.email) from exc
-    return account
-
-
-def update_profile(account: Account, changes: dict[str, Any], audit: AuditEvent) -> Account:
-    """Apply ``changes`` (attribute name to value) to ``account`` and bump its version,
-    together with ``audit``, in one transaction."""
-    for name, value in changes.items():
-        setattr(account, name, value)
-    account.version = (account.version or 1) + 1
-    db.session.add(audit)
-    db.session.commit()
-    return account
 
 
 def record_code_failure(account_id: str) -> int:
@@ -72,7 +45,6 @@ def record_code_failure(account_id: str) -> int:
         .values(failed_code_attempts=Account.failed_code_attempts + 1)
         .returning(Account.failed_code_attempts)
     ).scalar()
-    db.session.commit()
     return int(count or 0)
 
 
@@ -83,38 +55,26 @@ def reset_code_failures(account_id: str) -> None:
         .where(Account.id == account_id, Account.failed_code_attempts != 0)
         .values(failed_code_attempts=0)
     )
-    db.session.commit()
 
 
-def unlock(account_id: str, audit: AuditEvent) -> None:
-    """Lift a lock-out: clear the failure count (the soft lock) and ``locked_at`` (a
-    hard lock of an earlier version), audited."""
+def unlock(account_id: str) -> None:
+    """Stage the end of a lock-out: the failure count (the soft lock) and
+    ``locked_at`` (a hard lock of an earlier version) cleared."""
     db.session.execute(
         update(Account)
         .where(Account.id == account_id)
         .values(locked_at=None, failed_code_attempts=0, version=Account.version + 1)
     )
-    db.session.add(audit)
-    db.session.commit()
 
 
 def set_status(account_id: str, status: str, at: datetime | None = None) -> None:
-    """Stage a status change (``active``, ``blocked``, ...); the caller commits."""
+    """Stage a status change (an :class:`~idp.store.models.AccountStatus`); the caller
+    commits."""
     db.session.execute(
         update(Account)
         .where(Account.id == account_id)
         .values(status=status, version=Account.version + 1, updated_at=at or utcnow())
     )
-
-
-def stage(row: Any) -> None:
-    """Add ``row`` (an audit event) to the current transaction."""
-    db.session.add(row)
-
-
-def commit() -> None:
-    """Commit the current transaction."""
-    db.session.commit()
 
 
 def memberships(account_id: str) -> list[Membership]:

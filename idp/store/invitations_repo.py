@@ -12,6 +12,7 @@ from idp.store import unit_of_work
 from idp.store.db import db, rowcount
 from idp.store.models import (
     Account,
+    AccountStatus,
     LdapLink,
     Membership,
     ScimUser,
@@ -30,7 +31,7 @@ def pending_for(email: str) -> list[tuple[str, str, str]]:
         select(ScimUser.scim_id, Unit.id, Unit.name)
         .join(Unit, Unit.id == ScimUser.unit_id)
         .join(Account, Account.id == ScimUser.account_id)
-        .where(ScimUser.pending_email == email.lower(), Account.status == "active")
+        .where(ScimUser.pending_email == email.lower(), Account.status == AccountStatus.ACTIVE)
         .order_by(Unit.name, ScimUser.scim_id)
         .limit(MAX_OPEN)
     ).all()
@@ -104,7 +105,7 @@ def rebind(
         .where(
             Account.id == placeholder_id,
             Account.version == version,
-            Account.status == "active",
+            Account.status == AccountStatus.ACTIVE,
         )
         .execution_options(synchronize_session=False)
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -107,6 +108,20 @@ class UnitProfileField(Base):
     unit: Mapped[Unit] = relationship(back_populates="profile_fields")
 
 
+class AccountStatus(StrEnum):
+    """An account's own, platform-wide status (``Account.status``); the one set of
+    values, used everywhere (:mod:`idp.accounts` changes it). ``active``: may sign
+    in; ``blocked``: stopped by the operator (only an unblock lifts it);
+    ``deactivated``: stopped by its provisioning source (SCIM ``active`` false, an
+    LDAP entry disabled or gone), which lifts it itself; ``deleted``: deprovisioned,
+    the profile anonymised, the row kept as a tombstone for audit and sign-ins."""
+
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    DEACTIVATED = "deactivated"
+    DELETED = "deleted"
+
+
 class Account(Base):
     """An employee's identity and corporate wallet."""
 
@@ -126,7 +141,7 @@ class Account(Base):
     # Who owns each profile field: {"given_name": "scim", "extra.ship_to": "ldap"}
     # (``idp.provisioning``); a field without an entry belongs to the employee.
     field_owners: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=AccountStatus.ACTIVE.value)
     failed_code_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_at: Mapped[datetime | None] = mapped_column()
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -143,7 +158,7 @@ class Account(Base):
 
     @property
     def can_sign_in(self) -> bool:
-        return self.status == "active" and self.locked_at is None
+        return self.status == AccountStatus.ACTIVE and self.locked_at is None
 
 
 class Membership(Base):

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlalchemy.orm import aliased
 
 from idp.store.db import db
-from idp.store.models import Account, ScimUser, UnitGroup, UnitGroupMember
+from idp.store.models import Account, AccountStatus, ScimUser, UnitGroup, UnitGroupMember
 from idp.store.predicates import (
     AllOf,
     AnyOf,
@@ -160,7 +160,8 @@ def _active(p: Compare) -> ColumnElement[bool]:
     if not isinstance(p.value, bool) or p.op not in ("eq", "ne"):
         raise BadComparison("active compares only with eq/ne and true/false")
     wants_active = p.value if p.op == "eq" else not p.value
-    return Account.status == "active" if wants_active else Account.status != "active"
+    active = AccountStatus.ACTIVE
+    return Account.status == active if wants_active else Account.status != active
 
 
 def _compare(column: Any, p: Compare) -> ColumnElement[bool]:

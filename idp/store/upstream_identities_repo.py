@@ -1,7 +1,6 @@
-"""Repository of upstream identities and the account changes federation makes.
-
-Every function that writes does so in one transaction: the account, its membership,
-its upstream identity and the audit event are committed together or not at all.
+"""Repository of upstream identities: queries, and staging of the rows federation
+writes (identity, membership roles). Nothing here commits or creates an account:
+:mod:`idp.accounts` (the lifecycle) does, in one transaction with its audit event.
 """
 
 from __future__ import annotations
@@ -10,12 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from idp.store.db import db
 from idp.store.models import (
     Account,
-    AuditEvent,
     Membership,
     UpstreamIdentity,
     utcnow,
@@ -32,7 +29,8 @@ PROFILE_COLUMNS = (
 
 
 class IdentityConflict(Exception):
-    """The account or upstream identity was created concurrently; retry the lookup."""
+    """The account or upstream identity was created concurrently (or the account
+    vanished); retry the lookup."""
 
 
 @dataclass(frozen=True)
@@ -67,25 +65,21 @@ def account_by_email(email: str) -> Account | None:
     return db.session.scalars(query).first()
 
 
-def _apply_profile(
-    acct: Account, unit_id: str, fields: dict[str, str], roles: list[str], owned: set[str]
-) -> None:
-    changed = False
-    for name, value in fields.items():
-        if name in PROFILE_COLUMNS:
-            if getattr(acct, name) != value:
-                setattr(acct, name, value)
-                changed = True
-        elif (acct.extra or {}).get(name) != value:
-            acct.extra = {**(acct.extra or {}), name: value}
-            changed = True
-    if changed:
-        acct.version = (acct.version or 1) + 1
+def flush() -> None:
+    """Send staged rows to the database (a new account gets its row before rows
+    that refer to it)."""
+    db.session.flush()
+
+
+def stage_roles(account_id: str, unit_id: str, roles: list[str], owned: set[str]) -> None:
+    """Stage the unit membership's roles as an upstream maps them: the roles the
+    source owns are replaced by ``roles``, the others kept; a membership is created
+    when there is none."""
     membership = db.session.scalars(
-        select(Membership).where(Membership.account_id == acct.id, Membership.unit_id == unit_id)
+        select(Membership).where(Membership.account_id == account_id, Membership.unit_id == unit_id)
     ).first()
     if membership is None:
-        db.session.add(Membership(account_id=acct.id, unit_id=unit_id, roles=list(roles)))
+        db.session.add(Membership(account_id=account_id, unit_id=unit_id, roles=list(roles)))
         return
     kept = [r for r in membership.roles or [] if r not in owned]
     new_roles = list(dict.fromkeys([*kept, *roles]))
@@ -93,105 +87,26 @@ def _apply_profile(
         membership.roles = new_roles
 
 
-def create_account(
-    key: UpstreamKey,
-    unit_id: str,
-    email: str,
-    fields: dict[str, str],
-    roles: list[str],
-    owned_roles: set[str],
-    claims: dict[str, Any],
-    audit: AuditEvent,
-) -> Account:
-    """Just-in-time account: account, membership, identity, ``audit`` (its target set
-    to the new account's id), one commit.
-
-    Raises :class:`IdentityConflict` when a concurrent sign-in created the account
-    or identity first (the unique constraints decide).
-    """
-    acct = Account(email=email.strip().lower(), email_verified=True, extra={})
-    db.session.add(acct)
-    try:
-        db.session.flush()
-        _apply_profile(acct, unit_id, fields, roles, owned_roles)
-        db.session.add(
-            UpstreamIdentity(
-                connector_id=key.connector_id,
-                account_id=acct.id,
-                issuer=key.issuer,
-                subject=key.subject,
-                email=email,
-                claims=claims,
-                last_login_at=utcnow(),
-            )
-        )
-        audit.target = acct.id
-        db.session.add(audit)
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise IdentityConflict(str(exc.orig)[:200]) from exc
-    return acct
+def stage_identity(
+    key: UpstreamKey, account_id: str, email: str | None, claims: dict[str, Any]
+) -> UpstreamIdentity:
+    """Stage a new upstream identity of ``account_id`` (its first sign-in now)."""
+    row = UpstreamIdentity(
+        connector_id=key.connector_id,
+        account_id=account_id,
+        issuer=key.issuer,
+        subject=key.subject,
+        email=email,
+        claims=claims,
+        last_login_at=utcnow(),
+    )
+    db.session.add(row)
+    return row
 
 
-def link(
-    key: UpstreamKey,
-    account_id: str,
-    unit_id: str,
-    email: str | None,
-    fields: dict[str, str],
-    roles: list[str],
-    owned_roles: set[str],
-    claims: dict[str, Any],
-    audit: AuditEvent,
-) -> Account:
-    """Link an upstream identity to an existing account (after it proved control),
-    with ``audit``, one commit."""
-    acct = db.session.get(Account, account_id)
-    if acct is None:
-        raise IdentityConflict("account vanished")
-    try:
-        _apply_profile(acct, unit_id, fields, roles, owned_roles)
-        db.session.add(
-            UpstreamIdentity(
-                connector_id=key.connector_id,
-                account_id=acct.id,
-                issuer=key.issuer,
-                subject=key.subject,
-                email=email,
-                claims=claims,
-                last_login_at=utcnow(),
-            )
-        )
-        db.session.add(audit)
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise IdentityConflict(str(exc.orig)[:200]) from exc
-    return acct
-
-
-def record_sign_in(
-    identity: UpstreamIdentity,
-    unit_id: str,
-    email: str | None,
-    fields: dict[str, str],
-    roles: list[str],
-    owned_roles: set[str],
-    claims: dict[str, Any],
-) -> Account:
-    """A later sign-in: update the fields and roles this source owns, one commit.
-
-    The account's address never changes here (no mapped field is ``email``):
-    ``identity.email`` only records what the upstream last asserted, so an upstream
-    cannot rename an account into an address its unit does not own."""
-    acct = db.session.get(Account, identity.account_id)
-    if acct is None:
-        raise IdentityConflict("account vanished")
-    _apply_profile(acct, unit_id, fields, roles, owned_roles)
+def stage_sign_in(identity: UpstreamIdentity, email: str | None, claims: dict[str, Any]) -> None:
+    """Stage what a later sign-in of ``identity`` records: the address and claims the
+    upstream asserted now, the time."""
     identity.email = email
     identity.claims = claims
     identity.last_login_at = utcnow()
-    db.session.commit()
-    return acct
-
