@@ -197,7 +197,7 @@ def block(email: str, actor: str = "admin") -> bool:
         return False
     accounts_repo.set_status(account.id, BLOCKED)
     ended = sessions_repo.remove_for_account(account.id, commit=False)
-    revoked = grants_repo.revoke_for_account(account.id, commit=False)
+    revoked = grants_repo.revoke_for_account(account.id)
     accounts_repo.stage(
         audit.event(
             actor,

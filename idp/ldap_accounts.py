@@ -31,7 +31,7 @@ def deactivate(account: Account, actor: audit.Actor, reason: str, unit_id: str) 
     account.status = DEACTIVATED
     account.version = (account.version or 1) + 1
     ended = sessions_repo.remove_for_account(account.id, commit=False)
-    revoked = grants_repo.revoke_for_account(account.id, commit=False)
+    revoked = grants_repo.revoke_for_account(account.id)
     audit.record(
         actor,
         "account.deactivated",

@@ -533,7 +533,7 @@ def _new_address(
 
 def _cut_access(account_id: str, actor: Actor, unit_id: str) -> None:
     ended = sessions_repo.remove_for_account(account_id, commit=False)
-    revoked = grants_repo.revoke_for_account(account_id, commit=False)
+    revoked = grants_repo.revoke_for_account(account_id)
     audit.record(
         actor.name,
         "account.deactivated",
@@ -564,7 +564,7 @@ def delete_user(unit_id: str, user_id: str, actor: Actor, if_match: int | None =
                     raise _Retry()
                 scim_repo.forget_account(account_id)
                 ended = sessions_repo.remove_for_account(account_id, commit=False)
-                revoked = grants_repo.revoke_for_account(account_id, commit=False)
+                revoked = grants_repo.revoke_for_account(account_id)
                 audit.record(
                     actor.name,
                     "account.deprovisioned",
