@@ -13,11 +13,12 @@ from sqlalchemy import select
 
 from idp import clients, consent, merchants
 from idp.saml import registry
+from idp.services import ephemeral
 from idp.store.db import db
 from idp.store.models import Consent, Grant, Merchant, SignIn
 from tests.support import oidc, saml_flow
 from tests.support.caches import statements
-from tests.support.login import csrf_token, sign_in_to_dashboard
+from tests.support.login import csrf_token, path_of, post_form, sign_in_to_dashboard
 from tests.support.merchants import merchant_id
 
 
@@ -140,6 +141,30 @@ def test_withdrawing_a_saml_consent_on_the_dashboard(app: Flask, client: FlaskCl
         "csrf_token": csrf_token(html), "merchant_id": mid})
     assert resp.status_code == 303
     assert _rows(app, ann)["consents"] == [] and _rows(app, ann)["sign_ins"] == [mid]
+
+
+def test_an_interaction_stored_by_an_older_node_finds_its_merchant(
+    app: Flask, client: FlaskClient
+) -> None:
+    """During a rolling upgrade an interaction may come without ``merchant_id``: the
+    consent given on it still goes to the client's merchant."""
+    ann = oidc.make_account(app)
+    rp = oidc.register(app)
+    oidc.start_session(app, client, ann)
+    resp = client.get("/authorize", query_string=oidc.auth_params(
+        rp, code_challenge=oidc.pkce()[1], code_challenge_method="S256"))
+    assert oidc.is_login_redirect(app, resp)
+    ix_id = oidc.interaction_id(resp)
+    with app.app_context():
+        stored = ephemeral().get(f"ix:{ix_id}")
+        assert stored is not None and stored.pop("merchant_id")
+        ephemeral().put(f"ix:{ix_id}", stored, 600)
+    login = f"/interaction/{ix_id}"
+    resp = client.get(login)
+    assert resp.status_code == 303 and path_of(resp) == login + "/consent"
+    resp = post_form(client, login + "/consent", login + "/consent", {"decision": "allow"})
+    assert resp.status_code == 303
+    assert _rows(app, ann)["consents"] == [merchant_id(app, rp.client_id)]
 
 
 def test_the_hot_paths_read_no_merchant_and_cost_what_they_did(
