@@ -1,12 +1,14 @@
 """Consent: which scopes and claims an employee agreed to release to one merchant.
 
 A consent is recorded per (account, merchant) with the scopes and claim names and
-the time (:class:`~idp.store.models.Consent`), and audited. The merchant is the
-record behind the OIDC client or SAML SP (:mod:`idp.merchants`), so a consent given
-to an SP does not pass to a later registration of the same entity ID. Granting adds to what was
-granted before, so the consent page is shown again only when a merchant asks for
-more than the employee already agreed to (or sends ``prompt=consent``, OpenID
+the time (:class:`~idp.store.models.Consent`), and audited. Granting adds to what
+was granted before, so the consent page is shown again only when a merchant asks
+for more than the employee already agreed to (or sends ``prompt=consent``, OpenID
 Connect Core 1.0 §3.1.2.1).
+
+The merchant is the record behind the OIDC client or SAML SP (:mod:`idp.merchants`),
+not its protocol identifier: a consent given to an SP does not pass to a later
+registration of the same entity ID.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from tests.support import oidc, saml_flow
 from tests.support.caches import statements
 from tests.support.login import csrf_token, path_of, post_form, sign_in_to_dashboard
 from tests.support.merchants import merchant_id
+from tests.support.saml_sp import posted_form
 
 
 def _rows(app: Flask, account_id: str) -> dict[str, list[str]]:
@@ -191,3 +192,20 @@ def test_the_hot_paths_read_no_merchant_and_cost_what_they_did(
         assert oidc.refresh(client, rp, body["refresh_token"]).status_code == 200
     assert (len(authorize), len(token), len(refresh)) == (6, 3, 4)
     assert not [s for s in authorize + token + refresh if "merchants" in s]
+
+
+def test_saml_sso_reads_no_merchant_and_costs_what_it_did(
+    app: Flask, client: FlaskClient
+) -> None:
+    """SP-initiated SSO with a live session and earlier consent: SP, session,
+    account, TOTP check, last unit, consent, SLO participant, memberships, sign-in
+    insert, as before merchants existed."""
+    ann = oidc.make_account(app)
+    sp = saml_flow.make_sp(app, client)
+    saml_flow.sign_in(app, client, sp, ann)
+    oidc.start_session(app, client, ann)
+    saml_flow.start(client, sp)
+    with statements(app) as sso:
+        resp, _ = saml_flow.start(client, sp)
+    assert posted_form(resp)[0] == sp.acs_url
+    assert len(sso) == 9 and not [s for s in sso if "merchants" in s]

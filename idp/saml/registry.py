@@ -116,10 +116,11 @@ def unregister(ref: str, actor: str = "admin:cli") -> dict[str, Any] | None:
         return None
     facts = describe(sp)
     event = audit.event(actor, "saml_sp.delete", sp.entity_id, {"name": sp.name})
+    merchant_id = sp.merchant_id  # read before the bulk delete marks the row deleted
     with atomic():
         if not saml_repo.remove(sp.id, event):
             return None
-        merchants.stage_retirement(sp.merchant_id)
+        merchants.stage_retirement(merchant_id)
     return facts
 
 
