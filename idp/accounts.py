@@ -402,8 +402,8 @@ def stage_cut_access(
     """Stage the end of everything an account holds: every session ended, every
     grant revoked (refresh tokens stop, introspection says inactive), audited as
     ``action`` with the counts. Returns the event's details."""
-    ended = sessions_repo.remove_for_account(account_id, commit=False)
-    revoked = grants_repo.revoke_for_account(account_id, commit=False)
+    ended = sessions_repo.remove_for_account(account_id)
+    revoked = grants_repo.revoke_for_account(account_id)
     facts = {**(details or {}), "sessions_ended": ended, "grants_revoked": revoked}
     audit.record(actor, action, account_id, facts, unit_id=unit_id)
     return facts

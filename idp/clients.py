@@ -21,12 +21,14 @@ from urllib.parse import urlsplit
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization
 
+from idp import merchants
 from idp.claims import SUPPORTED_SCOPES
 from idp.crypto import random_token
 from idp.process_cache import ProcessCache
 from idp.services import hasher
 from idp.store import clients_repo
 from idp.store.models import Client
+from idp.store.unit_of_work import atomic
 
 SECRET_PURPOSE = "client-secret"
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
@@ -182,12 +184,23 @@ def register(
 ) -> tuple[Client, str | None]:
     """Validate and store a new client. Returns the client and its plain secret, which
     exists only for ``client_secret_basic``/``client_secret_post`` clients and is never
-    retrievable again. Raises :class:`ClientRegistrationError` on invalid metadata."""
+    retrievable again. Raises :class:`ClientRegistrationError` on invalid metadata.
+    The client's merchant (:mod:`idp.merchants`) is created with it, in one
+    transaction."""
     meta = _validated(name, redirect_uris, post_logout_redirect_uris, scope, grant_types,
                       public, auth_method, jwks, id_token_alg)
     secret = random_token(32) if meta.uses_secret else None
-    client = Client(
-        client_id=random_token(18),
+    client_id = random_token(18)
+    with atomic():
+        merchant = merchants.stage(merchants.OIDC, client_id, meta.name)
+        client = clients_repo.add(_new_client(client_id, merchant.id, meta, secret))
+    return client, secret
+
+
+def _new_client(client_id: str, merchant_id: str, meta: _Metadata, secret: str | None) -> Client:
+    return Client(
+        client_id=client_id,
+        merchant_id=merchant_id,
         secret_hash=hasher().hash(secret, SECRET_PURPOSE) if secret else None,
         name=meta.name,
         redirect_uris=meta.redirect_uris,
@@ -198,7 +211,6 @@ def register(
         jwks=meta.jwks,
         id_token_signed_response_alg=meta.id_token_alg,
     )
-    return clients_repo.insert(client), secret
 
 
 UPDATABLE = (
@@ -286,7 +298,12 @@ def update(client_id: str, /, **fields: Any) -> tuple[Client, str | None]:
         "id_token_signed_response_alg": meta.id_token_alg,
         "secret_hash": secret_hash,
     }
-    return clients_repo.update(row, changes), secret
+    renamed = meta.name != row.name
+    with atomic():
+        clients_repo.update(row, changes)
+        if renamed:  # the merchant is shown under its client's name
+            merchants.stage_rename(row.merchant_id, meta.name)
+    return row, secret
 
 
 def get(client_id: str) -> Client | None:
@@ -303,8 +320,16 @@ def list_all() -> list[Client]:
 
 def delete(client_id: str) -> bool:
     """Delete a client; True when it existed. This process stops accepting it at once,
-    other processes and nodes within 2 seconds (:func:`lookup`)."""
-    return clients_repo.remove(client_id)
+    other processes and nodes within 2 seconds (:func:`lookup`). Its merchant is
+    retired in the same transaction (:func:`idp.merchants.stage_retirement`): live
+    grants revoked, sign-ins and consents kept with the merchant's name."""
+    row = get(client_id)
+    if row is None:
+        return False
+    with atomic():
+        merchants.stage_retirement(row.merchant_id)
+        clients_repo.remove(row)
+    return True
 
 
 @dataclass(frozen=True)
@@ -312,6 +337,7 @@ class ClientInfo:
     """An immutable snapshot of a client's metadata, safe to cache across requests."""
 
     client_id: str
+    merchant_id: str
     name: str
     secret_hash: str | None
     redirect_uris: tuple[str, ...]
@@ -377,6 +403,7 @@ def uri_matches(registered: Sequence[str], uri: str, *, any_loopback_port: bool 
 def _snapshot(client: Client) -> ClientInfo:
     return ClientInfo(
         client_id=client.client_id,
+        merchant_id=client.merchant_id,
         name=client.name,
         secret_hash=client.secret_hash,
         redirect_uris=tuple(client.redirect_uris or ()),

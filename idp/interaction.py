@@ -43,6 +43,9 @@ class Interaction:
     login_hint: str | None = None
     params: dict[str, Any] = field(default_factory=dict)  # protocol request, for resume
     require_mfa: bool = False  # step-up asked (idp.acr): the login must end with TOTP
+    # idp.merchants: the merchant behind client_id, from the cached client or the SP
+    # row ("" for Unitgate's own dashboard, and in interactions of older nodes)
+    merchant_id: str = ""
     browser_hash: str = ""
     created_at: float = field(default_factory=time.time)
     # progress, filled in by login methods:

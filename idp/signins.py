@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from idp.store import signins_repo
 from idp.store.models import SignIn
+from idp.store.unit_of_work import atomic
 
 
 def record(
-    account_id: str, client_id: str, unit_id: str | None, protocol: str, released: list[str]
+    account_id: str, merchant_id: str, unit_id: str | None, protocol: str, released: list[str]
 ) -> SignIn:
-    """Record that ``account_id`` signed in at ``client_id`` now, releasing the claim
+    """Record that ``account_id`` signed in at the merchant now, releasing the claim
     names ``released``. Written in its own transaction before the merchant gets an
-    answer, so the dashboard never misses a sign-in that happened."""
-    return signins_repo.insert(
-        SignIn(
-            account_id=account_id,
-            client_id=client_id,
-            unit_id=unit_id,
-            protocol=protocol,
-            released=list(released),
-        )
+    answer, so the dashboard never misses a sign-in that happened. ``merchant_id``
+    comes from the cached client or the loaded SP (no query here)."""
+    row = SignIn(
+        account_id=account_id,
+        merchant_id=merchant_id,
+        unit_id=unit_id,
+        protocol=protocol,
+        released=list(released),
     )
+    with atomic():
+        signins_repo.add(row)
+    return row

@@ -20,6 +20,7 @@ from idp.store.db import db
 from idp.store.unit_of_work import atomic
 from tests.support.concurrency import run_together
 from tests.support.login import csrf_token, sign_in_to_dashboard
+from tests.support.merchants import merchant_id
 from tests.support.oidc import make_account, register
 from tests.support.scim import USER, Scim, body, make_unit
 
@@ -78,20 +79,21 @@ def test_dashboard_consent_withdrawal_is_the_employee_and_no_unit(
 ) -> None:
     ann = make_account(app, "ann@corp.example")
     rp = register(app, name="Office Supplies Ltd")
+    shop = merchant_id(app, rp.client_id)
     with app.app_context():
-        consent.grant(ann, rp.client_id, ["openid", "email"], [])
+        consent.grant(ann, shop, ["openid", "email"], [])
     html = sign_in_to_dashboard(app, client).get_data(as_text=True)
     assert "Office Supplies Ltd" in html
     token = csrf_token(client.get("/account").get_data(as_text=True))
     resp = client.post("/account/consents/withdraw",
-                       data={"csrf_token": token, "client_id": rp.client_id})  # fmt: skip
+                       data={"csrf_token": token, "merchant_id": shop})  # fmt: skip
     assert resp.status_code == 303
 
     revoked = [e for e in everything(app) if e["action"] == "consent.revoke"]
     assert len(revoked) == 1
     assert revoked[0]["actor"] == {"kind": "account", "id": ann, "on_behalf_of": None,
                                    "display": f"account:{ann}"}
-    assert revoked[0]["unit_id"] is None and revoked[0]["target"] == rp.client_id
+    assert revoked[0]["unit_id"] is None and revoked[0]["target"] == shop
 
 
 def test_ldap_sync_events_name_the_directory_and_the_unit(

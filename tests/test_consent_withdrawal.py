@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from idp import consent
 from tests.support import oidc
+from tests.support.merchants import merchant_id
 
 
 def _tokens(app: Flask, client: FlaskClient, rp: oidc.RP, account_id: str) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def test_withdrawing_consent_revokes_that_merchants_tokens(
     assert _active(client, shop, at_shop["access_token"])
 
     with app.app_context():
-        assert consent.revoke(ann, shop.client_id) is True
+        assert consent.revoke(ann, merchant_id(app, shop.client_id)) is True
 
     assert not _active(client, shop, at_shop["access_token"])
     assert oidc.userinfo(client, at_shop["access_token"]).status_code == 401

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from idp import accounts, audit, consent, interaction
+from idp import accounts, audit, clients, consent, interaction, signins
 from idp.mail.outbox import courier
 from idp.services import ephemeral
 from idp.store.db import db
@@ -26,6 +26,7 @@ from tests.support.login import (
     path_of,
     sign_in_to_dashboard,
 )
+from tests.support.merchants import merchant_id
 from tests.support.oidc import (
     REDIRECT,
     auth_params,
@@ -49,9 +50,11 @@ def web(app: Flask, client: FlaskClient) -> Iterator[FlaskClient]:
 
 def record_signin(app: Flask, account_id: str, client_id: str, released: list[str],
                   at: datetime, unit_id: str | None = None, protocol: str = "oidc") -> None:
+    """A sign-in at the merchant of ``client_id`` (or entity ID) at time ``at``."""
+    merchant = merchant_id(app, client_id)
     with app.app_context():
-        db.session.add(SignIn(account_id=account_id, client_id=client_id, unit_id=unit_id,
-                              protocol=protocol, released=released, at=at))
+        row = signins.record(account_id, merchant, unit_id, protocol, released)
+        row.at = at
         db.session.commit()
 
 
@@ -61,9 +64,11 @@ def post_on_dashboard(web: FlaskClient, action: str, data: dict[str, str]) -> Te
 
 
 def consent_of(app: Flask, account_id: str, client_id: str) -> Consent | None:
+    """The account's consent for the merchant of ``client_id``, or None."""
+    merchant = merchant_id(app, client_id)
     with app.app_context():
         return db.session.scalars(select(Consent).where(
-            Consent.account_id == account_id, Consent.client_id == client_id)).first()
+            Consent.account_id == account_id, Consent.merchant_id == merchant)).first()
 
 
 def test_dashboard_sign_in_needs_a_fresh_code_and_asks_no_consent(
@@ -84,7 +89,8 @@ def test_dashboard_sign_in_needs_a_fresh_code_and_asks_no_consent(
     html = sign_in_to_dashboard(app, web).get_data(as_text=True)
     assert "Ann Example" in html and ANN in html
     assert "Corp GmbH" in html and "buyer" in html and "Other AG" in html and "approver" in html
-    assert consent_of(app, ann, "unitgate-account") is None
+    with app.app_context():  # the dashboard is no merchant: nothing consented
+        assert db.session.scalars(select(Consent).where(Consent.account_id == ann)).all() == []
     # the page is the session's: a second visit needs no new code
     assert web.get("/account").status_code == 200
 
@@ -113,16 +119,18 @@ def test_signins_newest_first_with_merchant_protocol_and_released_data(
     ann = make_account(app, ANN)
     unit = make_unit(app, ann, "Corp GmbH")
     rp = register(app, name="Office Supplies Ltd")
+    gone = register(app, name="Gone Travel")
     now = datetime.now(UTC)
     record_signin(app, ann, rp.client_id, ["sub", "email"], now - timedelta(days=2), unit)
     record_signin(app, ann, rp.client_id, ["given_name"], now - timedelta(hours=1))
-    record_signin(app, ann, "https://sp.unknown.example/saml", ["email"],
-                  now - timedelta(days=1), protocol="saml")
+    record_signin(app, ann, gone.client_id, ["email"], now - timedelta(days=1), protocol="saml")
+    with app.app_context():  # its merchant is retired; the sign-in stays, with its name
+        assert clients.delete(gone.client_id)
     html = sign_in_to_dashboard(app, web).get_data(as_text=True)
     rows = re.findall(r'<tr class="ug-signin">(.*?)</tr>', html, re.S)
     assert len(rows) == 3
     assert "Office Supplies Ltd" in rows[0] and "Given name" in rows[0]
-    assert "SAML" in rows[1] and "https://sp.unknown.example/saml" in rows[1]
+    assert "SAML" in rows[1] and "Gone Travel (no longer connected)" in rows[1]
     assert "OpenID Connect" in rows[2] and "E-mail address" in rows[2]
     assert "for Corp GmbH" in rows[2]
     assert "Older sign-ins" not in html
@@ -131,10 +139,11 @@ def test_signins_newest_first_with_merchant_protocol_and_released_data(
 def test_signins_are_paginated_50_per_page(app: Flask, web: FlaskClient) -> None:
     ann = make_account(app, ANN)
     rp = register(app, name="Shop")
+    shop = merchant_id(app, rp.client_id)
     start = datetime.now(UTC) - timedelta(days=10)
     with app.app_context():
         for i in range(51):
-            db.session.add(SignIn(account_id=ann, client_id=rp.client_id, protocol="oidc",
+            db.session.add(SignIn(account_id=ann, merchant_id=shop, protocol="oidc",
                                   released=[f"claim{i}"], at=start + timedelta(minutes=i)))
         db.session.commit()
     html = sign_in_to_dashboard(app, web).get_data(as_text=True)
@@ -180,13 +189,14 @@ def test_withdrawn_consent_makes_the_merchant_ask_again(app: Flask, web: FlaskCl
     signins = re.findall(r'<tr class="ug-signin">(.*?)</tr>', html, re.S)
     assert len(signins) == 2 and all("Office Supplies Ltd" in row for row in signins)
 
-    resp = post_on_dashboard(web, "/account/consents/withdraw", {"client_id": rp.client_id})
+    shop = merchant_id(app, rp.client_id)
+    resp = post_on_dashboard(web, "/account/consents/withdraw", {"merchant_id": shop})
     assert resp.status_code == 303 and path_of(resp) == "/account"
     assert consent_of(app, ann, rp.client_id) is None
     with app.app_context():
         events = [e for e in audit.since(0, audit.MAX_PAGE)[0] if e.action == "consent.revoke"]
         assert [(e.actor_kind, e.actor_id, e.unit_id, e.target) for e in events] == [
-            ("account", ann, None, rp.client_id)]
+            ("account", ann, None, shop)]
     html = web.get("/account").get_data(as_text=True)
     assert "Consent withdrawn" in html and 'class="ug-consent"' not in html
     # the next sign-in at that merchant asks again
@@ -198,18 +208,20 @@ def test_withdrawn_consent_makes_the_merchant_ask_again(app: Flask, web: FlaskCl
 
 def test_withdraw_needs_csrf_and_a_session(app: Flask, web: FlaskClient) -> None:
     ann = make_account(app, ANN)
+    rp = register(app, name="Shop")
+    shop = merchant_id(app, rp.client_id)
     with app.app_context():
-        consent.grant(ann, "shop-1", ["openid", "email"], ["email"])
-    resp = web.post("/account/consents/withdraw", data={"client_id": "shop-1"})
+        consent.grant(ann, shop, ["openid", "email"], ["email"])
+    resp = web.post("/account/consents/withdraw", data={"merchant_id": shop})
     assert resp.status_code == 400
     sign_in_to_dashboard(app, web)
-    resp = web.post("/account/consents/withdraw", data={"client_id": "shop-1"})
+    resp = web.post("/account/consents/withdraw", data={"merchant_id": shop})
     assert resp.status_code == 400
-    assert consent_of(app, ann, "shop-1") is not None
-    for junk in ("", "x" * 5000, "\x00"):
-        resp = post_on_dashboard(web, "/account/consents/withdraw", {"client_id": junk})
+    assert consent_of(app, ann, rp.client_id) is not None
+    for junk in ("", "x" * 5000, "\x00", rp.client_id, shop + "'"):
+        resp = post_on_dashboard(web, "/account/consents/withdraw", {"merchant_id": junk})
         assert resp.status_code == 303
-    assert consent_of(app, ann, "shop-1") is not None
+    assert consent_of(app, ann, rp.client_id) is not None
 
 
 def test_a_session_sees_and_changes_only_its_own_account(app: Flask, web: FlaskClient) -> None:
@@ -219,16 +231,18 @@ def test_a_session_sees_and_changes_only_its_own_account(app: Flask, web: FlaskC
     bob_shop = register(app, name="Bob's Shop")
     now = datetime.now(UTC)
     record_signin(app, bob, bob_shop.client_id, ["email"], now)
+    ann_merchant = merchant_id(app, ann_shop.client_id)
+    bob_merchant = merchant_id(app, bob_shop.client_id)
     with app.app_context():
-        consent.grant(bob, ann_shop.client_id, ["openid", "email"], ["email"])
-        consent.grant(bob, bob_shop.client_id, ["openid", "email"], ["email"])
-        consent.grant(ann, ann_shop.client_id, ["openid", "email"], ["email"])
+        consent.grant(bob, ann_merchant, ["openid", "email"], ["email"])
+        consent.grant(bob, bob_merchant, ["openid", "email"], ["email"])
+        consent.grant(ann, ann_merchant, ["openid", "email"], ["email"])
     html = sign_in_to_dashboard(app, web, ANN).get_data(as_text=True)
     assert BOB not in html and "Bob's Shop" not in html and "Bob" not in html
     assert len(re.findall(r'<tr class="ug-consent">', html)) == 1
     # withdrawing names a merchant, never an account: only Ann's consent goes
-    post_on_dashboard(web, "/account/consents/withdraw", {"client_id": bob_shop.client_id})
-    post_on_dashboard(web, "/account/consents/withdraw", {"client_id": ann_shop.client_id})
+    post_on_dashboard(web, "/account/consents/withdraw", {"merchant_id": bob_merchant})
+    post_on_dashboard(web, "/account/consents/withdraw", {"merchant_id": ann_merchant})
     assert consent_of(app, ann, ann_shop.client_id) is None
     assert consent_of(app, bob, ann_shop.client_id) is not None
     assert consent_of(app, bob, bob_shop.client_id) is not None
@@ -362,8 +376,9 @@ def test_sign_out_ends_the_session(app: Flask, web: FlaskClient) -> None:
 
 def test_pages_carry_csp_lang_and_labels_in_german(app: Flask, web: FlaskClient) -> None:
     ann = make_account(app, ANN)
+    shop = merchant_id(app, register(app, name="Shop").client_id)
     with app.app_context():
-        consent.grant(ann, "shop-1", ["openid", "email"], ["email"])
+        consent.grant(ann, shop, ["openid", "email"], ["email"])
     sign_in_to_dashboard(app, web)
     resp = web.get("/account?lang=de")
     csp = resp.headers["Content-Security-Policy"]

@@ -18,6 +18,7 @@ from idp.store.db import db
 from idp.store.models import Consent, SignIn
 from tests.support.browser import SHOTS
 from tests.support.live import LiveServer
+from tests.support.merchants import merchant_id
 from tests.support.oidc import make_account, make_unit, register
 from tests.support.smtp import SmtpSink, code_in
 
@@ -36,16 +37,16 @@ def seed(app: Flask) -> tuple[str, str, str]:
                        field_owners={"department": "scim"})
     corp = make_unit(app, ann, "Corp GmbH", roles=["buyer", "approver"])
     make_unit(app, ann, "Corp Logistics", roles=["buyer"])
-    office = register(app, name="Office Supplies Ltd").client_id
-    travel = register(app, name="Travel & Hotels").client_id
+    office = merchant_id(app, register(app, name="Office Supplies Ltd").client_id)
+    travel = merchant_id(app, register(app, name="Travel & Hotels").client_id)
     now = datetime.now(UTC)
     with app.app_context():
-        for days, client_id, released in (
+        for days, merchant, released in (
             (9, office, ["sub", "email", "given_name", "family_name"]),
             (3, travel, ["sub", "email", "phone_number", "org_name", "roles"]),
             (0, office, ["sub", "email", "given_name", "family_name"]),
         ):
-            db.session.add(SignIn(account_id=ann, client_id=client_id, unit_id=corp,
+            db.session.add(SignIn(account_id=ann, merchant_id=merchant, unit_id=corp,
                                   protocol="oidc", released=released,
                                   at=now - timedelta(days=days, minutes=5)))
         db.session.commit()
@@ -90,7 +91,7 @@ def test_sign_in_and_withdraw_a_consent(
     rows = page.locator("tr.ug-consent")
     assert rows.count() == 1 and "Office Supplies Ltd" in rows.inner_text()
     with app.app_context():
-        left = db.session.scalars(select(Consent.client_id).where(Consent.account_id == ann))
+        left = db.session.scalars(select(Consent.merchant_id).where(Consent.account_id == ann))
         assert list(left) == [office]
 
     page.goto(f"{live_server.url}/account?lang=de")

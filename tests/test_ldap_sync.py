@@ -23,6 +23,7 @@ from idp.store.models import (
 )
 from tests.support import slapd as ldap_test
 from tests.support.ldap_fixtures import USERS
+from tests.support.login import stand_in_merchant
 
 DISABLED = USERS // 100  # every 100th user has userAccountControl 514
 ENABLED = USERS - DISABLED
@@ -154,7 +155,8 @@ def _give_session_and_grant(a: Account) -> None:
     now = utcnow()
     db.session.add(Session(id_hash="h" * 64, account_id=a.id, amr=["otp"],
                            expires_at=now + timedelta(hours=1)))
-    db.session.add(Grant(account_id=a.id, client_id="shop", expires_at=now + timedelta(days=1)))
+    db.session.add(Grant(account_id=a.id, client_id="shop", merchant_id=stand_in_merchant("shop"),
+                         expires_at=now + timedelta(days=1)))
     db.session.commit()
 
 

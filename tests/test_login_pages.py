@@ -21,6 +21,7 @@ from tests.support.login import (
     code_from_outbox,
     csrf_token,
     path_of,
+    stand_in_merchant,
     start,
     submit_code,
     submit_email,
@@ -336,14 +337,15 @@ def test_consent_is_recorded_and_not_asked_again(app: Flask, web: FlaskClient) -
                               {"decision": "allow"}))
     assert state["consented"] is True and state["finished"] is True
     with app.app_context():
+        shop = stand_in_merchant("shop-9")
         row = db.session.scalars(select(Consent)).one()
-        assert (row.account_id, row.client_id) == (account_id, "shop-9")
+        assert (row.account_id, row.merchant_id) == (account_id, shop)
         assert set(row.scopes) == {"openid", "email"}
         assert {"sub", "email", "email_verified"} <= set(row.claims)
-        assert consent.granted_scopes(account_id, "shop-9") == {"openid", "email"}
+        assert consent.granted_scopes(account_id, shop) == {"openid", "email"}
         event = db.session.scalars(
             select(AuditEvent).where(AuditEvent.action == "consent.grant")).one()
-        assert event.target == "shop-9" and event.request_id
+        assert event.target == shop and event.request_id
     # same request again: straight back to the merchant
     login, resp = authenticate(app, web, scope="openid email", client_id="shop-9",
                                prompt="login")
@@ -359,7 +361,8 @@ def test_consent_is_recorded_and_not_asked_again(app: Flask, web: FlaskClient) -
 def test_prompt_consent_asks_even_when_covered(app: Flask, web: FlaskClient) -> None:
     account_id = make_account(app)
     with app.app_context():
-        consent.grant(account_id, "shop-1", ["openid", "email"], ["sub", "email"])
+        consent.grant(account_id, stand_in_merchant("shop-1"), ["openid", "email"],
+                      ["sub", "email"])
     login, resp = authenticate(app, web, scope="openid email", prompt="login consent")
     assert path_of(resp) == login + "/consent"
 

@@ -22,6 +22,7 @@ from tests.support.login import (
     add_protocol_stand_in,
     code_from_outbox,
     path_of,
+    stand_in_merchant,
     start,
     submit_code,
     submit_email,
@@ -148,6 +149,7 @@ def test_block_ends_sessions_and_grants_and_stops_sign_in(app: Flask, web: Flask
     sign_in(app, web)
     with app.app_context():
         db.session.add(Grant(account_id=account_id, client_id="shop-1", scope="openid",
+                             merchant_id=stand_in_merchant("shop-1"),
                              expires_at=utcnow() + timedelta(days=1)))
         db.session.commit()
     assert whoami(web) == account_id

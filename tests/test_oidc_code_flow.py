@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from joserfc import jwt
 
 from tests.support import oidc
+from tests.support.merchants import merchant_id
 from tests.support.oidc import ISSUER
 
 
@@ -134,8 +135,8 @@ def test_sign_in_is_recorded(app: Flask, client: FlaskClient) -> None:
     oidc.sign_in(app, client, rp, account, scope="openid email")
     with app.app_context():
         rows = signins_repo.for_account(account)
-        assert [(r.client_id, r.protocol, r.released) for r in rows] == [
-            (rp.client_id, "oidc", ["sub", "email", "email_verified"])
+        assert [(r.merchant_id, r.protocol, r.released) for r in rows] == [
+            (merchant_id(app, rp.client_id), "oidc", ["sub", "email", "email_verified"])
         ]
 
 

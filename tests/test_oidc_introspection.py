@@ -86,8 +86,9 @@ def test_blocked_account_tokens_are_inactive(app: Flask, client: FlaskClient,
 def test_revoked_grant_tokens_are_inactive(app: Flask, client: FlaskClient,
                                            issued: dict[str, Any]) -> None:  # fmt: skip
     from idp.store import grants_repo
+    from idp.store.unit_of_work import atomic
 
-    with app.app_context():
+    with app.app_context(), atomic():
         grants_repo.revoke_for_account(issued["account"])
     assert introspect(client, issued["rp"], issued["access_token"]) == {"active": False}
 

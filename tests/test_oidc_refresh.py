@@ -98,9 +98,10 @@ def test_revoke_for_account_ends_refresh_and_access(
     app: Flask, client: FlaskClient, signed_in: tuple[oidc.RP, str, dict[str, str]]
 ) -> None:
     from idp.store import grants_repo
+    from idp.store.unit_of_work import atomic
 
     rp, account, first = signed_in
-    with app.app_context():
+    with app.app_context(), atomic():
         assert grants_repo.revoke_for_account(account) == 1
     assert oidc.refresh(client, rp, first["refresh_token"]).get_json()["error"] == "invalid_grant"
     assert oidc.userinfo(client, first["access_token"]).status_code == 401

@@ -19,6 +19,7 @@ from onelogin.saml2.utils import OneLogin_Saml2_Utils
 from werkzeug.test import TestResponse
 
 from idp import sessions
+from idp.saml import registry
 from idp.store import saml_repo, sessions_repo
 from tests.support import oidc, saml_flow
 from tests.support.saml_sp import ServiceProvider, posted_form
@@ -280,8 +281,7 @@ def test_deleting_an_sp_forgets_its_participations(
         row = sessions.current()
         assert row is not None
         assert len(saml_repo.participants(row.id_hash)) == 1
-        sp = saml_repo.by_entity_id(shop.entity_id)
-        assert sp is not None and saml_repo.remove(sp.id)
+        assert registry.unregister(shop.entity_id) is not None
         assert saml_repo.participants(row.id_hash) == []
 
 

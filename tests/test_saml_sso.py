@@ -12,7 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
 
-from idp import consent, interaction
+from idp import consent, interaction, merchants
+from idp.saml import registry
 from idp.saml.attributes import DEFAULT_CLAIMS, scopes_for
 from idp.saml.constants import (
     ENC_AES128_CBC,
@@ -25,7 +26,6 @@ from idp.saml.constants import (
     STATUS_REQUEST_DENIED,
 )
 from idp.services import ephemeral
-from idp.store import saml_repo
 from idp.store.db import db
 from idp.store.models import SignIn
 from tests.support import oidc, saml_flow
@@ -111,7 +111,9 @@ def test_the_sign_in_is_recorded_for_the_dashboard(
     saml_flow.sign_in(app, client, sp, account_id)
     with app.app_context():
         rows = db.session.query(SignIn).filter_by(account_id=account_id).all()
-        assert [(r.client_id, r.protocol) for r in rows] == [(sp.entity_id, "saml")]
+        merchant = merchants.of_service_provider(sp.entity_id)
+        assert merchant is not None
+        assert [(r.merchant_id, r.protocol) for r in rows] == [(merchant.id, "saml")]
         assert "email" in rows[0].released and "cost_centre" in rows[0].released
 
 
@@ -239,7 +241,9 @@ def test_cross_site_post_is_redelivered_with_the_browser_cookies(
     sp = saml_flow.make_sp(app, client, {"nameid_format": "email"})
     oidc.start_session(app, client, account_id)
     with app.app_context():
-        consent.grant(account_id, sp.entity_id, scopes_for(DEFAULT_CLAIMS), DEFAULT_CLAIMS)
+        merchant = merchants.of_service_provider(sp.entity_id)
+        assert merchant is not None
+        consent.grant(account_id, merchant.id, scopes_for(DEFAULT_CLAIMS), DEFAULT_CLAIMS)
     form, request_id = sp.login_post()
     # a cross-site POST carries no SameSite=Lax cookie: the IdP bounces it to a GET
     bare = app.test_client()
@@ -426,8 +430,6 @@ def test_deleted_sp_cannot_be_answered(app: Flask, client: FlaskClient, account_
     resp, _ = saml_flow.start(client, sp)
     ix_id = saml_flow.finish_login(app, resp, account_id)
     with app.app_context():
-        row = saml_repo.by_entity_id(sp.entity_id)
-        assert row is not None
-        saml_repo.remove(row.id)
+        assert registry.unregister(sp.entity_id) is not None
     page = saml_flow.resume(client, ix_id)
     assert page.status_code == 400 and b"<form" not in page.data

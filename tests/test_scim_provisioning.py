@@ -14,6 +14,7 @@ from idp import provisioning, unit_groups
 from idp.provisioning import Actor, DirectoryUser
 from idp.store.db import db
 from idp.store.models import AuditEvent, Grant, Membership, Session, utcnow
+from tests.support.login import stand_in_merchant
 from tests.support.scim import (
     GROUP,
     USER,
@@ -85,6 +86,7 @@ def test_deactivation_cuts_access_and_reactivation_restores(app: Flask, unit: st
         db.session.add(Session(id_hash="h" * 64, account_id=uid,
                                expires_at=now + timedelta(hours=1)))
         db.session.add(Grant(id="g" * 32, account_id=uid, client_id="shop",
+                             merchant_id=stand_in_merchant("shop"),
                              expires_at=now + timedelta(days=1)))
         db.session.commit()
 

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from idp import accounts
+from flask_babel import lazy_gettext as _l
+
+from idp import accounts, merchants
 from idp.login.release import CLAIM_LABELS, SCOPE_TITLES
 from idp.store import consent_repo, dashboard_repo
 
@@ -29,7 +31,7 @@ class SignInRow:
 
 @dataclass
 class ConsentRow:
-    client_id: str
+    merchant_id: str
     merchant: str
     scopes: list[str]  # titles of the scopes agreed to
     claims: list[str]  # labels of the fields agreed to
@@ -76,15 +78,26 @@ def scope_title(name: str) -> str:
     return str(title) if title is not None else name
 
 
+def merchant_label(names: dict[str, merchants.MerchantName], merchant_id: str) -> str:
+    """The merchant's name as listed; a merchant whose client or SP was deleted keeps
+    its name, marked as no longer connected."""
+    found = names.get(merchant_id)
+    if found is None:
+        return merchant_id
+    if found.removed:
+        return str(_l("%(name)s (no longer connected)", name=found.name))
+    return found.name
+
+
 def signins(account_id: str, page: int) -> SignInPage:
     """Page ``page`` (from 1) of the account's sign-ins, :data:`PAGE_SIZE` per page."""
     rows, has_older = dashboard_repo.signins_page(account_id, (page - 1) * PAGE_SIZE, PAGE_SIZE)
-    merchants = dashboard_repo.merchant_names(r.client_id for r in rows)
+    names = merchants.names(r.merchant_id for r in rows)
     units = dashboard_repo.unit_names(r.unit_id for r in rows)
     return SignInPage(
         rows=[
             SignInRow(
-                merchant=merchants.get(r.client_id, r.client_id),
+                merchant=merchant_label(names, r.merchant_id),
                 protocol=PROTOCOLS.get(r.protocol, r.protocol),
                 at=r.at,
                 unit=units.get(r.unit_id or ""),
@@ -100,11 +113,11 @@ def signins(account_id: str, page: int) -> SignInPage:
 def consents(account_id: str) -> list[ConsentRow]:
     """The account's consents, most recently changed first."""
     rows = consent_repo.for_account(account_id)
-    merchants = dashboard_repo.merchant_names(r.client_id for r in rows)
+    names = merchants.names(r.merchant_id for r in rows)
     return [
         ConsentRow(
-            client_id=r.client_id,
-            merchant=merchants.get(r.client_id, r.client_id),
+            merchant_id=r.merchant_id,
+            merchant=merchant_label(names, r.merchant_id),
             scopes=[scope_title(s) for s in r.scopes or [] if s not in NOT_LISTED],
             claims=[claim_label(c) for c in r.claims or [] if c not in NOT_LISTED],
             since=r.granted_at,

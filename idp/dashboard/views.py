@@ -22,7 +22,7 @@ from idp.store.models import Account, Session
 
 CLIENT_ID = "unitgate-account"
 CLIENT_NAME = _l("Unitgate account")
-MAX_CLIENT_ID = 500
+MAX_MERCHANT_ID = 32
 
 
 def _see_other(endpoint: str, **values: Any) -> Response:
@@ -102,15 +102,16 @@ def resume(interaction_id: str) -> Response:
 
 @bp.post("/consents/withdraw")
 def withdraw() -> Response:
-    """Withdraw this account's consent for the merchant named in ``client_id``
-    (audited by :func:`idp.consent.revoke`); its next sign-in asks again."""
+    """Withdraw this account's consent for the merchant named in ``merchant_id``
+    (audited by :func:`idp.consent.revoke`); its next sign-in asks again. Only a
+    consent of this session's account can go, whatever id is posted."""
     found = _signed_in()
     if found is None:
         return _see_other("dashboard.home")
     row, account = found
-    client_id = request.form.get("client_id", "")
-    well_formed = 0 < len(client_id) <= MAX_CLIENT_ID and client_id.isprintable()
-    removed = well_formed and consent.revoke(account.id, client_id)
+    merchant_id = request.form.get("merchant_id", "")
+    well_formed = 0 < len(merchant_id) <= MAX_MERCHANT_ID and merchant_id.isalnum()
+    removed = well_formed and consent.revoke(account.id, merchant_id)
     notice = "consent_withdrawn" if removed else "consent_gone"
     formstate.remember(row.id_hash, FormState(notice=notice))
     return redirect(url_for("dashboard.home") + "#consents", code=303)

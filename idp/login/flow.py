@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Response, url_for
 
-from idp import accounts, consent, interaction, sessions, totp
+from idp import accounts, consent, interaction, merchants, sessions, totp
 from idp import acr as acr_levels
 from idp.errors import error_response
 from idp.interaction import Interaction
@@ -31,6 +31,21 @@ from idp.store.models import Account
 # Unitgate's own employee dashboard (``idp.dashboard``): no merchant, nothing released,
 # so a sign-in there needs neither a unit choice nor consent.
 OWN_PROTOCOL = "account"
+
+
+def merchant_of(ix: Interaction) -> str:
+    """The id of the merchant ``ix`` signs in to, "" when there is none (Unitgate's
+    own dashboard, or a client or SP deleted meanwhile). Interactions carry it from
+    the protocol side (no query); one stored by an older node during a rolling
+    upgrade has none, and it is looked up once by the protocol identifier."""
+    if ix.merchant_id or ix.protocol == OWN_PROTOCOL:
+        return ix.merchant_id
+    if ix.protocol == "oidc":
+        found = merchants.of_client(ix.client_id)
+    else:
+        found = merchants.of_service_provider(ix.client_id)
+    ix.merchant_id = found.id if found is not None else ""
+    return ix.merchant_id
 
 
 def see_other(endpoint: str, **values: Any) -> Response:
@@ -114,7 +129,7 @@ def _continue(ix: Interaction, account: Account) -> Response:
             return see_other("login.unit", interaction_id=ix.id)
         ix.unit_id = unit_ids[0] if unit_ids else None
     if "consent" not in ix.prompt and consent.covers(
-        account.id, ix.client_id, ix.scopes, ix.claims
+        account.id, merchant_of(ix), ix.scopes, ix.claims
     ):
         ix.consented = True
         return resume(ix)

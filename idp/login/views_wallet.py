@@ -11,7 +11,7 @@ from idp.login import proof
 from idp.login.blueprint import bp
 from idp.login.common import expired_page, load, page
 from idp.login.email_signin import finish_email_sign_in
-from idp.login.flow import next_step, resume, see_other
+from idp.login.flow import merchant_of, next_step, resume, see_other
 from idp.login.formstate import FormState, recall, remember
 from idp.login.profile_form import field_specs, validate
 from idp.login.release import release_for
@@ -148,8 +148,11 @@ def submit_consent(interaction_id: str) -> Response:
     if decision not in ("allow", "deny"):
         abort(400, "Choose Allow or Deny.")
     if decision == "allow":
+        merchant_id = merchant_of(ix)
+        if not merchant_id:  # the client or SP was deleted during the sign-in
+            return expired_page()
         release = release_for(ix, account)
-        consent.grant(account.id, ix.client_id, list(ix.scopes), release.claim_names)
+        consent.grant(account.id, merchant_id, list(ix.scopes), release.claim_names)
         ix.consented = True
     else:
         ix.consented = False

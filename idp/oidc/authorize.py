@@ -187,7 +187,7 @@ def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Re
         # enough; its account is known, so the login continues at the TOTP step.
         step_up = who is not None and require_mfa and not acr.has_mfa(who.amr, who.acr)
         consented = who is not None and set(scopes) <= consent.granted_scopes(
-            who.account_id, info.client_id
+            who.account_id, info.merchant_id
         )
         if "none" in prompts:
             if needs_login or who is None or step_up:
@@ -206,6 +206,7 @@ def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Re
         protocol="oidc",
         client_id=info.client_id,
         client_name=info.name,
+        merchant_id=info.merchant_id,
         resume_endpoint="oidc.resume",
         scopes=scopes,
         claims=claims_for_scopes(scopes),

@@ -14,6 +14,7 @@ from typing import Any
 
 from idp.services import ephemeral, hasher, settings
 from idp.store import grants_repo
+from idp.store.unit_of_work import atomic
 
 PURPOSE = "authorization-code"
 MAX_CODE_LENGTH = 256
@@ -55,7 +56,8 @@ def revoke_replayed(grant_id: str) -> None:
     """Revoke the grant of a replayed code; also remembered in the ephemeral store in
     case the first redemption has not written its grant yet."""
     ephemeral().put(f"grant-replayed:{grant_id}", 1, USED_MARKER_SECONDS)
-    grants_repo.revoke(grant_id)
+    with atomic():
+        grants_repo.revoke(grant_id)
 
 
 def replayed(grant_id: str) -> bool:

@@ -23,6 +23,7 @@ from idp.oidc.models import AuthorizationCode, OAuthClient, Principal, RefreshTo
 from idp.services import settings
 from idp.store import claims_repo, grants_repo
 from idp.store.models import Grant, new_id, utcnow
+from idp.store.unit_of_work import atomic
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             },
         )
         released = claims_for_scopes(scope.split())
-        signins.record(user.account_id, client_id, user.unit_id, "oidc", released)
+        merchant_id = request.client.info.merchant_id  # from the cached client: no query
+        signins.record(user.account_id, merchant_id, user.unit_id, "oidc", released)
 
     def query_authorization_code(self, code: str, client: OAuthClient) -> AuthorizationCode | None:
         data = codes.redeem(code)
@@ -142,7 +144,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidGrantError("The refresh token was revoked or has expired.")
         self._validate_token_scope(record)  # before claiming: a bad scope burns nothing
         if not grants_repo.claim_refresh(record.row.id):
-            grants_repo.revoke(record.grant.id)
+            with atomic():
+                grants_repo.revoke(record.grant.id)
             log.warning("refresh token reuse: grant %s revoked", record.grant.id)
             raise InvalidGrantError("Refresh token reuse: every token of this grant is revoked.")
         return record
@@ -200,6 +203,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
             id=user.grant_id,
             account_id=user.account_id,
             client_id=request.client.get_client_id(),
+            merchant_id=request.client.info.merchant_id,
             unit_id=user.unit_id,
             scope=token.get("scope", ""),
             session_id=user.session_id_hash,
@@ -209,8 +213,11 @@ def save_token(token: dict[str, Any], request: Any) -> None:
             created_at=now,
             expires_at=now + timedelta(days=settings().refresh_token_days),
         )
-        grants_repo.create(grant, tokens.refresh_hash(refresh) if refresh else None)
+        with atomic():
+            grants_repo.create(grant, tokens.refresh_hash(refresh) if refresh else None)
         if codes.replayed(grant.id):
-            grants_repo.revoke(grant.id)
+            with atomic():
+                grants_repo.revoke(grant.id)
     elif grant_type == "refresh_token" and refresh:
-        grants_repo.add_refresh(user.grant_id, tokens.refresh_hash(refresh))
+        with atomic():
+            grants_repo.add_refresh(user.grant_id, tokens.refresh_hash(refresh))

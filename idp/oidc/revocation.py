@@ -18,6 +18,7 @@ from idp.oidc.grants import USER_AUTH_METHODS
 from idp.oidc.models import OAuthClient
 from idp.oidc.token_lookup import AccessTokenRecord, RefreshRecord, find_token
 from idp.store import grants_repo
+from idp.store.unit_of_work import atomic
 
 
 class Revocation(RevocationEndpoint):
@@ -33,6 +34,7 @@ class Revocation(RevocationEndpoint):
 
     def revoke_token(self, token: AccessTokenRecord | RefreshRecord, request: Any) -> None:
         if isinstance(token, RefreshRecord):
-            grants_repo.revoke(token.grant.id)
+            with atomic():
+                grants_repo.revoke(token.grant.id)
         else:
             liveness.deny(token.token)

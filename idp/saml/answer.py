@@ -117,5 +117,5 @@ def success(
         encryption_method=sp.encryption_method,
     )
     released = [c for c in (sp.attributes or []) if c in claims]
-    signins.record(login.account.id, sp.entity_id, login.unit_id, "saml", released)
+    signins.record(login.account.id, sp.merchant_id, login.unit_id, "saml", released)
     return _post(sp, acs_url, xml, relay_state)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp import audit
+from idp import audit, merchants
 from idp.saml import sp_metadata
 from idp.saml.attributes import DEFAULT_CLAIMS, claims_for_requested
 from idp.saml.constants import NAMEID_FORMATS
@@ -23,6 +23,7 @@ from idp.saml.sp_metadata import MetadataError
 from idp.store import saml_repo
 from idp.store.models import SamlServiceProvider
 from idp.store.saml_repo import DuplicateServiceProvider
+from idp.store.unit_of_work import Conflict, atomic
 
 
 class RegistrationError(ValueError):
@@ -94,22 +95,33 @@ def register(
     )
     event = audit.event(actor, "saml_sp.add", md.entity_id, {"name": sp.name})
     try:
-        return saml_repo.add(sp, event)
-    except DuplicateServiceProvider as exc:
+        with atomic():  # the SP, its merchant and the event together
+            sp.merchant_id = merchants.stage(merchants.SAML, sp.entity_id, sp.name).id
+            saml_repo.add(sp, event)
+    except (DuplicateServiceProvider, Conflict) as exc:  # Conflict: a parallel twin won
         raise RegistrationError(
             f"{md.entity_id} is already registered; delete it first to replace it"
         ) from exc
+    return sp
 
 
 def unregister(ref: str, actor: str = "admin:cli") -> dict[str, Any] | None:
     """Delete the SP with internal id or entity ID ``ref`` and return what it was
-    (:func:`describe`); None if unknown."""
+    (:func:`describe`); None if unknown. Its merchant is retired in the same
+    transaction (:func:`idp.merchants.stage_retirement`): the employees' sign-ins and
+    consents keep it; an SP registered later under the same entity ID gets a new
+    merchant and none of the old one's consents."""
     sp = saml_repo.find(ref)
     if sp is None:
         return None
     facts = describe(sp)
     event = audit.event(actor, "saml_sp.delete", sp.entity_id, {"name": sp.name})
-    return facts if saml_repo.remove(sp.id, event) else None
+    merchant_id = sp.merchant_id  # read before the bulk delete marks the row deleted
+    with atomic():
+        if not saml_repo.remove(sp.id, event):
+            return None
+        merchants.stage_retirement(merchant_id)
+    return facts
 
 
 def describe(sp: SamlServiceProvider) -> dict[str, Any]:

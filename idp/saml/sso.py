@@ -65,11 +65,11 @@ def _session_login(sp: SamlServiceProvider, scopes: list[str]) -> tuple[answer.L
         account=account,
         auth_time=row.auth_time,
         amr=list(row.amr or []),
-        unit_id=saml_repo.last_unit(account.id, sp.entity_id),
+        unit_id=saml_repo.last_unit(account.id, sp.merchant_id),
         scopes=scopes,
         session_id_hash=row.id_hash,
     )
-    consented = consent.covers(account.id, sp.entity_id, scopes, sp.attributes or [])
+    consented = consent.covers(account.id, sp.merchant_id, scopes, sp.attributes or [])
     return login, consented
 
 
@@ -85,6 +85,7 @@ def _start_login(
         protocol="saml",
         client_id=sp.entity_id,
         client_name=sp.name,
+        merchant_id=sp.merchant_id,
         resume_endpoint="saml.resume",
         scopes=scopes,
         claims=list(sp.attributes or []),

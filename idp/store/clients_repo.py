@@ -1,4 +1,5 @@
-"""Repository of OIDC clients (relying parties, the merchants)."""
+"""Repository of OIDC clients (relying parties). Stages changes only; the caller
+commits (:func:`idp.store.unit_of_work.atomic`)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,16 @@ from idp.store.db import db
 from idp.store.models import Client
 
 
-def insert(client: Client) -> Client:
-    """Persist a new client in its own transaction and return it."""
+def add(client: Client) -> Client:
+    """Stage a new client and return it."""
     db.session.add(client)
-    db.session.commit()
     return client
 
 
 def update(client: Client, changes: dict[str, Any]) -> Client:
-    """Apply ``changes`` (column name to value) to ``client`` in one transaction."""
+    """Stage ``changes`` (column name to value) on ``client``."""
     for name, value in changes.items():
         setattr(client, name, value)
-    db.session.commit()
     return client
 
 
@@ -35,12 +34,7 @@ def all_clients() -> list[Client]:
     return list(db.session.scalars(select(Client).order_by(Client.created_at, Client.client_id)))
 
 
-def remove(client_id: str) -> bool:
-    """Delete the client; True when one existed. Through the unit of work, so the
-    commit hooks see it (:mod:`idp.store.commit_hooks`: the client cache)."""
-    row = by_client_id(client_id)
-    if row is None:
-        return False
-    db.session.delete(row)
-    db.session.commit()
-    return True
+def remove(client: Client) -> None:
+    """Stage the deletion of ``client``. Its commit empties the client cache
+    (:mod:`idp.store.commit_hooks`)."""
+    db.session.delete(client)

@@ -1,6 +1,6 @@
 """Read queries of the employee dashboard: one page of an account's sign-ins and the
-display names of the merchants and units they mention (a few queries per page,
-never one per row)."""
+display names of the units they mention (a few queries per page, never one per row;
+merchant names come from :func:`idp.merchants.names`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 
 from idp.store.db import db
-from idp.store.models import Client, SamlServiceProvider, SignIn, Unit
+from idp.store.models import SignIn, Unit
 
 
 def signins_page(account_id: str, offset: int, size: int) -> tuple[list[SignIn], bool]:
@@ -25,27 +25,6 @@ def signins_page(account_id: str, offset: int, size: int) -> tuple[list[SignIn],
         )
     )
     return rows[:size], len(rows) > size
-
-
-def merchant_names(ids: Iterable[str]) -> dict[str, str]:
-    """Display names by OIDC ``client_id`` or SAML entity ID (unknown ids absent)."""
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    names: dict[str, str] = {}
-    for entity_id, name in db.session.execute(
-        select(SamlServiceProvider.entity_id, SamlServiceProvider.name).where(
-            SamlServiceProvider.entity_id.in_(wanted)
-        )
-    ):
-        names[entity_id] = name
-    short = {i for i in wanted if len(i) <= 64}
-    if short:
-        for client_id, name in db.session.execute(
-            select(Client.client_id, Client.name).where(Client.client_id.in_(short))
-        ):
-            names[client_id] = name
-    return names
 
 
 def unit_names(ids: Iterable[str | None]) -> dict[str, str]:

@@ -4,6 +4,10 @@ A :class:`~idp.store.models.Grant` is the family of tokens one authorization pro
 Revoking the grant (``revoked_at``) revokes every refresh and access token of the
 family: access tokens carry the grant id and are checked against it at the userinfo
 and introspection endpoints. Refresh tokens are stored only as keyed hashes.
+
+Writes only stage; the caller commits (:func:`idp.store.unit_of_work.atomic`). One
+documented exception: :func:`claim_refresh` commits itself, because its atomic
+conditional UPDATE must be visible to every other worker before the new tokens go out.
 """
 
 from __future__ import annotations
@@ -18,11 +22,10 @@ from idp.store.models import Grant, RefreshToken, utcnow
 
 
 def create(grant: Grant, refresh_hash: str | None) -> Grant:
-    """Insert ``grant`` and, when given, its first refresh token, in one transaction."""
+    """Stage ``grant`` and, when given, its first refresh token."""
     db.session.add(grant)
     if refresh_hash is not None:
         db.session.add(RefreshToken(token_hash=refresh_hash, grant_id=grant.id))
-    db.session.commit()
     return grant
 
 
@@ -51,8 +54,9 @@ def refresh_token(token_hash: str) -> RefreshToken | None:
 
 
 def claim_refresh(token_id: str) -> bool:
-    """Mark a refresh token used. Atomic: of concurrent callers exactly one gets True;
-    a token already used gives False (reuse)."""
+    """Mark a refresh token used, and commit. Atomic: of concurrent callers exactly
+    one gets True; a token already used gives False (reuse). The one repository
+    function here that commits (see the module docstring)."""
     result = db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None))
@@ -63,36 +67,33 @@ def claim_refresh(token_id: str) -> bool:
 
 
 def add_refresh(grant_id: str, token_hash: str) -> None:
-    """Add the next refresh token of a family (rotation)."""
+    """Stage the next refresh token of a family (rotation)."""
     db.session.add(RefreshToken(token_hash=token_hash, grant_id=grant_id))
-    db.session.commit()
 
 
 def revoke(grant_id: str) -> bool:
-    """Revoke one grant and so every token of its family; True when it was live."""
+    """Stage the revocation of one grant and so every token of its family; True when
+    it was live."""
     result = db.session.execute(
         update(Grant)
         .where(Grant.id == grant_id, Grant.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
-    db.session.commit()
     return rowcount(result) == 1
 
 
-def revoke_for_account(account_id: str, commit: bool = True) -> int:
-    """Revoke every live grant of an account (blocking, SCIM deactivation, deletion).
+def revoke_for_account(account_id: str) -> int:
+    """Stage the revocation of every live grant of an account (blocking, SCIM
+    deactivation, deletion); the caller commits it with its own change.
 
     Refresh tokens of these grants stop working at once; their access tokens fail at
-    userinfo and introspection. Returns how many grants were revoked. With
-    ``commit=False`` the caller commits it together with its own change.
+    userinfo and introspection. Returns how many grants were revoked.
     """
     result = db.session.execute(
         update(Grant)
         .where(Grant.account_id == account_id, Grant.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
-    if commit:
-        db.session.commit()
     return rowcount(result)
 
 
@@ -111,21 +112,19 @@ def revoke_for_unit(account_id: str, unit_id: str) -> int:
     return rowcount(result)
 
 
-def revoke_for_client(account_id: str, client_id: str, commit: bool = True) -> int:
-    """Revoke every live grant of an account at one merchant (consent withdrawn):
-    its refresh tokens stop at once, its access tokens fail at userinfo and
-    introspection. Returns how many grants were revoked."""
+def revoke_for_merchant(account_id: str, merchant_id: str) -> int:
+    """Stage the revocation of every live grant of an account at one merchant
+    (consent withdrawn): its refresh tokens stop at once, its access tokens fail at
+    userinfo and introspection. Returns how many grants were revoked."""
     result = db.session.execute(
         update(Grant)
         .where(
             Grant.account_id == account_id,
-            Grant.client_id == client_id,
+            Grant.merchant_id == merchant_id,
             Grant.revoked_at.is_(None),
         )
         .values(revoked_at=utcnow())
     )
-    if commit:
-        db.session.commit()
     return rowcount(result)
 
 

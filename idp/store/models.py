@@ -276,13 +276,40 @@ class GroupRoleRule(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Merchant(Base):
+    """A merchant: the party behind one OIDC client or one SAML service provider, the
+    record that consents, sign-ins and grants refer to.
+
+    ``protocol`` (``oidc`` | ``saml``) and ``identifier`` (the OIDC ``client_id`` or
+    the SAML entity ID) say which registration it stands behind; they are kept when
+    the registration is deleted. Deleting a client or SP *retires* its merchant
+    (``status`` ``removed``, ``removed_at``) instead of deleting it, so an employee's
+    sign-in history, consents and grants keep their merchant and its name. A merchant
+    is never deleted while anything refers to it (foreign keys without ON DELETE); an
+    entity ID registered again after its removal gets a new merchant, so nothing
+    given to the old one (a consent) carries over to whoever registers it next.
+    """
+
+    __tablename__ = "merchants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    protocol: Mapped[str] = mapped_column(String(10))
+    identifier: Mapped[str] = mapped_column(String(500), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column()
+
+
 class Client(Base):
-    """An OIDC relying party (a merchant). Metadata names follow RFC 7591."""
+    """An OIDC relying party. Metadata names follow RFC 7591. Its merchant
+    (``merchant_id``, one per client) is created with it and outlives it."""
 
     __tablename__ = "clients"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), unique=True)
     secret_hash: Mapped[str | None] = mapped_column(String(128))
     name: Mapped[str] = mapped_column(String(200))
     redirect_uris: Mapped[list[str]] = mapped_column(default=list)
@@ -327,7 +354,10 @@ class Grant(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # The OIDC client_id the tokens are bound to (checked at /token, userinfo and
+    # introspection); the merchant behind it is the foreign key.
     client_id: Mapped[str] = mapped_column(String(64), index=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
     unit_id: Mapped[str | None] = mapped_column(String(32))
     scope: Mapped[str] = mapped_column(Text, default="")
     session_id: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -376,11 +406,11 @@ class Consent(Base):
     """What an account agreed to release to one merchant, and when."""
 
     __tablename__ = "consents"
-    __table_args__ = (UniqueConstraint("account_id", "client_id"),)
+    __table_args__ = (UniqueConstraint("account_id", "merchant_id"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    client_id: Mapped[str] = mapped_column(String(500))  # or a SAML SP entity ID
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
     scopes: Mapped[list[str]] = mapped_column(default=list)
     claims: Mapped[list[str]] = mapped_column(default=list)
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -396,7 +426,7 @@ class SignIn(Base):
     account_id: Mapped[str] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), index=True
     )
-    client_id: Mapped[str] = mapped_column(String(500))  # or a SAML SP entity ID
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
     unit_id: Mapped[str | None] = mapped_column(String(32))
     protocol: Mapped[str] = mapped_column(String(10), default="oidc")
     released: Mapped[list[str]] = mapped_column(default=list)
@@ -656,13 +686,15 @@ class SamlServiceProvider(Base):
     (``{"url", "binding", "index", "default"}`` and ``{"url", "binding",
     "response_url"}``); an AuthnRequest may only name one of those ACS URLs.
     ``attributes`` lists the claim names released as SAML attributes
-    (``idp.saml.attributes``). See ``docs/merchants-saml.md``.
+    (``idp.saml.attributes``). Its merchant (``merchant_id``, one per SP) is created
+    with it and outlives it. See ``docs/merchants-saml.md``.
     """
 
     __tablename__ = "saml_service_providers"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     entity_id: Mapped[str] = mapped_column(String(500), unique=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     metadata_xml: Mapped[str] = mapped_column(Text)
     acs_endpoints: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

@@ -1,5 +1,7 @@
 """Repository of SAML service providers and of the SPs each browser session signed
-in to (what single logout must reach)."""
+in to (what single logout must reach). Registration and removal only stage (the
+caller commits with :func:`idp.store.unit_of_work.atomic`); recording a session
+participant commits itself (see :func:`remember_participant`)."""
 
 from __future__ import annotations
 
@@ -22,19 +24,14 @@ class DuplicateServiceProvider(ValueError):
 
 
 def add(sp: SamlServiceProvider, audit: AuditEvent | None = None) -> SamlServiceProvider:
-    """Insert ``sp`` (and ``audit`` in the same transaction); raises
-    :class:`DuplicateServiceProvider` if its entity ID is taken (also when two
-    registrations race)."""
+    """Stage ``sp`` (and ``audit``); raises :class:`DuplicateServiceProvider` if its
+    entity ID is taken. Two registrations racing fail at commit on the unique entity
+    ID (:class:`idp.store.unit_of_work.Conflict`)."""
     if by_entity_id(sp.entity_id) is not None:
         raise DuplicateServiceProvider(sp.entity_id)
     db.session.add(sp)
     if audit is not None:
         db.session.add(audit)
-    try:
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise DuplicateServiceProvider(sp.entity_id) from exc
     return sp
 
 
@@ -67,26 +64,26 @@ def listing() -> Sequence[SamlServiceProvider]:
 
 
 def remove(sp_id: str, audit: AuditEvent | None = None) -> bool:
-    """Delete an SP (and its session participations), with ``audit`` in the same
-    transaction; False if it did not exist (then nothing is written)."""
+    """Stage the deletion of an SP (and its session participations), with ``audit``;
+    False if it did not exist (then only the no-op deletes are staged)."""
     db.session.execute(delete(SamlSessionParticipant).where(SamlSessionParticipant.sp_id == sp_id))
     result = db.session.execute(delete(SamlServiceProvider).where(SamlServiceProvider.id == sp_id))
     if not rowcount(result):
-        db.session.rollback()
         return False
     if audit is not None:
         db.session.add(audit)
-    db.session.commit()
     return True
 
 
-def remember_participant(
+def remember_participant(  # commits: see its docstring
     session_id_hash: str, sp_id: str, name_id: str, name_id_format: str, new_index: str
 ) -> str:
     """Record that the session signed in to the SP with ``name_id``; returns the
     SessionIndex of this (session, SP) pair, stable across repeated sign-ins:
     ``new_index`` (a fresh random value from the caller) for the pair's first sign-in,
-    the stored one after."""
+    the stored one after. An exception to "repositories do not commit", like the
+    refresh-token claim: the insert-or-update of the unique (session, SP) pair is
+    retried after a parallel insert, which needs its own commit and rollback."""
     for _attempt in range(2):
         row = participant(session_id_hash, sp_id)
         if row is None:
@@ -131,11 +128,11 @@ def participants(session_id_hash: str) -> list[SamlSessionParticipant]:
     )
 
 
-def last_unit(account_id: str, client_id: str) -> str | None:
-    """The business unit of the account's latest sign-in at ``client_id``."""
+def last_unit(account_id: str, merchant_id: str) -> str | None:
+    """The business unit of the account's latest sign-in at the merchant."""
     return db.session.scalar(
         select(SignIn.unit_id)
-        .where(SignIn.account_id == account_id, SignIn.client_id == client_id)
+        .where(SignIn.account_id == account_id, SignIn.merchant_id == merchant_id)
         .order_by(SignIn.at.desc())
         .limit(1)
     )

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from sqlalchemy import delete, select
 
@@ -28,10 +27,9 @@ def remove(id_hash: str) -> None:
     db.session.execute(delete(Session).where(Session.id_hash == id_hash))
 
 
-def remove_for_account(account_id: str, commit: Literal[False] = False) -> int:
+def remove_for_account(account_id: str) -> int:
     """End every session of an account (staged; the caller commits); returns how many
-    were ended. ``commit`` is accepted only as False, for callers converted in
-    parallel work; to be removed at integration."""
+    were ended."""
     result = db.session.execute(delete(Session).where(Session.account_id == account_id))
     return rowcount(result)
 

@@ -1,4 +1,5 @@
-"""Repository of sign-ins at merchants (the employee's transaction list)."""
+"""Repository of sign-ins at merchants (the employee's transaction list). Stages
+only; the caller commits (:func:`idp.store.unit_of_work.atomic`)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ from idp.store.db import db
 from idp.store.models import SignIn
 
 
-def insert(row: SignIn) -> SignIn:
-    """Persist one sign-in record in its own transaction."""
+def add(row: SignIn) -> SignIn:
+    """Stage one sign-in record."""
     db.session.add(row)
-    db.session.commit()
     return row
 
 

@@ -11,12 +11,28 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, redirect, request, url_for
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from idp import interaction, sessions
+from idp import interaction, merchants, sessions
+from idp.store.db import db
+from idp.store.models import Merchant
+from idp.store.unit_of_work import atomic
 
 RESUME_ENDPOINT = "test_resume"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def stand_in_merchant(client_id: str = "shop-1") -> str:
+    """The id of the merchant the stand-in signs in to for ``client_id`` (created on
+    first use, in an app context; no client is registered behind it)."""
+    found = db.session.scalars(select(Merchant.id).where(
+        Merchant.identifier == client_id, Merchant.protocol == merchants.OIDC)).first()
+    if found is not None:
+        return found
+    with atomic():
+        merchant = merchants.stage(merchants.OIDC, client_id, client_id)
+    return merchant.id
 
 
 def add_protocol_stand_in(app: Flask) -> None:
@@ -31,9 +47,11 @@ def add_protocol_stand_in(app: Flask) -> None:
             # What the OIDC side does for a browser with a live session.
             fields = {"account_id": live.account_id, "auth_time": live.auth_time.timestamp(),
                       "amr": list(live.amr), "session_id_hash": live.id_hash}
+        client_id = request.args.get("client_id", "shop-1")
         ix = interaction.start(
             protocol="oidc",
-            client_id=request.args.get("client_id", "shop-1"),
+            client_id=client_id,
+            merchant_id=stand_in_merchant(client_id),
             client_name=request.args.get("client_name", "Office Supplies Ltd"),
             resume_endpoint=RESUME_ENDPOINT,
             scopes=request.args.get("scope", "openid profile email").split(),

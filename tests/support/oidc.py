@@ -20,7 +20,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from werkzeug.test import TestResponse
 
-from idp import clients, consent, interaction, sessions
+from idp import clients, consent, interaction, merchants, sessions
 from idp.services import ephemeral
 from idp.store.db import db
 from idp.store.models import Account, Membership, Unit, UnitProfileField
@@ -164,7 +164,7 @@ def finish(
         ix.unit_id = unit_id
         ix.consented = True
         if consent_scopes:
-            consent.grant(account_id, ix.client_id, ix.scopes, ix.claims)
+            consent.grant(account_id, ix.merchant_id, ix.scopes, ix.claims)
         interaction.save(ix)
 
 
@@ -190,7 +190,9 @@ def start_session(
 
 def grant_consent(app: Flask, account_id: str, client_id: str, scopes: list[str]) -> None:
     with app.app_context():
-        consent.grant(account_id, client_id, scopes, [])
+        merchant = merchants.of_client(client_id)
+        assert merchant is not None, f"no client {client_id}"
+        consent.grant(account_id, merchant.id, scopes, [])
 
 
 @dataclass
