@@ -7,6 +7,7 @@ provider of ``tests/upstream``, LDAP against the real slapd)."""
 
 from __future__ import annotations
 
+import getpass
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -203,6 +204,7 @@ def test_operator_levers_are_audited_as_the_operator(
     ]
     blocked = next(e for e in events(app, account_id) if e["action"] == "account.block")
     assert set(blocked["details"]) == {"sessions_ended", "grants_revoked"}
+    assert blocked["actor"]["display"] == f"cli:{getpass.getuser()}"
     assert account_of(app, "bob@open.example").status == accounts.Status.ACTIVE
 
 

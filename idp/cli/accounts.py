@@ -20,9 +20,10 @@ from flask.cli import with_appcontext
 
 def _run(action: str, email: str, as_json: bool) -> None:
     from idp import accounts
+    from idp.cli.units import actor
 
-    fn: Callable[[str], Any] = getattr(accounts, action)
-    result = fn(email.strip())
+    fn: Callable[..., Any] = getattr(accounts, action)
+    result = fn(email.strip(), actor())  # audited as cli:<user>, an operator
     if not result:
         raise click.ClickException(f"no account with email {email!r}")
     if as_json:
