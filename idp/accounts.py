@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from idp import audit, domain_rules, field_owners
+from idp.accesses import granting, set_facts
 from idp.store import accounts_repo, grants_repo, sessions_repo
 from idp.store.models import Account, UnitProfileField, new_id
 
@@ -69,7 +70,8 @@ def create_wallet(
 ) -> Account:
     """Create the account of a first sign-in whose ``email`` was just proven by a code
     (so ``email_verified`` is true). ``profile`` holds ``given_name``,
-    ``family_name``, optional ``cost_centre``/``personnel_number`` and ``extra``.
+    ``family_name`` (employer facts in it are not the account's: the caller gives
+    them to the access the sign-in joins, ``idp.domain_rules.apply_auto_join``).
 
     Raises :class:`idp.store.accounts_repo.DuplicateEmail` when the address got an
     account meanwhile (a parallel first sign-in); nothing is written then.
@@ -81,9 +83,6 @@ def create_wallet(
         email_verified=True,
         given_name=profile["given_name"],
         family_name=profile["family_name"],
-        cost_centre=profile.get("cost_centre") or None,
-        personnel_number=profile.get("personnel_number") or None,
-        extra=dict(profile.get("extra") or {}),
         locale=locale,
         status=ACTIVE,
     )
@@ -95,32 +94,44 @@ def create_wallet(
     )
 
 
-def update_wallet(account: Account, profile: dict[str, Any]) -> Account:
-    """Complete or change the wallet of an existing account (names, optional fields,
-    unit fields merged into ``extra``), audited with the names of changed fields.
+def update_wallet(
+    account: Account, profile: dict[str, Any], unit_id: str | None = None
+) -> Account:
+    """Complete or change the wallet of an existing account: names on the account;
+    ``cost_centre``/``personnel_number`` on the access to ``unit_id`` (the unit chosen
+    for the sign-in, or the only one; not written when there is none); each unit field
+    of ``extra`` on the accesses of the units defining it. Audited with the names of
+    changed fields, in one transaction.
 
     Fields that an HR system or an upstream login owns (``idp.field_owners``) are
     never overwritten here: the employee's value for them is ignored.
     """
     owned = field_owners.owners(account)
-
-    def editable(name: str) -> bool:
-        return field_owners.may_write(field_owners.EMPLOYEE, owned.get(name))
-
     changes: dict[str, Any] = {}
-    for name in ("given_name", "family_name", "cost_centre", "personnel_number"):
-        if name in profile and editable(name):
-            value = profile[name] or (None if name in ("cost_centre", "personnel_number") else "")
+    for name in ("given_name", "family_name"):
+        if name in profile and field_owners.may_write(field_owners.EMPLOYEE, owned.get(name)):
+            value = profile[name] or ""
             if getattr(account, name) != value:
                 changes[name] = value
-    extra = dict(account.extra or {})
-    for name, value in (profile.get("extra") or {}).items():
-        if not editable(field_owners.EXTRA_PREFIX + name):
-            continue
-        if extra.get(name) != value:
-            extra[name] = value
-            changes.setdefault("extra", extra)
-    if not changes:
+    rows = accesses(account.id)
+    target = wallet_access(rows, unit_id)
+    changed_facts: list[str] = []
+    by_unit: dict[str, list[str]] = {}
+    for f in accounts_repo.profile_fields([a.unit_id for a in rows], distinct=False):
+        by_unit.setdefault(f.unit_id, []).append(f.name)
+    for row in rows:
+        wanted: dict[str, str | None] = {}
+        if row is target:
+            wanted.update({n: profile[n] or None for n in field_owners.FACT_FIELDS
+                           if n in profile})
+        extra = profile.get("extra") or {}
+        wanted.update({field_owners.EXTRA_PREFIX + n: extra[n] or None
+                       for n in by_unit.get(row.unit_id, []) if n in extra})
+        theirs = field_owners.owners(row)
+        editable = {k: v for k, v in wanted.items()
+                    if field_owners.may_write(field_owners.EMPLOYEE, theirs.get(k))}
+        changed_facts += set_facts(row, editable, field_owners.EMPLOYEE)
+    if not changes and not changed_facts:
         return account
     return accounts_repo.update_profile(
         account,
@@ -129,14 +140,24 @@ def update_wallet(account: Account, profile: dict[str, Any]) -> Account:
             audit.account_actor(account.id),
             "account.profile",
             account.id,
-            {"fields": sorted(changes)},
+            {"fields": sorted({*changes, *changed_facts})},
         ),
     )
 
 
-def memberships(account_id: str) -> list[Any]:
-    """The account's memberships with units loaded, sorted by unit name."""
-    return accounts_repo.memberships(account_id)
+def wallet_access(rows: list[Any], unit_id: str | None) -> Any:
+    """Of the account's granting accesses ``rows``, the one whose facts the wallet
+    shows and edits: the unit chosen for the sign-in, else the only one (None when
+    there are several and none is chosen, or none)."""
+    if unit_id:
+        return next((a for a in rows if a.unit_id == unit_id), None)
+    return rows[0] if len(rows) == 1 else None
+
+
+def accesses(account_id: str) -> list[Any]:
+    """The account's granting accesses (active, not ended; ``idp.accesses``) with
+    units loaded, sorted by unit name: the units a sign-in can be for."""
+    return granting(accounts_repo.accesses(account_id))
 
 
 def unit_fields(
@@ -145,8 +166,13 @@ def unit_fields(
     """The extra wallet fields the account's units define; ``account_memberships``
     when the caller has just loaded them (saves reading them again)."""
     if account_memberships is None:
-        account_memberships = accounts_repo.memberships(account_id)
+        account_memberships = accesses(account_id)
     return accounts_repo.profile_fields(m.unit_id for m in account_memberships)
+
+
+def joins_unit(email: str) -> bool:
+    """Whether a first sign-in with ``email`` joins a unit by its domain rules."""
+    return domain_rules.membership_for_email(email) is not None
 
 
 def unit_fields_for_new_wallet(email: str) -> list[UnitProfileField]:
@@ -163,9 +189,10 @@ def profile_complete(account: Account, account_memberships: list[Any] | None = N
     memberships when the caller has just loaded them (saves reading them again)."""
     if not account.given_name or not account.family_name:
         return False
-    extra = account.extra or {}
-    fields = unit_fields(account.id, account_memberships)
-    return all(extra.get(f.name) for f in fields if f.required)
+    rows = accesses(account.id) if account_memberships is None else account_memberships
+    extras = {a.unit_id: a.extra or {} for a in rows}
+    fields = accounts_repo.profile_fields(list(extras), distinct=False)
+    return all(extras[f.unit_id].get(f.name) for f in fields if f.required)
 
 
 def unlock(email: str, actor: str = "admin") -> bool:

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from idp import audit, ownership
-from idp.field_owners import EXTRA_PREFIX, PROFILE_FIELDS, column_value, owners
+from idp import accesses, audit, ownership
+from idp.field_owners import PERSONAL_FIELDS, column_value, owners
 from idp.store import invitations_repo
 from idp.store.models import Account, utcnow
 
@@ -78,6 +78,7 @@ def join(account: Account, record_id: str) -> Invitation:
                 raise JoinRefused("gone")
             version = placeholder.version
             _take_values(placeholder, account)
+            accesses.move(placeholder.id, account.id, found.unit_id, SOURCE)
             if not invitations_repo.rebind(
                 placeholder, version, account.id, account.email, found.unit_id, utcnow()
             ):
@@ -94,23 +95,15 @@ def join(account: Account, record_id: str) -> Invitation:
 
 
 def _take_values(placeholder: Account, account: Account) -> None:
-    """Copy the values the unit's provisioning owns on the placeholder to the
-    holder's account, with their ownership."""
+    """Copy the personal values the unit's provisioning owns on the placeholder to the
+    holder's account, with their ownership (the employer facts move with the access,
+    :func:`idp.accesses.move`)."""
     theirs = owners(placeholder)
     mine = owners(account)
-    extra = dict(account.extra or {})
     for key, owner in theirs.items():
-        if owner != SOURCE:
+        if owner != SOURCE or key not in PERSONAL_FIELDS or key == "email":
             continue
-        if key.startswith(EXTRA_PREFIX):
-            name = key[len(EXTRA_PREFIX):]
-            if name in (placeholder.extra or {}):
-                extra[name] = placeholder.extra[name]
-        elif key in PROFILE_FIELDS and key != "email":
-            setattr(account, key, column_value(key, getattr(placeholder, key)))
-        else:
-            continue
+        setattr(account, key, column_value(key, getattr(placeholder, key)))
         mine[key] = SOURCE
-    account.extra = extra
     account.field_owners = mine
     account.version = (account.version or 0) + 1

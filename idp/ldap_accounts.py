@@ -16,8 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from idp import audit, provisioning
+from idp.field_owners import is_fact
 from idp.store import grants_repo, sessions_repo
-from idp.store.models import Account
+from idp.store.models import Access, Account
 
 ACTIVE = provisioning.ACTIVE
 DEACTIVATED = provisioning.DEACTIVATED
@@ -48,22 +49,30 @@ def reactivate(account: Account, actor: audit.Actor, unit_id: str) -> None:
     audit.record(actor, "account.reactivated", account.id, unit_id=unit_id)
 
 
-def claim_fields(account: Account, values: dict[str, Any]) -> None:
+def claim_fields(account: Account, access: Access | None, values: dict[str, Any]) -> None:
     """Record field ownership as ``idp.provisioning`` defines it: LDAP owns each field
-    it fills; a field the directory clears goes back to the employee."""
-    owners = dict(account.field_owners or {})
+    it fills; a field the directory clears goes back to the employee. Owners of
+    personal fields are kept on the account, of employer facts on the unit's access."""
+    _claim(account, {k: v for k, v in values.items() if not is_fact(k)})
+    if access is not None:
+        _claim(access, {k: v for k, v in values.items() if is_fact(k)})
+
+
+def _claim(row: Account | Access, values: dict[str, Any]) -> None:
+    owners = dict(row.field_owners or {})
     for name, value in values.items():
         if value is None or value == "":
             if owners.get(name) == OWNER:
                 del owners[name]
         else:
             owners[name] = OWNER
-    if owners != (account.field_owners or {}):
-        account.field_owners = owners
+    if owners != (row.field_owners or {}):
+        row.field_owners = owners
 
 
-def writable(account: Account) -> Callable[[str], bool]:
-    """A test of which fields the directory may change on ``account``
-    (:func:`idp.provisioning.may_write` for the source ``ldap``)."""
-    owned = provisioning.owners(account)
+def writable(row: Account | Access | None) -> Callable[[str], bool]:
+    """A test of which fields the directory may change on ``row``, an account
+    (personal fields) or an access (employer facts), (:func:`idp.provisioning.may_write`
+    for the source ``ldap``)."""
+    owned = provisioning.owners(row)
     return lambda field: provisioning.may_write(OWNER, owned.get(field))

@@ -9,37 +9,45 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from idp import audit, ldap_accounts
+from idp import accesses, audit, ldap_accounts
+from idp.field_owners import is_fact
 from idp.ldap_mapping import MappedEntry
 from idp.ldap_plan import Plan, SyncSummary, actor, field_value_for
 from idp.store import ldap_repo
-from idp.store.models import Account, LdapDirectory, LdapLink, Membership, new_id, utcnow
+from idp.store.models import Access, Account, LdapDirectory, LdapLink, new_id, utcnow
 
 
-def _set_fields(account: Account, fields: dict[str, Any]) -> None:
-    extra = dict(account.extra or {})
+def _set_fields(account: Account, access: Access | None, fields: dict[str, Any]) -> None:
+    """Personal fields onto the account, employer facts onto the unit's access (the
+    planner checked ownership; :func:`ldap_accounts.claim_fields` records it)."""
+    extra = dict(access.extra or {}) if access is not None else {}
     for name, value in fields.items():
         if name.startswith("extra."):
             if value is None:
                 extra.pop(name[6:], None)
             else:
                 extra[name[6:]] = value
+        elif is_fact(name):
+            if access is not None:
+                setattr(access, name, value)
         else:
             setattr(account, name, value)
-    if extra != (account.extra or {}):
-        account.extra = extra
+    if access is not None and extra != (access.extra or {}):
+        access.extra = extra
     account.version = (account.version or 1) + 1
 
 
 def _set_roles(
-    directory: LdapDirectory, account: Account, membership: Membership | None, roles: list[str]
-) -> Membership:
-    if membership is None:
-        membership = Membership(account_id=account.id, unit_id=directory.unit_id, roles=roles)
-        ldap_repo.add(membership)
-    else:
-        membership.roles = roles
-    return membership
+    directory: LdapDirectory,
+    account: Account,
+    access: Access | None,
+    roles: list[str],
+    who: audit.Actor,
+) -> Access:
+    if access is None:
+        return accesses.create(account.id, directory.unit_id, roles, who, event=None)
+    accesses.set_roles(access, roles)
+    return access
 
 
 def _state(entry: MappedEntry) -> str:
@@ -65,20 +73,20 @@ class Applier:
         m = plan.entry
         assert m is not None
         d = self.directory
-        account = Account(id=new_id(), email=m.email, email_verified=d.trust_email, extra={})
+        account = Account(id=new_id(), email=m.email, email_verified=d.trust_email)
+        ldap_repo.add(account)
+        access = _set_roles(d, account, None, plan.roles or [], self.actor)
         fields = {k: field_value_for(k, v) for k, v in m.values.items() if k != "email"}
-        _set_fields(account, fields)
+        _set_fields(account, access, fields)
         account.version = 1
         account.status = ldap_accounts.ACTIVE
-        ldap_repo.add(account)
         ldap_repo.add(
             LdapLink(
                 directory_id=d.id, account_id=account.id, external_id=m.external_id,
                 dn=m.dn, state="active", last_seen_at=now,
             )
         )
-        _set_roles(d, account, None, plan.roles or [])
-        ldap_accounts.claim_fields(account, m.values)
+        ldap_accounts.claim_fields(account, access, m.values)
         self._audit(
             "account.provisioned",
             account.id,
@@ -95,31 +103,36 @@ class Applier:
                 external_id=m.external_id, dn=m.dn, state="active", last_seen_at=now,
             )
         )
-        self._update_account(plan)
-        ldap_accounts.claim_fields(account, m.values)
+        access = self._update_account(plan)
+        ldap_accounts.claim_fields(account, access, m.values)
         self._audit("ldap.link", account.id, {"dn": m.dn, "external_id": m.external_id})
 
     def _update(self, plan: Plan, now: datetime) -> None:
         self._touch_link(plan, now)
         self._update_account(plan)
 
-    def _update_account(self, plan: Plan) -> None:
+    def _update_account(self, plan: Plan) -> Access | None:
+        """Fields and roles of the plan; the access to the unit afterwards."""
         account = plan.account
         assert account is not None
+        access = plan.membership
+        old = list(access.roles or []) if access is not None else None
+        if plan.roles is not None:  # first: a new access holds the facts below
+            access = _set_roles(self.directory, account, access, plan.roles, self.actor)
         if plan.fields:
-            _set_fields(account, plan.fields)
+            _set_fields(account, access, plan.fields)
             ldap_accounts.claim_fields(
-                account, {k: v for k, v in plan.fields.items() if k != "email_verified"}
+                account, access,
+                {k: v for k, v in plan.fields.items() if k != "email_verified"},
             )
             self._audit("account.updated", account.id, {"fields": sorted(plan.fields)})
         if plan.roles is not None:
-            old = list(plan.membership.roles or []) if plan.membership else None
-            _set_roles(self.directory, account, plan.membership, plan.roles)
             self._audit(
                 "membership.roles",
                 account.id,
                 {"unit_id": self.directory.unit_id, "from": old, "to": plan.roles},
             )
+        return access
 
     def _unchanged(self, plan: Plan, now: datetime) -> None:
         link, m = plan.link, plan.entry

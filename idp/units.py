@@ -4,7 +4,7 @@ A unit has a display ``name``, a unique ``slug`` (stable key for configuration f
 and URLs), a ``kind`` (``company`` or ``person`` for a sole trader), an optional
 ``parent`` (a department or subsidiary hangs under its company), and its own custom
 permission groups (rows of ``permission_groups``, see :mod:`idp.rights`). An account
-may belong to several units (``Membership``); its ``roles`` there come from the base
+may belong to several units (``Access``); its ``roles`` there come from the base
 vocabulary :data:`BASE_ROLES` plus the unit's permission groups. See
 ``docs/companies.md``.
 

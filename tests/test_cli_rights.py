@@ -15,7 +15,7 @@ from idp.cli import main
 from idp.rights import catalogue
 from idp.store import units_repo
 from idp.store.db import db
-from idp.store.models import Account, Membership
+from idp.store.models import Access, Account
 
 
 def setup_tree(app: Flask) -> None:
@@ -35,8 +35,8 @@ def setup_tree(app: Flask) -> None:
             db.session.add(account)
             db.session.commit()
             if unit_id:
-                units_repo.add_membership(
-                    Membership(account_id=account.id, unit_id=unit_id, roles=roles)
+                units_repo.add_access(
+                    Access(account_id=account.id, unit_id=unit_id, roles=roles)
                 )
 
 

@@ -32,10 +32,10 @@ from idp.services import services
 from idp.store import connectors_repo
 from idp.store.db import db
 from idp.store.models import (
+    Access,
     Account,
     AuditEvent,
     Connector,
-    Membership,
     OutboxMessage,
     UnitProfileField,
 )
@@ -228,7 +228,7 @@ def test_new_wallet_joins_the_domain_unit_and_the_merchant_sees_it(
     assert answer.userinfo["email"] == "alice@acme.example"
     with app.app_context():
         account = db.session.query(Account).filter_by(email="alice@acme.example").one()
-        [member] = db.session.query(Membership).filter_by(account_id=account.id).all()
+        [member] = db.session.query(Access).filter_by(account_id=account.id).all()
         assert (member.unit_id, member.roles) == (acme.unit_id, ["buyers"])
         joined = db.session.query(AuditEvent).filter_by(action="membership.auto_join").one()
         assert joined.target == account.id
@@ -271,7 +271,7 @@ def test_existing_account_proves_its_address_and_joins_the_mapped_sub_unit(
     answer2 = redeem(web, rp, walk(web, second, who), params2)
     assert org(answer2.userinfo) == (acme.sales_id, "ACME Sales", ["buyers"])
     with app.app_context():
-        assert db.session.query(Membership).filter_by(account_id=account_id).count() == 1
+        assert db.session.query(Access).filter_by(account_id=account_id).count() == 1
 
 
 @pytest.mark.parametrize("email", ["carol@gmail.com", "dave@pending.example"])
@@ -287,7 +287,7 @@ def test_consumer_and_unverified_domains_join_nothing(
     assert org(answer.id_token) == (None, None, None)
     assert "org_id" not in answer.userinfo and answer.userinfo["email"] == email
     with app.app_context():
-        assert db.session.query(Membership).count() == 0
+        assert db.session.query(Access).count() == 0
 
 
 # -- 2. identifier-first login ---------------------------------------------------------
@@ -435,8 +435,8 @@ def test_a_person_in_two_units_chooses_and_the_claims_carry_the_choice(
     with app.app_context():
         globex = units.create("Globex AG", slug="globex", permission_groups=["approvers"])
         db.session.add_all([
-            Membership(account_id=account_id, unit_id=acme.unit_id, roles=["buyers"]),
-            Membership(account_id=account_id, unit_id=globex.id, roles=["approvers"]),
+            Access(account_id=account_id, unit_id=acme.unit_id, roles=["buyers"]),
+            Access(account_id=account_id, unit_id=globex.id, roles=["approvers"]),
         ])
         db.session.commit()
         globex_id = globex.id

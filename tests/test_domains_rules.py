@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from idp import domain_rules, domains, units
 from idp.store import connectors_repo, units_repo
 from idp.store.db import db
-from idp.store.models import Account, AuditEvent, Membership
+from idp.store.models import Access, Account, AuditEvent
 from tests.support.dns import DnsServer
 
 
@@ -217,13 +217,13 @@ def test_existing_membership_in_the_company_is_kept(app: Flask, acme: dict[str, 
     with app.app_context():
         domain_rules.set_rules("acme.example", auto_join=True)
         account = new_account("carl@acme.example")
-        placed = units_repo.add_membership(
-            Membership(account_id=account.id, unit_id=acme["sales"], roles=["main_user"])
+        placed = units_repo.add_access(
+            Access(account_id=account.id, unit_id=acme["sales"], roles=["main_user"])
         )
         kept = domain_rules.apply_auto_join(account)
         assert kept is not None and kept.id == placed.id and kept.roles == ["main_user"]
         count = db.session.scalar(
-            select(func.count()).select_from(Membership).where(Membership.account_id == account.id)
+            select(func.count()).select_from(Access).where(Access.account_id == account.id)
         )
         assert count == 1
 
@@ -240,7 +240,7 @@ def test_changing_the_email_needs_verification_before_joining(
         account.email, account.email_verified = "dana@acme.example", False  # changed, unproven
         db.session.commit()
         assert domain_rules.apply_auto_join(account) is None
-        assert units_repo.memberships_in(account.id, [acme["acme"]]) == []
+        assert units_repo.accesses_in(account.id, [acme["acme"]]) == []
         account.email_verified = True  # the code sent to the new address was entered
         db.session.commit()
         joined = domain_rules.apply_auto_join(account)
@@ -249,7 +249,7 @@ def test_changing_the_email_needs_verification_before_joining(
         db.session.commit()
         assert domain_rules.apply_auto_join(account) is None
         # ... and moving away does not silently drop the membership either.
-        assert [m.unit_id for m in units_repo.memberships_in(account.id, [acme["acme"]])] == [
+        assert [m.unit_id for m in units_repo.accesses_in(account.id, [acme["acme"]])] == [
             acme["acme"]
         ]
 

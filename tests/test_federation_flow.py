@@ -17,7 +17,7 @@ from idp.federation.registry import callback_url, secret_context
 from idp.services import services
 from idp.store import connectors_repo
 from idp.store.db import db
-from idp.store.models import Account, Domain, Membership, OutboxMessage, Unit, UpstreamIdentity
+from idp.store.models import Access, Account, Domain, OutboxMessage, Unit, UpstreamIdentity
 from tests.support.upstream import Upstream
 
 TENANT_A = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
@@ -102,7 +102,7 @@ def test_first_sign_in_creates_the_account_in_the_unit(
         assert (acct.given_name, acct.personnel_number, acct.cost_centre) == (
             "Alice", "P-100", "CC-7")
         assert acct.extra["department"] == "Purchasing"
-        member = db.session.query(Membership).filter_by(account_id=acct.id).one()
+        member = db.session.query(Access).filter_by(account_id=acct.id).one()
         assert member.unit_id == unit_id and sorted(member.roles) == ["buyer", "employee"]
         link = db.session.query(UpstreamIdentity).filter_by(account_id=acct.id).one()
         assert (link.connector_id, link.issuer, link.subject) == (
@@ -117,7 +117,7 @@ def test_later_sign_in_updates_only_what_the_source_owns(
     with app.app_context():
         acct = db.session.query(Account).filter_by(email="alice@acme.example").one()
         acct.phone_number = "+49 30 1234"  # set by the employee, not by Google
-        member = db.session.query(Membership).filter_by(account_id=acct.id).one()
+        member = db.session.query(Access).filter_by(account_id=acct.id).one()
         member.roles = [*member.roles, "admin"]  # given by hand
         db.session.commit()
     changed = {**GOOGLE, "department": "Finance", "groups": ["Approvers"],
@@ -128,7 +128,7 @@ def test_later_sign_in_updates_only_what_the_source_owns(
         assert acct.extra["department"] == "Finance"
         assert acct.phone_number == "+49 30 1234"
         assert acct.email == "alice@acme.example"  # an upstream never changes the address
-        member = db.session.query(Membership).filter_by(account_id=acct.id).one()
+        member = db.session.query(Access).filter_by(account_id=acct.id).one()
         assert sorted(member.roles) == ["admin", "approver", "employee"]
         assert db.session.query(Account).count() == 1
 

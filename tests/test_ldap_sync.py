@@ -12,11 +12,11 @@ from idp import ldap_sync
 from idp.store import ldap_repo
 from idp.store.db import db
 from idp.store.models import (
+    Access,
     Account,
     AuditEvent,
     Grant,
     LdapLink,
-    Membership,
     Session,
     Unit,
     utcnow,
@@ -45,8 +45,8 @@ def account(n: int) -> Account:
 
 def roles(n: int, unit_id: str) -> list[str]:
     m = db.session.scalars(
-        select(Membership).where(Membership.account_id == account(n).id,
-                                 Membership.unit_id == unit_id)
+        select(Access).where(Access.account_id == account(n).id,
+                                 Access.unit_id == unit_id)
     ).first()
     assert m is not None
     return sorted(m.roles)
@@ -275,7 +275,7 @@ def test_group_changes_set_roles_and_keep_roles_given_elsewhere(
     run(app, directory_id)
     with app.app_context():
         m = db.session.scalars(
-            select(Membership).where(Membership.account_id == account(6).id)
+            select(Access).where(Access.account_id == account(6).id)
         ).one()
         m.roles = ["buyer", "unit-admin"]  # unit-admin is not managed by the group map
         db.session.commit()
@@ -301,7 +301,7 @@ def test_existing_account_outside_the_unit_is_not_taken_over(
                            family_name="Outside", extra={})
         db.session.add_all([other, outsider])
         db.session.flush()
-        db.session.add(Membership(account_id=outsider.id, unit_id=other.id, roles=[]))
+        db.session.add(Access(account_id=outsider.id, unit_id=other.id, roles=[]))
         db.session.commit()
     summary = run(app, directory_id)
     assert summary.errors == 1
@@ -322,7 +322,7 @@ def test_account_provisioned_by_scim_is_not_taken_over(
         member = Account(email="user00015@acme.example", given_name="Hr", extra={})
         db.session.add(member)
         db.session.flush()
-        db.session.add(Membership(account_id=member.id, unit_id=unit_id, roles=["employee"]))
+        db.session.add(Access(account_id=member.id, unit_id=unit_id, roles=["employee"]))
         db.session.add(ScimUser(account_id=member.id, unit_id=unit_id,
                                 user_name="user00015@acme.example",
                                 user_name_key="user00015@acme.example"))
@@ -340,7 +340,7 @@ def test_existing_member_of_the_unit_is_adopted(
         member = Account(email="user00012@acme.example", given_name="Old", extra={})
         db.session.add(member)
         db.session.flush()
-        db.session.add(Membership(account_id=member.id, unit_id=unit_id, roles=["unit-admin"]))
+        db.session.add(Access(account_id=member.id, unit_id=unit_id, roles=["unit-admin"]))
         db.session.commit()
     summary = run(app, directory_id)
     assert summary.errors == 0

@@ -32,9 +32,9 @@ from idp.rights.authorization import SYSTEM, permissions
 from idp.store import units_repo
 from idp.store.db import db
 from idp.store.models import (
+    Access,
     Account,
     AuditEvent,
-    Membership,
     PermissionGroup,
     StaffAssignment,
 )
@@ -65,7 +65,7 @@ def person(email: str, memberships: dict[str, list[str]] | None = None, **values
     db.session.add(account)
     db.session.commit()
     for unit_id, roles in (memberships or {}).items():
-        units_repo.add_membership(Membership(account_id=account.id, unit_id=unit_id, roles=roles))
+        units_repo.add_access(Access(account_id=account.id, unit_id=unit_id, roles=roles))
     return account.id
 
 

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from idp import provisioning, unit_groups
 from idp.provisioning import Actor, DirectoryUser
 from idp.store.db import db
-from idp.store.models import AuditEvent, Grant, Membership, Session, utcnow
+from idp.store.models import Access, AuditEvent, Grant, Session, utcnow
 from tests.support.scim import (
     GROUP,
     USER,
@@ -118,7 +118,7 @@ def test_delete_anonymises_and_keeps_audit(app: Flask, unit: str) -> None:
         provisioning.delete_user(unit, uid, HR)
         with pytest.raises(provisioning.NotFound):
             provisioning.get_user(unit, uid)
-        assert db.session.query(Membership).filter_by(account_id=uid).count() == 0
+        assert db.session.query(Access).filter_by(account_id=uid).count() == 0
         events = db.session.query(AuditEvent).filter_by(target=uid).all()
     row = account(app, uid)
     assert row.status == "deleted" and row.email == f"deleted-{uid}@deleted.invalid"
@@ -137,7 +137,7 @@ def test_group_role_rules(app: Flask, client: FlaskClient, runner: FlaskCliRunne
     ann = provision(app, unit, "ann")
     bob = provision(app, unit, "bob")
     with app.app_context():
-        m = db.session.query(Membership).filter_by(account_id=ann, unit_id=unit).one()
+        m = db.session.query(Access).filter_by(account_id=ann, unit_id=unit).one()
         m.roles = ["main_user"]  # given by someone else: never touched by the rules
         db.session.commit()
         unit_groups.add_role_rule(unit, "Purchasing", "buyer", "test")
@@ -190,7 +190,7 @@ def test_scim_never_adopts_an_account_an_ldap_directory_manages(app: Flask, unit
         account_row = Account(email="ann@acme.example", email_verified=True)
         db.session.add_all([directory, account_row])
         db.session.flush()
-        db.session.add(Membership(account_id=account_row.id, unit_id=unit, roles=["employee"]))
+        db.session.add(Access(account_id=account_row.id, unit_id=unit, roles=["employee"]))
         db.session.add(LdapLink(directory_id=directory.id, account_id=account_row.id,
                                 external_id="guid-1", dn="uid=ann,dc=x"))
         db.session.commit()

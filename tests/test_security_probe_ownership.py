@@ -24,7 +24,7 @@ from sqlalchemy import select
 from idp import accounts, domains, units
 from idp.mail.outbox import courier
 from idp.store.db import db
-from idp.store.models import Account, Membership, Unit
+from idp.store.models import Access, Account, Unit
 from tests.support import oidc
 from tests.support.login import csrf_token, sign_in_to_dashboard
 from tests.support.scim import ERROR, USER, Scim, body, create_token, make_unit
@@ -66,8 +66,8 @@ def account_row(app: Flask, account_id: str) -> Account | None:
 def unit_slugs(app: Flask, account_id: str) -> set[str]:
     with app.app_context():
         return set(db.session.scalars(
-            select(Unit.slug).join(Membership, Membership.unit_id == Unit.id)
-            .where(Membership.account_id == account_id)))  # fmt: skip
+            select(Unit.slug).join(Access, Access.unit_id == Unit.id)
+            .where(Access.account_id == account_id)))  # fmt: skip
 
 
 def replace(path: str | None, value: Any) -> dict[str, Any]:
@@ -378,8 +378,8 @@ def test_deactivating_a_joined_record_suspends_only_that_units_access(
     assert body(beta.get(f"/Users/{uid}"), 200)["active"] is True
     assert unit_slugs(app, victim) == {"beta", "gamma-kg"}
     with app.app_context():
-        roles = db.session.scalars(select(Membership.roles).join(Unit).where(
-            Membership.account_id == victim, Unit.slug == "beta")).one()  # fmt: skip
+        roles = db.session.scalars(select(Access.roles).join(Unit).where(
+            Access.account_id == victim, Unit.slug == "beta")).one()  # fmt: skip
     assert roles == ["employee"]
 
 

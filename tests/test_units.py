@@ -15,7 +15,7 @@ from idp import units
 from idp.cli import main
 from idp.store import units_repo
 from idp.store.db import db
-from idp.store.models import Account, AuditEvent, Membership
+from idp.store.models import Access, Account, AuditEvent
 
 
 def audit_events(target: str) -> list[AuditEvent]:
@@ -115,8 +115,8 @@ def test_a_group_still_held_by_members_cannot_be_dropped(app: Flask) -> None:
         account = Account(email="anna@acme.example", email_verified=True)
         db.session.add(account)
         db.session.commit()
-        units_repo.add_membership(
-            Membership(account_id=account.id, unit_id=unit.id, roles=["buyers"])
+        units_repo.add_access(
+            Access(account_id=account.id, unit_id=unit.id, roles=["buyers"])
         )
         with pytest.raises(units.UnitError) as err:
             units.update("acme", permission_groups=[])
@@ -150,7 +150,7 @@ def test_delete_refuses_units_with_children_and_cascades(app: Flask) -> None:
         account = Account(email="anna@acme.example")
         db.session.add(account)
         db.session.commit()
-        units_repo.add_membership(Membership(account_id=account.id, unit_id=acme.id, roles=[]))
+        units_repo.add_access(Access(account_id=account.id, unit_id=acme.id, roles=[]))
         with pytest.raises(units.UnitError) as err:
             units.delete("acme")
         assert err.value.code == "has_children"
@@ -172,11 +172,11 @@ def test_memberships_are_unique_even_when_added_twice(app: Flask) -> None:
         account = Account(email="anna@acme.example")
         db.session.add(account)
         db.session.commit()
-        first = units_repo.add_membership(
-            Membership(account_id=account.id, unit_id=unit.id, roles=["employee"])
+        first = units_repo.add_access(
+            Access(account_id=account.id, unit_id=unit.id, roles=["employee"])
         )
-        second = units_repo.add_membership(
-            Membership(account_id=account.id, unit_id=unit.id, roles=["main_user"])
+        second = units_repo.add_access(
+            Access(account_id=account.id, unit_id=unit.id, roles=["main_user"])
         )
         assert second.id == first.id and second.roles == ["employee"]
 

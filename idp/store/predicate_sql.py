@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlalchemy.orm import aliased
 
 from idp.store.db import db
-from idp.store.models import Account, ScimUser, UnitGroup, UnitGroupMember
+from idp.store.models import Access, Account, ScimUser, UnitGroup, UnitGroupMember
 from idp.store.predicates import (
     AllOf,
     AnyOf,
@@ -41,9 +41,9 @@ USER_FIELDS: dict[str, Any] = {
     "user_type": ScimUser.user_type,
     "phone_number": Account.phone_number,
     "locale": Account.locale,
-    "personnel_number": Account.personnel_number,
-    "cost_centre": Account.cost_centre,
-    "department": Account.department,
+    "personnel_number": Access.personnel_number,
+    "cost_centre": Access.cost_centre,
+    "department": Access.department,
     "manager_id": ScimUser.manager_id,
     "created_at": ScimUser.created_at,
     "updated_at": Account.updated_at,
@@ -79,7 +79,7 @@ def group_condition(where: Predicate) -> ColumnElement[bool]:
 
 def _column(fields: dict[str, Any], name: str) -> Any:
     if name.startswith(EXTRA_PREFIX) and fields is USER_FIELDS:
-        return Account.extra[name[len(EXTRA_PREFIX) :]].as_string()
+        return Access.extra[name[len(EXTRA_PREFIX) :]].as_string()
     if name == "active" and fields is USER_FIELDS:
         return Account.status
     try:

@@ -9,9 +9,8 @@ from idp.store.models import SignIn
 
 
 def insert(row: SignIn) -> SignIn:
-    """Persist one sign-in record in its own transaction."""
+    """Stage one sign-in record (the service commits)."""
     db.session.add(row)
-    db.session.commit()
     return row
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from idp.store.db import db
-from idp.store.models import Account, Membership, Unit, UnitProfileField
+from idp.store.models import Access, Account, Unit, UnitProfileField
 from idp.store.unit_of_work import Conflict as Conflict
 from idp.store.unit_of_work import remove as remove
 from idp.store.unit_of_work import rollback as rollback
@@ -58,7 +57,7 @@ def member_count(unit_id: str) -> int:
     """How many accounts belong to the unit."""
     return int(
         db.session.scalar(
-            select(func.count()).select_from(Membership).where(Membership.unit_id == unit_id)
+            select(func.count()).select_from(Access).where(Access.unit_id == unit_id)
         )
         or 0
     )
@@ -67,7 +66,7 @@ def member_count(unit_id: str) -> int:
 def roles_held(unit_id: str) -> set[str]:
     """Every role some member holds in the unit."""
     out: set[str] = set()
-    for roles in db.session.scalars(select(Membership.roles).where(Membership.unit_id == unit_id)):
+    for roles in db.session.scalars(select(Access.roles).where(Access.unit_id == unit_id)):
         out.update(roles or [])
     return out
 
@@ -97,40 +96,17 @@ def account(account_id: str) -> Account | None:
     return db.session.get(Account, account_id) if account_id else None
 
 
-def membership(account_id: str, unit_id: str) -> Membership | None:
-    """The account's membership of the unit, or None."""
-    return db.session.scalars(
-        select(Membership).where(Membership.account_id == account_id, Membership.unit_id == unit_id)
-    ).first()
-
-
-def memberships_in(account_id: str, unit_ids: Iterable[str]) -> list[Membership]:
+def accesses_in(account_id: str, unit_ids: Iterable[str]) -> list[Access]:
     """The account's memberships of any of ``unit_ids``."""
     ids = list(unit_ids)
     if not ids:
         return []
     return list(
         db.session.scalars(
-            select(Membership).where(
-                Membership.account_id == account_id, Membership.unit_id.in_(ids)
+            select(Access).where(
+                Access.account_id == account_id, Access.unit_id.in_(ids)
             )
         )
     )
 
 
-def add_membership(row: Membership, *staged: object) -> Membership:
-    """Insert a membership with ``staged`` rows (its audit event) in one transaction;
-    when a concurrent sign-in created the same membership first, return that one
-    instead (no duplicate, no error, no event)."""
-    try:
-        for other in staged:
-            db.session.add(other)
-        db.session.add(row)
-        db.session.commit()
-        return row
-    except IntegrityError:
-        db.session.rollback()
-        existing = membership(row.account_id, row.unit_id)
-        if existing is None:
-            raise
-        return existing

@@ -14,21 +14,15 @@ from sqlalchemy.exc import IntegrityError
 
 from idp.store.db import db
 from idp.store.models import (
+    Access,
     Account,
     AuditEvent,
-    Membership,
     UpstreamIdentity,
     utcnow,
 )
 
-PROFILE_COLUMNS = (
-    "given_name",
-    "family_name",
-    "phone_number",
-    "locale",
-    "personnel_number",
-    "cost_centre",
-)
+PROFILE_COLUMNS = ("given_name", "family_name", "phone_number", "locale")  # the account's
+FACT_COLUMNS = ("personnel_number", "cost_centre", "department")  # the access's
 
 
 class IdentityConflict(Exception):
@@ -70,27 +64,36 @@ def account_by_email(email: str) -> Account | None:
 def _apply_profile(
     acct: Account, unit_id: str, fields: dict[str, str], roles: list[str], owned: set[str]
 ) -> None:
+    """Personal fields onto the account, employer facts (and unit fields) onto its
+    access to the connector's unit; a new access is active with ``roles``, an existing
+    one keeps its status (a suspended access stays suspended)."""
     changed = False
     for name, value in fields.items():
-        if name in PROFILE_COLUMNS:
-            if getattr(acct, name) != value:
-                setattr(acct, name, value)
+        if name in PROFILE_COLUMNS and getattr(acct, name) != value:
+            setattr(acct, name, value)
+            changed = True
+    access = db.session.scalars(
+        select(Access).where(Access.account_id == acct.id, Access.unit_id == unit_id)
+    ).first()
+    if access is None:
+        access = Access(account_id=acct.id, unit_id=unit_id, roles=list(roles),
+                        created_by_kind="sso", extra={}, field_owners={})
+        db.session.add(access)
+    else:
+        kept = [r for r in access.roles or [] if r not in owned]
+        new_roles = list(dict.fromkeys([*kept, *roles]))
+        if new_roles != list(access.roles or []):
+            access.roles = new_roles
+    for name, value in fields.items():
+        if name in FACT_COLUMNS:
+            if getattr(access, name) != value:
+                setattr(access, name, value)
                 changed = True
-        elif (acct.extra or {}).get(name) != value:
-            acct.extra = {**(acct.extra or {}), name: value}
+        elif name not in PROFILE_COLUMNS and (access.extra or {}).get(name) != value:
+            access.extra = {**(access.extra or {}), name: value}
             changed = True
     if changed:
         acct.version = (acct.version or 1) + 1
-    membership = db.session.scalars(
-        select(Membership).where(Membership.account_id == acct.id, Membership.unit_id == unit_id)
-    ).first()
-    if membership is None:
-        db.session.add(Membership(account_id=acct.id, unit_id=unit_id, roles=list(roles)))
-        return
-    kept = [r for r in membership.roles or [] if r not in owned]
-    new_roles = list(dict.fromkeys([*kept, *roles]))
-    if new_roles != list(membership.roles or []):
-        membership.roles = new_roles
 
 
 def create_account(
@@ -109,7 +112,7 @@ def create_account(
     Raises :class:`IdentityConflict` when a concurrent sign-in created the account
     or identity first (the unique constraints decide).
     """
-    acct = Account(email=email.strip().lower(), email_verified=True, extra={})
+    acct = Account(email=email.strip().lower(), email_verified=True)
     db.session.add(acct)
     try:
         db.session.flush()

@@ -14,9 +14,9 @@ from idp import domains
 from idp.cli import main
 from idp.store.db import db
 from idp.store.models import (
+    Access,
     Account,
     AuditEvent,
-    Membership,
     PermissionGroup,
     Unit,
     UnitProfileField,
@@ -130,7 +130,7 @@ def account(app: Flask, account_id: str) -> Account:
 def roles(app: Flask, account_id: str, unit_id: str) -> list[str] | None:
     with app.app_context():
         row = (
-            db.session.query(Membership)
+            db.session.query(Access)
             .filter_by(account_id=account_id, unit_id=unit_id)
             .one_or_none()
         )
