@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from idp import domain_rules, domains, units
+from idp import accesses, domain_rules, domains, units
 from idp.store import connectors_repo, units_repo
 from idp.store.db import db
 from idp.store.models import Access, Account, AuditEvent
@@ -199,7 +199,8 @@ def test_apply_auto_join_creates_one_audited_membership(app: Flask, acme: dict[s
         assert [(e.target, e.details["unit"]) for e in events] == [(account.id, "acme")]
 
 
-def test_apply_auto_join_uses_the_account_attributes(app: Flask, acme: dict[str, str]) -> None:
+def test_apply_auto_join_uses_the_first_wallets_facts(app: Flask, acme: dict[str, str]) -> None:
+    """The facts of the first wallet form pick the sub-unit and stay on the access."""
     with app.app_context():
         units.add_field("acme", "division", "Division")
         domain_rules.set_rules(
@@ -207,19 +208,17 @@ def test_apply_auto_join_uses_the_account_attributes(app: Flask, acme: dict[str,
             subunit_map={"S": "acme-sales"},
         )
         account = new_account("bob@acme.example")
-        account.extra = {"division": "S"}
-        db.session.commit()
-        joined = domain_rules.apply_auto_join(account)
+        joined = domain_rules.apply_auto_join(
+            account, facts={"cost_centre": "CC-1", "extra": {"division": "S"}})
         assert joined is not None and joined.unit_id == acme["sales"]
+        assert joined.extra == {"division": "S"} and joined.cost_centre == "CC-1"
 
 
 def test_existing_membership_in_the_company_is_kept(app: Flask, acme: dict[str, str]) -> None:
     with app.app_context():
         domain_rules.set_rules("acme.example", auto_join=True)
         account = new_account("carl@acme.example")
-        placed = units_repo.add_access(
-            Access(account_id=account.id, unit_id=acme["sales"], roles=["main_user"])
-        )
+        placed = accesses.join(account.id, acme["sales"], ["main_user"], "test", "test.join", {})
         kept = domain_rules.apply_auto_join(account)
         assert kept is not None and kept.id == placed.id and kept.roles == ["main_user"]
         count = db.session.scalar(

@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, select
 
-from idp import units
+from idp import accesses, units
 from idp.rights import (
     Actor,
     NotPermitted,
@@ -29,15 +29,14 @@ from idp.rights import (
     staff,
 )
 from idp.rights.authorization import SYSTEM, permissions
-from idp.store import units_repo
 from idp.store.db import db
 from idp.store.models import (
-    Access,
     Account,
     AuditEvent,
     PermissionGroup,
     StaffAssignment,
 )
+from idp.store.unit_of_work import atomic
 
 ADMIN_ONLY = ("units.manage", "users.manage", "connectors.manage", "audit.read")
 
@@ -65,7 +64,8 @@ def person(email: str, memberships: dict[str, list[str]] | None = None, **values
     db.session.add(account)
     db.session.commit()
     for unit_id, roles in (memberships or {}).items():
-        units_repo.add_access(Access(account_id=account.id, unit_id=unit_id, roles=roles))
+        with atomic():
+            accesses.create(account.id, unit_id, roles, "test", event=None)
     return account.id
 
 

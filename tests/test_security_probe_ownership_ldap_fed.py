@@ -21,9 +21,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from idp import audit, domains, ldap_directories, ldap_sync, units
+from idp import accesses, domains, ldap_directories, ldap_sync, units
 from idp.services import settings
-from idp.store import ldap_repo, units_repo
+from idp.store import ldap_repo
 from idp.store.db import db
 from idp.store.models import Access, Account, LdapLink, UpstreamIdentity
 from tests.support import slapd as ldap_test
@@ -69,10 +69,8 @@ def lapsed_dns_claim(dns_server: DnsServer, slug: str, name: str) -> None:
 
 def join(account_id: str, unit_id: str) -> None:
     """A membership given by an administrator."""
-    units_repo.add_access(
-        Access(account_id=account_id, unit_id=unit_id, roles=["employee"]),
-        audit.event("admin:test", "membership.add", account_id, {"unit_id": unit_id}),
-    )
+    accesses.join(account_id, unit_id, ["employee"], "admin:test", "membership.add",
+                  {"unit_id": unit_id})
 
 
 def self_registered(email: str, given_name: str = "Self") -> Account:

@@ -69,10 +69,12 @@ def make_account(app: Flask, email: str = "ann@corp.example", **fields: Any) -> 
 
 def make_unit(app: Flask, account_id: str, name: str = "Corp GmbH",
               roles: list[str] | None = None, fields: tuple[str, ...] = (),
-              facts: dict[str, str] | None = None) -> str:
+              facts: dict[str, str] | None = None,
+              owners: dict[str, str] | None = None) -> str:
     """A unit (with ``fields`` as its own wallet fields) and the account's active
     access to it with ``roles`` and the employer ``facts`` (``cost_centre``,
-    ``extra.<field>``...), written through ``idp.accesses``."""
+    ``extra.<field>``...), each set by its writer in ``owners`` (default: the
+    employee), written through ``idp.accesses``."""
     with app.app_context():
         unit = Unit(name=name, slug=name.lower().replace(" ", "-"))
         db.session.add(unit)
@@ -81,7 +83,8 @@ def make_unit(app: Flask, account_id: str, name: str = "Corp GmbH",
             db.session.add(UnitProfileField(unit_id=unit.id, name=fname, label=fname, position=i))
         with atomic():
             row = accesses.create(account_id, unit.id, roles or [], "test", event=None)
-            accesses.set_facts(row, dict(facts or {}), "employee")
+            for name, value in (facts or {}).items():
+                accesses.set_facts(row, {name: value}, (owners or {}).get(name, "employee"))
         return unit.id
 
 

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.test import TestResponse
 
-from idp import domains
+from idp import accesses, domains
 from idp.cli import main
 from idp.store.db import db
 from idp.store.models import (
@@ -125,6 +125,17 @@ def account(app: Flask, account_id: str) -> Account:
         assert row is not None
         db.session.expunge(row)
         return row
+
+
+def access(app: Flask, account_id: str, unit_id: str | None = None) -> Access | None:
+    """A fresh, detached copy of the account's access to ``unit_id`` (or its only
+    one), read through ``idp.accesses``; None without one."""
+    with app.app_context():
+        rows = accesses.of_account(account_id)
+        found = next((a for a in rows if unit_id in (None, a.unit_id)), None)
+        if found is not None:
+            db.session.expunge(found)
+        return found
 
 
 def roles(app: Flask, account_id: str, unit_id: str) -> list[str] | None:
