@@ -40,6 +40,7 @@ __all__ = [
     "reactivate",
     "record_signin",
     "remove",
+    "set_end",
     "set_facts",
     "set_roles",
     "suspend",
@@ -215,12 +216,27 @@ def reactivate(account_id: str, unit_id: str, actor: audit.Actor | str) -> bool:
     return _set_status(account_id, unit_id, AccessStatus.ACTIVE, actor, "access.resumed")
 
 
+def set_end(
+    account_id: str, unit_id: str, ends_at: datetime | None, actor: audit.Actor | str
+) -> bool:
+    """Stage the access's end (None: open-ended); after it the access grants nothing,
+    whatever its status. True when it changed."""
+    row = accesses_repo.get(account_id, unit_id)
+    if row is None or row.ends_at == ends_at:
+        return False
+    row.ends_at = ends_at
+    audit.record(actor, "access.end_set", account_id,
+                 {"unit_id": unit_id, "ends_at": ends_at.isoformat() if ends_at else None})
+    return True
+
+
 def remove(account_id: str, unit_id: str, actor: audit.Actor | str) -> bool:
     """Stage the deletion of the access (its roles and facts go with it)."""
     row = accesses_repo.get(account_id, unit_id)
     if row is None:
         return False
     accesses_repo.delete(row)
+    accesses_repo.flush()  # gone before anything else staged (a new access) is inserted
     audit.record(actor, "access.removed", account_id, {"unit_id": unit_id})
     return True
 
