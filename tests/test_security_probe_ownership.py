@@ -375,6 +375,8 @@ def test_deactivating_a_joined_record_suspends_only_that_units_access(
 
     assert beta.patch(f"/Users/{uid}", replace("active", False)).status_code in (200, 204)
     assert body(beta.get(f"/Users/{uid}"), 200)["active"] is False
+    found = body(beta.get("/Users?filter=active eq false"), 200)["Resources"]
+    assert [r["id"] for r in found] == [uid]  # the filter agrees with the record
     row = account_row(app, victim)
     assert row is not None and row.status == "active" and row.can_sign_in
     assert unit_slugs(app, victim) == {"gamma-kg"}

@@ -160,7 +160,14 @@ def _active(p: Compare) -> ColumnElement[bool]:
     if not isinstance(p.value, bool) or p.op not in ("eq", "ne"):
         raise BadComparison("active compares only with eq/ne and true/false")
     wants_active = p.value if p.op == "eq" else not p.value
-    return Account.status == "active" if wants_active else Account.status != "active"
+    # A joined record is active unless its unit suspended the access (the person's own
+    # account status is not the unit's); any other record follows its account.
+    joined = ScimUser.joined_at.is_not(None)
+    active = or_(
+        and_(joined, or_(Access.status.is_(None), Access.status != "suspended")),
+        and_(not_(joined), Account.status == "active"),
+    )
+    return active if wants_active else not_(active)
 
 
 def _compare(column: Any, p: Compare) -> ColumnElement[bool]:
