@@ -10,7 +10,7 @@ Unitgate's own API does the work: ``accounts.create_wallet`` writes each account
 (with its ``account.create`` audit event); ``domain_rules.explain`` decides once which
 unit and roles an address of the demo domain joins (refusing to seed if none), and
 each account gets that membership with the ``membership.auto_join`` audit event
-through ``units.add_membership``, as ``domain_rules.apply_auto_join`` writes it
+through ``idp.accesses.join``, as ``domain_rules.apply_auto_join`` writes it
 (calling that per account would repeat the same domain-rule queries thousands of
 times).
 
@@ -67,8 +67,7 @@ def seed(count: int, start: int = 0, domain: str = DOMAIN) -> int:
     were created. Needs an app context of the bench's app. RuntimeError when an
     address of ``domain`` joins no unit (``idp demo`` not run): the journey would not
     be a returning employee's then."""
-    from idp import accounts, audit, domain_rules, units
-    from idp.store.models import Membership
+    from idp import accesses, accounts, domain_rules
 
     first = start
     while first < start + count and accounts.by_email(email(first, domain)) is not None:
@@ -88,10 +87,8 @@ def seed(count: int, start: int = 0, domain: str = DOMAIN) -> int:
     with _batched() as commit:
         for k in range(first, start + count):
             account = accounts.create_wallet(email(k, domain), profile, "en")
-            units.add_membership(
-                Membership(account_id=account.id, unit_id=rule.unit_id, roles=list(rule.roles)),
-                audit.event(ACTOR, "membership.auto_join", account.id, dict(details)),
-            )
+            accesses.join(account.id, rule.unit_id, rule.roles, ACTOR,
+                          "membership.auto_join", dict(details), facts=profile)
             if (k - first + 1) % BATCH == 0:
                 commit()
     return start + count - first

@@ -35,14 +35,17 @@ versions) is cleared by :func:`unlock` too.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from idp import accesses as access_facts
 from idp import audit, domain_rules, field_owners
-from idp.provisioning_errors import Busy, FieldOwned, InvalidValue, NotFound
+from idp.accesses import granting
+from idp.provisioning_errors import Busy, InvalidValue, NotFound
 from idp.store import accounts_repo, grants_repo, scim_repo, sessions_repo, unit_of_work
 from idp.store import upstream_identities_repo as upstream_repo
 from idp.store.models import (
+    Access,
     Account,
     AccountStatus,
     UnitProfileField,
@@ -127,7 +130,6 @@ def new_account(
         email_verified=email_verified,
         given_name="",
         family_name="",
-        extra={},
         field_owners={},
         locale=locale,
         status=status,
@@ -142,8 +144,9 @@ def create_wallet(
 ) -> Account:
     """Create the account of a first sign-in whose ``email`` was just proven by a code
     (so ``email_verified`` is true). ``profile`` holds ``given_name``,
-    ``family_name``, optional ``cost_centre``/``personnel_number`` and ``extra``;
-    the employee owns them all.
+    ``family_name``; employer facts in it (``cost_centre``, ``personnel_number``,
+    unit fields under ``extra``) are not the account's: the caller gives them to the
+    access the sign-in joins (``idp.domain_rules.apply_auto_join``).
 
     Raises :class:`DuplicateEmail` when the address got an account meanwhile (a
     parallel first sign-in); nothing is written then.
@@ -151,11 +154,7 @@ def create_wallet(
     values: dict[str, Any] = {
         "given_name": profile["given_name"],
         "family_name": profile["family_name"],
-        "cost_centre": profile.get("cost_centre") or None,
-        "personnel_number": profile.get("personnel_number") or None,
     }
-    for name, value in (profile.get("extra") or {}).items():
-        values[field_owners.EXTRA_PREFIX + name] = value
     try:
         with unit_of_work.atomic():
             account = new_account(email, email_verified=True, locale=locale)
@@ -172,33 +171,25 @@ def create_wallet(
 # -- profile fields ---------------------------------------------------------------
 
 
-@dataclass
-class ProfileChange:
-    """What a writer's change does to an account: the column ``values`` to set
-    (``extra`` and ``field_owners`` whole when they change), the names of the
-    changed fields, and the fields left alone because another writer owns them."""
-
-    values: dict[str, Any] = field(default_factory=dict)
-    fields: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+ProfileChange = field_owners.Change
 
 
 def profile_changes(
     account: Account, changes: dict[str, Any], source: str, *, refuse: bool = True
 ) -> ProfileChange:
     """The one profile-update rule, for every writer (``employee``, ``sso``,
-    ``ldap``, ``scim``). ``changes`` maps a profile field
-    (:data:`idp.field_owners.PROFILE_FIELDS`), ``extra.<name>`` (a unit field) or
-    an unowned fact (:data:`UNOWNED_FIELDS`) to its new value (None clears).
+    ``ldap``, ``scim``) on the account's personal fields. ``changes`` maps a
+    personal field (:data:`idp.field_owners.PERSONAL_FIELDS`) or an unowned fact
+    (:data:`UNOWNED_FIELDS`) to its new value (None clears); employer facts are the
+    accesses' (:func:`stage_changes` splits a mixed change).
 
     A field owned by a writer that ranks above ``source`` is not written:
     :class:`~idp.provisioning_errors.FieldOwned` when ``refuse``, else it is left
-    alone and named in ``skipped`` (a sign-in must not fail over it). ``source``
-    becomes the owner of each field it sets; clearing a field, or the employee
-    writing it, leaves it to the employee. Nothing is changed on ``account``."""
+    alone and named in ``skipped`` (a sign-in must not fail over it); the rule itself
+    is :func:`idp.field_owners.take`, shared with :func:`idp.accesses.set_facts`.
+    Nothing is changed on ``account``."""
     owned = field_owners.owners(account)
     original = dict(owned)
-    extra = dict(account.extra or {})
     result = ProfileChange()
     for name, value in changes.items():
         if name in UNOWNED_FIELDS:
@@ -206,32 +197,15 @@ def profile_changes(
                 result.values[name] = value
                 result.fields.append(name)
             continue
-        is_extra = name.startswith(field_owners.EXTRA_PREFIX)
-        if not is_extra and name not in field_owners.PROFILE_FIELDS:
-            raise ValueError(f"{name} is no profile field")
-        if not field_owners.may_write(source, owned.get(name)):
-            if refuse:
-                raise FieldOwned(f"{name} is managed by {owned[name]}")
+        if name not in field_owners.PERSONAL_FIELDS:
+            raise ValueError(f"{name} is no personal field (employer facts: set_facts)")
+        if not field_owners.take(owned, name, value, source, refuse=refuse):
             result.skipped.append(name)
             continue
-        if value is None or value == "" or source == field_owners.EMPLOYEE:
-            owned.pop(name, None)
-        else:
-            owned[name] = source
-        if is_extra:
-            key = name[len(field_owners.EXTRA_PREFIX):]
-            if extra.get(key) != value:
-                if value is None:
-                    extra.pop(key, None)
-                else:
-                    extra[key] = value
-                result.values["extra"] = extra
-                result.fields.append(name)
-        else:
-            value = field_owners.column_value(name, value)
-            if getattr(account, name) != value:
-                result.values[name] = value
-                result.fields.append(name)
+        value = field_owners.column_value(name, value)
+        if getattr(account, name) != value:
+            result.values[name] = value
+            result.fields.append(name)
     if owned != original:
         result.values["field_owners"] = owned
     return result
@@ -255,21 +229,74 @@ def stage_profile(
     return change
 
 
-def update_wallet(account: Account, profile: dict[str, Any]) -> Account:
-    """Complete or change the wallet of an existing account (names, optional fields,
-    unit fields merged into ``extra``), audited with the names of changed fields.
+def stage_changes(
+    account: Account,
+    unit_id: str | None,
+    changes: dict[str, Any],
+    source: str,
+    *,
+    refuse: bool = True,
+    bump_version: bool = True,
+    access: Access | None = None,
+) -> ProfileChange:
+    """The one entry point for a writer whose change mixes personal fields and
+    employer facts (SCIM, LDAP, federation, joins, demo, bench): the personal fields
+    go to the account (:func:`stage_profile`), the facts (``cost_centre``,
+    ``personnel_number``, ``department``, ``extra.<name>``) to the account's access
+    to ``unit_id`` (or ``access`` when the caller holds it, e.g. just created;
+    :func:`idp.accesses.set_facts`), both under the one ownership rule. Facts
+    without an access to hold them are :class:`InvalidValue` when ``refuse``, else
+    left out and named in ``skipped``. Staged; the caller commits and audits."""
+    personal = {k: v for k, v in changes.items() if not field_owners.is_fact(k)}
+    facts = {k: v for k, v in changes.items() if field_owners.is_fact(k)}
+    change = stage_profile(account, personal, source, refuse=refuse, bump_version=bump_version)
+    if not facts:
+        return change
+    row = access
+    if row is None and unit_id:
+        row = access_facts.find(account.id, unit_id)
+    if row is None:
+        if refuse:
+            raise InvalidValue("employer facts belong to an access to a unit")
+        change.skipped += list(facts)
+        return change
+    change.add(access_facts.set_facts(row, facts, source, refuse=refuse))
+    if change.fields and bump_version and not change.values:
+        account.version = (account.version or 1) + 1  # the account's view changed
+    return change
+
+
+def update_wallet(
+    account: Account, profile: dict[str, Any], unit_id: str | None = None
+) -> Account:
+    """Complete or change the wallet of an existing account: names on the account;
+    ``cost_centre``/``personnel_number`` on the access to ``unit_id`` (the unit chosen
+    for the sign-in, or the only one; not written when there is none); each unit field
+    of ``extra`` on the accesses of the units defining it. Audited with the names of
+    changed fields, in one transaction.
 
     Fields that an HR system or an upstream login owns (``idp.field_owners``) are
     never overwritten here: the employee's value for them is ignored.
     """
-    values: dict[str, Any] = {}
-    for name in ("given_name", "family_name", "cost_centre", "personnel_number"):
-        if name in profile:
-            values[name] = profile[name] or None
-    for name, value in (profile.get("extra") or {}).items():
-        values[field_owners.EXTRA_PREFIX + name] = value
+    rows = accesses(account.id)
+    target = wallet_access(rows, unit_id)
+    by_unit: dict[str, list[str]] = {}
+    for f in accounts_repo.profile_fields([a.unit_id for a in rows], distinct=False):
+        by_unit.setdefault(f.unit_id, []).append(f.name)
+    extra = profile.get("extra") or {}
     with unit_of_work.atomic():
-        change = stage_profile(account, values, field_owners.EMPLOYEE, refuse=False)
+        names: dict[str, Any] = {
+            n: profile[n] or None for n in ("given_name", "family_name") if n in profile
+        }
+        change = stage_profile(account, names, field_owners.EMPLOYEE, refuse=False)
+        for row in rows:
+            wanted: dict[str, str | None] = {}
+            if row is target:
+                wanted.update({n: profile[n] or None for n in field_owners.FACT_FIELDS
+                               if n in profile})
+            wanted.update({field_owners.EXTRA_PREFIX + n: extra[n] or None
+                           for n in by_unit.get(row.unit_id, []) if n in extra})
+            change.add(access_facts.set_facts(row, wanted, field_owners.EMPLOYEE, refuse=False))
         if not change.fields:
             return account
         audit.record(
@@ -284,37 +311,48 @@ class _Retry(Exception):
 
 
 def employee_update(
-    account_id: str, changes: dict[str, str | None], actor: audit.Actor | str
+    account_id: str,
+    changes: dict[str, str | None],
+    actor: audit.Actor | str,
+    unit_id: str | None = None,
 ) -> Account:
-    """Apply an employee's own profile edit (the dashboard), computed from a fresh
-    read and written only if the account's version is unchanged (else retried).
-    :class:`FieldOwned` names the first field that HR or SSO owns, and nothing is
-    written then; :class:`InvalidValue` for a value or field that cannot be edited."""
+    """Apply an employee's own profile edit (the dashboard): personal fields to the
+    account, employer facts to the account's access to ``unit_id``; computed from a
+    fresh read and written only if the account's version is unchanged (else
+    retried). :class:`FieldOwned` names the first field that HR or SSO owns, and
+    nothing is written then; :class:`InvalidValue` for a value or field that cannot
+    be edited (a fact without an access to ``unit_id``)."""
     for _attempt in field_owners.attempts():
         account = scim_repo.account(account_id)
         if account is None or account.status == DELETED:
             raise NotFound("account not found")
-        owned = field_owners.owners(account)
+        access = access_facts.find(account_id, unit_id) if unit_id else None
         profile: dict[str, Any] = {}
+        facts: dict[str, Any] = {}
         for name, value in changes.items():
-            if not field_owners.may_write(field_owners.EMPLOYEE, owned.get(name)):
-                raise FieldOwned(f"{name} is managed by {owned[name]}")
             value = field_owners.checked(name, value, field_owners.limit(name))
-            editable = name.startswith(field_owners.EXTRA_PREFIX) or (
-                name in field_owners.PROFILE_FIELDS and name != "email"
-            )
-            if not editable:
+            if field_owners.is_fact(name):
+                if access is None:
+                    raise InvalidValue(f"{name} belongs to a unit's access")
+                facts[name] = value
+            elif name in field_owners.PERSONAL_FIELDS and name != "email":
+                profile[name] = value
+            else:
                 raise InvalidValue(f"{name} cannot be edited here")
-            profile[name] = value
         change = profile_changes(account, profile, field_owners.EMPLOYEE)
-        if not change.values:
-            return account
         try:
             with unit_of_work.atomic():
+                if access is not None and facts:
+                    fact_change = access_facts.set_facts(access, facts, field_owners.EMPLOYEE)
+                else:
+                    fact_change = ProfileChange()
+                if not change.values and not fact_change.fields:
+                    return account
                 if not scim_repo.bump_account(account_id, account.version, change.values):
                     raise _Retry()
                 audit.record(actor, "account.profile_edited", account_id,
-                             {"fields": sorted(changes)})
+                             {"fields": sorted(changes),
+                              **({"unit_id": unit_id} if facts else {})})
         except _Retry:
             continue
         return scim_repo.account(account_id) or account
@@ -335,29 +373,39 @@ def confirm_address(account: Account) -> Account:
     return account
 
 
-def take_joined_values(placeholder: Account, account: Account, source: str) -> list[str]:
-    """Stage a join (:mod:`idp.invitations`): the values ``source`` owns on the
-    pending record's ``placeholder`` move to the holder's ``account`` with their
-    ownership (through :func:`stage_profile`, so the holder's fields another
-    directory owns are refused). Returns the names of the fields taken."""
-    values: dict[str, Any] = {}
-    for key, owner in field_owners.owners(placeholder).items():
-        if owner != source:
-            continue
-        if key.startswith(field_owners.EXTRA_PREFIX):
-            name = key[len(field_owners.EXTRA_PREFIX):]
-            if name in (placeholder.extra or {}):
-                values[key] = placeholder.extra[name]
-        elif key in field_owners.PROFILE_FIELDS and key != "email":
-            values[key] = getattr(placeholder, key)
+def take_joined_values(
+    placeholder: Account, account: Account, unit_id: str, source: str
+) -> list[str]:
+    """Stage a join (:mod:`idp.invitations`): the personal values ``source`` owns
+    on the pending record's ``placeholder`` move to the holder's ``account`` with
+    their ownership (through :func:`stage_profile`, so the holder's fields another
+    directory owns are refused); the placeholder's access to ``unit_id`` and the
+    facts ``source`` owns on it move to the holder's access
+    (:func:`idp.accesses.move`). Returns the names of the personal fields taken."""
+    values: dict[str, Any] = {
+        key: getattr(placeholder, key)
+        for key, owner in field_owners.owners(placeholder).items()
+        if owner == source and key in field_owners.PERSONAL_FIELDS and key != "email"
+    }
     stage_profile(account, values, source, bump_version=False)
     account.version = (account.version or 0) + 1
+    access_facts.move(placeholder.id, account.id, unit_id, source)
     return sorted(values)
 
 
-def memberships(account_id: str) -> list[Any]:
-    """The account's memberships with units loaded, sorted by unit name."""
-    return accounts_repo.memberships(account_id)
+def wallet_access(rows: list[Any], unit_id: str | None) -> Any:
+    """Of the account's granting accesses ``rows``, the one whose facts the wallet
+    shows and edits: the unit chosen for the sign-in, else the only one (None when
+    there are several and none is chosen, or none)."""
+    if unit_id:
+        return next((a for a in rows if a.unit_id == unit_id), None)
+    return rows[0] if len(rows) == 1 else None
+
+
+def accesses(account_id: str) -> list[Any]:
+    """The account's granting accesses (active, not ended; ``idp.accesses``) with
+    units loaded, sorted by unit name: the units a sign-in can be for."""
+    return granting(accounts_repo.accesses(account_id))
 
 
 def unit_fields(
@@ -366,8 +414,13 @@ def unit_fields(
     """The extra wallet fields the account's units define; ``account_memberships``
     when the caller has just loaded them (saves reading them again)."""
     if account_memberships is None:
-        account_memberships = accounts_repo.memberships(account_id)
+        account_memberships = accesses(account_id)
     return accounts_repo.profile_fields(m.unit_id for m in account_memberships)
+
+
+def joins_unit(email: str) -> bool:
+    """Whether a first sign-in with ``email`` joins a unit by its domain rules."""
+    return domain_rules.membership_for_email(email) is not None
 
 
 def unit_fields_for_new_wallet(email: str) -> list[UnitProfileField]:
@@ -384,9 +437,10 @@ def profile_complete(account: Account, account_memberships: list[Any] | None = N
     memberships when the caller has just loaded them (saves reading them again)."""
     if not account.given_name or not account.family_name:
         return False
-    extra = account.extra or {}
-    fields = unit_fields(account.id, account_memberships)
-    return all(extra.get(f.name) for f in fields if f.required)
+    rows = accesses(account.id) if account_memberships is None else account_memberships
+    extras = {a.unit_id: a.extra or {} for a in rows}
+    fields = accounts_repo.profile_fields(list(extras), distinct=False)
+    return all(extras[f.unit_id].get(f.name) for f in fields if f.required)
 
 
 # -- status -----------------------------------------------------------------------
@@ -441,7 +495,9 @@ def provisioned_status(account: Account, active: bool) -> Status:
 def anonymised_values(account_id: str) -> dict[str, Any]:
     """The column values of a deprovisioned account: every personal value gone,
     status ``deleted``; the row stays as a tombstone so audit events and sign-in
-    history remain attributable (retention rule in ``docs/scim.md``)."""
+    history remain attributable (retention rule in ``docs/scim.md``). The employer
+    facts are on the accesses, which deprovisioning deletes with the account's
+    memberships (``scim_repo.forget_account``), facts and their owners with them."""
     return {
         "email": f"deleted-{account_id}@deleted.invalid",
         "email_verified": False,
@@ -449,10 +505,6 @@ def anonymised_values(account_id: str) -> dict[str, Any]:
         "family_name": "",
         "phone_number": None,
         "locale": None,
-        "cost_centre": None,
-        "personnel_number": None,
-        "department": None,
-        "extra": {},
         "field_owners": {},
         "status": DELETED,
     }
@@ -532,20 +584,29 @@ class UpstreamProfile:
 
 
 def _sso_changes(fields: dict[str, str]) -> dict[str, Any]:
+    """A connector's mapped fields as profile changes: personal columns as they are,
+    employer facts (``cost_centre``, ...) as they are, any other name a unit field."""
     return {
-        name if name in upstream_repo.PROFILE_COLUMNS else field_owners.EXTRA_PREFIX + name: value
+        name if name in upstream_repo.PROFILE_COLUMNS or name in field_owners.FACT_FIELDS
+        else field_owners.EXTRA_PREFIX + name: value
         for name, value in fields.items()
     }
 
 
 def _stage_upstream_profile(
-    account: Account, unit_id: str, profile: UpstreamProfile
+    account: Account, unit_id: str, profile: UpstreamProfile, actor: audit.Actor
 ) -> ProfileChange:
-    """Federation's profile write: only fields no higher-ranked writer (SCIM, LDAP)
-    owns; what it sets becomes ``sso``-owned. Roles as the connector maps them."""
-    change = stage_profile(account, _sso_changes(profile.fields), SSO, refuse=False)
-    upstream_repo.stage_roles(account.id, unit_id, profile.roles, profile.owned_roles)
-    return change
+    """Federation's profile write: the access to the connector's unit with the roles
+    the connector maps (:func:`idp.accesses.stage_upstream_roles`), then through
+    :func:`stage_changes` the personal fields onto the account and the employer
+    facts onto that access, only those no higher-ranked writer (SCIM, LDAP) owns;
+    what it sets becomes ``sso``-owned."""
+    access = access_facts.stage_upstream_roles(
+        account.id, unit_id, profile.roles, profile.owned_roles, actor
+    )
+    return stage_changes(
+        account, unit_id, _sso_changes(profile.fields), SSO, refuse=False, access=access
+    )
 
 
 def create_from_upstream(
@@ -559,7 +620,7 @@ def create_from_upstream(
         with unit_of_work.atomic():
             account = new_account(email.strip().lower(), email_verified=True)
             upstream_repo.flush()
-            change = _stage_upstream_profile(account, unit_id, profile)
+            change = _stage_upstream_profile(account, unit_id, profile, actor)
             upstream_repo.stage_identity(key, account.id, email, profile.claims)
             audit.record(
                 actor, "federation.account_created", account.id,
@@ -583,7 +644,7 @@ def link_upstream(
             account = accounts_repo.get(account_id)
             if account is None:
                 raise IdentityConflict("account vanished")
-            change = _stage_upstream_profile(account, unit_id, profile)
+            change = _stage_upstream_profile(account, unit_id, profile, actor)
             upstream_repo.stage_identity(key, account.id, email, profile.claims)
             audit.record(
                 actor, "federation.identity_linked", account.id,
@@ -610,7 +671,7 @@ def upstream_sign_in(
         account = accounts_repo.get(identity.account_id)
         if account is None:
             raise IdentityConflict("account vanished")
-        change = _stage_upstream_profile(account, unit_id, profile)
+        change = _stage_upstream_profile(account, unit_id, profile, actor)
         upstream_repo.stage_sign_in(identity, email, profile.claims)
         if change.fields:
             audit.record(

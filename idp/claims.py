@@ -1,9 +1,12 @@
 """Which claims a merchant receives for which scopes (OpenID Connect Core 1.0 §5.4).
 
-Standard scopes map to the standard claims of §5.1; ``wallet`` releases the corporate
-wallet (cost centre, personnel number and the extra fields the employee's business unit
-defines, under ``wallet_fields``); ``org`` releases the business unit and the
-employee's roles there. Claims without a value are left out, never sent empty.
+Standard scopes map to the standard claims of §5.1; ``wallet`` releases the employer
+facts of the unit chosen for the sign-in (cost centre, personnel number and the extra
+fields that unit defines, under ``wallet_fields``), read from the person's access to
+that unit; ``org`` releases that unit and the person's roles there. Only a granting
+access (active, not ended) releases anything; without a chosen unit (several
+accesses, none chosen) neither scope releases anything.
+Claims without a value are left out, never sent empty.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from idp.store import claims_repo
-from idp.store.models import Account, Membership
+from idp.store.models import Access, Account, utcnow
 
 SCOPE_CLAIMS: dict[str, list[str]] = {
     "openid": ["sub"],
@@ -42,10 +45,12 @@ def claims_for_scopes(scopes: Iterable[str]) -> list[str]:
     ]
 
 
-def membership_for(account_id: str, unit_id: str | None) -> Membership | None:
-    """The membership of ``unit_id``; without a unit, the only membership (None when
-    the account belongs to several units and none was chosen)."""
-    rows = claims_repo.memberships(account_id)
+def access_for(account_id: str, unit_id: str | None) -> Access | None:
+    """The granting access (active, not ended) to ``unit_id``; without a unit, the
+    only granting access (None when the account has several and none was chosen). A
+    suspended or ended access releases nothing."""
+    now = utcnow()
+    rows = [a for a in claims_repo.accesses(account_id) if a.grants(now)]
     if unit_id:
         return next((m for m in rows if m.unit_id == unit_id), None)
     return rows[0] if len(rows) == 1 else None
@@ -68,30 +73,29 @@ def released_claims(account: Account, scopes: Iterable[str], unit_id: str | None
         out["email_verified"] = bool(account.email_verified)
     if "phone" in wanted:
         _put(out, "phone_number", account.phone_number)
-    membership = None
+    access = None
     if wanted & {"wallet", "org"}:
-        membership = membership_for(account.id, unit_id)
-    if "wallet" in wanted:
-        _put(out, "cost_centre", account.cost_centre)
-        _put(out, "personnel_number", account.personnel_number)
-        if membership is not None:
-            fields = _wallet_fields(account, membership.unit_id)
-            if fields:
-                out["wallet_fields"] = fields
-    if "org" in wanted and membership is not None:
-        out["org_id"] = membership.unit_id
-        out["org_name"] = membership.unit.name
-        out["roles"] = list(membership.roles or [])
+        access = access_for(account.id, unit_id)
+    if "wallet" in wanted and access is not None:  # the chosen unit's facts only
+        _put(out, "cost_centre", access.cost_centre)
+        _put(out, "personnel_number", access.personnel_number)
+        fields = _wallet_fields(access)
+        if fields:
+            out["wallet_fields"] = fields
+    if "org" in wanted and access is not None:
+        out["org_id"] = access.unit_id
+        out["org_name"] = access.unit.name
+        out["roles"] = list(access.roles or [])
     return out
 
 
-def _wallet_fields(account: Account, unit_id: str) -> dict[str, Any]:
-    """The unit-defined extra fields with a value; ``Account.extra`` maps field name to
-    value."""
-    extra = account.extra or {}
+def _wallet_fields(access: Access) -> dict[str, Any]:
+    """The unit-defined extra fields with a value, from the access to that unit
+    (``Access.extra`` maps field name to value)."""
+    extra = access.extra or {}
     return {
         name: extra[name]
-        for name in claims_repo.profile_field_names(unit_id)
+        for name in claims_repo.profile_field_names(access.unit_id)
         if extra.get(name) not in (None, "")
     }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlencode
 
-from idp import clients, domain_rules, domains
+from idp import accesses, accounts, audit, clients, domain_rules, domains
 from idp.crypto import random_token
 from idp.services import hasher, settings
 from idp.store import demo_repo
@@ -78,8 +78,7 @@ def seed(employee_email: str = EMPLOYEE_EMAIL) -> DemoResult:
         if new_secret is None:  # register() gives client_secret_basic clients a secret
             raise RuntimeError("demo client registered without a secret")
         client_id, secret, created = client.client_id, new_secret, True
-    with atomic():
-        membership = demo_repo.ensure_membership(employee_email, unit.id, ["employee"])
+    membership = _ensure_access(employee_email, unit.id)
     return DemoResult(
         unit_id=unit.id,
         unit_slug=UNIT_SLUG,
@@ -93,6 +92,19 @@ def seed(employee_email: str = EMPLOYEE_EMAIL) -> DemoResult:
         domain=DEMO_DOMAIN,
         authorize_url=authorize_url(client_id),
     )
+
+
+def _ensure_access(email: str, unit_id: str) -> str:
+    """Give the account ``email`` an access to ``unit_id`` as ``employee``. Returns
+    "missing" (no such account), "created" or "present"."""
+    account = accounts.by_email(email)
+    if account is None:
+        return "missing"
+    if accesses.find(account.id, unit_id) is not None:
+        return "present"
+    with atomic():
+        accesses.create(account.id, unit_id, ["employee"], audit.Actor.operator("demo"))
+    return "created"
 
 
 def _ensure_domain(unit_id: str) -> None:

@@ -38,13 +38,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from idp import audit, domain_lookup, domains, units
+from idp import accesses, audit, domain_lookup, domains, units
 from idp.store import domains_repo, units_repo
-from idp.store.models import Account, BreakGlassAccount, Connector, Domain, Membership
+from idp.store.models import Access, Account, BreakGlassAccount, Connector, Domain
 
 LoginMethod = Literal["email_code", "refused"] | tuple[Literal["sso"], str]
-# Account columns a sub-unit rule may read; other names are read from ``Account.extra``
-# (the unit's extra profile fields).
+# Profile attributes a sub-unit rule may read besides unit field names: employer facts
+# (from the sign-in's attributes or the first wallet form) and the account's locale.
 ACCOUNT_ATTRIBUTES = ("department", "cost_centre", "personnel_number", "locale")
 
 
@@ -108,16 +108,14 @@ def _normal_email(email: Any) -> str:
 def attribute_value(
     account: Account | None, attributes: Mapping[str, Any] | None, name: str
 ) -> str | None:
-    """The profile attribute ``name`` from ``attributes`` or else the account (its
-    columns in :data:`ACCOUNT_ATTRIBUTES`, otherwise ``extra``), as text or None."""
+    """The profile attribute ``name`` from ``attributes``, or else the account's
+    personal ``locale``, as text or None. Employer facts are not the account's (they
+    are per access, and an account joining a unit has no access in its tree yet)."""
     value: Any = None
     if attributes is not None and name in attributes:
         value = attributes[name]
-    elif account is not None:
-        if name in ACCOUNT_ATTRIBUTES:
-            value = getattr(account, name, None)
-        else:
-            value = (account.extra or {}).get(name)
+    elif account is not None and name == "locale":
+        value = account.locale
     if value is None or isinstance(value, (dict, list)):
         return None
     text = str(value).strip()
@@ -240,35 +238,37 @@ def login_method_for_email(email: str) -> LoginMethod:
     return "email_code"
 
 
-def apply_auto_join(account: Account, actor: audit.Actor | str = "login") -> Membership | None:
+def apply_auto_join(
+    account: Account,
+    actor: audit.Actor | str = "login",
+    facts: dict[str, Any] | None = None,
+) -> Access | None:
     """Create the membership an e-mail code sign-in of ``account`` earns, and return
     it (or the existing one). Returns None, changing nothing, when the address is
     not verified (``email_verified`` false: e.g. just changed and not yet proven),
     when no rule joins it, or when the account already belongs to the target unit
     or any unit of the domain's company tree. Safe under concurrent sign-ins: one
-    membership, never a duplicate."""
+    membership, never a duplicate. ``facts``: the employer facts of the first wallet
+    form, kept on the new access (``idp.accesses.join``)."""
     if not account.email_verified or not account.can_sign_in:
         return None
-    result = explain(account.email, account=account)
+    attributes = None
+    if facts:
+        attributes = {**(facts.get("extra") or {}),
+                      **{n: facts.get(n) for n in ACCOUNT_ATTRIBUTES if facts.get(n)}}
+    result = explain(account.email, attributes, account=account)
     if not result.joins or result.unit_id is None:
         return None
     claim = domain_lookup.match(result.domain or "").effective
     tree = {result.unit_id}
     if claim is not None:
         tree |= claim.tree
-    existing = units_repo.memberships_in(account.id, tree)
+    existing = units_repo.accesses_in(account.id, tree)
     if existing:
         return next((m for m in existing if m.unit_id == result.unit_id), existing[0])
-    event = audit.event(
-        actor,
-        "membership.auto_join",
-        account.id,
-        {"unit": result.unit_slug, "roles": result.roles, "claim": result.claim},
-        result.unit_id,
-    )
-    return units.add_membership(
-        Membership(account_id=account.id, unit_id=result.unit_id, roles=list(result.roles)),
-        event,
+    return accesses.join(
+        account.id, result.unit_id, result.roles, actor, "membership.auto_join",
+        {"unit": result.unit_slug, "roles": result.roles, "claim": result.claim}, facts,
     )
 
 

@@ -76,7 +76,7 @@ def join(account: Account, record_id: str) -> Invitation:
             if placeholder is None or placeholder.status != AccountStatus.ACTIVE:
                 raise JoinRefused("gone")
             version = placeholder.version
-            _take_values(placeholder, account)
+            _take_values(placeholder, account, found.unit_id)
             if not invitations_repo.rebind(
                 placeholder, version, account.id, account.email, found.unit_id, utcnow()
             ):
@@ -92,7 +92,8 @@ def join(account: Account, record_id: str) -> Invitation:
     return found
 
 
-def _take_values(placeholder: Account, account: Account) -> None:
-    """Copy the values the unit's provisioning owns on the placeholder to the
-    holder's account, with their ownership (through the account lifecycle)."""
-    accounts.take_joined_values(placeholder, account, SOURCE)
+def _take_values(placeholder: Account, account: Account, unit_id: str) -> None:
+    """Move what the unit's provisioning owns from the placeholder to the holder,
+    through the lifecycle: personal values to the account, the access and its facts
+    to the holder's access (:func:`idp.accounts.take_joined_values`)."""
+    accounts.take_joined_values(placeholder, account, unit_id, SOURCE)

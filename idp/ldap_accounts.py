@@ -5,7 +5,8 @@ grant (so refresh tokens stop working and introspection says inactive);
 reactivation restores sign-in. Each step is audited. Nothing here commits: the
 caller's page transaction holds the change and its audit events together.
 
-Statuses and the field-ownership rule are :mod:`idp.provisioning`'s; its own
+Statuses are the lifecycle's (:mod:`idp.accounts`), the field-ownership rule is
+:mod:`idp.field_owners`; SCIM's own
 deactivation works on SCIM directory records and commits per account, so the
 sync's page-batched variant lives here.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from idp import accounts, audit, provisioning
-from idp.store.models import Account
+from idp.store.models import Access, Account
 
 ACTIVE = accounts.Status.ACTIVE
 DEACTIVATED = accounts.Status.DEACTIVATED
@@ -34,8 +35,9 @@ def reactivate(account: Account, actor: audit.Actor, unit_id: str) -> None:
     accounts.stage_reactivate(account, actor, unit_id)
 
 
-def writable(account: Account) -> Callable[[str], bool]:
-    """A test of which fields the directory may change on ``account``
-    (:func:`idp.provisioning.may_write` for the source ``ldap``)."""
-    owned = provisioning.owners(account)
+def writable(row: Account | Access | None) -> Callable[[str], bool]:
+    """A test of which fields the directory may change on ``row``, an account
+    (personal fields) or an access (employer facts), (:func:`idp.provisioning.may_write`
+    for the source ``ldap``)."""
+    owned = provisioning.owners(row)
     return lambda field: provisioning.may_write(OWNER, owned.get(field))

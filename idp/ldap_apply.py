@@ -9,30 +9,37 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from idp import accounts, audit, ldap_accounts
+from idp import accesses, accounts, audit, ldap_accounts
 from idp.ldap_mapping import MappedEntry
 from idp.ldap_plan import Plan, SyncSummary, actor, field_value_for
 from idp.store import ldap_repo
-from idp.store.models import Account, LdapDirectory, LdapLink, Membership, utcnow
+from idp.store.models import Access, Account, LdapDirectory, LdapLink, utcnow
 
 
-def _set_fields(account: Account, fields: dict[str, Any], bump_version: bool = True) -> None:
+def _set_fields(
+    account: Account, access: Access | None, fields: dict[str, Any], bump_version: bool = True
+) -> None:
     """Write the directory's values through the account lifecycle as the ``ldap``
-    writer (it owns what it fills; what it clears goes back to the employee)."""
-    accounts.stage_profile(
-        account, fields, ldap_accounts.OWNER, refuse=False, bump_version=bump_version
+    writer (:func:`idp.accounts.stage_changes`: personal fields onto the account,
+    employer facts onto the unit's ``access``; it owns what it fills, what it clears
+    goes back to the employee, a field SCIM owns is left alone)."""
+    accounts.stage_changes(
+        account, None, fields, ldap_accounts.OWNER,
+        refuse=False, bump_version=bump_version, access=access,
     )
 
 
 def _set_roles(
-    directory: LdapDirectory, account: Account, membership: Membership | None, roles: list[str]
-) -> Membership:
-    if membership is None:
-        membership = Membership(account_id=account.id, unit_id=directory.unit_id, roles=roles)
-        ldap_repo.add(membership)
-    else:
-        membership.roles = roles
-    return membership
+    directory: LdapDirectory,
+    account: Account,
+    access: Access | None,
+    roles: list[str],
+    who: audit.Actor,
+) -> Access:
+    if access is None:
+        return accesses.create(account.id, directory.unit_id, roles, who, event=None)
+    accesses.set_roles(access, roles)
+    return access
 
 
 def _state(entry: MappedEntry) -> str:
@@ -59,14 +66,16 @@ class Applier:
         assert m is not None
         d = self.directory
         account = accounts.new_account(m.email, email_verified=d.trust_email)
-        _set_fields(account, {k: field_value_for(k, v) for k, v in m.values.items()}, False)
+        access = _set_roles(d, account, None, plan.roles or [], self.actor)
+        _set_fields(
+            account, access, {k: field_value_for(k, v) for k, v in m.values.items()}, False
+        )
         ldap_repo.add(
             LdapLink(
                 directory_id=d.id, account_id=account.id, external_id=m.external_id,
                 dn=m.dn, state="active", last_seen_at=now,
             )
         )
-        _set_roles(d, account, None, plan.roles or [])
         self._audit(
             "account.provisioned",
             account.id,
@@ -83,32 +92,36 @@ class Applier:
                 external_id=m.external_id, dn=m.dn, state="active", last_seen_at=now,
             )
         )
-        self._update_account(plan)
+        access = self._update_account(plan)
         # the directory now owns every field it fills (the address as it stands)
         owned = {k: field_value_for(k, v) for k, v in m.values.items()}
         if "email" in owned:
             owned["email"] = account.email
-        _set_fields(account, owned, False)
+        _set_fields(account, access, owned, False)
         self._audit("ldap.link", account.id, {"dn": m.dn, "external_id": m.external_id})
 
     def _update(self, plan: Plan, now: datetime) -> None:
         self._touch_link(plan, now)
         self._update_account(plan)
 
-    def _update_account(self, plan: Plan) -> None:
+    def _update_account(self, plan: Plan) -> Access | None:
+        """Fields and roles of the plan; the access to the unit afterwards."""
         account = plan.account
         assert account is not None
+        access = plan.membership
+        old = list(access.roles or []) if access is not None else None
+        if plan.roles is not None:  # first: a new access holds the facts below
+            access = _set_roles(self.directory, account, access, plan.roles, self.actor)
         if plan.fields:
-            _set_fields(account, plan.fields)
+            _set_fields(account, access, plan.fields)
             self._audit("account.updated", account.id, {"fields": sorted(plan.fields)})
         if plan.roles is not None:
-            old = list(plan.membership.roles or []) if plan.membership else None
-            _set_roles(self.directory, account, plan.membership, plan.roles)
             self._audit(
                 "membership.roles",
                 account.id,
                 {"unit_id": self.directory.unit_id, "from": old, "to": plan.roles},
             )
+        return access
 
     def _unchanged(self, plan: Plan, now: datetime) -> None:
         link, m = plan.link, plan.entry

@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.ldap import LdapEntry, entry_id, is_disabled
-from idp.field_owners import EXTRA_LENGTH, EXTRA_PREFIX
-from idp.field_owners import PROFILE_FIELDS as FIELD_LENGTHS  # account fields LDAP can fill
+from idp.field_owners import (
+    EXTRA_LENGTH,
+    EXTRA_PREFIX,
+    FIELD_LENGTHS,  # personal fields and facts LDAP can fill
+)
 
 EXTRA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 ROLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")

@@ -13,9 +13,10 @@ from typing import Any
 
 from connectors import ldap as ldap_connector
 from idp import audit, domains, ldap_accounts, ownership
+from idp.field_owners import fact_value, is_fact
 from idp.ldap_mapping import MappedEntry, MappingError, map_entry
 from idp.store import ldap_repo
-from idp.store.models import Account, LdapDirectory, LdapLink, Membership
+from idp.store.models import Access, Account, LdapDirectory, LdapLink
 
 MASS_DEACTIVATION_FLOOR = 10
 DEFAULT_ROLE = "employee"  # every new membership, like a domain's auto-join default
@@ -78,15 +79,17 @@ class Plan:
     entry: MappedEntry | None = None
     link: LdapLink | None = None
     account: Account | None = None
-    membership: Membership | None = None
+    membership: Access | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     roles: list[str] | None = None
     reason: str = ""
 
 
-def _field_value(account: Account, name: str) -> Any:
-    if name.startswith("extra."):
-        return (account.extra or {}).get(name[6:])
+def _field_value(account: Account, access: Access | None, name: str) -> Any:
+    """The current value: an employer fact from the unit's access, a personal field
+    from the account."""
+    if is_fact(name):
+        return fact_value(access, name)
     return getattr(account, name)
 
 
@@ -96,14 +99,16 @@ def field_value_for(name: str, value: str | None) -> Any:
     return value
 
 
-def _field_changes(account: Account, entry: MappedEntry, trust_email: bool) -> dict[str, Any]:
+def _field_changes(
+    account: Account, access: Access | None, entry: MappedEntry, trust_email: bool
+) -> dict[str, Any]:
     changes: dict[str, Any] = {}
-    may_write = ldap_accounts.writable(account)
+    personal, facts = ldap_accounts.writable(account), ldap_accounts.writable(access)
     for name, value in entry.values.items():
-        if not may_write(name):
+        if not (facts if is_fact(name) else personal)(name):
             continue
         target = field_value_for(name, value)
-        current = _field_value(account, name)
+        current = _field_value(account, access, name)
         if name == "email":
             current = (current or "").lower()
         if current != target:
@@ -118,7 +123,7 @@ def _managed_roles(directory: LdapDirectory) -> set[str]:
 
 
 def _role_change(
-    directory: LdapDirectory, membership: Membership | None, entry: MappedEntry
+    directory: LdapDirectory, membership: Access | None, entry: MappedEntry
 ) -> list[str] | None:
     """The membership's new role list, or None when it stays as it is."""
     managed = _managed_roles(directory)
@@ -180,7 +185,7 @@ class Planner:
         ]
         by_email = ldap_repo.accounts_by_email(new_emails + changed_emails)
         account_ids = [a.id for _, a in links.values()] + [a.id for a in by_email.values()]
-        memberships = ldap_repo.memberships_in(d.unit_id, account_ids)
+        memberships = ldap_repo.accesses_in(d.unit_id, account_ids)
         other_links = ldap_repo.links_of_accounts([a.id for a in by_email.values()])
         self.scim_managed = ldap_repo.scim_managed([a.id for a in by_email.values()])
 
@@ -200,7 +205,7 @@ class Planner:
         m: MappedEntry,
         link: LdapLink,
         account: Account,
-        memberships: dict[str, Membership],
+        memberships: dict[str, Access],
         by_email: dict[str, Account],
     ) -> Plan:
         membership = memberships.get(account.id)
@@ -211,7 +216,7 @@ class Planner:
             if account.status == ldap_accounts.ACTIVE:
                 return Plan("deactivate", m, link, account, membership, reason="disabled")
             return Plan("unchanged", m, link, account, membership)
-        fields = _field_changes(account, m, self.directory.trust_email)
+        fields = _field_changes(account, membership, m, self.directory.trust_email)
         if "email" in fields:
             # The account keeps its address unless the new one is the unit's own
             # (idp.ownership) and free; the other fields change all the same.
@@ -234,7 +239,7 @@ class Planner:
         self,
         m: MappedEntry,
         by_email: dict[str, Account],
-        memberships: dict[str, Membership],
+        memberships: dict[str, Access],
         other_links: dict[str, list[LdapLink]],
     ) -> Plan | None:
         if m.disabled:
@@ -272,7 +277,7 @@ class Planner:
                 f"{m.dn}: {m.email} belongs to an account another unit also reaches; not adopted"
             )
             return None
-        fields = _field_changes(account, m, self.directory.trust_email)
+        fields = _field_changes(account, membership, m, self.directory.trust_email)
         roles = _role_change(self.directory, membership, m)
         return Plan("adopt", m, None, account, membership, fields, roles)
 

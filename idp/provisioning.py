@@ -41,13 +41,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from idp import accounts, audit, ownership
+from idp import accesses, accounts, audit, ownership
 from idp.accounts import employee_update
 from idp.field_owners import (
     DELETED,
     EXTRA_LENGTH,
     EXTRA_PREFIX,
-    PROFILE_FIELDS,
+    FACT_FIELDS,
+    FIELD_LENGTHS,
+    PERSONAL_FIELDS,
     attempts,
     checked,
     column_value,
@@ -66,7 +68,7 @@ from idp.provisioning_errors import (
     ProvisioningError,
 )
 from idp.store import grants_repo, scim_repo
-from idp.store.models import Account, Membership, ScimUser, new_id
+from idp.store.models import Access, AccessStatus, Account, ScimUser, new_id
 from idp.store.predicates import Predicate
 
 ACTIVE = accounts.Status.ACTIVE
@@ -174,7 +176,9 @@ def get_user(unit_id: str, user_id: str) -> DirectoryUser:
         raise NotFound("user not found")
     account_id = row[0].id
     groups = scim_repo.groups_of_accounts(unit_id, [account_id])[account_id]
-    return _to_user(row[0], row[1], [(g.id, g.display_name) for g in groups], extra_names(unit_id))
+    return _to_user(
+        row[0], row[1], row[2], [(g.id, g.display_name) for g in groups], extra_names(unit_id)
+    )
 
 
 def find_users(
@@ -189,12 +193,12 @@ def find_users(
     """Total and one page of the unit's users matching ``where``, in a stable order."""
     total, rows = scim_repo.search_users(unit_id, where, sort_field, descending, offset, limit)
     groups = (
-        scim_repo.groups_of_accounts(unit_id, [a.id for a, _ in rows]) if with_groups else {}
+        scim_repo.groups_of_accounts(unit_id, [a.id for a, _, _ in rows]) if with_groups else {}
     )
     names = extra_names(unit_id)
     return total, [
-        _to_user(a, r, [(g.id, g.display_name) for g in groups.get(a.id, [])], names)
-        for a, r in rows
+        _to_user(a, r, s, [(g.id, g.display_name) for g in groups.get(a.id, [])], names)
+        for a, r, s in rows
     ]
 
 
@@ -220,9 +224,15 @@ def extra_names(unit_id: str) -> list[str]:
 
 
 def _to_user(
-    account: Account, record: ScimUser, groups: list[tuple[str, str]], names: list[str]
+    account: Account,
+    record: ScimUser,
+    access: Access | None,
+    groups: list[tuple[str, str]],
+    names: list[str],
 ) -> DirectoryUser:
-    extra = account.extra or {}
+    """The unit's view of a record: personal fields from the account, employer facts
+    from the account's access to the unit."""
+    extra = (access.extra or {}) if access is not None else {}
     return DirectoryUser(
         id=record.scim_id,
         account_id=account.id,
@@ -231,7 +241,7 @@ def _to_user(
         user_name=record.user_name,
         external_id=record.external_id,
         active=(
-            record.suspended_roles is None
+            access is None or access.status != AccessStatus.SUSPENDED
             if record.joined_at is not None
             else account.status == ACTIVE
         ),
@@ -243,9 +253,9 @@ def _to_user(
         user_type=record.user_type,
         phone_number=account.phone_number,
         locale=account.locale,
-        personnel_number=account.personnel_number,
-        cost_centre=account.cost_centre,
-        department=account.department,
+        personnel_number=access.personnel_number if access is not None else None,
+        cost_centre=access.cost_centre if access is not None else None,
+        department=access.department if access is not None else None,
         manager_id=record.manager_id,
         extras={n: _text_or_none(extra.get(n)) for n in names if extra.get(n) is not None},
         groups=groups,
@@ -300,10 +310,9 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
         )
     values: dict[str, Any] = {
         name: getattr(user, name)
-        for name in PROFILE_FIELDS
+        for name in PERSONAL_FIELDS
         if getattr(user, name) is not None and not (name == "email" and pending_email is not None)
     }
-    values.update({EXTRA_PREFIX + k: v for k, v in user.extras.items() if v is not None})
     accounts.stage_profile(account, values, actor.source, bump_version=False)
     account.status = accounts.provisioned_status(account, user.active)
     account.version = (account.version or 0) + 1
@@ -321,8 +330,12 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
         manager_id=user.manager_id,
     )
     scim_repo.add(record)
-    if not adopted or scim_repo.membership(account.id, unit_id) is None:
-        scim_repo.add(Membership(account_id=account.id, unit_id=unit_id, roles=[NEW_MEMBER_ROLE]))
+    access = accesses.find(account.id, unit_id) if adopted else None
+    if access is None:
+        access = accesses.create(account.id, unit_id, [NEW_MEMBER_ROLE], actor.name, event=None)
+    facts: dict[str, str | None] = {n: getattr(user, n) for n in FACT_FIELDS}
+    facts.update({EXTRA_PREFIX + n: v for n, v in user.extras.items()})
+    accesses.set_facts(access, {k: v for k, v in facts.items() if v is not None}, actor.source)
     details: dict[str, Any] = {
         "unit_id": unit_id,
         "adopted": adopted,
@@ -333,7 +346,9 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
     if adopted and not user.active:
         _cut_access(account.id, actor, unit_id)
     scim_repo.flush()
-    return _to_user(account, record, [], extra_names(unit_id))
+    return _to_user(
+        account, record, access, [], extra_names(unit_id)
+    )
 
 
 PLACEHOLDER_DOMAIN = "pending.invalid"
@@ -399,14 +414,21 @@ def _write_user(
 ) -> bool:
     account = scim_repo.account(cur.account_id)
     assert account is not None
-    owned = owners(account)
+    access = scim_repo.access(cur.account_id, unit_id)
+    owned, facts_owned = owners(account), owners(access)
     values: dict[str, Any] = {}
+    facts: dict[str, str | None] = {}
     record: dict[str, Any] = {}
     changed: list[str] = []
     profile: dict[str, Any] = {}
-    for name in PROFILE_FIELDS:
+    for name in FIELD_LENGTHS:  # personal fields and employer facts
         new, old = getattr(des, name), getattr(cur, name)
-        if new == old or (replace and new is None and owned.get(name) != actor.source):
+        owner = (facts_owned if name in FACT_FIELDS else owned).get(name)
+        if new == old or (replace and new is None and owner != actor.source):
+            continue
+        if name in FACT_FIELDS:
+            facts[name] = new
+            changed.append(name)
             continue
         if name == "email":
             if new is None:
@@ -418,12 +440,18 @@ def _write_user(
     for name in names:
         new, old = des.extras.get(name), cur.extras.get(name)
         key = EXTRA_PREFIX + name
-        if new == old or (replace and new is None and owned.get(key) != actor.source):
+        if new == old or (replace and new is None and facts_owned.get(key) != actor.source):
             continue
-        profile[key] = new
-    # the lifecycle's one ownership rule: FieldOwned when another writer owns one
+        facts[key] = new
+        changed.append(key)
+    # the lifecycle's one ownership rule (personal fields on the account, facts on the
+    # unit's access): FieldOwned when a higher-ranked writer owns one
     values.update(accounts.profile_changes(account, profile, actor.source).values)
     changed.extend(profile)
+    if facts:
+        if access is None:
+            raise Conflict("the user has no access to this unit; reactivate it first")
+        accesses.set_facts(access, facts, actor.source)
     for name in RECORD_FIELDS:
         new, old = getattr(des, name), getattr(cur, name)
         if new != old:
@@ -443,12 +471,12 @@ def _write_user(
             values["status"] = status_change = ACTIVE
         elif not des.active and account.status == ACTIVE:
             values["status"] = status_change = DEACTIVATED
-    if not values and not record and status_change is None:
+    if not values and not record and not facts and status_change is None:
         return True
     if not scim_repo.bump_account(cur.account_id, cur.version, values):
         return False
     if cur.joined and status_change is not None:
-        record.update(_suspension(unit_id, cur, status_change, actor))
+        _suspension(unit_id, cur, status_change, actor)
     scim_repo.update_directory_record(unit_id, cur.account_id, record)
     if changed:
         audit.record(
@@ -464,24 +492,20 @@ def _write_user(
     return True
 
 
-def _suspension(
-    unit_id: str, cur: DirectoryUser, change: str, actor: Actor
-) -> dict[str, Any]:
+def _suspension(unit_id: str, cur: DirectoryUser, change: str, actor: Actor) -> None:
     """Stage HR's ``active`` change of a joined record, within the unit only:
-    deactivation removes the unit membership (keeping its roles on the record) and
-    revokes the grants issued for the unit; reactivation restores the membership. The
-    person's account, sessions and other units are untouched. Returns the record's
-    new values."""
+    deactivation suspends the unit's access (``idp.accesses``; its roles and facts
+    stay on it) and revokes the grants issued for the unit; reactivation makes the
+    access active again. The person's account, sessions and other units are
+    untouched."""
     if change == DEACTIVATED:
-        roles = scim_repo.suspend_membership(cur.account_id, unit_id)
         revoked = grants_repo.revoke_for_unit(cur.account_id, unit_id)
-        audit.record(actor.name, "access.suspended", cur.account_id,
-                     {"unit_id": unit_id, "grants_revoked": revoked})  # fmt: skip
-        return {"suspended_roles": roles}
-    roles = scim_repo.suspended_roles(cur.account_id, unit_id) or []
-    scim_repo.resume_membership(cur.account_id, unit_id, roles)
-    audit.record(actor.name, "access.resumed", cur.account_id, {"unit_id": unit_id})
-    return {"suspended_roles": None}
+        accesses.suspend(cur.account_id, unit_id, actor.name, {"grants_revoked": revoked})
+        return
+    if accesses.find(cur.account_id, unit_id) is None:  # removed meanwhile: give it back
+        accesses.create(cur.account_id, unit_id, [NEW_MEMBER_ROLE], actor.name)
+    else:
+        accesses.reactivate(cur.account_id, unit_id, actor.name)
 
 
 def _new_address(
@@ -566,15 +590,11 @@ def _detach(unit_id: str, current: DirectoryUser, actor: Actor) -> bool:
     assert account is not None
     owned = owners(account)
     values: dict[str, Any] = {}
-    extra = dict(account.extra or {})
-    for key, owner in list(owned.items()):
+    for key, owner in list(owned.items()):  # the unit's facts go with its access
         if owner != actor.source:
             continue
         del owned[key]
-        if key.startswith(EXTRA_PREFIX):
-            extra.pop(key[len(EXTRA_PREFIX):], None)
-            values["extra"] = extra
-        elif key in PROFILE_FIELDS and key != "email":
+        if key in PERSONAL_FIELDS and key != "email":
             values[key] = column_value(key, None)
     values["field_owners"] = owned
     if not scim_repo.bump_account(account.id, current.version, values):
@@ -595,7 +615,7 @@ def _detach(unit_id: str, current: DirectoryUser, actor: Actor) -> bool:
 
 def _validated(user: DirectoryUser, names: list[str]) -> DirectoryUser:
     """Trim, length-check and normalise a desired view; unknown extras are refused."""
-    for name in list(PROFILE_FIELDS) + list(RECORD_FIELDS):
+    for name in list(FIELD_LENGTHS) + list(RECORD_FIELDS):
         size = RECORD_FIELDS.get(name) or limit(name)
         setattr(user, name, checked(name, getattr(user, name), size))
     if not user.user_name:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from idp import accesses
 from idp.store import signins_repo
-from idp.store.models import SignIn
+from idp.store.models import SignIn, utcnow
 from idp.store.unit_of_work import atomic
 
 
@@ -12,15 +13,18 @@ def record(
 ) -> SignIn:
     """Record that ``account_id`` signed in at the merchant now, releasing the claim
     names ``released``. Written in its own transaction before the merchant gets an
-    answer, so the dashboard never misses a sign-in that happened. ``merchant_id``
-    comes from the cached client or the loaded SP (no query here)."""
+    answer, so the dashboard never misses a sign-in that happened; the
+    ``last_signin_at`` of the access to ``unit_id`` is set in the same transaction.
+    ``merchant_id`` comes from the cached client or the loaded SP (no query here)."""
     row = SignIn(
         account_id=account_id,
         merchant_id=merchant_id,
         unit_id=unit_id,
         protocol=protocol,
         released=list(released),
+        at=utcnow(),
     )
     with atomic():
         signins_repo.add(row)
+        accesses.record_signin(account_id, unit_id, row.at)
     return row

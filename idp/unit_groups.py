@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from idp import audit, units
+from idp import accesses, audit, units
 from idp.provisioning import (
     Actor,
     Busy,
@@ -227,22 +227,21 @@ def sync_roles(
     actor_name: audit.Actor | str,
     also_managed: set[str] | None = None,
 ) -> None:
-    """Recompute the managed roles of these accounts' memberships in the unit from
+    """Recompute the managed roles of these accounts' accesses to the unit from
     their group memberships (staged in the current transaction)."""
     rules = unit_groups_repo.role_rules(unit_id)
     managed = {r.role for r in rules} | (also_managed or set())
     if not managed:
         return
     for account_id in set(account_ids):
-        membership = scim_repo.membership(account_id, unit_id)
-        if membership is None:
+        access = accesses.find(account_id, unit_id)
+        if access is None:
             continue
         names = unit_groups_repo.group_names_of(unit_id, account_id)
         granted = [r.role for r in rules if r.group_name in names]
-        kept = [r for r in membership.roles or [] if r not in managed]
+        kept = [r for r in access.roles or [] if r not in managed]
         roles = kept + sorted(set(granted) - set(kept))
-        if roles != list(membership.roles or []):
-            membership.roles = roles
+        if accesses.set_roles(access, roles):
             audit.record(actor_name, "membership.roles_synced", account_id,
                          {"unit_id": unit_id, "roles": roles})
 

@@ -4,7 +4,7 @@ A unit has a display ``name``, a unique ``slug`` (stable key for configuration f
 and URLs), a ``kind`` (``company`` or ``person`` for a sole trader), an optional
 ``parent`` (a department or subsidiary hangs under its company), and its own custom
 permission groups (rows of ``permission_groups``, see :mod:`idp.rights`). An account
-may belong to several units (``Membership``); its ``roles`` there come from the base
+may belong to several units (``Access``); its ``roles`` there come from the base
 vocabulary :data:`BASE_ROLES` plus the unit's permission groups. See
 ``docs/companies.md``.
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from idp import audit
 from idp.store import rights_repo, units_repo
-from idp.store.models import Membership, PermissionGroup, Unit, UnitProfileField, new_id
+from idp.store.models import PermissionGroup, Unit, UnitProfileField, new_id
 from idp.store.unit_of_work import Conflict, atomic
 
 BASE_ROLES: tuple[str, ...] = (
@@ -330,21 +330,6 @@ def delete(ref: str, actor: str = "system") -> Unit:
             actor, "unit.delete", unit.slug, {"members": members}, unit.id
         ))
     return unit
-
-
-def add_membership(row: Membership, *staged: object) -> Membership:
-    """Add a membership with ``staged`` rows (its audit event) in one transaction;
-    when a concurrent sign-in created the same membership first, return that one
-    instead (no duplicate, no error, no event)."""
-    try:
-        with atomic():
-            units_repo.add_membership(row, *staged)
-        return row
-    except Conflict:
-        existing = units_repo.membership(row.account_id, row.unit_id)
-        if existing is None:
-            raise
-        return existing
 
 
 def validate_field_name(name: Any) -> str:

@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from connectors import UpstreamIdentity as Asserted
-from idp import accounts, audit, domains, field_owners, ldap_sync
+from idp import accesses, accounts, audit, domains, field_owners, ldap_sync
 from idp.cli import main
 from idp.federation import accounts as federation
 from idp.services import settings
@@ -61,13 +61,25 @@ def owners_of(app: Flask, email: str) -> dict[str, str]:
         return field_owners.owners(found)
 
 
+def facts_of(app: Flask, email: str, unit_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The employer facts on the account's access to the unit, and their owners."""
+    with app.app_context():
+        found = accounts.by_email(email)
+        assert found is not None
+        access = accesses.find(found.id, unit_id)
+        assert access is not None
+        values = {n: field_owners.fact_value(access, n) for n in field_owners.FACT_FIELDS}
+        return values, field_owners.owners(access)
+
+
 # --- federation against SCIM -------------------------------------------------------
 
 
 def test_federation_cannot_overwrite_what_scim_owns(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, upstream: Upstream
 ) -> None:
-    """Alice signs in through Google first (just in time: SSO owns her names); then
+    """Alice signs in through Google first (just in time: SSO owns her names on the
+    account, her personnel number and department on her access to the unit); then
     HR's SCIM client adopts her account and sets her names and personnel number.
     Her next Google sign-in changes none of them, only what SSO still owns."""
     unit = make_unit(app, "acme", verified=("acme.example",))
@@ -75,9 +87,9 @@ def test_federation_cannot_overwrite_what_scim_owns(
         "issuer": upstream.google_issuer, "hosted_domains": ["acme.example"],
         "default_roles": ["employee"]})
     assert sso(app, client, upstream, cid, "g-alice", GOOGLE).status_code == 303
-    owned = owners_of(app, "alice@acme.example")
-    assert owned["given_name"] == owned["personnel_number"] == "sso"
-    assert owned["extra.department"] == "sso"
+    assert owners_of(app, "alice@acme.example")["given_name"] == "sso"
+    _facts, facts_owned = facts_of(app, "alice@acme.example", unit)
+    assert facts_owned["personnel_number"] == facts_owned["department"] == "sso"
 
     hr = Scim(client, create_token(runner, "acme"))
     created = body(hr.post("/Users", {
@@ -93,16 +105,17 @@ def test_federation_cannot_overwrite_what_scim_owns(
                "department": "Finance"}
     assert sso(app, again, upstream, cid, "g-alice", changed).status_code == 303
     alice = account_of(app, "alice@acme.example")
-    assert (alice.given_name, alice.family_name, alice.personnel_number) == (
-        "Alicia", "Buyer-HR", "HR-1")
-    assert alice.extra["department"] == "Finance"  # still SSO's own field
-    owned = owners_of(app, "alice@acme.example")
-    assert owned["given_name"] == owned["personnel_number"] == "scim"
-    assert owned["extra.department"] == "sso"
+    assert (alice.given_name, alice.family_name) == ("Alicia", "Buyer-HR")
+    facts, facts_owned = facts_of(app, "alice@acme.example", unit)
+    assert facts["personnel_number"] == "HR-1"
+    assert facts["department"] == "Finance"  # still SSO's own fact
+    assert owners_of(app, "alice@acme.example")["given_name"] == "scim"
+    assert facts_owned["personnel_number"] == "scim"
+    assert facts_owned["department"] == "sso"
     updated = [e for e in events(app, alice.id) if e["action"] == "account.updated"]
     assert updated[-1]["actor"] == {"kind": "sso", "id": cid, "on_behalf_of": None,
                                     "display": f"connector:{cid}"}
-    assert updated[-1]["details"] == {"fields": ["extra.department"]}
+    assert updated[-1]["details"] == {"fields": ["department"]}
     assert ("sso", "federation.account_created") in actions(app, alice.id)
 
 
@@ -174,6 +187,7 @@ def test_wallet_operations_are_audited_as_the_employee(app: Flask) -> None:
     with app.app_context():
         made = accounts.create_wallet(
             "eve@open.example", {"given_name": "Eve", "family_name": "E"}, "en")
+        # no unit: the unit field has no access to live on and is not written
         accounts.update_wallet(made, {"given_name": "Eva", "extra": {"ship_to": "Dock 1"}})
         accounts.employee_update(made.id, {"phone_number": "+49 30 1"},
                                  audit.account_actor(made.id))
@@ -184,7 +198,7 @@ def test_wallet_operations_are_audited_as_the_employee(app: Flask) -> None:
         ("account", "account.profile_edited"),
     ]
     profile = [e for e in events(app, account_id) if e["action"] == "account.profile"]
-    assert profile[0]["details"] == {"fields": ["extra", "given_name"]}
+    assert profile[0]["details"] == {"fields": ["given_name"]}
 
 
 def test_operator_levers_are_audited_as_the_operator(

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from idp import clients, demo
 from idp.cli import main
 from idp.store.db import db
-from idp.store.models import Account, Client, Membership, Unit, UnitProfileField
+from idp.store.models import Access, Account, Client, Unit, UnitProfileField
 
 
 def run_demo(runner: FlaskCliRunner, *extra: str) -> dict[str, Any]:
@@ -70,8 +70,8 @@ def test_demo_adds_membership_only_for_an_existing_account(
     assert run_demo(runner, "--employee-email", email)["membership"] == "present"
     with app.app_context():
         account = db.session.scalars(select(Account).where(Account.email == email)).one()
-        assert count(Membership, Membership.account_id == account.id) == 1
-        assert account.memberships[0].roles == ["employee"]
+        assert count(Access, Access.account_id == account.id) == 1
+        assert account.accesses[0].roles == ["employee"]
 
 
 def test_demo_text_output_says_what_to_try(runner: FlaskCliRunner) -> None:

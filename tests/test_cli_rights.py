@@ -10,12 +10,12 @@ from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from idp import units
+from idp import accesses, units
 from idp.cli import main
 from idp.rights import catalogue
-from idp.store import units_repo
 from idp.store.db import db
-from idp.store.models import Account, Membership
+from idp.store.models import Account
+from idp.store.unit_of_work import atomic
 
 
 def setup_tree(app: Flask) -> None:
@@ -35,9 +35,8 @@ def setup_tree(app: Flask) -> None:
             db.session.add(account)
             db.session.commit()
             if unit_id:
-                units.add_membership(
-                    Membership(account_id=account.id, unit_id=unit_id, roles=roles)
-                )
+                with atomic():
+                    accesses.create(account.id, unit_id, roles, "test", event=None)
 
 
 def run(runner: FlaskCliRunner, *args: str) -> Result:
@@ -102,10 +101,10 @@ def test_groups_set_list_remove(app: Flask, runner: FlaskCliRunner) -> None:
     assert "buyers" in run_json(runner, "units", "show", "acme-sales")["roles"]
     with app.app_context():
         ann = db.session.query(Account).filter_by(email="ann@acme.example").one()
-        membership = units_repo.membership(ann.id, made["unit_id"])
-        assert membership is not None
-        membership.roles = ["employee", "buyers"]
-        db.session.commit()
+        with atomic():
+            access = accesses.find(ann.id, made["unit_id"])
+            assert access is not None
+            accesses.set_roles(access, ["employee", "buyers"])
     assert check(runner, "ann@acme.example", "acme-sales-north", "budgets.manage").exit_code == 0
     assert check(runner, "ann@acme.example", "acme", "budgets.manage").exit_code == 1
 

@@ -25,17 +25,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from idp import domain_rules, domains, units
+from idp import accesses, domain_rules, domains, units
 from idp.federation.registry import callback_url, secret_context
 from idp.mail.outbox import courier
 from idp.services import services
 from idp.store import connectors_repo
 from idp.store.db import db
 from idp.store.models import (
+    Access,
     Account,
     AuditEvent,
     Connector,
-    Membership,
     OutboxMessage,
     UnitProfileField,
 )
@@ -173,9 +173,10 @@ class Answer:
     userinfo: dict[str, Any]
 
 
-def authorize(web: FlaskClient, rp: oidc.RP, **extra: str) -> tuple[TestResponse, dict[str, Any]]:
+def authorize(web: FlaskClient, rp: oidc.RP, scope: str = SCOPE,
+              **extra: str) -> tuple[TestResponse, dict[str, Any]]:
     verifier, challenge = oidc.pkce()
-    params = oidc.auth_params(rp, scope=SCOPE, code_challenge=challenge,
+    params = oidc.auth_params(rp, scope=scope, code_challenge=challenge,
                               code_challenge_method="S256", **extra)
     params["verifier"] = verifier
     sent = {k: v for k, v in params.items() if k != "verifier"}
@@ -230,7 +231,7 @@ def test_new_wallet_joins_the_domain_unit_and_the_merchant_sees_it(
     assert answer.userinfo["email"] == "alice@acme.example"
     with app.app_context():
         account = db.session.query(Account).filter_by(email="alice@acme.example").one()
-        [member] = db.session.query(Membership).filter_by(account_id=account.id).all()
+        [member] = db.session.query(Access).filter_by(account_id=account.id).all()
         assert (member.unit_id, member.roles) == (acme.unit_id, ["buyers"])
         joined = db.session.query(AuditEvent).filter_by(action="membership.auto_join").one()
         assert joined.target == account.id
@@ -252,28 +253,31 @@ def test_first_wallet_form_already_asks_the_joined_units_required_fields(
     assert who.seen == ["email", "code", "profile", "consent"]
     with app.app_context():
         account = db.session.query(Account).filter_by(email="erin@acme.example").one()
-        assert account.extra == {"plant": "Berlin"}
+        (joined,) = accesses.of_account(account.id)  # kept on the access it joined
+        assert joined.unit_id == acme.unit_id and joined.extra == {"plant": "Berlin"}
 
 
-def test_existing_account_proves_its_address_and_joins_the_mapped_sub_unit(
+def test_existing_account_proves_its_address_and_joins_the_domains_unit(
     app: Flask, web: FlaskClient, smtp_server: SmtpSink, acme: Company
 ) -> None:
+    """An account of no unit has no employer facts (they are per access), so the
+    sub-unit rule finds no cost centre: it joins the domain's unit itself."""
     account_id = oidc.make_account(app, "sam@acme.example", email_verified=False,
-                                   given_name="Sam", family_name="Seller", cost_centre="CC-S")
+                                   given_name="Sam", family_name="Seller")
     rp = oidc.register(app, scope=SCOPE)
     first, params = authorize(web, rp)
     who = Person("sam@acme.example", smtp_server)
     answer = redeem(web, rp, walk(web, first, who), params)
     assert who.seen == ["email", "code", "consent"]
-    assert org(answer.id_token) == (acme.sales_id, "ACME Sales", ["buyers"])
+    assert org(answer.id_token) == (acme.unit_id, "ACME GmbH", ["buyers"])
     assert answer.id_token["sub"] == account_id
     assert answer.userinfo["email_verified"] is True  # the code proved the address
     # The next sign-in changes nothing: one membership, never a duplicate.
     second, params2 = authorize(web, rp, prompt="login")
     answer2 = redeem(web, rp, walk(web, second, who), params2)
-    assert org(answer2.userinfo) == (acme.sales_id, "ACME Sales", ["buyers"])
+    assert org(answer2.userinfo) == (acme.unit_id, "ACME GmbH", ["buyers"])
     with app.app_context():
-        assert db.session.query(Membership).filter_by(account_id=account_id).count() == 1
+        assert db.session.query(Access).filter_by(account_id=account_id).count() == 1
 
 
 @pytest.mark.parametrize("email", ["carol@gmail.com", "dave@pending.example"])
@@ -289,7 +293,7 @@ def test_consumer_and_unverified_domains_join_nothing(
     assert org(answer.id_token) == (None, None, None)
     assert "org_id" not in answer.userinfo and answer.userinfo["email"] == email
     with app.app_context():
-        assert db.session.query(Membership).count() == 0
+        assert db.session.query(Access).count() == 0
 
 
 # -- 2. identifier-first login ---------------------------------------------------------
@@ -436,27 +440,66 @@ def test_a_person_in_two_units_chooses_and_the_claims_carry_the_choice(
                                    family_name="Consultant")
     with app.app_context():
         globex = units.create("Globex AG", slug="globex", permission_groups=["approvers"])
-        db.session.add_all([
-            Membership(account_id=account_id, unit_id=acme.unit_id, roles=["buyers"]),
-            Membership(account_id=account_id, unit_id=globex.id, roles=["approvers"]),
-        ])
-        db.session.commit()
+        with atomic():  # a cost centre in each unit: each its own employer's fact
+            for unit_id, roles, centre in ((acme.unit_id, ["buyers"], "CC-ACME"),
+                                           (globex.id, ["approvers"], "CC-GLOBEX")):
+                row = accesses.create(account_id, unit_id, roles, "test", event=None)
+                accesses.set_facts(row, {"cost_centre": centre}, "scim")
         globex_id = globex.id
-    rp = oidc.register(app, scope=SCOPE)
-    first, params = authorize(web, rp)
+    scope = SCOPE + " wallet"
+    rp = oidc.register(app, scope=scope)
+    first, params = authorize(web, rp, scope)
     who = Person("kim@consult.example", smtp_server, unit_id=globex_id)
     answer = redeem(web, rp, walk(web, first, who), params)
     assert who.seen == ["email", "code", "unit", "consent"]
     assert org(answer.id_token) == (globex_id, "Globex AG", ["approvers"])
     assert org(answer.userinfo) == (globex_id, "Globex AG", ["approvers"])
+    assert answer.id_token["cost_centre"] == answer.userinfo["cost_centre"] == "CC-GLOBEX"
     # With the live session the merchant gets the same unit again, without asking.
-    again, params2 = authorize(web, rp)
+    again, params2 = authorize(web, rp, scope)
     assert again.status_code == 303 and left_the_idp(again)
     assert org(redeem(web, rp, again, params2).id_token) == (globex_id, "Globex AG",
                                                              ["approvers"])
     # Asked to sign in again, the employee may choose the other unit.
-    other, params3 = authorize(web, rp, prompt="login")
+    other, params3 = authorize(web, rp, scope, prompt="login")
     who.unit_id = acme.unit_id
     answer3 = redeem(web, rp, walk(web, other, who), params3)
     assert "unit" in who.seen
     assert org(answer3.userinfo) == (acme.unit_id, "ACME GmbH", ["buyers"])
+    assert answer3.id_token["cost_centre"] == answer3.userinfo["cost_centre"] == "CC-ACME"
+    with app.app_context():  # each sign-in is the last one through its access
+        assert accesses.find(account_id, acme.unit_id).last_signin_at is not None  # type: ignore[union-attr]
+        assert accesses.find(account_id, globex_id).last_signin_at is not None  # type: ignore[union-attr]
+
+
+def test_a_suspended_access_leaves_the_other_unit_working(
+    app: Flask, web: FlaskClient, smtp_server: SmtpSink, acme: Company
+) -> None:
+    """Globex suspends Kim's access: Kim signs in for ACME without being asked for a
+    unit, gets ACME's claims only, and holds no right in Globex; ACME's unchanged."""
+    from idp.rights import Actor as RightsActor
+    from idp.rights import may
+
+    account_id = oidc.make_account(app, "kim@consult.example", given_name="Kim",
+                                   family_name="Consultant")
+    with app.app_context():
+        globex = units.create("Globex AG", slug="globex")
+        with atomic():
+            for unit_id, roles in ((acme.unit_id, ["main_user"]), (globex.id, ["main_user"])):
+                accesses.create(account_id, unit_id, roles, "test", event=None)
+        globex_id = globex.id
+        with atomic():
+            assert accesses.suspend(account_id, globex_id, "test")
+        who_rights = RightsActor.account(account_id)
+        assert not may(who_rights, "users.read", globex_id)
+        assert may(who_rights, "users.read", acme.unit_id)
+    rp = oidc.register(app, scope=SCOPE)
+    first, params = authorize(web, rp)
+    who = Person("kim@consult.example", smtp_server, unit_id=globex_id)
+    answer = redeem(web, rp, walk(web, first, who), params)
+    assert "unit" not in who.seen  # one granting access: nothing to choose
+    assert org(answer.id_token) == (acme.unit_id, "ACME GmbH", ["main_user"])
+    with app.app_context():
+        with atomic():
+            assert accesses.reactivate(account_id, globex_id, "test")
+        assert may(RightsActor.account(account_id), "users.read", globex_id)

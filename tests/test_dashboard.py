@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from idp import accounts, audit, clients, consent, interaction, signins
+from idp import accesses, accounts, audit, clients, consent, interaction, signins
 from idp.mail.outbox import courier
 from idp.services import ephemeral
 from idp.store.db import db
@@ -256,10 +256,10 @@ def test_a_session_sees_and_changes_only_its_own_account(app: Flask, web: FlaskC
 
 
 def test_profile_edit_with_validation_and_fields_hr_owns(app: Flask, web: FlaskClient) -> None:
-    ann = make_account(app, ANN, department="Purchasing",
-                       field_owners={"department": "scim", "personnel_number": "ldap"},
-                       personnel_number="P-17")
-    make_unit(app, ann, "Corp GmbH", fields=("project",))
+    ann = make_account(app, ANN)
+    unit = make_unit(app, ann, "Corp GmbH", fields=("project",),
+                     facts={"department": "Purchasing", "personnel_number": "P-17"},
+                     owners={"department": "scim", "personnel_number": "ldap"})
     html = sign_in_to_dashboard(app, web).get_data(as_text=True)
     assert 'name="given_name"' in html and 'name="phone_number"' in html
     assert 'name="extra__project"' in html and '<label for="extra__project">' in html
@@ -290,8 +290,9 @@ def test_profile_edit_with_validation_and_fields_hr_owns(app: Flask, web: FlaskC
         row = db.session.get(Account, ann)
         assert row is not None
         assert (row.given_name, row.phone_number) == ("Annette", "+49 30 1234")
-        assert row.extra.get("project") == "Apollo"
-        assert row.department == "Purchasing" and row.personnel_number == "P-17"
+        access = accesses.find(ann, unit)  # the unit's facts are its access's
+        assert access is not None and access.extra.get("project") == "Apollo"
+        assert access.department == "Purchasing" and access.personnel_number == "P-17"
         event = db.session.scalars(select(AuditEvent).where(
             AuditEvent.action == "account.profile_edited")).one()
         assert event.actor == f"account:{ann}" and event.target == ann
@@ -300,6 +301,29 @@ def test_profile_edit_with_validation_and_fields_hr_owns(app: Flask, web: FlaskC
         "given_name": "A" * 300, "family_name": "Ex\u202eample"})
     html = web.get("/account").get_data(as_text=True)
     assert "This is too long." in html and "characters that are not allowed" in html
+
+
+def test_each_company_shows_and_edits_its_own_employer_facts(
+    app: Flask, web: FlaskClient
+) -> None:
+    """A person in two companies has a cost centre in each; the dashboard shows the
+    facts of one company at a time and a save changes only that company's."""
+    ann = make_account(app, ANN)
+    corp = make_unit(app, ann, "Corp GmbH", facts={"cost_centre": "CC-CORP"})
+    other = make_unit(app, ann, "Other AG", facts={"cost_centre": "CC-OTHER"})
+    sign_in_to_dashboard(app, web)
+    html = web.get(f"/account?unit={other}").get_data(as_text=True)
+    assert 'value="CC-OTHER"' in html and "CC-CORP" not in html
+    assert f'name="unit_id" value="{other}"' in html
+    html = web.get(f"/account?unit={corp}").get_data(as_text=True)
+    assert 'value="CC-CORP"' in html and "CC-OTHER" not in html
+    resp = post_on_dashboard(web, "/account/profile", {
+        "given_name": "Ann", "family_name": "Example", "cost_centre": "CC-NEW",
+        "unit_id": other})
+    assert resp.status_code == 303
+    with app.app_context():
+        assert accesses.find(ann, other).cost_centre == "CC-NEW"  # type: ignore[union-attr]
+        assert accesses.find(ann, corp).cost_centre == "CC-CORP"  # type: ignore[union-attr]
 
 
 def test_profile_field_taken_over_by_hr_meanwhile_is_not_overwritten(

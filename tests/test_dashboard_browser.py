@@ -33,9 +33,9 @@ def settings_overrides(smtp_server: SmtpSink) -> dict[str, object]:
 
 def seed(app: Flask) -> tuple[str, str, str]:
     """Ann with two companies, three sign-ins and consents at two merchants."""
-    ann = make_account(app, EMAIL, phone_number="+49 30 1234567", department="Purchasing",
-                       field_owners={"department": "scim"})
-    corp = make_unit(app, ann, "Corp GmbH", roles=["buyer", "approver"])
+    ann = make_account(app, EMAIL, phone_number="+49 30 1234567")
+    corp = make_unit(app, ann, "Corp GmbH", roles=["buyer", "approver"],
+                     facts={"department": "Purchasing"}, owners={"department": "scim"})
     make_unit(app, ann, "Corp Logistics", roles=["buyer"])
     office = merchant_id(app, register(app, name="Office Supplies Ltd").client_id)
     travel = merchant_id(app, register(app, name="Travel & Hotels").client_id)

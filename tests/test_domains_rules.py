@@ -11,10 +11,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from idp import domain_rules, domains, units
+from idp import accesses, domain_rules, domains, units
 from idp.store import connectors_repo, units_repo
 from idp.store.db import db
-from idp.store.models import Account, AuditEvent, Membership
+from idp.store.models import Access, Account, AuditEvent
 from idp.store.unit_of_work import atomic
 from tests.support.dns import DnsServer
 
@@ -206,7 +206,8 @@ def test_apply_auto_join_creates_one_audited_membership(app: Flask, acme: dict[s
         assert [(e.target, e.details["unit"]) for e in events] == [(account.id, "acme")]
 
 
-def test_apply_auto_join_uses_the_account_attributes(app: Flask, acme: dict[str, str]) -> None:
+def test_apply_auto_join_uses_the_first_wallets_facts(app: Flask, acme: dict[str, str]) -> None:
+    """The facts of the first wallet form pick the sub-unit and stay on the access."""
     with app.app_context():
         units.add_field("acme", "division", "Division")
         domain_rules.set_rules(
@@ -214,23 +215,21 @@ def test_apply_auto_join_uses_the_account_attributes(app: Flask, acme: dict[str,
             subunit_map={"S": "acme-sales"},
         )
         account = new_account("bob@acme.example")
-        account.extra = {"division": "S"}
-        db.session.commit()
-        joined = domain_rules.apply_auto_join(account)
+        joined = domain_rules.apply_auto_join(
+            account, facts={"cost_centre": "CC-1", "extra": {"division": "S"}})
         assert joined is not None and joined.unit_id == acme["sales"]
+        assert joined.extra == {"division": "S"} and joined.cost_centre == "CC-1"
 
 
 def test_existing_membership_in_the_company_is_kept(app: Flask, acme: dict[str, str]) -> None:
     with app.app_context():
         domain_rules.set_rules("acme.example", auto_join=True)
         account = new_account("carl@acme.example")
-        placed = units.add_membership(
-            Membership(account_id=account.id, unit_id=acme["sales"], roles=["main_user"])
-        )
+        placed = accesses.join(account.id, acme["sales"], ["main_user"], "test", "test.join", {})
         kept = domain_rules.apply_auto_join(account)
         assert kept is not None and kept.id == placed.id and kept.roles == ["main_user"]
         count = db.session.scalar(
-            select(func.count()).select_from(Membership).where(Membership.account_id == account.id)
+            select(func.count()).select_from(Access).where(Access.account_id == account.id)
         )
         assert count == 1
 
@@ -247,7 +246,7 @@ def test_changing_the_email_needs_verification_before_joining(
         account.email, account.email_verified = "dana@acme.example", False  # changed, unproven
         db.session.commit()
         assert domain_rules.apply_auto_join(account) is None
-        assert units_repo.memberships_in(account.id, [acme["acme"]]) == []
+        assert units_repo.accesses_in(account.id, [acme["acme"]]) == []
         account.email_verified = True  # the code sent to the new address was entered
         db.session.commit()
         joined = domain_rules.apply_auto_join(account)
@@ -256,7 +255,7 @@ def test_changing_the_email_needs_verification_before_joining(
         db.session.commit()
         assert domain_rules.apply_auto_join(account) is None
         # ... and moving away does not silently drop the membership either.
-        assert [m.unit_id for m in units_repo.memberships_in(account.id, [acme["acme"]])] == [
+        assert [m.unit_id for m in units_repo.accesses_in(account.id, [acme["acme"]])] == [
             acme["acme"]
         ]
 

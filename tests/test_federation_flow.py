@@ -12,12 +12,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from idp import interaction
+from idp import accesses, interaction
 from idp.federation.registry import callback_url, secret_context
 from idp.services import services
 from idp.store import connectors_repo
 from idp.store.db import db
-from idp.store.models import Account, Domain, Membership, OutboxMessage, Unit, UpstreamIdentity
+from idp.store.models import Access, Account, Domain, OutboxMessage, Unit, UpstreamIdentity
 from idp.store.unit_of_work import atomic
 from tests.support.upstream import Upstream
 
@@ -101,10 +101,10 @@ def test_first_sign_in_creates_the_account_in_the_unit(
     assert client.get_cookie("ug_session") is not None
     with app.app_context():
         acct = db.session.query(Account).filter_by(email="alice@acme.example").one()
-        assert (acct.given_name, acct.personnel_number, acct.cost_centre) == (
-            "Alice", "P-100", "CC-7")
-        assert acct.extra["department"] == "Purchasing"
-        member = db.session.query(Membership).filter_by(account_id=acct.id).one()
+        assert acct.given_name == "Alice"
+        (member,) = accesses.of_account(acct.id)  # employer facts are the unit's access's
+        assert (member.personnel_number, member.cost_centre, member.department) == (
+            "P-100", "CC-7", "Purchasing")
         assert member.unit_id == unit_id and sorted(member.roles) == ["buyer", "employee"]
         link = db.session.query(UpstreamIdentity).filter_by(account_id=acct.id).one()
         assert (link.connector_id, link.issuer, link.subject) == (
@@ -119,18 +119,18 @@ def test_later_sign_in_updates_only_what_the_source_owns(
     with app.app_context():
         acct = db.session.query(Account).filter_by(email="alice@acme.example").one()
         acct.phone_number = "+49 30 1234"  # set by the employee, not by Google
-        member = db.session.query(Membership).filter_by(account_id=acct.id).one()
+        member = db.session.query(Access).filter_by(account_id=acct.id).one()
         member.roles = [*member.roles, "admin"]  # given by hand
         db.session.commit()
     changed = {**GOOGLE, "department": "Finance", "groups": ["Approvers"],
                "email": "alice.new@acme.example"}
     assert sso(app, client, upstream, cid, "g-alice", changed).status_code == 303
     with app.app_context():
-        acct = db.session.query(Account).filter_by(personnel_number="P-100").one()
-        assert acct.extra["department"] == "Finance"
+        acct = db.session.query(Account).one()
+        (member,) = accesses.of_account(acct.id)
+        assert (member.personnel_number, member.department) == ("P-100", "Finance")
         assert acct.phone_number == "+49 30 1234"
         assert acct.email == "alice@acme.example"  # an upstream never changes the address
-        member = db.session.query(Membership).filter_by(account_id=acct.id).one()
         assert sorted(member.roles) == ["admin", "approver", "employee"]
         assert db.session.query(Account).count() == 1
 
@@ -156,7 +156,7 @@ def test_existing_email_is_linked_only_after_an_email_code(
     _, cid = google
     with app.app_context():
         db.session.add(Account(email="alice@acme.example", email_verified=True,
-                               given_name="Alice", family_name="Existing", extra={}))
+                               given_name="Alice", family_name="Existing"))
         db.session.commit()
     resp = sso(app, client, upstream, cid, "g-alice", GOOGLE)
     assert resp.status_code == 200  # the code page, no session, nothing linked
@@ -191,7 +191,7 @@ def test_unverified_entra_email_neither_links_nor_creates(
     cid = make_connector(app, upstream, unit_id, "microsoft", {
         "authority": upstream.microsoft_authority, "tenants": [TENANT_A]})
     with app.app_context():
-        db.session.add(Account(email="victim@acme.example", email_verified=True, extra={}))
+        db.session.add(Account(email="victim@acme.example", email_verified=True))
         db.session.commit()
     claims = {"tid": TENANT_A, "oid": "oid-9", "email": "victim@acme.example"}  # no xms_edov
     resp = sso(app, client, upstream, cid, "pairwise", claims)

@@ -74,7 +74,7 @@ def test_deactivated_and_outside_accounts_cannot_use_it(
         a = account(5)
         assert a.status == "deactivated"
         assert login_ldap.verify_password(a, ldap_test.password_of(5)) is False
-        stranger = Account(email="someone@else.example", extra={})
+        stranger = Account(email="someone@else.example")
         db.session.add(stranger)
         db.session.commit()
         assert login_ldap.verify_password(stranger, "anything") is False

@@ -8,15 +8,15 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from idp import ldap_sync
+from idp import accesses, ldap_sync
 from idp.store import ldap_repo
 from idp.store.db import db
 from idp.store.models import (
+    Access,
     Account,
     AuditEvent,
     Grant,
     LdapLink,
-    Membership,
     Session,
     Unit,
     utcnow,
@@ -44,13 +44,16 @@ def account(n: int) -> Account:
     return row
 
 
+def access(n: int, unit_id: str | None = None) -> Access:
+    """User ``n``'s access to ``unit_id`` (or its only one), through ``idp.accesses``."""
+    rows = accesses.of_account(account(n).id)
+    found = next((a for a in rows if unit_id in (None, a.unit_id)), None)
+    assert found is not None
+    return found
+
+
 def roles(n: int, unit_id: str) -> list[str]:
-    m = db.session.scalars(
-        select(Membership).where(Membership.account_id == account(n).id,
-                                 Membership.unit_id == unit_id)
-    ).first()
-    assert m is not None
-    return sorted(m.roles)
+    return sorted(access(n, unit_id).roles)
 
 
 def count(model: type) -> int:
@@ -76,12 +79,14 @@ def test_first_sync_creates_every_enabled_user_over_several_pages(
         assert count(LdapLink) == ENABLED
         a = account(3)
         assert (a.given_name, a.family_name) == (ldap_test.GIVEN[3], ldap_test.FAMILY[3])
-        assert a.personnel_number == "E00003"
-        assert a.cost_centre == "CC-003"
+        facts = access(3)  # employer facts and their owners are the unit's access's
+        assert facts.personnel_number == "E00003"
+        assert facts.cost_centre == "CC-003"
         assert a.phone_number == "+49 30 1000003"
-        assert a.department == "Department 3"
+        assert facts.department == "Department 3"
         assert a.field_owners["family_name"] == "ldap"
-        assert a.field_owners["department"] == "ldap"
+        assert facts.field_owners["department"] == "ldap"
+        assert "department" not in a.field_owners
         assert a.status == "active" and a.can_sign_in
         assert a.email_verified is False  # trust_email is off
         assert account(7).given_name == "Jürgen"
@@ -139,7 +144,7 @@ def test_changed_attributes_are_updated_and_audited(
     assert summary.unchanged == ENABLED - 1
     with app.app_context():
         a = account(5)
-        assert (a.family_name, a.personnel_number) == ("Neumann", "E99999")
+        assert (a.family_name, access(5).personnel_number) == ("Neumann", "E99999")
         assert a.phone_number is None
         assert a.field_owners["family_name"] == "ldap"
         assert "phone_number" not in a.field_owners  # cleared: the employee's again
@@ -277,7 +282,7 @@ def test_group_changes_set_roles_and_keep_roles_given_elsewhere(
     run(app, directory_id)
     with app.app_context():
         m = db.session.scalars(
-            select(Membership).where(Membership.account_id == account(6).id)
+            select(Access).where(Access.account_id == account(6).id)
         ).one()
         m.roles = ["buyer", "unit-admin"]  # unit-admin is not managed by the group map
         db.session.commit()
@@ -300,10 +305,10 @@ def test_existing_account_outside_the_unit_is_not_taken_over(
     with app.app_context():
         other = Unit(name="Other", slug="other")
         outsider = Account(email="user00011@acme.example", given_name="Mallory",
-                           family_name="Outside", extra={})
+                           family_name="Outside")
         db.session.add_all([other, outsider])
         db.session.flush()
-        db.session.add(Membership(account_id=outsider.id, unit_id=other.id, roles=[]))
+        accesses.create(outsider.id, other.id, [], "test", event=None)
         db.session.commit()
     summary = run(app, directory_id)
     assert summary.errors == 1
@@ -321,10 +326,10 @@ def test_account_provisioned_by_scim_is_not_taken_over(
     from idp.store.models import ScimUser
 
     with app.app_context():
-        member = Account(email="user00015@acme.example", given_name="Hr", extra={})
+        member = Account(email="user00015@acme.example", given_name="Hr")
         db.session.add(member)
         db.session.flush()
-        db.session.add(Membership(account_id=member.id, unit_id=unit_id, roles=["employee"]))
+        accesses.create(member.id, unit_id, ["employee"], "test", event=None)
         db.session.add(ScimUser(account_id=member.id, unit_id=unit_id,
                                 user_name="user00015@acme.example",
                                 user_name_key="user00015@acme.example"))
@@ -339,10 +344,10 @@ def test_existing_member_of_the_unit_is_adopted(
     app: Flask, directory_id: str, unit_id: str
 ) -> None:
     with app.app_context():
-        member = Account(email="user00012@acme.example", given_name="Old", extra={})
+        member = Account(email="user00012@acme.example", given_name="Old")
         db.session.add(member)
         db.session.flush()
-        db.session.add(Membership(account_id=member.id, unit_id=unit_id, roles=["unit-admin"]))
+        accesses.create(member.id, unit_id, ["unit-admin"], "test", event=None)
         db.session.commit()
     summary = run(app, directory_id)
     assert summary.errors == 0

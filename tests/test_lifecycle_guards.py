@@ -1,7 +1,8 @@
 """Guards of the one account lifecycle (an AST scan of ``idp/``, no app needed):
 
 * only :mod:`idp.accounts` constructs an :class:`~idp.store.models.Account`, so no
-  path creates an account around the lifecycle's rules (ownership, audit);
+  path creates an account around the lifecycle's rules (ownership, audit), and only
+  :mod:`idp.accesses` (its access half) constructs an :class:`~idp.store.models.Access`;
 * no module compares or assigns an account status as a string literal: the values are
   :class:`~idp.store.models.AccountStatus` (the enum's own definition aside);
 * the repositories the lifecycle writes through only stage: they never commit.
@@ -14,8 +15,13 @@ from pathlib import Path
 
 IDP = Path(__file__).resolve().parent.parent / "idp"
 LIFECYCLE = IDP / "accounts.py"
+ACCESSES = IDP / "accesses.py"
 STATUS_VALUES = {"active", "blocked", "deactivated", "deleted"}
-STAGING_REPOSITORIES = ("store/accounts_repo.py", "store/upstream_identities_repo.py")
+STAGING_REPOSITORIES = (
+    "store/accounts_repo.py",
+    "store/accesses_repo.py",
+    "store/upstream_identities_repo.py",
+)
 
 
 def modules() -> list[Path]:
@@ -26,13 +32,17 @@ def tree(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
-def constructs_account(node: ast.AST) -> bool:
+def constructs(node: ast.AST, model: str) -> bool:
     if not isinstance(node, ast.Call):
         return False
     func = node.func
-    return (isinstance(func, ast.Name) and func.id == "Account") or (
-        isinstance(func, ast.Attribute) and func.attr == "Account"
+    return (isinstance(func, ast.Name) and func.id == model) or (
+        isinstance(func, ast.Attribute) and func.attr == model
     )
+
+
+def constructs_account(node: ast.AST) -> bool:
+    return constructs(node, "Account")
 
 
 def test_only_the_lifecycle_constructs_an_account() -> None:
@@ -43,6 +53,18 @@ def test_only_the_lifecycle_constructs_an_account() -> None:
         if constructs_account(node)
     ]
     assert found == [f"idp/accounts.py:{line}" for line in _lifecycle_lines()]
+    assert len(found) == 1, found
+
+
+def test_only_the_accesses_module_constructs_an_access() -> None:
+    found = [
+        f"{path.relative_to(IDP.parent)}:{node.lineno}"
+        for path in modules()
+        for node in ast.walk(tree(path))
+        if constructs(node, "Access")
+    ]
+    lines = [n.lineno for n in ast.walk(tree(ACCESSES)) if constructs(n, "Access")]
+    assert found == [f"idp/accesses.py:{line}" for line in lines]
     assert len(found) == 1, found
 
 

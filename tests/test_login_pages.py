@@ -12,10 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from idp import consent
+from idp import accesses, consent
 from idp.mail.outbox import courier
 from idp.store.db import db
-from idp.store.models import Account, AuditEvent, Consent, Membership, Unit, UnitProfileField
+from idp.store.models import Access, Account, AuditEvent, Consent, Unit, UnitProfileField
+from idp.store.unit_of_work import atomic
 from tests.support.login import (
     add_protocol_stand_in,
     code_from_outbox,
@@ -49,7 +50,10 @@ def make_account(app: Flask, email: str = EMAIL, **fields: Any) -> str:
 
 
 def make_unit(app: Flask, account_id: str, name: str, roles: list[str] | None = None,
-              fields: tuple[tuple[str, str, bool], ...] = ()) -> str:
+              fields: tuple[tuple[str, str, bool], ...] = (),
+              facts: dict[str, str] | None = None, owners: str | None = None) -> str:
+    """A unit with its own ``fields`` and the account's access to it holding
+    ``facts`` (set by ``owners``, the employee by default) through ``idp.accesses``."""
     with app.app_context():
         unit = Unit(name=name, slug=re.sub(r"\W+", "-", name.lower()))
         db.session.add(unit)
@@ -57,9 +61,19 @@ def make_unit(app: Flask, account_id: str, name: str, roles: list[str] | None = 
         for i, (fname, label, required) in enumerate(fields):
             db.session.add(UnitProfileField(unit_id=unit.id, name=fname, label=label,
                                             required=required, position=i))
-        db.session.add(Membership(account_id=account_id, unit_id=unit.id, roles=roles or []))
-        db.session.commit()
+        with atomic():
+            row = accesses.create(account_id, unit.id, roles or [], "test", event=None)
+            accesses.set_facts(row, dict(facts or {}), owners or "employee")
         return unit.id
+
+
+def access_of(app: Flask, account_id: str, unit_id: str | None = None) -> Access:
+    """The account's access to ``unit_id`` (or its only one), read through the service."""
+    with app.app_context():
+        rows = accesses.of_account(account_id)
+        found = next(a for a in rows if unit_id in (None, a.unit_id))
+        db.session.expunge(found)
+        return found
 
 
 def authenticate(app: Flask, web: FlaskClient, email: str = EMAIL,
@@ -188,6 +202,7 @@ def test_first_sign_in_creates_the_wallet(app: Flask, web: FlaskClient) -> None:
     html = web.get(login + "/profile").get_data(as_text=True)
     assert "Create your corporate wallet" in html and "new@corp.example" in html
     assert 'autocomplete="given-name"' in html and 'autocomplete="family-name"' in html
+    assert 'name="cost_centre"' not in html  # no unit joined: no employer to keep it for
     resp = post(web, login + "/profile", login + "/profile", {
         "given_name": "  Nina ", "family_name": "Neu", "cost_centre": "CC-7",
         "personnel_number": ""})
@@ -196,7 +211,7 @@ def test_first_sign_in_creates_the_wallet(app: Flask, web: FlaskClient) -> None:
         account = db.session.scalars(select(Account)).one()
         assert account.email == "new@corp.example" and account.email_verified is True
         assert (account.given_name, account.family_name) == ("Nina", "Neu")
-        assert account.cost_centre == "CC-7" and account.personnel_number is None
+        assert accesses.of_account(account.id) == []
         assert account.locale == "en"
         assert "account.create" in set(db.session.scalars(select(AuditEvent.action)))
     assert web.get("/_test/session").get_json()["account_id"] == account.id
@@ -205,7 +220,6 @@ def test_first_sign_in_creates_the_wallet(app: Flask, web: FlaskClient) -> None:
 @pytest.mark.parametrize("field,value,error", [
     ("given_name", "   ", "This field is required."),
     ("family_name", "x" * 201, "This is too long."),
-    ("cost_centre", "x" * 101, "This is too long."),
     ("given_name", "Ann\u200b", "characters that are not allowed"),
     ("family_name", "Ex\x00ample", "characters that are not allowed"),
 ])
@@ -245,21 +259,24 @@ def test_required_unit_fields_complete_an_existing_wallet(app: Flask, web: Flask
     assert '<label for="extra__plant">Plant</label>' in html
     assert 'value="Ann"' in html  # known values prefilled
     resp = post(web, login + "/profile", login + "/profile",
-                {"given_name": "Ann", "family_name": "Example", "extra__plant": "Berlin"})
+                {"given_name": "Ann", "family_name": "Example", "extra__plant": "Berlin",
+                 "cost_centre": "x" * 101})
+    assert path_of(resp) == login + "/profile"
+    assert "This is too long." in web.get(login + "/profile").get_data(as_text=True)
+    resp = post(web, login + "/profile", login + "/profile",
+                {"given_name": "Ann", "family_name": "Example", "extra__plant": "Berlin",
+                 "cost_centre": "CC-7"})
     assert path_of(resp) == login + "/consent"
-    with app.app_context():
-        account = db.session.get(Account, account_id)
-        assert account is not None and account.extra == {"plant": "Berlin", "desk": ""}
+    access = access_of(app, account_id)  # the facts are the unit's access's
+    assert access.extra == {"plant": "Berlin"} and access.cost_centre == "CC-7"
 
 
 def test_wallet_completion_never_overwrites_fields_hr_owns(app: Flask, web: FlaskClient) -> None:
     """SCIM/LDAP-owned fields keep HR's value even when the profile form sends others."""
-    account_id = make_account(
-        app, family_name="FromHR", field_owners={"family_name": "scim", "extra.plant": "ldap"},
-        extra={"plant": "Hamburg"},
-    )
+    account_id = make_account(app, family_name="FromHR", field_owners={"family_name": "scim"})
     make_unit(app, account_id, "Corp GmbH", fields=(("plant", "Plant", True),
-                                                    ("desk", "Desk", True)))
+                                                    ("desk", "Desk", True)),
+              facts={"extra.plant": "Hamburg"}, owners="ldap")
     login, resp = authenticate(app, web)
     assert path_of(resp) == login + "/profile"
     resp = post(web, login + "/profile", login + "/profile",
@@ -271,8 +288,9 @@ def test_wallet_completion_never_overwrites_fields_hr_owns(app: Flask, web: Flas
         assert account is not None
         assert account.given_name == "Annie"
         assert account.family_name == "FromHR"
-        assert account.extra["plant"] == "Hamburg"
-        assert account.extra["desk"] == "D-12"
+    access = access_of(app, account_id)
+    assert access.extra["plant"] == "Hamburg"
+    assert access.extra["desk"] == "D-12"
 
 
 # --- unit choice and consent ---------------------------------------------------------
@@ -310,13 +328,9 @@ def consent_sections(html: str) -> dict[str, str]:
 
 
 def test_consent_lists_exactly_what_is_released(app: Flask, web: FlaskClient) -> None:
-    account_id = make_account(app, cost_centre="CC-42", phone_number=None)
-    make_unit(app, account_id, "Corp GmbH", fields=(("plant", "Plant", False),))
-    with app.app_context():
-        account = db.session.get(Account, account_id)
-        assert account is not None
-        account.extra = {"plant": "Berlin"}
-        db.session.commit()
+    account_id = make_account(app, phone_number=None)
+    make_unit(app, account_id, "Corp GmbH", fields=(("plant", "Plant", False),),
+              facts={"cost_centre": "CC-42", "extra.plant": "Berlin"})
     login, _ = authenticate(app, web, scope="openid email wallet",
                                client_name="Office Supplies Ltd")
     html = web.get(login + "/consent").get_data(as_text=True)

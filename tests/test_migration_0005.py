@@ -1,15 +1,17 @@
-"""Migration 0005 (merchants behind clients and SAML SPs; consents, sign-ins and
-grants by foreign key) on a database that revision 0004 created and filled like the
-code before it, on SQLite and PostgreSQL: every client and SP gets its active
-merchant, every consent, sign-in and grant its merchant; a deleted client's history
-(strings that match nothing) gets a removed merchant carrying the old string;
-refresh tokens and SLO participants survive the table rebuilds; downgrade restores
-the strings."""
+"""Migration 0005 (accesses with a status, employer facts per access) on a database
+that revision 0004 created and filled like the code before it did, on SQLite and
+PostgreSQL: memberships become active accesses with the account's facts (the same in
+each unit), the owners of employer facts move with them, a suspended joined SCIM
+record becomes a suspended access; everything else (SCIM records, LDAP links,
+consents, grants) stays. Downgrade restores memberships and account columns, and
+refuses (changing nothing) when it would lose data."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -18,13 +20,9 @@ from alembic import command
 from idp.store import migrate
 from tests.support.backends import fresh_postgres
 
-PREVIOUS = "0004"  # the revision 0005 follows
-THIS = "0005_merchants"
-NOW = "2026-11-30 10:00:00+00:00"
-LATER = "2026-12-01 10:00:00+00:00"
-ENTITY = "https://sp.example/saml"
-GONE = "deleted-client-0001"  # a client deleted before the upgrade
-GONE_SP = "urn:example:gone-sp"  # a SAML SP deleted before the upgrade
+PREVIOUS = "0004"
+NOW = "2026-12-05 10:00:00+00:00"
+OWNERS = {"given_name": "scim", "cost_centre": "scim", "extra.ship_to": "ldap"}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -37,115 +35,187 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def _run(conn: sa.Connection, sql: str, **params: object) -> None:
-    conn.execute(sa.text(sql), {"now": NOW, **params})
+def _account(conn: sa.Connection, account_id: str, email: str, **values: Any) -> None:
+    row = {"cost_centre": None, "personnel_number": None, "department": None,
+           "extra": {}, "field_owners": {}, **values}
+    conn.execute(sa.text(
+        "INSERT INTO accounts (id, email, email_verified, given_name, family_name,"
+        " cost_centre, personnel_number, department, extra, field_owners, status,"
+        " failed_code_attempts, version, created_at, updated_at) VALUES (:id, :email,"
+        " true, 'Ann', 'A', :cc, :pn, :dep, :extra, :owners, 'active', 0, 1, :now, :now)"
+    ), {"id": account_id, "email": email, "cc": row["cost_centre"],
+        "pn": row["personnel_number"], "dep": row["department"],
+        "extra": json.dumps(row["extra"]), "owners": json.dumps(row["field_owners"]),
+        "now": NOW})
 
 
-def fill_like_previous(url: str) -> None:
-    """Two clients, one SP, an account with consents, sign-ins and grants at them, a
-    refresh token, a SAML session participant, and the history of a deleted client
-    and a deleted SP (strings that match no registration)."""
+def fill_like_0004(url: str) -> None:
+    """Two units; a1 in both with facts owned partly by SCIM and LDAP (one owner still
+    in the legacy ``extra["field_owners"]``), provisioned by u1's SCIM and linked to
+    u1's directory, with a consent and a grant; a2 joined u1's SCIM record that HR
+    deactivated (suspended roles on the record, no membership) and is in u2; a3 has no
+    unit at all."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        _run(conn, "INSERT INTO accounts (id, email, email_verified, given_name, family_name,"
-             " extra, field_owners, status, failed_code_attempts, version, created_at,"
-             " updated_at) VALUES ('a1', 'ann@acme.example', true, 'Ann', 'A', '{}', '{}',"
-             " 'active', 0, 1, :now, :now)")
-        for cid, name in (("shop-1", "Shop One"), ("shop-2", "Shop Two")):
-            _run(conn, "INSERT INTO clients (id, client_id, secret_hash, name, redirect_uris,"
-                 " post_logout_redirect_uris, scope, grant_types, token_endpoint_auth_method,"
-                 " jwks, id_token_signed_response_alg, created_at) VALUES (:id, :cid, NULL,"
-                 " :name, '[]', '[]', 'openid', '[]', 'none', NULL, 'ES256', :now)",
-                 id=f"row-{cid}", cid=cid, name=name)
-        _run(conn, "INSERT INTO saml_service_providers (id, entity_id, name, metadata_xml,"
-             " acs_endpoints, slo_endpoints, signing_certificates, encryption_certificates,"
-             " encryption_method, nameid_format, sign_assertion, sign_response,"
-             " require_signed_requests, idp_initiated, attributes, created_at, updated_at)"
-             " VALUES ('sp1', :entity, 'Travel SP', '<md/>', '[]', '[]', '[]', '[]', NULL,"
-             " 'persistent', true, true, false, false, '[]', :now, :now)", entity=ENTITY)
-        _run(conn, "INSERT INTO sessions (id_hash, account_id, auth_time, amr, acr, created_at,"
-             " last_seen_at, expires_at) VALUES ('s1', 'a1', :now, '[]', NULL, :now, :now,"
-             " :now)")
-        _run(conn, "INSERT INTO saml_session_participants (id, session_id_hash, sp_id, name_id,"
-             " name_id_format, session_index, created_at) VALUES ('p1', 's1', 'sp1', 'n',"
-             " 'persistent', '_x', :now)")
-        for cid in ("shop-1", ENTITY, GONE, GONE_SP):
-            _run(conn, "INSERT INTO consents (id, account_id, client_id, scopes, claims,"
-                 " granted_at, updated_at) VALUES (:id, 'a1', :cid, '[\"openid\"]', '[]',"
-                 " :now, :now)", id=f"c-{cid}"[:32], cid=cid)
-        signins = [("si1", "shop-1", "oidc"), ("si2", ENTITY, "saml"), ("si3", GONE, "oidc"),
-                   ("si4", GONE, "oidc"), ("si5", GONE_SP, "saml")]
-        for sid, cid, protocol in signins:
-            _run(conn, "INSERT INTO sign_ins (id, account_id, client_id, unit_id, protocol,"
-                 " released, at) VALUES (:id, 'a1', :cid, NULL, :p, '[\"email\"]', :now)",
-                 id=sid, cid=cid, p=protocol)
-        for gid, cid in (("g1", "shop-1"), ("g2", "shop-2"), ("g3", GONE)):
-            _run(conn, "INSERT INTO grants (id, account_id, client_id, unit_id, scope,"
-                 " session_id, auth_time, acr, amr, created_at, expires_at, revoked_at)"
-                 " VALUES (:id, 'a1', :cid, NULL, 'openid', 's1', :now, NULL, '[]', :now,"
-                 " :later, NULL)", id=gid, cid=cid, later=LATER)
-        _run(conn, "INSERT INTO refresh_tokens (id, token_hash, grant_id, created_at, used_at)"
-             " VALUES ('r1', 'hash-1', 'g1', :now, NULL)")
+        for uid, slug in (("u1", "acme"), ("u2", "globex")):
+            conn.execute(sa.text(
+                "INSERT INTO units (id, name, slug, kind, require_totp, created_at)"
+                " VALUES (:id, :slug, :slug, 'company', false, :now)"
+            ), {"id": uid, "slug": slug, "now": NOW})
+        _account(conn, "a1", "ann@acme.example", cost_centre="CC-1", personnel_number="P-7",
+                 department="Sales",
+                 extra={"ship_to": "Dock 1", "field_owners": {"department": "ldap"}},
+                 field_owners=OWNERS)
+        _account(conn, "a2", "bob@own.example", cost_centre="CC-2")
+        _account(conn, "a3", "cid@else.example", cost_centre="CC-3")
+        for mid, account, unit, roles in (
+            ("m1", "a1", "u1", ["employee", "main_user"]),
+            ("m2", "a1", "u2", ["employee"]),
+            ("m3", "a2", "u2", ["employee"]),
+        ):
+            conn.execute(sa.text(
+                "INSERT INTO memberships (id, account_id, unit_id, roles, created_at)"
+                " VALUES (:id, :account, :unit, :roles, :now)"
+            ), {"id": mid, "account": account, "unit": unit, "roles": json.dumps(roles),
+                "now": NOW})
+        conn.execute(sa.text(
+            "INSERT INTO scim_users (account_id, scim_id, unit_id, user_name, user_name_key,"
+            " created_at) VALUES ('a1', 'a1', 'u1', 'ann', 'ann', :now)"
+        ), {"now": NOW})
+        conn.execute(sa.text(
+            "INSERT INTO scim_users (account_id, scim_id, unit_id, user_name, user_name_key,"
+            " joined_at, suspended_roles, created_at) VALUES ('a2', 's2', 'u1', 'bob', 'bob',"
+            " :now, :roles, :now)"
+        ), {"now": NOW, "roles": json.dumps(["employee", "buyer"])})
+        conn.execute(sa.text(
+            "INSERT INTO ldap_directories (id, unit_id, url, start_tls, bind_dn,"
+            " bind_password_sealed, base_dn, user_filter, id_attribute, attribute_map,"
+            " group_map, page_size, schedule_minutes, trust_email, login_enabled, created_at)"
+            " VALUES ('d1', 'u1', 'ldap://x', false, 'cn=a', 'sealed', 'dc=x', '(uid=*)',"
+            " 'uid', '{}', '{}', 100, 0, false, false, :now)"
+        ), {"now": NOW})
+        conn.execute(sa.text(
+            "INSERT INTO ldap_links (id, directory_id, account_id, external_id, dn, state,"
+            " deactivated_by_sync, last_seen_at) VALUES ('l1', 'd1', 'a1', 'x1', 'uid=ann',"
+            " 'active', false, :now)"
+        ), {"now": NOW})
+        conn.execute(sa.text(
+            "INSERT INTO consents (id, account_id, client_id, scopes, claims, granted_at,"
+            " updated_at) VALUES ('c1', 'a1', 'shop', '[\"openid\"]', '[]', :now, :now)"
+        ), {"now": NOW})
+        conn.execute(sa.text(
+            "INSERT INTO grants (id, account_id, client_id, unit_id, scope, auth_time, amr,"
+            " created_at, expires_at) VALUES ('g1', 'a1', 'shop', 'u2', 'openid', :now,"
+            " '[]', :now, :now)"
+        ), {"now": NOW})
     engine.dispose()
 
 
-def _all(engine: sa.Engine, sql: str) -> list[tuple[object, ...]]:
+def _j(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def accesses(engine: sa.Engine) -> dict[tuple[str, str], dict[str, Any]]:
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text(sql))]
+        rows = conn.execute(sa.text(
+            "SELECT account_id, unit_id, id, roles, status, created_by_kind, created_at,"
+            " cost_centre, personnel_number, department, extra, field_owners FROM accesses"
+        )).mappings().all()
+    return {
+        (r["account_id"], r["unit_id"]): {
+            **dict(r), "roles": _j(r["roles"]), "extra": _j(r["extra"]),
+            "field_owners": _j(r["field_owners"]),
+        }
+        for r in rows
+    }
 
 
-def test_upgrade_links_everything_keeps_orphans_and_downgrade_restores(fresh_url: str) -> None:
+def count(engine: sa.Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() or 0)
+
+
+def test_upgrade_moves_memberships_facts_and_suspensions_onto_accesses(fresh_url: str) -> None:
     config = migrate.alembic_config(fresh_url)
     command.upgrade(config, PREVIOUS)
-    fill_like_previous(fresh_url)
+    fill_like_0004(fresh_url)
 
-    command.upgrade(config, THIS)
+    command.upgrade(config, "0005")
     engine = sa.create_engine(fresh_url)
     try:
-        merchants = {r[0]: r[1:] for r in _all(
-            engine, "SELECT identifier, name, protocol, status FROM merchants")}
-        assert merchants == {
-            "shop-1": ("Shop One", "oidc", "active"),
-            "shop-2": ("Shop Two", "oidc", "active"),
-            ENTITY: ("Travel SP", "saml", "active"),
-            GONE: (GONE, "oidc", "removed"),
-            GONE_SP: (GONE_SP, "saml", "removed"),
-        }
-        by_id = dict(_all(engine, "SELECT id, identifier FROM merchants"))
-        assert {by_id[m]: c for c, m in _all(
-            engine, "SELECT client_id, merchant_id FROM clients")} == {
-            "shop-1": "shop-1", "shop-2": "shop-2"}
-        assert [by_id[m] for (m,) in _all(
-            engine, "SELECT merchant_id FROM saml_service_providers")] == [ENTITY]
-        assert sorted(by_id[m] for (m,) in _all(engine, "SELECT merchant_id FROM consents")) \
-            == sorted(["shop-1", ENTITY, GONE, GONE_SP])
-        assert {i: by_id[m] for i, m in _all(engine, "SELECT id, merchant_id FROM sign_ins")} \
-            == {"si1": "shop-1", "si2": ENTITY, "si3": GONE, "si4": GONE, "si5": GONE_SP}
-        assert {i: (c, by_id[m]) for i, c, m in _all(
-            engine, "SELECT id, client_id, merchant_id FROM grants")} == {
-            "g1": ("shop-1", "shop-1"), "g2": ("shop-2", "shop-2"), "g3": (GONE, GONE)}
-        # the rebuilt tables took nothing with them
-        assert _all(engine, "SELECT id, grant_id FROM refresh_tokens") == [("r1", "g1")]
-        assert _all(engine, "SELECT id, sp_id FROM saml_session_participants") == [("p1", "sp1")]
-        # the foreign keys hold: a consent for an unknown merchant is refused
-        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-            if engine.dialect.name == "sqlite":
-                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
-            _run(conn, "INSERT INTO consents (id, account_id, merchant_id, scopes, claims,"
-                 " granted_at, updated_at) VALUES ('cx', 'a1', 'nope', '[]', '[]', :now, :now)")
+        got = accesses(engine)
+        assert set(got) == {("a1", "u1"), ("a1", "u2"), ("a2", "u2"), ("a2", "u1")}
+        facts_owners = {"cost_centre": "scim", "extra.ship_to": "ldap", "department": "ldap"}
+        for unit in ("u1", "u2"):  # the same facts in both of a1's units
+            row = got[("a1", unit)]
+            assert (row["status"], row["created_by_kind"]) == ("active", "migration")
+            assert (row["cost_centre"], row["personnel_number"], row["department"]) == (
+                "CC-1", "P-7", "Sales")
+            assert row["extra"] == {"ship_to": "Dock 1"}
+            assert row["field_owners"] == facts_owners
+        assert got[("a1", "u1")]["id"] == "m1"
+        assert got[("a1", "u1")]["roles"] == ["employee", "main_user"]
+        suspended = got[("a2", "u1")]
+        assert (suspended["status"], suspended["roles"]) == ("suspended", ["employee", "buyer"])
+        assert suspended["cost_centre"] == "CC-2"
+        assert got[("a2", "u2")]["status"] == "active"
+        with engine.connect() as conn:
+            owners = conn.execute(sa.text(
+                "SELECT field_owners FROM accounts WHERE id = 'a1'")).scalar()
+            assert _j(owners) == {"given_name": "scim"}  # personal owners stay
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("accounts")}
+            assert not columns & {"cost_centre", "personnel_number", "department", "extra"}
+            assert "suspended_roles" not in {
+                c["name"] for c in sa.inspect(conn).get_columns("scim_users")}
+        for table, n in (("scim_users", 2), ("ldap_links", 1), ("consents", 1), ("grants", 1),
+                         ("accounts", 3)):
+            assert count(engine, table) == n, table
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_restores_memberships_and_refuses_to_lose_data(fresh_url: str) -> None:
+    config = migrate.alembic_config(fresh_url)
+    command.upgrade(config, PREVIOUS)
+    fill_like_0004(fresh_url)
+    command.upgrade(config, "0005")
+    engine = sa.create_engine(fresh_url)
+    try:
+        with engine.begin() as conn:  # two units, two cost centres: 0004 has one
+            conn.execute(sa.text(
+                "UPDATE accesses SET cost_centre = 'CC-9' WHERE account_id = 'a1'"
+                " AND unit_id = 'u2'"))
+        with pytest.raises(RuntimeError, match="different facts"):
+            command.downgrade(config, PREVIOUS)
+        assert migrate.current_revision(fresh_url) == "0005"
+        assert len(accesses(engine)) == 4
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "UPDATE accesses SET cost_centre = 'CC-1' WHERE account_id = 'a1'"))
+            conn.execute(sa.text(
+                "UPDATE accesses SET status = 'invited' WHERE account_id = 'a2'"
+                " AND unit_id = 'u2'"))
+        with pytest.raises(RuntimeError, match="invited"):
+            command.downgrade(config, PREVIOUS)
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE accesses SET status = 'active' WHERE status = 'invited'"))
 
         command.downgrade(config, PREVIOUS)
-        assert sorted(_all(engine, "SELECT client_id FROM consents")) == sorted(
-            [("shop-1",), (ENTITY,), (GONE,), (GONE_SP,)])
-        assert dict(_all(engine, "SELECT id, client_id FROM sign_ins")) == {
-            "si1": "shop-1", "si2": ENTITY, "si3": GONE, "si4": GONE, "si5": GONE_SP}
-        assert dict(_all(engine, "SELECT id, client_id FROM grants")) == {
-            "g1": "shop-1", "g2": "shop-2", "g3": GONE}
-        assert _all(engine, "SELECT id FROM refresh_tokens") == [("r1",)]
-        assert _all(engine, "SELECT id FROM saml_session_participants") == [("p1",)]
-        assert "merchants" not in sa.inspect(engine).get_table_names()
-
-        command.upgrade(config, "head")  # and up again
-        assert len(_all(engine, "SELECT id FROM merchants")) == 5
+        with engine.connect() as conn:
+            members = conn.execute(sa.text(
+                "SELECT id, account_id, unit_id FROM memberships ORDER BY id")).all()
+            assert [tuple(r) for r in members] == [
+                ("m1", "a1", "u1"), ("m2", "a1", "u2"), ("m3", "a2", "u2")]
+            a1 = conn.execute(sa.text(
+                "SELECT cost_centre, department, extra, field_owners FROM accounts"
+                " WHERE id = 'a1'")).one()
+            assert (a1[0], a1[1], _j(a1[2])) == ("CC-1", "Sales", {"ship_to": "Dock 1"})
+            assert _j(a1[3]) == {"given_name": "scim", "cost_centre": "scim",
+                                 "extra.ship_to": "ldap", "department": "ldap"}
+            roles = conn.execute(sa.text(
+                "SELECT suspended_roles FROM scim_users WHERE account_id = 'a2'")).scalar()
+            assert _j(roles) == ["employee", "buyer"]
+        command.upgrade(config, "0005")  # and up again, the same
+        assert accesses(engine)[("a2", "u1")]["status"] == "suspended"
     finally:
         engine.dispose()

@@ -20,10 +20,10 @@ from tests.support import oidc
 
 @pytest.fixture
 def tokens(app: Flask, client: FlaskClient) -> dict[str, Any]:
-    wallet = {"cost_centre": "CC-7", "personnel_number": "P-42"}
-    extra = {"badge": "B-9", "other": "x"}
-    account = oidc.make_account(app, phone_number="+49 30 1234", extra=extra, **wallet)
-    unit = oidc.make_unit(app, account, roles=["buyer"], fields=("badge",))
+    facts = {"cost_centre": "CC-7", "personnel_number": "P-42",
+             "extra.badge": "B-9", "extra.other": "x"}
+    account = oidc.make_account(app, phone_number="+49 30 1234")
+    unit = oidc.make_unit(app, account, roles=["buyer"], fields=("badge",), facts=facts)
     rp = oidc.register(app)
     si = oidc.sign_in(app, client, rp, account, unit_id=unit,
                       scope="openid profile email phone wallet org")  # fmt: skip
@@ -58,7 +58,8 @@ def test_userinfo_claims_per_scope(client: FlaskClient, tokens: dict[str, Any]) 
 
 
 def test_userinfo_releases_only_granted_scopes(app: Flask, client: FlaskClient) -> None:
-    account = oidc.make_account(app, phone_number="+49 1", cost_centre="CC")
+    account = oidc.make_account(app, phone_number="+49 1")
+    oidc.make_unit(app, account, facts={"cost_centre": "CC"})
     rp = oidc.register(app)
     body = oidc.exchange(client, rp, oidc.sign_in(app, client, rp, account,
                                                   scope="openid email")).get_json()  # fmt: skip

@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, select
 
-from idp import units
+from idp import accesses, units
 from idp.rights import (
     Actor,
     NotPermitted,
@@ -33,10 +33,10 @@ from idp.store.db import db
 from idp.store.models import (
     Account,
     AuditEvent,
-    Membership,
     PermissionGroup,
     StaffAssignment,
 )
+from idp.store.unit_of_work import atomic
 
 ADMIN_ONLY = ("units.manage", "users.manage", "connectors.manage", "audit.read")
 
@@ -64,7 +64,8 @@ def person(email: str, memberships: dict[str, list[str]] | None = None, **values
     db.session.add(account)
     db.session.commit()
     for unit_id, roles in (memberships or {}).items():
-        units.add_membership(Membership(account_id=account.id, unit_id=unit_id, roles=roles))
+        with atomic():
+            accesses.create(account.id, unit_id, roles, "test", event=None)
     return account.id
 
 

@@ -57,8 +57,8 @@ def idp_url(app: Flask, idp_port: int) -> Iterator[str]:
 def test_saml_sign_in_and_single_logout_in_a_browser(
     app: Flask, idp_url: str, smtp_server: SmtpSink, browser: Any
 ) -> None:
-    account = oidc.make_account(app, EMAIL, cost_centre="CC-9")
-    oidc.make_unit(app, account, "Corp GmbH", roles=["buyer"])
+    account = oidc.make_account(app, EMAIL)
+    oidc.make_unit(app, account, "Corp GmbH", roles=["buyer"], facts={"cost_centre": "CC-9"})
     sp_port = free_port()
     with app.test_client() as c:
         idp_metadata = c.get("/saml/metadata").data

@@ -56,8 +56,8 @@ def decide(web: FlaskClient, consent_path: str, decision: str) -> str:
 def test_saml_sign_in_through_the_login_pages(
     app: Flask, web: FlaskClient, smtp_server: SmtpSink
 ) -> None:
-    account = oidc.make_account(app, EMAIL, cost_centre="CC-4711")
-    oidc.make_unit(app, account, "Corp GmbH", roles=["buyer"])
+    account = oidc.make_account(app, EMAIL)
+    oidc.make_unit(app, account, "Corp GmbH", roles=["buyer"], facts={"cost_centre": "CC-4711"})
     sp = saml_flow.make_sp(app, web)
 
     resp, request_id = saml_flow.start(web, sp)
@@ -84,8 +84,8 @@ def test_saml_sign_in_through_the_login_pages(
 def test_denying_consent_answers_request_denied(
     app: Flask, web: FlaskClient, smtp_server: SmtpSink
 ) -> None:
-    account = oidc.make_account(app, EMAIL, cost_centre="CC-4711")
-    oidc.make_unit(app, account, "Corp GmbH")
+    account = oidc.make_account(app, EMAIL)
+    oidc.make_unit(app, account, "Corp GmbH", facts={"cost_centre": "CC-4711"})
     sp = saml_flow.make_sp(app, web)
     resp, request_id = saml_flow.start(web, sp)
     login = path_of(resp)

@@ -46,17 +46,10 @@ def _login_endpoint(app: Flask) -> None:
 
 @pytest.fixture
 def account_id(app: Flask) -> str:
-    account = oidc.make_account(
-        app, "ann@corp.example", cost_centre="CC-4711", personnel_number="P-0815"
-    )
-    oidc.make_unit(app, account, "Corp GmbH", roles=["buyer", "approver"], fields=("desk",))
-    with app.app_context():
-        from idp.store.models import Account
-
-        row = db.session.get(Account, account)
-        assert row is not None
-        row.extra = {"desk": "B-12"}
-        db.session.commit()
+    account = oidc.make_account(app, "ann@corp.example")
+    oidc.make_unit(app, account, "Corp GmbH", roles=["buyer", "approver"], fields=("desk",),
+                   facts={"cost_centre": "CC-4711", "personnel_number": "P-0815",
+                          "extra.desk": "B-12"})
     return account
 
 

@@ -18,6 +18,7 @@ from tests.support.scim import (
     GROUP,
     USER,
     Scim,
+    access,
     account,
     audit_actions,
     body,
@@ -68,7 +69,9 @@ def test_entra_user_lifecycle(app: Flask, entra: Scim) -> None:
     assert created[ENTERPRISE] == {"employeeNumber": "99887766", "costCenter": "CC-4711",
                                    "department": "Purchasing"}
     row = account(app, uid)
-    assert (row.personnel_number, row.cost_centre, row.department) == (
+    facts = access(app, uid)  # employer facts are the unit's access's
+    assert facts is not None
+    assert (facts.personnel_number, facts.cost_centre, facts.department) == (
         "99887766", "CC-4711", "Purchasing")
     assert row.email == EMAIL.lower()
 
@@ -150,7 +153,7 @@ def test_entra_user_lifecycle(app: Flask, entra: Scim) -> None:
     row = account(app, uid)
     assert row.status == "deleted" and not row.can_sign_in
     assert row.email.endswith("@deleted.invalid") and row.given_name == ""
-    assert row.personnel_number is None and row.department is None
+    assert access(app, uid) is None  # the unit's access and its facts are gone
     assert row.field_owners == {}
     actions = [a for _, a in audit_actions(app, uid)]
     assert "account.provisioned" in actions and "account.deprovisioned" in actions

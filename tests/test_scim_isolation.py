@@ -92,10 +92,10 @@ def test_accounts_of_other_units_are_not_adopted(app: Flask, two: dict[str, Any]
     with app.app_context():
         from idp import domains
         from idp.store.db import db
-        from idp.store.models import Membership, Unit
+        from idp.store.models import Access, Unit
 
         alpha = db.session.query(Unit).filter_by(slug="alpha").one()
-        db.session.add(Membership(account_id=own, unit_id=alpha.id, roles=["employee"]))
+        db.session.add(Access(account_id=own, unit_id=alpha.id, roles=["employee"]))
         db.session.commit()
         domains.claim("alpha", "alpha.example")
         domains.verify_manually("alpha.example", "test fixture", "test")

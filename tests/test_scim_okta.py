@@ -156,7 +156,7 @@ def test_okta_group_push(app: Flask, okta: Scim) -> None:
     assert group["displayName"] == "Test SCIMv2" and group["members"] == []
     assert group["meta"]["resourceType"] == "Group"
 
-    # Membership update: remove one (by value filter) and add one, in one PATCH.
+    # Access update: remove one (by value filter) and add one, in one PATCH.
     resp = okta.patch(
         f"/Groups/{gid}",
         {"op": "remove", "path": f'members[value eq "{bob}"]'},

@@ -10,10 +10,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from idp import provisioning, unit_groups
+from idp import accesses, provisioning, unit_groups
 from idp.provisioning import Actor, DirectoryUser
 from idp.store.db import db
-from idp.store.models import AuditEvent, Grant, Membership, Session, utcnow
+from idp.store.models import Access, AuditEvent, Grant, Session, utcnow
 from tests.support.login import stand_in_merchant
 from tests.support.scim import (
     GROUP,
@@ -43,9 +43,12 @@ def provision(app: Flask, unit: str, name: str = "ann", **fields: Any) -> str:
 def test_employee_cannot_overwrite_what_hr_owns(app: Flask, unit: str) -> None:
     uid = provision(app, unit, given_name="Ann", extras={"ship_to": "Dock 1"})
     with app.app_context():
-        editable = provisioning.employee_editable(account(app, uid), ["ship_to"])
+        access = accesses.find(uid, unit)
+        editable = provisioning.employee_editable(account(app, uid), access, ["ship_to"])
         assert "given_name" not in editable and "extra.ship_to" not in editable
-        assert "phone_number" in editable
+        assert "phone_number" in editable and "cost_centre" in editable
+        with pytest.raises(provisioning.FieldOwned):  # the unit's fact, owned by its HR
+            provisioning.employee_update(uid, {"extra.ship_to": "Home"}, "me", unit)
         with pytest.raises(provisioning.FieldOwned):
             provisioning.employee_update(uid, {"phone_number": "+1", "given_name": "X"}, "me")
         # Nothing was written, not even the allowed field.
@@ -70,13 +73,19 @@ def test_source_ranks(app: Flask, unit: str) -> None:
             provisioning.update_user(unit, uid, rename("Upstream"), sso)
         provisioning.update_user(unit, uid, rename("Anna"), Actor("ldap", "ldap-sync:acme"))
     assert account(app, uid).field_owners["given_name"] == "ldap"
-    # Ownership LDAP recorded under extra["field_owners"] is honoured.
+
+    def move(u: DirectoryUser) -> DirectoryUser:
+        u.department = "Logistics"
+        return u
+
+    # An employer fact's owner is kept on the unit's access, not on the account.
     with app.app_context():
-        row = db.session.get(type(account(app, uid)), uid)
-        row.extra = {"field_owners": {"department": "ldap"}}
-        db.session.commit()
+        provisioning.update_user(unit, uid, move, Actor("ldap", "ldap-sync:acme"))
+        access = accesses.find(uid, unit)
+        assert access is not None and access.field_owners["department"] == "ldap"
+        assert "department" not in account(app, uid).field_owners
         with pytest.raises(provisioning.FieldOwned):
-            provisioning.employee_update(uid, {"department": "Sales"}, "employee:ann")
+            provisioning.employee_update(uid, {"department": "Sales"}, "employee:ann", unit)
 
 
 def test_deactivation_cuts_access_and_reactivation_restores(app: Flask, unit: str) -> None:
@@ -120,13 +129,12 @@ def test_delete_anonymises_and_keeps_audit(app: Flask, unit: str) -> None:
         provisioning.delete_user(unit, uid, HR)
         with pytest.raises(provisioning.NotFound):
             provisioning.get_user(unit, uid)
-        assert db.session.query(Membership).filter_by(account_id=uid).count() == 0
+        assert db.session.query(Access).filter_by(account_id=uid).count() == 0
         events = db.session.query(AuditEvent).filter_by(target=uid).all()
     row = account(app, uid)
     assert row.status == "deleted" and row.email == f"deleted-{uid}@deleted.invalid"
-    assert (row.given_name, row.family_name, row.phone_number, row.personnel_number) == (
-        "", "", None, None)
-    assert row.extra == {} and row.field_owners == {}
+    assert (row.given_name, row.family_name, row.phone_number) == ("", "", None)
+    assert row.field_owners == {}  # and the facts went with the access (none left above)
     assert {e.action for e in events} >= {"account.provisioned", "account.deprovisioned"}
     text = repr([(e.details, e.actor, e.action) for e in events])
     for secret in ("Secret", "+1", "P1", "Dock", "ann@acme.example"):
@@ -139,7 +147,7 @@ def test_group_role_rules(app: Flask, client: FlaskClient, runner: FlaskCliRunne
     ann = provision(app, unit, "ann")
     bob = provision(app, unit, "bob")
     with app.app_context():
-        m = db.session.query(Membership).filter_by(account_id=ann, unit_id=unit).one()
+        m = db.session.query(Access).filter_by(account_id=ann, unit_id=unit).one()
         m.roles = ["main_user"]  # given by someone else: never touched by the rules
         db.session.commit()
         unit_groups.add_role_rule(unit, "Purchasing", "buyer", "test")
@@ -192,7 +200,7 @@ def test_scim_never_adopts_an_account_an_ldap_directory_manages(app: Flask, unit
         account_row = Account(email="ann@acme.example", email_verified=True)
         db.session.add_all([directory, account_row])
         db.session.flush()
-        db.session.add(Membership(account_id=account_row.id, unit_id=unit, roles=["employee"]))
+        accesses.create(account_row.id, unit, ["employee"], "test", event=None)
         db.session.add(LdapLink(directory_id=directory.id, account_id=account_row.id,
                                 external_id="guid-1", dn="uid=ann,dc=x"))
         db.session.commit()

@@ -18,7 +18,7 @@ from idp import domain_rules, domains, ldap_sync, units
 from idp.mail.outbox import courier
 from idp.store import ldap_repo, sessions_repo
 from idp.store.db import db
-from idp.store.models import Account, Membership, Unit
+from idp.store.models import Access, Account, Unit
 from tests.support import oidc
 from tests.support import slapd as ldap_test
 from tests.support.login import (
@@ -52,8 +52,8 @@ def auto_join_domain(app: Flask, unit_slug: str, name: str) -> str:
 def unit_slugs(app: Flask, account_id: str) -> set[str]:
     with app.app_context():
         rows = db.session.scalars(
-            select(Unit.slug).join(Membership, Membership.unit_id == Unit.id)
-            .where(Membership.account_id == account_id))  # fmt: skip
+            select(Unit.slug).join(Access, Access.unit_id == Unit.id)
+            .where(Access.account_id == account_id))  # fmt: skip
         return set(rows)
 
 

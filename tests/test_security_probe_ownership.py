@@ -21,10 +21,10 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
-from idp import accounts, domains, units
+from idp import accesses, accounts, domains, units
 from idp.mail.outbox import courier
 from idp.store.db import db
-from idp.store.models import Account, Membership, Unit
+from idp.store.models import Access, Account, Unit
 from tests.support import oidc
 from tests.support.login import csrf_token, sign_in_to_dashboard
 from tests.support.scim import ERROR, USER, Scim, body, create_token, make_unit
@@ -51,10 +51,10 @@ def scim_for(app: Flask, web: FlaskClient, runner: FlaskCliRunner, slug: str) ->
 
 
 def self_registered(app: Flask, email: str = VICTIM) -> str:
-    """A person who signed up on their own, with employer facts of their own."""
+    """A person who signed up on their own (personal data only: employer facts are
+    per access)."""
     return oidc.make_account(
-        app, email, given_name="Vera", family_name="Victim", cost_centre="CC-VICTIM",
-        personnel_number="P-77", locale="de",
+        app, email, given_name="Vera", family_name="Victim", locale="de",
     )
 
 
@@ -64,10 +64,14 @@ def account_row(app: Flask, account_id: str) -> Account | None:
 
 
 def unit_slugs(app: Flask, account_id: str) -> set[str]:
+    """The units the account's granting accesses give (``idp.accounts.accesses``)."""
     with app.app_context():
-        return set(db.session.scalars(
-            select(Unit.slug).join(Membership, Membership.unit_id == Unit.id)
-            .where(Membership.account_id == account_id)))  # fmt: skip
+        return {a.unit.slug for a in accounts.accesses(account_id)}
+
+
+def beta_id(app: Flask) -> str:
+    with app.app_context():
+        return str(db.session.scalars(select(Unit.id).where(Unit.slug == "beta")).one())
 
 
 def replace(path: str | None, value: Any) -> dict[str, Any]:
@@ -87,6 +91,8 @@ def test_another_units_scim_never_adopts_a_self_registered_account(
     app: Flask, web: FlaskClient, runner: FlaskCliRunner
 ) -> None:
     victim = self_registered(app)
+    oidc.make_unit(app, victim, "Victim Own", facts={"cost_centre": "CC-VICTIM",
+                                                     "personnel_number": "P-77"})
     beta = scim_for(app, web, runner, "beta")
     created = body(beta.post("/Users", {"schemas": [USER], "userName": VICTIM}), 201)
 
@@ -97,7 +103,7 @@ def test_another_units_scim_never_adopts_a_self_registered_account(
         assert private not in text, f"the victim's {private} leaked into SCIM"
     row = account_row(app, victim)
     assert row is not None and row.email == VICTIM and row.status == "active"
-    assert unit_slugs(app, victim) == set()
+    assert unit_slugs(app, victim) == {"victim-own"}
     # The victim's id is not Beta's to read, change or delete.
     assert beta.get(f"/Users/{victim}").status_code == 404
     rename = replace("userName", "x@attacker.example")
@@ -369,17 +375,22 @@ def test_deactivating_a_joined_record_suspends_only_that_units_access(
 
     assert beta.patch(f"/Users/{uid}", replace("active", False)).status_code in (200, 204)
     assert body(beta.get(f"/Users/{uid}"), 200)["active"] is False
+    found = body(beta.get("/Users?filter=active eq false"), 200)["Resources"]
+    assert [r["id"] for r in found] == [uid]  # the filter agrees with the record
     row = account_row(app, victim)
     assert row is not None and row.status == "active" and row.can_sign_in
     assert unit_slugs(app, victim) == {"gamma-kg"}
+    with app.app_context():  # suspended, its roles kept on it
+        access = accesses.find(victim, beta_id(app))
+        assert access is not None and (access.status, access.roles) == ("suspended", ["employee"])
     assert web.get("/account").status_code == 200  # their session lives on
 
     assert beta.patch(f"/Users/{uid}", replace("active", True)).status_code in (200, 204)
     assert body(beta.get(f"/Users/{uid}"), 200)["active"] is True
     assert unit_slugs(app, victim) == {"beta", "gamma-kg"}
     with app.app_context():
-        roles = db.session.scalars(select(Membership.roles).join(Unit).where(
-            Membership.account_id == victim, Unit.slug == "beta")).one()  # fmt: skip
+        roles = db.session.scalars(select(Access.roles).join(Unit).where(
+            Access.account_id == victim, Unit.slug == "beta")).one()  # fmt: skip
     assert roles == ["employee"]
 
 
@@ -399,14 +410,16 @@ def test_a_join_never_overwrites_hrs_newer_change(
     hr = Scim(app.test_client(), beta.token)
     original = invitations._take_values
 
-    def hr_acts_meanwhile(placeholder: Account, account: Account) -> None:
-        original(placeholder, account)
+    def hr_acts_meanwhile(placeholder: Account, account: Account, unit_id: str) -> None:
+        # after the join read the record's version, before it writes anything (the
+        # values it takes include moving the access, which writes at once)
         answers: list[int] = []
         thread = threading.Thread(target=lambda: answers.append(
             hr.patch(f"/Users/{uid}", replace("active", False)).status_code))  # fmt: skip
         thread.start()
         thread.join(timeout=30)
         assert answers and answers[0] in (200, 204)
+        original(placeholder, account, unit_id)
 
     monkeypatch.setattr(invitations, "_take_values", hr_acts_meanwhile)
     web.post(f"/account/invitations/{uid}/join", data={"csrf_token": csrf_token(page)})

@@ -21,11 +21,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from idp import audit, domains, ldap_directories, ldap_sync, units
+from idp import accesses, domains, ldap_directories, ldap_sync, units
 from idp.services import settings
 from idp.store import ldap_repo
 from idp.store.db import db
-from idp.store.models import Account, LdapLink, Membership, UpstreamIdentity
+from idp.store.models import Access, Account, LdapLink, UpstreamIdentity
 from tests.support import slapd as ldap_test
 from tests.support.dns import DnsServer
 from tests.support.ldap_fixtures import USERS, directory_settings, verify_domain
@@ -69,10 +69,8 @@ def lapsed_dns_claim(dns_server: DnsServer, slug: str, name: str) -> None:
 
 def join(account_id: str, unit_id: str) -> None:
     """A membership given by an administrator."""
-    units.add_membership(
-        Membership(account_id=account_id, unit_id=unit_id, roles=["employee"]),
-        audit.event("admin:test", "membership.add", account_id, {"unit_id": unit_id}),
-    )
+    accesses.join(account_id, unit_id, ["employee"], "admin:test", "membership.add",
+                  {"unit_id": unit_id})
 
 
 def self_registered(email: str, given_name: str = "Self") -> Account:
@@ -120,7 +118,7 @@ def test_ldap_creates_nothing_in_a_domain_another_unit_verified(
     assert summary.error_samples and all(sample.fullmatch(s) for s in summary.error_samples)
     with app.app_context():
         assert count(Account) == 0 and count(LdapLink) == 0
-        assert db.session.scalars(select(Membership).where(Membership.unit_id == beta)).all() == []
+        assert db.session.scalars(select(Access).where(Access.unit_id == beta)).all() == []
 
 
 def test_ldap_does_not_adopt_a_self_registered_account_outside_its_verified_domains(
@@ -228,7 +226,7 @@ def test_ldap_of_a_sub_unit_provisions_in_its_parent_companys_domain(
         a = by_email(user_email(3))
         assert a is not None
         units_of = db.session.scalars(
-            select(Membership.unit_id).where(Membership.account_id == a.id)).all()
+            select(Access.unit_id).where(Access.account_id == a.id)).all()
         assert units_of == [sales]
 
 
@@ -332,7 +330,7 @@ def test_a_sub_units_connector_creates_in_its_parent_companys_domain(
         a = by_email("new.person@acme.example")
         assert a is not None
         units_of = db.session.scalars(
-            select(Membership.unit_id).where(Membership.account_id == a.id)).all()
+            select(Access.unit_id).where(Access.account_id == a.id)).all()
         assert units_of == [sales]
 
 

@@ -23,18 +23,10 @@ ALLOWED_COMMITS: dict[str, str] = {
         "and commits it at once (get/take/incr are atomic claims; no session involved)"
     ),
     # converted in parallel work; to be removed at integration
-    "idp.store.accounts_repo": "converted in parallel work; to be removed at integration",
-    "idp.store.clients_repo": "converted in parallel work; to be removed at integration",
-    "idp.store.consent_repo": "converted in parallel work; to be removed at integration",
     "idp.store.grants_repo": "converted in parallel work; to be removed at integration",
     "idp.store.ldap_repo": "converted in parallel work; to be removed at integration",
     "idp.store.saml_repo": "converted in parallel work; to be removed at integration",
     "idp.store.scim_repo": "converted in parallel work; to be removed at integration",
-    "idp.store.signins_repo": "converted in parallel work; to be removed at integration",
-    "idp.store.upstream_identities_repo": (
-        "converted in parallel work; to be removed at integration"
-    ),
-    "idp.accounts": "converted in parallel work; to be removed at integration",
     "idp.ldap_apply": "converted in parallel work; to be removed at integration",
 }
 

@@ -11,11 +11,12 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
-from idp import units
+from idp import accesses, units
 from idp.cli import main
 from idp.store import units_repo
 from idp.store.db import db
-from idp.store.models import Account, AuditEvent, Membership
+from idp.store.models import Account, AuditEvent
+from idp.store.unit_of_work import atomic
 
 
 def audit_events(target: str) -> list[AuditEvent]:
@@ -115,9 +116,8 @@ def test_a_group_still_held_by_members_cannot_be_dropped(app: Flask) -> None:
         account = Account(email="anna@acme.example", email_verified=True)
         db.session.add(account)
         db.session.commit()
-        units.add_membership(
-            Membership(account_id=account.id, unit_id=unit.id, roles=["buyers"])
-        )
+        with atomic():
+            accesses.create(account.id, unit.id, ["buyers"], "test", event=None)
         with pytest.raises(units.UnitError) as err:
             units.update("acme", permission_groups=[])
         assert err.value.code == "group_in_use"
@@ -150,7 +150,8 @@ def test_delete_refuses_units_with_children_and_cascades(app: Flask) -> None:
         account = Account(email="anna@acme.example")
         db.session.add(account)
         db.session.commit()
-        units.add_membership(Membership(account_id=account.id, unit_id=acme.id, roles=[]))
+        with atomic():
+            accesses.create(account.id, acme.id, [], "test", event=None)
         with pytest.raises(units.UnitError) as err:
             units.delete("acme")
         assert err.value.code == "has_children"
@@ -158,7 +159,7 @@ def test_delete_refuses_units_with_children_and_cascades(app: Flask) -> None:
         units.delete("acme", actor="cli:test")
         db.session.expire_all()
         assert units.find("acme") is None
-        assert units_repo.membership(account.id, acme.id) is None
+        assert accesses.find(account.id, acme.id) is None
         assert units_repo.fields(acme.id) == []
         assert units_repo.account(account.id) is not None  # the person stays
         events = audit_events("acme")
@@ -166,18 +167,14 @@ def test_delete_refuses_units_with_children_and_cascades(app: Flask) -> None:
         assert events[-1].actor == "cli:test" and events[-1].details == {"members": 1}
 
 
-def test_memberships_are_unique_even_when_added_twice(app: Flask) -> None:
+def test_accesses_are_unique_even_when_joined_twice(app: Flask) -> None:
     with app.app_context():
         unit = units.create("ACME", slug="acme")
         account = Account(email="anna@acme.example")
         db.session.add(account)
         db.session.commit()
-        first = units.add_membership(
-            Membership(account_id=account.id, unit_id=unit.id, roles=["employee"])
-        )
-        second = units.add_membership(
-            Membership(account_id=account.id, unit_id=unit.id, roles=["main_user"])
-        )
+        first = accesses.join(account.id, unit.id, ["employee"], "test", "test.join", {})
+        second = accesses.join(account.id, unit.id, ["main_user"], "test", "test.join", {})
         assert second.id == first.id and second.roles == ["employee"]
 
 

@@ -129,6 +129,6 @@ def consents(account_id: str) -> list[ConsentRow]:
 def companies(account_id: str) -> list[dict[str, Any]]:
     """The account's units with its roles in each, by unit name."""
     return [
-        {"name": m.unit.name, "roles": list(m.roles or [])}
-        for m in accounts.memberships(account_id)
+        {"name": m.unit.name, "roles": list(m.roles or []), "unit_id": m.unit_id}
+        for m in accounts.accesses(account_id)
     ]

@@ -5,6 +5,10 @@ Every profile field is shown; the ones the employee may edit
 directory or SSO owns read-only with who manages them. Saving goes through
 :func:`idp.accounts.employee_update`, which re-checks ownership in the same
 transaction, so a field that HR took over meanwhile is refused, never overwritten.
+
+Personal fields (names, phone) are the account's; employer facts (department, cost
+centre, personnel number, the unit's own fields) are those of the access to the
+company shown (``?unit=``, by default the first), each company its own.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from werkzeug.datastructures import MultiDict
 from idp import accounts, audit, field_owners
 from idp.login.profile_form import FieldSpec, validate
 from idp.provisioning_errors import Busy, FieldOwned, InvalidValue, NotFound
-from idp.store.models import Account, UnitProfileField
+from idp.store.models import Access, Account
 
 # (attribute name, label, required, autocomplete) of the account's own profile columns
 # that the dashboard offers; e-mail is shown in the header, not here.
@@ -26,6 +30,9 @@ BASE_FIELDS: tuple[tuple[str, Any, bool, str | None], ...] = (
     ("given_name", _l("Given name"), True, "given-name"),
     ("family_name", _l("Family name"), True, "family-name"),
     ("phone_number", _l("Phone number"), False, "tel"),
+)
+# The employer facts of the access shown (same shape).
+FACT_FIELDS: tuple[tuple[str, Any, bool, str | None], ...] = (
     ("department", _l("Department"), False, "off"),
     ("cost_centre", _l("Cost centre"), False, "off"),
     ("personnel_number", _l("Personnel number"), False, "off"),
@@ -55,27 +62,38 @@ class ProfileField:
         return self.manager is None
 
 
-def fields(account: Account, unit_fields: list[UnitProfileField]) -> list[ProfileField]:
-    """Every profile field of ``account`` with its current value and whether the
-    employee may edit it (and if not, a translated "managed by ..." text)."""
+def chosen_access(account_id: str, unit_id: str | None) -> Access | None:
+    """The access whose employer facts the form shows: the account's granting access
+    to ``unit_id``, else its first one (None without any)."""
+    rows = accounts.accesses(account_id)
+    return next((a for a in rows if a.unit_id == unit_id), rows[0] if rows else None)
+
+
+def fields(account: Account, access: Access | None) -> list[ProfileField]:
+    """Every profile field with its current value and whether the employee may edit
+    it (and if not, a translated "managed by ..." text): the account's personal fields,
+    then the employer facts of ``access`` (none without one)."""
+    unit_fields = accounts.unit_fields(account.id, [access]) if access is not None else []
     extra_names = [f.name for f in unit_fields]
-    editable = set(field_owners.employee_editable(account, extra_names))
-    owned = field_owners.owners(account)
+    editable = set(field_owners.employee_editable(account, access, extra_names))
+    owned = {**field_owners.owners(account), **field_owners.owners(access)}
     result: list[ProfileField] = []
-    for name, label, required, autocomplete in BASE_FIELDS:
+    base = BASE_FIELDS + (FACT_FIELDS if access is not None else ())
+    for name, label, required, autocomplete in base:
+        row: Any = access if field_owners.is_fact(name) else account
         result.append(
             ProfileField(
                 form_name=name,
                 owner_name=name,
                 label=label,
-                value=str(getattr(account, name, None) or ""),
+                value=str(getattr(row, name, None) or ""),
                 required=required,
-                max_length=field_owners.PROFILE_FIELDS[name],
+                max_length=field_owners.FIELD_LENGTHS[name],
                 autocomplete=autocomplete,
                 manager=None if name in editable else _manager(owned.get(name)),
             )
         )
-    extra = account.extra or {}
+    extra = (access.extra or {}) if access is not None else {}
     for unit_field in unit_fields:
         owner_name = field_owners.EXTRA_PREFIX + unit_field.name
         result.append(
@@ -109,8 +127,8 @@ def save(account: Account, form: MultiDict[str, str]) -> Outcome:
     control characters) and save the changed ones with
     :func:`idp.accounts.employee_update`, audited as the employee. Read-only
     fields in ``form`` are ignored; nothing is written when any field is invalid."""
-    unit_fields = accounts.unit_fields(account.id)
-    editable = [f for f in fields(account, unit_fields) if f.editable]
+    access = chosen_access(account.id, form.get("unit_id"))
+    editable = [f for f in fields(account, access) if f.editable]
     specs = [
         FieldSpec(f.form_name, f.label, f.required, f.max_length, f.autocomplete)
         for f in editable
@@ -127,7 +145,10 @@ def save(account: Account, form: MultiDict[str, str]) -> Outcome:
         return Outcome({}, {}, "profile_unchanged")
     by_owner_name = {f.owner_name: f.form_name for f in editable}
     try:
-        accounts.employee_update(account.id, changes, audit.account_actor(account.id))
+        accounts.employee_update(
+            account.id, changes, audit.account_actor(account.id),
+            access.unit_id if access is not None else None,
+        )
     except FieldOwned as exc:
         owned = str(exc).split(" ", 1)[0]
         return Outcome({by_owner_name.get(owned, "given_name"): "managed"}, values, None)

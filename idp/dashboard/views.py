@@ -10,7 +10,7 @@ from typing import Any
 from flask import Response, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from idp import accounts, consent, interaction, invitations, sessions, signed_in
+from idp import consent, interaction, invitations, sessions, signed_in
 from idp.dashboard import formstate, overview, profile
 from idp.dashboard.blueprint import bp
 from idp.dashboard.messages import message
@@ -69,7 +69,8 @@ def home() -> Response:
         return _start_login()
     row, account = found
     state = formstate.recall(row.id_hash)
-    fields = profile.fields(account, accounts.unit_fields(account.id))
+    shown = profile.chosen_access(account.id, request.args.get("unit"))
+    fields = profile.fields(account, shown)
     for f in fields:
         if f.editable and f.form_name in state.values:
             f.value = state.values[f.form_name]
@@ -81,6 +82,7 @@ def home() -> Response:
         consents=overview.consents(account.id),
         invitations=invitations.open_for(account),
         fields=fields,
+        profile_unit=shown.unit if shown is not None else None,
         errors={name: message(key) for name, key in state.errors.items()},
         notice=message(state.notice),
     )
@@ -162,7 +164,8 @@ def save_profile() -> Response:
         row.id_hash, FormState(errors=outcome.errors, values=outcome.values,
                                notice=outcome.notice),
     )
-    return redirect(url_for("dashboard.home") + "#profile", code=303)
+    unit = request.form.get("unit_id") or None
+    return redirect(url_for("dashboard.home", unit=unit) + "#profile", code=303)
 
 
 @bp.post("/sign-out")

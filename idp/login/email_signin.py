@@ -16,6 +16,8 @@ requires SSO never gets or redeems a code, except for its break-glass addresses.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response
 
 from idp import accounts, audit, domain_rules
@@ -33,15 +35,21 @@ def confirm_address(account: Account) -> Account:
     return accounts.confirm_address(account)
 
 
-def finish_email_sign_in(ix: Interaction, account: Account) -> Response:
+def finish_email_sign_in(
+    ix: Interaction, account: Account, facts: dict[str, Any] | None = None
+) -> Response:
     """Finish ``ix`` for ``account`` after a redeemed e-mail code: confirm the
     address, join the unit its domain rules give (at most once; see
     :func:`idp.domain_rules.apply_auto_join`), then the shared steps of
     :func:`idp.login.flow.finish_authentication` (session, wallet, unit choice,
-    consent). An account that may not sign in joins nothing and gets the 403 page."""
+    consent). An account that may not sign in joins nothing and gets the 403 page.
+    ``facts``: the employer facts of a first wallet form (cost centre, personnel
+    number, unit fields under ``extra``), kept on the access the sign-in joins."""
     if account.can_sign_in:
         account = confirm_address(account)
-        domain_rules.apply_auto_join(account, actor=audit.account_actor(account.id))
+        domain_rules.apply_auto_join(
+            account, actor=audit.account_actor(account.id), facts=facts
+        )
     return finish_authentication(ix, account, AMR_EMAIL_OTP)
 
 

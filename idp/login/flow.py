@@ -114,7 +114,7 @@ def next_step(ix: Interaction) -> Response:
 def _continue(ix: Interaction, account: Account) -> Response:
     """:func:`next_step` after the account check and the TOTP question: profile, unit,
     consent, resume. Saves ``ix`` once (unless the browser only goes to the profile)."""
-    account_memberships = accounts.memberships(account.id)
+    account_memberships = accounts.accesses(account.id)
     if not accounts.profile_complete(account, account_memberships):
         interaction.save(ix)
         return see_other("login.profile", interaction_id=ix.id)

@@ -29,14 +29,19 @@ class FieldSpec:
 BASE_FIELDS = (
     FieldSpec("given_name", _l("Given name"), True, 200, "given-name"),
     FieldSpec("family_name", _l("Family name"), True, 200, "family-name"),
+)
+# Employer facts: asked only when the wallet has a unit to keep them for (the unit
+# chosen for the sign-in, the only one, or the one a first sign-in joins).
+FACT_FIELDS = (
     FieldSpec("cost_centre", _l("Cost centre"), False, 100, "off"),
     FieldSpec("personnel_number", _l("Personnel number"), False, 100, "off"),
 )
 UNIT_FIELD_MAX_LENGTH = 200
 
 
-def field_specs(unit_fields: list[UnitProfileField]) -> list[FieldSpec]:
-    """The base fields followed by the units' extra fields."""
+def field_specs(unit_fields: list[UnitProfileField], facts: bool = True) -> list[FieldSpec]:
+    """The base fields, the employer facts (when ``facts``), then the units' extra
+    fields."""
     extra = [
         FieldSpec(
             name=EXTRA_PREFIX + f.name,
@@ -47,7 +52,7 @@ def field_specs(unit_fields: list[UnitProfileField]) -> list[FieldSpec]:
         )
         for f in unit_fields
     ]
-    return [*BASE_FIELDS, *extra]
+    return [*BASE_FIELDS, *(FACT_FIELDS if facts else ()), *extra]
 
 
 def _clean(value: str) -> str:

@@ -13,9 +13,9 @@ from idp.login.common import expired_page, load, page
 from idp.login.email_signin import finish_email_sign_in
 from idp.login.flow import merchant_of, next_step, resume, see_other
 from idp.login.formstate import FormState, recall, remember
-from idp.login.profile_form import field_specs, validate
+from idp.login.profile_form import FieldSpec, field_specs, validate
 from idp.login.release import release_for
-from idp.store.models import Account, UnitProfileField
+from idp.store.models import Account
 
 
 def _profile_subject(ix: Interaction) -> tuple[Account | None, str | None]:
@@ -26,12 +26,17 @@ def _profile_subject(ix: Interaction) -> tuple[Account | None, str | None]:
     return None, proof.peek(ix)
 
 
-def _unit_fields(account: Account | None, email: str | None) -> list[UnitProfileField]:
-    """Unit fields of the wallet form: the account's units, or for a first sign-in
-    the unit its address will auto-join."""
+def _specs(ix: Interaction, account: Account | None, email: str | None) -> list[FieldSpec]:
+    """The wallet form's fields: names; cost centre and personnel number when there
+    is an access to keep them on (the unit chosen for the sign-in or the only one; for
+    a first sign-in the unit its address will auto-join); the unit fields of the
+    account's units (or of that unit)."""
     if account is not None:
-        return accounts.unit_fields(account.id)
-    return accounts.unit_fields_for_new_wallet(email or "")
+        rows = accounts.accesses(account.id)
+        target = accounts.wallet_access(rows, ix.unit_id)
+        return field_specs(accounts.unit_fields(account.id, rows), target is not None)
+    joins = accounts.joins_unit(email or "")
+    return field_specs(accounts.unit_fields_for_new_wallet(email or ""), joins)
 
 
 @bp.get("/<interaction_id>/profile")
@@ -42,14 +47,19 @@ def profile(interaction_id: str) -> Response:
     account, email = _profile_subject(ix)
     if account is None and email is None:
         return next_step(ix)
-    specs = field_specs(_unit_fields(account, email))
+    specs = _specs(ix, account, email)
     state = recall(ix, "profile")
     if account is not None and not state.values:
-        extra = account.extra or {}
+        rows = accounts.accesses(account.id)
+        target = accounts.wallet_access(rows, ix.unit_id)
         for spec in specs:
-            value = extra.get(spec.unit_field) if spec.unit_field else getattr(
-                account, spec.name, ""
-            )
+            if spec.unit_field:  # the value the field's own unit holds
+                value = next((a.extra.get(spec.unit_field) for a in rows
+                              if spec.unit_field in (a.extra or {})), None)
+            elif spec.name in ("cost_centre", "personnel_number"):
+                value = getattr(target, spec.name, None) if target is not None else None
+            else:
+                value = getattr(account, spec.name, "")
             state.values[spec.name] = str(value or "")
     return page(
         "login/profile.html", ix, state, specs=specs,
@@ -66,12 +76,12 @@ def submit_profile(interaction_id: str) -> Response:
     account, email = _profile_subject(ix)
     if account is None and email is None:
         return next_step(ix)
-    data, errors, values = validate(request.form, field_specs(_unit_fields(account, email)))
+    data, errors, values = validate(request.form, _specs(ix, account, email))
     if errors:
         remember(ix, "profile", FormState(errors=errors, values=values))
         return see_other("login.profile", interaction_id=ix.id)
     if account is not None:
-        accounts.update_wallet(account, data)
+        accounts.update_wallet(account, data, ix.unit_id)
         return next_step(ix)
     proven = proof.consume(ix)
     if proven is None:
@@ -84,7 +94,7 @@ def submit_profile(interaction_id: str) -> Response:
         if existing is None:
             return expired_page()
         created = existing
-    return finish_email_sign_in(ix, created)
+    return finish_email_sign_in(ix, created, facts=data)
 
 
 def _signed_in(interaction_id: str) -> tuple[Interaction, Account] | Response:
@@ -97,12 +107,12 @@ def _signed_in(interaction_id: str) -> tuple[Interaction, Account] | Response:
 
 @bp.get("/<interaction_id>/unit")
 def unit(interaction_id: str) -> Response:
-    """Choose the business unit to act for at this merchant (several memberships)."""
+    """Choose the business unit to act for at this merchant (several accesses)."""
     found = _signed_in(interaction_id)
     if isinstance(found, Response):
         return found
     ix, account = found
-    memberships = accounts.memberships(account.id)
+    memberships = accounts.accesses(account.id)
     if len(memberships) < 2:
         return next_step(ix)
     return page("login/unit.html", ix, recall(ix, "unit"), memberships=memberships)
@@ -116,7 +126,7 @@ def submit_unit(interaction_id: str) -> Response:
         return found
     ix, account = found
     chosen = request.form.get("unit_id", "")
-    if chosen not in {m.unit_id for m in accounts.memberships(account.id)}:
+    if chosen not in {m.unit_id for m in accounts.accesses(account.id)}:
         remember(ix, "unit", FormState(errors={"unit_id": "unit_choice"}))
         return see_other("login.unit", interaction_id=ix.id)
     ix.unit_id = chosen

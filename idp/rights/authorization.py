@@ -34,6 +34,7 @@ from typing import Literal
 from idp.rights import catalogue
 from idp.rights.catalogue import UnknownPermission
 from idp.store import rights_repo
+from idp.store.models import utcnow
 
 ActorKind = Literal["account", "staff", "system"]
 ADMINISTRATOR = "administrator"
@@ -97,12 +98,15 @@ def _account_permissions(account_id: str, chain: list[str]) -> frozenset[str]:
         return frozenset()
     held: set[str] = set()
     custom: dict[str, set[str]] = {}
-    for membership in rights_repo.memberships_in(account_id, chain):
-        for role in membership.roles or []:
+    now = utcnow()
+    for access in rights_repo.accesses_in(account_id, chain):
+        if not access.grants(now):  # suspended, invited, removed or ended: nothing
+            continue
+        for role in access.roles or []:
             if role in catalogue.BUILT_IN:
                 held |= catalogue.BUILT_IN[role]
             else:
-                custom.setdefault(membership.unit_id, set()).add(role)
+                custom.setdefault(access.unit_id, set()).add(role)
     if custom:
         names = set().union(*custom.values())
         for group in rights_repo.groups_named(custom, names):

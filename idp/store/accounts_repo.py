@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
 
 from idp.store.db import db, keep
-from idp.store.models import Account, Membership, UnitProfileField, utcnow
+from idp.store.models import Access, Account, UnitProfileField, utcnow
 
 
 def by_email(email: str) -> Account | None:
@@ -77,19 +77,21 @@ def set_status(account_id: str, status: str, at: datetime | None = None) -> None
     )
 
 
-def memberships(account_id: str) -> list[Membership]:
+def accesses(account_id: str) -> list[Access]:
     """The account's memberships with their units loaded, by unit name."""
-    rows = db.session.scalars(_MEMBERSHIPS, {"account_id": account_id})
+    rows = db.session.scalars(_ACCESSES, {"account_id": account_id})
     return sorted(rows, key=lambda m: (m.unit.name.lower(), m.unit_id))
 
 
-def profile_fields(unit_ids: Iterable[str]) -> list[UnitProfileField]:
+def profile_fields(unit_ids: Iterable[str], distinct: bool = True) -> list[UnitProfileField]:
     """The extra wallet fields of these units, in each unit's display order; a field
-    name defined by two units appears once (the first)."""
+    name defined by two units appears once (the first) unless not ``distinct``."""
     ids = list(unit_ids)
     if not ids:
         return []
     rows = db.session.scalars(_PROFILE_FIELDS, {"unit_ids": ids})
+    if not distinct:
+        return list(rows)
     seen: dict[str, UnitProfileField] = {}
     for row in rows:
         seen.setdefault(row.name, row)
@@ -99,10 +101,10 @@ def profile_fields(unit_ids: Iterable[str]) -> list[UnitProfileField]:
 # Hot statements of the login pages, built once (construction costs more than the
 # query itself on SQLite).
 _BY_EMAIL = select(Account).where(Account.email == bindparam("email"))
-_MEMBERSHIPS = (
-    select(Membership)
-    .options(joinedload(Membership.unit))
-    .where(Membership.account_id == bindparam("account_id"))
+_ACCESSES = (
+    select(Access)
+    .options(joinedload(Access.unit))
+    .where(Access.account_id == bindparam("account_id"))
 )
 _PROFILE_FIELDS = (
     select(UnitProfileField)

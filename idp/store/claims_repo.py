@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from idp.store.db import db, keep
-from idp.store.models import Account, Membership, UnitProfileField
+from idp.store.models import Access, Account, UnitProfileField
 
 
 def account(account_id: str) -> Account | None:
@@ -15,9 +15,9 @@ def account(account_id: str) -> Account | None:
     return keep(db.session.get(Account, account_id))
 
 
-def memberships(account_id: str) -> list[Membership]:
+def accesses(account_id: str) -> list[Access]:
     """The account's memberships with their units loaded."""
-    return list(db.session.scalars(_MEMBERSHIPS, {"account_id": account_id}))
+    return list(db.session.scalars(_ACCESSES, {"account_id": account_id}))
 
 
 def profile_field_names(unit_id: str) -> list[str]:
@@ -26,10 +26,10 @@ def profile_field_names(unit_id: str) -> list[str]:
 
 
 # Built once: these run for every token, userinfo answer and consent page.
-_MEMBERSHIPS = (
-    select(Membership)
-    .options(joinedload(Membership.unit))
-    .where(Membership.account_id == bindparam("account_id"))
+_ACCESSES = (
+    select(Access)
+    .options(joinedload(Access.unit))
+    .where(Access.account_id == bindparam("account_id"))
 )
 _FIELD_NAMES = (
     select(UnitProfileField.name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from idp.store.db import db
-from idp.store.models import Account, Client, Membership, Unit, UnitProfileField
+from idp.store.models import Client, Unit, UnitProfileField
 
 
 def ensure_unit(slug: str, name: str, fields: list[tuple[str, str, bool]]) -> tuple[Unit, bool]:
@@ -27,21 +27,6 @@ def ensure_unit(slug: str, name: str, fields: list[tuple[str, str, bool]]) -> tu
             )
             changed = True
     return unit, changed
-
-
-def ensure_membership(email: str, unit_id: str, roles: list[str]) -> str:
-    """Make the account ``email`` a member of ``unit_id``. Returns "missing" (no such
-    account), "created" (staged) or "present"."""
-    account = db.session.scalars(select(Account).where(Account.email == email.lower())).first()
-    if account is None:
-        return "missing"
-    existing = db.session.scalars(
-        select(Membership).where(Membership.account_id == account.id, Membership.unit_id == unit_id)
-    ).first()
-    if existing is not None:
-        return "present"
-    db.session.add(Membership(account_id=account.id, unit_id=unit_id, roles=roles))
-    return "created"
 
 
 def replace_client_secret_hash(client_id: str, secret_hash: str) -> bool:

@@ -14,7 +14,6 @@ from idp.store.models import (
     Account,
     AccountStatus,
     LdapLink,
-    Membership,
     ScimUser,
     Unit,
     UnitGroupMember,
@@ -64,8 +63,8 @@ def rebind(
     at: datetime,
 ) -> bool:
     """Stage the move of a pending record from its placeholder to ``account_id``: the
-    record (bound, keeping its SCIM id), the unit membership (roles merged into an
-    existing one), the group memberships; then delete the placeholder. False when
+    record (bound, keeping its SCIM id) and the group memberships (the access moved
+    before, ``idp.accesses.move``); then delete the placeholder. False when
     anything changed since the caller read the placeholder at ``version`` (the record
     is no longer pending for ``email``, HR deactivated or changed it meanwhile): the
     caller rolls back."""
@@ -78,21 +77,6 @@ def rebind(
     )
     if rowcount(moved) != 1:
         return False
-    theirs = db.session.scalars(
-        select(Membership).where(
-            Membership.account_id == placeholder_id, Membership.unit_id == unit_id
-        )
-    ).first()
-    mine = db.session.scalars(
-        select(Membership).where(
-            Membership.account_id == account_id, Membership.unit_id == unit_id
-        )
-    ).first()
-    if theirs is not None and mine is not None:
-        mine.roles = sorted(set(mine.roles or []) | set(theirs.roles or []))
-        db.session.delete(theirs)
-    elif theirs is not None:
-        theirs.account_id = account_id
     db.session.execute(
         update(UnitGroupMember)
         .where(UnitGroupMember.account_id == placeholder_id)

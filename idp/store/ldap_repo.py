@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from idp.store.db import db
-from idp.store.models import Account, LdapDirectory, LdapLink, Membership, ScimUser
+from idp.store.models import Access, Account, LdapDirectory, LdapLink, ScimUser
 
 CHUNK = 500  # bound for IN lists
 
@@ -119,12 +119,12 @@ def scim_managed(account_ids: list[str]) -> set[str]:
     return found
 
 
-def memberships_in(unit_id: str, account_ids: list[str]) -> dict[str, Membership]:
+def accesses_in(unit_id: str, account_ids: list[str]) -> dict[str, Access]:
     """Memberships of these accounts in ``unit_id``, by account id."""
-    found: dict[str, Membership] = {}
+    found: dict[str, Access] = {}
     for part in _chunks(sorted(set(account_ids))):
         rows = db.session.scalars(
-            select(Membership).where(Membership.unit_id == unit_id, Membership.account_id.in_(part))
+            select(Access).where(Access.unit_id == unit_id, Access.account_id.in_(part))
         )
         for membership in rows:
             found[membership.account_id] = membership

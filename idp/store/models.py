@@ -134,12 +134,9 @@ class Account(Base):
     family_name: Mapped[str] = mapped_column(String(200), default="")
     phone_number: Mapped[str | None] = mapped_column(String(40))
     locale: Mapped[str | None] = mapped_column(String(10))
-    cost_centre: Mapped[str | None] = mapped_column(String(100))
-    personnel_number: Mapped[str | None] = mapped_column(String(100))
-    department: Mapped[str | None] = mapped_column(String(200))
-    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # Who owns each profile field: {"given_name": "scim", "extra.ship_to": "ldap"}
-    # (``idp.provisioning``); a field without an entry belongs to the employee.
+    # Who owns each personal field: {"given_name": "scim"} (``idp.field_owners``); a
+    # field without an entry belongs to the employee. Employer facts (cost centre,
+    # unit fields, ...) are per access: ``Access.field_owners``.
     field_owners: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(20), default=AccountStatus.ACTIVE.value)
     failed_code_attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -148,7 +145,7 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    memberships: Mapped[list[Membership]] = relationship(
+    accesses: Mapped[list[Access]] = relationship(
         back_populates="account", cascade="all, delete-orphan"
     )
 
@@ -161,20 +158,58 @@ class Account(Base):
         return self.status == AccountStatus.ACTIVE and self.locked_at is None
 
 
-class Membership(Base):
-    """An account's membership of a business unit, with its roles there."""
+class AccessStatus(StrEnum):
+    """The status of an :class:`Access`, separate from the account's own status (a
+    person blocked platform-wide is an account status; one unit suspending its access
+    is this). Only ``active`` (and not past ``ends_at``) gives anything."""
 
-    __tablename__ = "memberships"
+    INVITED = "invited"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REMOVED = "removed"
+
+
+class Access(Base):
+    """A person's access to a business unit: its status, its roles there, who created
+    it and when, an optional end, and the last sign-in through it.
+
+    Only an access that :meth:`grants` gives roles, permissions, org claims and can be
+    chosen as the unit of a sign-in (``idp.accesses``)."""
+
+    __tablename__ = "accesses"
     __table_args__ = (UniqueConstraint("account_id", "unit_id"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
     roles: Mapped[list[str]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(20), default=AccessStatus.ACTIVE.value)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Who created it, like the audit actor (``idp.audit.Actor``): kind and id.
+    created_by_kind: Mapped[str] = mapped_column(String(20), default="system")
+    created_by_id: Mapped[str | None] = mapped_column(String(200))
+    # After this instant the access counts as not active (whatever its status).
+    ends_at: Mapped[datetime | None] = mapped_column()
+    # When a sign-in through this access last completed (set with the sign-in record).
+    last_signin_at: Mapped[datetime | None] = mapped_column()
+    # Employer facts: what this unit knows of the person, released for sign-ins
+    # chosen for this unit. ``extra`` holds the unit's own wallet fields
+    # (``UnitProfileField``) by name; ``field_owners`` who owns each fact
+    # ({"cost_centre": "scim", "extra.ship_to": "ldap"}; absent: the employee).
+    cost_centre: Mapped[str | None] = mapped_column(String(100))
+    personnel_number: Mapped[str | None] = mapped_column(String(100))
+    department: Mapped[str | None] = mapped_column(String(200))
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    field_owners: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
-    account: Mapped[Account] = relationship(back_populates="memberships")
+    account: Mapped[Account] = relationship(back_populates="accesses")
     unit: Mapped[Unit] = relationship()
+
+    def grants(self, now: datetime | None = None) -> bool:
+        """True when the access is active and not ended at ``now`` (default: now)."""
+        if self.status != AccessStatus.ACTIVE:
+            return False
+        return self.ends_at is None or self.ends_at > (now or utcnow())
 
 
 class ScimToken(Base):
@@ -217,10 +252,6 @@ class ScimUser(Base):
     # When the holder of a pending record's address proved it and joined: their own
     # account carries the record since, and deleting the record only detaches it.
     joined_at: Mapped[datetime | None] = mapped_column()
-    # A joined record that HR deactivated: the roles its unit membership had (the
-    # membership is removed meanwhile). Null while active. The person's own account
-    # is never deactivated by one unit's HR system.
-    suspended_roles: Mapped[list[str] | None] = mapped_column(JSON)
     unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
     user_name: Mapped[str] = mapped_column(String(320))
     user_name_key: Mapped[str] = mapped_column(String(320))

@@ -6,9 +6,9 @@ from sqlalchemy import exists, select
 
 from idp.store.db import db
 from idp.store.models import (
+    Access,
     Connector,
     LdapLink,
-    Membership,
     ScimUser,
     UpstreamIdentity,
 )
@@ -19,7 +19,7 @@ def reached_by_others(account_id: str, unit_id: str) -> bool:
     link (SCIM or LDAP, of any unit), or an upstream identity of another unit's
     connector. One round trip."""
     member_elsewhere = exists().where(
-        Membership.account_id == account_id, Membership.unit_id != unit_id
+        Access.account_id == account_id, Access.unit_id != unit_id
     )
     scim_record = exists().where(ScimUser.account_id == account_id)
     ldap_link = exists().where(LdapLink.account_id == account_id)

@@ -13,7 +13,15 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 from sqlalchemy.orm import aliased
 
 from idp.store.db import db
-from idp.store.models import Account, AccountStatus, ScimUser, UnitGroup, UnitGroupMember
+from idp.store.models import (
+    Access,
+    AccessStatus,
+    Account,
+    AccountStatus,
+    ScimUser,
+    UnitGroup,
+    UnitGroupMember,
+)
 from idp.store.predicates import (
     AllOf,
     AnyOf,
@@ -41,9 +49,9 @@ USER_FIELDS: dict[str, Any] = {
     "user_type": ScimUser.user_type,
     "phone_number": Account.phone_number,
     "locale": Account.locale,
-    "personnel_number": Account.personnel_number,
-    "cost_centre": Account.cost_centre,
-    "department": Account.department,
+    "personnel_number": Access.personnel_number,
+    "cost_centre": Access.cost_centre,
+    "department": Access.department,
     "manager_id": ScimUser.manager_id,
     "created_at": ScimUser.created_at,
     "updated_at": Account.updated_at,
@@ -79,7 +87,7 @@ def group_condition(where: Predicate) -> ColumnElement[bool]:
 
 def _column(fields: dict[str, Any], name: str) -> Any:
     if name.startswith(EXTRA_PREFIX) and fields is USER_FIELDS:
-        return Account.extra[name[len(EXTRA_PREFIX) :]].as_string()
+        return Access.extra[name[len(EXTRA_PREFIX) :]].as_string()
     if name == "active" and fields is USER_FIELDS:
         return Account.status
     try:
@@ -160,8 +168,14 @@ def _active(p: Compare) -> ColumnElement[bool]:
     if not isinstance(p.value, bool) or p.op not in ("eq", "ne"):
         raise BadComparison("active compares only with eq/ne and true/false")
     wants_active = p.value if p.op == "eq" else not p.value
-    active = AccountStatus.ACTIVE
-    return Account.status == active if wants_active else Account.status != active
+    # A joined record is active unless its unit suspended the access (the person's own
+    # account status is not the unit's); any other record follows its account.
+    joined = ScimUser.joined_at.is_not(None)
+    active = or_(
+        and_(joined, or_(Access.status.is_(None), Access.status != AccessStatus.SUSPENDED)),
+        and_(not_(joined), Account.status == AccountStatus.ACTIVE),
+    )
+    return active if wants_active else not_(active)
 
 
 def _compare(column: Any, p: Compare) -> ColumnElement[bool]:

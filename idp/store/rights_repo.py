@@ -14,8 +14,8 @@ from sqlalchemy import literal, select
 
 from idp.store.db import db
 from idp.store.models import (
+    Access,
     Account,
-    Membership,
     PermissionGroup,
     StaffAssignment,
     StaffMember,
@@ -96,15 +96,15 @@ def account(account_id: str) -> Account | None:
     return db.session.get(Account, account_id) if account_id else None
 
 
-def memberships_in(account_id: str, unit_ids: Iterable[str]) -> list[Membership]:
+def accesses_in(account_id: str, unit_ids: Iterable[str]) -> list[Access]:
     """The account's memberships of any of ``unit_ids`` (one query)."""
     ids = list(unit_ids)
     if not ids:
         return []
     return list(
         db.session.scalars(
-            select(Membership).where(
-                Membership.account_id == account_id, Membership.unit_id.in_(ids)
+            select(Access).where(
+                Access.account_id == account_id, Access.unit_id.in_(ids)
             )
         )
     )

@@ -20,9 +20,9 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from idp.store import unit_of_work
 from idp.store.db import db, rowcount
 from idp.store.models import (
+    Access,
     Account,
     Consent,
-    Membership,
     ScimToken,
     ScimUser,
     Unit,
@@ -129,16 +129,23 @@ def touch_token(token_id: str, at: datetime) -> None:
 # -- users ---------------------------------------------------------------------------
 
 
-def user_row(unit_id: str, scim_id: str) -> tuple[Account, ScimUser] | None:
-    """The account and its directory record with SCIM id ``scim_id``, if this unit
-    provisions it."""
+def user_row(unit_id: str, scim_id: str) -> tuple[Account, ScimUser, Access | None] | None:
+    """The account, its directory record with SCIM id ``scim_id`` and its access to
+    the unit (None without one: its facts are the unit's), if this unit provisions it."""
     row = db.session.execute(
-        select(Account, ScimUser)
-        .join(ScimUser, ScimUser.account_id == Account.id)
+        _with_access(select(Account, ScimUser, Access))
         .where(ScimUser.unit_id == unit_id, ScimUser.scim_id == scim_id)
         .execution_options(populate_existing=True)
     ).first()
-    return (row[0], row[1]) if row else None
+    return (row[0], row[1], row[2]) if row else None
+
+
+def _with_access(stmt: Any) -> Any:
+    """``stmt`` over accounts joined with their directory records and (outer) their
+    access to the record's unit."""
+    return stmt.join(ScimUser, ScimUser.account_id == Account.id).outerjoin(
+        Access, and_(Access.account_id == Account.id, Access.unit_id == ScimUser.unit_id)
+    )
 
 
 def address_taken(unit_id: str, email: str, except_account: str | None = None) -> bool:
@@ -181,13 +188,13 @@ def account(account_id: str) -> Account | None:
 def units_of(account_id: str) -> list[str]:
     """Ids of the units the account is a member of."""
     return list(
-        db.session.scalars(select(Membership.unit_id).where(Membership.account_id == account_id))
+        db.session.scalars(select(Access.unit_id).where(Access.account_id == account_id))
     )
 
 
-def membership(account_id: str, unit_id: str) -> Membership | None:
+def access(account_id: str, unit_id: str) -> Access | None:
     return db.session.scalars(
-        select(Membership).where(Membership.account_id == account_id, Membership.unit_id == unit_id)
+        select(Access).where(Access.account_id == account_id, Access.unit_id == unit_id)
     ).first()
 
 
@@ -216,31 +223,6 @@ def update_directory_record(unit_id: str, account_id: str, values: dict[str, Any
         )
 
 
-def suspend_membership(account_id: str, unit_id: str) -> list[str]:
-    """Stage the removal of the account's membership of the unit; its roles."""
-    row = membership(account_id, unit_id)
-    if row is None:
-        return []
-    roles = list(row.roles or [])
-    db.session.delete(row)
-    return roles
-
-
-def resume_membership(account_id: str, unit_id: str, roles: list[str]) -> None:
-    """Stage the membership again with ``roles`` (unless it exists)."""
-    if membership(account_id, unit_id) is None:
-        db.session.add(Membership(account_id=account_id, unit_id=unit_id, roles=roles))
-
-
-def suspended_roles(account_id: str, unit_id: str) -> list[str] | None:
-    """The roles kept on the unit's record of the account while it is suspended."""
-    return db.session.scalar(
-        select(ScimUser.suspended_roles).where(
-            ScimUser.account_id == account_id, ScimUser.unit_id == unit_id
-        )
-    )
-
-
 def joined(account_id: str) -> bool:
     """Whether the account's directory record was joined by the address's holder."""
     return db.session.scalar(
@@ -257,8 +239,8 @@ def detach_account(account_id: str, unit_id: str) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.execute(
-        delete(Membership)
-        .where(Membership.account_id == account_id, Membership.unit_id == unit_id)
+        delete(Access)
+        .where(Access.account_id == account_id, Access.unit_id == unit_id)
         .execution_options(synchronize_session=False)
     )
     unit_groups = select(UnitGroup.id).where(UnitGroup.unit_id == unit_id)
@@ -275,7 +257,7 @@ def detach_account(account_id: str, unit_id: str) -> None:
 def forget_account(account_id: str) -> None:
     """Remove what links an account to units and merchants: its directory record,
     memberships, group memberships and consents (the deprovisioning step)."""
-    for model in (ScimUser, Membership, UnitGroupMember, Consent):
+    for model in (ScimUser, Access, UnitGroupMember, Consent):
         db.session.execute(
             delete(model)
             .where(model.account_id == account_id)
@@ -290,13 +272,13 @@ def search_users(
     descending: bool,
     offset: int,
     limit: int,
-) -> tuple[int, list[tuple[Account, ScimUser]]]:
+) -> tuple[int, list[tuple[Account, ScimUser, Access | None]]]:
     """Total matches and one page of the unit's provisioned users.
 
     Order is stable (creation time, then id) so pages never skip or repeat records.
     """
     cond = and_(ScimUser.unit_id == unit_id, user_condition(unit_id, where))
-    base = select(Account, ScimUser).join(ScimUser, ScimUser.account_id == Account.id)
+    base = _with_access(select(Account, ScimUser, Access))
     rows: Sequence[Any] = []
     if limit > 0:
         order = []
@@ -312,14 +294,11 @@ def search_users(
     else:
         total = int(
             db.session.scalar(
-                select(func.count())
-                .select_from(Account)
-                .join(ScimUser, ScimUser.account_id == Account.id)
-                .where(cond)
+                _with_access(select(func.count()).select_from(Account)).where(cond)
             )
             or 0
         )
-    return total, [(r[0], r[1]) for r in rows]
+    return total, [(r[0], r[1], r[2]) for r in rows]
 
 
 def groups_of_accounts(unit_id: str, account_ids: Iterable[str]) -> dict[str, list[UnitGroup]]:

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, exists, or_, select, update
 
 from idp.store import unit_of_work
 from idp.store.db import db, rowcount
-from idp.store.models import AuditEvent, Membership, TotpCredential, Unit, utcnow
+from idp.store.models import Access, AuditEvent, TotpCredential, Unit, utcnow
 
 
 def for_account(account_id: str) -> TotpCredential | None:
@@ -99,8 +99,8 @@ _SECOND_FACTOR_EXPECTED = select(
             TotpCredential.confirmed_at.is_not(None),
         ),
         exists()
-        .where(Membership.account_id == bindparam("account_id"))
-        .where(Membership.unit_id == Unit.id, Unit.require_totp.is_(True)),
+        .where(Access.account_id == bindparam("account_id"))
+        .where(Access.unit_id == Unit.id, Unit.require_totp.is_(True)),
     )
 )
 
@@ -112,8 +112,8 @@ def units_requiring(account_id: str) -> list[Unit]:
 
 _UNITS_REQUIRING = (
     select(Unit)
-    .join(Membership, Membership.unit_id == Unit.id)
-    .where(Membership.account_id == bindparam("account_id"), Unit.require_totp.is_(True))
+    .join(Access, Access.unit_id == Unit.id)
+    .where(Access.account_id == bindparam("account_id"), Unit.require_totp.is_(True))
     .order_by(Unit.name)
 )
 

@@ -1,6 +1,6 @@
 """Repository of business units, their profile fields and memberships.
 
-Writes are staged (:func:`stage`, :func:`delete`, :func:`add_membership`); the
+Writes are staged (:func:`stage`, :func:`delete`; accesses: ``idp.store.accesses_repo``); the
 calling service commits them with the change's audit event (:func:`idp.audit.event`)
 in one :func:`idp.store.unit_of_work.atomic` block, rolled back on any error, so a
 failed change leaves nothing half-written.
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, select
 
 from idp.store.db import db
-from idp.store.models import Account, Membership, Unit, UnitProfileField
+from idp.store.models import Access, Account, Unit, UnitProfileField
 from idp.store.unit_of_work import Conflict as Conflict
 
 
@@ -55,7 +55,7 @@ def member_count(unit_id: str) -> int:
     """How many accounts belong to the unit."""
     return int(
         db.session.scalar(
-            select(func.count()).select_from(Membership).where(Membership.unit_id == unit_id)
+            select(func.count()).select_from(Access).where(Access.unit_id == unit_id)
         )
         or 0
     )
@@ -64,7 +64,7 @@ def member_count(unit_id: str) -> int:
 def roles_held(unit_id: str) -> set[str]:
     """Every role some member holds in the unit."""
     out: set[str] = set()
-    for roles in db.session.scalars(select(Membership.roles).where(Membership.unit_id == unit_id)):
+    for roles in db.session.scalars(select(Access.roles).where(Access.unit_id == unit_id)):
         out.update(roles or [])
     return out
 
@@ -94,22 +94,15 @@ def account(account_id: str) -> Account | None:
     return db.session.get(Account, account_id) if account_id else None
 
 
-def membership(account_id: str, unit_id: str) -> Membership | None:
-    """The account's membership of the unit, or None."""
-    return db.session.scalars(
-        select(Membership).where(Membership.account_id == account_id, Membership.unit_id == unit_id)
-    ).first()
-
-
-def memberships_in(account_id: str, unit_ids: Iterable[str]) -> list[Membership]:
+def accesses_in(account_id: str, unit_ids: Iterable[str]) -> list[Access]:
     """The account's memberships of any of ``unit_ids``."""
     ids = list(unit_ids)
     if not ids:
         return []
     return list(
         db.session.scalars(
-            select(Membership).where(
-                Membership.account_id == account_id, Membership.unit_id.in_(ids)
+            select(Access).where(
+                Access.account_id == account_id, Access.unit_id.in_(ids)
             )
         )
     )
@@ -126,12 +119,3 @@ def delete(row: object, *staged: object) -> None:
     (its audit event)."""
     db.session.add_all(staged)
     db.session.delete(row)
-
-
-def add_membership(row: Membership, *staged: object) -> Membership:
-    """Stage a membership with ``staged`` rows (its audit event). Committing raises
-    :class:`Conflict` when a concurrent sign-in created the same membership first
-    (see :func:`idp.units.add_membership`)."""
-    db.session.add_all(staged)
-    db.session.add(row)
-    return row

@@ -1,6 +1,7 @@
-"""Repository of upstream identities: queries, and staging of the rows federation
-writes (identity, membership roles). Nothing here commits or creates an account:
-:mod:`idp.accounts` (the lifecycle) does, in one transaction with its audit event.
+"""Repository of upstream identities: queries, and staging of the identity rows
+federation writes (the access and its roles are :mod:`idp.accesses`'). Nothing here
+commits or creates an account: :mod:`idp.accounts` (the lifecycle) does, in one
+transaction with its audit event.
 """
 
 from __future__ import annotations
@@ -13,19 +14,12 @@ from sqlalchemy import func, select
 from idp.store.db import db
 from idp.store.models import (
     Account,
-    Membership,
     UpstreamIdentity,
     utcnow,
 )
 
-PROFILE_COLUMNS = (
-    "given_name",
-    "family_name",
-    "phone_number",
-    "locale",
-    "personnel_number",
-    "cost_centre",
-)
+PROFILE_COLUMNS = ("given_name", "family_name", "phone_number", "locale")  # the account's
+FACT_COLUMNS = ("personnel_number", "cost_centre", "department")  # the access's
 
 
 class IdentityConflict(Exception):
@@ -69,22 +63,6 @@ def flush() -> None:
     """Send staged rows to the database (a new account gets its row before rows
     that refer to it)."""
     db.session.flush()
-
-
-def stage_roles(account_id: str, unit_id: str, roles: list[str], owned: set[str]) -> None:
-    """Stage the unit membership's roles as an upstream maps them: the roles the
-    source owns are replaced by ``roles``, the others kept; a membership is created
-    when there is none."""
-    membership = db.session.scalars(
-        select(Membership).where(Membership.account_id == account_id, Membership.unit_id == unit_id)
-    ).first()
-    if membership is None:
-        db.session.add(Membership(account_id=account_id, unit_id=unit_id, roles=list(roles)))
-        return
-    kept = [r for r in membership.roles or [] if r not in owned]
-    new_roles = list(dict.fromkeys([*kept, *roles]))
-    if new_roles != list(membership.roles or []):
-        membership.roles = new_roles
 
 
 def stage_identity(

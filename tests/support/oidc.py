@@ -20,10 +20,11 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from werkzeug.test import TestResponse
 
-from idp import clients, consent, interaction, merchants, sessions
+from idp import accesses, clients, consent, interaction, merchants, sessions
 from idp.services import ephemeral
 from idp.store.db import db
-from idp.store.models import Account, Membership, Unit, UnitProfileField
+from idp.store.models import Account, Unit, UnitProfileField
+from idp.store.unit_of_work import atomic
 
 ISSUER = "http://localhost"
 REDIRECT = "https://rp.example/cb"
@@ -66,16 +67,24 @@ def make_account(app: Flask, email: str = "ann@corp.example", **fields: Any) -> 
         return account.id
 
 
-def make_unit(app: Flask, account_id: str, name: str = "Corp GmbH", roles: list[str] | None = None,
-              fields: tuple[str, ...] = ()) -> str:  # fmt: skip
+def make_unit(app: Flask, account_id: str, name: str = "Corp GmbH",
+              roles: list[str] | None = None, fields: tuple[str, ...] = (),
+              facts: dict[str, str] | None = None,
+              owners: dict[str, str] | None = None) -> str:
+    """A unit (with ``fields`` as its own wallet fields) and the account's active
+    access to it with ``roles`` and the employer ``facts`` (``cost_centre``,
+    ``extra.<field>``...), each set by its writer in ``owners`` (default: the
+    employee), written through ``idp.accesses``."""
     with app.app_context():
         unit = Unit(name=name, slug=name.lower().replace(" ", "-"))
         db.session.add(unit)
         db.session.flush()
         for i, fname in enumerate(fields):
             db.session.add(UnitProfileField(unit_id=unit.id, name=fname, label=fname, position=i))
-        db.session.add(Membership(account_id=account_id, unit_id=unit.id, roles=roles or []))
-        db.session.commit()
+        with atomic():
+            row = accesses.create(account_id, unit.id, roles or [], "test", event=None)
+            for name, value in (facts or {}).items():
+                accesses.set_facts(row, {name: value}, (owners or {}).get(name, "employee"))
         return unit.id
 
 

@@ -10,13 +10,13 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.test import TestResponse
 
-from idp import domains
+from idp import accesses, domains
 from idp.cli import main
 from idp.store.db import db
 from idp.store.models import (
+    Access,
     Account,
     AuditEvent,
-    Membership,
     PermissionGroup,
     Unit,
     UnitProfileField,
@@ -127,10 +127,21 @@ def account(app: Flask, account_id: str) -> Account:
         return row
 
 
+def access(app: Flask, account_id: str, unit_id: str | None = None) -> Access | None:
+    """A fresh, detached copy of the account's access to ``unit_id`` (or its only
+    one), read through ``idp.accesses``; None without one."""
+    with app.app_context():
+        rows = accesses.of_account(account_id)
+        found = next((a for a in rows if unit_id in (None, a.unit_id)), None)
+        if found is not None:
+            db.session.expunge(found)
+        return found
+
+
 def roles(app: Flask, account_id: str, unit_id: str) -> list[str] | None:
     with app.app_context():
         row = (
-            db.session.query(Membership)
+            db.session.query(Access)
             .filter_by(account_id=account_id, unit_id=unit_id)
             .one_or_none()
         )

@@ -1,7 +1,7 @@
 """Merchants: one record behind each OIDC client and SAML SP, real foreign keys
 
-Revision ID: 0005_merchants
-Revises: 0004
+Revision ID: 0006
+Revises: 0005 (accesses)
 Create Date: 2026-12-06 03:00:00
 
 ``merchants`` (id, name, protocol, identifier, status, created_at, removed_at) gets one
@@ -23,7 +23,7 @@ Strings are matched exactly; OIDC first where a string is both.
 Downgrade restores the strings from the merchants' identifiers and drops the
 merchants. Where an entity ID was registered again after its SP was deleted (two
 merchants, one identifier), an account's consents to both collapse into the most
-recently changed one (0004's unique (account, client_id) cannot hold two).
+recently changed one (0005's unique (account, client_id) cannot hold two).
 
 The revision id is a string so the integrator can rechain it: change ``revision`` /
 ``down_revision`` here only.
@@ -40,8 +40,8 @@ from alembic import op
 
 import idp.store.models
 
-revision = '0005_merchants'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

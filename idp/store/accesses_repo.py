@@ -1,0 +1,80 @@
+"""Repository of accesses (a person's access to a unit). Stages only: the service
+(``idp.accesses``) or its caller commits with ``idp.store.unit_of_work.atomic()``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import joinedload
+
+from idp.store.db import db
+from idp.store.models import Access, Account, SignIn
+
+
+def get(account_id: str, unit_id: str) -> Access | None:
+    """The account's access to the unit (any status), or None."""
+    return db.session.scalars(
+        select(Access).where(Access.account_id == account_id, Access.unit_id == unit_id)
+    ).first()
+
+
+def of_account(account_id: str) -> list[Access]:
+    """Every access of the account (any status), units loaded."""
+    return list(db.session.scalars(_OF_ACCOUNT, {"account_id": account_id}))
+
+
+def account(account_id: str) -> Account | None:
+    return db.session.get(Account, account_id)
+
+
+def add(row: Access) -> None:
+    """Stage a new access."""
+    db.session.add(row)
+
+
+def delete(row: Access) -> None:
+    """Stage the deletion of an access."""
+    db.session.delete(row)
+
+
+def flush() -> None:
+    db.session.flush()
+
+
+def set_values(account_id: str, unit_id: str, values: dict[str, Any]) -> int:
+    """Stage ``values`` on the account's access to the unit; the number of rows (0/1)."""
+    result = db.session.execute(
+        update(Access)
+        .where(Access.account_id == account_id, Access.unit_id == unit_id)
+        .values(**values)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def stage_signin(account_id: str, unit_id: str, at: datetime) -> None:
+    """Stage ``last_signin_at`` of the access (one UPDATE, no read): it rides in the
+    transaction of the sign-in record."""
+    db.session.execute(_TOUCH, {"a": account_id, "u": unit_id, "at": at})
+
+
+def signed_in_ever(account_id: str) -> bool:
+    """Whether the account completed at least one sign-in at a merchant."""
+    return db.session.scalar(
+        select(SignIn.id).where(SignIn.account_id == account_id).limit(1)
+    ) is not None
+
+
+_OF_ACCOUNT = (
+    select(Access)
+    .options(joinedload(Access.unit))
+    .where(Access.account_id == bindparam("account_id"))
+)
+_TOUCH = (
+    update(Access)
+    .where(Access.account_id == bindparam("a"), Access.unit_id == bindparam("u"))
+    .values(last_signin_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
