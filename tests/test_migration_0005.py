@@ -1,7 +1,8 @@
 """Migration 0005 (accesses with a status, employer facts per access) on a database
 that revision 0004 created and filled like the code before it did, on SQLite and
-PostgreSQL: memberships become active accesses with the account's facts (the same in
-each unit), the owners of employer facts move with them, a suspended joined SCIM
+PostgreSQL: memberships become active accesses with the account's facts (a directory's
+facts only in the unit of that directory, the employee's own in every unit), the owners
+of employer facts move with them, a suspended joined SCIM
 record becomes a suspended access; everything else (SCIM records, LDAP links,
 consents, grants) stays. Downgrade restores memberships and account columns, and
 refuses (changing nothing) when it would lose data."""
@@ -64,8 +65,13 @@ def fill_like_0004(url: str) -> None:
             ), {"id": uid, "slug": slug, "now": NOW})
         _account(conn, "a1", "ann@acme.example", cost_centre="CC-1", personnel_number="P-7",
                  department="Sales",
-                 extra={"ship_to": "Dock 1", "field_owners": {"department": "ldap"}},
+                 extra={"ship_to": "Dock 1", "desk": "D-4",
+                        "field_owners": {"department": "ldap"}},
                  field_owners=OWNERS)
+        conn.execute(sa.text(  # only globex asks for a desk
+            "INSERT INTO unit_profile_fields (id, unit_id, name, label, required, position)"
+            " VALUES ('f1', 'u2', 'desk', 'Desk', false, 0)"
+        ))
         _account(conn, "a2", "bob@own.example", cost_centre="CC-2")
         _account(conn, "a3", "cid@else.example", cost_centre="CC-3")
         for mid, account, unit, roles in (
@@ -145,14 +151,19 @@ def test_upgrade_moves_memberships_facts_and_suspensions_onto_accesses(fresh_url
     try:
         got = accesses(engine)
         assert set(got) == {("a1", "u1"), ("a1", "u2"), ("a2", "u2"), ("a2", "u1")}
-        facts_owners = {"cost_centre": "scim", "extra.ship_to": "ldap", "department": "ldap"}
-        for unit in ("u1", "u2"):  # the same facts in both of a1's units
-            row = got[("a1", unit)]
+        for row in (got[("a1", "u1")], got[("a1", "u2")]):
             assert (row["status"], row["created_by_kind"]) == ("active", "migration")
-            assert (row["cost_centre"], row["personnel_number"], row["department"]) == (
-                "CC-1", "P-7", "Sales")
-            assert row["extra"] == {"ship_to": "Dock 1"}
-            assert row["field_owners"] == facts_owners
+        # u1's SCIM and u1's directory set cost centre, department and ship_to: they
+        # stay u1's; the employee's own personnel number goes to both units
+        acme, globex = got[("a1", "u1")], got[("a1", "u2")]
+        assert (acme["cost_centre"], acme["personnel_number"], acme["department"]) == (
+            "CC-1", "P-7", "Sales")
+        assert acme["extra"] == {"ship_to": "Dock 1"}  # globex alone defines "desk"
+        assert acme["field_owners"] == {
+            "cost_centre": "scim", "extra.ship_to": "ldap", "department": "ldap"}
+        assert (globex["cost_centre"], globex["personnel_number"], globex["department"]) == (
+            None, "P-7", None)
+        assert (globex["extra"], globex["field_owners"]) == ({"desk": "D-4"}, {})
         assert got[("a1", "u1")]["id"] == "m1"
         assert got[("a1", "u1")]["roles"] == ["employee", "main_user"]
         suspended = got[("a2", "u1")]
@@ -209,7 +220,8 @@ def test_downgrade_restores_memberships_and_refuses_to_lose_data(fresh_url: str)
             a1 = conn.execute(sa.text(
                 "SELECT cost_centre, department, extra, field_owners FROM accounts"
                 " WHERE id = 'a1'")).one()
-            assert (a1[0], a1[1], _j(a1[2])) == ("CC-1", "Sales", {"ship_to": "Dock 1"})
+            assert (a1[0], a1[1], _j(a1[2])) == (
+                "CC-1", "Sales", {"ship_to": "Dock 1", "desk": "D-4"})
             assert _j(a1[3]) == {"given_name": "scim", "cost_centre": "scim",
                                  "extra.ship_to": "ldap", "department": "ldap"}
             roles = conn.execute(sa.text(

@@ -162,3 +162,40 @@ def test_upgrade_links_everything_keeps_orphans_and_downgrade_restores(fresh_url
         assert len(_all(engine, "SELECT id FROM merchants")) == 5
     finally:
         engine.dispose()
+
+
+def test_history_older_than_a_registration_stays_with_the_earlier_one(fresh_url: str) -> None:
+    """An SP deleted and registered again under its entity ID: a consent and a sign-in
+    from before the new registration belonged to the old SP. They go to a removed
+    merchant of that identifier, so the new party inherits no one's consent."""
+    earlier = "2026-10-01 10:00:00+00:00"
+    config = migrate.alembic_config(fresh_url)
+    command.upgrade(config, PREVIOUS)
+    fill_like_previous(fresh_url)
+    engine = sa.create_engine(fresh_url)
+    try:
+        with engine.begin() as conn:
+            _run(conn, "INSERT INTO accounts (id, email, email_verified, given_name,"
+                 " family_name, field_owners, status, failed_code_attempts, version,"
+                 " created_at, updated_at) VALUES ('a2', 'bob@acme.example', true, 'Bob', 'B',"
+                 " '{}', 'active', 0, 1, :then, :then)", then=earlier)
+            _run(conn, "INSERT INTO consents (id, account_id, client_id, scopes, claims,"
+                 " granted_at, updated_at) VALUES ('c-old', 'a2', :cid, '[\"openid\"]', '[]',"
+                 " :then, :then)", cid=ENTITY, then=earlier)
+            _run(conn, "INSERT INTO sign_ins (id, account_id, client_id, unit_id, protocol,"
+                 " released, at) VALUES ('si-old', 'a2', :cid, NULL, 'saml', '[]', :then)",
+                 cid=ENTITY, then=earlier)
+
+        command.upgrade(config, THIS)
+        status = {m: s for m, s in _all(
+            engine, f"SELECT id, status FROM merchants WHERE identifier = '{ENTITY}'")}
+        assert sorted(status.values()) == ["active", "removed"]
+        consents = dict(_all(engine, "SELECT account_id, merchant_id FROM consents"
+                             f" WHERE merchant_id IN ({','.join(repr(m) for m in status)})"))
+        assert status[consents["a1"]] == "active"  # given after the registration
+        assert status[consents["a2"]] == "removed"  # given to the SP deleted before it
+        signins = dict(_all(engine, "SELECT id, merchant_id FROM sign_ins"
+                            " WHERE id IN ('si2', 'si-old')"))
+        assert (status[signins["si2"]], status[signins["si-old"]]) == ("active", "removed")
+    finally:
+        engine.dispose()

@@ -12,9 +12,14 @@ table on both databases) with ``status``, ``created_by_kind``/``created_by_id``,
 
 * every membership becomes an active access, ``created_at`` kept, created by
   ``migration``;
-* the account's facts are copied onto each of its accesses (a person in two units gets
-  the same facts in both: the only choice that loses nothing), with the owners of
-  those facts (``accounts.field_owners`` and the legacy ``extra["field_owners"]``);
+* the account's facts go to the accesses of the units they belong to, with their
+  owners (``accounts.field_owners`` and the legacy ``extra["field_owners"]``): a fact
+  a directory set (owner ``scim``, ``ldap`` or ``sso``) only to the access of the unit
+  whose SCIM records, LDAP directory or SSO connector reach the account, so one
+  company's HR data is never released for, or readable by, another; a unit field only
+  to the units that define a field of that name; the employee's own values to every
+  access. A fact whose owner reaches none of the account's units (nothing to tell
+  where it belongs) goes to every access, as it was released before;
   the account keeps only the owners of its personal fields;
 * a joined SCIM record HR deactivated (``scim_users.suspended_roles``) becomes a
   suspended access with those roles; the column goes.
@@ -24,7 +29,8 @@ are dropped and the upgrade prints how many accounts that concerned.
 
 Downgrade refuses (``RuntimeError``, nothing changed) when it would lose data: an
 access that is neither active nor a suspended joined SCIM record, an end date, or two
-accesses of one account with different facts. Otherwise it writes the facts back to
+accesses of one account with different values (or owners) of one fact; a fact one
+access has and another lacks is merged. Otherwise it writes the facts back to
 the accounts and the suspended roles back to the records. Who created an access and
 its last sign-in are not kept (the audit log and ``sign_ins`` still have them).
 """
@@ -139,12 +145,84 @@ def _account_facts(bind: sa.engine.Connection) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _sources(bind: sa.engine.Connection) -> dict[tuple[str, str], set[str]]:
+    """(account, owner kind) -> the units whose directories reach the account: its SCIM
+    records' units (``scim``), its LDAP links' directories' units (``ldap``), its
+    upstream identities' connectors' units (``sso``)."""
+    out: dict[tuple[str, str], set[str]] = {}
+    queries = (
+        ('scim', 'SELECT account_id, unit_id FROM scim_users'),
+        ('ldap', 'SELECT l.account_id, d.unit_id FROM ldap_links l'
+                 ' JOIN ldap_directories d ON d.id = l.directory_id'),
+        ('sso', 'SELECT i.account_id, c.unit_id FROM upstream_identities i'
+                ' JOIN connectors c ON c.id = i.connector_id'),
+    )
+    for kind, query in queries:
+        for account_id, unit_id in bind.execute(sa.text(query)):
+            out.setdefault((account_id, kind), set()).add(unit_id)
+    return out
+
+
+def _defined(bind: sa.engine.Connection) -> dict[str, set[str]]:
+    """Unit -> the names of the wallet fields it defines."""
+    out: dict[str, set[str]] = {}
+    for unit_id, name in bind.execute(sa.text('SELECT unit_id, name FROM unit_profile_fields')):
+        out.setdefault(unit_id, set()).add(name)
+    return out
+
+
+class _Placement:
+    """Which of an account's facts each of its accesses receives (see the module
+    docstring)."""
+
+    def __init__(self, bind: sa.engine.Connection, units: dict[str, set[str]]) -> None:
+        self.units = units  # account -> the units it will have an access to
+        self.sources = _sources(bind)
+        self.defined = _defined(bind)
+
+    def _reaches(self, account_id: str, owner: Any, unit_id: str) -> bool:
+        if owner in (None, 'employee'):
+            return True
+        targets = self.sources.get((account_id, owner), set()) & self.units[account_id]
+        return not targets or unit_id in targets
+
+    def facts(self, account_id: str, unit_id: str, mine: dict[str, Any]) -> dict[str, Any]:
+        owners = mine['field_owners']
+        values: dict[str, Any] = {name: None for name in FACTS}
+        extra: dict[str, Any] = {}
+        kept: dict[str, Any] = {}
+        for name in FACTS:
+            if mine[name] is not None and self._reaches(account_id, owners.get(name), unit_id):
+                values[name] = mine[name]
+                if name in owners:
+                    kept[name] = owners[name]
+        for key, value in mine['extra'].items():
+            owner = owners.get(EXTRA_PREFIX + key)
+            if not self._reaches(account_id, owner, unit_id):
+                continue
+            definers = {u for u in self.units[account_id] if key in self.defined.get(u, ())}
+            if definers and unit_id not in definers:
+                continue
+            extra[key] = value
+            if owner is not None:
+                kept[EXTRA_PREFIX + key] = owner
+        return {**values, 'extra': extra, 'field_owners': kept}
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     _accesses_table('accesses')
     facts = _account_facts(bind)
+    members = bind.execute(sa.select(MEMBERSHIPS)).mappings().all()
+    suspended = bind.execute(
+        sa.select(SCIM_USERS).where(SCIM_USERS.c.suspended_roles.is_not(None))
+    ).mappings().all()
+    units: dict[str, set[str]] = {}
+    for row in [*members, *suspended]:
+        units.setdefault(row['account_id'], set()).add(row['unit_id'])
+    place = _Placement(bind, units)
     used: set[str] = set()
-    for row in bind.execute(sa.select(MEMBERSHIPS)).mappings():
+    for row in members:
         mine = facts.get(row['account_id'])
         if mine is None:
             continue
@@ -153,12 +231,8 @@ def upgrade() -> None:
             id=row['id'], account_id=row['account_id'], unit_id=row['unit_id'],
             roles=_json(row['roles'], []), status='active', created_at=row['created_at'],
             created_by_kind='migration', created_by_id=None,
-            **{name: mine[name] for name in FACTS},
-            extra=mine['extra'], field_owners=mine['field_owners'],
+            **place.facts(row['account_id'], row['unit_id'], mine),
         ))
-    suspended = bind.execute(
-        sa.select(SCIM_USERS).where(SCIM_USERS.c.suspended_roles.is_not(None))
-    ).mappings().all()
     for row in suspended:
         mine = facts.get(row['account_id'])
         if mine is None:
@@ -177,8 +251,7 @@ def upgrade() -> None:
             unit_id=row['unit_id'], roles=roles, status='suspended',
             created_at=row['joined_at'] or idp.store.models.utcnow(),
             created_by_kind='migration', created_by_id=None,
-            **{name: mine[name] for name in FACTS},
-            extra=mine['extra'], field_owners=mine['field_owners'],
+            **place.facts(row['account_id'], row['unit_id'], mine),
         ))
     dropped = [
         account_id for account_id, mine in facts.items()
@@ -199,13 +272,6 @@ def upgrade() -> None:
         batch_op.drop_column('department')
         batch_op.drop_column('personnel_number')
         batch_op.drop_column('cost_centre')
-
-
-def _facts_of(row: Any) -> tuple[Any, ...]:
-    return (
-        *(row[name] for name in FACTS),
-        json.dumps(_json(row['field_owners'], {}), sort_keys=True),
-    )
 
 
 def downgrade() -> None:
@@ -231,19 +297,32 @@ def downgrade() -> None:
             problems.append(f"access {row['id']} has an end date")
     merged: dict[str, dict[str, Any]] = {}
     for account_id, theirs in by_account.items():
-        if len({_facts_of(r) for r in theirs}) > 1:
-            problems.append(f"account {account_id} has different facts in its units")
-            continue
+        found_values: dict[str, Any] = {name: None for name in FACTS}
         extra: dict[str, Any] = {}
+        owners: dict[str, Any] = {}
+        clash: set[str] = set()
         for r in theirs:
+            seen = {name: r[name] for name in FACTS if r[name] is not None}
             for name, value in _json(r['extra'], {}).items():
-                if name in extra and extra[name] != value:
-                    problems.append(
-                        f"account {account_id} has different values of {name} in its units"
-                    )
-                extra[name] = value
-        merged[account_id] = {**{n: theirs[0][n] for n in FACTS}, 'extra': extra,
-                              'field_owners': _json(theirs[0]['field_owners'], {})}
+                seen[EXTRA_PREFIX + name] = value
+            for name, value in seen.items():
+                held = extra.get(name[len(EXTRA_PREFIX):]) if name.startswith(
+                    EXTRA_PREFIX) else found_values[name]
+                if held is not None and held != value:
+                    clash.add(name)
+                elif name.startswith(EXTRA_PREFIX):
+                    extra[name[len(EXTRA_PREFIX):]] = value
+                else:
+                    found_values[name] = value
+            for name, owner in _json(r['field_owners'], {}).items():
+                if owners.get(name, owner) != owner:
+                    clash.add(name)
+                owners[name] = owner
+        if clash:
+            problems.append(f"account {account_id} has different facts in its units"
+                            f" ({', '.join(sorted(clash))})")
+            continue
+        merged[account_id] = {**found_values, 'extra': extra, 'field_owners': owners}
     if problems:
         raise RuntimeError(
             "revision 0004 cannot hold these accesses (one account, one set of facts, "

@@ -18,7 +18,10 @@ with status ``removed``, its identifier and name the old string (what the dashbo
 showed for it), so no row is lost. Its protocol: ``oidc`` for grants; a sign-in's own
 protocol; for a consent, the protocol of a sign-in with the same string, else
 ``saml`` when the string looks like an entity ID (contains ``:``), else ``oidc``.
-Strings are matched exactly; OIDC first where a string is both.
+Strings are matched exactly; OIDC first where a string is both. History older than
+the registration that now holds its string (an SP deleted and registered again under
+its entity ID) belongs to the earlier registration: it goes to a ``removed`` merchant
+of that identifier, so the new party inherits no consent given to the old one.
 
 Downgrade restores the strings from the merchants' identifiers and drops the
 merchants. Where an entity ID was registered again after its SP was deleted (two
@@ -88,6 +91,7 @@ def _fill_merchants(bind: sa.engine.Connection) -> None:
     """One active merchant per client and SP, one removed merchant per orphan string."""
     rows: list[dict[str, Any]] = []
     known: set[tuple[str, str]] = set()
+    registered: dict[tuple[str, str], datetime] = {}
     for table, protocol, ident in (('clients', 'oidc', 'client_id'),
                                    ('saml_service_providers', 'saml', 'entity_id')):
         t = sa.table(table, sa.column(ident, sa.String()), sa.column('name', sa.String()),
@@ -98,12 +102,18 @@ def _fill_merchants(bind: sa.engine.Connection) -> None:
                          'identifier': identifier, 'status': 'active', 'created_at': created,
                          'removed_at': None})
             known.add((protocol, identifier))
+            registered[(protocol, identifier)] = _aware(created) or datetime.now(UTC)
     now = datetime.now(UTC)
     orphans: dict[tuple[str, str], datetime] = {}
 
     def orphan(protocol: str, identifier: str, at: datetime) -> None:
+        """History of ``identifier`` from ``at`` on that no registration holds: none
+        has it, or the one that has it came later (an SP deleted and registered again
+        under its entity ID: the history is the earlier registration's)."""
         key = (protocol, identifier)
-        if key not in known and (key not in orphans or at < orphans[key]):
+        if key in known and at >= registered[key]:
+            return
+        if key not in orphans or at < orphans[key]:
             orphans[key] = at
 
     def lookup(protocol: str, identifier: str) -> bool:
@@ -111,17 +121,19 @@ def _fill_merchants(bind: sa.engine.Connection) -> None:
 
     for identifier, at in bind.execute(sa.text(
             'SELECT client_id, MIN(created_at) FROM grants GROUP BY client_id')):
-        if ('oidc', identifier) not in known:
-            orphan('oidc', identifier, _aware(at) or now)
+        orphan('oidc', identifier, _aware(at) or now)
     signed: dict[str, str] = {}
     for identifier, protocol, at in bind.execute(sa.text(
             'SELECT client_id, protocol, MIN(at) FROM sign_ins GROUP BY client_id, protocol')):
         protocol = 'saml' if protocol == 'saml' else 'oidc'
         signed.setdefault(identifier, protocol)
-        if not lookup(protocol, identifier):
-            orphan(protocol, identifier, _aware(at) or now)
+        orphan(protocol, identifier, _aware(at) or now)
     for identifier, at in bind.execute(sa.text(
             'SELECT client_id, MIN(granted_at) FROM consents GROUP BY client_id')):
+        held = [p for p in ('oidc', 'saml') if (p, identifier) in known]
+        if held:
+            orphan(held[0], identifier, _aware(at) or now)
+            continue
         if lookup('oidc', identifier) or lookup('saml', identifier):
             continue
         protocol = signed.get(identifier) or ('saml' if ':' in identifier else 'oidc')
@@ -144,14 +156,25 @@ def _aware(value: Any) -> datetime | None:
 
 
 # The merchant for a row's string: exact match, OIDC preferred (a consent names no
-# protocol), an active merchant preferred to a removed one.
-def _merchant_for(column: str, protocol: str | None = None) -> str:
+# protocol); the active registration only for history from its creation on (``at``: the
+# row's time), earlier history to the removed merchant of that identifier.
+def _merchant_for(column: str, protocol: str | None = None, at: str | None = None) -> str:
     where = f'm.identifier = {column}'
     if protocol is not None:
         where += f" AND m.protocol = {protocol}"
-    return (f'(SELECT m.id FROM merchants m WHERE {where}'
-            " ORDER BY CASE WHEN m.status = 'active' THEN 0 ELSE 1 END,"
-            " CASE WHEN m.protocol = 'oidc' THEN 0 ELSE 1 END LIMIT 1)")
+    if at and op.get_bind().dialect.name == 'sqlite':  # timestamps are text there
+        at_or_after = f' AND julianday(m.created_at) <= julianday({at})'
+    else:
+        at_or_after = f' AND m.created_at <= {at}' if at else ''
+    current = "m.status = 'active'" + at_or_after
+    choices = [current, "m.status = 'removed'", "m.status = 'active'"]
+    # (SQLite does not let a subquery's ORDER BY see the outer row: one subquery per
+    # preference, the first that finds one wins)
+    return 'COALESCE(' + ', '.join(
+        f'(SELECT m.id FROM merchants m WHERE {where} AND {choice}'
+        " ORDER BY CASE WHEN m.protocol = 'oidc' THEN 0 ELSE 1 END LIMIT 1)"
+        for choice in choices
+    ) + ')'
 
 
 def _link_registrations() -> None:
@@ -237,7 +260,7 @@ def upgrade() -> None:
     op.execute(
         'INSERT INTO consents (id, account_id, merchant_id, scopes, claims, granted_at,'
         ' updated_at) SELECT c.id, c.account_id, '
-        + _merchant_for('c.client_id')
+        + _merchant_for('c.client_id', at='c.granted_at')
         + ', c.scopes, c.claims, c.granted_at, c.updated_at FROM consents_old c'
     )
     op.drop_table('consents_old')
@@ -249,7 +272,8 @@ def upgrade() -> None:
         'INSERT INTO sign_ins (id, account_id, merchant_id, unit_id, protocol, released, at)'
         ' SELECT s.id, s.account_id, '
         + _merchant_for('s.client_id',
-                        "(CASE WHEN s.protocol = 'saml' THEN 'saml' ELSE 'oidc' END)")
+                        "(CASE WHEN s.protocol = 'saml' THEN 'saml' ELSE 'oidc' END)",
+                        's.at')
         + ', s.unit_id, s.protocol, s.released, s.at FROM sign_ins_old s'
     )
     op.drop_table('sign_ins_old')
