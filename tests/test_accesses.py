@@ -145,3 +145,28 @@ def test_activity_says_registered_and_the_last_sign_in_through_the_access(
         found = accesses.activity(ann, unit)
         assert found is not None and found.registered and found.last_signin_at is not None
         assert found.status == "active" and found.granting
+
+
+def test_a_silent_sign_in_never_returns_to_a_unit_that_suspended_the_access(
+    app: Flask, client: FlaskClient, two_units: tuple[str, str, str]
+) -> None:
+    """A live session signs in again at the same merchant with the unit chosen last
+    time; once that unit suspends the access, it is no longer that choice (the person
+    is asked again, among the units that still grant), and the suspended access's last
+    sign-in is not moved."""
+    from idp.store import grants_repo
+
+    ann, _corp, other = two_units
+    rp = oidc.register(app, scope=WALLET)
+    oidc.exchange(client, rp, oidc.sign_in(app, client, rp, ann, unit_id=other, scope=WALLET))
+    with app.app_context():
+        assert grants_repo.last_unit(ann, rp.client_id) == other
+        with atomic():
+            assert accesses.suspend(ann, other, "test")
+        assert grants_repo.last_unit(ann, rp.client_id) is None
+        before = accesses.activity(ann, other)
+        with atomic():
+            accesses.record_signin(ann, other, utcnow() + timedelta(hours=1))
+        after = accesses.activity(ann, other)
+        assert before is not None and after is not None
+        assert after.last_signin_at == before.last_signin_at

@@ -6,11 +6,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from idp.store.db import db
-from idp.store.models import Access, Account, SignIn
+from idp.store.models import Access, AccessStatus, Account, SignIn, utcnow
+
+
+def granting_clause(now: datetime | None = None) -> ColumnElement[bool]:
+    """SQL for :meth:`Access.grants`: the access is active and not ended at ``now``."""
+    return and_(
+        Access.status == AccessStatus.ACTIVE,
+        or_(Access.ends_at.is_(None), Access.ends_at > (now or utcnow())),
+    )
 
 
 def get(account_id: str, unit_id: str) -> Access | None:
@@ -74,7 +82,8 @@ _OF_ACCOUNT = (
 )
 _TOUCH = (
     update(Access)
-    .where(Access.account_id == bindparam("a"), Access.unit_id == bindparam("u"))
+    .where(Access.account_id == bindparam("a"), Access.unit_id == bindparam("u"),
+           Access.status == AccessStatus.ACTIVE)
     .values(last_signin_at=bindparam("at"))
     .execution_options(synchronize_session=False)
 )

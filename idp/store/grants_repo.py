@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import joinedload
 
+from idp.store import accesses_repo
 from idp.store.db import db, rowcount
-from idp.store.models import Grant, RefreshToken, utcnow
+from idp.store.models import Access, Grant, RefreshToken, utcnow
 
 
 def create(grant: Grant, refresh_hash: str | None) -> Grant:
@@ -130,10 +131,14 @@ def revoke_for_merchant(account_id: str, merchant_id: str) -> int:
 
 def last_unit(account_id: str, client_id: str) -> str | None:
     """The business unit of the account's most recent grant at ``client_id`` (the unit
-    chosen when it last signed in there), or None."""
+    chosen when it last signed in there) whose access still grants, or None. A unit
+    that suspended or ended the access is never chosen again silently."""
     return db.session.scalars(
         select(Grant.unit_id)
-        .where(Grant.account_id == account_id, Grant.client_id == client_id)
+        .outerjoin(Access, and_(Access.account_id == Grant.account_id,
+                                Access.unit_id == Grant.unit_id))
+        .where(Grant.account_id == account_id, Grant.client_id == client_id,
+               or_(Grant.unit_id.is_(None), accesses_repo.granting_clause()))
         .order_by(Grant.created_at.desc())
         .limit(1)
     ).first()

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from idp.store import accesses_repo
 from idp.store.db import db, rowcount
 from idp.store.models import (
+    Access,
     AuditEvent,
     SamlServiceProvider,
     SamlSessionParticipant,
@@ -129,10 +131,14 @@ def participants(session_id_hash: str) -> list[SamlSessionParticipant]:
 
 
 def last_unit(account_id: str, merchant_id: str) -> str | None:
-    """The business unit of the account's latest sign-in at the merchant."""
+    """The business unit of the account's latest sign-in at the merchant whose access
+    still grants (a unit that suspended or ended it is never chosen again silently)."""
     return db.session.scalar(
         select(SignIn.unit_id)
-        .where(SignIn.account_id == account_id, SignIn.merchant_id == merchant_id)
+        .outerjoin(Access, and_(Access.account_id == SignIn.account_id,
+                                Access.unit_id == SignIn.unit_id))
+        .where(SignIn.account_id == account_id, SignIn.merchant_id == merchant_id,
+               or_(SignIn.unit_id.is_(None), accesses_repo.granting_clause()))
         .order_by(SignIn.at.desc())
         .limit(1)
     )
