@@ -66,7 +66,7 @@ def test_full_sign_in_with_authlib_client(app: Flask, live_server: LiveServer,
     info = session.get(meta["userinfo_endpoint"], timeout=10).json()
     assert info["sub"] == claims["sub"]
     assert info["email"] == EMAIL and info["given_name"] == "Nina"
-    assert info["cost_centre"] == "CC-7"
+    assert "cost_centre" not in info  # no unit, no employer facts (they are per access)
 
     # A second sign-in reuses the session and the consent: no login pages at all.
     url2, _ = session.create_authorization_url(
