@@ -39,7 +39,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from idp import accesses, audit, domain_lookup, domains, units
-from idp.store import domains_repo, units_repo
+from idp.store import domains_repo, unit_of_work, units_repo
 from idp.store.models import Access, Account, BreakGlassAccount, Connector, Domain
 
 LoginMethod = Literal["email_code", "refused"] | tuple[Literal["sso"], str]
@@ -358,7 +358,7 @@ def set_rules(
             actor,
         )
     except (domains.DomainError, units.UnitError):
-        domains_repo.rollback()
+        unit_of_work.rollback()
         raise
 
 
@@ -430,10 +430,10 @@ def _set_rules(
         domain.rule = rule
     if changes:
         try:
-            domains_repo.save(*rows, audit.event(
+            unit_of_work.save(*rows, audit.event(
                 actor, "domain.rules", domain.name, changes, domain.unit_id
             ))
-        except domains_repo.Conflict as exc:
+        except unit_of_work.Conflict as exc:
             raise domains.DomainError("conflict", "the rules changed concurrently; retry") from exc
     return domain
 

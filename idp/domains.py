@@ -41,7 +41,7 @@ import dns.resolver
 from idp import audit
 from idp.crypto import random_token
 from idp.services import settings
-from idp.store import domains_repo
+from idp.store import domains_repo, unit_of_work
 from idp.store.models import Domain, Unit
 from idp.units import get as get_unit
 
@@ -303,8 +303,8 @@ def claim(unit_ref: str, text: str, actor: str = "system") -> Domain:
         if not changed:
             return row
     try:
-        domains_repo.save(row, *events)
-    except domains_repo.Conflict as exc:
+        unit_of_work.save(row, *events)
+    except unit_of_work.Conflict as exc:
         raise DomainError("domain_taken", f"{name} is claimed by another unit") from exc
     return row
 
@@ -474,7 +474,7 @@ def check_one(domain: Domain, actor: str = "system", now: datetime | None = None
                 actor, "domain.lapsed", domain.name, {"outcome": result.outcome}, domain.unit_id
             )
         )
-    domains_repo.save(domain, *events)
+    unit_of_work.save(domain, *events)
     return CheckReport(
         display_name(domain), domain.unit_id, before, domain.state, result.outcome, result.detail
     )
@@ -526,7 +526,7 @@ def verify_manually(text: str, reason: str, actor: str) -> Domain:
         actor, "domain.verified", domain.name, {"method": "manual", "reason": clean},
         domain.unit_id,
     )
-    domains_repo.save(domain, event)
+    unit_of_work.save(domain, event)
     return domain
 
 
@@ -541,7 +541,7 @@ def set_subdomains(text: str, include: bool, actor: str = "system") -> Domain:
             actor, "domain.wildcard", domain.name, {"include_subdomains": include},
             domain.unit_id,
         )
-        domains_repo.save(domain, event)
+        unit_of_work.save(domain, event)
     return domain
 
 
@@ -553,7 +553,7 @@ def remove(text: str, actor: str = "system") -> bool:
     except DomainError:
         return False
     event = audit.event(actor, "domain.remove", domain.name, {"unit_id": domain.unit_id})
-    domains_repo.remove(domain, event)
+    unit_of_work.remove(domain, event)
     return True
 
 

@@ -14,6 +14,7 @@ from idp.ldap_mapping import MappedEntry
 from idp.ldap_plan import Plan, SyncSummary, actor, field_value_for
 from idp.store import ldap_repo
 from idp.store.models import Access, Account, LdapDirectory, LdapLink, utcnow
+from idp.store.unit_of_work import Conflict, atomic
 
 
 def _set_fields(
@@ -199,28 +200,28 @@ def apply_page(applier: Applier, plans: list[Plan], summary: SyncSummary) -> lis
     Returns the plans that were applied."""
     now = utcnow()
     try:
-        for plan in plans:
-            applier.apply(plan, now)
-        applier.flush_seen(now)
-        ldap_repo.commit()
+        with atomic():
+            for plan in plans:
+                applier.apply(plan, now)
+            applier.flush_seen(now)
         return plans
-    except Exception as exc:
+    except Conflict:
         applier.seen = []
-        ldap_repo.rollback()
-        if not ldap_repo.is_integrity_error(exc):
-            raise
+    except Exception:
+        applier.seen = []
+        raise
     done: list[Plan] = []
     for plan in plans:
         try:
-            applier.apply(plan, now)
-            applier.flush_seen(now)
-            ldap_repo.commit()
+            with atomic():
+                applier.apply(plan, now)
+                applier.flush_seen(now)
             done.append(plan)
-        except Exception as exc:
+        except Conflict:
             applier.seen = []
-            ldap_repo.rollback()
-            if not ldap_repo.is_integrity_error(exc):
-                raise
             dn = plan.entry.dn if plan.entry else (plan.link.dn if plan.link else "?")
             summary.error(f"{dn}: conflicting concurrent change; retried next run")
+        except Exception:
+            applier.seen = []
+            raise
     return done

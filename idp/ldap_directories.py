@@ -23,6 +23,7 @@ from idp.ldap_mapping import (
 from idp.services import services
 from idp.store import ldap_repo
 from idp.store.models import LdapDirectory, new_id
+from idp.store.unit_of_work import Conflict, atomic
 
 # Users, not computers (AD computer objects are objectClass=user, hence person too).
 DEFAULT_FILTER = "(&(objectClass=person)(!(objectClass=computer)))"
@@ -158,14 +159,11 @@ def create(unit_ref: str, s: DirectorySettings) -> LdapDirectory:
         login_enabled=v.login_enabled,
     )
     try:
-        return ldap_repo.add_directory(row)
-    except Exception as exc:
-        ldap_repo.rollback()
-        if ldap_repo.is_integrity_error(exc):
-            raise DirectoryConfigError(
-                f"unit {unit.slug!r} already has an LDAP directory"
-            ) from None
-        raise
+        with atomic():
+            ldap_repo.add_directory(row)
+    except Conflict:
+        raise DirectoryConfigError(f"unit {unit.slug!r} already has an LDAP directory") from None
+    return row
 
 
 def for_unit(unit_ref: str) -> LdapDirectory:
@@ -217,4 +215,5 @@ def describe(row: LdapDirectory) -> dict[str, Any]:
 
 def delete(row: LdapDirectory) -> None:
     """Delete the directory and its links; accounts and memberships stay as they are."""
-    ldap_repo.delete_directory(row)
+    with atomic():
+        ldap_repo.delete_directory(row)

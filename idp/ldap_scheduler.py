@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from flask import Flask
 
 from idp import ldap_sync
-from idp.store import ldap_repo
+from idp.store import ldap_repo, unit_of_work
 from idp.store.models import LdapDirectory, utcnow
+from idp.store.unit_of_work import atomic
 
 log = logging.getLogger("idp.ldap_scheduler")
 
@@ -48,13 +49,14 @@ def run_due_syncs(now: datetime | None = None) -> dict[str, str]:
             outcomes[directory.id] = "busy"
             continue
         except ldap_sync.SyncError as exc:
-            ldap_repo.rollback()
+            unit_of_work.rollback()
             log.error("LDAP sync of %s failed: %s", directory.id, exc)
-            ldap_repo.save_run(directory.id, utcnow(), {"failed": str(exc)})
+            with atomic():
+                ldap_repo.save_run(directory.id, utcnow(), {"failed": str(exc)})
             outcomes[directory.id] = f"failed: {exc}"
             continue
         except Exception:
-            ldap_repo.rollback()
+            unit_of_work.rollback()
             log.exception("LDAP sync of %s failed unexpectedly", directory.id)
             outcomes[directory.id] = "failed: unexpected error"
             continue

@@ -48,8 +48,9 @@ from idp.ldap_directories import connection_config
 from idp.ldap_mapping import search_attributes
 from idp.ldap_plan import MASS_DEACTIVATION_FLOOR, Planner, SyncSummary, actor, missing_plans
 from idp.services import ephemeral
-from idp.store import ldap_repo
+from idp.store import ldap_repo, unit_of_work
 from idp.store.models import LdapDirectory, new_id, utcnow
+from idp.store.unit_of_work import atomic
 
 __all__ = [
     "MASS_DEACTIVATION_FLOOR",
@@ -132,28 +133,29 @@ def sync(
             if not dry_run:
                 plans = apply_page(applier, plans, summary)
             else:
-                ldap_repo.rollback()
+                unit_of_work.rollback()
             count(summary, plans)
             if progress is not None:
                 progress(len(page))
             if heartbeat is not None:
                 heartbeat()
     except ldap_connector.LdapError as exc:
-        ldap_repo.rollback()
+        unit_of_work.rollback()
         raise SyncError(str(exc)) from None
     missing = missing_plans(directory, planner.seen, summary, force)
     if dry_run:
-        ldap_repo.rollback()
+        unit_of_work.rollback()
     else:
         missing = apply_page(applier, missing, summary)
     count(summary, missing)
     summary.finished_at = utcnow().isoformat()
     if not dry_run:
-        audit.record(
-            actor(directory), "ldap.sync", directory.unit_id, summary.as_dict(),
-            unit_id=directory.unit_id,
-        )
-        ldap_repo.save_run(directory.id, utcnow(), summary.as_dict())
+        with atomic():
+            audit.record(
+                actor(directory), "ldap.sync", directory.unit_id, summary.as_dict(),
+                unit_id=directory.unit_id,
+            )
+            ldap_repo.save_run(directory.id, utcnow(), summary.as_dict())
     return summary
 
 

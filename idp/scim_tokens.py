@@ -22,6 +22,7 @@ from idp.process_cache import ProcessCache
 from idp.services import hasher
 from idp.store import scim_repo
 from idp.store.models import ScimToken, Unit, utcnow
+from idp.store.unit_of_work import atomic
 
 PREFIX = "ugscim_"
 PURPOSE = "scim-token"
@@ -50,8 +51,10 @@ def create(unit_ref: str, name: str, actor: str) -> tuple[ScimToken, str]:
         name=(name.strip() or "SCIM")[:200],
         token_hash=hasher().hash(token, PURPOSE),
     )
-    audit.record(actor, "scim_token.created", target.id, {"name": row.name}, unit_id=target.id)
-    scim_repo.add_token(row)
+    with atomic():
+        audit.record(actor, "scim_token.created", target.id, {"name": row.name},
+                     unit_id=target.id)
+        scim_repo.add_token(row)
     return row, token
 
 
@@ -62,15 +65,16 @@ def listing(unit_ref: str) -> list[ScimToken]:
 
 def revoke(token_id: str, actor: str) -> ScimToken | None:
     """Revoke a token at once; None when no token has this id."""
-    row = scim_repo.token_by_id(token_id)
-    if row is None:
-        return None
-    if row.revoked_at is None:
-        audit.record(
-            actor, "scim_token.revoked", row.unit_id, {"name": row.name, "id": row.id},
-            unit_id=row.unit_id,
-        )
-    return scim_repo.revoke_token(token_id, utcnow())
+    with atomic():
+        row = scim_repo.token_by_id(token_id)
+        if row is None:
+            return None
+        if row.revoked_at is None:
+            audit.record(
+                actor, "scim_token.revoked", row.unit_id, {"name": row.name, "id": row.id},
+                unit_id=row.unit_id,
+            )
+        return scim_repo.revoke_token(token_id, utcnow())
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ def authenticate(token: str) -> Caller | None:
     caller, last_used = found
     now = utcnow()
     if last_used is None or now - last_used >= scim_repo.TOKEN_TOUCH_EVERY:
-        scim_repo.touch_token(caller.token_id, now)
+        with atomic():
+            scim_repo.touch_token(caller.token_id, now)
         CACHE.replace(key, found, (caller, now))
     return caller

@@ -22,7 +22,7 @@ from idp import (
     units,
 )
 from idp.cli import main
-from idp.store import connectors_repo, domains_repo
+from idp.store import connectors_repo, unit_of_work
 from idp.store.db import db
 from idp.store.unit_of_work import atomic
 from tests.support.backends import Backend
@@ -126,7 +126,7 @@ def test_the_scheduler_lapse_is_seen_at_once(
         row = domains.get("corp.example")
         assert row.last_checked_at is not None
         row.last_checked_at -= timedelta(days=365)
-        domains_repo.save(row)
+        unit_of_work.save(row)
         assert [r.state for r in domain_scheduler.run_due_checks() or []] == ["failed"]
     assert explain(app, "x@corp.example").claim_state == "failed"
 
@@ -218,7 +218,7 @@ def test_validity_is_decided_at_lookup_not_when_cached(app: Flask, acme: dict[st
         row = domains.get("dns.example")
         now = domains._now()
         row.state, row.verified_method, row.verified_at = "verified", "dns", now
-        domains_repo.save(row)
+        unit_of_work.save(row)
         validity = timedelta(days=app.extensions["unitgate"].settings.domain_validity_days)
         assert domain_lookup.match("dns.example").effective is not None  # cached now
         later = now + validity + timedelta(seconds=1)

@@ -9,7 +9,7 @@ from flask import Flask
 
 from idp import domain_rules, domain_scheduler, domains, units
 from idp.services import ephemeral
-from idp.store import domains_repo
+from idp.store import unit_of_work
 from tests.support.dns import DnsServer
 
 
@@ -52,7 +52,7 @@ def test_the_thread_lapses_a_domain_whose_record_is_gone(
         assert domains.get(claim).state == "verified"
         row = domains.get(claim)
         row.last_checked_at = row.last_checked_at.replace(year=row.last_checked_at.year - 1)
-        domains_repo.save(row)  # last checked a year ago: due again
+        unit_of_work.save(row)  # last checked a year ago: due again
     dns_server.remove(f"_unitgate-challenge.{claim}")
     done = threading.Event()
     scheduler = domain_scheduler.start_domain_scheduler(app, tick=0.05)

@@ -22,12 +22,6 @@ ALLOWED_COMMITS: dict[str, str] = {
         "the SQL ephemeral store runs each statement on its own pooled DB-API connection "
         "and commits it at once (get/take/incr are atomic claims; no session involved)"
     ),
-    # converted in parallel work; to be removed at integration
-    "idp.store.grants_repo": "converted in parallel work; to be removed at integration",
-    "idp.store.ldap_repo": "converted in parallel work; to be removed at integration",
-    "idp.store.saml_repo": "converted in parallel work; to be removed at integration",
-    "idp.store.scim_repo": "converted in parallel work; to be removed at integration",
-    "idp.ldap_apply": "converted in parallel work; to be removed at integration",
 }
 
 # The claims committed on their own (module, function): a conditional write that only
@@ -36,6 +30,10 @@ CLAIMS: dict[tuple[str, str], str] = {
     ("idp.store.outbox_repo", "claim"): "lease one message before the SMTP hand-over",
     ("idp.store.outbox_repo", "claim_due"): "lease due messages before the SMTP hand-over",
     ("idp.store.totp_repo", "claim_step"): "accept a TOTP time step at most once",
+    ("idp.store.grants_repo", "claim_refresh"): "redeem a refresh token at most once",
+    ("idp.store.saml_repo", "remember_participant"): (
+        "insert-or-update of the (session, SP) pair, retried after a parallel insert"
+    ),
 }
 
 

@@ -14,10 +14,6 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from idp.store.db import db
 from idp.store.models import BreakGlassAccount, Connector, Domain, DomainRule
-from idp.store.unit_of_work import Conflict as Conflict
-from idp.store.unit_of_work import remove as remove
-from idp.store.unit_of_work import rollback as rollback
-from idp.store.unit_of_work import save as save
 
 
 def _with_rules() -> Select[Domain]:

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import joinedload
 
-from idp.store import accesses_repo
+from idp.store import accesses_repo, unit_of_work
 from idp.store.db import db, rowcount
 from idp.store.models import Access, Grant, RefreshToken, utcnow
 
@@ -58,12 +58,12 @@ def claim_refresh(token_id: str) -> bool:
     """Mark a refresh token used, and commit. Atomic: of concurrent callers exactly
     one gets True; a token already used gives False (reuse). The one repository
     function here that commits (see the module docstring)."""
-    result = db.session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None))
-        .values(used_at=utcnow())
-    )
-    db.session.commit()
+    with unit_of_work.claim():
+        result = db.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None))
+            .values(used_at=utcnow())
+        )
     return rowcount(result) == 1
 
 

@@ -22,9 +22,9 @@ def _chunks(items: list[str]) -> Iterable[list[str]]:
 
 
 def add_directory(row: LdapDirectory) -> LdapDirectory:
-    """Insert a directory (one per unit; the unique constraint enforces it)."""
+    """Stage a directory (one per unit; the unique constraint refuses a second at
+    commit)."""
     db.session.add(row)
-    db.session.commit()
     return row
 
 
@@ -39,8 +39,10 @@ def directory_for_unit(unit_id: str) -> LdapDirectory | None:
 
 
 def refresh(row: LdapDirectory) -> None:
-    """Re-read ``row`` from the database (another node may have changed it)."""
-    db.session.commit()  # end the read transaction so the next read sees new commits
+    """Re-read ``row`` from the database (another node may have changed it). Ends the
+    current transaction first, so the read sees what others committed since; nothing
+    may be staged then (callers read only before it)."""
+    db.session.rollback()
     db.session.refresh(row)
 
 
@@ -56,18 +58,16 @@ def scheduled_directories() -> list[LdapDirectory]:
 
 
 def delete_directory(row: LdapDirectory) -> None:
-    """Delete a directory and its links (the accounts stay)."""
+    """Stage the deletion of a directory and its links (the accounts stay)."""
     db.session.delete(row)
-    db.session.commit()
 
 
 def save_run(directory_id: str, at: datetime, summary: dict[str, Any]) -> None:
-    """Record a finished sync run on its directory."""
+    """Stage the record of a finished sync run on its directory."""
     row = db.session.get(LdapDirectory, directory_id)
     if row is not None:
         row.last_run_at = at
         row.last_run_summary = summary
-    db.session.commit()
 
 
 def link_count(directory_id: str) -> int:
@@ -199,18 +199,3 @@ def add(*rows: object) -> None:
 
 def flush() -> None:
     db.session.flush()
-
-
-def commit() -> None:
-    db.session.commit()
-
-
-def rollback() -> None:
-    db.session.rollback()
-
-
-def is_integrity_error(exc: BaseException) -> bool:
-    """True when ``exc`` is a constraint violation (a concurrent or duplicate write)."""
-    from sqlalchemy.exc import IntegrityError
-
-    return isinstance(exc, IntegrityError)

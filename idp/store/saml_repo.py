@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from idp.store import accesses_repo
+from idp.store import accesses_repo, unit_of_work
 from idp.store.db import db, rowcount
 from idp.store.models import (
     Access,
@@ -77,7 +77,7 @@ def remove(sp_id: str, audit: AuditEvent | None = None) -> bool:
     return True
 
 
-def remember_participant(  # commits: see its docstring
+def remember_participant(  # a claim: see its docstring
     session_id_hash: str, sp_id: str, name_id: str, name_id_format: str, new_index: str
 ) -> str:
     """Record that the session signed in to the SP with ``name_id``; returns the
@@ -87,24 +87,23 @@ def remember_participant(  # commits: see its docstring
     refresh-token claim: the insert-or-update of the unique (session, SP) pair is
     retried after a parallel insert, which needs its own commit and rollback."""
     for _attempt in range(2):
-        row = participant(session_id_hash, sp_id)
-        if row is None:
-            row = SamlSessionParticipant(
-                session_id_hash=session_id_hash,
-                sp_id=sp_id,
-                name_id=name_id,
-                name_id_format=name_id_format,
-                session_index=new_index,
-            )
-            db.session.add(row)
-        else:
-            row.name_id = name_id
-            row.name_id_format = name_id_format
         try:
-            db.session.commit()
+            with unit_of_work.claim():
+                row = participant(session_id_hash, sp_id)
+                if row is None:
+                    row = SamlSessionParticipant(
+                        session_id_hash=session_id_hash,
+                        sp_id=sp_id,
+                        name_id=name_id,
+                        name_id_format=name_id_format,
+                        session_index=new_index,
+                    )
+                    db.session.add(row)
+                else:
+                    row.name_id = name_id
+                    row.name_id_format = name_id_format
         except IntegrityError:
-            db.session.rollback()
-            continue
+            continue  # a parallel sign-in inserted the pair first: update that one
         return row.session_index
     raise RuntimeError("could not record the SAML session participant")
 

@@ -80,8 +80,8 @@ def profile_fields(unit_id: str) -> Sequence[UnitProfileField]:
 
 
 def add_token(row: ScimToken) -> ScimToken:
+    """Stage a new token (the caller commits it with its audit event)."""
     db.session.add(row)
-    db.session.commit()
     return row
 
 
@@ -100,19 +100,19 @@ def tokens_of(unit_id: str) -> Sequence[ScimToken]:
 
 
 def revoke_token(token_id: str, at: datetime) -> ScimToken | None:
-    """Revoke a token (idempotent); None when no token has this id."""
+    """Stage the revocation of a token (idempotent); None when no token has this id."""
     row = db.session.get(ScimToken, token_id)
     if row is None:
         return None
     if row.revoked_at is None:
         row.revoked_at = at
-        db.session.commit()
     return row
 
 
 def touch_token(token_id: str, at: datetime) -> None:
-    """Record use, at most once per :data:`TOKEN_TOUCH_EVERY` (keeps hot paths read-only)."""
-    result = db.session.execute(
+    """Stage the record of a use, at most once per :data:`TOKEN_TOUCH_EVERY` (keeps
+    hot paths read-only)."""
+    db.session.execute(
         update(ScimToken)
         .where(
             ScimToken.id == token_id,
@@ -120,10 +120,6 @@ def touch_token(token_id: str, at: datetime) -> None:
         )
         .values(last_used_at=at)
     )
-    if rowcount(result):
-        db.session.commit()
-    else:
-        db.session.rollback()
 
 
 # -- users ---------------------------------------------------------------------------
