@@ -132,8 +132,8 @@ def _print_parts(journey: Any, journeys: int) -> None:
     import flask.templating
     from sqlalchemy.orm import Session
 
+    from idp.crypto.keyring import KeyRing
     from idp.ephemeral.redis_store import RedisStore
-    from idp.keyring import KeyRing
     from idp.store.ephemeral_sql import SQLStore
 
     spent: dict[str, float] = {}

@@ -48,8 +48,11 @@ def run(entries: int = ENTRIES, sqlite: bool = False) -> dict[str, Any]:
     root = Path(__file__).resolve().parent.parent
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    from idp import create_app, domains, ldap_directories, ldap_sync
-    from idp.crypto import generate_master_key
+    from idp.app import create_app
+    from idp.crypto.primitives import generate_master_key
+    from idp.domains import registry as domains
+    from idp.ldap import directories as ldap_directories
+    from idp.ldap import sync as ldap_sync
     from idp.settings import Settings
     from idp.store import migrate
     from idp.store.db import db

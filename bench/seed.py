@@ -10,7 +10,7 @@ Unitgate's own API does the work: ``accounts.create_wallet`` writes each account
 (with its ``account.create`` audit event); ``domain_rules.explain`` decides once which
 unit and roles an address of the demo domain joins (refusing to seed if none), and
 each account gets that membership with the ``membership.auto_join`` audit event
-through ``idp.accesses.join``, as ``domain_rules.apply_auto_join`` writes it
+through ``idp.accounts.accesses.join``, as ``domain_rules.apply_auto_join`` writes it
 (calling that per account would repeat the same domain-rule queries thousands of
 times).
 
@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from typing import Any
 
 PREFIX = "returning"
-DOMAIN = "acme-demo.example"  # idp.demo.DEMO_DOMAIN (not imported: drivers stay light)
+DOMAIN = "acme-demo.example"  # idp.config.demo.DEMO_DOMAIN (not imported: drivers stay light)
 BATCH = 500
 ACTOR = "bench seed"
 
@@ -67,7 +67,9 @@ def seed(count: int, start: int = 0, domain: str = DOMAIN) -> int:
     were created. Needs an app context of the bench's app. RuntimeError when an
     address of ``domain`` joins no unit (``idp demo`` not run): the journey would not
     be a returning employee's then."""
-    from idp import accesses, accounts, domain_rules
+    from idp.accounts import accesses
+    from idp.accounts import lifecycle as accounts
+    from idp.domains import rules as domain_rules
 
     first = start
     while first < start + count and accounts.by_email(email(first, domain)) is not None:

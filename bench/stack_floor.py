@@ -230,7 +230,7 @@ def _count_journey() -> dict[str, int]:
             from sqlalchemy import event
 
             from idp.app import create_app
-            from idp.keyring import KeyRing
+            from idp.crypto.keyring import KeyRing
             from idp.store.db import db
             from idp.store.ephemeral_sql import SQLStore
 

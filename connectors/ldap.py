@@ -1,7 +1,7 @@
 """LDAP / Active Directory connector (ldap3): connect, paged search, password bind.
 
 This module speaks LDAP only; it knows nothing about accounts or units. The sync
-service (``idp.ldap_sync``) and the LDAP password login (``idp.login_ldap``) build
+service (``idp.ldap.sync``) and the LDAP password login (``idp.login.ldap_bind``) build
 on it.
 
 Transport rules (RFC 4513 section 3 and 5):

@@ -1,5 +1,4 @@
 """Unitgate: identity provider and SSO gateway for business purchasing."""
 
-from idp.app import create_app
-
-__all__ = ["create_app"]
+# Deliberately empty: ``import idp`` (and so every ``idp.<module>``) does not import
+# the app. The factory is ``idp.app.create_app``.

@@ -13,18 +13,21 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from itsdangerous import URLSafeTimedSerializer
 
-from idp import form_limits, interaction, known_devices, sessions
-from idp.crypto import Hasher, Sealer, derive_key, load_master_key
+from idp.crypto.keyring import KeyRing
+from idp.crypto.primitives import Hasher, Sealer, derive_key, load_master_key
 from idp.ephemeral import EphemeralUnavailable, create_store
 from idp.errors import setup_errors
+from idp.factors import known_devices
 from idp.i18n import init_app as init_i18n
 from idp.i18n import select_locale
-from idp.json_limits import LimitedJSONProvider
-from idp.keyring import KeyRing
+from idp.interaction import pending as interaction
+from idp.interaction import sessions
 from idp.services import Services, attach
 from idp.settings import Settings
 from idp.store import health
 from idp.store.db import db, init_db
+from idp.web import form_limits
+from idp.web.json_limits import LimitedJSONProvider
 
 csrf = CSRFProtect()
 
@@ -46,7 +49,7 @@ class UnitgateFlask(Flask):
     and hook (``ensure_sync``; Unitgate has no async views, and the answer per
     function is remembered, so an async one would still be wrapped) and the signing
     serializer of the session cookie built anew (:class:`CsrfCookieSession`).
-    ``request.get_json`` parses with the nesting limit of :mod:`idp.json_limits`."""
+    ``request.get_json`` parses with the nesting limit of :mod:`idp.web.json_limits`."""
 
     json_provider_class = LimitedJSONProvider
 
@@ -183,7 +186,7 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
 
     setup_oidc(app, csrf)
     setup_login(app)
-    from idp.login_ldap_page import setup_ldap_login
+    from idp.login.views_ldap import setup_ldap_login
 
     setup_ldap_login(app)
     from idp.saml import setup_saml

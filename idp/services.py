@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 
-from idp.crypto import Hasher, Sealer
+from idp.crypto.keyring import KeyRing
+from idp.crypto.primitives import Hasher, Sealer
 from idp.ephemeral import EphemeralStore
-from idp.keyring import KeyRing
 from idp.settings import Settings
 
 

@@ -143,7 +143,7 @@ class Settings(BaseSettings):
     consumer_domains: str = Field(
         "",
         description="Extra consumer mail domains (comma-separated) refused as company "
-        "domains, besides the built-in list in `idp/domains.py`.",
+        "domains, besides the built-in list in `idp/domains/registry.py`.",
     )
     ldap_scheduler_seconds: float = Field(
         30.0,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from idp.app import create_app
 from idp.cli.serve import start_outbox
-from idp.domain_scheduler import start_domain_scheduler
-from idp.ldap_scheduler import start_ldap_scheduler
+from idp.domains.scheduler import start_domain_scheduler
+from idp.ldap.scheduler import start_ldap_scheduler
 
 app = create_app()
 start_outbox(app)

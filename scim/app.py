@@ -27,9 +27,11 @@ from scim2_models import (
 )
 from werkzeug.exceptions import HTTPException
 
-from idp import json_limits, provisioning, scim_tokens
 from idp.errors import is_database_down, request_id
+from idp.provisioning import scim_tokens
+from idp.provisioning import service as provisioning
 from idp.services import settings
+from idp.web import json_limits
 from scim import bulk, search
 from scim.casting import parse_etags, version_from_etags
 from scim.errors import ScimError, error_response, scim_json
@@ -101,7 +103,7 @@ def _unexpected(exc: Exception) -> Response:
 
 def body() -> Any:
     """The JSON body; 413 over the payload limit, 400 ``invalidSyntax`` when not JSON
-    or nested deeper than :data:`idp.json_limits.MAX_DEPTH` (checked before parsing,
+    or nested deeper than :data:`idp.web.json_limits.MAX_DEPTH` (checked before parsing,
     so never a ``RecursionError``), 400 ``invalidValue`` when a string in it holds a
     NUL character."""
     if (request.content_length or 0) > bulk.MAX_PAYLOAD:

@@ -162,7 +162,7 @@ def lookup(created: _Created, name: str) -> str:
 
 def _substitute(value: Any, created: _Created) -> Any:
     """``value`` with every ``bulkId:x`` string replaced by x's id. Recursion is
-    bounded by the JSON nesting limit of :mod:`idp.json_limits`."""
+    bounded by the JSON nesting limit of :mod:`idp.web.json_limits`."""
     if isinstance(value, str):
         name = _ref(value)
         return value if name is None else lookup(created, name)

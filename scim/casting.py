@@ -3,8 +3,8 @@
 Inbound: a User or Group document is normalised (attribute names resolved
 case-insensitively against :mod:`scim.schema`, unsupported attributes dropped,
 Entra's string booleans and bare manager ids accepted), type-checked with
-scim2-models, and turned into a :class:`~idp.provisioning.DirectoryUser` or
-:class:`~idp.unit_groups.DirectoryGroup`. Outbound: the domain objects become the
+scim2-models, and turned into a :class:`~idp.provisioning.service.DirectoryUser` or
+:class:`~idp.provisioning.unit_groups.DirectoryGroup`. Outbound: the domain objects become the
 full JSON representation with ``meta`` (``version`` is the weak ETag
 ``W/"<version>"``). The domain never sees SCIM.
 """
@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 from scim2_models import EnterpriseUser, Group, User
 
-from idp.provisioning import DirectoryUser
-from idp.unit_groups import DirectoryGroup
+from idp.provisioning.service import DirectoryUser
+from idp.provisioning.unit_groups import DirectoryGroup
 from scim.errors import ScimError, bad_request
 from scim.schema import ENTERPRISE, GROUP, UNIT, USER, Attr, ResourceSchema
 

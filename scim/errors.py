@@ -1,7 +1,7 @@
 """SCIM error responses (RFC 7644 §3.12): the Error schema, ``status`` as a string,
 ``scimType`` where the RFC defines one, ``application/scim+json``.
 
-Domain errors of :mod:`idp.provisioning` map to statuses here, so the domain never
+Domain errors of :mod:`idp.provisioning.service` map to statuses here, so the domain never
 learns SCIM: not found 404, uniqueness 409, bad value 400 ``invalidValue``,
 owned field 400 ``mutability``, stale ``If-Match`` 412.
 """
@@ -14,7 +14,7 @@ from typing import Any
 from flask import Response
 from scim2_models import Error
 
-from idp import provisioning
+from idp.provisioning import service as provisioning
 
 SCIM_JSON = "application/scim+json"
 

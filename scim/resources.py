@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from idp import provisioning, unit_groups
-from idp.provisioning import Actor, DirectoryUser
-from idp.unit_groups import DirectoryGroup
+from idp.provisioning import service as provisioning
+from idp.provisioning import unit_groups
+from idp.provisioning.service import Actor, DirectoryUser
+from idp.provisioning.unit_groups import DirectoryGroup
 from scim import casting, patch
 from scim.errors import ScimError, from_domain
 from scim.projection import project

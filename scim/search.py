@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from idp import provisioning, unit_groups
+from idp.provisioning import service as provisioning
+from idp.provisioning import unit_groups
 from idp.store.predicates import BadComparison, Constant, Predicate, UnknownField
 from scim import filter_compiler, filters
 from scim.errors import ScimError, bad_request

@@ -1,4 +1,4 @@
-"""Accesses (``idp.accesses``): a person's access to a unit has its own status and
+"""Accesses (``idp.accounts.accesses``): a person's access to a unit has its own status and
 end; only a granting access (active, not ended) gives claims, SAML attributes and
 rights, and each unit releases its own employer facts for the unit chosen."""
 
@@ -10,7 +10,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from idp import accesses, accounts, claims
+from idp.accounts import accesses
+from idp.accounts import lifecycle as accounts
+from idp.release import claims
 from idp.rights import Actor, may
 from idp.store.db import db
 from idp.store.models import Account, utcnow

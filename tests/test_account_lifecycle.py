@@ -1,4 +1,4 @@
-"""The account lifecycle (:mod:`idp.accounts`) through HTTP and the services: field
+"""The account lifecycle (:mod:`idp.accounts.lifecycle`) through HTTP and the services: field
 ownership holds against every writer, SSO included (federation cannot overwrite what
 SCIM or LDAP owns, and owns what it sets); a lapsed domain stops just-in-time
 creation; each lifecycle operation writes its audit event with a structured actor.
@@ -17,9 +17,13 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from connectors import UpstreamIdentity as Asserted
-from idp import accesses, accounts, audit, domains, field_owners, ldap_sync
+from idp import audit
+from idp.accounts import accesses, field_owners
+from idp.accounts import lifecycle as accounts
 from idp.cli import main
+from idp.domains import registry as domains
 from idp.federation import accounts as federation
+from idp.ldap import sync as ldap_sync
 from idp.services import settings
 from idp.store import connectors_repo, ldap_repo
 from idp.store.models import Account
@@ -155,7 +159,7 @@ def test_a_lapsed_domain_stops_just_in_time_creation_in_the_service(
 ) -> None:
     """The federation service itself (not only its HTTP route) refuses to create an
     account for an address whose domain is still ``verified`` but whose validity
-    window ended (:func:`idp.domains.is_effective`), and creates it once the domain
+    window ended (:func:`idp.domains.registry.is_effective`), and creates it once the domain
     is checked again."""
     unit = make_unit(app, "acme")
     with app.app_context():

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from idp.acr import ACR_EMAIL, ACR_MFA
+from idp.factors.acr import ACR_EMAIL, ACR_MFA
 from idp.mail.outbox import courier
 from tests.support.login import post_form
 from tests.support.oidc import (

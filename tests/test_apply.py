@@ -12,9 +12,13 @@ import yaml
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from idp import config_apply, config_export, domain_rules, domains, units
 from idp.cli import main
+from idp.config import apply as config_apply
+from idp.config import export as config_export
+from idp.domains import registry as domains
+from idp.domains import rules as domain_rules
 from idp.store import connectors_repo, units_repo
+from idp.units import registry as units
 from tests.support.apps import clean
 
 CONFIG = """
@@ -235,7 +239,7 @@ def test_a_domain_of_another_unit_is_refused(app: Flask) -> None:
 
 
 def test_clients_are_updated_in_place_and_converge(app: Flask) -> None:
-    from idp import clients
+    from idp.release import clients
 
     with app.app_context():
         first = run(CONFIG)
@@ -267,7 +271,7 @@ def test_clients_are_updated_in_place_and_converge(app: Flask) -> None:
 
 
 def test_an_invalid_client_update_is_refused_before_any_write(app: Flask) -> None:
-    from idp import clients
+    from idp.release import clients
 
     with app.app_context():
         run(CONFIG)

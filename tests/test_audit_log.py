@@ -14,8 +14,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from idp import audit, consent
+from idp import audit
 from idp.cli import main
+from idp.release import consent
 from idp.store.db import db
 from idp.store.unit_of_work import atomic
 from tests.support.concurrency import run_together
@@ -99,7 +100,7 @@ def test_dashboard_consent_withdrawal_is_the_employee_and_no_unit(
 def test_ldap_sync_events_name_the_directory_and_the_unit(
     app: Flask, unit_id: str, directory_id: str
 ) -> None:
-    from idp import ldap_sync
+    from idp.ldap import sync as ldap_sync
     from idp.store import ldap_repo
 
     with app.app_context():

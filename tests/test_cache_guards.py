@@ -10,10 +10,10 @@ import re
 from pathlib import Path
 
 # Importing the modules that define caches registers what they watch.
-import idp.clients
-import idp.domain_lookup
-import idp.login_ldap_page
-import idp.scim_tokens  # noqa: F401
+import idp.domains.lookup
+import idp.login.views_ldap
+import idp.provisioning.scim_tokens
+import idp.release.clients  # noqa: F401
 from idp.store import commit_hooks
 from idp.store.models import ScimToken
 

@@ -9,8 +9,9 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
-from idp import clients, demo
 from idp.cli import main
+from idp.config import demo
+from idp.release import clients
 from idp.store.db import db
 from idp.store.models import Access, Account, Client, Unit, UnitProfileField
 
@@ -89,7 +90,8 @@ def test_demo_domain_lets_new_employees_join_at_first_sign_in(
 ) -> None:
     """The demo unit owns acme-demo.example (verified by hand, audited) with auto-join,
     so the first e-mail-code sign-in of such an address lands in the unit."""
-    from idp import domain_rules, domains
+    from idp.domains import registry as domains
+    from idp.domains import rules as domain_rules
     from idp.store.models import AuditEvent
 
     first = run_demo(runner)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from idp.crypto import generate_master_key
+from idp.crypto.primitives import generate_master_key
 from idp.store import migrate
 from tests.support import backends
 from tests.support.processes import idp_env, run_idp

@@ -10,12 +10,13 @@ from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from idp import accesses, units
+from idp.accounts import accesses
 from idp.cli import main
 from idp.rights import catalogue
 from idp.store.db import db
 from idp.store.models import Account
 from idp.store.unit_of_work import atomic
+from idp.units import registry as units
 
 
 def setup_tree(app: Flask) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from idp import clients
-from idp.clients import ClientInfo
+from idp.release import clients
+from idp.release.clients import ClientInfo
 from tests.support.backends import Backend
 from tests.support.caches import another_node, expire_cache_entries, statements
 

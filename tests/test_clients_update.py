@@ -1,4 +1,4 @@
-"""``idp.clients.update``: a merchant client changed in place, validated like a
+"""``idp.release.clients.update``: a merchant client changed in place, validated like a
 registration, writing nothing when refused, with the secret kept, replaced or
 removed as the authentication method requires."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from idp import clients
-from idp.clients import ClientRegistrationError
+from idp.release import clients
+from idp.release.clients import ClientRegistrationError
 
 CB = "https://shop.example/cb"
 

@@ -25,7 +25,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from idp import accesses, domain_rules, domains, units
+from idp.accounts import accesses
+from idp.domains import registry as domains
+from idp.domains import rules as domain_rules
 from idp.federation.registry import callback_url, secret_context
 from idp.mail.outbox import courier
 from idp.services import services
@@ -40,6 +42,7 @@ from idp.store.models import (
     UnitProfileField,
 )
 from idp.store.unit_of_work import atomic
+from idp.units import registry as units
 from tests.support import oidc
 from tests.support.login import csrf_token
 from tests.support.smtp import SmtpSink, code_in

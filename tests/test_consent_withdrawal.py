@@ -1,4 +1,4 @@
-"""Withdrawing consent (idp.consent.revoke, the dashboard's Withdraw button) takes
+"""Withdrawing consent (idp.release.consent.revoke, the dashboard's Withdraw button) takes
 back what the merchant holds: its refresh tokens stop and its access tokens turn
 inactive at once; other merchants' tokens stay valid."""
 
@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from idp import consent
+from idp.release import consent
 from tests.support import oidc
 from tests.support.merchants import merchant_id
 

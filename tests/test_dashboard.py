@@ -16,8 +16,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from idp import accesses, accounts, audit, clients, consent, interaction, signins
+from idp import audit
+from idp.accounts import accesses
+from idp.accounts import lifecycle as accounts
+from idp.interaction import pending as interaction
 from idp.mail.outbox import courier
+from idp.release import clients, consent, signins
 from idp.services import ephemeral
 from idp.store.db import db
 from idp.store.models import Account, AuditEvent, Consent, Session, SignIn
@@ -368,9 +372,9 @@ def test_blocked_or_deactivated_account_loses_the_dashboard(
 def test_a_session_that_owes_a_totp_code_loses_the_dashboard(
     app: Flask, web: FlaskClient
 ) -> None:
-    """The same rule as at /authorize and SAML SSO (idp.signed_in): when a unit of the
+    """The same rule as at /authorize and SAML SSO (idp.interaction.signed_in): when a unit of the
     account starts requiring TOTP, an e-mail-only session no longer counts."""
-    from idp import totp
+    from idp.factors import totp
     from tests.support.oidc import make_unit
 
     ann = make_account(app, ANN)

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from idp import consent
+from idp.release import consent
 from idp.store.db import db
 from idp.store.models import Consent, SignIn
 from tests.support.browser import SHOTS

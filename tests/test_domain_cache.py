@@ -1,4 +1,4 @@
-"""The per-process cache of domain claims (:mod:`idp.domain_lookup`): repeated
+"""The per-process cache of domain claims (:mod:`idp.domains.lookup`): repeated
 lookups run no SQL; every kind of write in this process is seen by the very next
 lookup (no sleep); another process (here: a second app on the same database) sees
 it once its 2-second entry expires; time-dependent validity is decided at lookup;
@@ -13,18 +13,16 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from idp import (
-    config_apply,
-    domain_lookup,
-    domain_rules,
-    domain_scheduler,
-    domains,
-    units,
-)
 from idp.cli import main
+from idp.config import apply as config_apply
+from idp.domains import lookup as domain_lookup
+from idp.domains import registry as domains
+from idp.domains import rules as domain_rules
+from idp.domains import scheduler as domain_scheduler
 from idp.store import connectors_repo, unit_of_work
 from idp.store.db import db
 from idp.store.unit_of_work import atomic
+from idp.units import registry as units
 from tests.support.backends import Backend
 from tests.support.caches import another_node, expire_cache_entries, statements
 from tests.support.dns import DnsServer

@@ -11,9 +11,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from idp import domain_rules, domains, units
+from idp.domains import registry as domains
+from idp.domains import rules as domain_rules
 from idp.store.db import db
 from idp.store.models import AuditEvent
+from idp.units import registry as units
 from tests.support.dns import DnsServer
 
 

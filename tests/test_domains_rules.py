@@ -11,11 +11,14 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from idp import accesses, domain_rules, domains, units
+from idp.accounts import accesses
+from idp.domains import registry as domains
+from idp.domains import rules as domain_rules
 from idp.store import connectors_repo, units_repo
 from idp.store.db import db
 from idp.store.models import Access, Account, AuditEvent
 from idp.store.unit_of_work import atomic
+from idp.units import registry as units
 from tests.support.dns import DnsServer
 
 

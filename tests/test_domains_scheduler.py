@@ -7,9 +7,12 @@ import threading
 import pytest
 from flask import Flask
 
-from idp import domain_rules, domain_scheduler, domains, units
+from idp.domains import registry as domains
+from idp.domains import rules as domain_rules
+from idp.domains import scheduler as domain_scheduler
 from idp.services import ephemeral
 from idp.store import unit_of_work
+from idp.units import registry as units
 from tests.support.dns import DnsServer
 
 

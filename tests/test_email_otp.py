@@ -15,9 +15,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
-from idp import accounts, create_app, email_otp, interaction
-from idp.email_otp import RedeemOutcome
+from idp.accounts import lifecycle as accounts
+from idp.app import create_app
 from idp.ephemeral import EphemeralUnavailable
+from idp.factors import email_otp
+from idp.factors.email_otp import RedeemOutcome
+from idp.interaction import pending as interaction
 from idp.mail.outbox import courier
 from idp.services import ephemeral, hasher
 from idp.store.db import db

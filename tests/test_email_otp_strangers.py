@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from idp import accounts
+from idp.accounts import lifecycle as accounts
 from idp.mail.outbox import courier
 from idp.store.db import db
 from idp.store.models import Account
@@ -291,7 +291,7 @@ def test_a_known_browser_that_guesses_is_known_no_more(
     """A stolen or shared known browser does not keep 6-digit codes past the soft
     lock: after ``known_devices.MAX_FAILURES`` wrong codes it is treated like any
     unknown requester, and its next mail carries the 16-digit code."""
-    from idp import known_devices
+    from idp.factors import known_devices
 
     app = stand_in
     make_account(app)

@@ -19,7 +19,7 @@ from flask import Blueprint, Flask, Response, jsonify, render_template_string, r
 from flask.testing import FlaskClient
 
 from idp.app import create_app, csrf
-from idp.crypto import random_token
+from idp.crypto.primitives import random_token
 from idp.services import ephemeral, keyring
 from idp.store.db import db
 from tests.support.apps import make_settings
@@ -263,7 +263,7 @@ def test_real_endpoints_fail_closed_while_redis_is_down(
 ) -> None:
     """The authorization endpoint (a browser page) and the token endpoint (an API)
     answer 503 in their own shape while Redis is down, and work again afterwards."""
-    from idp import clients
+    from idp.release import clients
 
     redirect_uri = "http://127.0.0.1:5001/callback"
     with redis_app.app_context():

@@ -12,8 +12,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from idp import accesses, interaction
+from idp.accounts import accesses
 from idp.federation.registry import callback_url, secret_context
+from idp.interaction import pending as interaction
 from idp.services import services
 from idp.store import connectors_repo
 from idp.store.db import db

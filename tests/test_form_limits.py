@@ -1,5 +1,5 @@
 """Every form body is capped at 100 parameters before anything parses it
-(``idp.form_limits``; issue 10, finding 10 and its follow-up for the other form
+(``idp.web.form_limits``; issue 10, finding 10 and its follow-up for the other form
 endpoints): a clear 400 (413 for too many multipart parts), never the CPU of parsing
 100,000 parameters, never a 500; ordinary forms keep working."""
 
@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from idp.form_limits import MAX_FORM_PARAMS
+from idp.web.form_limits import MAX_FORM_PARAMS
 
 FORM = "application/x-www-form-urlencoded"
 

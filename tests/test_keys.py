@@ -19,8 +19,8 @@ from sqlalchemy import event, text
 
 from idp.app import create_app
 from idp.cli import main
-from idp.crypto import MasterKeyError, Sealer, generate_master_key, parse_master_key
-from idp.keyring import KeyRing
+from idp.crypto.keyring import KeyRing
+from idp.crypto.primitives import MasterKeyError, Sealer, generate_master_key, parse_master_key
 from idp.services import services
 from idp.store.db import db
 from tests.support.apps import make_settings

@@ -6,7 +6,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from idp import ldap_sync, login_ldap
+from idp.ldap import sync as ldap_sync
+from idp.login import ldap_bind as login_ldap
 from idp.store import ldap_repo
 from idp.store.db import db
 from idp.store.models import Account, AuditEvent

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from idp import ldap_sync
+from idp.ldap import sync as ldap_sync
 from idp.store import ldap_repo
 from idp.store.db import db
 from idp.store.models import LdapDirectory, Session

@@ -11,7 +11,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from idp import ldap_directories, ldap_scheduler, ldap_sync
+from idp.ldap import directories as ldap_directories
+from idp.ldap import scheduler as ldap_scheduler
+from idp.ldap import sync as ldap_sync
 from idp.services import ephemeral
 from idp.store import ldap_repo
 from idp.store.db import db

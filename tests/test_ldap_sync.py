@@ -8,7 +8,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from idp import accesses, ldap_sync
+from idp.accounts import accesses
+from idp.ldap import sync as ldap_sync
 from idp.store import ldap_repo
 from idp.store.db import db
 from idp.store.models import (
@@ -45,7 +46,7 @@ def account(n: int) -> Account:
 
 
 def access(n: int, unit_id: str | None = None) -> Access:
-    """User ``n``'s access to ``unit_id`` (or its only one), through ``idp.accesses``."""
+    """User ``n``'s access to ``unit_id`` (or its only one), through ``idp.accounts.accesses``."""
     rows = accesses.of_account(account(n).id)
     found = next((a for a in rows if unit_id in (None, a.unit_id)), None)
     assert found is not None

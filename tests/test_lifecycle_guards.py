@@ -1,8 +1,8 @@
 """Guards of the one account lifecycle (an AST scan of ``idp/``, no app needed):
 
-* only :mod:`idp.accounts` constructs an :class:`~idp.store.models.Account`, so no
+* only :mod:`idp.accounts.lifecycle` constructs an :class:`~idp.store.models.Account`, so no
   path creates an account around the lifecycle's rules (ownership, audit), and only
-  :mod:`idp.accesses` (its access half) constructs an :class:`~idp.store.models.Access`;
+  :mod:`idp.accounts.accesses` (its access half) constructs an :class:`~idp.store.models.Access`;
 * no module compares or assigns an account status as a string literal: the values are
   :class:`~idp.store.models.AccountStatus` (the enum's own definition aside);
 * the repositories the lifecycle writes through only stage: they never commit.
@@ -52,7 +52,7 @@ def test_only_the_lifecycle_constructs_an_account() -> None:
         for node in ast.walk(tree(path))
         if constructs_account(node)
     ]
-    assert found == [f"idp/accounts.py:{line}" for line in _lifecycle_lines()]
+    assert found == [f"idp/accounts/lifecycle.py:{line}" for line in _lifecycle_lines()]
     assert len(found) == 1, found
 
 
@@ -64,7 +64,7 @@ def test_only_the_accesses_module_constructs_an_access() -> None:
         if constructs(node, "Access")
     ]
     lines = [n.lineno for n in ast.walk(tree(ACCESSES)) if constructs(n, "Access")]
-    assert found == [f"idp/accesses.py:{line}" for line in lines]
+    assert found == [f"idp/accounts/accesses.py:{line}" for line in lines]
     assert len(found) == 1, found
 
 

@@ -91,7 +91,7 @@ def _catalogue() -> dict[str, object]:
 
 
 OWN_SOURCES = [("idp/login/**.py", "python"), ("idp/mail/**.py", "python"),
-               ("idp/email_otp.py", "python"), ("templates/login/**.html", "jinja2"),
+               ("idp/factors/email_otp.py", "python"), ("templates/login/**.html", "jinja2"),
                ("templates/mail/**.html", "jinja2"), ("templates/mail/**.txt", "jinja2"),
                ("templates/base.html", "jinja2"), ("templates/error.html", "jinja2"),
                ("idp/dashboard/**.py", "python"), ("templates/account/**.html", "jinja2")]

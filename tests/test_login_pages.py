@@ -12,8 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from idp import accesses, consent
+from idp.accounts import accesses
 from idp.mail.outbox import courier
+from idp.release import consent
 from idp.store.db import db
 from idp.store.models import Access, Account, AuditEvent, Consent, Unit, UnitProfileField
 from idp.store.unit_of_work import atomic
@@ -53,7 +54,7 @@ def make_unit(app: Flask, account_id: str, name: str, roles: list[str] | None = 
               fields: tuple[tuple[str, str, bool], ...] = (),
               facts: dict[str, str] | None = None, owners: str | None = None) -> str:
     """A unit with its own ``fields`` and the account's access to it holding
-    ``facts`` (set by ``owners``, the employee by default) through ``idp.accesses``."""
+    ``facts`` (set by ``owners``, the employee by default) through ``idp.accounts.accesses``."""
     with app.app_context():
         unit = Unit(name=name, slug=re.sub(r"\W+", "-", name.lower()))
         db.session.add(unit)

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from werkzeug.test import TestResponse
 
-from idp import accounts
+from idp.accounts import lifecycle as accounts
 from idp.mail.outbox import courier
 from idp.store.db import db
 from idp.store.models import Account, AuditEvent, Grant, Session, utcnow

@@ -1,4 +1,4 @@
-"""Merchants (idp.merchants): one record behind each OIDC client and SAML SP, which
+"""Merchants (idp.release.merchants): one record behind each OIDC client and SAML SP, which
 consents, sign-ins and grants reference by foreign key; deleting a client or SP
 retires its merchant (history and name kept, live grants revoked); an entity ID
 registered again is a new merchant; the protocol hot paths never read merchants."""
@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from idp import clients, consent, merchants
+from idp.release import clients, consent, merchants
 from idp.saml import registry
 from idp.services import ephemeral
 from idp.store.db import db

@@ -308,7 +308,7 @@ def test_unfinished_interaction_goes_back_to_login(
 
 
 def test_declined_consent_gets_access_denied(app: Flask, client: FlaskClient, rp: oidc.RP) -> None:
-    from idp import interaction
+    from idp.interaction import pending as interaction
     from idp.services import ephemeral
 
     account = oidc.make_account(app)

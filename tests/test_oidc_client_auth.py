@@ -63,7 +63,7 @@ def test_basic_client_cannot_use_post(app: Flask, client: FlaskClient) -> None:
 
 
 def test_stored_secret_is_keyed_hash(app: Flask) -> None:
-    from idp import clients
+    from idp.release import clients
 
     rp = oidc.register(app)
     with app.app_context():
@@ -208,7 +208,7 @@ def test_no_implicit_or_password_grant(app: Flask, client: FlaskClient) -> None:
 
 
 def test_deleted_client_stops_working(app: Flask, client: FlaskClient) -> None:
-    from idp import clients
+    from idp.release import clients
 
     rp = oidc.register(app, grant_types=["client_credentials"])
     token = cc(client, rp).get_json()["access_token"]

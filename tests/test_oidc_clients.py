@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from joserfc.jwk import ECKey
 
-from idp import clients
 from idp.cli import main
+from idp.release import clients
 
 
 @pytest.mark.parametrize(

@@ -98,7 +98,7 @@ def restore_keys(app: Flask) -> Iterator[None]:
 
 
 def _rotate(app: Flask, alg: str = "ES256") -> str:
-    from idp import keyring as keyring_mod
+    from idp.crypto import keyring as keyring_mod
     from idp.services import keyring, services
     from idp.store import keys_repo
 

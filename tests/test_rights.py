@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, select
 
-from idp import accesses, units
+from idp.accounts import accesses
 from idp.rights import (
     Actor,
     NotPermitted,
@@ -37,6 +37,7 @@ from idp.store.models import (
     StaffAssignment,
 )
 from idp.store.unit_of_work import atomic
+from idp.units import registry as units
 
 ADMIN_ONLY = ("units.manage", "users.manage", "connectors.manage", "audit.read")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from idp import bootstrap
 from idp.app import create_app
+from idp.config import bootstrap
 from idp.saml import registry
 from idp.store.db import db
 from tests.support import oidc, saml_flow

@@ -19,7 +19,7 @@ from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 from sqlalchemy import text
 
 from idp.cli import main
-from idp.keyring import KeyRing
+from idp.crypto.keyring import KeyRing
 from idp.saml import idp_metadata
 from idp.services import keyring, services
 from idp.store.db import db

@@ -18,7 +18,7 @@ from onelogin.saml2.logout_response import OneLogin_Saml2_Logout_Response
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 from werkzeug.test import TestResponse
 
-from idp import sessions
+from idp.interaction import sessions
 from idp.saml import registry
 from idp.store import saml_repo, sessions_repo
 from tests.support import oidc, saml_flow

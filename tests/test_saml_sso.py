@@ -12,7 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
 
-from idp import consent, interaction, merchants
+from idp.interaction import pending as interaction
+from idp.release import consent, merchants
 from idp.saml import registry
 from idp.saml.attributes import DEFAULT_CLAIMS, scopes_for
 from idp.saml.constants import (

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from lxml import etree
 
-from idp.acr import ACR_EMAIL, ACR_MFA
+from idp.factors.acr import ACR_EMAIL, ACR_MFA
 from idp.mail.outbox import courier
 from idp.saml.constants import (
     AC_TIME_SYNC_TOKEN,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from idp.app import create_app
-from idp.crypto import generate_master_key
+from idp.crypto.primitives import generate_master_key
 from idp.settings import Settings
 from tests.support.processes import free_port
 from tests.support.scim import USER, error

@@ -80,7 +80,7 @@ def test_bulk_cannot_reach_other_units(two: dict[str, Any]) -> None:
 
 def test_accounts_of_other_units_are_not_adopted(app: Flask, two: dict[str, Any]) -> None:
     """Unit A cannot take over an existing account of unit B by naming its address: the
-    address gives A a pending record of its own (``idp.ownership``), the account is
+    address gives A a pending record of its own (``idp.provisioning.ownership``), the account is
     untouched. Only in a domain A verified is a free account adopted."""
     existing = oidc.make_account(app, "emp@beta.example")
     oidc.make_unit(app, existing, "Beta Two")
@@ -90,7 +90,7 @@ def test_accounts_of_other_units_are_not_adopted(app: Flask, two: dict[str, Any]
     # An account that only belongs to unit A, in a domain A verified, is adopted.
     own = oidc.make_account(app, "emp@alpha.example", phone_number="+1 555")
     with app.app_context():
-        from idp import domains
+        from idp.domains import registry as domains
         from idp.store.db import db
         from idp.store.models import Access, Unit
 

@@ -111,7 +111,7 @@ def test_okta_user_lifecycle(app: Flask, okta: Scim) -> None:
 def test_okta_put_keeps_fields_it_does_not_own(app: Flask, okta: Scim) -> None:
     """An employee-entered phone number survives Okta's PUT that does not mention it."""
     uid = create_user(okta)["id"]
-    from idp import provisioning
+    from idp.provisioning import service as provisioning
 
     with app.app_context():
         provisioning.employee_update(uid, {"phone_number": "+49 30 123"}, "employee:test")

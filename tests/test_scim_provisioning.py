@@ -10,8 +10,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from idp import accesses, provisioning, unit_groups
-from idp.provisioning import Actor, DirectoryUser
+from idp.accounts import accesses
+from idp.provisioning import service as provisioning
+from idp.provisioning import unit_groups
+from idp.provisioning.service import Actor, DirectoryUser
 from idp.store.db import db
 from idp.store.models import Access, AuditEvent, Grant, Session, utcnow
 from tests.support.login import stand_in_merchant
@@ -189,7 +191,7 @@ def test_user_documents_are_case_insensitive_and_lenient(app: Flask, client: Fla
 def test_scim_never_adopts_an_account_an_ldap_directory_manages(app: Flask, unit: str) -> None:
     """An account the LDAP sync created stays the directory's: a SCIM create with the
     same address is a uniqueness conflict, not a silent take-over."""
-    from idp.provisioning_errors import Conflict
+    from idp.provisioning.errors import Conflict
     from idp.store.models import Account, LdapDirectory, LdapLink
 
     with app.app_context():

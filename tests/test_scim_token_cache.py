@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from idp import scim_tokens, units
+from idp.provisioning import scim_tokens
+from idp.units import registry as units
 from tests.support.backends import Backend
 from tests.support.caches import another_node, expire_cache_entries, statements
 from tests.support.scim import make_unit

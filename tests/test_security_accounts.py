@@ -14,11 +14,14 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
-from idp import domain_rules, domains, ldap_sync, units
+from idp.domains import registry as domains
+from idp.domains import rules as domain_rules
+from idp.ldap import sync as ldap_sync
 from idp.mail.outbox import courier
 from idp.store import ldap_repo, sessions_repo
 from idp.store.db import db
 from idp.store.models import Access, Account, Unit
+from idp.units import registry as units
 from tests.support import oidc
 from tests.support import slapd as ldap_test
 from tests.support.login import (
@@ -101,7 +104,7 @@ def test_scim_cannot_move_an_address_into_another_companys_domain(
 ) -> None:
     """HR tries to move an employee's address into another company's auto-join
     domain: refused (400 invalidValue), the address and memberships stay as they were
-    (``idp.ownership``; issue 10, finding 2)."""
+    (``idp.provisioning.ownership``; issue 10, finding 2)."""
     auto_join_domain(app, "acme", "acme.example")
     make_unit(app, "hr-unit")
     with app.app_context():
@@ -131,7 +134,7 @@ def test_scim_cannot_move_an_address_into_another_companys_domain(
 def test_ldap_mail_change_joins_no_unit(app: Flask, directory_id: str, unit_id: str,
                                         directory_server: ldap_test.Slapd) -> None:  # fmt: skip
     """A directory changes a user's mail into another company's auto-join domain: the
-    sync keeps the old address (``idp.ownership``: no rename into a domain another
+    sync keeps the old address (``idp.provisioning.ownership``: no rename into a domain another
     company verified), counts an error and adds no membership."""
     auto_join_domain(app, "other", "other.example")
     with app.app_context():

@@ -15,8 +15,8 @@ import pytest
 from flask import Flask
 from werkzeug.test import TestResponse
 
-from idp import clients
 from idp.app import create_app
+from idp.release import clients
 from idp.store import migrate
 from idp.store.db import db
 from tests.support.apps import make_settings

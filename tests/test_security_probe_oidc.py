@@ -292,7 +292,7 @@ def test_unknown_client_ids_throttled_per_address(client: FlaskClient) -> None:
 
 
 def test_an_ipv6_attacker_cannot_rotate_addresses_within_its_64(client: FlaskClient) -> None:
-    """Per-IP limits count an IPv6 client's /64 (``idp.client_network``), like the
+    """Per-IP limits count an IPv6 client's /64 (``idp.web.client_network``), like the
     e-mail code limits: picking a new address of the same /64 for each try does not
     reset the count."""
     form = {"grant_type": "client_credentials"}

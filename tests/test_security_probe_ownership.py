@@ -21,10 +21,13 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
-from idp import accesses, accounts, domains, units
+from idp.accounts import accesses
+from idp.accounts import lifecycle as accounts
+from idp.domains import registry as domains
 from idp.mail.outbox import courier
 from idp.store.db import db
 from idp.store.models import Access, Account, Unit
+from idp.units import registry as units
 from tests.support import oidc
 from tests.support.login import csrf_token, sign_in_to_dashboard
 from tests.support.scim import ERROR, USER, Scim, body, create_token, make_unit
@@ -64,7 +67,7 @@ def account_row(app: Flask, account_id: str) -> Account | None:
 
 
 def unit_slugs(app: Flask, account_id: str) -> set[str]:
-    """The units the account's granting accesses give (``idp.accounts.accesses``)."""
+    """The units the account's granting accesses give (``idp.accounts.lifecycle.accesses``)."""
     with app.app_context():
         return {a.unit.slug for a in accounts.accesses(account_id)}
 
@@ -401,7 +404,7 @@ def test_a_join_never_overwrites_hrs_newer_change(
     the deactivation stands."""
     import threading
 
-    from idp import invitations
+    from idp.accounts import invitations
 
     victim = self_registered(app)
     beta = scim_for(app, web, runner, "beta")

@@ -2,7 +2,7 @@
 reaches only what lies in a domain it verified and that is still in force
 (SECURITY.md, SCIM: "A unit's provisioning (SCIM, LDAP, SSO just-in-time) owns only
 what it created or what lies in a domain it verified ..."; the rules are
-:mod:`idp.ownership`'s).
+:mod:`idp.provisioning.ownership`'s).
 
 LDAP against the real slapd of ``tests/support/slapd.py`` (every user's address is
 ``userNNNNN@acme.example``); federation through the app against the real upstream
@@ -21,11 +21,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from idp import accesses, domains, ldap_directories, ldap_sync, units
+from idp.accounts import accesses
+from idp.domains import registry as domains
+from idp.ldap import directories as ldap_directories
+from idp.ldap import sync as ldap_sync
 from idp.services import settings
 from idp.store import ldap_repo
 from idp.store.db import db
 from idp.store.models import Access, Account, LdapLink, UpstreamIdentity
+from idp.units import registry as units
 from tests.support import slapd as ldap_test
 from tests.support.dns import DnsServer
 from tests.support.ldap_fixtures import USERS, directory_settings, verify_domain
@@ -75,7 +79,7 @@ def join(account_id: str, unit_id: str) -> None:
 
 def self_registered(email: str, given_name: str = "Self") -> Account:
     """An account someone opened themselves with an e-mail code (not provisioned)."""
-    from idp import accounts
+    from idp.accounts import lifecycle as accounts
 
     return accounts.create_wallet(email, {"given_name": given_name, "family_name": "Made"}, None)
 
@@ -147,7 +151,7 @@ def test_ldap_does_not_adopt_an_account_another_unit_also_reaches(
     app: Flask, directory_id: str, unit_id: str
 ) -> None:
     """Even in the unit's own domain, an account that is a member of another unit too
-    is not taken over (idp.ownership.bindable), on top of the old rule that it must
+    is not taken over (idp.provisioning.ownership.bindable), on top of the old rule that it must
     already be a member of this unit."""
     with app.app_context():
         other = company("other")
@@ -233,7 +237,7 @@ def test_ldap_of_a_sub_unit_provisions_in_its_parent_companys_domain(
 def test_ldap_password_login_keeps_working_for_linked_accounts(
     app: Flask, directory_id: str
 ) -> None:
-    from idp import login_ldap
+    from idp.login import ldap_bind as login_ldap
 
     with app.app_context():
         directory = ldap_repo.directory(directory_id)

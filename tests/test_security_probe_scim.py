@@ -19,7 +19,7 @@ from flask import Flask, request
 from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.exceptions import BadRequest
 
-from idp import json_limits
+from idp.web import json_limits
 from scim import bulk as scim_bulk
 from scim import search
 from tests.support.scim import (

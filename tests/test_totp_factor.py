@@ -1,4 +1,4 @@
-"""The TOTP factor itself (:mod:`idp.totp`): who must give a code (SSO exempt), the
+"""The TOTP factor itself (:mod:`idp.factors.totp`): who must give a code (SSO exempt), the
 secret sealed at rest, one use per time step (also for parallel submissions), the
 per-account throttle, the admin reset and the unit policy CLI, and the dashboard
 section (set up through the login pages, remove unless a unit requires it)."""
@@ -16,8 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select, text
 
-from idp import totp
 from idp.cli import main
+from idp.factors import totp
 from idp.mail.outbox import courier
 from idp.store import totp_repo
 from idp.store.db import db

@@ -11,12 +11,13 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
-from idp import accesses, units
+from idp.accounts import accesses
 from idp.cli import main
 from idp.store import units_repo
 from idp.store.db import db
 from idp.store.models import Account, AuditEvent
 from idp.store.unit_of_work import atomic
+from idp.units import registry as units
 
 
 def audit_events(target: str) -> list[AuditEvent]:

@@ -13,7 +13,7 @@ from flask.cli import FlaskGroup
 
 def _create_app() -> Flask:
     from idp.app import create_app
-    from idp.crypto import MasterKeyError
+    from idp.crypto.primitives import MasterKeyError
 
     try:
         return create_app()

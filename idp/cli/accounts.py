@@ -5,7 +5,7 @@
 * ``unblock`` lets a blocked account sign in again;
 * ``reset-totp`` removes the TOTP second factor so the employee sets it up again.
 
-The rules live in :mod:`idp.accounts`; this module only parses and reports.
+The rules live in :mod:`idp.accounts.lifecycle`; this module only parses and reports.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from flask.cli import with_appcontext
 
 
 def _run(action: str, email: str, as_json: bool) -> None:
-    from idp import accounts
+    from idp.accounts import lifecycle as accounts
     from idp.cli.units import actor
 
     fn: Callable[..., Any] = getattr(accounts, action)
@@ -72,8 +72,9 @@ def unblock_command(email: str, as_json: bool) -> None:
 def reset_totp_command(email: str, as_json: bool) -> None:
     """Remove EMAIL's TOTP second factor (audited); the employee sets it up again at
     the next sign-in that needs it."""
-    from idp import accounts, totp
+    from idp.accounts import lifecycle as accounts
     from idp.cli.units import actor
+    from idp.factors import totp
 
     try:
         account = accounts.by_email(accounts.normalise_email(email.strip()))

@@ -1,7 +1,7 @@
 """``idp apply FILE.yaml [--dry-run]`` and ``idp export``: declarative configuration.
 
-The rules live in :mod:`idp.config_apply` and :mod:`idp.config_export`; the file
-format in :mod:`idp.config_schema` and ``docs/companies.md``.
+The rules live in :mod:`idp.config.apply` and :mod:`idp.config.export`; the file
+format in :mod:`idp.config.schema` and ``docs/companies.md``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from idp.cli.units import actor
 def apply_command(file: str, dry_run: bool, as_json: bool) -> None:
     """Create or update units, domains, rules, connectors and clients from FILE
     (YAML; '-' reads stdin). Idempotent; --dry-run prints the plan."""
-    from idp import config_apply
+    from idp.config import apply as config_apply
 
     try:
         cfg = config_apply.parse(sys.stdin.read()) if file == "-" else config_apply.load(file)
@@ -65,7 +65,7 @@ def apply_command(file: str, dry_run: bool, as_json: bool) -> None:
 @with_appcontext
 def export_command(output: str | None, as_json: bool) -> None:
     """Print the configuration in the `idp apply` format (no secrets)."""
-    from idp import config_export
+    from idp.config import export as config_export
 
     text = (
         json.dumps(config_export.export_config(), indent=2) + "\n"

@@ -8,7 +8,8 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from idp import audit, units
+from idp import audit
+from idp.units import registry as units
 
 
 @click.group("audit")

@@ -12,7 +12,7 @@ from typing import Any
 import click
 from flask.cli import with_appcontext
 
-from idp import clients
+from idp.release import clients
 from idp.store.models import Client
 
 

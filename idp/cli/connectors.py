@@ -129,7 +129,7 @@ def show(connector_id: str, as_json: bool) -> None:
 @with_appcontext
 def delete(connector_id: str, as_json: bool) -> None:
     """Delete a connector; its linked upstream identities go with it."""
-    from idp.config_connectors import delete as delete_connector
+    from idp.config.connectors import delete as delete_connector
 
     if not delete_connector(connector_id):
         raise click.ClickException(f"no connector {connector_id!r}")

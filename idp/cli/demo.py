@@ -22,7 +22,7 @@ from idp.services import settings
 def demo_command(employee_email: str, as_json: bool) -> None:
     """Seed (idempotently) the demo company unit "Acme Demo GmbH" with two profile
     fields and the demo merchant client, printing its client_id and a fresh secret."""
-    from idp import demo  # imported on use: the CLI must load without the OIDC parts
+    from idp.config import demo  # imported on use: the CLI must load without the OIDC parts
 
     result = demo.seed(employee_email)
     if as_json:

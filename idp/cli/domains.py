@@ -1,6 +1,6 @@
 """``idp domains add|check|verify|list|show|remove|rules|explain``.
 
-The rules live in :mod:`idp.domains` (claims, DNS proof) and :mod:`idp.domain_rules`
+The rules live in :mod:`idp.domains.registry` (claims, DNS proof) and :mod:`idp.domains.rules`
 (auto-join, SSO, break-glass, the ``explain`` dry-run); this module parses and
 reports. ``--json`` prints one JSON document; a refused change prints
 ``{"error": code, "error_description": ...}`` and exits 1.
@@ -28,7 +28,8 @@ def domains_group() -> None:
 @with_appcontext
 def add_command(unit_ref: str, domain: str, as_json: bool) -> None:
     """Claim DOMAIN (or *.DOMAIN with its subdomains) and print the TXT record to create."""
-    from idp import domains, units
+    from idp.domains import registry as domains
+    from idp.units import registry as units
 
     try:
         row = domains.claim(unit_ref, domain, actor=actor())
@@ -65,7 +66,7 @@ def check_command(domain: str | None, force: bool, as_json: bool) -> None:
 
     Run it periodically: a verified domain whose record is gone lapses (state
     failed) and stops auto-joining."""
-    from idp import domains
+    from idp.domains import registry as domains
 
     try:
         reports = domains.check(domain, force=force, actor=actor())
@@ -82,7 +83,7 @@ def check_command(domain: str | None, force: bool, as_json: bool) -> None:
 @with_appcontext
 def verify_command(domain: str, manual: bool, reason: str | None, as_json: bool) -> None:
     """Verify DOMAIN by DNS now, or with --manual --reason by hand (audited)."""
-    from idp import domains
+    from idp.domains import registry as domains
 
     try:
         if manual:
@@ -104,7 +105,8 @@ def verify_command(domain: str, manual: bool, reason: str | None, as_json: bool)
 @with_appcontext
 def list_command(unit_ref: str | None, as_json: bool) -> None:
     """List claimed domains with their state."""
-    from idp import domains, units
+    from idp.domains import registry as domains
+    from idp.units import registry as units
 
     try:
         rows = [domains.describe(d) for d in domains.list_claims(unit_ref)]
@@ -125,7 +127,7 @@ def list_command(unit_ref: str | None, as_json: bool) -> None:
 @with_appcontext
 def show_command(domain: str, as_json: bool) -> None:
     """Show a claim: state, TXT record, rules and break-glass addresses."""
-    from idp import domains
+    from idp.domains import registry as domains
 
     try:
         data = domains.describe(domains.get(domain))
@@ -144,7 +146,7 @@ def show_command(domain: str, as_json: bool) -> None:
 @with_appcontext
 def remove_command(domain: str, as_json: bool) -> None:
     """Drop the claim of DOMAIN and its rules (memberships stay)."""
-    from idp import domains
+    from idp.domains import registry as domains
 
     try:
         removed = domains.remove(domain, actor=actor())
@@ -189,7 +191,9 @@ def rules_command(
     add_bg: tuple[str, ...], remove_bg: tuple[str, ...], as_json: bool,
 ) -> None:
     """Show or change the rules of DOMAIN (only the options given change)."""
-    from idp import domain_rules, domains, units
+    from idp.domains import registry as domains
+    from idp.domains import rules as domain_rules
+    from idp.units import registry as units
 
     kwargs: dict[str, Any] = {
         "auto_join": auto_join,
@@ -226,7 +230,7 @@ def rules_command(
 @with_appcontext
 def explain_command(email: str, attrs: tuple[str, ...], as_json: bool) -> None:
     """Dry-run: which unit, role and login method EMAIL gets, and why."""
-    from idp import domain_rules
+    from idp.domains import rules as domain_rules
 
     attributes = _pairs(attrs, "--attr") if attrs else None
     result = domain_rules.explain(email, attributes)

@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 from flask.cli import ScriptInfo
 
-from idp import bootstrap
-from idp.crypto import MasterKeyError
+from idp.config import bootstrap
+from idp.crypto.primitives import MasterKeyError
 from idp.settings import Settings
 from idp.store import migrate
 

@@ -13,7 +13,7 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from idp import keyring as keyring_mod
+from idp.crypto import keyring as keyring_mod
 from idp.services import keyring, services
 from idp.store import keys_repo
 from idp.store.models import SigningKey

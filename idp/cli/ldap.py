@@ -1,6 +1,6 @@
 """``idp ldap add|list|show|delete|sync``: a unit's LDAP / Active Directory sync.
 
-The rules live in :mod:`idp.ldap_directories` and :mod:`idp.ldap_sync`; this module
+The rules live in :mod:`idp.ldap.directories` and :mod:`idp.ldap.sync`; this module
 parses, reports and turns every expected failure (bad setting, unreachable server,
 a sync already running) into a one-line error without a traceback.
 """
@@ -71,8 +71,8 @@ def add_command(
     as_json: bool,
 ) -> None:
     """Connect unit UNIT to an LDAP directory (one per unit)."""
-    from idp import ldap_directories as dirs
-    from idp.ldap_mapping import MappingError, build_attribute_map, build_group_map
+    from idp.ldap import directories as dirs
+    from idp.ldap.mapping import MappingError, build_attribute_map, build_group_map
 
     try:
         settings = dirs.DirectorySettings(
@@ -105,7 +105,7 @@ def add_command(
 @with_appcontext
 def list_command(as_json: bool) -> None:
     """List the configured directories and their last runs."""
-    from idp import ldap_directories as dirs
+    from idp.ldap import directories as dirs
     from idp.store import ldap_repo
 
     rows = [dirs.describe(r) for r in ldap_repo.directories()]
@@ -120,7 +120,7 @@ def list_command(as_json: bool) -> None:
 
 
 def _directory(unit_ref: str) -> Any:
-    from idp import ldap_directories as dirs
+    from idp.ldap import directories as dirs
 
     try:
         return dirs.for_unit(unit_ref)
@@ -134,7 +134,7 @@ def _directory(unit_ref: str) -> Any:
 @with_appcontext
 def show_command(unit_ref: str, as_json: bool) -> None:
     """Show a unit's directory settings (never the password) and its last run."""
-    from idp import ldap_directories as dirs
+    from idp.ldap import directories as dirs
 
     data = dirs.describe(_directory(unit_ref))
     if as_json:
@@ -151,7 +151,7 @@ def show_command(unit_ref: str, as_json: bool) -> None:
 @with_appcontext
 def delete_command(unit_ref: str, as_json: bool) -> None:
     """Remove a unit's directory. Accounts stay; they are no longer synced."""
-    from idp import ldap_directories as dirs
+    from idp.ldap import directories as dirs
 
     row = _directory(unit_ref)
     directory_id = row.id
@@ -189,7 +189,7 @@ def sync_command(unit_ref: str, dry_run: bool, force: bool, as_json: bool) -> No
     errors); shows a progress bar on a terminal. Exits with status 1 and a one-line
     message when the directory cannot be read or another sync is running.
     """
-    from idp import ldap_sync
+    from idp.ldap import sync as ldap_sync
 
     row = _directory(unit_ref)
     try:

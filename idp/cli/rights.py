@@ -51,8 +51,9 @@ def check_command(
     email: str, unit_ref: str, permission: str, kind: str, as_json: bool
 ) -> None:
     """Print yes (exit 0) or no (exit 1): may ACCOUNT do PERMISSION in UNIT?"""
-    from idp import accounts, units
+    from idp.accounts import lifecycle as accounts
     from idp.rights import Actor, UnknownPermission, may, permissions
+    from idp.units import registry as units
 
     try:
         account = accounts.by_email(accounts.normalise_email(email))
@@ -224,8 +225,8 @@ def staff_assign(
     email: str, customer: str, kind: str, perms: tuple[str, ...], as_json: bool
 ) -> None:
     """Assign a staff member to a customer as administrator or processor."""
-    from idp import units
     from idp.rights import RightsError, staff
+    from idp.units import registry as units
 
     try:
         row = staff.assign(email, customer, kind, perms, actor=actor())

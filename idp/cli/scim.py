@@ -14,8 +14,8 @@ from typing import Any
 import click
 from flask.cli import with_appcontext
 
-from idp import scim_tokens, unit_groups
-from idp.provisioning import ProvisioningError
+from idp.provisioning import scim_tokens, unit_groups
+from idp.provisioning.service import ProvisioningError
 from idp.store.models import ScimToken
 
 ACTOR = "cli"

@@ -17,7 +17,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from idp.crypto import MasterKeyError, load_master_key
+from idp.crypto.primitives import MasterKeyError, load_master_key
 from idp.settings import Settings
 
 log = logging.getLogger("idp.serve")
@@ -42,10 +42,10 @@ def start_outbox(app: Any, interval: float = OUTBOX_INTERVAL_SECONDS) -> bool:
 def _post_worker_init(worker: Any) -> None:
     """gunicorn hook, run in each worker after it loaded the app."""
     started = start_outbox(worker.wsgi)
-    from idp.ldap_scheduler import start_ldap_scheduler
+    from idp.ldap.scheduler import start_ldap_scheduler
 
     start_ldap_scheduler(worker.wsgi)  # periodic LDAP syncs; one node per directory runs
-    from idp.domain_scheduler import start_domain_scheduler
+    from idp.domains.scheduler import start_domain_scheduler
 
     start_domain_scheduler(worker.wsgi)  # domain re-checks; one process at a time checks
     worker.log.info(

@@ -1,6 +1,6 @@
 """``idp units create|list|show|update|delete`` and ``idp units fields add|list|remove``.
 
-The rules live in :mod:`idp.units`; this module parses and reports. With ``--json``
+The rules live in :mod:`idp.units.registry`; this module parses and reports. With ``--json``
 each command prints one JSON document (``create`` prints the unit with its ``id``);
 a refused change prints ``{"error": code, "error_description": ...}`` and exits 1.
 """
@@ -66,7 +66,7 @@ def create_command(
     as_json: bool,
 ) -> None:
     """Create a business unit and print its id."""
-    from idp import units
+    from idp.units import registry as units
 
     try:
         unit = units.create(name, parent, kind, slug, groups, actor=actor())
@@ -83,7 +83,7 @@ def create_command(
 @with_appcontext
 def list_command(as_json: bool) -> None:
     """List every unit."""
-    from idp import units
+    from idp.units import registry as units
 
     rows = [units.describe(u) for u in units.list_units()]
     if as_json:
@@ -100,7 +100,7 @@ def list_command(as_json: bool) -> None:
 @with_appcontext
 def show_command(unit_ref: str, as_json: bool) -> None:
     """Show UNIT_REF (id or slug) with its roles and profile fields."""
-    from idp import units
+    from idp.units import registry as units
 
     try:
         data = units.describe(units.get(unit_ref))
@@ -125,7 +125,7 @@ def update_command(
     groups: tuple[str, ...], as_json: bool,
 ) -> None:
     """Rename, move or retype a unit, or replace its permission groups."""
-    from idp import units
+    from idp.units import registry as units
 
     kwargs: dict[str, Any] = {"name": name, "kind": kind, "actor": actor()}
     if parent is not None:
@@ -150,7 +150,7 @@ def update_command(
 @with_appcontext
 def delete_command(unit_ref: str, yes: bool, as_json: bool) -> None:
     """Delete a unit with its memberships, fields, domains and connectors."""
-    from idp import units
+    from idp.units import registry as units
 
     try:
         unit = units.get(unit_ref)
@@ -178,7 +178,8 @@ def delete_command(unit_ref: str, yes: bool, as_json: bool) -> None:
 @with_appcontext
 def policy_command(unit_ref: str, require_totp: bool | None, as_json: bool) -> None:
     """Show or change UNIT_REF's sign-in policy (TOTP second factor, audited)."""
-    from idp import totp, units
+    from idp.factors import totp
+    from idp.units import registry as units
 
     try:
         if require_totp is None:
@@ -212,7 +213,7 @@ def fields_add(
     as_json: bool,
 ) -> None:
     """Add (or change) a profile field of UNIT_REF."""
-    from idp import units
+    from idp.units import registry as units
 
     try:
         row = units.add_field(unit_ref, name, label, required, position, actor=actor())
@@ -231,7 +232,7 @@ def fields_add(
 @with_appcontext
 def fields_list(unit_ref: str, as_json: bool) -> None:
     """List the profile fields of UNIT_REF."""
-    from idp import units
+    from idp.units import registry as units
 
     try:
         rows = [units.field_to_dict(f) for f in units.fields(unit_ref)]
@@ -251,7 +252,7 @@ def fields_list(unit_ref: str, as_json: bool) -> None:
 @with_appcontext
 def fields_remove(unit_ref: str, name: str, as_json: bool) -> None:
     """Remove the profile field NAME of UNIT_REF."""
-    from idp import units
+    from idp.units import registry as units
 
     try:
         removed = units.remove_field(unit_ref, name, actor=actor())

@@ -12,8 +12,9 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from idp import accounts, merchants
+from idp.accounts import lifecycle as accounts
 from idp.login.release import CLAIM_LABELS, SCOPE_TITLES
+from idp.release import merchants
 from idp.store import consent_repo, dashboard_repo
 
 PAGE_SIZE = 50

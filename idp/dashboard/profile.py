@@ -1,9 +1,9 @@
 """The "Your profile" form of the dashboard.
 
 Every profile field is shown; the ones the employee may edit
-(:func:`idp.field_owners.employee_editable`) as inputs, the ones an HR system,
+(:func:`idp.accounts.field_owners.employee_editable`) as inputs, the ones an HR system,
 directory or SSO owns read-only with who manages them. Saving goes through
-:func:`idp.accounts.employee_update`, which re-checks ownership in the same
+:func:`idp.accounts.lifecycle.employee_update`, which re-checks ownership in the same
 transaction, so a field that HR took over meanwhile is refused, never overwritten.
 
 Personal fields (names, phone) are the account's; employer facts (department, cost
@@ -19,9 +19,11 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
-from idp import accounts, audit, field_owners
+from idp import audit
+from idp.accounts import field_owners
+from idp.accounts import lifecycle as accounts
 from idp.login.profile_form import FieldSpec, validate
-from idp.provisioning_errors import Busy, FieldOwned, InvalidValue, NotFound
+from idp.provisioning.errors import Busy, FieldOwned, InvalidValue, NotFound
 from idp.store.models import Access, Account
 
 # (attribute name, label, required, autocomplete) of the account's own profile columns
@@ -125,7 +127,7 @@ class Outcome:
 def save(account: Account, form: MultiDict[str, str]) -> Outcome:
     """Validate the submitted editable fields on the server (required, length, no
     control characters) and save the changed ones with
-    :func:`idp.accounts.employee_update`, audited as the employee. Read-only
+    :func:`idp.accounts.lifecycle.employee_update`, audited as the employee. Read-only
     fields in ``form`` are ignored; nothing is written when any field is invalid."""
     access = chosen_access(account.id, form.get("unit_id"))
     editable = [f for f in fields(account, access) if f.editable]

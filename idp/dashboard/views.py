@@ -1,5 +1,5 @@
 """The dashboard's routes. Every page is about the account of this browser's live
-session (:func:`idp.sessions.current`) and nothing else; every state-changing form
+session (:func:`idp.interaction.sessions.current`) and nothing else; every state-changing form
 is a POST with a CSRF token (Flask-WTF, app-wide) answered with 303 See Other
 (RFC 9110 §15.4.4)."""
 
@@ -10,15 +10,18 @@ from typing import Any
 from flask import Response, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
-from idp import consent, interaction, invitations, sessions, signed_in
+from idp.accounts import invitations
 from idp.dashboard import formstate, overview, profile
 from idp.dashboard.blueprint import bp
 from idp.dashboard.messages import message
+from idp.interaction import pending as interaction
+from idp.interaction import sessions, signed_in
 from idp.login.common import expired_page
 from idp.login.flow import OWN_PROTOCOL
 from idp.login.formstate import FormState
-from idp.redirects import redirect
+from idp.release import consent
 from idp.store.models import Account, Session
+from idp.web.redirects import redirect
 
 CLIENT_ID = "unitgate-account"
 CLIENT_NAME = _l("Unitgate account")
@@ -30,7 +33,7 @@ def _see_other(endpoint: str, **values: Any) -> Response:
 
 
 def _signed_in() -> tuple[Session, Account] | None:
-    """This browser's live session and its account (:func:`idp.signed_in.live_login`).
+    """This browser's live session and its account (:func:`idp.interaction.signed_in.live_login`).
     A session that does not count (account blocked or deactivated, TOTP code owed) is
     ended here, so the dashboard login starts afresh."""
     login = signed_in.live_login()
@@ -105,7 +108,7 @@ def resume(interaction_id: str) -> Response:
 @bp.post("/consents/withdraw")
 def withdraw() -> Response:
     """Withdraw this account's consent for the merchant named in ``merchant_id``
-    (audited by :func:`idp.consent.revoke`); its next sign-in asks again. Only a
+    (audited by :func:`idp.release.consent.revoke`); its next sign-in asks again. Only a
     consent of this session's account can go, whatever id is posted."""
     found = _signed_in()
     if found is None:
@@ -132,7 +135,7 @@ JOIN_NOTICES = {"gone": "join_gone", "managed": "join_managed"}
 @bp.post("/invitations/<record_id>/join")
 def join(record_id: str) -> Response:
     """Join a company whose directory lists this account's address
-    (:mod:`idp.invitations`). Only a session that proved the mailbox with an e-mail
+    (:mod:`idp.accounts.invitations`). Only a session that proved the mailbox with an e-mail
     code may: an SSO or directory-password session has not."""
     found = _signed_in()
     if found is None:

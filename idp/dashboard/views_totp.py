@@ -1,4 +1,4 @@
-"""The dashboard's "Two-step verification" section (:mod:`idp.totp`): status, set up
+"""The dashboard's "Two-step verification" section (:mod:`idp.factors.totp`): status, set up
 (through the login interaction's set-up pages, then back to the dashboard) and
 remove (only while no unit of the employee requires it). POSTs carry the app-wide
 CSRF token and answer 303 See Other (RFC 9110 §15.4.4)."""
@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 from flask import Response, url_for
 
-from idp import interaction, sessions, totp
 from idp.dashboard.blueprint import bp
+from idp.factors import totp
+from idp.interaction import pending as interaction
+from idp.interaction import sessions
 from idp.login.flow import OWN_PROTOCOL
-from idp.redirects import redirect
+from idp.web.redirects import redirect
 
 SETUP_PARAM = "totp_setup"
 

@@ -4,13 +4,13 @@
   subject is ``<tid>/<oid>``. An e-mail address never selects an account by itself.
 * A known identity signs in its account; the fields and roles its source owns
   (``connectors.mapping``) are updated from the new claims. Fields are written
-  through the account lifecycle (:func:`idp.accounts.stage_profile`) as the ``sso``
+  through the account lifecycle (:func:`idp.accounts.lifecycle.stage_profile`) as the ``sso``
   writer: never a field SCIM or LDAP owns, and what it sets becomes ``sso``-owned.
 * An unknown identity whose *verified* e-mail already belongs to an account is not
   linked silently: the caller must first have that account prove control of the
   address with an e-mail code (``idp.federation.linking``).
 * Otherwise a new account is created in the connector's unit just in time, but only
-  for an address the unit owns (:func:`idp.ownership.standing` ``OWN``: a domain the
+  for an address the unit owns (:func:`idp.provisioning.ownership.standing` ``OWN``: a domain the
   unit or a unit above it verified, whose verification is in force), so one unit's
   IdP can never pre-create accounts for another company's addresses, nor for a
   domain whose proof of control lapsed.
@@ -26,7 +26,9 @@ from dataclasses import dataclass
 
 from connectors import UpstreamIdentity
 from connectors.mapping import MappedProfile, apply, from_settings
-from idp import accounts, audit, ownership
+from idp import audit
+from idp.accounts import lifecycle as accounts
+from idp.provisioning import ownership
 from idp.store import upstream_identities_repo as repo
 from idp.store.models import Account, Connector
 from idp.store.upstream_identities_repo import IdentityConflict, UpstreamKey

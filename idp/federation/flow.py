@@ -6,7 +6,7 @@ the pending interaction.
   seconds and redirects (303) to the upstream.
 * The OIDC callback and the SAML ACS *take* that state atomically: an unknown,
   replayed or other connector's ``state`` is refused. The interaction itself is
-  bound to the browser by its cookie (``idp.interaction``), so a callback URL
+  bound to the browser by its cookie (``idp.interaction.pending``), so a callback URL
   replayed in another browser finds nothing.
 * The SAML ACS is a cross-site POST that carries no ``SameSite=Lax`` cookie: it
   validates the response, parks the identity under a one-time token and 303s to a
@@ -23,15 +23,15 @@ from typing import Any
 from flask import Response, request, url_for
 
 from connectors import ConfigurationError, ConnectorError, UpstreamIdentity
-from idp import interaction
-from idp.crypto import MasterKeyError, random_token
+from idp.crypto.primitives import MasterKeyError, random_token
 from idp.errors import error_response
 from idp.federation import accounts, linking
 from idp.federation.registry import acs_url, callback_url, connector_for
-from idp.redirects import redirect
+from idp.interaction import pending as interaction
 from idp.services import ephemeral
 from idp.store import connectors_repo
 from idp.store.models import Account, Connector
+from idp.web.redirects import redirect
 
 log = logging.getLogger("idp.federation")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from flask import Response
 
-from idp import domain_rules, interaction
+from idp.domains import rules as domain_rules
 from idp.errors import error_response
 from idp.federation.flow import start_sso
+from idp.interaction import pending as interaction
 from idp.store import connectors_repo
 
 

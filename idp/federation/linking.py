@@ -5,7 +5,7 @@ account not linked to this upstream identity, nothing is linked silently (the
 "nOAuth" class of takeovers): an e-mail code goes to the account's address and the
 link is made only after that code is entered in the same browser.
 
-The code is the login's own e-mail code (:mod:`idp.email_otp`): 6 CSPRNG digits,
+The code is the login's own e-mail code (:mod:`idp.factors.email_otp`): 6 CSPRNG digits,
 at most 10 minutes, single use, bound to this interaction and address, stored as a
 keyed hash, limited tries, throttled sends, atomic redemption. The pending link
 itself is kept for :data:`LINK_TTL` seconds under a random token and *taken*
@@ -21,10 +21,10 @@ from flask import Response, render_template, request
 from flask_babel import get_locale
 
 from connectors import UpstreamIdentity
-from idp import interaction
-from idp.crypto import random_token
+from idp.crypto.primitives import random_token
 from idp.errors import error_response
 from idp.federation import accounts
+from idp.interaction import pending as interaction
 from idp.services import ephemeral
 from idp.store import connectors_repo
 from idp.store import upstream_identities_repo as repo
@@ -46,8 +46,8 @@ def mask(email: str) -> str:
 def begin(ix: interaction.Interaction, row: Connector, identity: UpstreamIdentity,
           account: Account) -> Response:
     """Send a code to ``account``'s address and show the page asking for it."""
-    from idp import email_otp
-    from idp.email_otp import SendOutcome
+    from idp.factors import email_otp
+    from idp.factors.email_otp import SendOutcome
 
     sent = email_otp.send_code(ix, account.email, request.remote_addr or "", str(get_locale()))
     if sent is SendOutcome.THROTTLED:
@@ -76,8 +76,8 @@ def _page(token: str, row: Connector, email: str, status: int, error: str | None
 
 def submit(token: str) -> Response:
     """Check the entered code; on success link the identity and finish the sign-in."""
-    from idp import email_otp
-    from idp.email_otp import RedeemOutcome
+    from idp.factors import email_otp
+    from idp.factors.email_otp import RedeemOutcome
 
     expired = error_response(400, "invalid_request", "Unknown or expired linking request.")
     if not token or len(token) > 64:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from idp import interaction
 from idp.errors import error_response
 from idp.federation import flow, linking
+from idp.interaction import pending as interaction
 from idp.store import connectors_repo
 
 bp = Blueprint("federation", __name__, url_prefix="/federation")

@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Response, render_template
 
-from idp import interaction
-from idp.interaction import Interaction
+from idp.interaction import pending as interaction
+from idp.interaction.pending import Interaction
 from idp.login.formstate import FormState
 from idp.login.messages import message
 

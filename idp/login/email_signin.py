@@ -5,7 +5,7 @@ that, and only from that (upstream SSO and LDAP sign-ins never reach this module
 
 * the account's ``email_verified`` becomes true (an address changed and not yet
   proven is proven now);
-* the domain rules run (:func:`idp.domain_rules.apply_auto_join`): a verified company
+* the domain rules run (:func:`idp.domains.rules.apply_auto_join`): a verified company
   domain with ``auto_join`` gives the membership with its default role or mapped
   sub-unit, so the ``org`` claims at the merchant name the unit. Consumer domains,
   unverified claims and accounts already in the company join nothing.
@@ -20,9 +20,11 @@ from typing import Any
 
 from flask import Response
 
-from idp import accounts, audit, domain_rules
+from idp import audit
+from idp.accounts import lifecycle as accounts
+from idp.domains import rules as domain_rules
 from idp.federation.home_realm import redirect_for
-from idp.interaction import Interaction
+from idp.interaction.pending import Interaction
 from idp.login.flow import finish_authentication
 from idp.store.models import Account
 
@@ -40,7 +42,7 @@ def finish_email_sign_in(
 ) -> Response:
     """Finish ``ix`` for ``account`` after a redeemed e-mail code: confirm the
     address, join the unit its domain rules give (at most once; see
-    :func:`idp.domain_rules.apply_auto_join`), then the shared steps of
+    :func:`idp.domains.rules.apply_auto_join`), then the shared steps of
     :func:`idp.login.flow.finish_authentication` (session, wallet, unit choice,
     consent). An account that may not sign in joins nothing and gets the 403 page.
     ``facts``: the employer facts of a first wallet form (cost centre, personnel
@@ -71,7 +73,7 @@ def sso_for_login_hint(ix: Interaction) -> Response | None:
     back shows the e-mail page instead of looping."""
     if not ix.login_hint or ix.email:
         return None
-    from idp import accounts
+    from idp.accounts import lifecycle as accounts
 
     try:
         email = accounts.normalise_email(ix.login_hint[:1000])

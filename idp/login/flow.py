@@ -21,12 +21,16 @@ from typing import Any
 
 from flask import Response, url_for
 
-from idp import accounts, consent, interaction, merchants, sessions, totp
-from idp import acr as acr_levels
+from idp.accounts import lifecycle as accounts
 from idp.errors import error_response
-from idp.interaction import Interaction
-from idp.redirects import redirect
+from idp.factors import acr as acr_levels
+from idp.factors import totp
+from idp.interaction import pending as interaction
+from idp.interaction import sessions
+from idp.interaction.pending import Interaction
+from idp.release import consent, merchants
 from idp.store.models import Account
+from idp.web.redirects import redirect
 
 # Unitgate's own employee dashboard (``idp.dashboard``): no merchant, nothing released,
 # so a sign-in there needs neither a unit choice nor consent.
@@ -58,8 +62,8 @@ def finish_authentication(
     ix: Interaction, account: Account, amr: list[str], acr: str | None = None
 ) -> Response:
     """Record that ``account`` authenticated in ``ix`` with methods ``amr`` (RFC 8176
-    values) and ``acr`` (None: the level ``amr`` reached, :func:`idp.acr.achieved`):
-    when a TOTP code is still owed (:func:`idp.totp.owed`: a unit's policy, the
+    values) and ``acr`` (None: the level ``amr`` reached, :func:`idp.factors.acr.achieved`):
+    when a TOTP code is still owed (:func:`idp.factors.totp.owed`: a unit's policy, the
     account's own TOTP, or the merchant's step-up request ``ix.require_mfa``) hold the
     first factor and send the browser to the TOTP page without a session; otherwise
     start a new server-side session (a fresh id, ending the
@@ -73,7 +77,7 @@ def finish_authentication(
         )
     acr = acr_levels.achieved(amr, acr)
     if totp.owed(account.id, amr, ix.require_mfa):
-        # Second factor first (idp.totp): no session, no consent, no resume before it.
+        # Second factor first (idp.factors.totp): no session, no consent, no resume before it.
         totp.hold(ix.id, account.id, list(amr), acr)
         ix.account_id = ix.auth_time = ix.session_id_hash = None
         ix.email = account.email
@@ -93,7 +97,7 @@ def finish_authentication(
 
 def next_step(ix: Interaction) -> Response:
     """The 303 to where ``ix`` continues: the e-mail page when not authenticated, the
-    TOTP page when a second factor is owed (:func:`idp.totp.owed`, step-up too), the
+    TOTP page when a second factor is owed (:func:`idp.factors.totp.owed`, step-up too), the
     wallet profile when required data is missing, the unit choice when the account
     has several units and none is chosen (not for :data:`OWN_PROTOCOL`), the consent
     page when consent is needed (never for :data:`OWN_PROTOCOL`), and otherwise

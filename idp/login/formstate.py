@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from idp import interaction
-from idp.interaction import Interaction
+from idp.interaction import pending as interaction
+from idp.interaction.pending import Interaction
 
 
 @dataclass

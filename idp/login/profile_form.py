@@ -69,7 +69,7 @@ def validate(
     """Check the submitted ``form`` against ``specs``.
 
     Returns ``(profile, errors, values)``: ``profile`` in the shape
-    :func:`idp.accounts.create_wallet` takes (unit fields under ``extra``),
+    :func:`idp.accounts.lifecycle.create_wallet` takes (unit fields under ``extra``),
     ``errors`` mapping field names to message keys (empty when valid) and the
     cleaned ``values`` to show again."""
     profile: dict[str, Any] = {"extra": {}}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from idp.interaction import TTL_SECONDS, Interaction
+from idp.interaction.pending import TTL_SECONDS, Interaction
 from idp.services import ephemeral
 
 

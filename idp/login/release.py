@@ -13,10 +13,10 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from idp import accounts
-from idp.claims import SCOPE_CLAIMS, SUPPORTED_CLAIMS, claims_for_scopes, released_claims
+from idp.accounts import lifecycle as accounts
 from idp.i18n import LANGUAGE_NAMES
-from idp.interaction import Interaction
+from idp.interaction.pending import Interaction
+from idp.release.claims import SCOPE_CLAIMS, SUPPORTED_CLAIMS, claims_for_scopes, released_claims
 from idp.store.models import Account
 
 SCOPE_TITLES = {

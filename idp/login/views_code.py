@@ -10,8 +10,10 @@ from __future__ import annotations
 from flask import Response, request
 from flask_babel import get_locale
 
-from idp import accounts, email_otp, interaction
-from idp.email_otp import RedeemOutcome, SendOutcome
+from idp.accounts import lifecycle as accounts
+from idp.factors import email_otp
+from idp.factors.email_otp import RedeemOutcome, SendOutcome
+from idp.interaction import pending as interaction
 from idp.login import proof
 from idp.login.blueprint import bp
 from idp.login.common import Expired, expired_page, load, page

@@ -1,11 +1,11 @@
-"""The TOTP pages of the login interaction (:mod:`idp.totp`).
+"""The TOTP pages of the login interaction (:mod:`idp.factors.totp`).
 
 ``GET /interaction/<id>/totp`` asks for the code of the authenticator app;
 ``GET /interaction/<id>/totp/setup`` sets the app up (a new secret shown as an
 ``otpauth://`` URI and as base32 text) and is confirmed with a first valid code.
 They are reached from :func:`idp.login.flow.finish_authentication` (first factor
 held, no session yet) or from :func:`idp.login.flow.next_step` (a live session
-whose sign-in had no second factor, or a merchant's step-up request, :mod:`idp.acr`).
+whose sign-in had no second factor, or a merchant's step-up request, :mod:`idp.factors.acr`).
 Every POST answers 303 (Post/Redirect/Get).
 """
 
@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from flask import Response, render_template, request
 from flask_babel import lazy_gettext as _l
 
-from idp import accounts, interaction, sessions, totp
-from idp.interaction import Interaction
+from idp.accounts import lifecycle as accounts
+from idp.factors import totp
+from idp.interaction import pending as interaction
+from idp.interaction import sessions
+from idp.interaction.pending import Interaction
 from idp.login.blueprint import bp
 from idp.login.common import load
 from idp.login.flow import finish_authentication, next_step, see_other
@@ -42,7 +45,7 @@ class Subject:
     account: Account
     amr: list[str]
     acr: str | None
-    held: bool  # True: first factor held by idp.totp.hold (no session yet)
+    held: bool  # True: first factor held by idp.factors.totp.hold (no session yet)
 
 
 def _subject(ix: Interaction) -> Subject | None:

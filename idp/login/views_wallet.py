@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Response, abort, request
 from flask_babel import get_locale
 
-from idp import accounts, consent, interaction
-from idp.interaction import Interaction
+from idp.accounts import lifecycle as accounts
+from idp.interaction import pending as interaction
+from idp.interaction.pending import Interaction
 from idp.login import proof
 from idp.login.blueprint import bp
 from idp.login.common import expired_page, load, page
@@ -15,6 +16,7 @@ from idp.login.flow import merchant_of, next_step, resume, see_other
 from idp.login.formstate import FormState, recall, remember
 from idp.login.profile_form import FieldSpec, field_specs, validate
 from idp.login.release import release_for
+from idp.release import consent
 from idp.store.models import Account
 
 

@@ -11,9 +11,9 @@ Order of checks, each with its own answer:
 3. A usable session and consent already given: the code is issued at once.
    ``prompt=none`` without them: ``login_required`` / ``consent_required``. A session
    without a second factor is not usable when ``acr_values`` names
-   :data:`idp.acr.ACR_MFA` (step-up, :mod:`idp.acr`): the login goes on to the TOTP
+   :data:`idp.factors.acr.ACR_MFA` (step-up, :mod:`idp.factors.acr`): the login goes on to the TOTP
    page for the session's account, or ``login_required`` with ``prompt=none``.
-4. Otherwise the request becomes an :mod:`idp.interaction`; the login pages finish it
+4. Otherwise the request becomes an :mod:`idp.interaction.pending`; the login pages finish it
    and send the browser to :func:`resume`, which re-builds the request from the stored
    interaction (never from the browser's query) and issues the code - or answers
    ``access_denied`` when the employee declined consent (``consented`` false).
@@ -44,17 +44,20 @@ from authlib.oidc.core.errors import (
 from flask import Blueprint, Response, url_for
 from werkzeug.datastructures import MultiDict
 
-from idp import acr, clients, consent, interaction, signed_in
-from idp.claims import claims_for_scopes
-from idp.clients import ClientInfo
 from idp.errors import error_response
-from idp.interaction import Interaction
+from idp.factors import acr
+from idp.interaction import pending as interaction
+from idp.interaction import signed_in
+from idp.interaction.pending import Interaction
 from idp.login.flow import resume_inline
 from idp.oidc.models import Principal
 from idp.oidc.server import params_request, server, wire_params
-from idp.redirects import redirect
+from idp.release import clients, consent
+from idp.release.claims import claims_for_scopes
+from idp.release.clients import ClientInfo
 from idp.services import settings
 from idp.store import claims_repo, grants_repo
+from idp.web.redirects import redirect
 
 bp = Blueprint("oidc", __name__)
 
@@ -135,7 +138,7 @@ def _options(params: MultiDict[str, str]) -> tuple[list[str], int | None]:
 def _session_principal(client_id: str) -> Principal | None:
     """The end-user of a live session whose account may still sign in, with the
     business unit chosen at this merchant last time. A session whose login still owes
-    a TOTP code (:func:`idp.totp.due`: the unit's policy is newer) counts as none."""
+    a TOTP code (:func:`idp.factors.totp.due`: the unit's policy is newer) counts as none."""
     login = signed_in.live_login()
     if login is None:
         return None

@@ -26,9 +26,9 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization
 
-from idp import json_limits
 from idp.oidc.models import OAuthClient
 from idp.services import ephemeral, hasher, settings
+from idp.web import json_limits
 
 log = logging.getLogger(__name__)
 

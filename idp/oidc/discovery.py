@@ -7,12 +7,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from idp.acr import SUPPORTED as ACR_VALUES
-from idp.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
-from idp.keyring import SUPPORTED_ALGS
+from idp.crypto.keyring import SUPPORTED_ALGS
+from idp.factors.acr import SUPPORTED as ACR_VALUES
 from idp.oidc.authorize import KNOWN_PROMPTS
 from idp.oidc.client_auth import ASSERTION_ALGS
 from idp.oidc.grants import CONFIDENTIAL_AUTH_METHODS, USER_AUTH_METHODS
+from idp.release.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
 from idp.services import keyring, settings
 
 bp = Blueprint("discovery", __name__)

@@ -16,10 +16,10 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7636 import CodeChallenge
 
-from idp import signins
-from idp.claims import claims_for_scopes
 from idp.oidc import codes, tokens
 from idp.oidc.models import AuthorizationCode, OAuthClient, Principal, RefreshTokenRecord
+from idp.release import signins
+from idp.release.claims import claims_for_scopes
 from idp.services import settings
 from idp.store import claims_repo, grants_repo
 from idp.store.models import Grant, new_id, utcnow

@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from idp import clients
 from idp.oidc.verification import CLOCK_SKEW, AccessToken
+from idp.release import clients
 from idp.services import ephemeral
 from idp.store import claims_repo, grants_repo
 from idp.store.models import Account, Grant

@@ -20,11 +20,12 @@ from flask import Blueprint, Response, render_template, request
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms.validators import ValidationError
 
-from idp import clients, sessions
 from idp.errors import error_response
+from idp.interaction import sessions
 from idp.oidc.server import wire_params
 from idp.oidc.verification import audiences, verify_id_token_hint
-from idp.redirects import redirect
+from idp.release import clients
+from idp.web.redirects import redirect
 
 bp = Blueprint("oidc_logout", __name__)
 

@@ -1,7 +1,7 @@
 """authlib adapters: clients, authorization codes, refresh tokens and the principal.
 
 authlib asks the server for objects implementing its mixins; these thin classes wrap
-Unitgate's own records (a cached :class:`~idp.clients.ClientInfo`, a code's data from
+Unitgate's own records (a cached :class:`~idp.release.clients.ClientInfo`, a code's data from
 the ephemeral store, a :class:`~idp.store.models.RefreshToken` row).
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oidc.core import AuthorizationCodeMixin
 
-from idp.clients import ClientInfo
+from idp.release.clients import ClientInfo
 from idp.store.models import RefreshToken
 
 # Scopes that make no sense without an end-user (dropped from client_credentials).

@@ -17,9 +17,9 @@ from flask import Flask, current_app
 from flask import request as flask_request
 from werkzeug.datastructures import MultiDict
 
-from idp import clients
 from idp.oidc import client_auth, grants, tokens
 from idp.oidc.models import OAuthClient
+from idp.release import clients
 from idp.services import settings
 
 EXTENSION_KEY = "unitgate.oidc"

@@ -19,7 +19,7 @@ There is deliberately no per-client counter across addresses: "nothing an anonym
 requester does can lock a person out" (SECURITY.md). A stranger sending wrong secrets
 for a merchant's client id from elsewhere fills only counters keyed on the stranger's
 own address, and the merchant's servers keep getting tokens. The key is the
-client's network (:mod:`idp.client_network`: the address, or an IPv6 address's /64,
+client's network (:mod:`idp.web.client_network`: the address, or an IPv6 address's /64,
 as for every per-IP limit).
 
 Once a counter is at its limit the caller gets 429 with ``Retry-After`` (the rest of
@@ -52,11 +52,11 @@ from typing import Any
 
 from flask import Response, request
 
-from idp import client_network, json_limits
 from idp.errors import error_response
 from idp.oidc.client_auth import MAX_ASSERTION_BYTES, basic_credentials, methods_used
 from idp.process_cache import ProcessCache
 from idp.services import ephemeral, hasher, settings
+from idp.web import client_network, json_limits
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ endpoints: thin views over the authorization server. Errors are RFC 6749 §5.2 J
 
 Before any parsing or authentication work a POST body is capped
 (:func:`cap_form`): at most :data:`MAX_FORM_BYTES` bytes (413) and, like every form of
-the app (:mod:`idp.form_limits`), at most ``MAX_FORM_PARAMS`` parameters (400), both
+the app (:mod:`idp.web.form_limits`), at most ``MAX_FORM_PARAMS`` parameters (400), both
 ``invalid_request``. Then failed client authentication is throttled
 (:mod:`idp.oidc.throttle`).
 """
@@ -39,7 +39,7 @@ def _too_large() -> Response:
 @bp.before_request
 def cap_form() -> Response | None:
     """Refuse a POST body over :data:`MAX_FORM_BYTES` bytes (413) before it is parsed
-    (the app-wide hook of :mod:`idp.form_limits` has already refused one with too many
+    (the app-wide hook of :mod:`idp.web.form_limits` has already refused one with too many
     parameters). A body within the caps is parsed here once and read from the cache
     afterwards."""
     if request.method != "POST":

@@ -16,9 +16,9 @@ from typing import Any
 
 from authlib.oidc.core.util import create_half_hash
 
-from idp.claims import released_claims
-from idp.crypto import random_token
+from idp.crypto.primitives import random_token
 from idp.oidc.models import AuthorizationCode, OAuthClient, Principal
+from idp.release.claims import released_claims
 from idp.services import hasher, keyring, settings
 from idp.store import claims_repo
 

@@ -3,16 +3,16 @@
 
 The token must be one of our access tokens (verified per SECURITY.md "JOSE"), still
 live (not revoked, grant live, account allowed to sign in) and carry ``openid``.
-Claims are released per the token's scopes (:func:`idp.claims.released_claims`).
+Claims are released per the token's scopes (:func:`idp.release.claims.released_claims`).
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from idp.claims import released_claims
 from idp.oidc import liveness
 from idp.oidc.verification import verify_access_token
+from idp.release.claims import released_claims
 
 bp = Blueprint("userinfo", __name__)
 

@@ -16,7 +16,7 @@ from typing import Any, TypeGuard
 from joserfc.errors import JoseError
 from joserfc.jws import extract_compact, validate_compact
 
-from idp.keyring import SUPPORTED_ALGS
+from idp.crypto.keyring import SUPPORTED_ALGS
 from idp.services import keyring, settings
 
 MAX_TOKEN_BYTES = 8 * 1024

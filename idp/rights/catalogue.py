@@ -5,7 +5,7 @@ A *permission* is a named right over a unit (and, by inheritance, its sub-units)
 are refused wherever names are accepted (:func:`validate`) and are a programming
 error when asked about (:func:`idp.rights.authorization.may`).
 
-The built-in roles (:data:`idp.units.BASE_ROLES`) are predefined permission groups
+The built-in roles (:data:`idp.units.registry.BASE_ROLES`) are predefined permission groups
 (:data:`BUILT_IN`); a unit adds its own groups (``idp.rights.groups``). The table
 is in ``docs/architecture.md`` ("Rights").
 """

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from idp import audit, units
+from idp import audit
 from idp.rights import catalogue
 from idp.rights.errors import RightsError
 from idp.store import rights_repo, units_repo
 from idp.store.models import PermissionGroup, Unit
 from idp.store.unit_of_work import atomic
+from idp.units import registry as units
 
 
 def _unit(ref: str) -> Unit:

@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from idp import accounts, audit, units
+from idp import audit
+from idp.accounts import lifecycle as accounts
 from idp.rights import catalogue
 from idp.rights.authorization import ADMINISTRATOR, PROCESSOR
 from idp.rights.errors import RightsError
 from idp.store import rights_repo
 from idp.store.models import Account, StaffAssignment, StaffMember, Unit
 from idp.store.unit_of_work import atomic
+from idp.units import registry as units
 
 KINDS: tuple[str, ...] = (ADMINISTRATOR, PROCESSOR)
 

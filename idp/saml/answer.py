@@ -13,9 +13,9 @@ from datetime import datetime
 
 from flask import Response
 
-from idp import signins
-from idp.claims import released_claims
-from idp.crypto import random_token
+from idp.crypto.primitives import random_token
+from idp.release import signins
+from idp.release.claims import released_claims
 from idp.saml import assertion, idp_metadata
 from idp.saml.attributes import to_attributes
 from idp.saml.messages import post_value

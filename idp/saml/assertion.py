@@ -17,7 +17,7 @@ import xmlsec
 from cryptography import x509
 from lxml import etree
 
-from idp.keyring import X509Signer
+from idp.crypto.keyring import X509Signer
 from idp.saml import xmlsafe
 from idp.saml.attributes import SamlAttribute
 from idp.saml.constants import (

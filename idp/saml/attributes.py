@@ -1,6 +1,6 @@
 """Which claims a SAML SP receives, and under which attribute names.
 
-Claim names are the OIDC ones of ``idp.claims`` (so consent and the wallet work the
+Claim names are the OIDC ones of ``idp.release.claims`` (so consent and the wallet work the
 same for both protocols). Standard ones map to the urn:oid names of eduPerson /
 inetOrgPerson (saml-profiles 8.2, "SAML V2.0 X.500/LDAP Attribute Profile") with
 their LDAP names as ``FriendlyName``; Unitgate's own fields use

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from flask import Response, request, url_for
 
-from idp.crypto import random_token
-from idp.redirects import redirect
+from idp.crypto.primitives import random_token
 from idp.saml.xmlsafe import MAX_BASE64_CHARS
 from idp.services import ephemeral
+from idp.web.redirects import redirect
 
 TTL_SECONDS = 120
 FIELDS = ("SAMLRequest", "SAMLResponse", "RelayState")

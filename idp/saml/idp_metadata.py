@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
-from idp.keyring import X509Signer
+from idp.crypto.keyring import X509Signer
 from idp.saml.constants import (
     BINDING_POST,
     BINDING_REDIRECT,

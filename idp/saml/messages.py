@@ -19,7 +19,7 @@ from datetime import datetime
 from flask import Request
 from lxml import etree
 
-from idp.keyring import X509Signer
+from idp.crypto.keyring import X509Signer
 from idp.saml import signatures, xmlsafe
 from idp.saml.constants import BINDING_POST, BINDING_REDIRECT, NS_SAML, NS_SAMLP
 from idp.saml.xmlsafe import MalformedMessage

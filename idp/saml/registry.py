@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp import audit, merchants
+from idp import audit
+from idp.release import merchants
 from idp.saml import sp_metadata
 from idp.saml.attributes import DEFAULT_CLAIMS, claims_for_requested
 from idp.saml.constants import NAMEID_FORMATS
@@ -108,7 +109,7 @@ def register(
 def unregister(ref: str, actor: str = "admin:cli") -> dict[str, Any] | None:
     """Delete the SP with internal id or entity ID ``ref`` and return what it was
     (:func:`describe`); None if unknown. Its merchant is retired in the same
-    transaction (:func:`idp.merchants.stage_retirement`): the employees' sign-ins and
+    transaction (:func:`idp.release.merchants.stage_retirement`): the employees' sign-ins and
     consents keep it; an SP registered later under the same entity ID gets a new
     merchant and none of the old one's consents."""
     sp = saml_repo.find(ref)

@@ -1,6 +1,6 @@
 """RequestedAuthnContext of an AuthnRequest (saml-core 3.3.2.2.1) and step-up.
 
-Unitgate reaches three strengths (:mod:`idp.acr`): ``0`` an upstream SSO login
+Unitgate reaches three strengths (:mod:`idp.factors.acr`): ``0`` an upstream SSO login
 without ``mfa`` (``unspecified``), ``1`` an e-mail code or LDAP password
 (``urn:unitgate:acr:email``, PasswordProtectedTransport), ``2`` with a TOTP code
 (``urn:unitgate:acr:mfa``; ``TimeSyncToken`` and REFEDS MFA are taken as equal).
@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from idp import acr
+from idp.factors import acr
 from idp.saml.constants import (
     AC_PASSWORD_PROTECTED,
     AC_REFEDS_MFA,

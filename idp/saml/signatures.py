@@ -23,7 +23,7 @@ from lxml import etree
 from onelogin.saml2.constants import OneLogin_Saml2_Constants
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
-from idp.keyring import X509Signer
+from idp.crypto.keyring import X509Signer
 from idp.saml.constants import (
     C14N_ALGORITHMS,
     DIGEST_ALGORITHMS,

@@ -4,7 +4,7 @@
    checked like an AuthnRequest (caps, no DTD, known SP, signature when the SP must
    sign, freshness, replay) and must name the NameID (and SessionIndex) this browser's
    session gave that SP; otherwise no session is ended.
-2. The Unitgate session ends (:func:`idp.sessions.end`).
+2. The Unitgate session ends (:func:`idp.interaction.sessions.end`).
 3. Every other SP of that session with a SingleLogoutService gets a signed
    LogoutRequest in turn, through the browser; each answers with a LogoutResponse to
    ``/saml/slo`` that carries the chain's state id as RelayState.
@@ -23,9 +23,8 @@ from typing import Any
 from flask import Response, render_template, request
 from lxml import etree
 
-from idp import sessions
-from idp.crypto import random_token
-from idp.redirects import redirect
+from idp.crypto.primitives import random_token
+from idp.interaction import sessions
 from idp.saml import bounce, idp_metadata, logout_messages, messages
 from idp.saml.assertion import Subject
 from idp.saml.blueprint import bp, refuse
@@ -43,6 +42,7 @@ from idp.saml.xmlsafe import MalformedMessage
 from idp.services import ephemeral, hasher, settings
 from idp.store import saml_repo
 from idp.store.models import SamlServiceProvider, utcnow
+from idp.web.redirects import redirect
 
 log = logging.getLogger("idp.saml")
 

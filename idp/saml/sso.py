@@ -7,7 +7,7 @@ login pages return to, and IdP-initiated SSO for SPs that allow it.
    problem is an error page; after that, a SAML error status posted to the ACS.
 2. A live session with consent already given answers at once (like OIDC); IsPassive
    without them answers ``NoPassive``. Otherwise the request becomes an
-   :mod:`idp.interaction` and the browser goes to the login pages; ForceAuthn asks
+   :mod:`idp.interaction.pending` and the browser goes to the login pages; ForceAuthn asks
    for a fresh login. A RequestedAuthnContext (:mod:`idp.saml.requested_context`)
    asking for mfa makes the login end with a TOTP code (step-up, also for a live
    session without one); one that cannot be met answers ``NoAuthnContext``.
@@ -24,8 +24,9 @@ from typing import Any
 
 from flask import Response, request, url_for
 
-from idp import consent, interaction, sessions, signed_in
-from idp.redirects import redirect
+from idp.interaction import pending as interaction
+from idp.interaction import sessions, signed_in
+from idp.release import consent
 from idp.saml import answer, authn_request, bounce, idp_metadata, messages
 from idp.saml import requested_context as rac
 from idp.saml.attributes import scopes_for
@@ -44,6 +45,7 @@ from idp.saml.xmlsafe import MalformedMessage
 from idp.services import ephemeral
 from idp.store import claims_repo, saml_repo
 from idp.store.models import SamlServiceProvider, utcnow
+from idp.web.redirects import redirect
 
 log = logging.getLogger("idp.saml")
 

@@ -10,7 +10,7 @@ authentication context class (saml-authn-context).
 
 from __future__ import annotations
 
-from idp.crypto import random_token
+from idp.crypto.primitives import random_token
 from idp.saml.assertion import Subject
 from idp.saml.constants import (
     AC_PASSWORD_PROTECTED,

@@ -1,5 +1,5 @@
 """Repository of accesses (a person's access to a unit). Stages only: the service
-(``idp.accesses``) or its caller commits with ``idp.store.unit_of_work.atomic()``."""
+(``idp.accounts.accesses``) or its caller commits with ``idp.store.unit_of_work.atomic()``."""
 
 from __future__ import annotations
 

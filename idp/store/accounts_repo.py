@@ -3,7 +3,7 @@ interaction and the administrator's levers need them.
 
 Counters that concurrent requests change (``failed_code_attempts``) are only ever
 changed by a single ``UPDATE ... SET x = x + 1`` statement, never read-modify-write.
-Nothing here commits: :mod:`idp.accounts` (the lifecycle) commits through
+Nothing here commits: :mod:`idp.accounts.lifecycle` (the lifecycle) commits through
 :func:`idp.store.unit_of_work.atomic`.
 """
 
@@ -37,7 +37,7 @@ def add(account: Account) -> None:
 def record_code_failure(account_id: str) -> int:
     """Count one more consecutive wrong code atomically (one ``UPDATE``; none for an
     unknown id). Nothing is locked here: what the count means is
-    :func:`idp.email_otp.soft_locked`. Returns the new count (0 when the account is
+    :func:`idp.factors.email_otp.soft_locked`. Returns the new count (0 when the account is
     gone)."""
     count = db.session.execute(
         update(Account)

@@ -1,6 +1,6 @@
 """Read queries of the employee dashboard: one page of an account's sign-ins and the
 display names of the units they mention (a few queries per page, never one per row;
-merchant names come from :func:`idp.merchants.names`)."""
+merchant names come from :func:`idp.release.merchants.names`)."""
 
 from __future__ import annotations
 

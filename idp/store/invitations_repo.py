@@ -1,4 +1,4 @@
-"""Queries and writes behind :mod:`idp.invitations` (pending SCIM records meeting
+"""Queries and writes behind :mod:`idp.accounts.invitations` (pending SCIM records meeting
 their holder). Writes are staged; :func:`atomic` (:func:`idp.store.unit_of_work.atomic`)
 commits them together."""
 
@@ -64,7 +64,7 @@ def rebind(
 ) -> bool:
     """Stage the move of a pending record from its placeholder to ``account_id``: the
     record (bound, keeping its SCIM id) and the group memberships (the access moved
-    before, ``idp.accesses.move``); then delete the placeholder. False when
+    before, ``idp.accounts.accesses.move``); then delete the placeholder. False when
     anything changed since the caller read the placeholder at ``version`` (the record
     is no longer pending for ``email``, HR deactivated or changed it meanwhile): the
     caller rolls back."""

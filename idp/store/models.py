@@ -78,7 +78,7 @@ class Unit(Base):
     kind: Mapped[str] = mapped_column(String(20), default="company")
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
     # Members signing in with an e-mail code or a password must add a TOTP code
-    # (``idp.totp``); SSO sign-ins are exempt.
+    # (``idp.factors.totp``); SSO sign-ins are exempt.
     require_totp: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -86,7 +86,7 @@ class Unit(Base):
         back_populates="unit", cascade="all, delete-orphan", order_by="UnitProfileField.position"
     )
     # The unit's custom permission groups (``idp.rights``), usable as roles besides the
-    # built-in ones (``idp.units.BASE_ROLES``).
+    # built-in ones (``idp.units.registry.BASE_ROLES``).
     permission_group_rows: Mapped[list[PermissionGroup]] = relationship(
         cascade="all, delete-orphan", order_by="PermissionGroup.name"
     )
@@ -110,7 +110,7 @@ class UnitProfileField(Base):
 
 class AccountStatus(StrEnum):
     """An account's own, platform-wide status (``Account.status``); the one set of
-    values, used everywhere (:mod:`idp.accounts` changes it). ``active``: may sign
+    values, used everywhere (:mod:`idp.accounts.lifecycle` changes it). ``active``: may sign
     in; ``blocked``: stopped by the operator (only an unblock lifts it);
     ``deactivated``: stopped by its provisioning source (SCIM ``active`` false, an
     LDAP entry disabled or gone), which lifts it itself; ``deleted``: deprovisioned,
@@ -134,7 +134,7 @@ class Account(Base):
     family_name: Mapped[str] = mapped_column(String(200), default="")
     phone_number: Mapped[str | None] = mapped_column(String(40))
     locale: Mapped[str | None] = mapped_column(String(10))
-    # Who owns each personal field: {"given_name": "scim"} (``idp.field_owners``); a
+    # Who owns each personal field: {"given_name": "scim"} (``idp.accounts.field_owners``); a
     # field without an entry belongs to the employee. Employer facts (cost centre,
     # unit fields, ...) are per access: ``Access.field_owners``.
     field_owners: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -174,7 +174,7 @@ class Access(Base):
     it and when, an optional end, and the last sign-in through it.
 
     Only an access that :meth:`grants` gives roles, permissions, org claims and can be
-    chosen as the unit of a sign-in (``idp.accesses``)."""
+    chosen as the unit of a sign-in (``idp.accounts.accesses``)."""
 
     __tablename__ = "accesses"
     __table_args__ = (UniqueConstraint("account_id", "unit_id"),)
@@ -243,9 +243,9 @@ class ScimUser(Base):
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
     )
     # The id the HR system knows (SCIM ``id``): stable for the record's life, also
-    # when the record is bound to its holder's own account (``idp.invitations``).
+    # when the record is bound to its holder's own account (``idp.accounts.invitations``).
     scim_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
-    # Set while the record is *pending* (``idp.ownership``): the address HR gave, in
+    # Set while the record is *pending* (``idp.provisioning.ownership``): the address HR gave, in
     # no domain the unit verified, not yet proven by its holder. The record's account
     # is then a placeholder with an undeliverable address until its holder joins.
     pending_email: Mapped[str | None] = mapped_column(String(320), index=True)
@@ -295,7 +295,7 @@ class UnitGroupMember(Base):
 
 class GroupRoleRule(Base):
     """Membership of a unit group named ``group_name`` (case-insensitive) gives ``role``
-    in the unit (``idp.unit_groups.sync_roles``)."""
+    in the unit (``idp.provisioning.unit_groups.sync_roles``)."""
 
     __tablename__ = "group_role_rules"
     __table_args__ = (UniqueConstraint("unit_id", "group_name", "role"),)
@@ -671,7 +671,7 @@ class Domain(Base):
 
 
 class DomainRule(Base):
-    """What a verified domain does at sign-in (``idp.domain_rules``).
+    """What a verified domain does at sign-in (``idp.domains.rules``).
 
     ``subunit_map`` maps values of the profile attribute ``subunit_attribute`` to
     unit ids (sub-units of the domain's unit).

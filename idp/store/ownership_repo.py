@@ -1,4 +1,4 @@
-"""Queries behind :mod:`idp.ownership`: what already reaches an account."""
+"""Queries behind :mod:`idp.provisioning.ownership`: what already reaches an account."""
 
 from __future__ import annotations
 

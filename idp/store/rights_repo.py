@@ -74,7 +74,7 @@ def groups_named(unit_ids: Iterable[str], names: Iterable[str]) -> list[Permissi
 def chain_ids(unit_id: str) -> list[str]:
     """``unit_id`` followed by its ancestors' ids, nearest first, in one recursive
     query; empty when the unit does not exist. Stops after :data:`MAX_CHAIN` levels
-    (units nest at most ten, see :data:`idp.units.MAX_DEPTH`)."""
+    (units nest at most ten, see :data:`idp.units.registry.MAX_DEPTH`)."""
     if not unit_id or len(unit_id) > 32:
         return []
     base = select(Unit.id, Unit.parent_id, literal(0).label("depth")).where(Unit.id == unit_id)

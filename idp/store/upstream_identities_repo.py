@@ -1,6 +1,6 @@
 """Repository of upstream identities: queries, and staging of the identity rows
-federation writes (the access and its roles are :mod:`idp.accesses`'). Nothing here
-commits or creates an account: :mod:`idp.accounts` (the lifecycle) does, in one
+federation writes (the access and its roles are :mod:`idp.accounts.accesses`'). Nothing here
+commits or creates an account: :mod:`idp.accounts.lifecycle` (the lifecycle) does, in one
 transaction with its audit event.
 """
 

@@ -9,8 +9,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from idp import bootstrap, create_app
-from idp.crypto import generate_master_key
+from idp.app import create_app
+from idp.config import bootstrap
+from idp.crypto.primitives import generate_master_key
 from idp.settings import Settings
 from idp.store import migrate
 from tests.support.backends import Backend, redis_prefix

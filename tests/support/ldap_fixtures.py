@@ -42,7 +42,7 @@ def directory_server(slapd_server: ldap_test.Slapd) -> ldap_test.Slapd:
 def verify_domain(unit_ref: str, name: str) -> None:
     """Claim ``name`` for the unit and verify it by hand, as an operator does with
     ``idp domains claim`` and ``idp domains verify --manual`` (inside an app context)."""
-    from idp import domains
+    from idp.domains import registry as domains
 
     domains.claim(unit_ref, name, actor="test")
     domains.verify_manually(name, reason="test fixture", actor="test")
@@ -72,7 +72,7 @@ GROUP_MAP = {
 
 
 def directory_settings(server: ldap_test.Slapd, **overrides: object) -> object:
-    from idp.ldap_directories import DirectorySettings
+    from idp.ldap.directories import DirectorySettings
 
     values: dict[str, object] = {
         "url": server.url,
@@ -91,7 +91,7 @@ def directory_settings(server: ldap_test.Slapd, **overrides: object) -> object:
 def directory_id(app: Flask, unit_id: str, directory_server: ldap_test.Slapd) -> str:
     """The unit's directory: the slapd over plain loopback LDAP, buyers and approvers
     mapped to roles, 500 entries per page."""
-    from idp import ldap_directories
+    from idp.ldap import directories as ldap_directories
 
     with app.app_context():
         row = ldap_directories.create("acme", directory_settings(directory_server))  # type: ignore[arg-type]

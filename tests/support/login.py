@@ -1,5 +1,5 @@
 """Helpers for the login-interaction tests: a protocol stand-in that starts an
-interaction exactly as the OIDC side does (``idp.interaction.start``) and a resume
+interaction exactly as the OIDC side does (``idp.interaction.pending.start``) and a resume
 endpoint that reports how the interaction ended, plus form helpers for the pages."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from idp import interaction, merchants, sessions
+from idp.interaction import pending as interaction
+from idp.interaction import sessions
+from idp.release import merchants
 from idp.store.db import db
 from idp.store.models import Merchant
 from idp.store.unit_of_work import atomic

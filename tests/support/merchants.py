@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from idp import merchants
+from idp.release import merchants
 
 
 def merchant_id(app: Flask, ref: str) -> str:

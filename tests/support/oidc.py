@@ -20,7 +20,10 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from werkzeug.test import TestResponse
 
-from idp import accesses, clients, consent, interaction, merchants, sessions
+from idp.accounts import accesses
+from idp.interaction import pending as interaction
+from idp.interaction import sessions
+from idp.release import clients, consent, merchants
 from idp.services import ephemeral
 from idp.store.db import db
 from idp.store.models import Account, Unit, UnitProfileField
@@ -74,7 +77,7 @@ def make_unit(app: Flask, account_id: str, name: str = "Corp GmbH",
     """A unit (with ``fields`` as its own wallet fields) and the account's active
     access to it with ``roles`` and the employer ``facts`` (``cost_centre``,
     ``extra.<field>``...), each set by its writer in ``owners`` (default: the
-    employee), written through ``idp.accesses``."""
+    employee), written through ``idp.accounts.accesses``."""
     with app.app_context():
         unit = Unit(name=name, slug=name.lower().replace(" ", "-"))
         db.session.add(unit)

@@ -10,8 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.test import TestResponse
 
-from idp import accesses, domains
+from idp.accounts import accesses
 from idp.cli import main
+from idp.domains import registry as domains
 from idp.store.db import db
 from idp.store.models import (
     Access,
@@ -37,7 +38,8 @@ def make_unit(app: Flask, slug: str, fields: tuple[str, ...] = (),
               verified: tuple[str, ...] = ()) -> str:  # fmt: skip
     """A business unit with extra profile fields and permission groups, owning the
     ``verified`` domains (verified by hand, as an operator would); returns its id.
-    Without a verified domain its SCIM users are pending records (``idp.ownership``)."""
+    Without a verified domain its SCIM users are pending records
+    (``idp.provisioning.ownership``)."""
     with app.app_context():
         unit = Unit(name=slug.title(), slug=slug,
                     permission_group_rows=[PermissionGroup(name=g) for g in groups])
@@ -129,7 +131,7 @@ def account(app: Flask, account_id: str) -> Account:
 
 def access(app: Flask, account_id: str, unit_id: str | None = None) -> Access | None:
     """A fresh, detached copy of the account's access to ``unit_id`` (or its only
-    one), read through ``idp.accesses``; None without one."""
+    one), read through ``idp.accounts.accesses``; None without one."""
     with app.app_context():
         rows = accesses.of_account(account_id)
         found = next((a for a in rows if unit_id in (None, a.unit_id)), None)

@@ -6,7 +6,7 @@ Create Date: 2026-12-06 01:40:00
 
 A unit's SCIM record gets ``scim_id`` (what the HR system knows; existing records
 keep their account id, so no HR system sees an id change) and ``pending_email`` (the
-address of a record bound to nobody yet, see ``idp.ownership``) ``joined_at``
+address of a record bound to nobody yet, see ``idp.provisioning.ownership``) ``joined_at``
 (when the holder of that address joined) and ``suspended_roles`` (a joined record HR
 deactivated). Downgrade refuses
 while any record is pending or has an id other than its account's: those states do

@@ -1,0 +1,328 @@
+"""Accesses: a person's access to a business unit, the access half of the one account
+lifecycle (``idp.accounts.lifecycle`` holds the account half).
+
+An :class:`~idp.store.models.Access` has its own status (:class:`AccessStatus`:
+``invited``, ``active``, ``suspended``, ``removed``), separate from the account's
+status: a unit suspending its access never blocks the person elsewhere, while a
+blocked account holds nothing anywhere. Only an access that *grants* (active and not
+past ``ends_at``, :func:`granting`) gives roles, permission groups, rights
+(``idp.rights``), org claims and SAML attributes, and can be chosen as the unit of a
+sign-in.
+
+Every writer (wallet, SCIM, LDAP, federation, invitations, the CLI, the units
+service) changes accesses through this module. The functions here *stage* their
+change and its audit event in the caller's unit of work; the caller commits with
+``idp.store.unit_of_work.atomic()`` (one transaction with the rest of its change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from idp import audit
+from idp.accounts import field_owners
+from idp.provisioning.errors import InvalidValue
+from idp.store import accesses_repo
+from idp.store.models import Access, AccessStatus, utcnow
+from idp.store.unit_of_work import Conflict, atomic
+
+__all__ = [
+    "Access",
+    "AccessStatus",
+    "Activity",
+    "activity",
+    "create",
+    "find",
+    "granting",
+    "of_account",
+    "reactivate",
+    "record_signin",
+    "remove",
+    "set_end",
+    "set_facts",
+    "set_roles",
+    "stage_upstream_roles",
+    "suspend",
+]
+
+
+def granting(rows: Iterable[Access], now: datetime | None = None) -> list[Access]:
+    """The accesses of ``rows`` that give something now (active, not ended)."""
+    at = now or utcnow()
+    return [row for row in rows if row.grants(at)]
+
+
+def of_account(account_id: str) -> list[Access]:
+    """Every access of the account, any status, units loaded."""
+    return accesses_repo.of_account(account_id)
+
+
+def find(account_id: str, unit_id: str) -> Access | None:
+    """The account's access to the unit, any status."""
+    return accesses_repo.get(account_id, unit_id)
+
+
+def create(
+    account_id: str,
+    unit_id: str,
+    roles: Iterable[str],
+    actor: audit.Actor | str,
+    status: AccessStatus = AccessStatus.ACTIVE,
+    ends_at: datetime | None = None,
+    event: str | None = "access.created",
+) -> Access:
+    """Stage a new access with ``roles`` (``invited`` for an invitation), recording
+    ``actor`` as its creator, and its audit event (``event``; None when the caller
+    records its own). The caller commits; a duplicate (account, unit) fails there."""
+    who = audit.as_actor(actor)
+    row = Access(
+        account_id=account_id,
+        unit_id=unit_id,
+        roles=list(roles),
+        status=status.value,
+        created_by_kind=who.kind,
+        created_by_id=who.id,
+        ends_at=ends_at,
+    )
+    accesses_repo.add(row)
+    if event:
+        audit.record(actor, event, account_id,
+                     {"unit_id": unit_id, "status": status.value, "roles": sorted(row.roles)})
+    return row
+
+
+def join(
+    account_id: str,
+    unit_id: str,
+    roles: Iterable[str],
+    actor: audit.Actor | str,
+    action: str,
+    details: dict[str, Any],
+    facts: dict[str, Any] | None = None,
+) -> Access:
+    """Create and commit an active access with ``roles`` and the employee's own
+    ``facts`` (a wallet form's ``cost_centre``, ``personnel_number`` and unit fields
+    under ``extra``), audited as ``action``. When a concurrent sign-in created the
+    same access first, return that one instead (no duplicate, no error, no event)."""
+    try:
+        with atomic():
+            row = create(account_id, unit_id, roles, actor, event=None)
+            if facts:
+                set_facts(row, wallet_facts(facts), field_owners.EMPLOYEE)
+            audit.record(actor, action, account_id, details, unit_id)
+        return row
+    except Conflict:
+        existing = accesses_repo.get(account_id, unit_id)
+        if existing is None:
+            raise
+        return existing
+
+
+def wallet_facts(profile: dict[str, Any]) -> dict[str, str | None]:
+    """The employer facts of a wallet form's ``profile`` as fact changes (non-empty
+    values only): ``cost_centre``, ``personnel_number``, ``extra.<unit field>``."""
+    out: dict[str, str | None] = {
+        name: profile[name] for name in field_owners.FACT_FIELDS if profile.get(name)
+    }
+    for name, value in (profile.get("extra") or {}).items():
+        if value:
+            out[field_owners.EXTRA_PREFIX + name] = value
+    return out
+
+
+def ensure(
+    account_id: str, unit_id: str, roles: Iterable[str], actor: audit.Actor | str
+) -> Access:
+    """The account's access to the unit; a new active one with ``roles`` when it has
+    none. An existing access keeps its status (a suspended one stays suspended)."""
+    row = accesses_repo.get(account_id, unit_id)
+    return row if row is not None else create(account_id, unit_id, roles, actor, event=None)
+
+
+def move(placeholder_id: str, account_id: str, unit_id: str, source: str) -> None:
+    """Stage the move of a placeholder's access to the unit onto ``account_id`` (a
+    person joining a pending SCIM record): merged into the account's own access when
+    it has one (roles united; the facts ``source`` owns on the placeholder's access
+    taken over with their ownership; the account's status there kept), else the
+    access itself changes hands."""
+    theirs = accesses_repo.get(placeholder_id, unit_id)
+    if theirs is None:
+        return
+    mine = accesses_repo.get(account_id, unit_id)
+    if mine is None:
+        theirs.account_id = account_id
+        return
+    mine.roles = sorted(set(mine.roles or []) | set(theirs.roles or []))
+    taken = {
+        name: field_owners.fact_value(theirs, name)
+        for name, owner in field_owners.owners(theirs).items()
+        if owner == source
+    }
+    accesses_repo.delete(theirs)
+    accesses_repo.flush()  # the unique (account, unit) row goes before the merge
+    set_facts(mine, taken, source)
+
+
+def stage_upstream_roles(
+    account_id: str, unit_id: str, roles: Iterable[str], owned: set[str], actor: audit.Actor
+) -> Access:
+    """Stage the access's roles as an upstream login maps them (federation): the
+    roles the connector ``owned`` are replaced by ``roles``, the others kept. A new
+    access is active with ``roles`` (created by ``actor``); an existing one keeps its
+    status (a suspended access stays suspended). Returns the access."""
+    row = accesses_repo.get(account_id, unit_id)
+    if row is None:
+        return create(account_id, unit_id, roles, actor, event=None)
+    kept = [r for r in row.roles or [] if r not in owned]
+    set_roles(row, list(dict.fromkeys([*kept, *roles])))
+    return row
+
+
+def set_roles(row: Access, roles: Iterable[str]) -> bool:
+    """Stage ``roles`` on the access; True when they changed. The caller audits (its
+    event names why the roles changed: a group, a directory, a rule)."""
+    new = list(roles)
+    if new == list(row.roles or []):
+        return False
+    row.roles = new
+    return True
+
+
+def _set_status(
+    account_id: str,
+    unit_id: str,
+    status: AccessStatus,
+    actor: audit.Actor | str,
+    action: str,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    row = accesses_repo.get(account_id, unit_id)
+    if row is None or row.status == status.value:
+        return False
+    old = row.status
+    row.status = status.value
+    change = {"unit_id": unit_id, "from": old, "to": status.value, **(details or {})}
+    audit.record(actor, action, account_id, change)
+    return True
+
+
+def activate(account_id: str, unit_id: str, actor: audit.Actor | str) -> bool:
+    """Stage an invited access becoming active; True when the status changed."""
+    return _set_status(account_id, unit_id, AccessStatus.ACTIVE, actor, "access.activated")
+
+
+def suspend(
+    account_id: str,
+    unit_id: str,
+    actor: audit.Actor | str,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Stage the suspension of the access (roles and facts kept on it), audited with
+    ``details``. The person's account and other accesses are untouched; True when the
+    status changed. Grants for the unit are the caller's to revoke."""
+    return _set_status(
+        account_id, unit_id, AccessStatus.SUSPENDED, actor, "access.suspended", details
+    )
+
+
+def reactivate(account_id: str, unit_id: str, actor: audit.Actor | str) -> bool:
+    """Stage a suspended access becoming active again with its kept roles."""
+    return _set_status(account_id, unit_id, AccessStatus.ACTIVE, actor, "access.resumed")
+
+
+def set_end(
+    account_id: str, unit_id: str, ends_at: datetime | None, actor: audit.Actor | str
+) -> bool:
+    """Stage the access's end (None: open-ended); after it the access grants nothing,
+    whatever its status. True when it changed."""
+    row = accesses_repo.get(account_id, unit_id)
+    if row is None or row.ends_at == ends_at:
+        return False
+    row.ends_at = ends_at
+    audit.record(actor, "access.end_set", account_id,
+                 {"unit_id": unit_id, "ends_at": ends_at.isoformat() if ends_at else None})
+    return True
+
+
+def remove(account_id: str, unit_id: str, actor: audit.Actor | str) -> bool:
+    """Stage the deletion of the access (its roles and facts go with it)."""
+    row = accesses_repo.get(account_id, unit_id)
+    if row is None:
+        return False
+    accesses_repo.delete(row)
+    accesses_repo.flush()  # gone before anything else staged (a new access) is inserted
+    audit.record(actor, "access.removed", account_id, {"unit_id": unit_id})
+    return True
+
+
+def record_signin(account_id: str, unit_id: str | None, at: datetime | None = None) -> None:
+    """Stage ``last_signin_at`` of the access the sign-in went through: one UPDATE,
+    meant to ride in the transaction of the sign-in record (no read)."""
+    if unit_id:
+        accesses_repo.stage_signin(account_id, unit_id, at or utcnow())
+
+
+def set_facts(
+    row: Access, changes: dict[str, str | None], source: str, *, refuse: bool = True
+) -> field_owners.Change:
+    """Stage employer facts on the access: ``cost_centre``, ``personnel_number``,
+    ``department`` and the unit's fields as ``extra.<name>`` (None clears), under the
+    one ownership rule (:func:`idp.accounts.field_owners.take`, the same as for the account's
+    personal fields): ``source`` (``scim``, ``ldap``, ``sso``, ``employee``) becomes
+    the owner of each fact it sets and hands it back to the employee when it clears
+    it. A fact a higher-ranked source owns is :class:`FieldOwned` (nothing staged)
+    when ``refuse``, else left alone and named in ``skipped``."""
+    owned = field_owners.owners(row)
+    original = dict(owned)
+    extra = dict(row.extra or {})
+    result = field_owners.Change()
+    for name, value in changes.items():
+        if not field_owners.is_fact(name):
+            raise InvalidValue(f"{name} is not an employer fact")
+        if not field_owners.take(owned, name, value, source, refuse=refuse):
+            result.skipped.append(name)
+            continue
+        if value == "":
+            value = None
+        if name.startswith(field_owners.EXTRA_PREFIX):
+            key = name[len(field_owners.EXTRA_PREFIX):]
+            if extra.get(key) != value:
+                result.fields.append(name)
+                if value is None:
+                    extra.pop(key, None)
+                else:
+                    extra[key] = value
+                result.values["extra"] = extra
+        elif getattr(row, name) != value:
+            result.values[name] = value
+            result.fields.append(name)
+    if owned != original:
+        result.values["field_owners"] = owned
+    for name, value in result.values.items():
+        setattr(row, name, value)
+    return result
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What an administrator sees of a person's activity through one access."""
+
+    status: str
+    granting: bool
+    registered: bool  # the person proved their address or signed in at least once
+    last_signin_at: datetime | None
+
+
+def activity(account_id: str, unit_id: str) -> Activity | None:
+    """The activity status of the account's access to the unit, None without one."""
+    row = accesses_repo.get(account_id, unit_id)
+    account = accesses_repo.account(account_id)
+    if row is None or account is None:
+        return None
+    registered = bool(account.email_verified) or row.last_signin_at is not None or (
+        accesses_repo.signed_in_ever(account_id)
+    )
+    return Activity(row.status, row.grants(), registered, row.last_signin_at)

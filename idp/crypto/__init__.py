@@ -1,0 +1,1 @@
+"""Cryptography: the master key, sealing at rest, keyed hashes and the signing key ring."""

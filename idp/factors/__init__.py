@@ -1,0 +1,2 @@
+"""Authentication factors: e-mail codes, TOTP, known browsers, and the assurance
+levels (acr) they reach."""

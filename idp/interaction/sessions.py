@@ -1,0 +1,104 @@
+"""Server-side browser sessions.
+
+The cookie ``ug_session`` carries 256 random bits; the database keeps only its keyed
+hash, the account, ``auth_time`` and ``amr``. A new id is issued at every login (no
+fixation). A session ends after ``IDP_SESSION_IDLE_MINUTES`` without use or
+``IDP_SESSION_ABSOLUTE_HOURS`` after login, whichever comes first, and at once when
+its account is blocked (:func:`end_all_for_account`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import Response, g, request
+
+from idp.crypto.primitives import random_token
+from idp.services import hasher, settings
+from idp.store import sessions_repo
+from idp.store.models import Session, utcnow
+from idp.store.unit_of_work import atomic
+from idp.web import cookies
+
+COOKIE = "ug_session"
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+def _hash(token: str) -> str:
+    return hasher().hash(token, "session")
+
+
+def create(
+    account_id: str, amr: list[str], acr: str | None = None, auth_time: datetime | None = None
+) -> Session:
+    """Start a new session for ``account_id``, ending the browser's previous one."""
+    old = request.cookies.get(COOKIE)
+    if old:
+        with atomic():
+            sessions_repo.remove(_hash(old))
+    token = random_token(32)
+    now = utcnow()
+    row = Session(
+        id_hash=_hash(token),
+        account_id=account_id,
+        auth_time=auth_time or now,
+        amr=list(amr),
+        acr=acr,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=settings().session_absolute_hours),
+    )
+    with atomic():
+        sessions_repo.insert(row)
+    g.session_cookie = token
+    g.current_session = row
+    return row
+
+
+def current() -> Session | None:
+    """The live session of this request's browser, or None (expired ones are removed)."""
+    if "current_session" in g:
+        return g.current_session
+    token = request.cookies.get(COOKIE)
+    row = sessions_repo.by_hash(_hash(token)) if token else None
+    if row is not None:
+        now = utcnow()
+        idle = timedelta(minutes=settings().session_idle_minutes)
+        if now >= row.expires_at or now - row.last_seen_at >= idle:
+            with atomic():
+                sessions_repo.remove(row.id_hash)
+            g.session_cookie = ""
+            row = None
+        elif now - row.last_seen_at >= TOUCH_EVERY:
+            with atomic():
+                sessions_repo.touch(row, now)
+    g.current_session = row
+    return row
+
+
+def end() -> None:
+    """End this browser's session (logout)."""
+    token = request.cookies.get(COOKIE)
+    if token:
+        with atomic():
+            sessions_repo.remove(_hash(token))
+    g.current_session = None
+    g.session_cookie = ""
+
+
+def end_all_for_account(account_id: str) -> int:
+    """End every session of an account, on every node (they share the database)."""
+    with atomic():
+        return sessions_repo.remove_for_account(account_id)
+
+
+def set_cookie(response: Response) -> Response:
+    """After-request hook: write or clear the session cookie when it changed."""
+    token = g.pop("session_cookie", None)
+    if token is None:
+        return response
+    if token == "":
+        response.delete_cookie(COOKIE, path="/")
+        return response
+    cookies.set_private(response, COOKIE, token, settings().session_absolute_hours * 3600)
+    return response

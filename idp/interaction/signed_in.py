@@ -1,0 +1,34 @@
+"""Who is signed in: the one test that the OIDC and SAML protocol sides and the
+dashboard apply to a browser session, so they can never disagree.
+
+A session counts only while its account may still sign in and its login owes no
+second factor (a business unit's TOTP policy that is newer than the login).
+"""
+
+from __future__ import annotations
+
+from idp.accounts import lifecycle as accounts
+from idp.factors import totp
+from idp.interaction import sessions
+from idp.interaction.pending import Interaction
+from idp.store.models import Account, Session
+
+
+def live_login() -> tuple[Session, Account] | None:
+    """This browser's live session and its account, or None when there is none that
+    counts (no session, account blocked or deactivated, TOTP code still owed)."""
+    row = sessions.current()
+    if row is None:
+        return None
+    account = accounts.get(row.account_id)
+    if account is None or not account.can_sign_in:
+        return None
+    if totp.due(account.id, list(row.amr or [])):
+        return None
+    return row, account
+
+
+def owes_second_factor(ix: Interaction) -> bool:
+    """Whether an authenticated interaction must still pass the TOTP step (a unit's
+    policy or a merchant's step-up request) before the protocol side may answer."""
+    return ix.authenticated and totp.owed(str(ix.account_id), ix.amr, ix.require_mfa)

@@ -1,0 +1,2 @@
+"""LDAP / Active Directory: directory configuration, the sync (mapping, plan, apply)
+and its scheduler."""

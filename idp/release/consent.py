@@ -1,0 +1,81 @@
+"""Consent: which scopes and claims an employee agreed to release to one merchant.
+
+A consent is recorded per (account, merchant) with the scopes and claim names and
+the time (:class:`~idp.store.models.Consent`), and audited. Granting adds to what
+was granted before, so the consent page is shown again only when a merchant asks
+for more than the employee already agreed to (or sends ``prompt=consent``, OpenID
+Connect Core 1.0 §3.1.2.1).
+
+The merchant is the record behind the OIDC client or SAML SP (:mod:`idp.release.merchants`),
+not its protocol identifier: a consent given to an SP does not pass to a later
+registration of the same entity ID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from idp import audit
+from idp.store import consent_repo, grants_repo
+from idp.store.unit_of_work import Conflict, atomic
+
+
+def granted_scopes(account_id: str, merchant_id: str) -> set[str]:
+    """The scopes ``account_id`` has released to the merchant (empty when none)."""
+    row = consent_repo.get(account_id, merchant_id)
+    return set(row.scopes or []) if row is not None else set()
+
+
+def granted_claims(account_id: str, merchant_id: str) -> set[str]:
+    """The claim names ``account_id`` has released to the merchant."""
+    row = consent_repo.get(account_id, merchant_id)
+    return set(row.claims or []) if row is not None else set()
+
+
+def covers(
+    account_id: str, merchant_id: str, scopes: Iterable[str], claims: Iterable[str] = ()
+) -> bool:
+    """True when earlier consent already includes every one of ``scopes`` and of the
+    individually requested ``claims``."""
+    if not merchant_id:
+        return False
+    row = consent_repo.get(account_id, merchant_id)
+    if row is None:
+        return False
+    return set(scopes) <= set(row.scopes or []) and set(claims) <= set(row.claims or [])
+
+
+def grant(account_id: str, merchant_id: str, scopes: list[str], claims: list[str]) -> None:
+    """Record that ``account_id`` releases ``scopes`` and ``claims`` to the merchant
+    now, in addition to what it released before, with an audit event (target: the
+    merchant id), in one transaction. A parallel first consent of the same pair is
+    retried once as an update (merging again), so the unique (account, merchant) row
+    never fails a request."""
+    for _attempt in range(2):
+        event = audit.event(  # a fresh event each try: a rolled-back one may keep its seq
+            audit.account_actor(account_id),
+            "consent.grant",
+            merchant_id,
+            {"scopes": list(scopes), "claims": list(claims)},
+        )
+        try:
+            with atomic():
+                consent_repo.merge(account_id, merchant_id, list(scopes), list(claims), event)
+            return
+        except Conflict:
+            continue
+    raise RuntimeError("consent row could not be written")
+
+
+def revoke(account_id: str, merchant_id: str) -> bool:
+    """Withdraw every consent of ``account_id`` for the merchant (audited); True when
+    there was one. The merchant's tokens of this account are revoked in the same
+    transaction (refresh tokens stop, access tokens turn inactive) and the next
+    sign-in at that merchant asks again."""
+    with atomic():
+        grants_repo.revoke_for_merchant(account_id, merchant_id)
+        return consent_repo.remove(
+            account_id,
+            merchant_id,
+            audit.event(audit.account_actor(account_id), "consent.revoke", merchant_id, {}),
+        )
