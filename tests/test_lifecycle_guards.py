@@ -14,8 +14,8 @@ import ast
 from pathlib import Path
 
 IDP = Path(__file__).resolve().parent.parent / "idp"
-LIFECYCLE = IDP / "accounts.py"
-ACCESSES = IDP / "accesses.py"
+LIFECYCLE = IDP / "accounts" / "lifecycle.py"
+ACCESSES = IDP / "accounts" / "accesses.py"
 STATUS_VALUES = {"active", "blocked", "deactivated", "deleted"}
 STAGING_REPOSITORIES = (
     "store/accounts_repo.py",
