@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.support.upstream",
     "tests.support.dns",
     "tests.support.browser",
+    "tests.support.migrations",
 ]
 
 

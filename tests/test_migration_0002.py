@@ -5,27 +5,13 @@ the HR systems know, downgrade works while nothing needs the new columns and ref
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from idp.store import migrate
-from tests.support.backends import fresh_postgres
 
 NOW = "2026-11-30 10:00:00+00:00"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of its own (it is migrated down and up)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    with fresh_postgres("unitgate_mig") as url:
-        yield url
 
 
 def fill_like_0001(url: str) -> None:

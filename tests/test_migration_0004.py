@@ -6,15 +6,11 @@ new events continue the numbering; downgrade keeps every event."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from idp.store import migrate
-from tests.support.backends import fresh_postgres
 
 PREVIOUS = "0003"  # the revision 0004 follows
 
@@ -27,16 +23,6 @@ EVENTS = [  # id, at, actor, details -- inserted out of time order on purpose
     ("e6", "2026-11-30 10:00:06+00:00", "connector:c9", {}),
     ("e7", "2026-11-30 10:00:07+00:00", "login", {}),
 ]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of its own (it is migrated down and up)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    with fresh_postgres("unitgate_mig4") as url:
-        yield url
 
 
 def fill_like_previous(url: str) -> None:

@@ -10,8 +10,6 @@ refuses (changing nothing) when it would lose data."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,21 +17,10 @@ import sqlalchemy as sa
 from alembic import command
 
 from idp.store import migrate
-from tests.support.backends import fresh_postgres
 
 PREVIOUS = "0004"
 NOW = "2026-12-05 10:00:00+00:00"
 OWNERS = {"given_name": "scim", "cost_centre": "scim", "extra.ship_to": "ldap"}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of its own (it is migrated down and up)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    with fresh_postgres("unitgate_mig5") as url:
-        yield url
 
 
 def _account(conn: sa.Connection, account_id: str, email: str, **values: Any) -> None:

@@ -9,15 +9,11 @@ the strings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from idp.store import migrate
-from tests.support.backends import fresh_postgres
 
 PREVIOUS = "0005"  # accesses, the revision 0006 follows
 THIS = "0006"
@@ -26,16 +22,6 @@ LATER = "2026-12-01 10:00:00+00:00"
 ENTITY = "https://sp.example/saml"
 GONE = "deleted-client-0001"  # a client deleted before the upgrade
 GONE_SP = "urn:example:gone-sp"  # a SAML SP deleted before the upgrade
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of its own (it is migrated down and up)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    with fresh_postgres("unitgate_mig6") as url:
-        yield url
 
 
 def _run(conn: sa.Connection, sql: str, **params: object) -> None:

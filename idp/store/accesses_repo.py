@@ -4,20 +4,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from idp.store.db import db
-from idp.store.models import Access, AccessStatus, Account, SignIn, utcnow
+from idp.store.models import Access, AccessStatus, Account, SignIn
+
+ACCESSES = cast(Table, Access.__table__)
 
 
-def granting_clause(now: datetime | None = None) -> ColumnElement[bool]:
-    """SQL for :meth:`Access.grants`: the access is active and not ended at ``now``."""
+def granting_sql(now: Any) -> ColumnElement[bool]:
+    """SQL for :meth:`Access.grants` over the ``accesses`` table: active and not ended
+    at ``now`` (a value or a bind parameter)."""
     return and_(
-        Access.status == AccessStatus.ACTIVE,
-        or_(Access.ends_at.is_(None), Access.ends_at > (now or utcnow())),
+        ACCESSES.c.status == AccessStatus.ACTIVE.value,
+        or_(ACCESSES.c.ends_at.is_(None), ACCESSES.c.ends_at > now),
     )
 
 
@@ -65,7 +68,7 @@ def set_values(account_id: str, unit_id: str, values: dict[str, Any]) -> int:
 def stage_signin(account_id: str, unit_id: str, at: datetime) -> None:
     """Stage ``last_signin_at`` of the access (one UPDATE, no read): it rides in the
     transaction of the sign-in record."""
-    db.session.execute(_TOUCH, {"a": account_id, "u": unit_id, "at": at})
+    db.session.connection().execute(_TOUCH, {"a": account_id, "u": unit_id, "at": at})
 
 
 def signed_in_ever(account_id: str) -> bool:
@@ -80,10 +83,11 @@ _OF_ACCOUNT = (
     .options(joinedload(Access.unit))
     .where(Access.account_id == bindparam("account_id"))
 )
+# Core statements on the hot sign-in path (built once; no ORM bookkeeping to run):
+# the column is not read back by this transaction.
 _TOUCH = (
-    update(Access)
-    .where(Access.account_id == bindparam("a"), Access.unit_id == bindparam("u"),
-           Access.status == AccessStatus.ACTIVE)
+    update(ACCESSES)
+    .where(ACCESSES.c.account_id == bindparam("a"), ACCESSES.c.unit_id == bindparam("u"),
+           ACCESSES.c.status == AccessStatus.ACTIVE.value)
     .values(last_signin_at=bindparam("at"))
-    .execution_options(synchronize_session=False)
 )

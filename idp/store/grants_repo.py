@@ -13,13 +13,14 @@ conditional UPDATE must be visible to every other worker before the new tokens g
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from idp.store import accesses_repo, unit_of_work
 from idp.store.db import db, rowcount
-from idp.store.models import Access, Grant, RefreshToken, utcnow
+from idp.store.models import Grant, RefreshToken, utcnow
 
 
 def create(grant: Grant, refresh_hash: str | None) -> Grant:
@@ -133,15 +134,24 @@ def last_unit(account_id: str, client_id: str) -> str | None:
     """The business unit of the account's most recent grant at ``client_id`` (the unit
     chosen when it last signed in there) whose access still grants, or None. A unit
     that suspended or ended the access is never chosen again silently."""
-    return db.session.scalars(
-        select(Grant.unit_id)
-        .outerjoin(Access, and_(Access.account_id == Grant.account_id,
-                                Access.unit_id == Grant.unit_id))
-        .where(Grant.account_id == account_id, Grant.client_id == client_id,
-               or_(Grant.unit_id.is_(None), accesses_repo.granting_clause()))
-        .order_by(Grant.created_at.desc())
-        .limit(1)
-    ).first()
+    params = {"a": account_id, "c": client_id, "now": utcnow()}
+    return db.session.connection().execute(_LAST_UNIT, params).scalar()
+
+
+_GRANTS = cast(Table, Grant.__table__)
+_ACCESSES = accesses_repo.ACCESSES
+# Built once: the silent sign-in's hot path runs it on every authorization.
+_LAST_UNIT = (
+    select(_GRANTS.c.unit_id)
+    .select_from(_GRANTS.outerjoin(_ACCESSES, and_(
+        _ACCESSES.c.account_id == _GRANTS.c.account_id,
+        _ACCESSES.c.unit_id == _GRANTS.c.unit_id,
+    )))
+    .where(_GRANTS.c.account_id == bindparam("a"), _GRANTS.c.client_id == bindparam("c"),
+           or_(_GRANTS.c.unit_id.is_(None), accesses_repo.granting_sql(bindparam("now"))))
+    .order_by(_GRANTS.c.created_at.desc())
+    .limit(1)
+)
 
 
 def for_account(account_id: str) -> list[Grant]:

@@ -18,6 +18,7 @@ from idp.store.models import (
     SamlServiceProvider,
     SamlSessionParticipant,
     SignIn,
+    utcnow,
 )
 
 
@@ -137,7 +138,7 @@ def last_unit(account_id: str, merchant_id: str) -> str | None:
         .outerjoin(Access, and_(Access.account_id == SignIn.account_id,
                                 Access.unit_id == SignIn.unit_id))
         .where(SignIn.account_id == account_id, SignIn.merchant_id == merchant_id,
-               or_(SignIn.unit_id.is_(None), accesses_repo.granting_clause()))
+               or_(SignIn.unit_id.is_(None), accesses_repo.granting_sql(utcnow())))
         .order_by(SignIn.at.desc())
         .limit(1)
     )
