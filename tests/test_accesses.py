@@ -172,3 +172,19 @@ def test_a_silent_sign_in_never_returns_to_a_unit_that_suspended_the_access(
         after = accesses.activity(ann, other)
         assert before is not None and after is not None
         assert after.last_signin_at == before.last_signin_at
+
+
+def test_suspending_an_access_revokes_the_units_tokens_and_no_others(
+    app: Flask, client: FlaskClient, two_units: tuple[str, str, str]
+) -> None:
+    ann, corp, other = two_units
+    rp = oidc.register(app, scope=WALLET + " offline_access",
+                       grant_types=["authorization_code", "refresh_token"])
+    tokens = {}
+    for unit_id in (other, corp):
+        tokens[unit_id] = oidc.exchange(client, rp, oidc.sign_in(
+            app, client, rp, ann, unit_id=unit_id, scope=WALLET + " offline_access")).get_json()
+    with app.app_context(), atomic():
+        assert accesses.suspend(ann, other, "test")
+    assert oidc.refresh(client, rp, tokens[other]["refresh_token"]).status_code == 400
+    assert oidc.refresh(client, rp, tokens[corp]["refresh_token"]).status_code == 200

@@ -25,7 +25,7 @@ from typing import Any
 from idp import audit
 from idp.accounts import field_owners
 from idp.provisioning.errors import InvalidValue
-from idp.store import accesses_repo
+from idp.store import accesses_repo, grants_repo
 from idp.store.models import Access, AccessStatus, utcnow
 from idp.store.unit_of_work import Conflict, atomic
 
@@ -220,11 +220,17 @@ def suspend(
     actor: audit.Actor | str,
     details: dict[str, Any] | None = None,
 ) -> bool:
-    """Stage the suspension of the access (roles and facts kept on it), audited with
-    ``details``. The person's account and other accesses are untouched; True when the
-    status changed. Grants for the unit are the caller's to revoke."""
+    """Stage the suspension of the access (roles and facts kept on it) and the
+    revocation of every live grant issued for the unit (its tokens stop working at
+    once), audited with ``details`` and the number of grants revoked. The person's
+    account, sessions and other accesses are untouched; True when the status changed."""
+    row = accesses_repo.get(account_id, unit_id)
+    if row is None or row.status == AccessStatus.SUSPENDED:
+        return False
+    revoked = grants_repo.revoke_for_unit(account_id, unit_id)
     return _set_status(
-        account_id, unit_id, AccessStatus.SUSPENDED, actor, "access.suspended", details
+        account_id, unit_id, AccessStatus.SUSPENDED, actor, "access.suspended",
+        {**(details or {}), "grants_revoked": revoked},
     )
 
 

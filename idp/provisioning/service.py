@@ -502,8 +502,7 @@ def _suspension(unit_id: str, cur: DirectoryUser, change: str, actor: Actor) -> 
     access active again. The person's account, sessions and other units are
     untouched."""
     if change == DEACTIVATED:
-        revoked = grants_repo.revoke_for_unit(cur.account_id, unit_id)
-        accesses.suspend(cur.account_id, unit_id, actor.name, {"grants_revoked": revoked})
+        accesses.suspend(cur.account_id, unit_id, actor.name)
         return
     if accesses.find(cur.account_id, unit_id) is None:  # removed meanwhile: give it back
         accesses.create(cur.account_id, unit_id, [NEW_MEMBER_ROLE], actor.name)
