@@ -123,6 +123,48 @@ def test_federation_cannot_overwrite_what_scim_owns(
     assert ("sso", "federation.account_created") in actions(app, alice.id)
 
 
+def test_an_hr_write_between_federations_read_and_write_is_not_overwritten(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, upstream: Upstream,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HR's SCIM client adopts Alice and sets her names and personnel number after a
+    Google sign-in of hers has read her account and before it writes: the sign-in's
+    write finds the account changed (its version), reads it again and leaves HR's
+    values alone (found by the attacker review: it overwrote them)."""
+    import threading
+
+    unit = make_unit(app, "acme", verified=("acme.example",))
+    cid = make_connector(app, upstream, unit, "google", {
+        "issuer": upstream.google_issuer, "hosted_domains": ["acme.example"],
+        "default_roles": ["employee"]})
+    assert sso(app, client, upstream, cid, "g-alice", GOOGLE).status_code == 303
+    hr = Scim(app.test_client(), create_token(runner, "acme"))
+    original = accounts._stage_upstream_profile
+    hr_done: list[dict[str, Any]] = []
+
+    def hr_writes_in_between(*args: Any) -> Any:
+        if not hr_done:
+            def hr_call() -> None:
+                hr_done.append(body(hr.post("/Users", {
+                    "schemas": [USER, ENTERPRISE], "userName": "alice@acme.example",
+                    "name": {"givenName": "Alicia", "familyName": "Buyer-HR"},
+                    ENTERPRISE: {"employeeNumber": "HR-1"}}), 201))
+            thread = threading.Thread(target=hr_call)
+            thread.start()
+            thread.join(30)
+            assert hr_done, "HR's write did not commit"
+        return original(*args)
+
+    monkeypatch.setattr(accounts, "_stage_upstream_profile", hr_writes_in_between)
+    changed = {**GOOGLE, "given_name": "Mallory", "employeeId": "P-666"}
+    assert sso(app, app.test_client(), upstream, cid, "g-alice", changed).status_code == 303
+    alice = account_of(app, "alice@acme.example")
+    assert (alice.given_name, alice.family_name) == ("Alicia", "Buyer-HR")
+    facts, facts_owned = facts_of(app, "alice@acme.example", unit)
+    assert (facts["personnel_number"], facts_owned["personnel_number"]) == ("HR-1", "scim")
+    assert owners_of(app, "alice@acme.example")["given_name"] == "scim"
+
+
 def test_federation_cannot_overwrite_what_ldap_owns(
     app: Flask, client: FlaskClient, upstream: Upstream, unit_id: str, directory_id: str,
 ) -> None:

@@ -280,6 +280,15 @@ def update_wallet(
     Fields that an HR system or an upstream login owns (``idp.accounts.field_owners``) are
     never overwritten here: the employee's value for them is ignored.
     """
+    for _attempt in field_owners.attempts():
+        try:
+            return _update_wallet(account, profile, unit_id)
+        except unit_of_work.Conflict:
+            continue  # changed since read (the rollback expired it): read it again
+    raise Busy("the account is being changed concurrently; retry")
+
+
+def _update_wallet(account: Account, profile: dict[str, Any], unit_id: str | None) -> Account:
     rows = accesses(account.id)
     target = wallet_access(rows, unit_id)
     by_unit: dict[str, list[str]] = {}
@@ -640,23 +649,28 @@ def link_upstream(
 ) -> Account:
     """Link an upstream identity to an existing account that just proved control of
     the address, with the profile fields federation may write; audited, one
-    transaction."""
-    try:
-        with unit_of_work.atomic():
-            account = accounts_repo.get(account_id)
-            if account is None:
-                raise IdentityConflict("account vanished")
-            change = _stage_upstream_profile(account, unit_id, profile, actor)
-            upstream_repo.stage_identity(key, account.id, email, profile.claims)
-            audit.record(
-                actor, "federation.identity_linked", account.id,
-                {"issuer": key.issuer, "subject": key.subject, "proof": "email_code",
-                 "fields": sorted(change.fields), "fields_owned_elsewhere": sorted(change.skipped)},
-                unit_id=unit_id,
-            )
-    except unit_of_work.Conflict as exc:
-        raise IdentityConflict(str(exc)) from None
-    return account
+    transaction, written only if the account is still as read (else read again and
+    recomputed; :class:`IdentityConflict` when the identity was linked meanwhile)."""
+    for _attempt in field_owners.attempts():
+        try:
+            with unit_of_work.atomic():
+                account = accounts_repo.get(account_id)
+                if account is None:
+                    raise IdentityConflict("account vanished")
+                change = _stage_upstream_profile(account, unit_id, profile, actor)
+                upstream_repo.stage_identity(key, account.id, email, profile.claims)
+                audit.record(
+                    actor, "federation.identity_linked", account.id,
+                    {"issuer": key.issuer, "subject": key.subject, "proof": "email_code",
+                     "fields": sorted(change.fields),
+                     "fields_owned_elsewhere": sorted(change.skipped)},
+                    unit_id=unit_id,
+                )
+            return account
+        except unit_of_work.Conflict as exc:
+            if upstream_repo.find(key) is not None:
+                raise IdentityConflict(str(exc)) from None
+    raise IdentityConflict("the account is being changed concurrently")
 
 
 def upstream_sign_in(
@@ -668,19 +682,28 @@ def upstream_sign_in(
 
     The account's address never changes here: ``identity.email`` only records what
     the upstream last asserted, so an upstream cannot rename an account into an
-    address its unit does not own."""
-    with unit_of_work.atomic():
-        account = accounts_repo.get(identity.account_id)
-        if account is None:
-            raise IdentityConflict("account vanished")
-        change = _stage_upstream_profile(account, unit_id, profile, actor)
-        upstream_repo.stage_sign_in(identity, email, profile.claims)
-        if change.fields:
-            audit.record(
-                actor, "account.updated", account.id,
-                {"fields": sorted(change.fields)}, unit_id=unit_id,
-            )
-    return account
+    address its unit does not own.
+
+    Written only if the account is still as read (its version): when SCIM, LDAP or
+    another sign-in changed it meanwhile, the sign-in reads it again and recomputes,
+    so it never overwrites what a higher-ranked writer has just set."""
+    for _attempt in field_owners.attempts():
+        try:
+            with unit_of_work.atomic():
+                account = accounts_repo.get(identity.account_id)
+                if account is None:
+                    raise IdentityConflict("account vanished")
+                change = _stage_upstream_profile(account, unit_id, profile, actor)
+                upstream_repo.stage_sign_in(identity, email, profile.claims)
+                if change.fields:
+                    audit.record(
+                        actor, "account.updated", account.id,
+                        {"fields": sorted(change.fields)}, unit_id=unit_id,
+                    )
+            return account
+        except unit_of_work.Conflict:
+            continue
+    raise IdentityConflict("the account is being changed concurrently")
 
 
 def _find(email: str) -> Account | None:

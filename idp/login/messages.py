@@ -32,6 +32,7 @@ MESSAGES = {
     "proof_expired": _l(
         "Your confirmation has expired. Please request a new code."
     ),
+    "busy": _l("Your details were being changed at the same moment. Please save again."),
 }
 
 

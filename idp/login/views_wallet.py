@@ -16,6 +16,7 @@ from idp.login.flow import merchant_of, next_step, resume, see_other
 from idp.login.formstate import FormState, recall, remember
 from idp.login.profile_form import FieldSpec, field_specs, validate
 from idp.login.release import release_for
+from idp.provisioning.errors import Busy
 from idp.release import consent
 from idp.store.models import Account
 
@@ -83,7 +84,12 @@ def submit_profile(interaction_id: str) -> Response:
         remember(ix, "profile", FormState(errors=errors, values=values))
         return see_other("login.profile", interaction_id=ix.id)
     if account is not None:
-        accounts.update_wallet(account, data, ix.unit_id)
+        try:
+            accounts.update_wallet(account, data, ix.unit_id)
+        except Busy:  # changed concurrently again and again: the form, to save again
+            first = next(iter(values), "given_name")
+            remember(ix, "profile", FormState(errors={first: "busy"}, values=values))
+            return see_other("login.profile", interaction_id=ix.id)
         return next_step(ix)
     proven = proof.consume(ix)
     if proven is None:

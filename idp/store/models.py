@@ -149,6 +149,12 @@ class Account(Base):
         back_populates="account", cascade="all, delete-orphan"
     )
 
+    # Optimistic concurrency for every ORM write of an account: the UPDATE carries
+    # ``WHERE version = <the version read>``, so a writer that read the account before
+    # another committed a change fails (StaleDataError, a Conflict at the unit of work)
+    # instead of overwriting it. Writers bump ``version`` themselves.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
+
     @property
     def name(self) -> str:
         return f"{self.given_name} {self.family_name}".strip()

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from idp.store.db import db
 
@@ -34,7 +35,8 @@ class Conflict(Exception):
 @contextmanager
 def atomic() -> Iterator[None]:
     """Commit what the block staged, or roll all of it back if the block raises
-    (exceptions pass through). A uniqueness violation at flush or commit surfaces as
+    (exceptions pass through). A uniqueness violation at flush or commit, or a row
+    changed since it was read (a versioned model's stale write), surfaces as
     :class:`Conflict`."""
     try:
         yield
@@ -42,6 +44,9 @@ def atomic() -> Iterator[None]:
     except IntegrityError as exc:
         db.session.rollback()
         raise Conflict(str(exc.orig)[:200]) from None
+    except StaleDataError:
+        db.session.rollback()
+        raise Conflict("changed concurrently") from None
     except BaseException:
         db.session.rollback()
         raise
