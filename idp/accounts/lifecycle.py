@@ -372,16 +372,22 @@ def employee_update(
 
 def confirm_address(account: Account) -> Account:
     """Mark ``account``'s address verified (audited) when it is not yet: the caller
-    has just redeemed a code sent to exactly that address."""
-    if account.email_verified:
-        return account
-    with unit_of_work.atomic():
-        stage_profile(account, {"email_verified": True}, field_owners.EMPLOYEE)
-        audit.record(
-            audit.account_actor(account.id), "account.email_verified", account.id,
-            {"via": "email-otp"},
-        )
-    return account
+    has just redeemed a code sent to exactly that address. Another writer changing
+    the account meanwhile (its version) only makes it read the account again."""
+    for _attempt in field_owners.attempts():
+        if account.email_verified:
+            return account
+        try:
+            with unit_of_work.atomic():
+                stage_profile(account, {"email_verified": True}, field_owners.EMPLOYEE)
+                audit.record(
+                    audit.account_actor(account.id), "account.email_verified", account.id,
+                    {"via": "email-otp"},
+                )
+            return account
+        except unit_of_work.Conflict:
+            continue  # the rollback expired ``account``: the next test reads it again
+    raise Busy("the account is being changed concurrently; retry")
 
 
 def take_joined_values(
