@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from idp.accounts import accesses
 from idp.domains import registry as domains
 from idp.domains import rules as domain_rules
-from idp.store import connectors_repo, units_repo
+from idp.store import accesses_repo, connectors_repo, units_repo
 from idp.store.db import db
 from idp.store.models import Access, Account, AuditEvent
 from idp.store.unit_of_work import atomic
@@ -249,7 +249,7 @@ def test_changing_the_email_needs_verification_before_joining(
         account.email, account.email_verified = "dana@acme.example", False  # changed, unproven
         db.session.commit()
         assert domain_rules.apply_auto_join(account) is None
-        assert units_repo.accesses_in(account.id, [acme["acme"]]) == []
+        assert accesses_repo.in_units(account.id, [acme["acme"]]) == []
         account.email_verified = True  # the code sent to the new address was entered
         db.session.commit()
         joined = domain_rules.apply_auto_join(account)
@@ -258,7 +258,7 @@ def test_changing_the_email_needs_verification_before_joining(
         db.session.commit()
         assert domain_rules.apply_auto_join(account) is None
         # ... and moving away does not silently drop the membership either.
-        assert [m.unit_id for m in units_repo.accesses_in(account.id, [acme["acme"]])] == [
+        assert [m.unit_id for m in accesses_repo.in_units(account.id, [acme["acme"]])] == [
             acme["acme"]
         ]
 

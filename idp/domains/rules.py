@@ -42,7 +42,7 @@ from idp import audit
 from idp.accounts import accesses
 from idp.domains import lookup as domain_lookup
 from idp.domains import registry as domains
-from idp.store import domains_repo, unit_of_work, units_repo
+from idp.store import accesses_repo, domains_repo, unit_of_work, units_repo
 from idp.store.models import Access, Account, BreakGlassAccount, Connector, Domain
 from idp.units import registry as units
 
@@ -267,7 +267,7 @@ def apply_auto_join(
     tree = {result.unit_id}
     if claim is not None:
         tree |= claim.tree
-    existing = units_repo.accesses_in(account.id, tree)
+    existing = accesses_repo.in_units(account.id, tree)
     if existing:
         return next((m for m in existing if m.unit_id == result.unit_id), existing[0])
     return accesses.join(

@@ -33,7 +33,7 @@ from typing import Literal
 
 from idp.rights import catalogue
 from idp.rights.catalogue import UnknownPermission
-from idp.store import rights_repo
+from idp.store import accesses_repo, rights_repo
 from idp.store.models import utcnow
 
 ActorKind = Literal["account", "staff", "system"]
@@ -99,7 +99,7 @@ def _account_permissions(account_id: str, chain: list[str]) -> frozenset[str]:
     held: set[str] = set()
     custom: dict[str, set[str]] = {}
     now = utcnow()
-    for access in rights_repo.accesses_in(account_id, chain):
+    for access in accesses_repo.in_units(account_id, chain):
         if not access.grants(now):  # suspended, invited, removed or ended: nothing
             continue
         for role in access.roles or []:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
@@ -29,6 +30,16 @@ def get(account_id: str, unit_id: str) -> Access | None:
     return db.session.scalars(
         select(Access).where(Access.account_id == account_id, Access.unit_id == unit_id)
     ).first()
+
+
+def in_units(account_id: str, unit_ids: Iterable[str]) -> list[Access]:
+    """The account's accesses (any status) to any of ``unit_ids``, in one query."""
+    ids = list(unit_ids)
+    if not ids:
+        return []
+    return list(db.session.scalars(
+        select(Access).where(Access.account_id == account_id, Access.unit_id.in_(ids))
+    ))
 
 
 def of_account(account_id: str) -> list[Access]:

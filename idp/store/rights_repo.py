@@ -14,7 +14,6 @@ from sqlalchemy import literal, select
 
 from idp.store.db import db
 from idp.store.models import (
-    Access,
     Account,
     PermissionGroup,
     StaffAssignment,
@@ -94,20 +93,6 @@ def chain_ids(unit_id: str) -> list[str]:
 def account(account_id: str) -> Account | None:
     """The account with this id, or None."""
     return db.session.get(Account, account_id) if account_id else None
-
-
-def accesses_in(account_id: str, unit_ids: Iterable[str]) -> list[Access]:
-    """The account's memberships of any of ``unit_ids`` (one query)."""
-    ids = list(unit_ids)
-    if not ids:
-        return []
-    return list(
-        db.session.scalars(
-            select(Access).where(
-                Access.account_id == account_id, Access.unit_id.in_(ids)
-            )
-        )
-    )
 
 
 def staff_member(account_id: str) -> StaffMember | None:

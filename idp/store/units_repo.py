@@ -8,8 +8,6 @@ failed change leaves nothing half-written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from sqlalchemy import func, select
 
 from idp.store.db import db
@@ -92,20 +90,6 @@ def fields(unit_id: str) -> list[UnitProfileField]:
 def account(account_id: str) -> Account | None:
     """The account with this id, or None."""
     return db.session.get(Account, account_id) if account_id else None
-
-
-def accesses_in(account_id: str, unit_ids: Iterable[str]) -> list[Access]:
-    """The account's memberships of any of ``unit_ids``."""
-    ids = list(unit_ids)
-    if not ids:
-        return []
-    return list(
-        db.session.scalars(
-            select(Access).where(
-                Access.account_id == account_id, Access.unit_id.in_(ids)
-            )
-        )
-    )
 
 
 def stage(*rows: object) -> None:
