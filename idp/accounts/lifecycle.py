@@ -35,8 +35,9 @@ versions) is cleared by :func:`unlock` too.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from idp import audit
 from idp.accounts import accesses as access_facts
@@ -68,6 +69,8 @@ _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 # Account attributes a writer may set that no one owns (facts about the address).
 UNOWNED_FIELDS = ("email_verified",)
 
+
+T = TypeVar("T")
 
 class InvalidEmail(ValueError):
     """The text is not an e-mail address we can send a code to."""
@@ -268,6 +271,19 @@ def stage_changes(
     return change
 
 
+def _until_unchanged(write: Callable[[], T], exhausted: Exception) -> T:
+    """Run ``write`` (one read-compute-write transaction) until it commits without a
+    :class:`~idp.store.unit_of_work.Conflict`: the account it read was changed
+    meanwhile (its version), and the rollback expired it, so the next try reads it
+    again. ``exhausted`` after :func:`idp.accounts.field_owners.attempts` tries."""
+    for _attempt in field_owners.attempts():
+        try:
+            return write()
+        except unit_of_work.Conflict:
+            continue
+    raise exhausted
+
+
 def update_wallet(
     account: Account, profile: dict[str, Any], unit_id: str | None = None
 ) -> Account:
@@ -280,12 +296,10 @@ def update_wallet(
     Fields that an HR system or an upstream login owns (``idp.accounts.field_owners``) are
     never overwritten here: the employee's value for them is ignored.
     """
-    for _attempt in field_owners.attempts():
-        try:
-            return _update_wallet(account, profile, unit_id)
-        except unit_of_work.Conflict:
-            continue  # changed since read (the rollback expired it): read it again
-    raise Busy("the account is being changed concurrently; retry")
+    return _until_unchanged(
+        lambda: _update_wallet(account, profile, unit_id),
+        Busy("the account is being changed concurrently; retry"),
+    )
 
 
 def _update_wallet(account: Account, profile: dict[str, Any], unit_id: str | None) -> Account:
@@ -374,20 +388,18 @@ def confirm_address(account: Account) -> Account:
     """Mark ``account``'s address verified (audited) when it is not yet: the caller
     has just redeemed a code sent to exactly that address. Another writer changing
     the account meanwhile (its version) only makes it read the account again."""
-    for _attempt in field_owners.attempts():
+    def write() -> Account:
         if account.email_verified:
             return account
-        try:
-            with unit_of_work.atomic():
-                stage_profile(account, {"email_verified": True}, field_owners.EMPLOYEE)
-                audit.record(
-                    audit.account_actor(account.id), "account.email_verified", account.id,
-                    {"via": "email-otp"},
-                )
-            return account
-        except unit_of_work.Conflict:
-            continue  # the rollback expired ``account``: the next test reads it again
-    raise Busy("the account is being changed concurrently; retry")
+        with unit_of_work.atomic():
+            stage_profile(account, {"email_verified": True}, field_owners.EMPLOYEE)
+            audit.record(
+                audit.account_actor(account.id), "account.email_verified", account.id,
+                {"via": "email-otp"},
+            )
+        return account
+
+    return _until_unchanged(write, Busy("the account is being changed concurrently; retry"))
 
 
 def take_joined_values(
@@ -657,7 +669,7 @@ def link_upstream(
     the address, with the profile fields federation may write; audited, one
     transaction, written only if the account is still as read (else read again and
     recomputed; :class:`IdentityConflict` when the identity was linked meanwhile)."""
-    for _attempt in field_owners.attempts():
+    def write() -> Account:
         try:
             with unit_of_work.atomic():
                 account = accounts_repo.get(account_id)
@@ -674,9 +686,13 @@ def link_upstream(
                 )
             return account
         except unit_of_work.Conflict as exc:
-            if upstream_repo.find(key) is not None:
+            if upstream_repo.find(key) is not None:  # linked meanwhile: no retry
                 raise IdentityConflict(str(exc)) from None
-    raise IdentityConflict("the account is being changed concurrently")
+            raise
+
+    return _until_unchanged(
+        write, IdentityConflict("the account is being changed concurrently")
+    )
 
 
 def upstream_sign_in(
@@ -693,23 +709,23 @@ def upstream_sign_in(
     Written only if the account is still as read (its version): when SCIM, LDAP or
     another sign-in changed it meanwhile, the sign-in reads it again and recomputes,
     so it never overwrites what a higher-ranked writer has just set."""
-    for _attempt in field_owners.attempts():
-        try:
-            with unit_of_work.atomic():
-                account = accounts_repo.get(identity.account_id)
-                if account is None:
-                    raise IdentityConflict("account vanished")
-                change = _stage_upstream_profile(account, unit_id, profile, actor)
-                upstream_repo.stage_sign_in(identity, email, profile.claims)
-                if change.fields:
-                    audit.record(
-                        actor, "account.updated", account.id,
-                        {"fields": sorted(change.fields)}, unit_id=unit_id,
-                    )
-            return account
-        except unit_of_work.Conflict:
-            continue
-    raise IdentityConflict("the account is being changed concurrently")
+    def write() -> Account:
+        with unit_of_work.atomic():
+            account = accounts_repo.get(identity.account_id)
+            if account is None:
+                raise IdentityConflict("account vanished")
+            change = _stage_upstream_profile(account, unit_id, profile, actor)
+            upstream_repo.stage_sign_in(identity, email, profile.claims)
+            if change.fields:
+                audit.record(
+                    actor, "account.updated", account.id,
+                    {"fields": sorted(change.fields)}, unit_id=unit_id,
+                )
+        return account
+
+    return _until_unchanged(
+        write, IdentityConflict("the account is being changed concurrently")
+    )
 
 
 def _find(email: str) -> Account | None:
