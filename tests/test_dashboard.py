@@ -330,6 +330,35 @@ def test_each_company_shows_and_edits_its_own_employer_facts(
         assert accesses.find(ann, corp).cost_centre == "CC-CORP"  # type: ignore[union-attr]
 
 
+def test_a_posted_unit_id_reaches_no_other_companys_or_suspended_access(
+    app: Flask, web: FlaskClient
+) -> None:
+    """Ann tampers with the form's unit_id: another company's id (Bob's, where she has
+    no access) and her own suspended company's id. Neither access changes: a save
+    writes only to one of her own granting accesses."""
+    from idp.store.unit_of_work import atomic
+
+    ann = make_account(app, ANN)
+    bob = make_account(app, "bob@globex.example")
+    corp = make_unit(app, ann, "Corp GmbH", facts={"cost_centre": "CC-CORP"})
+    globex = make_unit(app, bob, "Globex AG", facts={"cost_centre": "CC-BOB"})
+    paused = make_unit(app, ann, "Paused KG", facts={"cost_centre": "CC-PAUSED"})
+    with app.app_context(), atomic():
+        assert accesses.suspend(ann, paused, "test")
+    sign_in_to_dashboard(app, web)
+    for unit_id in (globex, paused):
+        resp = post_on_dashboard(web, "/account/profile", {
+            "given_name": "Ann", "family_name": "Example", "cost_centre": "CC-EVIL",
+            "unit_id": unit_id})
+        assert resp.status_code == 303
+    with app.app_context():
+        assert accesses.find(bob, globex).cost_centre == "CC-BOB"  # type: ignore[union-attr]
+        assert accesses.find(ann, paused).cost_centre == "CC-PAUSED"  # type: ignore[union-attr]
+        assert accesses.find(ann, globex) is None
+        # the save went to her only granting access, the one the page showed
+        assert accesses.find(ann, corp).cost_centre == "CC-EVIL"  # type: ignore[union-attr]
+
+
 def test_profile_field_taken_over_by_hr_meanwhile_is_not_overwritten(
     app: Flask, web: FlaskClient
 ) -> None:
