@@ -198,6 +198,9 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
     from idp.dashboard import setup_dashboard
 
     setup_dashboard(app)
+    from idp.api import setup_api
+
+    setup_api(app, csrf)
     if settings.dev_mode:
         from idp.mail.dev_outbox import bp as dev_outbox
 

@@ -22,8 +22,9 @@ During the transition callers may still pass the old actor strings (``account:<i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import has_request_context
@@ -32,9 +33,10 @@ from idp.store import audit_repo
 from idp.store.models import AuditEvent
 
 # Who can act. ``operator`` is the platform operator through the CLI or admin tools;
-# ``staff`` the operator's people in their own right; ``sso`` an upstream connector's
+# ``staff`` the operator's people in their own right; ``client`` an administration
+# API client; ``sso`` an upstream connector's
 # just-in-time provisioning; ``system`` schedulers and the IdP itself.
-KINDS = ("account", "staff", "scim", "ldap", "sso", "operator", "system")
+KINDS = ("account", "staff", "client", "scim", "ldap", "sso", "operator", "system")
 
 MAX_PAGE = 1000  # most events one :func:`since` call returns
 
@@ -71,6 +73,11 @@ class Actor:
         return cls("staff", staff_id, on_behalf_of)
 
     @classmethod
+    def client(cls, client_id: str) -> Actor:
+        """An administration API client (display ``client:<client_id>``)."""
+        return cls("client", client_id)
+
+    @classmethod
     def scim(cls, token_id: str, token_name: str) -> Actor:
         """A unit's SCIM client, identified by its token (display ``scim:<name>``)."""
         return cls("scim", token_id, display=f"scim:{token_name}")
@@ -99,6 +106,7 @@ class Actor:
 _PREFIXES = {
     "account": "account",
     "staff": "staff",
+    "client": "client",
     "scim": "scim",
     "ldap": "ldap",
     "ldap-sync": "ldap",
@@ -196,6 +204,25 @@ def since(
     limit = max(1, min(limit, MAX_PAGE))
     events = audit_repo.after(cursor, limit, unit_id)
     return events, (events[-1].seq if events else cursor)
+
+
+def search(
+    after_seq: int,
+    limit: int,
+    unit_ids: Iterable[str] | None = None,
+    actor_kind: str | None = None,
+    actor_id: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Sequence[AuditEvent]:
+    """The committed events after ``after_seq`` in ``seq`` order (the same
+    exactly-once guarantee as :func:`since`), at most ``limit`` (capped at
+    :data:`MAX_PAGE`), filtered as :func:`idp.store.audit_repo.page` says."""
+    return audit_repo.page(
+        after_seq, max(1, min(limit, MAX_PAGE)), unit_ids, actor_kind, actor_id, action,
+        since, until,
+    )
 
 
 def account_actor(account_id: str) -> Actor:

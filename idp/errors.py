@@ -2,13 +2,18 @@
 
 * Unreachable Redis or database: 503 with a clear message (fail closed).
 * Any other unexpected error: 500 with the request id only.
-* JSON for API paths and clients that ask for JSON, an HTML page otherwise.
+* ``application/problem+json`` (RFC 9457) under the administration API
+  (``/api/``, :func:`problem_response`); OAuth-style JSON for the other API paths
+  and clients that ask for JSON; an HTML page otherwise.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
+from http import HTTPStatus
+from typing import Any
 
 from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -33,8 +38,45 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
+PROBLEM_TYPE_PREFIX = "urn:unitgate:problem:"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_PATH_PREFIX = "/api/"
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """An RFC 9457 problem document: ``type`` ``urn:unitgate:problem:<code>``, the
+    status's phrase as ``title``, ``detail``, the stable ``code``, the request path
+    as ``instance``, the request id, and ``errors`` (JSON Pointers into the request)
+    when given. Never cached."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_PREFIX + code,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": request.path,
+        "request_id": request_id(),
+    }
+    if errors is not None:
+        body["errors"] = errors
+    resp = Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
+    resp.headers["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        resp.headers[name] = value
+    return resp
+
+
 def error_response(status: int, error: str, description: str) -> Response:
-    """An error in the shape the client expects (OAuth-style JSON or an HTML page)."""
+    """An error in the shape the client expects (problem details, OAuth-style JSON
+    or an HTML page)."""
+    if request.path.startswith(PROBLEM_PATH_PREFIX):
+        return problem_response(status, error, description)
     if wants_json():
         resp = jsonify({"error": error, "error_description": description})
     else:

@@ -77,3 +77,6 @@ main.add_command(staff_group)
 from idp.cli.audit import audit_group  # noqa: E402
 
 main.add_command(audit_group)
+from idp.cli.admin_clients import admin_clients_group  # noqa: E402
+
+main.add_command(admin_clients_group)

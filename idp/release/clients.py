@@ -197,6 +197,25 @@ def register(
     return client, secret
 
 
+def stage_service_client(name: str, scope: str) -> tuple[Client, str]:
+    """Stage (in the caller's transaction) a confidential client that may only use the
+    client-credentials grant, with a scope outside the merchants' vocabulary (the
+    administration API's ``admin``): no redirect URI, so no person's sign-in ever
+    carries that scope. Returns the client and its plain secret (shown once)."""
+    name = name.strip() if isinstance(name, str) else ""
+    if not name or len(name) > 200:
+        raise ClientRegistrationError("name: required, at most 200 characters")
+    meta = _Metadata(
+        name=name, redirect_uris=[], post_logout_redirect_uris=[],
+        scope=scope, grant_types=["client_credentials"], auth_method="client_secret_basic",
+        jwks=None, id_token_alg="ES256",
+    )
+    secret = random_token(32)
+    client_id = random_token(18)
+    merchant = merchants.stage(merchants.OIDC, client_id, meta.name)
+    return clients_repo.add(_new_client(client_id, merchant.id, meta, secret)), secret
+
+
 def _new_client(client_id: str, merchant_id: str, meta: _Metadata, secret: str | None) -> Client:
     return Client(
         client_id=client_id,

@@ -20,6 +20,14 @@ Rules (``docs/architecture.md``, "Rights"):
   kind says in which capacity it acts.
 - An account that cannot sign in (blocked, locked, deleted) holds nothing, in
   either capacity.
+- A ``client`` actor is a client-credentials client of the administration API
+  (``admin_clients``): one bound to a unit holds the administration permissions
+  (:data:`idp.rights.catalogue.ADMINISTRATION`) in that unit and its sub-units; an
+  operator client (no unit) holds every permission everywhere. A client whose
+  registration is gone holds nothing.
+- *Platform-wide* decisions (``unit_id`` None: create a customer, read the whole
+  audit log, manage staff) belong to the system and to operator clients only;
+  staff act in the customers assigned to them (:func:`visible_customers`).
 
 Cost: at most five queries per decision (unit chain in one recursive query,
 account or staff record, memberships or assignments, custom groups), whatever the
@@ -31,12 +39,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from idp import audit
 from idp.rights import catalogue
 from idp.rights.catalogue import UnknownPermission
 from idp.store import accesses_repo, rights_repo
 from idp.store.models import utcnow
 
-ActorKind = Literal["account", "staff", "system"]
+ActorKind = Literal["account", "staff", "client", "system"]
 ADMINISTRATOR = "administrator"
 PROCESSOR = "processor"
 
@@ -44,16 +53,19 @@ PROCESSOR = "processor"
 @dataclass(frozen=True)
 class Actor:
     """Who asks: an employee account, an operator staff member (by their account id),
-    or the system itself (``account_id`` None)."""
+    an administration API client (by its ``client_id``), or the system itself."""
 
     kind: ActorKind
     account_id: str | None = None
+    client_id: str | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in ("account", "staff", "system"):
+        if self.kind not in ("account", "staff", "client", "system"):
             raise ValueError(f"unknown actor kind {self.kind!r}")
-        if (self.kind == "system") != (self.account_id is None):
-            raise ValueError("account and staff actors name an account; system does not")
+        if (self.kind in ("account", "staff")) != (self.account_id is not None):
+            raise ValueError("account and staff actors name an account; others do not")
+        if (self.kind == "client") != (self.client_id is not None):
+            raise ValueError("a client actor names its client; others do not")
 
     @classmethod
     def account(cls, account_id: str) -> Actor:
@@ -64,15 +76,32 @@ class Actor:
         return cls("staff", account_id)
 
     @classmethod
+    def client(cls, client_id: str) -> Actor:
+        return cls("client", client_id=client_id)
+
+    @classmethod
     def system(cls) -> Actor:
         return cls("system")
 
     def audit_name(self) -> str:
         """The actor as the audit log's actor string."""
+        if self.kind == "client":
+            return f"client:{self.client_id}"
         return "system" if self.account_id is None else f"{self.kind}:{self.account_id}"
 
 
 SYSTEM = Actor.system()
+
+
+def audit_actor(actor: Actor) -> audit.Actor:
+    """The audit log's structured actor for ``actor``."""
+    if actor.kind == "client" and actor.client_id is not None:
+        return audit.Actor.client(actor.client_id)
+    if actor.kind == "staff" and actor.account_id is not None:
+        return audit.Actor.staff(actor.account_id)
+    if actor.kind == "account" and actor.account_id is not None:
+        return audit.Actor.account(actor.account_id)
+    return audit.Actor.system()
 
 
 class NotPermitted(Exception):
@@ -126,35 +155,89 @@ def _staff_permissions(account_id: str, chain: list[str]) -> frozenset[str]:
     return frozenset(held)
 
 
-def permissions(actor: Actor, unit_id: str) -> frozenset[str]:
-    """Every permission ``actor`` holds in ``unit_id`` (empty for an unknown unit).
-    The same computation :func:`may` decides with; impersonation (issue 13) compares
-    two of these sets: the target's must be a subset of the impersonator's."""
+def _client_permissions(client_id: str, chain: list[str] | None) -> frozenset[str]:
+    row = rights_repo.admin_client(client_id)
+    if row is None:
+        return frozenset()
+    if row.unit_id is None:
+        return catalogue.ALL
+    if chain is not None and row.unit_id in chain:
+        return catalogue.ADMINISTRATION
+    return frozenset()
+
+
+def permissions(actor: Actor, unit_id: str | None) -> frozenset[str]:
+    """Every permission ``actor`` holds in ``unit_id`` (empty for an unknown unit),
+    or platform-wide when ``unit_id`` is None. The same computation :func:`may`
+    decides with; impersonation (issue 13) compares two of these sets: the target's
+    must be a subset of the impersonator's."""
     if actor.kind == "system":
         return catalogue.ALL
+    if unit_id is None:
+        if actor.kind == "client" and actor.client_id is not None:
+            return _client_permissions(actor.client_id, None)
+        return frozenset()
     chain = rights_repo.chain_ids(unit_id)
-    if not chain or actor.account_id is None:
+    if not chain:
+        return frozenset()
+    if actor.kind == "client" and actor.client_id is not None:
+        return _client_permissions(actor.client_id, chain)
+    if actor.account_id is None:
         return frozenset()
     if actor.kind == "staff":
         return _staff_permissions(actor.account_id, chain)
     return _account_permissions(actor.account_id, chain)
 
 
-def may(actor: Actor, permission: str, unit_id: str) -> bool:
+def may(actor: Actor, permission: str, unit_id: str | None) -> bool:
     """True when ``actor`` holds ``permission`` in the unit ``unit_id`` (directly or
-    inherited from an ancestor unit, see the module's rules). An unknown unit gives
-    False; a permission outside the catalogue raises :class:`UnknownPermission`
-    (a programming error, never a silent refusal)."""
+    inherited from an ancestor unit, see the module's rules), or platform-wide when
+    ``unit_id`` is None. An unknown unit gives False; a permission outside the
+    catalogue raises :class:`UnknownPermission` (a programming error, never a
+    silent refusal)."""
     if permission not in catalogue.ALL:
         raise UnknownPermission(permission)
     return permission in permissions(actor, unit_id)
 
 
-def require(actor: Actor, permission: str, unit_id: str) -> None:
+def require(actor: Actor, permission: str, unit_id: str | None) -> None:
     """Return when :func:`may`; raise :class:`NotPermitted` otherwise (the same
     decision, computed once)."""
     if permission not in catalogue.ALL:
         raise UnknownPermission(permission)
     held = permissions(actor, unit_id)
     if permission not in held:
-        raise NotPermitted(actor, permission, unit_id, foreign=not held)
+        raise NotPermitted(actor, permission, unit_id or "*", foreign=not held)
+
+
+def visible_customers(actor: Actor) -> set[str] | None:
+    """The customers (top-level units) whose resources ``actor`` may be shown in
+    platform-wide lists: None for all of them (the system, an operator client), the
+    assigned customers for staff, the customer above the bound unit for a unit's
+    client, and the customers above the units where an account holds any right.
+    Each item shown must still pass :func:`may` for what it shows; this only bounds
+    the search."""
+    if actor.kind == "system":
+        return None
+    if actor.kind == "client" and actor.client_id is not None:
+        row = rights_repo.admin_client(actor.client_id)
+        if row is None:
+            return set()
+        if row.unit_id is None:
+            return None
+        chain = rights_repo.chain_ids(row.unit_id)
+        return {chain[-1]} if chain else set()
+    if actor.account_id is None or not _can_act(actor.account_id):
+        return set()
+    if actor.kind == "staff":
+        if rights_repo.staff_member(actor.account_id) is None:
+            return set()
+        return {row.unit_id for row in rights_repo.assignments_of(actor.account_id)}
+    now = utcnow()
+    tops: set[str] = set()
+    for access in accesses_repo.of_account(actor.account_id):
+        if access.grants(now) and access.roles:
+            chain = rights_repo.chain_ids(access.unit_id)
+            if chain:
+                tops.add(chain[-1])
+    return tops

@@ -17,10 +17,11 @@ ACCESSES = cast(Table, Access.__table__)
 
 
 def granting_sql(now: Any) -> ColumnElement[bool]:
-    """SQL for :meth:`Access.grants` over the ``accesses`` table: active and not ended
-    at ``now`` (a value or a bind parameter)."""
+    """SQL for :meth:`Access.grants` over the ``accesses`` table: active, with
+    platform access, and not ended at ``now`` (a value or a bind parameter)."""
     return and_(
         ACCESSES.c.status == AccessStatus.ACTIVE.value,
+        ACCESSES.c.platform_access.is_(True),
         or_(ACCESSES.c.ends_at.is_(None), ACCESSES.c.ends_at > now),
     )
 

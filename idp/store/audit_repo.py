@@ -23,7 +23,8 @@ writer that builds them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, select, text
@@ -59,6 +60,39 @@ def after(cursor: int, limit: int, unit_id: str | None = None) -> Sequence[Audit
     stmt = select(AuditEvent).where(AuditEvent.seq > cursor)
     if unit_id is not None:
         stmt = stmt.where(AuditEvent.unit_id == unit_id)
+    return db.session.scalars(stmt.order_by(AuditEvent.seq).limit(limit)).all()
+
+
+def page(
+    after_seq: int,
+    limit: int,
+    unit_ids: Iterable[str] | None = None,
+    actor_kind: str | None = None,
+    actor_id: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Sequence[AuditEvent]:
+    """Up to ``limit`` committed events with ``seq`` above ``after_seq``, in ``seq``
+    order, filtered: only in ``unit_ids`` (when given), by the actor's kind and id,
+    by ``action`` (exact, or a prefix when it ends with ``.``) and by time
+    (``since`` inclusive, ``until`` exclusive)."""
+    stmt = select(AuditEvent).where(AuditEvent.seq > after_seq)
+    if unit_ids is not None:
+        stmt = stmt.where(AuditEvent.unit_id.in_(list(unit_ids)))
+    if actor_kind is not None:
+        stmt = stmt.where(AuditEvent.actor_kind == actor_kind)
+    if actor_id is not None:
+        stmt = stmt.where(AuditEvent.actor_id == actor_id)
+    if action is not None:
+        if action.endswith("."):
+            stmt = stmt.where(AuditEvent.action.startswith(action, autoescape=True))
+        else:
+            stmt = stmt.where(AuditEvent.action == action)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.at < until)
     return db.session.scalars(stmt.order_by(AuditEvent.seq).limit(limit)).all()
 
 

@@ -81,6 +81,15 @@ class Unit(Base):
     # (``idp.factors.totp``); SSO sign-ins are exempt.
     require_totp: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A customer's own data (top-level units; issue 12): ``status`` is ``active`` or
+    # ``blocked`` (set by the operator's staff); a company has a postal ``address``
+    # ({"street", "postal_code", "city", "country"}) and a ``vat_id``; a person
+    # (``kind`` ``person``) a given and family name (``name`` is their display form).
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    address: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    vat_id: Mapped[str | None] = mapped_column(String(40))
+    given_name: Mapped[str] = mapped_column(String(200), default="")
+    family_name: Mapped[str] = mapped_column(String(200), default="")
 
     profile_fields: Mapped[list[UnitProfileField]] = relationship(
         back_populates="unit", cascade="all, delete-orphan", order_by="UnitProfileField.position"
@@ -207,13 +216,21 @@ class Access(Base):
     department: Mapped[str | None] = mapped_column(String(200))
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     field_owners: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Platform access: False for a contact who receives the unit's notifications but
+    # may not sign in through this access (issue 12).
+    platform_access: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The events that send this person an e-mail; None: the defaults of their roles.
+    notifications: Mapped[list[str] | None] = mapped_column(JSON)
+    # When access details (an invitation, a re-invite) were last sent.
+    details_sent_at: Mapped[datetime | None] = mapped_column()
 
     account: Mapped[Account] = relationship(back_populates="accesses")
     unit: Mapped[Unit] = relationship()
 
     def grants(self, now: datetime | None = None) -> bool:
-        """True when the access is active and not ended at ``now`` (default: now)."""
-        if self.status != AccessStatus.ACTIVE:
+        """True when the access is active, has platform access (a contact without it
+        only receives notifications) and is not ended at ``now`` (default: now)."""
+        if self.status != AccessStatus.ACTIVE or self.platform_access is False:
             return False
         return self.ends_at is None or self.ends_at > (now or utcnow())
 
@@ -810,6 +827,23 @@ class StaffMember(Base):
     )
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
     added_by: Mapped[str] = mapped_column(String(200))
+
+
+class AdminClient(Base):
+    """A client-credentials client of the administration API (``/api/v1``): it acts
+    for one unit and its sub-units (``unit_id``) or, with ``unit_id`` None, for the
+    whole operator (``idp.rights.admin_clients``)."""
+
+    __tablename__ = "admin_clients"
+
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    unit_id: Mapped[str | None] = mapped_column(
+        ForeignKey("units.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
 
 
 class StaffAssignment(Base):

@@ -15,6 +15,7 @@ from sqlalchemy import literal, select
 from idp.store.db import db
 from idp.store.models import (
     Account,
+    AdminClient,
     PermissionGroup,
     StaffAssignment,
     StaffMember,
@@ -90,6 +91,18 @@ def chain_ids(unit_id: str) -> list[str]:
     return out
 
 
+def admin_client(client_id: str) -> AdminClient | None:
+    """The administration API registration of ``client_id``, or None."""
+    if not client_id or len(client_id) > 64:
+        return None
+    return db.session.get(AdminClient, client_id)
+
+
+def admin_clients() -> list[AdminClient]:
+    """Every administration API client, oldest first."""
+    return list(db.session.scalars(select(AdminClient).order_by(AdminClient.created_at)))
+
+
 def account(account_id: str) -> Account | None:
     """The account with this id, or None."""
     return db.session.get(Account, account_id) if account_id else None
@@ -149,3 +162,9 @@ def delete(*rows: object) -> None:
     """Stage the deletion of ``rows``."""
     for row in rows:
         db.session.delete(row)
+
+
+def flush() -> None:
+    """Send what is staged so far (rows that later rows reference by foreign key
+    without an ORM relationship), without committing."""
+    db.session.flush()

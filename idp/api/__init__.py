@@ -1,0 +1,32 @@
+"""The administration API under ``/api/v1`` (docs/admin-api.md).
+
+JSON in, JSON out, problem details (RFC 9457) for every refusal, an OpenAPI 3.1
+document generated from the endpoints' own models, bearer tokens of admin clients
+or the console's session. The endpoints are thin: they validate, ask
+:func:`idp.rights.require`, and call the same services the CLI and the console call.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response
+from flask_wtf.csrf import CSRFProtect
+
+from idp.api.problems import Problem, response
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@bp.errorhandler(Problem)
+def _problem(exc: Problem) -> Response:
+    return response(exc)
+
+
+def setup_api(app: Flask, csrf: CSRFProtect) -> None:
+    """Mount the API: its routes (imported here, so that every endpoint is declared
+    before the blueprint is registered), CSRF exemption (the caller module checks
+    the header for session writes itself) and the blueprint."""
+    from idp.api import audit_log, meta  # noqa: F401 - each module declares its endpoints
+
+    csrf.exempt(bp)
+    if "api" not in app.blueprints:
+        app.register_blueprint(bp)

@@ -1,0 +1,222 @@
+"""Declaring an administration API endpoint: one decorator that routes it, checks
+the caller, parses and validates its input, runs it, and serialises its answer,
+from the same pydantic models that :mod:`idp.api.openapi` turns into the OpenAPI
+document. What an endpoint declares is therefore what it does.
+
+Input handling, the same for every endpoint:
+
+* path parameters are strings of at most 64 characters (ids, slugs), else 404;
+* the query string is validated against the endpoint's ``query`` model (unknown
+  parameters are refused, 422 with a pointer per problem);
+* a body is accepted only where a ``body`` model is declared, only as
+  ``application/json`` (else 415), parsed with the bounded parser
+  (:mod:`idp.web.json_limits`; malformed: 400) and validated (422);
+* writes honour ``Idempotency-Key`` (:mod:`idp.api.idempotency`).
+
+Authorisation is not implicit: an endpoint under ``/units/{unit_id}`` declares
+``permission`` and is checked by :func:`idp.rights.require` before it runs (a unit
+the caller holds nothing in is a 404, a missing permission a 403); other endpoints
+call :meth:`Call.require` with the unit of the resource they touch.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, json, request
+from pydantic import BaseModel, ValidationError
+
+from idp.api import caller, idempotency
+from idp.api.problems import Problem, forbidden, not_found
+from idp.rights import Actor, NotPermitted, require
+from idp.web.json_limits import loads
+
+MAX_PATH_PARAM = 64
+Handler = Callable[..., Any]
+F = TypeVar("F", bound=Handler)
+
+
+@dataclass
+class Call:
+    """What a handler gets: the actor, the validated query and body."""
+
+    actor: Actor
+    query: Any = None
+    body: Any = None
+
+    def require(self, permission: str, unit_id: str | None) -> None:
+        """:func:`idp.rights.require`, answered as the API answers refusals: 404
+        when the actor holds nothing in the unit, 403 otherwise."""
+        authorize(self.actor, permission, unit_id)
+
+
+def authorize(actor: Actor, permission: str, unit_id: str | None, what: str = "unit") -> None:
+    """The one authorisation check, as an API answer (see :meth:`Call.require`)."""
+    try:
+        require(actor, permission, unit_id)
+    except NotPermitted as exc:
+        if exc.foreign:
+            raise not_found(what) from exc
+        raise forbidden(permission) from exc
+
+
+@dataclass
+class Endpoint:
+    """An endpoint as declared: enough to route it and to document it."""
+
+    method: str
+    path: str  # OpenAPI form, relative to /api/v1: /units/{unit_id}/accesses
+    handler: Handler
+    summary: str
+    tag: str
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    response: Any = None  # a model, list[model] or None (204)
+    status: int = 200
+    permission: str | None = None
+    description: str = ""
+    operation_id: str = ""
+    extra_statuses: tuple[int, ...] = field(default=())
+
+
+REGISTRY: list[Endpoint] = []
+
+
+def _flask_rule(path: str) -> str:
+    return path.replace("{", "<").replace("}", ">")
+
+
+def _pointer(where: str, loc: tuple[Any, ...]) -> str:
+    return "/" + "/".join([where, *(str(part) for part in loc)])
+
+
+def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"pointer": _pointer(where, tuple(err["loc"])), "detail": err["msg"]}
+            for err in exc.errors()[:50]
+        ]
+        first = errors[0]["detail"] if errors else "invalid"
+        raise Problem(
+            422, "invalid_input", f"The {where} is invalid: {first}", errors=errors
+        ) from exc
+
+
+def _list_fields(model: type[BaseModel]) -> set[str]:
+    out = set()
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        args = typing.get_args(annotation)
+        candidates = [annotation, *args]
+        if any(typing.get_origin(c) in (list, set, tuple) for c in candidates):
+            out.add(name)
+    return out
+
+
+def _query(model: type[BaseModel]) -> BaseModel:
+    lists = _list_fields(model)
+    data: dict[str, Any] = {}
+    for name in request.args:
+        values = request.args.getlist(name)
+        data[name] = values if name in lists else values[-1]
+    return _validate(model, data, "query")
+
+
+def _body(model: type[BaseModel]) -> BaseModel:
+    if request.mimetype != "application/json":
+        raise Problem(415, "unsupported_media_type", "Send the body as application/json.")
+    try:
+        data = loads(request.get_data(cache=True))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, "malformed_json", "The body is not well-formed JSON.") from exc
+    return _validate(model, data, "body")
+
+
+def _serialise(declared: Any, result: Any, status: int) -> Response:
+    if status == 204 or declared is None:
+        return Response(status=204)
+    if isinstance(result, BaseModel):
+        payload: Any = result.model_dump(mode="json")
+    elif isinstance(result, list):
+        payload = [r.model_dump(mode="json") if isinstance(r, BaseModel) else r for r in result]
+    else:
+        payload = result
+    resp = Response(json.dumps(payload), status=status, mimetype="application/json")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _wrap(ep: Endpoint) -> Callable[..., Response]:
+    def view(**params: str) -> Response:
+        for value in params.values():
+            if len(value) > MAX_PATH_PARAM:
+                raise not_found()
+        actor = caller.authenticate()
+        if ep.permission is not None:
+            authorize(actor, ep.permission, params.get("unit_id") or None)
+        call = Call(actor)
+
+        def run() -> Response:
+            if ep.query is not None:
+                call.query = _query(ep.query)
+            elif request.args:
+                raise Problem(422, "invalid_input", "This endpoint takes no query parameters.")
+            if ep.body is not None:
+                call.body = _body(ep.body)
+            result = ep.handler(call, **params)
+            return _serialise(ep.response, result, ep.status)
+
+        return idempotency.run(actor, run)
+
+    view.__name__ = ep.operation_id
+    return view
+
+
+def endpoint(
+    bp: Blueprint,
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    tag: str,
+    query: type[BaseModel] | None = None,
+    body: type[BaseModel] | None = None,
+    response: Any = None,
+    status: int = 200,
+    permission: str | None = None,
+    extra_statuses: tuple[int, ...] = (),
+) -> Callable[[F], F]:
+    """Declare ``handler(call, **path_params)`` as ``method path`` (see the module).
+    The handler returns a model (or a list of them) matching ``response``, or None
+    with ``status`` 204. Its docstring becomes the operation's description."""
+
+    def register(handler: F) -> F:
+        ep = Endpoint(
+            method=method.upper(),
+            path=path,
+            handler=handler,
+            summary=summary,
+            tag=tag,
+            query=query,
+            body=body,
+            response=response,
+            status=status if response is not None else 204,
+            permission=permission,
+            description=(handler.__doc__ or "").strip(),
+            operation_id=handler.__name__,
+            extra_statuses=extra_statuses,
+        )
+        if any(e.operation_id == ep.operation_id for e in REGISTRY):
+            raise ValueError(f"two endpoints named {ep.operation_id}")
+        REGISTRY.append(ep)
+        bp.add_url_rule(
+            _flask_rule(path), endpoint=ep.operation_id, view_func=_wrap(ep), methods=[ep.method]
+        )
+        return handler
+
+    return register
