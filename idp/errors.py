@@ -116,6 +116,10 @@ def setup_errors(app: Flask) -> None:
         name = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}.get(
             code, (exc.name or "error").lower().replace(" ", "_")
         )
+        if request.path.startswith(PROBLEM_PATH_PREFIX):
+            allowed = getattr(exc, "valid_methods", None)
+            headers = {"Allow": ", ".join(sorted(allowed))} if allowed else None
+            return problem_response(code, name, exc.description or exc.name or "", None, headers)
         return error_response(code, name, exc.description or exc.name or "")
 
     @app.errorhandler(Exception)

@@ -12,6 +12,7 @@ from idp import audit
 from idp.api import bp, pages
 from idp.api.endpoint import Call, endpoint
 from idp.api.pages import Page, PageQuery
+from idp.api.types import Instant
 from idp.units import registry as units
 
 
@@ -27,8 +28,8 @@ class AuditQuery(PageQuery):
     action: str | None = Field(
         None, max_length=100, description="An action, or a prefix ending in '.' (access.)"
     )
-    since: datetime | None = Field(None, description="At or after this instant")
-    until: datetime | None = Field(None, description="Before this instant")
+    since: Instant | None = Field(None, description="At or after this instant")
+    until: Instant | None = Field(None, description="Before this instant")
 
 
 class AuditActor(BaseModel):
