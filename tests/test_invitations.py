@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 
 from idp.accounts import accesses, invites
 from idp.mail.outbox import courier, deliver_due, open_body
@@ -326,3 +326,47 @@ class TestDevelopmentConsole:
         assert "DEVELOPMENT SMS" in capsys.readouterr().err
         page = client.get("/dev/outbox").get_data(as_text=True)
         assert "+4915123456789" in page and "registration code" in page
+
+
+def test_the_cli_adds_contacts_and_lists_resends_and_revokes_invitations(
+    app: Flask, runner: FlaskCliRunner, gateway: SmsReceiver
+) -> None:
+    import json
+
+    from idp.cli import main
+
+    _unit(app)
+    result = runner.invoke(main, [
+        "contacts", "add", "--unit", "acme", "--email", "cli@acme.example",
+        "--given-name", "Cli", "--family-name", "User", "--mobile", "+43 660 1234567",
+        "--role", "employee", "--json"])
+    assert result.exit_code == 0, result.stdout
+    made = json.loads(result.stdout)
+    assert made["status"] == "invited" and made["invitation"]["sms_required"] is True
+    assert gateway.wait_for(1)[0].json()["to"] == "+436601234567"
+    again = runner.invoke(main, [
+        "contacts", "add", "--unit", "acme", "--email", "cli@acme.example",
+        "--given-name", "C", "--family-name", "U", "--json"])
+    assert again.exit_code == 1 and json.loads(again.stdout)["error"] == "person_exists"
+    bad = runner.invoke(main, [
+        "contacts", "add", "--unit", "acme", "--email", "x@acme.example",
+        "--given-name", "C", "--family-name", "U", "--mobile", "12345", "--json"])
+    assert bad.exit_code == 1 and json.loads(bad.stdout)["error"] == "invalid_mobile"
+
+    listed = json.loads(runner.invoke(main, ["invitations", "list", "--json"]).stdout)
+    assert [(r["email"], r["status"]) for r in listed] == [("cli@acme.example", "pending")]
+    assert "token" not in json.dumps(listed)
+    resent = runner.invoke(main, ["invitations", "resend", "cli@acme.example", "--unit",
+                                 "acme", "--json"])
+    assert resent.exit_code == 0, resent.stdout
+    listed = json.loads(runner.invoke(main, ["invitations", "list", "--json"]).stdout)
+    assert sorted((r["status"], r["reason"]) for r in listed) == [
+        ("pending", None), ("revoked", "replaced")]
+    assert runner.invoke(main, ["invitations", "revoke", "cli@acme.example", "--unit", "acme",
+                               "--json"]).exit_code == 0
+    gone = runner.invoke(main, ["invitations", "revoke", "cli@acme.example", "--unit", "acme",
+                               "--json"])
+    assert gone.exit_code == 1 and json.loads(gone.stdout)["error"] == "no_pending_invitation"
+    pending = json.loads(runner.invoke(main, ["invitations", "list", "--pending",
+                                             "--json"]).stdout)
+    assert pending == []
