@@ -198,6 +198,9 @@ def test_boundaries_another_units_admin_gets_404_an_employee_403(
     ({"language": "fr"}, 422, "/body/language"),
     ({"colour": "red"}, 422, "/body/colour"),
     ({"platform_access": None}, 422, "/body/platform_access"),
+    ({"family_name": "Ort\x00"}, 422, "/body/family_name"),
+    ({"notifications": ["x" * 101]}, 422, "/body/notifications/0"),
+    ({"roles": ["r" * 65]}, 422, "/body/roles/0"),
 ])
 def test_bad_input_is_a_problem_and_writes_nothing(
     app: Flask, client: FlaskClient, changes: dict[str, Any], status: int, pointer: str

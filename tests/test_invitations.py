@@ -125,6 +125,8 @@ def test_invite_register_with_sms_code_sign_in_wallet_and_active_access(
     page = web.get(f"/invitation/{token}")
     assert page.status_code == 200 and 'name="code"' in page.get_data(as_text=True)
     assert page.headers["Referrer-Policy"] == "no-referrer"
+    empty = _post_code(web, token, "  ")
+    assert empty.status_code == 200 and "required" in empty.get_data(as_text=True)
     wrong = _post_code(web, token, "AAAAAAAA")
     assert wrong.status_code == 200
     assert "4 more tries" in wrong.get_data(as_text=True)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -125,6 +126,10 @@ def normalise_mobile(raw: str | None) -> str | None:
             "mobile",
         )
     return number
+
+
+def _has_control(value: str) -> bool:
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in value)
 
 
 def new_code() -> str:
@@ -236,6 +241,11 @@ def _checked(data: NewContact, unit: Any) -> tuple[str, list[str], str | None, l
     for name, value in (("given_name", data.given_name), ("family_name", data.family_name)):
         if not value.strip():
             raise ContactRefused("required", f"The {name} is required.", name)
+        if _has_control(value) or len(value.strip()) > 200:
+            raise ContactRefused("invalid_value", f"The {name} is not a usable name.", name)
+    if notifications and any(_has_control(n) or len(n) > 100 for n in notifications):
+        raise ContactRefused("invalid_notifications", "An event name is not usable.",
+                             "notifications")
     return email, roles, mobile, notifications
 
 

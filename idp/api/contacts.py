@@ -5,7 +5,7 @@ a unit, and resend, revoke or read the invitation of an access. The rules are in
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,13 +29,13 @@ class ContactIn(BaseModel):
         description="With the country code: + and 8 to 15 digits. With platform access "
         "the invitation then also needs a registration code sent by SMS.",
     )
-    roles: list[str] = Field(
+    roles: list[Annotated[str, Field(max_length=64)]] = Field(
         default_factory=list, max_length=20, description="Roles defined in the unit"
     )
     platform_access: bool = Field(
         description="true: invited to register and sign in; false: only notifications"
     )
-    notifications: list[str] | None = Field(
+    notifications: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
         None, max_length=50,
         description="Events that send this person an e-mail; null: the roles' defaults",
     )

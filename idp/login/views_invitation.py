@@ -25,7 +25,7 @@ from idp.accounts import invites
 from idp.interaction import pending as interaction
 from idp.login.email_signin import finish_email_sign_in
 from idp.login.flow import OWN_PROTOCOL, see_other
-from idp.login.messages import wrong_code
+from idp.login.messages import message, wrong_code
 
 bp = Blueprint("invitation", __name__, url_prefix="/invitation")
 
@@ -64,7 +64,13 @@ def show(token: str) -> Response:
 @bp.post("/<token>")
 def accept(token: str) -> Response:
     """Redeem the invitation, sign the person in and continue with the wallet form."""
-    result = invites.accept(token, request.form.get("code", "")[:100])
+    code = request.form.get("code", "")[:100]
+    opened = invites.open_link(token)
+    if opened.status == invites.PENDING and opened.sms_required and not (
+        invites.normalise_code(code)
+    ):  # an empty submission costs no try
+        return _form(token, opened, message("required"))
+    result = invites.accept(token, code)
     if result.status == "wrong_code":
         opened = invites.open_link(token)
         if opened.status != invites.PENDING:

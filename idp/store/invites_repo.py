@@ -83,14 +83,15 @@ def count_attempt(invitation_id: str, limit: int, at: datetime) -> int | None:
 
 
 def mark_used(invitation_id: str, at: datetime) -> bool:
-    """Stage the redemption of a live invitation (one conditional UPDATE: of
-    concurrent redemptions at most one wins); True when this one did."""
+    """Stage the redemption of a live, unexpired invitation (one conditional UPDATE:
+    of concurrent redemptions at most one wins); True when this one did."""
     result = db.session.execute(
         update(AccessInvitation)
         .where(
             AccessInvitation.id == invitation_id,
             AccessInvitation.used_at.is_(None),
             AccessInvitation.revoked_at.is_(None),
+            AccessInvitation.expires_at > at,
         )
         .values(used_at=at)
         .execution_options(synchronize_session=False)
