@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -208,6 +208,16 @@ class Settings(BaseSettings):
         description="Time allowed for one SMS hand-over; a timeout is retried like mail.",
     )
     log_level: str = Field("INFO", description="Python logging level.")
+
+    @field_validator("sms_provider")
+    @classmethod
+    def _known_sms_provider(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().lower()
+        if value not in ("gateway", "twilio-shaped"):
+            raise ValueError("IDP_SMS_PROVIDER is gateway or twilio-shaped")
+        return value
 
     @property
     def is_sqlite(self) -> bool:

@@ -372,3 +372,39 @@ def test_the_cli_adds_contacts_and_lists_resends_and_revokes_invitations(
     pending = json.loads(runner.invoke(main, ["invitations", "list", "--pending",
                                              "--json"]).stdout)
     assert pending == []
+
+
+def test_a_domain_that_requires_sso_gets_its_own_sign_in_not_the_link(
+    app: Flask, client: FlaskClient, web: FlaskClient
+) -> None:
+    from idp.domains import registry as domains
+    from idp.domains import rules as domain_rules
+
+    acme = _unit(app)
+    with app.app_context():
+        domains.claim("acme", "acme.example")
+        domains.verify_manually("acme.example", "registrar letter", "test")
+        from idp.federation.registry import secret_context
+        from idp.services import services
+        from idp.store import connectors_repo
+        from idp.store.models import Connector
+
+        cid = connectors_repo.new_connector_id()
+        with atomic():
+            connectors_repo.create(
+                acme, "oidc", "ACME OIDC",
+                {"issuer": "https://login.acme.example", "client_id": "c"},
+                services().sealer.seal(b"s", secret_context(cid)), connector_id=cid)
+        domain_rules.set_rules("acme.example", require_sso=True, connector=cid)
+        db.session.get(Connector, cid).enabled = False  # no usable connector
+        db.session.commit()
+    api = api_for(app, client, "acme")
+    made = _invite(api, acme, mobile=None)
+    token = link_token(app, "nina@acme.example")
+    resp = _post_code(web, token, "")
+    assert resp.status_code == 403  # no usable connector: refused, never signed in by link
+    assert "administrator" in resp.get_data(as_text=True)
+    assert web.get_cookie("ug_session") is None
+    with app.app_context():
+        row = accesses.find(made["account_id"], acme)
+        assert row is not None and row.status == "active"

@@ -5,10 +5,11 @@ link of an invitation e-mail (:mod:`idp.accounts.invites`) lands.
   for the SMS registration code. It only reads: a mail scanner following the link
   uses nothing up.
 * ``POST`` redeems the link (and code): the access becomes active and the address
-  counts as verified, because the single-use link reached that mailbox. The person
-  is then signed in through the normal end of authentication
-  (:func:`idp.login.email_signin.finish_email_sign_in`: TOTP when a policy asks,
-  session) and completes the wallet form before reaching their dashboard.
+  counts as verified, because the single-use link reached that mailbox. When the
+  address's domain requires the company's own sign-in (``require_sso``), the person
+  goes there instead, as with an e-mail code; otherwise they are signed in through
+  the normal end of authentication (:func:`idp.login.email_signin.finish_email_sign_in`:
+  TOTP when a policy asks, session) and completes the wallet form before reaching their dashboard.
 * A wrong code shows the tries left; an expired, used, revoked or unknown link shows
   what to do (ask the administrator for a new invitation), never an error.
 
@@ -23,7 +24,7 @@ from flask_babel import lazy_gettext as _l
 
 from idp.accounts import invites
 from idp.interaction import pending as interaction
-from idp.login.email_signin import finish_email_sign_in
+from idp.login.email_signin import finish_email_sign_in, sso_instead_of_code
 from idp.login.flow import OWN_PROTOCOL, see_other
 from idp.login.messages import message, wrong_code
 
@@ -85,6 +86,9 @@ def accept(token: str) -> Response:
         resume_endpoint=DASHBOARD_RESUME,
         scopes=[],
     )
+    sso = sso_instead_of_code(ix, result.account.email)
+    if sso is not None:  # the company requires its own sign-in: the link signs no one in
+        return _private(sso)
     resp = finish_email_sign_in(ix, result.account)
     if not ix.authenticated:  # a second factor is owed first, or the account is stopped
         return _private(resp)
