@@ -3,7 +3,8 @@ upstream identity, have profile fields changed, are deactivated, reactivated,
 blocked, unblocked, unlocked or anonymised. Every path goes through it: the wallet
 form and sign-in, SCIM (:mod:`idp.provisioning.service`), the LDAP sync
 (:mod:`idp.ldap.apply`, :mod:`idp.ldap.accounts`), federation
-(:mod:`idp.federation.accounts`), joins (:mod:`idp.accounts.invitations`) and the CLI
+(:mod:`idp.federation.accounts`), joins (:mod:`idp.accounts.invitations`), new
+contacts (:mod:`idp.accounts.invites`) and the CLI
 (``idp accounts ...``). Only this module constructs :class:`Account` (a test scans
 ``idp/`` for it).
 
