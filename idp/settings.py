@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -163,7 +163,61 @@ class Settings(BaseSettings):
         "operation starts and each one left is answered 503 (send it again). Keep it "
         "well below `idp serve --timeout`.",
     )
+    invitation_hours: int = Field(
+        72,
+        ge=1,
+        le=720,
+        description="Lifetime of an invitation's registration link and SMS code "
+        "(`idp invitations resend` sends a new one).",
+    )
+    invitation_sms_tries: int = Field(
+        5,
+        ge=1,
+        le=20,
+        description="Wrong SMS registration codes allowed per invitation; then the "
+        "invitation is burnt and must be resent.",
+    )
+    sms_provider: str | None = Field(
+        None,
+        description="SMS sender: `gateway` (JSON POST of `{\"to\", \"text\"}` to "
+        "`IDP_SMS_URL`) or `twilio-shaped` (form POST of `To`, `From`, `Body` with basic "
+        "auth to `IDP_SMS_URL/Accounts/<IDP_SMS_ACCOUNT>/Messages.json`). Unset: "
+        "`gateway` when `IDP_SMS_URL` is set, else development (console and `/dev/outbox`).",
+    )
+    sms_url: str | None = Field(
+        None,
+        description="The SMS gateway's URL (`gateway`), or the base URL of the "
+        "messages API (`twilio-shaped`). http or https.",
+    )
+    sms_token: str | None = Field(
+        None,
+        description="`gateway`: optional bearer token sent as `Authorization: Bearer`. "
+        "`twilio-shaped`: the auth token (basic-auth password).",
+    )
+    sms_account: str | None = Field(
+        None,
+        description="`twilio-shaped`: the account id (basic-auth user and part of the path).",
+    )
+    sms_from: str | None = Field(
+        None, description="`twilio-shaped`: the sender (`From`): a number or sender id."
+    )
+    sms_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="Time allowed for one SMS hand-over; a timeout is retried like mail.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
+
+    @field_validator("sms_provider")
+    @classmethod
+    def _known_sms_provider(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().lower()
+        if value not in ("gateway", "twilio-shaped"):
+            raise ValueError("IDP_SMS_PROVIDER is gateway or twilio-shaped")
+        return value
 
     @property
     def is_sqlite(self) -> bool:

@@ -3,7 +3,8 @@ upstream identity, have profile fields changed, are deactivated, reactivated,
 blocked, unblocked, unlocked or anonymised. Every path goes through it: the wallet
 form and sign-in, SCIM (:mod:`idp.provisioning.service`), the LDAP sync
 (:mod:`idp.ldap.apply`, :mod:`idp.ldap.accounts`), federation
-(:mod:`idp.federation.accounts`), joins (:mod:`idp.accounts.invitations`) and the CLI
+(:mod:`idp.federation.accounts`), joins (:mod:`idp.accounts.invitations`), new
+contacts (:mod:`idp.accounts.invites`) and the CLI
 (``idp accounts ...``). Only this module constructs :class:`Account` (a test scans
 ``idp/`` for it).
 
@@ -170,6 +171,30 @@ def create_wallet(
             )
     except unit_of_work.Conflict:
         raise DuplicateEmail(email) from None
+    return account
+
+
+def stage_contact(
+    email: str,
+    given_name: str,
+    family_name: str,
+    phone_number: str | None,
+    locale: str | None,
+    actor: audit.Actor | str,
+    unit_id: str,
+) -> Account:
+    """Stage the account of a contact an administrator adds as a new person
+    (:mod:`idp.accounts.invites`): the address is not proven yet (the invitation link
+    proves it), the names and mobile number are the employee's own fields (the person
+    may change them), audited ``account.create`` ``via`` ``contact``. The caller
+    commits, with the access, in one transaction; a concurrent account with the same
+    address fails there (:class:`~idp.store.unit_of_work.Conflict`)."""
+    account = new_account(email, email_verified=False, locale=locale)
+    values: dict[str, Any] = {"given_name": given_name, "family_name": family_name}
+    if phone_number:
+        values["phone_number"] = phone_number
+    stage_profile(account, values, field_owners.EMPLOYEE, bump_version=False)
+    audit.record(actor, "account.create", account.id, {"via": "contact"}, unit_id=unit_id)
     return account
 
 

@@ -80,3 +80,7 @@ main.add_command(audit_group)
 from idp.cli.admin_clients import admin_clients_group  # noqa: E402
 
 main.add_command(admin_clients_group)
+from idp.cli.invitations import contacts_group, invitations_group  # noqa: E402
+
+main.add_command(contacts_group)
+main.add_command(invitations_group)

@@ -1,5 +1,7 @@
 """Login interaction pages: e-mail, one-time code, wallet profile, unit choice and
-consent (``/interaction/<interaction_id>/...``, blueprint ``login``).
+consent (``/interaction/<interaction_id>/...``, blueprint ``login``), and the
+invitation pages that lead into them (``/invitation/<token>``, blueprint
+``invitation``).
 
 The protocol side sends the browser to ``url_for("login.start",
 interaction_id=ix.id)``; other login methods end with
@@ -15,5 +17,7 @@ def setup_login(app: Flask) -> None:
     """Register the login blueprint (with its "sign-in link expired" page)."""
     from idp.login import views_code, views_totp, views_wallet  # noqa: F401  (routes register on bp)
     from idp.login.blueprint import bp
+    from idp.login.views_invitation import bp as invitation_bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(invitation_bp)

@@ -27,6 +27,10 @@ its cause, then delivered at least once, with retries, by any node.
 
 Without ``IDP_SMTP_URL`` (development) a message is "delivered" to the console:
 logged and printed to stderr, clearly marked, and kept for ``/dev/outbox``.
+
+The same outbox carries SMS (``kind`` ``sms``, :mod:`idp.sms.outbox`): a payload
+with ``to`` (a number) and the sealed ``text``, handed to the SMS sender
+(:mod:`idp.sms.transport`) with the same leases, retries and back-off.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from flask import Flask, current_app, g
 from idp.mail import smtp
 from idp.mail.render import build_message, render_email
 from idp.services import services, settings
+from idp.sms import transport as sms_transport
 from idp.store import outbox_repo
 from idp.store.models import OutboxMessage, new_id, utcnow
 from idp.store.unit_of_work import atomic
@@ -81,6 +86,7 @@ class HandOff:
     body: dict[str, str]
     created_at: datetime
     lease_until: datetime
+    kind: str = "email"
 
 
 def enqueue_email(
@@ -97,21 +103,34 @@ def enqueue_email(
     message is committed: with ``commit=False`` it is only staged in the current
     transaction, to be committed with its cause."""
     rendered = render_email(template, lang, **context)
-    message_id = new_id()
-    body = {"text": rendered.text, "html": rendered.html}
     payload: dict[str, Any] = {
         "to": to,
         "subject": rendered.subject,
         "lang": lang,
         "template": template,
-        "body": services().sealer.seal(json.dumps(body).encode(), _context(message_id)),
     }
+    body = {"text": rendered.text, "html": rendered.html}
+    return enqueue("email", payload, body, discard_after, commit)
+
+
+def enqueue(
+    kind: str,
+    payload: dict[str, Any],
+    body: dict[str, str],
+    discard_after: datetime | None = None,
+    commit: bool = True,
+) -> str:
+    """Write a message of ``kind`` (``email``, ``sms``) with its ``body`` sealed into
+    ``payload``, leased to this process like :func:`enqueue_email`; the message id."""
+    message_id = new_id()
+    payload = dict(payload)
+    payload["body"] = services().sealer.seal(json.dumps(body).encode(), _context(message_id))
     if discard_after is not None:
         payload["discard_after"] = discard_after.timestamp()
     now = utcnow()
     lease_until = now + FIRST_LEASE
     message = OutboxMessage(
-        id=message_id, kind="email", payload=payload, created_at=now,
+        id=message_id, kind=kind, payload=payload, created_at=now,
         status=outbox_repo.SENDING, attempts=0, next_attempt_at=lease_until,
     )
     if commit:
@@ -120,7 +139,7 @@ def enqueue_email(
     else:
         outbox_repo.stage(message)
     hand_offs: dict[str, HandOff] = g.setdefault(_HAND_OFFS, {})
-    hand_offs[message_id] = HandOff(message_id, payload, body, now, lease_until)
+    hand_offs[message_id] = HandOff(message_id, payload, body, now, lease_until, kind)
     return message_id
 
 
@@ -147,7 +166,8 @@ def deliver_one(message_id: str, now: datetime | None = None) -> bool:
     now = now or utcnow()
     row = outbox_repo.claim(message_id, now, LEASE)
     return row is not None and _attempt(
-        row.id, dict(row.payload or {}), row.attempts or 0, row.created_at, now
+        row.id, dict(row.payload or {}), row.attempts or 0, row.created_at, now,
+        kind=row.kind or "email",
     )
 
 
@@ -161,7 +181,7 @@ def deliver_handed_off(hand_off: HandOff, now: datetime | None = None) -> bool:
                     "sends it when its lease ends", hand_off.message_id)
         return False
     return _attempt(hand_off.message_id, dict(hand_off.payload), 0, hand_off.created_at,
-                    now, hand_off.body)
+                    now, hand_off.body, hand_off.kind)
 
 
 def deliver_due(app: Flask, limit: int = 50, now: datetime | None = None) -> int:
@@ -172,7 +192,8 @@ def deliver_due(app: Flask, limit: int = 50, now: datetime | None = None) -> int
         now = now or utcnow()
         delivered = 0
         for row in outbox_repo.claim_due(now, limit, LEASE):
-            if _attempt(row.id, dict(row.payload or {}), row.attempts or 0, row.created_at, now):
+            if _attempt(row.id, dict(row.payload or {}), row.attempts or 0, row.created_at, now,
+                        kind=row.kind or "email"):
                 delivered += 1
         return delivered
 
@@ -184,9 +205,11 @@ def _attempt(
     created_at: datetime,
     now: datetime,
     body: dict[str, str] | None = None,
+    kind: str = "email",
 ) -> bool:
     """One delivery attempt of a message this caller holds the lease of; records the
-    outcome. ``body`` is the opened body when the caller has it in memory."""
+    outcome. ``body`` is the opened body when the caller has it in memory; ``kind``
+    says whether it goes to SMTP or to the SMS sender."""
     discard_after = payload.get("discard_after")
     if discard_after is not None and now.timestamp() > float(discard_after):
         payload.pop("body", None)
@@ -200,7 +223,11 @@ def _attempt(
         if body is None:
             raise smtp.SmtpDeliveryError("message body missing")
         smtp_url = settings().smtp_url
-        if smtp_url:
+        if kind == "sms":
+            sms_transport.send(settings(), payload["to"], body["text"])
+            if sms_transport.is_real(settings()):
+                payload.pop("body", None)
+        elif smtp_url:
             message = build_message(
                 settings().mail_from, payload["to"], payload["subject"],
                 body["text"], body["html"], created_at,
@@ -209,7 +236,7 @@ def _attempt(
             payload.pop("body", None)
         else:
             _print_to_console(payload, body["text"])
-    except (smtp.SmtpDeliveryError, smtp.SmtpConfigError) as exc:
+    except (smtp.SmtpDeliveryError, smtp.SmtpConfigError, sms_transport.SmsDeliveryError) as exc:
         attempts += 1
         dead = attempts >= MAX_ATTEMPTS
         with atomic():

@@ -33,6 +33,8 @@ from idp.i18n import SUPPORTED
 SUBJECTS: dict[str, Callable[[], str]] = {
     "code": lambda: gettext("Your Unitgate sign-in code"),
     "locked": lambda: gettext("Unitgate sign-in not possible"),
+    "invitation": lambda: gettext("Your invitation to Unitgate"),
+    "welcome": lambda: gettext("You were added as a contact"),
 }
 
 

@@ -862,3 +862,32 @@ class StaffAssignment(Base):
     permissions: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
+
+
+class AccessInvitation(Base):
+    """An invitation to register through an access (``idp.accounts.invites``): a
+    single-use, expiring link sent by e-mail, and an SMS registration code when the
+    person's mobile number is known. The link's token and the code are stored only as
+    keyed hashes. One invitation per access is live; a re-invite ends the previous one
+    (``end_reason`` ``replaced``)."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    access_id: Mapped[str] = mapped_column(
+        ForeignKey("accesses.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    sms_code_hash: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+    sent_at: Mapped[datetime | None] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    # Why it ended before use: ``revoked`` (an admin), ``replaced`` (a re-invite),
+    # ``too_many_attempts`` (wrong SMS codes).
+    end_reason: Mapped[str | None] = mapped_column(String(20))
