@@ -23,6 +23,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, default_exceptions
 from werkzeug.routing import BuildError
 
@@ -127,6 +128,11 @@ PAGE_TEXTS: dict[str, tuple[Any, Any]] = {
            "administrator."),
     ),
     "temporarily_unavailable": _UNAVAILABLE,
+    # not an error code: the page of a form posted without a valid CSRF token
+    "form_expired": (
+        _l("This form has expired"),
+        _l("Please go back, reload the page and try again."),
+    ),
     "server_error": (
         _l("Something went wrong on our side"),
         _l("Please try again in a moment. If it keeps happening, tell support the "
@@ -175,11 +181,13 @@ def _page_detail(status: int, description: str) -> str:
 
 
 def error_page(
-    status: int, error: str, description: str, back: tuple[str, str] | None = None
+    status: int, error: str, description: str, back: tuple[str, str] | None = None,
+    texts: str | None = None,
 ) -> str:
     """The HTML error page in the page's language; ``back`` is (URL, link text) of a
-    safe way back (a merchant's registered address), else the start page."""
-    heading, sentence = PAGE_TEXTS.get(error) or _BY_STATUS_CLASS.get(
+    safe way back (a merchant's registered address), else the start page; ``texts``
+    chooses the heading and sentence when the error code alone does not say enough."""
+    heading, sentence = PAGE_TEXTS.get(texts or error) or _BY_STATUS_CLASS.get(
         status // 100, PAGE_TEXTS["server_error"]
     )
     if back is None:
@@ -205,16 +213,20 @@ def error_page(
 
 
 def error_response(
-    status: int, error: str, description: str, back: tuple[str, str] | None = None
+    status: int, error: str, description: str, back: tuple[str, str] | None = None,
+    texts: str | None = None,
 ) -> Response:
     """An error in the shape the client expects (problem details, OAuth-style JSON
-    or an HTML page, :func:`error_page`, with ``back`` as its way back)."""
+    or an HTML page, :func:`error_page`, with ``back`` as its way back and ``texts``
+    as its choice of :data:`PAGE_TEXTS`)."""
     if request.path.startswith(PROBLEM_PATH_PREFIX):
         return problem_response(status, error, description)
     if wants_json():
         resp = jsonify({"error": error, "error_description": description})
     else:
-        resp = Response(error_page(status, error, description, back), mimetype="text/html")
+        resp = Response(
+            error_page(status, error, description, back, texts), mimetype="text/html"
+        )
     resp.status_code = status
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -245,7 +257,8 @@ def setup_errors(app: Flask) -> None:
             allowed = getattr(exc, "valid_methods", None)
             headers = {"Allow": ", ".join(sorted(allowed))} if allowed else None
             return problem_response(code, name, exc.description or exc.name or "", None, headers)
-        return error_response(code, name, exc.description or exc.name or "")
+        texts = "form_expired" if isinstance(exc, CSRFError) else None
+        return error_response(code, name, exc.description or exc.name or "", texts=texts)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

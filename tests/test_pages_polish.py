@@ -123,6 +123,16 @@ def test_oauth_error_in_german_shows_no_english(app: Flask, web: FlaskClient) ->
     assert "The client is not known here." in english_text
 
 
+def test_a_form_without_its_csrf_token_says_the_form_expired(web: FlaskClient) -> None:
+    login = start(web)
+    resp = web.post(login + "/email", data={"email": EMAIL}, headers=GERMAN)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert "<h1>Dieses Formular ist abgelaufen</h1>" in html
+    assert "Dem Formular fehlt sein Sicherheitsmerkmal (CSRF)." in html
+    assert "The CSRF token is missing." not in html
+
+
 def test_untranslated_details_stay_off_german_pages(app: Flask) -> None:
     from idp.errors import error_page
 
