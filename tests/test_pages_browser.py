@@ -82,4 +82,7 @@ def test_german_consent_at_phone_width_wraps_labels_and_keeps_addresses_whole(
     assert all(a["lines"] == 1 for a in shown if a["fits"]), shown
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"consent-de-360-{backend_name}.png"), full_page=True)
+    for width in (520, 1280):  # two columns: labels wrap in theirs
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate(OVERLAPS) == [], width
     context.close()

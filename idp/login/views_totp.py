@@ -105,8 +105,8 @@ def qr_svg(uri: str, label: str) -> Markup:
 def way_out(ix: Interaction) -> tuple[str, str]:
     """(URL, link text) to leave the TOTP pages: the dashboard's two-step section for
     a set-up begun there, else the merchant's own address (registered, never taken
-    from the request) or, without one, the start page."""
-    if ix.protocol == OWN_PROTOCOL:
+    from the request) or, without one (a sign-in to the dashboard), the start page."""
+    if ix.protocol == OWN_PROTOCOL and ix.params.get("totp_setup") is True:
         back = url_for("dashboard.home") + "#two-step"
         return back, gettext("Cancel and go back to your account")
     home = interaction.merchant_home(ix.params)
