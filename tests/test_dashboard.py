@@ -88,7 +88,9 @@ def test_dashboard_sign_in_needs_a_fresh_code_and_asks_no_consent(
         data = ephemeral().get(f"ix:{ix_id}")
     assert data is not None and data["protocol"] == "account" and data["scopes"] == []
     assert data["client_id"] == "unitgate-account"
-    assert "Unitgate account" in web.get(path_of(resp)).get_data(as_text=True)
+    page = web.get(path_of(resp)).get_data(as_text=True)
+    assert "Sign in to your account" in page  # the dashboard is no merchant
+    assert "asks you to sign in" not in page and "Unitgate account asks" not in page
     # two companies, yet neither a unit choice nor a consent page on the way
     html = sign_in_to_dashboard(app, web).get_data(as_text=True)
     assert "Ann Example" in html and ANN in html

@@ -66,7 +66,7 @@ def test_sign_in_and_withdraw_a_consent(
     page = context.new_page()
     page.goto(f"{live_server.url}/account")
     assert re.search(r"/interaction/[\w-]+$", page.url)
-    assert "Unitgate account" in page.locator("main").inner_text()
+    assert "Sign in to your account" in page.locator("main").inner_text()
     page.get_by_label("Work e-mail address").fill(EMAIL)
     page.get_by_role("button", name="Send code").click()
     page.wait_for_url(re.compile(r"/code$"))

@@ -211,7 +211,10 @@ def test_five_wrong_tries_then_the_code_is_gone(app: Flask, web: FlaskClient,
     assert "Too many wrong codes" in web.get(login + "/code").get_data(as_text=True)
     resp = submit_code(web, login, code)  # the right code, too late
     assert path_of(resp) == login + "/code"
-    assert "expired" in web.get(login + "/code").get_data(as_text=True)
+    page = web.get(login + "/code").get_data(as_text=True)
+    # still "too many tries" (issue 16), not "expired or already used"; no Continue
+    assert "Too many wrong codes" in page and "expired" not in page
+    assert 'id="code"' not in page
 
 
 def test_fifth_try_may_still_be_right(app: Flask, web: FlaskClient,

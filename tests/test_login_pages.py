@@ -155,7 +155,12 @@ def test_finished_interaction_cannot_be_replayed(app: Flask, web: FlaskClient) -
     make_account(app)
     login, resp = authenticate(app, web)
     resumed(web, post(web, resp.headers["Location"], login + "/consent", {"decision": "allow"}))
-    assert web.get(login).status_code == 400
+    # Not resumed again: the back button finds "you are signed in", no form to re-post.
+    for page in (login, login + "/consent", login + "/code"):
+        again = web.get(page)
+        html = again.get_data(as_text=True)
+        assert again.status_code == 200 and "You are signed in" in html
+        assert "Office Supplies Ltd" in html and "<form" not in html
 
 
 # --- CSRF and 303 --------------------------------------------------------------------

@@ -359,6 +359,19 @@ class TestDevelopmentMode:
         assert code in html
         assert submit_code(web, login, code).headers["Location"].endswith("/profile")
 
+    def test_each_mail_reaches_the_console_once(self, app: Flask, web: FlaskClient,
+                                                 capfd: pytest.CaptureFixture[str],
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+        """The console shows a development mail once: printed, not also logged with
+        its body (in development both end on the same terminal)."""
+        caplog.set_level("DEBUG")
+        login = start(web)
+        submit_email(web, login, EMAIL)
+        outbox.courier(app).drain()
+        console = capfd.readouterr().err + caplog.text
+        assert console.count("DEVELOPMENT MAIL") == 1
+        assert console.count("Your sign-in code for") == 1
+
 
 def test_no_dev_outbox_outside_development(client: FlaskClient) -> None:
     assert client.get("/dev/outbox").status_code == 404

@@ -1,14 +1,22 @@
-"""The ``idp`` command line (Flask's click integration).
+"""The ``idp`` command line: a plain click group with Unitgate's commands only.
 
 Every command that creates something accepts ``--json`` and then prints one JSON object.
 Each command group lives in its own module and is added to :data:`main` below.
+
+The app is built only when a command needs it (Flask's ``with_appcontext`` asks
+the :class:`~flask.cli.ScriptInfo` that :class:`UnitgateGroup` provides), so
+``idp --help`` and ``idp --version`` work without any configuration, and Flask's
+own options (``--app``, ``--debug``, ``--env-file``) are not offered.
 """
 
 from __future__ import annotations
 
+from importlib import metadata
+from typing import Any
+
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
+from flask.cli import ScriptInfo
 
 
 def _create_app() -> Flask:
@@ -21,7 +29,30 @@ def _create_app() -> Flask:
         raise click.ClickException(str(exc)) from exc
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
+def unitgate_version() -> str:
+    """The installed Unitgate's version (package metadata), "unknown" outside one."""
+    try:
+        return metadata.version("unitgate")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class UnitgateGroup(click.Group):
+    """A click group whose commands find the app through a :class:`ScriptInfo`
+    that builds it on first use (a test runner passes its own)."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        extra.setdefault("obj", ScriptInfo(create_app=_create_app, set_debug_flag=False))
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@click.group(cls=UnitgateGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    version=unitgate_version(), prog_name="Unitgate", message="%(prog)s %(version)s"
+)
 def main() -> None:
     """Unitgate identity provider."""
 

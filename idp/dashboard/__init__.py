@@ -13,17 +13,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import Flask
-from flask_babel import format_date, format_datetime
+
+from idp.i18n import format_when
 
 
 def account_datetime(value: datetime) -> str:
-    """A stored UTC time as a date and time in the page's language (UTC)."""
-    return f"{format_datetime(_utc(value), 'medium')} UTC"
+    """A stored UTC time as a date and time for the reader (:func:`idp.i18n.format_when`:
+    language, time zone, the zone shown)."""
+    return format_when(_utc(value))
 
 
 def account_date(value: datetime) -> str:
-    """A stored UTC time as a date in the page's language."""
-    return format_date(_utc(value), "medium")
+    """A stored UTC time as a date for the reader (in the reader's time zone)."""
+    return format_when(_utc(value), "date")
 
 
 def account_iso(value: datetime) -> str:
@@ -37,11 +39,14 @@ def _utc(value: datetime) -> datetime:
 
 
 def setup_dashboard(app: Flask) -> None:
-    """Register the ``dashboard`` blueprint and its date filters."""
+    """Register the ``dashboard`` blueprint (with the start page at ``/``) and its
+    date filters."""
     from idp.dashboard import views, views_totp  # noqa: F401  (routes register on bp)
     from idp.dashboard.blueprint import bp
+    from idp.dashboard.landing import bp as landing
 
     app.register_blueprint(bp)
+    app.register_blueprint(landing)
     app.add_template_filter(account_datetime, "account_datetime")
     app.add_template_filter(account_date, "account_date")
     app.add_template_filter(account_iso, "account_iso")

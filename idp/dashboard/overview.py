@@ -13,7 +13,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from idp.accounts import lifecycle as accounts
-from idp.login.release import CLAIM_LABELS, SCOPE_TITLES
+from idp.login.release import CLAIM_LABELS, SCOPE_TITLES, role_label
 from idp.release import merchants
 from idp.store import consent_repo, dashboard_repo
 
@@ -128,8 +128,10 @@ def consents(account_id: str) -> list[ConsentRow]:
 
 
 def companies(account_id: str) -> list[dict[str, Any]]:
-    """The account's units with its roles in each, by unit name."""
+    """The account's units with its roles in each (built-in roles translated), by
+    unit name."""
     return [
-        {"name": m.unit.name, "roles": list(m.roles or []), "unit_id": m.unit_id}
+        {"name": m.unit.name, "roles": [role_label(r) for r in m.roles or []],
+         "unit_id": m.unit_id}
         for m in accounts.accesses(account_id)
     ]

@@ -22,7 +22,7 @@ from werkzeug.datastructures import MultiDict
 from idp import audit
 from idp.accounts import field_owners
 from idp.accounts import lifecycle as accounts
-from idp.login.profile_form import FieldSpec, validate
+from idp.login.profile_form import FieldSpec, shadowed, validate
 from idp.provisioning.errors import Busy, FieldOwned, InvalidValue, NotFound
 from idp.store.models import Access, Account
 
@@ -74,14 +74,18 @@ def chosen_access(account_id: str, unit_id: str | None) -> Access | None:
 def fields(account: Account, access: Access | None) -> list[ProfileField]:
     """Every profile field with its current value and whether the employee may edit
     it (and if not, a translated "managed by ..." text): the account's personal fields,
-    then the employer facts of ``access`` (none without one)."""
+    then the employer facts of ``access`` (none without one; not those a unit field
+    shadows, :func:`idp.login.profile_form.shadowed`), then the unit's own fields."""
     unit_fields = accounts.unit_fields(account.id, [access]) if access is not None else []
     extra_names = [f.name for f in unit_fields]
     editable = set(field_owners.employee_editable(account, access, extra_names))
     owned = {**field_owners.owners(account), **field_owners.owners(access)}
     result: list[ProfileField] = []
+    hidden = shadowed([(name, label) for name, label, _r, _a in FACT_FIELDS], unit_fields)
     base = BASE_FIELDS + (FACT_FIELDS if access is not None else ())
     for name, label, required, autocomplete in base:
+        if name in hidden:  # the unit's own field of that name or label stands for it
+            continue
         row: Any = access if field_owners.is_fact(name) else account
         result.append(
             ProfileField(

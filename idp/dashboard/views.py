@@ -98,7 +98,7 @@ def resume(interaction_id: str) -> Response:
     interaction (once) and show the dashboard."""
     ix = interaction.load(interaction_id)
     if ix is None or ix.protocol != OWN_PROTOCOL:
-        return expired_page()
+        return expired_page(interaction_id)
     done = interaction.consume(ix)
     if done is None or not done.authenticated:
         return expired_page()

@@ -121,6 +121,10 @@ def _record_key(interaction_id: str) -> str:
     return f"otp:{interaction_id}"
 
 
+def _exhausted_key(interaction_id: str) -> str:
+    return f"otp-exhausted:{interaction_id}"
+
+
 def _tries_key(code_id: str) -> str:
     return f"otp-tries:{code_id}"
 
@@ -180,6 +184,7 @@ def send_code(ix: Interaction, email: str, ip: str, lang: str) -> SendOutcome:
     code = new_code(LONG_CODE_DIGITS if long else CODE_DIGITS)
     lifetime = code_lifetime_seconds()
     expires_at = time.time() + lifetime
+    ephemeral().delete(_exhausted_key(ix.id))
     ephemeral().put(
         _record_key(ix.id),
         {
@@ -231,6 +236,8 @@ def redeem_code(ix: Interaction, submitted: str, now: float | None = None) -> Re
     store = ephemeral()
     record = store.get(_record_key(ix.id))
     if record is None or now >= float(record.get("expires_at", 0)):
+        if record is None and store.get(_exhausted_key(ix.id)) is not None:
+            return Redemption(RedeemOutcome.EXHAUSTED)  # still "too many tries", not "expired"
         return Redemption(RedeemOutcome.EXPIRED)
     email = str(record["email"])
     max_tries = settings().otp_max_tries
@@ -273,11 +280,32 @@ def redeem_code(ix: Interaction, submitted: str, now: float | None = None) -> Re
 
 
 def _burn(interaction_id: str, code_id: str) -> None:
-    """Remove the code of ``interaction_id`` if it is still ``code_id``."""
+    """Remove the code of ``interaction_id`` if it is still ``code_id`` (too many wrong
+    tries), and remember that for the code's lifetime, so later submissions and the
+    code page say "too many tries" (:func:`code_state`) until a new code is sent."""
     store = ephemeral()
     current = store.get(_record_key(interaction_id))
     if current is not None and current.get("cid") == code_id:
         store.delete(_record_key(interaction_id))
+    store.put(_exhausted_key(interaction_id), {"cid": code_id}, code_lifetime_seconds())
+
+
+class CodeState(Enum):
+    LIVE = "live"  # a code can be entered
+    EXHAUSTED = "exhausted"  # too many wrong tries: a new code is needed
+    NONE = "none"  # expired, used, or never sent
+
+
+def code_state(ix: Interaction, now: float | None = None) -> CodeState:
+    """Whether the code page of ``ix`` can take a code (read only, counts nothing)."""
+    now = time.time() if now is None else now
+    store = ephemeral()
+    record = store.get(_record_key(ix.id))
+    if record is not None and now < float(record.get("expires_at", 0)):
+        return CodeState.LIVE
+    if store.get(_exhausted_key(ix.id)) is not None:
+        return CodeState.EXHAUSTED
+    return CodeState.NONE
 
 
 def _count_failure(email: str) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Response, g, request
 
@@ -131,6 +132,70 @@ def save(ix: Interaction) -> None:
 
 
 def consume(ix: Interaction) -> Interaction | None:
-    """Atomically remove a finished interaction so it is resumed at most once."""
+    """Atomically remove a finished interaction so it is resumed at most once. What
+    became of it stays behind for :data:`TTL_SECONDS` (:func:`ended`), so the
+    browser's back button finds a friendly page instead of a dead link."""
     data = ephemeral().take(_key(ix.id))
-    return None if data is None else _from_stored(data)
+    if data is None:
+        return None
+    ephemeral().put(  # ``ix`` as the caller holds it: an inline resume did not save it
+        _ended_key(ix.id),
+        {
+            "client_name": ix.client_name,
+            "protocol": ix.protocol,
+            "merchant_url": merchant_home(ix.params),
+            "completed": ix.finished,
+            "browser_hash": ix.browser_hash,
+        },
+        TTL_SECONDS,
+    )
+    return _from_stored(data)
+
+
+@dataclass(frozen=True)
+class Ended:
+    """An interaction that was resumed (:func:`consume`): whom it was for, where that
+    merchant lives (the origin of its registered redirect or ACS URL; None when
+    unknown) and whether the sign-in reached the merchant with consent."""
+
+    client_name: str
+    protocol: str
+    merchant_url: str | None
+    completed: bool
+
+
+def _ended_key(interaction_id: str) -> str:
+    return f"ix-ended:{interaction_id}"
+
+
+def merchant_home(params: dict[str, Any]) -> str | None:
+    """The origin (``scheme://host/``) of the URL the protocol answers the merchant
+    at: OIDC's ``redirect_uri`` or SAML's ``acs_url``, both checked against the
+    merchant's registration before an interaction starts. None without one."""
+    for name in ("redirect_uri", "acs_url"):
+        url = params.get(name)
+        if not isinstance(url, str):
+            continue
+        parts = urlsplit(url)
+        if parts.scheme in ("https", "http") and parts.netloc and "@" not in parts.netloc:
+            return f"{parts.scheme}://{parts.netloc}/"
+    return None
+
+
+def ended(interaction_id: str) -> Ended | None:
+    """What became of this browser's interaction ``interaction_id`` after it was
+    resumed (None when unknown, long gone or another browser's)."""
+    if not interaction_id or len(interaction_id) > 64:
+        return None
+    data = ephemeral().get(_ended_key(interaction_id))
+    if data is None:
+        return None
+    token = request.cookies.get(BROWSER_COOKIE, "")
+    if not token or not hasher().verify(token, "interaction-browser", data["browser_hash"]):
+        return None
+    return Ended(
+        client_name=str(data.get("client_name", "")),
+        protocol=str(data.get("protocol", "")),
+        merchant_url=data.get("merchant_url"),
+        completed=bool(data.get("completed")),
+    )

@@ -12,6 +12,9 @@ from idp.interaction.pending import Interaction
 from idp.login.formstate import FormState
 from idp.login.messages import message
 
+# Unitgate's own employee dashboard (``idp.dashboard``) as an interaction's protocol.
+OWN_PROTOCOL = "account"
+
 
 class Expired(Exception):
     """The interaction does not exist, expired, or belongs to another browser."""
@@ -25,9 +28,20 @@ def load(interaction_id: str) -> Interaction:
     return ix
 
 
-def expired_page() -> Response:
-    """400 with a page that says the sign-in link expired and what to do."""
-    return Response(render_template("login/expired.html"), status=400, mimetype="text/html")
+def expired_page(interaction_id: str | None = None) -> Response:
+    """The page of a login link that no longer works, always with a way on.
+
+    A sign-in this browser finished a moment ago (the back button after consent,
+    :func:`idp.interaction.pending.ended`): 200, "you are signed in", with a link to
+    the merchant (the origin of its registered redirect URL) or to the dashboard.
+    Anything else: 400, "this sign-in link has expired", with a link to the start
+    page and the advice to start again at the shop."""
+    ended = interaction.ended(interaction_id or "")
+    status = 200 if ended is not None else 400
+    return Response(
+        render_template("login/expired.html", ended=ended, own=OWN_PROTOCOL),
+        status=status, mimetype="text/html",
+    )
 
 
 def page(template: str, ix: Interaction, state: FormState, **context: Any) -> Response:

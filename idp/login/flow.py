@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Response, url_for
+from flask_babel import gettext
 
 from idp.accounts import lifecycle as accounts
 from idp.errors import error_response
@@ -28,13 +29,14 @@ from idp.factors import totp
 from idp.interaction import pending as interaction
 from idp.interaction import sessions
 from idp.interaction.pending import Interaction
+from idp.login import common
 from idp.release import consent, merchants
 from idp.store.models import Account
 from idp.web.redirects import redirect
 
 # Unitgate's own employee dashboard (``idp.dashboard``): no merchant, nothing released,
 # so a sign-in there needs neither a unit choice nor consent.
-OWN_PROTOCOL = "account"
+OWN_PROTOCOL = common.OWN_PROTOCOL
 
 
 def merchant_of(ix: Interaction) -> str:
@@ -50,6 +52,16 @@ def merchant_of(ix: Interaction) -> str:
         found = merchants.of_service_provider(ix.client_id)
     ix.merchant_id = found.id if found is not None else ""
     return ix.merchant_id
+
+
+def back_to_merchant(ix: Interaction) -> tuple[str, str] | None:
+    """(URL, link text) of the merchant of ``ix`` for an error page's way back: the
+    origin of its registered redirect or ACS URL (never an address from the request
+    alone); None when there is none (the start page is offered instead)."""
+    home = interaction.merchant_home(ix.params)
+    if home is None:
+        return None
+    return home, gettext("Back to %(merchant)s", merchant=ix.client_name)
 
 
 def see_other(endpoint: str, **values: Any) -> Response:
@@ -73,7 +85,7 @@ def finish_authentication(
     if not account.can_sign_in:
         return error_response(
             403, "access_denied", "This account cannot sign in at the moment. "
-            "Please contact your administrator."
+            "Please contact your administrator.", back=back_to_merchant(ix),
         )
     acr = acr_levels.achieved(amr, acr)
     if totp.owed(account.id, amr, ix.require_mfa):

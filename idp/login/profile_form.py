@@ -39,9 +39,26 @@ FACT_FIELDS = (
 UNIT_FIELD_MAX_LENGTH = 200
 
 
+def _key(text: str) -> str:
+    return " ".join(text.replace("_", " ").casefold().split())
+
+
+def shadowed(builtins: list[tuple[str, Any]], unit_fields: list[UnitProfileField]) -> set[str]:
+    """The names of the built-in fields (``(name, label)`` pairs) that a unit field
+    shadows, so that a form shows one "Department", not two.
+
+    The rule (docs/account.md): a unit field shadows a built-in field when its name
+    or its label equals the built-in's name (``cost_centre`` as "cost centre") or its
+    label in the page's language, ignoring case and underscores. The unit's field
+    wins: it is shown with its own label and required flag; the built-in one is not
+    offered (its stored value is kept and released as before)."""
+    taken = {_key(f.name) for f in unit_fields} | {_key(f.label or "") for f in unit_fields}
+    return {name for name, label in builtins if {_key(name), _key(str(label))} & taken}
+
+
 def field_specs(unit_fields: list[UnitProfileField], facts: bool = True) -> list[FieldSpec]:
-    """The base fields, the employer facts (when ``facts``), then the units' extra
-    fields."""
+    """The base fields, the employer facts (when ``facts``; not those a unit field
+    shadows, :func:`shadowed`), then the units' extra fields."""
     extra = [
         FieldSpec(
             name=EXTRA_PREFIX + f.name,
@@ -52,7 +69,9 @@ def field_specs(unit_fields: list[UnitProfileField], facts: bool = True) -> list
         )
         for f in unit_fields
     ]
-    return [*BASE_FIELDS, *(FACT_FIELDS if facts else ()), *extra]
+    hidden = shadowed([(f.name, f.label) for f in FACT_FIELDS], unit_fields)
+    shown_facts = [f for f in FACT_FIELDS if f.name not in hidden] if facts else []
+    return [*BASE_FIELDS, *shown_facts, *extra]
 
 
 def _clean(value: str) -> str:

@@ -6,15 +6,13 @@ page. Claims without a value are not released and not listed."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from idp.accounts import lifecycle as accounts
-from idp.i18n import LANGUAGE_NAMES
+from idp.i18n import LANGUAGE_NAMES, format_when
 from idp.interaction.pending import Interaction
 from idp.release.claims import SCOPE_CLAIMS, SUPPORTED_CLAIMS, claims_for_scopes, released_claims
 from idp.store.models import Account
@@ -43,14 +41,34 @@ CLAIM_LABELS = {
     "org_id": _l("Company identifier"),
     "org_name": _l("Company"),
     "roles": _l("Roles"),
+    "wallet_fields": _l("Your company's own fields"),
 }
 NO_VALUE_SHOWN = {"sub"}
+# Released but not listed as data on the consent page: internal identifiers (the
+# company's name stands for its id), metadata (when the profile last changed), and
+# the full name when given and family name are listed anyway.
+NOT_LISTED = {"org_id", "updated_at"}
+# The built-in roles (idp.units.registry.BASE_ROLES) by their translated names; a
+# unit's own permission groups are shown as they are named.
+ROLE_LABELS = {
+    "main_user": _l("Main user"),
+    "commercial_contact": _l("Commercial contact"),
+    "operational_contact": _l("Operational contact"),
+    "employee": _l("Employee"),
+}
+
+
+def role_label(role: str) -> str:
+    """The translated name of a built-in role, any other role as it is named."""
+    label = ROLE_LABELS.get(role)
+    return str(label) if label is not None else role
 
 
 @dataclass
 class Item:
     label: str
     value: str | None
+    is_address: bool = False  # an e-mail address (kept on one line)
 
 
 @dataclass
@@ -72,7 +90,9 @@ def _show(name: str, value: Any) -> str:
     if name == "locale":
         return LANGUAGE_NAMES.get(str(value), str(value))
     if name == "updated_at":
-        return format_datetime(datetime.fromtimestamp(int(value), UTC), "medium")
+        return format_when(int(value))
+    if name == "roles":
+        return ", ".join(role_label(str(v)) for v in value or [])
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value)
@@ -106,8 +126,11 @@ def release_for(ix: Interaction, account: Account) -> Release:
     groups: list[Group] = []
     for scope in scopes:
         group = Group(scope, str(SCOPE_TITLES.get(scope, scope)))
+        names_listed = {"given_name", "family_name"} <= set(requested) & set(values)
         for claim in SCOPE_CLAIMS[scope]:
-            if claim not in requested or claim not in values:
+            if claim not in requested or claim not in values or claim in NOT_LISTED:
+                continue
+            if claim == "name" and names_listed:
                 continue
             if claim == "wallet_fields":
                 wallet: dict[str, Any] = dict(values[claim])
@@ -115,7 +138,9 @@ def release_for(ix: Interaction, account: Account) -> Release:
                     group.items.append(Item(labels.get(name, name), str(value)))
                 continue
             shown = None if claim in NO_VALUE_SHOWN else _show(claim, values[claim])
-            group.items.append(Item(str(CLAIM_LABELS.get(claim, claim)), shown))
+            group.items.append(
+                Item(str(CLAIM_LABELS.get(claim, claim)), shown, is_address=claim == "email")
+            )
         if group.items or not SCOPE_CLAIMS[scope]:
             groups.append(group)
     return Release(groups=groups, claim_names=requested)

@@ -12,7 +12,7 @@ from flask_babel import get_locale
 
 from idp.accounts import lifecycle as accounts
 from idp.factors import email_otp
-from idp.factors.email_otp import RedeemOutcome, SendOutcome
+from idp.factors.email_otp import CodeState, RedeemOutcome, SendOutcome
 from idp.interaction import pending as interaction
 from idp.login import proof
 from idp.login.blueprint import bp
@@ -27,9 +27,9 @@ from idp.login.formstate import FormState, recall, remember
 
 
 @bp.errorhandler(Expired)
-def _expired(_exc: Expired) -> Response:
+def _expired(exc: Expired) -> Response:
     """Any login page of an unknown, expired or foreign interaction: 400, not 500."""
-    return expired_page()
+    return expired_page(str(exc.args[0]) if exc.args else None)
 
 
 @bp.get("/<interaction_id>")
@@ -88,8 +88,15 @@ def code(interaction_id: str) -> Response:
     if sso is not None:
         return sso
     state = recall(ix, "code")
+    live = email_otp.code_state(ix)
+    if live is not CodeState.LIVE and "code" not in state.errors and not state.notice:
+        # No code can be entered (too many tries, expired): say so, offer only a new one.
+        state.errors["code"] = (
+            "code_exhausted" if live is CodeState.EXHAUSTED else "code_expired"
+        )
     return page(
-        "login/code.html", ix, state, minutes=email_otp.code_lifetime_seconds() // 60
+        "login/code.html", ix, state, minutes=email_otp.code_lifetime_seconds() // 60,
+        code_live=live is CodeState.LIVE,
     )
 
 

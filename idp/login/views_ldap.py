@@ -44,8 +44,8 @@ MESSAGES = {
 
 
 @bp.errorhandler(Expired)
-def _expired(_exc: Expired) -> Response:
-    return expired_page()
+def _expired(exc: Expired) -> Response:
+    return expired_page(str(exc.args[0]) if exc.args else None)
 
 
 def _render(ix: object, state: FormState) -> Response:

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Response, render_template, request
+import segno
+from flask import Response, render_template, request, url_for
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
 
 from idp.accounts import lifecycle as accounts
 from idp.factors import totp
@@ -22,7 +25,7 @@ from idp.interaction import pending as interaction
 from idp.interaction import sessions
 from idp.interaction.pending import Interaction
 from idp.login.blueprint import bp
-from idp.login.common import load
+from idp.login.common import OWN_PROTOCOL, load
 from idp.login.flow import finish_authentication, next_step, see_other
 from idp.login.formstate import FormState, recall, remember
 from idp.login.messages import wrong_code
@@ -86,8 +89,34 @@ def _render(template: str, ix: Interaction, state: FormState, status: int = 200,
     return resp
 
 
+def qr_svg(uri: str, label: str) -> Markup:
+    """``uri`` as a QR code (ISO/IEC 18004, error correction M), an inline SVG made
+    on the server (no script, no external image: the page's CSP stays strict), with
+    ``label`` as its accessible name."""
+    svg = segno.make(uri, error="m", micro=False).svg_inline(
+        scale=4, border=4, dark="#000", light="#fff", omitsize=True, svgclass="ug-qr"
+    )
+    # segno writes only module coordinates and the fixed attributes above (the URI's
+    # text never appears in the SVG); the label is escaped.
+    named = svg.replace("<svg ", f'<svg role="img" aria-label="{escape(label)}" ', 1)
+    return Markup(named)  # noqa: S704
+
+
+def way_out(ix: Interaction) -> tuple[str, str]:
+    """(URL, link text) to leave the TOTP pages: the dashboard's two-step section for
+    a set-up begun there, else the merchant's own address (registered, never taken
+    from the request) or, without one (a sign-in to the dashboard), the start page."""
+    if ix.protocol == OWN_PROTOCOL and ix.params.get("totp_setup") is True:
+        back = url_for("dashboard.home") + "#two-step"
+        return back, gettext("Cancel and go back to your account")
+    home = interaction.merchant_home(ix.params)
+    if home is not None:
+        return home, gettext("Cancel and go back to %(merchant)s", merchant=ix.client_name)
+    return url_for("landing.home"), gettext("Cancel and go to the Unitgate start page")
+
+
 def _exhausted_page(ix: Interaction) -> Response:
-    return _render("login/totp_exhausted.html", ix, FormState(), status=403)
+    return _render("login/totp_exhausted.html", ix, FormState(), status=403, way_out=way_out(ix))
 
 
 @bp.get("/<interaction_id>/totp", endpoint="totp")
@@ -104,7 +133,7 @@ def totp_code(interaction_id: str) -> Response:
     if not totp.enrolled(subject.account.id):
         return see_other("login.totp_setup", interaction_id=ix.id)
     return _render("login/totp_code.html", ix, recall(ix, "totp"),
-                   units=totp.required_by_units(subject.account.id))
+                   units=totp.required_by_units(subject.account.id), way_out=way_out(ix))
 
 
 @bp.post("/<interaction_id>/totp")
@@ -131,9 +160,12 @@ def totp_setup(interaction_id: str) -> Response:
     secret = totp.begin_enrolment(subject.account)
     if secret is None:
         return see_other("login.totp", interaction_id=ix.id)
+    uri = totp.provisioning_uri(secret, subject.account.email)
     return _render(
         "login/totp_setup.html", ix, recall(ix, "totp"),
-        uri=totp.provisioning_uri(secret, subject.account.email),
+        uri=uri,
+        qr=qr_svg(uri, gettext("QR code to scan with your authenticator app")),
+        way_out=way_out(ix),
         secret=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)),
         units=totp.required_by_units(subject.account.id),
     )

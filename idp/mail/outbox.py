@@ -26,7 +26,7 @@ its cause, then delivered at least once, with retries, by any node.
   serve`` starts one in each worker.
 
 Without ``IDP_SMTP_URL`` (development) a message is "delivered" to the console:
-logged and printed to stderr, clearly marked, and kept for ``/dev/outbox``.
+printed once to stderr, clearly marked, and kept for ``/dev/outbox``.
 
 The same outbox carries SMS (``kind`` ``sms``, :mod:`idp.sms.outbox`): a payload
 with ``to`` (a number) and the sealed ``text``, handed to the SMS sender
@@ -273,7 +273,9 @@ def close_smtp_session() -> None:
 
 def _print_to_console(payload: dict[str, Any], text: str) -> None:
     banner = "=" * 20 + " DEVELOPMENT MAIL (IDP_SMTP_URL unset, not sent) " + "=" * 20
-    log.warning("%s\nTo: %s\nSubject: %s\n\n%s", banner, payload["to"], payload["subject"], text)
+    # Printed once, on stderr; the log (also on stderr in development) only notes it,
+    # so the console does not show every mail twice.
+    log.info("development mail to %s printed on the console, not sent", payload["to"])
     print(
         f"\n{banner}\nTo: {payload['to']}\nSubject: {payload['subject']}\n\n{text}\n"
         f"{'=' * len(banner)}\n",
