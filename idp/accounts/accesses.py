@@ -37,6 +37,7 @@ __all__ = [
     "create",
     "find",
     "granting",
+    "is_last_main_user",
     "of_account",
     "reactivate",
     "record_signin",
@@ -262,6 +263,23 @@ def remove(account_id: str, unit_id: str, actor: audit.Actor | str) -> bool:
     accesses_repo.flush()  # gone before anything else staged (a new access) is inserted
     audit.record(actor, "access.removed", account_id, {"unit_id": unit_id})
     return True
+
+
+MAIN_USER = "main_user"
+# The accesses that count as a unit's main users: those that administer it now or
+# will once the invitation is accepted (a suspended one does not).
+_MAIN_USER_STATUSES = (AccessStatus.ACTIVE.value, AccessStatus.INVITED.value)
+
+
+def is_last_main_user(account_id: str, unit_id: str) -> bool:
+    """True when the account's access to ``unit_id`` holds the role ``main_user``
+    (active or invited) and no other access to the unit does: removing it (or the
+    role) would leave the unit without anyone to administer it."""
+    holders = {
+        holder for holder, roles in accesses_repo.roles_in_unit(unit_id, _MAIN_USER_STATUSES)
+        if MAIN_USER in roles
+    }
+    return holders == {account_id}
 
 
 def record_signin(account_id: str, unit_id: str | None, at: datetime | None = None) -> None:

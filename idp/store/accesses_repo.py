@@ -7,22 +7,26 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from idp.store.db import db
-from idp.store.models import Access, AccessStatus, Account, SignIn
+from idp.store.models import UNIT_BLOCKED, Access, AccessStatus, Account, SignIn, Unit
 
 ACCESSES = cast(Table, Access.__table__)
+UNITS = cast(Table, Unit.__table__)
 
 
 def granting_sql(now: Any) -> ColumnElement[bool]:
     """SQL for :meth:`Access.grants` over the ``accesses`` table: active, with
-    platform access, and not ended at ``now`` (a value or a bind parameter)."""
+    platform access, not ended at ``now`` (a value or a bind parameter), and its
+    unit not blocked."""
     return and_(
         ACCESSES.c.status == AccessStatus.ACTIVE.value,
         ACCESSES.c.platform_access.is_(True),
         or_(ACCESSES.c.ends_at.is_(None), ACCESSES.c.ends_at > now),
+        # one primary-key probe: the unit is not blocked (its customer is not)
+        ~exists().where(UNITS.c.id == ACCESSES.c.unit_id, UNITS.c.status == UNIT_BLOCKED),
     )
 
 
@@ -39,7 +43,8 @@ def in_units(account_id: str, unit_ids: Iterable[str]) -> list[Access]:
     if not ids:
         return []
     return list(db.session.scalars(
-        select(Access).where(Access.account_id == account_id, Access.unit_id.in_(ids))
+        select(Access).options(joinedload(Access.unit))
+        .where(Access.account_id == account_id, Access.unit_id.in_(ids))
     ))
 
 
@@ -103,3 +108,12 @@ _TOUCH = (
            ACCESSES.c.status == AccessStatus.ACTIVE.value)
     .values(last_signin_at=bindparam("at"))
 )
+
+
+def roles_in_unit(unit_id: str, statuses: Iterable[str]) -> list[tuple[str, list[str]]]:
+    """(account id, roles) of every access to ``unit_id`` with one of ``statuses``."""
+    rows = db.session.execute(
+        select(Access.account_id, Access.roles)
+        .where(Access.unit_id == unit_id, Access.status.in_(list(statuses)))
+    ).all()
+    return [(row[0], list(row[1] or [])) for row in rows]
