@@ -53,8 +53,9 @@ def count(model: Any, *where: Any) -> int:
 
 
 def access_to(app: Flask, account_id: str, unit_id: str, roles: list[str]) -> str:
-    with app.app_context(), atomic():
-        row = accesses.create(account_id, unit_id, roles, "test", event=None)
+    with app.app_context():
+        with atomic():
+            row = accesses.create(account_id, unit_id, roles, "test", event=None)
         return row.id
 
 
