@@ -80,3 +80,6 @@ main.add_command(audit_group)
 from idp.cli.admin_clients import admin_clients_group  # noqa: E402
 
 main.add_command(admin_clients_group)
+from idp.cli.customers import customers_group  # noqa: E402
+
+main.add_command(customers_group)
