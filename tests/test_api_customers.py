@@ -19,6 +19,7 @@ from idp.store.models import (
     Access,
     Account,
     AuditEvent,
+    Consent,
     Grant,
     RefreshToken,
     Session,
@@ -185,6 +186,9 @@ def test_the_list_filters_and_pages_by_cursor(app: Flask, client: FlaskClient) -
     assert api.get(f"/customers/{person['id']}").get_json()["activity"] == "never"
     assert_problem(api.get("/customers", query_string={"activity": "sometimes"}), 422)
     assert_problem(api.get("/customers", query_string={"limit": 201}), 422)
+    naive = assert_problem(api.get("/customers", query_string={
+        "created_after": "2026-01-01T00:00:00"}), 422)
+    assert naive["errors"][0]["pointer"] == "/query/created_after"
     assert_problem(api.get("/customers", query_string={"cursor": "bm9wZQ"}), 400,
                    "invalid_cursor")
     # a sub-unit is not a customer
@@ -353,6 +357,7 @@ def test_deleting_a_customer_removes_everything_it_has_but_not_the_people(
         assert count(Grant, Grant.unit_id == sub) == 0
         assert count(RefreshToken) >= 1  # the other customer's
         assert count(Session, Session.id_hash == "h" * 64) == 0
+        assert count(Consent, Consent.account_id == bob) == 1  # the person's, kept
         # the people stay, with their other accesses
         assert count(Account, Account.id.in_([ann, bob])) == 2
         assert [a.unit_id for a in accesses.of_account(ann)] == [other["id"]]
@@ -372,6 +377,13 @@ def test_customers_service_refuses_sub_units_and_unknown_ids(app: Flask) -> None
                 customers.get(ref)
             assert caught.value.code == "not_found"
         assert customers.validate_vat_id(" at-u12 345 678 ") == "ATU12345678"
+        # a sub-unit moved into another customer takes its status, with its own sub-units
+        other = customers.create("company", {"name": "Other"})
+        customers.update(top.id, {"status": "blocked"})
+        below = units.create("Below", parent=sub.id)
+        assert (units.get(sub.id).status, below.status) == ("blocked", "blocked")
+        units.update(sub.id, parent=other.id)
+        assert {units.get(sub.id).status, units.get(below.id).status} == {"active"}
         for bad in ("D1234", "DE1", "DE12345678901234", "DE12_34"):
             with pytest.raises(customers.CustomerError):
                 customers.validate_vat_id(bad)

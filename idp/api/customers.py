@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from idp.api import bp, pages
 from idp.api.endpoint import Call, endpoint
@@ -119,8 +119,12 @@ class CustomerQuery(PageQuery):
     q: str | None = Field(
         None, min_length=1, max_length=200, description="Part of the name, slug or VAT id"
     )
-    created_before: datetime | None = None
-    created_after: datetime | None = Field(None, description="At or after this instant")
+    created_before: AwareDatetime | None = Field(
+        None, description="Before this instant (with its UTC offset)"
+    )
+    created_after: AwareDatetime | None = Field(
+        None, description="At or after this instant (with its UTC offset)"
+    )
 
 
 class Removed(BaseModel):
