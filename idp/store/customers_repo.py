@@ -59,10 +59,12 @@ class Filters:
     created_after: datetime | None = None
 
 
-def _tree() -> Any:
-    """Every unit with the id of its customer (the top of its tree), as a CTE."""
+def _tree(roots: list[str] | None = None) -> Any:
+    """Units with the id of their customer (the top of their tree), as a CTE: every
+    unit, or only the trees of ``roots``."""
+    top = Unit.id.in_(roots) if roots is not None else Unit.parent_id.is_(None)
     base = select(Unit.id.label("id"), Unit.id.label("root"), literal(0).label("depth")).where(
-        Unit.parent_id.is_(None)
+        top
     )
     tree = base.cte("customer_tree", recursive=True)
     below = select(Unit.id, tree.c.root, (tree.c.depth + 1)).where(
@@ -71,9 +73,9 @@ def _tree() -> Any:
     return tree.union_all(below)
 
 
-def _last_signins() -> Any:
+def _last_signins(roots: list[str] | None = None) -> Any:
     """Per customer: the newest ``last_signin_at`` of any access in its tree."""
-    tree = _tree()
+    tree = _tree(roots)
     return (
         select(tree.c.root.label("root"), func.max(Access.last_signin_at).label("last"))
         .join(tree, tree.c.id == Access.unit_id)
@@ -82,17 +84,31 @@ def _last_signins() -> Any:
     )
 
 
+def last_signins(roots: list[str]) -> dict[str, datetime | None]:
+    """The newest sign-in of each of the customers ``roots`` (absent: never)."""
+    if not roots:
+        return {}
+    last = _last_signins(roots)
+    rows = db.session.execute(select(last.c.root, last.c.last))
+    return {row[0]: _aware(row[1]) for row in rows}
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(f: Filters) -> tuple[Select[Any], Any]:
-    last = _last_signins()
-    stmt = (
-        select(Unit, last.c.last)
-        .outerjoin(last, last.c.root == Unit.id)
-        .where(Unit.parent_id.is_(None))
-    )
+def _filtered(f: Filters) -> Select[Any]:
+    """The customers matching ``f``; with an activity filter each row carries the
+    customer's newest sign-in (an aggregate over every access), else None."""
+    if f.activity:
+        last = _last_signins()
+        stmt = (
+            select(Unit, last.c.last)
+            .outerjoin(last, last.c.root == Unit.id)
+            .where(Unit.parent_id.is_(None))
+        )
+    else:
+        stmt = select(Unit, literal(None).label("last")).where(Unit.parent_id.is_(None))
     conds: list[ColumnElement[bool]] = []
     if f.ids is not None:
         conds.append(Unit.id.in_(list(f.ids)) if f.ids else literal(False))
@@ -119,7 +135,7 @@ def _filtered(f: Filters) -> tuple[Select[Any], Any]:
         conds.append(last.c.last < f.active_since)
     if conds:
         stmt = stmt.where(and_(*conds))
-    return stmt, last
+    return stmt
 
 
 def page(
@@ -127,16 +143,20 @@ def page(
 ) -> list[tuple[Unit, datetime | None]]:
     """Up to ``limit`` customers matching ``f``, ordered by (name, id), after the
     sort key ``after``; each with its newest sign-in (None: never)."""
-    stmt, _ = _filtered(f)
+    stmt = _filtered(f)
     if after is not None:
         stmt = stmt.where(tuple_(Unit.name, Unit.id) > tuple_(literal(after[0]), literal(after[1])))
     stmt = stmt.order_by(Unit.name, Unit.id).limit(limit)
-    return [(row[0], _aware(row[1])) for row in db.session.execute(stmt).all()]
+    rows = db.session.execute(stmt).all()
+    if f.activity:
+        return [(row[0], _aware(row[1])) for row in rows]
+    last = last_signins([row[0].id for row in rows])  # for this page only
+    return [(row[0], last.get(row[0].id)) for row in rows]
 
 
 def count(f: Filters) -> int:
     """How many customers match ``f``."""
-    stmt, _ = _filtered(f)
+    stmt = _filtered(f).with_only_columns(Unit.id)
     return int(db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
 
 
