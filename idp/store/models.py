@@ -80,7 +80,9 @@ class Unit(Base):
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     kind: Mapped[str] = mapped_column(String(20), default="company")
-    parent_id: Mapped[str | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("units.id", ondelete="SET NULL"), index=True
+    )
     # Members signing in with an e-mail code or a password must add a TOTP code
     # (``idp.factors.totp``); SSO sign-ins are exempt.
     require_totp: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -200,7 +202,7 @@ class Access(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
     roles: Mapped[list[str]] = mapped_column(default=list)
     status: Mapped[str] = mapped_column(String(20), default=AccessStatus.ACTIVE.value)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
