@@ -17,7 +17,6 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Select,
-    Table,
     and_,
     delete,
     func,
@@ -39,10 +38,7 @@ from idp.store.models import (
     StaffAssignment,
     StaffMember,
     Unit,
-    utcnow,
 )
-
-UNITS = cast(Table, Unit.__table__)
 
 
 @dataclass(frozen=True)
@@ -198,19 +194,6 @@ def set_status(unit_ids: Iterable[str], status: str) -> int:
     result = db.session.execute(
         update(Unit).where(Unit.id.in_(ids)).values(status=status)
         .execution_options(synchronize_session="fetch")
-    )
-    return rowcount(result)
-
-
-def revoke_grants(unit_ids: Iterable[str]) -> int:
-    """Stage the revocation of every live grant issued for one of ``unit_ids``."""
-    ids = list(unit_ids)
-    if not ids:
-        return 0
-    result = db.session.execute(
-        update(Grant)
-        .where(Grant.unit_id.in_(ids), Grant.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
     )
     return rowcount(result)
 

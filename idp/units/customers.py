@@ -35,7 +35,7 @@ from idp import audit
 from idp.accounts import accesses as access_service
 from idp.release import clients
 from idp.rights import staff
-from idp.store import customers_repo, units_repo
+from idp.store import customers_repo, grants_repo, units_repo
 from idp.store.customers_repo import Filters, Removed
 from idp.store.models import UNIT_ACTIVE, UNIT_BLOCKED, Unit, new_id, utcnow
 from idp.store.unit_of_work import Conflict, atomic
@@ -250,7 +250,7 @@ def update(
                 changed.append("status")
                 details["status"] = status
                 if status == UNIT_BLOCKED:
-                    details["grants_revoked"] = customers_repo.revoke_grants(ids)
+                    details["grants_revoked"] = grants_repo.revoke_for_units(ids)
             units_repo.stage(unit)
             audit.record(actor, "customer.update", unit.id,
                          {"fields": sorted(set(changed)), **details}, unit_id=unit.id)
