@@ -387,3 +387,51 @@ def test_customers_service_refuses_sub_units_and_unknown_ids(app: Flask) -> None
         for bad in ("D1234", "DE1", "DE12345678901234", "DE12_34"):
             with pytest.raises(customers.CustomerError):
                 customers.validate_vat_id(bad)
+
+
+def test_odd_input_on_every_customer_and_staff_endpoint_is_a_4xx_problem(
+    app: Flask, client: FlaskClient
+) -> None:
+    api = api_for(app, client)
+    cid = company(api, "ACME")["id"]
+    sam = oidc.make_account(app, "sam@operator.example")
+    with app.app_context():
+        staff.add("sam@operator.example")
+    odd_bodies: list[Any] = [None, [], "x", 1, {"": None}, {"kind": None}, {"name": ["A"]},
+                             {"address": "Berlin"}, {"address": {"city": 5}},
+                             {"accesses": [None]}, {"staff": "x" * 300}, {"kind": "processor",
+                             "permissions": "users.read"}, {"confirm": 7}, {"email": ""},
+                             {"email": "a\u0000@x.example"}, {"accesses": ["a\u0000"]},
+                             {"staff": ["\u0000"]}, {"name": "A\u0000"}, {"confirm": "\u0000"},
+                             {"kind": "company", "name": "\u0000"}, {"vat_id": "DE\u00001"}]
+    writes = [
+        ("POST", "/customers"), ("PATCH", f"/customers/{cid}"), ("DELETE", f"/customers/{cid}"),
+        ("POST", "/staff"), ("PUT", f"/customers/{cid}/staff/{sam}"),
+        ("POST", f"/customers/{cid}/authorisations/remove"),
+    ]
+    with app.app_context():
+        before = count(AuditEvent)
+    for method, path in writes:
+        for body in odd_bodies:
+            resp = api.call(method, path, json=body)
+            assert 400 <= resp.status_code < 500, (method, path, body, resp.get_data(as_text=True))
+            assert resp.mimetype == "application/problem+json"
+    odd_ids = ["x", "0" * 32, "%00", "a" * 64, "a" * 65, "ACME"]
+    for ref in odd_ids:
+        for method, path in [("GET", f"/customers/{ref}"), ("GET", f"/staff/{ref}"),
+                             ("GET", f"/customers/{ref}/authorisations"),
+                             ("DELETE", f"/staff/{ref}"),
+                             ("DELETE", f"/customers/{cid}/staff/{ref}"),
+                             ("DELETE", f"/customers/{ref}/staff/{sam}")]:
+            resp = api.call(method, path)
+            assert 400 <= resp.status_code < 500, (method, path, resp.get_data(as_text=True))
+    for query in ({"q": ""}, {"kind": "x"}, {"created_before": "yesterday"}, {"limit": "-1"},
+                  {"cursor": "W10"}, {"cursor": "WzEsMl0"}, {"status": "gone"},
+                  {"q": "a\u0000"}, {"cursor": "WyJcdTAwMDAiLCJ4Il0"}):
+        resp = api.get("/customers", query_string=query)
+        assert 400 <= resp.status_code < 500, (query, resp.get_data(as_text=True))
+        resp = api.get(f"/customers/{cid}/authorisations", query_string=query)
+        assert 400 <= resp.status_code < 500, (query, resp.get_data(as_text=True))
+    with app.app_context():
+        assert count(AuditEvent) == before  # nothing written
+        assert count(Unit) == 1

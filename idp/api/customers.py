@@ -14,6 +14,7 @@ Who may do what (docs/admin-api.md, "Customers"):
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -117,7 +118,8 @@ class CustomerQuery(PageQuery):
     status: Status | None = None
     activity: Activity | None = None
     q: str | None = Field(
-        None, min_length=1, max_length=200, description="Part of the name, slug or VAT id"
+        None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="Part of the name, slug or VAT id",
     )
     created_before: AwareDatetime | None = Field(
         None, description="Before this instant (with its UTC offset)"
@@ -143,6 +145,28 @@ class CustomerDeleted(BaseModel):
     removed: Removed
 
 
+# Ids and slugs are visible ASCII. Anything else (a NUL byte, which PostgreSQL
+# refuses in text) cannot name a resource: 404 before any query.
+_PATH_VALUE = re.compile(r"^[\x21-\x7e]{1,64}$")
+
+
+def known_shape(*values: str) -> None:
+    """404 unless every path value could be an id or slug."""
+    if not all(_PATH_VALUE.match(v) for v in values):
+        raise not_found()
+
+
+def text_key(cursor: str | None) -> tuple[str, str] | None:
+    """The (text, id) sort key of a list cursor (:func:`idp.api.pages.decode`); a key
+    with a NUL byte is no key a list gave (400)."""
+    key = pages.decode(cursor, (str, str))
+    if key is None:
+        return None
+    if any("\x00" in part for part in key):
+        raise Problem(400, "invalid_cursor", "The cursor is not one this list gave.")
+    return key[0], key[1]
+
+
 def _refusal(exc: CustomerError) -> Problem:
     if exc.code == "not_found":
         return not_found("customer")
@@ -152,6 +176,7 @@ def _refusal(exc: CustomerError) -> Problem:
 
 
 def _customer(call: Call, customer_id: str, permission: str) -> Unit:
+    known_shape(customer_id)
     call.require(permission, customer_id)
     try:
         return customers.get(customer_id)
@@ -201,13 +226,13 @@ def list_customers(call: Call) -> Page[CustomerOut]:
     visible = visible_customers(call.actor)
     if visible is not None:
         visible = {c for c in visible if may(call.actor, READ, c)}
-    key = pages.decode(query.cursor, (str, str))
+    key = text_key(query.cursor)
     filters = Filters(
         ids=visible, kind=query.kind, status=query.status, activity=query.activity,
         active_since=customers.active_since(), q=query.q,
         created_before=query.created_before, created_after=query.created_after,
     )
-    rows = customers.search(filters, (key[0], key[1]) if key else None, query.limit + 1)
+    rows = customers.search(filters, key, query.limit + 1)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     items = [CustomerOut.model_validate(customers.describe(u, last)) for u, last in rows]

@@ -12,11 +12,12 @@ authorisations view (:mod:`idp.rights.staff`, :mod:`idp.units.customers`).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from idp.api import bp, pages
+from idp.api.customers import known_shape, text_key
 from idp.api.endpoint import Call, endpoint
 from idp.api.problems import Problem, forbidden, invalid, not_found
 from idp.rights import RightsError, may, staff
@@ -25,6 +26,7 @@ from idp.store.models import Unit
 from idp.units import customers
 from idp.units.customers import CustomerError
 
+AnId = Annotated[str, Field(pattern=r"^[0-9a-zA-Z_-]{1,64}$")]
 OPERATOR = "users.manage"  # asked platform-wide: only the operator holds it
 MAX_SELECTION = 200
 
@@ -57,7 +59,7 @@ class StaffCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=320)
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^\x00-\x20\x7f]+$")
 
 
 class AssignmentIn(BaseModel):
@@ -110,6 +112,7 @@ def add_staff(call: Call) -> StaffOut:
 def remove_staff(call: Call, account_id: str) -> None:
     """End the membership with all its assignments (operator only)."""
     _operator(call)
+    known_shape(account_id)
     email = staff.email_of(account_id)
     if email is None:
         raise not_found("staff member")
@@ -117,6 +120,7 @@ def remove_staff(call: Call, account_id: str) -> None:
 
 
 def _staff_email(account_id: str) -> str:
+    known_shape(account_id)
     email = staff.email_of(account_id)
     if email is None:
         raise not_found("staff member")
@@ -161,6 +165,7 @@ def unassign_staff(call: Call, customer_id: str, account_id: str) -> None:
 
 
 def _customer_unit(customer_id: str) -> Unit:
+    known_shape(customer_id)
     try:
         return customers.get(customer_id)
     except CustomerError as exc:
@@ -218,8 +223,8 @@ class Selection(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    accesses: list[str] = Field(default_factory=list, max_length=MAX_SELECTION)
-    staff: list[str] = Field(default_factory=list, max_length=MAX_SELECTION)
+    accesses: list[AnId] = Field(default_factory=list, max_length=MAX_SELECTION)
+    staff: list[AnId] = Field(default_factory=list, max_length=MAX_SELECTION)
 
 
 class RemovedItem(BaseModel):
@@ -235,6 +240,7 @@ class RemovalOut(BaseModel):
 
 
 def _viewed_customer(call: Call, customer_id: str, permission: str) -> Unit:
+    known_shape(customer_id)
     call.require(permission, customer_id)
     return _customer_unit(customer_id)
 
@@ -249,8 +255,7 @@ def get_authorisations(call: Call, customer_id: str) -> AuthorisationsOut:
     permissions. Needs `users.read` in the customer."""
     unit = _viewed_customer(call, customer_id, "users.read")
     query: AuthorisationsQuery = call.query
-    key = pages.decode(query.cursor, (str, str))
-    view = customers.authorisations(unit, (key[0], key[1]) if key else None, query.limit)
+    view = customers.authorisations(unit, text_key(query.cursor), query.limit)
     cursor = None
     if view.more and view.accesses:
         last = view.accesses[-1]
