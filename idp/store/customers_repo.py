@@ -72,9 +72,19 @@ def _tree(roots: list[str] | None = None) -> Any:
 def _last_signins(roots: list[str] | None = None) -> Any:
     """Per customer: the newest ``last_signin_at`` of any access in its tree."""
     tree = _tree(roots)
+    # newest per unit first (one row per unit), then per customer over its tree
+    per_unit = (
+        select(Access.unit_id.label("unit_id"), func.max(Access.last_signin_at).label("last"))
+        .where(Access.last_signin_at.is_not(None))
+        .group_by(Access.unit_id)
+    )
+    if roots is not None:
+        per_unit = per_unit.where(Access.unit_id.in_(select(tree.c.id)))
+    units_last = per_unit.subquery("unit_last")
     return (
-        select(tree.c.root.label("root"), func.max(Access.last_signin_at).label("last"))
-        .join(tree, tree.c.id == Access.unit_id)
+        select(tree.c.root.label("root"), func.max(units_last.c.last).label("last"))
+        .select_from(tree)
+        .join(units_last, units_last.c.unit_id == tree.c.id)
         .group_by(tree.c.root)
         .subquery("customer_last")
     )
