@@ -57,6 +57,7 @@ def test_the_operator_manages_staff_and_their_assignments(
     assert put.get_json() == {"customer_id": acme, "customer": "acme", "kind": "processor",
                               "permissions": ["users.read"]}
     bad = [
+        ({}, 422),
         ({"kind": "processor"}, 422),
         ({"kind": "administrator", "permissions": ["users.read"]}, 422),
         ({"kind": "processor", "permissions": ["fly"]}, 422),
@@ -83,6 +84,10 @@ def test_the_operator_manages_staff_and_their_assignments(
     assert_problem(unit_api.post("/staff", json={"email": "sam@operator.example"}), 403)
     assert_problem(unit_api.call("PUT", f"/customers/{acme}/staff/{sam}",
                                  json={"kind": "administrator"}), 403)
+    # another customer's client: the customer is not found, whatever the body
+    globex = _customer(app, "Globex")
+    assert_problem(unit_api.call("PUT", f"/customers/{globex}/staff/{sam}", json={}), 404)
+    assert_problem(unit_api.delete(f"/customers/{globex}/staff/{sam}"), 404)
 
 
 def _setup_view(app: Flask) -> dict[str, str]:

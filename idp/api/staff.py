@@ -20,7 +20,7 @@ from idp.api import bp, pages
 from idp.api.customers import known_shape, text_key
 from idp.api.endpoint import Call, endpoint
 from idp.api.problems import Problem, forbidden, invalid, not_found
-from idp.rights import RightsError, may, staff
+from idp.rights import RightsError, may, permissions, staff
 from idp.rights.authorization import audit_actor
 from idp.store.models import Unit
 from idp.units import customers
@@ -34,6 +34,15 @@ MAX_SELECTION = 200
 def _operator(call: Call) -> None:
     if not may(call.actor, OPERATOR, None):
         raise Problem(403, "forbidden", "Only the operator manages its staff.")
+
+
+def _operator_in(call: Call, customer_id: str) -> None:
+    """The operator only, but a customer the caller holds nothing in is a 404 (its
+    existence does not leak), as everywhere under /customers/{customer_id}."""
+    known_shape(customer_id)
+    if not may(call.actor, OPERATOR, None) and not permissions(call.actor, customer_id):
+        raise not_found("customer")
+    _operator(call)
 
 
 class AssignmentOut(BaseModel):
@@ -68,7 +77,9 @@ class AssignmentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["administrator", "processor"]
+    kind: Literal["administrator", "processor"] | None = Field(
+        None, description="Required; checked after the caller (a foreign customer is a 404)"
+    )
     permissions: list[str] = Field(default_factory=list, max_length=50)
 
 
@@ -134,10 +145,12 @@ def _staff_email(account_id: str) -> str:
 def assign_staff(call: Call, customer_id: str, account_id: str) -> AssignmentOut:
     """Assign the staff member to the customer as administrator or as processor with
     the named permissions; replaces an earlier assignment (operator only)."""
-    _operator(call)
+    _operator_in(call, customer_id)
     email = _staff_email(account_id)
     unit = _customer_unit(customer_id)
     body: AssignmentIn = call.body
+    if body.kind is None:
+        raise invalid("invalid_assignment", "kind: administrator or processor", "/body/kind")
     try:
         row = staff.assign(email, unit.id, body.kind, body.permissions,
                            actor=audit_actor(call.actor).display)
@@ -155,7 +168,7 @@ def assign_staff(call: Call, customer_id: str, account_id: str) -> AssignmentOut
 )
 def unassign_staff(call: Call, customer_id: str, account_id: str) -> None:
     """End the staff member's assignment to the customer (operator only)."""
-    _operator(call)
+    _operator_in(call, customer_id)
     email = _staff_email(account_id)
     unit = _customer_unit(customer_id)
     try:
