@@ -426,6 +426,7 @@ def test_odd_input_on_every_customer_and_staff_endpoint_is_a_4xx_problem(
             resp = api.call(method, path)
             assert 400 <= resp.status_code < 500, (method, path, resp.get_data(as_text=True))
     for query in ({"q": ""}, {"kind": "x"}, {"created_before": "yesterday"}, {"limit": "-1"},
+                  {"created_before": "0.5"}, {"created_after": "2026-01-01"},
                   {"cursor": "W10"}, {"cursor": "WzEsMl0"}, {"status": "gone"},
                   {"q": "a\u0000"}, {"cursor": "WyJcdTAwMDAiLCJ4Il0"}):
         resp = api.get("/customers", query_string=query)

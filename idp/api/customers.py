@@ -18,12 +18,13 @@ import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from idp.api import bp, pages
 from idp.api.endpoint import Call, endpoint
 from idp.api.pages import Page, PageQuery
 from idp.api.problems import Problem, forbidden, invalid, not_found
+from idp.api.types import Instant
 from idp.rights import may
 from idp.rights.authorization import audit_actor, visible_customers
 from idp.store.models import Unit
@@ -121,10 +122,10 @@ class CustomerQuery(PageQuery):
         None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
         description="Part of the name, slug or VAT id",
     )
-    created_before: AwareDatetime | None = Field(
+    created_before: Instant | None = Field(
         None, description="Before this instant (with its UTC offset)"
     )
-    created_after: AwareDatetime | None = Field(
+    created_after: Instant | None = Field(
         None, description="At or after this instant (with its UTC offset)"
     )
 
