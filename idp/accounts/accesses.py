@@ -25,7 +25,7 @@ from typing import Any
 from idp import audit
 from idp.accounts import field_owners
 from idp.provisioning.errors import InvalidValue
-from idp.store import accesses_repo, grants_repo
+from idp.store import accesses_repo, grants_repo, units_repo
 from idp.store.models import Access, AccessStatus, utcnow
 from idp.store.unit_of_work import Conflict, atomic
 
@@ -266,19 +266,19 @@ def remove(account_id: str, unit_id: str, actor: audit.Actor | str) -> bool:
 
 
 MAIN_USER = "main_user"
-# The accesses that count as a unit's main users: those that administer it now or
-# will once the invitation is accepted (a suspended one does not).
-_MAIN_USER_STATUSES = (AccessStatus.ACTIVE.value, AccessStatus.INVITED.value)
 
 
 def is_last_main_user(account_id: str, unit_id: str) -> bool:
-    """True when the account's access to ``unit_id`` holds the role ``main_user``
-    (active or invited) and no other access to the unit does: removing it (or the
-    role) would leave the unit without anyone to administer it."""
-    holders = {
-        holder for holder, roles in accesses_repo.roles_in_unit(unit_id, _MAIN_USER_STATUSES)
-        if MAIN_USER in roles
-    }
+    """True when the account is the only one left holding ``main_user`` through a
+    granting access (active, with platform access, not ended, its unit not blocked;
+    the account active) in the customer ``unit_id`` (a top-level unit). A sub-unit is
+    administered by its customer's main users as well, so it never has a "last" one
+    (False). What the caller staged counts (earlier removals of the same call)."""
+    unit = units_repo.by_id(unit_id)
+    if unit is None or unit.parent_id is not None:
+        return False
+    accesses_repo.flush()
+    holders = set(accesses_repo.main_users(unit_id, utcnow()))
     return holders == {account_id}
 
 

@@ -1,23 +1,21 @@
-"""Customers: indexes for a customer's tree and its accesses
+"""Customers: an index of a customer's tree
 
 Revision ID: 0008a
 Revises: 0007 (administration)
 Create Date: 2026-12-06 06:20:00
 
-Additive only (two indexes), so nodes of 0007 keep running beside nodes of this
+Additive only (one index), so nodes of 0007 keep running beside nodes of this
 revision:
 
-* ``ix_units_parent_id``: the sub-units of a unit (a customer's tree: listing its
-  activity, blocking, deleting);
-* ``ix_accesses_unit_id``: the accesses of a unit (the authorisations view, a
-  customer's activity, deleting a customer). The unique (account_id, unit_id)
-  index cannot serve a search by unit alone.
+* ``ix_units_parent_id``: the sub-units of a unit (a customer's tree: its activity,
+  blocking, deleting, the authorisations view).
 
-On a large PostgreSQL database each index is built while writes to its table wait;
-build them beforehand with ``CREATE INDEX CONCURRENTLY`` under the same names to
-avoid that (this migration then finds them and does nothing).
+The searches of a unit's accesses use ``ix_accesses_unit_id`` of migration 0008b
+(the access lists). On a large PostgreSQL database the index is built while writes
+to ``units`` wait; build it beforehand with ``CREATE INDEX CONCURRENTLY`` under the
+same name to avoid that (this migration then finds it and does nothing).
 
-Downgrade drops both.
+Downgrade drops it.
 
 The revision id is a string so the integrator can rechain it: change ``revision`` /
 ``down_revision`` here only.
@@ -33,20 +31,16 @@ down_revision = '0007'
 branch_labels = None
 depends_on = None
 
-INDEXES = (("ix_units_parent_id", "units", "parent_id"),
-           ("ix_accesses_unit_id", "accesses", "unit_id"))
+NAME = "ix_units_parent_id"
 
 
 def upgrade() -> None:
-    inspector = sa.inspect(op.get_bind())
-    for name, table, column in INDEXES:
-        if name in {i["name"] for i in inspector.get_indexes(table)}:
-            continue
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.create_index(name, [column], unique=False)
+    if NAME in {i["name"] for i in sa.inspect(op.get_bind()).get_indexes("units")}:
+        return
+    with op.batch_alter_table("units", schema=None) as batch_op:
+        batch_op.create_index(NAME, ["parent_id"], unique=False)
 
 
 def downgrade() -> None:
-    for name, table, _column in INDEXES:
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_index(name)
+    with op.batch_alter_table("units", schema=None) as batch_op:
+        batch_op.drop_index(NAME)
