@@ -81,6 +81,7 @@ def test_the_operator_creates_reads_and_updates_a_company_and_a_person(
     assert person.status_code == 201
     pid = person.get_json()["id"]
     assert person.get_json()["name"] == "Erika Mustermann"
+    assert person.get_json()["slug"] == "person-" + pid[:8]  # not their name
     assert person.get_json()["address"] is None
     renamed = api.patch(f"/customers/{pid}", json={"family_name": "Musterfrau"}).get_json()
     assert renamed["name"] == "Erika Musterfrau"

@@ -167,6 +167,8 @@ def create(kind: Any, data: dict[str, Any], actor: audit.Actor | str = "system")
             raise CustomerError(exc.code, str(exc), "slug") from exc
         if units_repo.by_slug(unit.slug) is not None:
             raise CustomerError("slug_taken", f"slug {unit.slug!r} is taken", "slug")
+    elif kind == "person":  # not derived from their name: slugs show in logs and URLs
+        unit.slug = units.free_slug(f"person-{unit.id[:8]}")
     else:
         unit.slug = units.free_slug(units.slugify(unit.name))
     try:
