@@ -369,7 +369,10 @@ def test_reassigning_replaces_the_assignment(tree: Tree) -> None:
     staff.assign("sam@operator.example", "acme", "administrator")
     assert may(Actor.staff(sid), "users.manage", tree.team)
     [row] = staff.describe_all()
-    assert row["assignments"] == [{"customer": "acme", "as": "administrator", "permissions": []}]
+    assert row["assignments"] == [{
+        "customer_id": tree.company, "customer": "acme", "as": "administrator",
+        "kind": "administrator", "permissions": [],
+    }]
 
 
 def test_every_rights_change_is_audited(tree: Tree) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from idp import audit
 from idp.accounts import field_owners
 from idp.provisioning.errors import InvalidValue
-from idp.store import accesses_repo, grants_repo
+from idp.store import accesses_repo, grants_repo, units_repo
 from idp.store.models import Access, AccessStatus, utcnow
 from idp.store.unit_of_work import Conflict, atomic
 
@@ -37,6 +37,7 @@ __all__ = [
     "create",
     "find",
     "granting",
+    "is_last_main_user",
     "of_account",
     "reactivate",
     "record_signin",
@@ -262,6 +263,23 @@ def remove(account_id: str, unit_id: str, actor: audit.Actor | str) -> bool:
     accesses_repo.flush()  # gone before anything else staged (a new access) is inserted
     audit.record(actor, "access.removed", account_id, {"unit_id": unit_id})
     return True
+
+
+MAIN_USER = "main_user"
+
+
+def is_last_main_user(account_id: str, unit_id: str) -> bool:
+    """True when the account is the only one left holding ``main_user`` through a
+    granting access (active, with platform access, not ended, its unit not blocked;
+    the account active) in the customer ``unit_id`` (a top-level unit). A sub-unit is
+    administered by its customer's main users as well, so it never has a "last" one
+    (False). What the caller staged counts (earlier removals of the same call)."""
+    unit = units_repo.by_id(unit_id)
+    if unit is None or unit.parent_id is not None:
+        return False
+    accesses_repo.flush()
+    holders = set(accesses_repo.main_users(unit_id, utcnow()))
+    return holders == {account_id}
 
 
 def record_signin(account_id: str, unit_id: str | None, at: datetime | None = None) -> None:

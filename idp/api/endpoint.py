@@ -5,7 +5,8 @@ document. What an endpoint declares is therefore what it does.
 
 Input handling, the same for every endpoint:
 
-* path parameters are strings of at most 64 characters (ids, slugs), else 404;
+* path parameters are visible ASCII strings of at most 64 characters (ids, slugs),
+  else 404;
 * the query string is validated against the endpoint's ``query`` model (unknown
   parameters are refused, 422 with a pointer per problem);
 * a body is accepted only where a ``body`` model is declared, only as
@@ -21,6 +22,7 @@ call :meth:`Call.require` with the unit of the resource they touch.
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +37,9 @@ from idp.rights import Actor, NotPermitted, require
 from idp.web.json_limits import loads
 
 MAX_PATH_PARAM = 64
+# Ids and slugs are visible ASCII; anything else (a NUL byte, which PostgreSQL
+# refuses in text, control characters, non-ASCII) names nothing.
+PATH_PARAM_RE = re.compile(r"^[\x21-\x7e]+$")
 Handler = Callable[..., Any]
 F = TypeVar("F", bound=Handler)
 
@@ -154,7 +159,7 @@ def _serialise(declared: Any, result: Any, status: int) -> Response:
 def _wrap(ep: Endpoint) -> Callable[..., Response]:
     def view(**params: str) -> Response:
         for value in params.values():
-            if len(value) > MAX_PATH_PARAM:
+            if len(value) > MAX_PATH_PARAM or not PATH_PARAM_RE.match(value):
                 raise not_found()
         actor = caller.authenticate()
         if ep.permission is not None:

@@ -49,7 +49,8 @@ def _parameters(ep: Endpoint, schemas: dict[str, Any]) -> list[dict[str, Any]]:
             "name": name,
             "in": "path",
             "required": True,
-            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_PATH_PARAM},
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_PATH_PARAM,
+                       "pattern": "^[\\x21-\\x7e]+$"},
         }
         for name in PARAM_RE.findall(ep.path)
     ]

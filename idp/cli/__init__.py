@@ -115,3 +115,7 @@ from idp.cli.invitations import contacts_group, invitations_group  # noqa: E402
 
 main.add_command(contacts_group)
 main.add_command(invitations_group)
+
+from idp.cli.customers import customers_group  # noqa: E402
+
+main.add_command(customers_group)

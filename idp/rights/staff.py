@@ -121,16 +121,40 @@ def assign(
     return row
 
 
-def unassign(email: str, customer: str, actor: str = "system") -> None:
+def unassign(email: str, customer: str, actor: audit.Actor | str = "system") -> None:
     """End the staff member's assignment to the customer; ``not_found`` if none."""
     account, _member = _staff(email)
     unit = _customer(customer)
-    row = rights_repo.assignment(account.id, unit.id)
-    if row is None:
-        raise RightsError("not_found", f"{account.email} is not assigned to {unit.slug!r}")
-    audit.record(actor, "staff.unassign", f"{account.id}@{unit.slug}")
     with atomic():
-        rights_repo.delete(row)
+        if not stage_unassign(account.id, unit.id, actor):
+            raise RightsError("not_found", f"{account.email} is not assigned to {unit.slug!r}")
+
+
+def stage_unassign(account_id: str, unit_id: str, actor: audit.Actor | str = "system") -> bool:
+    """Stage the end of the account's assignment to the customer ``unit_id`` with its
+    audit event, in the caller's transaction (a removal of several authorisations at
+    once); False when there is no such assignment."""
+    row = rights_repo.assignment(account_id, unit_id)
+    if row is None:
+        return False
+    unit = units.find(unit_id)
+    audit.record(actor, "staff.unassign", f"{account_id}@{unit.slug if unit else unit_id}",
+                 unit_id=unit_id)
+    rights_repo.delete(row)
+    return True
+
+
+def is_assigned(account_id: str, unit_id: str) -> bool:
+    """Whether the staff member ``account_id`` is assigned to the customer ``unit_id``."""
+    return rights_repo.assignment(account_id, unit_id) is not None
+
+
+def email_of(account_id: str) -> str | None:
+    """The e-mail address of the staff member ``account_id`` (None: not staff)."""
+    if rights_repo.staff_member(account_id) is None:
+        return None
+    account = rights_repo.account(account_id)
+    return account.email if account is not None else None
 
 
 def describe_all() -> list[dict[str, Any]]:
@@ -141,13 +165,16 @@ def describe_all() -> list[dict[str, Any]]:
         for row in rights_repo.assignments_of(account.id):
             unit = units.find(row.unit_id)
             rows.append({
+                "customer_id": row.unit_id,
                 "customer": unit.slug if unit else row.unit_id,
                 "as": row.kind,
+                "kind": row.kind,
                 "permissions": list(row.permissions or []),
             })
         out.append({
             "account_id": account.id,
             "email": account.email,
+            "name": account.name,
             "added_at": member.added_at.isoformat() if member.added_at else None,
             "added_by": member.added_by,
             "assignments": sorted(rows, key=lambda r: r["customer"]),

@@ -7,22 +7,35 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from idp.store.db import db
-from idp.store.models import Access, AccessStatus, Account, SignIn
+from idp.store.models import (
+    UNIT_BLOCKED,
+    Access,
+    AccessStatus,
+    Account,
+    AccountStatus,
+    SignIn,
+    Unit,
+)
 
 ACCESSES = cast(Table, Access.__table__)
+UNITS = cast(Table, Unit.__table__)
+ACCOUNTS = cast(Table, Account.__table__)
 
 
 def granting_sql(now: Any) -> ColumnElement[bool]:
     """SQL for :meth:`Access.grants` over the ``accesses`` table: active, with
-    platform access, and not ended at ``now`` (a value or a bind parameter)."""
+    platform access, not ended at ``now`` (a value or a bind parameter), and its
+    unit not blocked."""
     return and_(
         ACCESSES.c.status == AccessStatus.ACTIVE.value,
         ACCESSES.c.platform_access.is_(True),
         or_(ACCESSES.c.ends_at.is_(None), ACCESSES.c.ends_at > now),
+        # one primary-key probe: the unit is not blocked (its customer is not)
+        ~exists().where(UNITS.c.id == ACCESSES.c.unit_id, UNITS.c.status == UNIT_BLOCKED),
     )
 
 
@@ -39,7 +52,8 @@ def in_units(account_id: str, unit_ids: Iterable[str]) -> list[Access]:
     if not ids:
         return []
     return list(db.session.scalars(
-        select(Access).where(Access.account_id == account_id, Access.unit_id.in_(ids))
+        select(Access).options(joinedload(Access.unit))
+        .where(Access.account_id == account_id, Access.unit_id.in_(ids))
     ))
 
 
@@ -103,3 +117,17 @@ _TOUCH = (
            ACCESSES.c.status == AccessStatus.ACTIVE.value)
     .values(last_signin_at=bindparam("at"))
 )
+
+
+
+def main_users(unit_id: str, now: datetime) -> list[str]:
+    """Ids of the accounts that hold ``main_user`` in the unit through an access that
+    grants at ``now``, their account active (one query; the roles are filtered here,
+    JSON containment differs between the databases)."""
+    rows = db.session.execute(
+        select(ACCESSES.c.account_id, ACCESSES.c.roles)
+        .join(ACCOUNTS, ACCOUNTS.c.id == ACCESSES.c.account_id)
+        .where(ACCESSES.c.unit_id == unit_id, granting_sql(now),
+               ACCOUNTS.c.status == AccountStatus.ACTIVE.value)
+    ).all()
+    return [row[0] for row in rows if "main_user" in (row[1] or [])]

@@ -114,6 +114,19 @@ def revoke_for_unit(account_id: str, unit_id: str) -> int:
     return rowcount(result)
 
 
+def revoke_for_units(unit_ids: list[str]) -> int:
+    """Stage the revocation of every live grant issued for one of ``unit_ids``,
+    whoever holds it (a customer blocked); the caller commits. Returns how many."""
+    if not unit_ids:
+        return 0
+    result = db.session.execute(
+        update(Grant)
+        .where(Grant.unit_id.in_(unit_ids), Grant.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return rowcount(result)
+
+
 def revoke_for_merchant(account_id: str, merchant_id: str) -> int:
     """Stage the revocation of every live grant of an account at one merchant
     (consent withdrawn): its refresh tokens stop at once, its access tokens fail at

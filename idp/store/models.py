@@ -67,6 +67,10 @@ class Base(DeclarativeBase):
     )
 
 
+UNIT_ACTIVE = "active"
+UNIT_BLOCKED = "blocked"
+
+
 class Unit(Base):
     """A business unit: a company or one of its sub-units."""
 
@@ -76,7 +80,9 @@ class Unit(Base):
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     kind: Mapped[str] = mapped_column(String(20), default="company")
-    parent_id: Mapped[str | None] = mapped_column(ForeignKey("units.id", ondelete="SET NULL"))
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("units.id", ondelete="SET NULL"), index=True
+    )
     # Members signing in with an e-mail code or a password must add a TOTP code
     # (``idp.factors.totp``); SSO sign-ins are exempt.
     require_totp: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -229,8 +235,14 @@ class Access(Base):
 
     def grants(self, now: datetime | None = None) -> bool:
         """True when the access is active, has platform access (a contact without it
-        only receives notifications) and is not ended at ``now`` (default: now)."""
+        only receives notifications), is not ended at ``now`` (default: now) and its
+        unit is not blocked (a blocked customer's units all carry ``blocked``;
+        ``idp.units.customers``). The readers on the sign-in path load the unit with
+        the access, so the unit check costs no query there."""
         if self.status != AccessStatus.ACTIVE or self.platform_access is False:
+            return False
+        unit = self.unit
+        if unit is not None and unit.status == UNIT_BLOCKED:
             return False
         return self.ends_at is None or self.ends_at > (now or utcnow())
 

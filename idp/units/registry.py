@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from idp import audit
-from idp.store import rights_repo, units_repo
+from idp.store import customers_repo, rights_repo, units_repo
 from idp.store.models import PermissionGroup, Unit, UnitProfileField, new_id
 from idp.store.unit_of_work import Conflict, atomic
 
@@ -105,7 +105,8 @@ def validate_slug(slug: Any) -> str:
     return slug
 
 
-def _free_slug(base: str) -> str:
+def free_slug(base: str) -> str:
+    """``base`` if no unit has it as slug, else the first free ``base-2``, ``base-3``..."""
     taken = units_repo.slugs_like(base)
     if base not in taken:
         return base
@@ -237,13 +238,16 @@ def create(
         if units_repo.by_slug(chosen) is not None:
             raise UnitError("slug_taken", f"slug {chosen!r} is taken")
     else:
-        chosen = _free_slug(slugify(clean_name))
+        chosen = free_slug(slugify(clean_name))
     unit = Unit(
         id=new_id(),
         name=clean_name,
         slug=chosen,
         kind=kind,
         parent_id=parent_unit.id if parent_unit else None,
+        # a sub-unit shares its customer's status (a blocked customer's new sub-unit
+        # is blocked too; ``idp.units.customers``)
+        status=parent_unit.status if parent_unit else "active",
         permission_group_rows=[PermissionGroup(name=g, permissions=[]) for g in groups],
     )
     event = audit.event(
@@ -291,6 +295,10 @@ def update(
         if new_parent != unit.parent_id:
             unit.parent_id = new_parent
             changed["parent"] = parent_unit.slug if parent_unit else None
+            if parent_unit is not None and parent_unit.status != unit.status:
+                # moved into another customer: the unit and its sub-units take its status
+                unit.status = parent_unit.status
+                customers_repo.set_status(descendant_ids(unit.id), parent_unit.status)
     if permission_groups is not None:
         groups = validate_groups(permission_groups)
         current = {row.name: row for row in rights_repo.groups(unit.id)}
