@@ -37,6 +37,8 @@ __all__ = [
     "create",
     "find",
     "granting",
+    "is_last_main_user",
+    "lock_for_main_users",
     "of_account",
     "reactivate",
     "record_signin",
@@ -44,8 +46,10 @@ __all__ = [
     "set_end",
     "set_facts",
     "set_roles",
+    "set_settings",
     "stage_upstream_roles",
     "suspend",
+    "would_drop_main_user",
 ]
 
 
@@ -332,3 +336,88 @@ def activity(account_id: str, unit_id: str) -> Activity | None:
         accesses_repo.signed_in_ever(account_id)
     )
     return Activity(row.status, row.grants(), registered, row.last_signin_at)
+
+
+MAIN_USER = "main_user"
+
+
+def is_last_main_user(account_id: str, unit_id: str) -> bool:
+    """True when the account is the only one left holding ``main_user`` through a
+    granting access (active, with platform access, not ended; the account active) in
+    the customer ``unit_id`` (a top-level unit). A sub-unit is administered by its
+    customer's main users as well, so it never has a "last" one (False).
+
+    Callers that then take the main user away (suspend, remove, demote, platform
+    access off) lock the unit first (:func:`lock_for_main_users`) so two
+    administrators removing each other at once cannot both pass."""
+    unit = accesses_repo.unit(unit_id)
+    if unit is None or unit.parent_id is not None:
+        return False
+    holders = accesses_repo.main_users(unit_id, utcnow())
+    return account_id in holders and len(set(holders)) == 1
+
+
+def lock_for_main_users(unit_id: str) -> None:
+    """Serialise the changes that may take a unit's last main user away."""
+    accesses_repo.lock_unit(unit_id)
+
+
+def would_drop_main_user(
+    row: Access,
+    roles: Iterable[str] | None = None,
+    platform_access: bool | None = None,
+    status: AccessStatus | None = None,
+    removing: bool = False,
+) -> bool:
+    """Whether the change (new ``roles``, ``platform_access``, ``status`` or the
+    removal) takes away the customer's last main user (:func:`is_last_main_user`)."""
+    if MAIN_USER not in (row.roles or []) or not row.grants():
+        return False
+    keeps = not removing
+    if roles is not None and MAIN_USER not in roles:
+        keeps = False
+    if platform_access is False or (status is not None and status != AccessStatus.ACTIVE):
+        keeps = False
+    if keeps:
+        return False
+    return is_last_main_user(row.account_id, row.unit_id)
+
+
+def set_settings(
+    row: Access,
+    actor: audit.Actor | str,
+    roles: list[str] | None = None,
+    platform_access: bool | None = None,
+    notifications: list[str] | None = None,
+    reset_notifications: bool = False,
+) -> list[str]:
+    """Stage an administrator's change of the access's roles (base roles and
+    permission groups, validated by the caller), platform access and notification
+    choice (``reset_notifications``: back to the roles' defaults), and one
+    ``access.updated`` audit event naming what changed (not the values of personal
+    data). Taking platform access away revokes the unit's live grants like a
+    suspension. Returns the names of the changed settings (empty: nothing changed,
+    nothing recorded)."""
+    changed: list[str] = []
+    details: dict[str, Any] = {"unit_id": row.unit_id}
+    if roles is not None and set_roles(row, roles):
+        changed.append("roles")
+        details["roles"] = sorted(roles)
+    if platform_access is not None and bool(row.platform_access) != platform_access:
+        row.platform_access = platform_access
+        changed.append("platform_access")
+        details["platform_access"] = platform_access
+        if not platform_access:
+            details["grants_revoked"] = grants_repo.revoke_for_unit(row.account_id, row.unit_id)
+    if reset_notifications and row.notifications is not None:
+        row.notifications = None
+        changed.append("notifications")
+        details["notifications"] = None
+    elif notifications is not None and row.notifications != notifications:
+        row.notifications = list(notifications)
+        changed.append("notifications")
+        details["notifications"] = list(notifications)
+    if changed:
+        details["changed"] = changed
+        audit.record(actor, "access.updated", row.account_id, details)
+    return changed

@@ -25,7 +25,7 @@ def setup_api(app: Flask, csrf: CSRFProtect) -> None:
     """Mount the API: its routes (imported here, so that every endpoint is declared
     before the blueprint is registered), CSRF exemption (the caller module checks
     the header for session writes itself) and the blueprint."""
-    from idp.api import audit_log, meta  # noqa: F401 - each module declares its endpoints
+    from idp.api import accesses, audit_log, meta  # noqa: F401 - each module declares its endpoints
 
     csrf.exempt(bp)
     if "api" not in app.blueprints:

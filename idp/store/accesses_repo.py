@@ -7,13 +7,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, String, Table, and_, bindparam, or_, select, update
+from sqlalchemy import cast as sa_cast
 from sqlalchemy.orm import joinedload
 
 from idp.store.db import db
-from idp.store.models import Access, AccessStatus, Account, SignIn
+from idp.store.models import Access, AccessStatus, Account, AccountStatus, SignIn, Unit
 
 ACCESSES = cast(Table, Access.__table__)
+ACCOUNTS = cast(Table, Account.__table__)
 
 
 def granting_sql(now: Any) -> ColumnElement[bool]:
@@ -103,3 +105,41 @@ _TOUCH = (
            ACCESSES.c.status == AccessStatus.ACTIVE.value)
     .values(last_signin_at=bindparam("at"))
 )
+
+
+def main_users(unit_id: str, now: datetime) -> list[str]:
+    """Ids of the accounts that hold ``main_user`` in the unit through an access that
+    grants at ``now``, their account active (one query)."""
+    stmt = (
+        select(ACCESSES.c.account_id)
+        .join(ACCOUNTS, ACCOUNTS.c.id == ACCESSES.c.account_id)
+        .where(
+            ACCESSES.c.unit_id == unit_id,
+            granting_sql(now),
+            cast_text(ACCESSES.c.roles).like('%"main\\_user"%', escape="\\"),
+            ACCOUNTS.c.status == AccountStatus.ACTIVE.value,
+        )
+    )
+    return list(db.session.scalars(stmt))
+
+
+def lock_unit(unit_id: str) -> None:
+    """Hold the unit's row until the transaction ends (PostgreSQL; SQLite writes one
+    at a time anyway): two administrators removing each other's main-user access at
+    once are serialised, so one of them sees the other's change."""
+    db.session.execute(select(Unit.id).where(Unit.id == unit_id).with_for_update())
+
+
+def by_id(access_id: str) -> Access | None:
+    """The access with this id, or None."""
+    return db.session.get(Access, access_id)
+
+
+def cast_text(column: Any) -> Any:
+    """A JSON column as its text (portable across SQLite and PostgreSQL)."""
+    return sa_cast(column, String)
+
+
+
+def unit(unit_id: str) -> Unit | None:
+    return db.session.get(Unit, unit_id)

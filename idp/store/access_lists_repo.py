@@ -1,0 +1,259 @@
+"""Lists of accesses for administrators: one SQLAlchemy Core query per page.
+
+The list joins ``accesses`` to ``accounts`` (for the e-mail address and the name) and
+``units`` (for the unit's name), filters by :class:`Filter`, and orders by the
+person's e-mail address, then the access id: a keyset (``(email, id) > cursor``) that
+never repeats or skips a row that existed throughout the walk.
+
+Index use on PostgreSQL (migration 0008b):
+
+* a unit's list: ``ix_accesses_unit`` (``unit_id, id``);
+* free text ``q`` is a *prefix* of the e-mail address, the given or the family name,
+  compared lower-case: three expression indexes with ``varchar_pattern_ops``, one
+  bitmap OR; a substring search would scan every account, so there is none;
+* an e-mail domain compares the reversed address against the reversed ``@domain``
+  as a prefix: the expression index on ``reverse(lower(email))``;
+* the platform-wide list without a filter walks ``accounts.email``'s unique index.
+
+Read only: nothing here stages a change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    String,
+    Table,
+    and_,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy import (
+    cast as sql_cast,
+)
+
+from idp.store.db import db
+from idp.store.models import Access, Account, Unit
+
+ACCESSES = cast(Table, Access.__table__)
+ACCOUNTS = cast(Table, Account.__table__)
+UNITS = cast(Table, Unit.__table__)
+MAX_DEPTH = 12
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What a list shows. ``unit_ids`` None: every unit (the operator)."""
+
+    unit_ids: frozenset[str] | None = None
+    status: str | None = None
+    role: str | None = None
+    group: str | None = None
+    domain: str | None = None
+    q: str | None = None
+    signed_in_before: datetime | None = None
+    signed_in_after: datetime | None = None
+    never_signed_in: bool = False
+    ids: frozenset[str] | None = None
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _has_role(name: str) -> ColumnElement[bool]:
+    # roles is a JSON list of names ([a-z0-9_.-]); its text holds "name" with quotes
+    return sql_cast(ACCESSES.c.roles, String).like(
+        "%" + _like_escape(f'"{name}"') + "%", escape="\\"
+    )
+
+
+def _postgres() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+def _domain(domain: str) -> ColumnElement[bool]:
+    suffix = "@" + domain.lower()
+    if _postgres():
+        # the expression index ix_accounts_email_reversed serves a prefix of the reverse
+        return func.reverse(func.lower(ACCOUNTS.c.email)).like(
+            _like_escape(suffix[::-1]) + "%", escape="\\"
+        )
+    return func.lower(ACCOUNTS.c.email).like("%" + _like_escape(suffix), escape="\\")
+
+
+def _text(q: str) -> ColumnElement[bool]:
+    prefix = _like_escape(q.lower()) + "%"
+    return or_(
+        func.lower(ACCOUNTS.c.email).like(prefix, escape="\\"),
+        func.lower(ACCOUNTS.c.given_name).like(prefix, escape="\\"),
+        func.lower(ACCOUNTS.c.family_name).like(prefix, escape="\\"),
+    )
+
+
+def _where(f: Filter) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if f.unit_ids is not None:
+        out.append(ACCESSES.c.unit_id.in_(sorted(f.unit_ids)) if f.unit_ids else false())
+    if f.ids is not None:
+        out.append(ACCESSES.c.id.in_(sorted(f.ids)) if f.ids else false())
+    if f.status:
+        out.append(ACCESSES.c.status == f.status)
+    if f.role:
+        out.append(_has_role(f.role))
+    if f.group:
+        out.append(_has_role(f.group))
+    if f.domain:
+        out.append(_domain(f.domain))
+    if f.q:
+        out.append(_text(f.q))
+    if f.signed_in_before is not None:
+        out.append(ACCESSES.c.last_signin_at < f.signed_in_before)
+    if f.signed_in_after is not None:
+        out.append(ACCESSES.c.last_signin_at >= f.signed_in_after)
+    if f.never_signed_in:
+        out.append(ACCESSES.c.last_signin_at.is_(None))
+    return out
+
+
+_COLUMNS = (
+    ACCESSES.c.id,
+    ACCESSES.c.account_id,
+    ACCESSES.c.unit_id,
+    ACCESSES.c.roles,
+    ACCESSES.c.status,
+    ACCESSES.c.platform_access,
+    ACCESSES.c.notifications,
+    ACCESSES.c.created_at,
+    ACCESSES.c.ends_at,
+    ACCESSES.c.last_signin_at,
+    ACCESSES.c.details_sent_at,
+    ACCOUNTS.c.email,
+    ACCOUNTS.c.given_name,
+    ACCOUNTS.c.family_name,
+    UNITS.c.name.label("unit_name"),
+)
+
+
+def page(f: Filter, after: tuple[str, str] | None, limit: int) -> Sequence[Row[Any]]:
+    """Up to ``limit`` rows matching ``f`` after the keyset ``after`` (email, id),
+    ordered by e-mail address then access id; one query."""
+    stmt = (
+        select(*_COLUMNS)
+        .select_from(
+            ACCESSES.join(ACCOUNTS, ACCOUNTS.c.id == ACCESSES.c.account_id).join(
+                UNITS, UNITS.c.id == ACCESSES.c.unit_id
+            )
+        )
+        .where(*_where(f))
+        .order_by(ACCOUNTS.c.email, ACCESSES.c.id)
+        .limit(limit)
+    )
+    if after is not None:
+        stmt = stmt.where(tuple_(ACCOUNTS.c.email, ACCESSES.c.id) > tuple_(*after))
+    return db.session.execute(stmt).all()  # type: ignore[return-value]
+
+
+def count(f: Filter) -> int:
+    """How many accesses match ``f`` (the same filter as :func:`page`)."""
+    stmt = (
+        select(func.count())
+        .select_from(ACCESSES.join(ACCOUNTS, ACCOUNTS.c.id == ACCESSES.c.account_id))
+        .where(*_where(f))
+    )
+    return int(db.session.scalar(stmt) or 0)
+
+
+def keys(f: Filter, after: tuple[str, str] | None, limit: int) -> Sequence[Row[Any]]:
+    """The next ``limit`` matches' (email, id, account_id, unit_id): the batches of a
+    bulk action walk a filter result with this, in the list's order."""
+    stmt = (
+        select(ACCOUNTS.c.email, ACCESSES.c.id, ACCESSES.c.account_id, ACCESSES.c.unit_id)
+        .select_from(ACCESSES.join(ACCOUNTS, ACCOUNTS.c.id == ACCESSES.c.account_id))
+        .where(*_where(f))
+        .order_by(ACCOUNTS.c.email, ACCESSES.c.id)
+        .limit(limit)
+    )
+    if after is not None:
+        stmt = stmt.where(tuple_(ACCOUNTS.c.email, ACCESSES.c.id) > tuple_(*after))
+    return db.session.execute(stmt).all()  # type: ignore[return-value]
+
+
+def subtree_ids(roots: Iterable[str]) -> frozenset[str]:
+    """``roots`` and every unit below them, in one recursive query (at most
+    :data:`MAX_DEPTH` levels)."""
+    ids = sorted(set(roots))
+    if not ids:
+        return frozenset()
+    base = select(UNITS.c.id, literal(0).label("depth")).where(UNITS.c.id.in_(ids))
+    tree = base.cte("tree", recursive=True)
+    below = select(UNITS.c.id, (tree.c.depth + 1).label("depth")).where(
+        UNITS.c.parent_id == tree.c.id, tree.c.depth < MAX_DEPTH
+    )
+    tree = tree.union(below)
+    return frozenset(db.session.scalars(select(tree.c.id).distinct()))
+
+
+def top_level_ids() -> frozenset[str]:
+    """Every customer (unit without a parent)."""
+    return frozenset(db.session.scalars(select(UNITS.c.id).where(UNITS.c.parent_id.is_(None))))
+
+
+def people(unit_ids: frozenset[str] | None, q: str, limit: int) -> Sequence[Row[Any]]:
+    """Accounts holding an access in ``unit_ids`` (None: any) whose e-mail address,
+    given or family name starts with ``q``, ordered by address, at most ``limit``."""
+    held = select(ACCESSES.c.account_id)
+    if unit_ids is not None:
+        held = held.where(ACCESSES.c.unit_id.in_(sorted(unit_ids)) if unit_ids else false())
+    stmt = (
+        select(ACCOUNTS.c.id, ACCOUNTS.c.email, ACCOUNTS.c.given_name, ACCOUNTS.c.family_name)
+        .where(_text(q), ACCOUNTS.c.id.in_(held))
+        .order_by(ACCOUNTS.c.email)
+        .limit(limit)
+    )
+    return db.session.execute(stmt).all()  # type: ignore[return-value]
+
+
+def visible_account(
+    unit_ids: frozenset[str] | None, *, email: str | None = None, account_id: str | None = None
+) -> Account | None:
+    """The account with ``email`` or ``account_id`` when it holds an access in
+    ``unit_ids`` (None: any account at all), else None."""
+    stmt = select(Account)
+    if email is not None:
+        stmt = stmt.where(Account.email == email)
+    elif account_id is not None:
+        stmt = stmt.where(Account.id == account_id)
+    else:
+        return None
+    if unit_ids is not None:
+        held = select(ACCESSES.c.account_id).where(
+            ACCESSES.c.unit_id.in_(sorted(unit_ids)) if unit_ids else false()
+        )
+        stmt = stmt.where(Account.id.in_(held))
+    return db.session.scalars(stmt).first()
+
+
+def in_unit(access_id: str, unit_id: str) -> Access | None:
+    """The access ``access_id`` when it belongs to ``unit_id``, else None."""
+    return db.session.scalars(
+        select(Access).where(and_(Access.id == access_id, Access.unit_id == unit_id))
+    ).first()
+
+
+def by_ids(access_ids: Iterable[str]) -> list[Access]:
+    """The accesses among ``access_ids`` that exist (one query)."""
+    ids = sorted(set(access_ids))
+    if not ids:
+        return []
+    return list(db.session.scalars(select(Access).where(Access.id.in_(ids))))
