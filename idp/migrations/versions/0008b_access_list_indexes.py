@@ -1,0 +1,51 @@
+"""Indexes of the access lists
+
+Revision ID: 0008b
+Revises: 0007 (administration)
+Create Date: 2026-12-06 06:30:00
+
+The lists and bulk actions of issue 12 (``idp/store/access_lists_repo.py``) filter
+and page 100,000 accesses; these indexes keep a page under 50 ms on PostgreSQL:
+
+* ``ix_accesses_unit_id`` on ``accesses (unit_id, id)``: a unit's list (the unique
+  index on ``(account_id, unit_id)`` cannot serve it);
+* expression indexes on ``lower(email)``, ``lower(given_name)`` and
+  ``lower(family_name)`` (free text is a prefix of any of them), on PostgreSQL with
+  ``varchar_pattern_ops`` so ``LIKE 'prefix%'`` uses them whatever the database's
+  collation.
+
+Additive only: nodes of 0007 run beside it. Downgrade drops them.
+
+The revision id is a string so the integrator can rechain it: change ``revision`` /
+``down_revision`` here only.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = '0008b'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+PATTERN_INDEXES = {
+    'ix_accounts_email_prefix': 'email',
+    'ix_accounts_given_name_prefix': 'given_name',
+    'ix_accounts_family_name_prefix': 'family_name',
+}
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('accesses', schema=None) as batch_op:
+        batch_op.create_index('ix_accesses_unit_id', ['unit_id', 'id'], unique=False)
+    ops = ' varchar_pattern_ops' if op.get_bind().dialect.name == 'postgresql' else ''
+    for name, column in PATTERN_INDEXES.items():
+        op.execute(f'CREATE INDEX {name} ON accounts ((lower({column})){ops})')
+
+
+def downgrade() -> None:
+    for name in PATTERN_INDEXES:
+        op.execute(f'DROP INDEX {name}')
+    with op.batch_alter_table('accesses', schema=None) as batch_op:
+        batch_op.drop_index('ix_accesses_unit_id')
