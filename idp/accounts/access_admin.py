@@ -111,6 +111,27 @@ def split_roles(roles: list[str] | None) -> tuple[list[str], list[str]]:
     return base, [r for r in roles or [] if r not in units.BASE_ROLES]
 
 
+def describe(row: Any) -> dict[str, Any]:
+    """An access (a list row or an ORM access with its account and unit) as the API
+    and the CLI show it."""
+    if isinstance(row, Access):
+        email, given, family = row.account.email, row.account.given_name, row.account.family_name
+        unit_name = row.unit.name
+    else:
+        email, given, family, unit_name = row.email, row.given_name, row.family_name, row.unit_name
+    base, groups = split_roles(row.roles)
+    return {
+        "id": row.id, "unit_id": row.unit_id, "unit_name": unit_name,
+        "account_id": row.account_id, "email": email, "given_name": given,
+        "family_name": family, "status": row.status, "roles": base,
+        "permission_groups": groups, "platform_access": row.platform_access is not False,
+        "notifications": notifications.effective(row.roles or [], row.notifications),
+        "notifications_default": row.notifications is None, "created_at": row.created_at,
+        "ends_at": row.ends_at, "last_signin_at": row.last_signin_at,
+        "details_sent_at": row.details_sent_at,
+    }
+
+
 def _validated_roles(unit_id: str, roles: list[str], groups: list[str]) -> list[str]:
     unit = units.get(unit_id)
     for role in roles:
@@ -149,6 +170,7 @@ def link(
     groups: list[str],
     platform_access: bool = True,
     events: list[str] | None = None,
+    who: audit.Actor | None = None,
 ) -> Access:
     """Give an existing person an access to the unit (no second account): found by
     ``email`` or ``account_id`` among the people the actor may see (see the module);
@@ -169,7 +191,7 @@ def link(
             "Nobody you may see has this address or id; invite them as a new person.",
             "email" if email is not None else "account_id",
         )
-    who = audit_actor(actor)
+    who = who or audit_actor(actor)
     try:
         with atomic():
             if accesses_repo.get(person.id, unit_id) is not None:
@@ -194,6 +216,7 @@ def update(
     platform_access: bool | None = None,
     events: list[str] | None = None,
     reset_events: bool = False,
+    who: audit.Actor | None = None,
 ) -> list[str]:
     """Change the access's roles and/or permission groups (each list replaces its
     half), platform access and notifications; the names of what changed."""
@@ -206,7 +229,7 @@ def update(
             groups if groups is not None else custom,
         )
     chosen = _validated_events(events)
-    who = audit_actor(actor)
+    who = who or audit_actor(actor)
     with atomic():
         accesses.lock_for_main_users(row.unit_id)
         if accesses.would_drop_main_user(row, roles=new_roles, platform_access=platform_access):
@@ -238,19 +261,19 @@ def _suspend(row: Access, who: audit.Actor) -> Outcome:
         return UNCHANGED
     if accesses.would_drop_main_user(row, status=AccessStatus.SUSPENDED):
         return Outcome("refused", "last_main_user")
-    return DONE if accesses.suspend(row.account_id, row.unit_id, who) else UNCHANGED
+    return DONE if accesses.suspend(row.account_id, row.unit_id, who, row=row) else UNCHANGED
 
 
 def _reactivate(row: Access, who: audit.Actor) -> Outcome:
     if row.status != AccessStatus.SUSPENDED:
         return UNCHANGED
-    return DONE if accesses.reactivate(row.account_id, row.unit_id, who) else UNCHANGED
+    return DONE if accesses.reactivate(row.account_id, row.unit_id, who, row=row) else UNCHANGED
 
 
 def _remove(row: Access, who: audit.Actor) -> Outcome:
     if accesses.would_drop_main_user(row, removing=True):
         return Outcome("refused", "last_main_user")
-    return DONE if accesses.remove(row.account_id, row.unit_id, who) else UNCHANGED
+    return DONE if accesses.remove(row.account_id, row.unit_id, who, row=row) else UNCHANGED
 
 
 def _resend(row: Access, who: audit.Actor) -> Outcome:
@@ -267,9 +290,10 @@ ACTIONS: dict[str, Callable[[Access, audit.Actor], Outcome]] = {
 }
 
 
-def act(actor: Actor, action: str, row: Access) -> Outcome:
-    """One action on one access, in its own transaction (the API's single calls)."""
-    who = audit_actor(actor)
+def act(actor: Actor, action: str, row: Access, who: audit.Actor | None = None) -> Outcome:
+    """One action on one access, in its own transaction (the API's single calls);
+    ``who``: the audit log's actor when not the actor's own (the CLI's user)."""
+    who = who or audit_actor(actor)
     with atomic():
         accesses.lock_for_main_users(row.unit_id)
         return ACTIONS[action](row, who)
@@ -337,13 +361,13 @@ def _chunks(ids: list[str]) -> Iterator[list[str]]:
 
 
 def bulk(actor: Actor, action: str, bounds: Filter, ids: list[str] | None,
-         f: Filter | None) -> BulkResult:
+         f: Filter | None, who: audit.Actor | None = None) -> BulkResult:
     """Run ``action`` (a key of :data:`ACTIONS`) on the accesses ``ids`` or on every
     access matching ``f``, both within ``bounds`` (the units the caller may manage).
     Each batch commits on its own; a batch that fails as a whole (a concurrent
     change) is run again item by item. Every unit is authorised (``users.manage``)."""
     run = ACTIONS[action]
-    who = audit_actor(actor)
+    who = who or audit_actor(actor)
     allowed: dict[str, bool] = {}
     everything = omnipotent(actor)
     result = BulkResult()
@@ -376,7 +400,7 @@ def bulk(actor: Actor, action: str, bounds: Filter, ids: list[str] | None,
     def guarded(batch: list[str], report_missing: bool) -> None:
         snapshot = (dict(result.counts), len(result.items), result.omitted)
         try:
-            with atomic():
+            with atomic(), accesses_repo.batched():
                 one_batch(batch, report_missing)
         except Conflict:
             result.counts, result.omitted = snapshot[0], snapshot[2]

@@ -202,8 +202,9 @@ def _set_status(
     actor: audit.Actor | str,
     action: str,
     details: dict[str, Any] | None = None,
+    row: Access | None = None,
 ) -> bool:
-    row = accesses_repo.get(account_id, unit_id)
+    row = row if row is not None else accesses_repo.get(account_id, unit_id)
     if row is None or row.status == status.value:
         return False
     old = row.status
@@ -223,24 +224,30 @@ def suspend(
     unit_id: str,
     actor: audit.Actor | str,
     details: dict[str, Any] | None = None,
+    row: Access | None = None,
 ) -> bool:
     """Stage the suspension of the access (roles and facts kept on it) and the
     revocation of every live grant issued for the unit (its tokens stop working at
     once), audited with ``details`` and the number of grants revoked. The person's
-    account, sessions and other accesses are untouched; True when the status changed."""
-    row = accesses_repo.get(account_id, unit_id)
+    account, sessions and other accesses are untouched; True when the status changed.
+    ``row``: the access when the caller has already loaded it (bulk actions)."""
+    row = row if row is not None else accesses_repo.get(account_id, unit_id)
     if row is None or row.status == AccessStatus.SUSPENDED:
         return False
     revoked = grants_repo.revoke_for_unit(account_id, unit_id)
     return _set_status(
         account_id, unit_id, AccessStatus.SUSPENDED, actor, "access.suspended",
-        {**(details or {}), "grants_revoked": revoked},
+        {**(details or {}), "grants_revoked": revoked}, row,
     )
 
 
-def reactivate(account_id: str, unit_id: str, actor: audit.Actor | str) -> bool:
+def reactivate(
+    account_id: str, unit_id: str, actor: audit.Actor | str, row: Access | None = None
+) -> bool:
     """Stage a suspended access becoming active again with its kept roles."""
-    return _set_status(account_id, unit_id, AccessStatus.ACTIVE, actor, "access.resumed")
+    return _set_status(
+        account_id, unit_id, AccessStatus.ACTIVE, actor, "access.resumed", row=row
+    )
 
 
 def set_end(
@@ -257,9 +264,11 @@ def set_end(
     return True
 
 
-def remove(account_id: str, unit_id: str, actor: audit.Actor | str) -> bool:
+def remove(
+    account_id: str, unit_id: str, actor: audit.Actor | str, row: Access | None = None
+) -> bool:
     """Stage the deletion of the access (its roles and facts go with it)."""
-    row = accesses_repo.get(account_id, unit_id)
+    row = row if row is not None else accesses_repo.get(account_id, unit_id)
     if row is None:
         return False
     accesses_repo.delete(row)
@@ -353,6 +362,7 @@ def is_last_main_user(account_id: str, unit_id: str) -> bool:
     unit = accesses_repo.unit(unit_id)
     if unit is None or unit.parent_id is not None:
         return False
+    accesses_repo.flush()  # what the caller staged counts (a bulk action's earlier items)
     holders = accesses_repo.main_users(unit_id, utcnow())
     return account_id in holders and len(set(holders)) == 1
 

@@ -65,22 +65,7 @@ class AccessOut(BaseModel):
 
 
 def _out(row: Any) -> AccessOut:
-    """A list row or an ORM access (with its account and unit) as :class:`AccessOut`."""
-    if isinstance(row, Access):
-        email, given, family = row.account.email, row.account.given_name, row.account.family_name
-        unit_name = row.unit.name
-    else:
-        email, given, family, unit_name = row.email, row.given_name, row.family_name, row.unit_name
-    base, groups = access_admin.split_roles(row.roles)
-    return AccessOut(
-        id=row.id, unit_id=row.unit_id, unit_name=unit_name, account_id=row.account_id,
-        email=email, given_name=given, family_name=family, status=row.status, roles=base,
-        permission_groups=groups, platform_access=row.platform_access is not False,
-        notifications=notifications.effective(row.roles or [], row.notifications),
-        notifications_default=row.notifications is None, created_at=row.created_at,
-        ends_at=row.ends_at, last_signin_at=row.last_signin_at,
-        details_sent_at=row.details_sent_at,
-    )
+    return AccessOut.model_validate(access_admin.describe(row))
 
 
 class AccessLink(BaseModel):

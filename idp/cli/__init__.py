@@ -80,3 +80,6 @@ main.add_command(audit_group)
 from idp.cli.admin_clients import admin_clients_group  # noqa: E402
 
 main.add_command(admin_clients_group)
+from idp.cli.accesses import accesses_group  # noqa: E402
+
+main.add_command(accesses_group)

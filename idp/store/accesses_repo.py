@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
 
@@ -143,3 +144,12 @@ def cast_text(column: Any) -> Any:
 
 def unit(unit_id: str) -> Unit | None:
     return db.session.get(Unit, unit_id)
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Stage many changes without flushing before every query (a bulk action's
+    batch): the updates and audit events go to the database together at the commit,
+    or at an explicit :func:`flush`."""
+    with db.session.no_autoflush:
+        yield
