@@ -270,7 +270,8 @@ def bulk_run(http: Any, headers: dict[str, str], domain: str, expected: int) -> 
             "per_item_ms": seconds * 1000 / max(1, expected)}
 
 
-def run(customers: int = CUSTOMERS, requests: int = REQUESTS) -> dict[str, Any]:
+def run(customers: int = CUSTOMERS, requests: int = REQUESTS, keep: bool = False
+        ) -> dict[str, Any]:
     url = _fresh_database()
     tmp = tempfile.mkdtemp(prefix="unitgate-bench-accesses-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
@@ -291,6 +292,9 @@ def run(customers: int = CUSTOMERS, requests: int = REQUESTS) -> dict[str, Any]:
         small = min(SMALL_BULK, bulk // 5)
         with app.app_context():
             seeded = seed(customers, PER_CUSTOMER, bulk, small)
+            if keep:
+                print(f"seeded and kept: {url}", flush=True)
+                return {"seed": seeded}
             http = app.test_client()
             headers = {"Authorization": f"Bearer {_token(http)}"}
             from sqlalchemy import select
@@ -307,7 +311,8 @@ def run(customers: int = CUSTOMERS, requests: int = REQUESTS) -> dict[str, Any]:
         return {"backend": "postgres", "seed": seeded, "lists": pages,
                 "bulk": [small_run, big_run], "requests": requests}
     finally:
-        _drop_database()
+        if not keep:
+            _drop_database()
 
 
 def describe(result: dict[str, Any]) -> str:
@@ -342,8 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=CUSTOMERS)
     parser.add_argument("--requests", type=int, default=REQUESTS)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--keep", action="store_true",
+                        help="only seed, and keep the database (to explain queries)")
     args = parser.parse_args(argv)
-    result = run(args.customers, args.requests)
+    result = run(args.customers, args.requests, args.keep)
+    if args.keep:
+        return 0
     print(json.dumps(result) if args.json else describe(result), flush=True)
     return 0
 

@@ -41,6 +41,10 @@ def test_upgrade_adds_the_indexes_and_downgrade_drops_them(fresh_url: str) -> No
             assert "ix_accesses_unit_id" in _indexes(conn, "accesses")
             assert _indexes(conn, "accounts") >= PREFIX_INDEXES
             if postgres:
+                assert "ix_accounts_email_reversed" in _indexes(conn, "accounts")
+                assert conn.execute(sa.text(
+                    "SELECT count(*) FROM pg_statistic_ext"
+                    " WHERE stxname = 'st_accesses_roles_text'")).scalar() == 1
                 plan = " ".join(r[0] for r in conn.execute(sa.text(
                     "EXPLAIN SELECT id FROM accounts WHERE lower(email) LIKE 'ann%'")))
                 assert "Index" in plan or "Seq Scan" in plan  # valid SQL on the index
@@ -49,6 +53,7 @@ def test_upgrade_adds_the_indexes_and_downgrade_drops_them(fresh_url: str) -> No
         with engine.connect() as conn:
             assert "ix_accesses_unit_id" not in _indexes(conn, "accesses")
             assert not PREFIX_INDEXES & _indexes(conn, "accounts")
+            assert "ix_accounts_email_reversed" not in _indexes(conn, "accounts")
             assert conn.execute(sa.text("SELECT count(*) FROM accesses")).scalar() == 1
         command.upgrade(config, "head")
     finally:

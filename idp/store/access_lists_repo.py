@@ -11,8 +11,9 @@ Index use on PostgreSQL (migration 0008b):
 * free text ``q`` is a *prefix* of the e-mail address, the given or the family name,
   compared lower-case: three expression indexes with ``varchar_pattern_ops``, one
   bitmap OR; a substring search would scan every account, so there is none;
-* an e-mail domain is a suffix match: it filters the rows the other conditions
-  (the unit, the order by address) bring, a scan of the accounts when alone;
+* an e-mail domain is a prefix of the reversed address on PostgreSQL (the
+  expression index on ``reverse(lower(email))``), a suffix match on SQLite;
+* conditions on the person over many units are evaluated first (see :func:`_from`);
 * the platform-wide list without a filter walks ``accounts.email``'s unique index.
 
 Read only: nothing here stages a change.
@@ -49,6 +50,8 @@ ACCESSES = cast(Table, Access.__table__)
 ACCOUNTS = cast(Table, Account.__table__)
 UNITS = cast(Table, Unit.__table__)
 MAX_DEPTH = 12
+# Up to this many units, a list starts from the units' accesses (ix_accesses_unit_id).
+FEW_UNITS = 200
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,12 @@ def _has_role(name: str) -> ColumnElement[bool]:
 
 def _domain(domain: str) -> ColumnElement[bool]:
     # addresses are stored lower-case (idp.accounts.lifecycle.normalise_email)
-    return ACCOUNTS.c.email.like("%" + _like_escape("@" + domain.lower()), escape="\\")
+    suffix = "@" + domain.lower()
+    if db.engine.dialect.name == "postgresql":  # a prefix of the reversed address
+        return func.reverse(func.lower(ACCOUNTS.c.email)).like(
+            _like_escape(suffix[::-1]) + "%", escape="\\"
+        )
+    return ACCOUNTS.c.email.like("%" + _like_escape(suffix), escape="\\")
 
 
 def _text(q: str) -> ColumnElement[bool]:
@@ -92,7 +100,7 @@ def _text(q: str) -> ColumnElement[bool]:
     )
 
 
-def _where(f: Filter) -> list[ColumnElement[bool]]:
+def _access_where(f: Filter) -> list[ColumnElement[bool]]:
     out: list[ColumnElement[bool]] = []
     if f.unit_ids is not None:
         out.append(ACCESSES.c.unit_id.in_(sorted(f.unit_ids)) if f.unit_ids else false())
@@ -104,10 +112,6 @@ def _where(f: Filter) -> list[ColumnElement[bool]]:
         out.append(_has_role(f.role))
     if f.group:
         out.append(_has_role(f.group))
-    if f.domain:
-        out.append(_domain(f.domain))
-    if f.q:
-        out.append(_text(f.q))
     if f.signed_in_before is not None:
         out.append(ACCESSES.c.last_signin_at < f.signed_in_before)
     if f.signed_in_after is not None:
@@ -115,6 +119,41 @@ def _where(f: Filter) -> list[ColumnElement[bool]]:
     if f.never_signed_in:
         out.append(ACCESSES.c.last_signin_at.is_(None))
     return out
+
+
+def _account_where(f: Filter) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if f.domain:
+        out.append(_domain(f.domain))
+    if f.q:
+        out.append(_text(f.q))
+    return out
+
+
+def _from(f: Filter, with_units: bool) -> tuple[Any, list[ColumnElement[bool]]]:
+    """The joined tables and the conditions for ``f``.
+
+    Conditions on the person (free text, e-mail domain) over many units are
+    evaluated first, on their own (a materialised CTE on PostgreSQL: the prefix
+    indexes find the few matching accounts, which are then joined and sorted).
+    Left to itself, the planner walks the accounts in address order and tests
+    each one, which is slow when the matches sort late (a given name starting with
+    T: the addresses start with the given name)."""
+    joined: Any = ACCESSES.join(ACCOUNTS, ACCOUNTS.c.id == ACCESSES.c.account_id)
+    where = _access_where(f)
+    by_person = _account_where(f)
+    few_units = f.unit_ids is not None and len(f.unit_ids) <= FEW_UNITS
+    if by_person and not few_units:
+        matches = (
+            select(ACCOUNTS.c.id).where(*by_person).cte("matches")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
+        joined = joined.join(matches, matches.c.id == ACCESSES.c.account_id)
+    else:
+        where += by_person
+    if with_units:
+        joined = joined.join(UNITS, UNITS.c.id == ACCESSES.c.unit_id)
+    return joined, where
 
 
 _COLUMNS = (
@@ -136,48 +175,41 @@ _COLUMNS = (
 )
 
 
+def _ordered(stmt: Any, after: tuple[str, str] | None, limit: int) -> Any:
+    stmt = stmt.order_by(ACCOUNTS.c.email, ACCESSES.c.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(tuple_(ACCOUNTS.c.email, ACCESSES.c.id) > tuple_(*after))
+    return stmt
+
+
 def page(f: Filter, after: tuple[str, str] | None, limit: int) -> Sequence[Row[Any]]:
     """Up to ``limit`` rows matching ``f`` after the keyset ``after`` (email, id),
     ordered by e-mail address then access id; one query."""
-    stmt = (
-        select(*_COLUMNS)
-        .select_from(
-            ACCESSES.join(ACCOUNTS, ACCOUNTS.c.id == ACCESSES.c.account_id).join(
-                UNITS, UNITS.c.id == ACCESSES.c.unit_id
-            )
-        )
-        .where(*_where(f))
-        .order_by(ACCOUNTS.c.email, ACCESSES.c.id)
-        .limit(limit)
-    )
-    if after is not None:
-        stmt = stmt.where(tuple_(ACCOUNTS.c.email, ACCESSES.c.id) > tuple_(*after))
-    return db.session.execute(stmt).all()  # type: ignore[return-value]
+    joined, where = _from(f, with_units=True)
+    stmt = _ordered(select(*_COLUMNS).select_from(joined).where(*where), after, limit)
+    return db.session.execute(stmt).all()
 
 
 def count(f: Filter) -> int:
-    """How many accesses match ``f`` (the same filter as :func:`page`)."""
-    stmt = (
-        select(func.count())
-        .select_from(ACCESSES.join(ACCOUNTS, ACCOUNTS.c.id == ACCESSES.c.account_id))
-        .where(*_where(f))
-    )
-    return int(db.session.scalar(stmt) or 0)
+    """How many accesses match ``f`` (the same filter as :func:`page`); the accounts
+    are joined only when a condition is about the person."""
+    if _account_where(f):
+        joined, where = _from(f, with_units=False)
+    else:
+        joined, where = ACCESSES, _access_where(f)
+    return int(db.session.scalar(select(func.count()).select_from(joined).where(*where)) or 0)
 
 
 def keys(f: Filter, after: tuple[str, str] | None, limit: int) -> Sequence[Row[Any]]:
     """The next ``limit`` matches' (email, id, account_id, unit_id): the batches of a
     bulk action walk a filter result with this, in the list's order."""
-    stmt = (
+    joined, where = _from(f, with_units=False)
+    stmt = _ordered(
         select(ACCOUNTS.c.email, ACCESSES.c.id, ACCESSES.c.account_id, ACCESSES.c.unit_id)
-        .select_from(ACCESSES.join(ACCOUNTS, ACCOUNTS.c.id == ACCESSES.c.account_id))
-        .where(*_where(f))
-        .order_by(ACCOUNTS.c.email, ACCESSES.c.id)
-        .limit(limit)
+        .select_from(joined).where(*where),
+        after, limit,
     )
-    if after is not None:
-        stmt = stmt.where(tuple_(ACCOUNTS.c.email, ACCESSES.c.id) > tuple_(*after))
-    return db.session.execute(stmt).all()  # type: ignore[return-value]
+    return db.session.execute(stmt).all()
 
 
 def subtree_ids(roots: Iterable[str]) -> frozenset[str]:
@@ -206,9 +238,15 @@ def people(unit_ids: frozenset[str] | None, q: str, limit: int) -> Sequence[Row[
     held = select(ACCESSES.c.account_id)
     if unit_ids is not None:
         held = held.where(ACCESSES.c.unit_id.in_(sorted(unit_ids)) if unit_ids else false())
+    # the matching accounts first (the prefix indexes), as in _from
+    matches = (
+        select(ACCOUNTS.c.id).where(_text(q)).cte("matches")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
     stmt = (
         select(ACCOUNTS.c.id, ACCOUNTS.c.email, ACCOUNTS.c.given_name, ACCOUNTS.c.family_name)
-        .where(_text(q), ACCOUNTS.c.id.in_(held))
+        .select_from(ACCOUNTS.join(matches, matches.c.id == ACCOUNTS.c.id))
+        .where(ACCOUNTS.c.id.in_(held))
         .order_by(ACCOUNTS.c.email)
         .limit(limit)
     )

@@ -183,6 +183,13 @@ for _column in (Account.email, Account.given_name, Account.family_name):
         func.lower(_column).label(f"{_column.key}_lower"),
         postgresql_ops={f"{_column.key}_lower": "varchar_pattern_ops"},
     )
+# An e-mail domain is a prefix of the reversed address (PostgreSQL only: SQLite has no
+# reverse(); the lists filter by suffix there).
+Index(
+    "ix_accounts_email_reversed",
+    func.reverse(func.lower(Account.email)).label("email_reversed"),
+    postgresql_ops={"email_reversed": "varchar_pattern_ops"},
+).ddl_if(dialect="postgresql")
 
 class AccessStatus(StrEnum):
     """The status of an :class:`Access`, separate from the account's own status (a
