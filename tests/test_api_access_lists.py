@@ -121,6 +121,14 @@ def test_the_platform_list_shows_each_caller_its_own(
     operator = api_for(app, client)
     items, total = walk(operator, "/accesses", 7)
     assert total == 19 and len({i["id"] for i in items}) == 19
+    # person conditions over every unit run first (a subquery in address order)
+    items, total = walk(operator, "/accesses", 2, q="p1")
+    assert emails(items) == ["p10@contractor.example", "p11@contractor.example"] and total == 2
+    items, total = walk(operator, "/accesses", 3, email_domain="acme.example",
+                        status="active")
+    assert total == len(items) == 9 and emails(items) == sorted(emails(items))
+    items, _ = walk(operator, "/accesses", 1, q="g")
+    assert emails(items) == [f"g{i}@globex.example" for i in range(4)]
     unit_client = api_for(app, client, "acme-sales")
     items, _ = walk(unit_client, "/accesses", 50)
     assert {i["unit_id"] for i in items} == {people["sales"]}

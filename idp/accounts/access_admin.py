@@ -313,11 +313,12 @@ def count(f: Filter) -> int:
 
 
 def search_people(actor: Actor, q: str, limit: int) -> list[Any]:
-    """People who hold an access in a unit the actor may read (``users.read``) whose
-    address or name starts with ``q`` (at least :data:`SEARCH_MIN` characters)."""
+    """People who hold an access in a unit the actor administers (``users.manage``:
+    the people :func:`link` can find) whose address or name starts with ``q`` (at
+    least :data:`SEARCH_MIN` characters)."""
     if len(q.strip()) < SEARCH_MIN:
         raise Refused("query_too_short", f"Type at least {SEARCH_MIN} characters.", "q")
-    seen = units_where(actor, "users.read")
+    seen = units_where(actor, "users.manage")
     return list(access_lists_repo.people(seen, q.strip(), min(limit, SEARCH_LIMIT)))
 
 

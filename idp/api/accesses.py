@@ -350,8 +350,9 @@ def remove_access(call: Call, unit_id: str, access_id: str) -> None:
     tag="accesses", query=PeopleQuery, response=PeopleOut, permission="users.manage",
 )
 def search_people(call: Call, unit_id: str) -> PeopleOut:
-    """Type-ahead: people holding an access in a unit you may read whose address,
-    given or family name starts with `q` (at least 2 characters, at most 20 hits)."""
+    """Type-ahead for linking: people holding an access in a unit you administer
+    (`users.manage`) whose address, given or family name starts with `q` (at least 2
+    characters, at most 20 hits)."""
     query: PeopleQuery = call.query
     try:
         rows = access_admin.search_people(call.actor, query.q, query.limit)

@@ -130,71 +130,79 @@ def _account_where(f: Filter) -> list[ColumnElement[bool]]:
     return out
 
 
-def _from(f: Filter, with_units: bool) -> tuple[Any, list[ColumnElement[bool]]]:
-    """The joined tables and the conditions for ``f``.
+def _from(
+    f: Filter, with_units: bool, after: tuple[str, str] | None = None
+) -> tuple[Any, Any, list[ColumnElement[bool]]]:
+    """The joined tables, the source of the person's columns (``id``, ``email``,
+    ``given_name``, ``family_name``) and the conditions for ``f``.
 
     Conditions on the person (free text, e-mail domain) over many units are
-    evaluated first, on their own (a materialised CTE on PostgreSQL: the prefix
-    indexes find the few matching accounts, which are then joined and sorted).
-    Left to itself, the planner walks the accounts in address order and tests
-    each one, which is slow when the matches sort late (a given name starting with
-    T: the addresses start with the given name)."""
-    joined: Any = ACCESSES.join(ACCOUNTS, ACCOUNTS.c.id == ACCESSES.c.account_id)
+    evaluated first, in a subquery ordered by address (``OFFSET 0`` keeps the
+    planner from merging it): the prefix indexes find the matching accounts, and
+    their accesses are joined in address order until the page is full. Left to
+    itself, the planner walks every account in address order and tests each one,
+    which is slow when the matches sort late (300 ms on 100,000 for a given name
+    starting with T: the addresses start with the given name), or hash-joins every
+    access (80 ms)."""
     where = _access_where(f)
     by_person = _account_where(f)
     few_units = f.unit_ids is not None and len(f.unit_ids) <= FEW_UNITS
+    person: Any = ACCOUNTS
     if by_person and not few_units:
-        matches = (
-            select(ACCOUNTS.c.id).where(*by_person).cte("matches")
-            .prefix_with("MATERIALIZED", dialect="postgresql")
-        )
-        joined = joined.join(matches, matches.c.id == ACCESSES.c.account_id)
+        inner = select(
+            ACCOUNTS.c.id, ACCOUNTS.c.email, ACCOUNTS.c.given_name, ACCOUNTS.c.family_name
+        ).where(*by_person)
+        if after is not None:
+            inner = inner.where(ACCOUNTS.c.email >= after[0])
+        person = inner.order_by(ACCOUNTS.c.email).offset(0).subquery("person")
     else:
         where += by_person
+    joined: Any = ACCESSES.join(person, person.c.id == ACCESSES.c.account_id)
     if with_units:
         joined = joined.join(UNITS, UNITS.c.id == ACCESSES.c.unit_id)
-    return joined, where
+    return joined, person, where
 
 
-_COLUMNS = (
-    ACCESSES.c.id,
-    ACCESSES.c.account_id,
-    ACCESSES.c.unit_id,
-    ACCESSES.c.roles,
-    ACCESSES.c.status,
-    ACCESSES.c.platform_access,
-    ACCESSES.c.notifications,
-    ACCESSES.c.created_at,
-    ACCESSES.c.ends_at,
-    ACCESSES.c.last_signin_at,
-    ACCESSES.c.details_sent_at,
-    ACCOUNTS.c.email,
-    ACCOUNTS.c.given_name,
-    ACCOUNTS.c.family_name,
-    UNITS.c.name.label("unit_name"),
-)
+def _columns(person: Any) -> tuple[Any, ...]:
+    return (
+        ACCESSES.c.id,
+        ACCESSES.c.account_id,
+        ACCESSES.c.unit_id,
+        ACCESSES.c.roles,
+        ACCESSES.c.status,
+        ACCESSES.c.platform_access,
+        ACCESSES.c.notifications,
+        ACCESSES.c.created_at,
+        ACCESSES.c.ends_at,
+        ACCESSES.c.last_signin_at,
+        ACCESSES.c.details_sent_at,
+        person.c.email,
+        person.c.given_name,
+        person.c.family_name,
+        UNITS.c.name.label("unit_name"),
+    )
 
 
-def _ordered(stmt: Any, after: tuple[str, str] | None, limit: int) -> Any:
-    stmt = stmt.order_by(ACCOUNTS.c.email, ACCESSES.c.id).limit(limit)
+def _ordered(stmt: Any, person: Any, after: tuple[str, str] | None, limit: int) -> Any:
+    stmt = stmt.order_by(person.c.email, ACCESSES.c.id).limit(limit)
     if after is not None:
-        stmt = stmt.where(tuple_(ACCOUNTS.c.email, ACCESSES.c.id) > tuple_(*after))
+        stmt = stmt.where(tuple_(person.c.email, ACCESSES.c.id) > tuple_(*after))
     return stmt
 
 
 def page(f: Filter, after: tuple[str, str] | None, limit: int) -> Sequence[Row[Any]]:
     """Up to ``limit`` rows matching ``f`` after the keyset ``after`` (email, id),
     ordered by e-mail address then access id; one query."""
-    joined, where = _from(f, with_units=True)
-    stmt = _ordered(select(*_COLUMNS).select_from(joined).where(*where), after, limit)
-    return db.session.execute(stmt).all()
+    joined, person, where = _from(f, True, after)
+    stmt = select(*_columns(person)).select_from(joined).where(*where)
+    return db.session.execute(_ordered(stmt, person, after, limit)).all()
 
 
 def count(f: Filter) -> int:
     """How many accesses match ``f`` (the same filter as :func:`page`); the accounts
     are joined only when a condition is about the person."""
     if _account_where(f):
-        joined, where = _from(f, with_units=False)
+        joined, _, where = _from(f, False)
     else:
         joined, where = ACCESSES, _access_where(f)
     return int(db.session.scalar(select(func.count()).select_from(joined).where(*where)) or 0)
@@ -203,13 +211,11 @@ def count(f: Filter) -> int:
 def keys(f: Filter, after: tuple[str, str] | None, limit: int) -> Sequence[Row[Any]]:
     """The next ``limit`` matches' (email, id, account_id, unit_id): the batches of a
     bulk action walk a filter result with this, in the list's order."""
-    joined, where = _from(f, with_units=False)
-    stmt = _ordered(
-        select(ACCOUNTS.c.email, ACCESSES.c.id, ACCESSES.c.account_id, ACCESSES.c.unit_id)
-        .select_from(joined).where(*where),
-        after, limit,
-    )
-    return db.session.execute(stmt).all()
+    joined, person, where = _from(f, False, after)
+    stmt = select(
+        person.c.email, ACCESSES.c.id, ACCESSES.c.account_id, ACCESSES.c.unit_id
+    ).select_from(joined).where(*where)
+    return db.session.execute(_ordered(stmt, person, after, limit)).all()
 
 
 def subtree_ids(roots: Iterable[str]) -> frozenset[str]:
@@ -233,24 +239,24 @@ def top_level_ids() -> frozenset[str]:
 
 
 def people(unit_ids: frozenset[str] | None, q: str, limit: int) -> Sequence[Row[Any]]:
-    """Accounts holding an access in ``unit_ids`` (None: any) whose e-mail address,
-    given or family name starts with ``q``, ordered by address, at most ``limit``."""
-    held = select(ACCESSES.c.account_id)
-    if unit_ids is not None:
-        held = held.where(ACCESSES.c.unit_id.in_(sorted(unit_ids)) if unit_ids else false())
-    # the matching accounts first (the prefix indexes), as in _from
-    matches = (
-        select(ACCOUNTS.c.id).where(_text(q)).cte("matches")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
-    stmt = (
+    """Accounts holding an access in ``unit_ids`` (None: any account) whose e-mail
+    address, given or family name starts with ``q``, ordered by address, at most
+    ``limit``. The matches come first (the prefix indexes, see :func:`_from`)."""
+    person = (
         select(ACCOUNTS.c.id, ACCOUNTS.c.email, ACCOUNTS.c.given_name, ACCOUNTS.c.family_name)
-        .select_from(ACCOUNTS.join(matches, matches.c.id == ACCOUNTS.c.id))
-        .where(ACCOUNTS.c.id.in_(held))
+        .where(_text(q))
         .order_by(ACCOUNTS.c.email)
-        .limit(limit)
+        .offset(0)
+        .subquery("person")
     )
-    return db.session.execute(stmt).all()  # type: ignore[return-value]
+    stmt = select(person).order_by(person.c.email).limit(limit)
+    if unit_ids is not None:
+        held = select(ACCESSES.c.account_id).where(
+            ACCESSES.c.account_id == person.c.id,
+            ACCESSES.c.unit_id.in_(sorted(unit_ids)) if unit_ids else false(),
+        )
+        stmt = stmt.where(held.exists())
+    return db.session.execute(stmt).all()
 
 
 def visible_account(
