@@ -152,7 +152,12 @@ class ListFilter(BaseModel):
 class AccessListQuery(PageQuery, ListFilter):
     model_config = ConfigDict(extra="forbid")
 
-    with_total: bool = Field(True, description="Count the matches (one more query)")
+    with_total: bool | None = Field(
+        None,
+        description="Count the matches (one more query). Default: true for a unit's "
+        "list, false across customers (a count reads every match; a single page "
+        "still gives its total)",
+    )
 
 
 class UnitAccessListQuery(AccessListQuery):
@@ -169,13 +174,18 @@ def _filter(f: ListFilter, bounds: Filter) -> Filter:
     )
 
 
-def _list(query: AccessListQuery, bounds: Filter) -> Page[AccessOut]:
+def _list(query: AccessListQuery, bounds: Filter, count_by_default: bool) -> Page[AccessOut]:
     key = pages.decode(query.cursor, (str, str))
     after = (key[0], key[1]) if key and key[0] is not None and key[1] is not None else None
     f = _filter(query, bounds)
     rows, more = access_admin.page(f, after, query.limit)
     cursor = pages.encode([rows[-1].email, rows[-1].id]) if more and rows else None
-    total = access_admin.count(f) if query.with_total else None
+    counting = count_by_default if query.with_total is None else query.with_total
+    total = None
+    if counting:
+        total = access_admin.count(f) if more or after is not None else len(rows)
+    elif not more and after is None:
+        total = len(rows)  # the whole list is on this page
     return Page[AccessOut](items=[_out(r) for r in rows], next_cursor=cursor, total=total)
 
 
@@ -386,7 +396,7 @@ def list_unit_accesses(call: Call, unit_id: str) -> Page[AccessOut]:
     by e-mail address, filtered."""
     query: UnitAccessListQuery = call.query
     return _list(query, access_admin.scope(call.actor, "users.read", unit_id,
-                                           query.include_sub_units))
+                                           query.include_sub_units), True)
 
 
 def _platform_bounds(call: Call, permission: str) -> Filter:
@@ -404,7 +414,7 @@ def list_accesses(call: Call) -> Page[AccessOut]:
     """Every access the caller may read (`users.read`): all customers' for the
     operator, the assigned customers' for staff, the units where a person holds
     `users.read` for a session. 403 for a caller who may read none."""
-    return _list(call.query, _platform_bounds(call, "users.read"))
+    return _list(call.query, _platform_bounds(call, "users.read"), False)
 
 
 @endpoint(

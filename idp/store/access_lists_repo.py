@@ -32,6 +32,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     false,
     func,
     literal,
@@ -74,10 +75,19 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _pattern(text: str) -> Any:
+    """A LIKE pattern rendered into the statement (safely quoted) instead of a bound
+    parameter: PostgreSQL plans with the value (a prefix becomes an index range, a
+    role's frequency comes from the statistics). A bound pattern lets a prepared
+    statement (psycopg prepares after five runs) fall back to a generic plan that
+    scans every account: 75 ms instead of 15."""
+    return bindparam(None, text, type_=String, literal_execute=True)
+
+
 def _has_role(name: str) -> ColumnElement[bool]:
     # roles is a JSON list of names ([a-z0-9_.-]); its text holds "name" with quotes
     return sql_cast(ACCESSES.c.roles, String).like(
-        "%" + _like_escape(f'"{name}"') + "%", escape="\\"
+        _pattern("%" + _like_escape(f'"{name}"') + "%"), escape="\\"
     )
 
 
@@ -86,17 +96,17 @@ def _domain(domain: str) -> ColumnElement[bool]:
     suffix = "@" + domain.lower()
     if db.engine.dialect.name == "postgresql":  # a prefix of the reversed address
         return func.reverse(func.lower(ACCOUNTS.c.email)).like(
-            _like_escape(suffix[::-1]) + "%", escape="\\"
+            _pattern(_like_escape(suffix[::-1]) + "%"), escape="\\"
         )
-    return ACCOUNTS.c.email.like("%" + _like_escape(suffix), escape="\\")
+    return ACCOUNTS.c.email.like(_pattern("%" + _like_escape(suffix)), escape="\\")
 
 
 def _text(q: str) -> ColumnElement[bool]:
     prefix = _like_escape(q.lower()) + "%"
     return or_(
-        func.lower(ACCOUNTS.c.email).like(prefix, escape="\\"),
-        func.lower(ACCOUNTS.c.given_name).like(prefix, escape="\\"),
-        func.lower(ACCOUNTS.c.family_name).like(prefix, escape="\\"),
+        func.lower(ACCOUNTS.c.email).like(_pattern(prefix), escape="\\"),
+        func.lower(ACCOUNTS.c.given_name).like(_pattern(prefix), escape="\\"),
+        func.lower(ACCOUNTS.c.family_name).like(_pattern(prefix), escape="\\"),
     )
 
 
@@ -201,8 +211,10 @@ def page(f: Filter, after: tuple[str, str] | None, limit: int) -> Sequence[Row[A
 def count(f: Filter) -> int:
     """How many accesses match ``f`` (the same filter as :func:`page`); the accounts
     are joined only when a condition is about the person."""
-    if _account_where(f):
-        joined, _, where = _from(f, False)
+    joined: Any
+    if _account_where(f):  # a plain join: no order to keep
+        joined = ACCESSES.join(ACCOUNTS, ACCOUNTS.c.id == ACCESSES.c.account_id)
+        where = _access_where(f) + _account_where(f)
     else:
         joined, where = ACCESSES, _access_where(f)
     return int(db.session.scalar(select(func.count()).select_from(joined).where(*where)) or 0)
