@@ -245,3 +245,29 @@ def test_bad_bulk_input_changes_nothing(
     assert_problem(api_for(app, client, "globex").post(url, json={
         "action": "suspend", "selection": {"filter": {}}}), 404)
     assert _status(app, people["acme"]) == before
+
+
+def test_staff_see_their_assigned_customers_only(
+    app: Flask, client: FlaskClient, people: dict[str, str]
+) -> None:
+    from tests.support.login import csrf_token, sign_in_to_dashboard
+
+    with app.app_context():
+        db.session.add(Account(email="sam@operator.example", email_verified=True,
+                               given_name="Sam", family_name="Staff"))
+        db.session.commit()
+        staff.add("sam@operator.example")
+        staff.assign("sam@operator.example", "globex", "processor", ["users.read"])
+    page = sign_in_to_dashboard(app, client, "sam@operator.example")
+    csrf = {"X-CSRF-Token": csrf_token(page.get_data(as_text=True))}
+    session = Api(client, None)
+    assert session.get("/me").get_json()["kind"] == "staff"
+    items, _ = walk(session, "/accesses", 10)
+    assert {i["unit_id"] for i in items} == {people["globex"]} and len(items) == 4
+    assert_problem(session.get(f"/units/{people['acme']}/accesses"), 404)
+    # a processor without users.manage may not act, here or across customers
+    body = {"action": "suspend", "selection": {"filter": {}}}
+    assert_problem(session.post(f"/units/{people['globex']}/accesses/bulk", json=body,
+                                headers=csrf), 403)
+    assert_problem(session.post("/accesses/bulk", json=body, headers=csrf), 403)
+    assert set(_status(app, people["globex"]).values()) == {"active"}
