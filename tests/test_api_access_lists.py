@@ -271,3 +271,16 @@ def test_staff_see_their_assigned_customers_only(
                                 headers=csrf), 403)
     assert_problem(session.post("/accesses/bulk", json=body, headers=csrf), 403)
     assert set(_status(app, people["globex"]).values()) == {"active"}
+
+
+def test_the_bulk_answer_stays_bounded(
+    app: Flask, client: FlaskClient, people: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(access_admin, "MAX_REPORTED", 2)
+    api = api_for(app, client, "acme")
+    body = api.post(f"/units/{people['acme']}/accesses/bulk", json={
+        "action": "reactivate", "selection": {"filter": {}}}).get_json()
+    # 2 suspended at ACME are done; the other 13 were active: unchanged
+    assert body["counts"] == {"done": 2, "unchanged": 13, "refused": 0}
+    assert len(body["items"]) == 2 and body["omitted"] == 11
+    assert all(i["outcome"] == "unchanged" for i in body["items"])
