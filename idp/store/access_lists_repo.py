@@ -245,11 +245,6 @@ def subtree_ids(roots: Iterable[str]) -> frozenset[str]:
     return frozenset(db.session.scalars(select(tree.c.id).distinct()))
 
 
-def top_level_ids() -> frozenset[str]:
-    """Every customer (unit without a parent)."""
-    return frozenset(db.session.scalars(select(UNITS.c.id).where(UNITS.c.parent_id.is_(None))))
-
-
 def people(unit_ids: frozenset[str] | None, q: str, limit: int) -> Sequence[Row[Any]]:
     """Accounts holding an access in ``unit_ids`` (None: any account) whose e-mail
     address, given or family name starts with ``q``, ordered by address, at most
