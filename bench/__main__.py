@@ -9,7 +9,8 @@ and a returning employee's at a merchant for the first time (accounts seeded by
 
 ``python -m bench --only returning,signin --backend sqlite`` runs just those
 scenarios (keys: jwks, discovery, token, introspection, exchange, signin, returning,
-extra = the SCIM, LDAP, e-mail-step timing and floor benchmarks) and writes
+extra = the SCIM, LDAP, e-mail-step timing, floor and access-list benchmarks;
+accesses = the access-list benchmark alone, bench/accesses_bench.py) and writes
 bench/out/RESULTS.md unless ``--output`` says otherwise, so a partial run never
 replaces bench/RESULTS.md.
 """
@@ -217,15 +218,24 @@ EXTRA = (
     ("Per-request floor: bare Flask, same gunicorn set-up", "bench/floor.py", ["bench.floor"]),
     ("Stack floor of the returning employee's sign-in", "bench/stack_floor.py",
      ["bench.stack_floor"]),
+    ("Access lists and bulk actions at scale", "bench/accesses_bench.py",
+     ["bench.accesses_bench"]),
 )
+# Extra benchmarks that also run alone: --only <key>.
+EXTRA_KEYS = {"accesses": "bench.accesses_bench"}
 
 
-def run_extra(seconds: int, out: report.Report, only_floor: bool = False) -> None:
+def run_extra(
+    seconds: int, out: report.Report, only_floor: bool = False, only: set[str] | None = None
+) -> None:
     """The other parts' benchmarks (or, with ``only_floor``, just the per-request
-    floor), each in its own process; their own output goes into RESULTS.md as it is."""
+    floor; with ``only``, just those modules), each in its own process; their own
+    output goes into RESULTS.md as it is."""
     every_core = ",".join(str(c) for c in range(os.cpu_count() or 1))
     for title, source, module_args in EXTRA:
         if only_floor and module_args[0] not in ("bench.floor", "bench.stack_floor"):
+            continue
+        if only is not None and module_args[0] not in only:
             continue
         argv = [sys.executable, "-m", *module_args]
         if module_args[0] in ("bench.scim_bench", "bench.floor"):
@@ -257,7 +267,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        help="comma-separated scenarios to run (" + ", ".join((*SCENARIOS, "extra")) + ");"
+        help="comma-separated scenarios to run ("
+        + ", ".join((*SCENARIOS, "extra", *EXTRA_KEYS)) + ");"
         " the report then goes to bench/out/RESULTS.md unless --output is given",
     )
     parser.add_argument("--output", type=Path, help="default: bench/RESULTS.md")
@@ -266,7 +277,7 @@ def main() -> None:
     only = set(SCENARIOS) | {"extra"}
     if args.only:
         only = {key.strip().lower() for key in args.only.split(",") if key.strip()}
-        unknown = only - set(SCENARIOS) - {"extra"}
+        unknown = only - set(SCENARIOS) - {"extra"} - set(EXTRA_KEYS)
         if unknown:
             parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     output = args.output or (here / "out" / "RESULTS.md" if args.only else here / "RESULTS.md")
@@ -288,9 +299,10 @@ def main() -> None:
         out_dir.mkdir()
         with tempfile.TemporaryDirectory(prefix="unitgate-bench-") as tmp:
             backends = []
-            if args.backend in ("sqlite", "all"):
+            served = bool(only & set(SCENARIOS))  # else only extra benchmarks: no server
+            if served and args.backend in ("sqlite", "all"):
                 backends.append(sqlite_backend(Path(tmp)))
-            if args.backend in ("postgres", "all"):
+            if served and args.backend in ("postgres", "all"):
                 pg = postgres_backend()
                 if pg is None:
                     out.skip("postgres+redis", "all scenarios", "PostgreSQL or Redis unreachable")
@@ -311,6 +323,8 @@ def main() -> None:
                     backend.drop()
         if "extra" in only:
             run_extra(args.seconds, out, only_floor=args.only_core)
+        elif only & set(EXTRA_KEYS):
+            run_extra(args.seconds, out, only={EXTRA_KEYS[k] for k in only & set(EXTRA_KEYS)})
     finally:
         sink.stop()
         manager.shutdown()

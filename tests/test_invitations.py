@@ -226,6 +226,36 @@ def test_resend_invalidates_the_previous_link_and_code(
     assert _post_code(web, new_token, new_code).status_code == 303
 
 
+def test_bulk_resend_re_invites_the_invited_and_refuses_the_rest(
+    app: Flask, client: FlaskClient, web: FlaskClient, gateway: SmsReceiver
+) -> None:
+    """The access list's bulk "resend access details" is a re-invite: a new link and
+    SMS code for an invited contact (the old ones stop working), refused for an access
+    that has nothing to register."""
+    acme = _unit(app)
+    api = api_for(app, client, "acme")
+    made = _invite(api, acme)
+    other = _invite(api, acme, email="otto@acme.example", mobile=None)
+    old_token = link_token(app, "nina@acme.example")
+    sms_code(gateway, 1)
+    with app.app_context():
+        assert invites.revoke(other["account_id"], acme, SYSTEM)
+        accesses.suspend(other["account_id"], acme, "test")
+    resp = api.post(f"/units/{acme}/accesses/bulk", json={
+        "action": "resend", "selection": {"ids": [made["access_id"], other["access_id"]]},
+    })
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert body["counts"]["done"] == 1
+    assert body["items"] == [
+        {"id": other["access_id"], "outcome": "refused", "code": "not_invited"}
+    ]
+    new_token = link_token(app, "nina@acme.example")
+    assert new_token != old_token
+    assert web.get(f"/invitation/{old_token}").status_code == 410
+    assert _post_code(web, new_token, sms_code(gateway, 2)).status_code == 303
+
+
 def test_revoke_and_expiry_give_a_clear_page(
     app: Flask, client: FlaskClient, web: FlaskClient, gateway: SmsReceiver
 ) -> None:

@@ -10,7 +10,7 @@ from alembic import command
 from idp.store import migrate
 from tests.test_migration_0007 import NOW, fill_like_previous
 
-PREVIOUS = "0008a"
+PREVIOUS = "0008b"
 THIS = "0008c"
 
 

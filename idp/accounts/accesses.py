@@ -25,7 +25,7 @@ from typing import Any
 from idp import audit
 from idp.accounts import field_owners
 from idp.provisioning.errors import InvalidValue
-from idp.store import accesses_repo, grants_repo, units_repo
+from idp.store import accesses_repo, grants_repo
 from idp.store.models import Access, AccessStatus, utcnow
 from idp.store.unit_of_work import Conflict, atomic
 
@@ -38,6 +38,7 @@ __all__ = [
     "find",
     "granting",
     "is_last_main_user",
+    "lock_for_main_users",
     "of_account",
     "reactivate",
     "record_signin",
@@ -45,8 +46,10 @@ __all__ = [
     "set_end",
     "set_facts",
     "set_roles",
+    "set_settings",
     "stage_upstream_roles",
     "suspend",
+    "would_drop_main_user",
 ]
 
 
@@ -199,8 +202,9 @@ def _set_status(
     actor: audit.Actor | str,
     action: str,
     details: dict[str, Any] | None = None,
+    row: Access | None = None,
 ) -> bool:
-    row = accesses_repo.get(account_id, unit_id)
+    row = row if row is not None else accesses_repo.get(account_id, unit_id)
     if row is None or row.status == status.value:
         return False
     old = row.status
@@ -220,24 +224,30 @@ def suspend(
     unit_id: str,
     actor: audit.Actor | str,
     details: dict[str, Any] | None = None,
+    row: Access | None = None,
 ) -> bool:
     """Stage the suspension of the access (roles and facts kept on it) and the
     revocation of every live grant issued for the unit (its tokens stop working at
     once), audited with ``details`` and the number of grants revoked. The person's
-    account, sessions and other accesses are untouched; True when the status changed."""
-    row = accesses_repo.get(account_id, unit_id)
+    account, sessions and other accesses are untouched; True when the status changed.
+    ``row``: the access when the caller has already loaded it (bulk actions)."""
+    row = row if row is not None else accesses_repo.get(account_id, unit_id)
     if row is None or row.status == AccessStatus.SUSPENDED:
         return False
     revoked = grants_repo.revoke_for_unit(account_id, unit_id)
     return _set_status(
         account_id, unit_id, AccessStatus.SUSPENDED, actor, "access.suspended",
-        {**(details or {}), "grants_revoked": revoked},
+        {**(details or {}), "grants_revoked": revoked}, row,
     )
 
 
-def reactivate(account_id: str, unit_id: str, actor: audit.Actor | str) -> bool:
+def reactivate(
+    account_id: str, unit_id: str, actor: audit.Actor | str, row: Access | None = None
+) -> bool:
     """Stage a suspended access becoming active again with its kept roles."""
-    return _set_status(account_id, unit_id, AccessStatus.ACTIVE, actor, "access.resumed")
+    return _set_status(
+        account_id, unit_id, AccessStatus.ACTIVE, actor, "access.resumed", row=row
+    )
 
 
 def set_end(
@@ -254,32 +264,17 @@ def set_end(
     return True
 
 
-def remove(account_id: str, unit_id: str, actor: audit.Actor | str) -> bool:
+def remove(
+    account_id: str, unit_id: str, actor: audit.Actor | str, row: Access | None = None
+) -> bool:
     """Stage the deletion of the access (its roles and facts go with it)."""
-    row = accesses_repo.get(account_id, unit_id)
+    row = row if row is not None else accesses_repo.get(account_id, unit_id)
     if row is None:
         return False
     accesses_repo.delete(row)
     accesses_repo.flush()  # gone before anything else staged (a new access) is inserted
     audit.record(actor, "access.removed", account_id, {"unit_id": unit_id})
     return True
-
-
-MAIN_USER = "main_user"
-
-
-def is_last_main_user(account_id: str, unit_id: str) -> bool:
-    """True when the account is the only one left holding ``main_user`` through a
-    granting access (active, with platform access, not ended, its unit not blocked;
-    the account active) in the customer ``unit_id`` (a top-level unit). A sub-unit is
-    administered by its customer's main users as well, so it never has a "last" one
-    (False). What the caller staged counts (earlier removals of the same call)."""
-    unit = units_repo.by_id(unit_id)
-    if unit is None or unit.parent_id is not None:
-        return False
-    accesses_repo.flush()
-    holders = set(accesses_repo.main_users(unit_id, utcnow()))
-    return holders == {account_id}
 
 
 def record_signin(account_id: str, unit_id: str | None, at: datetime | None = None) -> None:
@@ -350,3 +345,89 @@ def activity(account_id: str, unit_id: str) -> Activity | None:
         accesses_repo.signed_in_ever(account_id)
     )
     return Activity(row.status, row.grants(), registered, row.last_signin_at)
+
+
+MAIN_USER = "main_user"
+
+
+def is_last_main_user(account_id: str, unit_id: str) -> bool:
+    """True when the account is the only one left holding ``main_user`` through a
+    granting access (active, with platform access, not ended; the account active) in
+    the customer ``unit_id`` (a top-level unit). A sub-unit is administered by its
+    customer's main users as well, so it never has a "last" one (False).
+
+    Callers that then take the main user away (suspend, remove, demote, platform
+    access off) lock the unit first (:func:`lock_for_main_users`) so two
+    administrators removing each other at once cannot both pass."""
+    unit = accesses_repo.unit(unit_id)
+    if unit is None or unit.parent_id is not None:
+        return False
+    accesses_repo.flush()  # what the caller staged counts (a bulk action's earlier items)
+    holders = accesses_repo.main_users(unit_id, utcnow())
+    return account_id in holders and len(set(holders)) == 1
+
+
+def lock_for_main_users(unit_id: str) -> None:
+    """Serialise the changes that may take a unit's last main user away."""
+    accesses_repo.lock_unit(unit_id)
+
+
+def would_drop_main_user(
+    row: Access,
+    roles: Iterable[str] | None = None,
+    platform_access: bool | None = None,
+    status: AccessStatus | None = None,
+    removing: bool = False,
+) -> bool:
+    """Whether the change (new ``roles``, ``platform_access``, ``status`` or the
+    removal) takes away the customer's last main user (:func:`is_last_main_user`)."""
+    if MAIN_USER not in (row.roles or []) or not row.grants():
+        return False
+    keeps = not removing
+    if roles is not None and MAIN_USER not in roles:
+        keeps = False
+    if platform_access is False or (status is not None and status != AccessStatus.ACTIVE):
+        keeps = False
+    if keeps:
+        return False
+    return is_last_main_user(row.account_id, row.unit_id)
+
+
+def set_settings(
+    row: Access,
+    actor: audit.Actor | str,
+    roles: list[str] | None = None,
+    platform_access: bool | None = None,
+    notifications: list[str] | None = None,
+    reset_notifications: bool = False,
+) -> list[str]:
+    """Stage an administrator's change of the access's roles (base roles and
+    permission groups, validated by the caller), platform access and notification
+    choice (``reset_notifications``: back to the roles' defaults), and one
+    ``access.updated`` audit event naming what changed (not the values of personal
+    data). Taking platform access away revokes the unit's live grants like a
+    suspension. Returns the names of the changed settings (empty: nothing changed,
+    nothing recorded)."""
+    changed: list[str] = []
+    details: dict[str, Any] = {"unit_id": row.unit_id}
+    if roles is not None and set_roles(row, roles):
+        changed.append("roles")
+        details["roles"] = sorted(roles)
+    if platform_access is not None and bool(row.platform_access) != platform_access:
+        row.platform_access = platform_access
+        changed.append("platform_access")
+        details["platform_access"] = platform_access
+        if not platform_access:
+            details["grants_revoked"] = grants_repo.revoke_for_unit(row.account_id, row.unit_id)
+    if reset_notifications and row.notifications is not None:
+        row.notifications = None
+        changed.append("notifications")
+        details["notifications"] = None
+    elif notifications is not None and row.notifications != notifications:
+        row.notifications = list(notifications)
+        changed.append("notifications")
+        details["notifications"] = list(notifications)
+    if changed:
+        details["changed"] = changed
+        audit.record(actor, "access.updated", row.account_id, details)
+    return changed

@@ -298,6 +298,23 @@ def _refused_existing(who: audit.Actor, unit_id: str) -> None:
         audit.record(who, "contact.person_exists", None, {"unit_id": unit_id}, unit_id=unit_id)
 
 
+def stage_resend(access: Access, who: audit.Actor) -> list[str] | None:
+    """Stage (in the caller's transaction) a new invitation for ``access``, ending
+    the previous link and code, when it is ``invited`` with platform access and its
+    account may sign in; the outbox message ids, or None when nothing is due. The
+    caller has authorised ``users.manage`` in the access's unit. Sets the access's
+    ``details_sent_at``."""
+    account = accounts.get(access.account_id)
+    if (
+        account is None or not access.platform_access
+        or access.status != AccessStatus.INVITED or not account.can_sign_in
+    ):
+        return None
+    unit = units.get(access.unit_id)
+    _, messages = _stage_invitation(access, account, unit.name, who, account.locale or "en")
+    return messages
+
+
 def resend(account_id: str, unit_id: str, actor: Actor) -> bool:
     """Send the access details again: a new invitation for an ``invited`` access with
     platform access, ending the previous link and code. False (nothing sent) when
@@ -306,17 +323,12 @@ def resend(account_id: str, unit_id: str, actor: Actor) -> bool:
     ``details_sent_at``. :class:`idp.rights.NotPermitted` without ``users.manage``."""
     require(actor, "users.manage", unit_id)
     access = accesses.find(account_id, unit_id)
-    account = accounts.get(account_id)
-    if (
-        access is None or account is None or not access.platform_access
-        or access.status != AccessStatus.INVITED or not account.can_sign_in
-    ):
+    if access is None:
         return False
-    unit = units.get(unit_id)
     with unit_of_work.atomic():
-        _, messages = _stage_invitation(
-            access, account, unit.name, audit_actor(actor), account.locale or "en"
-        )
+        messages = stage_resend(access, audit_actor(actor))
+    if messages is None:
+        return False
     _deliver(messages)
     return True
 

@@ -119,3 +119,7 @@ main.add_command(invitations_group)
 from idp.cli.customers import customers_group  # noqa: E402
 
 main.add_command(customers_group)
+
+from idp.cli.accesses import accesses_group  # noqa: E402
+
+main.add_command(accesses_group)

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, or_, select, update
+from sqlalchemy import ColumnElement, String, Table, and_, bindparam, exists, or_, select, update
+from sqlalchemy import cast as sa_cast
 from sqlalchemy.orm import joinedload
 
 from idp.store.db import db
@@ -119,15 +121,48 @@ _TOUCH = (
 )
 
 
-
 def main_users(unit_id: str, now: datetime) -> list[str]:
     """Ids of the accounts that hold ``main_user`` in the unit through an access that
-    grants at ``now``, their account active (one query; the roles are filtered here,
-    JSON containment differs between the databases)."""
-    rows = db.session.execute(
-        select(ACCESSES.c.account_id, ACCESSES.c.roles)
+    grants at ``now``, their account active (one query)."""
+    stmt = (
+        select(ACCESSES.c.account_id)
         .join(ACCOUNTS, ACCOUNTS.c.id == ACCESSES.c.account_id)
-        .where(ACCESSES.c.unit_id == unit_id, granting_sql(now),
-               ACCOUNTS.c.status == AccountStatus.ACTIVE.value)
-    ).all()
-    return [row[0] for row in rows if "main_user" in (row[1] or [])]
+        .where(
+            ACCESSES.c.unit_id == unit_id,
+            granting_sql(now),
+            cast_text(ACCESSES.c.roles).like('%"main\\_user"%', escape="\\"),
+            ACCOUNTS.c.status == AccountStatus.ACTIVE.value,
+        )
+    )
+    return list(db.session.scalars(stmt))
+
+
+def lock_unit(unit_id: str) -> None:
+    """Hold the unit's row until the transaction ends (PostgreSQL; SQLite writes one
+    at a time anyway): two administrators removing each other's main-user access at
+    once are serialised, so one of them sees the other's change."""
+    db.session.execute(select(Unit.id).where(Unit.id == unit_id).with_for_update())
+
+
+def by_id(access_id: str) -> Access | None:
+    """The access with this id, or None."""
+    return db.session.get(Access, access_id)
+
+
+def cast_text(column: Any) -> Any:
+    """A JSON column as its text (portable across SQLite and PostgreSQL)."""
+    return sa_cast(column, String)
+
+
+
+def unit(unit_id: str) -> Unit | None:
+    return db.session.get(Unit, unit_id)
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Stage many changes without flushing before every query (a bulk action's
+    batch): the updates and audit events go to the database together at the commit,
+    or at an explicit :func:`flush`."""
+    with db.session.no_autoflush:
+        yield

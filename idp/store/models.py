@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
 
@@ -179,6 +180,23 @@ class Account(Base):
         return self.status == AccountStatus.ACTIVE and self.locked_at is None
 
 
+
+# Prefix search of the access lists (migration 0008b): ``lower(column) LIKE 'q%'``; on
+# PostgreSQL with varchar_pattern_ops, whatever the collation.
+for _column in (Account.email, Account.given_name, Account.family_name):
+    Index(
+        f"ix_accounts_{_column.key}_prefix",
+        func.lower(_column).label(f"{_column.key}_lower"),
+        postgresql_ops={f"{_column.key}_lower": "varchar_pattern_ops"},
+    )
+# An e-mail domain is a prefix of the reversed address (PostgreSQL only: SQLite has no
+# reverse(); the lists filter by suffix there).
+Index(
+    "ix_accounts_email_reversed",
+    func.reverse(func.lower(Account.email)).label("email_reversed"),
+    postgresql_ops={"email_reversed": "varchar_pattern_ops"},
+).ddl_if(dialect="postgresql")
+
 class AccessStatus(StrEnum):
     """The status of an :class:`Access`, separate from the account's own status (a
     person blocked platform-wide is an account status; one unit suspending its access
@@ -198,7 +216,12 @@ class Access(Base):
     chosen as the unit of a sign-in (``idp.accounts.accesses``)."""
 
     __tablename__ = "accesses"
-    __table_args__ = (UniqueConstraint("account_id", "unit_id"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "unit_id"),
+        # A unit's list (migration 0008b; the accounts' prefix indexes are PostgreSQL
+        # expression indexes of that migration, see idp/store/access_lists_repo.py).
+        Index("ix_accesses_unit_id", "unit_id", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))

@@ -448,6 +448,7 @@ def remove_authorisations(
             )
     results: list[dict[str, str]] = []
     with atomic():
+        access_service.lock_for_main_users(unit.id)  # no concurrent removal slips past
         for i, row in enumerate(rows):
             if row.unit_id == unit.id and access_service.is_last_main_user(
                 row.account_id, unit.id

@@ -1,7 +1,7 @@
 """Invitations: single-use registration links with an optional SMS code
 
 Revision ID: 0008c
-Revises: 0008a (customer indexes)
+Revises: 0008b (access list indexes)
 Create Date: 2026-12-06 06:30:00
 
 Additive only: a new table ``invitations``, one row per invitation sent for an
@@ -20,7 +20,7 @@ from alembic import op
 import idp.store.models
 
 revision = '0008c'
-down_revision = '0008a'
+down_revision = '0008b'
 branch_labels = None
 depends_on = None
 
