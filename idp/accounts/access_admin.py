@@ -250,6 +250,8 @@ class Outcome:
 
     outcome: str
     code: str | None = None
+    # outbox messages the action staged, handed to the courier once committed
+    messages: tuple[str, ...] = ()
 
 
 DONE = Outcome("done")
@@ -280,9 +282,10 @@ def _resend(row: Access, who: audit.Actor) -> Outcome:
     """Send the access details again (a re-invite, :mod:`idp.accounts.invites`); the
     outbox delivers them once the batch commits. Only an ``invited`` access with
     platform access has details to send."""
-    if invites.stage_resend(row, who) is None:
+    messages = invites.stage_resend(row, who)
+    if messages is None:
         return Outcome("refused", "not_invited")
-    return DONE
+    return Outcome("done", messages=tuple(messages))
 
 
 ACTIONS: dict[str, Callable[[Access, audit.Actor], Outcome]] = {
@@ -299,7 +302,9 @@ def act(actor: Actor, action: str, row: Access, who: audit.Actor | None = None) 
     who = who or audit_actor(actor)
     with atomic():
         accesses.lock_for_main_users(row.unit_id)
-        return ACTIONS[action](row, who)
+        outcome = ACTIONS[action](row, who)
+    invites.deliver(list(outcome.messages))
+    return outcome
 
 
 # -- lists -------------------------------------------------------------------------
@@ -383,7 +388,8 @@ def bulk(actor: Actor, action: str, bounds: Filter, ids: list[str] | None,
             allowed[unit_id] = may(actor, "users.manage", unit_id)
         return allowed[unit_id]
 
-    def one_batch(batch: list[str], report_missing: bool) -> None:
+    def one_batch(batch: list[str], report_missing: bool) -> list[str]:
+        """Run the batch; the outbox messages its actions staged."""
         found = {row.id: row for row in access_lists_repo.by_ids(batch)}
         outcomes: list[tuple[str, Outcome]] = []
         for access_id in batch:
@@ -400,19 +406,22 @@ def bulk(actor: Actor, action: str, bounds: Filter, ids: list[str] | None,
             outcomes.append((access_id, run(row, who)))
         for access_id, outcome in outcomes:
             result.add(access_id, outcome)
+        return [m for _, outcome in outcomes for m in outcome.messages]
 
     def guarded(batch: list[str], report_missing: bool) -> None:
         snapshot = (dict(result.counts), len(result.items), result.omitted)
         try:
             with atomic(), accesses_repo.batched():
-                one_batch(batch, report_missing)
+                messages = one_batch(batch, report_missing)
+            invites.deliver(messages)
         except Conflict:
             result.counts, result.omitted = snapshot[0], snapshot[2]
             del result.items[snapshot[1]:]
             for access_id in batch:
                 try:
                     with atomic():
-                        one_batch([access_id], report_missing)
+                        messages = one_batch([access_id], report_missing)
+                    invites.deliver(messages)
                 except Conflict:
                     result.add(access_id, Outcome("refused", "conflict"))
 

@@ -214,7 +214,9 @@ def _sms_text(code: str, unit_name: str, lang: str) -> str:
     return f"Your Unitgate registration code for {unit_name[:60]}: {code}"
 
 
-def _deliver(message_ids: list[str]) -> None:
+def deliver(message_ids: list[str]) -> None:
+    """Hand committed outbox messages to the courier now (the retry loop would
+    otherwise send them on its next round)."""
     if has_app_context():
         for message_id in message_ids:
             outbox.deliver_soon(message_id)
@@ -286,7 +288,7 @@ def add_contact(unit_id: str, data: NewContact, actor: Actor) -> ContactCreated:
                 access.details_sent_at = utcnow()
     except unit_of_work.Conflict:
         raise PersonExists(email) from None  # a concurrent creation took the address
-    _deliver(messages)
+    deliver(messages)
     return ContactCreated(account, access,
                           _describe(invitation) if invitation is not None else None)
 
@@ -329,7 +331,7 @@ def resend(account_id: str, unit_id: str, actor: Actor) -> bool:
         messages = stage_resend(access, audit_actor(actor))
     if messages is None:
         return False
-    _deliver(messages)
+    deliver(messages)
     return True
 
 

@@ -33,7 +33,9 @@ def setup_api(app: Flask, csrf: CSRFProtect) -> None:
         meta,
         staff,
     )
+    from idp.api.endpoint import segment_converter
 
+    app.url_map.converters["segment"] = segment_converter()
     csrf.exempt(bp)
     if "api" not in app.blueprints:
         app.register_blueprint(bp)

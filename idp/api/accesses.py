@@ -20,6 +20,7 @@ from idp.api import bp, pages
 from idp.api.endpoint import Call, endpoint
 from idp.api.pages import Page, PageQuery
 from idp.api.problems import Problem, forbidden, not_found
+from idp.api.types import Instant
 from idp.store.access_lists_repo import Filter
 from idp.store.models import Access
 
@@ -144,8 +145,8 @@ class ListFilter(BaseModel):
         None, min_length=1, max_length=100,
         description="A prefix of the address, the given or the family name",
     )
-    signed_in_before: datetime | None = None
-    signed_in_after: datetime | None = None
+    signed_in_before: Instant | None = None
+    signed_in_after: Instant | None = None
     never_signed_in: bool = False
 
 

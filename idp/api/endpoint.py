@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, json, request
 from pydantic import BaseModel, ValidationError
+from werkzeug.routing import BaseConverter
 
 from idp.api import caller, idempotency
 from idp.api.problems import Problem, forbidden, not_found
@@ -91,25 +92,77 @@ REGISTRY: list[Endpoint] = []
 
 
 def _flask_rule(path: str) -> str:
-    return path.replace("{", "<").replace("}", ">")
+    return re.sub(r"{([a-z_]+)}", r"<segment:\1>", path)
+
+
+def _is_param(segment: str) -> bool:
+    return segment.startswith("{")
+
+
+def reserved_segments() -> frozenset[str]:
+    """Static path segments that sit where a sibling path has a parameter
+    (``bulk`` in ``/units/{unit_id}/accesses/bulk`` beside ``.../{access_id}``): a
+    parameter never takes such a value, so each request matches one rule only, and
+    405 answers and ``OPTIONS`` list that rule's methods alone."""
+    paths = [ep.path.strip("/").split("/") for ep in REGISTRY]
+    out: set[str] = set()
+    for a in paths:
+        for b in paths:
+            if len(a) != len(b):
+                continue
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                same_before = all(
+                    p == q or (_is_param(p) and _is_param(q))
+                    for p, q in zip(a[:i], b[:i], strict=True)
+                )
+                if same_before and not _is_param(x) and _is_param(y):
+                    out.add(x)
+    return frozenset(out)
+
+
+class SegmentConverter(BaseConverter):
+    """One path segment that is not a reserved static segment (see
+    :func:`reserved_segments`): :func:`segment_converter` builds it when the API is
+    mounted, its regular expression refusing those words."""
+
+    regex = "[^/]+"
+
+
+def segment_converter() -> type[BaseConverter]:
+    """A :class:`SegmentConverter` whose pattern leaves out the reserved segments."""
+    words = "|".join(re.escape(word) for word in sorted(reserved_segments()))
+    pattern = f"(?!(?:{words})$)[^/]+" if words else "[^/]+"
+    return type("ApiSegment", (SegmentConverter,), {"regex": pattern})
 
 
 def _pointer(where: str, loc: tuple[Any, ...]) -> str:
     return "/" + "/".join([where, *(str(part) for part in loc)])
 
 
+def _invalid(exc: ValidationError, where: str) -> Problem:
+    """A 422 naming each invalid part of the ``where`` (query, body) by pointer."""
+    errors = [
+        {"pointer": _pointer(where, tuple(err["loc"])), "detail": err["msg"]}
+        for err in exc.errors()[:50]
+    ]
+    first = errors[0]["detail"] if errors else "invalid"
+    return Problem(422, "invalid_input", f"The {where} is invalid: {first}", errors=errors)
+
+
 def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = [
-            {"pointer": _pointer(where, tuple(err["loc"])), "detail": err["msg"]}
-            for err in exc.errors()[:50]
-        ]
-        first = errors[0]["detail"] if errors else "invalid"
-        raise Problem(
-            422, "invalid_input", f"The {where} is invalid: {first}", errors=errors
-        ) from exc
+        raise _invalid(exc, where) from exc
+
+
+def _validate_json(model: type[BaseModel], raw: bytes) -> BaseModel:
+    """The body validated in pydantic's strict JSON mode: JSON types as the document
+    says (``0`` is no boolean, ``"5"`` no integer), date-times as RFC 3339 text."""
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        raise _invalid(exc, "body") from exc
 
 
 def _list_fields(model: type[BaseModel]) -> set[str]:
@@ -135,11 +188,12 @@ def _query(model: type[BaseModel]) -> BaseModel:
 def _body(model: type[BaseModel]) -> BaseModel:
     if request.mimetype != "application/json":
         raise Problem(415, "unsupported_media_type", "Send the body as application/json.")
+    raw = request.get_data(cache=True)
     try:
-        data = loads(request.get_data(cache=True))
+        loads(raw)  # bounded nesting, no NaN or Infinity
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, "malformed_json", "The body is not well-formed JSON.") from exc
-    return _validate(model, data, "body")
+    return _validate_json(model, raw)
 
 
 def _serialise(declared: Any, result: Any, status: int) -> Response:
