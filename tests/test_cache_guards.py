@@ -15,7 +15,7 @@ import idp.login.views_ldap
 import idp.provisioning.scim_tokens
 import idp.release.clients  # noqa: F401
 from idp.store import commit_hooks
-from idp.store.models import ScimToken
+from idp.store.models import ScimToken, Unit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +24,13 @@ ALLOWED = {
     # Only ``last_used_at``, conditioned in SQL: a cached older last use costs at most
     # one more conditional UPDATE, never a wrong answer.
     ("idp/store/scim_repo.py", ScimToken.__name__),
+    # Reads only: the units table in the access lists' and the granting rule's SQL.
+    ("idp/store/access_lists_repo.py", Unit.__name__),
+    ("idp/store/accesses_repo.py", Unit.__name__),
 }
+# A file that writes a watched table in bulk and reports it to the commit hooks
+# (``commit_hooks.note_bulk_write``) keeps the caches true.
+NOTED = re.compile(r"commit_hooks\.note_bulk_write\(")
 
 
 def test_no_bulk_statement_writes_a_watched_table() -> None:
@@ -37,6 +43,7 @@ def test_no_bulk_statement_writes_a_watched_table() -> None:
                 where = str(path.relative_to(ROOT))
                 if "migrations" in path.parts or (where, name) in ALLOWED:
                     continue
-                if bulk.search(path.read_text()):
+                text = path.read_text()
+                if bulk.search(text) and not NOTED.search(text):
                     offenders.append(f"{where}: {name}")
     assert offenders == []

@@ -32,7 +32,7 @@ def post_form(action: str, fields: dict[str, str], title: str, target_name: str)
     )
     resp = Response(html, mimetype="text/html")
     resp.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; "
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; img-src 'self'; "
         f"form-action {_origin(action)}; frame-ancestors 'none'; base-uri 'none'"
     )
     resp.headers["Cache-Control"] = "no-store"

@@ -70,6 +70,13 @@ def _note(session: Session, types: Iterable[type]) -> None:
     session.info.setdefault(_CHANGED, set()).update(types)
 
 
+def note_bulk_write(*models: type) -> None:
+    """Say that the open transaction wrote ``models`` with a 2.0-style bulk statement
+    (``update(Model)``, ``delete(Model)``), which the hooks cannot see: their
+    callbacks then run at the commit as for any other write."""
+    _note(db.session(), models)
+
+
 def _after_flush(session: Session, _context: Any) -> None:
     # Still the pre-flush view here: these are the objects this flush wrote.
     _note(session, (type(o) for o in chain(session.new, session.dirty, session.deleted)))

@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 
+from idp.store import commit_hooks
 from idp.store.db import db, rowcount
 from idp.store.models import (
     Access,
@@ -205,6 +206,7 @@ def set_status(unit_ids: Iterable[str], status: str) -> int:
         update(Unit).where(Unit.id.in_(ids)).values(status=status)
         .execution_options(synchronize_session="fetch")
     )
+    commit_hooks.note_bulk_write(Unit)  # the caches of units hear of it at the commit
     return rowcount(result)
 
 
@@ -277,6 +279,9 @@ def delete_everything(unit_ids: list[str]) -> Removed:
     out.units = rowcount(db.session.execute(
         delete(Unit).where(Unit.id.in_(unit_ids)).execution_options(synchronize_session=False)
     ))
+    # the database's cascades also removed the units' domains, connectors, SCIM
+    # tokens and directories: every cache hears of it at the commit
+    commit_hooks.note_bulk_write(*commit_hooks.watched_models())
     return out
 
 
