@@ -146,3 +146,32 @@ def test_the_audit_log_pages_by_cursor_and_filters(app: Flask, client: FlaskClie
     bad = assert_problem(api.get(f"/units/{acme}/audit", query_string={"limit": 0}), 422)
     assert bad["errors"][0]["pointer"] == "/query/limit"
     assert_problem(api.get(f"/units/{acme}/audit", query_string={"colour": "red"}), 422)
+
+
+def test_an_idempotency_key_replays_per_caller_and_refuses_another_request(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The same key and request: one customer, the first answer again; the same key
+    with another body: 422; another caller's same key is theirs alone; a key that is
+    no visible ASCII: 400."""
+    operator = api_for(app, client)
+    key = {"Idempotency-Key": "create-initech-1"}
+    body = {"kind": "company", "name": "Initech"}
+    first = operator.post("/customers", json=body, headers=key)
+    again = operator.post("/customers", json=body, headers=key)
+    assert first.status_code == again.status_code == 201, first.get_data(as_text=True)
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert first.get_json() == again.get_json()
+    listed = operator.get("/customers", query_string={"q": "Initech"}).get_json()
+    assert [c["name"] for c in listed["items"]] == ["Initech"]
+    assert_problem(
+        operator.post("/customers", json={"kind": "company", "name": "Other"}, headers=key),
+        422, "idempotency_key_reused",
+    )
+    second = api_for(app, client)  # another operator client, same key: a new request
+    made = second.post("/customers", json={"kind": "company", "name": "Initrode"}, headers=key)
+    assert made.status_code == 201 and "Idempotent-Replayed" not in made.headers
+    assert_problem(
+        operator.post("/customers", json=body, headers={"Idempotency-Key": "ключ"}),
+        400, "invalid_idempotency_key",
+    )
