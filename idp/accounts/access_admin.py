@@ -30,8 +30,8 @@ from typing import Any
 from idp import audit
 from idp.accounts import accesses, invites, notifications
 from idp.accounts.lifecycle import InvalidEmail, normalise_email
-from idp.rights import Actor, may
-from idp.rights.authorization import audit_actor, permissions, visible_customers
+from idp.rights import Actor, NotPermitted, may
+from idp.rights.authorization import audit_actor, permissions, require_grant, visible_customers
 from idp.rights.catalogue import ALL
 from idp.store import access_lists_repo, accesses_repo, rights_repo
 from idp.store.access_lists_repo import Filter
@@ -49,7 +49,8 @@ SEARCH_MIN = 2
 class Refused(Exception):
     """An administrator's change is refused; ``code`` says why (``not_found``,
     ``no_such_person``, ``access_exists``, ``last_main_user``, ``invalid_role``,
-    ``invalid_group``, ``unknown_event``), ``field`` which input when one is to blame."""
+    ``invalid_group``, ``unknown_event``, ``forbidden``: a role granting more than
+    the actor holds), ``field`` which input when one is to blame."""
 
     def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -151,6 +152,20 @@ def _validated_roles(unit_id: str, roles: list[str], groups: list[str]) -> list[
     return units.validate_roles(unit, [*roles, *groups])
 
 
+def _grantable(actor: Actor, unit_id: str, added: list[str]) -> None:
+    """``forbidden`` unless the actor holds every permission the ``added`` roles
+    grant in the unit (:func:`idp.rights.authorization.require_grant`)."""
+    try:
+        require_grant(actor, unit_id, added)
+    except NotPermitted as exc:
+        raise Refused(
+            "forbidden",
+            f"Granting these roles needs the permission {exc.permission!r}, which you do "
+            "not hold here: nobody hands out more than they hold.",
+            "roles",
+        ) from exc
+
+
 def _validated_events(names: list[str] | None) -> list[str] | None:
     if names is None:
         return None
@@ -176,6 +191,7 @@ def link(
     ``email`` or ``account_id`` among the people the actor may see (see the module);
     ``no_such_person`` otherwise, ``access_exists`` when they already hold one."""
     wanted = _validated_roles(unit_id, roles, groups)
+    _grantable(actor, unit_id, wanted)
     chosen = _validated_events(events)
     seen = units_where(actor, "users.manage")
     address = None
@@ -228,6 +244,7 @@ def update(
             roles if roles is not None else base,
             groups if groups is not None else custom,
         )
+        _grantable(actor, row.unit_id, [r for r in new_roles if r not in (row.roles or [])])
     chosen = _validated_events(events)
     who = who or audit_actor(actor)
     with atomic():

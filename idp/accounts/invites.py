@@ -44,7 +44,7 @@ from idp.accounts import accesses
 from idp.accounts import lifecycle as accounts
 from idp.mail import outbox
 from idp.rights import Actor, require
-from idp.rights.authorization import audit_actor
+from idp.rights.authorization import audit_actor, require_grant
 from idp.services import hasher, settings
 from idp.sms.outbox import enqueue_sms
 from idp.store import invites_repo, unit_of_work
@@ -255,10 +255,12 @@ def add_contact(unit_id: str, data: NewContact, actor: Actor) -> ContactCreated:
     """Add a new person to the unit (see the module docstring), in one transaction.
     :class:`ContactRefused` for input a rule refuses, :class:`PersonExists` when the
     address has an account (nothing is written then, but the refusal is audited),
-    :class:`idp.rights.NotPermitted` without ``users.manage`` in the unit."""
+    :class:`idp.rights.NotPermitted` without ``users.manage`` in the unit or for
+    roles granting a permission the actor does not hold there."""
     require(actor, "users.manage", unit_id)
     unit = units.get(unit_id)
     email, roles, mobile, notifications = _checked(data, unit)
+    require_grant(actor, unit_id, roles)  # nobody hands out more than they hold
     who = audit_actor(actor)
     if accounts.by_email(email) is not None:
         _refused_existing(who, unit_id)

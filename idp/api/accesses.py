@@ -36,6 +36,8 @@ def _refused(exc: Refused) -> Problem:
         return not_found("access")
     if exc.code == "access_exists":
         return Problem(409, exc.code, str(exc))
+    if exc.code == "forbidden":
+        return Problem(403, exc.code, str(exc))
     errors = [{"pointer": f"/body/{exc.field}", "detail": str(exc)}] if exc.field else None
     return Problem(422, exc.code, str(exc), errors=errors)
 

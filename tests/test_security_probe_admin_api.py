@@ -1,0 +1,132 @@
+"""Attacks on the administration API found in review (issue 12): each test is an
+attack that used to work and must not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from idp.accounts import access_admin, accesses, invites
+from idp.accounts.access_admin import Refused
+from idp.accounts.invites import NewContact
+from idp.rights import Actor, NotPermitted, may, staff
+from idp.rights import groups as permission_groups
+from idp.store.db import db
+from idp.store.models import Account
+from idp.store.unit_of_work import atomic
+from idp.units import registry as units
+from tests.support.api import Api, api_for, assert_problem
+from tests.support.login import csrf_token, sign_in_to_dashboard
+
+
+@dataclass
+class World:
+    acme: str
+    boss: str  # ACME's main user
+    pat: str  # ACME: a custom group "people" with users.read and users.manage
+    carl: str  # ACME employee
+    pat_access: str
+    carl_access: str
+
+
+def _account(email: str, given: str, family: str) -> str:
+    row = Account(email=email, email_verified=True, given_name=given, family_name=family)
+    db.session.add(row)
+    db.session.commit()
+    return row.id
+
+
+@pytest.fixture
+def world(app: Flask) -> World:
+    with app.app_context():
+        acme = units.create("ACME", slug="acme").id
+        permission_groups.set_group("acme", "people", ["users.read", "users.manage"])
+        permission_groups.set_group("acme", "helpdesk", ["users.read", "impersonate"])
+        boss = _account("boss@acme.example", "Bea", "Boss")
+        pat = _account("pat@acme.example", "Pat", "People")
+        carl = _account("carl@acme.example", "Carl", "Clerk")
+        with atomic():
+            accesses.create(boss, acme, ["main_user"], "test", event=None)
+            p = accesses.create(pat, acme, ["employee", "people"], "test", event=None)
+            c = accesses.create(carl, acme, ["employee"], "test", event=None)
+        return World(acme, boss, pat, carl, p.id, c.id)
+
+
+def test_a_users_manage_holder_cannot_make_themselves_main_user(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    page = sign_in_to_dashboard(app, client, "pat@acme.example")
+    csrf = {"X-CSRF-Token": csrf_token(page.get_data(as_text=True))}
+    session = Api(client, None)
+    path = f"/units/{world.acme}/accesses/{world.pat_access}"
+    assert_problem(session.patch(path, json={"roles": ["employee", "main_user"]}, headers=csrf),
+                   403, "forbidden")
+    assert_problem(session.patch(f"/units/{world.acme}/accesses/{world.carl_access}",
+                                 json={"roles": ["main_user"]}, headers=csrf), 403, "forbidden")
+    with app.app_context():
+        assert not may(Actor.account(world.pat), "units.manage", world.acme)
+        row = accesses.find(world.carl, world.acme)
+        assert row is not None and row.roles == ["employee"]
+    # what pat holds, pat may still hand out
+    ok = session.patch(f"/units/{world.acme}/accesses/{world.carl_access}",
+                       json={"permission_groups": ["people"]}, headers=csrf)
+    assert ok.status_code == 200, ok.get_data(as_text=True)
+
+
+def test_a_users_manage_holder_cannot_link_or_add_a_main_user(
+    app: Flask, world: World
+) -> None:
+    pat = Actor.account(world.pat)
+    with app.app_context():
+        sub = units.create("ACME Sales", parent="acme", slug="acme-sales").id
+        with pytest.raises(Refused) as refused:
+            access_admin.link(pat, sub, account_id=world.carl, roles=["main_user"], groups=[])
+        assert refused.value.code == "forbidden"
+        with pytest.raises(NotPermitted):
+            invites.add_contact(world.acme, NewContact(
+                email="mallory@evil.example", given_name="Mal", family_name="Lory",
+                mobile=None, roles=["main_user"], platform_access=True,
+            ), pat)
+        assert accesses.find(world.carl, sub) is None
+
+
+def test_a_main_user_cannot_grant_impersonate_through_a_custom_group(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    api = api_for(app, client, "acme")  # a unit's client: what a main user holds
+    path = f"/units/{world.acme}/accesses/{world.carl_access}"
+    assert_problem(api.patch(path, json={"permission_groups": ["helpdesk"]}), 403, "forbidden")
+    with app.app_context():
+        assert not may(Actor.account(world.carl), "impersonate", world.acme)
+        with pytest.raises(Refused):
+            access_admin.update(Actor.account(world.boss), accesses.find(world.boss, world.acme),
+                                groups=["helpdesk"])
+        assert not may(Actor.account(world.boss), "impersonate", world.acme)
+    # the operator holds impersonate and may grant it
+    operator = api_for(app, client)
+    resp = operator.patch(path, json={"permission_groups": ["helpdesk"]})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    # a main user may still make another main user
+    resp = api.patch(path, json={"roles": ["main_user"]})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+
+
+def test_a_narrow_staff_processor_cannot_grant_main_user(app: Flask, world: World) -> None:
+    with app.app_context():
+        helper = _account("help@operator.example", "Hal", "Helper")
+        staff.add("help@operator.example")
+        staff.assign("help@operator.example", "acme", "processor",
+                     ["users.manage", "users.read", "orders.create", "documents.read"])
+        processor = Actor.staff(helper)
+        assert may(processor, "users.manage", world.acme)
+        row = accesses.find(world.carl, world.acme)
+        assert row is not None
+        with pytest.raises(Refused) as refused:
+            access_admin.update(processor, row, roles=["main_user"])
+        assert refused.value.code == "forbidden"
+        # operational_contact grants nothing the processor lacks
+        access_admin.update(processor, row, roles=["operational_contact"])
+
