@@ -3,6 +3,7 @@ attack that used to work and must not."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -12,8 +13,10 @@ from flask.testing import FlaskClient
 from idp.accounts import access_admin, accesses, invites
 from idp.accounts.access_admin import Refused
 from idp.accounts.invites import NewContact
-from idp.rights import Actor, NotPermitted, may, staff
+from idp.mail.outbox import courier, open_body
+from idp.rights import SYSTEM, Actor, NotPermitted, may, staff
 from idp.rights import groups as permission_groups
+from idp.store import outbox_repo
 from idp.store.db import db
 from idp.store.models import Account
 from idp.store.unit_of_work import atomic
@@ -130,3 +133,31 @@ def test_a_narrow_staff_processor_cannot_grant_main_user(app: Flask, world: Worl
         # operational_contact grants nothing the processor lacks
         access_admin.update(processor, row, roles=["operational_contact"])
 
+
+def _invitation_token(app: Flask, email: str) -> str:
+    courier(app).drain()
+    with app.app_context():
+        for message in outbox_repo.recent(200):
+            if message.kind == "email" and message.payload.get("to") == email:
+                body = open_body(message)
+                assert body is not None
+                found = re.search(r"/invitation/([A-Za-z0-9_\-]+)", body["text"])
+                assert found
+                return found.group(1)
+    raise AssertionError("no invitation mail")
+
+
+def test_an_invitation_link_does_not_undo_a_suspension(app: Flask, world: World) -> None:
+    with app.app_context():
+        made = invites.add_contact(world.acme, NewContact(
+            email="nina@acme.example", given_name="Nina", family_name="Neu", mobile=None,
+            roles=["employee"], platform_access=True,
+        ), SYSTEM)
+        row = access_admin.get(world.acme, made.access.id)
+        assert access_admin.act(SYSTEM, "suspend", row).outcome == "done"
+    token = _invitation_token(app, "nina@acme.example")
+    with app.app_context():
+        assert invites.accept(token, None).status != "ok"
+        row = accesses.find(made.account.id, world.acme)
+        assert row is not None and row.status == "suspended"
+        assert not may(Actor.account(made.account.id), "orders.create", world.acme)

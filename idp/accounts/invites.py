@@ -467,7 +467,10 @@ def accept(token: str, code: str | None) -> Accepted:
         with unit_of_work.atomic():
             if not invites_repo.mark_used(row.id, utcnow()):
                 raise _Gone
-            accesses.activate(account.id, unit_id, who)
+            if not accesses.activate(account.id, unit_id, who):
+                # suspended, or platform access taken away since it was sent: the
+                # link must not undo that (nothing is written)
+                raise _NotInvited
             # the link reached the mailbox: the address is proven (the lifecycle's rule)
             accounts.stage_profile(account, {"email_verified": True}, "employee")
             audit.record(who, "invitation.accepted", account.id,
@@ -475,10 +478,16 @@ def accept(token: str, code: str | None) -> Accepted:
                           "sms": row.sms_code_hash is not None}, unit_id=unit_id)
     except _Gone:
         return Accepted(open_link(token).status)
+    except _NotInvited:
+        return Accepted(REVOKED)
     except unit_of_work.Conflict:
         return Accepted(USED)
     return Accepted("ok", accounts.get(account.id), unit_id)
 
 
 class _Gone(Exception):
+    pass
+
+
+class _NotInvited(Exception):
     pass
