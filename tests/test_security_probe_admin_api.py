@@ -11,8 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from idp.accounts import access_admin, accesses, invites
+from idp.accounts import lifecycle as accounts
 from idp.accounts.access_admin import Refused
 from idp.accounts.invites import NewContact
+from idp.domains import registry as domains
 from idp.mail.outbox import courier, open_body
 from idp.rights import SYSTEM, Actor, NotPermitted, may, staff
 from idp.rights import groups as permission_groups
@@ -161,3 +163,34 @@ def test_an_invitation_link_does_not_undo_a_suspension(app: Flask, world: World)
         row = accesses.find(made.account.id, world.acme)
         assert row is not None and row.status == "suspended"
         assert not may(Actor.account(made.account.id), "orders.create", world.acme)
+
+
+def test_a_unit_cannot_add_a_contact_in_another_companys_verified_domain(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    with app.app_context():
+        units.create("Globex", slug="globex")
+        domains.claim("globex", "globex.example")
+        domains.verify_manually("globex.example", "security test fixture", "test")
+        domains.claim("acme", "acme.example")
+        domains.verify_manually("acme.example", "security test fixture", "test")
+    api = api_for(app, client, "acme")
+    url = f"/units/{world.acme}/contacts"
+    contact = {"given_name": "Ceo", "family_name": "Globex", "roles": ["employee"],
+               "platform_access": True}
+    for address in ("ceo@globex.example", "CEO@Globex.Example"):
+        body = assert_problem(api.post(url, json={**contact, "email": address}), 422,
+                              "foreign_domain")
+        assert body["errors"][0]["pointer"] == "/body/email"
+    with app.app_context():
+        assert accounts.by_email("ceo@globex.example") is None
+    assert mails_sent_to(app, "ceo@globex.example") == 0
+    # its own domain and open ones stay open to it
+    for address in ("new@acme.example", "someone@gmail.example"):
+        resp = api.post(url, json={**contact, "email": address})
+        assert resp.status_code == 201, resp.get_data(as_text=True)
+
+
+def mails_sent_to(app: Flask, email: str) -> int:
+    with app.app_context():
+        return sum(1 for m in outbox_repo.recent(200) if m.payload.get("to") == email)

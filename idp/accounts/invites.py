@@ -43,6 +43,7 @@ from idp import audit
 from idp.accounts import accesses
 from idp.accounts import lifecycle as accounts
 from idp.mail import outbox
+from idp.provisioning import ownership
 from idp.rights import Actor, require
 from idp.rights.authorization import audit_actor, require_grant
 from idp.services import hasher, settings
@@ -227,6 +228,12 @@ def _checked(data: NewContact, unit: Any) -> tuple[str, list[str], str | None, l
         email = accounts.normalise_email(data.email)
     except accounts.InvalidEmail:
         raise ContactRefused("invalid_email", "Enter a valid e-mail address.", "email") from None
+    try:  # no unit creates accounts in a domain another company verified
+        ownership.check_new_address(unit.id, email)
+    except ownership.AddressRefused as exc:
+        raise ContactRefused(
+            exc.reason, "This address lies in a domain another company verified.", "email"
+        ) from None
     try:
         roles = units.validate_roles(unit, data.roles)
     except units.UnitError as exc:
