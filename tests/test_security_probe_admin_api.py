@@ -3,6 +3,8 @@ attack that used to work and must not."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from dataclasses import dataclass
 
@@ -194,3 +196,40 @@ def test_a_unit_cannot_add_a_contact_in_another_companys_verified_domain(
 def mails_sent_to(app: Flask, email: str) -> int:
     with app.app_context():
         return sum(1 for m in outbox_repo.recent(200) if m.payload.get("to") == email)
+
+
+def _cursor(key: list[object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def test_nul_bytes_and_huge_numbers_are_a_4xx_not_a_500(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    api = api_for(app, client)
+    acme = world.acme
+    for path, key in [
+        (f"/units/{acme}/accesses", ["a\x00", "x"]),
+        ("/accesses", ["a\x00", "x"]),
+        (f"/units/{acme}/audit", [10**30]),
+        ("/audit", [-(10**30)]),
+        ("/audit", [2**63]),
+    ]:
+        assert_problem(api.get(path, query_string={"cursor": _cursor(key)}), 400,
+                       "invalid_cursor")
+    for path, query in [
+        (f"/units/{acme}/accesses", {"q": "a\x00"}),
+        (f"/units/{acme}/accesses", {"permission_group": "a\x00"}),
+        (f"/units/{acme}/people/search", {"q": "ab\x00"}),
+        ("/audit", {"actor_id": "\x00"}),
+        ("/audit", {"action": "a\x00."}),
+        ("/audit", {"actor_kind": "\x00"}),
+    ]:
+        assert_problem(api.get(path, query_string=query), 422, "invalid_input")
+    for path, body in [
+        (f"/units/{acme}/accesses", {"account_id": "a\x00b"}),
+        (f"/units/{acme}/accesses/bulk",
+         {"action": "suspend", "selection": {"ids": ["x\x00"]}}),
+        (f"/units/{acme}/accesses/bulk",
+         {"action": "suspend", "selection": {"filter": {"q": "\x00"}}}),
+    ]:
+        assert_problem(api.post(path, json=body), 422, "invalid_input")
