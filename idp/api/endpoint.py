@@ -178,19 +178,24 @@ def _list_fields(model: type[BaseModel]) -> set[str]:
 
 
 def _nul_free(data: Any, where: str) -> None:
-    """422 for a NUL character in any string of ``data``: PostgreSQL refuses it in
-    text, so it can name nothing and match nothing (never a 500)."""
-    stack = [data]
+    """422 for a NUL character in any string of ``data`` (pointing at it): PostgreSQL
+    refuses it in text, so it can name nothing and match nothing (never a 500)."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
     while stack:
-        item = stack.pop()
+        loc, item = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                raise Problem(422, "invalid_input", f"The {where} holds a NUL character.")
+                detail = "a NUL character is not allowed"
+                raise Problem(
+                    422, "invalid_input", f"The {where} is invalid: {detail}",
+                    errors=[{"pointer": _pointer(where, loc), "detail": detail}],
+                )
         elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            for key, value in item.items():
+                stack.append(((*loc, key), key))
+                stack.append(((*loc, key), value))
         elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend(((*loc, i), value) for i, value in enumerate(item))
 
 
 def _query(model: type[BaseModel]) -> BaseModel:
@@ -198,7 +203,7 @@ def _query(model: type[BaseModel]) -> BaseModel:
     data: dict[str, Any] = {}
     for name in request.args:
         values = request.args.getlist(name)
-        _nul_free([name, *values], "query")
+        _nul_free({name: values}, "query")
         data[name] = values if name in lists else values[-1]
     return _validate(model, data, "query")
 
