@@ -233,3 +233,39 @@ def test_nul_bytes_and_huge_numbers_are_a_4xx_not_a_500(
          {"action": "suspend", "selection": {"filter": {"q": "\x00"}}}),
     ]:
         assert_problem(api.post(path, json=body), 422, "invalid_input")
+
+
+def test_a_users_manage_holder_cannot_bring_back_a_main_user(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """Reactivating a suspended access, or switching platform access on, hands its
+    roles out again: the same rule as granting them."""
+    with app.app_context():
+        dora = _account("dora@acme.example", "Dora", "Departed")
+        with atomic():
+            row = accesses.create(dora, world.acme, ["main_user"], "test", event=None)
+            accesses.suspend(dora, world.acme, "test", row=row)
+            quiet = accesses.create(world.carl, units.create(
+                "ACME Sales", parent="acme", slug="acme-sales").id, ["main_user"], "test",
+                event=None)
+            quiet.platform_access = False
+        dora_access, quiet_access, sales = row.id, quiet.id, quiet.unit_id
+    page = sign_in_to_dashboard(app, client, "pat@acme.example")
+    csrf = {"X-CSRF-Token": csrf_token(page.get_data(as_text=True))}
+    session = Api(client, None)
+    assert_problem(session.post(f"/units/{world.acme}/accesses/{dora_access}/reactivate",
+                                headers=csrf), 403, "forbidden")
+    bulk = session.post(f"/units/{world.acme}/accesses/bulk", headers=csrf, json={
+        "action": "reactivate", "selection": {"ids": [dora_access]}})
+    assert bulk.status_code == 200, bulk.get_data(as_text=True)
+    assert bulk.get_json()["items"] == [
+        {"id": dora_access, "outcome": "refused", "code": "forbidden"}]
+    assert_problem(session.patch(f"/units/{sales}/accesses/{quiet_access}",
+                                 json={"platform_access": True}, headers=csrf), 403, "forbidden")
+    with app.app_context():
+        assert not may(Actor.account(dora), "users.read", world.acme)
+        assert not may(Actor.account(world.carl), "users.read", sales)
+    # the customer's own main user may
+    api = api_for(app, client, "acme")
+    resp = api.post(f"/units/{world.acme}/accesses/{dora_access}/reactivate")
+    assert resp.status_code == 200, resp.get_data(as_text=True)

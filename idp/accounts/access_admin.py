@@ -244,6 +244,10 @@ def update(
             roles if roles is not None else base,
             groups if groups is not None else custom,
         )
+    if platform_access is True and row.platform_access is False:
+        # switching platform access on hands every role out again
+        _grantable(actor, row.unit_id, new_roles if new_roles is not None else row.roles or [])
+    elif new_roles is not None:
         _grantable(actor, row.unit_id, [r for r in new_roles if r not in (row.roles or [])])
     chosen = _validated_events(events)
     who = who or audit_actor(actor)
@@ -273,6 +277,7 @@ class Outcome:
 
 DONE = Outcome("done")
 UNCHANGED = Outcome("unchanged")
+FORBIDDEN = Outcome("refused", "forbidden")
 
 
 def _suspend(row: Access, who: audit.Actor) -> Outcome:
@@ -317,11 +322,25 @@ def act(actor: Actor, action: str, row: Access, who: audit.Actor | None = None) 
     """One action on one access, in its own transaction (the API's single calls);
     ``who``: the audit log's actor when not the actor's own (the CLI's user)."""
     who = who or audit_actor(actor)
+    if not _may_hand_out_again(actor, action, row):
+        return FORBIDDEN
     with atomic():
         accesses.lock_for_main_users(row.unit_id)
         outcome = ACTIONS[action](row, who)
     invites.deliver(list(outcome.messages))
     return outcome
+
+
+def _may_hand_out_again(actor: Actor, action: str, row: Access) -> bool:
+    """Reactivating a suspended access hands its roles out again: only an actor who
+    could grant them may (:func:`_grantable`)."""
+    if action != "reactivate" or row.status != AccessStatus.SUSPENDED:
+        return True
+    try:
+        require_grant(actor, row.unit_id, list(row.roles or []))
+    except NotPermitted:
+        return False
+    return True
 
 
 # -- lists -------------------------------------------------------------------------
@@ -405,6 +424,16 @@ def bulk(actor: Actor, action: str, bounds: Filter, ids: list[str] | None,
             allowed[unit_id] = may(actor, "users.manage", unit_id)
         return allowed[unit_id]
 
+    again: dict[tuple[str, tuple[str, ...]], bool] = {}
+
+    def may_hand_out_again(row: Access) -> bool:
+        if everything or action != "reactivate" or row.status != AccessStatus.SUSPENDED:
+            return True
+        key = (row.unit_id, tuple(sorted(row.roles or [])))
+        if key not in again:
+            again[key] = _may_hand_out_again(actor, action, row)
+        return again[key]
+
     def one_batch(batch: list[str], report_missing: bool) -> list[str]:
         """Run the batch; the outbox messages its actions staged."""
         found = {row.id: row for row in access_lists_repo.by_ids(batch)}
@@ -417,6 +446,9 @@ def bulk(actor: Actor, action: str, bounds: Filter, ids: list[str] | None,
             if row is None or not in_bounds or not permitted(row.unit_id):
                 if report_missing:
                     outcomes.append((access_id, Outcome("refused", "not_found")))
+                continue
+            if not may_hand_out_again(row):
+                outcomes.append((access_id, FORBIDDEN))
                 continue
             if row.roles and accesses.MAIN_USER in row.roles:
                 accesses.lock_for_main_users(row.unit_id)
