@@ -30,8 +30,8 @@ from typing import Any
 from idp import audit
 from idp.accounts import accesses, invites, notifications
 from idp.accounts.lifecycle import InvalidEmail, normalise_email
-from idp.rights import Actor, may
-from idp.rights.authorization import audit_actor, permissions, visible_customers
+from idp.rights import Actor, NotPermitted, may
+from idp.rights.authorization import audit_actor, permissions, require_grant, visible_customers
 from idp.rights.catalogue import ALL
 from idp.store import access_lists_repo, accesses_repo, rights_repo
 from idp.store.access_lists_repo import Filter
@@ -49,7 +49,8 @@ SEARCH_MIN = 2
 class Refused(Exception):
     """An administrator's change is refused; ``code`` says why (``not_found``,
     ``no_such_person``, ``access_exists``, ``last_main_user``, ``invalid_role``,
-    ``invalid_group``, ``unknown_event``), ``field`` which input when one is to blame."""
+    ``invalid_group``, ``unknown_event``, ``forbidden``: a role granting more than
+    the actor holds), ``field`` which input when one is to blame."""
 
     def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -151,6 +152,20 @@ def _validated_roles(unit_id: str, roles: list[str], groups: list[str]) -> list[
     return units.validate_roles(unit, [*roles, *groups])
 
 
+def _grantable(actor: Actor, unit_id: str, added: list[str]) -> None:
+    """``forbidden`` unless the actor holds every permission the ``added`` roles
+    grant in the unit (:func:`idp.rights.authorization.require_grant`)."""
+    try:
+        require_grant(actor, unit_id, added)
+    except NotPermitted as exc:
+        raise Refused(
+            "forbidden",
+            f"Granting these roles needs the permission {exc.permission!r}, which you do "
+            "not hold here: nobody hands out more than they hold.",
+            "roles",
+        ) from exc
+
+
 def _validated_events(names: list[str] | None) -> list[str] | None:
     if names is None:
         return None
@@ -176,6 +191,7 @@ def link(
     ``email`` or ``account_id`` among the people the actor may see (see the module);
     ``no_such_person`` otherwise, ``access_exists`` when they already hold one."""
     wanted = _validated_roles(unit_id, roles, groups)
+    _grantable(actor, unit_id, wanted)
     chosen = _validated_events(events)
     seen = units_where(actor, "users.manage")
     address = None
@@ -228,6 +244,11 @@ def update(
             roles if roles is not None else base,
             groups if groups is not None else custom,
         )
+    if platform_access is True and row.platform_access is False:
+        # switching platform access on hands every role out again
+        _grantable(actor, row.unit_id, new_roles if new_roles is not None else row.roles or [])
+    elif new_roles is not None:
+        _grantable(actor, row.unit_id, [r for r in new_roles if r not in (row.roles or [])])
     chosen = _validated_events(events)
     who = who or audit_actor(actor)
     with atomic():
@@ -256,6 +277,7 @@ class Outcome:
 
 DONE = Outcome("done")
 UNCHANGED = Outcome("unchanged")
+FORBIDDEN = Outcome("refused", "forbidden")
 
 
 def _suspend(row: Access, who: audit.Actor) -> Outcome:
@@ -300,11 +322,25 @@ def act(actor: Actor, action: str, row: Access, who: audit.Actor | None = None) 
     """One action on one access, in its own transaction (the API's single calls);
     ``who``: the audit log's actor when not the actor's own (the CLI's user)."""
     who = who or audit_actor(actor)
+    if not _may_hand_out_again(actor, action, row):
+        return FORBIDDEN
     with atomic():
         accesses.lock_for_main_users(row.unit_id)
         outcome = ACTIONS[action](row, who)
     invites.deliver(list(outcome.messages))
     return outcome
+
+
+def _may_hand_out_again(actor: Actor, action: str, row: Access) -> bool:
+    """Reactivating a suspended access hands its roles out again: only an actor who
+    could grant them may (:func:`_grantable`)."""
+    if action != "reactivate" or row.status != AccessStatus.SUSPENDED:
+        return True
+    try:
+        require_grant(actor, row.unit_id, list(row.roles or []))
+    except NotPermitted:
+        return False
+    return True
 
 
 # -- lists -------------------------------------------------------------------------
@@ -388,6 +424,16 @@ def bulk(actor: Actor, action: str, bounds: Filter, ids: list[str] | None,
             allowed[unit_id] = may(actor, "users.manage", unit_id)
         return allowed[unit_id]
 
+    again: dict[tuple[str, tuple[str, ...]], bool] = {}
+
+    def may_hand_out_again(row: Access) -> bool:
+        if everything or action != "reactivate" or row.status != AccessStatus.SUSPENDED:
+            return True
+        key = (row.unit_id, tuple(sorted(row.roles or [])))
+        if key not in again:
+            again[key] = _may_hand_out_again(actor, action, row)
+        return again[key]
+
     def one_batch(batch: list[str], report_missing: bool) -> list[str]:
         """Run the batch; the outbox messages its actions staged."""
         found = {row.id: row for row in access_lists_repo.by_ids(batch)}
@@ -400,6 +446,9 @@ def bulk(actor: Actor, action: str, bounds: Filter, ids: list[str] | None,
             if row is None or not in_bounds or not permitted(row.unit_id):
                 if report_missing:
                     outcomes.append((access_id, Outcome("refused", "not_found")))
+                continue
+            if not may_hand_out_again(row):
+                outcomes.append((access_id, FORBIDDEN))
                 continue
             if row.roles and accesses.MAIN_USER in row.roles:
                 accesses.lock_for_main_users(row.unit_id)

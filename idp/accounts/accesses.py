@@ -215,8 +215,14 @@ def _set_status(
 
 
 def activate(account_id: str, unit_id: str, actor: audit.Actor | str) -> bool:
-    """Stage an invited access becoming active; True when the status changed."""
-    return _set_status(account_id, unit_id, AccessStatus.ACTIVE, actor, "access.activated")
+    """Stage an invited access (with platform access) becoming active; True when it
+    did. Any other access is left alone (False): a suspended one stays suspended."""
+    row = accesses_repo.get(account_id, unit_id)
+    if row is None or row.status != AccessStatus.INVITED or row.platform_access is False:
+        return False
+    return _set_status(
+        account_id, unit_id, AccessStatus.ACTIVE, actor, "access.activated", row=row
+    )
 
 
 def suspend(

@@ -43,8 +43,9 @@ from idp import audit
 from idp.accounts import accesses
 from idp.accounts import lifecycle as accounts
 from idp.mail import outbox
+from idp.provisioning import ownership
 from idp.rights import Actor, require
-from idp.rights.authorization import audit_actor
+from idp.rights.authorization import audit_actor, require_grant
 from idp.services import hasher, settings
 from idp.sms.outbox import enqueue_sms
 from idp.store import invites_repo, unit_of_work
@@ -227,6 +228,12 @@ def _checked(data: NewContact, unit: Any) -> tuple[str, list[str], str | None, l
         email = accounts.normalise_email(data.email)
     except accounts.InvalidEmail:
         raise ContactRefused("invalid_email", "Enter a valid e-mail address.", "email") from None
+    try:  # no unit creates accounts in a domain another company verified
+        ownership.check_new_address(unit.id, email)
+    except ownership.AddressRefused as exc:
+        raise ContactRefused(
+            exc.reason, "This address lies in a domain another company verified.", "email"
+        ) from None
     try:
         roles = units.validate_roles(unit, data.roles)
     except units.UnitError as exc:
@@ -255,10 +262,12 @@ def add_contact(unit_id: str, data: NewContact, actor: Actor) -> ContactCreated:
     """Add a new person to the unit (see the module docstring), in one transaction.
     :class:`ContactRefused` for input a rule refuses, :class:`PersonExists` when the
     address has an account (nothing is written then, but the refusal is audited),
-    :class:`idp.rights.NotPermitted` without ``users.manage`` in the unit."""
+    :class:`idp.rights.NotPermitted` without ``users.manage`` in the unit or for
+    roles granting a permission the actor does not hold there."""
     require(actor, "users.manage", unit_id)
     unit = units.get(unit_id)
     email, roles, mobile, notifications = _checked(data, unit)
+    require_grant(actor, unit_id, roles)  # nobody hands out more than they hold
     who = audit_actor(actor)
     if accounts.by_email(email) is not None:
         _refused_existing(who, unit_id)
@@ -465,7 +474,10 @@ def accept(token: str, code: str | None) -> Accepted:
         with unit_of_work.atomic():
             if not invites_repo.mark_used(row.id, utcnow()):
                 raise _Gone
-            accesses.activate(account.id, unit_id, who)
+            if not accesses.activate(account.id, unit_id, who):
+                # suspended, or platform access taken away since it was sent: the
+                # link must not undo that (nothing is written)
+                raise _NotInvited
             # the link reached the mailbox: the address is proven (the lifecycle's rule)
             accounts.stage_profile(account, {"email_verified": True}, "employee")
             audit.record(who, "invitation.accepted", account.id,
@@ -473,10 +485,16 @@ def accept(token: str, code: str | None) -> Accepted:
                           "sms": row.sms_code_hash is not None}, unit_id=unit_id)
     except _Gone:
         return Accepted(open_link(token).status)
+    except _NotInvited:
+        return Accepted(REVOKED)
     except unit_of_work.Conflict:
         return Accepted(USED)
     return Accepted("ok", accounts.get(account.id), unit_id)
 
 
 class _Gone(Exception):
+    pass
+
+
+class _NotInvited(Exception):
     pass

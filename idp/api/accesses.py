@@ -36,6 +36,8 @@ def _refused(exc: Refused) -> Problem:
         return not_found("access")
     if exc.code == "access_exists":
         return Problem(409, exc.code, str(exc))
+    if exc.code == "forbidden":
+        return Problem(403, exc.code, str(exc))
     errors = [{"pointer": f"/body/{exc.field}", "detail": str(exc)}] if exc.field else None
     return Problem(422, exc.code, str(exc), errors=errors)
 
@@ -217,7 +219,9 @@ class BulkIn(BaseModel):
 class BulkItem(BaseModel):
     id: str
     outcome: Literal["done", "unchanged", "refused"]
-    code: str | None = Field(description="Why: last_main_user, not_found, not_invited...")
+    code: str | None = Field(
+        description="Why: last_main_user, not_found, not_invited, forbidden..."
+    )
 
 
 class BulkOut(BaseModel):
@@ -312,6 +316,9 @@ def update_access(call: Call, unit_id: str, access_id: str) -> AccessOut:
 def _act(call: Call, unit_id: str, access_id: str, action: str) -> AccessOut:
     row = _get(unit_id, access_id)
     outcome = access_admin.act(call.actor, action, row)
+    if outcome.code == "forbidden":
+        raise Problem(403, "forbidden", "Reactivating this access hands out roles granting "
+                      "permissions you do not hold here.")
     if outcome.outcome == "refused":
         raise Problem(422, outcome.code or "refused",
                       "The customer's last main user cannot be suspended or removed."

@@ -13,7 +13,8 @@ from idp.accounts import invites
 from idp.accounts.invites import ContactRefused, InvitationState, NewContact, PersonExists
 from idp.api import bp
 from idp.api.endpoint import Call, endpoint
-from idp.api.problems import Problem, conflict, invalid, not_found
+from idp.api.problems import Problem, conflict, forbidden, invalid, not_found
+from idp.rights import NotPermitted
 
 
 class ContactIn(BaseModel):
@@ -107,6 +108,8 @@ def create_contact(call: Call, unit_id: str) -> ContactOut:
         made = invites.add_contact(unit_id, data, call.actor)
     except ContactRefused as exc:
         raise invalid(exc.code, exc.detail, f"/body/{exc.field}" if exc.field else None) from exc
+    except NotPermitted as exc:  # a role granting more than the caller holds
+        raise forbidden(exc.permission) from exc
     except PersonExists as exc:
         raise conflict(
             "person_exists",

@@ -8,7 +8,8 @@ Input handling, the same for every endpoint:
 * path parameters are visible ASCII strings of at most 64 characters (ids, slugs),
   else 404;
 * the query string is validated against the endpoint's ``query`` model (unknown
-  parameters are refused, 422 with a pointer per problem);
+  parameters are refused, 422 with a pointer per problem); a NUL character in a
+  query or body string is a 422;
 * a body is accepted only where a ``body`` model is declared, only as
   ``application/json`` (else 415), parsed with the bounded parser
   (:mod:`idp.web.json_limits`; malformed: 400) and validated (422);
@@ -176,11 +177,33 @@ def _list_fields(model: type[BaseModel]) -> set[str]:
     return out
 
 
+def _nul_free(data: Any, where: str) -> None:
+    """422 for a NUL character in any string of ``data`` (pointing at it): PostgreSQL
+    refuses it in text, so it can name nothing and match nothing (never a 500)."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
+    while stack:
+        loc, item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                detail = "a NUL character is not allowed"
+                raise Problem(
+                    422, "invalid_input", f"The {where} is invalid: {detail}",
+                    errors=[{"pointer": _pointer(where, loc), "detail": detail}],
+                )
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                stack.append(((*loc, key), key))
+                stack.append(((*loc, key), value))
+        elif isinstance(item, list):
+            stack.extend(((*loc, i), value) for i, value in enumerate(item))
+
+
 def _query(model: type[BaseModel]) -> BaseModel:
     lists = _list_fields(model)
     data: dict[str, Any] = {}
     for name in request.args:
         values = request.args.getlist(name)
+        _nul_free({name: values}, "query")
         data[name] = values if name in lists else values[-1]
     return _validate(model, data, "query")
 
@@ -190,9 +213,10 @@ def _body(model: type[BaseModel]) -> BaseModel:
         raise Problem(415, "unsupported_media_type", "Send the body as application/json.")
     raw = request.get_data(cache=True)
     try:
-        loads(raw)  # bounded nesting, no NaN or Infinity
+        parsed = loads(raw)  # bounded nesting, no NaN or Infinity
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, "malformed_json", "The body is not well-formed JSON.") from exc
+    _nul_free(parsed, "body")
     return _validate_json(model, raw)
 
 

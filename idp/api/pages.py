@@ -48,6 +48,16 @@ def encode(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _storable(value: Any) -> bool:
+    """A value a database column can hold and compare: text without NUL, a signed
+    64-bit integer (anything else would fail in the query, a 500)."""
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    return True
+
+
 def decode(cursor: str | None, kinds: tuple[type, ...]) -> list[Any] | None:
     """The sort key in ``cursor`` (None for the first page), checked to be a list of
     values of ``kinds`` (``str``, ``int``; None is allowed for any)."""
@@ -59,7 +69,8 @@ def decode(cursor: str | None, kinds: tuple[type, ...]) -> list[Any] | None:
     except (ValueError, UnicodeError, binascii.Error) as exc:
         raise Problem(400, "invalid_cursor", "The cursor is not one this list gave.") from exc
     ok = isinstance(key, list) and len(key) == len(kinds) and all(
-        value is None or (type(value) is kind) for value, kind in zip(key, kinds, strict=True)
+        value is None or (type(value) is kind and _storable(value))
+        for value, kind in zip(key, kinds, strict=True)
     )
     if not ok:
         raise Problem(400, "invalid_cursor", "The cursor is not one this list gave.")

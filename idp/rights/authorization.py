@@ -210,6 +210,33 @@ def require(actor: Actor, permission: str, unit_id: str | None) -> None:
         raise NotPermitted(actor, permission, unit_id or "*", foreign=not held)
 
 
+def role_permissions(unit_id: str, roles: list[str]) -> frozenset[str]:
+    """Every permission the ``roles`` (built-in roles and the unit's own custom
+    groups) grant in the unit ``unit_id``, as :func:`permissions` counts them."""
+    held: set[str] = set()
+    custom = [r for r in roles if r not in catalogue.BUILT_IN]
+    for role in roles:
+        held |= catalogue.BUILT_IN.get(role, frozenset())
+    if custom:
+        for group in rights_repo.groups_named([unit_id], custom):
+            held.update(p for p in group.permissions or [] if p in catalogue.ALL)
+    return frozenset(held)
+
+
+def require_grant(actor: Actor, unit_id: str, roles: list[str]) -> None:
+    """Return when ``actor`` may hand out ``roles`` in the unit ``unit_id``: every
+    permission they grant is one the actor holds there (nobody raises anyone,
+    themselves included, above their own rights: a ``users.manage`` holder makes no
+    main user, a main user grants no ``impersonate``). :class:`NotPermitted`
+    (naming the first missing permission) otherwise."""
+    wanted = role_permissions(unit_id, roles)
+    if not wanted:
+        return
+    missing = wanted - permissions(actor, unit_id)
+    if missing:
+        raise NotPermitted(actor, sorted(missing)[0], unit_id, foreign=False)
+
+
 def visible_customers(actor: Actor) -> set[str] | None:
     """The customers (top-level units) whose resources ``actor`` may be shown in
     platform-wide lists: None for all of them (the system, an operator client), the
