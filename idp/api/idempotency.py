@@ -12,7 +12,8 @@ sees them.
 
 Guarantee and its limit: the answer is stored right after the write's transaction
 committed. A node that dies between the two leaves the key "running" until
-:data:`LOCK_TTL` passes; the retry after that runs the write again, which the
+:data:`LOCK_TTL` (five minutes, longer than a bulk action over a
+hundred thousand accesses) passes; the retry after that runs the write again, which the
 services make harmless where it matters (adding an existing contact is a 409).
 """
 
@@ -31,7 +32,7 @@ from idp.services import ephemeral
 
 HEADER = "Idempotency-Key"
 TTL = 24 * 3600
-LOCK_TTL = 60
+LOCK_TTL = 300  # longer than the longest request: a bulk action over 10^5 accesses
 KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
