@@ -170,6 +170,15 @@ class Settings(BaseSettings):
         description="Lifetime of an invitation's registration link and SMS code "
         "(`idp invitations resend` sends a new one).",
     )
+    invitations_per_unit_hour: int = Field(
+        500,
+        ge=1,
+        le=100_000,
+        description="Invitation and welcome e-mails (with their SMS) one unit may send "
+        "per hour, new contacts and resends together; more are refused (API: 429 "
+        "`too_many_invitations`), so an administrator's account cannot be used to mail "
+        "strangers in bulk.",
+    )
     invitation_sms_tries: int = Field(
         5,
         ge=1,

@@ -7,6 +7,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -269,3 +270,42 @@ def test_a_users_manage_holder_cannot_bring_back_a_main_user(
     api = api_for(app, client, "acme")
     resp = api.post(f"/units/{world.acme}/accesses/{dora_access}/reactivate")
     assert resp.status_code == 200, resp.get_data(as_text=True)
+
+
+class TestSendBudget:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"invitations_per_unit_hour": 2}
+
+    def test_a_unit_sends_only_its_hourly_share_of_invitations(
+        self, app: Flask, client: FlaskClient
+    ) -> None:
+        """An administrator's account cannot be used to mail strangers in bulk: past
+        ``IDP_INVITATIONS_PER_UNIT_HOUR`` new contacts with mail, and resends, are refused
+        (429 with Retry-After; a bulk resend reports each further item) and nothing is
+        written for them; contacts without mail are not counted."""
+        with app.app_context():
+            acme = units.create("ACME", slug="acme").id
+        api = api_for(app, client, "acme")
+
+        def contact(n: int, platform_access: bool = True) -> Any:
+            return api.post(f"/units/{acme}/contacts", json={
+                "email": f"p{n}@stranger.example", "given_name": "P", "family_name": str(n),
+                "roles": ["employee"], "platform_access": platform_access,
+            })
+
+        first, second = contact(1), contact(2)
+        assert first.status_code == second.status_code == 201
+        refused = contact(3)
+        body = assert_problem(refused, 429, "too_many_invitations")
+        assert int(refused.headers["Retry-After"]) > 0 and body["detail"]
+        assert contact(4, platform_access=False).status_code == 201  # no mail: not counted
+        with app.app_context():
+            assert accounts.by_email("p3@stranger.example") is None
+        again = api.post(f"/units/{acme}/accesses/{first.get_json()['access_id']}/invitation")
+        assert_problem(again, 429, "too_many_invitations")
+        bulk = api.post(f"/units/{acme}/accesses/bulk", json={
+            "action": "resend", "selection": {"ids": [second.get_json()["access_id"]]},
+        }).get_json()
+        assert bulk["items"] == [{"id": second.get_json()["access_id"], "outcome": "refused",
+                                  "code": "too_many_invitations"}]

@@ -304,7 +304,10 @@ def _resend(row: Access, who: audit.Actor) -> Outcome:
     """Send the access details again (a re-invite, :mod:`idp.accounts.invites`); the
     outbox delivers them once the batch commits. Only an ``invited`` access with
     platform access has details to send."""
-    messages = invites.stage_resend(row, who)
+    try:
+        messages = invites.stage_resend(row, who)
+    except invites.SendLimit:
+        return Outcome("refused", "too_many_invitations")
     if messages is None:
         return Outcome("refused", "not_invited")
     return Outcome("done", messages=tuple(messages))

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,7 +47,7 @@ from idp.mail import outbox
 from idp.provisioning import ownership
 from idp.rights import Actor, require
 from idp.rights.authorization import audit_actor, require_grant
-from idp.services import hasher, settings
+from idp.services import ephemeral, hasher, settings
 from idp.sms.outbox import enqueue_sms
 from idp.store import invites_repo, unit_of_work
 from idp.store.models import Access, AccessInvitation, AccessStatus, Account, new_id, utcnow
@@ -70,6 +71,28 @@ class ContactRefused(ValueError):
         self.code = code
         self.detail = detail
         self.field = field
+
+
+class SendLimit(ContactRefused):
+    """The unit sent its hourly share of invitation and welcome mails
+    (``IDP_INVITATIONS_PER_UNIT_HOUR``); ``retry_after`` seconds until the next hour."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "too_many_invitations",
+            "This unit sent as many invitations as it may this hour; try again later.",
+        )
+        self.retry_after = retry_after
+
+
+def spend_send_budget(unit_id: str) -> None:
+    """Count one invitation or welcome mail of the unit in this hour's window, or
+    raise :class:`SendLimit` once the window's share is spent (nothing staged yet)."""
+    now = int(time.time())
+    window = now // 3600
+    sent = ephemeral().incr(f"invite-sends:{unit_id}:{window}", 3600)
+    if sent > settings().invitations_per_unit_hour:
+        raise SendLimit(3600 - now % 3600)
 
 
 class PersonExists(Exception):
@@ -272,6 +295,8 @@ def add_contact(unit_id: str, data: NewContact, actor: Actor) -> ContactCreated:
     if accounts.by_email(email) is not None:
         _refused_existing(who, unit_id)
         raise PersonExists(email)
+    if data.platform_access or data.send_welcome:
+        spend_send_budget(unit_id)
     try:
         with unit_of_work.atomic():
             account = accounts.stage_contact(
@@ -314,13 +339,15 @@ def stage_resend(access: Access, who: audit.Actor) -> list[str] | None:
     the previous link and code, when it is ``invited`` with platform access and its
     account may sign in; the outbox message ids, or None when nothing is due. The
     caller has authorised ``users.manage`` in the access's unit. Sets the access's
-    ``details_sent_at``."""
+    ``details_sent_at``. :class:`SendLimit` (nothing staged) once the unit's hourly
+    share of invitations is spent."""
     account = accounts.get(access.account_id)
     if (
         account is None or not access.platform_access
         or access.status != AccessStatus.INVITED or not account.can_sign_in
     ):
         return None
+    spend_send_budget(access.unit_id)
     unit = units.get(access.unit_id)
     _, messages = _stage_invitation(access, account, unit.name, who, account.locale or "en")
     return messages

@@ -10,7 +10,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from idp.accounts import invites
-from idp.accounts.invites import ContactRefused, InvitationState, NewContact, PersonExists
+from idp.accounts.invites import (
+    ContactRefused,
+    InvitationState,
+    NewContact,
+    PersonExists,
+    SendLimit,
+)
 from idp.api import bp
 from idp.api.endpoint import Call, endpoint
 from idp.api.problems import Problem, conflict, forbidden, invalid, not_found
@@ -81,6 +87,13 @@ class ContactOut(BaseModel):
     invitation: InvitationOut | None
 
 
+def too_many(exc: SendLimit) -> Problem:
+    """429 with ``Retry-After`` for a unit that spent its hourly invitations."""
+    return Problem(
+        429, exc.code, exc.detail, headers={"Retry-After": str(max(1, exc.retry_after))}
+    )
+
+
 def _invitation(state: InvitationState) -> InvitationOut:
     return InvitationOut.model_validate(state, from_attributes=True)
 
@@ -106,6 +119,8 @@ def create_contact(call: Call, unit_id: str) -> ContactOut:
     )
     try:
         made = invites.add_contact(unit_id, data, call.actor)
+    except SendLimit as exc:
+        raise too_many(exc) from exc
     except ContactRefused as exc:
         raise invalid(exc.code, exc.detail, f"/body/{exc.field}" if exc.field else None) from exc
     except NotPermitted as exc:  # a role granting more than the caller holds
@@ -145,7 +160,11 @@ def resend_invitation(call: Call, unit_id: str, access_id: str) -> InvitationOut
     number). The previous link and code stop working. Only for an `invited` access
     with platform access (else 409 `not_invited`)."""
     account_id, access_id = _access(unit_id, access_id)
-    if not invites.resend(account_id, unit_id, call.actor):
+    try:
+        sent = invites.resend(account_id, unit_id, call.actor)
+    except SendLimit as exc:
+        raise too_many(exc) from exc
+    if not sent:
         raise conflict(
             "not_invited",
             "This access is not waiting for registration: only an invited access with "

@@ -137,7 +137,11 @@ def resend_command(email: str, unit_ref: str, as_json: bool) -> None:
 
     unit_id = _unit_id(unit_ref, as_json)
     account_id = _account_id(email, as_json)
-    if not invites.resend(account_id, unit_id, SYSTEM):
+    try:
+        sent = invites.resend(account_id, unit_id, SYSTEM)
+    except invites.SendLimit as exc:
+        fail(as_json, exc.code, exc.detail)
+    if not sent:
         fail(as_json, "not_invited", "the access is not waiting for registration")
     if as_json:
         echo_json({"resent": True, "account_id": account_id, "unit_id": unit_id})
