@@ -16,7 +16,7 @@ from idp.store.models import Account
 from idp.store.unit_of_work import atomic
 from idp.units import registry as units
 from tests.support.api import Api, api_for, assert_problem, client_token, make_admin_client
-from tests.support.login import sign_in_to_dashboard
+from tests.support.login import csrf_token, sign_in_to_dashboard
 
 
 def _units(app: Flask) -> tuple[str, str, str]:
@@ -175,3 +175,30 @@ def test_an_idempotency_key_replays_per_caller_and_refuses_another_request(
         operator.post("/customers", json=body, headers={"Idempotency-Key": "ключ"}),
         400, "invalid_idempotency_key",
     )
+
+
+def test_a_session_write_needs_the_csrf_header(app: Flask, client: FlaskClient) -> None:
+    """The console's session may write only with the page's CSRF token in the
+    X-CSRF-Token header: another site can make the browser send the cookie, not the
+    header."""
+    acme, _, _ = _units(app)
+    with app.app_context():
+        account = Account(
+            email="mia@acme.example", email_verified=True, given_name="Mia", family_name="M"
+        )
+        db.session.add(account)
+        db.session.commit()
+        with atomic():
+            accesses.create(account.id, acme, ["main_user"], "test", event=None)
+    page = sign_in_to_dashboard(app, client, "mia@acme.example")
+    body = {"email": "new@acme.example", "given_name": "N", "family_name": "N",
+            "roles": ["employee"], "platform_access": False}
+    refused = client.post(f"/api/v1/units/{acme}/contacts", json=body)
+    assert_problem(refused, 403, "csrf_failed")
+    forged = client.post(f"/api/v1/units/{acme}/contacts", json=body,
+                         headers={"X-CSRF-Token": "forged"})
+    assert_problem(forged, 403, "csrf_failed")
+    token = csrf_token(page.get_data(as_text=True))
+    made = client.post(f"/api/v1/units/{acme}/contacts", json=body,
+                       headers={"X-CSRF-Token": token})
+    assert made.status_code == 201, made.get_data(as_text=True)
