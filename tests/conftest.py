@@ -28,6 +28,7 @@ pytest_plugins = [
     "tests.support.dns",
     "tests.support.browser",
     "tests.support.migrations",
+    "tests.support.sms",
 ]
 
 

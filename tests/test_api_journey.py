@@ -9,7 +9,6 @@ working."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -24,14 +23,6 @@ from tests.support.login import CSRF_RE
 from tests.support.sms import SmsReceiver
 
 SMS_CODE_RE = re.compile(r": ([A-Z0-9]{8})$")
-
-
-@pytest.fixture
-def gateway() -> Iterator[SmsReceiver]:
-    receiver = SmsReceiver()
-    receiver.start()
-    yield receiver
-    receiver.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ resend, revoke, and the SMS gateway down then up."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -30,14 +29,6 @@ from tests.support.sms import SmsReceiver
 LINK_RE = re.compile(r"http://localhost/invitation/([A-Za-z0-9_\-]+)")
 SMS_CODE_RE = re.compile(r": ([A-Z0-9]{8})$")
 MOBILE = "+49 151 2345 6789"
-
-
-@pytest.fixture
-def gateway() -> Iterator[SmsReceiver]:
-    receiver = SmsReceiver()
-    receiver.start()
-    yield receiver
-    receiver.stop()
 
 
 @pytest.fixture

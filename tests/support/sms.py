@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+
+import pytest
 
 from tests.support.processes import free_port
 
@@ -87,3 +90,12 @@ class SmsReceiver:
                     raise AssertionError(f"{len(self.received)} SMS received, wanted {count}")
                 self.cond.wait(left)
             return list(self.received)
+
+
+@pytest.fixture
+def gateway() -> Iterator[SmsReceiver]:
+    """A running :class:`SmsReceiver` for the test (point ``sms_url`` at its ``url``)."""
+    receiver = SmsReceiver()
+    receiver.start()
+    yield receiver
+    receiver.stop()
