@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from connectors import ldap as ldap_connector
-from idp import audit
+from idp import audit, metrics
 from idp.ldap.apply import Applier, apply_page, count
 from idp.ldap.directories import connection_config
 from idp.ldap.mapping import search_attributes
@@ -141,6 +141,7 @@ def sync(
                 heartbeat()
     except ldap_connector.LdapError as exc:
         unit_of_work.rollback()
+        metrics.count(metrics.LDAP, "sync", "unavailable")
         raise SyncError(str(exc)) from None
     missing = missing_plans(directory, planner.seen, summary, force)
     if dry_run:
@@ -156,6 +157,7 @@ def sync(
                 unit_id=directory.unit_id,
             )
             ldap_repo.save_run(directory.id, utcnow(), summary.as_dict())
+    metrics.count(metrics.LDAP, "sync", "dry_run" if dry_run else "done")
     return summary
 
 

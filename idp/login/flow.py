@@ -22,6 +22,7 @@ from typing import Any
 from flask import Response, url_for
 from flask_babel import gettext
 
+from idp import metrics
 from idp.accounts import lifecycle as accounts
 from idp.errors import error_response
 from idp.factors import acr as acr_levels
@@ -82,7 +83,9 @@ def finish_authentication(
     browser's previous one), fill the interaction and save it, and return the 303 to
     the next step (:func:`next_step`). An account that may not sign in (blocked,
     deactivated, locked) gets a 403 page and no session."""
+    method = "+".join(sorted(amr)) or "none"
     if not account.can_sign_in:
+        metrics.count(metrics.SIGNINS, method, "denied")
         return error_response(
             403, "access_denied", "This account cannot sign in at the moment. "
             "Please contact your administrator.", back=back_to_merchant(ix),
@@ -94,7 +97,9 @@ def finish_authentication(
         ix.account_id = ix.auth_time = ix.session_id_hash = None
         ix.email = account.email
         interaction.save(ix)
+        metrics.count(metrics.SIGNINS, method, "second_factor_owed")
         return see_other("login.totp", interaction_id=ix.id)
+    metrics.count(metrics.SIGNINS, method, "success")
     row = sessions.create(account.id, amr=list(amr), acr=acr)
     ix.account_id = account.id
     ix.email = account.email
