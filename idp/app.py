@@ -21,8 +21,8 @@ from idp.i18n import init_app as init_i18n
 from idp.i18n import select_locale
 from idp.interaction import pending as interaction
 from idp.interaction import sessions
-from idp.logs import configure_logging
-from idp.metrics import setup_metrics, setup_probes
+from idp.observability.logs import configure_logging
+from idp.observability.metrics import setup_metrics, setup_probes
 from idp.services import Services, attach
 from idp.settings import Settings
 from idp.store import health

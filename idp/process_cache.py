@@ -28,7 +28,7 @@ from typing import Generic, TypeVar
 
 from flask import current_app, has_app_context
 
-from idp import metrics
+from idp.observability import metrics
 from idp.store import commit_hooks
 
 CACHE_SECONDS = 2.0

@@ -20,8 +20,13 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from idp.app import create_app
-from idp.logs import JsonFormatter, RequestIdFilter, bound_request_id, current_request_id
 from idp.mail import outbox
+from idp.observability.logs import (
+    JsonFormatter,
+    RequestIdFilter,
+    bound_request_id,
+    current_request_id,
+)
 from idp.store import migrate, outbox_repo
 from idp.store.db import db
 from idp.store.models import utcnow

@@ -59,7 +59,7 @@ def _post_worker_init(worker: Any) -> None:
 
 def _child_exit(server: Any, worker: Any) -> None:
     """gunicorn hook: a dead worker's live gauges leave the metrics."""
-    from idp import metrics
+    from idp.observability import metrics
 
     metrics.worker_exited(worker.pid)
 
@@ -68,7 +68,7 @@ def prepare_metrics_dir() -> str:
     """Multiprocess metrics for the workers about to fork: ``$PROMETHEUS_MULTIPROC_DIR``
     emptied of an earlier run's files, or a private temporary folder removed at exit
     (either must be writable: an ``emptyDir`` under a read-only root file system)."""
-    from idp import metrics
+    from idp.observability import metrics
 
     given = os.environ.get(metrics.MULTIPROC_ENV)
     if given:

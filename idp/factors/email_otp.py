@@ -43,12 +43,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 
-from idp import metrics
 from idp.accounts import lifecycle as accounts
 from idp.crypto.primitives import random_token
 from idp.factors import known_devices
 from idp.interaction.pending import Interaction
 from idp.mail import outbox
+from idp.observability import metrics
 from idp.services import ephemeral, hasher, settings
 from idp.store import accounts_repo
 from idp.store.models import Account

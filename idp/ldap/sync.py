@@ -42,11 +42,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from connectors import ldap as ldap_connector
-from idp import audit, metrics
+from idp import audit
 from idp.ldap.apply import Applier, apply_page, count
 from idp.ldap.directories import connection_config
 from idp.ldap.mapping import search_attributes
 from idp.ldap.plan import MASS_DEACTIVATION_FLOOR, Planner, SyncSummary, actor, missing_plans
+from idp.observability import metrics
 from idp.services import ephemeral
 from idp.store import ldap_repo, unit_of_work
 from idp.store.models import LdapDirectory, new_id, utcnow

@@ -22,7 +22,6 @@ from typing import Any
 from flask import Response, url_for
 from flask_babel import gettext
 
-from idp import metrics
 from idp.accounts import lifecycle as accounts
 from idp.errors import error_response
 from idp.factors import acr as acr_levels
@@ -31,6 +30,7 @@ from idp.interaction import pending as interaction
 from idp.interaction import sessions
 from idp.interaction.pending import Interaction
 from idp.login import common
+from idp.observability import metrics
 from idp.release import consent, merchants
 from idp.store.models import Account
 from idp.web.redirects import redirect

@@ -24,8 +24,9 @@ import logging
 from typing import Any
 
 from connectors.ldap import LdapError, check_password
-from idp import audit, metrics
+from idp import audit
 from idp.ldap.directories import connection_config
+from idp.observability import metrics
 from idp.services import ephemeral
 from idp.store import ldap_repo
 from idp.store.models import Account

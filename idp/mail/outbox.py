@@ -49,11 +49,11 @@ from typing import Any
 
 from flask import Flask, current_app, g, has_request_context
 
-from idp import metrics
 from idp.errors import request_id
-from idp.logs import bound_request_id
 from idp.mail import smtp
 from idp.mail.render import build_message, render_email
+from idp.observability import metrics
+from idp.observability.logs import bound_request_id
 from idp.services import services, settings
 from idp.sms import transport as sms_transport
 from idp.store import outbox_repo
