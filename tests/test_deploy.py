@@ -300,3 +300,27 @@ def test_deploy_readme_names_every_file() -> None:
     missing = [name for name in files if name not in text]
     assert not missing, missing
     assert shlex.split("kubectl apply -k deploy/k8s")[0] in text
+
+
+# -- Grafana ------------------------------------------------------------------------
+
+
+def test_grafana_dashboard_queries_only_metrics_unitgate_exports() -> None:
+    import re
+
+    from idp.observability import metrics
+
+    dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    exported = {m._name for m in metrics.ALL}
+    exported |= {"unitgate_outbox_depth", "unitgate_outbox_oldest_age_seconds",
+                 "unitgate_outbox_dead", "unitgate_outbox_readable"}
+    suffixes = ("_total", "_bucket", "_sum", "_count")
+    queried = set()
+    for panel in dashboard["panels"]:
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            queried |= set(re.findall(r"\bunitgate_[a-z_]+", target["expr"]))
+    for name in queried:
+        base = next((name[: -len(s)] for s in suffixes if name.endswith(s)), name)
+        assert name in exported or base in exported, f"{name} is not a Unitgate metric"
+    assert {"unitgate_outbox_depth", "unitgate_signins_total"} <= queried
