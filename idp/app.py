@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
@@ -15,13 +14,15 @@ from itsdangerous import URLSafeTimedSerializer
 
 from idp.crypto.keyring import KeyRing
 from idp.crypto.primitives import Hasher, Sealer, derive_key, load_master_key
-from idp.ephemeral import EphemeralUnavailable, create_store
+from idp.ephemeral import RedisOptions, create_store
 from idp.errors import setup_errors
 from idp.factors import known_devices
 from idp.i18n import init_app as init_i18n
 from idp.i18n import select_locale
 from idp.interaction import pending as interaction
 from idp.interaction import sessions
+from idp.observability.logs import configure_logging
+from idp.observability.metrics import setup_metrics, setup_probes
 from idp.services import Services, attach
 from idp.settings import Settings
 from idp.store import health
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     setup_logging(settings)
+    setup_metrics(app, settings.metrics_token)  # first: its hook then sees the final status
     setup_database(app, settings)
     setup_services(app, settings)
     setup_security(app, settings)
@@ -109,10 +111,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
 
 
 def setup_database(app: Flask, settings: Settings) -> None:
@@ -134,7 +133,8 @@ def setup_services(app: Flask, settings: Settings) -> None:
         Services(
             settings=settings,
             ephemeral=create_store(
-                settings.redis_url, lambda: db.engine, settings.redis_prefix
+                settings.redis_url, lambda: db.engine, settings.redis_prefix,
+                RedisOptions.from_settings(settings),
             ),
             keyring=KeyRing(sealer),
             hasher=Hasher(derive_key(master, "unitgate/keyed-hash/v1")),
@@ -206,17 +206,7 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
 
         app.register_blueprint(dev_outbox)
 
-    @app.get("/healthz")
-    def healthz() -> tuple[Response, int]:
-        """Liveness and readiness: 200 when the database and ephemeral store answer."""
-        from idp.services import ephemeral
-
-        try:
-            health.ping()
-            ephemeral().ping()
-        except (EphemeralUnavailable, Exception):
-            return jsonify({"status": "unavailable"}), 503
-        return jsonify({"status": "ok"}), 200
+    setup_probes(app)
 
     from scim.app import setup_scim
 

@@ -28,6 +28,7 @@ from typing import Generic, TypeVar
 
 from flask import current_app, has_app_context
 
+from idp.observability import metrics
 from idp.store import commit_hooks
 
 CACHE_SECONDS = 2.0
@@ -53,6 +54,8 @@ class ProcessCache(Generic[V]):
         self.watched = watched
         self.max_entries = max_entries
         self._extension = f"unitgate.cache.{name}"
+        self._hits = metrics.LazyChild(metrics.CACHE, name, "hit")
+        self._misses = metrics.LazyChild(metrics.CACHE, name, "miss")
         commit_hooks.on_commit(watched, self.invalidate)
 
     def _entries(self) -> _Entries[V]:
@@ -67,7 +70,9 @@ class ProcessCache(Generic[V]):
         entries = self._entries()
         hit = entries.items.get(key)
         if hit is not None and hit[0] > _clock():
+            self._hits.inc()
             return hit[1]
+        self._misses.inc()
         generation = entries.generation
         value = load()
         if value is not None:

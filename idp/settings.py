@@ -33,6 +33,30 @@ class Settings(BaseSettings):
         description="Redis URL for the ephemeral store (codes, interactions, rate limits). "
         "Unset: the SQL database holds them.",
     )
+    redis_sentinels: str = Field(
+        "",
+        description="Redis Sentinel addresses (`host:port,host:port`). Set: the ephemeral "
+        "store asks them for the master of `IDP_REDIS_SENTINEL_MASTER` and follows a "
+        "failover; `IDP_REDIS_URL` then only gives the scheme, password and database "
+        "number (its host is ignored) and may be unset.",
+    )
+    redis_sentinel_master: str = Field(
+        "mymaster", description="Name of the master the sentinels monitor."
+    )
+    redis_sentinel_password: str | None = Field(
+        None, description="Password of the sentinels themselves (`requirepass` on them)."
+    )
+    redis_tls_ca_file: str | None = Field(
+        None,
+        description="CA bundle (PEM) that verifies Redis's certificate with `rediss://` "
+        "(and the sentinels' with `IDP_REDIS_SENTINELS`). Unset: the system CAs.",
+    )
+    redis_tls_cert_file: str | None = Field(
+        None, description="Client certificate (PEM) for Redis servers that require one."
+    )
+    redis_tls_key_file: str | None = Field(
+        None, description="Private key (PEM) of `IDP_REDIS_TLS_CERT_FILE`."
+    )
     redis_prefix: str = Field(
         "ug:", description="Prefix of every Redis key, so one Redis can serve several uses."
     )
@@ -217,6 +241,24 @@ class Settings(BaseSettings):
         description="Time allowed for one SMS hand-over; a timeout is retried like mail.",
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: str = Field(
+        "text",
+        description="`text` (one readable line) or `json` (one JSON object per line with "
+        "`ts`, `level`, `logger`, `message` and the `request_id`).",
+    )
+    metrics_token: str | None = Field(
+        None,
+        description="Bearer token that `GET /metrics` requires. Unset: `/metrics` answers "
+        "loopback peers only (after `--proxy-hops`).",
+    )
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_log_format(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("text", "json"):
+            raise ValueError("IDP_LOG_FORMAT is text or json")
+        return value
 
     @field_validator("sms_provider")
     @classmethod

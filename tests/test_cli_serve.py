@@ -58,13 +58,14 @@ def test_running_server_survives_a_redis_outage(tmp_path: Path) -> None:
     try:
         env = fresh_env(tmp_path, redis_url=redis_server.url, redis_prefix="ugserve:")
         with idp_serve(env, tmp_path / "serve.log", workers=1) as served:
-            assert requests.get(served.url + "/healthz", timeout=60).status_code == 200
+            assert requests.get(served.url + "/readyz", timeout=60).status_code == 200
             redis_server.stop()
-            down = requests.get(served.url + "/healthz", timeout=60)
+            down = requests.get(served.url + "/readyz", timeout=60)
             assert down.status_code == 503
-            assert down.json() == {"status": "unavailable"}
-            redis_server.start()
+            assert down.json()["status"] == "unavailable"
             assert requests.get(served.url + "/healthz", timeout=60).status_code == 200
+            redis_server.start()
+            assert requests.get(served.url + "/readyz", timeout=60).status_code == 200
             assert served.proc.poll() is None
     finally:
         redis_server.stop()

@@ -124,19 +124,21 @@ def test_redis_down_answers_503_fails_closed_and_recovers(
     redis_app: Flask, redis_server: RedisServer
 ) -> None:
     client = redis_app.test_client()
-    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
     code = seed_code(redis_app)
 
     redis_server.stop()
     resp = client.post(f"/probe/redeem/{code}", headers=JSON)
     assert_unavailable(resp, "json")
     assert_unavailable(client.get("/probe/page", headers=HTML), "html")
-    health = client.get("/healthz")
-    assert health.status_code == 503 and health.get_json() == {"status": "unavailable"}
+    health = client.get("/readyz")
+    assert health.status_code == 503 and health.get_json()["status"] == "unavailable"
+    assert health.get_json()["checks"]["ephemeral"] == "unavailable"
+    assert client.get("/healthz").status_code == 200  # liveness asks no dependency
 
     # Same app object, no restart: the store answers again once Redis is back.
     redis_server.start()
-    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
     assert client.get("/probe/page", headers=HTML).status_code == 200
     # Fail closed: nothing was accepted during the outage (the code was not stored in
     # the fresh Redis, so it is unknown now, never silently "valid").
@@ -182,7 +184,7 @@ def test_database_down_answers_503_without_detail(dead_db_app: Flask) -> None:
     assert_unavailable(client.get("/jwks"), "json")
     assert_unavailable(client.get("/probe/page", headers=HTML), "html")
     assert_unavailable(client.post("/probe/redeem/abc", headers=JSON), "json")
-    health = client.get("/healthz")
+    health = client.get("/readyz")
     assert health.status_code == 503
     assert_clean(health.get_data(as_text=True))
 
@@ -197,7 +199,7 @@ def test_database_down_with_redis_up_still_fails_closed(
     )
     try:
         client = app.test_client()
-        health = client.get("/healthz")
+        health = client.get("/readyz")
         assert health.status_code == 503
         assert_unavailable(client.get("/jwks"), "json")
     finally:

@@ -85,9 +85,9 @@ def test_redis_outage_answers_are_logged_with_their_request_id(
             client_id = registered.client_id
         assert secret
         client = app.test_client()
-        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 200
         redis_server.stop()
-        resp = client.get("/healthz", headers={"X-Request-Id": "outage-42"})
+        resp = client.get("/readyz", headers={"X-Request-Id": "outage-42"})
         assert resp.status_code == 503 and resp.headers["X-Request-Id"] == "outage-42"
         authorize = client.get("/authorize", headers={"Accept": "text/html"}, query_string={
             "response_type": "code", "client_id": client_id,
@@ -108,11 +108,11 @@ def test_database_outage_recovers_without_restart(
     app = create_app(make_settings(migrated, database_url=url, redis_url=None))
     try:
         client = app.test_client()
-        assert client.get("/healthz").status_code == 503
+        assert client.get("/readyz").status_code == 503
         assert client.get("/jwks").status_code == 503
         folder.mkdir()
         migrate.upgrade(url)
-        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 200
         jwks = client.get("/jwks")
         assert jwks.status_code == 200 and isinstance(jwks.get_json()["keys"], list)
     finally:

@@ -123,3 +123,7 @@ main.add_command(customers_group)
 from idp.cli.accesses import accesses_group  # noqa: E402
 
 main.add_command(accesses_group)
+
+from idp.cli.migrate import migrate_command  # noqa: E402
+
+main.add_command(migrate_command)

@@ -8,8 +8,12 @@ database and Redis.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
+import os
+import shutil
+import tempfile
 from typing import Any
 
 import click
@@ -51,6 +55,33 @@ def _post_worker_init(worker: Any) -> None:
     worker.log.info(
         "worker %s ready%s", worker.pid, " (outbox delivery running)" if started else ""
     )
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    """gunicorn hook: a dead worker's live gauges leave the metrics."""
+    from idp.observability import metrics
+
+    metrics.worker_exited(worker.pid)
+
+
+def prepare_metrics_dir() -> str:
+    """Multiprocess metrics for the workers about to fork: ``$PROMETHEUS_MULTIPROC_DIR``
+    emptied of an earlier run's files, or a private temporary folder removed at exit
+    (either must be writable: an ``emptyDir`` under a read-only root file system)."""
+    from idp.observability import metrics
+
+    given = os.environ.get(metrics.MULTIPROC_ENV)
+    if given:
+        return metrics.enable_multiprocess(given)
+    path = tempfile.mkdtemp(prefix="unitgate-metrics-")
+    master = os.getpid()
+
+    def remove() -> None:  # forked workers inherit this hook: only the master removes
+        if os.getpid() == master:
+            shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(remove)
+    return metrics.enable_multiprocess(path)
 
 
 def _when_ready(server: Any) -> None:
@@ -111,6 +142,7 @@ def gunicorn_options(
         # nodes or test servers on one machine would fight over it.
         "control_socket_disable": True,
         "post_worker_init": _post_worker_init,
+        "child_exit": _child_exit,
         "when_ready": _when_ready,
     }
 
@@ -164,4 +196,5 @@ def serve_command(
     except MasterKeyError as exc:
         raise click.ClickException(str(exc)) from exc
     options = gunicorn_options(host, port, workers, threads, timeout, access_log)
+    prepare_metrics_dir()
     UnitgateServer(options, proxy_hops).run()

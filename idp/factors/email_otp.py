@@ -48,6 +48,7 @@ from idp.crypto.primitives import random_token
 from idp.factors import known_devices
 from idp.interaction.pending import Interaction
 from idp.mail import outbox
+from idp.observability import metrics
 from idp.services import ephemeral, hasher, settings
 from idp.store import accounts_repo
 from idp.store.models import Account
@@ -177,6 +178,7 @@ def send_code(ix: Interaction, email: str, ip: str, lang: str) -> SendOutcome:
     """
     requester = requester_for(email, ip)
     if _throttled(email, requester):
+        metrics.count(metrics.CODES, "email", "throttled")
         return SendOutcome.THROTTLED
     account = accounts_repo.by_email(email)
     usable = account is None or account.can_sign_in
@@ -213,6 +215,7 @@ def send_code(ix: Interaction, email: str, ip: str, lang: str) -> SendOutcome:
         discard_after=expiry if usable else None,
     )
     outbox.deliver_soon(message_id)
+    metrics.count(metrics.CODES, "email", "sent")
     return SendOutcome.SENT
 
 
@@ -224,6 +227,15 @@ def _short_code_refused(record: dict[str, object], account: Account | None) -> b
 
 
 def redeem_code(ix: Interaction, submitted: str, now: float | None = None) -> Redemption:
+    """:func:`_redeem_code`, with a refused code counted as a failed sign-in step (a
+    good one is counted when the sign-in finishes)."""
+    redemption = _redeem_code(ix, submitted, now)
+    if redemption.outcome is not RedeemOutcome.OK:
+        metrics.count(metrics.SIGNINS, "otp", redemption.outcome.value)
+    return redemption
+
+
+def _redeem_code(ix: Interaction, submitted: str, now: float | None = None) -> Redemption:
     """Check ``submitted`` against the live code of ``ix`` and, when it matches,
     consume the code atomically. ``now`` (a Unix time) defaults to the clock.
 

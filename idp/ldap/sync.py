@@ -47,6 +47,7 @@ from idp.ldap.apply import Applier, apply_page, count
 from idp.ldap.directories import connection_config
 from idp.ldap.mapping import search_attributes
 from idp.ldap.plan import MASS_DEACTIVATION_FLOOR, Planner, SyncSummary, actor, missing_plans
+from idp.observability import metrics
 from idp.services import ephemeral
 from idp.store import ldap_repo, unit_of_work
 from idp.store.models import LdapDirectory, new_id, utcnow
@@ -141,6 +142,7 @@ def sync(
                 heartbeat()
     except ldap_connector.LdapError as exc:
         unit_of_work.rollback()
+        metrics.count(metrics.LDAP, "sync", "unavailable")
         raise SyncError(str(exc)) from None
     missing = missing_plans(directory, planner.seen, summary, force)
     if dry_run:
@@ -156,6 +158,7 @@ def sync(
                 unit_id=directory.unit_id,
             )
             ldap_repo.save_run(directory.id, utcnow(), summary.as_dict())
+    metrics.count(metrics.LDAP, "sync", "dry_run" if dry_run else "done")
     return summary
 
 

@@ -30,6 +30,7 @@ from idp.interaction import pending as interaction
 from idp.interaction import sessions
 from idp.interaction.pending import Interaction
 from idp.login import common
+from idp.observability import metrics
 from idp.release import consent, merchants
 from idp.store.models import Account
 from idp.web.redirects import redirect
@@ -82,7 +83,9 @@ def finish_authentication(
     browser's previous one), fill the interaction and save it, and return the 303 to
     the next step (:func:`next_step`). An account that may not sign in (blocked,
     deactivated, locked) gets a 403 page and no session."""
+    method = "+".join(sorted(amr)) or "none"
     if not account.can_sign_in:
+        metrics.count(metrics.SIGNINS, method, "denied")
         return error_response(
             403, "access_denied", "This account cannot sign in at the moment. "
             "Please contact your administrator.", back=back_to_merchant(ix),
@@ -94,7 +97,9 @@ def finish_authentication(
         ix.account_id = ix.auth_time = ix.session_id_hash = None
         ix.email = account.email
         interaction.save(ix)
+        metrics.count(metrics.SIGNINS, method, "second_factor_owed")
         return see_other("login.totp", interaction_id=ix.id)
+    metrics.count(metrics.SIGNINS, method, "success")
     row = sessions.create(account.id, amr=list(amr), acr=acr)
     ix.account_id = account.id
     ix.email = account.email

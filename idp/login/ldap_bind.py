@@ -26,6 +26,7 @@ from typing import Any
 from connectors.ldap import LdapError, check_password
 from idp import audit
 from idp.ldap.directories import connection_config
+from idp.observability import metrics
 from idp.services import ephemeral
 from idp.store import ldap_repo
 from idp.store.models import Account
@@ -77,8 +78,10 @@ def verify_password(account: Account, password: str) -> bool:
     try:
         ok = check_password(connection_config(directory), link.dn, password)
     except LdapError as exc:
+        metrics.count(metrics.LDAP, "bind", "unavailable")
         log.error("LDAP login for %s impossible: %s", account.id, exc)
         raise LdapLoginUnavailable(str(exc)) from None
+    metrics.count(metrics.LDAP, "bind", "ok" if ok else "rejected")
     if not ok:
         failures = ephemeral().incr(_failures_key(account.id), FAILURE_WINDOW_SECONDS)
         with atomic():

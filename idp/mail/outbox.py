@@ -47,10 +47,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context
 
+from idp.errors import request_id
 from idp.mail import smtp
 from idp.mail.render import build_message, render_email
+from idp.observability import metrics
+from idp.observability.logs import bound_request_id
 from idp.services import services, settings
 from idp.sms import transport as sms_transport
 from idp.store import outbox_repo
@@ -124,6 +127,8 @@ def enqueue(
     ``payload``, leased to this process like :func:`enqueue_email`; the message id."""
     message_id = new_id()
     payload = dict(payload)
+    if has_request_context():  # the delivery's log lines carry the cause's request id
+        payload.setdefault("request_id", request_id())
     payload["body"] = services().sealer.seal(json.dumps(body).encode(), _context(message_id))
     if discard_after is not None:
         payload["discard_after"] = discard_after.timestamp()
@@ -207,6 +212,22 @@ def _attempt(
     body: dict[str, str] | None = None,
     kind: str = "email",
 ) -> bool:
+    """:func:`_deliver` with the log lines carrying the request id that queued the
+    message, and the outcome counted."""
+    with bound_request_id(payload.get("request_id")):
+        sent = _deliver(message_id, payload, attempts, created_at, now, body, kind)
+    return sent
+
+
+def _deliver(
+    message_id: str,
+    payload: dict[str, Any],
+    attempts: int,
+    created_at: datetime,
+    now: datetime,
+    body: dict[str, str] | None = None,
+    kind: str = "email",
+) -> bool:
     """One delivery attempt of a message this caller holds the lease of; records the
     outcome. ``body`` is the opened body when the caller has it in memory; ``kind``
     says whether it goes to SMTP or to the SMS sender."""
@@ -216,6 +237,7 @@ def _attempt(
         with atomic():
             outbox_repo.mark_failed(message_id, "expired before delivery", now, True, payload)
         log.warning("outbox message %s expired before delivery", message_id)
+        metrics.count(metrics.OUTBOX_DELIVERIES, kind, "expired")
         return False
     try:
         if body is None:
@@ -245,9 +267,13 @@ def _attempt(
             "outbox message %s attempt %d failed%s: %s",
             message_id, attempts, " (dead)" if dead else "", exc,
         )
+        metrics.count(metrics.OUTBOX_DELIVERIES, kind, "dead" if dead else "failed")
         return False
     with atomic():
         outbox_repo.mark_sent(message_id, payload)
+    metrics.count(metrics.OUTBOX_DELIVERIES, kind, "sent")
+    log.info("outbox message %s (%s) delivered after %d failed attempts",
+             message_id, kind, attempts)
     return True
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -22,3 +24,16 @@ def ping() -> None:
 
 def rollback() -> None:
     db.session.rollback()
+
+
+def rollback_quietly() -> None:
+    """Roll back after a failed check; a dead connection may fail that too."""
+    with contextlib.suppress(Exception):
+        db.session.rollback()
+
+
+def schema_revision() -> str | None:
+    """The database's Alembic revision, read on the session's connection."""
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(db.session.connection()).get_current_revision()

@@ -38,3 +38,29 @@ def current_revision(url: str) -> str | None:
 
 def head_revision(url: str) -> str | None:
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+_history: tuple[str | None, frozenset[str]] | None = None
+
+
+def known_revisions() -> tuple[str | None, frozenset[str]]:
+    """This release's head revision and every revision its scripts know (read once)."""
+    global _history
+    if _history is None:
+        script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+        _history = (
+            script.get_current_head(),
+            frozenset(rev.revision for rev in script.walk_revisions()),
+        )
+    return _history
+
+
+def schema_is_current(revision: str | None) -> bool:
+    """True when a database at ``revision`` suits this release: at its head, or at a
+    newer revision it does not know (a newer release migrated it; migrations are
+    additive, so old nodes keep running during a rolling upgrade). False when the
+    schema is missing or behind (run ``idp migrate``)."""
+    head, known = known_revisions()
+    if revision is None:
+        return False
+    return revision == head or revision not in known

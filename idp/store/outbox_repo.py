@@ -171,3 +171,11 @@ def count_by_status() -> dict[str, int]:
         select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
     )
     return {status: int(n) for status, n in rows}
+
+
+def backlog() -> tuple[int, int, datetime | None]:
+    """Messages not yet delivered (``pending`` or ``sending``), dead ones, and the
+    creation time of the oldest undelivered one (for the metrics)."""
+    live = db.session.execute(select(func.count(), func.min(_T.c.created_at)).where(_LIVE)).one()
+    dead = db.session.scalar(select(func.count()).select_from(_T).where(_T.c.status == DEAD))
+    return int(live[0] or 0), int(dead or 0), live[1]
