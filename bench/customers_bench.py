@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get(
     "IDP_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-BENCH_DB = "unitgate_bench_customers"
+BENCH_DB = os.environ.get("IDP_BENCH_CUSTOMERS_DB", "unitgate_bench_customers")
 CUSTOMERS = 10_000
 PER_CUSTOMER = 10
 REQUESTS = 200

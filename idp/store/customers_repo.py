@@ -190,27 +190,36 @@ def page(
     name order (``ix_units_name``) in rounds, and each round is kept by its
     activity until the page is full: the cost follows how common the activity
     is among them, not the number of accesses."""
-    out: list[tuple[Unit, datetime | None]] = []
-    size = limit if not f.activity else max(limit, FIRST_ROUND)
     base = _filtered(f).order_by(Unit.name, Unit.id)
-    while True:
-        stmt = base
+    if not f.activity:
         if after is not None:
-            stmt = stmt.where(
-                tuple_(Unit.name, Unit.id) > tuple_(literal(after[0]), literal(after[1]))
-            )
-        units = list(db.session.scalars(stmt.limit(size)))
+            base = base.where(_after(after))
+        units = list(db.session.scalars(base.limit(limit)))
         last = last_signins([unit.id for unit in units])
-        for unit in units:
-            when = last.get(unit.id)
-            if _activity_matches(f, when):
-                out.append((unit, when))
-                if len(out) == limit:
-                    return out
-        if len(units) < size:
-            return out
-        after = (units[-1].name, units[-1].id)
+        return [(unit, last.get(unit.id)) for unit in units]
+    # rounds of (id, name) only; the page's rows are loaded whole at the end
+    keys = base.with_only_columns(Unit.id, Unit.name)
+    kept: list[tuple[str, datetime | None]] = []
+    size = max(limit, FIRST_ROUND)
+    while len(kept) < limit:
+        stmt = keys.where(_after(after)) if after is not None else keys
+        rows = db.session.execute(stmt.limit(size)).all()
+        last = last_signins([row[0] for row in rows])
+        kept += [(row[0], last.get(row[0])) for row in rows
+                 if _activity_matches(f, last.get(row[0]))]
+        if len(rows) < size:
+            break
+        after = (rows[-1][1], rows[-1][0])
         size = min(2 * size, MAX_ROUND)
+    kept = kept[:limit]
+    loaded = {u.id: u for u in db.session.scalars(
+        select(Unit).where(Unit.id.in_([unit_id for unit_id, _ in kept])))} if kept else {}
+    return [(loaded[unit_id], when) for unit_id, when in kept if unit_id in loaded]
+
+
+def _after(key: tuple[str, str]) -> ColumnElement[bool]:
+    """After the sort key (name, id) of the list's order."""
+    return tuple_(Unit.name, Unit.id) > tuple_(literal(key[0]), literal(key[1]))
 
 
 def count(f: Filters) -> int:
