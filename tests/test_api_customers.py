@@ -155,7 +155,7 @@ def test_the_list_filters_and_pages_by_cursor(app: Flask, client: FlaskClient) -
 
     seen, cursor = [], None
     while True:
-        query: dict[str, Any] = {"limit": 2}
+        query: dict[str, Any] = {"limit": 2, "with_total": "true"}
         if cursor:
             query["cursor"] = cursor
         page = api.get("/customers", query_string=query).get_json()

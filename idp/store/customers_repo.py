@@ -19,6 +19,7 @@ from sqlalchemy import (
     Select,
     and_,
     delete,
+    exists,
     func,
     literal,
     or_,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.orm import aliased
 
 from idp.store import commit_hooks
 from idp.store.db import db, rowcount
@@ -104,18 +106,38 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _signed_in(since: datetime | None, name: str) -> ColumnElement[bool]:
+    """True for a customer with an access in its tree (itself or a sub-unit) whose
+    last sign-in is at or after ``since`` (None: any sign-in at all); ``name``
+    names its CTE.
+
+    For a count over every customer: its own accesses by a semi-join the planner
+    may hash (``ix_accesses_last_signin``) or probe (``ix_accesses_unit_signin``,
+    migration 0009p), never an aggregate over every access; its sub-units' through
+    the few units that have a parent, walking up to their customer."""
+    signed = (
+        Access.last_signin_at.is_not(None) if since is None
+        else Access.last_signin_at >= since
+    )
+    own = exists(select(literal(1)).where(Access.unit_id == Unit.id, signed))
+    sub = aliased(Unit)
+    step = aliased(Unit)
+    base = select(sub.parent_id.label("id"), literal(1).label("depth")).where(
+        sub.parent_id.is_not(None),
+        exists(select(literal(1)).where(Access.unit_id == sub.id, signed)),
+    )
+    up = base.cte(name, recursive=True)
+    up = up.union_all(
+        select(step.parent_id, up.c.depth + 1)
+        .join(up, up.c.id == step.id)
+        .where(step.parent_id.is_not(None), up.c.depth < 16)
+    )
+    return or_(own, Unit.id.in_(select(up.c.id)))
+
+
 def _filtered(f: Filters) -> Select[Any]:
-    """The customers matching ``f``; with an activity filter each row carries the
-    customer's newest sign-in (an aggregate over every access), else None."""
-    if f.activity:
-        last = _last_signins()
-        stmt = (
-            select(Unit, last.c.last)
-            .outerjoin(last, last.c.root == Unit.id)
-            .where(Unit.parent_id.is_(None))
-        )
-    else:
-        stmt = select(Unit, literal(None).label("last")).where(Unit.parent_id.is_(None))
+    """The customers matching ``f`` except its activity (see :func:`page`, :func:`count`)."""
+    stmt = select(Unit).where(Unit.parent_id.is_(None))
     conds: list[ColumnElement[bool]] = []
     if f.ids is not None:
         conds.append(Unit.id.in_(list(f.ids)) if f.ids else literal(False))
@@ -134,36 +156,82 @@ def _filtered(f: Filters) -> Select[Any]:
             Unit.slug.like(pattern, escape="\\"),
             func.lower(func.coalesce(Unit.vat_id, "")).like(pattern, escape="\\"),
         ))
-    if f.activity == "never":
-        conds.append(last.c.last.is_(None))
-    elif f.activity == "active" and f.active_since is not None:
-        conds.append(last.c.last >= f.active_since)
-    elif f.activity == "dormant" and f.active_since is not None:
-        conds.append(last.c.last < f.active_since)
     if conds:
         stmt = stmt.where(and_(*conds))
     return stmt
+
+
+def _activity_matches(f: Filters, last: datetime | None) -> bool:
+    if f.activity == "never":
+        return last is None
+    if f.active_since is None:
+        return True
+    if f.activity == "active":
+        return last is not None and last >= f.active_since
+    if f.activity == "dormant":
+        return last is not None and last < f.active_since
+    return True
+
+
+# Candidates read per round when the activity is filtered: the first round is
+# FIRST_ROUND (at least the page), every further one twice the last, up to MAX_ROUND.
+FIRST_ROUND = 200
+MAX_ROUND = 2000
 
 
 def page(
     f: Filters, after: tuple[str, str] | None, limit: int
 ) -> list[tuple[Unit, datetime | None]]:
     """Up to ``limit`` customers matching ``f``, ordered by (name, id), after the
-    sort key ``after``; each with its newest sign-in (None: never)."""
-    stmt = _filtered(f)
-    if after is not None:
-        stmt = stmt.where(tuple_(Unit.name, Unit.id) > tuple_(literal(after[0]), literal(after[1])))
-    stmt = stmt.order_by(Unit.name, Unit.id).limit(limit)
-    rows = db.session.execute(stmt).all()
-    if f.activity:
-        return [(row[0], _aware(row[1])) for row in rows]
-    last = last_signins([row[0].id for row in rows])  # for this page only
-    return [(row[0], last.get(row[0].id)) for row in rows]
+    sort key ``after``; each with its newest sign-in (None: never).
+
+    The newest sign-in is computed for the rows read only (:func:`last_signins`).
+    With an activity filter the customers matching the other filters are read in
+    name order (``ix_units_name``) in rounds, and each round is kept by its
+    activity until the page is full: the cost follows how common the activity
+    is among them, not the number of accesses."""
+    base = _filtered(f).order_by(Unit.name, Unit.id)
+    if not f.activity:
+        if after is not None:
+            base = base.where(_after(after))
+        units = list(db.session.scalars(base.limit(limit)))
+        last = last_signins([unit.id for unit in units])
+        return [(unit, last.get(unit.id)) for unit in units]
+    # rounds of (id, name) only; the page's rows are loaded whole at the end
+    keys = base.with_only_columns(Unit.id, Unit.name)
+    kept: list[tuple[str, datetime | None]] = []
+    size = max(limit, FIRST_ROUND)
+    while len(kept) < limit:
+        stmt = keys.where(_after(after)) if after is not None else keys
+        rows = db.session.execute(stmt.limit(size)).all()
+        last = last_signins([row[0] for row in rows])
+        kept += [(row[0], last.get(row[0])) for row in rows
+                 if _activity_matches(f, last.get(row[0]))]
+        if len(rows) < size:
+            break
+        after = (rows[-1][1], rows[-1][0])
+        size = min(2 * size, MAX_ROUND)
+    kept = kept[:limit]
+    loaded = {u.id: u for u in db.session.scalars(
+        select(Unit).where(Unit.id.in_([unit_id for unit_id, _ in kept])))} if kept else {}
+    return [(loaded[unit_id], when) for unit_id, when in kept if unit_id in loaded]
+
+
+def _after(key: tuple[str, str]) -> ColumnElement[bool]:
+    """After the sort key (name, id) of the list's order."""
+    return tuple_(Unit.name, Unit.id) > tuple_(literal(key[0]), literal(key[1]))
 
 
 def count(f: Filters) -> int:
     """How many customers match ``f``."""
-    stmt = _filtered(f).with_only_columns(Unit.id)
+    stmt = _filtered(f)
+    if f.activity == "never":
+        stmt = stmt.where(~_signed_in(None, "signed_up"))
+    elif f.activity == "active" and f.active_since is not None:
+        stmt = stmt.where(_signed_in(f.active_since, "recent_up"))
+    elif f.activity == "dormant" and f.active_since is not None:
+        stmt = stmt.where(_signed_in(None, "signed_up"), ~_signed_in(f.active_since, "recent_up"))
+    stmt = stmt.with_only_columns(Unit.id)
     return int(db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
 
 

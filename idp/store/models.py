@@ -76,6 +76,8 @@ class Unit(Base):
     """A business unit: a company or one of its sub-units."""
 
     __tablename__ = "units"
+    # The customer list's order and cursor seek (migration 0009p).
+    __table_args__ = (Index("ix_units_name", "name", "id"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
@@ -221,6 +223,10 @@ class Access(Base):
         # A unit's list (migration 0008b; the accounts' prefix indexes are PostgreSQL
         # expression indexes of that migration, see idp/store/access_lists_repo.py).
         Index("ix_accesses_unit_id", "unit_id", "id"),
+        # A customer's activity (migration 0009p, idp/store/customers_repo.py): the
+        # newest sign-in of a unit, and the units with a sign-in since an instant.
+        Index("ix_accesses_unit_signin", "unit_id", "last_signin_at"),
+        Index("ix_accesses_last_signin", "last_signin_at", "unit_id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
