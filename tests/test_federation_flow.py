@@ -266,3 +266,52 @@ def test_upstream_refusal_is_an_error_page_not_a_crash(
     assert resp.status_code == 400
     assert "alg_not_allowed" in resp.get_data(as_text=True)
     assert client.get_cookie("ug_session") is None
+
+
+# -- a provider in its default configuration: claims only from UserInfo --------------
+
+PLAIN = {"email": "pat@acme.example", "email_verified": True, "given_name": "Pat",
+         "family_name": "Plain"}
+
+
+@pytest.fixture
+def plain(app: Flask, upstream: Upstream) -> tuple[str, str]:
+    """A generic OIDC connector to node-oidc-provider in its default claims setup: the
+    ID token of the code flow has no email and no names (they come from UserInfo)."""
+    unit_id = make_unit(app)
+    cid = make_connector(app, upstream, unit_id, "oidc", {"issuer": upstream.plain_issuer})
+    return unit_id, cid
+
+
+def test_sign_in_with_email_and_names_only_in_userinfo(
+    app: Flask, client: FlaskClient, upstream: Upstream, plain: tuple[str, str]
+) -> None:
+    unit_id, cid = plain
+    resp = sso(app, client, upstream, cid, "p-pat", PLAIN)
+    assert resp.status_code == 303, resp.get_data(as_text=True)
+    assert client.get_cookie("ug_session") is not None
+    with app.app_context():
+        acct = db.session.query(Account).filter_by(email="pat@acme.example").one()
+        assert (acct.given_name, acct.family_name) == ("Pat", "Plain")
+        (member,) = accesses.of_account(acct.id)
+        assert member.unit_id == unit_id
+        link = db.session.query(UpstreamIdentity).filter_by(account_id=acct.id).one()
+        assert (link.issuer, link.subject) == (upstream.plain_issuer, "p-pat")
+
+
+def test_userinfo_for_another_subject_refuses_the_sign_in_clearly(
+    app: Flask, client: FlaskClient, upstream: Upstream, plain: tuple[str, str]
+) -> None:
+    _, cid = plain
+    ix_id = begin(app, client)
+    resp = client.get(f"/federation/{cid}/start?ix={ix_id}")
+    upstream.login_as("p-pat", PLAIN)
+    back = urlsplit(upstream.authorize(resp.headers["Location"]))
+    upstream.tamper_userinfo(sub="p-mallory")
+    resp = client.get(f"{back.path}?{back.query}")
+    assert resp.status_code == 400
+    body = resp.get_data(as_text=True)
+    assert "described a different person" in body and "userinfo_subject_mismatch" in body
+    assert client.get_cookie("ug_session") is None
+    with app.app_context():
+        assert db.session.query(Account).filter_by(email="pat@acme.example").count() == 0

@@ -88,9 +88,15 @@ def _first_use(key: str, ttl: int) -> bool:
 
 def _refuse(exc: ConnectorError, connector_id: str) -> Response:
     log.warning("upstream sign-in refused connector=%s code=%s: %s", connector_id, exc.code, exc)
-    if exc.code in ("upstream_unreachable", "upstream_error", "response_too_large"):
+    if exc.code in ("upstream_unreachable", "upstream_error", "response_too_large",
+                    "userinfo_error"):
         return error_response(502, "upstream_unavailable",
                               "Your company's sign-in service did not answer properly.")
+    if exc.code == "userinfo_subject_mismatch":
+        return error_response(400, "access_denied",
+                              "Your company's sign-in described a different person than the "
+                              "one who signed in, so the sign-in was refused "
+                              "(userinfo_subject_mismatch).")
     return error_response(400, "access_denied",
                           f"The sign-in from your company's login was refused ({exc.code}).")
 
