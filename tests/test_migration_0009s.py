@@ -1,7 +1,8 @@
 """Migration 0009s (locale as a full BCP 47 tag, the unit policy
-fresh_code_every_sign_in) on a database that revision 0008c created and filled, on
-SQLite and PostgreSQL: a 35-character locale fits afterwards, existing units get the
-policy off, and downgrade shortens long tags at a subtag boundary and drops the column."""
+fresh_code_every_sign_in, grants.claims_request) on a database that revision 0008c
+created and filled, on SQLite and PostgreSQL: a 35-character locale fits afterwards,
+existing units get the policy off, grants get the column; downgrade shortens long tags
+at a subtag boundary and drops both columns."""
 
 from __future__ import annotations
 
@@ -41,12 +42,16 @@ def test_upgrade_widens_locale_adds_policy_and_downgrade_restores(fresh_url: str
             assert conn.execute(sa.text("SELECT locale FROM accounts")).scalar() == "de-CH"
             assert bool(conn.execute(sa.text(
                 "SELECT fresh_code_every_sign_in FROM units")).scalar()) is False
+            grant_columns = {c["name"] for c in sa.inspect(conn).get_columns("grants")}
+            assert "claims_request" in grant_columns
             conn.execute(sa.text("UPDATE accounts SET locale = :tag"), {"tag": LONG_TAG})
             assert conn.execute(sa.text("SELECT locale FROM accounts")).scalar() == LONG_TAG
         command.downgrade(config, PREVIOUS)
         with engine.connect() as conn:
             columns = {c["name"] for c in sa.inspect(conn).get_columns("units")}
             assert "fresh_code_every_sign_in" not in columns
+            grant_columns = {c["name"] for c in sa.inspect(conn).get_columns("grants")}
+            assert "claims_request" not in grant_columns
             assert conn.execute(sa.text("SELECT locale FROM accounts")).scalar() == "sr-Latn-RS"
             assert conn.execute(sa.text("SELECT email FROM accounts")).scalar() == (
                 "ann@acme.example")

@@ -456,6 +456,9 @@ class Grant(Base):
     auth_time: Mapped[datetime] = mapped_column(default=utcnow)
     acr: Mapped[str | None] = mapped_column(String(100))
     amr: Mapped[list[str]] = mapped_column(default=list)
+    # The ``claims`` request parameter of the authorization (OIDC Core §5.5), as far
+    # as the client may receive it (``idp.release.claims_request``); None without one.
+    claims_request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()

@@ -12,6 +12,9 @@ Create Date: 2026-12-06 07:10:00
 * ``units.fresh_code_every_sign_in`` (boolean, default false): every authorisation
   request for the unit's members asks for a new code or a new upstream sign-in.
   Downgrade drops the column.
+* ``grants.claims_request`` (JSON, nullable): the ``claims`` request parameter
+  (OIDC Core section 5.5) of the authorization, for UserInfo and refreshed ID tokens.
+  Existing grants have none. Downgrade drops the column.
 
 The revision id is a string so the integrator can rechain it: change ``revision`` /
 ``down_revision`` here only.
@@ -35,6 +38,8 @@ def upgrade() -> None:
     with op.batch_alter_table('units', schema=None) as batch_op:
         batch_op.add_column(sa.Column('fresh_code_every_sign_in', sa.Boolean(),
                                       nullable=False, server_default=sa.false()))
+    with op.batch_alter_table('grants', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('claims_request', sa.JSON(), nullable=True))
 
 
 def _shorten(tag: str) -> str:
@@ -56,6 +61,8 @@ def downgrade() -> None:
     for row in long_rows:
         conn.execute(accounts.update().where(accounts.c.id == row.id)
                      .values(locale=_shorten(row.locale)))
+    with op.batch_alter_table('grants', schema=None) as batch_op:
+        batch_op.drop_column('claims_request')
     with op.batch_alter_table('units', schema=None) as batch_op:
         batch_op.drop_column('fresh_code_every_sign_in')
     with op.batch_alter_table('accounts', schema=None) as batch_op:
