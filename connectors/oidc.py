@@ -173,8 +173,11 @@ class OidcConnector:
                                      "or client_secret_post")
 
     # -- the connector interface ---------------------------------------------------
-    def start(self, redirect_uri: str, state: str, login_hint: str | None = None) -> StartRequest:
-        """The authorization request (OIDC Core section 3.1.2.1) with nonce and PKCE."""
+    def start(self, redirect_uri: str, state: str, login_hint: str | None = None,
+              force: bool = False) -> StartRequest:
+        """The authorization request (OIDC Core section 3.1.2.1) with nonce and PKCE;
+        ``force``: ``prompt=login`` and ``max_age=0``, and the callback then requires
+        an ``auth_time`` no older than this request."""
         meta = self.metadata()
         nonce = secrets.token_urlsafe(24)
         verifier, challenge = pkce_pair()
@@ -191,11 +194,15 @@ class OidcConnector:
         if login_hint:
             params["login_hint"] = login_hint
         params.update(self.authorization_params())
+        pending: dict[str, Any] = {"nonce": nonce, "code_verifier": verifier}
+        if force:
+            params.update(prompt="login", max_age="0")
+            pending["not_before"] = int(time.time())
         endpoint = meta["authorization_endpoint"]
         sep = "&" if urllib.parse.urlsplit(endpoint).query else "?"
         return StartRequest(
             url=endpoint + sep + urllib.parse.urlencode(params),
-            pending={"nonce": nonce, "code_verifier": verifier},
+            pending=pending,
         )
 
     def callback(
@@ -220,6 +227,8 @@ class OidcConnector:
         if not isinstance(id_token, str):
             raise ConnectorError("missing_id_token", "token response without an id_token")
         claims = self.validate_id_token(id_token, meta, str(pending["nonce"]))
+        if pending.get("not_before") is not None:
+            self.check_fresh(claims, int(pending["not_before"]))
         if self.lacks_claims(claims):
             claims = self.complete_from_userinfo(claims, tokens, meta)
         self.check_claims(claims)
@@ -430,6 +439,15 @@ class OidcConnector:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub or len(sub) > 255:
             raise ConnectorError("invalid_subject", "id_token sub missing or too long")
+
+    def check_fresh(self, claims: Mapping[str, Any], not_before: int) -> None:
+        """After ``prompt=login``/``max_age=0``: the upstream must have authenticated
+        the user anew, so ``auth_time`` (required with ``max_age``, OIDC Core section
+        3.1.2.1) must not be older than the request, within the clock skew."""
+        auth_time = claims.get("auth_time")
+        if not _is_number(auth_time) or auth_time < not_before - self.clock_skew:
+            raise ConnectorError("stale_authentication",
+                                 "the upstream did not sign the user in anew (auth_time)")
 
     # -- hooks for presets -----------------------------------------------------------
     def default_issuer(self) -> str:

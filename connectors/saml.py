@@ -185,10 +185,12 @@ class SamlConnector:
         return metadata.decode() if isinstance(metadata, bytes) else str(metadata)
 
     # -- the connector interface -----------------------------------------------------
-    def start(self, redirect_uri: str, state: str, login_hint: str | None = None) -> StartRequest:
-        """A signed AuthnRequest (HTTP-Redirect binding) with ``state`` as RelayState."""
+    def start(self, redirect_uri: str, state: str, login_hint: str | None = None,
+              force: bool = False) -> StartRequest:
+        """A signed AuthnRequest (HTTP-Redirect binding) with ``state`` as RelayState;
+        ``force`` sets ``ForceAuthn="true"``."""
         auth = OneLogin_Saml2_Auth(self._request_data(), self.saml_settings())
-        url = auth.login(return_to=state, force_authn=False, set_nameid_policy=True)
+        url = auth.login(return_to=state, force_authn=force, set_nameid_policy=True)
         if login_hint:
             sep = "&" if "?" in url else "?"
             url = f"{url}{sep}{urllib.parse.urlencode({'login_hint': login_hint})}"

@@ -430,3 +430,28 @@ def test_okta_asks_userinfo_for_missing_groups() -> None:
     full = {"email": "a@b.example", "email_verified": True, "name": "A"}
     assert okta.lacks_claims(full) is True
     assert okta.lacks_claims({**full, "groups": []}) is False
+
+
+# -- a new upstream sign-in (fresh_code_every_sign_in, prompt=login) --------------------
+
+def test_forced_start_asks_a_new_sign_in_and_checks_auth_time(
+    upstream: Upstream, google: Any
+) -> None:
+    start = google.start(REDIRECT, "state-1", force=True)
+    query = parse_qs(urlsplit(start.url).query)
+    assert query["prompt"] == ["login"] and query["max_age"] == ["0"]
+    upstream.login_as("g-alice", GOOGLE_ALICE)
+    back = upstream.authorize(start.url)
+    params = {k: v[0] for k, v in parse_qs(urlsplit(back).query).items()}
+    ident = google.callback(params, start.pending, REDIRECT, lambda k, t: True)
+    assert ident.subject == "g-alice"
+
+
+def test_forced_sign_in_with_an_old_auth_time_is_refused(upstream: Upstream, google: Any) -> None:
+    start = google.start(REDIRECT, "state-1", force=True)
+    upstream.login_as("g-alice", GOOGLE_ALICE)
+    upstream.tamper(claims={"auth_time": 1_000_000_000})
+    back = upstream.authorize(start.url)
+    params = {k: v[0] for k, v in parse_qs(urlsplit(back).query).items()}
+    refused("stale_authentication",
+            lambda: google.callback(params, start.pending, REDIRECT, lambda k, t: True))

@@ -315,3 +315,23 @@ def test_userinfo_for_another_subject_refuses_the_sign_in_clearly(
     assert client.get_cookie("ug_session") is None
     with app.app_context():
         assert db.session.query(Account).filter_by(email="pat@acme.example").count() == 0
+
+
+def test_unit_with_fresh_code_policy_asks_its_upstream_for_a_new_sign_in(
+    app: Flask, client: FlaskClient, upstream: Upstream, google: tuple[str, str]
+) -> None:
+    from urllib.parse import parse_qs
+
+    from idp.factors import fresh_code
+
+    unit_id, cid = google
+    resp = client.get(f"/federation/{cid}/start?ix={begin(app, client)}")
+    assert "prompt" not in parse_qs(urlsplit(resp.headers["Location"]).query)
+    with app.app_context():
+        fresh_code.set_unit_policy(unit_id, True, "test")
+    resp = client.get(f"/federation/{cid}/start?ix={begin(app, client)}")
+    query = parse_qs(urlsplit(resp.headers["Location"]).query)
+    assert query["prompt"] == ["login"] and query["max_age"] == ["0"]
+    upstream.login_as("g-alice", GOOGLE)
+    back = urlsplit(upstream.authorize(resp.headers["Location"]))
+    assert client.get(f"{back.path}?{back.query}").status_code == 303

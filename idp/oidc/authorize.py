@@ -8,7 +8,9 @@ Order of checks, each with its own answer:
 2. Everything else wrong (response type other than ``code``, PKCE, scope, prompt,
    max_age, request objects): an error redirect to the client with ``error``,
    ``state`` and ``iss`` (RFC 9207 §2).
-3. A usable session and consent already given: the code is issued at once.
+3. A usable session and consent already given: the code is issued at once. A session
+   of a member of a unit with ``fresh_code_every_sign_in`` is never usable
+   (:mod:`idp.factors.fresh_code`): the request goes on as with ``prompt=login``.
    ``prompt=none`` without them: ``login_required`` / ``consent_required``. A session
    without a second factor is not usable when ``acr_values`` names
    :data:`idp.factors.acr.ACR_MFA` (step-up, :mod:`idp.factors.acr`): the login goes on to the TOTP
@@ -45,7 +47,7 @@ from flask import Blueprint, Response, url_for
 from werkzeug.datastructures import MultiDict
 
 from idp.errors import error_response
-from idp.factors import acr
+from idp.factors import acr, fresh_code
 from idp.interaction import pending as interaction
 from idp.interaction import signed_in
 from idp.interaction.pending import Interaction
@@ -190,6 +192,9 @@ def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Re
         who = _session_principal(info.client_id)
         if who is not None and wanted_sub is not None and who.account_id != wanted_sub:
             who = None  # OIDC Core §5.5.1.1: never answer for another account
+        if who is not None and fresh_code.required(who.account_id):
+            # The unit policy fresh_code_every_sign_in: like prompt=login, always.
+            prompts = [*prompts, "login"] if "login" not in prompts else prompts
         needs_login = _needs_login(who, prompts, max_age)
         require_mfa = acr.wants_mfa(params.get("acr_values")) or acr.wants_mfa(
             claims_request.wanted_acr(asked)
