@@ -127,3 +127,28 @@ def test_sub_with_a_value_never_answers_for_another_account(
     oidc.finish(app, ix_id, ann)  # and signing in as Ann does not answer either
     resp = client.get(f"/authorize/resume/{ix_id}")
     assert oidc.query(resp)["error"] == "access_denied"
+
+
+def test_the_consent_page_lists_claims_asked_individually(
+    app: Flask, client: FlaskClient
+) -> None:
+    from urllib.parse import urlsplit
+
+    from idp.mail.outbox import courier
+    from tests.support.login import code_from_outbox, post_form
+
+    oidc.make_account(app, phone_number="+49 30 1234")
+    rp = oidc.register(app)
+    _, challenge = oidc.pkce()
+    resp = client.get("/authorize", query_string=oidc.auth_params(
+        rp, scope="openid", code_challenge=challenge, code_challenge_method="S256",
+        claims=claims(userinfo={"phone_number": {"essential": True}})))
+    login = urlsplit(resp.headers["Location"]).path
+    post_form(client, login, login + "/email", {"email": "ann@corp.example"})
+    resp = post_form(client, login + "/code", login + "/code",
+                     {"code": code_from_outbox(app, "ann@corp.example")})
+    assert urlsplit(resp.headers["Location"]).path.endswith("/consent")
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "Phone number" in page and "+49 30 1234" in page
+    assert "ann@corp.example" not in page.split("<main", 1)[-1]  # e-mail not asked
+    courier(app).drain()
