@@ -80,8 +80,11 @@ ttl, False for every later call (an atomic add in the shared ephemeral store).""
 class UpstreamConnector(Protocol):
     kind: str
 
-    def start(self, redirect_uri: str, state: str, login_hint: str | None = None) -> StartRequest:
-        """Build the upstream authentication request bound to ``state``."""
+    def start(self, redirect_uri: str, state: str, login_hint: str | None = None,
+              force: bool = False) -> StartRequest:
+        """Build the upstream authentication request bound to ``state``; ``force`` asks
+        the upstream for a new sign-in whatever session it has (OIDC ``prompt=login``
+        and ``max_age=0``, SAML ``ForceAuthn``)."""
 
     def callback(
         self,

@@ -8,6 +8,10 @@ federation service also checks that domain is verified for the unit. Consumer
 accounts carry no ``hd`` and are refused. ``hd`` is also sent as a hint in the
 authorization request, which only narrows Google's account chooser and is never
 trusted by itself.
+
+Google's ID token carries ``hd``, ``email`` and ``email_verified``; the names are not
+guaranteed there. When a claim is missing, the generic connector asks Google's
+UserInfo endpoint (announced in its discovery document), whose ``sub`` must match.
 """
 
 from __future__ import annotations

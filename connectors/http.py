@@ -1,5 +1,5 @@
-"""The few back-channel HTTP calls connectors make (discovery, JWKS, token, SAML
-metadata), with the guards every such call needs.
+"""The few back-channel HTTP calls connectors make (discovery, JWKS, token, UserInfo,
+SAML metadata), with the guards every such call needs.
 
 * Only ``https://``, except plain ``http://`` to a loopback address (development
   and tests): an upstream's keys and tokens never travel in the clear.
@@ -62,6 +62,17 @@ def request(
     Error statuses are returned, not raised: a token endpoint answers errors as a
     400 with a JSON body the caller wants to read.
     """
+    status, _, body = request_typed(url, data, headers)
+    return status, body
+
+
+def request_typed(
+    url: str,
+    data: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, str, bytes]:
+    """Like :func:`request`, plus the response's media type (``Content-Type`` without
+    parameters, lower case; ``""`` when absent)."""
     try:
         check_url(url, "upstream URL")
     except ConfigurationError as exc:
@@ -76,11 +87,16 @@ def request(
         req.add_header(name, value)
     try:
         with _opener.open(req, timeout=TIMEOUT_SECONDS) as resp:
-            return resp.status, _read_capped(resp)
+            return resp.status, _media_type(resp), _read_capped(resp)
     except urllib.error.HTTPError as exc:
-        return exc.code, _read_capped(exc)
+        return exc.code, _media_type(exc), _read_capped(exc)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise ConnectorError("upstream_unreachable", f"cannot reach {url}: {exc}") from exc
+
+
+def _media_type(resp: Any) -> str:
+    value = resp.headers.get("Content-Type") if resp.headers is not None else None
+    return str(value or "").split(";", 1)[0].strip().lower()
 
 
 def _read_capped(resp: Any) -> bytes:

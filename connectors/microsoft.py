@@ -14,6 +14,10 @@ Rules (learn.microsoft.com, "Microsoft identity platform ID tokens" and
   ``email``/``preferred_username``, which tenant admins can set to anything.
 * ``email`` counts as verified only when the optional claim ``xms_edov`` (email
   domain owner verified) is true; otherwise it is not used for linking or sign-up.
+* UserInfo is never asked. Entra's UserInfo lives at Microsoft Graph, needs a Graph
+  access token and has no ``xms_edov``, so it could not vouch for an address. Entra
+  puts ``email`` and the names in the ID token when the app asks for the ``email`` and
+  ``profile`` scopes (and the optional claims).
 """
 
 from __future__ import annotations
@@ -72,6 +76,9 @@ class MicrosoftConnector(OidcConnector):
 
     def response_issuer_ok(self, iss: str) -> bool:
         return iss in {self.issuer_for(t) for t in self.tenants}
+
+    def lacks_claims(self, claims: Mapping[str, Any]) -> bool:
+        return False
 
     def check_claims(self, claims: Mapping[str, Any]) -> None:
         oid = claims.get("oid")

@@ -16,6 +16,15 @@ What a sign-in through this connector guarantees, check by check:
   ``exp``, ``iat``, ``nbf`` and ``nonce`` are checked with a bounded clock skew.
 * Key rotation: a ``kid`` missing from the cached JWKS makes one refetch of the
   JWKS (rate-limited), so an upstream's new key works at once.
+* UserInfo (OIDC Core section 5.3): when the ID token lacks claims the sign-in needs
+  (``email`` and ``email_verified`` for the ``email`` scope, a name for ``profile``),
+  the access token is presented at the provider's ``userinfo_endpoint``. A standard
+  provider may release scope claims only there (section 5.4). Its ``sub`` must equal
+  the ID token's (section 5.3.2), or the sign-in is refused. A signed answer
+  (``application/jwt``) is verified like an ID token, with the provider's JWKS and
+  the same algorithm allow-list; its ``iss`` and ``aud``, when present, must match.
+  An encrypted answer is refused. UserInfo only fills claims the ID token lacks; the
+  ``email``/``email_verified`` pair is taken from one source.
 
 Presets (:mod:`connectors.google`, :mod:`connectors.microsoft`,
 :mod:`connectors.okta`) override the few hooks at the bottom of
@@ -40,7 +49,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry
 
 from connectors import ConfigurationError, ConnectorError, StartRequest, UpstreamIdentity
-from connectors.http import check_url, get_json, parse_json_object, request
+from connectors.http import check_url, get_json, parse_json_object, request, request_typed
 
 SAFE_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -51,6 +60,11 @@ MAX_CODE_LENGTH = 2048
 DEFAULT_CLOCK_SKEW = 120
 MAX_CLOCK_SKEW = 300
 KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+NAME_CLAIMS = ("name", "given_name", "family_name")
+# Claims about the token itself, never taken from UserInfo.
+PROTOCOL_CLAIMS = frozenset({"iss", "sub", "aud", "azp", "exp", "iat", "nbf", "nonce",
+                             "auth_time", "at_hash", "c_hash", "s_hash", "acr", "amr",
+                             "sid", "jti"})
 
 
 def b64u(data: bytes) -> str:
@@ -159,8 +173,11 @@ class OidcConnector:
                                      "or client_secret_post")
 
     # -- the connector interface ---------------------------------------------------
-    def start(self, redirect_uri: str, state: str, login_hint: str | None = None) -> StartRequest:
-        """The authorization request (OIDC Core section 3.1.2.1) with nonce and PKCE."""
+    def start(self, redirect_uri: str, state: str, login_hint: str | None = None,
+              force: bool = False) -> StartRequest:
+        """The authorization request (OIDC Core section 3.1.2.1) with nonce and PKCE;
+        ``force``: ``prompt=login`` and ``max_age=0``, and the callback then requires
+        an ``auth_time`` no older than this request."""
         meta = self.metadata()
         nonce = secrets.token_urlsafe(24)
         verifier, challenge = pkce_pair()
@@ -177,11 +194,15 @@ class OidcConnector:
         if login_hint:
             params["login_hint"] = login_hint
         params.update(self.authorization_params())
+        pending: dict[str, Any] = {"nonce": nonce, "code_verifier": verifier}
+        if force:
+            params.update(prompt="login", max_age="0")
+            pending["not_before"] = int(time.time())
         endpoint = meta["authorization_endpoint"]
         sep = "&" if urllib.parse.urlsplit(endpoint).query else "?"
         return StartRequest(
             url=endpoint + sep + urllib.parse.urlencode(params),
-            pending={"nonce": nonce, "code_verifier": verifier},
+            pending=pending,
         )
 
     def callback(
@@ -206,6 +227,10 @@ class OidcConnector:
         if not isinstance(id_token, str):
             raise ConnectorError("missing_id_token", "token response without an id_token")
         claims = self.validate_id_token(id_token, meta, str(pending["nonce"]))
+        if pending.get("not_before") is not None:
+            self.check_fresh(claims, int(pending["not_before"]))
+        if self.lacks_claims(claims):
+            claims = self.complete_from_userinfo(claims, tokens, meta)
         self.check_claims(claims)
         return self.identity(claims)
 
@@ -283,8 +308,81 @@ class OidcConnector:
         self._check_registered_claims(claims, nonce)
         return claims
 
+    def complete_from_userinfo(
+        self, claims: Mapping[str, Any], tokens: Mapping[str, Any], meta: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The ID token's claims completed from the UserInfo endpoint (section 5.3).
+
+        Without an access token or a ``userinfo_endpoint`` there is nothing to ask: the
+        ID token's claims are returned as they are.
+        """
+        access_token = tokens.get("access_token")
+        endpoint = meta.get("userinfo_endpoint")
+        if not isinstance(access_token, str) or not access_token or not isinstance(endpoint, str):
+            return dict(claims)
+        try:
+            check_url(endpoint, "userinfo_endpoint")
+        except ConfigurationError as exc:
+            raise ConnectorError("insecure_url", str(exc)) from exc
+        status, media, body = request_typed(endpoint, headers={
+            "Authorization": f"Bearer {access_token}",
+            "Accept": "application/json, application/jwt;q=0.9",
+        })
+        if status != 200:
+            raise ConnectorError("userinfo_error", f"UserInfo endpoint answered {status}")
+        if media == "application/jwt":
+            info = self.validate_signed_userinfo(body, claims, meta)
+        elif media == "application/json" or media.endswith("+json"):
+            info = parse_json_object(body, "UserInfo endpoint")
+        else:
+            raise ConnectorError("userinfo_error", f"UserInfo answered {media[:60]!r}")
+        if info.get("sub") != claims.get("sub"):
+            raise ConnectorError(
+                "userinfo_subject_mismatch",
+                f"UserInfo sub {str(info.get('sub'))[:64]!r} is not the ID token's sub "
+                f"{str(claims.get('sub'))[:64]!r} (OIDC Core 5.3.2); sign-in refused",
+            )
+        return merge_userinfo(claims, info)
+
+    def validate_signed_userinfo(
+        self, body: bytes, id_claims: Mapping[str, Any], meta: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The claims of a signed UserInfo answer (section 5.3.2), verified like an ID
+        token's signature; ``iss``, ``aud`` and ``exp`` are checked when present."""
+        if len(body) > MAX_ID_TOKEN_BYTES:
+            raise ConnectorError("token_too_large", "signed UserInfo exceeds the size cap")
+        try:
+            token = body.decode("ascii").strip()
+        except UnicodeError as exc:
+            raise ConnectorError("malformed_userinfo", "signed UserInfo is not ASCII") from exc
+        if token.count(".") == 4:
+            raise ConnectorError("userinfo_encrypted", "encrypted UserInfo is not supported")
+        try:
+            header = jws.extract_compact(token.encode("ascii")).protected
+        except (JoseError, ValueError) as exc:
+            raise ConnectorError("malformed_userinfo", "signed UserInfo is not a JWS") from exc
+        alg = header.get("alg")
+        if alg not in self.algorithms:
+            raise ConnectorError("alg_not_allowed", f"UserInfo alg {str(alg)[:20]!r} refused")
+        if "crit" in header:
+            raise ConnectorError("unknown_crit", "signed UserInfo has a crit header")
+        payload = self._verify_signature(token, header, alg, meta["jwks_uri"], "UserInfo")
+        info = parse_json_object(payload, "signed UserInfo")
+        if "iss" in info and info["iss"] != id_claims.get("iss"):
+            raise ConnectorError("invalid_issuer", f"UserInfo iss {str(info['iss'])[:200]!r}")
+        if "aud" in info:
+            aud = info["aud"]
+            audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+            if self.client_id not in audiences:
+                raise ConnectorError("invalid_audience", "UserInfo aud does not name this client")
+        exp = info.get("exp")
+        if exp is not None and (not _is_number(exp) or exp <= time.time() - self.clock_skew):
+            raise ConnectorError("expired", "signed UserInfo expired")
+        return info
+
     def _verify_signature(
-        self, token: str, header: Mapping[str, Any], alg: str, jwks_uri: str
+        self, token: str, header: Mapping[str, Any], alg: str, jwks_uri: str,
+        what: str = "id_token",
     ) -> bytes:
         kid = header.get("kid")
         candidates = self._keys_for(self.cache.jwks(jwks_uri), kid, alg)
@@ -299,7 +397,7 @@ class OidcConnector:
                 return jws.deserialize_compact(token, key, algorithms=[alg]).payload
             except (JoseError, ValueError, TypeError):
                 continue
-        raise ConnectorError("bad_signature", "id_token signature does not verify")
+        raise ConnectorError("bad_signature", f"{what} signature does not verify")
 
     @staticmethod
     def _keys_for(keys: list[dict[str, Any]], kid: Any, alg: str) -> list[dict[str, Any]]:
@@ -342,6 +440,15 @@ class OidcConnector:
         if not isinstance(sub, str) or not sub or len(sub) > 255:
             raise ConnectorError("invalid_subject", "id_token sub missing or too long")
 
+    def check_fresh(self, claims: Mapping[str, Any], not_before: int) -> None:
+        """After ``prompt=login``/``max_age=0``: the upstream must have authenticated
+        the user anew, so ``auth_time`` (required with ``max_age``, OIDC Core section
+        3.1.2.1) must not be older than the request, within the clock skew."""
+        auth_time = claims.get("auth_time")
+        if not _is_number(auth_time) or auth_time < not_before - self.clock_skew:
+            raise ConnectorError("stale_authentication",
+                                 "the upstream did not sign the user in anew (auth_time)")
+
     # -- hooks for presets -----------------------------------------------------------
     def default_issuer(self) -> str:
         """The issuer when settings name none (presets with a fixed provider)."""
@@ -365,6 +472,14 @@ class OidcConnector:
         """Extra authorization request parameters of a preset."""
         return {str(k): str(v) for k, v in (self.settings.get("auth_params") or {}).items()}
 
+    def lacks_claims(self, claims: Mapping[str, Any]) -> bool:
+        """True when the ID token lacks a claim the requested scopes promise, so
+        UserInfo is asked: ``email`` and ``email_verified`` for ``email``, any of
+        ``name``/``given_name``/``family_name`` for ``profile``."""
+        if "email" in self.scopes and ("email" not in claims or "email_verified" not in claims):
+            return True
+        return "profile" in self.scopes and not any(n in claims for n in NAME_CLAIMS)
+
     def check_claims(self, claims: Mapping[str, Any]) -> None:
         """A preset's own rules on validated claims; raise ConnectorError to refuse."""
 
@@ -380,6 +495,24 @@ class OidcConnector:
             email_verified=email is not None,
             amr=[str(a) for a in claims.get("amr") or [] if isinstance(a, str)],
         )
+
+
+def merge_userinfo(claims: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
+    """The ID token's claims plus the UserInfo claims it lacks.
+
+    Claims about the token (``iss``, ``aud``, ``nonce``, ``amr``, ...) never come from
+    UserInfo. ``email`` and ``email_verified`` come as a pair from one source: when the
+    ID token lacks either and UserInfo has an ``email``, both are UserInfo's (an address
+    missing ``email_verified`` there is unverified).
+    """
+    merged = dict(claims)
+    for name, value in info.items():
+        if name not in PROTOCOL_CLAIMS:
+            merged.setdefault(name, value)
+    if ("email" not in claims or "email_verified" not in claims) and "email" in info:
+        merged["email"] = info["email"]
+        merged["email_verified"] = info.get("email_verified", False)
+    return merged
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:

@@ -5,6 +5,12 @@ Okta's two kinds of authorization server have different issuers and key sets; a
 token of one is never valid for the other, so the issuer is checked against the
 shape the admin configured (developer.okta.com/docs/concepts/auth-servers). The
 ``groups`` scope is requested so group membership can map to unit roles.
+
+Okta issues a "thin" ID token in the authorization code flow: profile and email claims
+(and ``groups`` unless a groups claim is configured for the ID token) come only from
+``/userinfo`` (developer.okta.com/docs/concepts/api-access-management, "ID token
+claims"). The generic connector asks UserInfo when they are missing; this preset also
+asks when ``groups`` is missing.
 """
 
 from __future__ import annotations
@@ -41,3 +47,8 @@ class OktaConnector(OidcConnector):
         super().__init__(settings, secret, cache)
         self.issuer = self.issuer.rstrip("/")
         self.server_kind = server_kind(self.issuer)
+
+    def lacks_claims(self, claims: Mapping[str, Any]) -> bool:
+        if super().lacks_claims(claims):
+            return True
+        return "groups" in self.scopes and "groups" not in claims

@@ -38,6 +38,8 @@ from onelogin.saml2.constants import OneLogin_Saml2_Constants as Const
 from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
+from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 from connectors import (
     ConfigurationError,
@@ -50,6 +52,7 @@ from connectors.http import check_url, request
 
 MAX_RESPONSE_BYTES = 256 * 1024
 MAX_METADATA_BYTES = 512 * 1024
+FRESH_SKEW_SECONDS = 120  # clock skew allowed for AuthnInstant after ForceAuthn
 TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 EMAIL_ATTRIBUTES = (
     "email",
@@ -185,14 +188,19 @@ class SamlConnector:
         return metadata.decode() if isinstance(metadata, bytes) else str(metadata)
 
     # -- the connector interface -----------------------------------------------------
-    def start(self, redirect_uri: str, state: str, login_hint: str | None = None) -> StartRequest:
-        """A signed AuthnRequest (HTTP-Redirect binding) with ``state`` as RelayState."""
+    def start(self, redirect_uri: str, state: str, login_hint: str | None = None,
+              force: bool = False) -> StartRequest:
+        """A signed AuthnRequest (HTTP-Redirect binding) with ``state`` as RelayState;
+        ``force`` sets ``ForceAuthn="true"``."""
         auth = OneLogin_Saml2_Auth(self._request_data(), self.saml_settings())
-        url = auth.login(return_to=state, force_authn=False, set_nameid_policy=True)
+        url = auth.login(return_to=state, force_authn=force, set_nameid_policy=True)
         if login_hint:
             sep = "&" if "?" in url else "?"
             url = f"{url}{sep}{urllib.parse.urlencode({'login_hint': login_hint})}"
-        return StartRequest(url=url, pending={"request_id": auth.get_last_request_id()})
+        pending: dict[str, Any] = {"request_id": auth.get_last_request_id()}
+        if force:
+            pending["not_before"] = int(time.time())
+        return StartRequest(url=url, pending=pending)
 
     def callback(
         self,
@@ -227,7 +235,26 @@ class SamlConnector:
         ttl = max(60, int(not_on_or_after - time.time()) + 300)
         if not first_use(f"saml:{self.issuer}:{assertion_id}", ttl):
             raise ConnectorError("replay", "assertion already used")
+        if pending.get("not_before") is not None:
+            self.check_fresh(auth, int(pending["not_before"]))
         return self.identity(auth)
+
+    @staticmethod
+    def check_fresh(auth: OneLogin_Saml2_Auth, not_before: int) -> None:
+        """After ``ForceAuthn``: the validated assertion's ``AuthnInstant`` must not be
+        older than the request (a clock skew of :data:`FRESH_SKEW_SECONDS` allowed)."""
+        xml = auth.get_last_response_xml()
+        dom = OneLogin_Saml2_XML.to_etree(xml) if xml else None
+        nodes = OneLogin_Saml2_XML.query(
+            dom, "/samlp:Response/saml:Assertion/saml:AuthnStatement") if dom is not None else []
+        instants = [n.get("AuthnInstant") for n in nodes if n.get("AuthnInstant")]
+        try:
+            when = min(OneLogin_Saml2_Utils.parse_SAML_to_time(i) for i in instants)
+        except ValueError:
+            when = None
+        if when is None or when < not_before - FRESH_SKEW_SECONDS:
+            raise ConnectorError("stale_authentication",
+                                 "the upstream did not sign the user in anew (AuthnInstant)")
 
     def identity(self, auth: OneLogin_Saml2_Auth) -> UpstreamIdentity:
         attributes = {k: list(v) for k, v in (auth.get_attributes() or {}).items()}

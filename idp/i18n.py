@@ -29,6 +29,17 @@ COOKIE_MAX_AGE = 365 * 24 * 3600
 LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
 
 
+def ui_language(tag: str | None, default: str = "en") -> str:
+    """The supported UI language for a stored BCP 47 tag (an account's ``locale``,
+    up to 35 characters, such as ``de-CH`` or ``sr-Latn-RS``): its primary language
+    subtag when that is supported, else ``default``. Only this prefix ever picks a
+    catalogue; the full tag is kept as data."""
+    if not tag:
+        return default
+    primary = tag.replace("_", "-").split("-", 1)[0].strip().lower()
+    return primary if primary in SUPPORTED else default
+
+
 def select_locale() -> str:
     """The language of this request (Flask-Babel's locale selector)."""
     chosen = request.args.get("lang")

@@ -273,6 +273,41 @@ def bulk_request() -> Response:
     return scim_json(bulk.run(ctx(), body()))
 
 
-@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+# -- methods an endpoint does not have: 405 with Allow (RFC 7231 §6.5.5) ---------------
+
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def _not_allowed(path: str, allowed: list[str]) -> Response:
+    allow = ", ".join([*allowed, "HEAD"] if "GET" in allowed else allowed)
+    raise ScimError(405, f"{request.method} is not allowed on {path}; allowed: {allow}",
+                    headers={"Allow": allow})
+
+
+@bp.route("/<any(ServiceProviderConfig, ResourceTypes, Schemas):kind>",
+          methods=["POST", "PUT", "PATCH", "DELETE"])
+@bp.route("/<any(ResourceTypes, Schemas):kind>/<path:resource_id>",
+          methods=["POST", "PUT", "PATCH", "DELETE"])
+def read_only(kind: str, resource_id: str | None = None) -> Response:
+    """The discovery endpoints are read-only (RFC 7644 §4)."""
+    return _not_allowed(f"/{kind}" + (f"/{resource_id}" if resource_id else ""), ["GET"])
+
+
+@bp.route("/<any(Users, Groups):kind>", methods=["PUT", "PATCH", "DELETE"])
+def collection_not_allowed(kind: str) -> Response:
+    return _not_allowed(f"/{kind}", ["GET", "POST"])
+
+
+@bp.route("/<any(Users, Groups):kind>/<resource_id>", methods=["POST"])
+def item_not_allowed(kind: str, resource_id: str) -> Response:
+    return _not_allowed(f"/{kind}/{resource_id}", ["GET", "PUT", "PATCH", "DELETE"])
+
+
+@bp.route("/Bulk", methods=["GET", "PUT", "PATCH", "DELETE"])
+def bulk_not_allowed() -> Response:
+    return _not_allowed("/Bulk", ["POST"])
+
+
+@bp.route("/<path:rest>", methods=ALL_METHODS)
 def unknown(rest: str) -> Response:
     raise ScimError(404, f"no SCIM endpoint /{rest}")

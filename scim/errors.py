@@ -22,11 +22,13 @@ SCIM_JSON = "application/scim+json"
 class ScimError(Exception):
     """An error to answer with the SCIM error schema."""
 
-    def __init__(self, status: int, detail: str, scim_type: str | None = None) -> None:
+    def __init__(self, status: int, detail: str, scim_type: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.scim_type = scim_type
+        self.headers = dict(headers or {})
 
     def document(self) -> dict[str, Any]:
         return Error(status=self.status, scim_type=self.scim_type, detail=self.detail).model_dump()
@@ -62,7 +64,7 @@ def scim_json(body: Any, status: int = 200, headers: dict[str, str] | None = Non
 
 
 def error_response(err: ScimError) -> Response:
-    headers = {}
+    headers = dict(err.headers)
     if err.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="scim"'
     if err.status == 503:

@@ -326,3 +326,132 @@ def test_unreachable_upstream_is_a_connector_error() -> None:
                  MetadataCache())
     refused("upstream_unreachable", lambda: conn.start(REDIRECT, "s"))
 
+
+
+# -- claims only from UserInfo (OIDC Core 5.3, 5.4) ------------------------------------
+# ``upstream.plain_issuer`` is node-oidc-provider in its default claims configuration:
+# with an access token issued, the ID token carries no email or profile claims.
+
+PLAIN_PAT = {"email": "pat@acme.example", "email_verified": True, "given_name": "Pat",
+             "family_name": "Plain", "locale": "de-CH"}
+
+
+def plain(upstream: Upstream, **metadata: Any) -> Any:
+    client_id, secret = upstream.register_client(upstream.plain_issuer, REDIRECT, **metadata)
+    return build("oidc", {"issuer": upstream.plain_issuer, "client_id": client_id}, secret,
+                 MetadataCache())
+
+
+def test_default_provider_keeps_email_and_names_out_of_the_id_token(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connector = plain(upstream)
+    monkeypatch.setattr(connector, "lacks_claims", lambda claims: False)
+    ident = sign_in(upstream, connector, "p-pat", PLAIN_PAT)
+    assert ident.email is None
+    assert "email" not in ident.claims and "given_name" not in ident.claims
+
+
+def test_claims_missing_from_the_id_token_come_from_userinfo(upstream: Upstream) -> None:
+    ident = sign_in(upstream, plain(upstream), "p-pat", PLAIN_PAT)
+    assert (ident.issuer, ident.subject) == (upstream.plain_issuer, "p-pat")
+    assert ident.email == "pat@acme.example" and ident.email_verified
+    assert ident.claims["given_name"] == "Pat" and ident.claims["family_name"] == "Plain"
+    assert ident.claims["iss"] == upstream.plain_issuer  # protocol claims stay the token's
+
+
+def test_userinfo_unverified_email_is_not_trusted(upstream: Upstream) -> None:
+    ident = sign_in(upstream, plain(upstream), "p-unv",
+                    {**PLAIN_PAT, "email_verified": False})
+    assert ident.email is None and not ident.email_verified
+
+
+def test_userinfo_of_another_subject_is_refused(upstream: Upstream) -> None:
+    connector = plain(upstream)
+    start = connector.start(REDIRECT, "state-1")
+    upstream.login_as("p-pat", PLAIN_PAT)
+    back = upstream.authorize(start.url)
+    params = {k: v[0] for k, v in parse_qs(urlsplit(back).query).items()}
+    upstream.tamper_userinfo(sub="p-mallory")
+    with pytest.raises(ConnectorError) as info:
+        connector.callback(params, start.pending, REDIRECT, lambda k, t: True)
+    assert info.value.code == "userinfo_subject_mismatch"
+    assert "5.3.2" in str(info.value)
+
+
+def test_signed_userinfo_is_verified_with_the_providers_keys(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connector = plain(upstream, userinfo_signed_response_alg="RS256")
+    signed: list[bytes] = []
+    verify = connector.validate_signed_userinfo
+
+    def spy(body: bytes, claims: Any, meta: Any) -> Any:
+        signed.append(body)
+        return verify(body, claims, meta)
+
+    monkeypatch.setattr(connector, "validate_signed_userinfo", spy)
+    ident = sign_in(upstream, connector, "p-signed", PLAIN_PAT)
+    assert len(signed) == 1 and signed[0].count(b".") == 2  # a compact JWS
+    assert ident.email == "pat@acme.example" and ident.email_verified
+    assert ident.claims["given_name"] == "Pat"
+
+
+def test_signed_userinfo_of_another_subject_is_refused(upstream: Upstream) -> None:
+    connector = plain(upstream, userinfo_signed_response_alg="RS256")
+    start = connector.start(REDIRECT, "state-1")
+    upstream.login_as("p-pat", PLAIN_PAT)
+    back = upstream.authorize(start.url)
+    params = {k: v[0] for k, v in parse_qs(urlsplit(back).query).items()}
+    upstream.tamper_userinfo(sub="p-mallory")  # re-signed with the provider's own key
+    refused("userinfo_subject_mismatch",
+            lambda: connector.callback(params, start.pending, REDIRECT, lambda k, t: True))
+
+
+def test_userinfo_not_asked_when_the_id_token_has_the_claims(
+    upstream: Upstream, google: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(google, "complete_from_userinfo",
+                        lambda claims, tokens, meta: calls.append("asked") or dict(claims))
+    sign_in(upstream, google, "g-alice", GOOGLE_ALICE)
+    assert calls == []
+
+
+def test_entra_never_asks_userinfo() -> None:
+    connector = build("microsoft", {"authority": "https://login.example", "tenants": [TENANT_A],
+                                    "client_id": "c"}, "s", MetadataCache())
+    assert connector.lacks_claims({"sub": "x"}) is False
+
+
+def test_okta_asks_userinfo_for_missing_groups() -> None:
+    okta = build("okta", {"issuer": "https://acme.okta.example", "client_id": "c"}, "s",
+                 MetadataCache())
+    full = {"email": "a@b.example", "email_verified": True, "name": "A"}
+    assert okta.lacks_claims(full) is True
+    assert okta.lacks_claims({**full, "groups": []}) is False
+
+
+# -- a new upstream sign-in (fresh_code_every_sign_in, prompt=login) --------------------
+
+def test_forced_start_asks_a_new_sign_in_and_checks_auth_time(
+    upstream: Upstream, google: Any
+) -> None:
+    start = google.start(REDIRECT, "state-1", force=True)
+    query = parse_qs(urlsplit(start.url).query)
+    assert query["prompt"] == ["login"] and query["max_age"] == ["0"]
+    upstream.login_as("g-alice", GOOGLE_ALICE)
+    back = upstream.authorize(start.url)
+    params = {k: v[0] for k, v in parse_qs(urlsplit(back).query).items()}
+    ident = google.callback(params, start.pending, REDIRECT, lambda k, t: True)
+    assert ident.subject == "g-alice"
+
+
+def test_forced_sign_in_with_an_old_auth_time_is_refused(upstream: Upstream, google: Any) -> None:
+    start = google.start(REDIRECT, "state-1", force=True)
+    upstream.login_as("g-alice", GOOGLE_ALICE)
+    upstream.tamper(claims={"auth_time": 1_000_000_000})
+    back = upstream.authorize(start.url)
+    params = {k: v[0] for k, v in parse_qs(urlsplit(back).query).items()}
+    refused("stale_authentication",
+            lambda: google.callback(params, start.pending, REDIRECT, lambda k, t: True))

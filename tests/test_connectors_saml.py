@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import zlib
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -267,3 +268,28 @@ def test_garbage_is_a_connector_error_not_a_crash(sp: SamlConnector, idp: SamlId
     for junk in ("not base64 at all!!", base64.b64encode(b"<x>").decode(), ""):
         with pytest.raises(ConnectorError):
             post(sp, junk, pending)
+
+
+# -- a new upstream sign-in (ForceAuthn) ------------------------------------------------
+
+def test_forced_start_sets_force_authn_and_checks_the_authn_instant(
+    sp: SamlConnector, idp: SamlIdp
+) -> None:
+    from datetime import UTC, datetime
+
+    start = sp.start(ACS, "relay-1", force=True)
+    req = idp.read_request(start.url)
+    assert 'ForceAuthn="true"' in zlib.decompress(
+        base64.b64decode(req.query["SAMLRequest"]), -15).decode()
+    assertion = idp.assertion(in_response_to=req.id, recipient=req.acs_url, audience=ENTITY,
+                              name_id=ALICE)
+    ident = post(sp, idp.response(idp.sign(assertion), in_response_to=req.id,
+                                  destination=req.acs_url), start.pending)
+    assert ident.subject == ALICE
+    start = sp.start(ACS, "relay-1", force=True)
+    req = idp.read_request(start.url)
+    old = idp.assertion(in_response_to=req.id, recipient=req.acs_url, audience=ENTITY,
+                        name_id=ALICE, authn_instant=datetime.now(UTC) - timedelta(hours=1))
+    refused(lambda: post(sp, idp.response(idp.sign(old), in_response_to=req.id,
+                                          destination=req.acs_url), start.pending),
+            "stale_authentication")

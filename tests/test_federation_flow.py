@@ -266,3 +266,72 @@ def test_upstream_refusal_is_an_error_page_not_a_crash(
     assert resp.status_code == 400
     assert "alg_not_allowed" in resp.get_data(as_text=True)
     assert client.get_cookie("ug_session") is None
+
+
+# -- a provider in its default configuration: claims only from UserInfo --------------
+
+PLAIN = {"email": "pat@acme.example", "email_verified": True, "given_name": "Pat",
+         "family_name": "Plain"}
+
+
+@pytest.fixture
+def plain(app: Flask, upstream: Upstream) -> tuple[str, str]:
+    """A generic OIDC connector to node-oidc-provider in its default claims setup: the
+    ID token of the code flow has no email and no names (they come from UserInfo)."""
+    unit_id = make_unit(app)
+    cid = make_connector(app, upstream, unit_id, "oidc", {"issuer": upstream.plain_issuer})
+    return unit_id, cid
+
+
+def test_sign_in_with_email_and_names_only_in_userinfo(
+    app: Flask, client: FlaskClient, upstream: Upstream, plain: tuple[str, str]
+) -> None:
+    unit_id, cid = plain
+    resp = sso(app, client, upstream, cid, "p-pat", PLAIN)
+    assert resp.status_code == 303, resp.get_data(as_text=True)
+    assert client.get_cookie("ug_session") is not None
+    with app.app_context():
+        acct = db.session.query(Account).filter_by(email="pat@acme.example").one()
+        assert (acct.given_name, acct.family_name) == ("Pat", "Plain")
+        (member,) = accesses.of_account(acct.id)
+        assert member.unit_id == unit_id
+        link = db.session.query(UpstreamIdentity).filter_by(account_id=acct.id).one()
+        assert (link.issuer, link.subject) == (upstream.plain_issuer, "p-pat")
+
+
+def test_userinfo_for_another_subject_refuses_the_sign_in_clearly(
+    app: Flask, client: FlaskClient, upstream: Upstream, plain: tuple[str, str]
+) -> None:
+    _, cid = plain
+    ix_id = begin(app, client)
+    resp = client.get(f"/federation/{cid}/start?ix={ix_id}")
+    upstream.login_as("p-pat", PLAIN)
+    back = urlsplit(upstream.authorize(resp.headers["Location"]))
+    upstream.tamper_userinfo(sub="p-mallory")
+    resp = client.get(f"{back.path}?{back.query}")
+    assert resp.status_code == 400
+    body = resp.get_data(as_text=True)
+    assert "described a different person" in body and "userinfo_subject_mismatch" in body
+    assert client.get_cookie("ug_session") is None
+    with app.app_context():
+        assert db.session.query(Account).filter_by(email="pat@acme.example").count() == 0
+
+
+def test_unit_with_fresh_code_policy_asks_its_upstream_for_a_new_sign_in(
+    app: Flask, client: FlaskClient, upstream: Upstream, google: tuple[str, str]
+) -> None:
+    from urllib.parse import parse_qs
+
+    from idp.factors import fresh_code
+
+    unit_id, cid = google
+    resp = client.get(f"/federation/{cid}/start?ix={begin(app, client)}")
+    assert "prompt" not in parse_qs(urlsplit(resp.headers["Location"]).query)
+    with app.app_context():
+        fresh_code.set_unit_policy(unit_id, True, "test")
+    resp = client.get(f"/federation/{cid}/start?ix={begin(app, client)}")
+    query = parse_qs(urlsplit(resp.headers["Location"]).query)
+    assert query["prompt"] == ["login"] and query["max_age"] == ["0"]
+    upstream.login_as("g-alice", GOOGLE)
+    back = urlsplit(upstream.authorize(resp.headers["Location"]))
+    assert client.get(f"{back.path}?{back.query}").status_code == 303

@@ -124,3 +124,36 @@ def test_certified_relying_party_signs_in(app: Flask, live_server: LiveServer,
     target = urlsplit(resp.headers["Location"])
     assert f"{target.scheme}://{target.netloc}{target.path}" == POST_LOGOUT
     assert parse_qs(target.query)["state"] == [result["state"]]
+
+
+def test_certified_relying_party_asks_claims_individually(
+    app: Flask, live_server: LiveServer, smtp_server: SmtpSink
+) -> None:
+    """OIDC Core §5.5 through openid-client: only ``openid`` as scope, the e-mail
+    address asked for the ID token and the given name for UserInfo with ``claims``;
+    the library validates both answers (ID token, UserInfo ``sub``)."""
+    base_url = live_server.url
+    rp = oidc.register(app, scope="openid profile email",
+                       post_logout_redirect_uris=[POST_LOGOUT])  # fmt: skip
+    assert rp.secret
+    extra = {"scope": "openid", "claims": json.dumps({
+        "id_token": {"email": {"essential": True}, "email_verified": None},
+        "userinfo": {"given_name": None},
+    })}
+    node = NodeRP(base_url, rp.client_id, rp.secret, rp.redirect_uri, POST_LOGOUT, EMAIL,
+                  json.dumps(extra))
+    try:
+        authorize = node.receive()["authorize"]
+        browser = requests.Session()
+        first = browser.get(authorize, allow_redirects=False, timeout=10)
+        back = browse_login(browser, base_url, first, smtp_server)
+        node.send({"callback": back.headers["Location"]})
+        result = node.receive()["result"]
+    finally:
+        node.close()
+    claims = result["claims"]
+    assert claims["email"] == EMAIL and claims["email_verified"] is True
+    assert "given_name" not in claims
+    assert result["userinfo"]["given_name"] == "Nina"
+    assert "email" not in result["userinfo"]
+    assert result["scope"] == "openid"

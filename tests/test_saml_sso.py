@@ -427,3 +427,27 @@ def test_deleted_sp_cannot_be_answered(app: Flask, client: FlaskClient, account_
         assert registry.unregister(sp.entity_id) is not None
     page = saml_flow.resume(client, ix_id)
     assert page.status_code == 400 and b"<form" not in page.data
+
+
+def test_fresh_code_policy_forces_authn_for_every_saml_request(
+    app: Flask, client: FlaskClient, account_id: str
+) -> None:
+    """The unit policy fresh_code_every_sign_in (idp.factors.fresh_code): a live session
+    and earlier consent no longer sign in silently; IsPassive gets NoPassive."""
+    from idp.factors import fresh_code
+
+    sp = saml_flow.make_sp(app, client)
+    oidc.start_session(app, client, account_id)
+    saml_flow.sign_in(app, client, sp, account_id)
+    resp, _ = saml_flow.start(client, sp)
+    assert not oidc.is_login_redirect(app, resp)  # single sign-on without the policy
+    with app.app_context():
+        fresh_code.set_unit_policy("corp-gmbh", True, "test")
+    resp, _ = saml_flow.start(client, sp)
+    assert oidc.is_login_redirect(app, resp)
+    ix_id = oidc.interaction_id(resp)
+    with app.app_context():
+        ix = ephemeral().get(f"ix:{ix_id}")
+    assert ix["prompt"] == ["login"] and ix["account_id"] is None
+    resp, _ = saml_flow.start(client, sp, is_passive=True)
+    assert statuses(posted_form(resp)[1])[1] == STATUS_NO_PASSIVE

@@ -283,3 +283,73 @@ def test_search_endpoints(scim: Scim, people: dict[str, str]) -> None:
     error(scim.post("/Users/.search", {"schemas": ["urn:nope"]}), 400, "invalidSyntax")
     by_group = body(scim.get('/Users?filter=groups[display eq "buyers"]'), 200)
     assert [r["id"] for r in by_group["Resources"]] == [people["anna"]]
+
+
+# -- methods an endpoint does not have: 405, SCIM error body, Allow ------------------
+
+
+@pytest.mark.parametrize("path", [
+    "/ServiceProviderConfig", "/ResourceTypes", "/ResourceTypes/User", "/Schemas",
+    f"/Schemas/{USER}", "/Schemas/urn:nope",
+])
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_discovery_endpoints_are_read_only(scim: Scim, path: str, method: str) -> None:
+    resp = scim.call(method, path, {"schemas": [USER], "userName": "x"})
+    doc = error(resp, 405)
+    assert doc["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert doc["status"] == "405"
+    assert resp.headers["Allow"] == "GET, HEAD"
+    assert resp.mimetype == "application/scim+json"
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("PUT", "/Users", "GET, POST, HEAD"),
+    ("DELETE", "/Groups", "GET, POST, HEAD"),
+    ("POST", "/Users/0123456789abcdef0123456789abcdef", "GET, PUT, PATCH, DELETE, HEAD"),
+    ("GET", "/Bulk", "POST"),
+])
+def test_other_wrong_methods_answer_405_with_allow(
+    scim: Scim, method: str, path: str, allow: str
+) -> None:
+    resp = scim.call(method, path, {"schemas": [USER], "userName": "x"})
+    error(resp, 405)
+    assert resp.headers["Allow"] == allow
+
+
+def test_wrong_method_without_a_token_is_still_401(client: FlaskClient, scim: Scim) -> None:
+    assert client.delete("/scim/v2/Schemas").status_code == 401
+
+
+# -- locale and preferredLanguage: any BCP 47 tag up to 35 characters ----------------
+
+LONG_TAG = "sr-Latn-RS-u-nu-latn-x-private1234"  # 34 characters
+
+
+@pytest.mark.parametrize("tag", ["de-CH", "zh-Hant-TW", "es-419", LONG_TAG,
+                                 "en-GB-oxendict-x-abcdefgh-12345678"])
+def test_locale_takes_any_bcp47_tag_up_to_35_characters(
+    app: Flask, scim: Scim, tag: str
+) -> None:
+    user = new_user(scim, "lou", locale=tag, preferredLanguage=tag)
+    assert user["locale"] == tag
+    assert body(scim.get(f"/Users/{user['id']}"), 200)["locale"] == tag
+    doc = body(scim.patch(f"/Users/{user['id']}",
+                          {"op": "replace", "path": "locale", "value": "de-AT"}), 200)
+    assert doc["locale"] == "de-AT"
+
+
+def test_locale_longer_than_35_characters_is_refused(scim: Scim) -> None:
+    error(scim.post("/Users", {"schemas": [USER], "userName": "lou@acme.example",
+                               "locale": "en-" + "-".join(["abcdefgh"] * 4)}),
+          400, "invalidValue")
+
+
+def test_the_ui_language_is_only_the_supported_prefix_of_a_locale() -> None:
+    from idp.i18n import ui_language
+
+    assert ui_language("de-CH") == "de"
+    assert ui_language("DE_at") == "de"
+    assert ui_language("sr-Latn-RS") == "en"
+    assert ui_language(LONG_TAG) == "en"
+    assert ui_language(None) == "en"
+    assert ui_language("deu") == "en"  # not a prefix match on characters

@@ -50,7 +50,7 @@ PERSONAL_FIELDS: dict[str, int] = {
     "given_name": 200,
     "family_name": 200,
     "phone_number": 40,
-    "locale": 10,
+    "locale": 35,  # a BCP 47 language tag (RFC 5646 section 4.4.1)
 }
 # Employer facts, on each access (besides the unit's own fields ``extra.<name>``).
 FACT_FIELDS: dict[str, int] = {

@@ -43,6 +43,7 @@ from flask import has_app_context
 from idp import audit
 from idp.accounts import accesses
 from idp.accounts import lifecycle as accounts
+from idp.i18n import ui_language
 from idp.mail import outbox
 from idp.provisioning import ownership
 from idp.rights import Actor, require
@@ -210,7 +211,7 @@ def _stage_invitation(
     if code is not None:
         row.sms_code_hash = hasher().hash(code, _code_purpose(row.id))
     invites_repo.add(row)
-    lang = language if language in LANGUAGES else (account.locale or "en")
+    lang = language if language in LANGUAGES else ui_language(account.locale)
     messages = [outbox.enqueue_email(
         account.email, "invitation", lang if lang in LANGUAGES else "en",
         {"name": account.name, "unit_name": unit_name, "link": _link(token),

@@ -174,25 +174,37 @@ def delete_command(unit_ref: str, yes: bool, as_json: bool) -> None:
     "--require-totp/--no-require-totp", "require_totp", default=None,
     help="Members signing in by e-mail code or password must also give a TOTP code.",
 )
+@click.option(
+    "--fresh-code-every-sign-in/--no-fresh-code-every-sign-in", "fresh_code", default=None,
+    help="Every authorisation request for members asks for a new code (or a new "
+         "upstream SSO sign-in), whatever session exists.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
-def policy_command(unit_ref: str, require_totp: bool | None, as_json: bool) -> None:
-    """Show or change UNIT_REF's sign-in policy (TOTP second factor, audited)."""
+def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | None,
+                   as_json: bool) -> None:
+    """Show or change UNIT_REF's sign-in policy (TOTP second factor, a fresh code at
+    every sign-in; audited)."""
+    from idp.factors import fresh_code as fresh
     from idp.factors import totp
     from idp.units import registry as units
 
     try:
-        if require_totp is None:
-            data = {"unit": units.get(unit_ref).slug,
-                    "require_totp": bool(units.get(unit_ref).require_totp)}
-        else:
-            data = totp.set_unit_policy(unit_ref, require_totp, actor())
+        if require_totp is not None:
+            totp.set_unit_policy(unit_ref, require_totp, actor())
+        if fresh_code is not None:
+            fresh.set_unit_policy(unit_ref, fresh_code, actor())
+        unit = units.get(unit_ref)
+        data = {"unit": unit.slug, "require_totp": bool(unit.require_totp),
+                "fresh_code_every_sign_in": bool(unit.fresh_code_every_sign_in)}
     except units.UnitError as exc:
         fail(as_json, exc.code, str(exc))
     if as_json:
         echo_json(data)
     else:
-        click.echo(f"{data['unit']}  require_totp={'yes' if data['require_totp'] else 'no'}")
+        click.echo(f"{data['unit']}  require_totp={'yes' if data['require_totp'] else 'no'}"
+                   f"  fresh_code_every_sign_in="
+                   f"{'yes' if data['fresh_code_every_sign_in'] else 'no'}")
 
 
 @units_group.group("fields")

@@ -10,6 +10,7 @@ A YAML (or JSON) document; unknown keys are errors, so a typo never passes silen
         parent: null                    # slug of the parent unit
         permission_groups: [buyers]
         require_totp: false             # members must add a TOTP second factor
+        fresh_code_every_sign_in: false # a new code (or SSO sign-in) at every sign-in
         profile_fields:
           - {name: ship_to, label: Ship-to address, required: true}
         connectors:                     # matched by name within the unit
@@ -98,6 +99,7 @@ class UnitSpec(Spec):
     parent: str | None = Field(None, max_length=100)
     permission_groups: list[str] | None = None
     require_totp: bool | None = None
+    fresh_code_every_sign_in: bool | None = None
     profile_fields: list[FieldSpec] | None = None
     connectors: list[ConnectorSpec] | None = None
     domains: list[DomainSpec] | None = None

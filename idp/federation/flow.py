@@ -25,6 +25,7 @@ from flask import Response, request, url_for
 from connectors import ConfigurationError, ConnectorError, UpstreamIdentity
 from idp.crypto.primitives import MasterKeyError, random_token
 from idp.errors import error_response
+from idp.factors import fresh_code
 from idp.federation import accounts, linking
 from idp.federation.registry import acs_url, callback_url, connector_for
 from idp.interaction import pending as interaction
@@ -60,7 +61,11 @@ def start_sso(ix: interaction.Interaction, connector: Connector) -> Response:
         state = random_token(32)
         redirect_uri = acs_url(connector.id) if connector.kind == "saml" else callback_url(
             connector.id)
-        req = conn.start(redirect_uri, state, login_hint=ix.email or ix.login_hint)
+        # A new upstream sign-in when the merchant forced a login (prompt=login,
+        # ForceAuthn, or the fresh_code_every_sign_in policy of the session's account)
+        # or the connector's unit has the policy (idp.factors.fresh_code).
+        force = "login" in ix.prompt or fresh_code.connector_requires(connector.id)
+        req = conn.start(redirect_uri, state, login_hint=ix.email or ix.login_hint, force=force)
     except (ConnectorError, ConfigurationError, MasterKeyError) as exc:
         log.warning("connector %s cannot start: %s", connector.id, exc)
         return error_response(502, "upstream_unavailable",
@@ -88,9 +93,15 @@ def _first_use(key: str, ttl: int) -> bool:
 
 def _refuse(exc: ConnectorError, connector_id: str) -> Response:
     log.warning("upstream sign-in refused connector=%s code=%s: %s", connector_id, exc.code, exc)
-    if exc.code in ("upstream_unreachable", "upstream_error", "response_too_large"):
+    if exc.code in ("upstream_unreachable", "upstream_error", "response_too_large",
+                    "userinfo_error"):
         return error_response(502, "upstream_unavailable",
                               "Your company's sign-in service did not answer properly.")
+    if exc.code == "userinfo_subject_mismatch":
+        return error_response(400, "access_denied",
+                              "Your company's sign-in described a different person than the "
+                              "one who signed in, so the sign-in was refused "
+                              "(userinfo_subject_mismatch).")
     return error_response(400, "access_denied",
                           f"The sign-in from your company's login was refused ({exc.code}).")
 

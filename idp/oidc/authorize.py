@@ -8,7 +8,9 @@ Order of checks, each with its own answer:
 2. Everything else wrong (response type other than ``code``, PKCE, scope, prompt,
    max_age, request objects): an error redirect to the client with ``error``,
    ``state`` and ``iss`` (RFC 9207 §2).
-3. A usable session and consent already given: the code is issued at once.
+3. A usable session and consent already given: the code is issued at once. A session
+   of a member of a unit with ``fresh_code_every_sign_in`` is never usable
+   (:mod:`idp.factors.fresh_code`): the request goes on as with ``prompt=login``.
    ``prompt=none`` without them: ``login_required`` / ``consent_required``. A session
    without a second factor is not usable when ``acr_values`` names
    :data:`idp.factors.acr.ACR_MFA` (step-up, :mod:`idp.factors.acr`): the login goes on to the TOTP
@@ -45,14 +47,14 @@ from flask import Blueprint, Response, url_for
 from werkzeug.datastructures import MultiDict
 
 from idp.errors import error_response
-from idp.factors import acr
+from idp.factors import acr, fresh_code
 from idp.interaction import pending as interaction
 from idp.interaction import signed_in
 from idp.interaction.pending import Interaction
 from idp.login.flow import resume_inline
 from idp.oidc.models import Principal
 from idp.oidc.server import params_request, server, wire_params
-from idp.release import clients, consent
+from idp.release import claims_request, clients, consent
 from idp.release.claims import claims_for_scopes
 from idp.release.clients import ClientInfo
 from idp.services import settings
@@ -65,7 +67,7 @@ bp = Blueprint("oidc", __name__)
 KEPT_PARAMS = (
     "response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
     "code_challenge", "code_challenge_method", "prompt", "max_age", "login_hint",
-    "ui_locales", "acr_values", "response_mode", "display", "claims_locales",
+    "ui_locales", "acr_values", "response_mode", "display", "claims_locales", "claims",
 )  # fmt: skip
 SINGLE_PARAMS = (*KEPT_PARAMS, "request", "request_uri")
 MAX_PARAM_LENGTH = 2048
@@ -181,16 +183,27 @@ def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Re
         scopes = grant.request.scope.split()
         if "openid" not in scopes:
             raise InvalidScopeError("The openid scope is required.")
+        asked = _claims_request(params, info)
+        wanted_sub = claims_request.wanted_subject(asked)
         if finished is not None:
+            if wanted_sub is not None and finished.account_id != wanted_sub:
+                raise AccessDeniedError("The claims request names another account (sub).")
             return _issue(grant, finished)
         who = _session_principal(info.client_id)
+        if who is not None and wanted_sub is not None and who.account_id != wanted_sub:
+            who = None  # OIDC Core §5.5.1.1: never answer for another account
+        if who is not None and fresh_code.required(who.account_id):
+            # The unit policy fresh_code_every_sign_in: like prompt=login, always.
+            prompts = [*prompts, "login"] if "login" not in prompts else prompts
         needs_login = _needs_login(who, prompts, max_age)
-        require_mfa = acr.wants_mfa(params.get("acr_values"))
+        require_mfa = acr.wants_mfa(params.get("acr_values")) or acr.wants_mfa(
+            claims_request.wanted_acr(asked)
+        )
         # OIDC Core §3.1.2.1 acr_values: a session below the level asked for is not
         # enough; its account is known, so the login continues at the TOTP step.
         step_up = who is not None and require_mfa and not acr.has_mfa(who.amr, who.acr)
-        consented = who is not None and set(scopes) <= consent.granted_scopes(
-            who.account_id, info.merchant_id
+        consented = who is not None and _consented(
+            who.account_id, info.merchant_id, scopes, claims_request.names(asked)
         )
         if "none" in prompts:
             if needs_login or who is None or step_up:
@@ -212,7 +225,7 @@ def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Re
         merchant_id=info.merchant_id,
         resume_endpoint="oidc.resume",
         scopes=scopes,
-        claims=claims_for_scopes(scopes),
+        claims=list(dict.fromkeys([*claims_for_scopes(scopes), *claims_request.names(asked)])),
         prompt=prompts,
         max_age=max_age,
         login_hint=params.get("login_hint"),
@@ -230,6 +243,28 @@ def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Re
     resp = redirect(url_for("login.start", interaction_id=ix.id), 303)
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+def _claims_request(
+    params: MultiDict[str, str], info: ClientInfo
+) -> claims_request.ClaimsRequest:
+    """The ``claims`` parameter (OIDC Core §5.5) as far as the client's registered
+    scopes allow; invalid JSON or shape is ``invalid_request``."""
+    try:
+        asked = claims_request.parse(params.get("claims"))
+    except claims_request.InvalidClaims as exc:
+        raise InvalidRequestError(str(exc)) from None
+    return claims_request.allowed(asked, info.scopes)
+
+
+def _consented(account_id: str, merchant_id: str, scopes: list[str], claims: list[str]) -> bool:
+    """Earlier consent covers every scope, and every individually requested claim
+    (consented by name, or through its scope)."""
+    granted = consent.granted_scopes(account_id, merchant_id)
+    if not set(scopes) <= granted:
+        return False
+    named = consent.granted_claims(account_id, merchant_id) if claims else set()
+    return all(c in named or claims_request.scope_of(c) in granted for c in claims)
 
 
 @bp.route("/authorize", methods=["GET", "POST"])

@@ -50,7 +50,7 @@ def metadata() -> dict[str, Any]:
         "claims_supported": [*TOKEN_CLAIMS, *SUPPORTED_CLAIMS],
         "prompt_values_supported": list(KNOWN_PROMPTS),
         "acr_values_supported": list(ACR_VALUES),
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,

@@ -18,7 +18,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 
 from idp.oidc import codes, tokens
 from idp.oidc.models import AuthorizationCode, OAuthClient, Principal, RefreshTokenRecord
-from idp.release import signins
+from idp.release import claims_request, signins
 from idp.release.claims import claims_for_scopes
 from idp.services import settings
 from idp.store import claims_repo, grants_repo
@@ -30,6 +30,16 @@ log = logging.getLogger(__name__)
 USER_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 MAX_REFRESH_TOKEN_LENGTH = 256
+
+
+def _claims_request(text: Any, client: OAuthClient) -> dict[str, Any] | None:
+    """The authorization's ``claims`` parameter, already validated at /authorize, as
+    far as the client may receive it; None without one."""
+    try:
+        kept = claims_request.allowed(claims_request.parse(text), client.info.scopes)
+    except claims_request.InvalidClaims:
+        return None
+    return kept or None
 
 
 def _active_principal(principal: Principal) -> Principal | None:
@@ -108,6 +118,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 "unit_id": user.unit_id,
                 "session_id_hash": user.session_id_hash,
                 "grant_id": new_id(),
+                "claims_request": _claims_request(data.get("claims"), request.client),
             },
         )
         released = claims_for_scopes(scope.split())
@@ -188,6 +199,11 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
+def _code_claims(request: Any) -> dict[str, Any] | None:
+    code = getattr(request, "authorization_code", None)
+    return code.data.get("claims_request") if isinstance(code, AuthorizationCode) else None
+
+
 def save_token(token: dict[str, Any], request: Any) -> None:
     """authlib's ``save_token``: a code exchange writes its grant (and first refresh
     token); a refresh writes the rotated refresh token; client credentials write
@@ -210,6 +226,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
             auth_time=datetime.fromtimestamp(user.auth_time, UTC),
             acr=user.acr,
             amr=list(user.amr),
+            claims_request=_code_claims(request),
             created_at=now,
             expires_at=now + timedelta(days=settings().refresh_token_days),
         )

@@ -18,9 +18,10 @@ from authlib.oidc.core.util import create_half_hash
 
 from idp.crypto.primitives import random_token
 from idp.oidc.models import AuthorizationCode, OAuthClient, Principal
+from idp.release import claims_request
 from idp.release.claims import released_claims
 from idp.services import hasher, keyring, settings
-from idp.store import claims_repo
+from idp.store import claims_repo, grants_repo
 
 REFRESH_PURPOSE = "refresh-token"
 ACCESS_TOKEN_ALG = "ES256"
@@ -81,6 +82,17 @@ def generate(
     return token
 
 
+def _claims_request(code: AuthorizationCode | None, user: Principal) -> dict[str, Any] | None:
+    """The ``claims`` request of the authorization: from the code at the exchange,
+    from the grant on a refresh (OIDC Core §12.2: the same claims)."""
+    if code is not None:
+        return code.data.get("claims_request")
+    if user.grant_id is None:
+        return None
+    grant = grants_repo.get(user.grant_id)
+    return grant.claims_request if grant is not None else None
+
+
 def id_token(
     client: OAuthClient,
     user: Principal,
@@ -96,6 +108,10 @@ def id_token(
     claims: dict[str, Any] = {}
     if account is not None:
         claims.update(released_claims(account, scope.split(), user.unit_id))
+        asked = _claims_request(code, user)
+        if asked:
+            released = claims_request.release(asked, "id_token", account, user.unit_id)
+            claims.update({k: v for k, v in released.items() if k not in claims})
     claims.update(
         {
             "iss": s.issuer,

@@ -3,7 +3,9 @@
 
 The token must be one of our access tokens (verified per SECURITY.md "JOSE"), still
 live (not revoked, grant live, account allowed to sign in) and carry ``openid``.
-Claims are released per the token's scopes (:func:`idp.release.claims.released_claims`).
+Claims are released per the token's scopes (:func:`idp.release.claims.released_claims`),
+plus the claims the authorization's ``claims`` parameter asked for UserInfo
+(:mod:`idp.release.claims_request`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from idp.oidc import liveness
 from idp.oidc.verification import verify_access_token
+from idp.release import claims_request
 from idp.release.claims import released_claims
 
 bp = Blueprint("userinfo", __name__)
@@ -54,6 +57,12 @@ def userinfo() -> Response:
         return _bearer_error(401, "invalid_token", "The access token is invalid or revoked.")
     if "openid" not in live.token.scopes:
         return _bearer_error(403, "insufficient_scope", "The token lacks the openid scope.")
-    resp = jsonify(released_claims(live.account, live.token.scopes, live.grant.unit_id))
+    claims = released_claims(live.account, live.token.scopes, live.grant.unit_id)
+    if live.grant.claims_request:  # OIDC Core §5.5: individually requested claims
+        extra = claims_request.release(
+            live.grant.claims_request, "userinfo", live.account, live.grant.unit_id
+        )
+        claims.update({k: v for k, v in extra.items() if k not in claims})
+    resp = jsonify(claims)
     resp.headers["Cache-Control"] = "no-store"
     return resp

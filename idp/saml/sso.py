@@ -24,6 +24,7 @@ from typing import Any
 
 from flask import Response, request, url_for
 
+from idp.factors import fresh_code
 from idp.interaction import pending as interaction
 from idp.interaction import sessions, signed_in
 from idp.release import consent
@@ -149,22 +150,24 @@ def sso() -> Response:
     step_up = login is not None and not rac.met(requested, login.amr)
     if login is not None:
         login.authn_context = rac.class_ref(requested, login.amr, authn_context(login.amr))
+    # The unit policy fresh_code_every_sign_in (idp.factors.fresh_code): ForceAuthn, always.
+    force = req.force_authn or (login is not None and fresh_code.required(login.account.id))
     if req.is_passive:
-        if login is None or req.force_authn or not consented or step_up:
+        if login is None or force or not consented or step_up:
             return fail(STATUS_RESPONDER, STATUS_NO_PASSIVE)
         return answer.success(sp, req.acs_url, req.id, req.relay_state, login)
-    if login is not None and consented and not req.force_authn and not step_up:
+    if login is not None and consented and not force and not step_up:
         return answer.success(sp, req.acs_url, req.id, req.relay_state, login)
     params = {
         "sp_id": sp.id,
         "request_id": req.id,
         "acs_url": req.acs_url,
         "relay_state": req.relay_state,
-        "force_authn": req.force_authn,
+        "force_authn": force,
         "requested_at": time.time(),
         "authn_context": requested.to_params() if requested is not None else None,
     }
-    return _start_login(sp, scopes, params, req.force_authn, login, decision.require_mfa)
+    return _start_login(sp, scopes, params, force, login, decision.require_mfa)
 
 
 @bp.get("/idp-initiated")
@@ -184,17 +187,18 @@ def idp_initiated() -> Response:
     acs_url = authn_request.default_acs(sp)
     scopes = scopes_for(sp.attributes or [])
     login, consented = _session_login(sp, scopes)
-    if login is not None and consented:
+    force = login is not None and fresh_code.required(login.account.id)
+    if login is not None and consented and not force:
         return answer.success(sp, acs_url, None, relay_state, login)
     params = {
         "sp_id": sp.id,
         "request_id": None,
         "acs_url": acs_url,
         "relay_state": relay_state,
-        "force_authn": False,
+        "force_authn": force,
         "requested_at": time.time(),
     }
-    return _start_login(sp, scopes, params, False, login)
+    return _start_login(sp, scopes, params, force, login)
 
 
 @bp.get("/resume/<interaction_id>")

@@ -89,6 +89,9 @@ class Unit(Base):
     # Members signing in with an e-mail code or a password must add a TOTP code
     # (``idp.factors.totp``); SSO sign-ins are exempt.
     require_totp: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Every authorisation request for the members asks for a new code (or a new
+    # upstream sign-in), whatever session exists (``idp.login.freshness``).
+    fresh_code_every_sign_in: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # A customer's own data (top-level units; issue 12): ``status`` is ``active`` or
     # ``blocked`` (set by the operator's staff); a company has a postal ``address``
@@ -151,7 +154,7 @@ class Account(Base):
     given_name: Mapped[str] = mapped_column(String(200), default="")
     family_name: Mapped[str] = mapped_column(String(200), default="")
     phone_number: Mapped[str | None] = mapped_column(String(40))
-    locale: Mapped[str | None] = mapped_column(String(10))
+    locale: Mapped[str | None] = mapped_column(String(35))  # a BCP 47 tag
     # Who owns each personal field: {"given_name": "scim"} (``idp.accounts.field_owners``); a
     # field without an entry belongs to the employee. Employer facts (cost centre,
     # unit fields, ...) are per access: ``Access.field_owners``.
@@ -459,6 +462,9 @@ class Grant(Base):
     auth_time: Mapped[datetime] = mapped_column(default=utcnow)
     acr: Mapped[str | None] = mapped_column(String(100))
     amr: Mapped[list[str]] = mapped_column(default=list)
+    # The ``claims`` request parameter of the authorization (OIDC Core §5.5), as far
+    # as the client may receive it (``idp.release.claims_request``); None without one.
+    claims_request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()

@@ -111,6 +111,7 @@ class SamlIdp:
         assertion_id: str | None = None,
         issuer: str | None = None,
         raw_name_id: bool = False,
+        authn_instant: datetime | None = None,
     ) -> str:
         now = datetime.now(UTC)
         noa = _instant(now + lifetime)
@@ -135,7 +136,8 @@ class SamlIdp:
             f'NotOnOrAfter="{noa}"><saml:AudienceRestriction>'
             f"<saml:Audience>{audience}</saml:Audience></saml:AudienceRestriction>"
             "</saml:Conditions>"
-            f'<saml:AuthnStatement AuthnInstant="{_instant(now)}" SessionIndex="_s1">'
+            f'<saml:AuthnStatement AuthnInstant="{_instant(authn_instant or now)}" '
+            'SessionIndex="_s1">'
             "<saml:AuthnContext><saml:AuthnContextClassRef>"
             "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
             "</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"

@@ -42,6 +42,12 @@ class Upstream:
         return self.base("google")
 
     @property
+    def plain_issuer(self) -> str:
+        """A generic provider in node-oidc-provider's default claims configuration: the
+        ID token of a code flow carries no email or profile claims, UserInfo does."""
+        return self.base("google") + "/plain"
+
+    @property
     def okta_org_issuer(self) -> str:
         return self.base("okta")
 
@@ -61,8 +67,10 @@ class Upstream:
         resp.raise_for_status()
         return resp.json()
 
-    def register_client(self, issuer: str, redirect_uri: str) -> tuple[str, str]:
-        """Register a confidential client at ``issuer``; returns (client_id, secret)."""
+    def register_client(self, issuer: str, redirect_uri: str, **metadata: Any
+                        ) -> tuple[str, str]:
+        """Register a confidential client at ``issuer``; returns (client_id, secret).
+        ``metadata`` adds client metadata (``userinfo_signed_response_alg="RS256"``)."""
         resp = requests.post(
             issuer + "/reg",
             json={
@@ -70,6 +78,7 @@ class Upstream:
                 "response_types": ["code"],
                 "grant_types": ["authorization_code"],
                 "token_endpoint_auth_method": "client_secret_basic",
+                **metadata,
             },
             timeout=10,
         )
@@ -90,6 +99,10 @@ class Upstream:
         """Re-sign the next token response's id_token with ``claims``/``remove``/``alg``/
         ``key`` ("foreign-same-kid", "foreign-new-kid")."""
         self._control("/_test/tamper", defects)
+
+    def tamper_userinfo(self, **claims: Any) -> None:
+        """Change claims of the next UserInfo answer (re-signed when it is a JWT)."""
+        self._control("/_test/tamper", {"userinfo": claims})
 
     def rotate(self, shape: str) -> str:
         """A new signing key for ``shape``; returns its kid."""

@@ -2,7 +2,9 @@
 // signing in at Unitgate. Driven by tests/test_oidc_certified_rp.py over stdin/stdout,
 // one JSON object per line:
 //
-//   node rp.js ISSUER CLIENT_ID CLIENT_SECRET REDIRECT_URI POST_LOGOUT_URI LOGIN_HINT
+//   node rp.js ISSUER CLIENT_ID CLIENT_SECRET REDIRECT_URI POST_LOGOUT_URI LOGIN_HINT [PARAMS]
+//   (PARAMS: optional JSON object of authorization parameters added or replaced, such
+//   as {"scope": "openid", "claims": "{...}"})
 //   -> {"authorize": URL}          the browser leg is the test's (real login pages)
 //   <- {"callback": URL}           where Unitgate sent the browser back
 //   -> {"result": {...}}           what the library validated and received
@@ -14,7 +16,7 @@
 import readline from 'node:readline';
 import * as client from 'openid-client';
 
-const [issuer, clientId, clientSecret, redirectUri, postLogoutUri, loginHint] =
+const [issuer, clientId, clientSecret, redirectUri, postLogoutUri, loginHint, extra] =
   process.argv.slice(2);
 const say = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
@@ -45,6 +47,7 @@ async function main() {
     nonce,
     state,
     login_hint: loginHint,
+    ...(extra ? JSON.parse(extra) : {}),
   });
   say({ authorize: url.href });
 

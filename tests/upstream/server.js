@@ -14,8 +14,17 @@
 // The test drives the provider through a few /_test/ endpoints on any port:
 //
 //   POST /_test/login   {sub, claims, amr}   who signs in at the next interaction
+//   plain      http://127.0.0.1:<g>/plain: a generic provider in node-oidc-provider's
+//              DEFAULT claims configuration (conformIdTokenClaims: true): with an
+//              access token issued, the ID token carries no scope claims (email,
+//              email_verified, names); they come only from UserInfo (OIDC Core 5.4).
+//              Signed UserInfo (application/jwt) for clients registering
+//              userinfo_signed_response_alg.
+//
 //   POST /_test/tamper  {claims, remove, alg, key}  re-sign the next token response's
 //                                                   id_token with these defects
+//   POST /_test/tamper  {userinfo: {claims}}        change the next UserInfo answer
+//                                                   (re-signed when it is a JWT)
 //   POST /_test/rotate  {shape}               new signing key for google|okta|microsoft
 //   POST /_test/entra-app {redirect_uris}     an app registration valid in every tenant
 //
@@ -37,14 +46,15 @@ export const TENANTS = {
 const accounts = new Map();
 let nextLogin = null;
 let pendingTamper = null;
+let pendingUserinfo = null;
 let lastTenant = null;
-const keys = { google: [], okta: [], 'okta-custom': [], microsoft: [] };
+const keys = { google: [], okta: [], 'okta-custom': [], microsoft: [], plain: [] };
 const routes = { google: [], okta: [], microsoft: [] }; // [prefix, provider] longest first
 const ports = {};
 const entraClients = [];
 const registered = {}; // issuer -> clients registered through /reg, kept across rebuilds
 const CLIENT_FIELDS = ['client_id', 'client_secret', 'redirect_uris', 'response_types',
-  'grant_types', 'token_endpoint_auth_method']; // one app registration, valid in every tenant (like Entra's)
+  'grant_types', 'token_endpoint_auth_method', 'userinfo_signed_response_alg']; // one app registration, valid in every tenant (like Entra's)
 
 async function newKey(alg = 'RS256') {
   const { privateKey } = await generateKeyPair(alg, { extractable: true });
@@ -65,20 +75,22 @@ const CLAIMS = {
   groups: ['groups'],
 };
 
-function buildProvider(issuer, jwks, mount, clients = []) {
+function buildProvider(issuer, jwks, mount, clients = [], { plain = false } = {}) {
   registered[issuer] ||= [];
   const provider = new Provider(issuer, {
     clients: [...clients, ...registered[issuer]],
     jwks: { keys: jwks },
     claims: CLAIMS,
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
-    conformIdTokenClaims: false,
+    // The shaped providers put every claim in the ID token; "plain" keeps the default.
+    ...(plain ? {} : { conformIdTokenClaims: false }),
     responseTypes: ['code'],
     pkce: { required: () => true },
     cookies: { keys: ['unitgate-test-upstream-cookie-key'] },
     features: {
       devInteractions: { enabled: false },
       registration: { enabled: true },
+      ...(plain ? { jwtUserinfo: { enabled: true } } : {}),
     },
     interactions: { url: (ctx, interaction) => `${mount}/interaction/${interaction.uid}` },
     findAccount: async (ctx, sub) => {
@@ -90,7 +102,16 @@ function buildProvider(issuer, jwks, mount, clients = []) {
   provider.use(async (ctx, next) => {
     await next();
     if (ctx.path === '/reg' && ctx.status === 201) {
-      registered[issuer].push(Object.fromEntries(CLIENT_FIELDS.map((f) => [f, ctx.body[f]])));
+      registered[issuer].push(Object.fromEntries(
+        CLIENT_FIELDS.filter((f) => ctx.body[f] !== undefined).map((f) => [f, ctx.body[f]]),
+      ));
+    }
+    if (ctx.path === '/me' && ctx.status === 200 && pendingUserinfo) {
+      const change = pendingUserinfo;
+      pendingUserinfo = null;
+      ctx.body = typeof ctx.body === 'string'
+        ? await tamperToken(ctx.body, { claims: change }, jwks[0])
+        : { ...ctx.body, ...change };
     }
     if (ctx.path === '/token' && ctx.status === 200 && ctx.body?.id_token && pendingTamper) {
       const tamper = pendingTamper;
@@ -166,7 +187,11 @@ function sendJson(res, status, value) {
 
 async function rebuild(shape) {
   if (shape === 'google') {
-    routes.google = [['', buildProvider(`http://${HOST}:${ports.google}`, keys.google, '')]];
+    const base = `http://${HOST}:${ports.google}`;
+    routes.google = [
+      ['/plain', buildProvider(`${base}/plain`, keys.plain, '/plain', [], { plain: true })],
+      ['', buildProvider(base, keys.google, '')],
+    ];
   } else if (shape === 'okta') {
     const base = `http://${HOST}:${ports.okta}`;
     routes.okta = [
@@ -190,6 +215,10 @@ async function control(req, res, path) {
     return sendJson(res, 200, { ok: true });
   }
   if (path === '/_test/tamper') {
+    if (body.userinfo) {
+      pendingUserinfo = body.userinfo;
+      return sendJson(res, 200, { ok: true });
+    }
     pendingTamper = body;
     return sendJson(res, 200, { ok: true });
   }

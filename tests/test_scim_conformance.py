@@ -1,0 +1,53 @@
+"""An independent SCIM conformance checker (``scim2-tester`` from PyPI) against
+``/scim/v2``: discovery, create, read, replace, patch, delete of Users and Groups with
+values it invents from the published schemas. Every check must end in SUCCESS,
+COMPLIANT or ACCEPTABLE (or be SKIPPED for a feature the server does not announce)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from tests.support.scim import create_token, make_unit
+
+scim2_tester = pytest.importorskip("scim2_tester")
+wsgi = pytest.importorskip("scim2_client.engines.wsgi")
+
+GOOD = {"SUCCESS", "COMPLIANT", "ACCEPTABLE", "SKIPPED"}
+# What the checker still reports, each for a reason stated here; anything else fails.
+KNOWN = (
+    # Issue 18, "a user without any email": the checker creates users whose userName
+    # is a UUID and who have no e-mail address; Unitgate still needs one per account.
+    # Group checks fail on it too (they create member users first).
+    "an e-mail address is required",
+    # The checker invents a 36-character UUID as ``locale``; RFC 7643 section 4.1.1
+    # makes locale an RFC 5646 language tag, which Unitgate keeps up to 35 characters.
+    "locale is too long (at most 35 characters)",
+)
+
+
+def run_checker(app: Flask, token: str) -> list[Any]:
+    client = wsgi.WSGISCIMClient(
+        app.wsgi_app,
+        base_url="http://localhost/scim/v2",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return list(scim2_tester.check_server(client, raise_exceptions=False))
+
+
+def test_scim2_tester_finds_nothing_to_fault(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    make_unit(app, "acme", fields=("ship_to",))
+    results = run_checker(app, create_token(runner, "acme"))
+    assert len(results) > 20  # the checker really ran
+    bad = [(r.status.name, r.resource_type, r.title, r.reason) for r in results
+           if r.status.name not in GOOD and not str(r.reason or "").startswith(KNOWN)]
+    assert not bad, "\n".join(map(str, bad))
+    # The discovery endpoints refuse writes with 405 (RFC 7644 section 4), as the checker
+    # verifies for every method it tries.
+    methods = [r for r in results if r.title and r.title.endswith("_endpoint_methods")]
+    assert methods and all(r.status.name == "SUCCESS" for r in methods), methods
