@@ -11,7 +11,7 @@ from alembic import command
 
 from idp.store import migrate
 
-PREVIOUS = "0008c"
+PREVIOUS = "0009p"
 THIS = "0009s"
 NOW = "2026-12-06 07:00:00+00:00"
 LONG_TAG = "sr-Latn-RS-u-nu-latn-x-private1234"  # 34 characters

@@ -2,7 +2,7 @@
 ``fresh_code_every_sign_in``
 
 Revision ID: 0009s
-Revises: 0008c (invitations)
+Revises: 0009p (customer list indexes)
 Create Date: 2026-12-06 07:10:00
 
 * ``accounts.locale`` widens from 10 to 35 characters: a BCP 47 language tag such as
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0009s'
-down_revision = '0008c'
+down_revision = '0009p'
 branch_labels = None
 depends_on = None
 
