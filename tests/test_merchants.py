@@ -179,6 +179,9 @@ def test_the_hot_paths_read_no_merchant_and_cost_what_they_did(
     rp = oidc.register(app, grant_types=["authorization_code", "refresh_token"])
     assert oidc.exchange(client, rp, oidc.sign_in(app, client, rp, ann)).status_code == 200
     oidc.start_session(app, client, ann)
+    # warm, as a running node is: the per-process answer "no unit demands a fresh
+    # code every sign-in" (idp.factors.fresh_code) is loaded once per 2 seconds
+    assert "code" in oidc.query(client.get("/authorize", query_string=oidc.auth_params(rp)))
     verifier, challenge = oidc.pkce()
     params = oidc.auth_params(rp, code_challenge=challenge, code_challenge_method="S256")
     with statements(app) as authorize:

@@ -58,3 +58,30 @@ def test_upgrade_widens_locale_adds_policy_and_downgrade_restores(fresh_url: str
         command.upgrade(config, "head")
     finally:
         engine.dispose()
+
+
+def test_the_account_prefix_indexes_survive_the_table_rebuild(fresh_url: str) -> None:
+    """SQLite rebuilds ``accounts`` to widen ``locale`` and cannot carry 0008b's
+    expression indexes over by itself: they exist after upgrade and after downgrade."""
+    config = migrate.alembic_config(fresh_url)
+    command.upgrade(config, THIS)
+    wanted = {"ix_accounts_email_prefix", "ix_accounts_given_name_prefix",
+              "ix_accounts_family_name_prefix"}
+
+    def present() -> set[str]:
+        engine = sa.create_engine(fresh_url)
+        try:
+            with engine.connect() as conn:
+                if conn.dialect.name == "sqlite":
+                    rows = conn.execute(sa.text(
+                        "SELECT name FROM sqlite_master WHERE type = 'index'")).all()
+                else:
+                    rows = conn.execute(sa.text("SELECT indexname FROM pg_indexes")).all()
+                return {r[0] for r in rows} & wanted
+        finally:
+            engine.dispose()
+
+    assert present() == wanted
+    command.downgrade(config, PREVIOUS)
+    assert present() == wanted
+    command.upgrade(config, "head")

@@ -20,13 +20,24 @@ from __future__ import annotations
 from typing import Any
 
 from idp import audit
+from idp.process_cache import ProcessCache
 from idp.store import sign_in_policy_repo
+from idp.store.models import Unit
 from idp.store.unit_of_work import atomic
+
+# The units with the policy, per process (usually none, so the sign-in hot path asks
+# the database nothing); a change counts here at its commit and on other nodes within
+# the cache's 2 seconds (idp.process_cache).
+POLICY_UNITS: ProcessCache[frozenset[str]] = ProcessCache("fresh_code_units", (Unit,), 1)
 
 
 def required(account_id: str) -> bool:
-    """True when a unit of the account's memberships has the policy."""
-    return sign_in_policy_repo.fresh_code_required(account_id)
+    """True when a unit of the account's memberships has the policy: no query while
+    no unit has it, else one."""
+    units = POLICY_UNITS.get_or_load("units", sign_in_policy_repo.fresh_code_units)
+    if not units:
+        return False
+    return sign_in_policy_repo.member_of_any(account_id, units)
 
 
 def connector_requires(connector_id: str) -> bool:

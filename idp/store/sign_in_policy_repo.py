@@ -3,22 +3,26 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import exists, select
 
 from idp.store.db import db
 from idp.store.models import Access, AuditEvent, Connector, Unit
 
 
-def fresh_code_required(account_id: str) -> bool:
-    """One query: a unit of the account's memberships has the policy."""
-    return bool(db.session.scalar(_REQUIRED, {"account_id": account_id}))
+def fresh_code_units() -> frozenset[str]:
+    """Ids of the units that have the policy (usually none)."""
+    return frozenset(db.session.scalars(_UNITS))
 
 
-_REQUIRED = select(
-    exists()
-    .where(Access.account_id == bindparam("account_id"))
-    .where(Access.unit_id == Unit.id, Unit.fresh_code_every_sign_in.is_(True))
-)
+def member_of_any(account_id: str, unit_ids: frozenset[str]) -> bool:
+    """One query: the account has an access to one of ``unit_ids``."""
+    return bool(db.session.scalar(
+        select(exists().where(Access.account_id == account_id,
+                              Access.unit_id.in_(sorted(unit_ids))))
+    ))
+
+
+_UNITS = select(Unit.id).where(Unit.fresh_code_every_sign_in.is_(True))
 
 
 def connector_unit_requires(connector_id: str) -> bool:

@@ -31,10 +31,27 @@ branch_labels = None
 depends_on = None
 
 
+# 0008b's prefix indexes on expressions of ``accounts``: SQLite's batch mode rebuilds
+# the table from what it can reflect, and it cannot reflect expression indexes, so
+# they are made again after each rebuild (PostgreSQL alters in place and keeps them).
+PATTERN_INDEXES = {
+    'ix_accounts_email_prefix': 'email',
+    'ix_accounts_given_name_prefix': 'given_name',
+    'ix_accounts_family_name_prefix': 'family_name',
+}
+
+
+def _restore_pattern_indexes() -> None:
+    if op.get_bind().dialect.name == 'sqlite':
+        for name, column in PATTERN_INDEXES.items():
+            op.execute(f'CREATE INDEX IF NOT EXISTS {name} ON accounts ((lower({column})))')
+
+
 def upgrade() -> None:
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.alter_column('locale', existing_type=sa.String(length=10),
                               type_=sa.String(length=35), existing_nullable=True)
+    _restore_pattern_indexes()
     with op.batch_alter_table('units', schema=None) as batch_op:
         batch_op.add_column(sa.Column('fresh_code_every_sign_in', sa.Boolean(),
                                       nullable=False, server_default=sa.false()))
@@ -68,3 +85,4 @@ def downgrade() -> None:
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.alter_column('locale', existing_type=sa.String(length=35),
                               type_=sa.String(length=10), existing_nullable=True)
+    _restore_pattern_indexes()
