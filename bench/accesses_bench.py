@@ -31,12 +31,9 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -44,10 +41,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.scale_app import scale_app
+
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get(
-    "IDP_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 BENCH_DB = "unitgate_bench_accesses"
 CUSTOMERS = 10_000
 PER_CUSTOMER = 10
@@ -62,26 +58,6 @@ FAMILY = ["Meyer", "Schmidt", "Fischer", "Weber", "Wagner", "Becker", "Schulz", 
           "Koch", "Richter", "Klein", "Wolf", "Neumann", "Schwarz", "Zimmermann", "Braun",
           "Krüger", "Hofmann", "Hartmann", "Lange"]
 ROLES = [["main_user"], ["commercial_contact"], ["operational_contact"]]
-
-
-def _fresh_database() -> str:
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{BENCH_DB}"'))
-    admin.dispose()
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + BENCH_DB
-
-
-def _drop_database() -> None:
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _domain(customer: int, bulk_customers: int, small_customers: int) -> str:
@@ -266,22 +242,7 @@ def bulk_run(http: Any, headers: dict[str, str], domain: str, expected: int) -> 
 
 def run(customers: int = CUSTOMERS, requests: int = REQUESTS, keep: bool = False
         ) -> dict[str, Any]:
-    url = _fresh_database()
-    tmp = tempfile.mkdtemp(prefix="unitgate-bench-accesses-")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-    env.update(IDP_DATABASE_URL=url, IDP_MASTER_KEY_FILE=str(Path(tmp) / "master.key"),
-               IDP_ISSUER="http://127.0.0.1:9", IDP_LOG_LEVEL="WARNING",
-               IDP_SECURE_COOKIES="false")
-    try:
-        done = subprocess.run([sys.executable, "-m", "idp.cli", "init", "--json"], env=env,
-                              cwd=ROOT, check=False, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"idp init failed: {done.stderr[-2000:]}")
-        os.environ.clear()
-        os.environ.update(env)
-        from idp.app import create_app
-
-        app = create_app()
+    with scale_app(BENCH_DB, keep) as (app, url):
         bulk = min(BULK, customers * PER_CUSTOMER // 5)
         small = min(SMALL_BULK, bulk // 5)
         with app.app_context():
@@ -304,9 +265,6 @@ def run(customers: int = CUSTOMERS, requests: int = REQUESTS, keep: bool = False
             big_run = bulk_run(http, headers, "bulk.example", bulk)
         return {"backend": "postgres", "seed": seeded, "lists": pages,
                 "bulk": [small_run, big_run], "requests": requests}
-    finally:
-        if not keep:
-            _drop_database()
 
 
 def describe(result: dict[str, Any]) -> str:

@@ -31,9 +31,7 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -41,11 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.accesses_bench import FAMILY, GIVEN, _stats, _token
+from bench.scale_app import scale_app
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get(
-    "IDP_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 BENCH_DB = os.environ.get("IDP_BENCH_CUSTOMERS_DB", "unitgate_bench_customers")
 CUSTOMERS = 10_000
 PER_CUSTOMER = 10
@@ -55,21 +51,6 @@ WORDS = ["Alpen", "Nord", "Süd", "Rhein", "Elbe", "Main", "Berg", "Tal", "Stadt
          "Bau", "Logistik", "Handel", "Technik", "Energie", "Medien", "Holz", "Glas",
          "Stahl", "Druck", "Optik", "Pharma", "Agrar", "Daten", "Wasser"]
 FORMS = ["GmbH", "AG", "KG", "GmbH & Co. KG", "eG", "UG"]
-
-
-def _admin(sql: str) -> None:
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(sql))
-    admin.dispose()
-
-
-def _fresh_database() -> str:
-    _admin(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    _admin(f'CREATE DATABASE "{BENCH_DB}"')
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + BENCH_DB
 
 
 def _signin(rng: random.Random, now: datetime, profile: str) -> datetime | None:
@@ -241,47 +222,28 @@ def _supports_with_total(http: Any, headers: dict[str, str]) -> bool:
 
 def run(customers: int = CUSTOMERS, requests: int = REQUESTS, keep: bool = False
         ) -> dict[str, Any]:
-    url = _fresh_database()
-    tmp = tempfile.mkdtemp(prefix="unitgate-bench-customers-")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-    env.update(IDP_DATABASE_URL=url, IDP_MASTER_KEY_FILE=str(Path(tmp) / "master.key"),
-               IDP_ISSUER="http://127.0.0.1:9", IDP_LOG_LEVEL="WARNING",
-               IDP_SECURE_COOKIES="false")
-    try:
-        done = subprocess.run([sys.executable, "-m", "idp.cli", "init", "--json"], env=env,
-                              cwd=ROOT, check=False, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"idp init failed: {done.stderr[-2000:]}")
-        os.environ.clear()
-        os.environ.update(env)
-        from idp.app import create_app
+    with scale_app(BENCH_DB, keep) as (app, url), app.app_context():
+        seeded = seed(customers, PER_CUSTOMER)
+        if keep:
+            print(f"seeded and kept: {url}", flush=True)
+            return {"seed": seeded}
+        http = app.test_client()
+        headers = {"Authorization": f"Bearer {_token(http)}"}
+        from sqlalchemy import select
 
-        app = create_app()
-        with app.app_context():
-            seeded = seed(customers, PER_CUSTOMER)
-            if keep:
-                print(f"seeded and kept: {url}", flush=True)
-                return {"seed": seeded}
-            http = app.test_client()
-            headers = {"Authorization": f"Bearer {_token(http)}"}
-            from sqlalchemy import select
+        from idp.store.db import db
+        from idp.store.models import Unit
 
-            from idp.store.db import db
-            from idp.store.models import Unit
-
-            names = [(row[0], row[1]) for row in db.session.execute(
-                select(Unit.name, Unit.id).where(Unit.parent_id.is_(None))
-                .order_by(Unit.name, Unit.id))]
-            db.session.remove()
-            http.get("/api/v1/customers", headers=headers)  # warm up
-            totals: tuple[bool | None, ...] = (None,)
-            if _supports_with_total(http, headers):
-                totals = (True, False)
-            pages = lists(http, headers, names, requests, totals)
-        return {"backend": "postgres", "seed": seeded, "lists": pages, "requests": requests}
-    finally:
-        if not keep:
-            _admin(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        names = [(row[0], row[1]) for row in db.session.execute(
+            select(Unit.name, Unit.id).where(Unit.parent_id.is_(None))
+            .order_by(Unit.name, Unit.id))]
+        db.session.remove()
+        http.get("/api/v1/customers", headers=headers)  # warm up
+        totals: tuple[bool | None, ...] = (None,)
+        if _supports_with_total(http, headers):
+            totals = (True, False)
+        pages = lists(http, headers, names, requests, totals)
+    return {"backend": "postgres", "seed": seeded, "lists": pages, "requests": requests}
 
 
 def describe(result: dict[str, Any]) -> str:
