@@ -27,8 +27,6 @@ quick look, ``--keep`` only seeds (to explain queries).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import random
 import sys
@@ -39,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.accesses_bench import FAMILY, GIVEN, _stats, _token
-from bench.scale_app import scale_app
+from bench.scale_app import list_table, scale_app
+from bench.scale_app import main as scale_main
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = os.environ.get("IDP_BENCH_CUSTOMERS_DB", "unitgate_bench_customers")
@@ -255,29 +254,13 @@ def describe(result: dict[str, Any]) -> str:
         f"client, operator token), {result['requests']} requests per scenario, limit 50. "
         f"Target: p95 < {LIST_TARGET_MS:.0f} ms.",
         "",
-        "| List scenario | p50 ms | p95 ms | max ms |",
-        "|---|---:|---:|---:|",
+        *list_table(result["lists"], LIST_TARGET_MS),
     ]
-    for row in result["lists"]:
-        flag = "" if row["p95_ms"] < LIST_TARGET_MS else " **over target**"
-        lines.append(f"| {row['scenario']}{flag} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} "
-                     f"| {row['max_ms']:.1f} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--customers", type=int, default=CUSTOMERS)
-    parser.add_argument("--requests", type=int, default=REQUESTS)
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--keep", action="store_true",
-                        help="only seed, and keep the database (to explain queries)")
-    args = parser.parse_args(argv)
-    result = run(args.customers, args.requests, args.keep)
-    if args.keep:
-        return 0
-    print(json.dumps(result) if args.json else describe(result), flush=True)
-    return 0
+    return scale_main(__doc__, run, describe, CUSTOMERS, REQUESTS, argv)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,13 @@ dropped afterwards unless the caller keeps it to explain queries."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -60,3 +62,36 @@ def scale_app(name: str, keep: bool = False) -> Iterator[tuple[Any, str]]:
     finally:
         if not keep:
             drop(name)
+
+
+def list_table(rows: list[dict[str, Any]], target_ms: float) -> list[str]:
+    """The list scenarios as a Markdown table, flagging those over ``target_ms``."""
+    lines = ["| List scenario | p50 ms | p95 ms | max ms |", "|---|---:|---:|---:|"]
+    for row in rows:
+        flag = "" if row["p95_ms"] < target_ms else " **over target**"
+        lines.append(f"| {row['scenario']}{flag} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} "
+                     f"| {row['max_ms']:.1f} |")
+    return lines
+
+
+def main(
+    doc: str | None,
+    run: Callable[[int, int, bool], dict[str, Any]],
+    describe: Callable[[dict[str, Any]], str],
+    customers: int,
+    requests: int,
+    argv: list[str] | None = None,
+) -> int:
+    """The command line every scale benchmark shares: sizes, JSON or text, --keep."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--customers", type=int, default=customers)
+    parser.add_argument("--requests", type=int, default=requests)
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--keep", action="store_true",
+                        help="only seed, and keep the database (to explain queries)")
+    args = parser.parse_args(argv)
+    result = run(args.customers, args.requests, args.keep)
+    if args.keep:
+        return 0
+    print(json.dumps(result) if args.json else describe(result), flush=True)
+    return 0
