@@ -359,3 +359,69 @@ def test_the_hash_is_renewed_when_the_parameters_change(
     after = _stored_hash(app)
     assert after != before and "t=2" in after
     assert _signed_in(_sign_in(app.test_client(), password))
+
+
+def test_require_totp_applies_to_password_sign_ins(
+    app: Flask, client: FlaskClient, web: FlaskClient
+) -> None:
+    _, _, password = _active_with_password(app, client)
+    result = app.test_cli_runner().invoke(main, ["units", "policy", "acme", "--require-totp"])
+    assert result.exit_code == 0, result.output
+    resp = _sign_in(web, password)
+    assert resp.status_code == 303 and "/totp" in path_of(resp)
+    with app.app_context():
+        assert db.session.scalars(select(Session)).all() == []  # no session before TOTP
+
+
+def test_staff_may_not_reset_the_password_of_a_stronger_account(app: Flask) -> None:
+    from idp.accounts import access_admin, accesses
+    from idp.rights import Actor, groups
+    from idp.store.models import Account
+    from idp.store.unit_of_work import atomic
+
+    acme = _unit(app, passwords=True)
+    with app.app_context():
+        groups.set_group("acme", "helpers", ["users.read", "users.manage"])
+        rows = {}
+        for email, roles in (("boss@acme.example", ["main_user"]),
+                             ("help@acme.example", ["employee", "helpers"]),
+                             ("ann@acme.example", ["employee"])):
+            account = Account(email=email, email_verified=True, given_name=email[:4])
+            db.session.add(account)
+            db.session.commit()
+            with atomic():
+                rows[email] = accesses.create(account.id, acme, roles, "test", event=None)
+        helper = Actor.account(rows["help@acme.example"].account_id)
+        boss = access_admin.get(acme, rows["boss@acme.example"].id)
+        assert access_admin.act(helper, "reset_password", boss).code == "forbidden"
+        ann = access_admin.get(acme, rows["ann@acme.example"].id)
+        assert access_admin.act(helper, "reset_password", ann).outcome == "done"
+        from idp.factors import passwords
+
+        assert passwords.status(boss.account_id) is None
+        assert passwords.status(ann.account_id) == "reset_by_staff"
+
+
+def test_the_pages_speak_german(app: Flask, web: FlaskClient) -> None:
+    _unit(app, passwords=True)
+    login = start(web)
+    headers = {"Accept-Language": "de"}
+    page = web.get(login, headers=headers).get_data(as_text=True)
+    assert "Mit einem Passwort anmelden" in page
+    page = web.get(login + "/sign-in-password", headers=headers).get_data(as_text=True)
+    assert "Mit einem Code anmelden" in page and 'autocomplete="current-password"' in page
+    assert 'autocomplete="username"' in page and 'name="csrf_token"' in page
+
+
+def test_idp_apply_sets_and_exports_the_policy(app: Flask, tmp_path: Any) -> None:
+    with app.app_context():
+        units.create("ACME", slug="acme")
+    config = tmp_path / "units.yaml"
+    config.write_text("version: 1\nunits:\n  - slug: acme\n    passwords_allowed: true\n")
+    runner = app.test_cli_runner()
+    result = runner.invoke(main, ["apply", str(config)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["units", "policy", "acme"])
+    assert "passwords_allowed=yes" in result.output
+    result = runner.invoke(main, ["export"])
+    assert result.exit_code == 0 and "passwords_allowed: true" in result.stdout

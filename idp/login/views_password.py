@@ -9,6 +9,9 @@ address, no password, no unit allowing passwords, wrong password, lock-out) give
 same message after the same work, so the page does not tell whether an address has
 an account or a password. Success finishes the interaction with ``amr=["pwd"]``
 (:func:`idp.login.flow.finish_authentication`: a TOTP step-up applies as for codes).
+An address in a domain that requires SSO goes to its upstream IdP (or gets the
+"sign-in refused" page), exactly as on the code page: a password never bypasses
+company SSO.
 POSTs carry the app-wide CSRF token and answer 303 (Post/Redirect/Get).
 """
 
@@ -22,6 +25,7 @@ from idp.factors import passwords
 from idp.interaction.pending import Interaction
 from idp.login.blueprint import bp
 from idp.login.common import load
+from idp.login.email_signin import sso_instead_of_code
 from idp.login.flow import finish_authentication, next_step, see_other
 from idp.login.formstate import FormState, recall, remember
 
@@ -74,6 +78,9 @@ def submit_password_page(interaction_id: str) -> Response:
         email = accounts.normalise_email(raw)
     except accounts.InvalidEmail:
         return _again(ix, "email_invalid", raw.strip()[:320])
+    sso = sso_instead_of_code(ix, email)  # a require_sso domain goes to its IdP, always
+    if sso is not None:
+        return sso
     check = passwords.check_login(email, password, request.remote_addr or "")
     if check.throttled:
         return _again(ix, "throttled", email)
