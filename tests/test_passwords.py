@@ -425,3 +425,11 @@ def test_idp_apply_sets_and_exports_the_policy(app: Flask, tmp_path: Any) -> Non
     assert "passwords_allowed=yes" in result.output
     result = runner.invoke(main, ["export"])
     assert result.exit_code == 0 and "passwords_allowed: true" in result.stdout
+
+
+def test_a_post_without_the_csrf_token_is_refused(app: Flask, web: FlaskClient) -> None:
+    _unit(app, passwords=True)
+    login = start(web)
+    resp = web.post(login + "/sign-in-password",
+                    data={"email": EMAIL, "password": "Whatever-It-Is-99"})
+    assert resp.status_code == 400

@@ -204,7 +204,8 @@ def check_login(email: str, password: str, ip: str) -> LoginCheck:
         metrics.count(metrics.SIGNINS, "pwd", "throttled")
         return LoginCheck(None, throttled=True)
     account = accounts.by_email(email)
-    row = passwords_repo.get(account.id) if account is not None else None
+    # the same lookup for an unknown address (no row has the id "-")
+    row = passwords_repo.get(account.id if account is not None else "-")
     ok = _verify(row.hash if row is not None else None, password[:MAX_INPUT])
     if not ok:
         accounts.record_code_failure(account.id if account is not None else "-")
