@@ -187,14 +187,14 @@ def test_lifecycle_invite_sign_in_change_reset(
     assert "We sent a code" in html and 'name="code"' in html
     code = code_from_outbox(app, EMAIL)
     html = _dashboard_post(web, "/account/password/with-code", {
-        "code": code, "new_password": "Quiet-Meadow-Orchard-7",
-        "repeat_password": "Quiet-Meadow-Orchard-7"})
+        "code": code, "code_new_password": "Quiet-Meadow-Orchard-7",
+        "code_repeat_password": "Quiet-Meadow-Orchard-7"})
     assert "Your password was changed" in html
     assert _status(api, acme) == "set_by_user"
     assert _signed_in(_sign_in(app.test_client(), "Quiet-Meadow-Orchard-7"))
     # the code was used up
     html = _dashboard_post(web, "/account/password/with-code", {
-        "code": code, "new_password": CHOSEN, "repeat_password": CHOSEN})
+        "code": code, "code_new_password": CHOSEN, "code_repeat_password": CHOSEN})
     assert "Your password was changed" not in html
 
     # reset by staff: a new password by mail, the old one stops working

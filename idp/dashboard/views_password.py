@@ -112,9 +112,9 @@ def change_password_with_code() -> Response:
     if login is None:
         return redirect(url_for("dashboard.home"), code=303)
     row, account = login
-    new = request.form.get("new_password", "")[:passwords.MAX_INPUT]
+    new = request.form.get("code_new_password", "")[:passwords.MAX_INPUT]
     refused = passwords.problem_with_new(
-        account, new, request.form.get("repeat_password", "")[:passwords.MAX_INPUT]
+        account, new, request.form.get("code_repeat_password", "")[:passwords.MAX_INPUT]
     )
     if refused is not None:
         return _back(row.id_hash, FormState(errors={"code_new_password": refused}))
