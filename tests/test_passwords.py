@@ -217,6 +217,7 @@ def test_lifecycle_invite_sign_in_change_reset(
     assert json.loads(result.stdout)["password_status"] == "reset_by_staff"
     latest = _password_in(_mails(app, EMAIL)[0])
     assert latest is not None and latest not in result.stdout
+    assert fresh not in reset.get_data(as_text=True)
 
     # never in an answer, an audit record or a log line
     listing = api.get(f"/units/{acme}/accesses").get_data(as_text=True)
