@@ -434,3 +434,35 @@ def test_a_post_without_the_csrf_token_is_refused(app: Flask, web: FlaskClient) 
     resp = web.post(login + "/sign-in-password",
                     data={"email": EMAIL, "password": "Whatever-It-Is-99"})
     assert resp.status_code == 400
+
+
+def test_a_domain_that_requires_sso_never_signs_in_by_password(
+    app: Flask, client: FlaskClient, web: FlaskClient
+) -> None:
+    from idp.domains import registry as domains
+    from idp.domains import rules as domain_rules
+    from idp.federation.registry import secret_context
+    from idp.store import connectors_repo
+    from idp.store.models import Connector
+    from idp.store.unit_of_work import atomic
+
+    _, acme, password = _active_with_password(app, client)
+    assert _signed_in(_sign_in(app.test_client(), password))
+    with app.app_context():
+        domains.claim("acme", "acme.example")
+        domains.verify_manually("acme.example", "registrar letter", "test")
+        cid = connectors_repo.new_connector_id()
+        with atomic():
+            connectors_repo.create(
+                acme, "oidc", "ACME OIDC",
+                {"issuer": "https://login.acme.example", "client_id": "c"},
+                services().sealer.seal(b"s", secret_context(cid)), connector_id=cid)
+        domain_rules.set_rules("acme.example", require_sso=True, connector=cid)
+        connector = db.session.get(Connector, cid)
+        assert connector is not None
+        connector.enabled = False  # no usable connector: the "sign-in refused" page
+        db.session.commit()
+    resp = _sign_in(web, password)
+    assert resp.status_code == 403
+    with app.app_context():
+        assert len(db.session.scalars(select(Session)).all()) == 1  # the earlier one
