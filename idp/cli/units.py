@@ -179,14 +179,20 @@ def delete_command(unit_ref: str, yes: bool, as_json: bool) -> None:
     help="Every authorisation request for members asks for a new code (or a new "
          "upstream SSO sign-in), whatever session exists.",
 )
+@click.option(
+    "--passwords-allowed/--no-passwords-allowed", "passwords_allowed", default=None,
+    help="Members holding an active access may also sign in with a password (e-mail "
+         "codes stay available); invitations and access details then carry a "
+         "generated initial password.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | None,
-                   as_json: bool) -> None:
+                   passwords_allowed: bool | None, as_json: bool) -> None:
     """Show or change UNIT_REF's sign-in policy (TOTP second factor, a fresh code at
-    every sign-in; audited)."""
+    every sign-in, passwords allowed; audited)."""
     from idp.factors import fresh_code as fresh
-    from idp.factors import totp
+    from idp.factors import passwords, totp
     from idp.units import registry as units
 
     try:
@@ -194,9 +200,12 @@ def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | 
             totp.set_unit_policy(unit_ref, require_totp, actor())
         if fresh_code is not None:
             fresh.set_unit_policy(unit_ref, fresh_code, actor())
+        if passwords_allowed is not None:
+            passwords.set_unit_policy(unit_ref, passwords_allowed, actor())
         unit = units.get(unit_ref)
         data = {"unit": unit.slug, "require_totp": bool(unit.require_totp),
-                "fresh_code_every_sign_in": bool(unit.fresh_code_every_sign_in)}
+                "fresh_code_every_sign_in": bool(unit.fresh_code_every_sign_in),
+                "passwords_allowed": bool(unit.passwords_allowed)}
     except units.UnitError as exc:
         fail(as_json, exc.code, str(exc))
     if as_json:
@@ -204,7 +213,8 @@ def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | 
     else:
         click.echo(f"{data['unit']}  require_totp={'yes' if data['require_totp'] else 'no'}"
                    f"  fresh_code_every_sign_in="
-                   f"{'yes' if data['fresh_code_every_sign_in'] else 'no'}")
+                   f"{'yes' if data['fresh_code_every_sign_in'] else 'no'}"
+                   f"  passwords_allowed={'yes' if data['passwords_allowed'] else 'no'}")
 
 
 @units_group.group("fields")
