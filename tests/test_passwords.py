@@ -466,3 +466,23 @@ def test_a_domain_that_requires_sso_never_signs_in_by_password(
     assert resp.status_code == 403
     with app.app_context():
         assert len(db.session.scalars(select(Session)).all()) == 1  # the earlier one
+
+
+def test_a_change_signs_out_the_other_browsers_and_a_staff_reset_all_of_them(
+    app: Flask, client: FlaskClient, web: FlaskClient
+) -> None:
+    api, acme, password = _active_with_password(app, client)
+    assert _signed_in(_sign_in(web, password))
+    elsewhere = app.test_client()
+    assert _signed_in(_sign_in(elsewhere, password))
+    assert "Sign out" in elsewhere.get("/account").get_data(as_text=True)
+
+    html = _dashboard_post(web, "/account/password", {
+        "current_password": password, "new_password": CHOSEN, "repeat_password": CHOSEN})
+    assert "Your password was changed" in html  # this browser stays signed in
+    assert "Sign out" not in elsewhere.get("/account").get_data(as_text=True)
+    assert "Sign out" in web.get("/account").get_data(as_text=True)
+
+    access_id = api.get(f"/units/{acme}/accesses").get_json()["items"][0]["id"]
+    assert api.post(f"/units/{acme}/accesses/{access_id}/reset-password").status_code == 200
+    assert "Sign out" not in web.get("/account").get_data(as_text=True)

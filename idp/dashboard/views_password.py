@@ -71,6 +71,7 @@ def change_password() -> Response:
         request.form.get("new_password", "")[:passwords.MAX_INPUT],
         request.form.get("repeat_password", "")[:passwords.MAX_INPUT],
         request.remote_addr or "",
+        keep_session=row.id_hash,
     )
     if refused is not None:
         field = "current_password" if refused in ("password_wrong", "password_throttled") else \
@@ -131,7 +132,7 @@ def change_password_with_code() -> Response:
         return _back(row.id_hash, FormState(errors={"code": key}))
     ephemeral().delete(_code_key(row.id_hash))
     interaction.consume(ix)
-    passwords.set_own(account, new, via="email_code")
+    passwords.set_own(account, new, via="email_code", keep_session=row.id_hash)
     return _back(row.id_hash, FormState(notice="password_changed"))
 
 

@@ -49,7 +49,7 @@ from idp.mail import outbox
 from idp.observability import metrics
 from idp.process_cache import ProcessCache
 from idp.services import settings
-from idp.store import passwords_repo
+from idp.store import passwords_repo, sessions_repo
 from idp.store.models import (
     PASSWORD_INITIAL,
     PASSWORD_RESET_BY_STAFF,
@@ -163,11 +163,13 @@ def stage_reset(account: Account, unit_id: str, unit_name: str,
                 who: audit.Actor) -> str | None:
     """Stage a staff reset: a new generated password with status ``reset_by_staff``
     and its mail to the person (the outbox message id); None when the account may
-    not use a password (or not sign in at all). The caller authorised
-    ``users.manage`` in ``unit_id`` and commits."""
+    not use a password (or not sign in at all). Every browser session of the
+    person ends with it: a reset is what staff do when a password may be known to
+    someone else. The caller authorised ``users.manage`` in ``unit_id`` and commits."""
     if not account.can_sign_in or not allowed(account.id):
         return None
     password = stage_generated(account, PASSWORD_RESET_BY_STAFF, who, unit_id)
+    sessions_repo.remove_for_account(account.id)
     return stage_mail(account, password, unit_name, "reset")
 
 
@@ -258,10 +260,11 @@ def problem_with_new(account: Account, new: str, repeat: str) -> str | None:
 
 
 def change_with_current(account: Account, current: str, new: str, repeat: str,
-                        ip: str) -> str | None:
+                        ip: str, keep_session: str | None = None) -> str | None:
     """Change the account's password after checking ``current`` (counted by the same
     throttles and lock-out as a sign-in); None on success, else a message key
-    (``password_throttled``, ``password_wrong`` or a key of :func:`problem_with_new`)."""
+    (``password_throttled``, ``password_wrong`` or a key of :func:`problem_with_new`).
+    ``keep_session``: see :func:`set_own`."""
     refused = problem_with_new(account, new, repeat)
     if refused == "password_not_allowed":
         return refused
@@ -272,16 +275,21 @@ def change_with_current(account: Account, current: str, new: str, repeat: str,
         return "password_wrong"
     if refused is not None:
         return refused
-    set_own(account, new, via="password")
+    set_own(account, new, via="password", keep_session=keep_session)
     return None
 
 
-def set_own(account: Account, new: str, via: str) -> None:
+def set_own(account: Account, new: str, via: str, keep_session: str | None = None) -> None:
     """Store ``new`` as the account's own password (status ``set_by_user``), audited
     ``password.changed`` with how the person proved it was them (``via``:
-    ``password`` or ``email_code``). The caller checked :func:`problem_with_new`."""
+    ``password`` or ``email_code``). Every other browser session of the account ends
+    in the same transaction (whoever knew the old password is signed out); the one
+    whose hash is ``keep_session`` (the browser making the change) stays. The caller
+    checked :func:`problem_with_new`."""
     with atomic():
         passwords_repo.stage_set(account.id, hasher().hash(new), PASSWORD_SET_BY_USER,
                                  f"account:{account.id}")
+        ended = sessions_repo.remove_for_account(account.id, keep=keep_session)
         audit.record(audit.account_actor(account.id), "password.changed", account.id,
-                     {"status": PASSWORD_SET_BY_USER, "via": via})
+                     {"status": PASSWORD_SET_BY_USER, "via": via,
+                      "sessions_ended": ended})

@@ -27,10 +27,13 @@ def remove(id_hash: str) -> None:
     db.session.execute(delete(Session).where(Session.id_hash == id_hash))
 
 
-def remove_for_account(account_id: str) -> int:
-    """End every session of an account (staged; the caller commits); returns how many
-    were ended."""
-    result = db.session.execute(delete(Session).where(Session.account_id == account_id))
+def remove_for_account(account_id: str, keep: str | None = None) -> int:
+    """End every session of an account but the one whose hash is ``keep`` (staged;
+    the caller commits); returns how many were ended."""
+    query = delete(Session).where(Session.account_id == account_id)
+    if keep is not None:
+        query = query.where(Session.id_hash != keep)
+    result = db.session.execute(query)
     return rowcount(result)
 
 
