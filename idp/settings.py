@@ -251,6 +251,11 @@ class Settings(BaseSettings):
         description="Bearer token that `GET /metrics` requires. Unset: `/metrics` answers "
         "loopback peers only (after `--proxy-hops`).",
     )
+    impersonation_minutes: int = Field(
+        30, ge=1, le=480,
+        description="How long an impersonation (\"log in as account\") lasts at most; a "
+        "request may ask for less, never more (1 to 480).",
+    )
 
     @field_validator("log_format")
     @classmethod

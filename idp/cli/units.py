@@ -179,12 +179,17 @@ def delete_command(unit_ref: str, yes: bool, as_json: bool) -> None:
     help="Every authorisation request for members asks for a new code (or a new "
          "upstream SSO sign-in), whatever session exists.",
 )
+@click.option(
+    "--notify-impersonation/--no-notify-impersonation", "notify_impersonation",
+    default=None,
+    help="E-mail members when someone acts as them (impersonation; default on).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | None,
-                   as_json: bool) -> None:
+                   notify_impersonation: bool | None, as_json: bool) -> None:
     """Show or change UNIT_REF's sign-in policy (TOTP second factor, a fresh code at
-    every sign-in; audited)."""
+    every sign-in, e-mail on impersonation; audited)."""
     from idp.factors import fresh_code as fresh
     from idp.factors import totp
     from idp.units import registry as units
@@ -194,9 +199,14 @@ def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | 
             totp.set_unit_policy(unit_ref, require_totp, actor())
         if fresh_code is not None:
             fresh.set_unit_policy(unit_ref, fresh_code, actor())
+        if notify_impersonation is not None:
+            from idp.interaction import impersonation
+
+            impersonation.set_notify_policy(unit_ref, notify_impersonation, actor())
         unit = units.get(unit_ref)
         data = {"unit": unit.slug, "require_totp": bool(unit.require_totp),
-                "fresh_code_every_sign_in": bool(unit.fresh_code_every_sign_in)}
+                "fresh_code_every_sign_in": bool(unit.fresh_code_every_sign_in),
+                "notify_impersonation": bool(unit.notify_impersonation)}
     except units.UnitError as exc:
         fail(as_json, exc.code, str(exc))
     if as_json:
@@ -204,7 +214,8 @@ def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | 
     else:
         click.echo(f"{data['unit']}  require_totp={'yes' if data['require_totp'] else 'no'}"
                    f"  fresh_code_every_sign_in="
-                   f"{'yes' if data['fresh_code_every_sign_in'] else 'no'}")
+                   f"{'yes' if data['fresh_code_every_sign_in'] else 'no'}"
+                   f"  notify_impersonation={'yes' if data['notify_impersonation'] else 'no'}")
 
 
 @units_group.group("fields")

@@ -43,6 +43,7 @@ def setup_dashboard(app: Flask) -> None:
     date filters."""
     from idp.dashboard import views, views_totp  # noqa: F401  (routes register on bp)
     from idp.dashboard.blueprint import bp
+    from idp.dashboard.impersonation import setup_impersonation
     from idp.dashboard.landing import bp as landing
 
     app.register_blueprint(bp)
@@ -50,3 +51,4 @@ def setup_dashboard(app: Flask) -> None:
     app.add_template_filter(account_datetime, "account_datetime")
     app.add_template_filter(account_date, "account_date")
     app.add_template_filter(account_iso, "account_iso")
+    setup_impersonation(app)

@@ -55,6 +55,25 @@ def create(
     return row
 
 
+def new_id() -> tuple[str, str]:
+    """A fresh session cookie value and the hash it is stored under."""
+    token = random_token(32)
+    return token, _hash(token)
+
+
+def presented_hash() -> str | None:
+    """The stored hash of the session cookie this browser sent, or None."""
+    token = request.cookies.get(COOKIE)
+    return _hash(token) if token else None
+
+
+def switch_to(token: str, row: Session | None) -> None:
+    """Make ``row`` (with cookie value ``token``) this browser's session from now on,
+    or sign the browser out (``row`` None); impersonation's start and end."""
+    g.session_cookie = token if row is not None else ""
+    g.current_session = row
+
+
 def current() -> Session | None:
     """The live session of this request's browser, or None (expired ones are removed)."""
     if "current_session" in g:
