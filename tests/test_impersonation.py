@@ -18,6 +18,7 @@ from sqlalchemy import select
 from idp.accounts import access_admin, accesses
 from idp.cli import main
 from idp.interaction import impersonation
+from idp.release import consent, merchants
 from idp.rights import (
     SYSTEM,
     Actor,
@@ -28,14 +29,18 @@ from idp.rights import (
     staff,
 )
 from idp.rights import groups as rights_groups
+from idp.saml.answer import ACT_ATTRIBUTE
+from idp.saml.attributes import DEFAULT_CLAIMS, scopes_for
+from idp.saml.subject import pairwise_id
 from idp.store.db import db
 from idp.store.models import AuditEvent, utcnow
 from idp.store.unit_of_work import atomic
 from idp.units import customers
 from idp.units import registry as units
-from tests.support import oidc
+from tests.support import oidc, saml_flow
 from tests.support.api import api_for, assert_problem
 from tests.support.login import CSRF_RE
+from tests.support.saml_sp import posted_form
 from tests.support.smtp import SmtpSink, text_of
 
 
@@ -309,3 +314,39 @@ def test_tokens_issued_meanwhile_carry_act_and_die_with_it(app: Flask) -> None:
     si = oidc.SignIn(q["code"], params["state"], params["nonce"], verifier, params, q)
     own = oidc.verify_jwt(web, oidc.exchange(web, rp, si).get_json()["id_token"]).claims
     assert own["sub"] == ids["carl"] and "act" not in own
+
+
+# -- SAML assertions name the impersonator --------------------------------------------
+
+
+@pytest.mark.parametrize("nameid", ["persistent", "email"])
+def test_saml_assertion_carries_the_actor_attribute(app: Flask, nameid: str) -> None:
+    oidc.ensure_login_endpoint(app)
+    ids = world(app)
+    probe = app.test_client()
+    sp = saml_flow.make_sp(app, probe, {"nameid_format": nameid})
+    with app.app_context():
+        merchant = merchants.of_service_provider(sp.entity_id)
+        assert merchant is not None
+        consent.grant(ids["ann"], merchant.id, scopes_for(DEFAULT_CLAIMS), DEFAULT_CLAIMS)
+        consent.grant(ids["carl"], merchant.id, scopes_for(DEFAULT_CLAIMS), DEFAULT_CLAIMS)
+        expected = (pairwise_id(ids["carl"], sp.entity_id) if nameid == "persistent"
+                    else "carl@acme.example")  # fmt: skip
+    web, csrf = browser(app, ids["carl"])
+    assert start(web, csrf, ids["sales"], ids["ann_access"]).status_code == 201
+    resp, request_id = saml_flow.start(web, sp)
+    auth = sp.accept(posted_form(resp)[1], request_id)
+    assert auth.get_errors() == [], auth.get_last_error_reason()
+    if nameid == "email":
+        assert auth.get_nameid() == "ann@acme.example"
+    assert auth.get_attributes()[ACT_ATTRIBUTE] == [expected]
+    assert auth.get_friendlyname_attributes()["act"] == [expected]
+    assert events(app, "impersonation.assertion_issued")
+    # after the end: Carl's own assertion, without the attribute
+    web.post("/account/impersonation/end", data={"csrf_token": csrf["X-CSRF-Token"]})
+    resp, request_id = saml_flow.start(web, sp)
+    auth = sp.accept(posted_form(resp)[1], request_id)
+    assert auth.get_errors() == [], auth.get_last_error_reason()
+    assert ACT_ATTRIBUTE not in auth.get_attributes()
+    if nameid == "email":
+        assert auth.get_nameid() == "carl@acme.example"
