@@ -170,6 +170,10 @@ def test_start_banner_and_end_return_to_the_actor(app: Flask, smtp_server: SmtpS
     # no nesting, and no administration as Ann: the API refuses an acting session
     assert_problem(start(web, csrf, ids["acme"], ids["ben_access"]), 403, "impersonating")
     assert_problem(web.get(f"/api/v1/units/{ids['sales']}/accesses"), 403, "impersonating")
+    # in German too
+    german = web.get("/account", headers={"Accept-Language": "de-DE,de;q=0.9"})
+    german_html = german.get_data(as_text=True)
+    assert "handeln als Ann Test" in german_html and "Jetzt beenden" in german_html
     # the e-mail to Ann (policy on by default), with the reason
     mail = smtp_server.last_to("ann@acme.example")
     assert "Carl Test" in text_of(mail) and "Ticket 4711" in text_of(mail)
