@@ -33,7 +33,7 @@ from idp.saml.answer import ACT_ATTRIBUTE
 from idp.saml.attributes import DEFAULT_CLAIMS, scopes_for
 from idp.saml.subject import pairwise_id
 from idp.store.db import db
-from idp.store.models import AuditEvent, utcnow
+from idp.store.models import Account, AuditEvent, Session, utcnow
 from idp.store.unit_of_work import atomic
 from idp.units import customers
 from idp.units import registry as units
@@ -354,3 +354,76 @@ def test_saml_assertion_carries_the_actor_attribute(app: Flask, nameid: str) -> 
     assert ACT_ATTRIBUTE not in auth.get_attributes()
     if nameid == "email":
         assert auth.get_nameid() == "carl@acme.example"
+
+
+# -- the page actions, read-only dashboard, sign-out, a change mid-way ---------------
+
+
+def test_form_action_and_a_read_only_dashboard_while_acting(app: Flask) -> None:
+    ids = world(app)
+    web, csrf = browser(app, ids["carl"])
+    token = csrf["X-CSRF-Token"]
+    form = {"csrf_token": token, "unit_id": ids["sales"], "access_id": ids["ann_access"]}
+    # no reason, a bad time limit, a main user, another unit's access: refused
+    assert web.post("/account/impersonation/start", data={**form, "reason": " "}).status_code == 400
+    assert web.post("/account/impersonation/start",
+                    data={**form, "reason": "x", "minutes": "99"}).status_code == 400
+    assert web.post("/account/impersonation/start", data={
+        **form, "unit_id": ids["acme"], "access_id": ids["mia_access"], "reason": "x",
+    }).status_code == 403
+    assert web.post("/account/impersonation/start", data={
+        **form, "unit_id": ids["globex"], "access_id": ids["gus_access"], "reason": "x",
+    }).status_code == 404
+    # without the CSRF token: refused
+    no_csrf = {k: v for k, v in form.items() if k != "csrf_token"}
+    assert web.post("/account/impersonation/start",
+                    data={**no_csrf, "reason": "x"}).status_code == 400
+    assert events(app, "impersonation.started") == []
+    started = web.post("/account/impersonation/start", data={**form, "reason": "Ticket 1"})
+    assert started.status_code == 303 and started.headers["Location"].endswith("/account")
+    assert "You (Carl Test" in web.get("/account").get_data(as_text=True)
+    # Ann's own settings cannot be changed by Carl in her name
+    assert web.post("/account/profile", data={"csrf_token": token,
+                                              "given_name": "Hacked"}).status_code == 403
+    assert web.post("/account/two-step/setup", data={"csrf_token": token}).status_code == 403
+    assert web.post("/account/impersonation/start",
+                    data={**form, "reason": "again"}).status_code == 403
+    with app.app_context():
+        assert db.session.get(Account, ids["ann"]).given_name == "Ann"  # type: ignore[union-attr]
+
+
+def test_signing_out_while_acting_ends_it_and_both_sessions(app: Flask) -> None:
+    ids = world(app)
+    web, csrf = browser(app, ids["carl"])
+    assert start(web, csrf, ids["sales"], ids["ann_access"]).status_code == 201
+    out = web.post("/account/sign-out", data={"csrf_token": csrf["X-CSRF-Token"]})
+    assert out.status_code == 303
+    assert [e.details["how"] for e in events(app, "impersonation.ended")] == ["signed_out"]
+    assert web.get("/account").status_code == 303  # signed out: to the login pages
+    with app.app_context():
+        assert db.session.scalars(select(Session).where(
+            Session.account_id.in_([ids["carl"], ids["ann"]]))).all() == []
+
+
+def test_suspending_the_target_mid_way_ends_it_and_its_tokens(app: Flask) -> None:
+    ids = world(app)
+    rp = oidc.register(app, scope="openid profile email",
+                       grant_types=["authorization_code", "refresh_token"])  # fmt: skip
+    oidc.grant_consent(app, ids["ann"], rp.client_id, ["openid", "profile", "email"])
+    web, csrf = browser(app, ids["carl"])
+    assert start(web, csrf, ids["sales"], ids["ann_access"]).status_code == 201
+    verifier, challenge = oidc.pkce()
+    params = oidc.auth_params(rp, code_challenge=challenge, code_challenge_method="S256")
+    q = oidc.query(web.get("/authorize", query_string=params))
+    si = oidc.SignIn(q["code"], params["state"], params["nonce"], verifier, params, q)
+    tokens = oidc.exchange(web, rp, si).get_json()
+    assert oidc.userinfo(web, tokens["access_token"]).status_code == 200
+    # ACME's administration suspends Ann's access while Carl acts as her
+    api = api_for(app, app.test_client(), ids["acme"])
+    suspended = api.post(f"/units/{ids['sales']}/accesses/{ids['ann_access']}/suspend")
+    assert suspended.status_code == 200
+    assert oidc.userinfo(web, tokens["access_token"]).status_code == 401
+    assert oidc.refresh(web, rp, tokens["refresh_token"]).status_code == 400
+    page = web.get("/account").get_data(as_text=True)
+    assert "carl@acme.example" in page and "ug-impersonation" not in page
+    assert [e.details["how"] for e in events(app, "impersonation.ended")] == ["access_ended"]

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Response, abort, has_request_context, request, url_for
 
 from idp.dashboard.blueprint import bp
-from idp.interaction import impersonation, signed_in
+from idp.interaction import impersonation, sessions, signed_in
 from idp.rights import Actor, ImpersonationRefused, NotPermitted
 from idp.store import rights_repo
 from idp.web.redirects import redirect
@@ -41,10 +41,31 @@ def banner() -> dict[str, Any]:
     }}
 
 
+def _enforce() -> None:
+    if request.endpoint != "static":
+        impersonation.enforce()
+
+
 def setup_impersonation(app: Flask) -> None:
     """The time limit before every request and the banner in every template."""
-    app.before_request(impersonation.enforce)
+    app.before_request(_enforce)
     app.context_processor(banner)
+
+
+# What an acting session may still post on the dashboard: the end and signing out.
+# Everything else there changes the person's own account (profile, consents, TOTP,
+# invitations) and is refused while someone acts as them: it would be recorded as
+# the person's own doing, and a factor enrolled by the actor would outlive the end.
+ACTING_MAY_POST = frozenset({"dashboard.end_impersonation", "dashboard.sign_out"})
+
+
+@bp.before_request
+def _read_only_while_acting() -> None:
+    if request.method in ("GET", "HEAD") or request.endpoint in ACTING_MAY_POST:
+        return
+    row = sessions.current()
+    if row is not None and row.impersonation_id is not None:
+        abort(403)
 
 
 @bp.post("/impersonation/end")

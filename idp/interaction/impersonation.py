@@ -45,6 +45,7 @@ from idp.store.models import Impersonation, Session, new_id, utcnow
 from idp.store.unit_of_work import atomic
 
 MAX_REASON = 500
+RETURNS = ("ended", "expired", "access_ended")  # ends after which the actor is back
 HISTORY_LIMIT = 20
 
 
@@ -162,12 +163,14 @@ def audit_actor(row: Impersonation) -> audit.Actor:
 
 
 def end(row: Impersonation, how: str) -> bool:
-    """End ``row`` (``how``: ``ended`` by the actor, ``expired`` at the time limit,
-    ``signed_out`` after the idle timeout, ``actor_blocked``): remove its acting
+    """End ``row`` (``how``: ``ended`` by the actor, ``expired`` at the time limit or
+    ``access_ended`` when the target's access stopped granting; ``signed_out`` by
+    signing out or after the idle timeout, ``actor_blocked``): remove its acting
     session, revoke the grants issued meanwhile, write the audit event. Idempotent;
     True when this call ended it. When this browser is the acting one it returns to
-    the actor's own session (:func:`return_to_actor`) after ``ended`` and
-    ``expired``, and is signed out otherwise."""
+    the actor's own session (:func:`return_to_actor`) after ``ended``, ``expired``
+    and ``access_ended``, and is signed out otherwise (the actor's own session ends
+    too: whoever signs out while acting as someone means to leave)."""
     now = utcnow()
     presented = sessions.presented_hash()
     with atomic():
@@ -184,7 +187,7 @@ def end(row: Impersonation, how: str) -> bool:
                 unit_id=row.unit_id,
             )
     if presented is not None and presented == row.session_hash:
-        return_to_actor(row, restore=how in ("ended", "expired"))
+        return_to_actor(row, restore=how in RETURNS)
     return ended
 
 
@@ -196,6 +199,9 @@ def return_to_actor(row: Impersonation, restore: bool = True) -> Session | None:
     own = sessions_repo.by_hash(row.actor_session_hash) if row.actor_session_hash else None
     now = utcnow()
     if not restore or own is None or now >= own.expires_at:
+        if own is not None:
+            with atomic():
+                sessions_repo.remove(own.id_hash)
         sessions.switch_to("", None)
         return None
     token, id_hash = sessions.new_id()
@@ -206,9 +212,13 @@ def return_to_actor(row: Impersonation, restore: bool = True) -> Session | None:
 
 
 def live(impersonation_id: str | None, now: datetime | None = None) -> Impersonation | None:
-    """The impersonation if it has neither ended nor reached its time limit, and its
-    acting session still exists (signing out of it, or its idle timeout, ends what
-    it issued too, even before the end is written)."""
+    """The impersonation if it has neither ended nor reached its time limit, its
+    acting session still exists (signing out, the idle timeout, blocking the target
+    end what it issued too, even before the end is written), the actor can still
+    sign in, and the target's access still grants (not suspended, removed, ended,
+    customer not blocked). The tokens of an impersonation are checked with this on
+    every use. The actor's ``impersonate`` right itself is checked at the start only;
+    the time limit bounds how long a withdrawn right keeps an impersonation going."""
     if impersonation_id is None:
         return None
     row = impersonations_repo.get(impersonation_id)
@@ -216,6 +226,12 @@ def live(impersonation_id: str | None, now: datetime | None = None) -> Impersona
     if row is None or row.ended_at is not None or now >= row.ends_at:
         return None
     if row.session_hash is None or sessions_repo.by_hash(row.session_hash) is None:
+        return None
+    actor = accounts.get(row.actor_account_id)
+    if actor is None or not actor.can_sign_in:
+        return None
+    access = impersonations_repo.access(row.access_id) if row.access_id else None
+    if access is None or not access.grants(now):
         return None
     return row
 
@@ -245,9 +261,13 @@ def enforce() -> None:
         how = "signed_out"
     else:
         actor = accounts.get(row.actor_account_id)
-        if actor is not None and actor.can_sign_in:
+        access = impersonations_repo.access(row.access_id) if row.access_id else None
+        if actor is None or not actor.can_sign_in:
+            how = "actor_blocked"
+        elif access is None or not access.grants(now):
+            how = "access_ended"
+        else:
             return
-        how = "actor_blocked"
     end(row, how)
 
 
@@ -264,6 +284,14 @@ def acting_as() -> tuple[Impersonation, str, str, str] | None:
     target = accounts.get(imp.target_account_id)
     unit = impersonations_repo.unit_names({imp.unit_id}).get(imp.unit_id, "")
     return imp, _display(actor), _display(target), unit
+
+
+def end_for_session(session_hash: str, how: str) -> None:
+    """End the impersonation whose acting session is ``session_hash``, if any (a
+    sign-out of that session: :func:`idp.interaction.sessions.end`)."""
+    row = impersonations_repo.by_session(session_hash)
+    if row is not None and row.ended_at is None:
+        end(row, how)
 
 
 def end_current() -> bool:

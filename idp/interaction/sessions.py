@@ -96,9 +96,16 @@ def current() -> Session | None:
 
 
 def end() -> None:
-    """End this browser's session (logout)."""
+    """End this browser's session (logout). A session acting as someone
+    (impersonation) ends the impersonation with it, audited, and the actor's own
+    session too."""
     token = request.cookies.get(COOKIE)
     if token:
+        row = sessions_repo.by_hash(_hash(token))
+        if row is not None and row.impersonation_id is not None:
+            from idp.interaction import impersonation  # it imports this module
+
+            impersonation.end_for_session(row.id_hash, "signed_out")
         with atomic():
             sessions_repo.remove(_hash(token))
     g.current_session = None

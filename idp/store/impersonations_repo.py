@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from idp.store.db import db, rowcount
-from idp.store.models import Grant, Impersonation, Session, Unit, utcnow
+from idp.store.models import Access, Grant, Impersonation, Session, Unit, utcnow
 
 
 def insert(row: Impersonation) -> None:
@@ -100,3 +101,10 @@ def unit_names(unit_ids: set[str]) -> dict[str, str]:
 def set_notify(unit: Unit, value: bool) -> None:
     """Stage the unit's ``notify_impersonation`` policy."""
     unit.notify_impersonation = value
+
+
+def access(access_id: str) -> Access | None:
+    """The access with this id, its unit loaded (for ``Access.grants``)."""
+    return db.session.scalars(
+        select(Access).options(joinedload(Access.unit)).where(Access.id == access_id)
+    ).first()
