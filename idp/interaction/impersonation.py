@@ -313,6 +313,9 @@ def act_for_session(session_hash: str | None) -> Impersonation | None:
     target never leaves without naming the actor."""
     if not session_hash:
         return None
+    session = sessions_repo.by_hash(session_hash)  # usually loaded by this request already
+    if session is not None and session.impersonation_id is None:
+        return None
     return impersonations_repo.by_session(session_hash)
 
 

@@ -31,9 +31,11 @@ def _hash(token: str) -> str:
 def create(
     account_id: str, amr: list[str], acr: str | None = None, auth_time: datetime | None = None
 ) -> Session:
-    """Start a new session for ``account_id``, ending the browser's previous one."""
+    """Start a new session for ``account_id``, ending the browser's previous one (and
+    the impersonation, when it acted as someone)."""
     old = request.cookies.get(COOKIE)
     if old:
+        _end_impersonation(_hash(old))
         with atomic():
             sessions_repo.remove(_hash(old))
     token = random_token(32)
@@ -95,17 +97,21 @@ def current() -> Session | None:
     return row
 
 
+def _end_impersonation(id_hash: str) -> None:
+    row = sessions_repo.by_hash(id_hash)
+    if row is not None and row.impersonation_id is not None:
+        from idp.interaction import impersonation  # it imports this module
+
+        impersonation.end_for_session(row.id_hash, "signed_out")
+
+
 def end() -> None:
     """End this browser's session (logout). A session acting as someone
     (impersonation) ends the impersonation with it, audited, and the actor's own
     session too."""
     token = request.cookies.get(COOKIE)
     if token:
-        row = sessions_repo.by_hash(_hash(token))
-        if row is not None and row.impersonation_id is not None:
-            from idp.interaction import impersonation  # it imports this module
-
-            impersonation.end_for_session(row.id_hash, "signed_out")
+        _end_impersonation(_hash(token))
         with atomic():
             sessions_repo.remove(_hash(token))
     g.current_session = None
