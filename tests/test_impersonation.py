@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -427,3 +428,24 @@ def test_suspending_the_target_mid_way_ends_it_and_its_tokens(app: Flask) -> Non
     page = web.get("/account").get_data(as_text=True)
     assert "carl@acme.example" in page and "ug-impersonation" not in page
     assert [e.details["how"] for e in events(app, "impersonation.ended")] == ["access_ended"]
+
+
+def test_idp_apply_sets_and_idp_export_shows_the_notify_policy(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    ids = world(app)
+    with app.app_context():
+        slug = units.get(ids["acme"]).slug
+    config = tmp_path / "units.yaml"
+    config.write_text(f"version: 1\nunits:\n  - slug: {slug}\n    notify_impersonation: false\n")
+    result = runner.invoke(main, ["apply", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    changes = json.loads(result.output)["changes"]
+    assert [(c["action"], c["kind"], c["fields"]) for c in changes] == [
+        ("update", "unit_policy", {"notify_impersonation": {"from": True, "to": False}})]
+    assert [e.details for e in events(app, "unit.policy")] == [{"notify_impersonation": False}]
+    exported = runner.invoke(main, ["export"])
+    assert exported.exit_code == 0, exported.output
+    assert "notify_impersonation: false" in exported.output
+    shown = runner.invoke(main, ["units", "policy", slug])
+    assert "notify_impersonation=no" in shown.output
