@@ -40,8 +40,8 @@ from idp.interaction import sessions
 from idp.mail import outbox
 from idp.rights import Actor, require_impersonation
 from idp.services import settings
-from idp.store import impersonations_repo, rights_repo, sessions_repo
-from idp.store.models import Impersonation, Session, new_id, utcnow
+from idp.store import impersonations_repo, sessions_repo
+from idp.store.models import Account, Impersonation, Session, new_id, utcnow
 from idp.store.unit_of_work import atomic
 
 MAX_REASON = 500
@@ -133,7 +133,7 @@ def start(actor: Actor, unit_id: str, access_id: str, reason: str,
              "target": target.id},
             unit_id=unit_id,
         )
-        if impersonations_repo.notify_policy(rights_repo.chain_ids(unit_id)):
+        if access.unit.notify_impersonation:  # the policy of the access's own unit
             messages.append(outbox.enqueue_email(
                 target.email, "impersonation", ui_language(target.locale),
                 {"name": target.name, "actor_name": _display(actor_row),
@@ -147,11 +147,11 @@ def start(actor: Actor, unit_id: str, access_id: str, reason: str,
     return Started(row, "/account")
 
 
-def _display(account: object | None) -> str:
+def _display(account: Account | None) -> str:
+    """A person as the banner, the dashboard and the e-mail name them."""
     if account is None:
         return "?"
-    name = getattr(account, "name", "") or ""
-    email = getattr(account, "email", "") or ""
+    name, email = account.name or "", account.email or ""
     return f"{name} <{email}>" if name and name != email else email
 
 

@@ -75,19 +75,6 @@ def for_target(account_id: str, limit: int) -> list[Impersonation]:
     ))
 
 
-def notify_policy(chain: list[str]) -> bool:
-    """The ``notify_impersonation`` of the first unit of ``chain`` (the unit, then its
-    ancestors), True when none is found."""
-    if not chain:
-        return True
-    rows = {
-        row[0]: row[1] for row in db.session.execute(
-            select(Unit.id, Unit.notify_impersonation).where(Unit.id.in_(chain))
-        )
-    }
-    return bool(rows.get(chain[0], True))
-
-
 def unit_names(unit_ids: set[str]) -> dict[str, str]:
     """The names of the units ``unit_ids``, in one query."""
     if not unit_ids:

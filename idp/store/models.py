@@ -92,8 +92,9 @@ class Unit(Base):
     # Every authorisation request for the members asks for a new code (or a new
     # upstream sign-in), whatever session exists (``idp.login.freshness``).
     fresh_code_every_sign_in: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Tell a member by e-mail when someone acted as them (impersonation, migration
-    # 0010i); the unit's or its nearest ancestor's setting counts (``idp.impersonation``).
+    # Tell a member by e-mail when someone acts as them (impersonation, migration
+    # 0010i); the setting of the unit the person's access is in counts (no
+    # inheritance: ``idp.interaction.impersonation``).
     notify_impersonation: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # A customer's own data (top-level units; issue 12): ``status`` is ``active`` or
