@@ -251,6 +251,24 @@ class Settings(BaseSettings):
         description="Bearer token that `GET /metrics` requires. Unset: `/metrics` answers "
         "loopback peers only (after `--proxy-hops`).",
     )
+    # -- passwords (issue 13, item 1; idp.factors.passwords) --
+    argon2_time_cost: int = Field(
+        3, ge=1, le=20,
+        description="Argon2id iterations for password hashes; a changed value rehashes each "
+        "password at its next successful sign-in.",
+    )
+    argon2_memory_kib: int = Field(
+        65536, ge=8192, le=4194304,
+        description="Argon2id memory per password hash, in KiB (64 MiB by default).",
+    )
+    argon2_parallelism: int = Field(
+        1, ge=1, le=16, description="Argon2id lanes per password hash."
+    )
+    password_min_length: int = Field(
+        10, ge=8, le=64,
+        description="Minimum length of a password a person chooses (generated initial "
+        "passwords have 12 characters).",
+    )
     impersonation_minutes: int = Field(
         30, ge=1, le=480,
         description="How long an impersonation (\"log in as account\") lasts at most; a "

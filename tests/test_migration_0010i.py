@@ -1,4 +1,4 @@
-"""Migration 0010i (impersonation) on a database that revision 0009s created and
+"""Migration 0010i (impersonation) on a database that revision 0010p created and
 filled, on SQLite and PostgreSQL: existing units get ``notify_impersonation`` on,
 sessions and grants get ``impersonation_id`` empty, the ``impersonations`` table
 takes a row; downgrade drops all of it and keeps the rest."""
@@ -10,7 +10,7 @@ from alembic import command
 
 from idp.store import migrate
 
-PREVIOUS = "0009s"
+PREVIOUS = "0010p"
 THIS = "0010i"
 NOW = "2026-12-06 07:00:00+00:00"
 

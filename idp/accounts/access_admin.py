@@ -130,7 +130,18 @@ def describe(row: Any) -> dict[str, Any]:
         "notifications_default": row.notifications is None, "created_at": row.created_at,
         "ends_at": row.ends_at, "last_signin_at": row.last_signin_at,
         "details_sent_at": row.details_sent_at,
+        "password_status": _password_status(row),
     }
+
+
+def _password_status(row: Any) -> str | None:
+    """The access's person's password status (a list row carries it; an ORM access
+    asks once). Never the password."""
+    if isinstance(row, Access):
+        from idp.factors import passwords
+
+        return passwords.status(row.account_id)
+    return getattr(row, "password_status", None)
 
 
 def _validated_roles(unit_id: str, roles: list[str], groups: list[str]) -> list[str]:
@@ -306,6 +317,10 @@ def _resend(row: Access, who: audit.Actor) -> Outcome:
     platform access has details to send."""
     try:
         messages = invites.stage_resend(row, who)
+        if messages is None:
+            # an active access in a unit that allows passwords: a new generated
+            # password, unless the person chose their own (idp.factors.passwords)
+            messages = invites.stage_details(row, who)
     except invites.SendLimit:
         return Outcome("refused", "too_many_invitations")
     if messages is None:
@@ -313,12 +328,33 @@ def _resend(row: Access, who: audit.Actor) -> Outcome:
     return Outcome("done", messages=tuple(messages))
 
 
+def _reset_password(row: Access, who: audit.Actor) -> Outcome:
+    """A new generated password (status ``reset_by_staff``) mailed to the person; the
+    old one stops working. Refused (``passwords_not_allowed``) unless the person may
+    use a password (:func:`idp.factors.passwords.allowed`) and this access grants in
+    a unit that allows them."""
+    from idp.factors import passwords
+
+    account = row.account
+    unit = row.unit
+    if not row.grants() or not unit.passwords_allowed:
+        return Outcome("refused", "passwords_not_allowed")
+    message = passwords.stage_reset(account, row.unit_id, unit.name, who)
+    if message is None:
+        return Outcome("refused", "passwords_not_allowed")
+    return Outcome("done", messages=(message,))
+
+
 ACTIONS: dict[str, Callable[[Access, audit.Actor], Outcome]] = {
     "suspend": _suspend,
     "reactivate": _reactivate,
     "remove": _remove,
     "resend": _resend,
+    "reset_password": _reset_password,
 }
+# Actions that act on the person behind the access as much as on the access: only an
+# actor who could grant all of the access's roles may (:func:`_may_hand_out_again`).
+ON_THE_PERSON = frozenset({"reset_password"})
 
 
 def act(actor: Actor, action: str, row: Access, who: audit.Actor | None = None) -> Outcome:
@@ -335,9 +371,12 @@ def act(actor: Actor, action: str, row: Access, who: audit.Actor | None = None) 
 
 
 def _may_hand_out_again(actor: Actor, action: str, row: Access) -> bool:
-    """Reactivating a suspended access hands its roles out again: only an actor who
-    could grant them may (:func:`_grantable`)."""
-    if action != "reactivate" or row.status != AccessStatus.SUSPENDED:
+    """Reactivating a suspended access hands its roles out again, and a password
+    reset acts on its person: only an actor who could grant those roles may
+    (:func:`_grantable`), so nobody resets the password of a stronger account."""
+    if action not in ON_THE_PERSON and (
+        action != "reactivate" or row.status != AccessStatus.SUSPENDED
+    ):
         return True
     try:
         require_grant(actor, row.unit_id, list(row.roles or []))
@@ -430,7 +469,9 @@ def bulk(actor: Actor, action: str, bounds: Filter, ids: list[str] | None,
     again: dict[tuple[str, tuple[str, ...]], bool] = {}
 
     def may_hand_out_again(row: Access) -> bool:
-        if everything or action != "reactivate" or row.status != AccessStatus.SUSPENDED:
+        if everything or (action not in ON_THE_PERSON and (
+            action != "reactivate" or row.status != AccessStatus.SUSPENDED
+        )):
             return True
         key = (row.unit_id, tuple(sorted(row.roles or [])))
         if key not in again:

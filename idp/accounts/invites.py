@@ -211,11 +211,12 @@ def _stage_invitation(
     if code is not None:
         row.sms_code_hash = hasher().hash(code, _code_purpose(row.id))
     invites_repo.add(row)
+    password = _stage_password(access, account, who)
     lang = language if language in LANGUAGES else ui_language(account.locale)
     messages = [outbox.enqueue_email(
         account.email, "invitation", lang if lang in LANGUAGES else "en",
         {"name": account.name, "unit_name": unit_name, "link": _link(token),
-         "sms": code is not None, "expires_at": row.expires_at},
+         "sms": code is not None, "expires_at": row.expires_at, "password": password},
         discard_after=row.expires_at, commit=False,
     )]
     if code is not None and account.phone_number:
@@ -231,6 +232,48 @@ def _stage_invitation(
         unit_id=access.unit_id,
     )
     return row, messages
+
+
+def _stage_password(access: Access, account: Account, who: audit.Actor) -> str | None:
+    """A generated password for the invitation or the access details when the unit
+    allows passwords (:mod:`idp.factors.passwords`) and the person has not chosen
+    their own; None otherwise. It goes only into the person's sealed outbox mail."""
+    from idp.factors import passwords
+
+    if not access.platform_access or not units.get(access.unit_id).passwords_allowed:
+        return None
+    status = passwords.generated_status(account.id)
+    if status is None:
+        return None
+    return passwords.stage_generated(account, status, who, access.unit_id)
+
+
+def stage_details(access: Access, who: audit.Actor) -> list[str] | None:
+    """Stage the access details of an ``active`` access with platform access in a
+    unit that allows passwords: a new generated password mailed to the person
+    (status ``initial``, or ``reset_by_staff`` when it was that); None when nothing
+    is due (no such access, or the person chose their own password). The caller
+    authorised ``users.manage`` in the access's unit; sets ``details_sent_at``.
+    :class:`SendLimit` (nothing staged) once the unit's hourly share is spent."""
+    account = accounts.get(access.account_id)
+    if (
+        account is None or not access.platform_access
+        or access.status != AccessStatus.ACTIVE or not account.can_sign_in
+    ):
+        return None
+    unit = units.get(access.unit_id)
+    if not unit.passwords_allowed:
+        return None
+    from idp.factors import passwords
+
+    if passwords.generated_status(account.id) is None:
+        return None
+    spend_send_budget(access.unit_id)
+    password = _stage_password(access, account, who)
+    if password is None:  # pragma: no cover - checked above
+        return None
+    access.details_sent_at = utcnow()
+    return [passwords.stage_mail(account, password, unit.name, "details")]
 
 
 def _sms_text(code: str, unit_name: str, lang: str) -> str:

@@ -65,6 +65,10 @@ class AccessOut(BaseModel):
     ends_at: datetime | None
     last_signin_at: datetime | None
     details_sent_at: datetime | None
+    password_status: Literal["initial", "reset_by_staff", "set_by_user"] | None = Field(
+        None, description="The person's password: initial (generated and sent), "
+        "reset_by_staff, set_by_user; null: none. Never the password itself",
+    )
 
 
 def _out(row: Any) -> AccessOut:
@@ -212,7 +216,7 @@ class Selection(BaseModel):
 class BulkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["suspend", "reactivate", "remove", "resend"]
+    action: Literal["suspend", "reactivate", "remove", "resend", "reset_password"]
     selection: Selection
 
 
@@ -344,6 +348,29 @@ def suspend_access(call: Call, unit_id: str, access_id: str) -> AccessOut:
 def reactivate_access(call: Call, unit_id: str, access_id: str) -> AccessOut:
     """A suspended access becomes active again with its kept roles."""
     return _act(call, unit_id, access_id, "reactivate")
+
+
+@endpoint(
+    bp, "POST", "/units/{unit_id}/accesses/{access_id}/reset-password",
+    summary="Reset the person's password", tag="accesses", response=AccessOut,
+    permission="users.manage",
+)
+def reset_password(call: Call, unit_id: str, access_id: str) -> AccessOut:
+    """A new generated password is e-mailed to the person (status `reset_by_staff`);
+    the previous one stops working at once. The answer shows the status, never the
+    password. 422 `passwords_not_allowed` unless the access is active in a unit whose
+    policy allows passwords; 403 `forbidden` when the access holds roles granting
+    permissions you do not hold here."""
+    row = _get(unit_id, access_id)
+    outcome = access_admin.act(call.actor, "reset_password", row)
+    if outcome.code == "forbidden":
+        raise Problem(403, "forbidden", "This person's roles grant permissions you do "
+                      "not hold here.")
+    if outcome.outcome == "refused":
+        raise Problem(422, outcome.code or "refused",
+                      "This access's unit does not allow passwords, or the access is "
+                      "not active.")
+    return _out(_get(unit_id, access_id))
 
 
 @endpoint(

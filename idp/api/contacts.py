@@ -20,6 +20,7 @@ from idp.accounts.invites import (
 from idp.api import bp
 from idp.api.endpoint import Call, endpoint
 from idp.api.problems import Problem, conflict, forbidden, invalid, not_found
+from idp.factors import passwords
 from idp.rights import NotPermitted
 
 
@@ -85,6 +86,10 @@ class ContactOut(BaseModel):
     notifications: list[str] | None
     details_sent_at: datetime | None
     invitation: InvitationOut | None
+    password_status: Literal["initial", "reset_by_staff", "set_by_user"] | None = Field(
+        None, description="The person's password status (initial: a generated password "
+        "went out with the invitation); null: none. Never the password itself",
+    )
 
 
 def too_many(exc: SendLimit) -> Problem:
@@ -140,6 +145,7 @@ def create_contact(call: Call, unit_id: str) -> ContactOut:
         platform_access=bool(access.platform_access), notifications=access.notifications,
         details_sent_at=access.details_sent_at,
         invitation=_invitation(made.invitation) if made.invitation is not None else None,
+        password_status=passwords.status(account.id),
     )
 
 

@@ -1,4 +1,4 @@
-"""``idp accesses list|add|update|suspend|reactivate|remove|bulk``: the accesses API
+"""``idp accesses list|add|update|suspend|reactivate|remove|bulk|reset-password``: the accesses API
 (docs/admin-api.md, "Accesses" and "Lists and bulk actions") for operators and
 scripts. The operator acts as the system (every unit); the audit log names the
 command's user (``cli:<user>``). ``--json`` prints what the API answers.
@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 
 from idp.cli.units import actor, echo_json, fail
 
-ACTIONS = ("suspend", "reactivate", "remove", "resend")
+ACTIONS = ("suspend", "reactivate", "remove", "resend", "reset_password")
 
 
 @click.group("accesses")
@@ -200,7 +200,8 @@ def _single(action: str, unit_ref: str, access_id: str, as_json: bool) -> None:
     if outcome.outcome == "refused":
         fail(as_json, outcome.code or "refused",
              "the customer's last main user must stay" if outcome.code == "last_main_user"
-             else "refused")
+             else "the unit does not allow passwords, or the access is not active"
+             if outcome.code == "passwords_not_allowed" else "refused")
     if action == "remove":
         data: dict[str, Any] = {"id": access_id, "removed": outcome.outcome == "done"}
         echo_json(data) if as_json else click.echo(f"removed {access_id}")
@@ -238,6 +239,18 @@ def reactivate_command(unit_ref: str, access_id: str, as_json: bool) -> None:
 def remove_command(unit_ref: str, access_id: str, as_json: bool) -> None:
     """Remove an access (the person's account stays)."""
     _single("remove", unit_ref, access_id, as_json)
+
+
+@accesses_group.command("reset-password")
+@click.argument("unit_ref")
+@click.argument("access_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def reset_password_command(unit_ref: str, access_id: str, as_json: bool) -> None:
+    """E-mail the person a new generated password (status reset_by_staff); the old
+    one stops working. Only in a unit that allows passwords. The password is never
+    printed."""
+    _single("reset_password", unit_ref, access_id, as_json)
 
 
 @accesses_group.command("bulk")

@@ -180,6 +180,12 @@ def delete_command(unit_ref: str, yes: bool, as_json: bool) -> None:
          "upstream SSO sign-in), whatever session exists.",
 )
 @click.option(
+    "--passwords-allowed/--no-passwords-allowed", "passwords_allowed", default=None,
+    help="Members holding an active access may also sign in with a password (e-mail "
+         "codes stay available); invitations and access details then carry a "
+         "generated initial password.",
+)
+@click.option(
     "--notify-impersonation/--no-notify-impersonation", "notify_impersonation",
     default=None,
     help="E-mail members when someone acts as them (impersonation; default on).",
@@ -187,11 +193,12 @@ def delete_command(unit_ref: str, yes: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | None,
-                   notify_impersonation: bool | None, as_json: bool) -> None:
+                   passwords_allowed: bool | None, notify_impersonation: bool | None,
+                   as_json: bool) -> None:
     """Show or change UNIT_REF's sign-in policy (TOTP second factor, a fresh code at
-    every sign-in, e-mail on impersonation; audited)."""
+    every sign-in, passwords allowed, e-mail on impersonation; audited)."""
     from idp.factors import fresh_code as fresh
-    from idp.factors import totp
+    from idp.factors import passwords, totp
     from idp.units import registry as units
 
     try:
@@ -199,6 +206,8 @@ def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | 
             totp.set_unit_policy(unit_ref, require_totp, actor())
         if fresh_code is not None:
             fresh.set_unit_policy(unit_ref, fresh_code, actor())
+        if passwords_allowed is not None:
+            passwords.set_unit_policy(unit_ref, passwords_allowed, actor())
         if notify_impersonation is not None:
             from idp.interaction import impersonation
 
@@ -206,6 +215,7 @@ def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | 
         unit = units.get(unit_ref)
         data = {"unit": unit.slug, "require_totp": bool(unit.require_totp),
                 "fresh_code_every_sign_in": bool(unit.fresh_code_every_sign_in),
+                "passwords_allowed": bool(unit.passwords_allowed),
                 "notify_impersonation": bool(unit.notify_impersonation)}
     except units.UnitError as exc:
         fail(as_json, exc.code, str(exc))
@@ -215,6 +225,7 @@ def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | 
         click.echo(f"{data['unit']}  require_totp={'yes' if data['require_totp'] else 'no'}"
                    f"  fresh_code_every_sign_in="
                    f"{'yes' if data['fresh_code_every_sign_in'] else 'no'}"
+                   f"  passwords_allowed={'yes' if data['passwords_allowed'] else 'no'}"
                    f"  notify_impersonation={'yes' if data['notify_impersonation'] else 'no'}")
 
 

@@ -21,7 +21,7 @@ from idp.config import connectors as config_connectors
 from idp.config.schema import ClientSpec, ConfigFile, RulesSpec, UnitSpec
 from idp.domains import registry as domains
 from idp.domains import rules as domain_rules
-from idp.factors import fresh_code, totp
+from idp.factors import fresh_code, passwords, totp
 from idp.interaction import impersonation
 from idp.store import connectors_repo, domains_repo, units_repo
 from idp.units import registry as units
@@ -158,6 +158,7 @@ class Planner:
             self.main.append(Change("create", "unit", spec.slug, fields, run))
             self._policy(spec, current=False)
             self._fresh_code(spec, current=False)
+            self._passwords(spec, current=False)
             self._notify_impersonation(spec, current=True)
             return
         kwargs: dict[str, Any] = {}
@@ -180,6 +181,7 @@ class Planner:
             self.main.append(Change("update", "unit", spec.slug, fields, run))
         self._policy(spec, current=bool(existing.require_totp))
         self._fresh_code(spec, current=bool(existing.fresh_code_every_sign_in))
+        self._passwords(spec, current=bool(existing.passwords_allowed))
         self._notify_impersonation(spec, current=bool(existing.notify_impersonation))
 
     def _policy(self, spec: UnitSpec, current: bool) -> None:
@@ -197,6 +199,15 @@ class Planner:
             return
         run = partial(fresh_code.set_unit_policy, spec.slug, wanted, self.actor)
         fields = {"fresh_code_every_sign_in": _diff(current, wanted)}
+        self.main.append(Change("update", "unit_policy", spec.slug, fields, run))
+
+    def _passwords(self, spec: UnitSpec, current: bool) -> None:
+        """The unit's ``passwords_allowed`` policy, after the unit exists."""
+        wanted = spec.passwords_allowed
+        if wanted is None or wanted == current:
+            return
+        run = partial(passwords.set_unit_policy, spec.slug, wanted, self.actor)
+        fields = {"passwords_allowed": _diff(current, wanted)}
         self.main.append(Change("update", "unit_policy", spec.slug, fields, run))
 
     def _notify_impersonation(self, spec: UnitSpec, current: bool) -> None:

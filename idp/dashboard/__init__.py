@@ -41,7 +41,11 @@ def _utc(value: datetime) -> datetime:
 def setup_dashboard(app: Flask) -> None:
     """Register the ``dashboard`` blueprint (with the start page at ``/``) and its
     date filters."""
-    from idp.dashboard import views, views_totp  # noqa: F401  (routes register on bp)
+    from idp.dashboard import (  # noqa: F401  (routes register on bp)
+        views,
+        views_password,
+        views_totp,
+    )
     from idp.dashboard.blueprint import bp
     from idp.dashboard.impersonation import setup_impersonation
     from idp.dashboard.landing import bp as landing

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 from idp.login.messages import MESSAGES as LOGIN_MESSAGES
+from idp.login.messages import message as login_message
 
 MESSAGES = {
     "profile_saved": _l("Your profile was saved."),
@@ -25,6 +26,24 @@ MESSAGES = {
     "join_needs_code": _l(
         "To join, sign in with a code sent to your e-mail address first."
     ),
+    # the password section (idp.dashboard.views_password)
+    "password_changed": _l("Your password was changed."),
+    "password_code_sent": _l(
+        "We sent a code to your e-mail address. Enter it with your new password."
+    ),
+    "password_wrong": _l("Your current password is not right."),
+    "password_throttled": _l(
+        "Too many attempts. Please wait 15 minutes, or change it with an e-mail code."
+    ),
+    "password_mismatch": _l("The two new passwords are not the same."),
+    "password_too_short": _l("Choose a longer password."),
+    "password_too_long": _l("This password is too long."),
+    "password_personal": _l("Do not use your e-mail address or your name as a password."),
+    "password_common": _l(
+        "This password is too common: it appears in lists of leaked passwords. "
+        "Choose another one."
+    ),
+    "password_not_allowed": _l("None of your companies allows passwords."),
 }
 
 
@@ -32,5 +51,7 @@ def message(key: str | None) -> str:
     """The text of ``key`` in the current language ("" for None or an unknown key)."""
     if not key:
         return ""
+    if key.startswith("wrong:"):
+        return login_message(key)
     text = MESSAGES.get(key) or LOGIN_MESSAGES.get(key)
     return str(text) if text is not None else ""

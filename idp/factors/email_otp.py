@@ -144,27 +144,46 @@ def requester_for(email: str, ip: str) -> Requester:
     return Requester(f"ip:{client_network.network_of(ip)}", known=False)
 
 
-def _throttled(email: str, requester: Requester) -> bool:
-    """Count this send against the limits that apply to ``requester`` and say
-    whether one is exceeded. A request refused by an earlier limit is not counted
+def _throttled(email: str, requester: Requester, scope: str = "otp") -> bool:
+    """Count this send (or, with ``scope`` ``pwd``, this password attempt,
+    :mod:`idp.factors.passwords`) against the limits that apply to ``requester`` and
+    say whether one is exceeded. A request refused by an earlier limit is not counted
     by the later ones, so one IP can use up at most its own share of an address's
-    allowance. Nothing here depends on whether ``email`` has an account."""
+    allowance. Nothing here depends on whether ``email`` has an account. Each scope
+    counts on its own: password attempts never use up an address's codes."""
     store, limits, keyed = ephemeral(), settings(), hasher()
     window = THROTTLE_WINDOW_SECONDS
     if not requester.known:
         network = requester.id.removeprefix("ip:")
-        if store.incr(f"otp-send-ip:{keyed.hash(network, 'otp-throttle')}", window) \
+        if store.incr(f"{scope}-send-ip:{keyed.hash(network, 'otp-throttle')}", window) \
                 > limits.otp_sends_per_ip:
             return True
-    pair = keyed.hash(f"{email}\x00{requester.id}", "otp-throttle")
-    if store.incr(f"otp-send-pair:{pair}", window) > limits.otp_sends_per_address:
+    if store.incr(_pair_key(email, requester, scope), window) > limits.otp_sends_per_address:
         return True
     if not requester.known:
         address = keyed.hash(email, "otp-throttle")
-        if store.incr(f"otp-send-addr:{address}", window) \
+        if store.incr(f"{scope}-send-addr:{address}", window) \
                 > limits.otp_sends_per_address_unknown:
             return True
     return False
+
+
+def _pair_key(email: str, requester: Requester, scope: str) -> str:
+    pair = hasher().hash(f"{email}\x00{requester.id}", "otp-throttle")
+    return f"{scope}-send-pair:{pair}"
+
+
+def throttled(email: str, requester: Requester, scope: str) -> bool:
+    """:func:`_throttled` for another factor's ``scope`` (the same limits and keys,
+    one home): ``pwd`` for password attempts."""
+    return _throttled(email, requester, scope)
+
+
+def forgive(email: str, requester: Requester, scope: str) -> None:
+    """Forget ``requester``'s count for ``email`` in ``scope`` (after a correct
+    password: the person's own sign-ins never throttle them; the IP and address
+    counts stay)."""
+    ephemeral().delete(_pair_key(email, requester, scope))
 
 
 def send_code(ix: Interaction, email: str, ip: str, lang: str) -> SendOutcome:

@@ -18,6 +18,8 @@ def setup_login(app: Flask) -> None:
     from idp.login import views_code, views_totp, views_wallet  # noqa: F401  (routes register on bp)
     from idp.login.blueprint import bp
     from idp.login.views_invitation import bp as invitation_bp
+    from idp.login.views_password import setup_password_login
 
+    setup_password_login(app)
     app.register_blueprint(bp)
     app.register_blueprint(invitation_bp)

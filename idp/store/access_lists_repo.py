@@ -45,11 +45,12 @@ from sqlalchemy import (
 )
 
 from idp.store.db import db
-from idp.store.models import Access, Account, Unit
+from idp.store.models import Access, Account, PasswordCredential, Unit
 
 ACCESSES = cast(Table, Access.__table__)
 ACCOUNTS = cast(Table, Account.__table__)
 UNITS = cast(Table, Unit.__table__)
+PASSWORDS = cast(Table, PasswordCredential.__table__)
 MAX_DEPTH = 12
 # Up to this many units, a list starts from the units' accesses (ix_accesses_unit_id).
 FEW_UNITS = 200
@@ -204,7 +205,10 @@ def page(f: Filter, after: tuple[str, str] | None, limit: int) -> Sequence[Row[A
     """Up to ``limit`` rows matching ``f`` after the keyset ``after`` (email, id),
     ordered by e-mail address then access id; one query."""
     joined, person, where = _from(f, True, after)
-    stmt = select(*_columns(person)).select_from(joined).where(*where)
+    # the person's password status (issue 13; one row per account at most)
+    joined = joined.outerjoin(PASSWORDS, PASSWORDS.c.account_id == ACCESSES.c.account_id)
+    stmt = select(*_columns(person), PASSWORDS.c.status.label("password_status")) \
+        .select_from(joined).where(*where)
     return db.session.execute(_ordered(stmt, person, after, limit)).all()
 
 

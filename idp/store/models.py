@@ -92,6 +92,9 @@ class Unit(Base):
     # Every authorisation request for the members asks for a new code (or a new
     # upstream sign-in), whatever session exists (``idp.login.freshness``).
     fresh_code_every_sign_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Members holding an active access may also sign in with a password
+    # (``idp.factors.passwords``; migration 0010p); e-mail codes stay available.
+    passwords_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
     # Tell a member by e-mail when someone acts as them (impersonation, migration
     # 0010i); the setting of the unit the person's access is in counts (no
     # inheritance: ``idp.interaction.impersonation``).
@@ -948,6 +951,30 @@ class AccessInvitation(Base):
     # Why it ended before use: ``revoked`` (an admin), ``replaced`` (a re-invite),
     # ``too_many_attempts`` (wrong SMS codes).
     end_reason: Mapped[str | None] = mapped_column(String(20))
+
+
+# -- Passwords (issue 13, item 1; idp.factors.passwords; migration 0010p) -------------
+
+PASSWORD_INITIAL = "initial"
+PASSWORD_RESET_BY_STAFF = "reset_by_staff"
+PASSWORD_SET_BY_USER = "set_by_user"
+
+
+class PasswordCredential(Base):
+    """An account's optional password: only its argon2id hash (PHC string, with the
+    parameters it was made with) and its status, ``initial`` (generated and mailed),
+    ``reset_by_staff`` (generated again by an administrator and mailed) or
+    ``set_by_user`` (chosen by the person). No row: the account has no password."""
+
+    __tablename__ = "password_credentials"
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    hash: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200))
 
 
 # -- Impersonation ("log in as account", issue 13 item 2; migration 0010i) ----------

@@ -1,7 +1,7 @@
 """Impersonation ("log in as account", issue 13 item 2)
 
 Revision ID: 0010i
-Revises: 0009s
+Revises: 0010p (passwords)
 Create Date: 2026-12-06 09:00:00
 
 * ``impersonations``: who acted as whom in which unit, why, from when to when, and
@@ -26,7 +26,7 @@ from alembic import op
 import idp.store.models
 
 revision = '0010i'
-down_revision = '0009s'
+down_revision = '0010p'
 branch_labels = None
 depends_on = None
 
