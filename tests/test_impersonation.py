@@ -33,6 +33,7 @@ from idp.rights import groups as rights_groups
 from idp.saml.answer import ACT_ATTRIBUTE
 from idp.saml.attributes import DEFAULT_CLAIMS, scopes_for
 from idp.saml.subject import pairwise_id
+from idp.services import settings
 from idp.store.db import db
 from idp.store.models import Account, AuditEvent, Session, utcnow
 from idp.store.unit_of_work import atomic
@@ -449,3 +450,31 @@ def test_idp_apply_sets_and_idp_export_shows_the_notify_policy(
     assert "notify_impersonation: false" in exported.output
     shown = runner.invoke(main, ["units", "policy", slug])
     assert "notify_impersonation=no" in shown.output
+
+
+def test_a_staff_processor_with_impersonate_never_reaches_a_main_user(app: Flask) -> None:
+    ids = world(app)
+    pia = oidc.make_account(app, "pia@operator.example")
+    with app.app_context():
+        staff.add("pia@operator.example")
+        staff.assign("pia@operator.example", ids["acme"], "processor",
+                     ["impersonate", "users.read", "orders.create"])  # fmt: skip
+        processor = Actor.staff(pia)
+        require_impersonation(processor, ids["ann"], ids["sales"])  # an employee: yes
+        with pytest.raises(ImpersonationRefused) as refused:
+            require_impersonation(processor, ids["mia"], ids["acme"])
+        assert refused.value.code == "outranks"
+        with pytest.raises(ImpersonationRefused):  # Carl can approve; Pia cannot
+            require_impersonation(processor, ids["carl"], ids["acme"])
+
+
+def test_an_idle_acting_session_signs_out(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = world(app)
+    with app.app_context():
+        monkeypatch.setattr(settings(), "session_idle_minutes", 5)
+    web, csrf = browser(app, ids["carl"])
+    assert start(web, csrf, ids["sales"], ids["ann_access"]).status_code == 201
+    later = utcnow() + timedelta(minutes=6)  # idle, the 30 minutes not over
+    monkeypatch.setattr(impersonation, "utcnow", lambda: later)
+    assert web.get("/account").status_code == 303  # signed out: to the login pages
+    assert [e.details["how"] for e in events(app, "impersonation.ended")] == ["signed_out"]
