@@ -269,6 +269,11 @@ class Settings(BaseSettings):
         description="Minimum length of a password a person chooses (generated initial "
         "passwords have 12 characters).",
     )
+    impersonation_minutes: int = Field(
+        30, ge=1, le=480,
+        description="How long an impersonation (\"log in as account\") lasts at most; a "
+        "request may ask for less, never more (1 to 480).",
+    )
 
     @field_validator("log_format")
     @classmethod

@@ -30,6 +30,7 @@ def setup_api(app: Flask, csrf: CSRFProtect) -> None:
         audit_log,
         contacts,
         customers,
+        impersonation,
         meta,
         staff,
     )

@@ -9,7 +9,8 @@
 * Otherwise the browser's own Unitgate session (the console): the actor is the
   signed-in person, as staff when they are one of the operator's staff members,
   else as an account. A write by session must carry the session's CSRF token in the
-  ``X-CSRF-Token`` header, so no other site can make the browser write.
+  ``X-CSRF-Token`` header, so no other site can make the browser write. A session
+  that acts as someone else (impersonation) is refused (403 ``impersonating``).
 
 What the actor may then do is decided per call by :func:`idp.rights.require`.
 """
@@ -62,7 +63,13 @@ def _from_session() -> Actor:
             "Send an access token with the scope 'admin', or sign in.",
             headers={"WWW-Authenticate": f'{REALM}, scope="{SCOPE}"'},
         )
-    _, account = login
+    row, account = login
+    if row.impersonation_id is not None:
+        # Acting as someone is for seeing what they see, not for administering as
+        # them (their admin rights would be used, and audited, under their name).
+        raise Problem(
+            403, "impersonating", "End the impersonation to use the administration API."
+        )
     if request.method not in SAFE_METHODS:
         try:
             validate_csrf(request.headers.get("X-CSRF-Token", ""))

@@ -185,12 +185,18 @@ def delete_command(unit_ref: str, yes: bool, as_json: bool) -> None:
          "codes stay available); invitations and access details then carry a "
          "generated initial password.",
 )
+@click.option(
+    "--notify-impersonation/--no-notify-impersonation", "notify_impersonation",
+    default=None,
+    help="E-mail members when someone acts as them (impersonation; default on).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | None,
-                   passwords_allowed: bool | None, as_json: bool) -> None:
+                   passwords_allowed: bool | None, notify_impersonation: bool | None,
+                   as_json: bool) -> None:
     """Show or change UNIT_REF's sign-in policy (TOTP second factor, a fresh code at
-    every sign-in, passwords allowed; audited)."""
+    every sign-in, passwords allowed, e-mail on impersonation; audited)."""
     from idp.factors import fresh_code as fresh
     from idp.factors import passwords, totp
     from idp.units import registry as units
@@ -202,10 +208,15 @@ def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | 
             fresh.set_unit_policy(unit_ref, fresh_code, actor())
         if passwords_allowed is not None:
             passwords.set_unit_policy(unit_ref, passwords_allowed, actor())
+        if notify_impersonation is not None:
+            from idp.interaction import impersonation
+
+            impersonation.set_notify_policy(unit_ref, notify_impersonation, actor())
         unit = units.get(unit_ref)
         data = {"unit": unit.slug, "require_totp": bool(unit.require_totp),
                 "fresh_code_every_sign_in": bool(unit.fresh_code_every_sign_in),
-                "passwords_allowed": bool(unit.passwords_allowed)}
+                "passwords_allowed": bool(unit.passwords_allowed),
+                "notify_impersonation": bool(unit.notify_impersonation)}
     except units.UnitError as exc:
         fail(as_json, exc.code, str(exc))
     if as_json:
@@ -214,7 +225,8 @@ def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | 
         click.echo(f"{data['unit']}  require_totp={'yes' if data['require_totp'] else 'no'}"
                    f"  fresh_code_every_sign_in="
                    f"{'yes' if data['fresh_code_every_sign_in'] else 'no'}"
-                   f"  passwords_allowed={'yes' if data['passwords_allowed'] else 'no'}")
+                   f"  passwords_allowed={'yes' if data['passwords_allowed'] else 'no'}"
+                   f"  notify_impersonation={'yes' if data['notify_impersonation'] else 'no'}")
 
 
 @units_group.group("fields")

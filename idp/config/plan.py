@@ -22,6 +22,7 @@ from idp.config.schema import ClientSpec, ConfigFile, RulesSpec, UnitSpec
 from idp.domains import registry as domains
 from idp.domains import rules as domain_rules
 from idp.factors import fresh_code, passwords, totp
+from idp.interaction import impersonation
 from idp.store import connectors_repo, domains_repo, units_repo
 from idp.units import registry as units
 
@@ -158,6 +159,7 @@ class Planner:
             self._policy(spec, current=False)
             self._fresh_code(spec, current=False)
             self._passwords(spec, current=False)
+            self._notify_impersonation(spec, current=True)
             return
         kwargs: dict[str, Any] = {}
         fields = {}
@@ -180,6 +182,7 @@ class Planner:
         self._policy(spec, current=bool(existing.require_totp))
         self._fresh_code(spec, current=bool(existing.fresh_code_every_sign_in))
         self._passwords(spec, current=bool(existing.passwords_allowed))
+        self._notify_impersonation(spec, current=bool(existing.notify_impersonation))
 
     def _policy(self, spec: UnitSpec, current: bool) -> None:
         """The unit's sign-in policy (``require_totp``), after the unit exists."""
@@ -205,6 +208,15 @@ class Planner:
             return
         run = partial(passwords.set_unit_policy, spec.slug, wanted, self.actor)
         fields = {"passwords_allowed": _diff(current, wanted)}
+        self.main.append(Change("update", "unit_policy", spec.slug, fields, run))
+
+    def _notify_impersonation(self, spec: UnitSpec, current: bool) -> None:
+        """The unit's ``notify_impersonation`` policy (default on), after the unit exists."""
+        wanted = spec.notify_impersonation
+        if wanted is None or wanted == current:
+            return
+        run = partial(impersonation.set_notify_policy, spec.slug, wanted, self.actor)
+        fields = {"notify_impersonation": _diff(current, wanted)}
         self.main.append(Change("update", "unit_policy", spec.slug, fields, run))
 
     @staticmethod

@@ -12,6 +12,7 @@ A YAML (or JSON) document; unknown keys are errors, so a typo never passes silen
         require_totp: false             # members must add a TOTP second factor
         fresh_code_every_sign_in: false # a new code (or SSO sign-in) at every sign-in
         passwords_allowed: false        # members may also sign in with a password
+        notify_impersonation: true      # e-mail members when someone acts as them
         profile_fields:
           - {name: ship_to, label: Ship-to address, required: true}
         connectors:                     # matched by name within the unit
@@ -102,6 +103,7 @@ class UnitSpec(Spec):
     require_totp: bool | None = None
     fresh_code_every_sign_in: bool | None = None
     passwords_allowed: bool | None = None
+    notify_impersonation: bool | None = None
     profile_fields: list[FieldSpec] | None = None
     connectors: list[ConnectorSpec] | None = None
     domains: list[DomainSpec] | None = None

@@ -47,6 +47,7 @@ def setup_dashboard(app: Flask) -> None:
         views_totp,
     )
     from idp.dashboard.blueprint import bp
+    from idp.dashboard.impersonation import setup_impersonation
     from idp.dashboard.landing import bp as landing
 
     app.register_blueprint(bp)
@@ -54,3 +55,4 @@ def setup_dashboard(app: Flask) -> None:
     app.add_template_filter(account_datetime, "account_datetime")
     app.add_template_filter(account_date, "account_date")
     app.add_template_filter(account_iso, "account_iso")
+    setup_impersonation(app)

@@ -14,8 +14,8 @@ from idp.accounts import invitations
 from idp.dashboard import formstate, overview, profile
 from idp.dashboard.blueprint import bp
 from idp.dashboard.messages import message
+from idp.interaction import impersonation, sessions, signed_in
 from idp.interaction import pending as interaction
-from idp.interaction import sessions, signed_in
 from idp.login.common import expired_page
 from idp.login.flow import OWN_PROTOCOL
 from idp.login.formstate import FormState
@@ -83,6 +83,7 @@ def home() -> Response:
         companies=overview.companies(account.id),
         signins=overview.signins(account.id, overview.page_number(request.args.get("page"))),
         consents=overview.consents(account.id),
+        impersonations=impersonation.history(account.id),
         invitations=invitations.open_for(account),
         fields=fields,
         profile_unit=shown.unit if shown is not None else None,

@@ -31,9 +31,11 @@ def _hash(token: str) -> str:
 def create(
     account_id: str, amr: list[str], acr: str | None = None, auth_time: datetime | None = None
 ) -> Session:
-    """Start a new session for ``account_id``, ending the browser's previous one."""
+    """Start a new session for ``account_id``, ending the browser's previous one (and
+    the impersonation, when it acted as someone)."""
     old = request.cookies.get(COOKIE)
     if old:
+        _end_impersonation(_hash(old))
         with atomic():
             sessions_repo.remove(_hash(old))
     token = random_token(32)
@@ -53,6 +55,25 @@ def create(
     g.session_cookie = token
     g.current_session = row
     return row
+
+
+def new_id() -> tuple[str, str]:
+    """A fresh session cookie value and the hash it is stored under."""
+    token = random_token(32)
+    return token, _hash(token)
+
+
+def presented_hash() -> str | None:
+    """The stored hash of the session cookie this browser sent, or None."""
+    token = request.cookies.get(COOKIE)
+    return _hash(token) if token else None
+
+
+def switch_to(token: str, row: Session | None) -> None:
+    """Make ``row`` (with cookie value ``token``) this browser's session from now on,
+    or sign the browser out (``row`` None); impersonation's start and end."""
+    g.session_cookie = token if row is not None else ""
+    g.current_session = row
 
 
 def current() -> Session | None:
@@ -76,10 +97,21 @@ def current() -> Session | None:
     return row
 
 
+def _end_impersonation(id_hash: str) -> None:
+    row = sessions_repo.by_hash(id_hash)
+    if row is not None and row.impersonation_id is not None:
+        from idp.interaction import impersonation  # it imports this module
+
+        impersonation.end_for_session(row.id_hash, "signed_out")
+
+
 def end() -> None:
-    """End this browser's session (logout)."""
+    """End this browser's session (logout). A session acting as someone
+    (impersonation) ends the impersonation with it, audited, and the actor's own
+    session too."""
     token = request.cookies.get(COOKIE)
     if token:
+        _end_impersonation(_hash(token))
         with atomic():
             sessions_repo.remove(_hash(token))
     g.current_session = None

@@ -23,7 +23,9 @@ def live_login() -> tuple[Session, Account] | None:
     account = accounts.get(row.account_id)
     if account is None or not account.can_sign_in:
         return None
-    if totp.due(account.id, list(row.amr or [])):
+    # An impersonation's session carries the actor's login; the target's TOTP policy
+    # is about the target's own factors (idp.interaction.impersonation).
+    if row.impersonation_id is None and totp.due(account.id, list(row.amr or [])):
         return None
     return row, account
 

@@ -36,6 +36,7 @@ SUBJECTS: dict[str, Callable[[], str]] = {
     "invitation": lambda: gettext("Your invitation to Unitgate"),
     "welcome": lambda: gettext("You were added as a contact"),
     "password": lambda: gettext("Your Unitgate password"),
+    "impersonation": lambda: gettext("Someone acted as you in Unitgate"),
 }
 
 

@@ -16,6 +16,8 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7636 import CodeChallenge
 
+from idp import audit
+from idp.interaction import impersonation
 from idp.oidc import codes, tokens
 from idp.oidc.models import AuthorizationCode, OAuthClient, Principal, RefreshTokenRecord
 from idp.release import claims_request, signins
@@ -43,9 +45,17 @@ def _claims_request(text: Any, client: OAuthClient) -> dict[str, Any] | None:
 
 
 def _active_principal(principal: Principal) -> Principal | None:
+    """``principal`` when its account may still sign in and, for an impersonation's
+    code or grant, the impersonation is still live (then with ``act_sub`` set): a
+    code or refresh token of an ended impersonation is ``invalid_grant``."""
     account = claims_repo.account(principal.account_id)
     if account is None or not account.can_sign_in:
         return None
+    if principal.impersonation_id is not None:
+        row = impersonation.live(principal.impersonation_id)
+        if row is None:
+            return None
+        principal.act_sub = tokens.actor_sub(row)
     return principal
 
 
@@ -91,6 +101,27 @@ class IDTokenIssuer:
         )
 
 
+def _impersonation_id(user: Principal) -> str | None:
+    """The impersonation whose acting session asks for this code (live or not: the
+    code must name it, and :func:`_active_principal` refuses it when ended)."""
+    row = impersonation.act_for_session(user.session_id_hash)
+    return row.id if row is not None else None
+
+
+def _audit_act(user: Principal, client_id: str, grant_type: str) -> None:
+    """Stage the audit event of tokens issued during an impersonation."""
+    row = impersonation.live(user.impersonation_id) if user.impersonation_id else None
+    if row is None:
+        return
+    audit.record(
+        impersonation.audit_actor(row), "impersonation.tokens_issued",
+        f"account:{row.target_account_id}",
+        {"impersonation_id": row.id, "client_id": client_id, "grant_type": grant_type,
+         "grant_id": user.grant_id, "act": {"sub": user.act_sub}},
+        unit_id=row.unit_id,
+    )
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     """RFC 6749 §4.1 with codes from :mod:`idp.oidc.codes`."""
 
@@ -119,6 +150,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 "session_id_hash": user.session_id_hash,
                 "grant_id": new_id(),
                 "claims_request": _claims_request(data.get("claims"), request.client),
+                "impersonation_id": _impersonation_id(user),
             },
         )
         released = claims_for_scopes(scope.split())
@@ -227,14 +259,17 @@ def save_token(token: dict[str, Any], request: Any) -> None:
             acr=user.acr,
             amr=list(user.amr),
             claims_request=_code_claims(request),
+            impersonation_id=user.impersonation_id,
             created_at=now,
             expires_at=now + timedelta(days=settings().refresh_token_days),
         )
         with atomic():
             grants_repo.create(grant, tokens.refresh_hash(refresh) if refresh else None)
+            _audit_act(user, grant.client_id, grant_type)
         if codes.replayed(grant.id):
             with atomic():
                 grants_repo.revoke(grant.id)
     elif grant_type == "refresh_token" and refresh:
         with atomic():
             grants_repo.add_refresh(user.grant_id, tokens.refresh_hash(refresh))
+            _audit_act(user, request.client.get_client_id(), grant_type)

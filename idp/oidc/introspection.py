@@ -49,7 +49,7 @@ class Introspection(IntrospectionEndpoint):
                 "iat": c["iat"],
                 "jti": c["jti"],
             }
-            for name in ("auth_time", "acr", "amr"):
+            for name in ("auth_time", "acr", "amr", "act"):
                 if name in c:
                     out[name] = c[name]
             return out

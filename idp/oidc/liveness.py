@@ -4,8 +4,9 @@ An access token is a self-contained JWT, so revocation is looked up at the endpo
 that accept it (userinfo, introspection): its ``jti`` must not be on the deny-list
 (RFC 7009 revocation), its grant must be live (not revoked by logout, code replay,
 refresh-token reuse or blocking, and within its absolute lifetime), and its account
-must still be allowed to sign in. Client-credentials tokens have no grant; they die
-with their client.
+must still be allowed to sign in; a grant issued during an impersonation must belong
+to a live impersonation (ended or timed out: every token dies). Client-credentials
+tokens have no grant; they die with their client.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from idp.interaction import impersonation
 from idp.oidc.verification import CLOCK_SKEW, AccessToken
 from idp.release import clients
 from idp.services import ephemeral
@@ -28,6 +30,8 @@ class LiveAccessToken:
     token: AccessToken
     grant: Grant | None
     account: Account | None
+    # The impersonator's ``sub`` when the grant was issued during an impersonation.
+    act_sub: str | None = None
 
 
 def _deny_key(jti: str) -> str:
@@ -57,4 +61,10 @@ def access_token_active(token: AccessToken) -> LiveAccessToken | None:
     account = claims_repo.account(grant.account_id)
     if account is None or not account.can_sign_in:
         return None
-    return LiveAccessToken(token, grant, account)
+    act_sub = None
+    if grant.impersonation_id is not None:  # dies with the impersonation
+        row = impersonation.live(grant.impersonation_id)
+        if row is None:
+            return None
+        act_sub = row.actor_account_id
+    return LiveAccessToken(token, grant, account, act_sub)

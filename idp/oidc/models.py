@@ -72,6 +72,10 @@ class Principal:
     unit_id: str | None = None
     session_id_hash: str | None = None
     grant_id: str | None = None
+    # An impersonation's tokens (``idp.interaction.impersonation``): its id and the
+    # ``sub`` of the actor, for the RFC 8693 ``act`` claim (set once checked live).
+    impersonation_id: str | None = None
+    act_sub: str | None = None
 
     def get_user_id(self) -> str:
         return self.account_id
@@ -119,6 +123,7 @@ class AuthorizationCode(AuthorizationCodeMixin):
             unit_id=d.get("unit_id"),
             session_id_hash=d.get("session_id_hash"),
             grant_id=d["grant_id"],
+            impersonation_id=d.get("impersonation_id"),
         )
 
 
@@ -156,4 +161,5 @@ class RefreshTokenRecord(TokenMixin):
             unit_id=g.unit_id,
             session_id_hash=g.session_id,
             grant_id=g.id,
+            impersonation_id=g.impersonation_id,
         )

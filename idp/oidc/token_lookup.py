@@ -11,6 +11,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import TokenMixin
 
+from idp.interaction import impersonation
 from idp.oidc import liveness, tokens
 from idp.oidc.models import OAuthClient, RefreshTokenRecord
 from idp.oidc.verification import MAX_TOKEN_BYTES, AccessToken, verify_access_token
@@ -50,7 +51,10 @@ class RefreshRecord(RefreshTokenRecord):
         if super().is_revoked():
             return True
         account = claims_repo.account(self.grant.account_id)
-        return account is None or not account.can_sign_in
+        if account is None or not account.can_sign_in:
+            return True
+        ended = impersonation.live(self.grant.impersonation_id) is None
+        return self.grant.impersonation_id is not None and ended
 
 
 def _access(value: str) -> AccessTokenRecord | None:

@@ -22,6 +22,7 @@ from idp.release import claims_request
 from idp.release.claims import released_claims
 from idp.services import hasher, keyring, settings
 from idp.store import claims_repo, grants_repo
+from idp.store.models import Impersonation
 
 REFRESH_PURPOSE = "refresh-token"
 ACCESS_TOKEN_ALG = "ES256"
@@ -37,6 +38,13 @@ def session_sid(session_id_hash: str | None) -> str | None:
     if not session_id_hash:
         return None
     return hasher().hash(session_id_hash, "oidc-sid")[:32]
+
+
+def actor_sub(row: Impersonation) -> str:
+    """The actor's ``sub`` for the RFC 8693 ``act`` claim: the same ``sub`` every
+    client sees for that account (Unitgate's OIDC subjects are the account id, the
+    same at every client; no pairwise subjects)."""
+    return row.actor_account_id
 
 
 def generate(
@@ -71,6 +79,8 @@ def generate(
             claims["amr"] = list(user.amr)
         if user.grant_id:
             claims["gid"] = user.grant_id
+        if user.act_sub:
+            claims["act"] = {"sub": user.act_sub}
     token: dict[str, Any] = {
         "token_type": "Bearer",
         "access_token": keyring().sign_jwt(claims, ACCESS_TOKEN_ALG, typ="at+jwt"),
@@ -133,6 +143,8 @@ def id_token(
     sid = session_sid(user.session_id_hash)
     if sid:
         claims["sid"] = sid
+    if user.act_sub:
+        claims["act"] = {"sub": user.act_sub}
     if access_token:
         claims["at_hash"] = create_half_hash(access_token, alg).decode("ascii")
     return keyring().sign_jwt(claims, alg)

@@ -63,6 +63,8 @@ def userinfo() -> Response:
             live.grant.claims_request, "userinfo", live.account, live.grant.unit_id
         )
         claims.update({k: v for k, v in extra.items() if k not in claims})
+    if live.act_sub:  # RFC 8693 §4.1: who acts as the subject (impersonation)
+        claims["act"] = {"sub": live.act_sub}
     resp = jsonify(claims)
     resp.headers["Cache-Control"] = "no-store"
     return resp

@@ -6,7 +6,17 @@ See ``docs/architecture.md`` ("Rights").
 
 from __future__ import annotations
 
-from idp.rights.authorization import SYSTEM, Actor, NotPermitted, may, permissions, require
+from idp.rights.authorization import (
+    SYSTEM,
+    Actor,
+    ImpersonationRefused,
+    NotPermitted,
+    may,
+    outranks,
+    permissions,
+    require,
+    require_impersonation,
+)
 from idp.rights.catalogue import PERMISSIONS, UnknownPermission
 from idp.rights.errors import RightsError
 
@@ -14,10 +24,13 @@ __all__ = [
     "PERMISSIONS",
     "SYSTEM",
     "Actor",
+    "ImpersonationRefused",
     "NotPermitted",
     "RightsError",
     "UnknownPermission",
     "may",
+    "outranks",
     "permissions",
     "require",
+    "require_impersonation",
 ]

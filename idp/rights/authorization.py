@@ -268,3 +268,59 @@ def visible_customers(actor: Actor) -> set[str] | None:
             if chain:
                 tops.add(chain[-1])
     return tops
+
+
+class ImpersonationRefused(NotPermitted):
+    """The actor holds ``impersonate`` but may not act as this person: ``code`` is
+    ``self`` (oneself), ``outranks`` (the person holds more rights, see
+    :func:`require_impersonation`) or ``not_a_person`` (an API client or the system:
+    impersonation needs a browser). Answered 403."""
+
+    def __init__(self, actor: Actor, unit_id: str, code: str) -> None:
+        super().__init__(actor, "impersonate", unit_id, foreign=False)
+        self.code = code
+
+
+def outranks(target_account_id: str, actor: Actor) -> bool:
+    """Whether the account ``target_account_id`` holds *more rights* than ``actor``:
+
+    - it is one of the operator's staff members (whatever its assignments), or
+    - in some unit where it holds a granting access, its permissions there
+      (:func:`permissions`, inherited ones included) are not a subset of the actor's
+      permissions in that unit, or include ``impersonate`` (nobody acts as someone
+      who could act as others in turn).
+
+    Permissions only flow down the unit tree, so comparing at the units of the
+    target's own accesses covers every unit. Cost: one :func:`permissions` pair per
+    access of the target."""
+    if rights_repo.staff_member(target_account_id) is not None:
+        return True
+    target = Actor.account(target_account_id)
+    now = utcnow()
+    for access in accesses_repo.of_account(target_account_id):
+        if not access.grants(now) or not access.roles:
+            continue
+        held = permissions(target, access.unit_id)
+        if not held:
+            continue
+        if "impersonate" in held or not held <= permissions(actor, access.unit_id):
+            return True
+    return False
+
+
+def require_impersonation(actor: Actor, target_account_id: str, unit_id: str) -> None:
+    """Return when ``actor`` may act as the account ``target_account_id``, whose
+    access is in the unit ``unit_id``: the actor is a person (account or staff), holds
+    ``impersonate`` in that unit (:func:`require`: :class:`NotPermitted`, ``foreign``
+    when the actor holds nothing there), is not the target, and the target does not
+    hold more rights (:func:`outranks`); :class:`ImpersonationRefused` otherwise.
+    Whether the target's access and account are usable is the caller's check."""
+    if actor.kind not in ("account", "staff"):
+        if actor.kind == "client":
+            require(actor, "impersonate", unit_id)  # a unit's client: 404 outside it
+        raise ImpersonationRefused(actor, unit_id, "not_a_person")
+    require(actor, "impersonate", unit_id)
+    if actor.account_id == target_account_id:
+        raise ImpersonationRefused(actor, unit_id, "self")
+    if outranks(target_account_id, actor):
+        raise ImpersonationRefused(actor, unit_id, "outranks")

@@ -13,16 +13,20 @@ from datetime import datetime
 
 from flask import Response
 
+from idp import audit
 from idp.crypto.primitives import random_token
+from idp.interaction import impersonation
 from idp.release import signins
 from idp.release.claims import released_claims
 from idp.saml import assertion, idp_metadata
-from idp.saml.attributes import to_attributes
+from idp.saml.attributes import SamlAttribute, to_attributes
+from idp.saml.constants import NAMEID_EMAIL
 from idp.saml.messages import post_value
 from idp.saml.post_form import post_form
-from idp.saml.subject import authn_context, subject_for
-from idp.store import saml_repo
-from idp.store.models import Account, SamlServiceProvider, utcnow
+from idp.saml.subject import authn_context, format_uri, pairwise_id, subject_for
+from idp.store import accounts_repo, saml_repo
+from idp.store.models import Account, Impersonation, SamlServiceProvider, utcnow
+from idp.store.unit_of_work import atomic
 
 log = logging.getLogger("idp.saml")
 
@@ -39,6 +43,23 @@ class Login:
     session_id_hash: str | None
     # The AuthnContextClassRef to state; None: derived from ``amr`` (subject.authn_context)
     authn_context: str | None = None
+
+
+ACT_ATTRIBUTE = "urn:unitgate:act:sub"
+
+
+def actor_attribute(sp: SamlServiceProvider, row: Impersonation) -> SamlAttribute:
+    """The attribute naming the impersonator (the SAML counterpart of RFC 8693
+    ``act``): ``urn:unitgate:act:sub`` (friendly name ``act``) with the actor's
+    identifier at this SP, computed as the subject's NameID is: the e-mail address
+    for SPs that use e-mail NameIDs, else the actor's persistent pairwise id at this
+    SP (also for transient NameIDs, so the SP can tell two impersonators apart)."""
+    actor = accounts_repo.get(row.actor_account_id)
+    if actor is not None and format_uri(sp) == NAMEID_EMAIL:
+        value = actor.email
+    else:
+        value = pairwise_id(row.actor_account_id, sp.entity_id)
+    return SamlAttribute(ACT_ATTRIBUTE, "act", (value,))
 
 
 def _post(sp: SamlServiceProvider, acs_url: str, xml: bytes, relay_state: str | None) -> Response:
@@ -91,6 +112,9 @@ def success(
         )
     claims = released_claims(login.account, login.scopes, login.unit_id)
     attributes = to_attributes(claims, sp.attributes or [])
+    acting = impersonation.act_for_session(login.session_id_hash)
+    if acting is not None:
+        attributes.append(actor_attribute(sp, acting))
     element = assertion.build_assertion(
         issuer=issuer,
         audience=sp.entity_id,
@@ -117,5 +141,14 @@ def success(
         encryption_method=sp.encryption_method,
     )
     released = [c for c in (sp.attributes or []) if c in claims]
+    if acting is not None:
+        with atomic():
+            audit.record(
+                impersonation.audit_actor(acting), "impersonation.assertion_issued",
+                f"account:{acting.target_account_id}",
+                {"impersonation_id": acting.id, "sp": sp.entity_id,
+                 "act": attributes[-1].values[0]},
+                unit_id=acting.unit_id,
+            )
     signins.record(login.account.id, sp.merchant_id, login.unit_id, "saml", released)
     return _post(sp, acs_url, xml, relay_state)

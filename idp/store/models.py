@@ -95,6 +95,10 @@ class Unit(Base):
     # Members holding an active access may also sign in with a password
     # (``idp.factors.passwords``; migration 0010p); e-mail codes stay available.
     passwords_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Tell a member by e-mail when someone acts as them (impersonation, migration
+    # 0010i); the setting of the unit the person's access is in counts (no
+    # inheritance: ``idp.interaction.impersonation``).
+    notify_impersonation: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # A customer's own data (top-level units; issue 12): ``status`` is ``active`` or
     # ``blocked`` (set by the operator's staff); a company has a postal ``address``
@@ -468,6 +472,9 @@ class Grant(Base):
     # The ``claims`` request parameter of the authorization (OIDC Core §5.5), as far
     # as the client may receive it (``idp.release.claims_request``); None without one.
     claims_request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The impersonation this grant was issued in (migration 0010i): its tokens carry
+    # ``act`` and die when it ends. None for the person's own sign-ins.
+    impersonation_id: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
@@ -504,6 +511,9 @@ class Session(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
+    # Set while someone acts as this session's account (migration 0010i): the
+    # :class:`Impersonation` that holds the actor's own session to return to.
+    impersonation_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class Consent(Base):
@@ -965,3 +975,38 @@ class PasswordCredential(Base):
     status: Mapped[str] = mapped_column(String(20))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(200))
+
+
+# -- Impersonation ("log in as account", issue 13 item 2; migration 0010i) ----------
+
+
+class Impersonation(Base):
+    """Someone with ``impersonate`` acting as one of a unit's people
+    (``idp.interaction.impersonation``). ``session_hash`` is the browser session
+    that acts as the target; ``actor_session_hash`` the actor's own session, kept
+    to return to. Rows stay after the end: the target's dashboard lists them."""
+
+    __tablename__ = "impersonations"
+    __table_args__ = (Index("ix_impersonations_target", "target_account_id", "started_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    access_id: Mapped[str | None] = mapped_column(
+        ForeignKey("accesses.id", ondelete="SET NULL")
+    )
+    target_account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    # ``account`` or ``staff``: the capacity the actor acted in.
+    actor_kind: Mapped[str] = mapped_column(String(20))
+    actor_account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    reason: Mapped[str] = mapped_column(String(500))
+    session_hash: Mapped[str | None] = mapped_column(String(128), index=True)
+    actor_session_hash: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ends_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    # ``ended`` (by the actor), ``expired`` (the time limit), ``signed_out``.
+    end_reason: Mapped[str | None] = mapped_column(String(20))
