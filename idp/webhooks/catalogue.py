@@ -68,11 +68,11 @@ EVENTS: dict[str, EventType] = {e.name: e for e in (
            access_id=ID, account_id=ID, unit_id=ID, source=TEXT),
     _event("signin.succeeded", "A member of the unit signed in at a merchant "
            "(an OpenID Connect or SAML relying party).",
-           account_id=ID, unit_id=ID, client_id=ID, protocol={"enum": ["oidc", "saml"]}),
+           account_id=ID, unit_id=ID, merchant_id=ID, protocol=TEXT),
     _event("consent.granted", "A member of the unit consented to release data to a "
-           "merchant.", account_id=ID, unit_id=ID, client_id=ID, scopes=NAMES),
+           "merchant.", account_id=ID, unit_id=ID, merchant_id=ID, scopes=NAMES),
     _event("consent.withdrawn", "A member of the unit withdrew a consent.",
-           account_id=ID, unit_id=ID, client_id=ID),
+           account_id=ID, unit_id=ID, merchant_id=ID),
     _event("invitation.sent", "An invitation to register was sent (or sent again).",
            invitation_id=ID, access_id=ID, account_id=ID, unit_id=ID,
            sms_required={"type": "boolean"}),
