@@ -86,7 +86,8 @@ EVENTS: dict[str, EventType] = {e.name: e for e in (
                                "deleted"]}),
     _event("ldap.synced", "An LDAP directory sync of the unit changed accounts "
            "(counts; a sync that changed nothing sends no event).",
-           directory_id=ID, unit_id=ID, created=COUNT, updated=COUNT, deactivated=COUNT),
+           directory_id=ID, unit_id=ID, created=COUNT, updated=COUNT, deactivated=COUNT,
+           reactivated=COUNT),
 )}
 
 
