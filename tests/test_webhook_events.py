@@ -226,3 +226,35 @@ def test_the_audit_export_is_resumable_json_lines(app: Flask, client: FlaskClien
                                     str(seqs[0])])
     assert out.exit_code == 0, out.output
     assert [json.loads(x)["seq"] for x in out.output.splitlines()] == seqs[1:]
+
+
+def test_a_sign_in_at_a_merchant_and_a_withdrawn_consent_are_announced(
+    app: Flask, client: FlaskClient, receiver: Receiver
+) -> None:
+    from idp.release import consent
+    from idp.rights import SYSTEM
+    from idp.webhooks import endpoints
+    from tests.support import oidc
+    from tests.support.merchants import merchant_id
+
+    ann = oidc.make_account(app)
+    unit = oidc.make_unit(app, ann, roles=["employee"])
+    with app.app_context():
+        made = endpoints.create(unit, receiver.url, ["signin.succeeded", "consent.granted",
+                                                     "consent.withdrawn"], "", SYSTEM)
+    receiver.secrets = [made.secret]
+    shop = oidc.register(app)
+    oidc.sign_in(app, client, shop, ann, unit_id=unit)
+    shop_id = merchant_id(app, shop.client_id)
+    with app.app_context():
+        consent.grant(ann, shop_id, ["openid", "email"], [])
+        assert consent.revoke(ann, shop_id) is True
+    assert delivery.deliver_due(app) >= 2
+    by_type = {r.payload["type"]: r.payload["data"] for r in receiver.got}
+    assert by_type["signin.succeeded"] == {
+        "account_id": ann, "unit_id": unit, "merchant_id": shop_id, "protocol": "oidc"}
+    assert by_type["consent.withdrawn"] == {
+        "account_id": ann, "unit_id": unit, "merchant_id": shop_id}
+    assert by_type["consent.granted"]["scopes"] == ["email", "openid"]
+    assert len(set(receiver.ids())) == len(receiver.ids()) and not receiver.rejected
+    _validate_all(client, app, receiver.got)

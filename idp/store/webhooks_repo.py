@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, and_, delete, or_, select, update
 
-from idp.store import leases
+from idp.store import commit_hooks, leases
 from idp.store.accesses_repo import main_users
 from idp.store.db import db
 from idp.store.leases import DEAD, PENDING, SENT
@@ -137,6 +137,14 @@ def set_endpoint(endpoint_id: str, values: dict[str, Any]) -> None:
     db.session.execute(
         update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).values(**values)
     )
+    commit_hooks.note_bulk_write(WebhookEndpoint)  # the per-process unit cache sees it
+
+
+def units_with_endpoints() -> frozenset[str]:
+    """Ids of the units that have at least one enabled endpoint (one query)."""
+    return frozenset(db.session.scalars(
+        select(WebhookEndpoint.unit_id).where(WebhookEndpoint.enabled.is_(True)).distinct()
+    ))
 
 
 def main_user_contacts(unit_id: str, now: datetime) -> list[tuple[str, str]]:
