@@ -28,7 +28,7 @@ from flask import Flask
 from idp import audit
 from idp.mail import outbox
 from idp.services import settings
-from idp.store import webhooks_repo
+from idp.store import unit_of_work, webhooks_repo
 from idp.store.models import WebhookAttempt, WebhookDelivery, new_id, utcnow
 from idp.store.unit_of_work import atomic
 from idp.webhooks import endpoints, signing, targets
@@ -68,11 +68,14 @@ def _attempt(row: WebhookDelivery, now: datetime) -> bool:
     # ones against replay); ``now`` only schedules.
     headers = signing.headers(endpoints.live_secrets(endpoint, now), row.id,
                               int(time.time()), row.body)
-    answer = targets.post(endpoint.url, headers, row.body, conf.webhook_timeout_seconds,
+    endpoint_id, unit_id, url = endpoint.id, endpoint.unit_id, endpoint.url
+    failing_since = endpoint.failing_since
+    unit_of_work.rollback()  # no transaction stays open during the HTTP request
+    answer = targets.post(url, headers, row.body, conf.webhook_timeout_seconds,
                           conf.webhook_allow_private)
     attempts = (row.attempts or 0) + 1
     log_row = WebhookAttempt(
-        id=new_id(), delivery_id=row.id, endpoint_id=endpoint.id, at=now,
+        id=new_id(), delivery_id=row.id, endpoint_id=endpoint_id, at=now,
         status_code=answer.status, duration_ms=answer.duration_ms,
         error=answer.error[:500] if answer.error else None,
         response=answer.body[:1000] if answer.body else None,
@@ -81,17 +84,16 @@ def _attempt(row: WebhookDelivery, now: datetime) -> bool:
         webhooks_repo.add_attempt(log_row)
         if answer.error is None:
             webhooks_repo.mark_sent(row.id, now)
-            if endpoint.failing_since is not None:
-                webhooks_repo.set_endpoint(endpoint.id, {"failing_since": None})
+            if failing_since is not None:
+                webhooks_repo.set_endpoint(endpoint_id, {"failing_since": None})
         else:
             dead = attempts >= MAX_ATTEMPTS
             webhooks_repo.mark_failed(row.id, answer.error, now + retry_delay(attempts), dead)
-            _note_failure(endpoint.id, endpoint.unit_id, endpoint.url,
-                          endpoint.failing_since, now)
+            _note_failure(endpoint_id, unit_id, url, failing_since, now)
     if answer.error is None:
-        log.info("webhook %s delivered to endpoint %s", row.id, endpoint.id)
+        log.info("webhook %s delivered to endpoint %s", row.id, endpoint_id)
         return True
-    log.warning("webhook %s to endpoint %s attempt %d failed: %s", row.id, endpoint.id,
+    log.warning("webhook %s to endpoint %s attempt %d failed: %s", row.id, endpoint_id,
                 attempts, answer.error)
     return False
 
