@@ -246,3 +246,33 @@ def test_unknown_event_types_are_refused(app: Flask, client: FlaskClient) -> Non
     resp = api.post(f"/units/{acme}/webhooks", json={
         "url": "http://127.0.0.1:9/x", "events": ["nope.nothing"]})
     assert resp.status_code == 422 and resp.get_json()["code"] == "unknown_event_type"
+
+
+def test_redirects_are_not_followed_and_the_answer_is_capped(
+    app: Flask, client: FlaskClient, receiver: Receiver
+) -> None:
+    acme = _unit(app, "acme")
+    api = api_for(app, client, "acme")
+    made = _add(api, acme, receiver.url)
+    receiver.answer = 302
+    receiver.start()
+    _emit(app, acme, 1)
+    assert delivery.deliver_due(app) == 0
+    assert len(receiver.hits) == 1  # the Location was not followed
+    log = api.get(f"/units/{acme}/webhooks/{made['id']}/deliveries").get_json()
+    attempt = log["items"][0]["log"][0]
+    assert attempt["status_code"] == 302 and attempt["error"] == "HTTP 302"
+    assert len(attempt["response"]) <= 1000
+
+
+def test_the_request_goes_to_the_checked_address_with_the_host_name_kept(
+    app: Flask, client: FlaskClient, receiver: Receiver
+) -> None:
+    acme = _unit(app, "acme")
+    api = api_for(app, client, "acme")
+    made = _add(api, acme, f"http://localhost:{receiver.port}/hooks")
+    receiver.secrets = [made["secret"]]
+    receiver.start()
+    _emit(app, acme, 1)
+    assert delivery.deliver_due(app) == 1
+    assert receiver.got[0].headers["host"] == f"localhost:{receiver.port}"

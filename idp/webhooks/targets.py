@@ -6,7 +6,7 @@ public addresses: private, loopback, link-local, multicast, reserved, unspecifie
 shared (CGNAT) addresses, IPv4 and IPv6 alike, an IPv4-mapped IPv6 address judged by
 its IPv4 address, are refused unless the operator allows them. The check runs when
 an endpoint is created or changed *and* before each delivery, and the request
-connects to the very address that was checked (the ``Host`` header and TLS SNI keep
+connects only to the addresses that were checked (the ``Host`` header and TLS SNI keep
 the name), so a DNS answer that changes between check and connect (rebinding) cannot
 redirect it.
 
@@ -79,9 +79,9 @@ def is_public(address: str) -> bool:
     )
 
 
-def resolve(target: Target, allow_private: bool) -> str:
-    """The address to connect to: every address the host resolves to must be allowed
-    (else :class:`TargetRefused`); the first one is used."""
+def resolve(target: Target, allow_private: bool) -> list[str]:
+    """The addresses to connect to, in the resolver's order: every address the host
+    resolves to must be allowed (else :class:`TargetRefused`)."""
     try:
         infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
@@ -96,7 +96,7 @@ def resolve(target: Target, allow_private: bool) -> str:
                     "private_address",
                     f"The host {target.host} resolves to a non-public address.",
                 )
-    return addresses[0]
+    return list(dict.fromkeys(addresses))[:4]  # a bounded number of connect attempts
 
 
 def check(url: str, allow_private: bool) -> Target:
@@ -106,22 +106,33 @@ def check(url: str, allow_private: bool) -> Target:
     return target
 
 
+def _connect(addresses: list[str], port: int, timeout: float | None) -> socket.socket:
+    """A connection to the first of the checked ``addresses`` that answers."""
+    error: OSError = OSError("no address")
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            error = exc
+    raise error
+
+
 class _PinnedHTTP(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, addresses: list[str], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
-        self._address = address
+        self._addresses = addresses
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _connect(self._addresses, self.port, self.timeout)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, addresses: list[str], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self._address = address
+        self._addresses = addresses
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock = _connect(self._addresses, self.port, self.timeout)
         self.sock = self._context.wrap_socket(  # type: ignore[attr-defined]
             sock, server_hostname=self.host
         )
@@ -146,11 +157,11 @@ def post(url: str, headers: dict[str, str], body: str, timeout: float,
 
     try:
         target = parse(url, allow_private)
-        address = resolve(target, allow_private)
+        addresses = resolve(target, allow_private)
     except TargetRefused as exc:
         return Answer(None, took(), f"refused: {exc.detail}", None)
     cls = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
-    conn = cls(target.host, target.port, address, timeout)
+    conn = cls(target.host, target.port, addresses, timeout)
     try:
         conn.request("POST", target.path, body=body.encode(),
                      headers={**headers, "user-agent": "Unitgate-Webhooks/1"})

@@ -36,8 +36,10 @@ class Receiver:
     port: int
     secrets: list[str]
     down: bool = False
+    answer: int | None = None  # answer this status (with a Location) instead of verifying
     got: list[Received] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    hits: list[dict[str, str]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -56,6 +58,13 @@ class Receiver:
                     self.wfile.write(b"maintenance")
                     return
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                if receiver.answer is not None:
+                    receiver.hits.append(headers)
+                    self.send_response(receiver.answer)
+                    self.send_header("Location", receiver.url + "/elsewhere")
+                    self.end_headers()
+                    self.wfile.write(b"x" * 100_000)
+                    return
                 try:
                     payload = {}
                     for secret in receiver.secrets:
