@@ -276,3 +276,23 @@ def test_the_request_goes_to_the_checked_address_with_the_host_name_kept(
     _emit(app, acme, 1)
     assert delivery.deliver_due(app) == 1
     assert receiver.got[0].headers["host"] == f"localhost:{receiver.port}"
+
+
+def test_the_delivery_loop_sends_in_the_background(
+    app: Flask, client: FlaskClient, receiver: Receiver
+) -> None:
+    import time
+
+    acme = _unit(app, "acme")
+    made = _add(api_for(app, client, "acme"), acme, receiver.url)
+    receiver.secrets = [made["secret"]]
+    receiver.start()
+    loop = delivery.start_delivery_thread(app, interval=0.1)
+    try:
+        _emit(app, acme, 2)
+        deadline = time.monotonic() + 10
+        while len(receiver.got) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        loop.stop()
+    assert len(set(receiver.ids())) == 2 and not receiver.rejected
