@@ -296,3 +296,45 @@ def test_the_delivery_loop_sends_in_the_background(
     finally:
         loop.stop()
     assert len(set(receiver.ids())) == 2 and not receiver.rejected
+
+
+def test_a_receiver_that_drips_its_answer_is_cut_off(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The timeout bounds the whole exchange, not each read."""
+    import socket as sockets
+    import threading
+    import time
+
+    server = sockets.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = server.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        while not stop.is_set():
+            try:
+                conn.sendall(b"X-Slow: y\r\n")
+            except OSError:
+                break
+            time.sleep(0.2)
+        conn.close()
+
+    threading.Thread(target=drip, daemon=True).start()
+    app.extensions["unitgate"].settings.webhook_timeout_seconds = 1.0
+    acme = _unit(app, "acme")
+    api = api_for(app, client, "acme")
+    made = _add(api, acme, f"http://127.0.0.1:{server.getsockname()[1]}/")
+    _emit(app, acme, 1)
+    started = time.monotonic()
+    try:
+        assert delivery.deliver_due(app) == 0
+    finally:
+        stop.set()
+        server.close()
+    assert time.monotonic() - started < 5
+    log = api.get(f"/units/{acme}/webhooks/{made['id']}/deliveries").get_json()
+    assert log["items"][0]["log"][0]["status_code"] is None

@@ -140,6 +140,20 @@ def set_endpoint(endpoint_id: str, values: dict[str, Any]) -> None:
     commit_hooks.note_bulk_write(WebhookEndpoint)  # the per-process unit cache sees it
 
 
+def disable_failing(endpoint_id: str, failing_since: datetime) -> bool:
+    """Disable the endpoint as ``failing`` if it is still enabled and still failing
+    since ``failing_since`` (no success came in between on another node); True when
+    this call disabled it."""
+    result = db.session.execute(
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.enabled.is_(True),
+               WebhookEndpoint.failing_since == failing_since)
+        .values(enabled=False, disabled_reason="failing")
+    )
+    commit_hooks.note_bulk_write(WebhookEndpoint)
+    return bool(getattr(result, "rowcount", 0))
+
+
 def units_with_endpoints() -> frozenset[str]:
     """Ids of the units that have at least one enabled endpoint (one query)."""
     return frozenset(db.session.scalars(

@@ -109,9 +109,8 @@ def _note_failure(
     days = settings().webhook_disable_after_days
     if now - failing_since < timedelta(days=days):
         return
-    webhooks_repo.set_endpoint(
-        endpoint_id, {"enabled": False, "disabled_reason": "failing"}
-    )
+    if not webhooks_repo.disable_failing(endpoint_id, failing_since):
+        return  # a success or another node's attempt came first
     audit.record(audit.Actor.system("webhooks"), "webhook.disabled", endpoint_id,
                  {"failing_since": failing_since.isoformat()}, unit_id=unit_id)
     name = webhooks_repo.unit_name(unit_id)

@@ -17,10 +17,12 @@ failed attempt).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -162,14 +164,35 @@ def post(url: str, headers: dict[str, str], body: str, timeout: float,
         return Answer(None, took(), f"refused: {exc.detail}", None)
     cls = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
     conn = cls(target.host, target.port, addresses, timeout)
+    # The socket timeout bounds each read; this timer bounds the whole exchange (a
+    # receiver that drips its answer a byte at a time is cut off).
+    cut = threading.Event()
+    deadline = threading.Timer(timeout, _cut, (conn, cut))
+    deadline.daemon = True
     try:
+        conn.connect()
+        deadline.start()
         conn.request("POST", target.path, body=body.encode(),
                      headers={**headers, "user-agent": "Unitgate-Webhooks/1"})
         resp = conn.getresponse()
         text = resp.read(MAX_RESPONSE_BYTES).decode("utf-8", "replace")
+        if cut.is_set():  # what came was cut short: no answer
+            return Answer(None, took(), f"timed out after {timeout:g} s", None)
         error = None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
         return Answer(resp.status, took(), error, text[:1000])
     except (OSError, http.client.HTTPException) as exc:
+        if cut.is_set():
+            return Answer(None, took(), f"timed out after {timeout:g} s", None)
         return Answer(None, took(), f"{type(exc).__name__}: {exc}"[:500], None)
     finally:
+        deadline.cancel()
         conn.close()
+
+
+def _cut(conn: http.client.HTTPConnection, cut: threading.Event) -> None:
+    """End an exchange that ran out of time (its reads end at once)."""
+    cut.set()
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
