@@ -338,3 +338,18 @@ def test_a_receiver_that_drips_its_answer_is_cut_off(
     assert time.monotonic() - started < 5
     log = api.get(f"/units/{acme}/webhooks/{made['id']}/deliveries").get_json()
     assert log["items"][0]["log"][0]["status_code"] is None
+
+
+def test_the_secret_is_never_kept_for_an_idempotent_replay(
+    app: Flask, client: FlaskClient
+) -> None:
+    acme = _unit(app, "acme")
+    api = api_for(app, client, "acme")
+    key = {"Idempotency-Key": "create-hook-1"}
+    body = {"url": "http://127.0.0.1:9/x"}
+    first = api.post(f"/units/{acme}/webhooks", json=body, headers=key)
+    assert first.status_code == 201 and first.get_json()["secret"]
+    again = api.post(f"/units/{acme}/webhooks", json=body, headers=key)
+    assert again.status_code == 409 and again.get_json()["code"] == "secret_not_replayed"
+    assert first.get_json()["secret"] not in again.get_data(as_text=True)
+    assert len(api.get(f"/units/{acme}/webhooks").get_json()["items"]) == 1

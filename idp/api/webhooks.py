@@ -13,7 +13,7 @@ from flask import Response, stream_with_context
 from pydantic import BaseModel, ConfigDict, Field
 
 from idp import audit
-from idp.api import bp, pages
+from idp.api import bp, idempotency, pages
 from idp.api.endpoint import Call, endpoint
 from idp.api.pages import Page, PageQuery
 from idp.api.problems import invalid, not_found
@@ -141,12 +141,14 @@ def get_event_schema(call: Call) -> EventCatalogueOut:
 
 @endpoint(bp, "POST", "/units/{unit_id}/webhooks", summary="Add a webhook endpoint",
           tag="webhooks", body=WebhookIn, response=WebhookCreatedOut, status=201,
-          permission="webhooks.manage")
+          permission="webhooks.manage", extra_statuses=(409,))
 def create_webhook(call: Call, unit_id: str) -> WebhookCreatedOut:
     """Adds an enabled endpoint. The answer carries its signing `secret` — the only
-    time it is shown. A URL that is not https://, or whose host resolves to a private,
+    time it is shown (a repeat with the same `Idempotency-Key` gets 409
+    `secret_not_replayed`). A URL that is not https://, or whose host resolves to a private,
     loopback, link-local or otherwise non-public address, is refused (422)."""
     body: WebhookIn = call.body
+    idempotency.secret_answer()
     try:
         made = hooks.create(unit_id, body.url, body.events, body.description, call.actor)
     except EndpointRefused as exc:
@@ -205,12 +207,13 @@ def delete_webhook(call: Call, unit_id: str, webhook_id: str) -> None:
 
 @endpoint(bp, "POST", "/units/{unit_id}/webhooks/{webhook_id}/rotate-secret",
           summary="Rotate the signing secret", tag="webhooks", response=SecretOut,
-          permission="webhooks.manage")
+          permission="webhooks.manage", extra_statuses=(409,))
 def rotate_webhook_secret(call: Call, unit_id: str, webhook_id: str) -> SecretOut:
     """A new secret, shown only now. Until `rotation_overlap_until`
     (`IDP_WEBHOOK_ROTATION_OVERLAP_HOURS`, 24 h by default) every delivery is signed
     with both, so the receiver can switch without losing an event."""
     row = _endpoint(unit_id, webhook_id)
+    idempotency.secret_answer()
     secret = hooks.rotate(row, call.actor)
     assert row.previous_secret_until is not None
     return SecretOut(secret=secret, rotation_overlap_until=row.previous_secret_until)
