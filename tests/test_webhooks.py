@@ -353,3 +353,20 @@ def test_the_secret_is_never_kept_for_an_idempotent_replay(
     assert again.status_code == 409 and again.get_json()["code"] == "secret_not_replayed"
     assert first.get_json()["secret"] not in again.get_data(as_text=True)
     assert len(api.get(f"/units/{acme}/webhooks").get_json()["items"]) == 1
+
+
+def test_finished_deliveries_are_pruned_after_thirty_days(
+    app: Flask, client: FlaskClient, receiver: Receiver
+) -> None:
+    acme = _unit(app, "acme")
+    api = api_for(app, client, "acme")
+    made = _add(api, acme, receiver.url)
+    receiver.secrets = [made["secret"]]
+    receiver.start()
+    _emit(app, acme, 2)
+    assert delivery.deliver_due(app) == 2
+    _emit(app, acme, 1)  # still pending: kept whatever its age
+    assert delivery.prune(app, utcnow() + timedelta(days=29)) == 0
+    assert delivery.prune(app, utcnow() + timedelta(days=31)) == 2
+    left = api.get(f"/units/{acme}/webhooks/{made['id']}/deliveries").get_json()["items"]
+    assert [d["status"] for d in left] == ["pending"]

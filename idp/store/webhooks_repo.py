@@ -173,3 +173,18 @@ def main_user_contacts(unit_id: str, now: datetime) -> list[tuple[str, str]]:
 def unit_name(unit_id: str) -> str:
     unit = db.session.get(Unit, unit_id)
     return unit.name if unit is not None else unit_id
+
+
+def prune(cutoff: datetime, limit: int) -> int:
+    """Stage the deletion of up to ``limit`` finished deliveries (sent or dead) whose
+    last attempt was before ``cutoff``, with their attempt log; how many."""
+    ids = list(db.session.scalars(
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.status.in_((SENT, DEAD)),
+               WebhookDelivery.next_attempt_at < cutoff)
+        .limit(limit)
+    ))
+    if ids:
+        db.session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
+        db.session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+    return len(ids)

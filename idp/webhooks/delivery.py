@@ -13,6 +13,8 @@ POSTed by any node, with exponential back-off.
   ``IDP_WEBHOOK_DISABLE_AFTER_DAYS`` is disabled and the unit's main users get an
   e-mail (through the mail outbox); its due deliveries wait, ``dead``, for a
   redelivery by hand.
+* Finished deliveries (sent or dead) and their log are deleted after :data:`KEEP`
+  (30 days) by the loop, a bounded batch every ten minutes.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ MAX_ATTEMPTS = 16
 RETRY_BASE_SECONDS = 5
 RETRY_MAX_SECONDS = 6 * 3600
 LEASE = timedelta(minutes=2)
+KEEP = timedelta(days=30)  # finished deliveries and their log are kept this long
+PRUNE_BATCH = 500
+PRUNE_EVERY_SECONDS = 600.0
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -53,6 +58,13 @@ def deliver_due(app: Flask, limit: int = 50, now: datetime | None = None) -> int
     with app.app_context():
         now = now or utcnow()
         return sum(_attempt(row, now) for row in webhooks_repo.claim_due(now, limit, LEASE))
+
+
+def prune(app: Flask, now: datetime | None = None) -> int:
+    """Delete finished deliveries (sent or dead) older than :data:`KEEP` with their
+    attempt log, at most :data:`PRUNE_BATCH` per call; how many."""
+    with app.app_context(), atomic():
+        return webhooks_repo.prune((now or utcnow()) - KEEP, PRUNE_BATCH)
 
 
 def _attempt(row: WebhookDelivery, now: datetime) -> bool:
@@ -141,8 +153,12 @@ def start_delivery_thread(app: Flask, interval: float = 2.0, limit: int = 20) ->
     stop_event = threading.Event()
 
     def loop() -> None:
+        pruned_at = 0.0
         while not stop_event.is_set():
             try:
+                if time.monotonic() - pruned_at > PRUNE_EVERY_SECONDS:
+                    pruned_at = time.monotonic()
+                    prune(app)
                 if deliver_due(app, limit) >= limit:
                     continue
             except Exception:
