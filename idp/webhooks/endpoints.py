@@ -117,12 +117,14 @@ def update(
     """Change the URL, the event types (``events_given``; empty or None: all), the
     description or the state. Enabling again clears the failure record."""
     require(actor, PERMISSION, row.unit_id)
-    changed: list[str] = []
-    if url is not None and url != row.url:
-        row.url = _checked_url(url)
+    new_url = _checked_url(url) if url is not None and url != row.url else None
+    new_events = _checked_events(events) if events_given else None
+    changed: list[str] = []  # everything is checked before anything changes
+    if new_url is not None:
+        row.url = new_url
         changed.append("url")
     if events_given:
-        row.events = _checked_events(events)
+        row.events = new_events
         changed.append("events")
     if description is not None:
         row.description = description[:500]
