@@ -274,6 +274,28 @@ class Settings(BaseSettings):
         description="How long an impersonation (\"log in as account\") lasts at most; a "
         "request may ask for less, never more (1 to 480).",
     )
+    webhook_allow_private: bool = Field(
+        False,
+        description="Allow webhook receivers on private, loopback and link-local addresses "
+        "and plain `http://` URLs (tests, receivers inside the operator's network).",
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="Time allowed for one webhook delivery attempt."
+    )
+    webhook_rotation_overlap_hours: float = Field(
+        24.0,
+        ge=0,
+        le=24 * 30,
+        description="After a webhook secret rotation the previous secret signs as well "
+        "for this many hours.",
+    )
+    webhook_disable_after_days: float = Field(
+        5.0,
+        gt=0,
+        le=90,
+        description="A webhook endpoint whose deliveries failed without a success for "
+        "this many days is disabled, and the unit's main users are told by e-mail.",
+    )
 
     @field_validator("log_format")
     @classmethod

@@ -27,8 +27,12 @@ ALLOWED_COMMITS: dict[str, str] = {
 # The claims committed on their own (module, function): a conditional write that only
 # one concurrent caller wins and that must be durable before the caller acts on it.
 CLAIMS: dict[tuple[str, str], str] = {
-    ("idp.store.outbox_repo", "claim"): "lease one message before the SMTP hand-over",
-    ("idp.store.outbox_repo", "claim_due"): "lease due messages before the SMTP hand-over",
+    ("idp.store.leases", "claim"): (
+        "lease one outbox message or webhook delivery before the SMTP or HTTP hand-over"
+    ),
+    ("idp.store.leases", "claim_due"): (
+        "lease due outbox messages or webhook deliveries before the hand-over"
+    ),
     ("idp.store.totp_repo", "claim_step"): "accept a TOTP time step at most once",
     ("idp.store.grants_repo", "claim_refresh"): "redeem a refresh token at most once",
     ("idp.store.saml_repo", "remember_participant"): (

@@ -26,8 +26,9 @@ from idp import audit
 from idp.accounts import field_owners
 from idp.provisioning.errors import InvalidValue
 from idp.store import accesses_repo, grants_repo
-from idp.store.models import Access, AccessStatus, utcnow
+from idp.store.models import Access, AccessStatus, new_id, utcnow
 from idp.store.unit_of_work import Conflict, atomic
+from idp.webhooks import emit
 
 __all__ = [
     "Access",
@@ -51,6 +52,13 @@ __all__ = [
     "suspend",
     "would_drop_main_user",
 ]
+
+
+def _announce(event_type: str, row: Access, actor: audit.Actor | str, **extra: Any) -> None:
+    """Stage the webhook event of an access change (in the change's transaction)."""
+    data: dict[str, Any] = {"access_id": row.id, "account_id": row.account_id,
+                            "unit_id": row.unit_id, "source": audit.as_actor(actor).kind}
+    emit(unit_id=row.unit_id, event_type=event_type, data={**data, **extra})
 
 
 def granting(rows: Iterable[Access], now: datetime | None = None) -> list[Access]:
@@ -83,6 +91,7 @@ def create(
     records its own). The caller commits; a duplicate (account, unit) fails there."""
     who = audit.as_actor(actor)
     row = Access(
+        id=new_id(),
         account_id=account_id,
         unit_id=unit_id,
         roles=list(roles),
@@ -95,6 +104,8 @@ def create(
     if event:
         audit.record(actor, event, account_id,
                      {"unit_id": unit_id, "status": status.value, "roles": sorted(row.roles)})
+    _announce("access.created", row, actor, status=status.value, roles=sorted(row.roles),
+              platform_access=row.platform_access is not False)
     return row
 
 
@@ -211,6 +222,10 @@ def _set_status(
     row.status = status.value
     change = {"unit_id": unit_id, "from": old, "to": status.value, **(details or {})}
     audit.record(actor, action, account_id, change)
+    if status == AccessStatus.SUSPENDED:
+        _announce("access.suspended", row, actor)
+    else:
+        _announce("access.updated", row, actor, status=status.value, changed=["status"])
     return True
 
 
@@ -267,6 +282,7 @@ def set_end(
     row.ends_at = ends_at
     audit.record(actor, "access.end_set", account_id,
                  {"unit_id": unit_id, "ends_at": ends_at.isoformat() if ends_at else None})
+    _announce("access.updated", row, actor, status=row.status, changed=["ends_at"])
     return True
 
 
@@ -280,6 +296,7 @@ def remove(
     accesses_repo.delete(row)
     accesses_repo.flush()  # gone before anything else staged (a new access) is inserted
     audit.record(actor, "access.removed", account_id, {"unit_id": unit_id})
+    _announce("access.removed", row, actor)
     return True
 
 
@@ -436,4 +453,5 @@ def set_settings(
     if changed:
         details["changed"] = changed
         audit.record(actor, "access.updated", row.account_id, details)
+        _announce("access.updated", row, actor, status=row.status, changed=changed)
     return changed

@@ -53,6 +53,7 @@ from idp.sms.outbox import enqueue_sms
 from idp.store import invites_repo, unit_of_work
 from idp.store.models import Access, AccessInvitation, AccessStatus, Account, new_id, utcnow
 from idp.units import registry as units
+from idp.webhooks import emit
 
 ALPHABET = "ACDEFGHJKLMNPQRTUVWXY34679"
 CODE_LENGTH = 8
@@ -231,6 +232,9 @@ def _stage_invitation(
          "replaced": replaced},
         unit_id=access.unit_id,
     )
+    emit(unit_id=access.unit_id, event_type="invitation.sent", data={
+        "invitation_id": row.id, "access_id": access.id, "account_id": account.id,
+        "unit_id": access.unit_id, "sms_required": code is not None})
     return row, messages
 
 
@@ -427,6 +431,10 @@ def revoke(account_id: str, unit_id: str, actor: Actor) -> bool:
         if ended:
             audit.record(audit_actor(actor), "invitation.revoked", account_id,
                          {"unit_id": unit_id}, unit_id=unit_id)
+            latest = invites_repo.latest_for_access(access.id)
+            emit(unit_id=unit_id, event_type="invitation.revoked", data={
+                "invitation_id": latest.id if latest is not None else "",
+                "access_id": access.id, "account_id": account_id, "unit_id": unit_id})
     return bool(ended)
 
 
@@ -554,6 +562,9 @@ def accept(token: str, code: str | None) -> Accepted:
             audit.record(who, "invitation.accepted", account.id,
                          {"unit_id": unit_id, "invitation": row.id,
                           "sms": row.sms_code_hash is not None}, unit_id=unit_id)
+            emit(unit_id=unit_id, event_type="invitation.accepted", data={
+                "invitation_id": row.id, "access_id": row.access_id,
+                "account_id": account.id, "unit_id": unit_id})
     except _Gone:
         return Accepted(open_link(token).status)
     except _NotInvited:

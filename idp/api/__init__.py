@@ -34,9 +34,15 @@ def setup_api(app: Flask, csrf: CSRFProtect) -> None:
         meta,
         staff,
     )
+    _more_routes()
     from idp.api.endpoint import segment_converter
 
     app.url_map.converters["segment"] = segment_converter()
     csrf.exempt(bp)
     if "api" not in app.blueprints:
         app.register_blueprint(bp)
+
+
+def _more_routes() -> None:
+    """Endpoint modules added after the list in :func:`setup_api` (imported there)."""
+    from idp.api import webhooks  # noqa: F401 - declares the webhook and export endpoints

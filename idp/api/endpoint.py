@@ -87,6 +87,7 @@ class Endpoint:
     description: str = ""
     operation_id: str = ""
     extra_statuses: tuple[int, ...] = field(default=())
+    media_type: str = "application/json"
 
 
 REGISTRY: list[Endpoint] = []
@@ -221,6 +222,8 @@ def _body(model: type[BaseModel]) -> BaseModel:
 
 
 def _serialise(declared: Any, result: Any, status: int) -> Response:
+    if isinstance(result, Response):  # a streamed answer (media_type not JSON)
+        return result
     if status == 204 or declared is None:
         return Response(status=204)
     if isinstance(result, BaseModel):
@@ -273,6 +276,7 @@ def endpoint(
     status: int = 200,
     permission: str | None = None,
     extra_statuses: tuple[int, ...] = (),
+    media_type: str = "application/json",
 ) -> Callable[[F], F]:
     """Declare ``handler(call, **path_params)`` as ``method path`` (see the module).
     The handler returns a model (or a list of them) matching ``response``, or None
@@ -293,6 +297,7 @@ def endpoint(
             description=(handler.__doc__ or "").strip(),
             operation_id=handler.__name__,
             extra_statuses=extra_statuses,
+            media_type=media_type,
         )
         if any(e.operation_id == ep.operation_id for e in REGISTRY):
             raise ValueError(f"two endpoints named {ep.operation_id}")

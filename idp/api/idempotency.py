@@ -24,9 +24,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, request
+from flask import Response, g, request
 
 from idp.api.problems import Problem
+from idp.api.problems import response as problem_response
 from idp.rights import Actor
 from idp.services import ephemeral
 
@@ -35,6 +36,14 @@ TTL = 24 * 3600
 LOCK_TTL = 300  # longer than the longest request: a bulk action over 10^5 accesses
 KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_SECRET_ANSWER = "unitgate_idempotency_secret_answer"
+
+
+def secret_answer() -> None:
+    """Mark this request's answer as showing a secret (a webhook's signing secret):
+    it is not kept for replay, and a repeat with the same key gets 409
+    ``secret_not_replayed`` instead of the secret again."""
+    g.setdefault(_SECRET_ANSWER, True)
 
 
 def _fingerprint() -> str:
@@ -81,14 +90,24 @@ def run(actor: Actor, handler: Callable[[], Response]) -> Response:
     if response.status_code >= 500:
         store.delete(skey)
         return response
+    if g.get(_SECRET_ANSWER):
+        # An answer that shows a secret once is never stored: a repeat is refused.
+        refused = problem_response(Problem(
+            409, "secret_not_replayed",
+            "This request was carried out and its answer showed a secret, which is not "
+            "shown again. Rotate the secret to get a new one.",
+        ))
+        response_to_keep = refused
+    else:
+        response_to_keep = response
     store.put(
         skey,
         {
             "state": "done",
             "fp": fingerprint,
-            "status": response.status_code,
-            "mimetype": response.mimetype,
-            "body": response.get_data(as_text=True),
+            "status": response_to_keep.status_code,
+            "mimetype": response_to_keep.mimetype,
+            "body": response_to_keep.get_data(as_text=True),
         },
         TTL,
     )

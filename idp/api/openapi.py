@@ -86,7 +86,7 @@ def _operation(ep: Endpoint, refs: Any, schemas: dict[str, Any]) -> dict[str, An
     else:
         responses[str(ep.status)] = {
             "description": DESCRIPTIONS.get(ep.status, "OK"),
-            "content": {"application/json": {"schema": _schema_ref(ep.response, refs)}},
+            "content": {ep.media_type: {"schema": _schema_ref(ep.response, refs)}},
         }
     for status in sorted({*COMMON_STATUSES, *ep.extra_statuses}):
         responses[str(status)] = {

@@ -127,3 +127,8 @@ main.add_command(accesses_group)
 from idp.cli.migrate import migrate_command  # noqa: E402
 
 main.add_command(migrate_command)
+
+from idp.cli.webhooks import exports_group, webhooks_group  # noqa: E402
+
+main.add_command(webhooks_group)
+main.add_command(exports_group)

@@ -48,3 +48,26 @@ def list_command(unit_ref: str | None, cursor: int, limit: int, as_json: bool) -
             f"{row.action}\t{row.target or '-'}\t{details}"
         )
     click.echo(f"next cursor: {next_cursor}", err=True)
+
+
+@audit_group.command("export")
+@click.option("--unit", "unit_ref", default=None,
+              help="Only the events of this business unit and its sub-units.")
+@click.option("--after", "cursor", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Only events with a sequence number above this cursor.")
+@with_appcontext
+def export_command(unit_ref: str | None, cursor: int) -> None:
+    """Every committed event after --after as JSON Lines on stdout (for a SIEM). Each
+    line carries its `seq`: resume with --after set to the last line's seq."""
+    unit_ids = None
+    if unit_ref is not None:
+        found = units.find(unit_ref)
+        unit_id = found.id if found is not None else unit_ref  # events outlive units
+        unit_ids = {unit_id, *units.descendant_ids(unit_id)}
+    while True:
+        rows = audit.search(cursor, audit.MAX_PAGE, unit_ids)
+        for row in rows:
+            click.echo(json.dumps(audit.describe(row), separators=(",", ":")))
+        if len(rows) < audit.MAX_PAGE:
+            return
+        cursor = rows[-1].seq

@@ -52,6 +52,9 @@ def _post_worker_init(worker: Any) -> None:
     from idp.domains.scheduler import start_domain_scheduler
 
     start_domain_scheduler(worker.wsgi)  # domain re-checks; one process at a time checks
+    from idp.webhooks.delivery import start_delivery_thread as start_webhooks
+
+    start_webhooks(worker.wsgi)  # webhook deliveries, leased like the outbox
     worker.log.info(
         "worker %s ready%s", worker.pid, " (outbox delivery running)" if started else ""
     )

@@ -52,6 +52,7 @@ from idp.services import ephemeral
 from idp.store import ldap_repo, unit_of_work
 from idp.store.models import LdapDirectory, new_id, utcnow
 from idp.store.unit_of_work import atomic
+from idp.webhooks import emit
 
 __all__ = [
     "MASS_DEACTIVATION_FLOOR",
@@ -158,6 +159,11 @@ def sync(
                 unit_id=directory.unit_id,
             )
             ldap_repo.save_run(directory.id, utcnow(), summary.as_dict())
+            if summary.created or summary.updated or summary.deactivated or summary.reactivated:
+                emit(unit_id=directory.unit_id, event_type="ldap.synced", data={
+                    "directory_id": directory.id, "unit_id": directory.unit_id,
+                    "created": summary.created, "updated": summary.updated,
+                    "deactivated": summary.deactivated, "reactivated": summary.reactivated})
     metrics.count(metrics.LDAP, "sync", "dry_run" if dry_run else "done")
     return summary
 

@@ -37,6 +37,7 @@ SUBJECTS: dict[str, Callable[[], str]] = {
     "welcome": lambda: gettext("You were added as a contact"),
     "password": lambda: gettext("Your Unitgate password"),
     "impersonation": lambda: gettext("Someone acted as you in Unitgate"),
+    "webhook_disabled": lambda: gettext("A webhook was switched off"),
 }
 
 

@@ -73,6 +73,7 @@ from idp.provisioning.errors import (
 from idp.store import grants_repo, scim_repo
 from idp.store.models import Access, AccessStatus, Account, ScimUser, new_id
 from idp.store.predicates import Predicate
+from idp.webhooks import emit
 
 ACTIVE = accounts.Status.ACTIVE
 DEACTIVATED = accounts.Status.DEACTIVATED
@@ -96,6 +97,14 @@ class Actor:
 
     source: str
     name: audit.Actor | str
+
+
+def _announce(unit_id: str, account_id: str, actor: Actor, operation: str) -> None:
+    """Stage the ``scim.changed`` webhook event of a SCIM client's change (in its
+    transaction); LDAP syncs announce their run instead (``ldap.synced``)."""
+    if actor.source == "scim":
+        emit(unit_id=unit_id, event_type="scim.changed",
+             data={"account_id": account_id, "unit_id": unit_id, "operation": operation})
 
 
 def scim_actor(token_id: str, token_name: str) -> Actor:
@@ -346,6 +355,7 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
         "pending": pending_email is not None,
     }
     audit.record(actor.name, "account.provisioned", account.id, details)
+    _announce(unit_id, account.id, actor, "created")
     if adopted and not user.active:
         _cut_access(account.id, actor, unit_id)
     scim_repo.flush()
@@ -486,6 +496,8 @@ def _write_user(
             actor.name, "account.updated", cur.account_id,
             {"unit_id": unit_id, "fields": changed},
         )
+    _announce(unit_id, cur.account_id, actor, {
+        None: "updated", ACTIVE: "reactivated", DEACTIVATED: "deactivated"}[status_change])
     if cur.joined:  # the unit's access changed (_suspension), not the person's status
         return True
     if status_change == DEACTIVATED:
@@ -561,6 +573,7 @@ def delete_user(unit_id: str, user_id: str, actor: Actor, if_match: int | None =
         member_of = [gid for gid, _name in current.groups]
         try:
             with scim_repo.atomic():
+                _announce(unit_id, account_id, actor, "deleted")
                 if scim_repo.joined(account_id):
                     if not _detach(unit_id, current, actor):
                         raise _Retry()

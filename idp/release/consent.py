@@ -16,8 +16,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from idp import audit
+from idp.accounts import accesses
 from idp.store import consent_repo, grants_repo
 from idp.store.unit_of_work import Conflict, atomic
+from idp.webhooks import emit
+
+
+def _announce(event_type: str, account_id: str, merchant_id: str, **extra: object) -> None:
+    """Stage the consent's webhook event for every unit the account has an access
+    to (a consent is the employee's own, not one unit's)."""
+    for unit_id in sorted({row.unit_id for row in accesses.of_account(account_id)}):
+        emit(unit_id=unit_id, event_type=event_type, data={
+            "account_id": account_id, "unit_id": unit_id, "merchant_id": merchant_id,
+            **extra})
 
 
 def granted_scopes(account_id: str, merchant_id: str) -> set[str]:
@@ -61,6 +72,7 @@ def grant(account_id: str, merchant_id: str, scopes: list[str], claims: list[str
         try:
             with atomic():
                 consent_repo.merge(account_id, merchant_id, list(scopes), list(claims), event)
+                _announce("consent.granted", account_id, merchant_id, scopes=sorted(scopes))
             return
         except Conflict:
             continue
@@ -74,8 +86,11 @@ def revoke(account_id: str, merchant_id: str) -> bool:
     sign-in at that merchant asks again."""
     with atomic():
         grants_repo.revoke_for_merchant(account_id, merchant_id)
-        return consent_repo.remove(
+        removed = consent_repo.remove(
             account_id,
             merchant_id,
             audit.event(audit.account_actor(account_id), "consent.revoke", merchant_id, {}),
         )
+        if removed:
+            _announce("consent.withdrawn", account_id, merchant_id)
+        return removed

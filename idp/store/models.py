@@ -1010,3 +1010,75 @@ class Impersonation(Base):
     ended_at: Mapped[datetime | None] = mapped_column()
     # ``ended`` (by the actor), ``expired`` (the time limit), ``signed_out``.
     end_reason: Mapped[str | None] = mapped_column(String(20))
+# --- Webhooks (issue 13, item 5): endpoints per unit, deliveries, attempts -----------
+
+
+class WebhookEndpoint(Base):
+    """A unit's webhook receiver (Standard Webhooks, :mod:`idp.webhooks`). The
+    signing secret is stored sealed with the master key (context
+    ``webhook:<id>``); during a rotation the previous one signs as well until
+    ``previous_secret_until``. ``events`` None means every event type.
+    ``failing_since`` is the start of the current run of failed attempts (None after
+    a success); the endpoint is disabled when that run lasts too long."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str] | None] = mapped_column(JSON)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    previous_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    previous_secret_until: Mapped[datetime | None] = mapped_column()
+    failing_since: Mapped[datetime | None] = mapped_column()
+    disabled_reason: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: its id is the ``webhook-id`` (the same on every
+    retry), ``body`` the exact JSON sent. Claimed for delivery with a lease like the
+    outbox (:mod:`idp.store.leases`)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_endpoint", "endpoint_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    unit_id: Mapped[str] = mapped_column(String(32))
+    event_type: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebhookAttempt(Base):
+    """The log of one delivery attempt: when, the HTTP status (None when no answer
+    came), how long it took, the error and the start of the response body."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_delivery", "delivery_id", "at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    delivery_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    endpoint_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(500))
+    response: Mapped[str | None] = mapped_column(String(1000))

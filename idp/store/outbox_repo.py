@@ -25,24 +25,17 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy import insert as sql_insert
 
-from idp.store import unit_of_work
+from idp.store import leases
 from idp.store.db import db
+from idp.store.leases import DEAD, PENDING, SENT
+from idp.store.leases import SENDING as SENDING
 from idp.store.models import OutboxMessage, utcnow
-
-PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
-
 
 # A declarative class's ``__table__`` is typed as any FromClause; this one is a Table.
 _T = cast(Table, OutboxMessage.__table__)
-_LIVE = _T.c.status.in_((PENDING, SENDING))
+_QUEUE = leases.LeasedQueue(_T)
+_LIVE = _QUEUE.live
 _INSERT = sql_insert(_T)
-_CLAIM_ONE = (
-    update(_T)
-    .where(_T.c.id == bindparam("message_id"), _LIVE, _T.c.next_attempt_at <= bindparam("now"))
-    .values(status=SENDING, next_attempt_at=bindparam("lease_until"))
-    .returning(*_T.c)
-)
-_ANY_DUE = select(_T.c.id).where(_LIVE, _T.c.next_attempt_at <= bindparam("now")).limit(1)
 _MARK_SENT = (
     update(_T)
     .where(_T.c.id == bindparam("message_id"))
@@ -91,38 +84,16 @@ def get(message_id: str) -> OutboxMessage | None:
 
 
 def claim(message_id: str, now: datetime, lease: timedelta) -> OutboxMessage | None:
-    """Claim one message if it is due (one committed ``UPDATE ... RETURNING``); of
-    concurrent callers at most one wins. The message returned is detached."""
-    with unit_of_work.claim():
-        row = db.session.execute(
-            _CLAIM_ONE, {"message_id": message_id, "now": now, "lease_until": now + lease}
-        ).first()
+    """Claim one message if it is due (:meth:`idp.store.leases.LeasedQueue.claim`);
+    of concurrent callers at most one wins. The message returned is detached."""
+    row = _QUEUE.claim(message_id, now, lease)
     return None if row is None else _message(row)
 
 
 def claim_due(now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
-    """Claim up to ``limit`` due messages, oldest due first, for this caller alone.
-
-    When nothing is due this is one indexed ``SELECT`` (the idle poll takes no write
-    lock). Otherwise one ``UPDATE ... WHERE id IN (due ids) RETURNING``: on PostgreSQL
-    the ids are picked ``FOR UPDATE SKIP LOCKED`` so concurrent callers get disjoint
-    sets; SQLite runs the whole statement under its single write lock."""
-    if db.session.execute(_ANY_DUE, {"now": now}).first() is None:
-        db.session.rollback()
-        return []
-    db.session.rollback()  # end the read: the claim runs in a transaction of its own
-    due = _LIVE & (_T.c.next_attempt_at <= now)
-    ids = select(_T.c.id).where(due).order_by(_T.c.next_attempt_at).limit(limit)
-    if db.session.get_bind().dialect.name == "postgresql":
-        ids = ids.with_for_update(skip_locked=True)
-    with unit_of_work.claim():
-        rows = db.session.execute(
-            update(_T)
-            .where(_T.c.id.in_(ids.scalar_subquery()), due)
-            .values(status=SENDING, next_attempt_at=now + lease)
-            .returning(*_T.c)
-        ).all()
-    return sorted((_message(r) for r in rows), key=lambda m: m.created_at)
+    """Claim up to ``limit`` due messages for this caller alone
+    (:meth:`idp.store.leases.LeasedQueue.claim_due`), in creation order."""
+    return [_message(r) for r in _QUEUE.claim_due(now, limit, lease)]
 
 
 def mark_sent(message_id: str, payload: dict[str, Any], at: datetime | None = None) -> None:

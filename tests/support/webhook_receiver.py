@@ -1,0 +1,96 @@
+"""A real HTTP webhook receiver for tests: a server thread on 127.0.0.1 that verifies
+every request with the ``standardwebhooks`` package (PyPI) and records what it got,
+or answers 503 while ``down`` is set."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (connections to it are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Received:
+    id: str
+    headers: dict[str, str]
+    payload: dict[str, Any]
+
+
+@dataclass
+class Receiver:
+    """Verifies with each of ``secrets`` (all must verify); ``got`` holds the verified
+    requests in arrival order, ``rejected`` the ones that failed verification."""
+
+    port: int
+    secrets: list[str]
+    down: bool = False
+    answer: int | None = None  # answer this status (with a Location) instead of verifying
+    got: list[Received] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    hits: list[dict[str, str]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                if receiver.down:
+                    self.send_response(503)
+                    self.end_headers()
+                    self.wfile.write(b"maintenance")
+                    return
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if receiver.answer is not None:
+                    receiver.hits.append(headers)
+                    self.send_response(receiver.answer)
+                    self.send_header("Location", receiver.url + "/elsewhere")
+                    self.end_headers()
+                    self.wfile.write(b"x" * 100_000)
+                    return
+                try:
+                    payload = {}
+                    for secret in receiver.secrets:
+                        payload = Webhook(secret).verify(body, headers)
+                except WebhookVerificationError as exc:
+                    receiver.rejected.append(str(exc))
+                    self.send_response(400)
+                    self.end_headers()
+                    return
+                receiver.got.append(Received(headers["webhook-id"], headers, payload))
+                assert json.loads(body) == payload
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def ids(self) -> list[str]:
+        return [r.id for r in self.got]
