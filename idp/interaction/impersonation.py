@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from idp import audit
+from idp import audit, webhooks
 from idp.accounts import access_admin
 from idp.accounts import lifecycle as accounts
 from idp.i18n import ui_language
@@ -133,6 +133,12 @@ def start(actor: Actor, unit_id: str, access_id: str, reason: str,
              "target": target.id},
             unit_id=unit_id,
         )
+        webhooks.emit(unit_id=unit_id, event_type="impersonation.started", data={
+            "impersonation_id": row.id, "unit_id": unit_id, "access_id": access.id,
+            "account_id": target.id, "actor_kind": row.actor_kind,
+            "actor_account_id": row.actor_account_id,
+            "ends_at": ends_at.isoformat().replace("+00:00", "Z"),
+        })
         if access.unit.notify_impersonation:  # the policy of the access's own unit
             messages.append(outbox.enqueue_email(
                 target.email, "impersonation", ui_language(target.locale),
@@ -186,6 +192,11 @@ def end(row: Impersonation, how: str) -> bool:
                  "target": row.target_account_id},
                 unit_id=row.unit_id,
             )
+            webhooks.emit(unit_id=row.unit_id, event_type="impersonation.ended", data={
+                "impersonation_id": row.id, "unit_id": row.unit_id,
+                "account_id": row.target_account_id, "how": how,
+                "grants_revoked": revoked,
+            })
     if presented is not None and presented == row.session_hash:
         return_to_actor(row, restore=how in RETURNS)
     return ended

@@ -88,6 +88,16 @@ EVENTS: dict[str, EventType] = {e.name: e for e in (
            "(counts; a sync that changed nothing sends no event).",
            directory_id=ID, unit_id=ID, created=COUNT, updated=COUNT, deactivated=COUNT,
            reactivated=COUNT),
+    _event("impersonation.started", "Someone with `impersonate` began to act as a member "
+           "of the unit (\"log in as account\"); tokens issued meanwhile carry `act`.",
+           impersonation_id=ID, unit_id=ID, access_id=ID, account_id=ID,
+           actor_kind={"enum": ["account", "staff"]}, actor_account_id=ID,
+           ends_at={"type": "string", "format": "date-time"}),
+    _event("impersonation.ended", "An impersonation ended (`how`: ended by the actor, "
+           "expired, access_ended, signed_out or actor_blocked); the grants issued "
+           "meanwhile were revoked.",
+           impersonation_id=ID, unit_id=ID, account_id=ID, how=TEXT,
+           grants_revoked=COUNT),
 )}
 
 
