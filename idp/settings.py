@@ -251,6 +251,12 @@ class Settings(BaseSettings):
         description="Bearer token that `GET /metrics` requires. Unset: `/metrics` answers "
         "loopback peers only (after `--proxy-hops`).",
     )
+    master_key_previous: str | None = Field(
+        None,
+        description="Comma-separated earlier (or, before the switch, next) master keys, "
+        "accepted for opening sealed values only, never for sealing: set while "
+        "`idp master-key rotate` re-seals (docs/operations.md, \"Master-key rotation\").",
+    )
 
     @field_validator("log_format")
     @classmethod

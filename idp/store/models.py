@@ -938,3 +938,20 @@ class AccessInvitation(Base):
     # Why it ended before use: ``revoked`` (an admin), ``replaced`` (a re-invite),
     # ``too_many_attempts`` (wrong SMS codes).
     end_reason: Mapped[str | None] = mapped_column(String(20))
+
+
+# --- Master-key rotation (ops): secrets of the instance, sealed ----------------------
+
+
+class InstanceSecret(Base):
+    """A secret of the whole installation kept sealed with the master key, so that it
+    survives a master-key rotation (``idp.crypto.sealed_fields``). ``keyed-hash`` is the
+    key of the keyed hashes of client secrets, refresh tokens, session ids and codes:
+    those cannot be re-hashed, so the key must outlive the master key it was first
+    derived from."""
+
+    __tablename__ = "instance_secrets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
