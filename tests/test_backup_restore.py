@@ -100,7 +100,8 @@ def test_pg_dump_and_restore_keep_sign_ins_sessions_and_keys(
     # The session and its consent: a silent sign-in gives a code at once.
     browser2 = restored.test_client()
     browser2.set_cookie(session_cookie.key, session_cookie.value, domain="localhost")
-    resp = browser2.get("/authorize", query_string=auth_params(rp, prompt="none", scope="openid email"))
+    silent = auth_params(rp, prompt="none", scope="openid email")
+    resp = browser2.get("/authorize", query_string=silent)
     assert resp.status_code == 303, resp.get_data(as_text=True)
     assert "code" in query(resp), resp.headers["Location"]
 

@@ -9,7 +9,6 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
@@ -35,8 +34,8 @@ from idp.store.models import (
     OutboxMessage,
     SigningKey,
     TotpCredential,
+    utcnow,
 )
-from idp.store.models import utcnow
 from tests.support.apps import MASTER_KEY, make_settings
 from tests.support.backends import Backend
 from tests.support.oidc import (
@@ -58,8 +57,9 @@ def seal_one_of_each(app: Flask) -> dict[str, str]:
     account_id = make_account(app, "rot@corp.example")
     unit_id = make_unit(app, account_id)
     with app.test_request_context("/"):
-        connector = federation_admin.create(unit_id, "google", client_id="cid", hosted_domains=["corp.example"],
-                                            client_secret=CONNECTOR_SECRET)
+        connector = federation_admin.create(
+            unit_id, "google", client_id="cid", hosted_domains=["corp.example"],
+            client_secret=CONNECTOR_SECRET)
         directory = directories.create(unit_id, directories.DirectorySettings(
             url="ldap://127.0.0.1:1", bind_dn="cn=sync,dc=corp", bind_password=BIND_PASSWORD,
             base_dn="ou=people,dc=corp"))
@@ -217,7 +217,7 @@ def test_a_value_under_an_unknown_key_stops_the_rotation_with_its_name(
     app: Flask, migrated: Backend, new_key: tuple[str, Path]
 ) -> None:
     ids = seal_one_of_each(app)
-    key, key_file = new_key
+    key, _ = new_key
     # The nodes never accepted the new key, and the operator points at a third one:
     node = app_with(migrated, master_key=key)  # IDP_MASTER_KEY changed, no previous
     result = node.test_cli_runner().invoke(main, ["master-key", "rotate"])
