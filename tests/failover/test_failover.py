@@ -4,7 +4,7 @@ steady light load of e-mail-code sign-ins and client_credentials token requests
 SMTP down, a rolling restart. ``make failover`` runs them; docs/operations.md,
 "Failure behaviour, measured" has what they show.
 
-``IDP_FAILOVER_SMTP_OUTAGE`` sets the SMTP outage in seconds (default 10; the issue's
+``FAILOVER_SMTP_OUTAGE`` sets the SMTP outage in seconds (default 10; the issue's
 "a minute" is 60)."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.failover.cluster import Cluster, Load, Nginx, Node, PgCluster, wait_u
 from tests.support.processes import RedisServer, free_port, idp_env, run_idp
 from tests.support.smtp import SmtpSink
 
-SMTP_OUTAGE = float(os.environ.get("IDP_FAILOVER_SMTP_OUTAGE", "10"))
+SMTP_OUTAGE = float(os.environ.get("FAILOVER_SMTP_OUTAGE", "10"))
 
 
 @pytest.fixture(scope="module")
