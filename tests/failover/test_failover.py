@@ -142,8 +142,6 @@ def test_redis_stopped_gives_a_clear_503_and_recovers_without_restart(
         resumed = started.get(cluster.url + page.headers["Location"])
         assert resumed.status_code == 503, resumed.status_code
         assert "code=" not in resumed.headers.get("Location", "")
-        # Sessions are in the database: a signed-in browser's silent sign-in needs the
-        # interaction store too, so it waits for Redis rather than failing open.
         assert cluster.browser().get(cluster.url + "/readyz").status_code == 503
     finally:
         cluster.redis.start()
