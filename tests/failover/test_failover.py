@@ -110,9 +110,13 @@ def test_a_rolling_restart_loses_no_request(cluster: Cluster) -> None:
     with Load(cluster) as load:
         wait_until(lambda: len(load.done) >= 1, 60, "a sign-in before the restart", load.summary)
         for node in cluster.nodes:
+            t0 = time.monotonic()
             node.stop()  # SIGTERM: requests in flight finish, nginx moves on
+            t1 = time.monotonic()
             node.start()
             node.wait_ready()
+            print(f"node {node.port}: stopped in {t1 - t0:.1f}s, "
+                  f"ready again {time.monotonic() - t1:.1f}s later")
         before = len(load.done)
         wait_until(lambda: len(load.done) >= before + 2, 60, "sign-ins after the restart",
                    load.summary)
