@@ -5,7 +5,7 @@
 #   make lint   the guards only: ruff, mypy, lint-imports
 #   make bench  benchmarks; writes bench/RESULTS.md
 #   make failover  three nodes behind nginx survive a node, Redis, PostgreSQL and SMTP
-#               going away and a rolling restart (tests/failover; about 3 minutes, so
+#               going away and a rolling restart (tests/failover; 1.5 to 3 minutes, so
 #               not part of `make test`; .ci/run runs it after `make test`)
 
 SHELL := /bin/bash
