@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
-import pytest
 import requests
 
+from tests.support.backends import missing
 from tests.support.processes import PROJECT_ROOT, free_port
 from tests.support.smtp import SmtpSink, code_in
 
@@ -49,7 +49,8 @@ class PgCluster:
     def __init__(self) -> None:
         initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
         if not initdb or not pg_ctl:
-            pytest.skip("initdb/pg_ctl not installed: no private PostgreSQL to restart")
+            missing("initdb/pg_ctl not installed: no private PostgreSQL to restart")
+            raise AssertionError("unreachable")
         self.initdb, self.pg_ctl = initdb, pg_ctl
         self.dir = Path(tempfile.mkdtemp(prefix="ug-failover-pg-"))
         self.port = free_port()
@@ -149,7 +150,7 @@ class Nginx:
 
     def __init__(self, prefix: Path, port: int, nodes: list[int]) -> None:
         if not Path(NGINX).exists():
-            pytest.skip("nginx not installed")
+            missing("nginx not installed")
         self.prefix, self.port = prefix, port
         prefix.mkdir(parents=True, exist_ok=True)
         servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;"
