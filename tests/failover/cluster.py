@@ -151,10 +151,17 @@ class Nginx:
     def __init__(self, prefix: Path, port: int, nodes: list[int]) -> None:
         if not Path(NGINX).exists():
             missing("nginx not installed")
-        self.prefix, self.port = prefix, port
+        self.prefix, self.port, self.nodes = prefix, port, nodes
         prefix.mkdir(parents=True, exist_ok=True)
-        servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;"
-                            for p in nodes)
+        self.write()
+
+    def write(self, down: int | None = None) -> None:
+        """The config; the node on port ``down`` marked ``down`` (drained: nginx sends it
+        nothing new)."""
+        prefix, port = self.prefix, self.port
+        servers = "\n".join(
+            f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s{' down' * (p == down)};"
+            for p in self.nodes)
         temp = "\n".join(f"    {kind}_temp_path {prefix}/{kind};"
                          for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         (prefix / "nginx.conf").write_text(f"""
@@ -183,6 +190,13 @@ http {{
 
     def start(self) -> None:
         self._nginx()
+
+    def drain(self, port: int | None) -> None:
+        """Reload with the node on ``port`` drained (None: every node back). A reload is
+        graceful: old nginx workers finish what they proxy, new ones use the new list."""
+        self.write(down=port)
+        self._nginx("-s", "reload")
+        time.sleep(1.0)  # the old workers finish their requests in flight
 
     def stop(self) -> None:
         self._nginx("-s", "stop")
@@ -221,6 +235,7 @@ class Cluster:
     secret: str
     service_id: str
     service_secret: str
+    nginx: Nginx
     counts: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
