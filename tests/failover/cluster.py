@@ -266,7 +266,8 @@ class Cluster:
                 token = browser.post(self.url + "/token", auth=(self.client_id, self.secret),
                                      data={"grant_type": "authorization_code", "code": code,
                                            "redirect_uri": REDIRECT})
-                assert token.status_code == 200 and "id_token" in token.json(), token.text
+                assert token.status_code == 200 and "id_token" in token.json(), (
+                    token.status_code, token.text[:200])
                 return browser
             path = urlsplit(target).path
             if path.startswith("/authorize/resume/"):
