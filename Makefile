@@ -4,6 +4,9 @@
 #   make test   the guards (ruff, mypy, import contracts) + the whole pytest suite (2 xdist workers)
 #   make lint   the guards only: ruff, mypy, lint-imports
 #   make bench  benchmarks; writes bench/RESULTS.md
+#   make failover  three nodes behind nginx survive a node, Redis, PostgreSQL and SMTP
+#               going away and a rolling restart (tests/failover; 1.5 to 3 minutes, so
+#               not part of `make test`; .ci/run runs it after `make test`)
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -15,7 +18,7 @@ PYTEST_ARGS ?= tests/
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint bench clean-venv
+.PHONY: run test lint bench failover clean-venv
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -54,6 +57,10 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# Real processes on loopback (tests/failover/cluster.py): one at a time, never with xdist.
+failover: $(STAMP)
+	IDP_FAILOVER=1 $(BIN)/python -m pytest -n 0 -s tests/failover
 
 # py-spy (the bench extra) samples the live worker for the profile in RESULTS.md.
 $(BENCH_STAMP): pyproject.toml | $(STAMP)

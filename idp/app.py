@@ -12,8 +12,15 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from itsdangerous import URLSafeTimedSerializer
 
+from idp.crypto import master_key
 from idp.crypto.keyring import KeyRing
-from idp.crypto.primitives import Hasher, Sealer, derive_key, load_master_key
+from idp.crypto.primitives import (
+    Hasher,
+    Sealer,
+    derive_key,
+    load_master_key,
+    parse_previous_keys,
+)
 from idp.ephemeral import RedisOptions, create_store
 from idp.errors import setup_errors
 from idp.factors import known_devices
@@ -125,9 +132,12 @@ def setup_database(app: Flask, settings: Settings) -> None:
 
 def setup_services(app: Flask, settings: Settings) -> None:
     master = load_master_key(settings.master_key, settings.master_key_file)
+    previous = parse_previous_keys(settings.master_key_previous)
     secret = settings.secret_key.encode() if settings.secret_key else derive_key(master, "secret")
     app.config["SECRET_KEY"] = secret
-    sealer = Sealer(master)
+    if not settings.secret_key:  # sessions signed before a master-key switch stay valid
+        app.config["SECRET_KEY_FALLBACKS"] = [derive_key(k, "secret") for k in previous]
+    sealer = Sealer(master, previous)
     attach(
         app,
         Services(
@@ -137,7 +147,7 @@ def setup_services(app: Flask, settings: Settings) -> None:
                 RedisOptions.from_settings(settings),
             ),
             keyring=KeyRing(sealer),
-            hasher=Hasher(derive_key(master, "unitgate/keyed-hash/v1")),
+            hasher=Hasher(lambda: master_key.keyed_hash_key(sealer, master)),
             sealer=sealer,
         ),
     )

@@ -296,6 +296,12 @@ class Settings(BaseSettings):
         description="A webhook endpoint whose deliveries failed without a success for "
         "this many days is disabled, and the unit's main users are told by e-mail.",
     )
+    master_key_previous: str | None = Field(
+        None,
+        description="Comma-separated earlier (or, before the switch, next) master keys, "
+        "accepted for opening sealed values only, never for sealing: set while "
+        "`idp master-key rotate` re-seals (docs/operations.md, \"Master-key rotation\").",
+    )
 
     @field_validator("log_format")
     @classmethod

@@ -256,3 +256,35 @@ def test_concurrent_first_use_waits_for_the_keys(app: Flask) -> None:
     for t in threads:
         t.join()
     assert failures == []
+
+
+def test_publish_first_then_activate_keeps_the_publish_before_use_rule(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, restore_keys: None
+) -> None:
+    """``rotate --publish-first``: the new key is in the JWKS before any token is signed
+    with it; ``activate`` then makes it sign, and the replaced key stays published."""
+    old_token = sign(app, {"sub": "alice"})
+    old_kid = jwt.decode(old_token, KeySet.import_key_set(jwks(client))).header["kid"]
+
+    published = cli(runner, "keys", "rotate", "--alg", "ES256", "--publish-first", "--json")
+    assert published["state"] == "published" and published["previous"] == []
+    new_kid = published["kid"]
+    assert {old_kid, new_kid} <= {k["kid"] for k in jwks(client)["keys"]}
+    # Still signed by the old key: no verifier meets the new kid before it can know it.
+    still = sign(app, {"sub": "bob"})
+    assert jwt.decode(still, KeySet.import_key_set(jwks(client))).header["kid"] == old_kid
+
+    activated = cli(runner, "keys", "activate", new_kid, "--json")
+    assert activated["state"] == "active" and activated["previous"] == [old_kid]
+    new_token = sign(app, {"sub": "carol"})
+    keys = jwks(client)
+    assert jwt.decode(new_token, KeySet.import_key_set(keys)).header["kid"] == new_kid
+    assert verify(old_token, keys)["sub"] == "alice"  # the replaced key still verifies
+    listed = {k["kid"]: k["state"] for k in cli(runner, "keys", "list", "--json")["keys"]}
+    assert (listed[new_kid], listed[old_kid]) == ("active", "published")
+
+    # Only a published key can be activated.
+    result = runner.invoke(main, ["keys", "activate", new_kid])
+    assert result.exit_code == 1 and "not a published signing key" in result.output
+    result = runner.invoke(main, ["keys", "activate", "no-such-kid"])
+    assert result.exit_code == 1

@@ -132,3 +132,6 @@ from idp.cli.webhooks import exports_group, webhooks_group  # noqa: E402
 
 main.add_command(webhooks_group)
 main.add_command(exports_group)
+from idp.cli.master_key import master_key_group  # noqa: E402
+
+main.add_command(master_key_group)

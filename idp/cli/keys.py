@@ -33,7 +33,7 @@ def describe(key: SigningKey) -> dict[str, str | None]:
 
 @click.group("keys")
 def keys_group() -> None:
-    """Signing keys: list, rotate, retire."""
+    """Signing keys: list, rotate, activate, retire."""
 
 
 @keys_group.command("list")
@@ -58,23 +58,61 @@ def list_command(as_json: bool) -> None:
     default=keyring_mod.DEFAULT_ALG,
     show_default=True,
 )
+@click.option(
+    "--publish-first",
+    is_flag=True,
+    help="Publish the new key only (in the JWKS, not signing); make it sign later with "
+    "`idp keys activate KID`, once verifiers had time to fetch the JWKS.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
-def rotate_command(alg: str, as_json: bool) -> None:
+def rotate_command(alg: str, publish_first: bool, as_json: bool) -> None:
     """Create a new active key for ALG; the previous one stays published in the JWKS
-    (tokens it signed keep verifying) until `idp keys retire` removes it."""
+    (tokens it signed keep verifying) until `idp keys retire` removes it. With
+    --publish-first the new key is only published, and the current key keeps signing
+    until `idp keys activate`."""
     row = keyring_mod.generate(alg, services().sealer)
     previous = [k.kid for k in keys_repo.all_keys() if k.alg == alg and k.state == "active"]
     with atomic():
-        keys_repo.add_active(row)
+        if publish_first:
+            keys_repo.add_published(row)
+        else:
+            keys_repo.add_active(row)
     keyring().refresh(force=True)
-    result = {"kid": row.kid, "alg": alg, "state": "active", "previous": previous}
+    state = "published" if publish_first else "active"
+    result = {"kid": row.kid, "alg": alg, "state": state,
+              "previous": [] if publish_first else previous}
     if as_json:
         click.echo(json.dumps(result))
+        return
+    if publish_first:
+        click.echo(f"new {alg} key {row.kid} published, not signing yet; after the JWKS "
+                   f"cache time run `idp keys activate {row.kid}`")
         return
     click.echo(f"new active {alg} key {row.kid}")
     for kid in previous:
         click.echo(f"{kid} stays published until `idp keys retire {kid}`")
+
+
+@keys_group.command("activate", context_settings={"ignore_unknown_options": True})
+@click.argument("kid")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def activate_command(kid: str, as_json: bool) -> None:
+    """Make the published key KID sign new tokens of its algorithm; the key it replaces
+    stays published (tokens it signed keep verifying) until retired."""
+    with atomic():
+        done = keys_repo.activate(kid)
+    if done is None:
+        raise click.ClickException(f"{kid!r} is not a published signing key")
+    key, replaced = done
+    keyring().refresh(force=True)
+    if as_json:
+        click.echo(json.dumps({**describe(key), "previous": replaced}))
+        return
+    click.echo(f"{kid} is now the active {key.alg} key")
+    for old in replaced:
+        click.echo(f"{old} stays published until `idp keys retire {old}`")
 
 
 # A kid is a JWK thumbprint (base64url), so one in 64 starts with "-": never read it

@@ -25,6 +25,7 @@ from cryptography.x509.oid import NameOID
 from joserfc.jwk import ECKey, RSAKey
 
 from idp.crypto.primitives import Sealer
+from idp.crypto.sealed_fields import signing_key_context
 from idp.store import keys_repo
 from idp.store.models import SigningKey
 from idp.store.unit_of_work import atomic
@@ -119,7 +120,7 @@ def generate(alg: str, sealer: Sealer) -> SigningKey:
     return SigningKey(
         kid=kid,
         alg=alg,
-        private_key_encrypted=sealer.seal(pem, context=f"signing-key:{kid}"),
+        private_key_encrypted=sealer.seal(pem, context=signing_key_context(kid)),
         public_jwk=public,
     )
 
@@ -158,7 +159,7 @@ class KeyRing:
                         key = previous.key
                     else:
                         pem = self._sealer.open(
-                            row.private_key_encrypted, f"signing-key:{row.kid}"
+                            row.private_key_encrypted, signing_key_context(row.kid)
                         )
                         cls = ECKey if row.alg == "ES256" else RSAKey
                         key = cls.import_key(pem, parameters={"kid": row.kid, "alg": row.alg})

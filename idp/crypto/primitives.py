@@ -12,8 +12,10 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -58,38 +60,81 @@ def load_master_key(value: str | None, file: str | None) -> bytes:
     )
 
 
+def parse_previous_keys(text: str | None) -> list[bytes]:
+    """The comma-separated keys of ``IDP_MASTER_KEY_PREVIOUS`` (empty when unset)."""
+    return [parse_master_key(part) for part in (text or "").split(",") if part.strip()]
+
+
 def derive_key(master: bytes, purpose: str) -> bytes:
     """A 256-bit sub-key of the master key for one ``purpose``."""
     return HKDF(algorithm=SHA256(), length=32, salt=None, info=purpose.encode()).derive(master)
 
 
 class Sealer:
-    """AES-256-GCM encryption of small secrets (private keys) under the master key."""
+    """AES-256-GCM encryption of small secrets (private keys) under the master key.
 
-    def __init__(self, master: bytes) -> None:
+    Values are always sealed under the current master key. ``previous`` keys (the
+    setting ``IDP_MASTER_KEY_PREVIOUS``) are accepted for opening only: during a
+    master-key rotation every node reads values sealed under either key while
+    ``idp master-key rotate`` re-seals them (``docs/operations.md``). The sealed
+    format carries no key id; a GCM tag that fails under one key is tried under the
+    next (a failed tag check costs microseconds)."""
+
+    def __init__(self, master: bytes, previous: Sequence[bytes] = ()) -> None:
         self._aead = AESGCM(derive_key(master, "unitgate/keys-at-rest/v1"))
+        self._previous = [AESGCM(derive_key(k, "unitgate/keys-at-rest/v1")) for k in previous]
 
     def seal(self, plaintext: bytes, context: str) -> str:
         nonce = os.urandom(12)
         return "v1." + b64u(nonce + self._aead.encrypt(nonce, plaintext, context.encode()))
 
     def open(self, sealed: str, context: str) -> bytes:
+        opened = self._try_open(sealed, context)
+        if opened is None:
+            raise MasterKeyError("cannot decrypt: wrong master key?")
+        return opened[0]
+
+    def is_current(self, sealed: str, context: str) -> bool:
+        """Whether ``sealed`` opens under the current master key (raises
+        :class:`MasterKeyError` when it opens under no known key)."""
+        opened = self._try_open(sealed, context)
+        if opened is None:
+            raise MasterKeyError("cannot decrypt: wrong master key?")
+        return opened[1]
+
+    def reseal(self, sealed: str, context: str) -> str | None:
+        """``sealed`` sealed anew under the current key, or None when it already is."""
+        opened = self._try_open(sealed, context)
+        if opened is None:
+            raise MasterKeyError("cannot decrypt: wrong master key?")
+        plaintext, current = opened
+        return None if current else self.seal(plaintext, context)
+
+    def _try_open(self, sealed: str, context: str) -> tuple[bytes, bool] | None:
         if not sealed.startswith("v1."):
             raise MasterKeyError("unknown sealed-secret format")
         raw = b64u_decode(sealed[3:])
-        try:
-            return self._aead.decrypt(raw[:12], raw[12:], context.encode())
-        except Exception as exc:
-            raise MasterKeyError("cannot decrypt: wrong master key?") from exc
+        for i, aead in enumerate([self._aead, *self._previous]):
+            try:
+                return aead.decrypt(raw[:12], raw[12:], context.encode()), i == 0
+            except InvalidTag:
+                continue
+        return None
 
 
 class Hasher:
     """Keyed hashes for secrets we must recognise but never store."""
 
-    def __init__(self, key: bytes) -> None:
-        self._key = key
+    def __init__(self, key: bytes | Callable[[], bytes]) -> None:
+        """``key`` itself, or a function giving it on first use (the app's reads the
+        stored instance secret, ``idp.crypto.master_key``), then kept."""
+        self._key = key if isinstance(key, bytes) else None
+        self._load = None if isinstance(key, bytes) else key
 
     def hash(self, value: str, purpose: str) -> str:
+        if self._key is None:
+            assert self._load is not None
+            self._key = self._load()
         msg = purpose.encode() + b"\x00" + value.encode()
         return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
 

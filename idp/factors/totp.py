@@ -31,6 +31,7 @@ import pyotp
 from pyotp import utils as otp_utils
 
 from idp import audit
+from idp.crypto.sealed_fields import totp_context
 from idp.factors import acr
 from idp.services import ephemeral, services
 from idp.store import totp_repo
@@ -64,7 +65,7 @@ class Result:
 
 
 def _context(account_id: str) -> str:
-    return f"unitgate/totp/{account_id}"
+    return totp_context(account_id)
 
 
 def _secret(row: TotpCredential) -> str:

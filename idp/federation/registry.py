@@ -6,6 +6,7 @@ from flask import current_app
 
 from connectors import UpstreamConnector, build
 from connectors.oidc import MetadataCache
+from idp.crypto.sealed_fields import connector_context
 from idp.services import services, settings
 from idp.store.models import Connector
 
@@ -14,7 +15,7 @@ CACHE_KEY = "unitgate_federation_cache"
 
 def secret_context(connector_id: str) -> str:
     """The sealing context of a connector's secret (binds it to this connector)."""
-    return f"connector:{connector_id}"
+    return connector_context(connector_id)
 
 
 def base_url() -> str:

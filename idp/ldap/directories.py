@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.ldap import AUTO_ID, LdapConfig, LdapError, parse_url, validate_filter
+from idp.crypto.sealed_fields import ldap_bind_context
 from idp.ldap.mapping import (
     DEFAULT_ATTRIBUTE_MAP,
     MappingError,
@@ -56,7 +57,7 @@ class DirectorySettings:
 
 
 def _seal_context(directory_id: str) -> str:
-    return f"ldap-bind:{directory_id}"
+    return ldap_bind_context(directory_id)
 
 
 def _check_ca(pem: str | None) -> str | None:

@@ -49,6 +49,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, has_request_context
 
+from idp.crypto.sealed_fields import outbox_context
 from idp.errors import request_id
 from idp.mail import smtp
 from idp.mail.render import build_message, render_email
@@ -76,7 +77,7 @@ _smtp_local = threading.local()
 
 
 def _context(message_id: str) -> str:
-    return f"outbox:{message_id}"
+    return outbox_context(message_id)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,30 @@ def add_active(key: SigningKey) -> None:
     db.session.add(key)
 
 
+def add_published(key: SigningKey) -> None:
+    """Insert ``key`` as published only: in the JWKS (and SAML metadata), not signing,
+    until :func:`activate` -- so verifiers know it before they meet a token it signed."""
+    key.state = "published"
+    db.session.add(key)
+
+
+def activate(kid: str) -> tuple[SigningKey, list[str]] | None:
+    """Make the published key ``kid`` the active key of its algorithm; the active key
+    it replaces becomes published. Returns the key and the replaced kids, or None for
+    an unknown key or one not published."""
+    key = db.session.get(SigningKey, kid)
+    if key is None or key.state != "published":
+        return None
+    replaced = []
+    for old in db.session.scalars(
+        select(SigningKey).where(SigningKey.alg == key.alg, SigningKey.state == "active")
+    ):
+        old.state = "published"
+        replaced.append(old.kid)
+    key.state = "active"
+    return key, replaced
+
+
 def retire(kid: str) -> SigningKey | None:
     """Retire a published key; refuses (returns None) for unknown or active keys."""
     key = db.session.get(SigningKey, kid)

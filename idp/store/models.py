@@ -1082,3 +1082,20 @@ class WebhookAttempt(Base):
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(String(500))
     response: Mapped[str | None] = mapped_column(String(1000))
+
+
+# --- Master-key rotation (ops): secrets of the instance, sealed ----------------------
+
+
+class InstanceSecret(Base):
+    """A secret of the whole installation kept sealed with the master key, so that it
+    survives a master-key rotation (``idp.crypto.sealed_fields``). ``keyed-hash`` is the
+    key of the keyed hashes of client secrets, refresh tokens, session ids and codes:
+    those cannot be re-hashed, so the key must outlive the master key it was first
+    derived from."""
+
+    __tablename__ = "instance_secrets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from idp import audit
+from idp.crypto.sealed_fields import webhook_context
 from idp.rights import Actor, require
 from idp.rights.authorization import audit_actor
 from idp.services import services, settings
@@ -39,22 +40,20 @@ class Created:
     secret: str
 
 
-def _context(endpoint_id: str) -> str:
-    return f"webhook:{endpoint_id}"
-
-
 def seal(endpoint_id: str, secret: str) -> str:
-    return services().sealer.seal(secret.encode(), _context(endpoint_id))
+    return services().sealer.seal(secret.encode(), webhook_context(endpoint_id))
 
 
 def live_secrets(row: WebhookEndpoint, now: datetime) -> list[str]:
     """The secrets that sign now: the current one, and the previous one while the
     rotation overlap lasts."""
-    out = [services().sealer.open(row.secret_sealed, _context(row.id)).decode()]
+    out = [services().sealer.open(row.secret_sealed, webhook_context(row.id)).decode()]
     if row.previous_secret_sealed and row.previous_secret_until and (
         row.previous_secret_until > now
     ):
-        out.append(services().sealer.open(row.previous_secret_sealed, _context(row.id)).decode())
+        out.append(
+            services().sealer.open(row.previous_secret_sealed, webhook_context(row.id)).decode()
+        )
     return out
 
 

@@ -95,9 +95,11 @@ class Served:
 
 
 @contextmanager
-def idp_serve(env: dict[str, str], log: Path, workers: int = 2) -> Iterator[Served]:
-    """``idp serve`` on a free port, logging to ``log``; stopped with SIGTERM after."""
-    port = free_port()
+def idp_serve(env: dict[str, str], log: Path, workers: int = 2,
+              port: int | None = None) -> Iterator[Served]:
+    """``idp serve`` on ``port`` (default: a free one), logging to ``log``; stopped with
+    SIGTERM after."""
+    port = port or free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [
