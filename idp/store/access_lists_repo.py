@@ -70,6 +70,10 @@ class Filter:
     signed_in_after: datetime | None = None
     never_signed_in: bool = False
     ids: frozenset[str] | None = None
+    # The CSV export's options (idp.accounts.access_csv): any of these statuses; only
+    # accesses whose details (invitation or welcome) were sent.
+    statuses: frozenset[str] | None = None
+    details_sent: bool = False
 
 
 def _like_escape(text: str) -> str:
@@ -129,6 +133,10 @@ def _access_where(f: Filter) -> list[ColumnElement[bool]]:
         out.append(ACCESSES.c.last_signin_at >= f.signed_in_after)
     if f.never_signed_in:
         out.append(ACCESSES.c.last_signin_at.is_(None))
+    if f.statuses is not None:
+        out.append(ACCESSES.c.status.in_(sorted(f.statuses)) if f.statuses else false())
+    if f.details_sent:
+        out.append(ACCESSES.c.details_sent_at.is_not(None))
     return out
 
 
@@ -161,7 +169,8 @@ def _from(
     person: Any = ACCOUNTS
     if by_person and not few_units:
         inner = select(
-            ACCOUNTS.c.id, ACCOUNTS.c.email, ACCOUNTS.c.given_name, ACCOUNTS.c.family_name
+            ACCOUNTS.c.id, ACCOUNTS.c.email, ACCOUNTS.c.given_name, ACCOUNTS.c.family_name,
+            ACCOUNTS.c.phone_number,
         ).where(*by_person)
         if after is not None:
             inner = inner.where(ACCOUNTS.c.email >= after[0])
@@ -190,6 +199,7 @@ def _columns(person: Any) -> tuple[Any, ...]:
         person.c.email,
         person.c.given_name,
         person.c.family_name,
+        person.c.phone_number,
         UNITS.c.name.label("unit_name"),
     )
 
@@ -303,3 +313,22 @@ def by_ids(access_ids: Iterable[str]) -> list[Access]:
     if not ids:
         return []
     return list(db.session.scalars(select(Access).where(Access.id.in_(ids))))
+
+
+def by_emails(unit_id: str, emails: Iterable[str]) -> Sequence[Row[Any]]:
+    """The accounts among ``emails`` (lower-case addresses) with their access to
+    ``unit_id`` if any: (email, account_id, access_id, status, platform_access,
+    roles, notifications, details_sent_at); one query (a CSV import's batch)."""
+    wanted = sorted(set(emails))
+    if not wanted:
+        return []
+    joined = ACCOUNTS.outerjoin(
+        ACCESSES, and_(ACCESSES.c.account_id == ACCOUNTS.c.id, ACCESSES.c.unit_id == unit_id)
+    )
+    stmt: Any = select(
+        ACCOUNTS.c.email, ACCOUNTS.c.id.label("account_id"), ACCESSES.c.id.label("access_id"),
+        ACCESSES.c.status, ACCESSES.c.platform_access, ACCESSES.c.roles,
+        ACCESSES.c.notifications, ACCESSES.c.details_sent_at,
+    ).select_from(joined).where(ACCOUNTS.c.email.in_(wanted))
+    rows: Sequence[Row[Any]] = db.session.execute(stmt).all()
+    return rows
