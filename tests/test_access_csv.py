@@ -424,3 +424,27 @@ def test_the_export_streams_in_constant_memory(
     big_peak, big_size = _peak(app, acme["new"])
     assert big_size > 5 * small_size
     assert big_peak < 2 * small_peak, (small_peak, big_peak)
+
+
+class TestTheBodyBound:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"csv_import_max_bytes": 2000}
+
+    def test_a_body_over_the_bound_is_413_and_a_keyed_import_replays(
+        self, app: Flask, client: FlaskClient, acme: dict[str, str]
+    ) -> None:
+        api = api_for(app, client)
+        big = "email,given_name,family_name\n" + "".join(
+            f"big{i:04d}@new.example,Big,Body\n" for i in range(100))
+        assert len(big) > 2000
+        assert_problem(post_csv(api, acme["new"], big), 413)
+        assert api.get(f"/units/{acme['new']}/accesses").get_json()["total"] == 0
+        small = "email,given_name,family_name\nk@new.example,K,Key\n"
+        key = {"Authorization": f"Bearer {api.token}", "Idempotency-Key": "csv-1"}
+        url = f"/api/v1/units/{acme['new']}/accesses/import"
+        first = client.post(url, data=small.encode(), content_type="text/csv", headers=key)
+        again = client.post(url, data=small.encode(), content_type="text/csv", headers=key)
+        assert first.get_json()["counts"]["created"] == 1
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        assert again.get_json() == first.get_json()

@@ -372,9 +372,10 @@ def stage_new_contact(
     access = accesses.create(account.id, unit.id, roles, who, status=status)
     access.platform_access = data.platform_access
     access.notifications = notifications
-    invites_repo.flush()
     messages: list[str] = []
     invitation = None
+    if invite and (data.platform_access or data.send_welcome):
+        invites_repo.flush()  # the access gets its id before its invitation
     if invite and data.platform_access:
         invitation, messages = _stage_invitation(access, account, unit.name, who, data.language)
     elif invite and data.send_welcome:
