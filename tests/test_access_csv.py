@@ -298,6 +298,11 @@ def test_per_row_errors_name_the_row_column_and_code(
         }, report
         assert report["counts"] == {"created": 2, "invited": 0, "unchanged": 0, "error": 8}
         assert all(i["message"] for i in report["items"] if i["outcome"] == "error")
+    with app.app_context():
+        audited = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "accesses.imported")).all()
+        assert [e.details["dry_run"] for e in audited] == [True, False]
+        assert audited[1].details["errors"]["invalid_email"] == 1
     # a file that cannot be read as a whole is refused before any row
     assert_problem(post_csv(api, acme["new"], "email,pin\nx@new.example,1\n"), 422,
                    "unknown_column")
@@ -448,3 +453,20 @@ class TestTheBodyBound:
         assert first.get_json()["counts"]["created"] == 1
         assert again.headers.get("Idempotent-Replayed") == "true"
         assert again.get_json() == first.get_json()
+
+
+def test_a_units_admin_links_people_they_see_and_not_others(
+    app: Flask, client: FlaskClient, acme: dict[str, str]
+) -> None:
+    with app.app_context():
+        account = Account(email="g0@globex.example", email_verified=True, given_name="G",
+                          family_name="Lobex")
+        db.session.add(account)
+        db.session.flush()
+        with atomic():
+            accesses.create(account.id, acme["globex"], ["employee"], "test", event=None)
+    api = api_for(app, client, "acme")
+    text = "email,roles\np1@acme.example,employee\ng0@globex.example,employee\n"
+    report = post_csv(api, acme["sales"], text).get_json()
+    assert [(i["row"], i["outcome"], i["code"]) for i in report["items"]] == [
+        (2, "created", "linked"), (3, "error", "person_exists")]

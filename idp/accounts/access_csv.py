@@ -403,9 +403,14 @@ class ImportReport:
     omitted: int = 0
     rows: int = 0
     committed_rows: int = 1
+    # rows per error code (the audit event's: a run of person_exists is someone
+    # probing which addresses have accounts)
+    errors: dict[str, int] = field(default_factory=dict)
 
     def add(self, result: RowResult) -> None:
         self.counts[result.outcome] = self.counts.get(result.outcome, 0) + 1
+        if result.outcome == "error" and result.code:
+            self.errors[result.code] = self.errors.get(result.code, 0) + 1
         if result.outcome == "created" and result.code is None:
             return
         if result.outcome == "unchanged" and result.code is None:
@@ -732,7 +737,8 @@ def run_import(
     with atomic():
         audit.record(who, "accesses.imported", None, {
             "unit_id": unit.id, "dry_run": dry_run, "rows": report.rows,
-            "counts": report.counts, "committed_rows": report.committed_rows,
+            "counts": report.counts, "errors": report.errors,
+            "committed_rows": report.committed_rows,
             "failed": failed.code if failed else None,
         }, unit_id=unit.id)
     if failed is not None:
