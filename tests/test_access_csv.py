@@ -130,7 +130,7 @@ def test_round_trip_export_import_into_an_empty_unit_export_again(
     def key(rows: list[dict[str, str]]) -> list[tuple[str, ...]]:
         return [tuple(r[c] for c in COMPARED) for r in rows]
 
-    assert key(again) == key(active)
+    assert sorted(key(again)) == sorted(key(active))
     assert again[0]["created_at"] != "" and list(again[0]) == list(first[0])
 
 
@@ -151,7 +151,7 @@ def test_a_round_trip_through_the_cli_with_new_people(
                                "status"])
     assert out.exit_code == 0, out.output
     assert out.stdout_bytes.startswith("\ufeff".encode())
-    rows = parse(out.stdout_bytes.decode("utf-8-sig"), ";")
+    rows = sorted(parse(out.stdout_bytes.decode("utf-8-sig"), ";"), key=lambda r: r["email"])
     assert rows == [
         {"email": "neu@new.example", "roles": "employee", "permission_groups": "buyers",
          "platform_access": "yes", "status": "invited"},
@@ -222,7 +222,7 @@ def test_every_list_filter_applies_to_the_export(
                      query_string={**query, "limit": 200}).get_json()["items"]
     exported = rows_of(api.get(f"/units/{acme['acme']}/accesses/export",
                                query_string={**query, "include_inactive": "true"}))
-    assert [r["email"] for r in exported] == [i["email"] for i in listed]
+    assert sorted(r["email"] for r in exported) == [i["email"] for i in listed]
     assert 0 < len(exported) < 11 or "include_sub_units" in query
 
 
@@ -232,7 +232,7 @@ def test_the_export_options(app: Flask, client: FlaskClient, acme: dict[str, str
     default = rows_of(api.get(path))
     assert "p4@acme.example" not in {r["email"] for r in default} and len(default) == 9
     sent = rows_of(api.get(path, query_string={"only_details_sent": "true"}))
-    assert [r["email"] for r in sent] == ["p1@acme.example", "p2@acme.example"]
+    assert sorted(r["email"] for r in sent) == ["p1@acme.example", "p2@acme.example"]
     chosen = rows_of(api.get(path, query_string={"columns": "status,email,id"}))
     assert list(chosen[0]) == ["status", "email", "id"]
     assert_problem(api.get(path, query_string={"columns": "email,password"}), 422,

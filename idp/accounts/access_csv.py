@@ -6,10 +6,11 @@ are shown by default and which the import reads (``writable``). Everything else
 check, the documentation's table) follows it. The password status (issue 13,
 item 1) is one more line there (see :data:`PASSWORD_STATUS`).
 
-**Export** (:func:`export`): a generator of encoded CSV chunks that walks the list's
-keyset pages (:func:`idp.accounts.access_admin.page`, the very filter of the list
-API, :class:`idp.store.access_lists_repo.Filter`) :data:`PAGE` rows at a time, so
-memory stays constant whatever the number of rows. UTF-8 with a byte order mark;
+**Export** (:func:`export`): a generator of encoded CSV chunks that walks keyset
+pages of the list's query (:func:`idp.store.access_lists_repo.export_page`: the very
+filter of the list API, :class:`idp.store.access_lists_repo.Filter`, ordered by
+access id so that each page is an index range) :data:`PAGE` rows at a time, so
+memory stays constant and time linear whatever the number of rows. UTF-8 with a byte order mark;
 ``excel`` separates with commas, ``excel-de`` with semicolons (spreadsheets set to
 German). Formula injection is defused (OWASP): a cell starting with ``=``, ``+``,
 ``-``, ``@``, a tab or a carriage return gets a leading ``'``. By default only
@@ -252,9 +253,9 @@ def _stream(unit_id: str, f: Filter, chosen: list[Column], dialect: str,
     rows = 0
     complete = False
     try:
-        after: tuple[str, str] | None = None
+        after: str | None = None
         while True:
-            page, more = access_admin.page(f, after, PAGE)
+            page = access_lists_repo.export_page(f, after, PAGE)
             buffer.seek(0)
             buffer.truncate()
             for row in page:
@@ -263,9 +264,9 @@ def _stream(unit_id: str, f: Filter, chosen: list[Column], dialect: str,
             rows += len(page)
             if page:
                 yield buffer.getvalue().encode()
-            if not more or not page:
+            if len(page) < PAGE:
                 break
-            after = (page[-1].email, page[-1].id)
+            after = page[-1].id
         complete = True
     finally:
         with atomic():

@@ -84,7 +84,8 @@ def _refused(exc: access_csv.CsvRefused) -> Problem:
 )
 def export_unit_accesses(call: Call, unit_id: str) -> Response:
     """The unit's accesses (with `include_sub_units`, its sub-units' too) as CSV,
-    ordered by e-mail address, with every filter of the list. UTF-8 with a byte
+    with every filter of the list, ordered by access id (a stable order that keeps
+    an export of any size linear; sort in the spreadsheet). UTF-8 with a byte
     order mark; `dialect=excel-de` separates with semicolons. Cells a spreadsheet
     would read as a formula start with `'`. Streamed (constant memory for any
     number of rows) and audited (`accesses.exported`)."""
