@@ -238,16 +238,22 @@ def test_the_export_options(app: Flask, client: FlaskClient, acme: dict[str, str
     assert_problem(api.get(path, query_string={"columns": "email,password"}), 422,
                    "unknown_column")
     assert_problem(api.get(path, query_string={"dialect": "lotus"}), 422)
-    if access_csv.PASSWORD_STATUS not in access_csv.BY_NAME:
-        assert_problem(api.get(path, query_string={"password_status": "true"}), 422,
-                       "not_available")
-    else:
-        assert "password_status" in rows_of(api.get(path, query_string={
-            "password_status": "true"}))[0]
+    # the password status: staff reset p1's password; the column says so, never more
+    with app.app_context():
+        from idp.factors import passwords
+
+        passwords.set_unit_policy("acme", True, "test")
+    listed = api.get(f"/units/{acme['acme']}/accesses", query_string={"q": "p1@"})
+    p1 = listed.get_json()["items"][0]["id"]
+    assert api.post(f"/units/{acme['acme']}/accesses/{p1}/reset-password").status_code == 200
+    with_status = rows_of(api.get(path, query_string={
+        "password_status": "true", "columns": "email", "only_details_sent": "true"}))
+    assert sorted((r["email"], r["password_status"]) for r in with_status) == [
+        ("p1@acme.example", "reset_by_staff"), ("p2@acme.example", "")]
     with app.app_context():
         events = db.session.scalars(select(AuditEvent).where(
             AuditEvent.action == "accesses.exported")).all()
-        assert [e.details["rows"] for e in events] == [9, 2, 9]
+        assert [e.details["rows"] for e in events] == [9, 2, 9, 2]
         event = events[1]
         assert event.details["filters"] == {"only_details_sent": True}
         assert event.details["complete"] is True and event.actor_kind == "client"

@@ -3,8 +3,8 @@
 **One column registry** (:data:`COLUMNS`): the export's columns, their order, which
 are shown by default and which the import reads (``writable``). Everything else
 (the API's ``columns`` parameter, the CLI's ``--columns``, the import's header
-check, the documentation's table) follows it. The password status (issue 13,
-item 1) is one more line there (see :data:`PASSWORD_STATUS`).
+check, the documentation's table) follows it, the password status (issue 13,
+item 1) included.
 
 **Export** (:func:`export`): a generator of encoded CSV chunks that walks keyset
 pages of the list's query (:func:`idp.store.access_lists_repo.export_page`: the very
@@ -150,8 +150,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("last_signin_at", _field("last_signin_at")),
     Column("details_sent_at", _field("details_sent_at"),
            description="When the invitation or welcome mail went out"),
-    # Issue 13 item 1 adds the password status to the described access; its column:
-    # Column(PASSWORD_STATUS, _field(PASSWORD_STATUS), default=False),
+    Column(PASSWORD_STATUS, _field(PASSWORD_STATUS), default=False,
+           description="initial, reset_by_staff, set_by_user or empty; never the password"),
 )
 BY_NAME = {c.name: c for c in COLUMNS}
 WRITABLE = tuple(c.name for c in COLUMNS if c.writable)

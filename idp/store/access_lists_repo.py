@@ -214,12 +214,19 @@ def _ordered(stmt: Any, person: Any, after: tuple[str, str] | None, limit: int) 
 def page(f: Filter, after: tuple[str, str] | None, limit: int) -> Sequence[Row[Any]]:
     """Up to ``limit`` rows matching ``f`` after the keyset ``after`` (email, id),
     ordered by e-mail address then access id; one query."""
+    stmt, person = _rows(f, after)
+    return db.session.execute(_ordered(stmt, person, after, limit)).all()
+
+
+def _rows(f: Filter, after: tuple[str, str] | None) -> tuple[Any, Any]:
+    """The select of the list's rows matching ``f`` (not ordered), and the source
+    of the person's columns."""
     joined, person, where = _from(f, True, after)
     # the person's password status (issue 13; one row per account at most)
     joined = joined.outerjoin(PASSWORDS, PASSWORDS.c.account_id == ACCESSES.c.account_id)
     stmt = select(*_columns(person), PASSWORDS.c.status.label("password_status")) \
         .select_from(joined).where(*where)
-    return db.session.execute(_ordered(stmt, person, after, limit)).all()
+    return stmt, person
 
 
 def export_page(f: Filter, after: str | None, limit: int) -> Sequence[Row[Any]]:
@@ -229,8 +236,7 @@ def export_page(f: Filter, after: str | None, limit: int) -> Sequence[Row[Any]]:
     reads n rows. (The list's order by address costs each page a sort of the rest
     of the unit's matches: fine for a page a person looks at, quadratic over an
     export of 100,000 rows.)"""
-    joined, person, where = _from(f, True)
-    stmt = select(*_columns(person)).select_from(joined).where(*where)
+    stmt, _ = _rows(f, None)
     if after is not None:
         stmt = stmt.where(ACCESSES.c.id > after)
     return db.session.execute(stmt.order_by(ACCESSES.c.id).limit(limit)).all()
