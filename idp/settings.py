@@ -302,6 +302,13 @@ class Settings(BaseSettings):
         "accepted for opening sealed values only, never for sealing: set while "
         "`idp master-key rotate` re-seals (docs/operations.md, \"Master-key rotation\").",
     )
+    csv_import_max_bytes: int = Field(
+        50_000_000,
+        ge=1_000,
+        le=1_000_000_000,
+        description="The largest CSV body `POST /api/v1/units/{unit_id}/accesses/import` "
+        "accepts (413 beyond); the CLI's `idp accesses import` reads files of any size.",
+    )
 
     @field_validator("log_format")
     @classmethod

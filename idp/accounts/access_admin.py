@@ -186,6 +186,17 @@ def _validated_events(names: list[str] | None) -> list[str] | None:
         raise Refused("unknown_event", str(exc), "notifications") from exc
 
 
+def checked_settings(
+    actor: Actor, unit_id: str, roles: list[str], groups: list[str], events: list[str] | None
+) -> tuple[list[str], list[str] | None]:
+    """The access's roles (built-in and groups) and notification events as
+    :func:`link` would store them, checked the same way (``invalid_role``,
+    ``invalid_group``, ``forbidden``, ``unknown_event``): the CSV import's rows."""
+    wanted = _validated_roles(unit_id, roles, groups)
+    _grantable(actor, unit_id, wanted)
+    return wanted, _validated_events(events)
+
+
 def link(
     actor: Actor,
     unit_id: str,
@@ -223,14 +234,25 @@ def link(
         with atomic():
             if accesses_repo.get(person.id, unit_id) is not None:
                 raise Refused("access_exists", "This person already has an access to the unit.")
-            row = accesses.create(person.id, unit_id, wanted, who, event=None)
-            row.platform_access = platform_access
-            row.notifications = chosen
-            audit.record(who, "access.linked", person.id, {
-                "unit_id": unit_id, "roles": sorted(wanted), "platform_access": platform_access,
-            })
+            row = stage_link(person.id, unit_id, wanted, platform_access, chosen, who)
     except Conflict as exc:
         raise Refused("access_exists", "This person already has an access to the unit.") from exc
+    return row
+
+
+def stage_link(
+    account_id: str, unit_id: str, roles: list[str], platform_access: bool,
+    events: list[str] | None, who: audit.Actor,
+) -> Access:
+    """Stage (in the caller's transaction) the ``active`` access of an existing
+    person, audited ``access.linked``; the caller checked everything (:func:`link`,
+    the CSV import)."""
+    row = accesses.create(account_id, unit_id, roles, who, event=None)
+    row.platform_access = platform_access
+    row.notifications = events
+    audit.record(who, "access.linked", account_id, {
+        "unit_id": unit_id, "roles": sorted(roles), "platform_access": platform_access,
+    })
     return row
 
 

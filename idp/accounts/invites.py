@@ -347,32 +347,48 @@ def add_contact(unit_id: str, data: NewContact, actor: Actor) -> ContactCreated:
         spend_send_budget(unit_id)
     try:
         with unit_of_work.atomic():
-            account = accounts.stage_contact(
-                email, data.given_name.strip(), data.family_name.strip(), mobile,
-                data.language, who, unit_id,
+            account, access, invitation, messages = stage_new_contact(
+                unit, data, email, roles, mobile, notifications, who, invite=True,
             )
-            status = AccessStatus.INVITED if data.platform_access else AccessStatus.ACTIVE
-            access = accesses.create(account.id, unit_id, roles, who, status=status)
-            access.platform_access = data.platform_access
-            access.notifications = notifications
-            invites_repo.flush()
-            messages: list[str] = []
-            invitation = None
-            if data.platform_access:
-                invitation, messages = _stage_invitation(
-                    access, account, unit.name, who, data.language
-                )
-            elif data.send_welcome:
-                messages.append(outbox.enqueue_email(
-                    email, "welcome", data.language,
-                    {"name": account.name, "unit_name": unit.name}, commit=False,
-                ))
-                access.details_sent_at = utcnow()
     except unit_of_work.Conflict:
         raise PersonExists(email) from None  # a concurrent creation took the address
     deliver(messages)
     return ContactCreated(account, access,
                           _describe(invitation) if invitation is not None else None)
+
+
+def stage_new_contact(
+    unit: Any, data: NewContact, email: str, roles: list[str], mobile: str | None,
+    notifications: list[str] | None, who: audit.Actor, *, invite: bool,
+) -> tuple[Account, Access, AccessInvitation | None, list[str]]:
+    """Stage (in the caller's transaction) a new person's account and access to
+    ``unit``, with the invitation (platform access) or the welcome mail
+    (``send_welcome``) when ``invite``; (account, access, invitation, outbox message
+    ids). The caller checked the input (:func:`_checked` or the CSV import), the
+    address being new, and spent the send budget (:func:`spend_send_budget`)
+    before asking for an invitation. Without ``invite`` an access with platform
+    access stays ``invited`` with no ``details_sent_at`` (``resend`` sends them)."""
+    account = accounts.stage_contact(
+        email, data.given_name.strip(), data.family_name.strip(), mobile,
+        data.language, who, unit.id,
+    )
+    status = AccessStatus.INVITED if data.platform_access else AccessStatus.ACTIVE
+    access = accesses.create(account.id, unit.id, roles, who, status=status)
+    access.platform_access = data.platform_access
+    access.notifications = notifications
+    messages: list[str] = []
+    invitation = None
+    if invite and (data.platform_access or data.send_welcome):
+        invites_repo.flush()  # the access gets its id before its invitation
+    if invite and data.platform_access:
+        invitation, messages = _stage_invitation(access, account, unit.name, who, data.language)
+    elif invite and data.send_welcome:
+        messages.append(outbox.enqueue_email(
+            email, "welcome", data.language,
+            {"name": account.name, "unit_name": unit.name}, commit=False,
+        ))
+        access.details_sent_at = utcnow()
+    return account, access, invitation, messages
 
 
 def _refused_existing(who: audit.Actor, unit_id: str) -> None:
@@ -382,20 +398,22 @@ def _refused_existing(who: audit.Actor, unit_id: str) -> None:
         audit.record(who, "contact.person_exists", None, {"unit_id": unit_id}, unit_id=unit_id)
 
 
-def stage_resend(access: Access, who: audit.Actor) -> list[str] | None:
+def stage_resend(access: Access, who: audit.Actor, spend: bool = True) -> list[str] | None:
     """Stage (in the caller's transaction) a new invitation for ``access``, ending
     the previous link and code, when it is ``invited`` with platform access and its
     account may sign in; the outbox message ids, or None when nothing is due. The
     caller has authorised ``users.manage`` in the access's unit. Sets the access's
     ``details_sent_at``. :class:`SendLimit` (nothing staged) once the unit's hourly
-    share of invitations is spent."""
+    share of invitations is spent; ``spend`` false: the caller spent it already
+    (the CSV import spends before its batch's transaction)."""
     account = accounts.get(access.account_id)
     if (
         account is None or not access.platform_access
         or access.status != AccessStatus.INVITED or not account.can_sign_in
     ):
         return None
-    spend_send_budget(access.unit_id)
+    if spend:
+        spend_send_budget(access.unit_id)
     unit = units.get(access.unit_id)
     _, messages = _stage_invitation(access, account, unit.name, who, account.locale or "en")
     return messages

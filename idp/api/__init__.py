@@ -26,6 +26,7 @@ def setup_api(app: Flask, csrf: CSRFProtect) -> None:
     before the blueprint is registered), CSRF exemption (the caller module checks
     the header for session writes itself) and the blueprint."""
     from idp.api import (  # noqa: F401 - each module declares its endpoints
+        access_csv,
         accesses,
         audit_log,
         contacts,

@@ -23,6 +23,7 @@ call :meth:`Call.require` with the unit of the resource they touch.
 
 from __future__ import annotations
 
+import io
 import re
 import typing
 from collections.abc import Callable
@@ -87,7 +88,13 @@ class Endpoint:
     description: str = ""
     operation_id: str = ""
     extra_statuses: tuple[int, ...] = field(default=())
-    media_type: str = "application/json"
+    # A body that is not JSON (``text/csv``): the handler reads ``call.body``, a
+    # binary stream, itself; the media type of an answer that is not JSON (the
+    # handler returns a :class:`flask.Response`).
+    body_media: str | None = None
+    response_media: str | None = None
+    # The most bytes such a body may have (read from the settings per request).
+    body_limit: Callable[[], int] | None = None
 
 
 REGISTRY: list[Endpoint] = []
@@ -221,8 +228,18 @@ def _body(model: type[BaseModel]) -> BaseModel:
     return _validate_json(model, raw)
 
 
+def _raw_body(media: str) -> Any:
+    """The body as a binary stream, when it is ``media`` (else 415): read by the
+    handler as it goes (an ``Idempotency-Key`` request's body is already read)."""
+    if request.mimetype != media:
+        raise Problem(415, "unsupported_media_type", f"Send the body as {media}.")
+    if idempotency.HEADER in request.headers:
+        return io.BytesIO(request.get_data(cache=True))
+    return request.stream
+
+
 def _serialise(declared: Any, result: Any, status: int) -> Response:
-    if isinstance(result, Response):  # a streamed answer (media_type not JSON)
+    if isinstance(result, Response):  # an answer that is not JSON (response_media)
         return result
     if status == 204 or declared is None:
         return Response(status=204)
@@ -246,6 +263,8 @@ def _wrap(ep: Endpoint) -> Callable[..., Response]:
         if ep.permission is not None:
             authorize(actor, ep.permission, params.get("unit_id") or None)
         call = Call(actor)
+        if ep.body_limit is not None:
+            request.max_content_length = ep.body_limit()
 
         def run() -> Response:
             if ep.query is not None:
@@ -254,6 +273,8 @@ def _wrap(ep: Endpoint) -> Callable[..., Response]:
                 raise Problem(422, "invalid_input", "This endpoint takes no query parameters.")
             if ep.body is not None:
                 call.body = _body(ep.body)
+            elif ep.body_media is not None:
+                call.body = _raw_body(ep.body_media)
             result = ep.handler(call, **params)
             return _serialise(ep.response, result, ep.status)
 
@@ -276,11 +297,16 @@ def endpoint(
     status: int = 200,
     permission: str | None = None,
     extra_statuses: tuple[int, ...] = (),
-    media_type: str = "application/json",
+    body_media: str | None = None,
+    response_media: str | None = None,
+    body_limit: Callable[[], int] | None = None,
 ) -> Callable[[F], F]:
     """Declare ``handler(call, **path_params)`` as ``method path`` (see the module).
     The handler returns a model (or a list of them) matching ``response``, or None
-    with ``status`` 204. Its docstring becomes the operation's description."""
+    with ``status`` 204; with ``response_media``, a :class:`flask.Response` of that
+    type (``response`` then names nothing: pass ``str``). With ``body_media`` the
+    body is that media type, handed over as a binary stream. Its docstring becomes
+    the operation's description."""
 
     def register(handler: F) -> F:
         ep = Endpoint(
@@ -297,7 +323,9 @@ def endpoint(
             description=(handler.__doc__ or "").strip(),
             operation_id=handler.__name__,
             extra_statuses=extra_statuses,
-            media_type=media_type,
+            body_media=body_media,
+            response_media=response_media,
+            body_limit=body_limit,
         )
         if any(e.operation_id == ep.operation_id for e in REGISTRY):
             raise ValueError(f"two endpoints named {ep.operation_id}")

@@ -83,10 +83,17 @@ def _operation(ep: Endpoint, refs: Any, schemas: dict[str, Any]) -> dict[str, An
     responses: dict[str, Any] = {}
     if ep.response is None:
         responses["204"] = {"description": DESCRIPTIONS[204]}
+    elif ep.response_media is not None:
+        responses[str(ep.status)] = {
+            "description": DESCRIPTIONS.get(ep.status, "OK"),
+            "content": {ep.response_media: {"schema": (
+                {"type": "string"} if ep.response is str else _schema_ref(ep.response, refs)
+            )}},
+        }
     else:
         responses[str(ep.status)] = {
             "description": DESCRIPTIONS.get(ep.status, "OK"),
-            "content": {ep.media_type: {"schema": _schema_ref(ep.response, refs)}},
+            "content": {"application/json": {"schema": _schema_ref(ep.response, refs)}},
         }
     for status in sorted({*COMMON_STATUSES, *ep.extra_statuses}):
         responses[str(status)] = {
@@ -111,6 +118,10 @@ def _operation(ep: Endpoint, refs: Any, schemas: dict[str, Any]) -> dict[str, An
             "required": True,
             "content": {"application/json": {"schema": dict(refs[(ep.body, "validation")])}},
         }
+    elif ep.body_media is not None:
+        op["requestBody"] = {
+            "required": True, "content": {ep.body_media: {"schema": {"type": "string"}}},
+        }
     if ep.method in ("POST", "PUT", "PATCH", "DELETE"):
         op["parameters"].append(
             {
@@ -129,7 +140,8 @@ def document(issuer: str) -> dict[str, Any]:
     """The whole OpenAPI 3.1 document for a server at ``issuer``."""
     wanted: list[tuple[type[BaseModel], Any]] = [(ProblemDocument, "serialization")]
     for ep in REGISTRY:
-        wanted += [(m, "serialization") for m in _models_in(ep.response)]
+        if ep.response_media is None or ep.response is not str:
+            wanted += [(m, "serialization") for m in _models_in(ep.response)]
         if ep.body is not None:
             wanted.append((ep.body, "validation"))
     unique = list(dict.fromkeys(wanted))

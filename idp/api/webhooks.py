@@ -310,7 +310,7 @@ def _jsonl(query: AuditExportQuery, unit_ids: set[str] | None) -> Response:
 
 @endpoint(bp, "GET", "/audit/export", summary="The whole audit log as JSON Lines",
           tag="audit", query=AuditExportQuery, response=list[AuditLine],
-          media_type="application/jsonl")
+          response_media="application/jsonl")
 def export_audit(call: Call) -> Response:
     """Every committed event after `after` in sequence order, one JSON object per line
     (`application/jsonl`), at most `limit` lines. Resume with `after` set to the last
@@ -322,7 +322,7 @@ def export_audit(call: Call) -> Response:
 
 @endpoint(bp, "GET", "/units/{unit_id}/audit/export", summary="A unit's audit log as JSON "
           "Lines", tag="audit", query=AuditExportQuery, response=list[AuditLine],
-          permission="audit.read", media_type="application/jsonl")
+          permission="audit.read", response_media="application/jsonl")
 def export_unit_audit(call: Call, unit_id: str) -> Response:
     """The events of the unit and its sub-units after `after`, one JSON object per line
     (see `GET /audit/export`)."""

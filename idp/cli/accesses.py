@@ -279,3 +279,95 @@ def bulk_command(action: str, ids: str | None, as_json: bool, **opts: Any) -> No
     click.echo(", ".join(f"{k}: {v}" for k, v in result.counts.items()))
     for item in result.items:
         click.echo(f"{item['id']}  {item['outcome']}  {item['code'] or ''}")
+
+
+@accesses_group.command("export")
+@_filter_options
+@click.option("--columns", help="Column names, comma-separated (default: the default set).")
+@click.option("--include-inactive", is_flag=True, help="Suspended accesses too.")
+@click.option("--only-details-sent", is_flag=True,
+              help="Only accesses whose invitation or welcome mail was sent.")
+@click.option("--password-status", is_flag=True, help="Add the password status column.")
+@click.option("--dialect", type=click.Choice(["excel", "excel-de"]), default="excel",
+              show_default=True, help="excel: commas; excel-de: semicolons.")
+@with_appcontext
+def export_command(columns: str | None, include_inactive: bool, only_details_sent: bool,
+                   password_status: bool, dialect: str, **opts: Any) -> None:
+    """Write a unit's accesses as CSV to stdout (--unit required), with the list's
+    filters; UTF-8 with a byte order mark, formulas defused."""
+    from idp import audit
+    from idp.accounts import access_csv
+    from idp.rights import SYSTEM
+
+    if not opts.get("unit_ref"):
+        fail(False, "invalid_request", "--unit is required")
+    f = _filter(opts, False)
+    try:
+        chosen = access_csv.columns(columns.split(",") if columns is not None else None,
+                                    password_status)
+    except access_csv.CsvRefused as exc:
+        _refused(False, exc)
+    unit_id = _unit(opts["unit_ref"], False)
+    filters = {k: _plain({k: v})[k] for k, v in opts.items() if v not in (None, False)}
+    import sys
+
+    out = sys.stdout.buffer
+    for chunk in access_csv.export(
+        SYSTEM, unit_id, access_csv.export_filter(f, include_inactive, only_details_sent),
+        chosen, dialect, who=audit.as_actor(actor()), filters=filters,
+    ):
+        out.write(chunk)
+    out.flush()
+
+
+@accesses_group.command("import")
+@click.option("--unit", "unit_ref", required=True, help="The unit (id or slug).")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--dry-run", is_flag=True, help="Check every row, write nothing.")
+@click.option("--no-invite", is_flag=True,
+              help="Create new people without sending their invitation yet.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per row (JSON Lines), then the summary.")
+@with_appcontext
+def import_command(unit_ref: str, path: str, dry_run: bool, no_invite: bool,
+                   as_json: bool) -> None:
+    """Add people to a unit from a CSV file (the export's columns); idempotent by
+    e-mail address. A progress bar on a terminal."""
+    import os
+    import sys
+
+    from idp import audit
+    from idp.accounts import access_csv
+    from idp.rights import SYSTEM
+
+    unit_id = _unit(unit_ref, as_json)
+    source = click.open_file(path, "rb")
+    size = os.path.getsize(path) if path != "-" else 0
+    show_bar = sys.stderr.isatty() and size > 0 and not as_json
+
+    def on_row(result: access_csv.RowResult) -> None:
+        if as_json:
+            echo_json(result.as_dict())
+        elif result.outcome == "error" or result.code is not None:
+            click.echo(f"row {result.row}  {result.email}  {result.outcome}  "
+                       f"{result.column or ''}  {result.code or ''}  {result.message or ''}")
+
+    bar: Any = click.progressbar(length=max(size, 1), label="importing", file=sys.stderr,
+                                 hidden=not show_bar)
+    with source, bar:
+        try:
+            report = access_csv.run_import(
+                SYSTEM, unit_id, source, dry_run=dry_run, invite=not no_invite,
+                who=audit.as_actor(actor()), progress=bar.update, on_row=on_row,
+            )
+        except access_csv.CsvRefused as exc:
+            _refused(as_json, exc)
+    summary = report.as_dict()
+    summary.pop("items")
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(("dry run: " if dry_run else "") + ", ".join(
+        f"{k}: {v}" for k, v in report.counts.items()) + f" ({report.rows} rows)")
+    if report.counts.get("error"):
+        raise SystemExit(1)
