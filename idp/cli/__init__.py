@@ -127,3 +127,7 @@ main.add_command(accesses_group)
 from idp.cli.migrate import migrate_command  # noqa: E402
 
 main.add_command(migrate_command)
+
+from idp.cli.budgets import budgets_group  # noqa: E402
+
+main.add_command(budgets_group)

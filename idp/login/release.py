@@ -25,6 +25,7 @@ SCOPE_TITLES = {
     "wallet": _l("Your corporate wallet"),
     "org": _l("Your company and roles"),
     "offline_access": _l("Stay connected while you are away"),
+    "purchases": _l("Purchases on your company's account"),
 }
 CLAIM_LABELS = {
     "sub": _l("A pseudonymous identifier of your account"),

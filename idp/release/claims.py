@@ -25,6 +25,7 @@ SCOPE_CLAIMS: dict[str, list[str]] = {
     "wallet": ["cost_centre", "personnel_number", "wallet_fields"],
     "org": ["org_id", "org_name", "roles"],
     "offline_access": [],
+    "purchases": [],
 }
 
 SUPPORTED_SCOPES: tuple[str, ...] = tuple(SCOPE_CLAIMS)

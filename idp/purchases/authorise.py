@@ -1,0 +1,268 @@
+"""A merchant's purchase: authorise (reserve), confirm (spend), cancel (release),
+change the amount (check again), read.
+
+The person is the one the merchant's access token was issued for, the unit the one
+chosen at sign-in. :func:`authorise` answers ``approved`` (the amount is reserved in
+every applicable budget at once), or ``refused`` with a reason code:
+
+* ``not_allowed``: no granting access to the unit, or no ``orders.create`` there;
+* ``currency_mismatch``: the unit's budgets are in another currency;
+* ``over_per_order_limit``: above an applicable per-order limit;
+* ``over_budget``: above what an applicable budget has left this period.
+
+(``pending_approval`` comes with approvals; until then an order over a limit is
+refused.) A person without any applicable budget buys without limit.
+
+Concurrency: the reservation locks the applicable budgets' rows first
+(:func:`idp.store.purchases_repo.lock_budgets`) and reads their usage after, in one
+transaction, so parallel purchases by one person (or a unit's people against the
+unit's pool) never together pass a budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from idp import audit
+from idp.purchases import events, money
+from idp.purchases.budgets import Applied, Standing, applicable, chain, standing
+from idp.rights import Actor, may
+from idp.store import purchases_repo
+from idp.store.models import Access, BudgetUsage, Purchase, Unit, new_id, utcnow
+from idp.store.unit_of_work import atomic
+
+APPROVED, PENDING, REFUSED = "approved", "pending_approval", "refused"
+CONFIRMED, CANCELLED = "confirmed", "cancelled"
+STATUSES = (APPROVED, PENDING, REFUSED, CONFIRMED, CANCELLED)
+
+
+class PurchaseError(ValueError):
+    """A request about a purchase that cannot be carried out: ``code`` says why
+    (``invalid_amount``, ``unknown_currency``, ``not_found``, ``wrong_state``)."""
+
+    def __init__(self, code: str, detail: str, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.field = field
+
+
+class _Refusal(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PurchaseRequest:
+    """What the merchant asks: its order reference, the amount as a decimal string
+    of ``currency``, and optional lines (already bounded by the caller)."""
+
+    order_ref: str
+    amount: str
+    currency: str
+    lines: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who buys where: the unit chain (chosen unit first) and the access."""
+
+    units: list[Unit]
+    access: Access | None
+
+
+def _actor(client_id: str, account_id: str) -> audit.Actor:
+    return audit.Actor("client", client_id, on_behalf_of=account_id)
+
+
+def context(account_id: str, unit_id: str | None) -> Context | None:
+    """The unit chain and the person's granting access there; None without a unit."""
+    if not unit_id:
+        return None
+    unit = purchases_repo.unit(unit_id)
+    if unit is None:
+        return None
+    access = purchases_repo.access_of(account_id, unit_id)
+    return Context(chain(unit), access if access is not None and access.grants() else None)
+
+
+def _parse(req: PurchaseRequest) -> tuple[str, int]:
+    try:
+        code = money.currency(req.currency)
+    except money.MoneyError as exc:
+        raise PurchaseError(exc.code, exc.detail, "currency") from exc
+    try:
+        return code, money.parse(req.amount, code)
+    except money.MoneyError as exc:
+        raise PurchaseError(exc.code, exc.detail, "amount") from exc
+
+
+def _reserve(applied: list[Applied], currency: str, amount: int) -> list[dict[str, Any]]:
+    """Reserve ``amount`` in every applied budget, or raise :class:`_Refusal`.
+    Locks the budget rows before reading their usage (see the module)."""
+    if any(a.budget.currency != currency for a in applied):
+        raise _Refusal("currency_mismatch")
+    if any(a.budget.per_order_minor is not None and amount > a.budget.per_order_minor
+           for a in applied):
+        raise _Refusal("over_per_order_limit")
+    if not applied:
+        return []
+    purchases_repo.lock_budgets(a.budget.id for a in applied)
+    used = purchases_repo.usage(a.key for a in applied)
+    for a in applied:
+        row = used.get(a.key)
+        if (row.used_minor if row else 0) + amount > a.budget.amount_minor:
+            raise _Refusal("over_budget")
+    charges: list[dict[str, Any]] = []
+    for a in applied:
+        row = used.get(a.key)
+        if row is None:
+            row = BudgetUsage(id=new_id(), budget_id=a.budget.id, access_id=a.access_key,
+                              period_start=a.period.key, used_minor=0)
+        row.used_minor = (row.used_minor or 0) + amount
+        purchases_repo.add(row)
+        charges.append({"usage": row.id, "budget": a.budget.id, "amount": amount})
+    return charges
+
+
+def _release(charges: list[dict[str, Any]]) -> None:
+    """Give back what ``charges`` reserved (budgets locked first, as in reserving)."""
+    if not charges:
+        return
+    purchases_repo.lock_budgets(str(c["budget"]) for c in charges)
+    rows = {r.id: r for r in purchases_repo.usage_by_ids(str(c["usage"]) for c in charges)}
+    for c in charges:
+        row = rows.get(str(c["usage"]))
+        if row is not None:  # gone with a removed budget: nothing to give back
+            row.used_minor = max(0, row.used_minor - int(c["amount"]))
+            purchases_repo.add(row)
+
+
+def _may_buy(ctx: Context | None, account_id: str) -> bool:
+    return (
+        ctx is not None and ctx.access is not None
+        and may(Actor.account(account_id), "orders.create", ctx.units[0].id)
+    )
+
+
+def authorise(
+    client_id: str, account_id: str, unit_id: str | None, req: PurchaseRequest
+) -> Purchase:
+    """Decide and record a merchant's purchase request (see the module). Invalid
+    input raises :class:`PurchaseError` and records nothing; a refusal is recorded
+    (the person's dashboard and the unit's list show it) with its reason."""
+    currency, amount = _parse(req)
+    ctx = context(account_id, unit_id)
+    now = utcnow()
+    purchase = Purchase(
+        id=new_id(), unit_id=unit_id, account_id=account_id, client_id=client_id,
+        access_id=ctx.access.id if ctx and ctx.access else None, order_ref=req.order_ref,
+        currency=currency, amount_minor=amount, lines=req.lines, status=APPROVED,
+        charges=[], created_at=now, updated_at=now,
+    )
+    if ctx is None:  # no unit chosen at sign-in: nothing to buy on
+        raise PurchaseError("no_unit", "The sign-in chose no unit to buy for.")
+    allowed = _may_buy(ctx, account_id)
+    with atomic():
+        try:
+            if not allowed or ctx.access is None:
+                raise _Refusal("not_allowed")
+            purchase.charges = _reserve(applicable(ctx.units, ctx.access, now), currency, amount)
+        except _Refusal as refusal:
+            purchase.status, purchase.reason, purchase.charges = REFUSED, refusal.reason, []
+        purchases_repo.add(purchase)
+        events.record(purchase, f"purchase.{purchase.status}", _actor(client_id, account_id))
+    return purchase
+
+
+def get(client_id: str, purchase_id: str) -> Purchase | None:
+    """The purchase, only for the merchant client that asked for it (None else)."""
+    row = purchases_repo.purchase(purchase_id)
+    return row if row is not None and row.client_id == client_id else None
+
+
+def _locked(client_id: str, purchase_id: str) -> Purchase:
+    purchases_repo.lock_purchase_row(purchase_id)
+    row = purchases_repo.purchase(purchase_id, lock=True)
+    if row is None or row.client_id != client_id:
+        raise PurchaseError("not_found", "No such purchase.")
+    return row
+
+
+def confirm(client_id: str, purchase_id: str) -> Purchase:
+    """Spend the reservation: ``approved`` becomes ``confirmed`` (a repeat is a no-op);
+    any other state is ``wrong_state``."""
+    with atomic():
+        row = _locked(client_id, purchase_id)
+        if row.status == CONFIRMED:
+            return row
+        if row.status != APPROVED:
+            raise PurchaseError("wrong_state", f"A {row.status} purchase cannot be confirmed.")
+        row.status, row.updated_at = CONFIRMED, utcnow()
+        purchases_repo.add(row)
+        events.record(row, "purchase.confirmed", _actor(client_id, row.account_id))
+    return row
+
+
+def cancel(client_id: str, purchase_id: str) -> Purchase:
+    """Release the reservation: ``approved`` or ``pending_approval`` becomes
+    ``cancelled`` (a repeat is a no-op); a confirmed or refused one is ``wrong_state``."""
+    with atomic():
+        row = _locked(client_id, purchase_id)
+        if row.status == CANCELLED:
+            return row
+        if row.status not in (APPROVED, PENDING):
+            raise PurchaseError("wrong_state", f"A {row.status} purchase cannot be cancelled.")
+        _release(list(row.charges or []))
+        row.status, row.charges, row.updated_at = CANCELLED, [], utcnow()
+        purchases_repo.add(row)
+        events.record(row, "purchase.cancelled", _actor(client_id, row.account_id))
+    return row
+
+
+def change_amount(
+    client_id: str, purchase_id: str, amount_text: str
+) -> tuple[Purchase, str | None]:
+    """The merchant reports a new amount for an ``approved`` or ``confirmed``
+    purchase: its reservation is released and the new amount reserved again against
+    the budgets' current periods, in one transaction. When the new amount does not
+    fit, the transaction rolls back (the old reservation stays) and the refusal's
+    reason is returned beside the unchanged purchase."""
+    try:
+        with atomic():
+            row = _locked(client_id, purchase_id)
+            if row.status not in (APPROVED, CONFIRMED):
+                raise PurchaseError(
+                    "wrong_state", f"A {row.status} purchase cannot change amount."
+                )
+            try:
+                amount = money.parse(amount_text, row.currency)
+            except money.MoneyError as exc:
+                raise PurchaseError(exc.code, exc.detail, "amount") from exc
+            ctx = context(row.account_id, row.unit_id)
+            if ctx is None or ctx.access is None:
+                raise _Refusal("not_allowed")
+            _release(list(row.charges or []))
+            charges = _reserve(applicable(ctx.units, ctx.access), row.currency, amount)
+            before = row.amount_minor
+            row.amount_minor, row.charges, row.updated_at = amount, charges, utcnow()
+            purchases_repo.add(row)
+            events.record(row, "purchase.amount_changed", _actor(client_id, row.account_id),
+                          {"previous_amount": money.format_minor(before, row.currency)})
+    except _Refusal as refusal:  # rolled back: the old reservation stands
+        unchanged = purchases_repo.purchase(purchase_id)
+        if unchanged is None:  # pragma: no cover - it was just read under lock
+            raise PurchaseError("not_found", "No such purchase.") from None
+        return unchanged, refusal.reason
+    return row, None
+
+
+def standing_for(account_id: str, unit_id: str | None) -> Standing | None:
+    """What the person has left in the chosen unit (for the claims)."""
+    ctx = context(account_id, unit_id)
+    if ctx is None or ctx.access is None:
+        return None
+    applied = applicable(ctx.units, ctx.access)
+    return standing(applied, purchases_repo.usage(a.key for a in applied))
