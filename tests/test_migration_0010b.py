@@ -14,7 +14,7 @@ from tests.test_migration_0009s import fill_like_previous
 PREVIOUS = "0009s"
 THIS = "0010b"
 NOW = "2026-12-06 09:00:00+00:00"
-TABLES = {"budgets", "budget_usage", "purchases"}
+TABLES = {"budgets", "budget_usage", "purchases", "payment_methods"}
 
 
 def test_upgrade_adds_budgets_and_downgrade_removes_them(fresh_url: str) -> None:

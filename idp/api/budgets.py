@@ -102,3 +102,103 @@ def remove_budget(call: Call, unit_id: str, budget_id: str) -> None:
     """Removes the budget; reservations made under it are not given back to anything."""
     if not budgets.remove_budget(call.actor, unit_id, budget_id):
         raise not_found("budget")
+
+
+# --- payment methods (issue 17, item 5) --------------------------------------------
+
+
+class AddressIn(BaseModel):
+    """The invoice address."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=200)
+    street: str = Field(min_length=1, max_length=200)
+    postal_code: str = Field(min_length=1, max_length=20)
+    city: str = Field(min_length=1, max_length=200)
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+
+
+class PaymentMethodIn(BaseModel):
+    """A payment method the unit allows (details by kind)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: AddressIn | None = Field(None, description="invoice: the invoice address")
+    reference: str | None = Field(
+        None, max_length=200,
+        description="company_card: the card programme's reference or token (never a card "
+        "number: 13-19 digits passing the Luhn check are refused)",
+    )
+    roles: list[str] = Field(default_factory=list, max_length=50,
+                             description="Only holders of these roles or groups; empty: all")
+    min_budget: str | None = Field(None, pattern=AMOUNT)
+    max_budget: str | None = Field(None, pattern=AMOUNT)
+    currency: str | None = Field(None, min_length=3, max_length=3,
+                                 description="Currency of the budget bounds")
+
+
+class PaymentMethodOut(BaseModel):
+    """A payment method as set."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+    unit_id: str
+    roles: list[str]
+    min_budget: str | int | None
+    max_budget: str | int | None
+
+
+@endpoint(
+    bp, "PUT", "/units/{unit_id}/payment-methods/{kind}", summary="Allow a payment method",
+    tag="budgets", body=PaymentMethodIn, response=PaymentMethodOut,
+    permission="budgets.manage",
+)
+def set_payment_method(call: Call, unit_id: str, kind: str) -> PaymentMethodOut:
+    """Creates or replaces the unit's payment method of `kind` (invoice,
+    purchase_order, company_card, cost_centre)."""
+    from idp.purchases import payment_methods
+
+    body: PaymentMethodIn = call.body
+    data = payment_methods.MethodInput(
+        kind=kind, address=body.address.model_dump(exclude_none=True) if body.address else {},
+        reference=body.reference, roles=body.roles, min_budget=body.min_budget,
+        max_budget=body.max_budget, currency=body.currency,
+    )
+    try:
+        row = payment_methods.set_method(call.actor, unit_id, data)
+    except BudgetError as exc:
+        if exc.code == "invalid_kind":
+            raise not_found("payment method kind") from exc
+        raise _refused(exc) from exc
+    return PaymentMethodOut.model_validate(payment_methods.describe(row, body.currency))
+
+
+@endpoint(
+    bp, "GET", "/units/{unit_id}/payment-methods", summary="List the unit's payment methods",
+    tag="budgets", query=PageQuery, response=Page[PaymentMethodOut],
+    permission="budgets.manage",
+)
+def list_payment_methods(call: Call, unit_id: str) -> Page[PaymentMethodOut]:
+    """The unit's own methods: at most one per kind, so one page. Budget bounds in
+    minor units."""
+    from idp.purchases import payment_methods
+
+    rows = payment_methods.list_methods(call.actor, unit_id)
+    return Page[PaymentMethodOut](
+        items=[PaymentMethodOut.model_validate(payment_methods.describe(r)) for r in rows],
+        next_cursor=None,
+    )
+
+
+@endpoint(
+    bp, "DELETE", "/units/{unit_id}/payment-methods/{kind}", summary="Remove a payment method",
+    tag="budgets", permission="budgets.manage",
+)
+def remove_payment_method(call: Call, unit_id: str, kind: str) -> None:
+    """Stops allowing the method in the unit."""
+    from idp.purchases import payment_methods
+
+    if not payment_methods.remove_method(call.actor, unit_id, kind):
+        raise not_found("payment method")

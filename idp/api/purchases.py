@@ -27,9 +27,8 @@ from idp.api.endpoint import PATH_PARAM_RE, _body
 from idp.api.problems import Problem
 from idp.oidc.liveness import LiveAccessToken, access_token_active
 from idp.oidc.verification import MAX_TOKEN_BYTES, verify_access_token
-from idp.purchases import authorise, money
+from idp.purchases import authorise, money, offer
 from idp.purchases.authorise import PurchaseError, PurchaseRequest
-from idp.purchases.budgets import Standing
 from idp.rights import Actor
 from idp.store.models import Purchase
 
@@ -93,26 +92,14 @@ def _merchant() -> LiveAccessToken:
     return live
 
 
-def _budget(s: Standing | None) -> dict[str, Any] | None:
-    if s is None:
-        return None
-    return {
-        "currency": s.currency,
-        "remaining": money.format_minor(s.remaining, s.currency),
-        "per_order_limit": (
-            money.format_minor(s.per_order_limit, s.currency)
-            if s.per_order_limit is not None else None
-        ),
-        "period_ends": s.period_ends.isoformat(),
-    }
-
-
 def _iso(when: datetime) -> str:
     return when.isoformat()
 
 
-def describe(row: Purchase, standing: Standing | None = None) -> dict[str, Any]:
-    """The purchase as its merchant sees it."""
+def describe(row: Purchase, facts: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The purchase as its merchant sees it; with ``facts`` (the ``purchases`` claims
+    after this answer, :mod:`idp.purchases.offer`) its ``budget``,
+    ``approval_required_above`` and ``payment_methods``."""
     return {
         "id": row.id,
         "status": row.status,
@@ -124,7 +111,14 @@ def describe(row: Purchase, standing: Standing | None = None) -> dict[str, Any]:
         "unit_id": row.unit_id,
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
-        "budget": _budget(standing),
+        **(
+            {
+                "budget": facts.get("budget"),
+                "approval_required_above": facts.get("approval_required_above"),
+                "payment_methods": facts.get("payment_methods", []),
+            }
+            if facts is not None else {}
+        ),
     }
 
 
@@ -176,8 +170,7 @@ def create_purchase() -> Response:
             row = authorise.authorise(live.token.client_id, grant.account_id, grant.unit_id, req)
         except PurchaseError as exc:
             raise _refused(exc) from exc
-        standing = authorise.standing_for(row.account_id, row.unit_id)
-        return _json(describe(row, standing), 201)
+        return _json(describe(row, offer.claims(row.account_id, row.unit_id)), 201)
 
     return _keyed(live, run)
 

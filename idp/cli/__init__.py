@@ -131,3 +131,6 @@ main.add_command(migrate_command)
 from idp.cli.budgets import budgets_group  # noqa: E402
 
 main.add_command(budgets_group)
+from idp.cli.payment_methods import payment_methods_group  # noqa: E402
+
+main.add_command(payment_methods_group)

@@ -26,7 +26,7 @@ from typing import Any
 
 from idp import audit
 from idp.purchases import events, money
-from idp.purchases.budgets import Applied, Standing, applicable, chain, standing
+from idp.purchases.budgets import Applied, applicable, chain
 from idp.rights import Actor, may
 from idp.store import purchases_repo
 from idp.store.models import Access, BudgetUsage, Purchase, Unit, new_id, utcnow
@@ -257,12 +257,3 @@ def change_amount(
             raise PurchaseError("not_found", "No such purchase.") from None
         return unchanged, refusal.reason
     return row, None
-
-
-def standing_for(account_id: str, unit_id: str | None) -> Standing | None:
-    """What the person has left in the chosen unit (for the claims)."""
-    ctx = context(account_id, unit_id)
-    if ctx is None or ctx.access is None:
-        return None
-    applied = applicable(ctx.units, ctx.access)
-    return standing(applied, purchases_repo.usage(a.key for a in applied))

@@ -41,7 +41,8 @@ PERMISSION = "budgets.manage"
 
 
 class BudgetError(ValueError):
-    """A budget request that is refused; ``code`` names why, ``field`` the input."""
+    """A budget or payment-method request that is refused; ``code`` names why,
+    ``field`` the input."""
 
     def __init__(self, code: str, detail: str, field: str | None = None) -> None:
         super().__init__(detail)
@@ -84,7 +85,7 @@ def describe(row: Budget) -> dict[str, Any]:
     }
 
 
-def _unit(ref: str, actor: Actor) -> Unit:
+def unit_for(ref: str, actor: Actor) -> Unit:
     unit = registry.find(ref)
     if unit is None:
         raise BudgetError("unit_not_found", f"no unit {ref!r}", "unit")
@@ -148,7 +149,7 @@ def set_budget(
     unknown scope, period, subject, currency, an amount that is not a positive
     decimal string with the currency's places, or a currency other than the one the
     unit's other budgets use (one currency per unit)."""
-    unit = _unit(unit_ref, actor)
+    unit = unit_for(unit_ref, actor)
     if data.scope not in SCOPES:
         raise BudgetError("invalid_scope", "scope must be one of " + ", ".join(SCOPES), "scope")
     if data.period not in PERIODS:
@@ -187,7 +188,7 @@ def list_budgets(
     actor: Actor, unit_ref: str, after: tuple[str, str, str] | None = None, limit: int = 200
 ) -> list[Budget]:
     """The unit's own budgets (not its ancestors'), by scope and subject."""
-    unit = _unit(unit_ref, actor)
+    unit = unit_for(unit_ref, actor)
     return purchases_repo.budgets_page(unit.id, after, limit)
 
 
@@ -195,7 +196,7 @@ def remove_budget(
     actor: Actor, unit_ref: str, budget_id: str, who: audit.Actor | None = None
 ) -> bool:
     """Remove a budget of the unit (False when the unit has no such budget)."""
-    unit = _unit(unit_ref, actor)
+    unit = unit_for(unit_ref, actor)
     row = purchases_repo.budget_by_id(budget_id)
     if row is None or row.unit_id != unit.id:
         return False
@@ -208,7 +209,7 @@ def remove_budget(
 
 def set_time_zone(actor: Actor, unit_ref: str, name: str, who: audit.Actor | None = None) -> Unit:
     """Set the unit's IANA time zone (the calendar of its budget periods)."""
-    unit = _unit(unit_ref, actor)
+    unit = unit_for(unit_ref, actor)
     try:
         zone(name)
     except TimeZoneError as exc:

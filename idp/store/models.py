@@ -1010,3 +1010,24 @@ class Purchase(Base):
     charges: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaymentMethod(Base):
+    """A payment method a unit allows its people at merchants: ``kind`` one of
+    ``invoice`` (``details``: the invoice address), ``purchase_order`` (a PO number
+    is required), ``company_card`` (``details``: the card programme's reference or
+    token, never a card number), ``cost_centre``. Narrowed to holders of ``roles``
+    (empty: everyone) and to people whose budget lies within ``min_budget_minor`` /
+    ``max_budget_minor``."""
+
+    __tablename__ = "payment_methods"
+    __table_args__ = (UniqueConstraint("unit_id", "kind"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    roles: Mapped[list[str]] = mapped_column(default=list)
+    min_budget_minor: Mapped[int | None] = mapped_column(BigInteger)
+    max_budget_minor: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from idp.store.db import db
-from idp.store.models import Access, Budget, BudgetUsage, Purchase, Unit
+from idp.store.models import Access, Budget, BudgetUsage, PaymentMethod, Purchase, Unit
 
 
 def add(*rows: object) -> None:
@@ -172,3 +172,19 @@ def purchases_page(
         )
     query = query.order_by(Purchase.created_at.desc(), Purchase.id.desc()).limit(limit)
     return list(db.session.scalars(query))
+
+
+def payment_methods_of_units(unit_ids: Iterable[str]) -> list[PaymentMethod]:
+    """The payment methods of any of ``unit_ids`` (one query)."""
+    ids = list(unit_ids)
+    if not ids:
+        return []
+    return list(db.session.scalars(
+        select(PaymentMethod).where(PaymentMethod.unit_id.in_(ids)).order_by(PaymentMethod.kind)
+    ))
+
+
+def payment_method(unit_id: str, kind: str) -> PaymentMethod | None:
+    return db.session.scalars(
+        select(PaymentMethod).where(PaymentMethod.unit_id == unit_id, PaymentMethod.kind == kind)
+    ).first()

@@ -10,6 +10,7 @@ Create Date: 2026-12-06 09:00:00
 * ``budget_usage``: what each budget period has used (reserved plus spent), per
   person for personal budgets and as one pool for unit budgets.
 * ``purchases``: merchants' purchase authorisations and their state.
+* ``payment_methods``: the payment methods a unit allows at merchants.
 
 Downgrade drops the tables and the column. The revision id is a string so the
 integrator can rechain it: change ``revision`` / ``down_revision`` here only.
@@ -85,9 +86,24 @@ def upgrade() -> None:
     op.create_index('ix_purchases_unit', 'purchases', ['unit_id', 'created_at', 'id'])
     op.create_index('ix_purchases_account', 'purchases', ['account_id', 'created_at', 'id'])
     op.create_index('ix_purchases_client_id', 'purchases', ['client_id'])
+    op.create_table(
+        'payment_methods',
+        sa.Column('id', sa.String(length=32), nullable=False),
+        sa.Column('unit_id', sa.String(length=32), nullable=False),
+        sa.Column('kind', sa.String(length=20), nullable=False),
+        sa.Column('details', sa.JSON(), nullable=False),
+        sa.Column('roles', sa.JSON(), nullable=False),
+        sa.Column('min_budget_minor', sa.BigInteger(), nullable=True),
+        sa.Column('max_budget_minor', sa.BigInteger(), nullable=True),
+        sa.Column('updated_at', UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['unit_id'], ['units.id'], ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('unit_id', 'kind'),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('payment_methods')
     op.drop_table('purchases')
     op.drop_table('budget_usage')
     op.drop_index('ix_budgets_unit_id', table_name='budgets')
