@@ -251,6 +251,13 @@ class Settings(BaseSettings):
         description="Bearer token that `GET /metrics` requires. Unset: `/metrics` answers "
         "loopback peers only (after `--proxy-hops`).",
     )
+    approval_hours: float = Field(
+        72,
+        gt=0,
+        le=2160,
+        description="How long an order waits for approval before it expires (refused "
+        "with `approval_expired`); also the lifetime of the approvers' e-mail links.",
+    )
 
     @field_validator("log_format")
     @classmethod

@@ -14,7 +14,8 @@ from tests.test_migration_0009s import fill_like_previous
 PREVIOUS = "0009s"
 THIS = "0010b"
 NOW = "2026-12-06 09:00:00+00:00"
-TABLES = {"budgets", "budget_usage", "purchases", "payment_methods"}
+TABLES = {"budgets", "budget_usage", "purchases", "payment_methods",
+          "approvals", "approval_comments"}
 
 
 def test_upgrade_adds_budgets_and_downgrade_removes_them(fresh_url: str) -> None:

@@ -27,7 +27,7 @@ from idp.api.endpoint import PATH_PARAM_RE, _body
 from idp.api.problems import Problem
 from idp.oidc.liveness import LiveAccessToken, access_token_active
 from idp.oidc.verification import MAX_TOKEN_BYTES, verify_access_token
-from idp.purchases import authorise, money, offer
+from idp.purchases import approvals, authorise, money, offer
 from idp.purchases.authorise import PurchaseError, PurchaseRequest
 from idp.rights import Actor
 from idp.store.models import Purchase
@@ -111,6 +111,8 @@ def describe(row: Purchase, facts: dict[str, Any] | None = None) -> dict[str, An
         "unit_id": row.unit_id,
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
+        "approval": approvals.merchant_view(row) if row.status != "refused" or row.reason in (
+            "rejected", "approval_expired") else None,
         **(
             {
                 "budget": facts.get("budget"),

@@ -134,3 +134,6 @@ main.add_command(budgets_group)
 from idp.cli.payment_methods import payment_methods_group  # noqa: E402
 
 main.add_command(payment_methods_group)
+from idp.cli.purchases import purchases_group  # noqa: E402
+
+main.add_command(purchases_group)

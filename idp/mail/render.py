@@ -35,6 +35,7 @@ SUBJECTS: dict[str, Callable[[], str]] = {
     "locked": lambda: gettext("Unitgate sign-in not possible"),
     "invitation": lambda: gettext("Your invitation to Unitgate"),
     "welcome": lambda: gettext("You were added as a contact"),
+    "approval": lambda: gettext("An order waits for your approval"),
 }
 
 

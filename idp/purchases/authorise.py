@@ -10,8 +10,10 @@ every applicable budget at once), or ``refused`` with a reason code:
 * ``over_per_order_limit``: above an applicable per-order limit;
 * ``over_budget``: above what an applicable budget has left this period.
 
-(``pending_approval`` comes with approvals; until then an order over a limit is
-refused.) A person without any applicable budget buys without limit.
+An order over a per-order limit or a budget waits for approval
+(``pending_approval``, :mod:`idp.purchases.approvals`) when someone may decide on
+it, and is refused with that reason otherwise. A person without any applicable
+budget buys without limit.
 
 Concurrency: the reservation locks the applicable budgets' rows first
 (:func:`idp.store.purchases_repo.lock_budgets`) and reads their usage after, in one
@@ -25,16 +27,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from idp import audit
-from idp.purchases import events, money
-from idp.purchases.budgets import Applied, applicable, chain
+from idp.purchases import approvals, events, money
+from idp.purchases.budgets import applicable, chain
+from idp.purchases.ledger import (
+    APPROVABLE,
+    APPROVED,
+    CANCELLED,
+    CONFIRMED,
+    PENDING,
+    REFUSED,
+    Refusal,
+    release,
+    reserve,
+)
 from idp.rights import Actor, may
 from idp.store import purchases_repo
-from idp.store.models import Access, BudgetUsage, Purchase, Unit, new_id, utcnow
+from idp.store.models import Access, Purchase, Unit, new_id, utcnow
 from idp.store.unit_of_work import atomic
-
-APPROVED, PENDING, REFUSED = "approved", "pending_approval", "refused"
-CONFIRMED, CANCELLED = "confirmed", "cancelled"
-STATUSES = (APPROVED, PENDING, REFUSED, CONFIRMED, CANCELLED)
 
 
 class PurchaseError(ValueError):
@@ -46,12 +55,6 @@ class PurchaseError(ValueError):
         self.code = code
         self.detail = detail
         self.field = field
-
-
-class _Refusal(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -99,47 +102,6 @@ def _parse(req: PurchaseRequest) -> tuple[str, int]:
         raise PurchaseError(exc.code, exc.detail, "amount") from exc
 
 
-def _reserve(applied: list[Applied], currency: str, amount: int) -> list[dict[str, Any]]:
-    """Reserve ``amount`` in every applied budget, or raise :class:`_Refusal`.
-    Locks the budget rows before reading their usage (see the module)."""
-    if any(a.budget.currency != currency for a in applied):
-        raise _Refusal("currency_mismatch")
-    if any(a.budget.per_order_minor is not None and amount > a.budget.per_order_minor
-           for a in applied):
-        raise _Refusal("over_per_order_limit")
-    if not applied:
-        return []
-    purchases_repo.lock_budgets(a.budget.id for a in applied)
-    used = purchases_repo.usage(a.key for a in applied)
-    for a in applied:
-        row = used.get(a.key)
-        if (row.used_minor if row else 0) + amount > a.budget.amount_minor:
-            raise _Refusal("over_budget")
-    charges: list[dict[str, Any]] = []
-    for a in applied:
-        row = used.get(a.key)
-        if row is None:
-            row = BudgetUsage(id=new_id(), budget_id=a.budget.id, access_id=a.access_key,
-                              period_start=a.period.key, used_minor=0)
-        row.used_minor = (row.used_minor or 0) + amount
-        purchases_repo.add(row)
-        charges.append({"usage": row.id, "budget": a.budget.id, "amount": amount})
-    return charges
-
-
-def _release(charges: list[dict[str, Any]]) -> None:
-    """Give back what ``charges`` reserved (budgets locked first, as in reserving)."""
-    if not charges:
-        return
-    purchases_repo.lock_budgets(str(c["budget"]) for c in charges)
-    rows = {r.id: r for r in purchases_repo.usage_by_ids(str(c["usage"]) for c in charges)}
-    for c in charges:
-        row = rows.get(str(c["usage"]))
-        if row is not None:  # gone with a removed budget: nothing to give back
-            row.used_minor = max(0, row.used_minor - int(c["amount"]))
-            purchases_repo.add(row)
-
-
 def _may_buy(ctx: Context | None, account_id: str) -> bool:
     return (
         ctx is not None and ctx.access is not None
@@ -165,22 +127,36 @@ def authorise(
     if ctx is None:  # no unit chosen at sign-in: nothing to buy on
         raise PurchaseError("no_unit", "The sign-in chose no unit to buy for.")
     allowed = _may_buy(ctx, account_id)
+    messages: list[str] = []
     with atomic():
         try:
             if not allowed or ctx.access is None:
-                raise _Refusal("not_allowed")
-            purchase.charges = _reserve(applicable(ctx.units, ctx.access, now), currency, amount)
-        except _Refusal as refusal:
+                raise Refusal("not_allowed")
+            purchase.charges = reserve(applicable(ctx.units, ctx.access, now), currency, amount)
+        except Refusal as refusal:
             purchase.status, purchase.reason, purchase.charges = REFUSED, refusal.reason, []
+            deciders = (
+                approvals.approvers(ctx.units, account_id)
+                if refusal.reason in APPROVABLE else []
+            )
+            if deciders:  # an approver may lift the limit: the order waits
+                purchase.status = PENDING
+                purchases_repo.add(purchase)
+                purchases_repo.flush()  # the approval references the purchase
+                _, messages = approvals.open_approval(purchase, ctx.units, refusal.reason,
+                                                      deciders)
         purchases_repo.add(purchase)
         events.record(purchase, f"purchase.{purchase.status}", _actor(client_id, account_id))
+    approvals.deliver(messages)
     return purchase
 
 
 def get(client_id: str, purchase_id: str) -> Purchase | None:
     """The purchase, only for the merchant client that asked for it (None else)."""
     row = purchases_repo.purchase(purchase_id)
-    return row if row is not None and row.client_id == client_id else None
+    if row is None or row.client_id != client_id:
+        return None
+    return approvals.expire_if_due(row)
 
 
 def _locked(client_id: str, purchase_id: str) -> Purchase:
@@ -215,7 +191,9 @@ def cancel(client_id: str, purchase_id: str) -> Purchase:
             return row
         if row.status not in (APPROVED, PENDING):
             raise PurchaseError("wrong_state", f"A {row.status} purchase cannot be cancelled.")
-        _release(list(row.charges or []))
+        release(list(row.charges or []))
+        if row.status == PENDING:
+            approvals.cancel_pending(row)
         row.status, row.charges, row.updated_at = CANCELLED, [], utcnow()
         purchases_repo.add(row)
         events.record(row, "purchase.cancelled", _actor(client_id, row.account_id))
@@ -243,15 +221,15 @@ def change_amount(
                 raise PurchaseError(exc.code, exc.detail, "amount") from exc
             ctx = context(row.account_id, row.unit_id)
             if ctx is None or ctx.access is None:
-                raise _Refusal("not_allowed")
-            _release(list(row.charges or []))
-            charges = _reserve(applicable(ctx.units, ctx.access), row.currency, amount)
+                raise Refusal("not_allowed")
+            release(list(row.charges or []))
+            charges = reserve(applicable(ctx.units, ctx.access), row.currency, amount)
             before = row.amount_minor
             row.amount_minor, row.charges, row.updated_at = amount, charges, utcnow()
             purchases_repo.add(row)
             events.record(row, "purchase.amount_changed", _actor(client_id, row.account_id),
                           {"previous_amount": money.format_minor(before, row.currency)})
-    except _Refusal as refusal:  # rolled back: the old reservation stands
+    except Refusal as refusal:  # rolled back: the old reservation stands
         unchanged = purchases_repo.purchase(purchase_id)
         if unchanged is None:  # pragma: no cover - it was just read under lock
             raise PurchaseError("not_found", "No such purchase.") from None

@@ -1031,3 +1031,40 @@ class PaymentMethod(Base):
     min_budget_minor: Mapped[int | None] = mapped_column(BigInteger)
     max_budget_minor: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Approval(Base):
+    """An order waiting for (or decided by) an approver: one per purchase. ``why`` is
+    the limit it passed (``over_budget``, ``over_per_order_limit``); ``status``
+    ``pending``, ``approved``, ``rejected``, ``expired`` or ``cancelled``."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_unit_status", "unit_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    purchase_id: Mapped[str] = mapped_column(
+        ForeignKey("purchases.id", ondelete="CASCADE"), unique=True
+    )
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    why: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    expires_at: Mapped[datetime] = mapped_column()
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column()
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApprovalComment(Base):
+    """A comment in an approval's thread: ``internal`` ones are seen only inside the
+    company (approvers, the requester), never by the merchant."""
+
+    __tablename__ = "approval_comments"
+    __table_args__ = (Index("ix_approval_comments_approval", "approval_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    approval_id: Mapped[str] = mapped_column(ForeignKey("approvals.id", ondelete="CASCADE"))
+    author: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    internal: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -17,7 +17,17 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from idp.store.db import db
-from idp.store.models import Access, Budget, BudgetUsage, PaymentMethod, Purchase, Unit
+from idp.store.models import (
+    Access,
+    Account,
+    Approval,
+    ApprovalComment,
+    Budget,
+    BudgetUsage,
+    PaymentMethod,
+    Purchase,
+    Unit,
+)
 
 
 def add(*rows: object) -> None:
@@ -188,3 +198,64 @@ def payment_method(unit_id: str, kind: str) -> PaymentMethod | None:
     return db.session.scalars(
         select(PaymentMethod).where(PaymentMethod.unit_id == unit_id, PaymentMethod.kind == kind)
     ).first()
+
+
+def approval(approval_id: str) -> Approval | None:
+    return db.session.scalars(
+        select(Approval).where(Approval.id == approval_id)
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def approval_of(purchase_id: str) -> Approval | None:
+    return db.session.scalars(
+        select(Approval).where(Approval.purchase_id == purchase_id)
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def comments(approval_id: str, limit: int = 200) -> list[ApprovalComment]:
+    """The thread, oldest first (at most ``limit``)."""
+    return list(db.session.scalars(
+        select(ApprovalComment).where(ApprovalComment.approval_id == approval_id)
+        .order_by(ApprovalComment.created_at, ApprovalComment.id).limit(limit)
+    ))
+
+
+def people_in_units(unit_ids: Iterable[str], limit: int) -> list[tuple[Access, Account]]:
+    """Accesses with roles in ``unit_ids`` and their accounts (candidates for
+    approvers; the caller checks the permission), at most ``limit``."""
+    ids = list(unit_ids)
+    rows = db.session.execute(
+        select(Access, Account).join(Account, Account.id == Access.account_id)
+        .where(Access.unit_id.in_(ids)).order_by(Access.unit_id, Access.id).limit(limit)
+    ).all()
+    return [(a, b) for a, b in rows]
+
+
+def pending_approvals(unit_ids: Iterable[str], limit: int = 50) -> list[Approval]:
+    ids = list(unit_ids)
+    if not ids:
+        return []
+    return list(db.session.scalars(
+        select(Approval).where(Approval.unit_id.in_(ids), Approval.status == "pending")
+        .order_by(Approval.created_at.desc()).limit(limit)
+    ))
+
+
+def due_approvals(now: datetime, limit: int) -> list[Approval]:
+    """Pending approvals past their expiry (for the sweep)."""
+    return list(db.session.scalars(
+        select(Approval).where(Approval.status == "pending", Approval.expires_at <= now)
+        .limit(limit)
+    ))
+
+
+def account(account_id: str) -> Account | None:
+    return db.session.get(Account, account_id)
+
+
+def flush() -> None:
+    """Write what is staged so far (rows that others reference by foreign key go
+    first), still inside the caller's transaction."""
+    db.session.flush()

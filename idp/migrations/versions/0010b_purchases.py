@@ -11,6 +11,7 @@ Create Date: 2026-12-06 09:00:00
   person for personal budgets and as one pool for unit budgets.
 * ``purchases``: merchants' purchase authorisations and their state.
 * ``payment_methods``: the payment methods a unit allows at merchants.
+* ``approvals``, ``approval_comments``: orders waiting for approval, their thread.
 
 Downgrade drops the tables and the column. The revision id is a string so the
 integrator can rechain it: change ``revision`` / ``down_revision`` here only.
@@ -100,9 +101,42 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('unit_id', 'kind'),
     )
+    op.create_table(
+        'approvals',
+        sa.Column('id', sa.String(length=32), nullable=False),
+        sa.Column('purchase_id', sa.String(length=32), nullable=False),
+        sa.Column('unit_id', sa.String(length=32), nullable=False),
+        sa.Column('why', sa.String(length=40), nullable=False),
+        sa.Column('status', sa.String(length=20), nullable=False),
+        sa.Column('expires_at', UTCDateTime(), nullable=False),
+        sa.Column('decided_by', sa.String(length=200), nullable=True),
+        sa.Column('decided_at', UTCDateTime(), nullable=True),
+        sa.Column('decision_reason', sa.Text(), nullable=True),
+        sa.Column('created_at', UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['purchase_id'], ['purchases.id'], ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['unit_id'], ['units.id'], ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('purchase_id'),
+    )
+    op.create_index('ix_approvals_unit_status', 'approvals', ['unit_id', 'status'])
+    op.create_table(
+        'approval_comments',
+        sa.Column('id', sa.String(length=32), nullable=False),
+        sa.Column('approval_id', sa.String(length=32), nullable=False),
+        sa.Column('author', sa.String(length=200), nullable=False),
+        sa.Column('body', sa.Text(), nullable=False),
+        sa.Column('internal', sa.Boolean(), nullable=False),
+        sa.Column('created_at', UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['approval_id'], ['approvals.id'], ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_approval_comments_approval', 'approval_comments',
+                    ['approval_id', 'created_at'])
 
 
 def downgrade() -> None:
+    op.drop_table('approval_comments')
+    op.drop_table('approvals')
     op.drop_table('payment_methods')
     op.drop_table('purchases')
     op.drop_table('budget_usage')
