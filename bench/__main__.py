@@ -11,7 +11,8 @@ and a returning employee's at a merchant for the first time (accounts seeded by
 scenarios (keys: jwks, discovery, token, introspection, exchange, signin, returning,
 extra = the SCIM, LDAP, e-mail-step timing, floor and access-list benchmarks;
 accesses = the access-list benchmark alone, bench/accesses_bench.py; customers =
-the customer-list benchmark alone, bench/customers_bench.py) and writes
+the customer-list benchmark alone, bench/customers_bench.py; purchases = the purchase
+authorisation benchmark alone, bench/purchases_bench.py) and writes
 bench/out/RESULTS.md unless ``--output`` says otherwise, so a partial run never
 replaces bench/RESULTS.md.
 """
@@ -222,9 +223,11 @@ EXTRA = (
     ("Access lists and bulk actions at scale", "bench/accesses_bench.py",
      ["bench.accesses_bench"]),
     ("Customer list at scale", "bench/customers_bench.py", ["bench.customers_bench"]),
+    ("Purchase authorisations", "bench/purchases_bench.py", ["bench.purchases_bench"]),
 )
 # Extra benchmarks that also run alone: --only <key>.
-EXTRA_KEYS = {"accesses": "bench.accesses_bench", "customers": "bench.customers_bench"}
+EXTRA_KEYS = {"accesses": "bench.accesses_bench", "customers": "bench.customers_bench",
+              "purchases": "bench.purchases_bench"}
 
 
 def run_extra(
