@@ -41,7 +41,7 @@ TARGET_RATE = 500.0
 TARGET_P99_MS = 50.0
 
 
-def _seed(app: Any) -> list[str]:
+def _seed(app: Any, people_count: int = PEOPLE) -> list[str]:
     """The company, its people and budgets, the merchant; the people's tokens."""
     from idp.accounts import accesses
     from idp.purchases import budgets
@@ -60,7 +60,7 @@ def _seed(app: Any) -> list[str]:
         budgets.set_budget(SYSTEM, unit_id, budgets.BudgetInput(
             "unit", None, "month", "900000000.00", "EUR"))
         people = []
-        for i in range(PEOPLE):
+        for i in range(people_count):
             account = Account(email=f"buyer{i}@bench.example", email_verified=True,
                               given_name="Buyer", family_name=str(i))
             db.session.add(account)

@@ -143,3 +143,35 @@ def test_a_rejection_reaches_the_merchant_and_no_approver_means_refused(
     pending = shop.buy("99.00").get_json()
     assert shop.post(f"/{pending['id']}/cancel").get_json()["status"] == "cancelled"
     assert shop.get(pending["id"]).get_json()["approval"]["status"] == "cancelled"
+
+
+def test_the_buyers_manager_from_scim_decides(
+    app: Flask, client: FlaskClient, smtp_server: SmtpSink
+) -> None:
+    """HR's SCIM record names the buyer's manager (enterprise ``manager``): the
+    manager gets the e-mail and may decide without holding ``approvals.decide``."""
+    from idp.provisioning import service as provisioning
+    from idp.provisioning.service import Actor, DirectoryUser
+    from tests.support.scim import make_unit
+
+    unit = make_unit(app, "acme", verified=("acme.example",))
+    hr = Actor("scim", "scim:test")
+    with app.app_context():
+        boss = provisioning.create_user(unit, DirectoryUser(user_name="boss@acme.example"),
+                                        hr).id
+        worker = provisioning.create_user(
+            unit, DirectoryUser(user_name="wkr@acme.example", manager_id=boss), hr).id
+    res = app.test_cli_runner().invoke(main, [
+        "budgets", "set", "--unit", "acme", "--role", "employee", "--period", "month",
+        "--amount", "100.00", "--per-order", "50.00", "--currency", "EUR", "--json"])
+    assert res.exit_code == 0, res.output
+    shop = Shop(client, token(app, client, merchant(app), worker, unit))
+    after = len(smtp_server.messages)
+    answer = shop.buy("80.00").get_json()
+    assert answer["status"] == "pending_approval", answer
+    link = _link(smtp_server, "boss@acme.example", after)
+    web = app.test_client()
+    _sign_in(web, smtp_server, "boss@acme.example")
+    assert web.get(link).status_code == 200
+    assert _post(web, link, action="approve").status_code == 303
+    assert shop.get(answer["id"]).get_json()["status"] == "approved"

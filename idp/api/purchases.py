@@ -96,6 +96,13 @@ def _iso(when: datetime) -> str:
     return when.isoformat()
 
 
+def _may_have_approval(row: Purchase) -> bool:
+    """False for purchases that never waited (no query for them)."""
+    if row.status == "refused":
+        return row.reason in ("rejected", "approval_expired")
+    return row.status == "pending_approval" or row.updated_at != row.created_at
+
+
 def describe(row: Purchase, facts: dict[str, Any] | None = None) -> dict[str, Any]:
     """The purchase as its merchant sees it; with ``facts`` (the ``purchases`` claims
     after this answer, :mod:`idp.purchases.offer`) its ``budget``,
@@ -111,8 +118,7 @@ def describe(row: Purchase, facts: dict[str, Any] | None = None) -> dict[str, An
         "unit_id": row.unit_id,
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
-        "approval": approvals.merchant_view(row) if row.status != "refused" or row.reason in (
-            "rejected", "approval_expired") else None,
+        "approval": approvals.merchant_view(row) if _may_have_approval(row) else None,
         **(
             {
                 "budget": facts.get("budget"),
@@ -169,10 +175,12 @@ def create_purchase() -> Response:
             lines=[line.model_dump() for line in body.lines],
         )
         try:
-            row = authorise.authorise(live.token.client_id, grant.account_id, grant.unit_id, req)
+            row, ctx, applied = authorise.authorise_in_context(
+                live.token.client_id, grant.account_id, grant.unit_id, req
+            )
         except PurchaseError as exc:
             raise _refused(exc) from exc
-        return _json(describe(row, offer.claims(row.account_id, row.unit_id)), 201)
+        return _json(describe(row, offer.claims_in(ctx, applied)), 201)
 
     return _keyed(live, run)
 

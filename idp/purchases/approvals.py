@@ -1,8 +1,11 @@
 """Approvals: an order over a limit waits for someone allowed to decide.
 
-Who decides: the people holding ``approvals.decide`` in the purchase's unit (through
-a role there or in an ancestor), never the buyer themself. When there is nobody,
-the order is refused with its reason instead (``over_budget``...).
+Who decides: the buyer's manager, when their SCIM record names one (enterprise
+``manager``) who has an access in the unit's chain, and the people holding
+``approvals.decide`` in the purchase's unit (through a role there or in an
+ancestor); never the buyer themself. Any one of them decides (no multi-step
+chain). When there is nobody, the order is refused with its reason instead
+(``over_budget``...).
 
 Each approver receives an e-mail (through the outbox, staged with the purchase) with
 a signed link: itsdangerous, salted for this one purpose, naming the approval and
@@ -59,11 +62,40 @@ class ApprovalError(ValueError):
         self.detail = detail
 
 
+def _manager(units: list[Unit], requester: str) -> Account | None:
+    """The buyer's manager from SCIM (enterprise ``manager``), when they can sign
+    in and hold a granting access in the unit's chain."""
+    boss = purchases_repo.manager_of(requester)
+    if boss is None or not boss.can_sign_in:
+        return None
+    for unit in units:
+        access = purchases_repo.access_of(boss.id, unit.id)
+        if access is not None and access.grants():
+            return boss
+    return None
+
+
+def may_decide(account_id: str, purchase: Purchase, units: list[Unit]) -> bool:
+    """True for a holder of ``approvals.decide`` in the unit and for the buyer's
+    manager (:func:`_manager`); never for the buyer."""
+    if account_id == purchase.account_id:
+        return False
+    if may(Actor.account(account_id), PERMISSION, units[0].id):
+        return True
+    boss = _manager(units, purchase.account_id)
+    return boss is not None and boss.id == account_id
+
+
 def approvers(units: list[Unit], requester: str) -> list[Account]:
-    """Who may decide on an order in ``units[0]`` (``units`` its chain): accounts
-    with an access in the chain that can sign in and hold ``approvals.decide`` in
-    ``units[0]``, the requester excluded; at most :data:`MAX_APPROVERS`."""
+    """Who may decide on an order in ``units[0]`` (``units`` its chain): the buyer's
+    manager from SCIM first (when they have an access in the chain), then the
+    accounts with an access in the chain that can sign in and hold
+    ``approvals.decide`` in ``units[0]``; the requester excluded; at most
+    :data:`MAX_APPROVERS`."""
     out: dict[str, Account] = {}
+    boss = _manager(units, requester)
+    if boss is not None:
+        out[boss.id] = boss
     for access, account in purchases_repo.people_in_units([u.id for u in units],
                                                           MAX_CANDIDATES):
         if account.id == requester or account.id in out or not account.can_sign_in:
@@ -199,8 +231,7 @@ def _loaded(account_id: str, approval_id: str) -> tuple[Approval, Purchase, Unit
     unit = purchases_repo.unit(row.unit_id) if row else None
     if row is None or purchase is None or unit is None:
         raise ApprovalError("not_found", "No such approval.")
-    if account_id == purchase.account_id or not may(Actor.account(account_id), PERMISSION,
-                                                     unit.id):
+    if not may_decide(account_id, purchase, chain(unit)):
         raise ApprovalError("not_found", "No such approval.")
     return row, purchase, unit
 

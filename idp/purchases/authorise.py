@@ -28,7 +28,7 @@ from typing import Any
 
 from idp import audit
 from idp.purchases import approvals, events, money
-from idp.purchases.budgets import applicable, chain
+from idp.purchases.budgets import Applied, applicable, chain
 from idp.purchases.ledger import (
     APPROVABLE,
     APPROVED,
@@ -115,6 +115,14 @@ def authorise(
     """Decide and record a merchant's purchase request (see the module). Invalid
     input raises :class:`PurchaseError` and records nothing; a refusal is recorded
     (the person's dashboard and the unit's list show it) with its reason."""
+    return authorise_in_context(client_id, account_id, unit_id, req)[0]
+
+
+def authorise_in_context(
+    client_id: str, account_id: str, unit_id: str | None, req: PurchaseRequest
+) -> tuple[Purchase, Context, list[Applied]]:
+    """:func:`authorise`, with the buyer's context and applicable budgets it used
+    (so the answer's facts need not look them up again)."""
     currency, amount = _parse(req)
     ctx = context(account_id, unit_id)
     now = utcnow()
@@ -128,11 +136,13 @@ def authorise(
         raise PurchaseError("no_unit", "The sign-in chose no unit to buy for.")
     allowed = _may_buy(ctx, account_id)
     messages: list[str] = []
+    applied: list[Applied] = []
     with atomic():
         try:
             if not allowed or ctx.access is None:
                 raise Refusal("not_allowed")
-            purchase.charges = reserve(applicable(ctx.units, ctx.access, now), currency, amount)
+            applied = applicable(ctx.units, ctx.access, now)
+            purchase.charges = reserve(applied, currency, amount)
         except Refusal as refusal:
             purchase.status, purchase.reason, purchase.charges = REFUSED, refusal.reason, []
             deciders = (
@@ -148,7 +158,7 @@ def authorise(
         purchases_repo.add(purchase)
         events.record(purchase, f"purchase.{purchase.status}", _actor(client_id, account_id))
     approvals.deliver(messages)
-    return purchase
+    return purchase, ctx, applied
 
 
 def get(client_id: str, purchase_id: str) -> Purchase | None:

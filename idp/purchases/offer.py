@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from idp.purchases import money
-from idp.purchases.authorise import context
-from idp.purchases.budgets import Standing, applicable, standing
+from idp.purchases.authorise import Context, context
+from idp.purchases.budgets import Applied, Standing, applicable, standing
 from idp.purchases.payment_methods import allowed_for
 from idp.store import purchases_repo
 
@@ -45,7 +45,16 @@ def claims(account_id: str, unit_id: str | None) -> dict[str, Any]:
     ctx = context(account_id, unit_id)
     if ctx is None or ctx.access is None:
         return {}
-    applied = applicable(ctx.units, ctx.access)
+    return claims_in(ctx, applicable(ctx.units, ctx.access))
+
+
+def claims_in(ctx: Context, applied: list[Applied] | None) -> dict[str, Any]:
+    """The claims for a known context and its applicable budgets (None: look them
+    up; an empty list after a refusal that looked up nothing)."""
+    if ctx.access is None:
+        return {}
+    if not applied:
+        applied = applicable(ctx.units, ctx.access)
     out: dict[str, Any] = {}
     s = standing(applied, purchases_repo.usage(a.key for a in applied))
     if s is not None:

@@ -259,3 +259,25 @@ def flush() -> None:
     """Write what is staged so far (rows that others reference by foreign key go
     first), still inside the caller's transaction."""
     db.session.flush()
+
+
+def manager_of(account_id: str) -> Account | None:
+    """The manager of the person in their SCIM record (enterprise ``manager``:
+    the SCIM id, account id or external id of another record of the same unit), or
+    None."""
+    from idp.store.models import ScimUser
+
+    record = db.session.get(ScimUser, account_id)
+    if record is None or not record.manager_id:
+        return None
+    boss = db.session.scalars(
+        select(ScimUser).where(
+            ScimUser.unit_id == record.unit_id,
+            (ScimUser.scim_id == record.manager_id)
+            | (ScimUser.account_id == record.manager_id)
+            | (ScimUser.external_id == record.manager_id),
+        ).limit(1)
+    ).first()
+    if boss is None or boss.account_id == account_id:
+        return None
+    return db.session.get(Account, boss.account_id)
