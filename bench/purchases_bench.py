@@ -93,11 +93,11 @@ def _pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
 
 
-def run(requests: int) -> dict[str, Any]:
+def run(requests: int, people: int = PEOPLE) -> dict[str, Any]:
     extra = {"IDP_REDIS_URL": os.environ.get("IDP_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
              "IDP_REDIS_PREFIX": "bench-purchases:"}
     with scale_app(BENCH_DB, extra_env=extra) as (app, _url):
-        tokens = _seed(app)
+        tokens = _seed(app, people)
         http = app.test_client()
         for i in range(50):  # warm-up: caches, prepared statements
             _one(http, tokens[i % len(tokens)])
@@ -116,7 +116,7 @@ def run(requests: int) -> dict[str, Any]:
             paced.append(_one(http, tokens[i % len(tokens)]))
             next_at += interval
     return {
-        "requests": requests, "people": PEOPLE, "rate_per_s": rate,
+        "requests": requests, "people": people, "rate_per_s": rate,
         "cpu_share": cpu / wall, "closed_p50_ms": statistics.median(closed) * 1000,
         "closed_p99_ms": _pct(closed, 0.99), "paced_rate_per_s": half,
         "paced_p50_ms": statistics.median(paced) * 1000, "paced_p99_ms": _pct(paced, 0.99),
@@ -141,9 +141,10 @@ def describe(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=REQUESTS)
+    parser.add_argument("--people", type=int, default=PEOPLE)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args.requests)
+    result = run(args.requests, args.people)
     print(json.dumps(result) if args.json else describe(result), flush=True)
     return 0
 
