@@ -6,7 +6,7 @@ the unit cap, checked through purchases."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
@@ -220,3 +220,34 @@ def test_the_most_specific_budget_applies_and_the_unit_caps_everyone(
     assert shops["ann"].post(f"/{first['id']}/cancel").get_json()["status"] == "cancelled"
     assert shops["bob"].buy("0.01").get_json()["reason"] == "over_budget"  # role spent
     assert shops["ann"].buy("20.00").get_json()["status"] == "approved"
+
+
+def test_a_new_period_starts_from_zero_in_the_units_time_zone(
+    app: Flask, client: FlaskClient
+) -> None:
+    """What a purchase reserved counts in the period it was made in; the unit's
+    next period (its own calendar, Europe/Berlin) has the whole amount again."""
+    from idp.purchases.budgets import standing
+
+    with app.app_context():
+        acme = units.create("ACME", slug="acme").id
+    res = app.test_cli_runner().invoke(main, ["budgets", "time-zone", "--unit", "acme",
+                                              "Europe/Berlin"])
+    assert res.exit_code == 0, res.output
+    _set(app, "acme", "--role", "employee", "--period", "month", "--amount", "100")
+    ann = person(app, "ann@acme.example", acme, ["employee"])
+    shop = Shop(client, token(app, client, merchant(app), ann, acme))
+    assert shop.buy("40.00").get_json()["budget"]["remaining"] == "60.00"
+    with app.app_context():
+        unit = purchases_repo.unit(acme)
+        access = purchases_repo.access_of(ann, acme)
+        assert unit is not None and access is not None and unit.time_zone == "Europe/Berlin"
+        now = datetime.now(UTC)
+        this = applicable(chain(unit), access, now)
+        nxt = applicable(chain(unit), access, this[0].period.ends_at)
+        last = applicable(chain(unit), access, this[0].period.starts_at - timedelta(seconds=1))
+        for applied, left in ((this, 6000), (nxt, 10000), (last, 10000)):
+            got = standing(applied, purchases_repo.usage(a.key for a in applied))
+            assert got is not None and got.remaining == left, (applied[0].period, got)
+        # the period ends at local midnight in Berlin: 22:00 or 23:00 UTC
+        assert this[0].period.ends_at.hour in (22, 23)
