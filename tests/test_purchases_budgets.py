@@ -77,7 +77,8 @@ def test_quarters_and_years_follow_the_local_calendar() -> None:
 
 def test_time_zones_are_validated() -> None:
     assert zone("Europe/Berlin").key == "Europe/Berlin"
-    for bad in ("Mars/Olympus", "../etc/passwd", "", "x" * 70):
+    for bad in ("Mars/Olympus", "../etc/passwd", "", "x" * 70, "localtime", "posixrules",
+                "Europe", "utc", " Europe/Berlin"):
         with pytest.raises(TimeZoneError):
             zone(bad)
 
@@ -127,8 +128,15 @@ def test_budgets_by_api(app: Flask, client: FlaskClient, two_units: tuple[str, s
     assert_problem(api.post(f"/units/{acme}/budgets", json={
         "scope": "role", "subject": "employee", "period": "month", "amount": 5,
         "currency": "EUR"}), 422)
+    # the unit's calendar
+    resp = api.call("PUT", f"/units/{acme}/time-zone", json={"time_zone": "Europe/Berlin"})
+    assert resp.status_code == 200 and resp.get_json()["time_zone"] == "Europe/Berlin"
+    assert_problem(api.call("PUT", f"/units/{acme}/time-zone", json={"time_zone": "localtime"}),
+                   422, "invalid_time_zone")
     # another unit's admin: 404 on every budget path of ACME
     other = api_for(app, client, globex)
+    assert_problem(other.call("PUT", f"/units/{acme}/time-zone",
+                              json={"time_zone": "UTC"}), 404)
     assert_problem(other.get(f"/units/{acme}/budgets"), 404)
     assert_problem(other.post(f"/units/{acme}/budgets", json={
         "scope": "unit", "period": "year", "amount": "1", "currency": "EUR"}), 404)

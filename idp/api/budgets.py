@@ -104,6 +104,33 @@ def remove_budget(call: Call, unit_id: str, budget_id: str) -> None:
         raise not_found("budget")
 
 
+class TimeZoneIn(BaseModel):
+    """The unit's IANA time zone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    time_zone: str = Field(min_length=1, max_length=64, description="e.g. Europe/Berlin")
+
+
+class TimeZoneOut(BaseModel):
+    unit_id: str
+    time_zone: str
+
+
+@endpoint(
+    bp, "PUT", "/units/{unit_id}/time-zone", summary="Set the unit's time zone",
+    tag="budgets", body=TimeZoneIn, response=TimeZoneOut, permission="budgets.manage",
+)
+def set_time_zone(call: Call, unit_id: str) -> TimeZoneOut:
+    """The calendar of the unit's budget periods (an IANA name; default `UTC`)."""
+    body: TimeZoneIn = call.body
+    try:
+        unit = budgets.set_time_zone(call.actor, unit_id, body.time_zone)
+    except BudgetError as exc:
+        raise _refused(exc) from exc
+    return TimeZoneOut(unit_id=unit.id, time_zone=unit.time_zone)
+
+
 # --- payment methods (issue 17, item 5) --------------------------------------------
 
 

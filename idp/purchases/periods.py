@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 PERIODS = ("month", "quarter", "year")
 
@@ -18,13 +19,19 @@ class TimeZoneError(ValueError):
     """Not an IANA time zone name."""
 
 
+@lru_cache(maxsize=1)
+def _known() -> frozenset[str]:
+    return (frozenset(available_timezones()) | {"UTC"}) - {"localtime", "posixrules"}
+
+
 def zone(name: object) -> ZoneInfo:
-    """The IANA zone ``name`` (``Europe/Berlin``, ``UTC``), else :class:`TimeZoneError`."""
-    if not isinstance(name, str) or not name or len(name) > 64 or ".." in name:
+    """The IANA zone ``name`` (``Europe/Berlin``, ``UTC``): one of the system's
+    IANA names (not ``localtime`` or ``posixrules``), else :class:`TimeZoneError`."""
+    if not isinstance(name, str) or name not in _known():
         raise TimeZoneError(f"not an IANA time zone: {name!r}")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise TimeZoneError(f"not an IANA time zone: {name!r}") from exc
 
 
