@@ -128,7 +128,11 @@ def test_a_rejection_reaches_the_merchant_and_no_approver_means_refused(
     shop = Shop(client, token(app, client, rp, ann, acme))
     # nobody may decide yet: refused with the limit's reason
     assert shop.buy("60.00").get_json()["reason"] == "over_per_order_limit"
-    person(app, "max@acme.example", acme, ["commercial_contact"])
+    # a custom permission group granting approvals.decide makes an approver
+    with app.app_context():
+        from idp.rights import groups
+        groups.set_group("acme", "approvers", ["approvals.decide"])
+    person(app, "max@acme.example", acme, ["approvers"])
     after = len(smtp_server.messages)
     answer = shop.buy("60.00").get_json()
     assert answer["status"] == "pending_approval"

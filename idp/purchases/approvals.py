@@ -39,6 +39,7 @@ from idp.mail import outbox
 from idp.purchases import events, ledger, money
 from idp.purchases.budgets import Standing, applicable, chain, standing
 from idp.rights import Actor, may
+from idp.rights.catalogue import BUILT_IN
 from idp.services import settings
 from idp.store import purchases_repo
 from idp.store.models import Account, Approval, ApprovalComment, Purchase, Unit, new_id, utcnow
@@ -46,7 +47,7 @@ from idp.store.unit_of_work import atomic
 
 PERMISSION = "approvals.decide"
 LINK_SALT = "unitgate.approval-link.v1"
-MAX_CANDIDATES = 200
+MAX_CANDIDATES = 5000
 MAX_APPROVERS = 20
 MAX_COMMENT = 2000
 PENDING, APPROVED, REJECTED, EXPIRED, CANCELLED = (
@@ -96,11 +97,15 @@ def approvers(units: list[Unit], requester: str) -> list[Account]:
     boss = _manager(units, requester)
     if boss is not None:
         out[boss.id] = boss
-    for access, account in purchases_repo.people_in_units([u.id for u in units],
-                                                          MAX_CANDIDATES):
+    ids = [u.id for u in units]
+    # Only a role or group granting the permission can make someone an approver: the
+    # permission check (queries) runs for those few candidates alone.
+    granting = {role for role, held in BUILT_IN.items() if PERMISSION in held}
+    granting |= purchases_repo.groups_granting(ids, PERMISSION)
+    for access, account in purchases_repo.people_in_units(ids, MAX_CANDIDATES):
         if account.id == requester or account.id in out or not account.can_sign_in:
             continue
-        if not access.grants() or not access.roles:
+        if not access.grants() or not granting & set(access.roles or []):
             continue
         if may(Actor.account(account.id), PERMISSION, units[0].id):
             out[account.id] = account

@@ -223,14 +223,24 @@ def comments(approval_id: str, limit: int = 200) -> list[ApprovalComment]:
 
 
 def people_in_units(unit_ids: Iterable[str], limit: int) -> list[tuple[Access, Account]]:
-    """Accesses with roles in ``unit_ids`` and their accounts (candidates for
-    approvers; the caller checks the permission), at most ``limit``."""
+    """Accesses in ``unit_ids`` and their accounts (candidates for approvers; the
+    caller checks roles and the permission), at most ``limit``."""
     ids = list(unit_ids)
     rows = db.session.execute(
         select(Access, Account).join(Account, Account.id == Access.account_id)
         .where(Access.unit_id.in_(ids)).order_by(Access.unit_id, Access.id).limit(limit)
     ).all()
     return [(a, b) for a, b in rows]
+
+
+def groups_granting(unit_ids: Iterable[str], permission: str) -> set[str]:
+    """Names of the custom permission groups of ``unit_ids`` granting ``permission``."""
+    from idp.store.models import PermissionGroup
+
+    rows = db.session.scalars(
+        select(PermissionGroup).where(PermissionGroup.unit_id.in_(list(unit_ids)))
+    )
+    return {g.name for g in rows if permission in (g.permissions or [])}
 
 
 def pending_approvals(unit_ids: Iterable[str], limit: int = 50) -> list[Approval]:
