@@ -38,8 +38,11 @@ def drop(name: str) -> None:
 
 
 @contextmanager
-def scale_app(name: str, keep: bool = False) -> Iterator[tuple[Any, str]]:
-    """``(app, database URL)`` on a new database ``name``; dropped at the end
+def scale_app(
+    name: str, keep: bool = False, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[Any, str]]:
+    """``(app, database URL)`` on a new database ``name`` (with the ``IDP_*``
+    settings of ``extra_env`` besides the benchmark's own); dropped at the end
     unless ``keep``."""
     drop(name)
     _admin(f'CREATE DATABASE "{name}"')
@@ -49,6 +52,7 @@ def scale_app(name: str, keep: bool = False) -> Iterator[tuple[Any, str]]:
     env.update(IDP_DATABASE_URL=url, IDP_MASTER_KEY_FILE=str(Path(tmp) / "master.key"),
                IDP_ISSUER="http://127.0.0.1:9", IDP_LOG_LEVEL="WARNING",
                IDP_SECURE_COOKIES="false")
+    env.update(extra_env or {})
     try:
         done = subprocess.run([sys.executable, "-m", "idp.cli", "init", "--json"], env=env,
                               cwd=ROOT, check=False, capture_output=True, text=True)

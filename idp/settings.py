@@ -309,6 +309,13 @@ class Settings(BaseSettings):
         description="The largest CSV body `POST /api/v1/units/{unit_id}/accesses/import` "
         "accepts (413 beyond); the CLI's `idp accesses import` reads files of any size.",
     )
+    approval_hours: float = Field(
+        72,
+        gt=0,
+        le=2160,
+        description="How long an order waits for approval before it expires (refused "
+        "with `approval_expired`); also the lifetime of the approvers' e-mail links.",
+    )
 
     @field_validator("log_format")
     @classmethod

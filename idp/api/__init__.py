@@ -36,6 +36,9 @@ def setup_api(app: Flask, csrf: CSRFProtect) -> None:
         staff,
     )
     _more_routes()
+    from idp.api import budgets as _budgets  # noqa: F401 - issue 17
+    from idp.api import purchases as _purchases  # noqa: F401 - issue 17
+    from idp.api import unit_purchases as _unit_purchases  # noqa: F401 - issue 17
     from idp.api.endpoint import segment_converter
 
     app.url_map.converters["segment"] = segment_converter()

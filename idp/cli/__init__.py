@@ -135,3 +135,12 @@ main.add_command(exports_group)
 from idp.cli.master_key import master_key_group  # noqa: E402
 
 main.add_command(master_key_group)
+from idp.cli.budgets import budgets_group  # noqa: E402
+
+main.add_command(budgets_group)
+from idp.cli.payment_methods import payment_methods_group  # noqa: E402
+
+main.add_command(payment_methods_group)
+from idp.cli.purchases import purchases_group  # noqa: E402
+
+main.add_command(purchases_group)

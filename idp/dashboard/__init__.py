@@ -41,6 +41,7 @@ def _utc(value: datetime) -> datetime:
 def setup_dashboard(app: Flask) -> None:
     """Register the ``dashboard`` blueprint (with the start page at ``/``) and its
     date filters."""
+    from idp.dashboard import approvals as _approvals  # noqa: F401  (issue 17)
     from idp.dashboard import (  # noqa: F401  (routes register on bp)
         views,
         views_password,

@@ -19,6 +19,7 @@ from idp.interaction import pending as interaction
 from idp.login.common import expired_page
 from idp.login.flow import OWN_PROTOCOL
 from idp.login.formstate import FormState
+from idp.purchases import listing
 from idp.release import consent
 from idp.store.models import Account, Session
 from idp.web.redirects import redirect
@@ -26,6 +27,20 @@ from idp.web.redirects import redirect
 CLIENT_ID = "unitgate-account"
 CLIENT_NAME = _l("Unitgate account")
 MAX_MERCHANT_ID = 32
+
+
+PURCHASE_STATUS = {
+    "approved": _l("Approved"),
+    "pending_approval": _l("Waiting for approval"),
+    "refused": _l("Refused"),
+    "confirmed": _l("Ordered"),
+    "cancelled": _l("Cancelled"),
+}
+
+
+def purchase_status(status: str) -> str:
+    """A purchase's status in the reader's language."""
+    return str(PURCHASE_STATUS.get(status, status))
 
 
 def _see_other(endpoint: str, **values: Any) -> Response:
@@ -85,6 +100,9 @@ def home() -> Response:
         consents=overview.consents(account.id),
         impersonations=impersonation.history(account.id),
         invitations=invitations.open_for(account),
+        purchases=listing.mine(account.id),
+        purchase_status=purchase_status,
+        approvals_waiting=listing.waiting_for(account.id),
         fields=fields,
         profile_unit=shown.unit if shown is not None else None,
         errors={name: message(key) for name, key in state.errors.items()},

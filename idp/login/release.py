@@ -25,6 +25,7 @@ SCOPE_TITLES = {
     "wallet": _l("Your corporate wallet"),
     "org": _l("Your company and roles"),
     "offline_access": _l("Stay connected while you are away"),
+    "purchases": _l("Purchases on your company's account"),
 }
 CLAIM_LABELS = {
     "sub": _l("A pseudonymous identifier of your account"),
@@ -42,8 +43,11 @@ CLAIM_LABELS = {
     "org_name": _l("Company"),
     "roles": _l("Roles"),
     "wallet_fields": _l("Your company's own fields"),
+    "budget": _l("Your budget left at your company"),
+    "approval_required_above": _l("The amount above which an order needs approval"),
+    "payment_methods": _l("The payment methods your company allows"),
 }
-NO_VALUE_SHOWN = {"sub"}
+NO_VALUE_SHOWN = {"sub", "budget", "approval_required_above", "payment_methods"}
 # Released but not listed as data on the consent page: internal identifiers (the
 # company's name stands for its id), metadata (when the profile last changed), and
 # the full name when given and family name are listed anyway.

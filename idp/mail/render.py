@@ -38,6 +38,7 @@ SUBJECTS: dict[str, Callable[[], str]] = {
     "password": lambda: gettext("Your Unitgate password"),
     "impersonation": lambda: gettext("Someone acted as you in Unitgate"),
     "webhook_disabled": lambda: gettext("A webhook was switched off"),
+    "approval": lambda: gettext("An order waits for your approval"),
 }
 
 

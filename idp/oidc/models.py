@@ -17,7 +17,8 @@ from idp.release.clients import ClientInfo
 from idp.store.models import RefreshToken
 
 # Scopes that make no sense without an end-user (dropped from client_credentials).
-USER_SCOPES = ("openid", "offline_access", "profile", "email", "phone", "wallet", "org")
+USER_SCOPES = ("openid", "offline_access", "profile", "email", "phone", "wallet", "org",
+               "purchases")
 
 
 class OAuthClient(ClientMixin):

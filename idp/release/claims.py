@@ -5,7 +5,9 @@ facts of the unit chosen for the sign-in (cost centre, personnel number and the 
 fields that unit defines, under ``wallet_fields``), read from the person's access to
 that unit; ``org`` releases that unit and the person's roles there. Only a granting
 access (active, not ended) releases anything; without a chosen unit (several
-accesses, none chosen) neither scope releases anything.
+accesses, none chosen) neither scope releases anything. ``purchases`` releases the
+buyer's budget, approval threshold and payment methods in the chosen unit
+(:mod:`idp.purchases.offer`).
 Claims without a value are left out, never sent empty.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from idp.purchases import offer
 from idp.store import claims_repo
 from idp.store.models import Access, Account, utcnow
 
@@ -25,6 +28,7 @@ SCOPE_CLAIMS: dict[str, list[str]] = {
     "wallet": ["cost_centre", "personnel_number", "wallet_fields"],
     "org": ["org_id", "org_name", "roles"],
     "offline_access": [],
+    "purchases": ["budget", "approval_required_above", "payment_methods"],
 }
 
 SUPPORTED_SCOPES: tuple[str, ...] = tuple(SCOPE_CLAIMS)
@@ -86,6 +90,8 @@ def released_claims(account: Account, scopes: Iterable[str], unit_id: str | None
         out["org_id"] = access.unit_id
         out["org_name"] = access.unit.name
         out["roles"] = list(access.roles or [])
+    if "purchases" in wanted:  # queries only with the scope (issue 17)
+        out.update(offer.claims(account.id, unit_id))
     return out
 
 

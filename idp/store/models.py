@@ -100,6 +100,8 @@ class Unit(Base):
     # inheritance: ``idp.interaction.impersonation``).
     notify_impersonation: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The IANA time zone of the unit's calendar (budget periods, issue 17).
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     # A customer's own data (top-level units; issue 12): ``status`` is ``active`` or
     # ``blocked`` (set by the operator's staff); a company has a postal ``address``
     # ({"street", "postal_code", "city", "country"}) and a ``vat_id``; a person
@@ -1098,4 +1100,132 @@ class InstanceSecret(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- Purchases, budgets and approvals (issue 17, ``idp.purchases``) -----------------
+
+
+class Budget(Base):
+    """A spending limit in ``unit_id``: for one access (``scope`` ``access``,
+    ``subject`` the access id), everyone holding a permission group or built-in role
+    (``group``/``role``, ``subject`` its name), or the unit as a whole (``unit``,
+    ``subject`` ""), which is a pool shared by everyone in it (and in its sub-units
+    when ``include_subunits``). Amounts are integer minor units of ``currency``."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (UniqueConstraint("unit_id", "scope", "subject"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(10))
+    subject: Mapped[str] = mapped_column(String(64), default="")
+    period: Mapped[str] = mapped_column(String(10))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    per_order_minor: Mapped[int | None] = mapped_column(BigInteger)
+    include_subunits: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200), default="system")
+
+
+class BudgetUsage(Base):
+    """What one period of a budget has used (reserved plus spent), in minor units:
+    per person (``access_id``) for a personal budget, the pool ("") for a unit
+    budget. ``period_start`` is the period's first day in the unit's time zone."""
+
+    __tablename__ = "budget_usage"
+    __table_args__ = (UniqueConstraint("budget_id", "access_id", "period_start"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    budget_id: Mapped[str] = mapped_column(ForeignKey("budgets.id", ondelete="CASCADE"))
+    access_id: Mapped[str] = mapped_column(String(32), default="")
+    period_start: Mapped[str] = mapped_column(String(10))
+    used_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Purchase(Base):
+    """A merchant's request to let a person buy on a unit's account, and its state:
+    ``approved`` (budget reserved), ``pending_approval``, ``refused`` (``reason``),
+    ``confirmed`` (spent), ``cancelled`` (released). ``charges`` lists the usage rows
+    it reserved ([{"usage": id, "amount": minor}]) so a cancel releases exactly them."""
+
+    __tablename__ = "purchases"
+    __table_args__ = (
+        Index("ix_purchases_unit", "unit_id", "created_at", "id"),
+        Index("ix_purchases_account", "account_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    access_id: Mapped[str | None] = mapped_column(String(32))
+    client_id: Mapped[str] = mapped_column(String(100), index=True)
+    order_ref: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(40))
+    charges: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaymentMethod(Base):
+    """A payment method a unit allows its people at merchants: ``kind`` one of
+    ``invoice`` (``details``: the invoice address), ``purchase_order`` (a PO number
+    is required), ``company_card`` (``details``: the card programme's reference or
+    token, never a card number), ``cost_centre``. Narrowed to holders of ``roles``
+    (empty: everyone) and to people whose budget lies within ``min_budget_minor`` /
+    ``max_budget_minor``."""
+
+    __tablename__ = "payment_methods"
+    __table_args__ = (UniqueConstraint("unit_id", "kind"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    roles: Mapped[list[str]] = mapped_column(default=list)
+    min_budget_minor: Mapped[int | None] = mapped_column(BigInteger)
+    max_budget_minor: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Approval(Base):
+    """An order waiting for (or decided by) an approver: one per purchase. ``why`` is
+    the limit it passed (``over_budget``, ``over_per_order_limit``); ``status``
+    ``pending``, ``approved``, ``rejected``, ``expired`` or ``cancelled``."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_unit_status", "unit_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    purchase_id: Mapped[str] = mapped_column(
+        ForeignKey("purchases.id", ondelete="CASCADE"), unique=True
+    )
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"))
+    why: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    expires_at: Mapped[datetime] = mapped_column()
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column()
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApprovalComment(Base):
+    """A comment in an approval's thread: ``internal`` ones are seen only inside the
+    company (approvers, the requester), never by the merchant."""
+
+    __tablename__ = "approval_comments"
+    __table_args__ = (Index("ix_approval_comments_approval", "approval_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    approval_id: Mapped[str] = mapped_column(ForeignKey("approvals.id", ondelete="CASCADE"))
+    author: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    internal: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

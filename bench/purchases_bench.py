@@ -1,0 +1,153 @@
+"""Benchmark: purchase authorisations (issue 17).
+
+Target, on PostgreSQL: at least 500 authorisations per second per core, and a p99
+under 50 ms at half that rate.
+
+A fresh database of its own (``idp init``), Redis for the ephemeral store (the
+idempotency keys), one company with :data:`PEOPLE` employees, a role budget, a unit
+pool and a per-order limit (large enough that every purchase is approved and
+reserved: the full path, budget rows locked, usage updated, audit event written),
+and a merchant client with the ``purchases`` scope; each employee's access token
+comes from a real code-flow sign-in choosing the unit.
+
+The app runs *in this process* (like bench/customers_bench.py), one thread, through
+the Flask test client: ``POST /api/v1/purchases`` with a new ``Idempotency-Key``
+each time, rotating over the employees. The time measured is the server's own
+(token verification, authorisation, locks, inserts, commit, serialisation), on one
+core, without an HTTP server in front. First a closed loop for the rate, then a
+paced loop at half that rate for the latency percentiles.
+
+Run it alone: ``.venv/bin/python -m bench.purchases_bench [--requests N]``, or
+``python -m bench --only purchases``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from typing import Any
+
+from bench.scale_app import scale_app
+
+BENCH_DB = os.environ.get("IDP_BENCH_PURCHASES_DB", "unitgate_bench_purchases")
+PEOPLE = 50
+REQUESTS = 3000
+TARGET_RATE = 500.0
+TARGET_P99_MS = 50.0
+
+
+def _seed(app: Any, people_count: int = PEOPLE) -> list[str]:
+    """The company, its people and budgets, the merchant; the people's tokens."""
+    from idp.accounts import accesses
+    from idp.purchases import budgets
+    from idp.rights import SYSTEM
+    from idp.store.db import db
+    from idp.store.models import Account
+    from idp.store.unit_of_work import atomic
+    from idp.units import registry as units
+    from tests.support import oidc
+
+    with app.app_context():
+        unit = units.create("Bench GmbH", slug="bench-gmbh")
+        unit_id = unit.id
+        budgets.set_budget(SYSTEM, unit_id, budgets.BudgetInput(
+            "role", "employee", "month", "100000000.00", "EUR", "1000.00"))
+        budgets.set_budget(SYSTEM, unit_id, budgets.BudgetInput(
+            "unit", None, "month", "900000000.00", "EUR"))
+        people = []
+        for i in range(people_count):
+            account = Account(email=f"buyer{i}@bench.example", email_verified=True,
+                              given_name="Buyer", family_name=str(i))
+            db.session.add(account)
+            db.session.commit()
+            with atomic():
+                accesses.create(account.id, unit_id, ["employee"], "bench", event=None)
+            people.append(account.id)
+    rp = oidc.register(app, name="Bench Shop", scope="openid purchases")
+    http = app.test_client()
+    tokens = []
+    for account_id in people:
+        si = oidc.sign_in(app, http, rp, account_id, unit_id=unit_id, scope="openid purchases")
+        tokens.append(str(oidc.exchange(http, rp, si).get_json()["access_token"]))
+    return tokens
+
+
+def _one(http: Any, token: str) -> float:
+    started = time.perf_counter()
+    resp = http.post("/api/v1/purchases", json={
+        "order_ref": uuid.uuid4().hex[:12], "amount": "12.34", "currency": "EUR"},
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex})
+    took = time.perf_counter() - started
+    if resp.status_code != 201 or resp.get_json()["status"] != "approved":
+        raise RuntimeError(f"purchase not approved: {resp.status_code} {resp.get_data()[:300]!r}")
+    return took
+
+
+def _pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+
+def run(requests: int, people: int = PEOPLE) -> dict[str, Any]:
+    extra = {"IDP_REDIS_URL": os.environ.get("IDP_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+             "IDP_REDIS_PREFIX": "bench-purchases:"}
+    with scale_app(BENCH_DB, extra_env=extra) as (app, _url):
+        tokens = _seed(app, people)
+        http = app.test_client()
+        for i in range(50):  # warm-up: caches, prepared statements
+            _one(http, tokens[i % len(tokens)])
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        closed = [_one(http, tokens[i % len(tokens)]) for i in range(requests)]
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        rate = requests / wall
+        half = rate / 2
+        paced: list[float] = []
+        interval = 1.0 / half
+        next_at = time.perf_counter()
+        for i in range(max(200, requests // 2)):
+            now = time.perf_counter()
+            if now < next_at:
+                time.sleep(next_at - now)
+            paced.append(_one(http, tokens[i % len(tokens)]))
+            next_at += interval
+    return {
+        "requests": requests, "people": people, "rate_per_s": rate,
+        "cpu_share": cpu / wall, "closed_p50_ms": statistics.median(closed) * 1000,
+        "closed_p99_ms": _pct(closed, 0.99), "paced_rate_per_s": half,
+        "paced_p50_ms": statistics.median(paced) * 1000, "paced_p99_ms": _pct(paced, 0.99),
+    }
+
+
+def describe(r: dict[str, Any]) -> str:
+    ok_rate = "meets" if r["rate_per_s"] >= TARGET_RATE else "**misses**"
+    ok_p99 = "meets" if r["paced_p99_ms"] < TARGET_P99_MS else "**misses**"
+    return "\n".join([
+        "| Purchase authorisations (PostgreSQL, in-process, one thread) | value |",
+        "|---|---:|",
+        f"| closed loop: authorisations per second ({ok_rate} {TARGET_RATE:.0f}/s) "
+        f"| {r['rate_per_s']:.0f} |",
+        f"| closed loop: p50 / p99 ms | {r['closed_p50_ms']:.1f} / {r['closed_p99_ms']:.1f} |",
+        f"| paced at {r['paced_rate_per_s']:.0f}/s: p50 / p99 ms ({ok_p99} "
+        f"{TARGET_P99_MS:.0f} ms) | {r['paced_p50_ms']:.1f} / {r['paced_p99_ms']:.1f} |",
+        f"| this process's CPU share during the closed loop | {r['cpu_share']:.2f} |",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=REQUESTS)
+    parser.add_argument("--people", type=int, default=PEOPLE)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(args.requests, args.people)
+    print(json.dumps(result) if args.json else describe(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

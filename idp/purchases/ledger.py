@@ -1,0 +1,81 @@
+"""The budget ledger: reserving an amount in the applicable budgets and giving it
+back. The one place that changes budget usage.
+
+Serialisation: :func:`reserve` and :func:`release` lock the budgets' rows first
+(:func:`idp.store.purchases_repo.lock_budgets`, in id order) and read the usage
+only after, inside the caller's transaction, so parallel reservations never both
+see the old usage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from idp.purchases.budgets import Applied
+from idp.store import purchases_repo
+from idp.store.models import BudgetUsage, new_id
+
+APPROVED, PENDING, REFUSED = "approved", "pending_approval", "refused"
+CONFIRMED, CANCELLED = "confirmed", "cancelled"
+STATUSES = (APPROVED, PENDING, REFUSED, CONFIRMED, CANCELLED)
+# Limits an approver may lift: an order passing them can wait for approval.
+APPROVABLE = frozenset({"over_budget", "over_per_order_limit"})
+
+
+class Refusal(Exception):
+    """The amount does not fit: ``reason`` is the answer's reason code."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def reserve(
+    applied: list[Applied], currency: str, amount: int, force: bool = False
+) -> list[dict[str, Any]]:
+    """Reserve ``amount`` in every applied budget and return the charges, or raise
+    :class:`Refusal` (``currency_mismatch``, ``over_per_order_limit``,
+    ``over_budget``). ``force`` (an approver's decision) skips the two limits, never
+    the currency."""
+    if any(a.budget.currency != currency for a in applied):
+        raise Refusal("currency_mismatch")
+    if not force and any(
+        a.budget.per_order_minor is not None and amount > a.budget.per_order_minor
+        for a in applied
+    ):
+        raise Refusal("over_per_order_limit")
+    if not applied:
+        return []
+    purchases_repo.lock_budgets(a.budget.id for a in applied)
+    used = purchases_repo.usage(a.key for a in applied)
+    if not force:
+        for a in applied:
+            row = used.get(a.key)
+            if (row.used_minor if row else 0) + amount > a.budget.amount_minor:
+                raise Refusal("over_budget")
+    charges: list[dict[str, Any]] = []
+    for a in applied:
+        row = used.get(a.key)
+        if row is None:
+            row = BudgetUsage(id=new_id(), budget_id=a.budget.id, access_id=a.access_key,
+                              period_start=a.period.key, used_minor=0)
+        row.used_minor = (row.used_minor or 0) + amount
+        purchases_repo.add(row)
+        charges.append({"usage": row.id, "budget": a.budget.id, "amount": amount})
+    return charges
+
+
+def release(charges: Iterable[dict[str, Any]]) -> None:
+    """Give back what ``charges`` reserved (budgets locked first, as in reserving);
+    usage of a removed budget is gone with it."""
+    charges = list(charges)
+    if not charges:
+        return
+    purchases_repo.lock_budgets(str(c["budget"]) for c in charges)
+    rows = {r.id: r for r in purchases_repo.usage_by_ids(str(c["usage"]) for c in charges)}
+    for c in charges:
+        row = rows.get(str(c["usage"]))
+        if row is not None:
+            row.used_minor = max(0, row.used_minor - int(c["amount"]))
+            purchases_repo.add(row)

@@ -1,0 +1,68 @@
+"""What a merchant may tell the buyer before checkout: the ``purchases`` claims of
+ID tokens and UserInfo, and the same facts in each purchase answer.
+
+* ``budget``: ``{"currency", "remaining", "per_order_limit", "period_ends"}``
+  (decimal strings, an RFC 3339 instant) for the unit chosen at sign-in; left out
+  when no budget applies;
+* ``approval_required_above``: the order amount above which an order needs approval
+  (the tightest per-order limit); left out without one;
+* ``payment_methods``: the methods the person may use there
+  (:mod:`idp.purchases.payment_methods`).
+
+Costs nothing unless the ``purchases`` scope was granted: the claims module only
+calls :func:`claims` then.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp.purchases import money
+from idp.purchases.authorise import Context, context
+from idp.purchases.budgets import Applied, Standing, applicable, standing
+from idp.purchases.payment_methods import allowed_for
+from idp.store import purchases_repo
+
+CLAIMS = ("budget", "approval_required_above", "payment_methods")
+
+
+def budget_claim(s: Standing) -> dict[str, Any]:
+    """A :class:`Standing` as the ``budget`` claim."""
+    return {
+        "currency": s.currency,
+        "remaining": money.format_minor(s.remaining, s.currency),
+        "per_order_limit": (
+            money.format_minor(s.per_order_limit, s.currency)
+            if s.per_order_limit is not None else None
+        ),
+        "period_ends": s.period_ends.isoformat(),
+    }
+
+
+def claims(account_id: str, unit_id: str | None) -> dict[str, Any]:
+    """The ``purchases`` claims of the person in the chosen unit (see the module);
+    empty without a chosen unit or a granting access there."""
+    ctx = context(account_id, unit_id)
+    if ctx is None or ctx.access is None:
+        return {}
+    return claims_in(ctx, applicable(ctx.units, ctx.access))
+
+
+def claims_in(ctx: Context, applied: list[Applied] | None) -> dict[str, Any]:
+    """The claims for a known context and its applicable budgets (None: look them
+    up; an empty list after a refusal that looked up nothing)."""
+    if ctx.access is None:
+        return {}
+    if not applied:
+        applied = applicable(ctx.units, ctx.access)
+    out: dict[str, Any] = {}
+    s = standing(applied, purchases_repo.usage(a.key for a in applied))
+    if s is not None:
+        out["budget"] = budget_claim(s)
+        if s.per_order_limit is not None:
+            out["approval_required_above"] = money.format_minor(s.per_order_limit, s.currency)
+    amount = applied[0].budget.amount_minor if applied else None
+    methods = allowed_for(ctx.units, ctx.access, amount)
+    if methods:
+        out["payment_methods"] = methods
+    return out

@@ -1,0 +1,293 @@
+"""Repository of budgets, their usage and purchases (``idp.purchases``). Stages only:
+the services commit with :func:`idp.store.unit_of_work.atomic`.
+
+Serialisation (:func:`lock_budgets`): a purchase that reserves against budgets first
+locks their rows, in id order, so two purchases touching the same budget run one
+after the other and never both read the old usage. PostgreSQL: ``SELECT ... FOR
+UPDATE`` ordered by id (a consistent order, so no deadlock). SQLite has a single
+writer: a no-op ``UPDATE`` of the same rows takes the database's write lock before
+the usage is read (pysqlite runs the earlier SELECTs outside a transaction, so the
+reads after the lock see every committed reservation)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from idp.store.db import db
+from idp.store.models import (
+    Access,
+    Account,
+    Approval,
+    ApprovalComment,
+    Budget,
+    BudgetUsage,
+    PaymentMethod,
+    Purchase,
+    Unit,
+)
+
+
+def add(*rows: object) -> None:
+    """Stage new or changed rows."""
+    db.session.add_all(rows)
+
+
+def delete(row: object) -> None:
+    db.session.delete(row)
+
+
+def unit(unit_id: str) -> Unit | None:
+    return db.session.get(Unit, unit_id)
+
+
+def budgets_of_units(unit_ids: Iterable[str]) -> list[Budget]:
+    """Every budget defined in any of ``unit_ids`` (one query)."""
+    ids = list(unit_ids)
+    if not ids:
+        return []
+    return list(db.session.scalars(select(Budget).where(Budget.unit_id.in_(ids))))
+
+
+def budgets_page(unit_id: str, after: tuple[str, str, str] | None, limit: int) -> list[Budget]:
+    """A unit's budgets ordered by (scope, subject, id), after the keyset ``after``."""
+    query = select(Budget).where(Budget.unit_id == unit_id)
+    if after is not None:
+        query = query.where(
+            (Budget.scope > after[0])
+            | ((Budget.scope == after[0]) & (Budget.subject > after[1]))
+            | ((Budget.scope == after[0]) & (Budget.subject == after[1]) & (Budget.id > after[2]))
+        )
+    query = query.order_by(Budget.scope, Budget.subject, Budget.id).limit(limit)
+    return list(db.session.scalars(query))
+
+
+def budget(unit_id: str, scope: str, subject: str) -> Budget | None:
+    return db.session.scalars(
+        select(Budget).where(
+            Budget.unit_id == unit_id, Budget.scope == scope, Budget.subject == subject
+        )
+    ).first()
+
+
+def budget_by_id(budget_id: str) -> Budget | None:
+    return db.session.get(Budget, budget_id)
+
+
+def access_of(account_id: str, unit_id: str) -> Access | None:
+    return db.session.scalars(
+        select(Access).where(Access.account_id == account_id, Access.unit_id == unit_id)
+    ).first()
+
+
+def access_of_id(access_id: str) -> Access | None:
+    return db.session.get(Access, access_id)
+
+
+def lock_budgets(budget_ids: Iterable[str]) -> None:
+    """Lock the budget rows (see the module) until the transaction ends."""
+    ids = sorted(set(budget_ids))
+    if not ids:
+        return
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            select(Budget.id).where(Budget.id.in_(ids)).order_by(Budget.id).with_for_update()
+        ).all()
+    else:
+        db.session.execute(
+            update(Budget).where(Budget.id.in_(ids)).values(unit_id=Budget.unit_id)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def usage(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], BudgetUsage]:
+    """The usage rows for (budget id, access id or "", period key), in one query."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    budget_ids = {k[0] for k in wanted}
+    rows = db.session.scalars(
+        select(BudgetUsage).where(BudgetUsage.budget_id.in_(budget_ids))
+        .where(BudgetUsage.period_start.in_({k[2] for k in wanted}))
+        .where(BudgetUsage.access_id.in_({k[1] for k in wanted}))
+        .execution_options(populate_existing=True)
+    )
+    out = {}
+    for row in rows:
+        key = (row.budget_id, row.access_id, row.period_start)
+        if key in wanted:
+            out[key] = row
+    return out
+
+
+def usage_by_ids(ids: Iterable[str]) -> list[BudgetUsage]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    return list(db.session.scalars(
+        select(BudgetUsage).where(BudgetUsage.id.in_(wanted))
+        .execution_options(populate_existing=True)
+    ))
+
+
+def purchase(purchase_id: str, lock: bool = False) -> Purchase | None:
+    query = select(Purchase).where(Purchase.id == purchase_id)
+    if lock and db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return db.session.scalars(query.execution_options(populate_existing=True)).first()
+
+
+def lock_purchase_row(purchase_id: str) -> None:
+    """Take the write lock for a purchase's change before reading it (SQLite: the
+    database's write lock; PostgreSQL: :func:`purchase` with ``lock``)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.execute(
+            update(Purchase).where(Purchase.id == purchase_id)
+            .values(status=Purchase.status).execution_options(synchronize_session=False)
+        )
+
+
+def purchases_page(
+    *,
+    unit_ids: Iterable[str] | None = None,
+    account_id: str | None = None,
+    status: str | None = None,
+    client_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: tuple[datetime, str] | None = None,
+    limit: int = 50,
+) -> list[Purchase]:
+    """Purchases newest first, filtered, after the keyset ``before``
+    (created_at, id)."""
+    query = select(Purchase)
+    if unit_ids is not None:
+        query = query.where(Purchase.unit_id.in_(list(unit_ids)))
+    if account_id is not None:
+        query = query.where(Purchase.account_id == account_id)
+    if status is not None:
+        query = query.where(Purchase.status == status)
+    if client_id is not None:
+        query = query.where(Purchase.client_id == client_id)
+    if since is not None:
+        query = query.where(Purchase.created_at >= since)
+    if until is not None:
+        query = query.where(Purchase.created_at < until)
+    if before is not None:
+        query = query.where(
+            (Purchase.created_at < before[0])
+            | ((Purchase.created_at == before[0]) & (Purchase.id < before[1]))
+        )
+    query = query.order_by(Purchase.created_at.desc(), Purchase.id.desc()).limit(limit)
+    return list(db.session.scalars(query))
+
+
+def payment_methods_of_units(unit_ids: Iterable[str]) -> list[PaymentMethod]:
+    """The payment methods of any of ``unit_ids`` (one query)."""
+    ids = list(unit_ids)
+    if not ids:
+        return []
+    return list(db.session.scalars(
+        select(PaymentMethod).where(PaymentMethod.unit_id.in_(ids)).order_by(PaymentMethod.kind)
+    ))
+
+
+def payment_method(unit_id: str, kind: str) -> PaymentMethod | None:
+    return db.session.scalars(
+        select(PaymentMethod).where(PaymentMethod.unit_id == unit_id, PaymentMethod.kind == kind)
+    ).first()
+
+
+def approval(approval_id: str) -> Approval | None:
+    return db.session.scalars(
+        select(Approval).where(Approval.id == approval_id)
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def approval_of(purchase_id: str) -> Approval | None:
+    return db.session.scalars(
+        select(Approval).where(Approval.purchase_id == purchase_id)
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def comments(approval_id: str, limit: int = 200) -> list[ApprovalComment]:
+    """The thread, oldest first (at most ``limit``)."""
+    return list(db.session.scalars(
+        select(ApprovalComment).where(ApprovalComment.approval_id == approval_id)
+        .order_by(ApprovalComment.created_at, ApprovalComment.id).limit(limit)
+    ))
+
+
+def people_in_units(unit_ids: Iterable[str], limit: int) -> list[tuple[Access, Account]]:
+    """Accesses in ``unit_ids`` and their accounts (candidates for approvers; the
+    caller checks roles and the permission), at most ``limit``."""
+    ids = list(unit_ids)
+    rows = db.session.execute(
+        select(Access, Account).join(Account, Account.id == Access.account_id)
+        .where(Access.unit_id.in_(ids)).order_by(Access.unit_id, Access.id).limit(limit)
+    ).all()
+    return [(a, b) for a, b in rows]
+
+
+def groups_granting(unit_ids: Iterable[str], permission: str) -> set[str]:
+    """Names of the custom permission groups of ``unit_ids`` granting ``permission``."""
+    from idp.store.models import PermissionGroup
+
+    rows = db.session.scalars(
+        select(PermissionGroup).where(PermissionGroup.unit_id.in_(list(unit_ids)))
+    )
+    return {g.name for g in rows if permission in (g.permissions or [])}
+
+
+def pending_approvals(unit_ids: Iterable[str], limit: int = 50) -> list[Approval]:
+    ids = list(unit_ids)
+    if not ids:
+        return []
+    return list(db.session.scalars(
+        select(Approval).where(Approval.unit_id.in_(ids), Approval.status == "pending")
+        .order_by(Approval.created_at.desc()).limit(limit)
+    ))
+
+
+def due_approvals(now: datetime, limit: int) -> list[Approval]:
+    """Pending approvals past their expiry (for the sweep)."""
+    return list(db.session.scalars(
+        select(Approval).where(Approval.status == "pending", Approval.expires_at <= now)
+        .limit(limit)
+    ))
+
+
+def account(account_id: str) -> Account | None:
+    return db.session.get(Account, account_id)
+
+
+def flush() -> None:
+    """Write what is staged so far (rows that others reference by foreign key go
+    first), still inside the caller's transaction."""
+    db.session.flush()
+
+
+def manager_of(account_id: str) -> Account | None:
+    """The manager of the person in their SCIM record (enterprise ``manager``:
+    the SCIM id, account id or external id of another record of the same unit), or
+    None."""
+    from idp.store.models import ScimUser
+
+    record = db.session.get(ScimUser, account_id)
+    if record is None or not record.manager_id:
+        return None
+    boss = db.session.scalars(
+        select(ScimUser).where(
+            ScimUser.unit_id == record.unit_id,
+            (ScimUser.scim_id == record.manager_id)
+            | (ScimUser.account_id == record.manager_id)
+            | (ScimUser.external_id == record.manager_id),
+        ).limit(1)
+    ).first()
+    if boss is None or boss.account_id == account_id:
+        return None
+    return db.session.get(Account, boss.account_id)
