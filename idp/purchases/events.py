@@ -1,10 +1,9 @@
 """The one place every purchase and approval event goes through.
 
-:func:`record` stages the audit event in the caller's transaction now. At merge the
-lead adds the Standard Webhooks call here (``idp.webhooks.emit(unit_id=...,
-event_type=..., data=...)``, staged in the same transaction), so every event that
-is audited is also sent to the unit's expense and accounting webhooks and to the
-merchant, with the same ``data`` (:func:`payload`).
+:func:`record` stages, in the caller's transaction, the audit event and the Standard
+Webhooks event of the same type (:func:`idp.webhooks.emit`) with the same ``data``
+(:func:`payload`): every purchase event that is audited also reaches the unit's
+expense and accounting webhooks, exactly when its cause commits.
 
 Event types: ``purchase.approved``, ``purchase.pending_approval``,
 ``purchase.refused``, ``purchase.confirmed``, ``purchase.cancelled``,
@@ -15,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp import audit
+from idp import audit, webhooks
 from idp.purchases import money
 from idp.store.models import Purchase
 
@@ -43,10 +42,11 @@ def payload(purchase: Purchase) -> dict[str, Any]:
 def record(
     purchase: Purchase, event_type: str, actor: audit.Actor, details: dict[str, Any] | None = None
 ) -> None:
-    """Stage ``event_type`` about ``purchase`` by ``actor`` (audit log now; webhooks
-    at merge, see the module) in the caller's transaction."""
+    """Stage ``event_type`` about ``purchase`` by ``actor`` (audit log and the unit's
+    webhooks) in the caller's transaction."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown purchase event {event_type!r}")
     data = payload(purchase)
     data.update(details or {})
     audit.record(actor, event_type, purchase.id, data, unit_id=purchase.unit_id)
+    webhooks.emit(unit_id=purchase.unit_id, event_type=event_type, data=payload(purchase))

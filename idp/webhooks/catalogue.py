@@ -21,6 +21,10 @@ OPT_TEXT: dict[str, Any] = {"type": ["string", "null"], "maxLength": 200}
 NAMES: dict[str, Any] = {"type": "array", "items": {"type": "string", "maxLength": 100}}
 COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
 ACCESS_STATUS: dict[str, Any] = {"enum": ["invited", "active", "suspended"]}
+AMOUNT: dict[str, Any] = {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$",
+                          "description": "A decimal amount in the currency's minor-unit "
+                          "precision (\"100.00\"), never a float."}
+CURRENCY: dict[str, Any] = {"type": "string", "pattern": "^[A-Z]{3}$"}
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,19 @@ EVENTS: dict[str, EventType] = {e.name: e for e in (
            "meanwhile were revoked.",
            impersonation_id=ID, unit_id=ID, account_id=ID, how=TEXT,
            grants_revoked=COUNT),
+    *(_event(name, text, purchase_id=ID, unit_id=ID, account_id=ID, client_id=TEXT,
+             order_ref=TEXT, status=TEXT, reason=OPT_TEXT, amount=AMOUNT, currency=CURRENCY)
+      for name, text in (
+          ("purchase.approved", "A purchase was approved: by the budget at once, or by an "
+           "approver; the amount is reserved."),
+          ("purchase.pending_approval", "A purchase waits for an approver's decision."),
+          ("purchase.refused", "A purchase was refused (`reason`: a code such as "
+           "`over_budget`, `rejected`, `approval_expired`)."),
+          ("purchase.confirmed", "The merchant confirmed the order: the reservation is spent."),
+          ("purchase.cancelled", "The order was cancelled: the reservation is released."),
+          ("purchase.amount_changed", "The amount of a purchase changed (by the merchant, or "
+           "by an approver: the merchant must follow)."),
+      )),
 )}
 
 
