@@ -60,7 +60,9 @@ def test_admins_list_and_export_the_units_purchases(app: Flask, client: FlaskCli
     assert api.get(f"/units/{acme}/purchases?status=nope").status_code == 422
     resp = api.get(f"/units/{acme}/purchases.csv?status=approved")
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
-    rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
+    text = resp.get_data(as_text=True)
+    assert text.startswith("\ufeff")  # UTF-8 with a BOM, like every spreadsheet export
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
     assert rows[0][:3] == ["id", "created_at", "status"]
     refs = {r[4] for r in rows[1:]}
     assert refs == {"PO-1", "'=HYPERLINK(\"http://evil\")", "PO-3"}

@@ -75,13 +75,11 @@ from idp.store.access_lists_repo import Filter
 from idp.store.models import AccessStatus
 from idp.store.unit_of_work import Conflict, atomic
 from idp.units import registry as units
+from idp.web.spreadsheet import DIALECTS, csv_lines, undefuse
 
 PAGE = 500
 BATCH = 500
 MAX_REPORTED = 1000
-BOM = "\ufeff"
-DIALECTS = {"excel": ",", "excel-de": ";"}
-DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 ACTIVE_STATUSES = frozenset({AccessStatus.INVITED.value, AccessStatus.ACTIVE.value})
 TRUE_WORDS = frozenset({"yes", "true", "1", "ja", "y", "x"})
 FALSE_WORDS = frozenset({"no", "false", "0", "nein", "n"})
@@ -196,18 +194,6 @@ def columns(names: Iterable[str] | None, password_status: bool = False) -> list[
     return chosen
 
 
-def defuse(value: str) -> str:
-    """``value`` with a leading ``'`` when a spreadsheet would read it as a formula."""
-    return "'" + value if value.startswith(DANGEROUS) else value
-
-
-def undefuse(value: str) -> str:
-    """The inverse of :func:`defuse` on import."""
-    if len(value) > 1 and value[0] == "'" and value[1:].startswith(DANGEROUS):
-        return value[1:]
-    return value
-
-
 # -- export ------------------------------------------------------------------------
 
 
@@ -246,24 +232,19 @@ def export(
 
 def _stream(unit_id: str, f: Filter, chosen: list[Column], dialect: str,
             who: audit.Actor, filters: dict[str, Any]) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=DIALECTS[dialect], lineterminator="\r\n")
-    writer.writerow([c.name for c in chosen])
-    yield (BOM + buffer.getvalue()).encode()
+    delimiter = DIALECTS[dialect]
+    yield "".join(csv_lines([[c.name for c in chosen]], delimiter, bom=True)).encode()
     rows = 0
     complete = False
     try:
         after: str | None = None
         while True:
             page = access_lists_repo.export_page(f, after, PAGE)
-            buffer.seek(0)
-            buffer.truncate()
-            for row in page:
-                item = _described(row)
-                writer.writerow([defuse(c.get(item)) for c in chosen])
+            cells = ([c.get(item) for c in chosen] for item in map(_described, page))
+            chunk = "".join(csv_lines(cells, delimiter))
             rows += len(page)
             if page:
-                yield buffer.getvalue().encode()
+                yield chunk.encode()
             if len(page) < PAGE:
                 break
             after = page[-1].id

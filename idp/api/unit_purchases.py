@@ -1,12 +1,9 @@
 """A unit's purchases for its admins (issue 17, item 4): a paged, filtered list
 (``budgets.manage``) and a CSV export (``exports.read``), streamed page by page with
-every cell defused against spreadsheet formulas (:func:`idp.purchases.listing.defuse`)."""
+every cell defused against spreadsheet formulas (:func:`idp.web.spreadsheet.csv_lines`)."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
 
@@ -20,6 +17,7 @@ from idp.api.problems import Problem
 from idp.api.types import Instant
 from idp.purchases import listing
 from idp.purchases.listing import Filters
+from idp.web.spreadsheet import csv_lines
 
 Status = Literal["approved", "pending_approval", "refused", "confirmed", "cancelled"]
 
@@ -100,16 +98,8 @@ def export_unit_purchases(unit_id: str) -> Response:
     q: PurchaseFilter = _query(PurchaseFilter)  # type: ignore[assignment]
     f = _filters(q)
 
-    def lines() -> Iterator[str]:
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        for row in listing.export_rows(unit_id, f):
-            writer.writerow(row)
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
-
-    resp = Response(stream_with_context(lines()), mimetype="text/csv")
+    lines = csv_lines(listing.export_rows(unit_id, f), bom=True)
+    resp = Response(stream_with_context(lines), mimetype="text/csv")
     resp.headers["Content-Disposition"] = 'attachment; filename="purchases.csv"'
     resp.headers["Cache-Control"] = "no-store"
     return resp

@@ -6,16 +6,18 @@ the operator (``system``); with ``--json`` each prints one JSON document, a refu
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any, TextIO
 
 import click
 from flask.cli import with_appcontext
 
 from idp.cli.units import echo_json, fail
+from idp.web.spreadsheet import csv_lines
 
 
 def _unit_id(ref: str, as_json: bool) -> str:
@@ -200,10 +202,10 @@ def signins_command(unit_ref: str, since: str, fmt: str, output: str | None) -> 
     try:
         rows = signins.export_rows(unit_id, start)
         if fmt == "csv":
-            writer = csv.DictWriter(out, FIELDS)
-            writer.writeheader()
-            for record in rows:
-                writer.writerow(record)
+            table: Iterator[Sequence[object]] = chain(
+                [FIELDS], ([record.get(k) for k in FIELDS] for record in rows))
+            for line in csv_lines(table):
+                out.write(line)
         else:
             for record in rows:
                 out.write(json.dumps(record, separators=(",", ":")) + "\n")

@@ -19,7 +19,6 @@ from idp.units import registry
 EXPORT_PAGE = 500
 CSV_COLUMNS = ("id", "created_at", "status", "reason", "order_ref", "amount", "currency",
                "merchant", "account_id", "unit_id")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -65,21 +64,16 @@ def unit_page(
     )
 
 
-def defuse(value: object) -> str:
-    """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 def export_rows(unit_id: str, f: Filters) -> Iterator[list[str]]:
-    """Every matching purchase as CSV cells (header first), read page by page."""
+    """Every matching purchase as CSV cells (header first), read page by page; the
+    writer defuses them (:func:`idp.web.spreadsheet.csv_lines`)."""
     yield list(CSV_COLUMNS)
     before: tuple[datetime, str] | None = None
     while True:
         rows = unit_page(unit_id, f, before, EXPORT_PAGE)
         for row in rows:
             d = describe(row)
-            yield [defuse(d["created_at"].isoformat() if c == "created_at" else d[c])
+            yield [d["created_at"].isoformat() if c == "created_at" else d[c]
                    for c in CSV_COLUMNS]
         if len(rows) < EXPORT_PAGE:
             return
