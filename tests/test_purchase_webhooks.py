@@ -75,3 +75,38 @@ def test_each_purchase_event_arrives_once_and_matches_its_schema(
     schema = api.get("/events/schema").get_json()["events"]
     for r in receiver.got:
         jsonschema.validate(r.payload, schema[r.payload["type"]]["json_schema"])
+
+
+def test_the_purchases_file_export_for_systems_that_import_files(
+    app: Flask, client: FlaskClient, tmp_path: object
+) -> None:
+    import csv
+    import io
+    import json
+
+    with app.app_context():
+        acme = units.create("ACME", slug="acme").id
+    ann = person(app, "ann@acme.example", acme, ["employee"])
+    res = app.test_cli_runner().invoke(main, [
+        "budgets", "set", "--unit", "acme", "--access", "ann@acme.example", "--period",
+        "month", "--amount", "100.00", "--currency", "EUR", "--json"])
+    assert res.exit_code == 0, res.output
+    shop = Shop(client, token(app, client, merchant(app), ann, acme))
+    shop.buy("40.00", order_ref="=HYPERLINK(\"http://evil\")")
+    shop.buy("70.00", order_ref="PO-2")  # over budget: refused, still a purchase
+    runner = app.test_cli_runner()
+    out = runner.invoke(main, ["exports", "purchases", "--unit", "acme", "--since",
+                               "2000-01-01T00:00:00Z"])
+    assert out.exit_code == 0, out.output
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert {(r["order_ref"], r["status"], r["amount"]) for r in rows} == {
+        ("'=HYPERLINK(\"http://evil\")", "approved", "40.00"), ("PO-2", "refused", "70.00")}
+    lines = runner.invoke(main, ["exports", "purchases", "--unit", "acme", "--since",
+                                 "2000-01-01T00:00:00Z", "--format", "jsonl"])
+    records = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert {r["order_ref"] for r in records} == {"=HYPERLINK(\"http://evil\")", "PO-2"}
+    later = runner.invoke(main, ["exports", "purchases", "--unit", "acme", "--since",
+                                 "2999-01-01T00:00:00Z", "--format", "jsonl"])
+    assert later.exit_code == 0 and later.stdout == ""
+    bad = runner.invoke(main, ["exports", "purchases", "--unit", "acme", "--since", "soon"])
+    assert bad.exit_code != 0 and "ISO 8601" in bad.output

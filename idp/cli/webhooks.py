@@ -178,13 +178,44 @@ def exports_group() -> None:
 FIELDS = ["at", "id", "account_id", "merchant_id", "unit_id", "protocol", "released"]
 
 
+def _instant(since: str) -> datetime:
+    try:
+        start = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter("not an ISO 8601 instant", param_hint="--since") from exc
+    return start.replace(tzinfo=UTC) if start.tzinfo is None else start
+
+
+def _write_table(output: str | None, fmt: str, header: Sequence[str],
+                 rows: Iterator[Sequence[object]]) -> None:
+    """Stream ``rows`` (cells in ``header`` order) to ``output`` or stdout as CSV
+    (spreadsheet-safe: :mod:`idp.web.spreadsheet`) or JSON Lines (one object a row)."""
+    out: TextIO = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
+    try:
+        if fmt == "csv":
+            for line in csv_lines(chain([header], rows)):
+                out.write(line)
+        else:
+            for row in rows:
+                out.write(json.dumps(dict(zip(header, row, strict=True)), default=str,
+                                     separators=(",", ":")) + "\n")
+    finally:
+        if output:
+            out.close()
+
+
+_SINCE = click.option("--since", required=True, help="ISO 8601 instant; UTC when no offset.")
+_FORMAT = click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv",
+                       show_default=True)
+_OUTPUT = click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
+                       default=None, help="Write to this file (default: stdout).")
+
+
 @exports_group.command("signins")
 @click.option("--unit", "unit_ref", required=True, help="Unit id or slug.")
-@click.option("--since", required=True, help="ISO 8601 instant; UTC when no offset.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv",
-              show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
-              default=None, help="Write to this file (default: stdout).")
+@_SINCE
+@_FORMAT
+@_OUTPUT
 @with_appcontext
 def signins_command(unit_ref: str, since: str, fmt: str, output: str | None) -> None:
     """The unit's sign-ins at merchants at or after --since, oldest first, streamed in
@@ -192,23 +223,25 @@ def signins_command(unit_ref: str, since: str, fmt: str, output: str | None) -> 
     from idp.release import signins
 
     unit_id = _unit_id(unit_ref, False)
-    try:
-        start = datetime.fromisoformat(since.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter("not an ISO 8601 instant", param_hint="--since") from exc
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=UTC)
-    out: TextIO = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
-    try:
-        rows = signins.export_rows(unit_id, start)
-        if fmt == "csv":
-            table: Iterator[Sequence[object]] = chain(
-                [FIELDS], ([record.get(k) for k in FIELDS] for record in rows))
-            for line in csv_lines(table):
-                out.write(line)
-        else:
-            for record in rows:
-                out.write(json.dumps(record, separators=(",", ":")) + "\n")
-    finally:
-        if output:
-            out.close()
+    rows = signins.export_rows(unit_id, _instant(since))
+    _write_table(output, fmt, FIELDS, ([record.get(k) for k in FIELDS] for record in rows))
+
+
+@exports_group.command("purchases")
+@click.option("--unit", "unit_ref", required=True, help="Unit id or slug.")
+@_SINCE
+@click.option("--sub-units", is_flag=True, help="Include the purchases of the units below.")
+@_FORMAT
+@_OUTPUT
+@with_appcontext
+def purchases_command(unit_ref: str, since: str, sub_units: bool, fmt: str,
+                      output: str | None) -> None:
+    """The unit's purchases created at or after --since (every status; newest first),
+    streamed in constant memory: the file an expense or accounting system imports."""
+    from idp.purchases import listing
+
+    unit_id = _unit_id(unit_ref, False)
+    rows = listing.export_rows(unit_id, listing.Filters(since=_instant(since),
+                                                        sub_units=sub_units))
+    header = next(rows)
+    _write_table(output, fmt, [str(h) for h in header], rows)
