@@ -380,6 +380,23 @@ class TestTheSendBudget:
     def settings_overrides(self) -> dict[str, object]:
         return {"invitations_per_unit_hour": 2}
 
+    def test_telling_that_an_unseen_address_has_an_account_costs_a_send(
+        self, app: Flask, client: FlaskClient, acme: dict[str, str]
+    ) -> None:
+        """A file of guessed addresses probes no faster than invitations go out: each
+        ``person_exists`` answer spends one send, dry runs too; then
+        ``too_many_lookups``."""
+        from tests.support.oidc import make_account
+
+        for n in range(3):
+            make_account(app, f"known{n}@elsewhere.example")
+        text = "email,given_name,family_name\n" + "".join(
+            f"known{n}@elsewhere.example,K,N{n}\n" for n in range(3))
+        report = post_csv(api_for(app, client, "new"), acme["new"], text, dry_run=True)
+        assert report.status_code == 200, report.get_data(as_text=True)
+        codes = [r["code"] for r in report.get_json()["items"]]
+        assert codes == ["person_exists", "person_exists", "too_many_lookups"]
+
     def test_invitations_beyond_the_budget_are_deferred_and_sent_by_a_later_run(
         self, app: Flask, client: FlaskClient, acme: dict[str, str]
     ) -> None:
@@ -477,3 +494,4 @@ def test_a_units_admin_links_people_they_see_and_not_others(
     report = post_csv(api, acme["sales"], text).get_json()
     assert [(i["row"], i["outcome"], i["code"]) for i in report["items"]] == [
         (2, "created", "linked"), (3, "error", "person_exists")]
+

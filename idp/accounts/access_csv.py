@@ -531,10 +531,26 @@ class _Run:
     report: ImportReport
     seen_accounts: frozenset[str] | None
     budget_left: bool = True
+    lookups_left: bool = True
     on_row: Callable[[RowResult], None] | None = None
 
     def visible(self, email: str) -> bool:
         return access_lists_repo.visible_account(self.seen_accounts, email=email) is not None
+
+    def reveal(self) -> bool:
+        """Whether this row may say that an address it cannot see has an account:
+        each such answer spends one send from the unit's hourly budget
+        (:func:`idp.accounts.invites.spend_send_budget`, dry runs too), as adding a
+        contact does, so that a file of guessed addresses probes no faster than
+        invitations go out. False once the budget is spent."""
+        if not self.lookups_left:
+            return False
+        try:
+            invites.spend_send_budget(self.unit.id)
+        except invites.SendLimit:
+            self.lookups_left = False
+            return False
+        return True
 
     def spend(self) -> bool:
         """One invitation from the unit's hourly budget; False once it is spent (the
@@ -559,6 +575,11 @@ class _Run:
             return "existing", None
         if found is not None:  # an account without an access here
             if not self.visible(email):
+                if not self.reveal():
+                    return "error", RowResult(
+                        parsed.number, email, "error", "email", "too_many_lookups",
+                        "This unit checked as many unknown addresses this hour as it may; "
+                        "run the file again later.")
                 return "error", RowResult(
                     parsed.number, email, "error", "email", "person_exists",
                     "This address has an account you cannot see; ask the person to be "

@@ -342,6 +342,9 @@ def add_contact(unit_id: str, data: NewContact, actor: Actor) -> ContactCreated:
     who = audit_actor(actor)
     if accounts.by_email(email) is not None:
         _refused_existing(who, unit_id)
+        # the answer tells that the address has an account: it costs a send from the
+        # unit's hourly budget, so that guessing addresses is no faster than inviting
+        spend_send_budget(unit_id)
         raise PersonExists(email)
     if data.platform_access or data.send_welcome:
         spend_send_budget(unit_id)
