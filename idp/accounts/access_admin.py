@@ -30,7 +30,7 @@ from typing import Any
 from idp import audit
 from idp.accounts import accesses, invites, notifications
 from idp.accounts.lifecycle import InvalidEmail, normalise_email
-from idp.rights import Actor, NotPermitted, may
+from idp.rights import Actor, NotPermitted, holds_more_rights, may
 from idp.rights.authorization import audit_actor, permissions, require_grant, visible_customers
 from idp.rights.catalogue import ALL
 from idp.store import access_lists_repo, accesses_repo, rights_repo
@@ -373,7 +373,9 @@ def act(actor: Actor, action: str, row: Access, who: audit.Actor | None = None) 
 def _may_hand_out_again(actor: Actor, action: str, row: Access) -> bool:
     """Reactivating a suspended access hands its roles out again, and a password
     reset acts on its person: only an actor who could grant those roles may
-    (:func:`_grantable`), so nobody resets the password of a stronger account."""
+    (:func:`_grantable`), so nobody resets the password of a stronger account: for
+    an action on the person, their rights in every other unit count too
+    (:func:`idp.rights.holds_more_rights`), not only this access's roles."""
     if action not in ON_THE_PERSON and (
         action != "reactivate" or row.status != AccessStatus.SUSPENDED
     ):
@@ -382,7 +384,7 @@ def _may_hand_out_again(actor: Actor, action: str, row: Access) -> bool:
         require_grant(actor, row.unit_id, list(row.roles or []))
     except NotPermitted:
         return False
-    return True
+    return action not in ON_THE_PERSON or not holds_more_rights(row.account_id, actor)
 
 
 # -- lists -------------------------------------------------------------------------
