@@ -10,12 +10,17 @@ from flask import Flask
 from idp.accounts import access_admin, accesses
 from idp.cli import main
 from idp.factors import passwords
+from idp.release import consent, merchants
 from idp.rights import Actor
 from idp.rights import groups as rights_groups
+from idp.store.db import db
+from idp.store.models import Account
 from idp.store.unit_of_work import atomic
 from idp.units import customers
 from idp.units import registry as units
 from tests.support import oidc
+from tests.support.login import CSRF_RE
+from tests.test_impersonation import browser, start, world
 
 
 def _access(app: Flask, account_id: str, unit_id: str, roles: list[str]) -> str:
@@ -70,3 +75,44 @@ def test_a_unit_admin_may_not_reset_the_password_of_a_person_stronger_elsewhere(
 
         assert access_admin.act(SYSTEM, "reset_password",
                                 access_admin.get(sales, boss_here)).outcome == "done"
+
+
+# -- an acting session never writes the person's own choices ---------------------------
+
+
+def test_consent_and_profile_given_while_acting_are_not_the_persons_own(app: Flask) -> None:
+    """While Carl acts as Ann, the sign-in's consent page lets the sign-in go on,
+    but Ann's lasting consent to the merchant is hers to give: it is not stored (her
+    next own sign-in asks her). The wallet profile page of the sign-in is read-only
+    like the dashboard (a name changed there would be recorded as her own doing)."""
+    ids = world(app)
+    rp = oidc.register(app, scope="openid profile email")
+    web, csrf = browser(app, ids["carl"])
+    assert start(web, csrf, ids["sales"], ids["ann_access"]).status_code == 201
+    params = oidc.auth_params(rp, code_challenge=oidc.pkce()[1],
+                              code_challenge_method="S256")
+    resp = web.get("/authorize", query_string=params)
+    for _ in range(4):  # the interaction's redirects up to the consent page
+        assert resp.status_code == 303, resp.get_data(as_text=True)
+        consent_path = resp.headers["Location"].split("?", 1)[0]
+        if consent_path.endswith("/consent"):
+            break
+        resp = web.get(consent_path)
+    assert consent_path.endswith("/consent"), consent_path
+    page = web.get(consent_path)
+    found = CSRF_RE.search(page.get_data(as_text=True))
+    assert found is not None
+    token = found.group(1)
+    ix_path = consent_path.rsplit("/", 1)[0]
+    # the profile page of the same sign-in: refused while acting
+    hacked = web.post(ix_path + "/profile", data={
+        "csrf_token": token, "given_name": "Hacked", "family_name": "Test"})
+    assert hacked.status_code == 403, hacked.status_code
+    allowed = web.post(consent_path, data={"csrf_token": token, "decision": "allow"})
+    assert allowed.status_code == 303
+    assert "code=" in allowed.headers["Location"], allowed.headers["Location"]
+    with app.app_context():
+        merchant = merchants.of_client(rp.client_id)
+        assert merchant is not None
+        assert consent.granted_scopes(ids["ann"], merchant.id) == set()
+        assert db.session.get(Account, ids["ann"]).given_name == "Ann"  # type: ignore[union-attr]

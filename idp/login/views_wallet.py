@@ -6,6 +6,7 @@ from flask import Response, abort, request
 from flask_babel import get_locale
 
 from idp.accounts import lifecycle as accounts
+from idp.interaction import impersonation
 from idp.interaction import pending as interaction
 from idp.interaction.pending import Interaction
 from idp.login import proof
@@ -40,6 +41,15 @@ def _specs(ix: Interaction, account: Account | None, email: str | None) -> list[
         return field_specs(accounts.unit_fields(account.id, rows), target is not None)
     joins = accounts.joins_unit(email or "")
     return field_specs(accounts.unit_fields_for_new_wallet(email or ""), joins)
+
+
+def _acting(ix: Interaction) -> bool:
+    """Whether this sign-in runs in a session that acts as the person
+    (:mod:`idp.interaction.impersonation`). Such a sign-in may go on, but writes
+    nothing that is the person's own choice, as the dashboard is read-only then: the
+    wallet profile is refused and a consent counts for this sign-in only (not
+    stored), or it would be recorded as the person's own doing and outlive the end."""
+    return impersonation.act_for_session(ix.session_id_hash) is not None
 
 
 @bp.get("/<interaction_id>/profile")
@@ -79,6 +89,8 @@ def submit_profile(interaction_id: str) -> Response:
     account, email = _profile_subject(ix)
     if account is None and email is None:
         return next_step(ix)
+    if account is not None and _acting(ix):
+        abort(403)
     data, errors, values = validate(request.form, _specs(ix, account, email))
     if errors:
         remember(ix, "profile", FormState(errors=errors, values=values))
@@ -169,8 +181,9 @@ def submit_consent(interaction_id: str) -> Response:
         merchant_id = merchant_of(ix)
         if not merchant_id:  # the client or SP was deleted during the sign-in
             return expired_page()
-        release = release_for(ix, account)
-        consent.grant(account.id, merchant_id, list(ix.scopes), release.claim_names)
+        if not _acting(ix):  # while acting: this sign-in only, never the person's consent
+            release = release_for(ix, account)
+            consent.grant(account.id, merchant_id, list(ix.scopes), release.claim_names)
         ix.consented = True
     else:
         ix.consented = False
