@@ -116,3 +116,46 @@ def test_consent_and_profile_given_while_acting_are_not_the_persons_own(app: Fla
         assert merchant is not None
         assert consent.granted_scopes(ids["ann"], merchant.id) == set()
         assert db.session.get(Account, ids["ann"]).given_name == "Ann"  # type: ignore[union-attr]
+
+
+def test_a_step_up_while_acting_never_enrols_an_authenticator_for_the_person(
+    app: Flask,
+) -> None:
+    """A merchant asking for MFA during an impersonation sends the acting browser to
+    the TOTP pages. Setting up an authenticator app there would give the actor a
+    second factor of the person that outlives the end (the dashboard refuses the same
+    set-up while acting): refused."""
+    from idp.factors import totp
+    from idp.factors.acr import ACR_MFA
+    from tests.support.step_up import SECRET_RE
+
+    ids = world(app)
+    rp = oidc.register(app, scope="openid profile email")
+    oidc.grant_consent(app, ids["ann"], rp.client_id, ["openid", "profile", "email"])
+    web, csrf = browser(app, ids["carl"])
+    assert start(web, csrf, ids["sales"], ids["ann_access"]).status_code == 201
+    params = oidc.auth_params(rp, code_challenge=oidc.pkce()[1],
+                              code_challenge_method="S256", acr_values=ACR_MFA)
+    resp = web.get("/authorize", query_string=params)
+    setup = ""
+    for _ in range(4):  # to the TOTP pages of the sign-in
+        assert resp.status_code == 303, resp.get_data(as_text=True)
+        setup = resp.headers["Location"].split("?", 1)[0]
+        if "/totp" in setup:
+            break
+        resp = web.get(setup)
+    assert setup.endswith("/totp") or setup.endswith("/totp/setup"), setup
+    assert web.get(setup).status_code == 403
+    setup = setup.removesuffix("/setup").removesuffix("/totp") + "/totp/setup"
+    page = web.get(setup)
+    secret = SECRET_RE.search(page.get_data(as_text=True))
+    assert page.status_code == 403 and secret is None, page.status_code
+    found = CSRF_RE.search(web.get("/account").get_data(as_text=True))
+    assert found is not None
+    import pyotp
+
+    posted = web.post(setup, data={"csrf_token": found.group(1),
+                                   "code": pyotp.TOTP(pyotp.random_base32()).now()})
+    assert posted.status_code == 403
+    with app.app_context():
+        assert not totp.enrolled(ids["ann"])

@@ -6,12 +6,11 @@ from flask import Response, abort, request
 from flask_babel import get_locale
 
 from idp.accounts import lifecycle as accounts
-from idp.interaction import impersonation
 from idp.interaction import pending as interaction
 from idp.interaction.pending import Interaction
 from idp.login import proof
 from idp.login.blueprint import bp
-from idp.login.common import expired_page, load, page
+from idp.login.common import acting, expired_page, load, page
 from idp.login.email_signin import finish_email_sign_in
 from idp.login.flow import merchant_of, next_step, resume, see_other
 from idp.login.formstate import FormState, recall, remember
@@ -41,15 +40,6 @@ def _specs(ix: Interaction, account: Account | None, email: str | None) -> list[
         return field_specs(accounts.unit_fields(account.id, rows), target is not None)
     joins = accounts.joins_unit(email or "")
     return field_specs(accounts.unit_fields_for_new_wallet(email or ""), joins)
-
-
-def _acting(ix: Interaction) -> bool:
-    """Whether this sign-in runs in a session that acts as the person
-    (:mod:`idp.interaction.impersonation`). Such a sign-in may go on, but writes
-    nothing that is the person's own choice, as the dashboard is read-only then: the
-    wallet profile is refused and a consent counts for this sign-in only (not
-    stored), or it would be recorded as the person's own doing and outlive the end."""
-    return impersonation.act_for_session(ix.session_id_hash) is not None
 
 
 @bp.get("/<interaction_id>/profile")
@@ -89,7 +79,7 @@ def submit_profile(interaction_id: str) -> Response:
     account, email = _profile_subject(ix)
     if account is None and email is None:
         return next_step(ix)
-    if account is not None and _acting(ix):
+    if account is not None and acting(ix):
         abort(403)
     data, errors, values = validate(request.form, _specs(ix, account, email))
     if errors:
@@ -181,7 +171,7 @@ def submit_consent(interaction_id: str) -> Response:
         merchant_id = merchant_of(ix)
         if not merchant_id:  # the client or SP was deleted during the sign-in
             return expired_page()
-        if not _acting(ix):  # while acting: this sign-in only, never the person's consent
+        if not acting(ix):  # while acting: this sign-in only, never the person's consent
             release = release_for(ix, account)
             consent.grant(account.id, merchant_id, list(ix.scopes), release.claim_names)
         ix.consented = True
