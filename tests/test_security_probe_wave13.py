@@ -159,3 +159,28 @@ def test_a_step_up_while_acting_never_enrols_an_authenticator_for_the_person(
     assert posted.status_code == 403
     with app.app_context():
         assert not totp.enrolled(ids["ann"])
+
+
+def test_introspecting_a_refresh_token_of_an_impersonation_names_the_actor(app: Flask) -> None:
+    """RFC 7662 answers for the refresh token too; a refresh token issued while Carl
+    acts as Ann is Ann's only with ``act`` naming Carl (as the access token's
+    answer does), and inactive after the end."""
+    ids = world(app)
+    rp = oidc.register(app, scope="openid profile email", grant_types=[
+        "authorization_code", "refresh_token"])
+    oidc.grant_consent(app, ids["ann"], rp.client_id, ["openid", "profile", "email"])
+    web, csrf = browser(app, ids["carl"])
+    assert start(web, csrf, ids["sales"], ids["ann_access"]).status_code == 201
+    verifier, challenge = oidc.pkce()
+    params = oidc.auth_params(rp, code_challenge=challenge, code_challenge_method="S256")
+    q = oidc.query(web.get("/authorize", query_string=params))
+    si = oidc.SignIn(q["code"], params["state"], params["nonce"], verifier, params, q)
+    tokens = oidc.exchange(web, rp, si).get_json()
+    for token in (tokens["access_token"], tokens["refresh_token"]):
+        answer = web.post("/introspect", data={"token": token}, headers=rp.basic()).get_json()
+        assert answer["active"] is True and answer["sub"] == ids["ann"], answer
+        assert answer.get("act") == {"sub": ids["carl"]}, answer
+    web.post("/account/impersonation/end", data={"csrf_token": csrf["X-CSRF-Token"]})
+    answer = web.post("/introspect", data={"token": tokens["refresh_token"]},
+                      headers=rp.basic()).get_json()
+    assert answer == {"active": False}
