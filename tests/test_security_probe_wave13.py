@@ -184,3 +184,24 @@ def test_introspecting_a_refresh_token_of_an_impersonation_names_the_actor(app: 
     answer = web.post("/introspect", data={"token": tokens["refresh_token"]},
                       headers=rp.basic()).get_json()
     assert answer == {"active": False}
+
+
+# -- webhook targets --------------------------------------------------------------------
+
+
+def test_webhook_targets_judge_6to4_and_site_local_addresses_by_where_they_lead() -> None:
+    """A 6to4 address (2002::/16) carries an IPv4 address that a 6to4 router of the
+    operator's network delivers to: 2002:a00:1:: is 10.0.0.1 and 2002:7f00:1:: is
+    127.0.0.1. Deprecated site-local fec0::/10 addresses are private by definition.
+    Python's ``is_global`` calls both public; the webhook check must not."""
+    import pytest
+
+    from idp.webhooks import targets
+
+    for url in ("https://[2002:a00:1::]/hook", "https://[2002:7f00:1::]/hook",
+                "https://[2002:a9fe:a9fe::]/hook", "https://[fec0::1]/hook"):
+        with pytest.raises(targets.TargetRefused) as refused:
+            targets.check(url, allow_private=False)
+        assert refused.value.code == "private_address", url
+    # a 6to4 address of a public IPv4 address stays allowed
+    assert targets.is_public("2002:808:808::1")
