@@ -205,3 +205,48 @@ def test_webhook_targets_judge_6to4_and_site_local_addresses_by_where_they_lead(
         assert refused.value.code == "private_address", url
     # a 6to4 address of a public IPv4 address stays allowed
     assert targets.is_public("2002:808:808::1")
+
+
+def test_resending_access_details_does_not_replace_a_stronger_persons_password(
+    app: Flask,
+) -> None:
+    """For an active access in a unit that allows passwords, "resend" mails a new
+    generated password in place of a generated one (``initial``, ``reset_by_staff``):
+    it acts on the person like a reset, so the same rule holds."""
+    with app.app_context():
+        acme = customers.create("company", {"name": "ACME"}).id
+        sales = units.create("ACME Sales", parent=acme).id
+        rights_groups.set_group(sales, "helpers", ["users.read", "users.manage"])
+    result = app.test_cli_runner().invoke(
+        main, ["units", "policy", sales, "--passwords-allowed", "--json"])
+    assert result.exit_code == 0, result.output
+    helper = oidc.make_account(app, "help@acme.example", given_name="Hel")
+    _access(app, helper, sales, ["employee", "helpers"])
+    boss = oidc.make_account(app, "boss@acme.example", given_name="Boss")
+    _access(app, boss, acme, ["main_user"])
+    boss_here = _access(app, boss, sales, ["employee"])
+    ann = oidc.make_account(app, "ann@acme.example", given_name="Ann")
+    ann_here = _access(app, ann, sales, ["employee"])
+    from idp.rights import SYSTEM
+    from idp.store import passwords_repo
+
+    with app.app_context():
+        for access_id in (boss_here, ann_here):  # generated passwords for both
+            row = access_admin.get(sales, access_id)
+            assert access_admin.act(SYSTEM, "reset_password", row).outcome == "done"
+        before = passwords_repo.get(boss)
+        assert before is not None
+        boss_hash = before.hash
+        actor = Actor.account(helper)
+        row = access_admin.get(sales, boss_here)
+        assert access_admin.act(actor, "resend", row).code == "forbidden"
+        after = passwords_repo.get(boss)
+        assert after is not None and after.hash == boss_hash
+        # the bulk action decides per person as well
+        bounds = access_admin.scope(actor, "users.manage", sales, False)
+        for action in ("resend", "reset_password"):
+            done = access_admin.bulk(actor, action, bounds, [boss_here, ann_here], None)
+            assert done.counts["done"] == 1, (action, done)
+            assert [i["id"] for i in done.items] == [boss_here], (action, done.items)
+        after = passwords_repo.get(boss)
+        assert after is not None and after.hash == boss_hash
