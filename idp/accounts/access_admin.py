@@ -30,7 +30,7 @@ from typing import Any
 from idp import audit
 from idp.accounts import accesses, invites, notifications
 from idp.accounts.lifecycle import InvalidEmail, normalise_email
-from idp.rights import Actor, NotPermitted, may
+from idp.rights import Actor, NotPermitted, holds_more_rights, may
 from idp.rights.authorization import audit_actor, permissions, require_grant, visible_customers
 from idp.rights.catalogue import ALL
 from idp.store import access_lists_repo, accesses_repo, rights_repo
@@ -392,19 +392,27 @@ def act(actor: Actor, action: str, row: Access, who: audit.Actor | None = None) 
     return outcome
 
 
+def _on_the_person(action: str, row: Access) -> bool:
+    """Whether ``action`` on ``row`` acts on its person (:data:`ON_THE_PERSON`; and
+    "resend" for an active access, which mails a new generated password in place of
+    the person's generated one, :func:`idp.accounts.invites.stage_details`)."""
+    return action in ON_THE_PERSON or (action == "resend" and row.status == AccessStatus.ACTIVE)
+
+
 def _may_hand_out_again(actor: Actor, action: str, row: Access) -> bool:
     """Reactivating a suspended access hands its roles out again, and a password
     reset acts on its person: only an actor who could grant those roles may
-    (:func:`_grantable`), so nobody resets the password of a stronger account."""
-    if action not in ON_THE_PERSON and (
-        action != "reactivate" or row.status != AccessStatus.SUSPENDED
-    ):
+    (:func:`_grantable`), so nobody resets the password of a stronger account: for
+    an action on the person, their rights in every other unit count too
+    (:func:`idp.rights.holds_more_rights`), not only this access's roles."""
+    on_person = _on_the_person(action, row)
+    if not on_person and (action != "reactivate" or row.status != AccessStatus.SUSPENDED):
         return True
     try:
         require_grant(actor, row.unit_id, list(row.roles or []))
     except NotPermitted:
         return False
-    return True
+    return not on_person or not holds_more_rights(row.account_id, actor)
 
 
 # -- lists -------------------------------------------------------------------------
@@ -491,9 +499,11 @@ def bulk(actor: Actor, action: str, bounds: Filter, ids: list[str] | None,
     again: dict[tuple[str, tuple[str, ...]], bool] = {}
 
     def may_hand_out_again(row: Access) -> bool:
-        if everything or (action not in ON_THE_PERSON and (
-            action != "reactivate" or row.status != AccessStatus.SUSPENDED
-        )):
+        if everything:
+            return True
+        if _on_the_person(action, row):  # the person's other rights count: per row
+            return _may_hand_out_again(actor, action, row)
+        if action != "reactivate" or row.status != AccessStatus.SUSPENDED:
             return True
         key = (row.unit_id, tuple(sorted(row.roles or [])))
         if key not in again:

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Response, render_template
 
+from idp.interaction import impersonation
 from idp.interaction import pending as interaction
 from idp.interaction.pending import Interaction
 from idp.login.formstate import FormState
@@ -55,3 +56,14 @@ def page(template: str, ix: Interaction, state: FormState, **context: Any) -> Re
         **context,
     )
     return Response(html, mimetype="text/html")
+
+
+def acting(ix: Interaction) -> bool:
+    """Whether this sign-in runs in a session that acts as the person
+    (:mod:`idp.interaction.impersonation`). Such a sign-in may go on, but writes
+    nothing that is the person's own, as the dashboard is read-only then: the wallet
+    profile and the TOTP pages are refused (an authenticator set up by the actor
+    would outlive the end; wrong codes would throttle the person's own), and a
+    consent counts for this sign-in only (not stored), or it would be recorded as
+    the person's own doing and outlive the end."""
+    return impersonation.act_for_session(ix.session_id_hash) is not None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import segno
-from flask import Response, render_template, request, url_for
+from flask import Response, abort, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
@@ -25,7 +25,7 @@ from idp.interaction import pending as interaction
 from idp.interaction import sessions
 from idp.interaction.pending import Interaction
 from idp.login.blueprint import bp
-from idp.login.common import OWN_PROTOCOL, load
+from idp.login.common import OWN_PROTOCOL, acting, load
 from idp.login.flow import finish_authentication, next_step, see_other
 from idp.login.formstate import FormState, recall, remember
 from idp.login.messages import wrong_code
@@ -68,6 +68,8 @@ def _subject(ix: Interaction) -> Subject | None:
         return None
     if account is None or not account.can_sign_in:
         return None
+    if not held and acting(ix):  # never the person's factor while someone acts as them
+        abort(403)
     return Subject(account, amr, acr if isinstance(acr, str) else None, held)
 
 

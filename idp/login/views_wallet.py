@@ -10,7 +10,7 @@ from idp.interaction import pending as interaction
 from idp.interaction.pending import Interaction
 from idp.login import proof
 from idp.login.blueprint import bp
-from idp.login.common import expired_page, load, page
+from idp.login.common import acting, expired_page, load, page
 from idp.login.email_signin import finish_email_sign_in
 from idp.login.flow import merchant_of, next_step, resume, see_other
 from idp.login.formstate import FormState, recall, remember
@@ -79,6 +79,8 @@ def submit_profile(interaction_id: str) -> Response:
     account, email = _profile_subject(ix)
     if account is None and email is None:
         return next_step(ix)
+    if account is not None and acting(ix):
+        abort(403)
     data, errors, values = validate(request.form, _specs(ix, account, email))
     if errors:
         remember(ix, "profile", FormState(errors=errors, values=values))
@@ -169,8 +171,9 @@ def submit_consent(interaction_id: str) -> Response:
         merchant_id = merchant_of(ix)
         if not merchant_id:  # the client or SP was deleted during the sign-in
             return expired_page()
-        release = release_for(ix, account)
-        consent.grant(account.id, merchant_id, list(ix.scopes), release.claim_names)
+        if not acting(ix):  # while acting: this sign-in only, never the person's consent
+            release = release_for(ix, account)
+            consent.grant(account.id, merchant_id, list(ix.scopes), release.claim_names)
         ix.consented = True
     else:
         ix.consented = False

@@ -11,6 +11,8 @@ from typing import Any
 
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
+from idp.interaction import impersonation
+from idp.oidc import tokens
 from idp.oidc.grants import CONFIDENTIAL_AUTH_METHODS
 from idp.oidc.models import OAuthClient
 from idp.oidc.token_lookup import AccessTokenRecord, RefreshRecord, find_token
@@ -54,7 +56,7 @@ class Introspection(IntrospectionEndpoint):
                     out[name] = c[name]
             return out
         grant = token.grant
-        return {
+        out = {
             "active": True,
             "token_type": "refresh_token",
             "scope": grant.scope,
@@ -64,3 +66,9 @@ class Introspection(IntrospectionEndpoint):
             "exp": int(grant.expires_at.timestamp()),
             "iat": int(token.row.created_at.timestamp()),
         }
+        # an impersonation's refresh token names the actor like its access tokens
+        # (RFC 8693 §4.1); an ended one is inactive already (RefreshRecord.is_revoked)
+        row = impersonation.live(grant.impersonation_id) if grant.impersonation_id else None
+        if row is not None:
+            out["act"] = {"sub": tokens.actor_sub(row)}
+        return out

@@ -281,6 +281,25 @@ class ImpersonationRefused(NotPermitted):
         self.code = code
 
 
+def _holds_beyond(target_account_id: str, actor: Actor, never: frozenset[str]) -> bool:
+    """Whether, in some unit where the account holds a granting access, its
+    permissions there (:func:`permissions`, inherited ones included) are not a subset
+    of ``actor``'s permissions in that unit, or include one of ``never``. Permissions
+    only flow down the unit tree, so comparing at the units of the target's own
+    accesses covers every unit. Cost: one :func:`permissions` pair per access."""
+    target = Actor.account(target_account_id)
+    now = utcnow()
+    for access in accesses_repo.of_account(target_account_id):
+        if not access.grants(now) or not access.roles:
+            continue
+        held = permissions(target, access.unit_id)
+        if not held:
+            continue
+        if held & never or not held <= permissions(actor, access.unit_id):
+            return True
+    return False
+
+
 def outranks(target_account_id: str, actor: Actor) -> bool:
     """Whether the account ``target_account_id`` holds *more rights* than ``actor``:
 
@@ -295,17 +314,19 @@ def outranks(target_account_id: str, actor: Actor) -> bool:
     access of the target."""
     if rights_repo.staff_member(target_account_id) is not None:
         return True
-    target = Actor.account(target_account_id)
-    now = utcnow()
-    for access in accesses_repo.of_account(target_account_id):
-        if not access.grants(now) or not access.roles:
-            continue
-        held = permissions(target, access.unit_id)
-        if not held:
-            continue
-        if "impersonate" in held or not held <= permissions(actor, access.unit_id):
-            return True
-    return False
+    return _holds_beyond(target_account_id, actor, frozenset({"impersonate"}))
+
+
+def holds_more_rights(target_account_id: str, actor: Actor) -> bool:
+    """Whether the account ``target_account_id`` holds a right ``actor`` lacks,
+    anywhere: in some unit of its accesses a permission the actor does not hold
+    there, or it is one of the operator's staff members (only the system and an
+    operator client hold more). For what acts on the whole person rather than on one
+    access (a password reset replaces the one password and ends every session): a
+    person's rights in other units and companies count, not only the access's."""
+    if rights_repo.staff_member(target_account_id) is not None:
+        return permissions(actor, None) != catalogue.ALL
+    return _holds_beyond(target_account_id, actor, frozenset())
 
 
 def require_impersonation(actor: Actor, target_account_id: str, unit_id: str) -> None:

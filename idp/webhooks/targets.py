@@ -3,12 +3,12 @@
 SSRF defence: the URL must be ``https://`` (``http://`` only with
 ``IDP_WEBHOOK_ALLOW_PRIVATE``), carry no user info, and its host must resolve only to
 public addresses: private, loopback, link-local, multicast, reserved, unspecified and
-shared (CGNAT) addresses, IPv4 and IPv6 alike, an IPv4-mapped IPv6 address judged by
-its IPv4 address, are refused unless the operator allows them. The check runs when
-an endpoint is created or changed *and* before each delivery, and the request
-connects only to the addresses that were checked (the ``Host`` header and TLS SNI keep
-the name), so a DNS answer that changes between check and connect (rebinding) cannot
-redirect it.
+shared (CGNAT) addresses, IPv4 and IPv6 alike (site-local fec0::/10 too), an
+IPv4-mapped or 6to4 IPv6 address judged by its IPv4 address, are refused unless the
+operator allows them. The check runs when an endpoint is created or changed *and*
+before each delivery, and the request connects only to the addresses that were
+checked (the ``Host`` header and TLS SNI keep the name), so a DNS answer that
+changes between check and connect (rebinding) cannot redirect it.
 
 Bounded cost: one connect and read timeout per attempt, at most
 :data:`MAX_RESPONSE_BYTES` of the answer read, redirects never followed (a 3xx is a
@@ -73,8 +73,14 @@ def parse(url: str, allow_private: bool) -> Target:
 def is_public(address: str) -> bool:
     """Whether ``address`` is a public unicast address (see the module docstring)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local:  # fec0::/10: private by definition, not in is_private
+            return False
+        # an IPv4-mapped address, and a 6to4 one (2002::/16, delivered by a 6to4
+        # router to the IPv4 address it embeds), lead where that IPv4 address does
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is not None:
+            ip = embedded
     return not (
         ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
         or ip.is_reserved or ip.is_unspecified or not ip.is_global
