@@ -26,6 +26,7 @@ from idp.cli import main
 from idp.units import registry as units
 from idp.webhooks import delivery
 from tests.support.api import api_for, assert_problem
+from tests.support.caches import statements
 from tests.support.login import csrf_token, path_of, submit_code, submit_email
 from tests.support.purchases import Shop, merchant, person, token
 from tests.support.smtp import SmtpSink, code_in, text_of
@@ -227,6 +228,27 @@ def test_only_the_operator_manages_merchant_endpoints_and_only_purchase_events(
     assert operator.delete(f"{path}/{hook}").status_code == 204
 
 
+def test_a_client_without_endpoints_costs_no_query(
+    app: Flask, client: FlaskClient, acme: str, shop_hook: Receiver
+) -> None:
+    """Once the per-process cache knows which clients have endpoints, a purchase
+    through a client without one reads nothing from ``webhook_endpoints``; creating an
+    endpoint for it is seen at once in this process."""
+    ann = person(app, "ann@acme.example", acme, ["employee"])
+    rp = merchant(app)
+    shop = Shop(client, token(app, client, rp, ann, acme))
+    assert shop.buy("1.00").get_json()["status"] == "approved"  # warms the cache
+    with statements(app) as seen:
+        assert shop.buy("2.00").get_json()["status"] == "approved"
+    assert seen and not [q for q in seen if "webhook_endpoints" in q]
+    made = api_for(app, client).post(f"/clients/{rp.client_id}/webhooks",
+                                     json={"url": shop_hook.url})
+    shop_hook.secrets = [made.get_json()["secret"]]
+    assert shop.buy("3.00", order_ref="PO-3").get_json()["status"] == "approved"
+    _drain(app)
+    assert [r.payload["data"]["order_ref"] for r in shop_hook.got] == ["PO-3"]
+
+
 def test_the_cli_adds_and_lists_a_merchants_endpoints(
     app: Flask, shop_hook: Receiver
 ) -> None:
@@ -246,4 +268,9 @@ def test_the_cli_adds_and_lists_a_merchants_endpoints(
     res = runner.invoke(main, ["webhooks", "add", "--url", shop_hook.url, "--json"])
     assert res.exit_code == 1 and json.loads(res.output)["error"] == "invalid_request"
     res = runner.invoke(main, ["webhooks", "list", "--client", "nope", "--json"])
+    assert res.exit_code == 1 and json.loads(res.output)["error"] == "not_found"
+    # deleting the client deletes its endpoints (the foreign key cascades)
+    res = runner.invoke(main, ["clients", "delete", rp.client_id, "--json"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["webhooks", "deliveries", made["id"], "--json"])
     assert res.exit_code == 1 and json.loads(res.output)["error"] == "not_found"
