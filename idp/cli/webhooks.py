@@ -43,7 +43,7 @@ def _endpoint(endpoint_id: str, as_json: bool) -> Any:
 
 @click.group("webhooks")
 def webhooks_group() -> None:
-    """Webhook endpoints of business units (Standard Webhooks)."""
+    """Webhook endpoints of business units and merchant clients (Standard Webhooks)."""
 
 
 def _owner(unit_ref: str | None, client_id: str | None, as_json: bool) -> None:
