@@ -225,7 +225,30 @@ def test_only_the_operator_manages_merchant_endpoints_and_only_purchase_events(
     assert res.exit_code == 0, res.output
     assert_problem(operator.post(f"/clients/{plain.client_id}/webhooks",
                                  json={"url": shop_hook.url}), 422, "not_a_merchant")
+    rotated = operator.post(f"{path}/{hook}/rotate-secret")
+    assert rotated.status_code == 200 and rotated.get_json()["secret"].startswith("whsec_")
+    assert_problem(unit_admin.post(f"{path}/{hook}/rotate-secret"), 404)
     assert operator.delete(f"{path}/{hook}").status_code == 204
+    assert_problem(operator.get(f"{path}/{hook}"), 404)
+
+
+def test_a_disabled_merchant_endpoint_hears_nothing(
+    app: Flask, client: FlaskClient, acme: str, shop_hook: Receiver
+) -> None:
+    ann = person(app, "ann@acme.example", acme, ["employee"])
+    rp = merchant(app)
+    operator = api_for(app, client)
+    made = operator.post(f"/clients/{rp.client_id}/webhooks", json={"url": shop_hook.url})
+    shop_hook.secrets = [made.get_json()["secret"]]
+    hook = made.get_json()["id"]
+    off = operator.patch(f"/clients/{rp.client_id}/webhooks/{hook}", json={"enabled": False})
+    assert off.status_code == 200 and off.get_json()["enabled"] is False
+    shop = Shop(client, token(app, client, rp, ann, acme))
+    assert shop.buy("5.00", order_ref="PO-off").get_json()["status"] == "approved"
+    operator.patch(f"/clients/{rp.client_id}/webhooks/{hook}", json={"enabled": True})
+    assert shop.buy("6.00", order_ref="PO-on").get_json()["status"] == "approved"
+    _drain(app)
+    assert [r.payload["data"]["order_ref"] for r in shop_hook.got] == ["PO-on"]
 
 
 def test_a_client_without_endpoints_costs_no_query(
