@@ -24,7 +24,14 @@ from idp.rights import Actor, require
 from idp.rights.authorization import audit_actor
 from idp.services import services, settings
 from idp.store import webhooks_repo
-from idp.store.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, new_id, utcnow
+from idp.store.models import (
+    Client,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    new_id,
+    utcnow,
+)
 from idp.store.unit_of_work import atomic
 from idp.webhooks import catalogue, merchant_may_hear, signing, targets
 
@@ -106,15 +113,20 @@ def in_unit(endpoint_id: str, unit_id: str) -> WebhookEndpoint | None:
     return row if row is not None and row.unit_id == unit_id else None
 
 
-def client_pk(public_client_id: str, actor: Actor) -> str:
-    """The ``clients`` row id of the merchant client ``public_client_id``, after the
-    platform-wide ``webhooks.manage`` check (so a refused actor learns nothing about
-    the client); :class:`UnknownClient` when there is none."""
+def _client(public_client_id: str, actor: Actor) -> Client:
+    """The merchant client ``public_client_id``, after the platform-wide
+    ``webhooks.manage`` check (so a refused actor learns nothing about the client);
+    :class:`UnknownClient` when there is none."""
     require(actor, PERMISSION, None)
     row = webhooks_repo.client_row(public_client_id)
     if row is None:
         raise UnknownClient(public_client_id)
-    return row.id
+    return row
+
+
+def client_pk(public_client_id: str, actor: Actor) -> str:
+    """The ``clients`` row id of the merchant client (:func:`_client`'s checks)."""
+    return _client(public_client_id, actor).id
 
 
 def in_client(endpoint_id: str, public_client_id: str, actor: Actor) -> WebhookEndpoint | None:
@@ -145,13 +157,12 @@ def create_for_client(
     """A new enabled endpoint of the merchant client ``public_client_id`` (one allowed
     the ``purchases`` scope) and its secret (returned here only). Platform-wide
     ``webhooks.manage`` (:func:`client_pk`)."""
-    pk = client_pk(public_client_id, actor)
-    client = webhooks_repo.client_row(public_client_id)
-    if client is None or "purchases" not in (client.scope or "").split():
+    client = _client(public_client_id, actor)
+    if "purchases" not in (client.scope or "").split():
         raise EndpointRefused("not_a_merchant", "The client is not allowed the purchases "
                               "scope: it makes no purchases to hear of.", "client_id")
     row = WebhookEndpoint(
-        id=new_id(), unit_id=None, client_id=pk, url=_checked_url(url),
+        id=new_id(), unit_id=None, client_id=client.id, url=_checked_url(url),
         events=_checked_events(events, True), description=description[:500], enabled=True,
         created_at=utcnow(), created_by=audit_actor(actor).display[:200],
     )
