@@ -1,4 +1,5 @@
-"""Webhooks of a unit (issue 13, item 5), the published event catalogue, and the
+"""Webhooks of a unit (issue 13, item 5) and of a merchant client (issue 17, item 3:
+operator only), the published event catalogue, and the
 audit log as JSON Lines for a SIEM (item 7). The rules are in :mod:`idp.webhooks`
 and :mod:`idp.audit`; this module validates and answers."""
 
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from idp import audit
 from idp.api import bp, idempotency, pages
-from idp.api.endpoint import Call, endpoint
+from idp.api.endpoint import Call, authorize, endpoint
 from idp.api.pages import Page, PageQuery
 from idp.api.problems import invalid, not_found
 from idp.api.types import Instant
@@ -55,7 +56,9 @@ class WebhookOut(BaseModel):
     """An endpoint (never its secret)."""
 
     id: str
-    unit_id: str
+    unit_id: str | None = Field(description="The unit's endpoint; null for a merchant's")
+    client_id: str | None = Field(description="The merchant client's endpoint (its public "
+                                  "client_id); null for a unit's")
     url: str
     events: list[str] | None = Field(description="null: every event type")
     description: str
@@ -261,6 +264,142 @@ def redeliver_webhook(call: Call, unit_id: str, webhook_id: str,
         raise not_found("delivery")
     row = hooks.redeliver(row, call.actor)
     return _delivery(row, [])
+
+
+# --- a merchant client's webhooks (issue 17, item 3) --------------------------------
+# Platform configuration: the operator only (platform-wide ``webhooks.manage``: the
+# system and operator clients); anyone else gets 404 for the client and its endpoints.
+
+def _operator(call: Call) -> None:
+    authorize(call.actor, hooks.PERMISSION, None, "client")
+
+
+def _client_endpoint(call: Call, client_id: str, webhook_id: str) -> Any:
+    _operator(call)
+    try:
+        row = hooks.in_client(webhook_id, client_id, call.actor)
+    except hooks.UnknownClient as exc:
+        raise not_found("client") from exc
+    if row is None:
+        raise not_found("webhook")
+    return row
+
+
+@endpoint(bp, "POST", "/clients/{client_id}/webhooks",
+          summary="Add a webhook endpoint of a merchant client", tag="webhooks",
+          body=WebhookIn, response=WebhookCreatedOut, status=201, extra_statuses=(409,))
+def create_client_webhook(call: Call, client_id: str) -> WebhookCreatedOut:
+    """Adds an enabled endpoint of the merchant client `client_id` (one allowed the
+    `purchases` scope, else 422 `not_a_merchant`): it hears the `purchase.*` events of
+    the purchases made through this client only. Naming another event type is 422
+    `event_not_for_merchants`; no `events`: every `purchase.*` type. Operator only; the
+    `secret` is shown once, as for a unit's endpoint."""
+    _operator(call)
+    body: WebhookIn = call.body
+    idempotency.secret_answer()
+    try:
+        made = hooks.create_for_client(client_id, body.url, body.events, body.description,
+                                       call.actor)
+    except hooks.UnknownClient as exc:
+        raise not_found("client") from exc
+    except EndpointRefused as exc:
+        raise _refused(exc) from exc
+    return WebhookCreatedOut(**hooks.describe(made.endpoint), secret=made.secret)
+
+
+@endpoint(bp, "GET", "/clients/{client_id}/webhooks",
+          summary="A merchant client's webhook endpoints", tag="webhooks", query=PageQuery,
+          response=Page[WebhookOut])
+def list_client_webhooks(call: Call, client_id: str) -> Page[WebhookOut]:
+    """The merchant client's endpoints by id. Operator only."""
+    _operator(call)
+    key = pages.decode(call.query.cursor, (str,))
+    try:
+        rows = hooks.list_of_client(client_id, call.actor, key[0] if key else None,
+                                    call.query.limit + 1)
+    except hooks.UnknownClient as exc:
+        raise not_found("client") from exc
+    more = len(rows) > call.query.limit
+    rows = rows[: call.query.limit]
+    return Page[WebhookOut](
+        items=[_out(r) for r in rows],
+        next_cursor=pages.encode([rows[-1].id]) if more and rows else None,
+    )
+
+
+@endpoint(bp, "GET", "/clients/{client_id}/webhooks/{webhook_id}",
+          summary="A merchant client's webhook endpoint", tag="webhooks", response=WebhookOut)
+def get_client_webhook(call: Call, client_id: str, webhook_id: str) -> WebhookOut:
+    """The endpoint (never its secret). Operator only."""
+    return _out(_client_endpoint(call, client_id, webhook_id))
+
+
+@endpoint(bp, "PATCH", "/clients/{client_id}/webhooks/{webhook_id}",
+          summary="Change a merchant client's webhook endpoint", tag="webhooks",
+          body=WebhookPatch, response=WebhookOut)
+def update_client_webhook(call: Call, client_id: str, webhook_id: str) -> WebhookOut:
+    """As for a unit's endpoint; event types `purchase.*` only. Operator only."""
+    row = _client_endpoint(call, client_id, webhook_id)
+    body: WebhookPatch = call.body
+    try:
+        row = hooks.update(
+            row, call.actor, url=body.url, events=body.events,
+            events_given="events" in body.model_fields_set,
+            description=body.description, enabled=body.enabled,
+        )
+    except EndpointRefused as exc:
+        raise _refused(exc) from exc
+    return _out(row)
+
+
+@endpoint(bp, "DELETE", "/clients/{client_id}/webhooks/{webhook_id}",
+          summary="Delete a merchant client's webhook endpoint", tag="webhooks")
+def delete_client_webhook(call: Call, client_id: str, webhook_id: str) -> None:
+    """Deletes the endpoint with its deliveries and their log. Operator only."""
+    hooks.delete(_client_endpoint(call, client_id, webhook_id), call.actor)
+
+
+@endpoint(bp, "POST", "/clients/{client_id}/webhooks/{webhook_id}/rotate-secret",
+          summary="Rotate a merchant endpoint's signing secret", tag="webhooks",
+          response=SecretOut, extra_statuses=(409,))
+def rotate_client_webhook_secret(call: Call, client_id: str, webhook_id: str) -> SecretOut:
+    """As for a unit's endpoint (the overlap of both secrets included). Operator only."""
+    row = _client_endpoint(call, client_id, webhook_id)
+    idempotency.secret_answer()
+    secret = hooks.rotate(row, call.actor)
+    assert row.previous_secret_until is not None
+    return SecretOut(secret=secret, rotation_overlap_until=row.previous_secret_until)
+
+
+@endpoint(bp, "GET", "/clients/{client_id}/webhooks/{webhook_id}/deliveries",
+          summary="A merchant endpoint's deliveries", tag="webhooks", query=PageQuery,
+          response=Page[DeliveryOut])
+def list_client_webhook_deliveries(call: Call, client_id: str,
+                                   webhook_id: str) -> Page[DeliveryOut]:
+    """Newest first, each with its newest attempts. Operator only."""
+    row = _client_endpoint(call, client_id, webhook_id)
+    key = pages.decode(call.query.cursor, (str, str))
+    after = (datetime.fromisoformat(key[0]), key[1]) if key else None
+    found, logs = hooks.deliveries(row, call.actor, after, call.query.limit + 1)
+    more = len(found) > call.query.limit
+    found = found[: call.query.limit]
+    cursor = (pages.encode([found[-1].created_at.isoformat(), found[-1].id])
+              if more and found else None)
+    return Page[DeliveryOut](items=[_delivery(d, logs[d.id]) for d in found],
+                             next_cursor=cursor)
+
+
+@endpoint(bp, "POST",
+          "/clients/{client_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+          summary="Send a merchant's delivery again", tag="webhooks", response=DeliveryOut)
+def redeliver_client_webhook(call: Call, client_id: str, webhook_id: str,
+                             delivery_id: str) -> DeliveryOut:
+    """Queues the delivery again at once, with the same `webhook-id`. Operator only."""
+    endpoint_row = _client_endpoint(call, client_id, webhook_id)
+    row = hooks.delivery_of(delivery_id, endpoint_row)
+    if row is None:
+        raise not_found("delivery")
+    return _delivery(hooks.redeliver(row, call.actor), [])
 
 
 # --- the audit log as JSON Lines (item 7) -------------------------------------------

@@ -1,5 +1,6 @@
-"""``idp webhooks add|list|deliveries|redeliver|rotate-secret|remove`` (a unit's
-webhook endpoints, ``docs/webhooks.md``) and ``idp exports signins`` (a unit's
+"""``idp webhooks add|list|deliveries|redeliver|rotate-secret|remove`` (the webhook
+endpoints of a unit, ``--unit``, or of a merchant client, ``--client``;
+``docs/webhooks.md``) and ``idp exports signins`` (a unit's
 sign-ins as CSV or JSON Lines for systems that import files). The commands act as
 the operator (``system``); with ``--json`` each prints one JSON document, a refusal
 ``{"error": code, "error_description": ...}`` with exit status 1."""
@@ -44,25 +45,42 @@ def _endpoint(endpoint_id: str, as_json: bool) -> Any:
 
 @click.group("webhooks")
 def webhooks_group() -> None:
-    """Webhook endpoints of business units (Standard Webhooks)."""
+    """Webhook endpoints of business units and merchant clients (Standard Webhooks)."""
+
+
+def _owner(unit_ref: str | None, client_id: str | None, as_json: bool) -> None:
+    if (unit_ref is None) == (client_id is None):
+        fail(as_json, "invalid_request", "give exactly one of --unit and --client")
 
 
 @webhooks_group.command("add")
-@click.option("--unit", "unit_ref", required=True, help="Unit id or slug.")
+@click.option("--unit", "unit_ref", default=None, help="Unit id or slug.")
+@click.option("--client", "client_id", default=None,
+              help="A merchant client's client_id (purchase.* events only).")
 @click.option("--url", required=True, help="The receiver (https://).")
 @click.option("--event", "events", multiple=True, help="An event type; repeat. None: all.")
 @click.option("--description", default="", help="A note for the administrators.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the secret).")
 @with_appcontext
-def add_command(unit_ref: str, url: str, events: tuple[str, ...], description: str,
-                as_json: bool) -> None:
-    """Add an endpoint; prints its id and its signing secret (shown only now)."""
+def add_command(unit_ref: str | None, client_id: str | None, url: str,
+                events: tuple[str, ...], description: str, as_json: bool) -> None:
+    """Add an endpoint of a unit (--unit) or of a merchant client (--client, which
+    hears the purchase.* events of its own purchases only); prints its id and its
+    signing secret (shown only now)."""
     from idp.rights import SYSTEM
     from idp.webhooks import endpoints
 
-    unit_id = _unit_id(unit_ref, as_json)
+    _owner(unit_ref, client_id, as_json)
     try:
-        made = endpoints.create(unit_id, url, list(events) or None, description, SYSTEM)
+        if client_id is not None:
+            made = endpoints.create_for_client(client_id, url, list(events) or None,
+                                               description, SYSTEM)
+        else:
+            assert unit_ref is not None
+            made = endpoints.create(_unit_id(unit_ref, as_json), url, list(events) or None,
+                                    description, SYSTEM)
+    except endpoints.UnknownClient:
+        fail(as_json, "not_found", f"no client {client_id!r}")
     except endpoints.EndpointRefused as exc:
         fail(as_json, exc.code, exc.detail)
     if as_json:
@@ -73,15 +91,24 @@ def add_command(unit_ref: str, url: str, events: tuple[str, ...], description: s
 
 
 @webhooks_group.command("list")
-@click.option("--unit", "unit_ref", required=True, help="Unit id or slug.")
+@click.option("--unit", "unit_ref", default=None, help="Unit id or slug.")
+@click.option("--client", "client_id", default=None, help="A merchant client's client_id.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_appcontext
-def list_command(unit_ref: str, as_json: bool) -> None:
-    """The unit's endpoints (never their secrets)."""
+def list_command(unit_ref: str | None, client_id: str | None, as_json: bool) -> None:
+    """The endpoints of a unit or of a merchant client (never their secrets)."""
     from idp.rights import SYSTEM
     from idp.webhooks import endpoints
 
-    rows = endpoints.list_of(_unit_id(unit_ref, as_json), SYSTEM, None, 1000)
+    _owner(unit_ref, client_id, as_json)
+    if client_id is not None:
+        try:
+            rows = endpoints.list_of_client(client_id, SYSTEM, None, 1000)
+        except endpoints.UnknownClient:
+            fail(as_json, "not_found", f"no client {client_id!r}")
+    else:
+        assert unit_ref is not None
+        rows = endpoints.list_of(_unit_id(unit_ref, as_json), SYSTEM, None, 1000)
     if as_json:
         echo_json({"webhooks": [_plain(endpoints.describe(r)) for r in rows]})
         return

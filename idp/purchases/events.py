@@ -3,7 +3,9 @@
 :func:`record` stages, in the caller's transaction, the audit event and the Standard
 Webhooks event of the same type (:func:`idp.webhooks.emit`) with the same ``data``
 (:func:`payload`): every purchase event that is audited also reaches the unit's
-expense and accounting webhooks, exactly when its cause commits.
+expense and accounting webhooks and the merchant's own webhooks (the endpoints of
+the client the purchase was made through), exactly when its cause commits. The
+webhooks get :func:`payload` only, never the audit ``details``.
 
 Event types: ``purchase.approved``, ``purchase.pending_approval``,
 ``purchase.refused``, ``purchase.confirmed``, ``purchase.cancelled``,
@@ -42,11 +44,14 @@ def payload(purchase: Purchase) -> dict[str, Any]:
 def record(
     purchase: Purchase, event_type: str, actor: audit.Actor, details: dict[str, Any] | None = None
 ) -> None:
-    """Stage ``event_type`` about ``purchase`` by ``actor`` (audit log and the unit's
-    webhooks) in the caller's transaction."""
+    """Stage ``event_type`` about ``purchase`` by ``actor`` (audit log, the unit's
+    webhooks and the merchant client's webhooks) in the caller's transaction."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown purchase event {event_type!r}")
     data = payload(purchase)
     data.update(details or {})
     audit.record(actor, event_type, purchase.id, data, unit_id=purchase.unit_id)
-    webhooks.emit(unit_id=purchase.unit_id, event_type=event_type, data=payload(purchase))
+    # The unit's webhooks and the merchant's (the client the purchase was made through):
+    # the same payload, never ``details`` (approvers' comments, internal ones included).
+    webhooks.emit(unit_id=purchase.unit_id, client_id=purchase.client_id,
+                  event_type=event_type, data=payload(purchase))

@@ -17,6 +17,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -1021,12 +1022,24 @@ class WebhookEndpoint(Base):
     ``webhook:<id>``); during a rotation the previous one signs as well until
     ``previous_secret_until``. ``events`` None means every event type.
     ``failing_since`` is the start of the current run of failed attempts (None after
-    a success); the endpoint is disabled when that run lasts too long."""
+    a success); the endpoint is disabled when that run lasts too long.
+    It belongs to exactly one of a unit (``unit_id``) or a merchant client
+    (``client_id``, the ``clients`` row; revision 0011m), which hears only the
+    ``purchase.*`` events of purchases made through it."""
 
     __tablename__ = "webhook_endpoints"
+    __table_args__ = (
+        CheckConstraint("(unit_id IS NULL) <> (client_id IS NULL)",
+                        name="ck_webhook_endpoints_one_owner"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[str | None] = mapped_column(
+        ForeignKey("units.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str | None] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), index=True
+    )
     url: Mapped[str] = mapped_column(String(2000))
     events: Mapped[list[str] | None] = mapped_column(JSON)
     description: Mapped[str] = mapped_column(String(500), default="")
@@ -1055,7 +1068,7 @@ class WebhookDelivery(Base):
     endpoint_id: Mapped[str] = mapped_column(
         ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
     )
-    unit_id: Mapped[str] = mapped_column(String(32))
+    unit_id: Mapped[str | None] = mapped_column(String(32))  # None: a merchant's endpoint
     event_type: Mapped[str] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[int] = mapped_column(BigInteger)

@@ -16,6 +16,7 @@ from idp.store.db import db
 from idp.store.leases import DEAD, PENDING, SENT
 from idp.store.models import (
     Account,
+    Client,
     Unit,
     WebhookAttempt,
     WebhookDelivery,
@@ -44,6 +45,44 @@ def endpoints_of(unit_id: str, after: str | None, limit: int) -> list[WebhookEnd
     if after is not None:
         stmt = stmt.where(WebhookEndpoint.id > after)
     return list(db.session.scalars(stmt.order_by(WebhookEndpoint.id).limit(limit)))
+
+
+def endpoints_of_client(client_pk: str, after: str | None, limit: int) -> list[WebhookEndpoint]:
+    """The merchant client's endpoints (``clients.id``) in id order after ``after``."""
+    stmt = select(WebhookEndpoint).where(WebhookEndpoint.client_id == client_pk)
+    if after is not None:
+        stmt = stmt.where(WebhookEndpoint.id > after)
+    return list(db.session.scalars(stmt.order_by(WebhookEndpoint.id).limit(limit)))
+
+
+def enabled_client_endpoints(public_client_id: str) -> list[WebhookEndpoint]:
+    """The enabled endpoints of the merchant client whose public ``client_id`` this is
+    (one indexed query)."""
+    return list(db.session.scalars(
+        select(WebhookEndpoint).join(Client, Client.id == WebhookEndpoint.client_id).where(
+            Client.client_id == public_client_id, WebhookEndpoint.enabled.is_(True)
+        )
+    ))
+
+
+def clients_with_endpoints() -> frozenset[str]:
+    """Public ``client_id`` of the merchant clients with at least one enabled endpoint
+    (one query)."""
+    return frozenset(db.session.scalars(
+        select(Client.client_id).join(WebhookEndpoint, WebhookEndpoint.client_id == Client.id)
+        .where(WebhookEndpoint.enabled.is_(True)).distinct()
+    ))
+
+
+def client_row(public_client_id: str) -> Client | None:
+    return db.session.scalars(
+        select(Client).where(Client.client_id == public_client_id)
+    ).first()
+
+
+def public_client_id(client_pk: str) -> str | None:
+    row = db.session.get(Client, client_pk)
+    return row.client_id if row is not None else None
 
 
 def enabled_endpoints(unit_id: str) -> list[WebhookEndpoint]:
@@ -157,7 +196,9 @@ def disable_failing(endpoint_id: str, failing_since: datetime) -> bool:
 def units_with_endpoints() -> frozenset[str]:
     """Ids of the units that have at least one enabled endpoint (one query)."""
     return frozenset(db.session.scalars(
-        select(WebhookEndpoint.unit_id).where(WebhookEndpoint.enabled.is_(True)).distinct()
+        select(WebhookEndpoint.unit_id).where(
+            WebhookEndpoint.enabled.is_(True), WebhookEndpoint.unit_id.is_not(None)
+        ).distinct()
     ))
 
 

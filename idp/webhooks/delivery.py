@@ -11,8 +11,9 @@ POSTed by any node, with exponential back-off.
   a receiver drops what it already processed.
 * An endpoint that has failed without a single success for
   ``IDP_WEBHOOK_DISABLE_AFTER_DAYS`` is disabled and the unit's main users get an
-  e-mail (through the mail outbox); its due deliveries wait, ``dead``, for a
-  redelivery by hand.
+  e-mail (through the mail outbox; a merchant client's endpoint: the audit event
+  ``webhook.disabled`` only); its due deliveries wait, ``dead``, for a redelivery by
+  hand.
 * Finished deliveries (sent or dead) and their log are deleted after :data:`KEEP`
   (30 days) by the loop, a bounded batch every ten minutes.
 """
@@ -111,10 +112,12 @@ def _attempt(row: WebhookDelivery, now: datetime) -> bool:
 
 
 def _note_failure(
-    endpoint_id: str, unit_id: str, url: str, failing_since: datetime | None, now: datetime
+    endpoint_id: str, unit_id: str | None, url: str, failing_since: datetime | None,
+    now: datetime,
 ) -> None:
     """Start the endpoint's failure run, or disable it when the run lasted too long
-    (staged in the attempt's transaction, with the e-mails to the main users)."""
+    (staged in the attempt's transaction, with the e-mails to the unit's main users;
+    a merchant client's endpoint, ``unit_id`` None, gets the audit event only)."""
     if failing_since is None:
         webhooks_repo.set_endpoint(endpoint_id, {"failing_since": now})
         return
@@ -125,6 +128,10 @@ def _note_failure(
         return  # a success or another node's attempt came first
     audit.record(audit.Actor.system("webhooks"), "webhook.disabled", endpoint_id,
                  {"failing_since": failing_since.isoformat()}, unit_id=unit_id)
+    if unit_id is None:
+        log.warning("merchant webhook endpoint %s disabled after failing since %s",
+                    endpoint_id, failing_since.isoformat())
+        return
     name = webhooks_repo.unit_name(unit_id)
     for email, lang in webhooks_repo.main_user_contacts(unit_id, now):
         outbox.enqueue_email(
