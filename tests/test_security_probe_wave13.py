@@ -250,3 +250,48 @@ def test_resending_access_details_does_not_replace_a_stronger_persons_password(
             assert [i["id"] for i in done.items] == [boss_here], (action, done.items)
         after = passwords_repo.get(boss)
         assert after is not None and after.hash == boss_hash
+
+
+def test_an_acting_sign_in_is_confined_to_the_impersonations_unit(app: Flask) -> None:
+    """Ann also has an access without roles at Globex, where Carl holds nothing.
+    Acting as her from ACME Sales, a merchant sign-in never offers or takes Globex:
+    the unit page is skipped, a posted Globex choice is refused, and the token
+    names ACME Sales."""
+    ids = world(app)
+    globex_access = _access(app, ids["ann"], ids["globex"], [])
+    assert globex_access
+    rp = oidc.register(app, scope="openid org")
+    oidc.grant_consent(app, ids["ann"], rp.client_id, ["openid", "org"])
+    web, csrf = browser(app, ids["carl"])
+    assert start(web, csrf, ids["sales"], ids["ann_access"]).status_code == 201
+    verifier, challenge = oidc.pkce()
+    params = oidc.auth_params(rp, code_challenge=challenge, code_challenge_method="S256",
+                              scope="openid org")
+    resp = web.get("/authorize", query_string=params)
+    for _ in range(6):  # through the interaction's redirects back to the merchant
+        assert resp.status_code in (302, 303), resp.get_data(as_text=True)
+        location = resp.headers["Location"]
+        assert not location.split("?", 1)[0].endswith("/unit"), location
+        if "code=" in location:
+            break
+        resp = web.get(location.split("?", 1)[0])
+    code = oidc.query(resp)["code"]
+    tokens = web.post("/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": rp.redirect_uri,
+        "code_verifier": verifier}, headers=rp.basic()).get_json()
+    claims = oidc.verify_jwt(web, tokens["id_token"]).claims
+    assert claims["act"]["sub"] == ids["carl"]
+    info = oidc.userinfo(web, tokens["access_token"]).get_json()
+    assert info.get("org_id") == ids["sales"], info
+
+    # a second sign-in (prompt=consent: through the pages): choosing Globex is refused
+    resp = web.get("/authorize", query_string=oidc.auth_params(
+        rp, code_challenge=challenge, code_challenge_method="S256", scope="openid org",
+        prompt="consent"))
+    ix = oidc.interaction_id(resp)
+    page = web.get(f"/interaction/{ix}/consent")
+    found = CSRF_RE.search(page.get_data(as_text=True))
+    token = found.group(1) if found else ""
+    refused = web.post(f"/interaction/{ix}/unit",
+                       data={"csrf_token": token, "unit_id": ids["globex"]})
+    assert refused.status_code == 303 and refused.headers["Location"].endswith("/unit")

@@ -67,3 +67,12 @@ def acting(ix: Interaction) -> bool:
     consent counts for this sign-in only (not stored), or it would be recorded as
     the person's own doing and outlive the end."""
     return impersonation.act_for_session(ix.session_id_hash) is not None
+
+
+def acting_unit(ix: Interaction) -> str | None:
+    """The unit an acting sign-in (:func:`acting`) is confined to: the impersonation's
+    own, where the actor holds ``impersonate``; None when the session acts for nobody.
+    A merchant never gets another of the person's units from an actor, whose rights
+    were checked in this one only."""
+    row = impersonation.act_for_session(ix.session_id_hash)
+    return row.unit_id if row is not None else None

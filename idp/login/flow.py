@@ -143,6 +143,9 @@ def _continue(ix: Interaction, account: Account) -> Response:
         ix.consented = True
         return resume(ix)
     unit_ids = [m.unit_id for m in account_memberships]
+    confined = common.acting_unit(ix)
+    if confined is not None:  # an actor acts in the impersonation's unit only
+        unit_ids = [u for u in unit_ids if u == confined]
     if ix.unit_id not in unit_ids:
         if len(unit_ids) > 1:
             ix.unit_id = None

@@ -10,7 +10,7 @@ from idp.interaction import pending as interaction
 from idp.interaction.pending import Interaction
 from idp.login import proof
 from idp.login.blueprint import bp
-from idp.login.common import acting, expired_page, load, page
+from idp.login.common import acting, acting_unit, expired_page, load, page
 from idp.login.email_signin import finish_email_sign_in
 from idp.login.flow import merchant_of, next_step, resume, see_other
 from idp.login.formstate import FormState, recall, remember
@@ -123,7 +123,7 @@ def unit(interaction_id: str) -> Response:
         return found
     ix, account = found
     memberships = accounts.accesses(account.id)
-    if len(memberships) < 2:
+    if len(memberships) < 2 or acting_unit(ix) is not None:
         return next_step(ix)
     return page("login/unit.html", ix, recall(ix, "unit"), memberships=memberships)
 
@@ -136,7 +136,10 @@ def submit_unit(interaction_id: str) -> Response:
         return found
     ix, account = found
     chosen = request.form.get("unit_id", "")
-    if chosen not in {m.unit_id for m in accounts.accesses(account.id)}:
+    confined = acting_unit(ix)
+    if chosen not in {m.unit_id for m in accounts.accesses(account.id)} or (
+        confined is not None and chosen != confined
+    ):
         remember(ix, "unit", FormState(errors={"unit_id": "unit_choice"}))
         return see_other("login.unit", interaction_id=ix.id)
     ix.unit_id = chosen

@@ -48,8 +48,8 @@ from werkzeug.datastructures import MultiDict
 
 from idp.errors import error_response
 from idp.factors import acr, fresh_code
+from idp.interaction import impersonation, signed_in
 from idp.interaction import pending as interaction
-from idp.interaction import signed_in
 from idp.interaction.pending import Interaction
 from idp.login.flow import resume_inline
 from idp.oidc.models import Principal
@@ -139,18 +139,22 @@ def _options(params: MultiDict[str, str]) -> tuple[list[str], int | None]:
 
 def _session_principal(client_id: str) -> Principal | None:
     """The end-user of a live session whose account may still sign in, with the
-    business unit chosen at this merchant last time. A session whose login still owes
+    business unit chosen at this merchant last time (for a session acting as the person,
+    the impersonation's unit). A session whose login still owes
     a TOTP code (:func:`idp.factors.totp.due`: the unit's policy is newer) counts as none."""
     login = signed_in.live_login()
     if login is None:
         return None
     row = login[0]
+    acting = impersonation.act_for_session(row.id_hash) if row.impersonation_id else None
     return Principal(
         account_id=row.account_id,
         auth_time=row.auth_time.timestamp(),
         amr=list(row.amr or []),
         acr=acr.achieved(list(row.amr or []), row.acr),
-        unit_id=grants_repo.last_unit(row.account_id, client_id),
+        # an actor acts in the impersonation's unit only (idp.login.common.acting_unit)
+        unit_id=acting.unit_id if acting is not None else grants_repo.last_unit(
+            row.account_id, client_id),
         session_id_hash=row.id_hash,
     )
 
