@@ -221,7 +221,11 @@ def test_the_policys_expiry_and_the_claim(
     assert g_pending["status"] == "pending_approval"
     assert g_pending["approval_required_above"] == "300.00"  # the per-order limit
     shop = Shop(client, token(app, client, merchant(app), company["worker"], company["berlin"]))
+    after = len(smtp_server.messages)
     pending = shop.buy("800.00").get_json()
+    link = _link(smtp_server, "boss@acme.example", after)
+    boss = app.test_client()
+    _sign_in(boss, smtp_server, "boss@acme.example")
     expires = pending["approval"]["expires_at"]
     assert expires.startswith((utcnow() + timedelta(hours=48)).isoformat()[:13])
     # a budget with a per-order limit below the policy's threshold: the tighter wins
@@ -232,6 +236,9 @@ def test_the_policys_expiry_and_the_claim(
     monkeypatch.setattr(approvals, "utcnow", lambda: later)
     got = shop.get(pending["id"]).get_json()
     assert got["status"] == "refused" and got["reason"] == "approval_expired"
+    # the e-mail link lives as long as its approval: 48 hours here
+    assert boss.get(link).status_code == 404
+    assert boss.get(link.split("?")[0]).status_code == 200  # the page, expired
     assert g_shop.get(g_pending["id"]).get_json()["status"] == "pending_approval"
 
 

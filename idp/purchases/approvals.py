@@ -208,18 +208,25 @@ def link_token(approval_id: str, account_id: str) -> str:
 
 
 def read_link(token: str) -> tuple[str, str] | None:
-    """(approval id, approver account id) of a valid, unexpired link token."""
-    # The approval's own expiry (per unit policy, up to 2160 hours) ends the
-    # decision; the link lives as long as the longest possible approval.
+    """(approval id, approver account id) of a valid, unexpired link token. A link
+    lives as long as its approval may wait (``IDP_APPROVAL_HOURS`` or the unit
+    policy's ``expiry_hours``, fixed in the approval when it opened) and a minute."""
     hours = max(settings().approval_hours, approval_policy.MAX_EXPIRY_HOURS)
-    max_age = int(hours * 3600) + 60
     try:
-        data = _serializer().loads(token, max_age=max_age)
+        # The signature first (with the longest lifetime any approval can have), then
+        # the age against this approval's own lifetime.
+        data, signed_at = _serializer().loads(token, max_age=int(hours * 3600) + 60,
+                                              return_timestamp=True)
     except BadSignature:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("a"), str) or not isinstance(
         data.get("u"), str
     ):
+        return None
+    row = purchases_repo.approval(data["a"])
+    if row is None or signed_at > row.expires_at + timedelta(minutes=1):
+        return None
+    if utcnow() - signed_at > row.expires_at - row.created_at + timedelta(minutes=1):
         return None
     return data["a"], data["u"]
 
