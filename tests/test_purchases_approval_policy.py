@@ -363,3 +363,18 @@ def test_the_policy_by_api_with_validation_and_another_units_admin(
     assert_problem(api.get(path), 404)
     assert_problem(api.get(f"/units/{berlin}/approval-policy"), 404)
     assert_problem(api.delete(path), 404)
+
+
+def test_the_cli_refuses_malformed_steps(app: Flask) -> None:
+    with app.app_context():
+        units.create("Initech", slug="initech")
+    for step, code in (("above=5", "invalid_step"), ("approvers=manager", "invalid_step"),
+                       ("above=5.00,approvers=boss", "invalid_approvers"),
+                       ("above=-5,approvers=manager", "invalid_amount")):
+        res = app.test_cli_runner().invoke(main, [
+            "approvals", "policy", "set", "--unit", "initech", "--currency", "EUR",
+            "--step", step, "--json"])
+        assert res.exit_code == 1 and json.loads(res.output)["error"] == code, (step, res.output)
+    res = app.test_cli_runner().invoke(main, ["approvals", "policy", "show", "--unit",
+                                              "initech", "--json"])
+    assert res.exit_code == 1 and json.loads(res.output)["error"] == "not_found"
