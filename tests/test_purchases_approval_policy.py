@@ -143,8 +143,11 @@ def test_a_two_step_chain_across_the_company_and_its_location(
     after = len(smtp_server.messages)
     mid = shop.buy("1000.00").get_json()
     assert mid["status"] == "pending_approval"
-    assert _post(boss, _link(smtp_server, "boss@acme.example", after),
-                 action="approve").status_code == 303
+    mid_link = _link(smtp_server, "boss@acme.example", after)
+    # the manager cannot raise it past the CFO's threshold (their step would be skipped)
+    assert _post(boss, mid_link, action="change", amount="5000.01").status_code == 422
+    assert _post(boss, mid_link, action="change", amount="5000.00").status_code == 303
+    assert _post(boss, mid_link, action="approve").status_code == 303
     assert shop.get(mid["id"]).get_json()["status"] == "approved"
     _sign_in(app.test_client(), smtp_server, "cfo@acme.example")  # a later mail to the CFO
     assert not _mailed(smtp_server, "cfo@acme.example", after)

@@ -439,6 +439,20 @@ def _changed_lines(purchase: Purchase, sent: list[dict[str, Any]] | None
     return None if lines == current else lines
 
 
+def _check_raise(units: list[Unit], currency: str, amount: int,
+                 steps: ApprovalChain | None) -> None:
+    """An approver's raise may not need more policy steps than the order's chain has
+    (it would skip their approvers): ``approval_required`` then."""
+    try:
+        needed = plan(units, currency, amount).steps
+    except ledger.Refusal as refusal:
+        raise ApprovalError(refusal.reason, "The amount cannot be changed.") from None
+    have = [s for s in (steps.steps if steps is not None else []) if s["approvers"] != ANY]
+    if len(needed) > len(have):
+        raise ApprovalError("approval_required", "This amount needs more approvals than "
+                            "this order's chain: the merchant must place a new order.")
+
+
 def decide(account_id: str, approval_id: str, decision: Decision) -> Purchase:
     """Carry out ``decision`` by the approver ``account_id`` (see the module).
     Refused: ``not_found`` (not an approver of it), ``not_pending`` (decided or
@@ -475,9 +489,12 @@ def decide(account_id: str, approval_id: str, decision: Decision) -> Purchase:
             before = money.format_minor(purchase.amount_minor, purchase.currency)
             if decision.amount is not None:
                 try:
-                    purchase.amount_minor = money.parse(decision.amount, purchase.currency)
+                    amount = money.parse(decision.amount, purchase.currency)
                 except money.MoneyError as exc:
                     raise ApprovalError(exc.code, exc.detail) from exc
+                if amount > purchase.amount_minor:
+                    _check_raise(units, purchase.currency, amount, steps)
+                purchase.amount_minor = amount
             if lines is not None:
                 purchase.lines = lines
             purchase.updated_at = now
