@@ -49,4 +49,7 @@ def setup_api(app: Flask, csrf: CSRFProtect) -> None:
 
 def _more_routes() -> None:
     """Endpoint modules added after the list in :func:`setup_api` (imported there)."""
-    from idp.api import webhooks  # noqa: F401 - declares the webhook and export endpoints
+    from idp.api import (
+        approval_policies,  # noqa: F401 - issue 17: approval policies
+        webhooks,  # noqa: F401 - declares the webhook and export endpoints
+    )

@@ -144,3 +144,6 @@ main.add_command(payment_methods_group)
 from idp.cli.purchases import purchases_group  # noqa: E402
 
 main.add_command(purchases_group)
+from idp.cli.approvals import approvals_group  # noqa: E402
+
+main.add_command(approvals_group)

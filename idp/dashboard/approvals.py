@@ -2,11 +2,17 @@
 approver signed in as themself. The e-mail link adds ``?link=<signed token>``
 (:func:`idp.purchases.approvals.link_token`): it must name this approval and the
 signed-in person, else 404. Without a live session the page starts the dashboard
-sign-in; the dashboard then lists the orders waiting for the person's approval.
+sign-in, which returns to this page (link included) afterwards
+(:func:`idp.dashboard.views.safe_next`). The approver may change the amount and the
+order's lines (``line-<i>-description``, ``-sku``, ``-quantity``, ``-amount``; a
+line whose description is emptied is dropped; ``lines=1`` says the lines were
+sent).
 
 Every change is a POST with the CSRF token, answered 303 back to the page."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Response, render_template, request, url_for
 from flask_babel import gettext as _
@@ -21,7 +27,26 @@ from idp.web.redirects import redirect
 WHY = {
     "over_budget": lambda: _("The order is over the budget left."),
     "over_per_order_limit": lambda: _("The order is over the per-order limit."),
+    "approval_policy": lambda: _("The company's approval policy asks for approval above "
+                                 "this amount."),
 }
+MAX_FORM_LINES = 101  # the order's lines (at most 100) and one empty row to add
+
+
+def _lines(form: Any) -> list[dict[str, Any]] | None:
+    """The lines the approver sent (None: the form had no lines part)."""
+    if form.get("lines") != "1":
+        return None
+    out: list[dict[str, Any]] = []
+    for i in range(MAX_FORM_LINES):
+        description = (form.get(f"line-{i}-description") or "").strip()
+        if not description:
+            continue
+        out.append({"description": description[:1000],
+                    "sku": (form.get(f"line-{i}-sku") or "")[:1000],
+                    "quantity": (form.get(f"line-{i}-quantity") or "1")[:20],
+                    "amount": (form.get(f"line-{i}-amount") or "")[:40]})
+    return out
 
 
 def _not_found() -> Response:
@@ -38,7 +63,7 @@ def approval_page(approval_id: str) -> Response:
     """The order, who asks, the budget left, the thread, and the decision forms."""
     found = _signed_in()
     if found is None:
-        return _start_login()
+        return _start_login(request.full_path)
     account = found[1]
     if not _valid_id(approval_id):
         return _not_found()
@@ -64,7 +89,7 @@ def approval_page(approval_id: str) -> Response:
 
 @bp.post("/approvals/<approval_id>")
 def decide_approval(approval_id: str) -> Response:
-    """Approve, reject (with a reason), change the amount, or comment."""
+    """Approve, reject (with a reason), change the amount or lines, or comment."""
     found = _signed_in()
     if found is None or not _valid_id(approval_id):
         return _not_found()
@@ -73,7 +98,7 @@ def decide_approval(approval_id: str) -> Response:
     amount = (form.get("amount") or "").strip() or None
     decision = Decision(
         action=form.get("action", ""), reason=form.get("reason"), amount=amount,
-        comment=form.get("comment"), internal=form.get("internal") == "1",
+        lines=_lines(form), comment=form.get("comment"), internal=form.get("internal") == "1",
     )
     try:
         approvals.decide(account.id, approval_id, decision)

@@ -6,6 +6,7 @@ is a POST with a CSRF token (Flask-WTF, app-wide) answered with 303 See Other
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Response, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
@@ -57,14 +58,37 @@ def _signed_in() -> tuple[Session, Account] | None:
     return login
 
 
-def _start_login() -> Response:
-    """Start the e-mail-code login for the dashboard (a fresh code, like everywhere)."""
+MAX_NEXT = 2000
+
+
+def safe_next(value: str | None) -> str | None:
+    """``value`` when it is a path of the dashboard on this origin (``/account`` or
+    below, no scheme, no host, no ``//``, no backslash, no control characters or
+    spaces), else None: where a sign-in may return to without an open redirect."""
+    if not value or len(value) > MAX_NEXT:
+        return None
+    if any(ord(c) < 0x21 or ord(c) == 0x7F or c == "\\" for c in value):
+        return None
+    if value != "/account" and not value.startswith(("/account/", "/account?")):
+        return None
+    if "//" in value.split("?", 1)[0] or "/.." in value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return None
+    return value
+
+
+def _start_login(next_path: str | None = None) -> Response:
+    """Start the e-mail-code login for the dashboard (a fresh code, like everywhere);
+    after it the browser returns to ``next_path`` when :func:`safe_next` accepts it."""
     ix = interaction.start(
         protocol=OWN_PROTOCOL,
         client_id=CLIENT_ID,
         client_name=str(CLIENT_NAME),
         resume_endpoint="dashboard.resume",
         scopes=[],
+        params={"next": safe_next(next_path)} if safe_next(next_path) else {},
     )
     return _see_other("login.start", interaction_id=ix.id)
 
@@ -84,7 +108,7 @@ def home() -> Response:
     live session: 303 to the login pages."""
     found = _signed_in()
     if found is None:
-        return _start_login()
+        return _start_login(request.args.get("next"))
     row, account = found
     state = formstate.recall(row.id_hash)
     shown = profile.chosen_access(account.id, request.args.get("unit"))
@@ -121,6 +145,9 @@ def resume(interaction_id: str) -> Response:
     done = interaction.consume(ix)
     if done is None or not done.authenticated:
         return expired_page()
+    back = safe_next(str(done.params.get("next") or "")) if done.params else None
+    if back:
+        return redirect(back, code=303)
     return _see_other("dashboard.home")
 
 

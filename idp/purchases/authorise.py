@@ -12,8 +12,11 @@ every applicable budget at once), or ``refused`` with a reason code:
 
 An order over a per-order limit or a budget waits for approval
 (``pending_approval``, :mod:`idp.purchases.approvals`) when someone may decide on
-it, and is refused with that reason otherwise. A person without any applicable
-budget buys without limit.
+it, and is refused with that reason otherwise. An order above a threshold of the
+unit's approval policy (:mod:`idp.purchases.approval_policy`) waits for the policy's
+chain with the reason ``approval_policy`` (nothing reserved until the last step
+approves), or is refused with ``no_approver`` when a step has nobody. A person
+without any applicable budget buys without limit.
 
 Concurrency: the reservation locks the applicable budgets' rows first
 (:func:`idp.store.purchases_repo.lock_budgets`) and reads their usage after, in one
@@ -137,24 +140,27 @@ def authorise_in_context(
     allowed = _may_buy(ctx, account_id)
     messages: list[str] = []
     applied: list[Applied] = []
+    verdict = approvals.Plan([], None)
     with atomic():
         try:
             if not allowed or ctx.access is None:
                 raise Refusal("not_allowed")
             applied = applicable(ctx.units, ctx.access, now)
+            # The unit's approval policy first: an order above a threshold waits for
+            # its chain before anything is reserved.
+            verdict = approvals.plan(ctx.units, currency, amount)
+            if verdict.steps:
+                raise Refusal(approvals.POLICY)
             purchase.charges = reserve(applied, currency, amount)
         except Refusal as refusal:
             purchase.status, purchase.reason, purchase.charges = REFUSED, refusal.reason, []
-            deciders = (
-                approvals.approvers(ctx.units, account_id)
-                if refusal.reason in APPROVABLE else []
-            )
-            if deciders:  # an approver may lift the limit: the order waits
-                purchase.status = PENDING
-                purchases_repo.add(purchase)
-                purchases_repo.flush()  # the approval references the purchase
-                _, messages = approvals.open_approval(purchase, ctx.units, refusal.reason,
-                                                      deciders)
+            if refusal.reason in APPROVABLE or refusal.reason == approvals.POLICY:
+                # an approver may lift the limit: the order waits (None: nobody may)
+                opened = approvals.open_for(purchase, ctx.units, refusal.reason, verdict)
+                if opened is not None:
+                    messages = opened
+                elif refusal.reason == approvals.POLICY:
+                    purchase.reason = "no_approver"
         purchases_repo.add(purchase)
         events.record(purchase, f"purchase.{purchase.status}", _actor(client_id, account_id))
     approvals.deliver(messages)
@@ -232,6 +238,10 @@ def change_amount(
             ctx = context(row.account_id, row.unit_id)
             if ctx is None or ctx.access is None:
                 raise Refusal("not_allowed")
+            if amount > row.amount_minor and approvals.plan(ctx.units, row.currency,
+                                                            amount).steps:
+                # a raise into the policy's chain would skip its approvers
+                raise Refusal("approval_required")
             release(list(row.charges or []))
             charges = reserve(applicable(ctx.units, ctx.access), row.currency, amount)
             before = row.amount_minor

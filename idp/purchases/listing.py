@@ -100,5 +100,18 @@ def waiting_for(account_id: str, limit: int = 20) -> list[dict[str, Any]]:
         purchase = purchases_repo.purchase(row.purchase_id)
         if purchase is None or purchase.account_id == account_id:
             continue
+        if not _step_is_theirs(account_id, row, purchase):
+            continue  # a chain's step for someone else (the manager, a group)
         out.append({"approval_id": row.id, "expires_at": row.expires_at, **describe(purchase)})
     return out
+
+
+def _step_is_theirs(account_id: str, row: Approval, purchase: Purchase) -> bool:
+    from idp.purchases import approvals
+    from idp.purchases.budgets import chain
+
+    unit = purchases_repo.unit(row.unit_id)
+    if unit is None:
+        return False
+    return approvals.may_decide(account_id, purchase, chain(unit),
+                                approvals.current_kind(row)[1])

@@ -4,8 +4,11 @@ ID tokens and UserInfo, and the same facts in each purchase answer.
 * ``budget``: ``{"currency", "remaining", "per_order_limit", "period_ends"}``
   (decimal strings, an RFC 3339 instant) for the unit chosen at sign-in; left out
   when no budget applies;
-* ``approval_required_above``: the order amount above which an order needs approval
-  (the tightest per-order limit); left out without one;
+* ``approval_required_above``: the amount above which an order needs approval: the
+  smaller of the tightest per-order limit and the lowest threshold of the unit's
+  approval policy (:mod:`idp.purchases.approval_policy`); left out without either.
+  (An order over the budget left needs approval too: ``budget.remaining`` says
+  how much that is.);
 * ``payment_methods``: the methods the person may use there
   (:mod:`idp.purchases.payment_methods`).
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp.purchases import money
+from idp.purchases import approval_policy, money
 from idp.purchases.authorise import Context, context
 from idp.purchases.budgets import Applied, Standing, applicable, standing
 from idp.purchases.payment_methods import allowed_for
@@ -37,6 +40,23 @@ def budget_claim(s: Standing) -> dict[str, Any]:
         ),
         "period_ends": s.period_ends.isoformat(),
     }
+
+
+def approval_required_above(ctx: Context, s: Standing | None) -> str | None:
+    """The ``approval_required_above`` claim (see the module), None without a
+    per-order limit or a policy threshold."""
+    candidates: list[tuple[int, str]] = []
+    if s is not None and s.per_order_limit is not None:
+        candidates.append((s.per_order_limit, s.currency))
+    policy = approval_policy.effective(ctx.units)
+    lowest = approval_policy.lowest_threshold(policy)
+    if policy is not None and lowest is not None and (s is None or s.currency
+                                                      == policy.currency):
+        candidates.append((lowest, policy.currency))
+    if not candidates:
+        return None
+    amount, currency = min(candidates)
+    return money.format_minor(amount, currency)
 
 
 def claims(account_id: str, unit_id: str | None) -> dict[str, Any]:
@@ -59,8 +79,9 @@ def claims_in(ctx: Context, applied: list[Applied] | None) -> dict[str, Any]:
     s = standing(applied, purchases_repo.usage(a.key for a in applied))
     if s is not None:
         out["budget"] = budget_claim(s)
-        if s.per_order_limit is not None:
-            out["approval_required_above"] = money.format_minor(s.per_order_limit, s.currency)
+    required = approval_required_above(ctx, s)
+    if required is not None:
+        out["approval_required_above"] = required
     amount = applied[0].budget.amount_minor if applied else None
     methods = allowed_for(ctx.units, ctx.access, amount)
     if methods:

@@ -1242,3 +1242,42 @@ class ApprovalComment(Base):
     body: Mapped[str] = mapped_column(Text)
     internal: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- Approval policies and chains (issue 17, item 3: wt-appr) -------------------------
+
+
+class ApprovalPolicy(Base):
+    """A unit's approval policy (inherited by its sub-units unless they set their own):
+    ``steps`` is a list of ``{"above_minor": int, "approvers": str}`` in ascending
+    thresholds (minor units of ``currency``); ``approvers`` is ``manager``,
+    ``permission`` (holders of ``approvals.decide``) or ``group:<name>``.
+    ``expiry_hours`` None: the setting ``IDP_APPROVAL_HOURS``."""
+
+    __tablename__ = "approval_policies"
+
+    unit_id: Mapped[str] = mapped_column(
+        ForeignKey("units.id", ondelete="CASCADE"), primary_key=True
+    )
+    currency: Mapped[str] = mapped_column(String(3))
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    expiry_hours: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class ApprovalChain(Base):
+    """The steps an approval goes through, fixed when it opened (a later policy change
+    does not alter it): ``steps`` as in :class:`ApprovalPolicy` (a single step
+    ``any``: the buyer's manager or a holder of ``approvals.decide``); ``current`` the
+    index of the step now deciding; ``decisions`` who approved each step and when.
+    An approval without a chain row (opened before 0011a) is one ``any`` step."""
+
+    __tablename__ = "approval_chains"
+
+    approval_id: Mapped[str] = mapped_column(
+        ForeignKey("approvals.id", ondelete="CASCADE"), primary_key=True
+    )
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    current: Mapped[int] = mapped_column(Integer, default=0)
+    decisions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

@@ -21,7 +21,9 @@ from idp.store.models import (
     Access,
     Account,
     Approval,
+    ApprovalChain,
     ApprovalComment,
+    ApprovalPolicy,
     Budget,
     BudgetUsage,
     PaymentMethod,
@@ -291,3 +293,34 @@ def manager_of(account_id: str) -> Account | None:
     if boss is None or boss.account_id == account_id:
         return None
     return db.session.get(Account, boss.account_id)
+
+
+# --- approval policies and chains (issue 17, item 3) ---------------------------------
+
+
+def approval_policies(unit_ids: Iterable[str]) -> dict[str, ApprovalPolicy]:
+    """The approval policies set in any of ``unit_ids``, by unit id (one query)."""
+    ids = list(unit_ids)
+    if not ids:
+        return {}
+    rows = db.session.scalars(select(ApprovalPolicy).where(ApprovalPolicy.unit_id.in_(ids)))
+    return {r.unit_id: r for r in rows}
+
+
+def approval_chain(approval_id: str) -> ApprovalChain | None:
+    return db.session.scalars(
+        select(ApprovalChain).where(ApprovalChain.approval_id == approval_id)
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def group_names(unit_ids: Iterable[str]) -> set[str]:
+    """Names of the custom permission groups defined in any of ``unit_ids``."""
+    from idp.store.models import PermissionGroup
+
+    ids = list(unit_ids)
+    if not ids:
+        return set()
+    return set(db.session.scalars(
+        select(PermissionGroup.name).where(PermissionGroup.unit_id.in_(ids))
+    ))
