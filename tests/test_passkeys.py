@@ -285,3 +285,26 @@ def test_rename_and_remove_need_csrf_and_removal_a_recent_sign_in(
     resp = post_assertion(other, login, auth.get(login_options(other, login)))
     assert path_of(resp) == login
     assert "not known here" in other.get(login).get_data(as_text=True)
+
+
+def test_someone_acting_as_the_employee_cannot_add_or_remove_passkeys(app: Flask) -> None:
+    from tests.test_impersonation import browser, start, world
+
+    ids = world(app)
+    web, csrf = browser(app, ids["carl"])
+    resp = start(web, csrf, ids["sales"], ids["ann_access"], minutes=10)
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    page = web.get("/account").get_data(as_text=True)
+    assert "ann@acme.example" in page and 'id="passkey-acting"' in page
+    assert 'id="passkey-register"' not in page
+    token = csrf_token(page)
+    # the dashboard's guard refuses every acting POST (idp.dashboard.impersonation);
+    # the passkey views refuse an acting session themselves as well
+    resp = web.post("/account/passkeys/options", headers={"X-CSRFToken": token})
+    assert resp.status_code == 403
+    auth = SoftAuthenticator(ORIGIN)
+    fake = {"rp": {"id": "localhost"}, "user": {"id": "AAAA"}, "challenge": "AAAA"}
+    assert web.post("/account/passkeys", data={
+        "csrf_token": token, "credential": auth.create(fake), "name": "backdoor"},
+    ).status_code == 403
+    assert not events(app, "passkey.registered")

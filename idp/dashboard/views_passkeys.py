@@ -20,10 +20,27 @@ from idp.dashboard.blueprint import bp
 from idp.factors import passkeys
 from idp.interaction import signed_in
 from idp.login.formstate import FormState
-from idp.store.models import PasskeyCredential, Session
+from idp.store.models import Account, PasskeyCredential, Session
 from idp.web.redirects import redirect
 
 RECENT_SECONDS = 10 * 60
+
+
+def _own_login() -> tuple[Session, Account] | None:
+    """This browser's live login when it is the employee's own: an impersonation's
+    session (someone acting as them, :mod:`idp.interaction.impersonation`) may not add,
+    rename or remove passkeys - a passkey added then would let the actor sign in as
+    the employee after the impersonation ended."""
+    login = signed_in.live_login()
+    if login is None or login[0].impersonation_id is not None:
+        return None
+    return login
+
+
+@bp.app_template_global("passkeys_manageable")
+def passkeys_manageable() -> bool:
+    """Whether the dashboard may offer adding, renaming and removing passkeys."""
+    return _own_login() is not None
 
 
 @bp.app_template_global("passkeys_of")
@@ -50,7 +67,7 @@ def _back(session_id_hash: str | None, state: FormState | None = None) -> Respon
 @bp.post("/passkeys/options")
 def passkey_creation_options() -> Response:
     """The creation options for a new passkey of the signed-in employee (401 without)."""
-    login = signed_in.live_login()
+    login = _own_login()
     if login is None:
         return Response('{"error":"login_required"}', status=401, mimetype="application/json")
     row, account = login
@@ -63,7 +80,7 @@ def passkey_creation_options() -> Response:
 @bp.post("/passkeys")
 def passkey_register() -> Response:
     """Store the new passkey (audited ``passkey.registered``)."""
-    login = signed_in.live_login()
+    login = _own_login()
     if login is None:
         return _back(None)
     row, account = login
@@ -80,7 +97,7 @@ def passkey_register() -> Response:
 @bp.post("/passkeys/<passkey_id>/rename")
 def passkey_rename(passkey_id: str) -> Response:
     """Give one of the employee's passkeys a new name."""
-    login = signed_in.live_login()
+    login = _own_login()
     if login is None:
         return _back(None)
     row, account = login
@@ -93,7 +110,7 @@ def passkey_rename(passkey_id: str) -> Response:
 def passkey_remove(passkey_id: str) -> Response:
     """Remove one of the employee's passkeys (audited ``passkey.removed``); refused
     unless the sign-in is recent."""
-    login = signed_in.live_login()
+    login = _own_login()
     if login is None:
         return _back(None)
     row, account = login
