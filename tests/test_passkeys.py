@@ -267,6 +267,7 @@ def test_rename_and_remove_need_csrf_and_removal_a_recent_sign_in(
     client.post(f"/account/passkeys/{passkey_id}/remove", data={"csrf_token": token})
     page = client.get("/account").get_data(as_text=True)
     assert "sign in again before removing" in page and 'value="Phone"' in page
+    assert "Please correct the marked fields." not in page  # the profile has no error
     monkeypatch.setattr(views_passkeys, "RECENT_SECONDS", 600)
     # another account's session cannot remove it
     make_account(app, "bob@corp.example")
