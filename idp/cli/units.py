@@ -190,11 +190,16 @@ def delete_command(unit_ref: str, yes: bool, as_json: bool) -> None:
     default=None,
     help="E-mail members when someone acts as them (impersonation; default on).",
 )
+@click.option(
+    "--passkey-counts-as-fresh/--no-passkey-counts-as-fresh", "passkey_fresh", default=None,
+    help="With --fresh-code-every-sign-in: a passkey sign-in with user verification "
+         "counts as the new code (default off: members must use an e-mail code).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | None,
                    passwords_allowed: bool | None, notify_impersonation: bool | None,
-                   as_json: bool) -> None:
+                   passkey_fresh: bool | None, as_json: bool) -> None:
     """Show or change UNIT_REF's sign-in policy (TOTP second factor, a fresh code at
     every sign-in, passwords allowed, e-mail on impersonation; audited)."""
     from idp.factors import fresh_code as fresh
@@ -212,11 +217,16 @@ def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | 
             from idp.interaction import impersonation
 
             impersonation.set_notify_policy(unit_ref, notify_impersonation, actor())
+        if passkey_fresh is not None:
+            from idp.factors import passkeys
+
+            passkeys.set_unit_policy(unit_ref, passkey_fresh, actor())
         unit = units.get(unit_ref)
         data = {"unit": unit.slug, "require_totp": bool(unit.require_totp),
                 "fresh_code_every_sign_in": bool(unit.fresh_code_every_sign_in),
                 "passwords_allowed": bool(unit.passwords_allowed),
-                "notify_impersonation": bool(unit.notify_impersonation)}
+                "notify_impersonation": bool(unit.notify_impersonation),
+                "passkey_counts_as_fresh": bool(unit.passkey_counts_as_fresh)}
     except units.UnitError as exc:
         fail(as_json, exc.code, str(exc))
     if as_json:
@@ -226,7 +236,9 @@ def policy_command(unit_ref: str, require_totp: bool | None, fresh_code: bool | 
                    f"  fresh_code_every_sign_in="
                    f"{'yes' if data['fresh_code_every_sign_in'] else 'no'}"
                    f"  passwords_allowed={'yes' if data['passwords_allowed'] else 'no'}"
-                   f"  notify_impersonation={'yes' if data['notify_impersonation'] else 'no'}")
+                   f"  notify_impersonation={'yes' if data['notify_impersonation'] else 'no'}"
+                   f"  passkey_counts_as_fresh="
+                   f"{'yes' if data['passkey_counts_as_fresh'] else 'no'}")
 
 
 @units_group.group("fields")

@@ -57,6 +57,7 @@ def _unit(unit: Unit) -> dict[str, Any]:
     out["fresh_code_every_sign_in"] = bool(unit.fresh_code_every_sign_in)
     out["passwords_allowed"] = bool(unit.passwords_allowed)
     out["notify_impersonation"] = bool(unit.notify_impersonation)
+    out["passkey_counts_as_fresh"] = bool(unit.passkey_counts_as_fresh)
     out["profile_fields"] = [units.field_to_dict(f) for f in units_repo.fields(unit.id)]
     out["connectors"] = [config_connectors.export(c) for c in connectors_repo.list_all(unit.id)]
     out["domains"] = []

@@ -21,7 +21,7 @@ from idp.config import connectors as config_connectors
 from idp.config.schema import ClientSpec, ConfigFile, RulesSpec, UnitSpec
 from idp.domains import registry as domains
 from idp.domains import rules as domain_rules
-from idp.factors import fresh_code, passwords, totp
+from idp.factors import fresh_code, passkeys, passwords, totp
 from idp.interaction import impersonation
 from idp.store import connectors_repo, domains_repo, units_repo
 from idp.units import registry as units
@@ -160,6 +160,7 @@ class Planner:
             self._fresh_code(spec, current=False)
             self._passwords(spec, current=False)
             self._notify_impersonation(spec, current=True)
+            self._passkey_fresh(spec, current=False)
             return
         kwargs: dict[str, Any] = {}
         fields = {}
@@ -183,6 +184,7 @@ class Planner:
         self._fresh_code(spec, current=bool(existing.fresh_code_every_sign_in))
         self._passwords(spec, current=bool(existing.passwords_allowed))
         self._notify_impersonation(spec, current=bool(existing.notify_impersonation))
+        self._passkey_fresh(spec, current=bool(existing.passkey_counts_as_fresh))
 
     def _policy(self, spec: UnitSpec, current: bool) -> None:
         """The unit's sign-in policy (``require_totp``), after the unit exists."""
@@ -217,6 +219,15 @@ class Planner:
             return
         run = partial(impersonation.set_notify_policy, spec.slug, wanted, self.actor)
         fields = {"notify_impersonation": _diff(current, wanted)}
+        self.main.append(Change("update", "unit_policy", spec.slug, fields, run))
+
+    def _passkey_fresh(self, spec: UnitSpec, current: bool) -> None:
+        """The unit's ``passkey_counts_as_fresh`` policy, after the unit exists."""
+        wanted = spec.passkey_counts_as_fresh
+        if wanted is None or wanted == current:
+            return
+        run = partial(passkeys.set_unit_policy, spec.slug, wanted, self.actor)
+        fields = {"passkey_counts_as_fresh": _diff(current, wanted)}
         self.main.append(Change("update", "unit_policy", spec.slug, fields, run))
 
     @staticmethod

@@ -13,6 +13,7 @@ A YAML (or JSON) document; unknown keys are errors, so a typo never passes silen
         fresh_code_every_sign_in: false # a new code (or SSO sign-in) at every sign-in
         passwords_allowed: false        # members may also sign in with a password
         notify_impersonation: true      # e-mail members when someone acts as them
+        passkey_counts_as_fresh: false  # a passkey with user verification counts as a fresh code
         profile_fields:
           - {name: ship_to, label: Ship-to address, required: true}
         connectors:                     # matched by name within the unit
@@ -104,6 +105,7 @@ class UnitSpec(Spec):
     fresh_code_every_sign_in: bool | None = None
     passwords_allowed: bool | None = None
     notify_impersonation: bool | None = None
+    passkey_counts_as_fresh: bool | None = None
     profile_fields: list[FieldSpec] | None = None
     connectors: list[ConnectorSpec] | None = None
     domains: list[DomainSpec] | None = None

@@ -44,6 +44,7 @@ def setup_dashboard(app: Flask) -> None:
     from idp.dashboard import approvals as _approvals  # noqa: F401  (issue 17)
     from idp.dashboard import (  # noqa: F401  (routes register on bp)
         views,
+        views_passkeys,
         views_password,
         views_totp,
     )

@@ -44,6 +44,16 @@ MESSAGES = {
         "Choose another one."
     ),
     "password_not_allowed": _l("None of your companies allows passwords."),
+    # the passkeys section (idp.dashboard.views_passkeys)
+    "passkey_registered": _l("Your passkey was added."),
+    "passkey_renamed": _l("The passkey was renamed."),
+    "passkey_removed": _l("The passkey was removed."),
+    "passkey_name": _l("Enter a name for the passkey."),
+    "passkey_limit": _l("You have too many passkeys. Remove one first."),
+    "passkey_duplicate": _l("This passkey is already registered."),
+    "passkey_reauth": _l(
+        "For your security, sign in again before removing a passkey."
+    ),
 }
 
 

@@ -15,7 +15,12 @@ from flask import Flask
 
 def setup_login(app: Flask) -> None:
     """Register the login blueprint (with its "sign-in link expired" page)."""
-    from idp.login import views_code, views_totp, views_wallet  # noqa: F401  (routes register on bp)
+    from idp.login import (  # noqa: F401  (routes register on bp)
+        views_code,
+        views_passkey,
+        views_totp,
+        views_wallet,
+    )
     from idp.login.blueprint import bp
     from idp.login.views_invitation import bp as invitation_bp
     from idp.login.views_password import setup_password_login

@@ -33,6 +33,18 @@ MESSAGES = {
         "Your confirmation has expired. Please request a new code."
     ),
     "busy": _l("Your details were being changed at the same moment. Please save again."),
+    "passkey_expired": _l("The passkey request has expired. Please try again."),
+    "passkey_failed": _l("The passkey could not be checked. Please try again or use a code."),
+    "passkey_unknown": _l(
+        "This passkey is not known here (it may have been removed). Please use a code."
+    ),
+    "passkey_counter": _l(
+        "This passkey was refused because it may have been copied. Please use a code "
+        "and tell your administrator."
+    ),
+    "passkey_fresh_code": _l(
+        "Your company asks for a new e-mail code at every sign-in. Please use a code."
+    ),
 }
 
 

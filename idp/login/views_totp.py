@@ -11,25 +11,24 @@ Every POST answers 303 (Post/Redirect/Get).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import segno
-from flask import Response, abort, render_template, request, url_for
+from flask import Response, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
-from idp.accounts import lifecycle as accounts
-from idp.factors import totp
+from idp.factors import passkeys, totp
 from idp.interaction import pending as interaction
 from idp.interaction import sessions
 from idp.interaction.pending import Interaction
 from idp.login.blueprint import bp
-from idp.login.common import OWN_PROTOCOL, acting, load
+from idp.login.common import OWN_PROTOCOL, load
 from idp.login.flow import finish_authentication, next_step, see_other
 from idp.login.formstate import FormState, recall, remember
+from idp.login.messages import message as login_message
 from idp.login.messages import wrong_code
-from idp.store.models import Account
+from idp.login.second_factor import Subject
+from idp.login.second_factor import subject as _subject
 
 MESSAGES = {
     "totp_replayed": _l(
@@ -41,43 +40,13 @@ MESSAGES = {
 }
 
 
-@dataclass
-class Subject:
-    """Who the TOTP page is for: the account and the methods of its first factor."""
-
-    account: Account
-    amr: list[str]
-    acr: str | None
-    held: bool  # True: first factor held by idp.factors.totp.hold (no session yet)
-
-
-def _subject(ix: Interaction) -> Subject | None:
-    pending = totp.held(ix.id)
-    if pending is not None:
-        account = accounts.get(str(pending.get("account_id") or ""))
-        amr = [str(v) for v in pending.get("amr") or []]
-        acr = pending.get("acr")
-        held = True
-    elif ix.authenticated and (
-        totp.owed(ix.account_id or "", ix.amr, ix.require_mfa)
-        or (ix.params.get("totp_setup") is True and not totp.enrolled(ix.account_id or ""))
-    ):  # a live session without a second factor, or set-up asked for on the dashboard
-        account = accounts.get(ix.account_id or "")
-        amr, acr, held = list(ix.amr), ix.acr, False
-    else:
-        return None
-    if account is None or not account.can_sign_in:
-        return None
-    if not held and acting(ix):  # never the person's factor while someone acts as them
-        abort(403)
-    return Subject(account, amr, acr if isinstance(acr, str) else None, held)
-
-
 def _message(key: str | None) -> str:
     if not key:
         return ""
     if key.startswith("wrong:") and key[6:].isdigit():
         return wrong_code(int(key[6:]))
+    if key.startswith("passkey_"):
+        return login_message(key)
     return str(MESSAGES.get(key, ""))
 
 
@@ -135,7 +104,8 @@ def totp_code(interaction_id: str) -> Response:
     if not totp.enrolled(subject.account.id):
         return see_other("login.totp_setup", interaction_id=ix.id)
     return _render("login/totp_code.html", ix, recall(ix, "totp"),
-                   units=totp.required_by_units(subject.account.id), way_out=way_out(ix))
+                   units=totp.required_by_units(subject.account.id), way_out=way_out(ix),
+                   passkey_offered=passkeys.has_any(subject.account.id))
 
 
 @bp.post("/<interaction_id>/totp")
@@ -170,6 +140,7 @@ def totp_setup(interaction_id: str) -> Response:
         way_out=way_out(ix),
         secret=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)),
         units=totp.required_by_units(subject.account.id),
+        passkey_offered=passkeys.has_any(subject.account.id),
     )
 
 

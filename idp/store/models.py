@@ -112,6 +112,9 @@ class Unit(Base):
     vat_id: Mapped[str | None] = mapped_column(String(40))
     given_name: Mapped[str] = mapped_column(String(200), default="")
     family_name: Mapped[str] = mapped_column(String(200), default="")
+    # Whether a passkey sign-in with user verification counts as the new code that
+    # ``fresh_code_every_sign_in`` asks for (``idp.factors.passkeys``; migration 0011k).
+    passkey_counts_as_fresh: Mapped[bool] = mapped_column(Boolean, default=False)
 
     profile_fields: Mapped[list[UnitProfileField]] = relationship(
         back_populates="unit", cascade="all, delete-orphan", order_by="UnitProfileField.position"
@@ -1281,3 +1284,42 @@ class ApprovalChain(Base):
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     current: Mapped[int] = mapped_column(Integer, default=0)
     decisions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+# --- Passkeys (WebAuthn Level 3; issue 18 item 7; migration 0011k) -----------------------
+
+
+class PasskeyHandle(Base):
+    """The account's WebAuthn user handle (``user.id``): 32 random bytes as base64url,
+    never the account id or the address, so an authenticator's list of passkeys
+    reveals nothing about the account."""
+
+    __tablename__ = "passkey_handles"
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    handle: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PasskeyCredential(Base):
+    """A registered passkey: the credential id and COSE public key (base64url), the
+    last signature counter (a non-zero counter that does not grow is refused), the
+    backup flags (BE: may be synced, BS: is synced) and the employee's name for it."""
+
+    __tablename__ = "passkey_credentials"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[str] = mapped_column(Text)
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    name: Mapped[str] = mapped_column(String(64))
+    aaguid: Mapped[str] = mapped_column(String(36), default="")
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    backup_state: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
