@@ -151,6 +151,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 "grant_id": new_id(),
                 "claims_request": _claims_request(data.get("claims"), request.client),
                 "impersonation_id": _impersonation_id(user),
+                "dpop_jkt": data.get("dpop_jkt"),
             },
         )
         released = claims_for_scopes(scope.split())
@@ -161,6 +162,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         data = codes.redeem(code)
         if data is None or data.get("client_id") != client.get_client_id():
             return None
+        if data.get("dpop_jkt") and data["dpop_jkt"] != tokens.dpop_jkt():
+            return None  # RFC 9449 §10: the code is bound to the key named at /authorize
         return AuthorizationCode(data)
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
