@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 from joserfc import jws, jwt
 from joserfc.jwk import ECKey
 
@@ -165,6 +165,9 @@ def test_private_key_jwt_at_par(app: Flask, client: FlaskClient) -> None:
     # wrong audience
     bad_aud = _assertion(rp, key, aud="https://elsewhere.example/token")
     assert _par_jwt(client, rp, bad_aud).get_json()["error"] == "invalid_client"
+    # living longer than five minutes
+    too_long = _assertion(rp, key, exp=int(time.time()) + 600)
+    assert _par_jwt(client, rp, too_long).get_json()["error"] == "invalid_client"
     # alg none
     now = int(time.time())
     claims = {"iss": rp.client_id, "sub": rp.client_id, "aud": ISSUER, "iat": now,
@@ -219,8 +222,9 @@ def test_dpop_bound_token(app: Flask, client: FlaskClient) -> None:
     assert client.get("/userinfo", headers=headers).get_json()["error"] == "invalid_dpop_proof"
     # another key's proof
     thief = ECKey.generate_key("P-256", private=True)
+    stolen_proof = proof(thief, "GET", url, access)
     stolen = client.get("/userinfo", headers={"Authorization": f"DPoP {access}",
-                                              "DPoP": proof(thief, "GET", url, access)})  # fmt: skip
+                                              "DPoP": stolen_proof})  # fmt: skip
     assert stolen.get_json()["error"] == "invalid_dpop_proof"
 
 
@@ -294,3 +298,66 @@ def test_jws_helper_is_real(client: FlaskClient) -> None:
     key = ECKey.generate_key("P-256", private=True)
     token = proof(key, "GET", "https://x")
     assert jws.extract_compact(token.encode()).protected["typ"] == "dpop+jwt"
+
+
+def test_client_requiring_par(app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
+    """RFC 9126 §6: a client registered with require_pushed_authorization_requests
+    (``idp clients update --require-par``) is refused at /authorize without PAR."""
+    from idp.cli import main
+
+    rp = oidc.register(app)
+    _, challenge = oidc.pkce()
+    direct = oidc.auth_params(rp, code_challenge=challenge, code_challenge_method="S256")
+    assert client.get("/authorize", query_string=direct).status_code == 303
+    result = runner.invoke(main, ["clients", "update", rp.client_id, "--require-par"])
+    assert result.exit_code == 0, result.output
+    refused = client.get("/authorize", query_string=direct)
+    assert refused.status_code == 400 and "Location" not in refused.headers
+    resp, _, _ = _par(client, rp)
+    uri = resp.get_json()["request_uri"]
+    pushed = client.get("/authorize", query_string={"client_id": rp.client_id,
+                                                    "request_uri": uri})  # fmt: skip
+    assert pushed.status_code == 303
+    result = runner.invoke(main, ["clients", "update", rp.client_id, "--no-require-par"])
+    assert result.exit_code == 0, result.output
+    assert client.get("/authorize", query_string=direct).status_code == 303
+
+
+def test_client_requiring_dpop(app: Flask, client: FlaskClient) -> None:
+    """RFC 9449 §5.2: dpop_bound_access_tokens - no token without a proof."""
+    with app.app_context():
+        from idp.release import clients
+
+        row, secret = clients.register("Strict", [oidc.REDIRECT], dpop_bound=True,
+                                       grant_types=["client_credentials"])  # fmt: skip
+    rp = oidc.RP(row.client_id, secret)
+    bare = client.post("/token", data={"grant_type": "client_credentials"}, headers=rp.basic())
+    assert bare.status_code == 400 and bare.get_json()["error"] == "invalid_dpop_proof"
+    key = ECKey.generate_key("P-256", private=True)
+    headers = {**rp.basic(), "DPoP": proof(key, "POST", f"{ISSUER}/token")}
+    ok = client.post("/token", data={"grant_type": "client_credentials"}, headers=headers)
+    assert ok.status_code == 200 and ok.get_json()["token_type"] == "DPoP"
+
+
+def test_public_client_refresh_bound_to_dpop_key(app: Flask, client: FlaskClient) -> None:
+    """RFC 9449 §5: a public client's refresh token needs a proof by the same key."""
+    account = oidc.make_account(app)
+    rp = oidc.register(app, public=True)
+    si = oidc.sign_in(app, client, rp, account)
+    key = ECKey.generate_key("P-256", private=True)
+    tokens = client.post("/token", headers={"DPoP": proof(key, "POST", f"{ISSUER}/token")}, data={
+        "grant_type": "authorization_code", "code": si.code, "redirect_uri": rp.redirect_uri,
+        "code_verifier": si.verifier, "client_id": rp.client_id}).get_json()  # fmt: skip
+    refresh_token = tokens["refresh_token"]
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": rp.client_id}  # fmt: skip
+    bare = client.post("/token", data=form)
+    assert bare.get_json()["error"] == "invalid_grant"
+    thief = ECKey.generate_key("P-256", private=True)
+    stolen = client.post("/token", data=form,
+                         headers={"DPoP": proof(thief, "POST", f"{ISSUER}/token")})  # fmt: skip
+    assert stolen.get_json()["error"] == "invalid_grant"
+    # the refusals burnt nothing: the holder of the key refreshes
+    ok = client.post("/token", data=form, headers={"DPoP": proof(key, "POST", f"{ISSUER}/token")})
+    assert ok.status_code == 200, ok.get_data(as_text=True)
+    assert ok.get_json()["token_type"] == "DPoP"

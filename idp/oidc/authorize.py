@@ -299,6 +299,9 @@ def authorize() -> Response:
         if isinstance(pushed, str):
             return _page(pushed)
         return handle(pushed)
+    info = clients.lookup(params.get("client_id", ""))
+    if info is not None and info.require_par:
+        return _page("This client sends its authorization requests through /par only.")
     return handle(params)
 
 

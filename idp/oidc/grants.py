@@ -188,6 +188,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidGrantError("Invalid refresh token.")
         if record.grant.revoked_at is not None or record.is_expired():
             raise InvalidGrantError("The refresh token was revoked or has expired.")
+        if record.grant.dpop_jkt and record.grant.dpop_jkt != tokens.dpop_jkt():
+            # RFC 9449 §5: a public client's refresh token is bound to its DPoP key
+            raise InvalidGrantError("The refresh token is bound to another DPoP key.")
         self._validate_token_scope(record)  # before claiming: a bad scope burns nothing
         if not grants_repo.claim_refresh(record.row.id):
             with atomic():
@@ -263,6 +266,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
             amr=list(user.amr),
             claims_request=_code_claims(request),
             impersonation_id=user.impersonation_id,
+            dpop_jkt=tokens.dpop_jkt() if request.client.info.is_public else None,
             created_at=now,
             expires_at=now + timedelta(days=settings().refresh_token_days),
         )
