@@ -164,6 +164,13 @@ KNOWN_DETAILS = (
     _l("The CSRF token is invalid."),
     _l("The CSRF token has expired."),
     _l("The CSRF session token is missing."),
+    # pushed authorization requests at /authorize (idp.oidc.par, RFC 9126)
+    _l("With request_uri send only client_id; everything else was pushed."),
+    _l("client_id and request_uri may appear only once."),
+    _l("request_uri must come from the pushed authorization request endpoint."),
+    _l("The pushed request has expired or was already used."),
+    _l("The pushed request belongs to another client."),
+    _l("This client sends its authorization requests through /par only."),
 )
 
 

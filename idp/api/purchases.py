@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from idp.api import bp, idempotency
 from idp.api.endpoint import PATH_PARAM_RE, _body
 from idp.api.problems import Problem
+from idp.oidc import dpop
 from idp.oidc.liveness import LiveAccessToken, access_token_active
 from idp.oidc.verification import MAX_TOKEN_BYTES, verify_access_token
 from idp.purchases import approvals, authorise, money, offer
@@ -74,19 +75,27 @@ def _problem(status: int, error: str, detail: str) -> Problem:
 
 
 def _merchant() -> LiveAccessToken:
-    """The person's live access token, presented by the merchant, with the scope."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    value = value.strip()
-    if scheme.lower() != "bearer" or not value:
+    """The person's live access token, presented by the merchant, with the scope: as
+    ``Bearer``, or as ``DPoP`` with a proof when the token is DPoP-bound (RFC 9449 §7,
+    :func:`idp.oidc.dpop.check_presentation`)."""
+    presented = dpop.authorization(request.headers.get("Authorization", ""))
+    if presented is None:
         raise Problem(401, "unauthenticated", "Send the person's access token (Bearer).",
                       headers={"WWW-Authenticate": f'{REALM}, scope="{SCOPE}"'})
+    scheme, value = presented
     if len(value) > MAX_TOKEN_BYTES:
         raise _problem(401, "invalid_token", "The access token is malformed.")
     token = verify_access_token(value)
     live = access_token_active(token) if token is not None else None
-    if live is None or live.grant is None or live.account is None:
+    if token is None or live is None or live.grant is None or live.account is None:
         raise _problem(401, "invalid_token", "The access token is invalid or revoked.")
+    try:
+        dpop.check_presentation(token.jkt, scheme, value, request.headers.getlist("DPoP"),
+                                request.method, request.path)
+    except (dpop.WrongScheme, dpop.InvalidProof) as exc:
+        error = "invalid_token" if isinstance(exc, dpop.WrongScheme) else "invalid_dpop_proof"
+        challenge = {"WWW-Authenticate": dpop.challenge(error)}
+        raise Problem(401, error, str(exc), headers=challenge) from None
     if SCOPE not in live.token.scopes:
         raise _problem(403, "insufficient_scope", "The token lacks the scope 'purchases'.")
     return live

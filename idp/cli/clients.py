@@ -55,6 +55,10 @@ ID_ARGUMENT = {"ignore_unknown_options": True}
     help="JWK Set file with the client's public keys (private_key_jwt).",
 )
 @click.option("--id-token-alg", type=click.Choice(clients.ID_TOKEN_ALGS), default="ES256")
+@click.option("--require-par", is_flag=True,
+              help="Accept only pushed authorization requests (RFC 9126).")
+@click.option("--dpop-bound", is_flag=True,
+              help="Issue tokens only with a DPoP proof (RFC 9449).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def create_command(
@@ -67,6 +71,8 @@ def create_command(
     auth_method: str | None,
     jwks_file: Path | None,
     id_token_alg: str,
+    require_par: bool,
+    dpop_bound: bool,
     as_json: bool,
 ) -> None:
     """Register a client; prints client_id and (once) client_secret."""
@@ -82,6 +88,8 @@ def create_command(
             auth_method=auth_method,
             jwks=jwks,
             id_token_alg=id_token_alg,
+            require_par=require_par,
+            dpop_bound=dpop_bound,
         )
     except clients.ClientRegistrationError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -118,6 +126,10 @@ def _read_jwks(jwks_file: Path | None) -> dict[str, Any] | None:
 @click.option("--jwks", "jwks_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JWK Set file with the client's public keys (private_key_jwt).")
 @click.option("--id-token-alg", type=click.Choice(clients.ID_TOKEN_ALGS), default=None)
+@click.option("--require-par/--no-require-par", default=None,
+              help="Accept only pushed authorization requests (RFC 9126), or not.")
+@click.option("--dpop-bound/--no-dpop-bound", default=None,
+              help="Issue tokens only with a DPoP proof (RFC 9449), or not.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def update_command(
@@ -130,6 +142,8 @@ def update_command(
     auth_method: str | None,
     jwks_file: Path | None,
     id_token_alg: str | None,
+    require_par: bool | None,
+    dpop_bound: bool | None,
     as_json: bool,
 ) -> None:
     """Change a client in place; only the options given change, validated like
@@ -145,6 +159,8 @@ def update_command(
         "auth_method": auth_method,
         "jwks": _read_jwks(jwks_file),
         "id_token_alg": id_token_alg,
+        "require_par": require_par,
+        "dpop_bound": dpop_bound,
     }
     fields = {k: v for k, v in given.items() if v is not None}
     if not fields:

@@ -68,10 +68,12 @@ KEPT_PARAMS = (
     "response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
     "code_challenge", "code_challenge_method", "prompt", "max_age", "login_hint",
     "ui_locales", "acr_values", "response_mode", "display", "claims_locales", "claims",
+    "dpop_jkt",
 )  # fmt: skip
 SINGLE_PARAMS = (*KEPT_PARAMS, "request", "request_uri")
 MAX_PARAM_LENGTH = 2048
 MAX_AGE_PATTERN = re.compile(r"^[0-9]{1,9}$")
+JKT_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # base64url SHA-256 (RFC 9449 §10)
 KNOWN_PROMPTS = ("none", "login", "consent", "select_account")
 
 
@@ -94,23 +96,29 @@ def _error_to_client(error: OAuth2Error, redirect_uri: str, state: str | None) -
     return _to_client(dict(headers)["Location"])
 
 
-def _front_checks(params: MultiDict[str, str]) -> tuple[ClientInfo, str] | Response:
-    """The client and the redirect URI, or an error page (never a redirect)."""
+def front(params: MultiDict[str, str]) -> tuple[ClientInfo, str] | str:
+    """The client and the redirect URI, or what is wrong with them."""
     for name in ("client_id", "redirect_uri"):
         if len(params.getlist(name)) > 1:
-            return _page(f"The parameter {name} appears more than once.")
+            return f"The parameter {name} appears more than once."
     client_id = params.get("client_id")
     redirect_uri = params.get("redirect_uri")
     if not client_id:
-        return _page("The request names no client (client_id).")
+        return "The request names no client (client_id)."
     info = clients.lookup(client_id)
     if info is None:
-        return _page("The client is not known here.")
+        return "The client is not known here."
     if not redirect_uri:
-        return _page("The request names no redirect_uri.")
+        return "The request names no redirect_uri."
     if not info.redirect_uri_registered(redirect_uri):
-        return _page("The redirect_uri is not registered for this client.")
+        return "The redirect_uri is not registered for this client."
     return info, redirect_uri
+
+
+def _front_checks(params: MultiDict[str, str]) -> tuple[ClientInfo, str] | Response:
+    """The client and the redirect URI, or an error page (never a redirect)."""
+    checked = front(params)
+    return _page(checked) if isinstance(checked, str) else checked
 
 
 def _options(params: MultiDict[str, str]) -> tuple[list[str], int | None]:
@@ -124,6 +132,8 @@ def _options(params: MultiDict[str, str]) -> tuple[list[str], int | None]:
         raise RequestNotSupportedError()
     if params.get("request_uri"):
         raise RequestURINotSupportedError()
+    if "dpop_jkt" in params and not JKT_PATTERN.match(params["dpop_jkt"]):
+        raise InvalidRequestError("dpop_jkt must be a JWK SHA-256 thumbprint.")
     if params.get("response_mode", "query") != "query":
         raise InvalidRequestError("Only response_mode=query is supported.")
     prompts = [p for p in (params.get("prompt") or "").split() if p in KNOWN_PROMPTS]
@@ -179,15 +189,8 @@ def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Re
     info, redirect_uri = front
     state = params.get("state")
     try:
-        if params.getlist("response_type") != ["code"]:
-            # Checked here so no request text reaches authlib's error description.
-            raise UnsupportedResponseTypeError("code", "Only response_type=code is supported.")
-        grant = server().get_consent_grant(params_request(params))
-        prompts, max_age = _options(params)
+        grant, prompts, max_age, asked = validated(params, info)
         scopes = grant.request.scope.split()
-        if "openid" not in scopes:
-            raise InvalidScopeError("The openid scope is required.")
-        asked = _claims_request(params, info)
         wanted_sub = claims_request.wanted_subject(asked)
         if finished is not None:
             if wanted_sub is not None and finished.account_id != wanted_sub:
@@ -249,6 +252,23 @@ def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Re
     return resp
 
 
+def validated(
+    params: MultiDict[str, str], info: ClientInfo
+) -> tuple[Any, list[str], int | None, claims_request.ClaimsRequest]:
+    """Every check of an authorization request after the client and redirect URI
+    (:func:`front`), for /authorize and for a pushed request (:mod:`idp.oidc.par`):
+    the authlib grant, ``prompt`` values, ``max_age`` and the ``claims`` request;
+    raises the :class:`OAuth2Error` to answer."""
+    if params.getlist("response_type") != ["code"]:
+        # Checked here so no request text reaches authlib's error description.
+        raise UnsupportedResponseTypeError("code", "Only response_type=code is supported.")
+    grant = server().get_consent_grant(params_request(params))
+    prompts, max_age = _options(params)
+    if "openid" not in grant.request.scope.split():
+        raise InvalidScopeError("The openid scope is required.")
+    return grant, prompts, max_age, _claims_request(params, info)
+
+
 def _claims_request(
     params: MultiDict[str, str], info: ClientInfo
 ) -> claims_request.ClaimsRequest:
@@ -273,8 +293,20 @@ def _consented(account_id: str, merchant_id: str, scopes: list[str], claims: lis
 
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize() -> Response:
-    """OIDC Core §3.1.2.1: parameters in the query (GET) or the form body (POST)."""
-    return handle(wire_params())
+    """OIDC Core §3.1.2.1: parameters in the query (GET) or the form body (POST); a
+    pushed request by its ``request_uri`` (RFC 9126 §4, :func:`idp.oidc.par.resolve`)."""
+    from idp.oidc import par
+
+    params = wire_params()
+    if "request_uri" in params:
+        pushed = par.resolve(params)
+        if isinstance(pushed, str):
+            return _page(pushed)
+        return handle(pushed)
+    info = clients.lookup(params.get("client_id", ""))
+    if info is not None and info.require_par:
+        return _page("This client sends its authorization requests through /par only.")
+    return handle(params)
 
 
 @bp.get("/authorize/resume/<interaction_id>")

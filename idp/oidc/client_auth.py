@@ -36,7 +36,7 @@ QueryClient = Callable[[str], OAuthClient | None]
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]
 MAX_ASSERTION_BYTES = 8 * 1024
-MAX_ASSERTION_LIFETIME = 3600
+MAX_ASSERTION_LIFETIME = 300  # five minutes (FAPI-grade clients sign a fresh one per request)
 
 
 def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
@@ -120,8 +120,8 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     client's registered JWK Set; ``iss`` = ``sub`` = client id; one audience, the
     issuer or the token endpoint, at every endpoint that authenticates clients
     (:func:`audiences`); ``exp`` (required), ``iat`` and ``nbf`` integers (RFC 7519
-    NumericDate as a JSON integer: no fraction, no bool, no text), ``exp`` at most an
-    hour ahead; ``jti`` single use for as long as the assertion could be accepted."""
+    NumericDate as a JSON integer: no fraction, no bool, no text), ``exp`` at most
+    five minutes ahead; ``jti`` single use for as long as the assertion could be accepted."""
 
     CLIENT_AUTH_METHOD = "private_key_jwt"
 

@@ -11,6 +11,7 @@ from idp.crypto.keyring import SUPPORTED_ALGS
 from idp.factors.acr import SUPPORTED as ACR_VALUES
 from idp.oidc.authorize import KNOWN_PROMPTS
 from idp.oidc.client_auth import ASSERTION_ALGS
+from idp.oidc.dpop import DPOP_ALGS
 from idp.oidc.grants import CONFIDENTIAL_AUTH_METHODS, USER_AUTH_METHODS
 from idp.release.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
 from idp.services import keyring, settings
@@ -55,6 +56,10 @@ def metadata() -> dict[str, Any]:
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
         "ui_locales_supported": ["de", "en"],
+        # RFC 9126 §5 (pushed authorization requests) and RFC 9449 §5.1 (DPoP)
+        "pushed_authorization_request_endpoint": endpoint_url("/par"),
+        "require_pushed_authorization_requests": False,
+        "dpop_signing_alg_values_supported": list(DPOP_ALGS),
     }
 
 

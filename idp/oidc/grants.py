@@ -151,6 +151,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 "grant_id": new_id(),
                 "claims_request": _claims_request(data.get("claims"), request.client),
                 "impersonation_id": _impersonation_id(user),
+                "dpop_jkt": data.get("dpop_jkt"),
             },
         )
         released = claims_for_scopes(scope.split())
@@ -161,6 +162,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         data = codes.redeem(code)
         if data is None or data.get("client_id") != client.get_client_id():
             return None
+        if data.get("dpop_jkt") and data["dpop_jkt"] != tokens.dpop_jkt():
+            return None  # RFC 9449 §10: the code is bound to the key named at /authorize
         return AuthorizationCode(data)
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
@@ -185,6 +188,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidGrantError("Invalid refresh token.")
         if record.grant.revoked_at is not None or record.is_expired():
             raise InvalidGrantError("The refresh token was revoked or has expired.")
+        if record.grant.dpop_jkt and record.grant.dpop_jkt != tokens.dpop_jkt():
+            # RFC 9449 §5: a public client's refresh token is bound to its DPoP key
+            raise InvalidGrantError("The refresh token is bound to another DPoP key.")
         self._validate_token_scope(record)  # before claiming: a bad scope burns nothing
         if not grants_repo.claim_refresh(record.row.id):
             with atomic():
@@ -260,6 +266,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
             amr=list(user.amr),
             claims_request=_code_claims(request),
             impersonation_id=user.impersonation_id,
+            dpop_jkt=tokens.dpop_jkt() if request.client.info.is_public else None,
             created_at=now,
             expires_at=now + timedelta(days=settings().refresh_token_days),
         )

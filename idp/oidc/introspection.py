@@ -51,9 +51,11 @@ class Introspection(IntrospectionEndpoint):
                 "iat": c["iat"],
                 "jti": c["jti"],
             }
-            for name in ("auth_time", "acr", "amr", "act"):
+            for name in ("auth_time", "acr", "amr", "act", "cnf"):
                 if name in c:
                     out[name] = c[name]
+            if token.token.jkt is not None:  # RFC 9449 §6.2
+                out["token_type"] = "DPoP"
             return out
         grant = token.grant
         out = {

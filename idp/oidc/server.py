@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import Flask, current_app
 from flask import request as flask_request
@@ -51,6 +51,13 @@ class ParamsRequest(OAuth2Request):
         return self._params
 
 
+class DPoPRequiredError(OAuth2Error):
+    """RFC 9449 §5.2: this client's token requests must carry a DPoP proof."""
+
+    error = "invalid_dpop_proof"
+    description = "This client must send a DPoP proof."
+
+
 class UnitgateServer(AuthorizationServer):
     """authlib's Flask server with Unitgate's storage, clients and error shapes."""
 
@@ -63,9 +70,14 @@ class UnitgateServer(AuthorizationServer):
     ) -> OAuthClient:
         """The authenticated client, for every grant at ``/token`` and for
         ``/introspect`` and ``/revoke``; a request with two authentication mechanisms
-        is ``invalid_request`` first (:func:`client_auth.refuse_mixed`)."""
+        is ``invalid_request`` first (:func:`client_auth.refuse_mixed`). A client
+        registered with ``dpop_bound_access_tokens`` gets no token without a DPoP
+        proof."""
         client_auth.refuse_mixed(request)
-        return super().authenticate_client(request, methods, endpoint)
+        client: OAuthClient = super().authenticate_client(request, methods, endpoint)
+        if endpoint == "token" and client.info.dpop_bound and tokens.dpop_jkt() is None:
+            raise DPoPRequiredError()  # RFC 9449 §5.2: dpop_bound_access_tokens
+        return client
 
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         """The current request as authlib sees it; ``request`` may instead be a

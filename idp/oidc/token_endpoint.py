@@ -11,11 +11,11 @@ the app (:mod:`idp.web.form_limits`), at most ``MAX_FORM_PARAMS`` parameters (40
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from idp.errors import error_response
-from idp.oidc import throttle
+from idp.oidc import dpop, par, throttle
 from idp.oidc.server import server
 
 bp = Blueprint("oauth_token", __name__)
@@ -54,9 +54,45 @@ def cap_form() -> Response | None:
     return None
 
 
+def _dpop_error(description: str) -> Response:
+    resp = jsonify({"error": "invalid_dpop_proof", "error_description": description})
+    resp.status_code = 400
+    resp.headers["WWW-Authenticate"] = dpop.challenge("invalid_dpop_proof")
+    return _no_store(resp)
+
+
+def dpop_key(path: str) -> Response | None:
+    """Check a ``DPoP`` header (RFC 9449 §5) for ``POST`` at ``path``: without one
+    nothing happens; a valid proof leaves its key's thumbprint in ``g.dpop_jkt``
+    (then the tokens issued are bound to it, :func:`idp.oidc.tokens.generate`); an
+    invalid one, or two headers, is ``invalid_dpop_proof``."""
+    proofs = request.headers.getlist("DPoP")
+    if not proofs:
+        return None
+    if len(proofs) > 1:
+        return _dpop_error("Send exactly one DPoP proof.")
+    try:
+        g.dpop_jkt = dpop.verify_proof(proofs[0], "POST", dpop.endpoint_url(path))
+    except dpop.InvalidProof as exc:
+        return _dpop_error(str(exc))
+    return None
+
+
 @bp.post("/token")
 def token() -> Response:
+    refused = dpop_key("/token")
+    if refused is not None:
+        return refused
     return _no_store(throttle.guarded(server().create_token_response))
+
+
+@bp.post("/par")
+def pushed_authorization_request() -> Response:
+    """RFC 9126 §2: push an authorization request, get a ``request_uri``."""
+    refused = dpop_key("/par")
+    if refused is not None:
+        return refused
+    return _no_store(throttle.guarded(par.push))
 
 
 @bp.post("/introspect")

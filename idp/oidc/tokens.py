@@ -4,6 +4,8 @@
   ``iss sub aud client_id exp iat jti scope`` and, for end-user tokens, ``auth_time``,
   ``acr``, ``amr`` and the private claim ``gid`` (the grant, for revocation checks).
   Client-credentials tokens have ``sub`` = ``client_id`` and no ``gid``.
+* With a DPoP proof at the token endpoint (RFC 9449) the access token carries
+  ``cnf.jkt`` and the response says ``token_type: DPoP``.
 * Refresh tokens are 256 random bits; the database keeps only their keyed hash.
 * ID tokens (OIDC Core §2, §3.1.3.6) are signed with the client's
   ``id_token_signed_response_alg`` (ES256 default, RS256).
@@ -15,6 +17,7 @@ import time
 from typing import Any
 
 from authlib.oidc.core.util import create_half_hash
+from flask import g, has_request_context
 
 from idp.crypto.primitives import random_token
 from idp.oidc.models import AuthorizationCode, OAuthClient, Principal
@@ -81,8 +84,11 @@ def generate(
             claims["gid"] = user.grant_id
         if user.act_sub:
             claims["act"] = {"sub": user.act_sub}
+    jkt = dpop_jkt()
+    if jkt is not None:  # RFC 9449 §6.1: bound to the proof's key
+        claims["cnf"] = {"jkt": jkt}
     token: dict[str, Any] = {
-        "token_type": "Bearer",
+        "token_type": "DPoP" if jkt is not None else "Bearer",
         "access_token": keyring().sign_jwt(claims, ACCESS_TOKEN_ALG, typ="at+jwt"),
         "expires_in": lifetime,
         "scope": scope,
@@ -90,6 +96,12 @@ def generate(
     if include_refresh_token and user is not None:
         token["refresh_token"] = random_token(32)
     return token
+
+
+def dpop_jkt() -> str | None:
+    """The thumbprint of the key whose DPoP proof this token request carried
+    (checked by :func:`idp.oidc.token_endpoint.dpop_key`), or None."""
+    return getattr(g, "dpop_jkt", None) if has_request_context() else None
 
 
 def _claims_request(code: AuthorizationCode | None, user: Principal) -> dict[str, Any] | None:

@@ -81,6 +81,13 @@ class AccessToken:
         return gid if isinstance(gid, str) else None
 
     @property
+    def jkt(self) -> str | None:
+        """The DPoP key the token is bound to (RFC 9449 §6.1 ``cnf.jkt``), or None."""
+        cnf = self.claims.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        return jkt if isinstance(jkt, str) else None
+
+    @property
     def exp(self) -> int:
         return int(self.claims["exp"])
 

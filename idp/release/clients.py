@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -110,6 +110,8 @@ class _Metadata:
     auth_method: str
     jwks: dict[str, Any] | None
     id_token_alg: str
+    require_par: bool = False
+    dpop_bound: bool = False
 
     @property
     def uses_secret(self) -> bool:
@@ -181,14 +183,20 @@ def register(
     auth_method: str | None = None,
     jwks: dict[str, Any] | None = None,
     id_token_alg: str = "ES256",  # noqa: S107 - an algorithm name, not a secret
+    require_par: bool = False,
+    dpop_bound: bool = False,
 ) -> tuple[Client, str | None]:
     """Validate and store a new client. Returns the client and its plain secret, which
     exists only for ``client_secret_basic``/``client_secret_post`` clients and is never
     retrievable again. Raises :class:`ClientRegistrationError` on invalid metadata.
     The client's merchant (:mod:`idp.release.merchants`) is created with it, in one
-    transaction."""
+    transaction. ``require_par`` (``require_pushed_authorization_requests``, RFC 9126
+    §6) refuses authorization requests that were not pushed; ``dpop_bound``
+    (``dpop_bound_access_tokens``, RFC 9449 §5.2) refuses token requests without a
+    DPoP proof."""
     meta = _validated(name, redirect_uris, post_logout_redirect_uris, scope, grant_types,
                       public, auth_method, jwks, id_token_alg)
+    meta = replace(meta, require_par=bool(require_par), dpop_bound=bool(dpop_bound))
     secret = random_token(32) if meta.uses_secret else None
     client_id = random_token(18)
     with atomic():
@@ -229,12 +237,15 @@ def _new_client(client_id: str, merchant_id: str, meta: _Metadata, secret: str |
         token_endpoint_auth_method=meta.auth_method,
         jwks=meta.jwks,
         id_token_signed_response_alg=meta.id_token_alg,
+        require_pushed_authorization_requests=meta.require_par,
+        dpop_bound_access_tokens=meta.dpop_bound,
     )
 
 
 UPDATABLE = (
     "name", "redirect_uris", "post_logout_redirect_uris", "scope", "grant_types",
     "auth_method", "jwks", "id_token_alg",
+    "require_par", "dpop_bound",
 )
 
 
@@ -258,12 +269,18 @@ def _updated(client_id: str, fields: dict[str, Any]) -> tuple[Client, _Metadata]
     }
     if "auth_method" in fields and fields["auth_method"] != "private_key_jwt":
         current["jwks"] = None  # keys belong to private_key_jwt only
+    flags = {
+        "require_par": bool(row.require_pushed_authorization_requests),
+        "dpop_bound": bool(row.dpop_bound_access_tokens),
+    }
+    flags.update({k: bool(fields.pop(k)) for k in list(flags) if fields.get(k) is not None})
+    fields = {k: v for k, v in fields.items() if k not in flags}
     current.update({k: v for k, v in fields.items() if v is not None or k == "jwks"})
     meta = _validated(current.pop("name"), current.pop("redirect_uris"),
                       current.pop("post_logout_redirect_uris"), current.pop("scope"),
                       current.pop("grant_types"), False, current.pop("auth_method"),
                       current.pop("jwks"), current.pop("id_token_alg"))
-    return row, meta
+    return row, replace(meta, require_par=flags["require_par"], dpop_bound=flags["dpop_bound"])
 
 
 def validate_update(client_id: str, /, **fields: Any) -> None:
@@ -277,12 +294,14 @@ def validate_registration(name: str, redirect_uris: Sequence[str], **kwargs: Any
     args: dict[str, Any] = {
         "post_logout_redirect_uris": (), "scope": DEFAULT_SCOPE,
         "grant_types": DEFAULT_GRANT_TYPES, "public": False, "auth_method": None,
-        "jwks": None, "id_token_alg": "ES256",
+        "jwks": None, "id_token_alg": "ES256", "require_par": False, "dpop_bound": False,
     }
     unknown = sorted(set(kwargs) - set(args))
     if unknown:
         raise ClientRegistrationError(f"unknown metadata {', '.join(unknown)}")
     args.update(kwargs)
+    args.pop("require_par")
+    args.pop("dpop_bound")
     _validated(name, redirect_uris, **args)
 
 
@@ -316,6 +335,8 @@ def update(client_id: str, /, **fields: Any) -> tuple[Client, str | None]:
         "jwks": meta.jwks,
         "id_token_signed_response_alg": meta.id_token_alg,
         "secret_hash": secret_hash,
+        "require_pushed_authorization_requests": meta.require_par,
+        "dpop_bound_access_tokens": meta.dpop_bound,
     }
     renamed = meta.name != row.name
     with atomic():
@@ -366,6 +387,8 @@ class ClientInfo:
     auth_method: str
     jwks: dict[str, Any] | None
     id_token_alg: str
+    require_par: bool = False  # require_pushed_authorization_requests (RFC 9126 §6)
+    dpop_bound: bool = False  # dpop_bound_access_tokens (RFC 9449 §5.2)
 
     @property
     def is_public(self) -> bool:
@@ -432,6 +455,8 @@ def _snapshot(client: Client) -> ClientInfo:
         auth_method=client.token_endpoint_auth_method,
         jwks=dict(client.jwks) if client.jwks else None,
         id_token_alg=client.id_token_signed_response_alg or "ES256",
+        require_par=bool(client.require_pushed_authorization_requests),
+        dpop_bound=bool(client.dpop_bound_access_tokens),
     )
 
 

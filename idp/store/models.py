@@ -433,6 +433,9 @@ class Client(Base):
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="ES256")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # FAPI-grade options (issue 18, migration 0011d): RFC 9126 §6 and RFC 9449 §5.2.
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(default=False)
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(default=False)
 
     @property
     def is_public(self) -> bool:
@@ -484,6 +487,9 @@ class Grant(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+    # The DPoP key (RFC 7638 thumbprint) the refresh tokens of a public client are
+    # bound to (RFC 9449 §5, migration 0011d); None when not bound.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_grants_account", "account_id"),)
 
