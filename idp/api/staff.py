@@ -56,7 +56,7 @@ class StaffOut(BaseModel):
     """A staff member with the customers assigned to them."""
 
     account_id: str
-    email: str
+    email: str | None = Field(description="None for a person provisioned without an address")
     name: str
     added_at: datetime | None
     added_by: str
@@ -193,7 +193,7 @@ class AccessEntry(BaseModel):
 
     id: str
     account_id: str
-    email: str
+    email: str | None = Field(description="None for a person provisioned without an address")
     name: str
     unit_id: str
     unit_name: str
@@ -206,7 +206,7 @@ class AccessEntry(BaseModel):
 
 class StaffEntry(BaseModel):
     account_id: str
-    email: str
+    email: str | None = Field(description="None for a person provisioned without an address")
     name: str
     since: datetime | None
 
