@@ -14,17 +14,24 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from lxml import etree
 
 from idp.accounts import lifecycle
 from idp.audit import Actor
+from idp.saml.constants import (
+    NAMEID_PERSISTENT,
+    STATUS_INVALID_NAMEID_POLICY,
+    STATUS_RESPONDER,
+)
 from idp.store.db import db
 from idp.store.models import Account, AuditEvent
 from idp.store.models import Session as SessionRow
 from idp.store.upstream_identities_repo import UpstreamKey
-from tests.support.api import api_for
-from tests.support.upstream import Upstream
-from tests.support.login import sign_in_to_dashboard
 from tests import test_federation_flow as federation
+from tests.support import oidc, saml_flow
+from tests.support.api import api_for
+from tests.support.login import sign_in_to_dashboard
+from tests.support.saml_sp import posted_form, response_xml
 from tests.support.scim import (
     ENTERPRISE,
     USER,
@@ -36,6 +43,7 @@ from tests.support.scim import (
     error,
     make_unit,
 )
+from tests.support.upstream import Upstream
 
 # What an HR system sends for a warehouse worker without a mailbox (Okta style:
 # no ``emails`` at all; the userName is a personnel number, not an address).
@@ -213,3 +221,26 @@ def test_a_linked_upstream_identity_signs_in_by_subject(
     other = app.test_client()
     resp = federation.sso(app, other, upstream, cid, "g-stranger", {"hd": "acme.example"})
     assert resp.status_code == 403
+
+
+def test_saml_e_mail_nameid_is_refused_persistent_works(
+    app: Flask, client: FlaskClient, hr: Scim
+) -> None:
+    """An SP registered for e-mail NameIDs gets Responder/InvalidNameIDPolicy for an
+    account without an address (no assertion with an empty NameID); an SP with
+    persistent NameIDs signs the same account in."""
+    oidc.ensure_login_endpoint(app)
+    uid = body(hr.post("/Users", NO_MAIL), 201)["id"]
+    mail = saml_flow.make_sp(app, client, {"nameid_format": "email"}, host="mail.example")
+    resp, _ = saml_flow.start(client, mail)
+    ix_id = saml_flow.finish_login(app, resp, uid)
+    action, fields = posted_form(saml_flow.resume(client, ix_id))
+    assert action == mail.acs_url
+    doc = etree.fromstring(response_xml(fields).encode())
+    codes = [c.get("Value") for c in doc.iterfind(".//{*}StatusCode")]
+    assert codes == [STATUS_RESPONDER, STATUS_INVALID_NAMEID_POLICY]
+    assert doc.find(".//{*}Assertion") is None
+    shop = saml_flow.make_sp(app, client, host="shop.example")
+    auth = shop.accept(*saml_flow.sign_in(app, client, shop, uid))
+    assert auth.get_errors() == [], auth.get_last_error_reason()
+    assert auth.get_nameid_format() == NAMEID_PERSISTENT
