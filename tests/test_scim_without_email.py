@@ -138,6 +138,18 @@ def test_the_admin_api_lists_them_with_email_null(
     emails = [i["email"] for i in seen]
     assert emails == ["amy@acme.example", "zed@acme.example", None, None, None]
     assert len({i["id"] for i in seen}) == 5
+    # so does the operator's authorisations view of the customer
+    operator = api_for(app, client)
+    seen, cursor = [], None
+    while True:
+        query = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        resp = operator.get(f"/customers/{unit_id(app)}/authorisations", query_string=query)
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        seen += resp.get_json()["accesses"]
+        cursor = resp.get_json()["next_cursor"]
+        if cursor is None:
+            break
+    assert [a["email"] for a in seen] == emails and len({a["id"] for a in seen}) == 5
     # the type-ahead finds them by name, after the people with an address
     resp = api.get(f"/units/{unit_id(app)}/people/search", query_string={"q": "Wal"})
     assert resp.status_code == 200, resp.get_data(as_text=True)
