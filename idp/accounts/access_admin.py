@@ -418,7 +418,7 @@ def _may_hand_out_again(actor: Actor, action: str, row: Access) -> bool:
 # -- lists -------------------------------------------------------------------------
 
 
-def page(f: Filter, after: tuple[str, str] | None, limit: int) -> tuple[list[Any], bool]:
+def page(f: Filter, after: tuple[str | None, str] | None, limit: int) -> tuple[list[Any], bool]:
     """One page of the list (rows), and whether there are more."""
     rows = list(access_lists_repo.page(f, after, limit + 1))
     return rows[:limit], len(rows) > limit
@@ -461,7 +461,7 @@ class BulkResult:
 
 
 def _batches(f: Filter) -> Iterator[list[str]]:
-    after: tuple[str, str] | None = None
+    after: tuple[str | None, str] | None = None
     while True:
         keys = access_lists_repo.keys(f, after, BATCH)
         if not keys:

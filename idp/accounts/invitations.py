@@ -53,7 +53,7 @@ class JoinRefused(Exception):
 
 def open_for(account: Account) -> list[Invitation]:
     """The active pending records asserting this account's own, verified address."""
-    if not account.email_verified:
+    if account.email is None or not account.email_verified:
         return []
     return [
         Invitation(id=scim_id, unit_id=unit_id, unit_name=name)
@@ -66,7 +66,7 @@ def join(account: Account, record_id: str) -> Invitation:
     docstring), in one transaction; :class:`JoinRefused` otherwise. The caller has
     checked that this session proved the mailbox."""
     found = next((i for i in open_for(account) if i.id == record_id), None)
-    if found is None:
+    if found is None or account.email is None:  # open_for needs an address
         raise JoinRefused("gone")
     if ownership.standing(found.unit_id, account.email) is ownership.Standing.FOREIGN:
         raise JoinRefused("gone")  # another company verified the domain meanwhile

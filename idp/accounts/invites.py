@@ -198,7 +198,10 @@ def _stage_invitation(
     access: Access, account: Account, unit_name: str, who: audit.Actor, language: str
 ) -> tuple[AccessInvitation, list[str]]:
     """Stage a new invitation for ``access`` (ending the live one, if any), its
-    e-mail and, with a mobile number, its SMS; (the row, the outbox message ids)."""
+    e-mail and, with a mobile number, its SMS; (the row, the outbox message ids).
+    The callers check that the account has an address (:class:`ValueError` otherwise)."""
+    if account.email is None:
+        raise ValueError("the account has no e-mail address")
     now = utcnow()
     replaced = invites_repo.end_live(access.id, now, "replaced")
     token = secrets.token_urlsafe(32)
@@ -263,6 +266,7 @@ def stage_details(access: Access, who: audit.Actor) -> list[str] | None:
     if (
         account is None or not access.platform_access
         or access.status != AccessStatus.ACTIVE or not account.can_sign_in
+        or account.email is None  # no mailbox to send the details to
     ):
         return None
     unit = units.get(access.unit_id)
@@ -413,6 +417,7 @@ def stage_resend(access: Access, who: audit.Actor, spend: bool = True) -> list[s
     if (
         account is None or not access.platform_access
         or access.status != AccessStatus.INVITED or not account.can_sign_in
+        or account.email is None  # no mailbox to send the invitation to
     ):
         return None
     if spend:
@@ -521,7 +526,7 @@ def open_link(token: str) -> Opened:
     account = invites_repo.account(row.account_id)
     return Opened(
         state.status, row.id, unit.name if unit is not None else "",
-        account.email if account is not None else "", state.sms_required,
+        (account.email or "") if account is not None else "", state.sms_required,
         max(0, settings().invitation_sms_tries - (row.attempts or 0)),
     )
 

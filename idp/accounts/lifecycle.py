@@ -119,7 +119,7 @@ def get(account_id: str) -> Account | None:
 
 
 def new_account(
-    email: str,
+    email: str | None,
     *,
     email_verified: bool,
     status: Status = ACTIVE,

@@ -52,7 +52,7 @@ class AccessOut(BaseModel):
     unit_id: str
     unit_name: str
     account_id: str
-    email: str
+    email: str | None = Field(description="None for a person provisioned without an address")
     given_name: str
     family_name: str
     status: str = Field(description="invited, active, suspended")
@@ -113,7 +113,7 @@ class PersonOut(BaseModel):
     """A person found by the type-ahead search."""
 
     account_id: str
-    email: str
+    email: str | None = Field(description="None for a person provisioned without an address")
     given_name: str
     family_name: str
 
@@ -183,7 +183,8 @@ def _filter(f: ListFilter, bounds: Filter) -> Filter:
 
 def _list(query: AccessListQuery, bounds: Filter, count_by_default: bool) -> Page[AccessOut]:
     key = pages.decode(query.cursor, (str, str))
-    after = (key[0], key[1]) if key and key[0] is not None and key[1] is not None else None
+    # an address of None: the accounts without one, which come last
+    after = (key[0], key[1]) if key and key[1] is not None else None
     f = _filter(query, bounds)
     rows, more = access_admin.page(f, after, query.limit)
     cursor = pages.encode([rows[-1].email, rows[-1].id]) if more and rows else None

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from idp.api import bp, pages
-from idp.api.customers import known_shape, text_key
+from idp.api.customers import known_shape
 from idp.api.endpoint import Call, endpoint
 from idp.api.problems import Problem, forbidden, invalid, not_found
 from idp.rights import RightsError, may, permissions, staff
@@ -56,7 +56,7 @@ class StaffOut(BaseModel):
     """A staff member with the customers assigned to them."""
 
     account_id: str
-    email: str
+    email: str | None = Field(description="None for a person provisioned without an address")
     name: str
     added_at: datetime | None
     added_by: str
@@ -193,7 +193,7 @@ class AccessEntry(BaseModel):
 
     id: str
     account_id: str
-    email: str
+    email: str | None = Field(description="None for a person provisioned without an address")
     name: str
     unit_id: str
     unit_name: str
@@ -206,7 +206,7 @@ class AccessEntry(BaseModel):
 
 class StaffEntry(BaseModel):
     account_id: str
-    email: str
+    email: str | None = Field(description="None for a person provisioned without an address")
     name: str
     since: datetime | None
 
@@ -258,6 +258,17 @@ def _viewed_customer(call: Call, customer_id: str, permission: str) -> Unit:
     return _customer_unit(customer_id)
 
 
+def _access_key(cursor: str | None) -> tuple[str | None, str] | None:
+    """The (e-mail address, access id) key of an authorisations cursor; the address
+    is None for the people without one, who come last."""
+    key = pages.decode(cursor, (str, str))
+    if key is None:
+        return None
+    if key[1] is None or any(p is not None and "\x00" in p for p in key):
+        raise Problem(400, "invalid_cursor", "The cursor is not one this list gave.")
+    return key[0], key[1]
+
+
 @endpoint(
     bp, "GET", "/customers/{customer_id}/authorisations", summary="Authorisations view",
     tag="staff", query=AuthorisationsQuery, response=AuthorisationsOut,
@@ -268,7 +279,7 @@ def get_authorisations(call: Call, customer_id: str) -> AuthorisationsOut:
     permissions. Needs `users.read` in the customer."""
     unit = _viewed_customer(call, customer_id, "users.read")
     query: AuthorisationsQuery = call.query
-    view = customers.authorisations(unit, text_key(query.cursor), query.limit)
+    view = customers.authorisations(unit, _access_key(query.cursor), query.limit)
     cursor = None
     if view.more and view.accesses:
         last = view.accesses[-1]

@@ -87,7 +87,7 @@ def send_password_code() -> Response:
     if login is None:
         return redirect(url_for("dashboard.home"), code=303)
     row, account = login
-    if not passwords.allowed(account.id):
+    if not passwords.allowed(account.id) or account.email is None:  # no mailbox for a code
         return _back(row.id_hash, FormState(errors={"new_password": "password_not_allowed"}))
     from idp.dashboard.views import CLIENT_ID, CLIENT_NAME
 

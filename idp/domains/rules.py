@@ -254,7 +254,7 @@ def apply_auto_join(
     or any unit of the domain's company tree. Safe under concurrent sign-ins: one
     membership, never a duplicate. ``facts``: the employer facts of the first wallet
     form, kept on the new access (``idp.accounts.accesses.join``)."""
-    if not account.email_verified or not account.can_sign_in:
+    if account.email is None or not account.email_verified or not account.can_sign_in:
         return None
     attributes = None
     if facts:

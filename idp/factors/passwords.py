@@ -166,7 +166,7 @@ def stage_reset(account: Account, unit_id: str, unit_name: str,
     not use a password (or not sign in at all). Every browser session of the
     person ends with it: a reset is what staff do when a password may be known to
     someone else. The caller authorised ``users.manage`` in ``unit_id`` and commits."""
-    if not account.can_sign_in or not allowed(account.id):
+    if not account.can_sign_in or account.email is None or not allowed(account.id):
         return None
     password = stage_generated(account, PASSWORD_RESET_BY_STAFF, who, unit_id)
     sessions_repo.remove_for_account(account.id)
@@ -175,7 +175,10 @@ def stage_reset(account: Account, unit_id: str, unit_name: str,
 
 def stage_mail(account: Account, password: str, unit_name: str, reason: str) -> str:
     """Stage the mail that carries a generated ``password`` to the person
-    (``reason``: ``reset`` or ``details``); the outbox message id."""
+    (``reason``: ``reset`` or ``details``); the outbox message id. The callers
+    check that the account has an address (:class:`ValueError` otherwise)."""
+    if account.email is None:
+        raise ValueError("the account has no e-mail address")
     lang = ui_language(account.locale)
     return outbox.enqueue_email(
         account.email, "password", lang if lang in ("en", "de") else "en",
@@ -255,7 +258,7 @@ def problem_with_new(account: Account, new: str, repeat: str) -> str | None:
         return "password_not_allowed"
     if new != repeat:
         return "password_mismatch"
-    return password_policy.problem(new, account.email, (account.given_name or "",
+    return password_policy.problem(new, account.email or "", (account.given_name or "",
                                                         account.family_name or ""))
 
 
@@ -268,6 +271,8 @@ def change_with_current(account: Account, current: str, new: str, repeat: str,
     refused = problem_with_new(account, new, repeat)
     if refused == "password_not_allowed":
         return refused
+    if account.email is None:  # a password signs in with an address: none to use
+        return "password_not_allowed"
     check = check_login(account.email, current, ip)
     if check.throttled:
         return "password_throttled"

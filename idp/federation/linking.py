@@ -49,6 +49,8 @@ def begin(ix: interaction.Interaction, row: Connector, identity: UpstreamIdentit
     from idp.factors import email_otp
     from idp.factors.email_otp import SendOutcome
 
+    if account.email is None:  # found by its address, so never; but no code without one
+        return error_response(400, "invalid_request", "The account has no e-mail address.")
     sent = email_otp.send_code(ix, account.email, request.remote_addr or "", str(get_locale()))
     if sent is SendOutcome.THROTTLED:
         return error_response(429, "slow_down", "Too many codes were requested; please wait "
@@ -63,11 +65,11 @@ def begin(ix: interaction.Interaction, row: Connector, identity: UpstreamIdentit
     return _page(token, row, account.email, status=200)
 
 
-def _page(token: str, row: Connector, email: str, status: int, error: str | None = None
+def _page(token: str, row: Connector, email: str | None, status: int, error: str | None = None
           ) -> Response:
     resp = Response(
         render_template("federation/link_code.html", token=token, connector=row,
-                        masked=mask(email), error=error),
+                        masked=mask(email or ""), error=error),
         mimetype="text/html",
     )
     resp.status_code = status

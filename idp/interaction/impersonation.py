@@ -139,7 +139,8 @@ def start(actor: Actor, unit_id: str, access_id: str, reason: str,
             "actor_account_id": row.actor_account_id,
             "ends_at": ends_at.isoformat().replace("+00:00", "Z"),
         })
-        if access.unit.notify_impersonation:  # the policy of the access's own unit
+        # the policy of the access's own unit; a person without an address gets no mail
+        if access.unit.notify_impersonation and target.email is not None:
             messages.append(outbox.enqueue_email(
                 target.email, "impersonation", ui_language(target.locale),
                 {"name": target.name, "actor_name": _display(actor_row),

@@ -184,7 +184,7 @@ class Planner:
         new_emails = [m.email for m in mapped if m.external_id not in links]
         changed_emails = [
             m.email for m in mapped if m.external_id in links
-            and links[m.external_id][1].email.lower() != m.email
+            and (links[m.external_id][1].email or "").lower() != m.email
         ]
         by_email = ldap_repo.accounts_by_email(new_emails + changed_emails)
         account_ids = [a.id for _, a in links.values()] + [a.id for a in by_email.values()]

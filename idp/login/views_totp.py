@@ -132,7 +132,8 @@ def totp_setup(interaction_id: str) -> Response:
     secret = totp.begin_enrolment(subject.account)
     if secret is None:
         return see_other("login.totp", interaction_id=ix.id)
-    uri = totp.provisioning_uri(secret, subject.account.email)
+    uri = totp.provisioning_uri(secret, subject.account.email or subject.account.name
+                                or subject.account.id)
     return _render(
         "login/totp_setup.html", ix, recall(ix, "totp"),
         uri=uri,

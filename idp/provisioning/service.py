@@ -299,9 +299,7 @@ def create_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUse
 
 def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUser:
     if user.email is None:
-        if scim_repo.user_name_taken(unit_id, user.user_name.lower()):
-            raise Conflict("a user with this userName already exists")
-        raise InvalidValue("an e-mail address is required (emails or an e-mail userName)")
+        return _insert_user_without_email(unit_id, user, actor)
     standing = _standing(unit_id, user.email)
     if scim_repo.address_taken(unit_id, user.email):
         raise Conflict("a user with this e-mail address already exists")
@@ -362,6 +360,50 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
     return _to_user(
         account, record, access, [], extra_names(unit_id)
     )
+
+
+def _insert_user_without_email(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUser:
+    """Provision a person without a mailbox (RFC 7643 requires only ``userName``): a new
+    account of the unit with no address, its access and record, like any other. Nobody
+    can sign in to it by e-mail code or password until an address is set
+    (:func:`_new_address`); an upstream identity linked to it signs in by its subject.
+    Never adopts an existing account (there is no address to match it by)."""
+    if scim_repo.user_name_taken(unit_id, user.user_name.lower()):
+        raise Conflict("a user with this userName already exists")
+    account = accounts.new_account(None, email_verified=False, version=0)
+    values: dict[str, Any] = {
+        name: getattr(user, name)
+        for name in PERSONAL_FIELDS
+        if name != "email" and getattr(user, name) is not None
+    }
+    accounts.stage_profile(account, values, actor.source, bump_version=False)
+    account.status = accounts.provisioned_status(account, user.active)
+    account.version = (account.version or 0) + 1
+    record = ScimUser(
+        account_id=account.id,
+        scim_id=account.id,
+        pending_email=None,
+        unit_id=unit_id,
+        user_name=user.user_name,
+        user_name_key=user.user_name.lower(),
+        external_id=user.external_id,
+        display_name=user.display_name,
+        title=user.title,
+        user_type=user.user_type,
+        manager_id=user.manager_id,
+    )
+    scim_repo.add(record)
+    access = accesses.create(account.id, unit_id, [NEW_MEMBER_ROLE], actor.name, event=None)
+    facts: dict[str, str | None] = {n: getattr(user, n) for n in FACT_FIELDS}
+    facts.update({EXTRA_PREFIX + n: v for n, v in user.extras.items()})
+    accesses.set_facts(access, {k: v for k, v in facts.items() if v is not None}, actor.source)
+    audit.record(actor.name, "account.provisioned", account.id, {
+        "unit_id": unit_id, "adopted": False, "active": user.active, "pending": False,
+        "without_email": True,
+    })
+    _announce(unit_id, account.id, actor, "created")
+    scim_repo.flush()
+    return _to_user(account, record, access, [], extra_names(unit_id))
 
 
 PLACEHOLDER_DOMAIN = "pending.invalid"
@@ -535,6 +577,11 @@ def _new_address(
     is bound at once to a free address in the unit's own domain. A bound record's
     account is renamed only to a free address in the unit's own domain. A joined
     record's address is the person's own and never changes through the unit.
+
+    An account provisioned without an address is a bound record: it gets an address
+    only in the unit's own domain, unverified, and from then on its holder signs in
+    with e-mail codes like anyone. An address another account holds is a
+    :class:`Conflict` (SCIM ``uniqueness``): accounts are never merged.
     """
     if cur.joined:
         raise InvalidValue(JOINED_ADDRESS_MESSAGE)

@@ -263,11 +263,13 @@ def _mail(row: Approval, purchase: Purchase, units: list[Unit],
 
     messages = []
     for person in deciders:
+        if person.email is None:  # no mailbox: the approval waits in their list
+            continue
         link = page_url(row.id) + "?link=" + link_token(row.id, person.id)
         messages.append(outbox.enqueue_email(
             person.email, "approval", ui_language(person.locale),
             {"name": person.name, "buyer": buyer.name if buyer else "",
-             "buyer_email": buyer.email if buyer else "", "unit_name": units[0].name,
+             "buyer_email": (buyer.email or "") if buyer else "", "unit_name": units[0].name,
              "order_ref": purchase.order_ref,
              "amount": money.format_minor(purchase.amount_minor, purchase.currency),
              "currency": purchase.currency, "link": link, "expires_at": row.expires_at},

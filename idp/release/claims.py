@@ -72,7 +72,7 @@ def released_claims(account: Account, scopes: Iterable[str], unit_id: str | None
         _put(out, "locale", account.locale)
         if account.updated_at is not None:
             out["updated_at"] = int(account.updated_at.timestamp())
-    if "email" in wanted:
+    if "email" in wanted and account.email is not None:  # none: omitted, not null
         out["email"] = account.email
         out["email_verified"] = bool(account.email_verified)
     if "phone" in wanted:

@@ -39,7 +39,7 @@ def _staff(email: str) -> tuple[Account, StaffMember]:
     account = _account(email)
     member = rights_repo.staff_member(account.id)
     if member is None:
-        raise RightsError("not_staff", f"{account.email} is not a staff member")
+        raise RightsError("not_staff", f"{account.email or account.id} is not a staff member")
     return account, member
 
 
@@ -127,7 +127,8 @@ def unassign(email: str, customer: str, actor: audit.Actor | str = "system") -> 
     unit = _customer(customer)
     with atomic():
         if not stage_unassign(account.id, unit.id, actor):
-            raise RightsError("not_found", f"{account.email} is not assigned to {unit.slug!r}")
+            who = account.email or account.id
+            raise RightsError("not_found", f"{who} is not assigned to {unit.slug!r}")
 
 
 def stage_unassign(account_id: str, unit_id: str, actor: audit.Actor | str = "system") -> bool:

@@ -55,7 +55,7 @@ def actor_attribute(sp: SamlServiceProvider, row: Impersonation) -> SamlAttribut
     for SPs that use e-mail NameIDs, else the actor's persistent pairwise id at this
     SP (also for transient NameIDs, so the SP can tell two impersonators apart)."""
     actor = accounts_repo.get(row.actor_account_id)
-    if actor is not None and format_uri(sp) == NAMEID_EMAIL:
+    if actor is not None and actor.email is not None and format_uri(sp) == NAMEID_EMAIL:
         value = actor.email
     else:
         value = pairwise_id(row.actor_account_id, sp.entity_id)

@@ -33,6 +33,7 @@ from idp.saml import requested_context as rac
 from idp.saml.attributes import scopes_for
 from idp.saml.blueprint import bp, refuse
 from idp.saml.constants import (
+    NAMEID_EMAIL,
     STATUS_AUTHN_FAILED,
     STATUS_INVALID_NAMEID_POLICY,
     STATUS_NO_AUTHN_CONTEXT,
@@ -237,6 +238,10 @@ def resume(interaction_id: str) -> Response:
     account = claims_repo.account(str(done.account_id))
     if account is None or not account.can_sign_in:
         return fail(STATUS_RESPONDER, STATUS_AUTHN_FAILED)
+    if account.email is None and format_uri(sp) == NAMEID_EMAIL:
+        # an account provisioned without an address has no e-mail NameID to give
+        log.info("saml: no e-mail NameID for account %s at %s", account.id, sp.entity_id)
+        return fail(STATUS_RESPONDER, STATUS_INVALID_NAMEID_POLICY)
     requested = rac.Requested.from_params(params.get("authn_context"))
     if requested is not None and not rac.met(requested, list(done.amr)):
         return fail(STATUS_RESPONDER, STATUS_NO_AUTHN_CONTEXT)

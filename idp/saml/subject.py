@@ -39,6 +39,8 @@ def subject_for(sp: SamlServiceProvider, account: Account, idp_entity_id: str) -
     """The NameID of ``account`` for ``sp``."""
     fmt = format_uri(sp)
     if fmt == NAMEID_EMAIL:
+        if account.email is None:  # the SSO endpoint answers InvalidNameIDPolicy first
+            raise ValueError("the account has no e-mail address for an e-mail NameID")
         return Subject(account.email, fmt)
     if fmt == NAMEID_TRANSIENT:
         return Subject("_" + random_token(24), fmt, idp_entity_id, sp.entity_id)

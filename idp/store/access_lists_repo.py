@@ -3,7 +3,8 @@
 The list joins ``accesses`` to ``accounts`` (for the e-mail address and the name) and
 ``units`` (for the unit's name), filters by :class:`Filter`, and orders by the
 person's e-mail address, then the access id: a keyset (``(email, id) > cursor``) that
-never repeats or skips a row that existed throughout the walk.
+never repeats or skips a row that existed throughout the walk. Accounts without an
+address (migration 0011s) come last, the cursor's address is then None.
 
 Index use on PostgreSQL (migration 0008b):
 
@@ -54,6 +55,9 @@ PASSWORDS = cast(Table, PasswordCredential.__table__)
 MAX_DEPTH = 12
 # Up to this many units, a list starts from the units' accesses (ix_accesses_unit_id).
 FEW_UNITS = 200
+
+# The list's keyset: (the person's address, None for one without; the access id).
+Keyset = tuple[str | None, str]
 
 
 @dataclass(frozen=True)
@@ -150,7 +154,7 @@ def _account_where(f: Filter) -> list[ColumnElement[bool]]:
 
 
 def _from(
-    f: Filter, with_units: bool, after: tuple[str, str] | None = None
+    f: Filter, with_units: bool, after: Keyset | None = None
 ) -> tuple[Any, Any, list[ColumnElement[bool]]]:
     """The joined tables, the source of the person's columns (``id``, ``email``,
     ``given_name``, ``family_name``) and the conditions for ``f``.
@@ -173,8 +177,11 @@ def _from(
             ACCOUNTS.c.phone_number,
         ).where(*by_person)
         if after is not None:
-            inner = inner.where(ACCOUNTS.c.email >= after[0])
-        person = inner.order_by(ACCOUNTS.c.email).offset(0).subquery("person")
+            inner = inner.where(
+                ACCOUNTS.c.email.is_(None) if after[0] is None
+                else or_(ACCOUNTS.c.email >= after[0], ACCOUNTS.c.email.is_(None))
+            )
+        person = inner.order_by(ACCOUNTS.c.email.asc().nulls_last()).offset(0).subquery("person")
     else:
         where += by_person
     joined: Any = ACCESSES.join(person, person.c.id == ACCESSES.c.account_id)
@@ -204,21 +211,28 @@ def _columns(person: Any) -> tuple[Any, ...]:
     )
 
 
-def _ordered(stmt: Any, person: Any, after: tuple[str, str] | None, limit: int) -> Any:
-    stmt = stmt.order_by(person.c.email, ACCESSES.c.id).limit(limit)
-    if after is not None:
-        stmt = stmt.where(tuple_(person.c.email, ACCESSES.c.id) > tuple_(*after))
+def _ordered(stmt: Any, person: Any, after: Keyset | None, limit: int) -> Any:
+    """Order by address, accounts without one (migration 0011s) last on both backends
+    (PostgreSQL's own order for the address index), then by access id; continue
+    after the keyset ``after``, whose address is None within those last ones."""
+    stmt = stmt.order_by(person.c.email.asc().nulls_last(), ACCESSES.c.id).limit(limit)
+    if after is not None and after[0] is None:
+        stmt = stmt.where(person.c.email.is_(None), ACCESSES.c.id > after[1])
+    elif after is not None:
+        stmt = stmt.where(or_(
+            tuple_(person.c.email, ACCESSES.c.id) > tuple_(*after), person.c.email.is_(None)
+        ))
     return stmt
 
 
-def page(f: Filter, after: tuple[str, str] | None, limit: int) -> Sequence[Row[Any]]:
+def page(f: Filter, after: Keyset | None, limit: int) -> Sequence[Row[Any]]:
     """Up to ``limit`` rows matching ``f`` after the keyset ``after`` (email, id),
     ordered by e-mail address then access id; one query."""
     stmt, person = _rows(f, after)
     return db.session.execute(_ordered(stmt, person, after, limit)).all()
 
 
-def _rows(f: Filter, after: tuple[str, str] | None) -> tuple[Any, Any]:
+def _rows(f: Filter, after: Keyset | None) -> tuple[Any, Any]:
     """The select of the list's rows matching ``f`` (not ordered), and the source
     of the person's columns."""
     joined, person, where = _from(f, True, after)
@@ -254,7 +268,7 @@ def count(f: Filter) -> int:
     return int(db.session.scalar(select(func.count()).select_from(joined).where(*where)) or 0)
 
 
-def keys(f: Filter, after: tuple[str, str] | None, limit: int) -> Sequence[Row[Any]]:
+def keys(f: Filter, after: Keyset | None, limit: int) -> Sequence[Row[Any]]:
     """The next ``limit`` matches' (email, id, account_id, unit_id): the batches of a
     bulk action walk a filter result with this, in the list's order."""
     joined, person, where = _from(f, False, after)
@@ -286,11 +300,11 @@ def people(unit_ids: frozenset[str] | None, q: str, limit: int) -> Sequence[Row[
     person = (
         select(ACCOUNTS.c.id, ACCOUNTS.c.email, ACCOUNTS.c.given_name, ACCOUNTS.c.family_name)
         .where(_text(q))
-        .order_by(ACCOUNTS.c.email)
+        .order_by(ACCOUNTS.c.email.asc().nulls_last())
         .offset(0)
         .subquery("person")
     )
-    stmt = select(person).order_by(person.c.email).limit(limit)
+    stmt = select(person).order_by(person.c.email.asc().nulls_last()).limit(limit)
     if unit_ids is not None:
         held = select(ACCESSES.c.account_id).where(
             ACCESSES.c.account_id == person.c.id,

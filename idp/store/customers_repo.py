@@ -364,10 +364,12 @@ def client_ids(unit_ids: Iterable[str]) -> list[str]:
 
 
 def accesses_page(
-    unit_ids: Iterable[str], after: tuple[str, str] | None, limit: int
+    unit_ids: Iterable[str], after: tuple[str | None, str] | None, limit: int
 ) -> list[tuple[Access, Account]]:
     """Up to ``limit`` accesses to ``unit_ids`` with their accounts, ordered by
-    (e-mail address, access id), after the sort key ``after``."""
+    (e-mail address, access id), after the sort key ``after``. Accounts without an
+    address (migration 0011s) come last on both backends; a key's address is None
+    within them."""
     ids = list(unit_ids)
     if not ids:
         return []
@@ -376,11 +378,15 @@ def accesses_page(
         .join(Account, Account.id == Access.account_id)
         .where(Access.unit_id.in_(ids))
     )
-    if after is not None:
-        stmt = stmt.where(
-            tuple_(Account.email, Access.id) > tuple_(literal(after[0]), literal(after[1]))
-        )
-    rows = db.session.execute(stmt.order_by(Account.email, Access.id).limit(limit)).all()
+    if after is not None and after[0] is None:
+        stmt = stmt.where(Account.email.is_(None), Access.id > after[1])
+    elif after is not None:
+        stmt = stmt.where(or_(
+            tuple_(Account.email, Access.id) > tuple_(literal(after[0]), literal(after[1])),
+            Account.email.is_(None),
+        ))
+    order = (Account.email.asc().nulls_last(), Access.id)
+    rows = db.session.execute(stmt.order_by(*order).limit(limit)).all()
     return [(row[0], row[1]) for row in rows]
 
 

@@ -98,7 +98,8 @@ def accounts_by_email(emails: list[str]) -> dict[str, Account]:
     found: dict[str, Account] = {}
     for part in _chunks(sorted(set(emails))):
         for account in db.session.scalars(select(Account).where(Account.email.in_(part))):
-            found[account.email.lower()] = account
+            if account.email is not None:  # always: matched by its address
+                found[account.email.lower()] = account
     return found
 
 

@@ -203,12 +203,12 @@ def units_with_endpoints() -> frozenset[str]:
 
 
 def main_user_contacts(unit_id: str, now: datetime) -> list[tuple[str, str]]:
-    """(e-mail, language) of the unit's main users."""
+    """(e-mail, language) of the unit's main users who have an address."""
     ids = main_users(unit_id, now)
     if not ids:
         return []
     rows = db.session.execute(select(Account.email, Account.locale).where(Account.id.in_(ids)))
-    return [(email, (locale or "en")[:2]) for email, locale in rows]
+    return [(email, (locale or "en")[:2]) for email, locale in rows if email is not None]
 
 
 def unit_name(unit_id: str) -> str:

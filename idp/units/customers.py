@@ -368,7 +368,9 @@ class Authorisations:
     processors: list[dict[str, Any]]
 
 
-def authorisations(unit: Unit, after: tuple[str, str] | None, limit: int) -> Authorisations:
+def authorisations(
+    unit: Unit, after: tuple[str | None, str] | None, limit: int
+) -> Authorisations:
     """The customer's authorisations (see :class:`Authorisations`); accesses by
     e-mail address, ``limit`` per page after the sort key ``after``."""
     ids = tree_ids(unit)
