@@ -361,3 +361,25 @@ def test_public_client_refresh_bound_to_dpop_key(app: Flask, client: FlaskClient
     ok = client.post("/token", data=form, headers={"DPoP": proof(key, "POST", f"{ISSUER}/token")})
     assert ok.status_code == 200, ok.get_data(as_text=True)
     assert ok.get_json()["token_type"] == "DPoP"
+
+
+class TestPushesOfPublicClients:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"token_failures_per_ip": 3, "token_failures_per_client": 3}
+
+    def test_are_bounded_per_network_like_failures(
+        self, app: Flask, client: FlaskClient
+    ) -> None:
+        """Anyone who knows a public client's id may push; each push holds its body in
+        the ephemeral store for a minute, so pushes from one network count like
+        failed authentications (429 after IDP_TOKEN_FAILURES_PER_IP). A confidential
+        client's pushes, which authenticate, count nothing."""
+        confidential = oidc.register(app)
+        for _ in range(5):
+            assert _par(client, confidential)[0].status_code == 201
+        public = oidc.register(app, public=True)
+        data = oidc.auth_params(public, code_challenge=oidc.pkce()[1],
+                                code_challenge_method="S256", client_id=public.client_id)
+        answers = [client.post("/par", data=data).status_code for _ in range(4)]
+        assert answers == [201, 201, 201, 429]

@@ -100,6 +100,13 @@ def _client_key(window: int, ip: str) -> str:
 
 
 def _is_counted_failure(resp: Response) -> bool:
+    """Whether ``resp`` counts against the caller (see the module). A request a
+    public client pushed to ``/par`` (RFC 9126) counts too, although it succeeded:
+    anyone who knows such a client's id may push, and each push holds up to the
+    body's size in the ephemeral store for a minute, so pushes from one network are
+    bounded like failures."""
+    if resp.status_code == 201 and request.path.endswith("/par"):
+        return not methods_used(request.headers, request.form)
     if resp.status_code not in (400, 401):
         return False
     body = resp.get_json(silent=True)
