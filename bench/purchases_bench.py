@@ -123,6 +123,70 @@ def run(requests: int, people: int = PEOPLE) -> dict[str, Any]:
     }
 
 
+def profile(requests: int, people: int, top: int) -> None:
+    """Print the SQL statements and Redis calls of one authorisation, the CPU per
+    authorisation (unprofiled) and the cProfile top (cumulative and own time)."""
+    import cProfile
+    import pstats
+
+    from sqlalchemy import event
+
+    from idp.services import ephemeral
+    from idp.store.db import db
+
+    extra = {"IDP_REDIS_URL": os.environ.get("IDP_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+             "IDP_REDIS_PREFIX": "bench-purchases:"}
+    with scale_app(BENCH_DB, extra_env=extra) as (app, _url):
+        tokens = _seed(app, people)
+        http = app.test_client()
+        for i in range(50):
+            _one(http, tokens[i % len(tokens)])
+        seen: list[str] = []
+        with app.app_context():
+            engine = db.engine
+            store = type(ephemeral())
+
+        def record(_c: Any, _cur: Any, statement: str, *args: Any) -> None:
+            seen.append(" ".join(statement.split())[:160])
+
+        calls: list[str] = []
+        wrapped = {}
+        for name in ("add", "get", "put", "delete", "incr", "take", "get_many"):
+            if hasattr(store, name):
+                original = getattr(store, name)
+                wrapped[name] = original
+
+                def spy(self: Any, *a: Any, _n: str = name, _o: Any = original,
+                        **k: Any) -> Any:
+                    calls.append(_n)
+                    return _o(self, *a, **k)
+
+                setattr(store, name, spy)
+        event.listen(engine, "before_cursor_execute", record)
+        _one(http, tokens[0])
+        event.remove(engine, "before_cursor_execute", record)
+        for name, original in wrapped.items():
+            setattr(store, name, original)
+        print(f"{len(seen)} SQL statements, {len(calls)} ephemeral-store calls "
+              f"({', '.join(calls)}) in one authorisation:")
+        for line in seen:
+            print("  ", line)
+        cpu0 = time.process_time()
+        for i in range(requests):
+            _one(http, tokens[i % len(tokens)])
+        cpu = (time.process_time() - cpu0) / requests
+        print(f"CPU per authorisation (unprofiled): {cpu * 1000:.2f} ms "
+              f"-> {1 / cpu:.0f}/s per core")
+        prof = cProfile.Profile(time.process_time)  # CPU, not waiting for the database
+        prof.enable()
+        for i in range(requests):
+            _one(http, tokens[i % len(tokens)])
+        prof.disable()
+        stats = pstats.Stats(prof)
+        stats.sort_stats("cumulative").print_stats(top)
+        stats.sort_stats("tottime").print_stats(top)
+
+
 def describe(r: dict[str, Any]) -> str:
     ok_rate = "meets" if r["rate_per_s"] >= TARGET_RATE else "**misses**"
     ok_p99 = "meets" if r["paced_p99_ms"] < TARGET_P99_MS else "**misses**"
@@ -143,7 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=REQUESTS)
     parser.add_argument("--people", type=int, default=PEOPLE)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="statements, store calls, CPU and the cProfile top instead")
+    parser.add_argument("--top", type=int, default=45)
     args = parser.parse_args(argv)
+    if args.profile:
+        profile(args.requests, args.people, args.top)
+        return 0
     result = run(args.requests, args.people)
     print(json.dumps(result) if args.json else describe(result), flush=True)
     return 0

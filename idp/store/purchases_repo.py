@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.orm import joinedload
 
 from idp.store.db import db
 from idp.store.models import (
@@ -82,6 +84,20 @@ def access_of(account_id: str, unit_id: str) -> Access | None:
     ).first()
 
 
+def accesses_in_units(account_id: str, unit_ids: list[str]) -> list[Access]:
+    """The account's accesses (any status) to any of ``unit_ids``, in one query
+    (built once: the purchase hot path runs it on every authorisation)."""
+    if not unit_ids:
+        return []
+    return list(db.session.scalars(_ACCESSES_IN, {"a": account_id, "u": unit_ids}))
+
+
+# The units come with the accesses: Access.grants() reads the unit's status.
+_ACCESSES_IN = select(Access).options(joinedload(Access.unit)).where(
+    Access.account_id == bindparam("a"), Access.unit_id.in_(bindparam("u", expanding=True))
+)
+
+
 def access_of_id(access_id: str) -> Access | None:
     return db.session.get(Access, access_id)
 
@@ -92,9 +108,7 @@ def lock_budgets(budget_ids: Iterable[str]) -> None:
     if not ids:
         return
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(
-            select(Budget.id).where(Budget.id.in_(ids)).order_by(Budget.id).with_for_update()
-        ).all()
+        db.session.connection().execute(_LOCK_BUDGETS, {"ids": ids}).all()
     else:
         db.session.execute(
             update(Budget).where(Budget.id.in_(ids)).values(unit_id=Budget.unit_id)
@@ -102,24 +116,37 @@ def lock_budgets(budget_ids: Iterable[str]) -> None:
         )
 
 
+_BUDGETS = cast(Table, Budget.__table__)
+# A Core statement built once (the hot path): the lock, no ORM bookkeeping.
+_LOCK_BUDGETS = (
+    select(_BUDGETS.c.id).where(_BUDGETS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_BUDGETS.c.id).with_for_update()
+)
+
+
 def usage(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], BudgetUsage]:
     """The usage rows for (budget id, access id or "", period key), in one query."""
     wanted = set(keys)
     if not wanted:
         return {}
-    budget_ids = {k[0] for k in wanted}
-    rows = db.session.scalars(
-        select(BudgetUsage).where(BudgetUsage.budget_id.in_(budget_ids))
-        .where(BudgetUsage.period_start.in_({k[2] for k in wanted}))
-        .where(BudgetUsage.access_id.in_({k[1] for k in wanted}))
-        .execution_options(populate_existing=True)
-    )
+    rows = db.session.scalars(_USAGE, {
+        "b": sorted({k[0] for k in wanted}), "p": sorted({k[2] for k in wanted}),
+        "a": sorted({k[1] for k in wanted}),
+    })
     out = {}
     for row in rows:
         key = (row.budget_id, row.access_id, row.period_start)
         if key in wanted:
             out[key] = row
     return out
+
+
+_USAGE = (
+    select(BudgetUsage).where(BudgetUsage.budget_id.in_(bindparam("b", expanding=True)))
+    .where(BudgetUsage.period_start.in_(bindparam("p", expanding=True)))
+    .where(BudgetUsage.access_id.in_(bindparam("a", expanding=True)))
+    .execution_options(populate_existing=True)
+)
 
 
 def usage_by_ids(ids: Iterable[str]) -> list[BudgetUsage]:
