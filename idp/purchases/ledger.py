@@ -58,12 +58,22 @@ def reserve_with_usage(
         raise Refusal("over_per_order_limit")
     if not applied:
         return [], {}
-    purchases_repo.lock_budgets(a.budget.id for a in applied)
+    # The definitions may be a cached copy (up to 2 s old): the limits are checked
+    # again against the rows as locked, and a budget removed meanwhile no longer applies.
+    fresh = purchases_repo.lock_budgets(a.budget.id for a in applied)
+    applied = [a for a in applied if a.budget.id in fresh]
+    if any(fresh[a.budget.id][2] != currency for a in applied):
+        raise Refusal("currency_mismatch")
+    if not force and any(
+        fresh[a.budget.id][1] is not None and amount > (fresh[a.budget.id][1] or 0)
+        for a in applied
+    ):
+        raise Refusal("over_per_order_limit")
     used = purchases_repo.usage(a.key for a in applied)
     if not force:
         for a in applied:
             row = used.get(a.key)
-            if (row.used_minor if row else 0) + amount > a.budget.amount_minor:
+            if (row.used_minor if row else 0) + amount > fresh[a.budget.id][0]:
                 raise Refusal("over_budget")
     charges: list[dict[str, Any]] = []
     for a in applied:

@@ -102,25 +102,32 @@ def access_of_id(access_id: str) -> Access | None:
     return db.session.get(Access, access_id)
 
 
-def lock_budgets(budget_ids: Iterable[str]) -> None:
-    """Lock the budget rows (see the module) until the transaction ends."""
+def lock_budgets(budget_ids: Iterable[str]) -> dict[str, tuple[int, int | None, str]]:
+    """Lock the budget rows (see the module) until the transaction ends, and return
+    what they say under the lock: id -> (amount_minor, per_order_minor, currency);
+    a budget removed meanwhile is missing."""
     ids = sorted(set(budget_ids))
     if not ids:
-        return
+        return {}
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.connection().execute(_LOCK_BUDGETS, {"ids": ids}).all()
+        rows = db.session.connection().execute(_LOCK_BUDGETS, {"ids": ids}).all()
     else:
-        db.session.execute(
-            update(Budget).where(Budget.id.in_(ids)).values(unit_id=Budget.unit_id)
-            .execution_options(synchronize_session=False)
-        )
+        rows = db.session.connection().execute(_LOCK_BUDGETS_SQLITE, {"ids": ids}).all()
+    return {r.id: (r.amount_minor, r.per_order_minor, r.currency) for r in rows}
 
 
 _BUDGETS = cast(Table, Budget.__table__)
 # A Core statement built once (the hot path): the lock, no ORM bookkeeping.
+_TERMS = (_BUDGETS.c.id, _BUDGETS.c.amount_minor, _BUDGETS.c.per_order_minor,
+          _BUDGETS.c.currency)
 _LOCK_BUDGETS = (
-    select(_BUDGETS.c.id).where(_BUDGETS.c.id.in_(bindparam("ids", expanding=True)))
+    select(*_TERMS).where(_BUDGETS.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(_BUDGETS.c.id).with_for_update()
+)
+# SQLite: an UPDATE that changes nothing takes the database's write lock.
+_LOCK_BUDGETS_SQLITE = (
+    update(_BUDGETS).where(_BUDGETS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(unit_id=_BUDGETS.c.unit_id).returning(*_TERMS)
 )
 
 
