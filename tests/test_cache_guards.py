@@ -12,8 +12,8 @@ from pathlib import Path
 # Importing the modules that define caches registers what they watch.
 import idp.domains.lookup
 import idp.login.views_ldap
-import idp.purchases.payment_methods
 import idp.provisioning.scim_tokens
+import idp.purchases.payment_methods
 import idp.release.clients  # noqa: F401
 from idp.store import commit_hooks
 from idp.store.models import Budget, ScimToken, Unit
