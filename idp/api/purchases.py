@@ -184,12 +184,12 @@ def create_purchase() -> Response:
             lines=[line.model_dump() for line in body.lines],
         )
         try:
-            row, ctx, applied = authorise.authorise_in_context(
+            row, ctx, applied, used = authorise.authorise_in_context(
                 live.token.client_id, grant.account_id, grant.unit_id, req
             )
         except PurchaseError as exc:
             raise _refused(exc) from exc
-        return _json(describe(row, offer.claims_in(ctx, applied)), 201)
+        return _json(describe(row, offer.claims_in(ctx, applied, used)), 201)
 
     return _keyed(live, run)
 

@@ -23,10 +23,12 @@ operator's CLI read, set or clear it; every change is audited.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from idp import audit
+from idp.process_cache import ProcessCache
 from idp.purchases import money
 from idp.purchases.budgets import BudgetError, unit_for
 from idp.rights import Actor
@@ -184,12 +186,49 @@ def describe(row: ApprovalPolicy, unit_id: str) -> dict[str, Any]:
     }
 
 
-def required(row: ApprovalPolicy, amount_minor: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class PolicyTerms:
+    """An immutable copy of what deciding a purchase reads of an
+    :class:`ApprovalPolicy` (cached per process, :func:`effective_terms`)."""
+
+    unit_id: str
+    currency: str
+    steps: tuple[dict[str, Any], ...]
+    expiry_hours: int | None
+
+    @classmethod
+    def of(cls, row: ApprovalPolicy) -> PolicyTerms:
+        return cls(row.unit_id, row.currency, tuple(dict(s) for s in row.steps or ()),
+                   row.expiry_hours)
+
+
+# Per-process copies (idp.process_cache: at most 2 s old, emptied by any commit here
+# that changes a policy), keyed by the unit chain: the purchase hot path reads the
+# policy of the buyer's unit on every authorisation and in the claims.
+POLICIES: ProcessCache[tuple[PolicyTerms, ...]] = ProcessCache(
+    "purchase_approval_policies", (ApprovalPolicy,), 4096
+)
+
+
+def effective_terms(unit_ids: Sequence[str]) -> PolicyTerms | None:
+    """:func:`effective` for the chain ``unit_ids`` (nearest first) from the
+    per-process cache: the nearest unit's own policy, else None."""
+    key = tuple(unit_ids)
+
+    def load() -> tuple[PolicyTerms, ...]:
+        found = purchases_repo.approval_policies(key)
+        return tuple(PolicyTerms.of(found[u]) for u in key if u in found)
+
+    terms = POLICIES.get_or_load(key, load)
+    return terms[0] if terms else None
+
+
+def required(row: ApprovalPolicy | PolicyTerms, amount_minor: int) -> list[dict[str, Any]]:
     """The steps an order of ``amount_minor`` needs, in order (empty: none)."""
     return [dict(s) for s in row.steps if amount_minor > int(s["above_minor"])]
 
 
-def lowest_threshold(row: ApprovalPolicy | None) -> int | None:
+def lowest_threshold(row: ApprovalPolicy | PolicyTerms | None) -> int | None:
     """The smallest threshold: an order above it needs approval (None: no policy)."""
     if row is None or not row.steps:
         return None

@@ -31,6 +31,7 @@ expires, lazily when anyone reads it (merchant poll, approval page) and by the s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -166,11 +167,13 @@ class Plan:
     expiry_hours: int | None
 
 
-def plan(units: list[Unit], currency: str, amount_minor: int) -> Plan:
-    """The steps the policy of ``units[0]`` (own or inherited) asks for an order of
-    ``amount_minor``; raises :class:`idp.purchases.ledger.Refusal`
-    (``currency_mismatch``) for an order in another currency than the policy's."""
-    policy = approval_policy.effective(units)
+def plan(unit_ids: Sequence[str], currency: str, amount_minor: int) -> Plan:
+    """The steps the policy of ``unit_ids[0]`` (own or inherited; ``unit_ids`` its
+    chain, nearest first) asks for an order of ``amount_minor`` (the policy from the
+    per-process cache: no query on the hot path); raises
+    :class:`idp.purchases.ledger.Refusal` (``currency_mismatch``) for an order in
+    another currency than the policy's."""
+    policy = approval_policy.effective_terms(unit_ids)
     if policy is None:
         return Plan([], None)
     if policy.currency != currency:
@@ -446,7 +449,7 @@ def _check_raise(units: list[Unit], currency: str, amount: int,
     """An approver's raise may not need more policy steps than the order's chain has
     (it would skip their approvers): ``approval_required`` then."""
     try:
-        needed = plan(units, currency, amount).steps
+        needed = plan([u.id for u in units], currency, amount).steps
     except ledger.Refusal as refusal:
         raise ApprovalError(refusal.reason, "The amount cannot be changed.") from None
     have = [s for s in (steps.steps if steps is not None else []) if s["approvers"] != ANY]

@@ -31,7 +31,7 @@ from typing import Any
 
 from idp import audit
 from idp.purchases import approvals, events, money
-from idp.purchases.budgets import Applied, applicable, chain
+from idp.purchases.budgets import Applied, UnitRef, applicable, chain_refs
 from idp.purchases.ledger import (
     APPROVABLE,
     APPROVED,
@@ -40,10 +40,12 @@ from idp.purchases.ledger import (
     PENDING,
     REFUSED,
     Refusal,
+    Used,
     release,
     reserve,
+    reserve_with_usage,
 )
-from idp.rights import Actor, may
+from idp.rights import account_may
 from idp.store import purchases_repo
 from idp.store.models import Access, Purchase, Unit, new_id, utcnow
 from idp.store.unit_of_work import atomic
@@ -73,10 +75,20 @@ class PurchaseRequest:
 
 @dataclass(frozen=True)
 class Context:
-    """Who buys where: the unit chain (chosen unit first) and the access."""
+    """Who buys where: the unit chain (chosen unit first, cached copies), the
+    person's granting access to the chosen unit, and whether they hold
+    ``orders.create`` there."""
 
-    units: list[Unit]
+    chain: tuple[UnitRef, ...]
     access: Access | None
+    allowed: bool = False
+
+    @property
+    def units(self) -> list[Unit]:
+        """The chain as database rows (read on demand: the approval paths need
+        names and managers, the hot path does not)."""
+        rows = [purchases_repo.unit(u.id) for u in self.chain]
+        return [u for u in rows if u is not None]
 
 
 def _actor(client_id: str, account_id: str) -> audit.Actor:
@@ -84,14 +96,20 @@ def _actor(client_id: str, account_id: str) -> audit.Actor:
 
 
 def context(account_id: str, unit_id: str | None) -> Context | None:
-    """The unit chain and the person's granting access there; None without a unit."""
+    """The unit chain and the person's granting access there; None without a unit.
+    One query (the person's accesses in the chain, which also decide
+    ``orders.create``); the chain comes from a per-process cache."""
     if not unit_id:
         return None
-    unit = purchases_repo.unit(unit_id)
-    if unit is None:
+    refs = chain_refs(unit_id)
+    if not refs:
         return None
-    access = purchases_repo.access_of(account_id, unit_id)
-    return Context(chain(unit), access if access is not None and access.grants() else None)
+    ids = [u.id for u in refs]
+    accesses = purchases_repo.accesses_in_units(account_id, ids)
+    access = next((a for a in accesses if a.unit_id == unit_id), None)
+    if access is None or not access.grants():
+        return Context(refs, None)
+    return Context(refs, access, account_may(account_id, "orders.create", ids, accesses))
 
 
 def _parse(req: PurchaseRequest) -> tuple[str, int]:
@@ -105,13 +123,6 @@ def _parse(req: PurchaseRequest) -> tuple[str, int]:
         raise PurchaseError(exc.code, exc.detail, "amount") from exc
 
 
-def _may_buy(ctx: Context | None, account_id: str) -> bool:
-    return (
-        ctx is not None and ctx.access is not None
-        and may(Actor.account(account_id), "orders.create", ctx.units[0].id)
-    )
-
-
 def authorise(
     client_id: str, account_id: str, unit_id: str | None, req: PurchaseRequest
 ) -> Purchase:
@@ -123,9 +134,10 @@ def authorise(
 
 def authorise_in_context(
     client_id: str, account_id: str, unit_id: str | None, req: PurchaseRequest
-) -> tuple[Purchase, Context, list[Applied]]:
-    """:func:`authorise`, with the buyer's context and applicable budgets it used
-    (so the answer's facts need not look them up again)."""
+) -> tuple[Purchase, Context, list[Applied], Used | None]:
+    """:func:`authorise`, with the buyer's context, the applicable budgets it used
+    and, after a reservation, their usage rows (so the answer's facts need not look
+    them up again)."""
     currency, amount = _parse(req)
     ctx = context(account_id, unit_id)
     now = utcnow()
@@ -137,22 +149,23 @@ def authorise_in_context(
     )
     if ctx is None:  # no unit chosen at sign-in: nothing to buy on
         raise PurchaseError("no_unit", "The sign-in chose no unit to buy for.")
-    allowed = _may_buy(ctx, account_id)
     messages: list[str] = []
     applied: list[Applied] = []
     verdict = approvals.Plan([], None)
+    used: Used | None = None
     with atomic():
         try:
-            if not allowed or ctx.access is None:
+            if not ctx.allowed or ctx.access is None:
                 raise Refusal("not_allowed")
-            applied = applicable(ctx.units, ctx.access, now)
+            applied = applicable(ctx.chain, ctx.access, now)
             # The unit's approval policy first: an order above a threshold waits for
             # its chain before anything is reserved.
-            verdict = approvals.plan(ctx.units, currency, amount)
+            verdict = approvals.plan([u.id for u in ctx.chain], currency, amount)
             if verdict.steps:
                 raise Refusal(approvals.POLICY)
-            purchase.charges = reserve(applied, currency, amount)
+            purchase.charges, used = reserve_with_usage(applied, currency, amount)
         except Refusal as refusal:
+            used = None
             purchase.status, purchase.reason, purchase.charges = REFUSED, refusal.reason, []
             if refusal.reason in APPROVABLE or refusal.reason == approvals.POLICY:
                 # an approver may lift the limit: the order waits (None: nobody may)
@@ -164,7 +177,7 @@ def authorise_in_context(
         purchases_repo.add(purchase)
         events.record(purchase, f"purchase.{purchase.status}", _actor(client_id, account_id))
     approvals.deliver(messages)
-    return purchase, ctx, applied
+    return purchase, ctx, applied, used
 
 
 def get(client_id: str, purchase_id: str) -> Purchase | None:
@@ -238,12 +251,13 @@ def change_amount(
             ctx = context(row.account_id, row.unit_id)
             if ctx is None or ctx.access is None:
                 raise Refusal("not_allowed")
-            if amount > row.amount_minor and approvals.plan(ctx.units, row.currency,
-                                                            amount).steps:
+            if amount > row.amount_minor and approvals.plan(
+                [u.id for u in ctx.chain], row.currency, amount
+            ).steps:
                 # a raise into the policy's chain would skip its approvers
                 raise Refusal("approval_required")
             release(list(row.charges or []))
-            charges = reserve(applicable(ctx.units, ctx.access), row.currency, amount)
+            charges = reserve(applicable(ctx.chain, ctx.access), row.currency, amount)
             before = row.amount_minor
             row.amount_minor, row.charges, row.updated_at = amount, charges, utcnow()
             purchases_repo.add(row)

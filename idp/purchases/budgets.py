@@ -20,11 +20,13 @@ change is audited.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from idp import audit
+from idp.process_cache import ProcessCache
 from idp.purchases import money
 from idp.purchases.periods import PERIODS, Period, TimeZoneError, period_at, zone
 from idp.rights import Actor, require
@@ -225,12 +227,84 @@ def set_time_zone(actor: Actor, unit_ref: str, name: str, who: audit.Actor | Non
 # --- which budgets apply --------------------------------------------------------
 
 
+class UnitLike(Protocol):
+    """What the budget rules read of a unit: a :class:`Unit` or a :class:`UnitRef`."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def time_zone(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    """An immutable copy of what the purchase hot path reads of a unit (cached)."""
+
+    id: str
+    parent_id: str | None
+    time_zone: str | None
+
+
+@dataclass(frozen=True)
+class BudgetTerms:
+    """An immutable copy of a budget's definition (cached per process, see
+    :func:`budgets_of_chain`): what deciding a purchase reads of a :class:`Budget`."""
+
+    id: str
+    unit_id: str
+    scope: str
+    subject: str
+    period: str
+    currency: str
+    amount_minor: int
+    per_order_minor: int | None
+    include_subunits: bool
+
+    @classmethod
+    def of(cls, b: Budget) -> BudgetTerms:
+        return cls(b.id, b.unit_id, b.scope, b.subject or "", b.period, b.currency,
+                   b.amount_minor, b.per_order_minor, bool(b.include_subunits))
+
+
+# Per-process copies (idp.process_cache: at most 2 s old, emptied by any commit here
+# that changes a unit or budget): the unit chain of a unit and the budgets defined
+# in a chain. The purchase hot path reads them on every authorisation.
+CHAINS: ProcessCache[tuple[UnitRef, ...]] = ProcessCache("purchase_unit_chains", (Unit,), 4096)
+BUDGETS: ProcessCache[tuple[BudgetTerms, ...]] = ProcessCache(
+    "purchase_budgets", (Budget, Unit), 4096
+)
+
+
+def chain_refs(unit_id: str) -> tuple[UnitRef, ...]:
+    """The unit and its ancestors, nearest first, as :class:`UnitRef` (cached);
+    empty for an unknown unit."""
+    def load() -> tuple[UnitRef, ...] | None:
+        unit = purchases_repo.unit(unit_id)
+        if unit is None:
+            return None
+        return tuple(UnitRef(u.id, u.parent_id, u.time_zone) for u in chain(unit))
+
+    return CHAINS.get_or_load(unit_id, load) or ()
+
+
+def budgets_of_chain(unit_ids: Sequence[str]) -> tuple[BudgetTerms, ...]:
+    """The budgets defined in any of ``unit_ids`` (cached per chain)."""
+    key = tuple(unit_ids)
+
+    def load() -> tuple[BudgetTerms, ...]:
+        return tuple(BudgetTerms.of(b) for b in purchases_repo.budgets_of_units(key))
+
+    found = BUDGETS.get_or_load(key, load)
+    return found if found is not None else ()
+
+
 @dataclass(frozen=True)
 class Applied:
     """One budget applying to a purchase, in its current period: the usage key is
     (budget id, access id or "" for a unit pool, period key)."""
 
-    budget: Budget
+    budget: BudgetTerms
     period: Period
     access_key: str
 
@@ -244,20 +318,23 @@ def chain(unit: Unit) -> list[Unit]:
     return [unit, *registry.ancestors(unit)]
 
 
-def applicable(units: list[Unit], access: Access, now: datetime | None = None) -> list[Applied]:
+def applicable(
+    units: Sequence[UnitLike], access: Access, now: datetime | None = None
+) -> list[Applied]:
     """The budgets that apply to a purchase through ``access`` in ``units[0]``
-    (``units`` is :func:`chain`), personal budget first, then the unit caps (see the
-    module). One query for the budgets."""
+    (``units`` is :func:`chain` or :func:`chain_refs`), personal budget first, then
+    the unit caps (see the module). The budgets' definitions come from
+    :func:`budgets_of_chain` (at most one query)."""
     now = now or utcnow()
     home = units[0]
     by_unit = {u.id: i for i, u in enumerate(units)}
     rows = [
-        b for b in purchases_repo.budgets_of_units(by_unit)
+        b for b in budgets_of_chain(list(by_unit))
         if b.unit_id == home.id or b.include_subunits
     ]
     roles = set(access.roles or [])
-    personal: list[tuple[int, int, int, Budget]] = []
-    caps: list[Budget] = []
+    personal: list[tuple[int, int, int, BudgetTerms]] = []
+    caps: list[BudgetTerms] = []
     for b in rows:
         if b.scope == "unit":
             caps.append(b)

@@ -31,6 +31,9 @@ class Refusal(Exception):
         self.reason = reason
 
 
+Used = dict[tuple[str, str, str], BudgetUsage]
+
+
 def reserve(
     applied: list[Applied], currency: str, amount: int, force: bool = False
 ) -> list[dict[str, Any]]:
@@ -38,6 +41,14 @@ def reserve(
     :class:`Refusal` (``currency_mismatch``, ``over_per_order_limit``,
     ``over_budget``). ``force`` (an approver's decision) skips the two limits, never
     the currency."""
+    return reserve_with_usage(applied, currency, amount, force)[0]
+
+
+def reserve_with_usage(
+    applied: list[Applied], currency: str, amount: int, force: bool = False
+) -> tuple[list[dict[str, Any]], Used]:
+    """:func:`reserve`, with the usage rows after the reservation (by usage key), so
+    the answer's remaining budget needs no second read."""
     if any(a.budget.currency != currency for a in applied):
         raise Refusal("currency_mismatch")
     if not force and any(
@@ -46,13 +57,23 @@ def reserve(
     ):
         raise Refusal("over_per_order_limit")
     if not applied:
-        return []
-    purchases_repo.lock_budgets(a.budget.id for a in applied)
+        return [], {}
+    # The definitions may be a cached copy (up to 2 s old): the limits are checked
+    # again against the rows as locked, and a budget removed meanwhile no longer applies.
+    fresh = purchases_repo.lock_budgets(a.budget.id for a in applied)
+    applied = [a for a in applied if a.budget.id in fresh]
+    if any(fresh[a.budget.id][2] != currency for a in applied):
+        raise Refusal("currency_mismatch")
+    if not force and any(
+        fresh[a.budget.id][1] is not None and amount > (fresh[a.budget.id][1] or 0)
+        for a in applied
+    ):
+        raise Refusal("over_per_order_limit")
     used = purchases_repo.usage(a.key for a in applied)
     if not force:
         for a in applied:
             row = used.get(a.key)
-            if (row.used_minor if row else 0) + amount > a.budget.amount_minor:
+            if (row.used_minor if row else 0) + amount > fresh[a.budget.id][0]:
                 raise Refusal("over_budget")
     charges: list[dict[str, Any]] = []
     for a in applied:
@@ -62,8 +83,9 @@ def reserve(
                               period_start=a.period.key, used_minor=0)
         row.used_minor = (row.used_minor or 0) + amount
         purchases_repo.add(row)
+        used[a.key] = row
         charges.append({"usage": row.id, "budget": a.budget.id, "amount": amount})
-    return charges
+    return charges, used
 
 
 def release(charges: Iterable[dict[str, Any]]) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 from idp.purchases import approval_policy, money
 from idp.purchases.authorise import Context, context
 from idp.purchases.budgets import Applied, Standing, applicable, standing
+from idp.purchases.ledger import Used
 from idp.purchases.payment_methods import allowed_for
 from idp.store import purchases_repo
 
@@ -48,7 +49,7 @@ def approval_required_above(ctx: Context, s: Standing | None) -> str | None:
     candidates: list[tuple[int, str]] = []
     if s is not None and s.per_order_limit is not None:
         candidates.append((s.per_order_limit, s.currency))
-    policy = approval_policy.effective(ctx.units)
+    policy = approval_policy.effective_terms([u.id for u in ctx.chain])
     lowest = approval_policy.lowest_threshold(policy)
     if policy is not None and lowest is not None and (s is None or s.currency
                                                       == policy.currency):
@@ -65,25 +66,31 @@ def claims(account_id: str, unit_id: str | None) -> dict[str, Any]:
     ctx = context(account_id, unit_id)
     if ctx is None or ctx.access is None:
         return {}
-    return claims_in(ctx, applicable(ctx.units, ctx.access))
+    return claims_in(ctx, applicable(ctx.chain, ctx.access))
 
 
-def claims_in(ctx: Context, applied: list[Applied] | None) -> dict[str, Any]:
+def claims_in(
+    ctx: Context, applied: list[Applied] | None, used: Used | None = None
+) -> dict[str, Any]:
     """The claims for a known context and its applicable budgets (None: look them
-    up; an empty list after a refusal that looked up nothing)."""
+    up; an empty list after a refusal that looked up nothing), with ``used`` the
+    usage rows a reservation just wrote (None: read them)."""
     if ctx.access is None:
         return {}
     if not applied:
-        applied = applicable(ctx.units, ctx.access)
+        applied = applicable(ctx.chain, ctx.access)
+        used = None
     out: dict[str, Any] = {}
-    s = standing(applied, purchases_repo.usage(a.key for a in applied))
+    if used is None or any(a.key not in used for a in applied):
+        used = purchases_repo.usage(a.key for a in applied)
+    s = standing(applied, used)
     if s is not None:
         out["budget"] = budget_claim(s)
     required = approval_required_above(ctx, s)
     if required is not None:
         out["approval_required_above"] = required
     amount = applied[0].budget.amount_minor if applied else None
-    methods = allowed_for(ctx.units, ctx.access, amount)
+    methods = allowed_for(ctx.chain, ctx.access, amount)
     if methods:
         out["payment_methods"] = methods
     return out

@@ -17,13 +17,16 @@ Set by holders of ``budgets.manage``; every change is audited.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from idp import audit
+from idp.process_cache import ProcessCache
 from idp.purchases import money
-from idp.purchases.budgets import BudgetError, unit_for
+from idp.purchases.budgets import BudgetError, UnitLike, unit_for
 from idp.rights import Actor
 from idp.rights.authorization import audit_actor
 from idp.store import purchases_repo
@@ -166,14 +169,47 @@ def remove_method(actor: Actor, unit_ref: str, kind: str, who: audit.Actor | Non
     return True
 
 
+@dataclass(frozen=True)
+class MethodTerms:
+    """An immutable copy of a payment method (cached per process, see
+    :func:`allowed_for`)."""
+
+    unit_id: str
+    kind: str
+    details: str  # JSON: each answer gets its own copy
+    roles: frozenset[str]
+    min_budget_minor: int | None
+    max_budget_minor: int | None
+
+    @classmethod
+    def of(cls, row: PaymentMethod) -> MethodTerms:
+        return cls(row.unit_id, row.kind, json.dumps(row.details or {}),
+                   frozenset(row.roles or []), row.min_budget_minor, row.max_budget_minor)
+
+
+# The payment methods defined in a unit chain (idp.process_cache: at most 2 s old,
+# emptied by any commit here that changes a payment method or a unit).
+METHODS: ProcessCache[tuple[MethodTerms, ...]] = ProcessCache(
+    "purchase_payment_methods", (PaymentMethod, Unit), 4096
+)
+
+
+def _methods_of_chain(unit_ids: tuple[str, ...]) -> tuple[MethodTerms, ...]:
+    def load() -> tuple[MethodTerms, ...]:
+        return tuple(MethodTerms.of(r) for r in purchases_repo.payment_methods_of_units(unit_ids))
+
+    found = METHODS.get_or_load(unit_ids, load)
+    return found if found is not None else ()
+
+
 def allowed_for(
-    units: list[Unit], access: Access, budget_amount: int | None
+    units: Sequence[UnitLike], access: Access, budget_amount: int | None
 ) -> list[dict[str, Any]]:
     """The methods ``access`` may use in ``units[0]`` (``units`` its chain): the
     nearest unit's methods that have any, narrowed by role and budget, as merchants
     receive them (``kind`` plus the address, reference or cost centre)."""
-    rows = purchases_repo.payment_methods_of_units(u.id for u in units)
     order = {u.id: i for i, u in enumerate(units)}
+    rows = _methods_of_chain(tuple(order))
     if not rows:
         return []
     nearest = min(order[r.unit_id] for r in rows)
@@ -182,7 +218,7 @@ def allowed_for(
     for row in rows:
         if order[row.unit_id] != nearest:
             continue
-        if row.roles and not roles & set(row.roles):
+        if row.roles and not roles & row.roles:
             continue
         if row.min_budget_minor is not None and (
             budget_amount is None or budget_amount < row.min_budget_minor
@@ -192,7 +228,7 @@ def allowed_for(
             budget_amount is None or budget_amount > row.max_budget_minor
         ):
             continue
-        item: dict[str, Any] = {"kind": row.kind, **row.details}
+        item: dict[str, Any] = {"kind": row.kind, **json.loads(row.details)}
         if row.kind == "cost_centre":
             if not access.cost_centre:
                 continue  # nothing to charge

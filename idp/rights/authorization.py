@@ -36,6 +36,7 @@ depth of the tree.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,7 +44,7 @@ from idp import audit
 from idp.rights import catalogue
 from idp.rights.catalogue import UnknownPermission
 from idp.store import accesses_repo, rights_repo
-from idp.store.models import utcnow
+from idp.store.models import Access, utcnow
 
 ActorKind = Literal["account", "staff", "client", "system"]
 ADMINISTRATOR = "administrator"
@@ -122,13 +123,19 @@ def _can_act(account_id: str) -> bool:
     return account is not None and account.can_sign_in
 
 
-def _account_permissions(account_id: str, chain: list[str]) -> frozenset[str]:
+def _account_permissions(
+    account_id: str, chain: list[str], accesses: Iterable[Access] | None = None
+) -> frozenset[str]:
     if not _can_act(account_id):
         return frozenset()
     held: set[str] = set()
     custom: dict[str, set[str]] = {}
     now = utcnow()
-    for access in accesses_repo.in_units(account_id, chain):
+    if accesses is None:
+        accesses = accesses_repo.in_units(account_id, chain)
+    for access in accesses:
+        if access.account_id != account_id or access.unit_id not in chain:
+            continue
         if not access.grants(now):  # suspended, invited, removed or ended: nothing
             continue
         for role in access.roles or []:
@@ -198,6 +205,22 @@ def may(actor: Actor, permission: str, unit_id: str | None) -> bool:
     if permission not in catalogue.ALL:
         raise UnknownPermission(permission)
     return permission in permissions(actor, unit_id)
+
+
+def account_may(
+    account_id: str, permission: str, chain: list[str], accesses: Iterable[Access]
+) -> bool:
+    """:func:`may` for ``Actor.account(account_id)`` in ``chain[0]``, for a caller
+    that has just read the unit chain (``chain``: the unit and its ancestors, nearest
+    first, as :func:`idp.store.rights_repo.chain_ids` gives it) and the account's
+    accesses to those units (``accesses``; others are ignored): the same decision
+    without reading them again. The purchase hot path folds the check into its own
+    read of the buyer's accesses."""
+    if permission not in catalogue.ALL:
+        raise UnknownPermission(permission)
+    if not chain:
+        return False
+    return permission in _account_permissions(account_id, chain, accesses)
 
 
 def require(actor: Actor, permission: str, unit_id: str | None) -> None:

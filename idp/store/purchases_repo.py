@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.orm import joinedload
 
 from idp.store.db import db
 from idp.store.models import (
@@ -84,24 +86,51 @@ def access_of(account_id: str, unit_id: str) -> Access | None:
     ).first()
 
 
+def accesses_in_units(account_id: str, unit_ids: list[str]) -> list[Access]:
+    """The account's accesses (any status) to any of ``unit_ids``, in one query
+    (built once: the purchase hot path runs it on every authorisation)."""
+    if not unit_ids:
+        return []
+    return list(db.session.scalars(_ACCESSES_IN, {"a": account_id, "u": unit_ids}))
+
+
+# The units come with the accesses: Access.grants() reads the unit's status.
+_ACCESSES_IN = select(Access).options(joinedload(Access.unit)).where(
+    Access.account_id == bindparam("a"), Access.unit_id.in_(bindparam("u", expanding=True))
+)
+
+
 def access_of_id(access_id: str) -> Access | None:
     return db.session.get(Access, access_id)
 
 
-def lock_budgets(budget_ids: Iterable[str]) -> None:
-    """Lock the budget rows (see the module) until the transaction ends."""
+def lock_budgets(budget_ids: Iterable[str]) -> dict[str, tuple[int, int | None, str]]:
+    """Lock the budget rows (see the module) until the transaction ends, and return
+    what they say under the lock: id -> (amount_minor, per_order_minor, currency);
+    a budget removed meanwhile is missing."""
     ids = sorted(set(budget_ids))
     if not ids:
-        return
+        return {}
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(
-            select(Budget.id).where(Budget.id.in_(ids)).order_by(Budget.id).with_for_update()
-        ).all()
+        rows = db.session.connection().execute(_LOCK_BUDGETS, {"ids": ids}).all()
     else:
-        db.session.execute(
-            update(Budget).where(Budget.id.in_(ids)).values(unit_id=Budget.unit_id)
-            .execution_options(synchronize_session=False)
-        )
+        rows = db.session.connection().execute(_LOCK_BUDGETS_SQLITE, {"ids": ids}).all()
+    return {r.id: (r.amount_minor, r.per_order_minor, r.currency) for r in rows}
+
+
+_BUDGETS = cast(Table, Budget.__table__)
+# A Core statement built once (the hot path): the lock, no ORM bookkeeping.
+_TERMS = (_BUDGETS.c.id, _BUDGETS.c.amount_minor, _BUDGETS.c.per_order_minor,
+          _BUDGETS.c.currency)
+_LOCK_BUDGETS = (
+    select(*_TERMS).where(_BUDGETS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_BUDGETS.c.id).with_for_update()
+)
+# SQLite: an UPDATE that changes nothing takes the database's write lock.
+_LOCK_BUDGETS_SQLITE = (
+    update(_BUDGETS).where(_BUDGETS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(unit_id=_BUDGETS.c.unit_id).returning(*_TERMS)
+)
 
 
 def usage(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], BudgetUsage]:
@@ -109,19 +138,24 @@ def usage(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], Bu
     wanted = set(keys)
     if not wanted:
         return {}
-    budget_ids = {k[0] for k in wanted}
-    rows = db.session.scalars(
-        select(BudgetUsage).where(BudgetUsage.budget_id.in_(budget_ids))
-        .where(BudgetUsage.period_start.in_({k[2] for k in wanted}))
-        .where(BudgetUsage.access_id.in_({k[1] for k in wanted}))
-        .execution_options(populate_existing=True)
-    )
+    rows = db.session.scalars(_USAGE, {
+        "b": sorted({k[0] for k in wanted}), "p": sorted({k[2] for k in wanted}),
+        "a": sorted({k[1] for k in wanted}),
+    })
     out = {}
     for row in rows:
         key = (row.budget_id, row.access_id, row.period_start)
         if key in wanted:
             out[key] = row
     return out
+
+
+_USAGE = (
+    select(BudgetUsage).where(BudgetUsage.budget_id.in_(bindparam("b", expanding=True)))
+    .where(BudgetUsage.period_start.in_(bindparam("p", expanding=True)))
+    .where(BudgetUsage.access_id.in_(bindparam("a", expanding=True)))
+    .execution_options(populate_existing=True)
+)
 
 
 def usage_by_ids(ids: Iterable[str]) -> list[BudgetUsage]:
