@@ -14,7 +14,7 @@ from idp.accounts import invitations
 from idp.dashboard import formstate, overview, profile
 from idp.dashboard.blueprint import bp
 from idp.dashboard.messages import message
-from idp.interaction import impersonation, sessions, signed_in
+from idp.interaction import impersonation, rp_logout, sessions, signed_in
 from idp.interaction import pending as interaction
 from idp.login.common import expired_page
 from idp.login.flow import OWN_PROTOCOL
@@ -192,9 +192,15 @@ def save_profile() -> Response:
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
-    """End this browser's session and show the signed-out page."""
-    sessions.end()
-    return _see_other("dashboard.signed_out")
+    """End this browser's session and show the signed-out page (at once, with the
+    front-channel logout frames, when relying parties registered them)."""
+    frames = sessions.end()
+    if not frames:
+        return _see_other("dashboard.signed_out")
+    resp = Response(render_template("account/signed_out.html", logout_frames=frames),
+                    mimetype="text/html")
+    resp.headers["Content-Security-Policy"] = rp_logout.page_csp(frames)
+    return resp
 
 
 @bp.get("/signed-out")

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from flask import Response, g, request
 
 from idp.crypto.primitives import random_token
+from idp.interaction import rp_logout
 from idp.services import hasher, settings
 from idp.store import sessions_repo
 from idp.store.models import Session, utcnow
@@ -37,7 +38,7 @@ def create(
     if old:
         _end_impersonation(_hash(old))
         with atomic():
-            sessions_repo.remove(_hash(old))
+            _remove(_hash(old))
     token = random_token(32)
     now = utcnow()
     row = Session(
@@ -87,7 +88,7 @@ def current() -> Session | None:
         idle = timedelta(minutes=settings().session_idle_minutes)
         if now >= row.expires_at or now - row.last_seen_at >= idle:
             with atomic():
-                sessions_repo.remove(row.id_hash)
+                _remove(row.id_hash)
             g.session_cookie = ""
             row = None
         elif now - row.last_seen_at >= TOUCH_EVERY:
@@ -105,23 +106,45 @@ def _end_impersonation(id_hash: str) -> None:
         impersonation.end_for_session(row.id_hash, "signed_out")
 
 
-def end() -> None:
+def _remove(id_hash: str) -> list[rp_logout.Frame]:
+    """Remove one session (staged), telling its relying parties
+    (:func:`idp.interaction.rp_logout.session_ending`); its front-channel frames."""
+    row = sessions_repo.by_hash(id_hash)
+    frames = rp_logout.session_ending([row]) if row is not None else []
+    sessions_repo.remove(id_hash)
+    return frames
+
+
+def end() -> list[rp_logout.Frame]:
     """End this browser's session (logout). A session acting as someone
     (impersonation) ends the impersonation with it, audited, and the actor's own
-    session too."""
+    session too. Back-channel logouts to the session's relying parties are staged
+    with the removal; the front-channel frames the logout page should render come
+    back."""
     token = request.cookies.get(COOKIE)
+    frames: list[rp_logout.Frame] = []
     if token:
         _end_impersonation(_hash(token))
         with atomic():
-            sessions_repo.remove(_hash(token))
+            frames = _remove(_hash(token))
     g.current_session = None
     g.session_cookie = ""
+    return frames
+
+
+def stage_end_all_for_account(account_id: str) -> int:
+    """Stage (the caller commits) the end of every session of an account, with the
+    back-channel logouts of their relying parties; how many sessions."""
+    rows = sessions_repo.for_account(account_id)
+    if rows:
+        rp_logout.session_ending(rows)
+    return sessions_repo.remove_for_account(account_id)
 
 
 def end_all_for_account(account_id: str) -> int:
     """End every session of an account, on every node (they share the database)."""
     with atomic():
-        return sessions_repo.remove_for_account(account_id)
+        return stage_end_all_for_account(account_id)
 
 
 def set_cookie(response: Response) -> Response:

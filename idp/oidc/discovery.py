@@ -55,6 +55,10 @@ def metadata() -> dict[str, Any]:
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
         "ui_locales_supported": ["de", "en"],
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
     }
 
 

@@ -21,7 +21,7 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms.validators import ValidationError
 
 from idp.errors import error_response
-from idp.interaction import sessions
+from idp.interaction import rp_logout, sessions
 from idp.oidc.server import wire_params
 from idp.oidc.verification import audiences, verify_id_token_hint
 from idp.release import clients
@@ -84,10 +84,18 @@ def logout() -> Response:
                 if v
             },
         )
-    sessions.end()
+    frames = sessions.end()
+    location = None
     if redirect_to:
         location = add_params_to_uri(redirect_to, [("state", state)]) if state else redirect_to
+    if location and not frames:
         resp = redirect(location, 303)
         resp.headers["Cache-Control"] = "no-store"
         return resp
-    return _html("oidc/logged_out.html", client_name=info.name if info else None)
+    # Front-channel logout: the page frames each relying party's logout URI, then
+    # (with a post_logout_redirect_uri) goes on after a moment.
+    resp = _html("oidc/logged_out.html", client_name=info.name if info else None,
+                 logout_frames=frames, continue_to=location)
+    if frames:
+        resp.headers["Content-Security-Policy"] = rp_logout.page_csp(frames)
+    return resp

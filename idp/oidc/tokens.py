@@ -17,6 +17,7 @@ from typing import Any
 from authlib.oidc.core.util import create_half_hash
 
 from idp.crypto.primitives import random_token
+from idp.interaction import rp_logout
 from idp.oidc.models import AuthorizationCode, OAuthClient, Principal
 from idp.release import claims_request
 from idp.release.claims import released_claims
@@ -37,7 +38,7 @@ def session_sid(session_id_hash: str | None) -> str | None:
     """The ``sid`` claim for a session: derived from, but not equal to, its storage key."""
     if not session_id_hash:
         return None
-    return hasher().hash(session_id_hash, "oidc-sid")[:32]
+    return rp_logout.sid(session_id_hash)
 
 
 def actor_sub(row: Impersonation) -> str:
