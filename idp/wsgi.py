@@ -1,9 +1,9 @@
 """WSGI entry point for other WSGI servers: ``gunicorn 'idp.wsgi:app'``.
 
 ``idp serve`` is the supported way to run Unitgate. This module exists for platforms
-that want a WSGI path; like ``idp serve`` it starts the mail outbox and webhook delivery and back-channel logout threads in
-the process that imports it (do not combine with gunicorn's ``--preload``: the thread
-would start in the master, not in the workers).
+that want a WSGI path; like ``idp serve`` it starts the mail outbox, webhook delivery
+and back-channel logout threads in the process that imports it (do not combine with
+gunicorn's ``--preload``: the thread would start in the master, not in the workers).
 """
 
 from __future__ import annotations

@@ -21,12 +21,14 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from lxml import etree
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from idp.accounts import lifecycle
 from idp.cli import main
 from idp.interaction import rp_logout
 from idp.store.models import utcnow
-from tests.support import oidc
+from tests.support import oidc, saml_flow
 from tests.support.logout_receiver import LogoutReceiver
 from tests.support.webhook_receiver import free_port
 
@@ -58,6 +60,11 @@ def _sign_in_with_session(app: Flask, client: FlaskClient, rp: oidc.RP,
     session and its ID token carries the session's ``sid``."""
     account = oidc.make_account(app, email)
     oidc.start_session(app, client, account)
+    return _rp_sign_in(app, client, rp, account)
+
+
+def _rp_sign_in(app: Flask, client: FlaskClient, rp: oidc.RP, account: str) -> dict[str, Any]:
+    """The RP's sign-in in the browser's live session of ``account``."""
     oidc.grant_consent(app, account, rp.client_id, ["openid", "profile", "email"])
     verifier, challenge = oidc.pkce()
     params = oidc.auth_params(rp, code_challenge=challenge, code_challenge_method="S256")
@@ -221,3 +228,64 @@ def test_cli_shows_and_validates_channels(app: Flask, rp: oidc.RP) -> None:
     set_ = _channels(app, rp, "--frontchannel-uri", FRONT)
     assert set_["frontchannel_logout_uri"] == FRONT
     assert _channels(app, rp, "--frontchannel-uri", "")["frontchannel_logout_uri"] is None
+
+
+def _saml_request_of(url: str) -> etree._Element:
+    query = parse_qs(urlsplit(url).query)
+    return etree.fromstring(OneLogin_Saml2_Utils.decode_base64_and_inflate(
+        query["SAMLRequest"][0]))
+
+
+def test_rp_logout_sends_the_sessions_saml_sps_a_logout_request(
+    app: Flask, client: FlaskClient, rp: oidc.RP
+) -> None:
+    oidc.ensure_login_endpoint(app)
+    account = oidc.make_account(app, "sam@corp.example")
+    oidc.start_session(app, client, account)
+    shop = saml_flow.make_sp(app, client, host="shop.example")
+    at_shop = shop.accept(*saml_flow.sign_in(app, client, shop, account))
+    assert at_shop.get_errors() == []
+    signed = _rp_sign_in(app, client, rp, account)
+    resp = client.get("/logout", query_string={
+        "id_token_hint": signed["id_token"], "post_logout_redirect_uri": BYE, "state": "s7"})
+    assert resp.status_code == 303
+    assert not oidc.has_session(app, client)  # over at once, whatever the SPs answer
+    chain = resp.headers["Location"]
+    assert urlsplit(chain).path.startswith("/saml/slo/start/")
+    to_shop = client.get(chain)
+    assert to_shop.status_code == 302
+    url = to_shop.headers["Location"]
+    assert url.startswith(shop.sls_url + "?") and "Signature=" in url
+    request_xml = _saml_request_of(url)
+    assert request_xml.findtext("{urn:oasis:names:tc:SAML:2.0:assertion}NameID") == (
+        at_shop.get_nameid())
+    # python3-saml validates the signed LogoutRequest strictly and answers
+    shop_auth, answer = shop.handle_logout(url)
+    assert shop_auth.get_errors() == [], shop_auth.get_last_error_reason()
+    assert answer is not None
+    back = saml_flow.get_url(client, answer)
+    assert back.status_code == 303 and back.headers["Location"] == BYE + "?state=s7"
+    assert client.get(chain).status_code != 302  # the chain starts once
+
+
+def test_dashboard_sign_out_goes_through_saml_single_logout(
+    app: Flask, client: FlaskClient
+) -> None:
+    oidc.ensure_login_endpoint(app)
+    account = oidc.make_account(app, "sam@corp.example")
+    oidc.start_session(app, client, account)
+    shop = saml_flow.make_sp(app, client, host="shop.example")
+    at_shop = shop.accept(*saml_flow.sign_in(app, client, shop, account))
+    assert at_shop.get_errors() == []
+    page = client.get("/account").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    resp = client.post("/account/sign-out", data={"csrf_token": token.group(1)})
+    assert resp.status_code == 303
+    url = client.get(resp.headers["Location"]).headers["Location"]
+    shop_auth, answer = shop.handle_logout(url)
+    assert shop_auth.get_errors() == [], shop_auth.get_last_error_reason()
+    assert answer is not None
+    back = saml_flow.get_url(client, answer)
+    assert back.status_code == 303 and urlsplit(back.headers["Location"]).path == (
+        "/account/signed-out")

@@ -41,8 +41,8 @@ from flask import Flask
 
 from idp.crypto.primitives import random_token
 from idp.release import clients
-from idp.services import hasher, keyring, settings
-from idp.store import rp_logout_repo
+from idp.services import ephemeral, hasher, keyring, settings
+from idp.store import rp_logout_repo, saml_repo
 from idp.store.models import BackchannelLogout, ClientLogoutChannel, Session, utcnow
 from idp.store.unit_of_work import atomic
 from idp.webhooks import targets
@@ -199,6 +199,49 @@ def session_ending(rows: Sequence[Session]) -> list[Frame]:
             frames.append(Frame(p.client_id, chan.frontchannel_logout_uri + joiner + query))
     rp_logout_repo.forget_participants(hashes)
     return frames
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What the page that ends a browser session must still do: render the
+    front-channel ``frames``, and send the browser through the SAML Single Logout
+    chain of the session's SPs (``saml``: NameID, format and SessionIndex each SP
+    was given; see :func:`saml_chain`)."""
+
+    frames: list[Frame] = field(default_factory=list)
+    saml: list[dict[str, str]] = field(default_factory=list)
+
+
+def saml_participants(session_id_hash: str) -> list[dict[str, str]]:
+    """The SAML SPs of a session (read before it ends: they go with it)."""
+    return [
+        {"sp_id": p.sp_id, "name_id": p.name_id, "format": p.name_id_format,
+         "session_index": p.session_index}
+        for p in saml_repo.participants(session_id_hash)
+    ]
+
+
+SAML_CHAIN_TTL_SECONDS = 600
+
+
+def saml_chain(entries: list[dict[str, str]], then: str) -> str | None:
+    """Store a SAML Single Logout chain for ``entries`` that ends at the local path
+    ``then``; the path that starts it (``/saml/slo/start/<id>``, one use, 10 minutes)
+    or None when there is no SP to tell."""
+    if not entries:
+        return None
+    chain_id = random_token(24)
+    ephemeral().put(f"saml:slo-start:{chain_id}", {"pending": entries, "then": then},
+                    SAML_CHAIN_TTL_SECONDS)
+    return f"/saml/slo/start/{chain_id}"
+
+
+def take_saml_chain(chain_id: str) -> dict[str, object] | None:
+    """The chain stored by :func:`saml_chain` (taken: it starts once)."""
+    if not 0 < len(chain_id) <= 64:
+        return None
+    value = ephemeral().take(f"saml:slo-start:{chain_id}")
+    return value if isinstance(value, dict) else None
 
 
 def logout_token(claims: dict[str, object], alg: str, now: int) -> str:

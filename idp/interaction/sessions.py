@@ -106,30 +106,33 @@ def _end_impersonation(id_hash: str) -> None:
         impersonation.end_for_session(row.id_hash, "signed_out")
 
 
-def _remove(id_hash: str) -> list[rp_logout.Frame]:
+def _remove(id_hash: str) -> rp_logout.Ended:
     """Remove one session (staged), telling its relying parties
-    (:func:`idp.interaction.rp_logout.session_ending`); its front-channel frames."""
+    (:func:`idp.interaction.rp_logout.session_ending`); what the page must still do."""
     row = sessions_repo.by_hash(id_hash)
-    frames = rp_logout.session_ending([row]) if row is not None else []
+    if row is None:
+        return rp_logout.Ended()
+    saml = rp_logout.saml_participants(id_hash)
+    frames = rp_logout.session_ending([row])
     sessions_repo.remove(id_hash)
-    return frames
+    return rp_logout.Ended(frames, saml)
 
 
-def end() -> list[rp_logout.Frame]:
+def end() -> rp_logout.Ended:
     """End this browser's session (logout). A session acting as someone
     (impersonation) ends the impersonation with it, audited, and the actor's own
     session too. Back-channel logouts to the session's relying parties are staged
-    with the removal; the front-channel frames the logout page should render come
-    back."""
+    with the removal; the front-channel frames the logout page should render and the
+    SAML SPs to send through Single Logout come back."""
     token = request.cookies.get(COOKIE)
-    frames: list[rp_logout.Frame] = []
+    ended = rp_logout.Ended()
     if token:
         _end_impersonation(_hash(token))
         with atomic():
-            frames = _remove(_hash(token))
+            ended = _remove(_hash(token))
     g.current_session = None
     g.session_cookie = ""
-    return frames
+    return ended
 
 
 def stage_end_all_for_account(account_id: str) -> int:
