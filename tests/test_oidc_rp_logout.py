@@ -19,14 +19,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from click.testing import CliRunner
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 from lxml import etree
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from idp.accounts import lifecycle
 from idp.cli import main
-from idp.interaction import rp_logout
+from idp.interaction import rp_logout, sessions
 from idp.store.models import utcnow
 from tests.support import oidc, saml_flow
 from tests.support.logout_receiver import LogoutReceiver
@@ -289,3 +289,39 @@ def test_dashboard_sign_out_goes_through_saml_single_logout(
     back = saml_flow.get_url(client, answer)
     assert back.status_code == 303 and urlsplit(back.headers["Location"]).path == (
         "/account/signed-out")
+
+
+def _new_login(app: Flask, client: FlaskClient, account: str) -> None:
+    """A finished login in this browser: the new session replaces the one its cookie
+    names (what the login pages do)."""
+    cookie = client.get_cookie(sessions.COOKIE)
+    assert cookie is not None
+    with app.test_request_context("/", headers={"Cookie": f"{sessions.COOKIE}={cookie.value}"}):
+        sessions.create(account, ["otp"], "urn:unitgate:acr:email-otp")
+        token = g.session_cookie
+    client.set_cookie(sessions.COOKIE, token, domain="localhost")
+
+
+def test_a_new_sign_in_of_the_same_account_keeps_the_rps_signed_in(
+    app: Flask, client: FlaskClient, rp: oidc.RP, receiver: LogoutReceiver
+) -> None:
+    _channels(app, rp, "--backchannel-uri", receiver.url)
+    signed = _sign_in_with_session(app, client, rp)
+    _new_login(app, client, signed["account"])  # step-up: a new session
+    assert rp_logout.deliver_due(app) == 0  # nobody is logged out
+    client.post("/logout", data={"id_token_hint": signed["id_token"]})
+    assert rp_logout.deliver_due(app) == 1  # the RP still took part, and hears of it
+    assert receiver.got[-1]["sub"] == signed["account"]
+    # Another account's sign-in in this browser logs the previous one out of the RP.
+    again = _sign_in_with_session(app, client, rp, "bob@corp.example")
+    _new_login(app, client, oidc.make_account(app, "eve@corp.example"))
+    assert rp_logout.deliver_due(app) == 1
+    assert receiver.got[-1]["sid"] == again["id_claims"]["sid"]
+
+
+def test_a_front_channel_host_cannot_break_out_of_the_csp(app: Flask) -> None:
+    rp = oidc.register(app, redirect_uris=["https://a;script-src.example/cb"])
+    with app.app_context():
+        bad = CliRunner().invoke(main, ["clients", "logout-channels", rp.client_id,
+                                        "--frontchannel-uri", "https://a;script-src.example/f"])
+    assert bad.exit_code != 0 and "malformed host" in bad.output

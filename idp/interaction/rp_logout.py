@@ -30,6 +30,7 @@ exp jti sub sid events``; never a ``nonce``.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -43,7 +44,13 @@ from idp.crypto.primitives import random_token
 from idp.release import clients
 from idp.services import ephemeral, hasher, keyring, settings
 from idp.store import rp_logout_repo, saml_repo
-from idp.store.models import BackchannelLogout, ClientLogoutChannel, Session, utcnow
+from idp.store.models import (
+    BackchannelLogout,
+    ClientLogoutChannel,
+    OidcSessionParticipant,
+    Session,
+    utcnow,
+)
 from idp.store.unit_of_work import atomic
 from idp.webhooks import targets
 from idp.webhooks.delivery import retry_delay
@@ -93,6 +100,18 @@ def channels(client_id: str) -> Channels:
     return _as_channels(rp_logout_repo.channel(client_id))
 
 
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+$|^\[[0-9A-Fa-f:.]+\]$")
+
+
+def _plain_host(uri: str) -> bool:
+    """The URI's host is a DNS name or an IP literal: nothing that could break out of
+    the CSP ``frame-src`` list it ends up in."""
+    host = urlsplit(uri).netloc.rsplit("@", 1)[-1]
+    if host.startswith("["):
+        return bool(_HOST.match(host.split("]", 1)[0] + "]"))
+    return bool(_HOST.match(host.rsplit(":", 1)[0]))
+
+
 def _origin(uri: str) -> tuple[str, str, int | None]:
     parts = urlsplit(uri)
     default = 443 if parts.scheme == "https" else 80
@@ -123,6 +142,8 @@ def set_channels(
             ) from exc
     if front is not None:
         clients.validate_uri(front, "frontchannel_logout_uri")
+        if not _plain_host(front):
+            raise clients.ClientRegistrationError("frontchannel_logout_uri: malformed host")
         if _origin(front) not in {_origin(u) for u in client.redirect_uris}:
             raise clients.ClientRegistrationError(
                 "frontchannel_logout_uri: scheme, host and port must be those of a "
@@ -146,6 +167,20 @@ def remember(session_id_hash: str | None, client_id: str, account_id: str) -> No
     idempotent)."""
     if session_id_hash:
         rp_logout_repo.remember_participant(session_id_hash, client_id, account_id)
+
+
+def participant_clients(session_id_hash: str) -> list[str]:
+    """The clients taking part in a session."""
+    return [p.client_id for p in rp_logout_repo.participants([session_id_hash])]
+
+
+def stage_participants(session_id_hash: str, client_ids: list[str], account_id: str) -> None:
+    """Stage ``client_ids`` as participants of a new session (the caller commits it
+    with the session)."""
+    for client_id in dict.fromkeys(client_ids):
+        rp_logout_repo.add_participant(OidcSessionParticipant(
+            session_id_hash=session_id_hash, client_id=client_id, account_id=account_id
+        ))
 
 
 @dataclass(frozen=True)
@@ -326,7 +361,9 @@ def start_delivery_thread(app: Flask, interval: float = 2.0, limit: int = 20) ->
 def page_csp(frames: Sequence[Frame]) -> str:
     """The Content-Security-Policy of a logout page that renders ``frames``: the
     house policy, with ``frame-src`` allowing exactly the frames' origins."""
-    origins = " ".join(dict.fromkeys(f.origin for f in frames)) or "'none'"
+    origins = " ".join(
+        dict.fromkeys(f.origin for f in frames if _plain_host(f.url))
+    ) or "'none'"
     return (
         f"default-src 'self'; frame-src {origins}; frame-ancestors 'none'; "
         "form-action 'self' *; base-uri 'none'; object-src 'none'"

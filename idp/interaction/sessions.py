@@ -33,12 +33,22 @@ def create(
     account_id: str, amr: list[str], acr: str | None = None, auth_time: datetime | None = None
 ) -> Session:
     """Start a new session for ``account_id``, ending the browser's previous one (and
-    the impersonation, when it acted as someone)."""
+    the impersonation, when it acted as someone). A new sign-in of the same account
+    (step-up, ``prompt=login``) continues the session for its relying parties: they
+    take part in the new one and get no logout; another account's sign-in logs the
+    previous one out of them."""
     old = request.cookies.get(COOKIE)
+    carried: list[str] = []
     if old:
         _end_impersonation(_hash(old))
+        previous = sessions_repo.by_hash(_hash(old))
         with atomic():
-            _remove(_hash(old))
+            if (previous is not None and previous.account_id == account_id
+                    and previous.impersonation_id is None):
+                carried = rp_logout.participant_clients(previous.id_hash)
+                sessions_repo.remove(previous.id_hash)
+            else:
+                _remove(_hash(old))
     token = random_token(32)
     now = utcnow()
     row = Session(
@@ -53,6 +63,7 @@ def create(
     )
     with atomic():
         sessions_repo.insert(row)
+        rp_logout.stage_participants(row.id_hash, carried, account_id)
     g.session_cookie = token
     g.current_session = row
     return row

@@ -58,6 +58,13 @@ def remember_participant(session_id_hash: str, client_id: str, account_id: str) 
         return  # a parallel token request (or a session that just ended) came first
 
 
+def add_participant(row: OidcSessionParticipant) -> None:
+    """Stage a participant; the session it names (perhaps staged in this same
+    transaction) is flushed first, as the foreign key wants."""
+    db.session.flush()
+    db.session.add(row)
+
+
 def participants(session_id_hashes: Iterable[str]) -> list[OidcSessionParticipant]:
     hashes = list(dict.fromkeys(session_id_hashes))
     if not hashes:
