@@ -51,7 +51,7 @@ from idp.store.models import (
     Session,
     utcnow,
 )
-from idp.store.unit_of_work import atomic
+from idp.store.unit_of_work import Conflict, atomic
 from idp.webhooks import targets
 from idp.webhooks.delivery import retry_delay
 
@@ -163,10 +163,18 @@ def set_channels(
 
 
 def remember(session_id_hash: str | None, client_id: str, account_id: str) -> None:
-    """Note that ``client_id`` got an ID token in the session (commits on its own,
-    idempotent)."""
-    if session_id_hash:
-        rp_logout_repo.remember_participant(session_id_hash, client_id, account_id)
+    """Note that ``client_id`` takes part in the session (its own transaction,
+    idempotent: a parallel insert of the same pair, or a session that ended
+    meanwhile, leaves nothing to do)."""
+    if not session_id_hash or rp_logout_repo.has_participant(session_id_hash, client_id):
+        return
+    try:
+        with atomic():
+            rp_logout_repo.add_participant(OidcSessionParticipant(
+                session_id_hash=session_id_hash, client_id=client_id, account_id=account_id
+            ))
+    except Conflict:
+        return
 
 
 def participant_clients(session_id_hash: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Repository of RP logout (:mod:`idp.interaction.rp_logout`): clients' logout
 channels, the OIDC clients taking part in each browser session, and the back-channel
-logout queue. Everything is staged for the caller to commit, except the participant
-upsert and the delivery claims (the lease idiom of :mod:`idp.store.leases`)."""
+logout queue. Everything is staged for the caller to commit, except the delivery
+claims (the lease idiom of :mod:`idp.store.leases`)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, delete, select, update
-from sqlalchemy.exc import IntegrityError
 
-from idp.store import leases, unit_of_work
+from idp.store import leases
 from idp.store.db import db
 from idp.store.leases import DEAD, PENDING, SENT
 from idp.store.models import BackchannelLogout, ClientLogoutChannel, OidcSessionParticipant
@@ -38,24 +37,12 @@ def put_channel(row: ClientLogoutChannel) -> None:
     db.session.merge(row)
 
 
-def remember_participant(session_id_hash: str, client_id: str, account_id: str) -> None:
-    """Record that ``client_id`` took part in the session. An exception to
-    "repositories do not commit", like :func:`idp.store.saml_repo.remember_participant`:
-    the insert of the unique (session, client) pair commits on its own, so a parallel
-    insert of the same pair is simply a no-op."""
+def has_participant(session_id_hash: str, client_id: str) -> bool:
     query = select(OidcSessionParticipant.id).where(
         OidcSessionParticipant.session_id_hash == session_id_hash,
         OidcSessionParticipant.client_id == client_id,
     )
-    if db.session.execute(query).first() is not None:
-        return
-    try:
-        with unit_of_work.claim():
-            db.session.add(OidcSessionParticipant(
-                session_id_hash=session_id_hash, client_id=client_id, account_id=account_id
-            ))
-    except IntegrityError:
-        return  # a parallel token request (or a session that just ended) came first
+    return db.session.execute(query).first() is not None
 
 
 def add_participant(row: OidcSessionParticipant) -> None:
