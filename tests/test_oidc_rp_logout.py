@@ -154,7 +154,7 @@ def test_dashboard_sign_out_and_blocking_reach_the_rp(
 ) -> None:
     _channels(app, rp, "--backchannel-uri", receiver.url)
     first = _sign_in_with_session(app, client, rp)
-    page = client.get("/account").get_data(as_text=True)
+    page = client.get("/logout").get_data(as_text=True)  # a page with the CSRF token
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert token is not None
     resp = client.post("/account/sign-out", data={"csrf_token": token.group(1)})
@@ -277,7 +277,7 @@ def test_dashboard_sign_out_goes_through_saml_single_logout(
     shop = saml_flow.make_sp(app, client, host="shop.example")
     at_shop = shop.accept(*saml_flow.sign_in(app, client, shop, account))
     assert at_shop.get_errors() == []
-    page = client.get("/account").get_data(as_text=True)
+    page = client.get("/logout").get_data(as_text=True)  # a page with the CSRF token
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert token is not None
     resp = client.post("/account/sign-out", data={"csrf_token": token.group(1)})
