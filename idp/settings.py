@@ -316,6 +316,12 @@ class Settings(BaseSettings):
         description="How long an order waits for approval before it expires (refused "
         "with `approval_expired`); also the lifetime of the approvers' e-mail links.",
     )
+    backchannel_allow_private: bool = Field(
+        False,
+        description="Allow OIDC back-channel logout URIs on private, loopback and "
+        "link-local addresses and plain `http://` URLs (tests, relying parties inside the "
+        "operator's network); the same SSRF rules as webhooks otherwise.",
+    )
 
     @field_validator("log_format")
     @classmethod

@@ -1,9 +1,9 @@
 """WSGI entry point for other WSGI servers: ``gunicorn 'idp.wsgi:app'``.
 
 ``idp serve`` is the supported way to run Unitgate. This module exists for platforms
-that want a WSGI path; like ``idp serve`` it starts the mail outbox and webhook delivery threads in
-the process that imports it (do not combine with gunicorn's ``--preload``: the thread
-would start in the master, not in the workers).
+that want a WSGI path; like ``idp serve`` it starts the mail outbox, webhook delivery
+and back-channel logout threads in the process that imports it (do not combine with
+gunicorn's ``--preload``: the thread would start in the master, not in the workers).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from idp.app import create_app
 from idp.cli.serve import start_outbox
 from idp.domains.scheduler import start_domain_scheduler
+from idp.interaction.rp_logout import start_delivery_thread as start_logouts
 from idp.ldap.scheduler import start_ldap_scheduler
 from idp.webhooks.delivery import start_delivery_thread as start_webhooks
 
@@ -19,3 +20,4 @@ start_outbox(app)
 start_ldap_scheduler(app)
 start_domain_scheduler(app)
 start_webhooks(app)
+start_logouts(app)

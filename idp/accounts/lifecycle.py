@@ -509,7 +509,11 @@ def stage_cut_access(
 ) -> dict[str, Any]:
     """Stage the end of everything an account holds: every session ended, every
     grant revoked (refresh tokens stop, introspection says inactive), audited as
-    ``action`` with the counts. Returns the event's details."""
+    ``action`` with the counts. Returns the event's details. The sessions' relying
+    parties get back-channel logouts (staged with the rest)."""
+    from idp.interaction import rp_logout  # interaction imports this module
+
+    rp_logout.session_ending(sessions_repo.for_account(account_id))
     ended = sessions_repo.remove_for_account(account_id)
     revoked = grants_repo.revoke_for_account(account_id)
     facts = {**(details or {}), "sessions_ended": ended, "grants_revoked": revoked}

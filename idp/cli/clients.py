@@ -225,3 +225,53 @@ def delete_command(client_id: str, as_json: bool) -> None:
         click.echo(json.dumps({"client_id": client_id, "deleted": True}))
     else:
         click.echo(f"deleted {client_id}")
+
+
+@clients_group.command("logout-channels", context_settings=ID_ARGUMENT)
+@click.argument("client_id")
+@click.option("--backchannel-uri", default=None,
+              help="OIDC Back-Channel Logout URI (logout tokens are POSTed there); "
+                   "an empty value removes it.")
+@click.option("--backchannel-session-required/--no-backchannel-session-required",
+              default=None, help="The client requires the sid claim in logout tokens.")
+@click.option("--frontchannel-uri", default=None,
+              help="OIDC Front-Channel Logout URI (framed by the logout page); same "
+                   "scheme, host and port as a redirect URI; an empty value removes it.")
+@click.option("--frontchannel-session-required/--no-frontchannel-session-required",
+              default=None, help="The client requires iss and sid in the frame's query.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def logout_channels_command(
+    client_id: str,
+    backchannel_uri: str | None,
+    backchannel_session_required: bool | None,
+    frontchannel_uri: str | None,
+    frontchannel_session_required: bool | None,
+    as_json: bool,
+) -> None:
+    """Show or change a client's logout channels (back-channel and front-channel
+    logout); only the options given change."""
+    from idp.interaction import rp_logout
+
+    _require(client_id)
+    now = rp_logout.channels(client_id)
+    given = (backchannel_uri, backchannel_session_required, frontchannel_uri,
+             frontchannel_session_required)
+    if any(v is not None for v in given):
+        try:
+            now = rp_logout.set_channels(
+                client_id,
+                now.backchannel_logout_uri if backchannel_uri is None else backchannel_uri,
+                now.backchannel_logout_session_required
+                if backchannel_session_required is None else backchannel_session_required,
+                now.frontchannel_logout_uri if frontchannel_uri is None else frontchannel_uri,
+                now.frontchannel_logout_session_required
+                if frontchannel_session_required is None else frontchannel_session_required,
+            )
+        except clients.ClientRegistrationError as exc:
+            raise click.UsageError(str(exc)) from exc
+    data = {"client_id": client_id, **now.describe()}
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        _print_client(data)

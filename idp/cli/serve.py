@@ -55,6 +55,9 @@ def _post_worker_init(worker: Any) -> None:
     from idp.webhooks.delivery import start_delivery_thread as start_webhooks
 
     start_webhooks(worker.wsgi)  # webhook deliveries, leased like the outbox
+    from idp.interaction.rp_logout import start_delivery_thread as start_logouts
+
+    start_logouts(worker.wsgi)  # OIDC back-channel logouts, leased like the outbox
     worker.log.info(
         "worker %s ready%s", worker.pid, " (outbox delivery running)" if started else ""
     )

@@ -15,7 +15,7 @@ from idp.accounts import invitations
 from idp.dashboard import formstate, overview, profile
 from idp.dashboard.blueprint import bp
 from idp.dashboard.messages import message
-from idp.interaction import impersonation, sessions, signed_in
+from idp.interaction import impersonation, rp_logout, sessions, signed_in
 from idp.interaction import pending as interaction
 from idp.login.common import expired_page
 from idp.login.flow import OWN_PROTOCOL
@@ -219,9 +219,20 @@ def save_profile() -> Response:
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
-    """End this browser's session and show the signed-out page."""
-    sessions.end()
-    return _see_other("dashboard.signed_out")
+    """End this browser's session and show the signed-out page: at once, with the
+    front-channel logout frames, when relying parties registered them; after the SAML
+    Single Logout chain when SAML SPs took part in the session."""
+    ended = sessions.end()
+    done = url_for("dashboard.signed_out")
+    chain = rp_logout.saml_chain(ended.saml, done)
+    if not ended.frames:
+        resp = redirect(chain or done, code=303)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+    resp = Response(render_template("account/signed_out.html", logout_frames=ended.frames,
+                                    continue_to=chain), mimetype="text/html")
+    resp.headers["Content-Security-Policy"] = rp_logout.page_csp(ended.frames)
+    return resp
 
 
 @bp.get("/signed-out")

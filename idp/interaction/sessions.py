@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from flask import Response, g, request
 
 from idp.crypto.primitives import random_token
+from idp.interaction import rp_logout
 from idp.services import hasher, settings
 from idp.store import sessions_repo
 from idp.store.models import Session, utcnow
@@ -32,12 +33,22 @@ def create(
     account_id: str, amr: list[str], acr: str | None = None, auth_time: datetime | None = None
 ) -> Session:
     """Start a new session for ``account_id``, ending the browser's previous one (and
-    the impersonation, when it acted as someone)."""
+    the impersonation, when it acted as someone). A new sign-in of the same account
+    (step-up, ``prompt=login``) continues the session for its relying parties: they
+    take part in the new one and get no logout; another account's sign-in logs the
+    previous one out of them."""
     old = request.cookies.get(COOKIE)
+    carried: list[str] = []
     if old:
         _end_impersonation(_hash(old))
+        previous = sessions_repo.by_hash(_hash(old))
         with atomic():
-            sessions_repo.remove(_hash(old))
+            if (previous is not None and previous.account_id == account_id
+                    and previous.impersonation_id is None):
+                carried = rp_logout.participant_clients(previous.id_hash)
+                sessions_repo.remove(previous.id_hash)
+            else:
+                _remove(_hash(old))
     token = random_token(32)
     now = utcnow()
     row = Session(
@@ -52,6 +63,7 @@ def create(
     )
     with atomic():
         sessions_repo.insert(row)
+        rp_logout.stage_participants(row.id_hash, carried, account_id)
     g.session_cookie = token
     g.current_session = row
     return row
@@ -87,7 +99,7 @@ def current() -> Session | None:
         idle = timedelta(minutes=settings().session_idle_minutes)
         if now >= row.expires_at or now - row.last_seen_at >= idle:
             with atomic():
-                sessions_repo.remove(row.id_hash)
+                _remove(row.id_hash)
             g.session_cookie = ""
             row = None
         elif now - row.last_seen_at >= TOUCH_EVERY:
@@ -105,23 +117,48 @@ def _end_impersonation(id_hash: str) -> None:
         impersonation.end_for_session(row.id_hash, "signed_out")
 
 
-def end() -> None:
+def _remove(id_hash: str) -> rp_logout.Ended:
+    """Remove one session (staged), telling its relying parties
+    (:func:`idp.interaction.rp_logout.session_ending`); what the page must still do."""
+    row = sessions_repo.by_hash(id_hash)
+    if row is None:
+        return rp_logout.Ended()
+    saml = rp_logout.saml_participants(id_hash)
+    frames = rp_logout.session_ending([row])
+    sessions_repo.remove(id_hash)
+    return rp_logout.Ended(frames, saml)
+
+
+def end() -> rp_logout.Ended:
     """End this browser's session (logout). A session acting as someone
     (impersonation) ends the impersonation with it, audited, and the actor's own
-    session too."""
+    session too. Back-channel logouts to the session's relying parties are staged
+    with the removal; the front-channel frames the logout page should render and the
+    SAML SPs to send through Single Logout come back."""
     token = request.cookies.get(COOKIE)
+    ended = rp_logout.Ended()
     if token:
         _end_impersonation(_hash(token))
         with atomic():
-            sessions_repo.remove(_hash(token))
+            ended = _remove(_hash(token))
     g.current_session = None
     g.session_cookie = ""
+    return ended
+
+
+def stage_end_all_for_account(account_id: str) -> int:
+    """Stage (the caller commits) the end of every session of an account, with the
+    back-channel logouts of their relying parties; how many sessions."""
+    rows = sessions_repo.for_account(account_id)
+    if rows:
+        rp_logout.session_ending(rows)
+    return sessions_repo.remove_for_account(account_id)
 
 
 def end_all_for_account(account_id: str) -> int:
     """End every session of an account, on every node (they share the database)."""
     with atomic():
-        return sessions_repo.remove_for_account(account_id)
+        return stage_end_all_for_account(account_id)
 
 
 def set_cookie(response: Response) -> Response:

@@ -60,6 +60,10 @@ def metadata() -> dict[str, Any]:
         "pushed_authorization_request_endpoint": endpoint_url("/par"),
         "require_pushed_authorization_requests": False,
         "dpop_signing_alg_values_supported": list(DPOP_ALGS),
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
     }
 
 

@@ -17,7 +17,7 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7636 import CodeChallenge
 
 from idp import audit
-from idp.interaction import impersonation
+from idp.interaction import impersonation, rp_logout
 from idp.oidc import codes, tokens
 from idp.oidc.models import AuthorizationCode, OAuthClient, Principal, RefreshTokenRecord
 from idp.release import claims_request, signins
@@ -157,6 +157,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         released = claims_for_scopes(scope.split())
         merchant_id = request.client.info.merchant_id  # from the cached client: no query
         signins.record(user.account_id, merchant_id, user.unit_id, "oidc", released)
+        # the client takes part in the session: its logout reaches the client
+        rp_logout.remember(user.session_id_hash, client_id, user.account_id)
 
     def query_authorization_code(self, code: str, client: OAuthClient) -> AuthorizationCode | None:
         data = codes.redeem(code)

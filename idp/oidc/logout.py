@@ -16,12 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms.validators import ValidationError
 
 from idp.errors import error_response
-from idp.interaction import sessions
+from idp.interaction import rp_logout, sessions
 from idp.oidc.server import wire_params
 from idp.oidc.verification import audiences, verify_id_token_hint
 from idp.release import clients
@@ -84,10 +84,32 @@ def logout() -> Response:
                 if v
             },
         )
-    sessions.end()
+    ended = sessions.end()
+    frames = ended.frames
+    location = None
     if redirect_to:
         location = add_params_to_uri(redirect_to, [("state", state)]) if state else redirect_to
-        resp = redirect(location, 303)
+    # SAML Single Logout: the browser goes through the session's SPs first, then on
+    # to the RP's post_logout_redirect_uri or the signed-out page.
+    done = url_for("oidc_logout.logged_out", client_id=client_id) if info else url_for(
+        "oidc_logout.logged_out")
+    next_url = rp_logout.saml_chain(ended.saml, location or done) or location
+    if next_url and not frames:
+        resp = redirect(next_url, 303)
         resp.headers["Cache-Control"] = "no-store"
         return resp
+    # Front-channel logout: the page frames each relying party's logout URI, then
+    # goes on after a moment (to the SAML chain or the RP).
+    resp = _html("oidc/logged_out.html", client_name=info.name if info else None,
+                 logout_frames=frames, continue_to=next_url)
+    if frames:
+        resp.headers["Content-Security-Policy"] = rp_logout.page_csp(frames)
+    return resp
+
+
+@bp.get("/logout/done")
+def logged_out() -> Response:
+    """The signed-out page at the end of a SAML Single Logout chain."""
+    client_id = request.args.get("client_id", "")[:64]
+    info = clients.lookup(client_id) if client_id else None
     return _html("oidc/logged_out.html", client_name=info.name if info else None)

@@ -20,6 +20,7 @@ from authlib.oidc.core.util import create_half_hash
 from flask import g, has_request_context
 
 from idp.crypto.primitives import random_token
+from idp.interaction import rp_logout
 from idp.oidc.models import AuthorizationCode, OAuthClient, Principal
 from idp.release import claims_request
 from idp.release.claims import released_claims
@@ -40,7 +41,7 @@ def session_sid(session_id_hash: str | None) -> str | None:
     """The ``sid`` claim for a session: derived from, but not equal to, its storage key."""
     if not session_id_hash:
         return None
-    return hasher().hash(session_id_hash, "oidc-sid")[:32]
+    return rp_logout.sid(session_id_hash)
 
 
 def actor_sub(row: Impersonation) -> str:

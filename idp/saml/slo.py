@@ -24,7 +24,7 @@ from flask import Response, render_template, request
 from lxml import etree
 
 from idp.crypto.primitives import random_token
-from idp.interaction import sessions
+from idp.interaction import rp_logout, sessions
 from idp.saml import bounce, idp_metadata, logout_messages, messages
 from idp.saml.assertion import Subject
 from idp.saml.blueprint import bp, refuse
@@ -171,6 +171,26 @@ def _logout_request(posted: dict[str, list[str]] | None) -> Response:
     return _continue(state_id, state, new_browser_binding=True)
 
 
+@bp.get("/slo/start/<chain_id>")
+def slo_start(chain_id: str) -> Response:
+    """IdP-initiated Single Logout after the session ended elsewhere (an OIDC RP's
+    logout, the dashboard's sign-out): send each SAML SP of that session a signed
+    LogoutRequest in turn through the browser (steps 3 of the SP-initiated chain),
+    then go on to where the logout began wants (stored server-side with the chain)."""
+    chain = rp_logout.take_saml_chain(chain_id)
+    if chain is None:
+        return refuse("This logout has expired; you are signed out of Unitgate.")
+    pending = chain.get("pending")
+    state = {
+        "initiator": None,
+        "then": str(chain.get("then") or ""),
+        "pending": list(pending) if isinstance(pending, list) else [],
+        "current": None,
+        "partial": False,
+    }
+    return _continue(random_token(24), state, new_browser_binding=True)
+
+
 def _save(state_id: str, state: dict[str, Any]) -> None:
     ephemeral().put(_state_key(state_id), state, STATE_TTL_SECONDS)
 
@@ -205,6 +225,13 @@ def _continue(state_id: str, state: dict[str, Any], new_browser_binding: bool = 
         return _bind(resp, state_id, new_browser_binding)
     ephemeral().delete(_state_key(state_id))
     ephemeral().delete(f"saml:slo-browser:{state_id}")
+    if state.get("initiator") is None:  # IdP-initiated: on to where the logout began
+        then = state.get("then") or ""
+        if not then:
+            return _unbind(_signed_out_page())
+        done = redirect(then, 303)
+        done.headers["Cache-Control"] = "no-store"
+        return _unbind(done)
     initiator = saml_repo.by_id(state["initiator"])
     endpoint = _endpoint(initiator) if initiator is not None else None
     if initiator is None or endpoint is None:

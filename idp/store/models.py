@@ -1331,3 +1331,62 @@ class PasskeyCredential(Base):
     backup_state: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column()
+
+
+# --- RP logout: OIDC Back-Channel and Front-Channel Logout (issue 18 item 3) ---
+
+
+class ClientLogoutChannel(Base):
+    """A client's logout channels (OIDC Back-Channel Logout 1.0 §2.2, Front-Channel
+    Logout 1.0 §2): where a logout token is POSTed, where the logout page frames."""
+
+    __tablename__ = "client_logout_channels"
+
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(Text)
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    frontchannel_logout_uri: Mapped[str | None] = mapped_column(Text)
+    frontchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OidcSessionParticipant(Base):
+    """A client that received an ID token in a browser session: it takes part in
+    that session's logout. Removed when the session ends."""
+
+    __tablename__ = "oidc_session_participants"
+    __table_args__ = (UniqueConstraint("session_id_hash", "client_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    session_id_hash: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id_hash", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.client_id", ondelete="CASCADE")
+    )
+    account_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BackchannelLogout(Base):
+    """One logout token for one client: POSTed by the delivery loop with retries,
+    claimed with a lease like the outbox (:mod:`idp.store.leases`). ``claims`` holds
+    the token's lasting claims (``jti`` too, the same on every retry); it is signed
+    afresh, with new ``iat`` and ``exp``, at each attempt."""
+
+    __tablename__ = "backchannel_logouts"
+    __table_args__ = (Index("ix_backchannel_logouts_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)
+    claims: Mapped[dict[str, Any]] = mapped_column()
+    alg: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
