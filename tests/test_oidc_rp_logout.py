@@ -325,3 +325,32 @@ def test_a_front_channel_host_cannot_break_out_of_the_csp(app: Flask) -> None:
         bad = CliRunner().invoke(main, ["clients", "logout-channels", rp.client_id,
                                         "--frontchannel-uri", "https://a;script-src.example/f"])
     assert bad.exit_code != 0 and "malformed host" in bad.output
+
+
+def test_a_password_change_tells_the_rps_of_the_other_sessions_only(
+    app: Flask, client: FlaskClient, rp: oidc.RP, receiver: LogoutReceiver
+) -> None:
+    """A password change ends the person's other browser sessions
+    (:func:`idp.factors.passwords.set_own`): their relying parties get a back-channel
+    logout; the browser making the change stays, and so do its relying parties."""
+    from idp.accounts import lifecycle as accounts
+    from idp.factors import passwords
+    from idp.store import sessions_repo
+
+    _channels(app, rp, "--backchannel-uri", receiver.url)
+    first = _sign_in_with_session(app, client, rp)
+    other = app.test_client()
+    oidc.start_session(app, other, first["account"])
+    second = _rp_sign_in(app, other, rp, first["account"])
+    assert second["id_claims"]["sid"] != first["id_claims"]["sid"]
+    with app.test_request_context("/"):
+        kept = [s.id_hash for s in sessions_repo.for_account(first["account"])]
+        account = accounts.get(first["account"])
+        assert account is not None and len(kept) == 2
+        # the first browser changes the password: keep its session (the older one)
+        mine = min(sessions_repo.for_account(first["account"]), key=lambda s: s.created_at)
+        passwords.set_own(account, "Quiet-Meadow-Orchard-7", via="password",
+                          keep_session=mine.id_hash)
+    assert rp_logout.deliver_due(app) == 1
+    assert receiver.got[-1]["sid"] == second["id_claims"]["sid"]
+    assert oidc.has_session(app, client) and not oidc.has_session(app, other)

@@ -46,7 +46,7 @@ from idp.accounts import field_owners
 from idp.accounts.accesses import granting
 from idp.domains import rules as domain_rules
 from idp.provisioning.errors import Busy, InvalidValue, NotFound
-from idp.store import accounts_repo, grants_repo, scim_repo, sessions_repo, unit_of_work
+from idp.store import accounts_repo, grants_repo, scim_repo, unit_of_work
 from idp.store import upstream_identities_repo as upstream_repo
 from idp.store.models import (
     Access,
@@ -513,8 +513,7 @@ def stage_cut_access(
     parties get back-channel logouts (staged with the rest)."""
     from idp.interaction import rp_logout  # interaction imports this module
 
-    rp_logout.session_ending(sessions_repo.for_account(account_id))
-    ended = sessions_repo.remove_for_account(account_id)
+    ended = rp_logout.stage_end_sessions(account_id)
     revoked = grants_repo.revoke_for_account(account_id)
     facts = {**(details or {}), "sessions_ended": ended, "grants_revoked": revoked}
     audit.record(actor, action, account_id, facts, unit_id=unit_id)

@@ -45,11 +45,12 @@ from idp import audit
 from idp.accounts import lifecycle as accounts
 from idp.factors import email_otp, known_devices, password_policy
 from idp.i18n import ui_language
+from idp.interaction import rp_logout
 from idp.mail import outbox
 from idp.observability import metrics
 from idp.process_cache import ProcessCache
 from idp.services import settings
-from idp.store import passwords_repo, sessions_repo
+from idp.store import passwords_repo
 from idp.store.models import (
     PASSWORD_INITIAL,
     PASSWORD_RESET_BY_STAFF,
@@ -169,7 +170,7 @@ def stage_reset(account: Account, unit_id: str, unit_name: str,
     if not account.can_sign_in or account.email is None or not allowed(account.id):
         return None
     password = stage_generated(account, PASSWORD_RESET_BY_STAFF, who, unit_id)
-    sessions_repo.remove_for_account(account.id)
+    rp_logout.stage_end_sessions(account.id)
     return stage_mail(account, password, unit_name, "reset")
 
 
@@ -294,7 +295,7 @@ def set_own(account: Account, new: str, via: str, keep_session: str | None = Non
     with atomic():
         passwords_repo.stage_set(account.id, hasher().hash(new), PASSWORD_SET_BY_USER,
                                  f"account:{account.id}")
-        ended = sessions_repo.remove_for_account(account.id, keep=keep_session)
+        ended = rp_logout.stage_end_sessions(account.id, keep=keep_session)
         audit.record(audit.account_actor(account.id), "password.changed", account.id,
                      {"status": PASSWORD_SET_BY_USER, "via": via,
                       "sessions_ended": ended})

@@ -36,7 +36,7 @@ from idp import audit, webhooks
 from idp.accounts import access_admin
 from idp.accounts import lifecycle as accounts
 from idp.i18n import ui_language
-from idp.interaction import sessions
+from idp.interaction import rp_logout, sessions
 from idp.mail import outbox
 from idp.rights import Actor, require_impersonation
 from idp.services import settings
@@ -183,7 +183,7 @@ def end(row: Impersonation, how: str) -> bool:
     with atomic():
         ended = impersonations_repo.mark_ended(row, now, how)
         if row.session_hash:
-            sessions_repo.remove(row.session_hash)
+            rp_logout.stage_end_session(row.session_hash)
         if ended:
             revoked = impersonations_repo.revoke_grants(row.id)
             audit.record(

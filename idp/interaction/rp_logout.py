@@ -43,7 +43,7 @@ from flask import Flask
 from idp.crypto.primitives import random_token
 from idp.release import clients
 from idp.services import ephemeral, hasher, keyring, settings
-from idp.store import rp_logout_repo, saml_repo
+from idp.store import rp_logout_repo, saml_repo, sessions_repo
 from idp.store.models import (
     BackchannelLogout,
     ClientLogoutChannel,
@@ -202,6 +202,27 @@ class Frame:
     def origin(self) -> str:
         parts = urlsplit(self.url)
         return f"{parts.scheme}://{parts.netloc}"
+
+
+def stage_end_sessions(account_id: str, keep: str | None = None) -> int:
+    """Stage the end of every browser session of ``account_id`` but the one whose hash
+    is ``keep``, with a back-channel logout to each of their relying parties that
+    registered one (the one way an account's sessions end in bulk: a block, a
+    deactivation, a password change or reset); how many ended."""
+    rows = [r for r in sessions_repo.for_account(account_id) if r.id_hash != keep]
+    if not rows:
+        return 0
+    session_ending(rows)
+    return sessions_repo.remove_for_account(account_id, keep=keep)
+
+
+def stage_end_session(id_hash: str) -> None:
+    """Stage the end of one session (an impersonation's acting session), with its
+    relying parties' back-channel logouts."""
+    row = sessions_repo.by_hash(id_hash)
+    if row is not None:
+        session_ending([row])
+    sessions_repo.remove(id_hash)
 
 
 def session_ending(rows: Sequence[Session]) -> list[Frame]:
