@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from idp.crypto.primitives import random_token
 from idp.release import clients
 from idp.services import ephemeral, hasher, keyring, settings
 from idp.store import rp_logout_repo, saml_repo, sessions_repo
+from idp.store.background import LoopThread, start_loop
 from idp.store.models import (
     BackchannelLogout,
     ClientLogoutChannel,
@@ -352,39 +352,15 @@ def _attempt(row: BackchannelLogout, now: datetime) -> bool:
     return False
 
 
-@dataclass
-class DeliveryThread:
-    """Handle of a running back-channel logout loop; :meth:`stop` ends it."""
-
-    thread: threading.Thread
-    stop_event: threading.Event = field(default_factory=threading.Event)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.stop_event.set()
-        self.thread.join(timeout)
+DeliveryThread = LoopThread
 
 
-def start_delivery_thread(app: Flask, interval: float = 2.0, limit: int = 20) -> DeliveryThread:
-    """Run :func:`deliver_due` every ``interval`` seconds in a daemon thread."""
-    stop_event = threading.Event()
-
-    def loop() -> None:
-        pruned_at = 0.0
-        while not stop_event.is_set():
-            try:
-                if time.monotonic() - pruned_at > PRUNE_EVERY_SECONDS:
-                    pruned_at = time.monotonic()
-                    prune(app)
-                if deliver_due(app, limit) >= limit:
-                    continue
-            except Exception:
-                log.exception("back-channel logout loop step failed")
-            stop_event.wait(interval)
-
-    thread = threading.Thread(target=loop, name="backchannel-logout", daemon=True)
-    handle = DeliveryThread(thread=thread, stop_event=stop_event)
-    thread.start()
-    return handle
+def start_delivery_thread(app: Flask, interval: float = 2.0, limit: int = 20) -> LoopThread:
+    """Run :func:`deliver_due` every ``interval`` seconds (at once again after a full
+    batch) in a daemon thread until stopped (:func:`idp.store.background.start_loop`)."""
+    return start_loop("backchannel-logout", lambda n: deliver_due(app, n), lambda: prune(app),
+                      interval=interval, limit=limit, prune_every=PRUNE_EVERY_SECONDS,
+                      log=log)
 
 
 def page_csp(frames: Sequence[Frame]) -> str:

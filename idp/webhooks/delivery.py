@@ -21,9 +21,7 @@ POSTed by any node, with exponential back-off.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import Flask
@@ -32,6 +30,7 @@ from idp import audit
 from idp.mail import outbox
 from idp.services import settings
 from idp.store import unit_of_work, webhooks_repo
+from idp.store.background import LoopThread, start_loop
 from idp.store.models import WebhookAttempt, WebhookDelivery, new_id, utcnow
 from idp.store.unit_of_work import atomic
 from idp.webhooks import endpoints, signing, targets
@@ -142,37 +141,12 @@ def _note_failure(
                 failing_since.isoformat())
 
 
-@dataclass
-class DeliveryThread:
-    """Handle of a running webhook delivery loop; :meth:`stop` ends it."""
-
-    thread: threading.Thread
-    stop_event: threading.Event = field(default_factory=threading.Event)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.stop_event.set()
-        self.thread.join(timeout)
+DeliveryThread = LoopThread
 
 
-def start_delivery_thread(app: Flask, interval: float = 2.0, limit: int = 20) -> DeliveryThread:
+def start_delivery_thread(app: Flask, interval: float = 2.0, limit: int = 20) -> LoopThread:
     """Run :func:`deliver_due` every ``interval`` seconds (at once again after a full
-    batch) in a daemon thread until stopped."""
-    stop_event = threading.Event()
-
-    def loop() -> None:
-        pruned_at = 0.0
-        while not stop_event.is_set():
-            try:
-                if time.monotonic() - pruned_at > PRUNE_EVERY_SECONDS:
-                    pruned_at = time.monotonic()
-                    prune(app)
-                if deliver_due(app, limit) >= limit:
-                    continue
-            except Exception:
-                log.exception("webhook delivery loop step failed")
-            stop_event.wait(interval)
-
-    thread = threading.Thread(target=loop, name="webhook-delivery", daemon=True)
-    handle = DeliveryThread(thread=thread, stop_event=stop_event)
-    thread.start()
-    return handle
+    batch) in a daemon thread until stopped (:func:`idp.store.background.start_loop`)."""
+    return start_loop("webhook-delivery", lambda n: deliver_due(app, n), lambda: prune(app),
+                      interval=interval, limit=limit, prune_every=PRUNE_EVERY_SECONDS,
+                      log=log)
