@@ -41,8 +41,15 @@ def banner() -> dict[str, Any]:
     }}
 
 
+# Endpoints that never act on the browser's session: relying parties' servers call
+# them (the token endpoint, userinfo, discovery) and a browser's cookie, if any, is
+# irrelevant there; a token issued meanwhile is checked against the impersonation by
+# itself (``idp.oidc.grants``). The check would cost them a session read.
+SESSIONLESS = frozenset({"static", "oauth_token", "userinfo", "discovery"})
+
+
 def _enforce() -> None:
-    if request.endpoint != "static":
+    if request.endpoint != "static" and request.blueprint not in SESSIONLESS:
         impersonation.enforce()
 
 

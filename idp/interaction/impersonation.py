@@ -32,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask import g
+
 from idp import audit, webhooks
 from idp.accounts import access_admin
 from idp.accounts import lifecycle as accounts
@@ -258,6 +260,9 @@ def enforce() -> None:
     if presented is None:
         return
     acting = sessions_repo.by_hash(presented)
+    # held for the request: the identity map keeps only referenced rows, and
+    # idp.interaction.sessions.current() then finds this one without a query
+    g.presented_session_row = acting
     if acting is None or acting.impersonation_id is None:
         return
     row = impersonations_repo.get(acting.impersonation_id)

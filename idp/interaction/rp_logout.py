@@ -40,6 +40,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Flask
 
 from idp.crypto.primitives import random_token
+from idp.process_cache import ProcessCache
 from idp.release import clients
 from idp.services import ephemeral, hasher, keyring, settings
 from idp.store import rp_logout_repo, saml_repo, sessions_repo
@@ -162,11 +163,23 @@ def set_channels(
     return _as_channels(row)
 
 
+# The clients that registered a logout channel, per process (idp.process_cache: at
+# most 2 s old, emptied by a commit here that changes a channel): a sign-in at any
+# other client records no participation and costs no query.
+CHANNELED: ProcessCache[frozenset[str]] = ProcessCache(
+    "rp_logout_channeled_clients", (ClientLogoutChannel,), 1
+)
+
+
 def remember(session_id_hash: str | None, client_id: str, account_id: str) -> None:
     """Note that ``client_id`` takes part in the session (its own transaction,
     idempotent: a parallel insert of the same pair, or a session that ended
     meanwhile, leaves nothing to do)."""
-    if not session_id_hash or rp_logout_repo.has_participant(session_id_hash, client_id):
+    if not session_id_hash or client_id not in (
+        CHANNELED.get_or_load("clients", rp_logout_repo.clients_with_channels) or ()
+    ):
+        return  # a client without a logout channel has nothing to be told
+    if rp_logout_repo.has_participant(session_id_hash, client_id):
         return
     try:
         with atomic():

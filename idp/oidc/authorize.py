@@ -165,6 +165,8 @@ def _session_principal(client_id: str) -> Principal | None:
         # an actor acts in the impersonation's unit only (idp.login.common.acting_unit)
         unit_id=acting.unit_id if acting is not None else grants_repo.last_unit(
             row.account_id, client_id),
+        session_acting=acting.id if acting is not None else None,
+        session_acting_known=True,
         session_id_hash=row.id_hash,
     )
 

@@ -104,6 +104,8 @@ class IDTokenIssuer:
 def _impersonation_id(user: Principal) -> str | None:
     """The impersonation whose acting session asks for this code (live or not: the
     code must name it, and :func:`_active_principal` refuses it when ended)."""
+    if user.session_acting_known:  # read with the session already (a silent sign-in)
+        return user.session_acting
     row = impersonation.act_for_session(user.session_id_hash)
     return row.id if row is not None else None
 

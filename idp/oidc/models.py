@@ -77,6 +77,10 @@ class Principal:
     # ``sub`` of the actor, for the RFC 8693 ``act`` claim (set once checked live).
     impersonation_id: str | None = None
     act_sub: str | None = None
+    # Set where the session was read anyway (a silent sign-in): whether it acts for
+    # someone is known (the impersonation's id, or None), so the code need not ask.
+    session_acting: str | None = None
+    session_acting_known: bool = False
 
     def get_user_id(self) -> str:
         return self.account_id
