@@ -46,7 +46,7 @@ def test_full_sign_in_creates_wallet_and_consents(
     assert re.search(r"/interaction/[\w-]+$", page.url)
     email = page.get_by_label("Work e-mail address")
     assert email.get_attribute("type") == "email"
-    assert email.get_attribute("autocomplete") == "username"
+    assert email.get_attribute("autocomplete") == "username webauthn"
     assert email.input_value() == "nina.neu@corp.example"  # from login_hint
     assert page.locator("html").get_attribute("lang") == "en"
     SHOTS.mkdir(parents=True, exist_ok=True)

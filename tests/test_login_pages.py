@@ -106,7 +106,7 @@ def test_email_page_markup(web: FlaskClient) -> None:
     field = re.search(r"<input id=\"email\"[^>]*>", html, re.S)
     assert field
     tag = field.group(0)
-    assert 'type="email"' in tag and 'autocomplete="username"' in tag
+    assert 'type="email"' in tag and 'autocomplete="username webauthn"' in tag
     assert 'value="ann@corp.example"' in tag and "required" in tag
     assert '<label for="email">' in html
     assert 'name="csrf_token"' in html
