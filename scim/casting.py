@@ -191,6 +191,11 @@ def _validate_with_model(model: Any, doc: dict[str, Any]) -> None:
 
 def user_from_document(doc: Any, schema: ResourceSchema) -> DirectoryUser:
     """A desired user from a SCIM User document (POST, PUT, or a patched view)."""
+    if isinstance(doc, dict):  # before normalising, which would read 5 as "5"
+        raw = next((v for k, v in doc.items()
+                    if isinstance(k, str) and k.lower() == "username"), None)
+        if raw is not None and not isinstance(raw, str):
+            raise bad_request("userName must be a string")
     data = normalise(doc, schema)
     email = _pick(data.get("emails"))
     phone = _pick(data.get("phoneNumbers"))
