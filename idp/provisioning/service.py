@@ -318,10 +318,37 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
         account = accounts.new_account(
             email, email_verified=False, account_id=account_id, version=0
         )
+    record, access = _stage_record_and_access(
+        account, unit_id, user, actor, pending_email=pending_email, adopted=adopted,
+        with_email=pending_email is None,
+    )
+    details: dict[str, Any] = {
+        "unit_id": unit_id,
+        "adopted": adopted,
+        "active": user.active,
+        "pending": pending_email is not None,
+    }
+    audit.record(actor.name, "account.provisioned", account.id, details)
+    _announce(unit_id, account.id, actor, "created")
+    if adopted and not user.active:
+        _cut_access(account.id, actor, unit_id)
+    scim_repo.flush()
+    return _to_user(
+        account, record, access, [], extra_names(unit_id)
+    )
+
+
+def _stage_record_and_access(
+    account: Any, unit_id: str, user: DirectoryUser, actor: Actor, *,
+    pending_email: str | None, adopted: bool, with_email: bool,
+) -> tuple[ScimUser, Any]:
+    """Stage a provisioned person's profile (the address only ``with_email``), status
+    and version, their SCIM record, their access to the unit (an adopted member's own
+    one, else a new one) and its employer facts: what every SCIM creation writes."""
     values: dict[str, Any] = {
         name: getattr(user, name)
         for name in PERSONAL_FIELDS
-        if getattr(user, name) is not None and not (name == "email" and pending_email is not None)
+        if getattr(user, name) is not None and (with_email or name != "email")
     }
     accounts.stage_profile(account, values, actor.source, bump_version=False)
     account.status = accounts.provisioned_status(account, user.active)
@@ -346,20 +373,7 @@ def _insert_user(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUs
     facts: dict[str, str | None] = {n: getattr(user, n) for n in FACT_FIELDS}
     facts.update({EXTRA_PREFIX + n: v for n, v in user.extras.items()})
     accesses.set_facts(access, {k: v for k, v in facts.items() if v is not None}, actor.source)
-    details: dict[str, Any] = {
-        "unit_id": unit_id,
-        "adopted": adopted,
-        "active": user.active,
-        "pending": pending_email is not None,
-    }
-    audit.record(actor.name, "account.provisioned", account.id, details)
-    _announce(unit_id, account.id, actor, "created")
-    if adopted and not user.active:
-        _cut_access(account.id, actor, unit_id)
-    scim_repo.flush()
-    return _to_user(
-        account, record, access, [], extra_names(unit_id)
-    )
+    return record, access
 
 
 def _insert_user_without_email(unit_id: str, user: DirectoryUser, actor: Actor) -> DirectoryUser:
@@ -371,32 +385,9 @@ def _insert_user_without_email(unit_id: str, user: DirectoryUser, actor: Actor) 
     if scim_repo.user_name_taken(unit_id, user.user_name.lower()):
         raise Conflict("a user with this userName already exists")
     account = accounts.new_account(None, email_verified=False, version=0)
-    values: dict[str, Any] = {
-        name: getattr(user, name)
-        for name in PERSONAL_FIELDS
-        if name != "email" and getattr(user, name) is not None
-    }
-    accounts.stage_profile(account, values, actor.source, bump_version=False)
-    account.status = accounts.provisioned_status(account, user.active)
-    account.version = (account.version or 0) + 1
-    record = ScimUser(
-        account_id=account.id,
-        scim_id=account.id,
-        pending_email=None,
-        unit_id=unit_id,
-        user_name=user.user_name,
-        user_name_key=user.user_name.lower(),
-        external_id=user.external_id,
-        display_name=user.display_name,
-        title=user.title,
-        user_type=user.user_type,
-        manager_id=user.manager_id,
+    record, access = _stage_record_and_access(
+        account, unit_id, user, actor, pending_email=None, adopted=False, with_email=False,
     )
-    scim_repo.add(record)
-    access = accesses.create(account.id, unit_id, [NEW_MEMBER_ROLE], actor.name, event=None)
-    facts: dict[str, str | None] = {n: getattr(user, n) for n in FACT_FIELDS}
-    facts.update({EXTRA_PREFIX + n: v for n, v in user.extras.items()})
-    accesses.set_facts(access, {k: v for k, v in facts.items() if v is not None}, actor.source)
     audit.record(actor.name, "account.provisioned", account.id, {
         "unit_id": unit_id, "adopted": False, "active": user.active, "pending": False,
         "without_email": True,
