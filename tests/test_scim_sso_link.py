@@ -142,10 +142,10 @@ def test_another_units_connector_never_reaches_the_scim_user(
     uid = body(hr.post("/Users", no_mail("P-1", "shared-id")), 201)["id"]
     globex = federation.make_unit(app, "globex", ("globex.example",))
     cid_b = plain_connector(app, upstream, globex)
-    web = app.test_client()
-    refused(federation.sso(app, web, upstream, cid_b, "shared-id", {}))
+    browser = app.test_client()
+    refused(federation.sso(app, browser, upstream, cid_b, "shared-id", {}))
     assert identities_of(app, uid) == []
-    assert web.get_cookie("ug_session") is None
+    assert browser.get_cookie("ug_session") is None
     with app.app_context():
         assert db.session.query(UpstreamIdentity).count() == 0
 
@@ -185,12 +185,12 @@ def test_a_deactivated_scim_user_is_refused(
     uid = body(hr.post("/Users", no_mail("P-3", "gone-id")), 201)["id"]
     body(hr.patch(f"/Users/{uid}", {"op": "replace", "path": "active", "value": False}), 200)
     cid = plain_connector(app, upstream, acme_id)
-    web = app.test_client()
-    resp = federation.sso(app, web, upstream, cid, "gone-id", {})
+    browser = app.test_client()
+    resp = federation.sso(app, browser, upstream, cid, "gone-id", {})
     refused(resp)
     assert "cannot sign in" in resp.get_data(as_text=True)
     assert identities_of(app, uid) == []
-    assert web.get_cookie("ug_session") is None
+    assert browser.get_cookie("ug_session") is None
 
 
 def test_an_existing_link_wins_and_is_never_moved(
@@ -204,8 +204,7 @@ def test_an_existing_link_wins_and_is_never_moved(
     with app.app_context():
         lifecycle.link_upstream(key, other, acme_id, None,
                                 lifecycle.UpstreamProfile({}, [], set(), {}), Actor.sso(cid))
-    web = app.test_client()
-    resp = federation.sso(app, web, upstream, cid, "moved-id", {})
+    resp = federation.sso(app, app.test_client(), upstream, cid, "moved-id", {})
     assert resp.status_code == 303, resp.get_data(as_text=True)
     assert identities_of(app, walt) == []
     assert identities_of(app, other) == [(cid, upstream.plain_issuer, "moved-id")]
