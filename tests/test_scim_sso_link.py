@@ -131,8 +131,29 @@ def plain_connector(app: Flask, upstream: Upstream, unit_id: str,
     return federation.make_connector(app, upstream, unit_id, "oidc", settings)
 
 
+def provisioned(app: Flask, upstream: Upstream, hr_acme: tuple[str, Scim], user_name: str,
+                external_id: str, claim: str | None = "sub", **extra: Any) -> tuple[str, str]:
+    """ACME's SCIM user (without an address unless ``extra`` has ``emails``), and an
+    ACME connector: (account, connector)."""
+    acme_id, hr = hr_acme
+    uid = body(hr.post("/Users", no_mail(user_name, external_id, **extra)), 201)["id"]
+    return str(uid), plain_connector(app, upstream, acme_id, claim)
+
+
 def refused(resp: Any) -> None:
     assert resp.status_code == 403, resp.get_data(as_text=True)
+
+
+def signs_in_nobody(app: Flask, upstream: Upstream, cid: str, subject: str,
+                    account_id: str) -> str:
+    """A first sign-in of ``subject`` through ``cid`` (nothing but ``sub`` upstream)
+    is refused, and ``account_id`` gets no identity; the refusal page's text."""
+    browser = app.test_client()
+    resp = federation.sso(app, browser, upstream, cid, subject, {})
+    refused(resp)
+    assert browser.get_cookie("ug_session") is None
+    assert identities_of(app, account_id) == []
+    return str(resp.get_data(as_text=True))
 
 
 def test_another_units_connector_never_reaches_the_scim_user(
@@ -142,10 +163,7 @@ def test_another_units_connector_never_reaches_the_scim_user(
     uid = body(hr.post("/Users", no_mail("P-1", "shared-id")), 201)["id"]
     globex = federation.make_unit(app, "globex", ("globex.example",))
     cid_b = plain_connector(app, upstream, globex)
-    browser = app.test_client()
-    refused(federation.sso(app, browser, upstream, cid_b, "shared-id", {}))
-    assert identities_of(app, uid) == []
-    assert browser.get_cookie("ug_session") is None
+    signs_in_nobody(app, upstream, cid_b, "shared-id", uid)
     with app.app_context():
         assert db.session.query(UpstreamIdentity).count() == 0
 
@@ -162,35 +180,24 @@ def test_a_sub_units_scim_user_is_not_reached_by_the_parents_connector(
     sales_hr = Scim(client, create_token(runner, "acme-sales"))
     uid = body(sales_hr.post("/Users", no_mail("S-1", "sales-id")), 201)["id"]
     cid = plain_connector(app, upstream, acme_id)
-    refused(federation.sso(app, app.test_client(), upstream, cid, "sales-id", {}))
-    assert identities_of(app, uid) == []
+    signs_in_nobody(app, upstream, cid, "sales-id", uid)
 
 
 def test_an_account_with_an_address_is_never_linked_by_external_id(
     app: Flask, upstream: Upstream, hr_acme: tuple[str, Scim]
 ) -> None:
-    acme_id, hr = hr_acme
-    doc = no_mail("ann@acme.example", "ann-id",
-                  emails=[{"value": "ann@acme.example", "type": "work", "primary": True}])
-    uid = body(hr.post("/Users", doc), 201)["id"]
-    cid = plain_connector(app, upstream, acme_id)
-    refused(federation.sso(app, app.test_client(), upstream, cid, "ann-id", {}))
-    assert identities_of(app, uid) == []
+    work = [{"value": "ann@acme.example", "type": "work", "primary": True}]
+    uid, cid = provisioned(app, upstream, hr_acme, "ann@acme.example", "ann-id", emails=work)
+    signs_in_nobody(app, upstream, cid, "ann-id", uid)
 
 
 def test_a_deactivated_scim_user_is_refused(
     app: Flask, upstream: Upstream, hr_acme: tuple[str, Scim]
 ) -> None:
-    acme_id, hr = hr_acme
-    uid = body(hr.post("/Users", no_mail("P-3", "gone-id")), 201)["id"]
+    uid, cid = provisioned(app, upstream, hr_acme, "P-3", "gone-id")
+    hr = hr_acme[1]
     body(hr.patch(f"/Users/{uid}", {"op": "replace", "path": "active", "value": False}), 200)
-    cid = plain_connector(app, upstream, acme_id)
-    browser = app.test_client()
-    resp = federation.sso(app, browser, upstream, cid, "gone-id", {})
-    refused(resp)
-    assert "cannot sign in" in resp.get_data(as_text=True)
-    assert identities_of(app, uid) == []
-    assert browser.get_cookie("ug_session") is None
+    assert "cannot sign in" in signs_in_nobody(app, upstream, cid, "gone-id", uid)
 
 
 def test_an_existing_link_wins_and_is_never_moved(
@@ -218,11 +225,8 @@ def test_an_existing_link_wins_and_is_never_moved(
 def test_without_the_setting_nothing_is_linked(
     app: Flask, upstream: Upstream, hr_acme: tuple[str, Scim]
 ) -> None:
-    acme_id, hr = hr_acme
-    uid = body(hr.post("/Users", no_mail("P-7", "plain-id")), 201)["id"]
-    cid = plain_connector(app, upstream, acme_id, claim=None)
-    refused(federation.sso(app, app.test_client(), upstream, cid, "plain-id", {}))
-    assert identities_of(app, uid) == []
+    uid, cid = provisioned(app, upstream, hr_acme, "P-7", "plain-id", claim=None)
+    signs_in_nobody(app, upstream, cid, "plain-id", uid)
 
 
 def test_a_second_subject_with_the_value_is_not_linked_to_the_same_account(
@@ -301,8 +305,15 @@ def test_admin_api_links_lists_and_unlinks(
                    "not_email_less_scim_user")
     assert identities_of(app, uid) == [(cid, upstream.plain_issuer, "sub-20")]
 
-    listed = api.get(base, query_string={"account_id": uid})
-    assert listed.status_code == 200 and [x["id"] for x in listed.get_json()] == [link["id"]]
+    second = api.post(base, {"account": uid, "subject": "sub-20b"}).get_json()
+    listed = api.get(base, query_string={"account_id": uid, "limit": 1})
+    assert listed.status_code == 200, listed.get_data(as_text=True)
+    page = listed.get_json()
+    rest = api.get(base, query_string={"account_id": uid, "cursor": page["next_cursor"]})
+    seen = [x["id"] for x in page["items"] + rest.get_json()["items"]]
+    assert sorted(seen) == sorted([link["id"], second["id"]])
+    assert rest.get_json()["next_cursor"] is None
+    assert api.delete(f"{base}/{second['id']}").status_code == 204
 
     # the link signs the person in
     resp = federation.sso(app, app.test_client(), upstream, cid, "sub-20", {})
@@ -312,8 +323,8 @@ def test_admin_api_links_lists_and_unlinks(
                    404)
     assert api.delete(f"{base}/{link['id']}").status_code == 204
     assert identities_of(app, uid) == []
-    (gone,) = events(app, "federation.identity_unlinked", uid)
-    assert gone["subject"] == "sub-20"
+    gone = [e["subject"] for e in events(app, "federation.identity_unlinked", uid)]
+    assert sorted(gone) == ["sub-20", "sub-20b"]
     refused(federation.sso(app, app.test_client(), upstream, cid, "sub-20", {}))
     assert_problem(api.delete(f"{base}/{link['id']}"), 404)
 
@@ -324,9 +335,8 @@ def test_an_employee_may_not_link(
     from idp.rights import Actor as RightsActor
     from idp.rights import NotPermitted
 
-    acme_id, hr = hr_acme
-    uid = body(hr.post("/Users", no_mail("P-30", "hr-30")), 201)["id"]
-    cid = plain_connector(app, upstream, acme_id, claim=None)
+    acme_id = hr_acme[0]
+    uid, cid = provisioned(app, upstream, hr_acme, "P-30", "hr-30", claim=None)
     with app.app_context(), pytest.raises(NotPermitted):
         admin.link_subject(RightsActor.account(uid), acme_id, cid, uid, "sub-30")
     assert identities_of(app, uid) == []
@@ -341,9 +351,7 @@ def cli(runner: FlaskCliRunner, *args: str, code: int = 0) -> str:
 def test_cli_sets_the_claim_links_lists_and_unlinks(
     app: Flask, runner: FlaskCliRunner, upstream: Upstream, hr_acme: tuple[str, Scim]
 ) -> None:
-    acme_id, hr = hr_acme
-    uid = body(hr.post("/Users", no_mail("P-40", "hr-40")), 201)["id"]
-    cid = plain_connector(app, upstream, acme_id, claim=None)
+    uid, cid = provisioned(app, upstream, hr_acme, "P-40", "hr-40", claim=None)
     shown = json.loads(cli(runner, "connectors", "set", cid, "--scim-external-id-claim",
                            "sub", "--json"))
     assert shown["settings"]["scim_external_id_claim"] == "sub"

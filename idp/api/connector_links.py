@@ -10,8 +10,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from idp.api import bp
+from idp.api import bp, pages
 from idp.api.endpoint import Call, endpoint
+from idp.api.pages import Page, PageQuery
 from idp.api.problems import Problem, conflict, invalid, not_found
 from idp.federation import admin
 
@@ -31,12 +32,10 @@ class LinkIn(BaseModel):
                                description="The upstream issuer; null: the connector's")
 
 
-class LinkQuery(BaseModel):
-    """Whose links to list."""
+class LinkQuery(PageQuery):
+    """Paging, and optionally one account's links only."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    account_id: str = Field(min_length=1, max_length=64, description="The account")
+    account_id: str | None = Field(None, max_length=64, description="Only this account's")
 
 
 class LinkOut(BaseModel):
@@ -83,17 +82,24 @@ def create_link(call: Call, unit_id: str, connector_id: str) -> LinkOut:
 
 @endpoint(
     bp, "GET", "/units/{unit_id}/connectors/{connector_id}/links",
-    summary="List an account's links through the connector", tag="connectors",
-    query=LinkQuery, response=list[LinkOut], permission=PERMISSION,
+    summary="List the links of the connector", tag="connectors",
+    query=LinkQuery, response=Page[LinkOut], permission=PERMISSION,
 )
-def list_links(call: Call, unit_id: str, connector_id: str) -> list[LinkOut]:
-    """The upstream subjects linked to the account through the unit's connector."""
+def list_links(call: Call, unit_id: str, connector_id: str) -> Page[LinkOut]:
+    """The upstream subjects linked through the unit's connector (to one account
+    with `account_id`), paged by link id."""
     query: LinkQuery = call.query
+    key = pages.decode(query.cursor, (str,))
     try:
-        rows = admin.links(call.actor, unit_id, connector_id, query.account_id)
+        rows = admin.links(call.actor, unit_id, connector_id, query.account_id,
+                           key[0] if key else None, query.limit + 1)
     except admin.LinkRefused as exc:
         raise _refused(exc) from exc
-    return [LinkOut.model_validate(admin.describe_link(r)) for r in rows]
+    more, rows = len(rows) > query.limit, rows[: query.limit]
+    return Page[LinkOut](
+        items=[LinkOut.model_validate(admin.describe_link(r)) for r in rows],
+        next_cursor=pages.encode([rows[-1].id]) if more else None,
+    )
 
 
 @endpoint(

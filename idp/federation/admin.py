@@ -230,11 +230,12 @@ def link_subject(actor: Actor, unit_id: str, connector_id: str, account_ref: str
     return linked
 
 
-def links(actor: Actor, unit_id: str, connector_id: str,
-          account_id: str | None = None) -> list[UpstreamIdentity]:
-    """The identities linked through the unit's connector (of one account)."""
+def links(actor: Actor, unit_id: str, connector_id: str, account_id: str | None = None,
+          after_id: str | None = None, limit: int | None = None) -> list[UpstreamIdentity]:
+    """The identities linked through the unit's connector (of one account), by id
+    after ``after_id``, at most ``limit``."""
     row = unit_connector(actor, unit_id, connector_id)
-    return identities.of_connector(row.id, account_id)
+    return identities.of_connector(row.id, account_id, after_id, limit)
 
 
 def unlink_subject(actor: Actor, unit_id: str, connector_id: str, link_id: str) -> None:

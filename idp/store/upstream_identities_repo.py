@@ -116,13 +116,19 @@ def scim_record(unit_id: str, ref: str) -> ScimUser | None:
     return db.session.scalars(query.order_by(ScimUser.account_id).limit(1)).first()
 
 
-def of_connector(connector_id: str, account_id: str | None = None) -> list[UpstreamIdentity]:
-    """The identities linked through ``connector_id`` (of one account), oldest first."""
+def of_connector(connector_id: str, account_id: str | None = None, after_id: str | None = None,
+                 limit: int | None = None) -> list[UpstreamIdentity]:
+    """The identities linked through ``connector_id`` (of one account), by id, after
+    ``after_id`` (keyset paging), at most ``limit``."""
     query = select(UpstreamIdentity).where(UpstreamIdentity.connector_id == connector_id)
     if account_id is not None:
         query = query.where(UpstreamIdentity.account_id == account_id)
-    return list(db.session.scalars(query.order_by(UpstreamIdentity.created_at,
-                                                  UpstreamIdentity.id)))
+    if after_id is not None:
+        query = query.where(UpstreamIdentity.id > after_id)
+    query = query.order_by(UpstreamIdentity.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db.session.scalars(query))
 
 
 def by_id(identity_id: str) -> UpstreamIdentity | None:
