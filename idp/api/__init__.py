@@ -51,5 +51,6 @@ def _more_routes() -> None:
     """Endpoint modules added after the list in :func:`setup_api` (imported there)."""
     from idp.api import (
         approval_policies,  # noqa: F401 - issue 17: approval policies
+        connector_links,  # noqa: F401 - issue 18: links without an address
         webhooks,  # noqa: F401 - declares the webhook and export endpoints
     )
