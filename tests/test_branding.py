@@ -25,7 +25,7 @@ from idp.store.models import Account, AuditEvent
 from idp.store.unit_of_work import atomic
 from idp.units import registry as units
 from tests.support import oidc
-from tests.support.api import Api, api_for, assert_problem
+from tests.support.api import api_for, assert_problem
 from tests.support.images import GIF, SVG, jpeg_header, png, webp_header
 from tests.support.login import path_of, sign_in_to_dashboard
 from tests.support.merchants import merchant_id
@@ -95,7 +95,8 @@ def test_a_company_admin_uploads_a_logo_and_another_units_admin_gets_404(
     app: Flask, client: FlaskClient
 ) -> None:
     with app.app_context():
-        acme, globex = units.create("ACME", slug="acme").id, units.create("Globex", slug="globex").id
+        acme = units.create("ACME", slug="acme").id
+        globex = units.create("Globex", slug="globex").id
     own, foreign = api_for(app, client, "acme"), api_for(app, client, "globex")
     data = png(64, 32)
     resp = own.call("PUT", f"/units/{acme}/logo", data=data, headers=OCTETS)

@@ -35,7 +35,7 @@ LOOK = """() => {
   const img = document.querySelector('header img.ug-logo');
   const button = document.querySelector('main button[type=submit]');
   return {
-    logo: img ? {complete: img.complete, width: img.naturalWidth, src: img.getAttribute('src')} : null,
+    logo: img ? {complete: img.complete, width: img.naturalWidth} : null,
     button: getComputedStyle(button).backgroundColor,
     body: getComputedStyle(document.body).backgroundColor,
     name: document.querySelector('.ug-merchant-name').textContent,
