@@ -28,8 +28,8 @@ def _describe(row: Any) -> dict[str, Any]:
     }
 
 
-def _report(row: Any, as_json: bool) -> None:
-    data = _describe(row)
+def _report(row: Any, as_json: bool, **extra: str) -> None:
+    data = {**extra, **_describe(row)}
     if as_json:
         echo_json(data)
         return
@@ -58,7 +58,7 @@ def _merchant_branding(
                 keep_bg if background is None else background, who=who)
     except (images.LogoRefused, colours.ColourRefused, service.BrandingError) as exc:
         fail(as_json, exc.code, str(exc))
-    _report(row, as_json)
+    _report(row, as_json, merchant_id=merchant_id)
 
 
 def _read(path: Path | None) -> bytes:
