@@ -322,28 +322,15 @@ class Settings(BaseSettings):
         "link-local addresses and plain `http://` URLs (tests, relying parties inside the "
         "operator's network); the same SSRF rules as webhooks otherwise.",
     )
-    # Branding (issue 16 item 5, docs/oidc.md "Branding").
-    logo_max_bytes: int = Field(
-        262_144,
-        ge=1_024,
-        le=5_000_000,
-        description="The largest logo an admin may upload (merchant and company logos; "
-        "413 `too_large` beyond).",
-    )
-    default_logo: str | None = Field(
-        None,
-        description="A PNG, JPEG or WebP file shown where a merchant or company has no logo "
-        "of its own. Unset: the built-in logo (`idp/static/logo.svg`).",
-    )
-    privacy_url: str | None = Field(
-        None,
-        description="The privacy notice linked from every page's footer (`https://` or "
-        "`http://`). Unset: no link.",
-    )
-    help_url: str | None = Field(
-        None,
-        description="The help page linked from every page's footer. Unset: no link.",
-    )
+    # Branding (issue 16 item 5, docs/oidc.md "Branding of the sign-in pages").
+    logo_max_bytes: int = Field(262_144, ge=1_024, le=5_000_000, description="The largest "
+                                "logo an admin may upload (413 `too_large` beyond).")
+    default_logo: str | None = Field(None, description="A PNG, JPEG or WebP file shown "
+                                     "where a merchant has no logo. Unset: the built-in one.")
+    privacy_url: str | None = Field(None, description="The privacy notice linked from "
+                                    "every page's footer. Unset: no link.")
+    help_url: str | None = Field(None, description="The help page linked from every "
+                                 "page's footer. Unset: no link.")
 
     @field_validator("log_format")
     @classmethod

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from idp.api import bp
 from idp.api.endpoint import Call, authorize, endpoint
 from idp.api.problems import Problem, not_found
-from idp.branding import colours, images, service
+from idp.branding import service
+from idp.branding.errors import BrandingError
 from idp.rights import NotPermitted
 from idp.services import settings
 from idp.store.models import Branding
@@ -90,14 +91,12 @@ def _run(merchant_id: str | None, action: Any) -> Any:
         if exc.foreign:
             raise not_found("merchant" if merchant_id else "unit") from exc
         raise Problem(403, "forbidden", "This needs the permission 'units.manage'.") from exc
-    except service.BrandingError as exc:
-        raise not_found("merchant") from exc
-    except images.LogoRefused as exc:
+    except BrandingError as exc:
+        if exc.code == "not_found":
+            raise not_found("merchant") from exc
         status = 413 if exc.code == "too_large" else 422
-        raise Problem(status, exc.code, str(exc)) from exc
-    except colours.ColourRefused as exc:
-        raise Problem(422, exc.code, str(exc), errors=[
-            {"pointer": f"/body/{exc.field}", "detail": str(exc)}]) from exc
+        errors = [{"pointer": f"/body/{exc.field}", "detail": str(exc)}] if exc.field else None
+        raise Problem(status, exc.code, str(exc), errors=errors) from exc
 
 
 @endpoint(bp, "GET", "/units/{unit_id}/logo", summary="The unit's logo", tag="branding",

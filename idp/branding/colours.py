@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from idp.branding.errors import BrandingError
+
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 AA = 4.5  # WCAG 2.1 SC 1.4.3, normal text
 
@@ -22,14 +24,9 @@ DEFAULT_PRIMARY = "#1f5fbf"  # --accent
 DEFAULT_BACKGROUND = "#f5f7fa"  # --bg
 
 
-class ColourRefused(ValueError):
+class ColourRefused(BrandingError):
     """``code``: ``invalid_colour`` (not ``#rrggbb``) or ``low_contrast``; ``field``:
     ``primary_color`` or ``background_color``."""
-
-    def __init__(self, code: str, field: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,7 @@ def _normal(value: str | None, field: str) -> str | None:
     if value is None or value == "":
         return None
     if not HEX.match(value):
-        raise ColourRefused("invalid_colour", field, f"{field} must be a colour #rrggbb.")
+        raise ColourRefused("invalid_colour", f"{field} must be a colour #rrggbb.", field)
     return value.lower()
 
 
@@ -67,9 +64,10 @@ def _need(a: str, b: str, field: str, what: str) -> None:
     ratio = contrast(a, b)
     if ratio < AA:
         raise ColourRefused(
-            "low_contrast", field,
+            "low_contrast",
             f"{field}: {what} has a contrast of {ratio:.2f}:1, below the 4.5:1 that "
             "WCAG AA asks for.",
+            field,
         )
 
 

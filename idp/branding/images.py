@@ -13,6 +13,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from idp.branding.errors import BrandingError
+
 MIN_SIDE = 16
 MAX_SIDE = 2048
 MAX_RATIO = 8  # a logo at most 8 times as wide as high (or as high as wide)
@@ -23,13 +25,9 @@ WEBP = "image/webp"
 EXTENSIONS = {PNG: "png", JPEG: "jpg", WEBP: "webp"}
 
 
-class LogoRefused(ValueError):
+class LogoRefused(BrandingError):
     """An upload that is not an acceptable logo; ``code``: ``too_large``,
     ``unsupported_type``, ``malformed_image`` or ``bad_dimensions``."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def logo(name: str) -> Response:
     if found is None:
         abort(404)
     data, media_type = found
-    if name != service.LogoRef(sha256, media_type, None, None).file_name:
+    if name != service.LogoRef(sha256, media_type, None).file_name:
         abort(404)
     return _image(data, media_type, sha256)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from idp import audit
 from idp.branding import colours, images
+from idp.branding.errors import BrandingError
 from idp.release import merchants
 from idp.rights import Actor, require
 from idp.rights.authorization import audit_actor
@@ -33,27 +34,26 @@ BUILT_IN_LOGO = Path(__file__).resolve().parent.parent / "static" / "logo.svg"
 SVG = "image/svg+xml"
 
 
-class BrandingError(ValueError):
-    """A refused change: ``code`` ``not_found`` (no such merchant or unit)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 @dataclass(frozen=True)
 class LogoRef:
-    """Where a logo is served: its hash and media type, and its size in pixels."""
+    """Where a logo is served (its hash and media type name the file) and its size in
+    pixels (None for the built-in SVG)."""
 
     sha256: str
     media_type: str
-    width: int | None
-    height: int | None
+    size: tuple[int, int] | None
 
     @property
     def file_name(self) -> str:
-        ext = images.EXTENSIONS.get(self.media_type, "svg")
-        return f"{self.sha256}.{ext}"
+        return f"{self.sha256}.{images.EXTENSIONS.get(self.media_type, 'svg')}"
+
+    @property
+    def width(self) -> int | None:
+        return self.size[0] if self.size else None
+
+    @property
+    def height(self) -> int | None:
+        return self.size[1] if self.size else None
 
 
 @dataclass(frozen=True)
@@ -85,16 +85,17 @@ def load_default(path: str | None) -> DefaultLogo:
     if path:
         data = Path(path).read_bytes()
         logo = images.check(data, 5_000_000)
-        ref = LogoRef(hashlib.sha256(data).hexdigest(), logo.media_type, logo.width, logo.height)
+        ref = LogoRef(hashlib.sha256(data).hexdigest(), logo.media_type, (logo.width, logo.height))
         return DefaultLogo(data, ref)
     data = BUILT_IN_LOGO.read_bytes()
-    return DefaultLogo(data, LogoRef(hashlib.sha256(data).hexdigest(), SVG, None, None))
+    return DefaultLogo(data, LogoRef(hashlib.sha256(data).hexdigest(), SVG, None))
 
 
 def _ref(row: Branding | None) -> LogoRef | None:
     if row is None or row.logo_sha256 is None or row.logo_type is None:
         return None
-    return LogoRef(row.logo_sha256, row.logo_type, row.logo_width, row.logo_height)
+    size = (row.logo_width, row.logo_height) if row.logo_width and row.logo_height else None
+    return LogoRef(row.logo_sha256, row.logo_type, size)
 
 
 def _describe(row: Branding) -> dict[str, object]:

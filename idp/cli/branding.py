@@ -41,7 +41,8 @@ def _merchant_branding(
     merchant_id: str, logo: Path | None, no_logo: bool, primary: str | None,
     background: str | None, as_json: bool,
 ) -> None:
-    from idp.branding import colours, images, service
+    from idp.branding import service
+    from idp.branding.errors import BrandingError
     from idp.rights import SYSTEM
 
     who = audit.as_actor(actor())
@@ -56,7 +57,7 @@ def _merchant_branding(
             row = service.set_merchant_colours(
                 SYSTEM, merchant_id, keep_p if primary is None else primary,
                 keep_bg if background is None else background, who=who)
-    except (images.LogoRefused, colours.ColourRefused, service.BrandingError) as exc:
+    except BrandingError as exc:
         fail(as_json, exc.code, str(exc))
     _report(row, as_json, merchant_id=merchant_id)
 
@@ -79,48 +80,35 @@ BACKGROUND = click.option("--background-color", "background", default=None,
 JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 
 
-@click.command("branding", context_settings={"ignore_unknown_options": True})
-@click.argument("client_id")
-@LOGO
-@NO_LOGO
-@PRIMARY
-@BACKGROUND
-@JSON
-@with_appcontext
-def client_branding_command(
-    client_id: str, logo: Path | None, no_logo: bool, primary: str | None,
-    background: str | None, as_json: bool,
-) -> None:
-    """Show or change an OIDC client's (merchant's) logo and colours on its sign-in
-    pages."""
-    from idp.release import merchants
+def _merchant_command(argument: str, finder: str, what: str) -> click.Command:
+    """``idp clients branding`` or ``idp saml branding``: the merchant behind the
+    registration named by ``argument``, found by ``merchants.<finder>``."""
 
-    merchant = merchants.of_client(client_id)
-    if merchant is None:
-        fail(as_json, "not_found", f"no client {client_id!r}")
-    _merchant_branding(merchant.id, logo, no_logo, primary, background, as_json)
+    @click.command("branding", context_settings={"ignore_unknown_options": True},
+                   help=f"Show or change a {what}'s (merchant's) logo and colours on its "
+                   "sign-in pages.")
+    @click.argument(argument)
+    @LOGO
+    @NO_LOGO
+    @PRIMARY
+    @BACKGROUND
+    @JSON
+    @with_appcontext
+    def command(logo: Path | None, no_logo: bool, primary: str | None,
+                background: str | None, as_json: bool, **ref: str) -> None:
+        from idp.release import merchants
+
+        merchant = getattr(merchants, finder)(ref[argument])
+        if merchant is None:
+            fail(as_json, "not_found", f"no {what} {ref[argument]!r}")
+        _merchant_branding(merchant.id, logo, no_logo, primary, background, as_json)
+
+    return command
 
 
-@click.command("branding")
-@click.argument("entity_id")
-@LOGO
-@NO_LOGO
-@PRIMARY
-@BACKGROUND
-@JSON
-@with_appcontext
-def saml_branding_command(
-    entity_id: str, logo: Path | None, no_logo: bool, primary: str | None,
-    background: str | None, as_json: bool,
-) -> None:
-    """Show or change a SAML service provider's (merchant's) logo and colours on its
-    sign-in pages."""
-    from idp.release import merchants
-
-    merchant = merchants.of_service_provider(entity_id)
-    if merchant is None:
-        fail(as_json, "not_found", f"no service provider {entity_id!r}")
-    _merchant_branding(merchant.id, logo, no_logo, primary, background, as_json)
+client_branding_command = _merchant_command("client_id", "of_client", "OIDC client")
+saml_branding_command = _merchant_command("entity_id", "of_service_provider",
+                                          "SAML service provider")
 
 
 @click.command("logo")
@@ -133,7 +121,8 @@ def saml_branding_command(
 def unit_logo_command(unit: str, file: Path | None, remove: bool, as_json: bool) -> None:
     """Show, set (FILE: PNG, JPEG or WebP) or remove a unit's logo, shown on its
     people's dashboard (sub-units without their own show it too)."""
-    from idp.branding import images, service
+    from idp.branding import service
+    from idp.branding.errors import BrandingError
     from idp.rights import SYSTEM
     from idp.units import registry
 
@@ -148,6 +137,6 @@ def unit_logo_command(unit: str, file: Path | None, remove: bool, as_json: bool)
         else:
             data = None if file is None else file.read_bytes()
             row = service.set_unit_logo(SYSTEM, found.id, data, who=audit.as_actor(actor()))
-    except (images.LogoRefused, service.BrandingError) as exc:
+    except BrandingError as exc:
         fail(as_json, exc.code, str(exc))
     _report(row, as_json)
