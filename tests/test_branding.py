@@ -24,7 +24,7 @@ from idp.store.db import db
 from idp.store.models import Account, AuditEvent
 from idp.store.unit_of_work import atomic
 from idp.units import registry as units
-from tests.support import oidc
+from tests.support import oidc, saml_flow
 from tests.support.api import api_for, assert_problem
 from tests.support.images import GIF, SVG, jpeg_header, png, webp_header
 from tests.support.login import path_of, sign_in_to_dashboard
@@ -328,3 +328,24 @@ def test_footer_urls_must_be_http() -> None:
     with pytest.raises(ValueError):
         Settings(privacy_url="javascript:alert(1)")
     assert Settings(help_url="").help_url is None
+
+
+def test_a_saml_service_providers_branding_is_on_its_sign_in_page(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    sp = saml_flow.make_sp(app, client)
+    logo = tmp_path / "sp.webp"
+    logo.write_bytes(webp_header(64, 32))
+    res = runner.invoke(main, ["saml", "branding", sp.entity_id, "--logo", str(logo),
+                               "--background-color", "#fffdf5", "--json"])
+    assert res.exit_code == 0, res.output
+    assert '"logo_type": "image/webp"' in res.output
+    resp, _ = saml_flow.start(client, sp)
+    assert resp.status_code == 303
+    html = client.get(path_of(resp), follow_redirects=True).get_data(as_text=True)
+    sha = hashlib.sha256(logo.read_bytes()).hexdigest()
+    assert f'src="/branding/logos/{sha}.webp" alt="" width="64" height="32"' in html
+    sheet = _stylesheet(html)
+    assert sheet is not None and "--bg: #fffdf5;" in client.get(sheet).get_data(as_text=True)
+    res = runner.invoke(main, ["saml", "branding", "https://unknown.example", "--json"])
+    assert res.exit_code == 1 and '"not_found"' in res.output
