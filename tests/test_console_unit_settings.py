@@ -38,8 +38,18 @@ from tests.support.login import csrf_token
 from tests.support.oidc import make_account, make_unit, start_session
 from tests.support.upstream import Upstream
 
-PAGES = ("domains", "sso", "scim", "ldap", "webhooks", "audit", "policies", "budgets",
-         "approvals", "purchases")
+PAGES = (
+    "domains",
+    "sso",
+    "scim",
+    "ldap",
+    "webhooks",
+    "audit",
+    "policies",
+    "budgets",
+    "approvals",
+    "purchases",
+)
 # (path below the unit, form data) of a write on each page
 FORMS = (
     ("domains", {"domain": "acme.example"}),
@@ -115,10 +125,13 @@ def test_every_form_refuses_a_post_without_csrf_and_answers_303(
     assert resp.status_code == 303
     # the other unit's admin cannot post into Acme even with a valid token
     olga = as_(app, app.test_client(), people["olga"])
-    token = csrf_token(olga.get(f"/admin/units/{people['other']}/{path}"
-                                if not path.startswith("sso/") else
-                                f"/admin/units/{people['other']}/sso/new/oidc"
-                                ).get_data(as_text=True))
+    token = csrf_token(
+        olga.get(
+            f"/admin/units/{people['other']}/{path}"
+            if not path.startswith("sso/")
+            else f"/admin/units/{people['other']}/sso/new/oidc"
+        ).get_data(as_text=True)
+    )
     assert olga.post(base, data={"csrf_token": token, **data}).status_code == 404
 
 
@@ -154,8 +167,12 @@ def test_a_domain_is_added_shows_its_record_and_is_verified_by_dns(
     other = f"/admin/units/{people['other']}/domains"
     for action in ("check", "remove", "rules"):
         token = csrf_token(olga.get(other).get_data(as_text=True))
-        assert olga.post(f"{other}/acme.example/{action}",
-                         data={"csrf_token": token, "confirm": "yes"}).status_code == 404
+        assert (
+            olga.post(
+                f"{other}/acme.example/{action}", data={"csrf_token": token, "confirm": "yes"}
+            ).status_code
+            == 404
+        )
     # removal needs the confirmation box
     remove = f"{page}/acme.example/remove"
     post(web, page, remove, {})
@@ -171,12 +188,21 @@ def test_an_oidc_connector_is_set_up_and_its_test_round_trip_signs_nobody_in(
     new = f"/admin/units/{people['acme']}/sso/new/oidc"
     html = web.get(new).get_data(as_text=True)
     cid = re.search(r'name="connector_id" value="([0-9a-f]{32})"', html).group(1)  # type: ignore[union-attr]
-    redirect_uri = f"http://127.0.0.1:5000/federation/{cid}/callback"
+    redirect_uri = f"http://localhost/federation/{cid}/callback"  # the tests' issuer
     assert f'value="{redirect_uri}"' in html
     client_id, secret = upstream.register_client(upstream.plain_issuer, redirect_uri)
-    resp = post(web, new, new, {"connector_id": cid, "issuer": upstream.plain_issuer,
-                                "client_id": client_id, "client_secret": secret,
-                                "name": "Acme login"})
+    resp = post(
+        web,
+        new,
+        new,
+        {
+            "connector_id": cid,
+            "issuer": upstream.plain_issuer,
+            "client_id": client_id,
+            "client_secret": secret,
+            "name": "Acme login",
+        },
+    )
     assert resp.status_code == 303
     page = f"/admin/units/{people['acme']}/sso/{cid}"
     assert urlsplit(resp.headers["Location"]).path == page
@@ -184,8 +210,9 @@ def test_an_oidc_connector_is_set_up_and_its_test_round_trip_signs_nobody_in(
     accounts, sessions = count(app, Account), count(app, Session)
     resp = post(web, page, f"{page}/test", {})
     assert resp.status_code == 303 and resp.headers["Location"].startswith(upstream.plain_issuer)
-    upstream.login_as("p-tester", {"email": "tester@acme.example", "email_verified": True,
-                                   "given_name": "Tess"})
+    upstream.login_as(
+        "p-tester", {"email": "tester@acme.example", "email_verified": True, "given_name": "Tess"}
+    )
     back = urlsplit(upstream.authorize(resp.headers["Location"]))
     assert back.path == f"/federation/{cid}/callback"
     done = web.get(f"{back.path}?{back.query}")
@@ -217,9 +244,19 @@ def test_a_failed_connection_test_says_why(
     html = web.get(new).get_data(as_text=True)
     cid = re.search(r'name="connector_id" value="([0-9a-f]{32})"', html).group(1)  # type: ignore[union-attr]
     client_id, secret = upstream.register_client(
-        upstream.plain_issuer, f"http://127.0.0.1:5000/federation/{cid}/callback")
-    post(web, new, new, {"connector_id": cid, "issuer": upstream.plain_issuer,
-                         "client_id": client_id, "client_secret": secret})
+        upstream.plain_issuer, f"http://localhost/federation/{cid}/callback"
+    )
+    post(
+        web,
+        new,
+        new,
+        {
+            "connector_id": cid,
+            "issuer": upstream.plain_issuer,
+            "client_id": client_id,
+            "client_secret": secret,
+        },
+    )
     page = f"/admin/units/{people['acme']}/sso/{cid}"
     resp = post(web, page, f"{page}/test", {})
     upstream.login_as("p-x", {"email": "x@acme.example", "email_verified": True})
@@ -238,8 +275,9 @@ def test_a_connector_with_a_bad_issuer_is_refused_with_the_values_kept(
 ) -> None:
     web = as_(app, client, people["ada"])
     new = f"/admin/units/{people['acme']}/sso/new/okta"
-    resp = post(web, new, new, {"issuer": "http://evil.example", "client_id": "abc",
-                                "client_secret": "s"})
+    resp = post(
+        web, new, new, {"issuer": "http://evil.example", "client_id": "abc", "client_secret": "s"}
+    )
     assert resp.status_code == 303
     html = web.get(resp.headers["Location"]).get_data(as_text=True)
     assert "error-summary" in html and 'value="abc"' in html
@@ -255,8 +293,9 @@ def test_scim_token_is_shown_once_listed_and_revoked(
     assert resp.status_code == 303
     first = web.get(page)
     assert first.headers["Cache-Control"] == "no-store"
-    token = re.search(r'id="new-token" type="text" readonly value="(ugscim_[^"]+)"',
-                      first.get_data(as_text=True))
+    token = re.search(
+        r'id="new-token" type="text" readonly value="(ugscim_[^"]+)"', first.get_data(as_text=True)
+    )
     assert token is not None
     assert token.group(1) not in web.get(page).get_data(as_text=True)  # only once
     from idp.provisioning import scim_tokens
@@ -266,7 +305,7 @@ def test_scim_token_is_shown_once_listed_and_revoked(
         row = db.session.query(ScimToken).one()
         row_id = row.id
     html = web.get(page).get_data(as_text=True)
-    assert "Personio" in html and "never" in html
+    assert "Revoke Personio" in html and "never" not in html  # its use is shown
     olga = as_(app, app.test_client(), people["olga"])
     other = f"/admin/units/{people['other']}/scim"
     tok = csrf_token(olga.get(other).get_data(as_text=True))
@@ -290,9 +329,18 @@ def test_webhook_endpoint_delivery_log_redeliver_and_disable(
     with app.app_context():
         endpoint = db.session.query(WebhookEndpoint).one()
         with atomic():
-            webhooks.emit(unit_id=people["acme"], event_type="ldap.synced",
-                          data={"directory_id": "d", "unit_id": people["acme"], "created": 1,
-                                "updated": 0, "deactivated": 0, "reactivated": 0})
+            webhooks.emit(
+                unit_id=people["acme"],
+                event_type="ldap.synced",
+                data={
+                    "directory_id": "d",
+                    "unit_id": people["acme"],
+                    "created": 1,
+                    "updated": 0,
+                    "deactivated": 0,
+                    "reactivated": 0,
+                },
+            )
         delivery = db.session.query(WebhookDelivery).one()
         ids = endpoint.id, delivery.id
     log = f"{page}/{ids[0]}"
@@ -340,15 +388,25 @@ def test_policies_are_saved_through_their_services(
 ) -> None:
     web = as_(app, client, people["ada"])
     page = f"/admin/units/{people['acme']}/policies"
-    assert post(web, page, page, {"require_totp": "1", "passwords_allowed": "1"}
-                ).status_code == 303
+    assert (
+        post(
+            web, page, page, {"fresh_code_every_sign_in": "1", "passwords_allowed": "1"}
+        ).status_code
+        == 303
+    )
     with app.app_context():
         unit = db.session.get(Unit, people["acme"])
-        assert unit.require_totp and unit.passwords_allowed
-        assert not unit.fresh_code_every_sign_in and not unit.notify_impersonation
+        assert unit.fresh_code_every_sign_in and unit.passwords_allowed
+        assert not unit.require_totp and not unit.notify_impersonation
     assert count(app, AuditEvent, action="unit.policy") == 3  # notify was on: now off
     html = web.get(page).get_data(as_text=True)
-    assert re.search(r'id="require_totp" name="require_totp" value="1" checked', html)
+    assert re.search(r'id="passwords_allowed" name="passwords_allowed" value="1" checked', html)
+    assert not re.search(r'id="require_totp" name="require_totp" value="1" checked', html)
+    # requiring TOTP applies to the admin too: her session without TOTP stops counting
+    post(web, page, page, {"require_totp": "1"})
+    with app.app_context():
+        assert db.session.get(Unit, people["acme"]).require_totp
+    assert web.get(page).status_code == 303
 
 
 def test_budgets_approvals_and_purchases(
@@ -358,16 +416,30 @@ def test_budgets_approvals_and_purchases(
 
     web = as_(app, client, people["ada"])
     page = f"/admin/units/{people['acme']}/budgets"
-    assert post(web, page, page, {"scope": "role", "subject": "employee", "period": "month",
-                                  "amount": "100.00", "per_order": "50.00",
-                                  "currency": "EUR"}).status_code == 303
+    assert (
+        post(
+            web,
+            page,
+            page,
+            {
+                "scope": "role",
+                "subject": "employee",
+                "period": "month",
+                "amount": "100.00",
+                "per_order": "50.00",
+                "currency": "EUR",
+            },
+        ).status_code
+        == 303
+    )
     html = web.get(page).get_data(as_text=True)
     assert "100.00 EUR" in html and "employee" in html
-    post(web, page, page, {"scope": "unit", "period": "month", "amount": "-1",
-                           "currency": "EUR"})
+    post(web, page, page, {"scope": "unit", "period": "month", "amount": "-1", "currency": "EUR"})
     assert "error-summary" in web.get(page).get_data(as_text=True)
-    shop = Shop(app.test_client(), token(app, app.test_client(), merchant(app), people["eve"],
-                                         people["acme"]))
+    shop = Shop(
+        app.test_client(),
+        token(app, app.test_client(), merchant(app), people["eve"], people["acme"]),
+    )
     answer = shop.buy("80.00", order_ref="PO-80").get_json()
     assert answer["status"] == "pending_approval"
     approvals = f"/admin/units/{people['acme']}/approvals"
@@ -381,6 +453,5 @@ def test_budgets_approvals_and_purchases(
     assert "PO-80" not in web.get(approvals).get_data(as_text=True)
     html = web.get(f"/admin/units/{people['acme']}/purchases").get_data(as_text=True)
     assert "PO-80" in html and "approved" in html
-    html = web.get(f"/admin/units/{people['acme']}/purchases?status=refused"
-                   ).get_data(as_text=True)
+    html = web.get(f"/admin/units/{people['acme']}/purchases?status=refused").get_data(as_text=True)
     assert "PO-80" not in html

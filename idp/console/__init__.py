@@ -24,7 +24,17 @@ from flask import Flask
 
 def setup_console(app: Flask) -> None:
     """Register the ``console`` blueprint with every page module's routes."""
-    from idp.console import accesses, home  # noqa: F401  (routes register on bp)
+    from idp.console import (  # noqa: F401  (routes register on bp)  # noqa: F401  - a unit's integrations and policies
+        accesses,
+        home,
+        views_audit,
+        views_domains,
+        views_policies,
+        views_provisioning,
+        views_purchases,
+        views_sso,
+        views_webhooks,
+    )
     from idp.console.blueprint import bp
 
     app.register_blueprint(bp)

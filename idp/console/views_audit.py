@@ -36,8 +36,9 @@ def _day(text: str | None) -> datetime | None:
 
 def _filters(args: Any) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
     """The search's filters, the values to show again, and field errors."""
-    shown = {k: (args.get(k) or "").strip()[:100] for k in ("action", "actor_kind", "since",
-                                                           "until")}
+    shown = {
+        k: (args.get(k) or "").strip()[:100] for k in ("action", "actor_kind", "since", "until")
+    }
     errors: dict[str, str] = {}
     kind = shown["actor_kind"] or None
     if kind is not None and kind not in audit.KINDS:
@@ -48,8 +49,12 @@ def _filters(args: Any) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]
         errors["since"] = _("Enter a date as YYYY-MM-DD.")
     if shown["until"] and until is None:
         errors["until"] = _("Enter a date as YYYY-MM-DD.")
-    filters = {"action": shown["action"] or None, "actor_kind": kind, "since": since,
-               "until": until + timedelta(days=1) if until else None}
+    filters = {
+        "action": shown["action"] or None,
+        "actor_kind": kind,
+        "since": since,
+        "until": until + timedelta(days=1) if until else None,
+    }
     return filters, shown, errors
 
 
@@ -63,11 +68,29 @@ def audit_log(page: UnitPage) -> Response:
     except ValueError:
         after = 0
     scope = {page.unit.id, *units.descendant_ids(page.unit.id)}
-    rows = audit.search(after, PAGE + 1, scope, filters["actor_kind"], None,
-                        filters["action"], filters["since"], filters["until"])
+    rows = audit.search(
+        after,
+        PAGE + 1,
+        scope,
+        filters["actor_kind"],
+        None,
+        filters["action"],
+        filters["since"],
+        filters["until"],
+    )
     more = len(rows) > PAGE
     rows = list(rows[:PAGE])
-    next_args = {**{k: v for k, v in shown.items() if v}, "after": str(rows[-1].seq)} \
-        if more and rows else None
-    return page.render("console/audit.html", current="audit", events=rows, shown=shown,
-                       filter_errors=errors, kinds=audit.KINDS, next_args=next_args)
+    next_args = (
+        {**{k: v for k, v in shown.items() if v}, "after": str(rows[-1].seq)}
+        if more and rows
+        else None
+    )
+    return page.render(
+        "console/audit.html",
+        current="audit",
+        events=rows,
+        shown=shown,
+        filter_errors=errors,
+        kinds=audit.KINDS,
+        next_args=next_args,
+    )

@@ -33,8 +33,7 @@ def domain_error(exc: DomainError) -> str:
         "consumer_domain": _("A public mail provider's domain cannot belong to a company."),
         "reserved_domain": _("This name is reserved and cannot belong to a company."),
         "domain_taken": _("Another company has claimed this domain (or a domain around it)."),
-        "no_connector": _("Requiring SSO needs a company sign-in (SSO connector): add one "
-                          "first."),
+        "no_connector": _("Requiring SSO needs a company sign-in (SSO connector): add one first."),
         "connector_ambiguous": _("The unit has several SSO connectors: choose one."),
         "unknown_connector": _("Choose one of the unit's SSO connectors."),
         "invalid_role": _("Choose one of the unit's roles."),
@@ -58,8 +57,12 @@ def _claim_of(page: UnitPage, name: str) -> Domain:
 
 def _describe(row: Domain) -> dict[str, Any]:
     data = registry.describe(row)
-    data.update(id=row.id, rules=rules.rules_of(row), deadline=row.deadline_at,
-                last_checked=row.last_checked_at)
+    data.update(
+        id=row.id,
+        rules=rules.rules_of(row),
+        deadline=row.deadline_at,
+        last_checked=row.last_checked_at,
+    )
     return data
 
 
@@ -71,8 +74,13 @@ def domains(page: UnitPage) -> Response:
 
     rows = [_describe(r) for r in registry.list_claims(page.unit.id)]
     connectors = connectors_repo.list_all(page.unit.id)
-    return page.render("console/domains.html", current="domains", domains=rows,
-                       connectors=connectors, roles=_roles(page))
+    return page.render(
+        "console/domains.html",
+        current="domains",
+        domains=rows,
+        connectors=connectors,
+        roles=_roles(page),
+    )
 
 
 def _roles(page: UnitPage) -> list[str]:
@@ -94,8 +102,12 @@ def add_domain(page: UnitPage) -> Response:
     except DomainError as exc:
         page.remember(errors={"domain": domain_error(exc)}, values={"domain": text})
         return page.see_other("console.domains")
-    page.remember(notice=_("%(domain)s was added. Create the DNS record shown below, then "
-                           "check it.", domain=registry.display_name(row)))
+    page.remember(
+        notice=_(
+            "%(domain)s was added. Create the DNS record shown below, then check it.",
+            domain=registry.display_name(row),
+        )
+    )
     return page.see_other("console.domains", anchor=f"domain-{row.id}")
 
 
@@ -110,11 +122,16 @@ def check_domain(page: UnitPage, domain: str) -> Response:
     elif report.outcome == "unreachable":
         notice = _("The DNS could not be asked just now; nothing changed. Try again later.")
     elif report.outcome == "mismatch":
-        notice = _("%(domain)s has a TXT record, but not with the value shown. Check the "
-                   "value and try again.", domain=report.domain)
+        notice = _(
+            "%(domain)s has a TXT record, but not with the value shown. Check the "
+            "value and try again.",
+            domain=report.domain,
+        )
     else:
-        notice = _("The record of %(domain)s was not found yet. DNS changes can take a "
-                   "while to arrive.", domain=report.domain)
+        notice = _(
+            "The record of %(domain)s was not found yet. DNS changes can take a while to arrive.",
+            domain=report.domain,
+        )
     page.remember(notice=notice)
     return page.see_other("console.domains", anchor=f"domain-{row.id}")
 
@@ -140,8 +157,9 @@ def domain_rules(page: UnitPage, domain: str) -> Response:
     except DomainError as exc:
         page.remember(errors={f"rules-{row.id}": domain_error(exc)})
         return page.see_other("console.domains", anchor=f"domain-{row.id}")
-    page.remember(notice=_("The rules of %(domain)s were saved.",
-                           domain=registry.display_name(row)))
+    page.remember(
+        notice=_("The rules of %(domain)s were saved.", domain=registry.display_name(row))
+    )
     return page.see_other("console.domains", anchor=f"domain-{row.id}")
 
 

@@ -48,11 +48,21 @@ def policies(page: UnitPage) -> Response:
     """The unit's switches and its domains' SSO requirement."""
     u = page.unit
     current = {name: bool(getattr(u, name)) for name in _setters()}
-    claims = [{"domain": domains.display_name(d), "in_force": domains.is_effective(d),
-               "require_sso": rules.rules_of(d)["require_sso"]}
-              for d in domains.list_claims(u.id)]
-    return page.render("console/policies.html", current="policies", policy=current,
-                       claims=claims, can_domains=page.can("domains.manage"))
+    claims = [
+        {
+            "domain": domains.display_name(d),
+            "in_force": domains.is_effective(d),
+            "require_sso": rules.rules_of(d)["require_sso"],
+        }
+        for d in domains.list_claims(u.id)
+    ]
+    return page.render(
+        "console/policies.html",
+        current="policies",
+        policy=current,
+        claims=claims,
+        can_domains=page.can("domains.manage"),
+    )
 
 
 @bp.post("/units/<unit>/policies")

@@ -34,8 +34,9 @@ nav.register("ldap", _l("LDAP directory"), "console.ldap", LDAP, order=65)
 def scim(page: UnitPage) -> Response:
     """The unit's SCIM tokens (never their values) and the form for a new one; right
     after a creation, the new token (``values["new_token"]`` of the form state)."""
-    resp = page.render("console/scim.html", current="scim",
-                       tokens=scim_tokens.listing(page.unit.id))
+    resp = page.render(
+        "console/scim.html", current="scim", tokens=scim_tokens.listing(page.unit.id)
+    )
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -49,8 +50,10 @@ def scim_create(page: UnitPage) -> Response:
         page.remember(errors={"name": _("Give the token a name (e.g. the HR system's).")})
         return page.see_other("console.scim")
     _row, token = scim_tokens.create(page.unit.id, name, page.actor.audit_name())
-    page.remember(notice=_("The token was created. Copy it now: it is shown only once."),
-                  values={"new_token": token})
+    page.remember(
+        notice=_("The token was created. Copy it now: it is shown only once."),
+        values={"new_token": token},
+    )
     return page.see_other("console.scim")
 
 
@@ -74,6 +77,9 @@ def ldap(page: UnitPage) -> Response:
     from idp.ldap.directories import describe
 
     row = ldap_repo.directory_for_unit(page.unit.id)
-    return page.render("console/ldap.html", current="ldap",
-                       directory=describe(row) if row is not None else None,
-                       last_run_at=row.last_run_at if row is not None else None)
+    return page.render(
+        "console/ldap.html",
+        current="ldap",
+        directory=describe(row) if row is not None else None,
+        last_run_at=row.last_run_at if row is not None else None,
+    )

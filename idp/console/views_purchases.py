@@ -39,9 +39,12 @@ nav.register("purchases", _l("Purchases"), "console.purchases", BUDGETS, order=9
 @unit_page(BUDGETS)
 def budgets_page(page: UnitPage) -> Response:
     rows = [budgets.describe(r) for r in budgets.list_budgets(page.actor, page.unit.id)]
-    return page.render("console/budgets.html", current="budgets", budgets=rows,
-                       roles=list(units.roles_for(page.unit)))
-
+    return page.render(
+        "console/budgets.html",
+        current="budgets",
+        budgets=rows,
+        roles=list(units.roles_for(page.unit)),
+    )
 
 
 @bp.post("/units/<unit>/budgets")
@@ -49,21 +52,27 @@ def budgets_page(page: UnitPage) -> Response:
 def budget_set(page: UnitPage) -> Response:
     """Create or replace a budget (one per scope and subject)."""
     form = request.form
-    keep = {k: (form.get(k) or "").strip()[:320] for k in
-            ("scope", "subject", "period", "amount", "currency", "per_order")}
+    keep = {
+        k: (form.get(k) or "").strip()[:320]
+        for k in ("scope", "subject", "period", "amount", "currency", "per_order")
+    }
     scope = keep["scope"] or "unit"
     data = BudgetInput(
-        scope=scope, subject=keep["subject"] or None if scope != "unit" else None,
-        period=keep["period"] or "month", amount=keep["amount"],
-        currency=keep["currency"].upper(), per_order=keep["per_order"] or None,
+        scope=scope,
+        subject=keep["subject"] or None if scope != "unit" else None,
+        period=keep["period"] or "month",
+        amount=keep["amount"],
+        currency=keep["currency"].upper(),
+        per_order=keep["per_order"] or None,
         include_subunits=form.get("include_subunits") == "1",
     )
     try:
         budgets.set_budget(page.actor, page.unit.id, data)
     except BudgetError as exc:
         field = exc.field if exc.field in keep else "amount"
-        page.remember(errors={field: _("The budget was not saved: %(why)s", why=exc.detail)},
-                      values=keep)
+        page.remember(
+            errors={field: _("The budget was not saved: %(why)s", why=exc.detail)}, values=keep
+        )
         return page.see_other("console.budgets")
     page.remember(notice=_("The budget was saved."))
     return page.see_other("console.budgets")
@@ -80,8 +89,7 @@ def budget_remove(page: UnitPage, budget: str) -> Response:
 
 def _waiting(page: UnitPage) -> list[dict[str, object]]:
     scope = {page.unit.id, *units.descendant_ids(page.unit.id)}
-    return [a for a in listing.waiting_for(page.viewer.account.id, 200)
-            if a["unit_id"] in scope]
+    return [a for a in listing.waiting_for(page.viewer.account.id, 200) if a["unit_id"] in scope]
 
 
 @bp.get("/units/<unit>/approvals", endpoint="approvals")
@@ -89,7 +97,6 @@ def _waiting(page: UnitPage) -> list[dict[str, object]]:
 def approvals_page(page: UnitPage) -> Response:
     """The orders of the unit waiting for the viewer's decision."""
     return page.render("console/approvals.html", current="approvals", waiting=_waiting(page))
-
 
 
 @bp.post("/units/<unit>/approvals/<approval>")
@@ -103,19 +110,24 @@ def approval_decide(page: UnitPage, approval: str) -> Response:
     if action not in ("approve", "reject"):
         abort(400)
     try:
-        approvals.decide(page.viewer.account.id, approval,
-                         Decision(action=action, reason=reason))
+        approvals.decide(page.viewer.account.id, approval, Decision(action=action, reason=reason))
     except ApprovalError as exc:
         if exc.code == "not_found":
             abort(404)
         if exc.code == "reason_required":
             page.remember(errors={f"reason-{approval}": _("Give a reason for the rejection.")})
         else:
-            page.remember(errors={f"reason-{approval}": _("The order could not be decided: "
-                                                         "%(why)s", why=exc.detail)})
+            page.remember(
+                errors={
+                    f"reason-{approval}": _(
+                        "The order could not be decided: %(why)s", why=exc.detail
+                    )
+                }
+            )
         return page.see_other("console.approvals")
-    page.remember(notice=_("The order was approved.") if action == "approve"
-                  else _("The order was rejected."))
+    page.remember(
+        notice=_("The order was approved.") if action == "approve" else _("The order was rejected.")
+    )
     return page.see_other("console.approvals")
 
 
@@ -142,7 +154,12 @@ def purchases_page(page: UnitPage) -> Response:
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     before = f"{rows[-1].created_at.isoformat()}~{rows[-1].id}" if more and rows else None
-    return page.render("console/purchases.html", current="purchases",
-                       purchases=[listing.describe(r) for r in rows], status=status,
-                       sub_units=sub_units, statuses=STATUSES, before=before)
-
+    return page.render(
+        "console/purchases.html",
+        current="purchases",
+        purchases=[listing.describe(r) for r in rows],
+        chosen=status,
+        sub_units=sub_units,
+        statuses=STATUSES,
+        before=before,
+    )

@@ -44,9 +44,13 @@ nav.register("sso", _l("SSO connectors"), "console.sso", PERMISSION, order=50)
 
 
 def kind_names() -> dict[str, str]:
-    return {"google": _("Google Workspace"), "microsoft": _("Microsoft Entra ID"),
-            "okta": _("Okta"), "oidc": _("Other OpenID Connect provider"),
-            "saml": _("SAML 2.0")}
+    return {
+        "google": _("Google Workspace"),
+        "microsoft": _("Microsoft Entra ID"),
+        "okta": _("Okta"),
+        "oidc": _("Other OpenID Connect provider"),
+        "saml": _("SAML 2.0"),
+    }
 
 
 def _connector_of(page: UnitPage, connector_id: str) -> Connector:
@@ -68,8 +72,12 @@ def _describe(row: Connector) -> dict[str, Any]:
 def sso(page: UnitPage) -> Response:
     """The unit's connectors and the choice of a new one."""
     rows = [_describe(r) for r in connectors_repo.list_all(page.unit.id)]
-    return page.render("console/sso.html", current="sso", connectors=rows,
-                       kinds=[(k, kind_names()[k]) for k in GUIDED])
+    return page.render(
+        "console/sso.html",
+        current="sso",
+        connectors=rows,
+        kinds=[(k, kind_names()[k]) for k in GUIDED],
+    )
 
 
 def _split(text: str) -> list[str]:
@@ -86,9 +94,14 @@ def sso_new(page: UnitPage, kind: str) -> Response:
     connector_id = request.args.get("id", "")
     if not ID_RE.match(connector_id) or connectors_repo.get(connector_id) is not None:
         connector_id = connectors_repo.new_connector_id()
-    return page.render("console/sso_new.html", current="sso", kind=kind,
-                       kind_name=kind_names()[kind], connector_id=connector_id,
-                       redirect_uri=callback_url(connector_id))
+    return page.render(
+        "console/sso_new.html",
+        current="sso",
+        kind=kind,
+        kind_name=kind_names()[kind],
+        connector_id=connector_id,
+        redirect_uri=callback_url(connector_id),
+    )
 
 
 def _create(page: UnitPage, kind: str, connector_id: str, form: Any) -> Connector:
@@ -103,11 +116,16 @@ def _create(page: UnitPage, kind: str, connector_id: str, form: Any) -> Connecto
     if kind in ("okta", "oidc") and not issuer:
         raise ConfigurationError(_("Enter the issuer URL of the provider."))
     return admin.create(
-        page.unit.id, kind, name=name, issuer=issuer if kind in ("okta", "oidc") else None,
-        client_id=client_id, client_secret=secret,
+        page.unit.id,
+        kind,
+        name=name,
+        issuer=issuer if kind in ("okta", "oidc") else None,
+        client_id=client_id,
+        client_secret=secret,
         tenants=_split(form.get("tenants") or "") if kind == "microsoft" else (),
         hosted_domains=_split(form.get("hosted_domains") or "") if kind == "google" else (),
-        actor=page.actor.audit_name(), connector_id=connector_id,
+        actor=page.actor.audit_name(),
+        connector_id=connector_id,
     )
 
 
@@ -121,15 +139,21 @@ def sso_create(page: UnitPage, kind: str) -> Response:
     connector_id = form.get("connector_id", "")
     if not ID_RE.match(connector_id) or connectors_repo.get(connector_id) is not None:
         connector_id = connectors_repo.new_connector_id()
-    keep = {k: (form.get(k) or "")[:MAX_FIELD] for k in
-            ("name", "issuer", "client_id", "tenants", "hosted_domains")}
+    keep = {
+        k: (form.get(k) or "")[:MAX_FIELD]
+        for k in ("name", "issuer", "client_id", "tenants", "hosted_domains")
+    }
     try:
         row = _create(page, kind, connector_id, form)
     except ConfigurationError as exc:
         page.remember(errors={"client_id": str(exc)}, values=keep)
         return page.see_other("console.sso_new", kind=kind, id=connector_id)
-    page.remember(notice=_("The connector was added. Test it now: you will sign in at the "
-                           "provider and come back here."))
+    page.remember(
+        notice=_(
+            "The connector was added. Test it now: you will sign in at the "
+            "provider and come back here."
+        )
+    )
     return page.see_other("console.sso_connector", connector=row.id)
 
 
@@ -145,8 +169,13 @@ def sso_connector(page: UnitPage, connector: str) -> Response:
         result = flow.test_result(token, row.id, page.viewer.account.id)
         if result is None:
             result = {"ok": False, "code": "expired", "detail": ""}
-    return page.render("console/sso_connector.html", current="sso", c=_describe(row),
-                       paste=urls(row), result=result)
+    return page.render(
+        "console/sso_connector.html",
+        current="sso",
+        c=_describe(row),
+        paste=urls(row),
+        result=result,
+    )
 
 
 @bp.post("/units/<unit>/sso/<connector>/test")
@@ -158,8 +187,9 @@ def sso_test(page: UnitPage, connector: str) -> Response:
     try:
         target = flow.start_test(row, page.viewer.account.id, back)
     except (ConnectorError, ConfigurationError, MasterKeyError) as exc:
-        page.remember(errors={"test": _("The provider could not be reached: %(why)s",
-                                        why=str(exc)[:300])})
+        page.remember(
+            errors={"test": _("The provider could not be reached: %(why)s", why=str(exc)[:300])}
+        )
         return page.see_other("console.sso_connector", connector=row.id)
     return redirect(target, code=303)
 
@@ -171,8 +201,9 @@ def sso_state(page: UnitPage, connector: str) -> Response:
     row = _connector_of(page, connector)
     enabled = request.form.get("enabled") == "1"
     admin.set_enabled(row, enabled, page.actor.audit_name())
-    page.remember(notice=_("The connector is enabled.") if enabled
-                  else _("The connector is disabled."))
+    page.remember(
+        notice=_("The connector is enabled.") if enabled else _("The connector is disabled.")
+    )
     return page.see_other("console.sso_connector", connector=row.id)
 
 

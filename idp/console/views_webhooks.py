@@ -17,10 +17,10 @@ from flask_babel import lazy_gettext as _l
 from idp.console import nav
 from idp.console.blueprint import bp
 from idp.console.guard import UnitPage, unit_page
+from idp.store.models import WebhookEndpoint
 from idp.webhooks import catalogue
 from idp.webhooks import endpoints as hooks
 from idp.webhooks.endpoints import EndpointRefused
-from idp.store.models import WebhookEndpoint
 
 PERMISSION = hooks.PERMISSION
 PAGE = 50
@@ -52,8 +52,7 @@ def webhooks(page: UnitPage) -> Response:
     shown once, as the SCIM token is)."""
     rows = hooks.list_of(page.unit.id, page.actor, None, 200)
     events = sorted(catalogue.EVENTS)
-    resp = page.render("console/webhooks.html", current="webhooks", endpoints=rows,
-                       events=events)
+    resp = page.render("console/webhooks.html", current="webhooks", endpoints=rows, events=events)
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -67,17 +66,22 @@ def webhook_create(page: UnitPage) -> Response:
     description = (form.get("description") or "").strip()[:500]
     events = [e[:100] for e in form.getlist("events")][: hooks.MAX_EVENTS] or None
     if not url:
-        page.remember(errors={"url": _("Enter the receiver's address.")},
-                      values={"description": description})
+        page.remember(
+            errors={"url": _("Enter the receiver's address.")}, values={"description": description}
+        )
         return page.see_other("console.webhooks")
     try:
         made = hooks.create(page.unit.id, url, events, description, page.actor)
     except EndpointRefused as exc:
-        page.remember(errors={exc.field if exc.field in ("url", "events") else "url":
-                              refusal(exc)}, values={"url": url, "description": description})
+        page.remember(
+            errors={exc.field if exc.field in ("url", "events") else "url": refusal(exc)},
+            values={"url": url, "description": description},
+        )
         return page.see_other("console.webhooks")
-    page.remember(notice=_("The endpoint was added. Copy its signing secret now: it is "
-                           "shown only once."), values={"new_secret": made.secret})
+    page.remember(
+        notice=_("The endpoint was added. Copy its signing secret now: it is shown only once."),
+        values={"new_secret": made.secret},
+    )
     return page.see_other("console.webhooks")
 
 
@@ -88,8 +92,9 @@ def webhook_state(page: UnitPage, webhook: str) -> Response:
     row = _endpoint_of(page, webhook)
     enabled = request.form.get("enabled") == "1"
     hooks.update(row, page.actor, enabled=enabled)
-    page.remember(notice=_("The endpoint is enabled.") if enabled
-                  else _("The endpoint is disabled."))
+    page.remember(
+        notice=_("The endpoint is enabled.") if enabled else _("The endpoint is disabled.")
+    )
     return page.see_other("console.webhooks")
 
 
@@ -123,13 +128,18 @@ def _cursor(text: str | None) -> tuple[datetime, str] | None:
 def webhook_deliveries(page: UnitPage, webhook: str) -> Response:
     """The endpoint's deliveries, newest first, with their newest attempts; paged."""
     row = _endpoint_of(page, webhook)
-    found, logs = hooks.deliveries(row, page.actor, _cursor(request.args.get("after")),
-                                   PAGE + 1)
+    found, logs = hooks.deliveries(row, page.actor, _cursor(request.args.get("after")), PAGE + 1)
     more = len(found) > PAGE
     found = found[:PAGE]
     after = f"{found[-1].created_at.isoformat()}~{found[-1].id}" if more and found else None
-    return page.render("console/webhook.html", current="webhooks", endpoint=row,
-                       deliveries=found, logs=logs, after=after)
+    return page.render(
+        "console/webhook.html",
+        current="webhooks",
+        endpoint=row,
+        deliveries=found,
+        logs=logs,
+        after=after,
+    )
 
 
 @bp.post("/units/<unit>/webhooks/<webhook>/deliveries/<delivery>/redeliver")

@@ -13,6 +13,7 @@ from typing import Any
 
 from connectors import KINDS, ConfigurationError, build
 from connectors.saml import fetch_idp_metadata, generate_sp_keypair, parse_idp_metadata
+from idp import audit
 from idp.federation.registry import (
     acs_url,
     metadata_cache,
@@ -20,7 +21,6 @@ from idp.federation.registry import (
     secret_context,
     urls,
 )
-from idp import audit
 from idp.services import services
 from idp.store import connectors_repo
 from idp.store.models import Connector
