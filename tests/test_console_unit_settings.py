@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 
 from idp import webhooks
 from idp.accounts import accesses
+from idp.provisioning import scim_tokens
 from idp.store.db import db
 from idp.store.models import (
     Account,
@@ -80,6 +81,13 @@ def people(app: Flask) -> dict[str, str]:
     return {"ada": ada, "eve": eve, "olga": olga, "acme": acme, "other": other}
 
 
+@pytest.fixture
+def web(app: Flask, client: FlaskClient, people: dict[str, str]) -> FlaskClient:
+    """Ada's browser: the unit's admin, signed in."""
+    start_session(app, client, people["ada"])
+    return client
+
+
 def as_(app: Flask, client: FlaskClient, account: str) -> FlaskClient:
     start_session(app, client, account)
     return client
@@ -89,6 +97,20 @@ def post(client: FlaskClient, page: str, action: str, data: dict[str, str]) -> A
     """A form POST with the page's CSRF token."""
     token = csrf_token(client.get(page).get_data(as_text=True))
     return client.post(action, data={"csrf_token": token, **data})
+
+
+def shown_once(web: FlaskClient, page: str, data: dict[str, str], field: str, prefix: str) -> str:
+    """Create something whose secret the page shows once (in the input ``field``):
+    the page after the 303 shows it and is not cached, the next one no longer."""
+    assert post(web, page, page, data).status_code == 303
+    first = web.get(page)
+    assert first.headers["Cache-Control"] == "no-store"
+    found = re.search(
+        rf'id="{field}" type="text" readonly value="([^"]+)"', first.get_data(as_text=True)
+    )
+    assert found is not None and found.group(1).startswith(prefix)
+    assert found.group(1) not in web.get(page).get_data(as_text=True)
+    return found.group(1)
 
 
 def count(app: Flask, model: type, **where: Any) -> int:
@@ -136,9 +158,8 @@ def test_every_form_refuses_a_post_without_csrf_and_answers_303(
 
 
 def test_a_domain_is_added_shows_its_record_and_is_verified_by_dns(
-    app: Flask, client: FlaskClient, people: dict[str, str], dns_server: DnsServer
+    app: Flask, client: FlaskClient, people: dict[str, str], dns_server: DnsServer, web: FlaskClient
 ) -> None:
-    web = as_(app, client, people["ada"])
     page = f"/admin/units/{people['acme']}/domains"
     resp = post(web, page, page, {"domain": "acme.example"})
     assert resp.status_code == 303
@@ -181,32 +202,37 @@ def test_a_domain_is_added_shows_its_record_and_is_verified_by_dns(
     assert count(app, Domain, name="acme.example") == 0
 
 
-def test_an_oidc_connector_is_set_up_and_its_test_round_trip_signs_nobody_in(
-    app: Flask, client: FlaskClient, people: dict[str, str], upstream: Upstream
-) -> None:
-    web = as_(app, client, people["ada"])
-    new = f"/admin/units/{people['acme']}/sso/new/oidc"
+def set_up_oidc(web: FlaskClient, unit: str, upstream: Upstream) -> tuple[str, str]:
+    """The guided set-up of a generic OIDC connector: the redirect URI the page shows
+    is registered at the upstream, its client id and secret typed in; returns the
+    connector's id and page."""
+    new = f"/admin/units/{unit}/sso/new/oidc"
     html = web.get(new).get_data(as_text=True)
-    cid = re.search(r'name="connector_id" value="([0-9a-f]{32})"', html).group(1)  # type: ignore[union-attr]
+    found = re.search(r'name="connector_id" value="([0-9a-f]{32})"', html)
+    assert found is not None
+    cid = found.group(1)
     redirect_uri = f"http://localhost/federation/{cid}/callback"  # the tests' issuer
     assert f'value="{redirect_uri}"' in html
     client_id, secret = upstream.register_client(upstream.plain_issuer, redirect_uri)
-    resp = post(
-        web,
-        new,
-        new,
-        {
-            "connector_id": cid,
-            "issuer": upstream.plain_issuer,
-            "client_id": client_id,
-            "client_secret": secret,
-            "name": "Acme login",
-        },
-    )
+    data = {
+        "connector_id": cid,
+        "issuer": upstream.plain_issuer,
+        "client_id": client_id,
+        "client_secret": secret,
+        "name": "Acme login",
+    }
+    resp = post(web, new, new, data)
     assert resp.status_code == 303
-    page = f"/admin/units/{people['acme']}/sso/{cid}"
+    page = f"/admin/units/{unit}/sso/{cid}"
     assert urlsplit(resp.headers["Location"]).path == page
     assert redirect_uri in web.get(page).get_data(as_text=True)
+    return cid, page
+
+
+def test_an_oidc_connector_is_set_up_and_its_test_round_trip_signs_nobody_in(
+    app: Flask, client: FlaskClient, people: dict[str, str], upstream: Upstream, web: FlaskClient
+) -> None:
+    cid, page = set_up_oidc(web, people["acme"], upstream)
     accounts, sessions = count(app, Account), count(app, Session)
     resp = post(web, page, f"{page}/test", {})
     assert resp.status_code == 303 and resp.headers["Location"].startswith(upstream.plain_issuer)
@@ -237,27 +263,9 @@ def test_an_oidc_connector_is_set_up_and_its_test_round_trip_signs_nobody_in(
 
 
 def test_a_failed_connection_test_says_why(
-    app: Flask, client: FlaskClient, people: dict[str, str], upstream: Upstream
+    app: Flask, client: FlaskClient, people: dict[str, str], upstream: Upstream, web: FlaskClient
 ) -> None:
-    web = as_(app, client, people["ada"])
-    new = f"/admin/units/{people['acme']}/sso/new/oidc"
-    html = web.get(new).get_data(as_text=True)
-    cid = re.search(r'name="connector_id" value="([0-9a-f]{32})"', html).group(1)  # type: ignore[union-attr]
-    client_id, secret = upstream.register_client(
-        upstream.plain_issuer, f"http://localhost/federation/{cid}/callback"
-    )
-    post(
-        web,
-        new,
-        new,
-        {
-            "connector_id": cid,
-            "issuer": upstream.plain_issuer,
-            "client_id": client_id,
-            "client_secret": secret,
-        },
-    )
-    page = f"/admin/units/{people['acme']}/sso/{cid}"
+    _cid, page = set_up_oidc(web, people["acme"], upstream)
     resp = post(web, page, f"{page}/test", {})
     upstream.login_as("p-x", {"email": "x@acme.example", "email_verified": True})
     upstream.tamper(claims={"aud": "someone-else"})
@@ -271,9 +279,8 @@ def test_a_failed_connection_test_says_why(
 
 
 def test_a_connector_with_a_bad_issuer_is_refused_with_the_values_kept(
-    app: Flask, client: FlaskClient, people: dict[str, str]
+    app: Flask, client: FlaskClient, people: dict[str, str], web: FlaskClient
 ) -> None:
-    web = as_(app, client, people["ada"])
     new = f"/admin/units/{people['acme']}/sso/new/okta"
     resp = post(
         web, new, new, {"issuer": "http://evil.example", "client_id": "abc", "client_secret": "s"}
@@ -285,23 +292,12 @@ def test_a_connector_with_a_bad_issuer_is_refused_with_the_values_kept(
 
 
 def test_scim_token_is_shown_once_listed_and_revoked(
-    app: Flask, client: FlaskClient, people: dict[str, str]
+    app: Flask, client: FlaskClient, people: dict[str, str], web: FlaskClient
 ) -> None:
-    web = as_(app, client, people["ada"])
     page = f"/admin/units/{people['acme']}/scim"
-    resp = post(web, page, page, {"name": "Personio"})
-    assert resp.status_code == 303
-    first = web.get(page)
-    assert first.headers["Cache-Control"] == "no-store"
-    token = re.search(
-        r'id="new-token" type="text" readonly value="(ugscim_[^"]+)"', first.get_data(as_text=True)
-    )
-    assert token is not None
-    assert token.group(1) not in web.get(page).get_data(as_text=True)  # only once
-    from idp.provisioning import scim_tokens
-
+    token = shown_once(web, page, {"name": "Personio"}, "new-token", "ugscim_")
     with app.test_request_context("/"):
-        assert scim_tokens.authenticate(token.group(1)) is not None
+        assert scim_tokens.authenticate(token) is not None
         row = db.session.query(ScimToken).one()
         row_id = row.id
     html = web.get(page).get_data(as_text=True)
@@ -312,20 +308,15 @@ def test_scim_token_is_shown_once_listed_and_revoked(
     assert olga.post(f"{other}/{row_id}/revoke", data={"csrf_token": tok}).status_code == 404
     assert post(web, page, f"{page}/{row_id}/revoke", {}).status_code == 303
     with app.test_request_context("/"):
-        assert scim_tokens.authenticate(token.group(1)) is None
+        assert scim_tokens.authenticate(token) is None
 
 
 @pytest.mark.parametrize("settings_overrides", [{"webhook_allow_private": True}])
 def test_webhook_endpoint_delivery_log_redeliver_and_disable(
-    app: Flask, client: FlaskClient, people: dict[str, str]
+    app: Flask, client: FlaskClient, people: dict[str, str], web: FlaskClient
 ) -> None:
-    web = as_(app, client, people["ada"])
     page = f"/admin/units/{people['acme']}/webhooks"
-    resp = post(web, page, page, {"url": "http://127.0.0.1:9/hook"})
-    assert resp.status_code == 303
-    html = web.get(page).get_data(as_text=True)
-    assert re.search(r'id="new-secret" type="text" readonly value="whsec_', html)
-    assert "whsec_" not in web.get(page).get_data(as_text=True)
+    shown_once(web, page, {"url": "http://127.0.0.1:9/hook"}, "new-secret", "whsec_")
     with app.app_context():
         endpoint = db.session.query(WebhookEndpoint).one()
         with atomic():
@@ -356,9 +347,8 @@ def test_webhook_endpoint_delivery_log_redeliver_and_disable(
 
 
 def test_a_private_webhook_address_is_refused_with_an_error(
-    app: Flask, client: FlaskClient, people: dict[str, str]
+    app: Flask, client: FlaskClient, people: dict[str, str], web: FlaskClient
 ) -> None:
-    web = as_(app, client, people["ada"])
     page = f"/admin/units/{people['acme']}/webhooks"
     post(web, page, page, {"url": "http://127.0.0.1:9/hook", "description": "x"})
     html = web.get(page).get_data(as_text=True)
@@ -366,9 +356,8 @@ def test_a_private_webhook_address_is_refused_with_an_error(
 
 
 def test_audit_log_shows_the_units_events_filtered_and_not_another_units(
-    app: Flask, client: FlaskClient, people: dict[str, str]
+    app: Flask, client: FlaskClient, people: dict[str, str], web: FlaskClient
 ) -> None:
-    web = as_(app, client, people["ada"])
     page = f"/admin/units/{people['acme']}/domains"
     post(web, page, page, {"domain": "acme.example"})
     olga = as_(app, app.test_client(), people["olga"])
@@ -384,9 +373,8 @@ def test_audit_log_shows_the_units_events_filtered_and_not_another_units(
 
 
 def test_policies_are_saved_through_their_services(
-    app: Flask, client: FlaskClient, people: dict[str, str]
+    app: Flask, client: FlaskClient, people: dict[str, str], web: FlaskClient
 ) -> None:
-    web = as_(app, client, people["ada"])
     page = f"/admin/units/{people['acme']}/policies"
     assert (
         post(

@@ -11,13 +11,11 @@ the viewer, and a decision on any other is refused by the service as unknown."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Response, abort, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from idp.console import nav
+from idp.console import nav, time_cursor
 from idp.console.blueprint import bp
 from idp.console.guard import UnitPage, unit_page
 from idp.purchases import approvals, budgets, listing
@@ -131,16 +129,6 @@ def approval_decide(page: UnitPage, approval: str) -> Response:
     return page.see_other("console.approvals")
 
 
-def _before(text: str | None) -> tuple[datetime, str] | None:
-    if not text or len(text) > 120 or "~" not in text:
-        return None
-    moment, _sep, ident = text.partition("~")
-    try:
-        return datetime.fromisoformat(moment), ident[:32]
-    except ValueError:
-        return None
-
-
 @bp.get("/units/<unit>/purchases", endpoint="purchases")
 @unit_page(BUDGETS)
 def purchases_page(page: UnitPage) -> Response:
@@ -150,10 +138,10 @@ def purchases_page(page: UnitPage) -> Response:
         status = None
     sub_units = request.args.get("sub_units") == "1"
     f = listing.Filters(status=status, sub_units=sub_units)
-    rows = listing.unit_page(page.unit.id, f, _before(request.args.get("before")), PAGE + 1)
-    more = len(rows) > PAGE
-    rows = rows[:PAGE]
-    before = f"{rows[-1].created_at.isoformat()}~{rows[-1].id}" if more and rows else None
+    rows = listing.unit_page(
+        page.unit.id, f, time_cursor.decode(request.args.get("before")), PAGE + 1
+    )
+    rows, before = time_cursor.page_of(rows, PAGE)
     return page.render(
         "console/purchases.html",
         current="purchases",

@@ -8,13 +8,11 @@ another unit is a 404 here."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Response, abort, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from idp.console import nav
+from idp.console import nav, time_cursor
 from idp.console.blueprint import bp
 from idp.console.guard import UnitPage, unit_page
 from idp.store.models import WebhookEndpoint
@@ -111,27 +109,15 @@ def webhook_remove(page: UnitPage, webhook: str) -> Response:
     return page.see_other("console.webhooks")
 
 
-def _cursor(text: str | None) -> tuple[datetime, str] | None:
-    """``<iso>~<id>`` of the last delivery shown (a forged one shows only what the
-    unit may list anyway)."""
-    if not text or len(text) > 120 or "~" not in text:
-        return None
-    moment, _sep, ident = text.partition("~")
-    try:
-        return datetime.fromisoformat(moment), ident[:MAX_ID]
-    except ValueError:
-        return None
-
-
 @bp.get("/units/<unit>/webhooks/<webhook>")
 @unit_page(PERMISSION)
 def webhook_deliveries(page: UnitPage, webhook: str) -> Response:
     """The endpoint's deliveries, newest first, with their newest attempts; paged."""
     row = _endpoint_of(page, webhook)
-    found, logs = hooks.deliveries(row, page.actor, _cursor(request.args.get("after")), PAGE + 1)
-    more = len(found) > PAGE
-    found = found[:PAGE]
-    after = f"{found[-1].created_at.isoformat()}~{found[-1].id}" if more and found else None
+    found, logs = hooks.deliveries(
+        row, page.actor, time_cursor.decode(request.args.get("after")), PAGE + 1
+    )
+    found, after = time_cursor.page_of(found, PAGE)
     return page.render(
         "console/webhook.html",
         current="webhooks",
