@@ -443,3 +443,33 @@ def test_budgets_approvals_and_purchases(
     assert "PO-80" in html and "approved" in html
     html = web.get(f"/admin/units/{people['acme']}/purchases?status=refused").get_data(as_text=True)
     assert "PO-80" not in html
+
+
+def test_ldap_page_shows_the_settings_and_the_last_runs_errors_never_the_password(
+    app: Flask, people: dict[str, str], web: FlaskClient
+) -> None:
+    from idp.ldap import directories
+    from idp.ldap.plan import SyncSummary
+    from idp.store import ldap_repo
+    from idp.store.models import utcnow
+
+    page = f"/admin/units/{people['acme']}/ldap"
+    assert "has no LDAP directory" in web.get(page).get_data(as_text=True)
+    with app.app_context():
+        row = directories.create(
+            people["acme"],
+            directories.DirectorySettings(
+                url="ldaps://dc.acme.example",
+                bind_dn="cn=sync,dc=acme,dc=example",
+                bind_password="s3cret-bind",
+                base_dn="ou=people,dc=acme,dc=example",
+                schedule_minutes=30,
+            ),
+        )
+        summary = SyncSummary(directory_id=row.id, entries=3, created=1)
+        summary.error("uid=zoe: the address zoe@else.example is not in a domain of the unit")
+        with atomic():
+            ldap_repo.save_run(row.id, utcnow(), summary.as_dict())
+    html = web.get(page).get_data(as_text=True)
+    assert "ldaps://dc.acme.example" in html and "every 30 minutes" in html
+    assert "uid=zoe: the address zoe@else.example" in html and "s3cret-bind" not in html
