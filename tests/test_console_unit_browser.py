@@ -27,8 +27,11 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def settings_overrides(live_port: int, dns_server: DnsServer) -> dict[str, object]:
-    return {"issuer": f"http://127.0.0.1:{live_port}", "dns_resolver": dns_server.address,
-            "dns_timeout_seconds": 0.5}
+    return {
+        "issuer": f"http://127.0.0.1:{live_port}",
+        "dns_resolver": dns_server.address,
+        "dns_timeout_seconds": 0.5,
+    }
 
 
 @pytest.fixture
@@ -37,8 +40,7 @@ def acme(app: Flask) -> tuple[str, str]:
     return ada, make_unit(app, ada, "Acme", roles=["main_user"])
 
 
-def signed_in(app: Flask, browser: Any, live: LiveServer, account_id: str, **options: Any
-              ) -> Any:
+def signed_in(app: Flask, browser: Any, live: LiveServer, account_id: str, **options: Any) -> Any:
     """A browser context with a live session of ``account_id`` (what a finished login
     leaves behind)."""
     with app.test_request_context("/"):
@@ -50,12 +52,17 @@ def signed_in(app: Flask, browser: Any, live: LiveServer, account_id: str, **opt
 
 
 def test_a_domain_is_verified_against_the_test_dns_server_in_german_at_phone_width(
-    app: Flask, live_server: LiveServer, browser: Any, dns_server: DnsServer,
-    acme: tuple[str, str], backend_name: str,
+    app: Flask,
+    live_server: LiveServer,
+    browser: Any,
+    dns_server: DnsServer,
+    acme: tuple[str, str],
+    backend_name: str,
 ) -> None:
     ada, unit = acme
-    context = signed_in(app, browser, live_server, ada, locale="de-DE",
-                        viewport={"width": 360, "height": 780})
+    context = signed_in(
+        app, browser, live_server, ada, locale="de-DE", viewport={"width": 360, "height": 780}
+    )
     page = context.new_page()
     page.goto(f"{live_server.url}/admin/units/{unit}/domains")
     page.get_by_label("Domain", exact=True).fill("acme.example")
@@ -74,8 +81,7 @@ def test_a_domain_is_verified_against_the_test_dns_server_in_german_at_phone_wid
     assert "acme.example ist bestätigt" in page.locator("main").inner_text()
     assert page.locator("[data-state=verified]").count() == 1
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"console-domains-de-360-{backend_name}.png"),
-                    full_page=True)
+    page.screenshot(path=str(SHOTS / f"console-domains-de-360-{backend_name}.png"), full_page=True)
     with app.app_context():
         row = db.session.query(Domain).filter_by(name="acme.example").one()
         assert row.state == "verified" and row.verified_method == "dns"
@@ -83,18 +89,28 @@ def test_a_domain_is_verified_against_the_test_dns_server_in_german_at_phone_wid
 
 
 def test_an_oidc_connector_is_set_up_against_the_upstream_and_its_test_succeeds(
-    app: Flask, live_server: LiveServer, browser: Any, upstream: Upstream,
-    acme: tuple[str, str], backend_name: str,
+    app: Flask,
+    live_server: LiveServer,
+    browser: Any,
+    upstream: Upstream,
+    acme: tuple[str, str],
+    backend_name: str,
 ) -> None:
     ada, unit = acme
     context = signed_in(app, browser, live_server, ada, locale="en-GB")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     page = context.new_page()
     page.goto(f"{live_server.url}/admin/units/{unit}/sso")
     page.get_by_role("link", name="Other OpenID Connect provider").click()
-    redirect_uri = page.get_by_label("Register this redirect URI (callback URL) there:"
-                                     ).input_value()
-    assert re.fullmatch(rf"{re.escape(live_server.url)}/federation/[0-9a-f]{{32}}/callback",
-                        redirect_uri)
+    redirect_uri = page.get_by_role(
+        "textbox", name="Register this redirect URI (callback URL) there:"
+    ).input_value()
+    assert re.fullmatch(
+        rf"{re.escape(live_server.url)}/federation/[0-9a-f]{{32}}/callback", redirect_uri
+    )
+    # the progressive "Copy" button puts the URI on the clipboard
+    page.get_by_role("button", name="Copy: Register this redirect URI").click()
+    assert page.evaluate("navigator.clipboard.readText()") == redirect_uri
     client_id, secret = upstream.register_client(upstream.plain_issuer, redirect_uri)
     page.get_by_label("Issuer URL").fill(upstream.plain_issuer)
     page.get_by_label("Client ID").fill(client_id)
@@ -102,11 +118,21 @@ def test_an_oidc_connector_is_set_up_against_the_upstream_and_its_test_succeeds(
     page.get_by_role("button", name="Add connector").click()
     page.wait_for_load_state()
     assert "The connector was added" in page.locator("main").inner_text()
-    assert page.get_by_label("Redirect URI (callback URL)").input_value() == redirect_uri
+    assert (
+        page.get_by_role("textbox", name="Redirect URI (callback URL)").input_value()
+        == redirect_uri
+    )
     with app.app_context():
         accounts = db.session.query(Account).count()
-    upstream.login_as("p-tess", {"email": "tess@acme.example", "email_verified": True,
-                                 "given_name": "Tess", "family_name": "Tester"})
+    upstream.login_as(
+        "p-tess",
+        {
+            "email": "tess@acme.example",
+            "email_verified": True,
+            "given_name": "Tess",
+            "family_name": "Tester",
+        },
+    )
     page.get_by_role("button", name="Test connection").click()
     page.wait_for_url(re.compile(r"/admin/units/.+/sso/[0-9a-f]{32}\?result="))
     text = page.locator("main").inner_text()
