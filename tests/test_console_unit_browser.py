@@ -8,6 +8,8 @@ the upstream's sign-in and shows the claims, without signing anybody in."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -34,36 +36,43 @@ def settings_overrides(live_port: int, dns_server: DnsServer) -> dict[str, objec
     }
 
 
+@dataclass
+class Console:
+    """Ada, the main user of Acme, with browsers signed in on the live server."""
+
+    app: Flask
+    live: LiveServer
+    unit: str
+    open: Callable[..., Any]
+
+
 @pytest.fixture
-def acme(app: Flask) -> tuple[str, str]:
+def console(app: Flask, live_server: LiveServer, browser: Any) -> Iterator[Console]:
     ada = make_account(app, "ada@acme.example")
-    return ada, make_unit(app, ada, "Acme", roles=["main_user"])
+    unit = make_unit(app, ada, "Acme", roles=["main_user"])
+    contexts: list[Any] = []
 
+    def open_(**options: Any) -> Any:
+        """A browser context with a live session of Ada (what a finished login leaves
+        behind)."""
+        with app.test_request_context("/"):
+            sessions.create(ada, ["otp"], "urn:unitgate:acr:email-otp")
+            token = g.session_cookie
+        context = browser.new_context(**options)
+        context.add_cookies([{"name": sessions.COOKIE, "value": token, "url": live_server.url}])
+        contexts.append(context)
+        return context
 
-def signed_in(app: Flask, browser: Any, live: LiveServer, account_id: str, **options: Any) -> Any:
-    """A browser context with a live session of ``account_id`` (what a finished login
-    leaves behind)."""
-    with app.test_request_context("/"):
-        sessions.create(account_id, ["otp"], "urn:unitgate:acr:email-otp")
-        token = g.session_cookie
-    context = browser.new_context(**options)
-    context.add_cookies([{"name": sessions.COOKIE, "value": token, "url": live.url}])
-    return context
+    yield Console(app, live_server, unit, open_)
+    for context in contexts:
+        context.close()
 
 
 def test_a_domain_is_verified_against_the_test_dns_server_in_german_at_phone_width(
-    app: Flask,
-    live_server: LiveServer,
-    browser: Any,
-    dns_server: DnsServer,
-    acme: tuple[str, str],
-    backend_name: str,
+    console: Console, dns_server: DnsServer, backend_name: str
 ) -> None:
-    ada, unit = acme
-    context = signed_in(
-        app, browser, live_server, ada, locale="de-DE", viewport={"width": 360, "height": 780}
-    )
-    page = context.new_page()
+    app, live_server, unit = console.app, console.live, console.unit
+    page = console.open(locale="de-DE", viewport={"width": 360, "height": 780}).new_page()
     page.goto(f"{live_server.url}/admin/units/{unit}/domains")
     page.get_by_label("Domain", exact=True).fill("acme.example")
     page.get_by_role("button", name="Domain hinzufügen").click()
@@ -85,19 +94,13 @@ def test_a_domain_is_verified_against_the_test_dns_server_in_german_at_phone_wid
     with app.app_context():
         row = db.session.query(Domain).filter_by(name="acme.example").one()
         assert row.state == "verified" and row.verified_method == "dns"
-    context.close()
 
 
 def test_an_oidc_connector_is_set_up_against_the_upstream_and_its_test_succeeds(
-    app: Flask,
-    live_server: LiveServer,
-    browser: Any,
-    upstream: Upstream,
-    acme: tuple[str, str],
-    backend_name: str,
+    console: Console, upstream: Upstream, backend_name: str
 ) -> None:
-    ada, unit = acme
-    context = signed_in(app, browser, live_server, ada, locale="en-GB")
+    app, live_server, unit = console.app, console.live, console.unit
+    context = console.open(locale="en-GB")
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     page = context.new_page()
     page.goto(f"{live_server.url}/admin/units/{unit}/sso")
@@ -146,4 +149,3 @@ def test_an_oidc_connector_is_set_up_against_the_upstream_and_its_test_succeeds(
     with app.app_context():
         assert db.session.query(Account).count() == accounts
         assert db.session.query(UpstreamIdentity).count() == 0
-    context.close()
