@@ -78,13 +78,15 @@ def valid_id(value: str) -> bool:
     return 0 < len(value) <= MAX_ID and value.isalnum()
 
 
-def list_filter(page: UnitPage, args: Any) -> tuple[Filter, dict[str, str]]:
-    """The list's filter from the query string (values outside the choices are
-    ignored) and the values to show in the filter bar."""
+def list_filter(
+    page: UnitPage, args: Any, roles: tuple[str, ...] | None = None
+) -> tuple[Filter, dict[str, str]]:
+    """The list's filter from the query string (values outside the choices, the
+    unit's ``roles``, are ignored) and the values to show in the filter bar."""
     status = args.get("status", "")
     status = status if status in STATUS_LABELS else ""
     role = args.get("role", "")
-    role = role if role in units.roles_for(page.unit) else ""
+    role = role if role in (roles or units.roles_for(page.unit)) else ""
     q = clean(args.get("q"), MAX_Q)
     f = Filter(
         unit_ids=frozenset({page.unit.id}), status=status or None, role=role or None,
@@ -115,13 +117,14 @@ def accesses(page: UnitPage) -> Response:
     address order (``?after=<access id>`` continues), checkboxes for the bulk
     actions, the export link, the import form and the invitation form (the last
     three for those who may use them)."""
-    f, shown = list_filter(page, request.args)
+    roles = units.roles_for(page.unit)
+    f, shown = list_filter(page, request.args, roles)
     rows, more = access_admin.page(f, _after(page, request.args.get("after", "")), PAGE_SIZE)
     report = ephemeral().take(_report_key(page)) if page.can("users.manage") else None
     return page.render(
         "console/accesses.html", current="accesses", rows=rows, more=more, filters=shown,
-        statuses=STATUS_LABELS, roles=units.roles_for(page.unit), role_label=role_label,
-        base_roles=units.BASE_ROLES, groups=units.group_names(page.unit),
+        statuses=STATUS_LABELS, roles=roles, role_label=role_label,
+        base_roles=units.BASE_ROLES, groups=roles[len(units.BASE_ROLES):],
         next_after=rows[-1].id if more and rows else None, bulk_actions=BULK_ACTIONS,
         report=report, code_text=messages.text,
         export_query={k: v for k, v in shown.items() if v},
