@@ -18,11 +18,11 @@ from flask import Flask
 
 from idp.store.db import db
 from idp.store.models import Access, Account
-from tests.support.browser import SHOTS
+from tests.support.browser import SHOTS, sign_in_by_code
 from tests.support.live import LiveServer
 from tests.support.oidc import make_account, make_unit
 from tests.support.sms import SmsReceiver
-from tests.support.smtp import SmtpSink, code_in, text_of
+from tests.support.smtp import SmtpSink, text_of
 
 ANN = "ann@corp.example"
 NINA = "nina@corp.example"
@@ -67,11 +67,7 @@ def test_invite_a_colleague_who_registers_then_export_and_import(
     page = context.new_page()
     page.goto(f"{live_server.url}/admin/")
     assert re.search(r"/interaction/[\w-]+$", page.url)
-    page.get_by_label("Work e-mail address").fill(ANN)
-    page.get_by_role("button", name="Send code").click()
-    page.wait_for_url(re.compile(r"/code$"))
-    page.get_by_label("Code", exact=True).fill(code_in(smtp_server.last_to(ANN)))
-    page.get_by_role("button", name="Continue").click()
+    sign_in_by_code(page, ANN, smtp_server)
     page.wait_for_url(re.compile(rf"/admin/units/{corp}/accesses$"))
     assert page.get_by_role("heading", name="Accesses", level=1).is_visible()
     assert page.get_by_role("navigation", name="Administration of Corp GmbH").is_visible()
