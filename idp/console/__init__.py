@@ -24,10 +24,12 @@ from flask import Flask
 
 def setup_console(app: Flask) -> None:
     """Register the ``console`` blueprint with every page module's routes."""
-    from idp.console import (  # noqa: F401  (routes register on bp)  # noqa: F401  - a unit's integrations and policies
+    from idp.console import (  # noqa: F401  (routes register on bp)
+        access,
         accesses,
         home,
-        views_audit,
+        structure,
+        views_audit,  # a unit's integrations and policies: views_*
         views_domains,
         views_policies,
         views_provisioning,
