@@ -94,6 +94,15 @@ class Actor:
 SYSTEM = Actor.system()
 
 
+def person(account_id: str) -> Actor:
+    """The actor a signed-in person acts as on the administration pages and the API
+    by session: staff when the account is one of the operator's staff members (their
+    own memberships then do not count, see the module's rules), else the account."""
+    if rights_repo.staff_member(account_id) is not None:
+        return Actor.staff(account_id)
+    return Actor.account(account_id)
+
+
 def audit_actor(actor: Actor) -> audit.Actor:
     """The audit log's structured actor for ``actor``."""
     if actor.kind == "client" and actor.client_id is not None:
@@ -223,14 +232,16 @@ def account_may(
     return permission in _account_permissions(account_id, chain, accesses)
 
 
-def require(actor: Actor, permission: str, unit_id: str | None) -> None:
-    """Return when :func:`may`; raise :class:`NotPermitted` otherwise (the same
-    decision, computed once)."""
+def require(actor: Actor, permission: str, unit_id: str | None) -> frozenset[str]:
+    """Return when :func:`may` (with every permission the actor holds there, for a
+    caller that shows what else it may do); raise :class:`NotPermitted` otherwise
+    (the same decision, computed once)."""
     if permission not in catalogue.ALL:
         raise UnknownPermission(permission)
     held = permissions(actor, unit_id)
     if permission not in held:
         raise NotPermitted(actor, permission, unit_id or "*", foreign=not held)
+    return held
 
 
 def role_permissions(unit_id: str, roles: list[str]) -> frozenset[str]:
