@@ -204,7 +204,7 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
     setup_saml(app, csrf)
     from idp.federation import setup_federation
 
-    setup_federation(app, csrf)
+    setup_federation(app, csrf, settings.federation_allow_private)
     from idp.dashboard import setup_dashboard
 
     setup_dashboard(app)
