@@ -97,7 +97,7 @@ def _pinned_opener(check: AddressCheck) -> urllib.request.OpenerDirector:
     class PinnedHTTPS(http.client.HTTPSConnection):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._create_connection = connect  # type: ignore[assignment]
+            self._create_connection = connect
 
     class PinnedHandler(urllib.request.HTTPSHandler):
         def https_open(self, req: urllib.request.Request) -> Any:
