@@ -13,7 +13,15 @@ from idp.console import nav
 from idp.login.common import safe_next
 from idp.rights import staff
 from idp.services import ephemeral
-from tests.support.login import code_from_outbox, path_of, submit_code, submit_email
+from idp.store.db import db
+from idp.store.models import Unit
+from tests.support.login import (
+    code_from_outbox,
+    csrf_token,
+    path_of,
+    submit_code,
+    submit_email,
+)
 from tests.support.oidc import make_account, make_unit, start_session
 
 ANN = "ann@corp.example"
@@ -145,3 +153,17 @@ def test_nav_registry_orders_and_filters_by_permission() -> None:
     finally:
         nav._ENTRIES.clear()
         nav._ENTRIES.update(before)
+
+
+def test_a_post_without_a_session_changes_nothing_and_goes_to_the_start(
+    app: Flask, client: FlaskClient
+) -> None:
+    ann = make_account(app, ANN)
+    corp = make_unit(app, ann, "Corp GmbH", roles=["main_user"])
+    login = client.get("/admin/").headers["Location"]
+    token = csrf_token(client.get(login).get_data(as_text=True))
+    resp = client.post(f"/admin/units/{corp}/sub-units", data={"csrf_token": token,
+                                                               "name": "Sneaky"})
+    assert resp.status_code == 303 and resp.headers["Location"] == "/admin/"
+    with app.app_context():
+        assert db.session.query(Unit).filter_by(name="Sneaky").count() == 0

@@ -375,3 +375,7 @@ def test_pages_speak_german(app: Flask, corp: dict[str, Any]) -> None:
                  f"/admin/units/{unit}/accesses/{corp['bob_access']}"):
         html = web.get(path, headers={"Accept-Language": "de"}).get_data(as_text=True)
         assert 'lang="de"' in html and "Verwaltung" in html, path
+        for english in ("Accesses", "Export as CSV", "Invite or link", "Roles and groups",
+                        "Sub-units", "Save", "Remove", "Permissions", "Skip to content",
+                        "Last sign-in", "Create a sub-unit", "Name or e-mail"):
+            assert f">{english}<" not in html and f">{english} " not in html, (path, english)
