@@ -41,3 +41,18 @@ def browser() -> Iterator[Any]:
             yield instance
         finally:
             instance.close()
+
+
+def sign_in_with_code(page: Any, smtp_server: Any, email: str, then: str = r"/account$") -> None:
+    """On the login's e-mail page: the address, the code from the real SMTP server
+    (``tests.support.smtp.SmtpSink``), Continue; waits for the URL ``then``."""
+    import re
+
+    from tests.support.smtp import code_in
+
+    page.get_by_label("Work e-mail address").fill(email)
+    page.get_by_role("button", name="Send code").click()
+    page.wait_for_url(re.compile(r"/code$"))
+    page.get_by_label("Code", exact=True).fill(code_in(smtp_server.last_to(email)))
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url(re.compile(then))
