@@ -208,6 +208,9 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
     from idp.dashboard import setup_dashboard
 
     setup_dashboard(app)
+    from idp.console import setup_console
+
+    setup_console(app)
     from idp.api import setup_api
 
     setup_api(app, csrf)

@@ -98,6 +98,15 @@ class Actor:
 SYSTEM = Actor.system()
 
 
+def person(account_id: str) -> Actor:
+    """The actor a signed-in person acts as on the administration pages and the API
+    by session: staff when the account is one of the operator's staff members (their
+    own memberships then do not count, see the module's rules), else the account."""
+    if rights_repo.staff_member(account_id) is not None:
+        return Actor.staff(account_id)
+    return Actor.account(account_id)
+
+
 def audit_actor(actor: Actor) -> audit.Actor:
     """The audit log's structured actor for ``actor``."""
     if actor.kind == "client" and actor.client_id is not None:
