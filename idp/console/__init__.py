@@ -24,7 +24,12 @@ from flask import Flask
 
 def setup_console(app: Flask) -> None:
     """Register the ``console`` blueprint with every page module's routes."""
-    from idp.console import accesses, home  # noqa: F401  (routes register on bp)
+    from idp.console import (  # noqa: F401  (routes register on bp)
+        accesses,
+        home,
+        views_operator,
+        views_operator_rights,
+    )
     from idp.console.blueprint import bp
 
     app.register_blueprint(bp)

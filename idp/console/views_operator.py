@@ -26,12 +26,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, abort, request, url_for
+from flask import Response, abort, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from idp.accounts import access_admin, invites
 from idp.accounts.invites import ContactRefused, NewContact, PersonExists, SendLimit
+from idp.console.accesses import STATUS_LABELS as ACCESS_STATUS_LABELS
+from idp.console.accesses import role_label
 from idp.console.blueprint import bp
 from idp.console.guard import Viewer, console_page
 from idp.rights import NotPermitted, may, permissions, require
@@ -68,9 +70,16 @@ REFUSALS = {
     "invalid_vat_id": _l("Enter a VAT id: two letters and 2 to 13 letters or digits."),
     "invalid_country": _l("Enter the country as two letters, such as DE."),
     "invalid_email": _l("Enter a valid e-mail address."),
-    "invalid_mobile": _l("Enter the mobile number with the country code, such as +49 151 2345678."),
-    "person_exists": _l("This address already belongs to a Unitgate user: link the existing user in the company console instead."),
-    "too_many_invitations": _l("This customer sent too many invitations this hour. Please try again later."),
+    "invalid_mobile": _l(
+        "Enter the mobile number with the country code, such as +49 151 2345678."
+    ),
+    "person_exists": _l(
+        "This address already belongs to a Unitgate user: link the existing user in "
+        "the company console instead."
+    ),
+    "too_many_invitations": _l(
+        "This customer sent too many invitations this hour. Please try again later."
+    ),
     "forbidden": _l("You may not give these roles."),
 }
 
@@ -198,7 +207,7 @@ def operator_export(viewer: Viewer) -> Response:
     dialect = request.args.get("dialect", "excel")
     delimiter = spreadsheet.DIALECTS.get(dialect, ",")
     body = spreadsheet.csv_lines(_export_rows(found), delimiter, bom=dialect == "excel-de")
-    resp = Response(body, mimetype="text/csv")
+    resp = Response(stream_with_context(body), mimetype="text/csv")
     resp.headers["Content-Disposition"] = 'attachment; filename="customers.csv"'
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -328,13 +337,17 @@ def customer_contacts(viewer: Viewer, customer_id: str) -> Response:
         "console/operator/customer.html", current="customers", tab="contacts",
         customer=row_of(unit, customers.last_signin(unit)), rights=_tabs(viewer, unit),
         contacts=[access_admin.describe(r) for r in rows], more=more,
+        role_label=role_label, access_status=access_status,
     )
 
 
-def role_choices(unit: Unit) -> list[tuple[str, str]]:
-    """The built-in roles a new contact can get, translated."""
-    from idp.login.release import role_label
+def access_status(status: str) -> str:
+    """An access's status in the reader's language."""
+    return str(ACCESS_STATUS_LABELS.get(status, status))
 
+
+def role_choices() -> list[tuple[str, str]]:
+    """The built-in roles a new contact can get, translated."""
     return [(r, role_label(r)) for r in BASE_ROLES]
 
 
@@ -347,7 +360,7 @@ def contact_new(viewer: Viewer, customer_id: str) -> Response:
     return viewer.render(
         "console/operator/contact_new.html", current="customers", tab="contacts",
         customer=row_of(unit, customers.last_signin(unit)), rights=_tabs(viewer, unit),
-        roles=role_choices(unit),
+        roles=role_choices(),
     )
 
 
@@ -361,14 +374,15 @@ def contact_create(viewer: Viewer, customer_id: str) -> Response:
     values = {n: _field(n) for n in CONTACT_FIELDS}
     roles = [r for r in request.form.getlist("roles") if r in BASE_ROLES]
     platform = request.form.get("platform_access") != "no"
-    language = request.form.get("language") if request.form.get("language") in ("en", "de") else "en"
+    language = request.form.get("language", "en")
     errors = {n: str(REFUSALS["required"]) for n in ("email", "given_name", "family_name")
               if not values[n]}
     if not errors:
         data = NewContact(
             email=values["email"], given_name=values["given_name"],
             family_name=values["family_name"], mobile=values["mobile"] or None,
-            roles=roles, platform_access=platform, language=language or "en",
+            roles=roles, platform_access=platform,
+            language=language if language in ("en", "de") else "en",
         )
         try:
             made = invites.add_contact(unit.id, data, viewer.actor)
