@@ -23,7 +23,8 @@ answers 303."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import wraps
 from typing import Any
 
 from flask import Response, abort, request, stream_with_context, url_for
@@ -35,7 +36,7 @@ from idp.accounts.invites import ContactRefused, NewContact, PersonExists, SendL
 from idp.console.accesses import STATUS_LABELS as ACCESS_STATUS_LABELS
 from idp.console.accesses import role_label
 from idp.console.blueprint import bp
-from idp.console.guard import Viewer, console_page
+from idp.console.guard import View, Viewer, console_page
 from idp.rights import NotPermitted, may, permissions, require
 from idp.rights.authorization import audit_actor, visible_customers
 from idp.store.access_lists_repo import Filter
@@ -98,6 +99,28 @@ def operator_viewer(viewer: Viewer) -> Viewer:
     return viewer
 
 
+OPERATOR = "users.manage"  # asked platform-wide: the operator's side only
+
+
+def operator_page(platform: bool = False) -> Callable[[View], View]:
+    """:func:`idp.console.guard.console_page` for the operator's staff only (404 for
+    anyone else); with ``platform`` also the operator's platform-wide rights
+    (:func:`idp.rights.may` with no unit, as the API's staff endpoints ask: 403
+    otherwise)."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def checked(viewer: Viewer, **kwargs: Any) -> Response:
+            operator_viewer(viewer)
+            if platform and not may(viewer.actor, OPERATOR, None):
+                abort(403)
+            return view(viewer, **kwargs)
+
+        return console_page(checked)
+
+    return decorate
+
+
 def customer_for(viewer: Viewer, customer_id: str, permission: str) -> Unit:
     """The customer of the URL when the viewer holds ``permission`` in it
     (:func:`idp.rights.require`): 404 where they hold nothing (or for no such
@@ -153,10 +176,9 @@ def row_of(unit: Unit, last: Any) -> dict[str, Any]:
 
 
 @bp.get("/operator/")
-@console_page
+@operator_page()
 def operator_home(viewer: Viewer) -> Response:
     """The customers with the filter bar, a page of :data:`PAGE_SIZE` at a time."""
-    operator_viewer(viewer)
     found, shown = filters_of(viewer)
     rows = customers.search(found, _after(), PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
@@ -198,11 +220,10 @@ def _export_rows(found: Filters) -> Iterator[list[object]]:
 
 
 @bp.get("/operator/customers.csv")
-@console_page
+@operator_page()
 def operator_export(viewer: Viewer) -> Response:
     """The filtered customers as CSV (every cell defused against formulas; ``;``
     and a BOM with ``dialect=excel-de``)."""
-    operator_viewer(viewer)
     found, _shown = filters_of(viewer)
     dialect = request.args.get("dialect", "excel")
     delimiter = spreadsheet.DIALECTS.get(dialect, ",")
@@ -221,12 +242,11 @@ def selected(name: str) -> list[str]:
 
 
 @bp.post("/operator/send-details")
-@console_page
+@operator_page()
 def operator_send_details(viewer: Viewer) -> Response:
     """Send the access details again to the people of the selected customers whose
     access is still ``invited`` (a new invitation each; the customers' hourly budget
     applies). Customers where the viewer lacks ``users.manage`` are skipped."""
-    operator_viewer(viewer)
     chosen = selected("customer")
     back = redirect(url_for("console.operator_home"), code=303)
     if not chosen:
@@ -253,10 +273,9 @@ def operator_send_details(viewer: Viewer) -> Response:
 
 
 @bp.get("/operator/customers/new")
-@console_page
+@operator_page()
 def customer_new(viewer: Viewer) -> Response:
     """The form for a new customer: a company or a person."""
-    operator_viewer(viewer)
     if not may(viewer.actor, MANAGE_UNITS, None):
         abort(403)
     return viewer.render("console/operator/customer_new.html", current="customers",
@@ -268,11 +287,10 @@ def _field(name: str) -> str:
 
 
 @bp.post("/operator/customers/new")
-@console_page
+@operator_page()
 def customer_create(viewer: Viewer) -> Response:
     """Create the customer (audited ``customer.create``), then 303 to its first
     contact's form; refusals go back to the form with the values typed."""
-    operator_viewer(viewer)
     if not may(viewer.actor, MANAGE_UNITS, None):
         abort(403)
     kind = request.form.get("kind", "")
@@ -309,36 +327,35 @@ def customer_create(viewer: Viewer) -> Response:
 # -- one customer ----------------------------------------------------------------------
 
 
-def _tabs(viewer: Viewer, unit: Unit) -> dict[str, bool]:
+def customer_page(viewer: Viewer, unit: Unit, template: str, tab: str,
+                  **context: Any) -> Response:
+    """Render a page about one customer: its heading and tabs, and what the viewer
+    may do there."""
     held = permissions(viewer.actor, unit.id)
-    return {"manage_people": MANAGE_PEOPLE in held, "read": READ in held}
+    return viewer.render(
+        template, current="customers", tab=tab,
+        customer=row_of(unit, customers.last_signin(unit)),
+        rights={"manage_people": MANAGE_PEOPLE in held, "read": READ in held},
+        role_label=role_label, access_status=access_status, **context,
+    )
 
 
 @bp.get("/operator/customers/<customer_id>")
-@console_page
+@operator_page()
 def customer_detail(viewer: Viewer, customer_id: str) -> Response:
     """The customer's data, status and activity."""
-    operator_viewer(viewer)
     unit = customer_for(viewer, customer_id, READ)
-    return viewer.render(
-        "console/operator/customer.html", current="customers", tab="overview",
-        customer=row_of(unit, customers.last_signin(unit)), rights=_tabs(viewer, unit),
-    )
+    return customer_page(viewer, unit, "console/operator/customer.html", "overview")
 
 
 @bp.get("/operator/customers/<customer_id>/contacts")
-@console_page
+@operator_page()
 def customer_contacts(viewer: Viewer, customer_id: str) -> Response:
     """The contacts tab: the people with an access to the customer itself."""
-    operator_viewer(viewer)
     unit = customer_for(viewer, customer_id, READ)
     rows, more = access_admin.page(Filter(unit_ids=frozenset({unit.id})), None, 200)
-    return viewer.render(
-        "console/operator/customer.html", current="customers", tab="contacts",
-        customer=row_of(unit, customers.last_signin(unit)), rights=_tabs(viewer, unit),
-        contacts=[access_admin.describe(r) for r in rows], more=more,
-        role_label=role_label, access_status=access_status,
-    )
+    return customer_page(viewer, unit, "console/operator/customer.html", "contacts",
+                         contacts=[access_admin.describe(r) for r in rows], more=more)
 
 
 def access_status(status: str) -> str:
@@ -352,24 +369,19 @@ def role_choices() -> list[tuple[str, str]]:
 
 
 @bp.get("/operator/customers/<customer_id>/contacts/new")
-@console_page
+@operator_page()
 def contact_new(viewer: Viewer, customer_id: str) -> Response:
     """The form for a new contact of the customer."""
-    operator_viewer(viewer)
     unit = customer_for(viewer, customer_id, MANAGE_PEOPLE)
-    return viewer.render(
-        "console/operator/contact_new.html", current="customers", tab="contacts",
-        customer=row_of(unit, customers.last_signin(unit)), rights=_tabs(viewer, unit),
-        roles=role_choices(),
-    )
+    return customer_page(viewer, unit, "console/operator/contact_new.html", "contacts",
+                         roles=role_choices())
 
 
 @bp.post("/operator/customers/<customer_id>/contacts/new")
-@console_page
+@operator_page()
 def contact_create(viewer: Viewer, customer_id: str) -> Response:
     """Add the person (:func:`idp.accounts.invites.add_contact`: their account, the
     access, the invitation e-mail with platform access); back to the contacts tab."""
-    operator_viewer(viewer)
     unit = customer_for(viewer, customer_id, MANAGE_PEOPLE)
     values = {n: _field(n) for n in CONTACT_FIELDS}
     roles = [r for r in request.form.getlist("roles") if r in BASE_ROLES]

@@ -24,16 +24,15 @@ from typing import Any
 from flask import Response, abort, request, url_for
 from flask_babel import gettext as _
 
-from idp.console.accesses import role_label
 from idp.console.blueprint import bp
-from idp.console.guard import Viewer, console_page
+from idp.console.guard import Viewer
 from idp.console.views_operator import (
     MANAGE_PEOPLE,
+    OPERATOR,
     READ,
-    access_status,
     customer_for,
-    operator_viewer,
-    row_of,
+    customer_page,
+    operator_page,
     selected,
 )
 from idp.release import clients
@@ -46,16 +45,8 @@ from idp.units import customers
 from idp.units.customers import CustomerError
 from idp.web.redirects import redirect
 
-OPERATOR = "users.manage"  # asked platform-wide: the operator's side only
 PAGE_SIZE = 100
 MAX_KEY = 320
-
-
-def require_operator(viewer: Viewer) -> None:
-    """403 unless the viewer holds the operator's platform-wide rights
-    (:func:`idp.rights.may` with no unit: platform staff, as operator clients)."""
-    if not may(viewer.actor, OPERATOR, None):
-        abort(403)
 
 
 # -- a customer's authorisations -------------------------------------------------------
@@ -71,10 +62,9 @@ def _after() -> tuple[str | None, str] | None:
 
 
 @bp.get("/operator/customers/<customer_id>/authorisations")
-@console_page
+@operator_page()
 def customer_authorisations(viewer: Viewer, customer_id: str) -> Response:
     """Who can access what in the customer, a page of accesses at a time."""
-    operator_viewer(viewer)
     unit = customer_for(viewer, customer_id, READ)
     view = customers.authorisations(unit, _after(), PAGE_SIZE)
     next_args = None
@@ -83,21 +73,19 @@ def customer_authorisations(viewer: Viewer, customer_id: str) -> Response:
         next_args = {"after_email": last["email"] or "", "after_id": last["id"]}
     tree = set(customers.tree_ids(unit))
     bound = [c for c in admin_client_registry.describe_all() if c["unit_id"] in tree]
-    return viewer.render(
-        "console/operator/authorisations.html", current="customers", tab="authorisations",
-        customer=row_of(unit, customers.last_signin(unit)), view=view,
-        next_args=next_args, admin_clients=bound, role_label=role_label,
-        access_status=access_status, operator=may(viewer.actor, OPERATOR, None),
+    return customer_page(
+        viewer, unit, "console/operator/authorisations.html", "authorisations", view=view,
+        next_args=next_args, admin_clients=bound,
+        operator=may(viewer.actor, OPERATOR, None),
         manage=may(viewer.actor, MANAGE_PEOPLE, unit.id),
     )
 
 
 @bp.post("/operator/customers/<customer_id>/authorisations/remove")
-@console_page
+@operator_page()
 def customer_authorisations_remove(viewer: Viewer, customer_id: str) -> Response:
     """Remove the ticked accesses and staff assignments, all or nothing, once the
     confirmation box is ticked."""
-    operator_viewer(viewer)
     unit = customer_for(viewer, customer_id, READ)
     back = redirect(url_for("console.customer_authorisations", customer_id=unit.id),
                     code=303)
@@ -132,11 +120,9 @@ def customer_authorisations_remove(viewer: Viewer, customer_id: str) -> Response
 
 
 @bp.get("/operator/staff")
-@console_page
+@operator_page(platform=True)
 def operator_staff(viewer: Viewer) -> Response:
     """Every staff member and their customers, with the assign form."""
-    operator_viewer(viewer)
-    require_operator(viewer)
     members = staff.describe_all()
     names = {}
     for member in members:
@@ -160,12 +146,10 @@ ASSIGN_ERRORS = {
 
 
 @bp.post("/operator/staff/assign")
-@console_page
+@operator_page(platform=True)
 def operator_staff_assign(viewer: Viewer) -> Response:
     """Assign a staff member (by e-mail address) to a customer (by id or slug);
     replaces an earlier assignment to the same customer."""
-    operator_viewer(viewer)
-    require_operator(viewer)
     email = (request.form.get("staff-email") or "").strip()[:320]
     customer = (request.form.get("staff-customer") or "").strip()[:100]
     kind = request.form.get("kind", "")
@@ -194,11 +178,9 @@ def operator_staff_assign(viewer: Viewer) -> Response:
 
 
 @bp.post("/operator/staff/unassign")
-@console_page
+@operator_page(platform=True)
 def operator_staff_unassign(viewer: Viewer) -> Response:
     """End one staff member's assignment to one customer."""
-    operator_viewer(viewer)
-    require_operator(viewer)
     account_id = request.form.get("account_id", "")
     customer_id = request.form.get("customer_id", "")
     email = staff.email_of(account_id) if account_id.isalnum() else None
@@ -225,11 +207,9 @@ def _merchant_clients() -> list[Any]:
 
 
 @bp.get("/operator/merchants")
-@console_page
+@operator_page(platform=True)
 def operator_merchants(viewer: Viewer) -> Response:
     """The merchants' OpenID Connect clients and SAML service providers."""
-    operator_viewer(viewer)
-    require_operator(viewer)
     return viewer.render(
         "console/operator/merchants.html", current="merchants",
         oidc_clients=sorted(_merchant_clients(), key=lambda c: c.name.casefold()),
@@ -238,11 +218,9 @@ def operator_merchants(viewer: Viewer) -> Response:
 
 
 @bp.get("/operator/merchants/oidc/<client_id>")
-@console_page
+@operator_page(platform=True)
 def operator_merchant_client(viewer: Viewer, client_id: str) -> Response:
     """One merchant's OpenID Connect client (never its secret)."""
-    operator_viewer(viewer)
-    require_operator(viewer)
     found = next((c for c in _merchant_clients() if c.client_id == client_id), None)
     if found is None:
         abort(404)
@@ -251,11 +229,9 @@ def operator_merchant_client(viewer: Viewer, client_id: str) -> Response:
 
 
 @bp.get("/operator/merchants/saml/<sp_id>")
-@console_page
+@operator_page(platform=True)
 def operator_merchant_sp(viewer: Viewer, sp_id: str) -> Response:
     """One SAML service provider (its metadata's endpoints and the release settings)."""
-    operator_viewer(viewer)
-    require_operator(viewer)
     found = saml_repo.by_id(sp_id) if sp_id.isalnum() and len(sp_id) <= 64 else None
     if found is None:
         abort(404)
