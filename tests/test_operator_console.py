@@ -107,6 +107,7 @@ def test_assigned_staff_see_only_their_customers_and_no_operator_powers(app: Fla
     html = web.get("/admin/operator/").get_data(as_text=True)
     assert "ACME" in html and "Globex" not in html and "Pat" not in html
     assert 'id="new-customer"' not in html
+    assert "/admin/operator/staff" not in html  # no link to pages that are not theirs
     assert web.get(f"/admin/operator/customers/{ids['globex']}").status_code == 404
     assert web.get(f"/admin/operator/customers/{ids['acme']}").status_code == 200
     assert web.get("/admin/operator/customers/new").status_code == 403
@@ -151,6 +152,9 @@ def test_staff_creates_a_company_and_adds_its_first_contact(app: Flask) -> None:
     assert "There is a problem" in html and 'value="Berlin"' in html
     resp = post(web, new, new, {"kind": "company", "name": "Initech", "vat_id": "12-34"})
     assert "Enter a VAT id" in web.get(resp.headers["Location"]).get_data(as_text=True)
+    post(web, new, new, {"kind": "company", "name": "Initech", "country": "Germany"})
+    html = web.get(new).get_data(as_text=True)
+    assert 'href="#country">Enter the country as two letters' in html
 
     resp = post(web, new, new, {"kind": "company", "name": "Initech", "street": "Main St 1",
                                 "postal_code": "10115", "city": "Berlin", "country": "de",

@@ -69,7 +69,7 @@ CONTACT_FIELDS = ("email", "given_name", "family_name", "mobile")
 REFUSALS = {
     "required": _l("This field is required."),
     "invalid_vat_id": _l("Enter a VAT id: two letters and 2 to 13 letters or digits."),
-    "invalid_country": _l("Enter the country as two letters, such as DE."),
+    "invalid_address": _l("Enter the country as two letters, such as DE."),
     "invalid_email": _l("Enter a valid e-mail address."),
     "invalid_mobile": _l(
         "Enter the mobile number with the country code, such as +49 151 2345678."
@@ -119,6 +119,13 @@ def operator_page(platform: bool = False) -> Callable[[View], View]:
         return console_page(checked)
 
     return decorate
+
+
+@bp.app_template_global("operator_platform")
+def operator_platform(viewer: Viewer) -> bool:
+    """Whether the viewer holds the operator's platform-wide rights (the Staff and
+    Merchants pages; their views decide again)."""
+    return may(viewer.actor, OPERATOR, None)
 
 
 def customer_for(viewer: Viewer, customer_id: str, permission: str) -> Unit:
@@ -314,7 +321,7 @@ def customer_create(viewer: Viewer) -> Response:
         try:
             unit = customers.create(kind, data, audit_actor(viewer.actor))
         except CustomerError as exc:
-            field = exc.field or "name"
+            field = (exc.field or "name").removeprefix("address/")
             errors[field if field in values else "name"] = refusal(exc.code, str(exc))
         else:
             viewer.remember(notice=_("%(name)s was created. Now add its first contact.",
