@@ -154,3 +154,17 @@ def test_someone_acting_as_the_person_sees_the_list_but_ends_nothing(app: Flask)
     # Ann herself sees the acting session and may end it.
     ann_html, _ = _dashboard(ann_browser)
     assert "Someone acting as you" in _section(ann_html) and len(_handles(ann_html)) == 1
+
+
+def test_units_are_listed_by_name_with_translated_roles(app: Flask, client: FlaskClient) -> None:
+    """Issue 14 item 3 (a): the units the person belongs to, by name (never an id),
+    with built-in roles translated and a unit's own groups as named."""
+    account = oidc.make_account(app, "ann@corp.example")
+    corp = oidc.make_unit(app, account, "Corp GmbH", roles=["main_user", "buyers"])
+    oidc.start_session(app, client, account)
+    html = client.get("/account", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    found = re.search(r'aria-labelledby="companies-title">.*?</section>', html, re.S)
+    assert found is not None
+    assert "Ihre Unternehmen" in found.group(0) and "Corp GmbH" in found.group(0)
+    assert "Rollen: Hauptnutzer/in, buyers" in found.group(0)
+    assert corp not in found.group(0)
