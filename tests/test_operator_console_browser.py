@@ -80,6 +80,12 @@ def test_staff_creates_a_company_and_adds_its_first_contact(
         access = db.session.scalars(select(Access).where(Access.unit_id == unit.id)).one()
         assert access.roles == ["main_user"] and access.status == "invited"
 
+    # the customer list and the authorisations view fit a phone too
+    for path in ("/admin/operator/", f"/admin/operator/customers/{unit.id}/authorisations"):
+        page.goto(f"{live_server.url}{path}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
+    assert page.get_by_label("Select Ivy Initech in Initech GmbH").count() == 0  # by e-mail
+    assert page.get_by_label("Select ivy@initech.example in Initech GmbH").is_visible()
     page.set_viewport_size({"width": 1100, "height": 900})
     page.goto(f"{live_server.url}/admin/operator/?q=initech&lang=de")
     assert page.locator("html").get_attribute("lang") == "de"
