@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 
 from tests.support import oidc
-from tests.support.browser import SHOTS, sign_in_with_code
+from tests.support.browser import SHOTS, sign_in_by_code
 from tests.support.live import LiveServer
 from tests.support.smtp import SmtpSink
 
@@ -34,7 +34,8 @@ def test_sign_out_everywhere_else_at_phone_width(
     context = browser.new_context(locale="en-GB", viewport={"width": 360, "height": 800})
     page = context.new_page()
     page.goto(f"{live_server.url}/account")
-    sign_in_with_code(page, smtp_server, EMAIL)
+    sign_in_by_code(page, EMAIL, smtp_server)
+    page.wait_for_url(re.compile(r"/account$"))
 
     section = page.locator("#sessions")
     assert section.get_by_role("heading", name="Where you are signed in").is_visible()

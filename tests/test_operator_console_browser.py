@@ -16,7 +16,7 @@ from sqlalchemy import select
 from idp.rights import staff
 from idp.store.db import db
 from idp.store.models import Access, Unit
-from tests.support.browser import SHOTS, sign_in_with_code
+from tests.support.browser import SHOTS, sign_in_by_code
 from tests.support.live import LiveServer
 from tests.support.oidc import make_account
 from tests.support.smtp import SmtpSink
@@ -40,7 +40,8 @@ def test_staff_creates_a_company_and_adds_its_first_contact(
     context = browser.new_context(locale="en-GB", viewport={"width": 360, "height": 800})
     page = context.new_page()
     page.goto(f"{live_server.url}/admin/operator/")
-    sign_in_with_code(page, smtp_server, OPS, then=r"/admin/operator/$")
+    sign_in_by_code(page, OPS, smtp_server)
+    page.wait_for_url(re.compile(r"/admin/operator/$"))
     assert page.get_by_role("heading", name="Customers", level=1).is_visible()
 
     page.get_by_role("link", name="New customer").click()

@@ -25,8 +25,10 @@ from flask import Flask
 def setup_console(app: Flask) -> None:
     """Register the ``console`` blueprint with every page module's routes."""
     from idp.console import (  # noqa: F401  (routes register on bp)
+        access,
         accesses,
         home,
+        structure,
         views_operator,
         views_operator_rights,
     )

@@ -42,7 +42,7 @@ from idp.console import nav
 from idp.interaction import signed_in
 from idp.login.common import start_own_login
 from idp.login.formstate import FormState, recall_for_session, remember_for_session
-from idp.rights import Actor, NotPermitted, permissions, person, require
+from idp.rights import Actor, NotPermitted, person, require
 from idp.store.models import Account, Session, Unit
 from idp.units import registry as units
 from idp.web.redirects import redirect
@@ -161,13 +161,13 @@ def open_unit(viewer: Viewer, unit_id: str, permission: str) -> UnitPage:
     (:func:`idp.rights.require`); 404 for a unit where they hold nothing or that does
     not exist, 403 otherwise."""
     try:
-        require(viewer.actor, permission, unit_id)
+        held = require(viewer.actor, permission, unit_id)
     except NotPermitted as exc:
         abort(404 if exc.foreign else 403)
     unit = units.find(unit_id)
     if unit is None or unit.id != unit_id:
         abort(404)
-    return UnitPage(viewer=viewer, unit=unit, held=permissions(viewer.actor, unit_id))
+    return UnitPage(viewer=viewer, unit=unit, held=held)
 
 
 View = Callable[..., Response]

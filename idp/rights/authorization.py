@@ -251,14 +251,16 @@ def account_may(
     return permission in _account_permissions(account_id, chain, accesses)
 
 
-def require(actor: Actor, permission: str, unit_id: str | None) -> None:
-    """Return when :func:`may`; raise :class:`NotPermitted` otherwise (the same
-    decision, computed once)."""
+def require(actor: Actor, permission: str, unit_id: str | None) -> frozenset[str]:
+    """Return when :func:`may` (with every permission the actor holds there, for a
+    caller that shows what else it may do); raise :class:`NotPermitted` otherwise
+    (the same decision, computed once)."""
     if permission not in catalogue.ALL:
         raise UnknownPermission(permission)
     held = permissions(actor, unit_id)
     if permission not in held:
         raise NotPermitted(actor, permission, unit_id or "*", foreign=not held)
+    return held
 
 
 def role_permissions(unit_id: str, roles: list[str]) -> frozenset[str]:
