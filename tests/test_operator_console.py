@@ -166,28 +166,25 @@ def test_staff_creates_a_company_and_adds_its_first_contact(app: Flask) -> None:
         event = db.session.scalars(select(AuditEvent).where(
             AuditEvent.action == "customer.create", AuditEvent.target == unit.id)).one()
         assert event.actor == f"staff:{ids[OPS]}"
-    contact_form = f"/admin/operator/customers/{unit.id}/contacts/new"
-    assert resp.headers["Location"] == contact_form
-    assert "Now add its first contact" in web.get(contact_form).get_data(as_text=True)
-
-    resp = post(web, contact_form, contact_form, {
+    # straight on to its first contact: the company console's one contact form
+    accesses_page = f"/admin/units/{unit.id}/accesses"
+    assert resp.headers["Location"] == accesses_page + "#invite"
+    html = web.get(accesses_page).get_data(as_text=True)
+    assert "Now add its first contact" in html and 'id="invite"' in html
+    resp = post(web, accesses_page, accesses_page + "/invite", {
         "email": "ivy@initech.example", "given_name": "Ivy", "family_name": "Initech",
-        "roles": "main_user", "platform_access": "yes", "language": "de"})
+        "roles": "main_user", "platform_access": "yes"})
     assert resp.status_code == 303
-    assert resp.headers["Location"] == f"/admin/operator/customers/{unit.id}/contacts"
-    html = web.get(resp.headers["Location"]).get_data(as_text=True)
-    assert "ivy@initech.example was added." in html
-    assert "ivy@initech.example" in html and "Main user" in html and "Invited" in html
+    assert "ivy@initech.example was invited." in web.get(accesses_page).get_data(as_text=True)
+    contacts = web.get(f"/admin/operator/customers/{unit.id}/contacts").get_data(as_text=True)
+    assert "ivy@initech.example" in contacts and "Main user" in contacts
+    assert "Invited" in contacts
+    assert f'href="{accesses_page}#invite"' in contacts  # "Add a contact"
     with app.app_context():
         access = db.session.scalars(select(Access).where(Access.unit_id == unit.id)).one()
         assert access.roles == ["main_user"] and access.status == "invited"
         assert db.session.scalars(select(AccessInvitation).where(
             AccessInvitation.access_id == access.id)).first() is not None
-    # the same address again: told to link the existing user
-    resp = post(web, contact_form, contact_form, {
-        "email": "ivy@initech.example", "given_name": "Ivy", "family_name": "Initech",
-        "platform_access": "no"})
-    assert "already belongs to a Unitgate user" in web.get(contact_form).get_data(as_text=True)
     courier(app).drain()
 
 
@@ -197,8 +194,8 @@ def test_a_person_customer(app: Flask) -> None:
     new = "/admin/operator/customers/new"
     resp = post(web, new, new, {"kind": "person", "given_name": "Rita", "family_name": "Roe",
                                 "name": "ignored for a person"})
-    assert resp.status_code == 303 and "/contacts/new" in resp.headers["Location"]
-    customer = resp.headers["Location"].split("/")[4]
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/accesses#invite")
+    customer = resp.headers["Location"].split("/")[3]
     html = web.get(f"/admin/operator/customers/{customer}").get_data(as_text=True)
     assert "Rita Roe" in html and "Person" in html
 
@@ -266,9 +263,10 @@ def test_staff_assignments_page(app: Flask) -> None:
 def test_send_access_details_to_the_people_not_yet_registered(app: Flask) -> None:
     ids = world(app)
     web = browser(app, ids[OPS])
-    form = f"/admin/operator/customers/{ids['globex']}/contacts/new"
-    post(web, form, form, {"email": "gus@globex.example", "given_name": "Gus",
-                           "family_name": "G", "roles": "main_user", "platform_access": "yes"})
+    form = f"/admin/units/{ids['globex']}/accesses"
+    post(web, form, form + "/invite", {"email": "gus@globex.example", "given_name": "Gus",
+                                       "family_name": "G", "roles": "main_user",
+                                       "platform_access": "yes"})
     with app.app_context():
         first = db.session.scalars(select(AccessInvitation)).one()
     resp = post(web, "/admin/operator/", "/admin/operator/send-details",

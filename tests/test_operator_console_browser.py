@@ -56,21 +56,24 @@ def test_staff_creates_a_company_and_adds_its_first_contact(
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     page.get_by_role("button", name="Create and add the first contact").click()
 
-    page.wait_for_url(re.compile(r"/contacts/new$"))
+    page.wait_for_url(re.compile(r"/admin/units/\w+/accesses#invite$"))
     assert "Initech GmbH was created. Now add its first contact." in page.get_by_role(
         "status").inner_text()
     page.get_by_label("E-mail address").fill("ivy@initech.example")
     page.get_by_label("Given name").fill("Ivy")
     page.get_by_label("Family name").fill("Initech")
-    page.get_by_label("Main user").check()
+    page.locator("#invite").get_by_label("Main user").check()
     page.get_by_label("Yes: invite them to register and sign in").check()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"operator-contact-narrow-{backend_name}.png"),
                     full_page=True)
-    page.get_by_role("button", name="Add contact").click()
+    page.get_by_role("button", name="Invite or link").click()
 
-    page.wait_for_url(re.compile(r"/contacts$"))
-    assert "ivy@initech.example was added." in page.get_by_role("status").inner_text()
+    page.wait_for_url(re.compile(r"/accesses$"))
+    assert "ivy@initech.example was invited." in page.get_by_role("status").inner_text()
+    page.get_by_role("link", name="Operator console").click()
+    page.get_by_role("link", name="Initech GmbH").click()
+    page.get_by_role("link", name="Contacts").click()
     row = page.locator("tr.ug-contact")
     assert row.count() == 1 and "ivy@initech.example" in row.inner_text()
     assert "Invited" in row.inner_text()

@@ -12,8 +12,10 @@ administration API (``idp/api/customers.py``, ``contacts.py``, ``staff.py``).
 * **New customer**: a company (name, address, VAT id) or a person (given and family
   name), platform-wide ``units.manage`` (:mod:`idp.units.customers`); then straight
   to its first contact.
-* **A customer**: its data, and the **contacts** tab (its people, "Add a contact",
-  :func:`idp.accounts.invites.add_contact`, ``users.manage``).
+* **A customer**: its data, and the **contacts** tab (its people). Contacts are
+  added with the company console's "Invite or link a contact" of the customer's
+  unit (:func:`idp.console.accesses.invite`, ``users.manage``), the one contact
+  form, where creating a customer leads.
 
 Only staff reach these pages (an employee's account, even a main user's, gets 404:
 the company console is theirs); every decision is :func:`idp.rights.may` /
@@ -31,8 +33,7 @@ from flask import Response, abort, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from idp.accounts import access_admin, invites
-from idp.accounts.invites import ContactRefused, NewContact, PersonExists, SendLimit
+from idp.accounts import access_admin
 from idp.console.accesses import STATUS_LABELS as ACCESS_STATUS_LABELS
 from idp.console.accesses import role_label
 from idp.console.blueprint import bp
@@ -43,7 +44,6 @@ from idp.store.access_lists_repo import Filter
 from idp.store.models import Unit
 from idp.units import customers
 from idp.units.customers import CustomerError, Filters
-from idp.units.registry import BASE_ROLES
 from idp.web import spreadsheet
 from idp.web.redirects import redirect
 
@@ -64,24 +64,11 @@ ACTIVITY_LABELS = {
 }
 COMPANY_FIELDS = ("name", "street", "postal_code", "city", "country", "vat_id")
 PERSON_FIELDS = ("given_name", "family_name")
-CONTACT_FIELDS = ("email", "given_name", "family_name", "mobile")
 # What the services' refusal codes mean for the person filling in the form.
 REFUSALS = {
     "required": _l("This field is required."),
     "invalid_vat_id": _l("Enter a VAT id: two letters and 2 to 13 letters or digits."),
     "invalid_address": _l("Enter the country as two letters, such as DE."),
-    "invalid_email": _l("Enter a valid e-mail address."),
-    "invalid_mobile": _l(
-        "Enter the mobile number with the country code, such as +49 151 2345678."
-    ),
-    "person_exists": _l(
-        "This address already belongs to a Unitgate user: link the existing user in "
-        "the company console instead."
-    ),
-    "too_many_invitations": _l(
-        "This customer sent too many invitations this hour. Please try again later."
-    ),
-    "forbidden": _l("You may not give these roles."),
 }
 
 
@@ -296,8 +283,9 @@ def _field(name: str) -> str:
 @bp.post("/operator/customers/new")
 @operator_page()
 def customer_create(viewer: Viewer) -> Response:
-    """Create the customer (audited ``customer.create``), then 303 to its first
-    contact's form; refusals go back to the form with the values typed."""
+    """Create the customer (audited ``customer.create``), then 303 to the form for
+    its first contact (:func:`first_contact`); refusals go back to the form with the
+    values typed."""
     if not may(viewer.actor, MANAGE_UNITS, None):
         abort(403)
     kind = request.form.get("kind", "")
@@ -326,12 +314,18 @@ def customer_create(viewer: Viewer) -> Response:
         else:
             viewer.remember(notice=_("%(name)s was created. Now add its first contact.",
                                      name=unit.name))
-            return redirect(url_for("console.contact_new", customer_id=unit.id), code=303)
+            return redirect(first_contact(unit.id), code=303)
     viewer.remember(errors=errors, values=values)
     return redirect(url_for("console.customer_new"), code=303)
 
 
 # -- one customer ----------------------------------------------------------------------
+
+
+def first_contact(unit_id: str) -> str:
+    """Where a customer's contacts are added: the company console's "Invite or link
+    a contact" of its unit (:mod:`idp.console.accesses`, the one contact form)."""
+    return url_for("console.accesses", unit=unit_id) + "#invite"
 
 
 def customer_page(viewer: Viewer, unit: Unit, template: str, tab: str,
@@ -368,55 +362,3 @@ def customer_contacts(viewer: Viewer, customer_id: str) -> Response:
 def access_status(status: str) -> str:
     """An access's status in the reader's language."""
     return str(ACCESS_STATUS_LABELS.get(status, status))
-
-
-def role_choices() -> list[tuple[str, str]]:
-    """The built-in roles a new contact can get, translated."""
-    return [(r, role_label(r)) for r in BASE_ROLES]
-
-
-@bp.get("/operator/customers/<customer_id>/contacts/new")
-@operator_page()
-def contact_new(viewer: Viewer, customer_id: str) -> Response:
-    """The form for a new contact of the customer."""
-    unit = customer_for(viewer, customer_id, MANAGE_PEOPLE)
-    return customer_page(viewer, unit, "console/operator/contact_new.html", "contacts",
-                         roles=role_choices())
-
-
-@bp.post("/operator/customers/<customer_id>/contacts/new")
-@operator_page()
-def contact_create(viewer: Viewer, customer_id: str) -> Response:
-    """Add the person (:func:`idp.accounts.invites.add_contact`: their account, the
-    access, the invitation e-mail with platform access); back to the contacts tab."""
-    unit = customer_for(viewer, customer_id, MANAGE_PEOPLE)
-    values = {n: _field(n) for n in CONTACT_FIELDS}
-    roles = [r for r in request.form.getlist("roles") if r in BASE_ROLES]
-    platform = request.form.get("platform_access") != "no"
-    language = request.form.get("language", "en")
-    errors = {n: str(REFUSALS["required"]) for n in ("email", "given_name", "family_name")
-              if not values[n]}
-    if not errors:
-        data = NewContact(
-            email=values["email"], given_name=values["given_name"],
-            family_name=values["family_name"], mobile=values["mobile"] or None,
-            roles=roles, platform_access=platform,
-            language=language if language in ("en", "de") else "en",
-        )
-        try:
-            made = invites.add_contact(unit.id, data, viewer.actor)
-        except SendLimit:
-            errors["email"] = str(REFUSALS["too_many_invitations"])
-        except ContactRefused as exc:
-            field = exc.field if exc.field in values else "email"
-            errors[field] = refusal(exc.code, exc.detail)
-        except PersonExists:
-            errors["email"] = str(REFUSALS["person_exists"])
-        except NotPermitted:
-            errors["roles"] = str(REFUSALS["forbidden"])
-        else:
-            viewer.remember(notice=_("%(email)s was added.", email=made.account.email))
-            return redirect(url_for("console.customer_contacts", customer_id=unit.id), code=303)
-    viewer.remember(errors=errors, values={**values, "roles": ",".join(roles),
-                                           "platform_access": "yes" if platform else "no"})
-    return redirect(url_for("console.contact_new", customer_id=unit.id), code=303)
