@@ -337,6 +337,14 @@ class Settings(BaseSettings):
                                     "every page's footer. Unset: no link.")
     help_url: str | None = Field(None, description="The help page linked from every "
                                  "page's footer. Unset: no link.")
+    platform_staff: str = Field(
+        "",
+        description="E-mail addresses (comma-separated) of the operator's staff members "
+        "who act platform-wide: every permission in every customer and the platform-wide "
+        "ones (create customers, assign staff), as an operator client does. Each must "
+        "also be a staff member (`idp staff add`) who can sign in; others act only in "
+        "the customers assigned to them.",
+    )
 
     @field_validator("log_format")
     @classmethod

@@ -31,6 +31,8 @@ def setup_console(app: Flask) -> None:
         structure,
         views_audit,  # a unit's integrations and policies: views_*
         views_domains,
+        views_operator,
+        views_operator_rights,
         views_policies,
         views_provisioning,
         views_purchases,
