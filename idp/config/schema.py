@@ -16,6 +16,12 @@ A YAML (or JSON) document; unknown keys are errors, so a typo never passes silen
         passkey_counts_as_fresh: false  # a passkey with user verification counts as a fresh code
         profile_fields:
           - {name: ship_to, label: Ship-to address, required: true}
+          - name: purchase_limit          # text | number | money | date | choice | email | phone
+            type: money
+            currency: EUR
+            set_by: company               # employee (default) | company: not the employee's
+            labels: {en: Purchase limit, de: Einkaufslimit}
+            help: {en: Set by your company., de: Legt Ihre Firma fest.}
         connectors:                     # matched by name within the unit
           - name: ACME Okta
             kind: okta                  # google | microsoft | okta | oidc | saml
@@ -61,6 +67,13 @@ class FieldSpec(Spec):
     name: str = Field(max_length=64)
     label: str | None = Field(None, max_length=200)
     required: bool = False
+    # typed fields (idp.units.field_types; docs/companies.md)
+    type: Literal["text", "number", "money", "date", "choice", "email", "phone"] = "text"
+    currency: str | None = Field(None, max_length=3)
+    choices: list[str] | None = None
+    labels: dict[str, str] | None = None
+    help: dict[str, str] | None = None
+    set_by: Literal["employee", "company"] = "employee"
 
 
 class RulesSpec(Spec):

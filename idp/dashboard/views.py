@@ -168,6 +168,29 @@ def withdraw() -> Response:
     return redirect(url_for("dashboard.home") + "#consents", code=303)
 
 
+@bp.post("/consents/choose")
+def choose() -> Response:
+    """Save which optional items the merchant named in ``merchant_id`` receives (the
+    ticked ``share`` boxes; :func:`idp.release.consent.choose`), for this session's
+    account only; required items stay. The next sign-in there releases that, without
+    asking again."""
+    found = _signed_in()
+    if found is None:
+        return _see_other("dashboard.home")
+    row, account = found
+    merchant_id = request.form.get("merchant_id", "")
+    well_formed = 0 < len(merchant_id) <= MAX_MERCHANT_ID and merchant_id.isalnum()
+    shown = next((c for c in overview.consents(account.id) if c.merchant_id == merchant_id),
+                 None) if well_formed else None
+    saved = shown is not None and consent.choose(
+        account.id, merchant_id, [i.key for i in shown.optional],
+        request.form.getlist("share"),
+    )
+    formstate.remember(row.id_hash, FormState(notice="consent_changed" if saved
+                                              else "consent_gone"))
+    return redirect(url_for("dashboard.home") + "#consents", code=303)
+
+
 MAX_RECORD_ID = 64
 
 

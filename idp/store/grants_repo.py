@@ -143,6 +143,22 @@ def revoke_for_merchant(account_id: str, merchant_id: str) -> int:
     return rowcount(result)
 
 
+def set_withheld(account_id: str, merchant_id: str, withheld: list[str]) -> int:
+    """Stage ``withheld`` (the items the consent now leaves out) on every live grant of
+    the account at the merchant, so its tokens release what the consent says from
+    the next token, refresh or userinfo answer on. Returns how many grants changed."""
+    result = db.session.execute(
+        update(Grant)
+        .where(
+            Grant.account_id == account_id,
+            Grant.merchant_id == merchant_id,
+            Grant.revoked_at.is_(None),
+        )
+        .values(withheld=list(withheld))
+    )
+    return rowcount(result)
+
+
 def last_unit(account_id: str, client_id: str) -> str | None:
     """The business unit of the account's most recent grant at ``client_id`` (the unit
     chosen when it last signed in there) whose access still grants, or None. A unit
