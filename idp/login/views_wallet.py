@@ -180,7 +180,10 @@ def submit_consent(interaction_id: str) -> Response:
             return expired_page()
         release = release_for(ix, account)
         offered = release.optional
-        shared = [k for k in request.form.getlist("share") if k in offered]
+        # ``choice`` marks a page that offered the boxes; a form without it (a page
+        # from before consent per item) listed everything as shared, and shares it
+        shared = ([k for k in request.form.getlist("share") if k in offered]
+                  if request.form.get("choice") else offered)
         if not acting(ix):  # while acting: this sign-in only, never the person's consent
             ix.withheld = consent.grant(account.id, merchant_id, list(ix.scopes),
                                         release.claim_names, offered, shared)
