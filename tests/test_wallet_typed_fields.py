@@ -249,7 +249,8 @@ def test_the_id_token_and_userinfo_carry_typed_values(app: Flask, client: FlaskC
     si = oidc.sign_in(app, client, rp, ann, unit_id=unit_id, scope="openid wallet")
     tokens = oidc.exchange(client, rp, si).get_json()
     claims = oidc.verify_jwt(client, tokens["id_token"]).claims
-    assert claims["wallet_fields"]["seats"] == 3 and isinstance(claims["wallet_fields"]["seats"], int)
+    seats = claims["wallet_fields"]["seats"]
+    assert seats == 3 and isinstance(seats, int)
     assert claims["wallet_fields"]["limit"] == {"amount": "9.99", "currency": "EUR"}
     info = oidc.userinfo(client, tokens["access_token"]).get_json()
     assert info["wallet_fields"] == claims["wallet_fields"]
