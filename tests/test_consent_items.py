@@ -95,9 +95,9 @@ def test_required_items_and_the_choice_rules() -> None:
         "phone_number", "email", "email_verified"]
     assert items.withheld_after([], ["email"], [], needed=["email", "email_verified"]) == []
     released = {"sub": "x", "phone_number": "1", "wallet_fields": {"a": 1, "b": 2}}
-    assert items.leave_out(released, ["sub", "wallet_fields.a"]) == {
+    assert items.leave_out(released, ["sub", "wallet:a"]) == {
         "sub": "x", "phone_number": "1", "wallet_fields": {"b": 2}}
-    assert items.leave_out(released, ["wallet_fields.a", "wallet_fields.b"]) == {
+    assert items.leave_out(released, ["wallet:a", "wallet:b"]) == {
         "sub": "x", "phone_number": "1"}
 
 
@@ -132,10 +132,10 @@ def test_leaving_out_an_item_everywhere_remembered_and_changed_on_the_dashboard(
     assert re.search(r"E-mail address <span class=\"ug-required\">required</span>", html)
     boxes = _boxes(html)
     assert boxes == {"given_name": True, "family_name": True, "phone_number": True,
-                     "cost_centre": True, "wallet_fields.ship_to": True,
-                     "wallet_fields.po": True}
+                     "cost_centre": True, "wallet:ship_to": True,
+                     "wallet:po": True}
     assert unit not in html and "Company identifier" not in html
-    shared = [k for k in boxes if k not in ("phone_number", "wallet_fields.po")]
+    shared = [k for k in boxes if k not in ("phone_number", "wallet:po")]
     resp = web.post(page, data={"csrf_token": csrf_token(html), "decision": "allow",
                                 "choice": "1", "share": shared})
     tokens = _tokens(web, rp, resp, verifier)
@@ -145,7 +145,7 @@ def test_leaving_out_an_item_everywhere_remembered_and_changed_on_the_dashboard(
     assert claims["wallet_fields"] == {"ship_to": "Dock 4"}
     info = oidc.userinfo(web, tokens["access_token"]).get_json()
     assert "phone_number" not in info and info["wallet_fields"] == {"ship_to": "Dock 4"}
-    assert _stored(app, ann).withheld == ["phone_number", "wallet_fields.po"]
+    assert _stored(app, ann).withheld == ["phone_number", "wallet:po"]
 
     # remembered: the next sign-in answers at once, still without them
     resp, verifier = _authorize(web, rp)

@@ -38,7 +38,7 @@ class SignInRow:
 class ConsentItem:
     """One item agreed to, as the dashboard's toggle shows it."""
 
-    key: str  # idp.release.items: a claim name or wallet_fields.<name>
+    key: str  # idp.release.items: a claim name or wallet:<name>
     label: str
     required: bool  # the merchant requires it: shown, not a toggle
     shared: bool  # released (False: the employee left it out)

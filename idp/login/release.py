@@ -79,7 +79,7 @@ class Item:
     label: str
     value: str | None
     is_address: bool = False  # an e-mail address (kept on one line)
-    key: str = ""  # the item (idp.release.items): a claim name or wallet_fields.<name>
+    key: str = ""  # the item (idp.release.items): a claim name or wallet:<name>
     required: bool = True  # the merchant requires it; else the employee may leave it out
     shared: bool = True  # ticked: released (an earlier choice may have left it out)
 

@@ -2,7 +2,7 @@
 merchant requires and which ones the employee may leave out.
 
 An *item* is a claim name (``phone_number``) or one unit field of ``wallet_fields``
-(``wallet_fields.purchase_limit``). A merchant declares the claims it cannot do
+(``wallet:purchase_limit``). A merchant declares the claims it cannot do
 without (``Client.required_claims``); without a declaration, and for every SAML SP,
 :data:`DEFAULT_REQUIRED` holds: the subject and the e-mail address. ``sub`` is
 required always (no sign-in without it). Every other item is optional: the consent
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 WALLET = "wallet_fields"
-WALLET_PREFIX = WALLET + "."
+WALLET_PREFIX = "wallet:"
 ALWAYS_REQUIRED = frozenset({"sub"})
 DEFAULT_REQUIRED: tuple[str, ...] = ("sub", "email", "email_verified")
 # Claims that go with a listed one without being listed themselves: whether the
@@ -47,7 +47,7 @@ def required(declared: Iterable[str] | None) -> frozenset[str]:
 
 
 def wallet_item(field: str) -> str:
-    """The item of one unit field: ``wallet_fields.<field>``."""
+    """The item of one unit field: ``wallet:<field>``."""
     return WALLET_PREFIX + field
 
 

@@ -562,7 +562,7 @@ class Consent(Base):
     scopes: Mapped[list[str]] = mapped_column(default=list)
     claims: Mapped[list[str]] = mapped_column(default=list)
     # The optional items the employee left out for this merchant (migration 0012c):
-    # claim names, and ``wallet_fields.<name>`` for one unit field
+    # claim names, and ``wallet:<name>`` for one unit field
     # (``idp.release.items``); never a required one.
     withheld: Mapped[list[str]] = mapped_column(default=list)
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,7 +5,7 @@ Revises: 0012f
 Create Date: 2026-12-06 12:35:00
 
 * ``consents.withheld``: the optional items an employee left out for a merchant
-  (claim names, ``wallet_fields.<name>`` for one unit field); empty for every
+  (claim names, ``wallet:<name>`` for one unit field); empty for every
   existing consent, which so keeps releasing what it released.
 * ``grants.withheld``: the same list, copied onto each grant at its authorization
   and kept in step when the dashboard changes the consent.
