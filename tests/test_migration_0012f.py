@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from idp.store import migrate
+from tests.support.migrations import columns, insert_oidc_client
 from tests.test_migration_0009s import fill_like_previous
 
 PREVIOUS = "0011l"
@@ -30,14 +31,7 @@ def _fill(conn: sa.Connection) -> None:
         " created_at, created_by_kind) VALUES ('x1', 'a1', 'u1', '[]', 'active',"
         " :extra, '{}', :now, 'system')"),
         {"extra": json.dumps({"purchase_limit": "lots of money"}), "now": NOW})
-    conn.execute(sa.text(
-        "INSERT INTO merchants (id, name, protocol, identifier, status, created_at)"
-        " VALUES ('m1', 'Shop', 'oidc', 'c1', 'active', :now)"), {"now": NOW})
-    conn.execute(sa.text(
-        "INSERT INTO clients (id, client_id, merchant_id, name, redirect_uris,"
-        " post_logout_redirect_uris, scope, grant_types, token_endpoint_auth_method,"
-        " id_token_signed_response_alg, created_at) VALUES ('k1', 'c1', 'm1', 'Shop',"
-        " '[]', '[]', 'openid', '[]', 'none', 'ES256', :now)"), {"now": NOW})
+    insert_oidc_client(conn, NOW)
     conn.execute(sa.text(
         "INSERT INTO consents (id, account_id, merchant_id, scopes, claims, granted_at,"
         " updated_at) VALUES ('c1', 'a1', 'm1', '[\"openid\", \"wallet\"]',"
@@ -48,17 +42,13 @@ def _fill(conn: sa.Connection) -> None:
         " '[]', :now, :now)"), {"now": NOW})
 
 
-def _columns(conn: sa.Connection, table: str) -> set[str]:
-    return {c["name"] for c in sa.inspect(conn).get_columns(table)}
-
-
 def test_fields_become_text_and_consents_leave_nothing_out(fresh_url: str) -> None:
     config = migrate.alembic_config(fresh_url)
     command.upgrade(config, PREVIOUS)
-    fill_like_previous(fresh_url)
+    fill_like_previous(fresh_url)  # an account a1 and a unit u1, as 0009s left them
     engine = sa.create_engine(fresh_url)
     try:
-        with engine.begin() as conn:
+        with engine.begin() as conn:  # a field, a value, a consent and a grant of 0011l
             _fill(conn)
         command.upgrade(config, FIELDS)
         with engine.begin() as conn:
@@ -81,13 +71,13 @@ def test_fields_become_text_and_consents_leave_nothing_out(fresh_url: str) -> No
             conn.execute(sa.text("UPDATE consents SET withheld = '[\"phone_number\"]'"))
         command.downgrade(config, FIELDS)
         with engine.begin() as conn:
-            assert "withheld" not in _columns(conn, "consents")
-            assert "withheld" not in _columns(conn, "grants")
-            assert "required_claims" not in _columns(conn, "clients")
+            assert "withheld" not in columns(conn, "consents")
+            assert "withheld" not in columns(conn, "grants")
+            assert "required_claims" not in columns(conn, "clients")
             assert conn.execute(sa.text("SELECT count(*) FROM consents")).scalar() == 1
         command.downgrade(config, PREVIOUS)
         with engine.begin() as conn:
-            assert "type" not in _columns(conn, "unit_profile_fields")
+            assert "type" not in columns(conn, "unit_profile_fields")
             names = conn.execute(sa.text(
                 "SELECT name FROM unit_profile_fields ORDER BY position")).scalars().all()
             assert names == ["purchase_limit", "seats"]

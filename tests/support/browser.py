@@ -41,3 +41,17 @@ def browser() -> Iterator[Any]:
             yield instance
         finally:
             instance.close()
+
+
+def sign_in_with_code(page: Any, email: str, smtp: Any) -> None:
+    """On an English e-mail page: send a code to ``email``, read it from the ``smtp``
+    sink and enter it (the page then goes on to the next step of the login)."""
+    import re
+
+    from tests.support.smtp import code_in
+
+    page.get_by_label("Work e-mail address").fill(email)
+    page.get_by_role("button", name="Send code").click()
+    page.wait_for_url(re.compile(r"/code$"))
+    page.get_by_label("Code", exact=True).fill(code_in(smtp.last_to(email)))
+    page.get_by_role("button", name="Continue").click()
