@@ -185,6 +185,11 @@ def test_every_writer_goes_through_the_type_check(
         with atomic():
             accesses.set_facts(row, {f"extra.{name}": good}, "scim")
         assert _access(ann).extra[name] == stored
+        with atomic():  # a lenient writer (LDAP sync, an SSO sign-in) skips it, goes on
+            change = accesses.set_facts(row, {f"extra.{name}": bad, "cost_centre": "CC-2"},
+                                        "ldap", refuse=False)
+        assert change.skipped == [f"extra.{name}"] and change.fields == ["cost_centre"]
+        assert _access(ann).extra[name] == stored
         definition = next(f for f in units.fields("corp-gmbh") if f.name == name)
         with pytest.raises(field_types.FieldValueError) as refused:
             field_types.normalise(definition, bad)
@@ -362,3 +367,26 @@ def test_the_wallet_form_checks_types_and_leaves_out_company_fields(
     with app.app_context():
         extra = _access(ann).extra
         assert extra["limit"] == "12.50" and extra["start"] == "2027-01-01"
+
+
+def test_scim_refuses_a_value_of_the_wrong_type(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    from tests.support import scim
+
+    unit_id = scim.make_unit(app, "acme", verified=("acme.example",))
+    with app.app_context():
+        units.add_field("acme", "purchase_limit", "Purchase limit", type_="money",
+                        currency="EUR", set_by="company")
+    hr = scim.Scim(client, scim.create_token(runner, unit_id))
+    urn = "urn:unitgate:params:scim:schemas:extension:unit:2.0:User"
+
+    def user(limit: str) -> dict[str, Any]:
+        return {"schemas": [scim.USER, urn], "userName": "ann@acme.example",
+                "name": {"givenName": "Ann", "familyName": "A"},
+                urn: {"purchase_limit": limit}}
+
+    refused = scim.body(hr.post("/Users", user("lots of money")), 400)
+    assert refused["scimType"] == "invalidValue" and "purchase_limit" in refused["detail"]
+    created = scim.body(hr.post("/Users", user("1500")), 201)
+    assert created[urn]["purchase_limit"] == "1500.00"

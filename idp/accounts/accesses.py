@@ -319,10 +319,11 @@ def set_facts(
     it. A fact a higher-ranked source owns is :class:`FieldOwned` (nothing staged)
     when ``refuse``, else left alone and named in ``skipped``.
 
-    A unit field's value must fit the field's type (:func:`idp.units.field_types.normalise`,
-    :class:`InvalidValue` otherwise, nothing staged) and is stored in its canonical
-    form; a field the company sets (``set_by`` company) is never the employee's to
-    write (:class:`FieldOwned` when ``refuse``, else skipped)."""
+    A unit field's value must fit the field's type (:func:`idp.units.field_types.normalise`)
+    and is stored in its canonical form; one that does not is :class:`InvalidValue`
+    (nothing staged) when ``refuse``, else left alone and named in ``skipped``. A
+    field the company sets (``set_by`` company) is never the employee's to write
+    (:class:`FieldOwned` when ``refuse``, else skipped)."""
     owned = field_owners.owners(row)
     original = dict(owned)
     extra = dict(row.extra or {})
@@ -341,7 +342,10 @@ def set_facts(
             try:
                 value = field_types.normalise(definition, value)
             except field_types.FieldValueError as exc:
-                raise InvalidValue(str(exc)) from exc
+                if refuse:
+                    raise InvalidValue(str(exc)) from exc
+                result.skipped.append(name)  # a lenient writer (LDAP, SSO) goes on
+                continue
         if (definition is not None and source == field_owners.EMPLOYEE
                 and field_types.company_set(definition)):
             if refuse:
