@@ -236,3 +236,26 @@ def test_saml_leaves_out_what_the_employee_left_out(app: Flask, web: FlaskClient
     resp, request_id = saml_flow.start(web, sp)
     attrs = sp.accept(posted_form(resp)[1], request_id).get_friendlyname_attributes()
     assert "costCentre" not in attrs and attrs["givenName"] == ["Ann"]
+
+
+def test_apply_declares_and_exports_required_claims(app: Flask) -> None:
+    from idp.config import apply as config_apply
+    from idp.config import export
+
+    document = """
+version: 1
+clients:
+  - name: Office Supplies Shop
+    redirect_uris: [https://shop.example/callback]
+    required_claims: [email, phone_number]
+"""
+    with app.app_context():
+        config_apply.apply(config_apply.parse(document))
+        (client,) = [c for c in clients.list_all() if c.name == "Office Supplies Shop"]
+        assert client.required_claims == ["sub", "email", "phone_number"]
+        assert config_apply.apply(config_apply.parse(document)).changes == []  # idempotent
+        (shown,) = export.export_config()["clients"]
+        assert shown["required_claims"] == ["sub", "email", "phone_number"]
+        with pytest.raises(config_apply.ApplyError) as err:
+            config_apply.apply(config_apply.parse(document.replace("phone_number", "x")))
+        assert "required_claims" in str(err.value)

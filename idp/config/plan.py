@@ -29,7 +29,7 @@ from idp.units import registry as units
 
 CLIENT_FIELDS = (
     "redirect_uris", "post_logout_redirect_uris", "scope", "grant_types",
-    "token_endpoint_auth_method", "id_token_signed_response_alg", "jwks",
+    "token_endpoint_auth_method", "id_token_signed_response_alg", "jwks", "required_claims",
 )
 
 
@@ -456,6 +456,8 @@ class Planner:
             diff["name"] = _diff(row.name, spec.name)
         for f in CLIENT_FIELDS:
             value = getattr(spec, f)
+            if f == "required_claims" and value is not None:  # stored with sub first
+                value = list(dict.fromkeys(["sub", *value]))
             if value is not None and value != current.get(f):
                 diff[f] = _diff(current.get(f), value)
         if diff:
@@ -507,6 +509,7 @@ CLIENT_KEYWORDS = {
     "token_endpoint_auth_method": "auth_method",
     "id_token_signed_response_alg": "id_token_alg",
     "jwks": "jwks",
+    "required_claims": "required_claims",
 }
 
 
@@ -539,6 +542,7 @@ def _registration_args(spec: ClientSpec) -> dict[str, Any]:
         "auth_method": method,
         "jwks": spec.jwks,
         "id_token_alg": spec.id_token_signed_response_alg or "ES256",
+        "required_claims": spec.required_claims,
     }
 
 

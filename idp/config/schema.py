@@ -41,6 +41,7 @@ A YAML (or JSON) document; unknown keys are errors, so a typo never passes silen
     clients:                            # merchants; matched by client_id, else name
       - name: Office Supplies Shop
         redirect_uris: [https://shop.example/callback]
+        required_claims: [email]        # the rest the employee may leave out (default: email)
 
 A key you write is authoritative, a key you leave out is left as it is: a
 ``profile_fields``, ``domains`` or ``connectors`` list names *all* of them (others
@@ -134,6 +135,8 @@ class ClientSpec(Spec):
     token_endpoint_auth_method: str | None = Field(None, max_length=40)
     id_token_signed_response_alg: str | None = Field(None, max_length=10)
     jwks: dict[str, Any] | None = None
+    # the claims the merchant requires (idp.release.items); left out: the default
+    required_claims: list[str] | None = None
 
 
 class ConfigFile(Spec):
