@@ -13,7 +13,7 @@ from flask import Flask
 
 from idp.store.db import db
 from idp.store.models import Consent
-from tests.support.browser import sign_in_with_code
+from tests.support.browser import sign_in_by_code
 from tests.support.live import LiveServer
 from tests.support.login import add_protocol_stand_in
 from tests.support.oidc import make_account
@@ -43,7 +43,7 @@ def test_unticking_an_optional_item_on_the_consent_page(
     page = context.new_page()
     page.goto(f"{live_server.url}/_test/start?client_name=Office+Supplies+Ltd"
               "&scope=openid+profile+email+phone")
-    sign_in_with_code(page, EMAIL, smtp_server)
+    sign_in_by_code(page, EMAIL, smtp_server)
     page.wait_for_url(re.compile(r"/consent$"))
     assert "needed by Office Supplies Ltd to sign you in" in page.locator("main").inner_text()
     phone = page.get_by_label("Phone number")

@@ -43,9 +43,9 @@ def browser() -> Iterator[Any]:
             instance.close()
 
 
-def sign_in_with_code(page: Any, email: str, smtp: Any) -> None:
-    """On an English e-mail page: send a code to ``email``, read it from the ``smtp``
-    sink and enter it (the page then goes on to the next step of the login)."""
+def sign_in_by_code(page: Any, email: str, smtp_server: Any) -> None:
+    """On the login page ``page`` shows: the e-mail address, then the code from the
+    newest mail to it in ``smtp_server`` (a ``tests.support.smtp.SmtpSink``)."""
     import re
 
     from tests.support.smtp import code_in
@@ -53,5 +53,5 @@ def sign_in_with_code(page: Any, email: str, smtp: Any) -> None:
     page.get_by_label("Work e-mail address").fill(email)
     page.get_by_role("button", name="Send code").click()
     page.wait_for_url(re.compile(r"/code$"))
-    page.get_by_label("Code", exact=True).fill(code_in(smtp.last_to(email)))
+    page.get_by_label("Code", exact=True).fill(code_in(smtp_server.last_to(email)))
     page.get_by_role("button", name="Continue").click()
