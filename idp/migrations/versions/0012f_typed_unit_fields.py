@@ -18,6 +18,8 @@ values stay). The revision id is a string so the integrator can rechain it: chan
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -27,22 +29,29 @@ branch_labels = None
 depends_on = None
 
 
+# (name, type, server default while existing rows are filled) of the new columns
+COLUMNS: tuple[tuple[str, sa.types.TypeEngine[Any], str | None], ...] = (
+    ('type', sa.String(length=10), 'text'),
+    ('currency', sa.String(length=3), None),
+    ('choices', sa.JSON(), '[]'),
+    ('labels', sa.JSON(), '{}'),
+    ('help', sa.JSON(), '{}'),
+    ('set_by', sa.String(length=10), 'employee'),
+)
+
+
 def upgrade() -> None:
     with op.batch_alter_table('unit_profile_fields') as batch:
-        batch.add_column(sa.Column('type', sa.String(length=10), nullable=False,
-                                   server_default='text'))
-        batch.add_column(sa.Column('currency', sa.String(length=3), nullable=True))
-        batch.add_column(sa.Column('choices', sa.JSON(), nullable=False, server_default='[]'))
-        batch.add_column(sa.Column('labels', sa.JSON(), nullable=False, server_default='{}'))
-        batch.add_column(sa.Column('help', sa.JSON(), nullable=False, server_default='{}'))
-        batch.add_column(sa.Column('set_by', sa.String(length=10), nullable=False,
-                                   server_default='employee'))
+        for name, kind, default in COLUMNS:
+            batch.add_column(sa.Column(name, kind, nullable=default is None,
+                                       server_default=default))
     with op.batch_alter_table('unit_profile_fields') as batch:
-        for name in ('type', 'choices', 'labels', 'help', 'set_by'):
-            batch.alter_column(name, server_default=None)
+        for name, _kind, default in COLUMNS:
+            if default is not None:
+                batch.alter_column(name, server_default=None)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('unit_profile_fields') as batch:
-        for name in ('set_by', 'help', 'labels', 'choices', 'currency', 'type'):
+        for name, _kind, _default in reversed(COLUMNS):
             batch.drop_column(name)
