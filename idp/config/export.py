@@ -82,6 +82,8 @@ def _client(client: Any) -> dict[str, Any]:
         out[key] = data[key]
     if data.get("jwks"):
         out["jwks"] = data["jwks"]
+    if data.get("required_claims") is not None:
+        out["required_claims"] = data["required_claims"]
     return out
 
 

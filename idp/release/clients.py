@@ -24,7 +24,7 @@ from joserfc.jwk import KeySet, KeySetSerialization
 from idp.crypto.primitives import random_token
 from idp.process_cache import ProcessCache
 from idp.release import merchants
-from idp.release.claims import SUPPORTED_SCOPES
+from idp.release.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
 from idp.services import hasher
 from idp.store import clients_repo
 from idp.store.models import Client
@@ -112,6 +112,7 @@ class _Metadata:
     id_token_alg: str
     require_par: bool = False
     dpop_bound: bool = False
+    required_claims: list[str] | None = None
 
     @property
     def uses_secret(self) -> bool:
@@ -173,6 +174,22 @@ def _validated(
     )
 
 
+def validate_required_claims(value: Any) -> list[str] | None:
+    """The claims a merchant declares it requires (``idp.release.items``): None for the
+    default, else a list of supported claim names (deduplicated, ``sub`` first)."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ClientRegistrationError("required_claims: a list of claim names")
+    bad = [str(c) for c in value if c not in SUPPORTED_CLAIMS]
+    if bad:
+        raise ClientRegistrationError(
+            f"required_claims: unknown claim(s) {', '.join(bad)}; one of "
+            + ", ".join(SUPPORTED_CLAIMS)
+        )
+    return list(dict.fromkeys(["sub", *value]))
+
+
 def register(
     name: str,
     redirect_uris: Sequence[str],
@@ -185,6 +202,7 @@ def register(
     id_token_alg: str = "ES256",  # noqa: S107 - an algorithm name, not a secret
     require_par: bool = False,
     dpop_bound: bool = False,
+    required_claims: Sequence[str] | None = None,
 ) -> tuple[Client, str | None]:
     """Validate and store a new client. Returns the client and its plain secret, which
     exists only for ``client_secret_basic``/``client_secret_post`` clients and is never
@@ -193,10 +211,13 @@ def register(
     transaction. ``require_par`` (``require_pushed_authorization_requests``, RFC 9126
     §6) refuses authorization requests that were not pushed; ``dpop_bound``
     (``dpop_bound_access_tokens``, RFC 9449 §5.2) refuses token requests without a
-    DPoP proof."""
+    DPoP proof. ``required_claims``: the claims the merchant cannot do without
+    (:mod:`idp.release.items`; None: the default, subject and e-mail address); the
+    employee may leave out every other one."""
     meta = _validated(name, redirect_uris, post_logout_redirect_uris, scope, grant_types,
                       public, auth_method, jwks, id_token_alg)
-    meta = replace(meta, require_par=bool(require_par), dpop_bound=bool(dpop_bound))
+    meta = replace(meta, require_par=bool(require_par), dpop_bound=bool(dpop_bound),
+                   required_claims=validate_required_claims(required_claims))
     secret = random_token(32) if meta.uses_secret else None
     client_id = random_token(18)
     with atomic():
@@ -239,13 +260,14 @@ def _new_client(client_id: str, merchant_id: str, meta: _Metadata, secret: str |
         id_token_signed_response_alg=meta.id_token_alg,
         require_pushed_authorization_requests=meta.require_par,
         dpop_bound_access_tokens=meta.dpop_bound,
+        required_claims=meta.required_claims,
     )
 
 
 UPDATABLE = (
     "name", "redirect_uris", "post_logout_redirect_uris", "scope", "grant_types",
     "auth_method", "jwks", "id_token_alg",
-    "require_par", "dpop_bound",
+    "require_par", "dpop_bound", "required_claims",
 )
 
 
@@ -274,13 +296,16 @@ def _updated(client_id: str, fields: dict[str, Any]) -> tuple[Client, _Metadata]
         "dpop_bound": bool(row.dpop_bound_access_tokens),
     }
     flags.update({k: bool(fields.pop(k)) for k in list(flags) if fields.get(k) is not None})
+    required = (validate_required_claims(fields.pop("required_claims"))
+                if "required_claims" in fields else row.required_claims)
     fields = {k: v for k, v in fields.items() if k not in flags}
     current.update({k: v for k, v in fields.items() if v is not None or k == "jwks"})
     meta = _validated(current.pop("name"), current.pop("redirect_uris"),
                       current.pop("post_logout_redirect_uris"), current.pop("scope"),
                       current.pop("grant_types"), False, current.pop("auth_method"),
                       current.pop("jwks"), current.pop("id_token_alg"))
-    return row, replace(meta, require_par=flags["require_par"], dpop_bound=flags["dpop_bound"])
+    return row, replace(meta, require_par=flags["require_par"], dpop_bound=flags["dpop_bound"],
+                        required_claims=required)
 
 
 def validate_update(client_id: str, /, **fields: Any) -> None:
@@ -295,6 +320,7 @@ def validate_registration(name: str, redirect_uris: Sequence[str], **kwargs: Any
         "post_logout_redirect_uris": (), "scope": DEFAULT_SCOPE,
         "grant_types": DEFAULT_GRANT_TYPES, "public": False, "auth_method": None,
         "jwks": None, "id_token_alg": "ES256", "require_par": False, "dpop_bound": False,
+        "required_claims": None,
     }
     unknown = sorted(set(kwargs) - set(args))
     if unknown:
@@ -302,6 +328,7 @@ def validate_registration(name: str, redirect_uris: Sequence[str], **kwargs: Any
     args.update(kwargs)
     args.pop("require_par")
     args.pop("dpop_bound")
+    validate_required_claims(args.pop("required_claims"))
     _validated(name, redirect_uris, **args)
 
 
@@ -337,6 +364,7 @@ def update(client_id: str, /, **fields: Any) -> tuple[Client, str | None]:
         "secret_hash": secret_hash,
         "require_pushed_authorization_requests": meta.require_par,
         "dpop_bound_access_tokens": meta.dpop_bound,
+        "required_claims": meta.required_claims,
     }
     renamed = meta.name != row.name
     with atomic():
@@ -389,6 +417,8 @@ class ClientInfo:
     id_token_alg: str
     require_par: bool = False  # require_pushed_authorization_requests (RFC 9126 §6)
     dpop_bound: bool = False  # dpop_bound_access_tokens (RFC 9449 §5.2)
+    # the claims the merchant requires (idp.release.items); None: the default
+    required_claims: tuple[str, ...] | None = None
 
     @property
     def is_public(self) -> bool:
@@ -457,6 +487,9 @@ def _snapshot(client: Client) -> ClientInfo:
         id_token_alg=client.id_token_signed_response_alg or "ES256",
         require_par=bool(client.require_pushed_authorization_requests),
         dpop_bound=bool(client.dpop_bound_access_tokens),
+        required_claims=(
+            tuple(client.required_claims) if client.required_claims is not None else None
+        ),
     )
 
 
@@ -495,5 +528,8 @@ def describe(client: Client) -> dict[str, Any]:
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "jwks": client.jwks,
+        "required_claims": (
+            list(client.required_claims) if client.required_claims is not None else None
+        ),
         "created_at": client.created_at.isoformat() if client.created_at else None,
     }
