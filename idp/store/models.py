@@ -1390,3 +1390,7 @@ class BackchannelLogout(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
+    # What the row sends (migration 0012l): ``oidc`` a logout token (``claims``: the
+    # token's lasting claims), ``saml`` a SOAP LogoutRequest to a SAML SP (``claims``:
+    # the SP, NameID, format and SessionIndex it was given; ``client_id`` the SP's id).
+    kind: Mapped[str] = mapped_column(String(10), default="oidc", server_default="oidc")
