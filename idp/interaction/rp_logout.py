@@ -44,7 +44,6 @@ from idp import audit
 from idp.crypto.primitives import random_token
 from idp.process_cache import ProcessCache
 from idp.release import clients
-from idp.rights import SYSTEM
 from idp.services import ephemeral, hasher, keyring, settings
 from idp.store import rp_logout_repo, saml_repo, sessions_repo
 from idp.store.background import LoopThread, start_loop
@@ -343,7 +342,8 @@ def session_ending(rows: Sequence[Session], browser: bool, answered_sp: str | No
             not_told.append({"sp_id": sp.id, "account_id": account_of[sp_part.session_id_hash],
                              "reason": "no_soap_endpoint"})
     for item in not_told:
-        audit.record(SYSTEM, NOT_TOLD, item.get("client_id") or item.get("sp_id"), item)
+        audit.record(audit.Actor.system("logout"), NOT_TOLD,
+                     item.get("client_id") or item.get("sp_id"), item)
     return Ended(frames, chain)
 
 

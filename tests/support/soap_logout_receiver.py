@@ -1,0 +1,128 @@
+"""A real SAML SP's SOAP SingleLogoutService for tests (saml-bindings 3.2): a server
+thread on 127.0.0.1 that takes ``POST text/xml`` SOAP 1.1 envelopes, checks the
+``SOAPAction``, finds the LogoutRequest in the body and validates it as an SP would:
+its enveloped XML signature with python3-saml (xmlsec) against the IdP certificate
+from the IdP's metadata, ``Issuer``, ``Destination``, ``IssueInstant`` and
+``NotOnOrAfter``, and an ``ID`` not seen before. Valid requests answer a SOAP
+LogoutResponse (``Success``) and land in ``got`` (``name_id``, ``session_index``);
+invalid ones answer 400 and land in ``rejected``; while ``down`` it answers 503."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from lxml import etree
+from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
+SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
+
+
+def _instant(text: str | None) -> datetime:
+    return datetime.strptime(text or "", "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@dataclass
+class SoapLogoutReceiver:
+    port: int
+    idp_metadata: bytes
+    down: bool = False
+    got: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    seen_ids: set[str] = field(default_factory=set)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/saml/slo/soap"
+
+    def idp(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = OneLogin_Saml2_IdPMetadataParser.parse(self.idp_metadata)
+        return dict(parsed["idp"])
+
+    def validate(self, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+        """What a valid LogoutRequest names, else ValueError naming the check."""
+        if not headers.get("content-type", "").startswith("text/xml"):
+            raise ValueError("content type")
+        if "oasis-open.org/committees/security" not in headers.get("soapaction", ""):
+            raise ValueError("SOAPAction")
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        envelope = etree.fromstring(body, parser)
+        if envelope.tag != f"{{{SOAP}}}Envelope":
+            raise ValueError("envelope")
+        request = envelope.find(f"{{{SOAP}}}Body/{{{SAMLP}}}LogoutRequest")
+        if request is None:
+            raise ValueError("no LogoutRequest")
+        idp = self.idp()
+        certs = [OneLogin_Saml2_Utils.format_cert(c) for c in
+                 idp.get("x509certMulti", {}).get("signing") or [idp["x509cert"]]]
+        if not OneLogin_Saml2_Utils.validate_sign(
+                etree.tostring(request), xpath="/samlp:LogoutRequest/ds:Signature",
+                multicerts=certs):
+            raise ValueError("signature")
+        if request.findtext(f"{{{SAML}}}Issuer") != idp["entityId"]:
+            raise ValueError("Issuer")
+        if request.get("Destination") != self.url:
+            raise ValueError("Destination")
+        now = datetime.now(UTC)
+        if abs(now - _instant(request.get("IssueInstant"))) > timedelta(minutes=5):
+            raise ValueError("IssueInstant")
+        if _instant(request.get("NotOnOrAfter")) <= now:
+            raise ValueError("NotOnOrAfter")
+        request_id = request.get("ID") or ""
+        if not request_id or request_id in self.seen_ids:
+            raise ValueError("ID")
+        self.seen_ids.add(request_id)
+        return {"id": request_id, "name_id": request.findtext(f"{{{SAML}}}NameID"),
+                "session_index": request.findtext(f"{{{SAMLP}}}SessionIndex")}
+
+    def start(self) -> SoapLogoutReceiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                if receiver.down:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                try:
+                    got = receiver.validate(body, {k.lower(): v for k, v in self.headers.items()})
+                except (ValueError, etree.XMLSyntaxError) as exc:
+                    receiver.rejected.append(str(exc))
+                    self.send_response(400)
+                    self.end_headers()
+                    return
+                receiver.got.append(got)
+                answer = (
+                    f'<soap11:Envelope xmlns:soap11="{SOAP}"><soap11:Body>'
+                    f'<samlp:LogoutResponse xmlns:samlp="{SAMLP}" ID="_r{got["id"]}"'
+                    f' Version="2.0" InResponseTo="{got["id"]}"'
+                    f' IssueInstant="{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}">'
+                    f'<samlp:Status><samlp:StatusCode'
+                    f' Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>'
+                    f"</samlp:LogoutResponse></soap11:Body></soap11:Envelope>"
+                ).encode()
+                self.send_response(200)
+                self.send_header("content-type", "text/xml")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
