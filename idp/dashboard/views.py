@@ -54,7 +54,7 @@ def _signed_in() -> tuple[Session, Account] | None:
     ended here, so the dashboard login starts afresh."""
     login = signed_in.live_login()
     if login is None and sessions.current() is not None:
-        sessions.end()
+        sessions.end(page=False)
     return login
 
 

@@ -1,5 +1,5 @@
 """Logout reaches the relying parties: OpenID Connect Back-Channel Logout 1.0 and
-Front-Channel Logout 1.0.
+Front-Channel Logout 1.0, and SAML SPs (browser chain or SOAP back channel).
 
 * A client registers a ``backchannel_logout_uri`` and/or a ``frontchannel_logout_uri``
   (:func:`set_channels`, ``idp clients logout-channels``). The back-channel URI obeys
@@ -10,12 +10,19 @@ Front-Channel Logout 1.0.
   (Front-Channel Logout §2).
 * A client takes part in a browser session when it receives an ID token carrying the
   session's ``sid`` (:func:`remember`, called by the token endpoint).
-* When a session ends (:func:`session_ending`, called by
-  :mod:`idp.interaction.sessions` in the same transaction that removes the session:
-  sign-out on the dashboard, RP-initiated logout, a new sign-in replacing it, expiry
-  seen on use, every session of a blocked or suspended account), each participant
-  with a back-channel URI gets a logout token staged in ``backchannel_logouts``; the
-  participants with a front-channel URI come back as frames for the logout page.
+* When a session ends, whatever ended it (sign-out on the dashboard, RP-initiated
+  logout, SAML Single Logout, a new sign-in replacing it, expiry seen on use or found
+  by the sweeper, every session of a blocked or suspended account, a password change
+  or reset), :func:`session_ending` tells every participant by the channel it
+  registered, in the same transaction that removes the session: each OIDC client
+  with a back-channel URI gets a logout token staged in ``backchannel_logouts``;
+  with a browser there, the front-channel URIs come back as frames and the SAML SPs
+  with browser endpoints as the Single Logout chain for the page (:func:`finish`);
+  SAML SPs otherwise get a SOAP LogoutRequest (a ``saml`` row of the same queue, sent
+  by :mod:`idp.saml.soap_logout`) when their metadata has a SOAP endpoint; whoever
+  cannot be reached is recorded in the audit (:data:`NOT_TOLD`).
+* Sessions that time out unseen are found by :func:`sweep_unseen` (a loop in every
+  worker, one node at a time under a lease) and ended once (:func:`end_unseen`).
 * Delivery (:func:`deliver_due`) claims due rows with the shared lease idiom
   (:mod:`idp.store.leases`), signs the token *at each attempt* (fresh ``iat`` and
   ``exp``, the same ``jti``: an RP that was down still gets a token it may accept),

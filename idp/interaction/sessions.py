@@ -128,19 +128,20 @@ def _remove(id_hash: str, browser: bool, answered_sp: str | None = None) -> rp_l
     return ended
 
 
-def end(answered_sp: str | None = None) -> rp_logout.Ended:
+def end(answered_sp: str | None = None, page: bool = True) -> rp_logout.Ended:
     """End this browser's session (logout). A session acting as someone
     (impersonation) ends the impersonation with it, audited, and the actor's own
     session too. Back-channel logouts to the session's relying parties are staged
     with the removal; the front-channel frames the logout page should render and the
     SAML SPs to send through Single Logout come back (but ``answered_sp``, the SP
-    whose LogoutRequest this answers)."""
+    whose LogoutRequest this answers). ``page`` False: the caller renders no logout
+    page, so the participants are told by their back channels only."""
     token = request.cookies.get(COOKIE)
     ended = rp_logout.Ended()
     if token:
         _end_impersonation(_hash(token))
         with atomic():
-            ended = _remove(_hash(token), browser=True, answered_sp=answered_sp)
+            ended = _remove(_hash(token), browser=page, answered_sp=answered_sp)
     g.current_session = None
     g.session_cookie = ""
     return ended

@@ -25,10 +25,11 @@ from idp.crypto.primitives import random_token
 from idp.process_cache import ProcessCache
 from idp.release import merchants
 from idp.release.claims import SUPPORTED_SCOPES
-from idp.services import hasher
+from idp.services import hasher, settings
 from idp.store import clients_repo
 from idp.store.models import Client
 from idp.store.unit_of_work import atomic
+from idp.webhooks import targets
 
 SECRET_PURPOSE = "client-secret"
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
@@ -85,7 +86,8 @@ def _validate_scope(scope: str) -> str:
     return " ".join(dict.fromkeys(scopes))
 
 
-def _validate_jwks(jwks: Any) -> dict[str, Any]:
+def validate_jwks(jwks: Any) -> dict[str, Any]:
+    """``jwks`` if it is a JWK Set of public asymmetric keys joserfc can import."""
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
         raise ClientRegistrationError("jwks: must be a JWK Set with at least one key")
     for key in jwks["keys"]:
@@ -96,6 +98,20 @@ def _validate_jwks(jwks: Any) -> dict[str, Any]:
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise ClientRegistrationError(f"jwks: cannot import: {exc}") from exc
     return jwks
+
+
+def _validate_jwks_uri(uri: Any) -> str:
+    """A ``jwks_uri`` (RFC 7591 §2): https (http on loopback only), and where the
+    webhooks may connect (:mod:`idp.webhooks.targets`: public addresses only unless
+    ``IDP_BACKCHANNEL_ALLOW_PRIVATE``); checked again at every fetch."""
+    if not isinstance(uri, str):
+        raise ClientRegistrationError("jwks_uri: must be a URI")
+    validate_uri(uri, "jwks_uri")
+    try:
+        targets.check(uri, settings().backchannel_allow_private)
+    except targets.TargetRefused as exc:
+        raise ClientRegistrationError(f"jwks_uri: {exc.detail}") from exc
+    return uri
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,7 @@ class _Metadata:
     id_token_alg: str
     require_par: bool = False
     dpop_bound: bool = False
+    jwks_uri: str | None = None
 
     @property
     def uses_secret(self) -> bool:
@@ -128,6 +145,7 @@ def _validated(
     auth_method: str | None,
     jwks: dict[str, Any] | None,
     id_token_alg: str,
+    jwks_uri: str | None = None,
 ) -> _Metadata:
     """The checks every registration and update passes; raises
     :class:`ClientRegistrationError` naming the field."""
@@ -149,9 +167,13 @@ def _validated(
         raise ClientRegistrationError("auth_method: a public client authenticates with 'none'")
     if method == "none" and "client_credentials" in grants:
         raise ClientRegistrationError("grant_types: a public client cannot use client_credentials")
-    if method == "private_key_jwt":
-        jwks = _validate_jwks(jwks)
-    elif jwks is not None:
+    if method == "private_key_jwt" and jwks_uri is not None:
+        if jwks is not None:
+            raise ClientRegistrationError("jwks and jwks_uri: register one of them, not both")
+        jwks_uri = _validate_jwks_uri(jwks_uri)
+    elif method == "private_key_jwt":
+        jwks = validate_jwks(jwks)
+    elif jwks is not None or jwks_uri is not None:
         raise ClientRegistrationError("jwks: only used with auth_method private_key_jwt")
     uris = [validate_uri(u) for u in redirect_uris]
     if "authorization_code" in grants and not uris:
@@ -170,6 +192,7 @@ def _validated(
         auth_method=method,
         jwks=jwks,
         id_token_alg=id_token_alg,
+        jwks_uri=jwks_uri,
     )
 
 
@@ -185,6 +208,7 @@ def register(
     id_token_alg: str = "ES256",  # noqa: S107 - an algorithm name, not a secret
     require_par: bool = False,
     dpop_bound: bool = False,
+    jwks_uri: str | None = None,
 ) -> tuple[Client, str | None]:
     """Validate and store a new client. Returns the client and its plain secret, which
     exists only for ``client_secret_basic``/``client_secret_post`` clients and is never
@@ -193,9 +217,10 @@ def register(
     transaction. ``require_par`` (``require_pushed_authorization_requests``, RFC 9126
     §6) refuses authorization requests that were not pushed; ``dpop_bound``
     (``dpop_bound_access_tokens``, RFC 9449 §5.2) refuses token requests without a
-    DPoP proof."""
+    DPoP proof. ``jwks_uri`` (``private_key_jwt`` only, instead of ``jwks``): where
+    the client publishes its keys (:mod:`idp.oidc.client_jwks`)."""
     meta = _validated(name, redirect_uris, post_logout_redirect_uris, scope, grant_types,
-                      public, auth_method, jwks, id_token_alg)
+                      public, auth_method, jwks, id_token_alg, jwks_uri)
     meta = replace(meta, require_par=bool(require_par), dpop_bound=bool(dpop_bound))
     secret = random_token(32) if meta.uses_secret else None
     client_id = random_token(18)
@@ -236,6 +261,7 @@ def _new_client(client_id: str, merchant_id: str, meta: _Metadata, secret: str |
         grant_types=meta.grant_types,
         token_endpoint_auth_method=meta.auth_method,
         jwks=meta.jwks,
+        jwks_uri=meta.jwks_uri,
         id_token_signed_response_alg=meta.id_token_alg,
         require_pushed_authorization_requests=meta.require_par,
         dpop_bound_access_tokens=meta.dpop_bound,
@@ -245,7 +271,7 @@ def _new_client(client_id: str, merchant_id: str, meta: _Metadata, secret: str |
 UPDATABLE = (
     "name", "redirect_uris", "post_logout_redirect_uris", "scope", "grant_types",
     "auth_method", "jwks", "id_token_alg",
-    "require_par", "dpop_bound",
+    "require_par", "dpop_bound", "jwks_uri",
 )
 
 
@@ -266,20 +292,27 @@ def _updated(client_id: str, fields: dict[str, Any]) -> tuple[Client, _Metadata]
         "auth_method": row.token_endpoint_auth_method,
         "jwks": row.jwks,
         "id_token_alg": row.id_token_signed_response_alg or "ES256",
+        "jwks_uri": row.jwks_uri,
     }
     if "auth_method" in fields and fields["auth_method"] != "private_key_jwt":
-        current["jwks"] = None  # keys belong to private_key_jwt only
+        current["jwks"] = current["jwks_uri"] = None  # keys belong to private_key_jwt only
+    if fields.get("jwks") is not None:
+        current["jwks_uri"] = None  # keys given replace keys published at a URL
+    if fields.get("jwks_uri") is not None:
+        current["jwks"] = None
     flags = {
         "require_par": bool(row.require_pushed_authorization_requests),
         "dpop_bound": bool(row.dpop_bound_access_tokens),
     }
     flags.update({k: bool(fields.pop(k)) for k in list(flags) if fields.get(k) is not None})
     fields = {k: v for k, v in fields.items() if k not in flags}
-    current.update({k: v for k, v in fields.items() if v is not None or k == "jwks"})
+    current.update({k: v for k, v in fields.items()
+                    if v is not None or k in ("jwks", "jwks_uri")})
     meta = _validated(current.pop("name"), current.pop("redirect_uris"),
                       current.pop("post_logout_redirect_uris"), current.pop("scope"),
                       current.pop("grant_types"), False, current.pop("auth_method"),
-                      current.pop("jwks"), current.pop("id_token_alg"))
+                      current.pop("jwks"), current.pop("id_token_alg"),
+                      current.pop("jwks_uri") or None)
     return row, replace(meta, require_par=flags["require_par"], dpop_bound=flags["dpop_bound"])
 
 
@@ -295,6 +328,7 @@ def validate_registration(name: str, redirect_uris: Sequence[str], **kwargs: Any
         "post_logout_redirect_uris": (), "scope": DEFAULT_SCOPE,
         "grant_types": DEFAULT_GRANT_TYPES, "public": False, "auth_method": None,
         "jwks": None, "id_token_alg": "ES256", "require_par": False, "dpop_bound": False,
+        "jwks_uri": None,
     }
     unknown = sorted(set(kwargs) - set(args))
     if unknown:
@@ -333,6 +367,7 @@ def update(client_id: str, /, **fields: Any) -> tuple[Client, str | None]:
         "grant_types": meta.grant_types,
         "token_endpoint_auth_method": meta.auth_method,
         "jwks": meta.jwks,
+        "jwks_uri": meta.jwks_uri,
         "id_token_signed_response_alg": meta.id_token_alg,
         "secret_hash": secret_hash,
         "require_pushed_authorization_requests": meta.require_par,
@@ -389,6 +424,7 @@ class ClientInfo:
     id_token_alg: str
     require_par: bool = False  # require_pushed_authorization_requests (RFC 9126 §6)
     dpop_bound: bool = False  # dpop_bound_access_tokens (RFC 9449 §5.2)
+    jwks_uri: str | None = None  # private_key_jwt keys at a URL (idp.oidc.client_jwks)
 
     @property
     def is_public(self) -> bool:
@@ -457,6 +493,7 @@ def _snapshot(client: Client) -> ClientInfo:
         id_token_alg=client.id_token_signed_response_alg or "ES256",
         require_par=bool(client.require_pushed_authorization_requests),
         dpop_bound=bool(client.dpop_bound_access_tokens),
+        jwks_uri=client.jwks_uri,
     )
 
 
@@ -495,5 +532,6 @@ def describe(client: Client) -> dict[str, Any]:
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "jwks": client.jwks,
+        "jwks_uri": client.jwks_uri,
         "created_at": client.created_at.isoformat() if client.created_at else None,
     }

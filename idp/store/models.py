@@ -438,6 +438,9 @@ class Client(Base):
     # FAPI-grade options (issue 18, migration 0011d): RFC 9126 §6 and RFC 9449 §5.2.
     require_pushed_authorization_requests: Mapped[bool] = mapped_column(default=False)
     dpop_bound_access_tokens: Mapped[bool] = mapped_column(default=False)
+    # private_key_jwt keys published at a URL instead of ``jwks`` (migration 0012m):
+    # fetched SSRF-checked and cached in the ephemeral store (idp.oidc.client_jwks).
+    jwks_uri: Mapped[str | None] = mapped_column(Text)
 
     @property
     def is_public(self) -> bool:
