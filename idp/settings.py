@@ -322,6 +322,13 @@ class Settings(BaseSettings):
         "link-local addresses and plain `http://` URLs (tests, relying parties inside the "
         "operator's network); the same SSRF rules as webhooks otherwise.",
     )
+    dpop_nonce: bool = Field(
+        False,
+        description="Require a server-provided nonce in DPoP proofs (RFC 9449 §8, §9): "
+        "a proof without a current one is answered `use_dpop_nonce` with a `DPoP-Nonce` "
+        "header. Nonces are stateless (an HMAC of the time window), so every node accepts "
+        "every other's.",
+    )
 
     @field_validator("log_format")
     @classmethod
