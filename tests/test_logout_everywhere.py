@@ -34,6 +34,7 @@ from idp.services import ephemeral
 from idp.store import accounts_repo, saml_repo, sessions_repo
 from idp.store.db import db
 from idp.store.models import AuditEvent, BackchannelLogout, Session, utcnow
+from tests import test_oidc_rp_logout as rp_logout_tests
 from tests.support import oidc, saml_flow
 from tests.support.logout_receiver import LogoutReceiver
 from tests.support.saml_sp import ServiceProvider
@@ -41,31 +42,17 @@ from tests.support.soap_logout_receiver import SoapLogoutReceiver
 from tests.support.webhook_receiver import free_port
 from tests.test_oidc_rp_logout import _channels, _rp_sign_in
 
-BYE = "https://rp.example/bye"
 FRONT = "https://rp.example/frontchannel-logout"
 
-
-@pytest.fixture
-def settings_overrides() -> dict[str, object]:
-    return {"backchannel_allow_private": True}
+# the RP logout tests' fixtures: the same settings, RP and back-channel receiver
+settings_overrides = rp_logout_tests.settings_overrides
+rp = rp_logout_tests.rp
+receiver = rp_logout_tests.receiver
 
 
 @pytest.fixture(autouse=True)
 def _login_endpoint(app: Flask) -> None:
     oidc.ensure_login_endpoint(app)
-
-
-@pytest.fixture
-def rp(app: Flask) -> oidc.RP:
-    return oidc.register(app, post_logout_redirect_uris=[BYE])
-
-
-@pytest.fixture
-def receiver(app: Flask, client: FlaskClient, rp: oidc.RP) -> Iterator[LogoutReceiver]:
-    issuer = client.get("/.well-known/openid-configuration").get_json()["issuer"]
-    made = LogoutReceiver(free_port(), issuer, rp.client_id, lambda: oidc.served_keys(client))
-    yield made.start()
-    made.stop()
 
 
 @pytest.fixture

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 
 import pytest
 from flask import Flask
@@ -24,7 +22,7 @@ from joserfc.jwk import ECKey
 from idp.oidc import client_jwks
 from idp.release import clients
 from tests.support import oidc
-from tests.support.webhook_receiver import free_port
+from tests.support.webhook_receiver import QuietHandler, free_port, serve, shut
 
 ISSUER = "http://localhost"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -50,7 +48,7 @@ class JwksServer:
     def start(self) -> JwksServer:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 owner.hits += 1
                 if owner.delay:
@@ -61,17 +59,12 @@ class JwksServer:
                 self.end_headers()
                 self.wfile.write(owner.body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(self.port, Handler)
         return self
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        shut(self.server)
+        self.server = None
 
 
 @pytest.fixture
@@ -185,3 +178,19 @@ def test_a_private_address_is_refused(app: Flask, jwks_server: JwksServer) -> No
     with app.app_context(), pytest.raises(clients.ClientRegistrationError, match="jwks_uri"):
         clients.register("Shop", [oidc.REDIRECT], auth_method="private_key_jwt",
                          jwks_uri=jwks_server.url)
+
+
+def test_apply_and_export_carry_the_jwks_uri(app: Flask, jwks_server: JwksServer) -> None:
+    from idp.config import apply as config_apply
+    from idp.config import export as config_export
+
+    text = json.dumps({"version": 1, "clients": [{
+        "name": "Keys at a URL", "redirect_uris": [oidc.REDIRECT],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": jwks_server.url}]})
+    with app.app_context():
+        config_apply.apply(config_apply.parse(text), actor="test")
+        [exported] = [c for c in config_export.export_config()["clients"]
+                      if c["name"] == "Keys at a URL"]
+        assert exported["jwks_uri"] == jwks_server.url and "jwks" not in exported
+        client = clients.get(exported["client_id"])
+        assert client is not None and client.jwks_uri == jwks_server.url

@@ -28,7 +28,7 @@ from idp.units import registry as units
 
 CLIENT_FIELDS = (
     "redirect_uris", "post_logout_redirect_uris", "scope", "grant_types",
-    "token_endpoint_auth_method", "id_token_signed_response_alg", "jwks",
+    "token_endpoint_auth_method", "id_token_signed_response_alg", "jwks", "jwks_uri",
 )
 
 
@@ -490,6 +490,7 @@ CLIENT_KEYWORDS = {
     "token_endpoint_auth_method": "auth_method",
     "id_token_signed_response_alg": "id_token_alg",
     "jwks": "jwks",
+    "jwks_uri": "jwks_uri",
 }
 
 
@@ -522,6 +523,7 @@ def _registration_args(spec: ClientSpec) -> dict[str, Any]:
         "auth_method": method,
         "jwks": spec.jwks,
         "id_token_alg": spec.id_token_signed_response_alg or "ES256",
+        "jwks_uri": spec.jwks_uri,
     }
 
 

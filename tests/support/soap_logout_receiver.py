@@ -9,15 +9,16 @@ invalid ones answer 400 and land in ``rejected``; while ``down`` it answers 503.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from lxml import etree
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+from tests.support.webhook_receiver import QuietHandler, serve, shut
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -85,12 +86,10 @@ class SoapLogoutReceiver:
     def start(self) -> SoapLogoutReceiver:
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                if receiver.down:
-                    self.send_response(503)
-                    self.end_headers()
+                body = self.body_unless_down(receiver.down)
+                if body is None:
                     return
                 try:
                     got = receiver.validate(body, {k.lower(): v for k, v in self.headers.items()})
@@ -115,14 +114,9 @@ class SoapLogoutReceiver:
                 self.end_headers()
                 self.wfile.write(answer)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(self.port, Handler)
         return self
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        shut(self.server)
+        self.server = None

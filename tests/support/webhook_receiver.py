@@ -21,6 +21,37 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing (the test servers' base)."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def body_unless_down(self, down: bool) -> bytes | None:
+        """The request's body; None after answering 503 while the receiver is ``down``."""
+        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        if down:
+            self.send_response(503)
+            self.end_headers()
+            self.wfile.write(b"maintenance")
+            return None
+        return body
+
+
+def serve(port: int, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    """A threaded HTTP server on 127.0.0.1:``port`` running in a daemon thread."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def shut(server: ThreadingHTTPServer | None) -> None:
+    """Stop a server started by :func:`serve` (None: nothing to do)."""
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
 @dataclass
 class Received:
     id: str
@@ -49,13 +80,10 @@ class Receiver:
     def start(self) -> Receiver:
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                if receiver.down:
-                    self.send_response(503)
-                    self.end_headers()
-                    self.wfile.write(b"maintenance")
+                body = self.body_unless_down(receiver.down)
+                if body is None:
                     return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 if receiver.answer is not None:
@@ -79,18 +107,12 @@ class Receiver:
                 self.send_response(204)
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(self.port, Handler)
         return self
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        shut(self.server)
+        self.server = None
 
     def ids(self) -> list[str]:
         return [r.id for r in self.got]
