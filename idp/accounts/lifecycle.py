@@ -691,14 +691,12 @@ def create_from_upstream(
 
 def link_upstream(
     key: UpstreamKey, account_id: str, unit_id: str, email: str | None,
-    profile: UpstreamProfile, actor: audit.Actor, proof: str = "email_code",
+    profile: UpstreamProfile, actor: audit.Actor,
 ) -> Account:
     """Link an upstream identity to an existing account that just proved control of
-    the address (``proof``: ``email_code``), or that its unit's SCIM record names by
-    the identity's subject (``scim_external_id``), with the profile fields
-    federation may write; audited, one transaction, written only if the account is
-    still as read (else read again and recomputed; :class:`IdentityConflict` when the
-    identity was linked meanwhile)."""
+    the address, with the profile fields federation may write; audited, one
+    transaction, written only if the account is still as read (else read again and
+    recomputed; :class:`IdentityConflict` when the identity was linked meanwhile)."""
     def write() -> Account:
         try:
             with unit_of_work.atomic():
@@ -709,7 +707,7 @@ def link_upstream(
                 upstream_repo.stage_identity(key, account.id, email, profile.claims)
                 audit.record(
                     actor, "federation.identity_linked", account.id,
-                    {"issuer": key.issuer, "subject": key.subject, "proof": proof,
+                    {"issuer": key.issuer, "subject": key.subject, "proof": "email_code",
                      "fields": sorted(change.fields),
                      "fields_owned_elsewhere": sorted(change.skipped)},
                     unit_id=unit_id,

@@ -6,12 +6,6 @@
   (``connectors.mapping``) are updated from the new claims. Fields are written
   through the account lifecycle (:func:`idp.accounts.lifecycle.stage_profile`) as the ``sso``
   writer: never a field SCIM or LDAP owns, and what it sets becomes ``sso``-owned.
-* An unknown identity whose subject is the SCIM ``externalId`` of exactly one person
-  *without an e-mail address* provisioned in the connector's own unit (the unit's
-  HR system says who that upstream subject is) is linked to that person and signs
-  in (:func:`_provisioned`). Only the connector's unit's records count, so a unit can
-  never claim another unit's upstream subject, nor any account that has an address
-  (those prove control of it with an e-mail code, below).
 * An unknown identity whose *verified* e-mail already belongs to an account is not
   linked silently: the caller must first have that account prove control of the
   address with an e-mail code (``idp.federation.linking``).
@@ -35,7 +29,6 @@ from connectors.mapping import MappedProfile, apply, from_settings
 from idp import audit
 from idp.accounts import lifecycle as accounts
 from idp.provisioning import ownership
-from idp.store import scim_repo
 from idp.store import upstream_identities_repo as repo
 from idp.store.models import Account, Connector
 from idp.store.upstream_identities_repo import IdentityConflict, UpstreamKey
@@ -78,17 +71,6 @@ def resolve(row: Connector, identity: UpstreamIdentity) -> Outcome:
                 known, row.unit_id, identity.email, profile, audit.Actor.sso(row.id)
             )
             return Outcome(account=acct)
-        provisioned = _provisioned(row, identity)
-        if provisioned is not None:
-            try:
-                acct = accounts.link_upstream(
-                    key, provisioned.id, row.unit_id,
-                    identity.email if identity.email_verified else None, profile,
-                    audit.Actor.sso(row.id), proof="scim_external_id",
-                )
-            except IdentityConflict:
-                continue  # linked meanwhile: look again
-            return Outcome(account=acct)
         if not identity.email or not identity.email_verified:
             return Outcome(refused="unverified_email")
         existing = repo.account_by_email(identity.email)
@@ -104,18 +86,6 @@ def resolve(row: Connector, identity: UpstreamIdentity) -> Outcome:
             continue  # a parallel sign-in won the race: look again
         return Outcome(account=acct)
     return Outcome(refused="conflict")
-
-
-def _provisioned(row: Connector, identity: UpstreamIdentity) -> Account | None:
-    """The one account without an e-mail address whose SCIM record in the
-    connector's unit has the identity's subject as ``externalId``, if it has no
-    identity at this connector yet; else None (none, or ambiguous)."""
-    found = scim_repo.addressless_by_external_id(row.unit_id, identity.subject)
-    if len(found) != 1:
-        return None
-    if any(i.connector_id == row.id for i in repo.for_account(found[0].id)):
-        return None  # already linked to another subject of this connector
-    return found[0]
 
 
 def link(row: Connector, identity: UpstreamIdentity, account_id: str) -> Account:

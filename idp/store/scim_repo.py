@@ -136,18 +136,6 @@ def user_row(unit_id: str, scim_id: str) -> tuple[Account, ScimUser, Access | No
     return (row[0], row[1], row[2]) if row else None
 
 
-def addressless_by_external_id(unit_id: str, external_id: str) -> list[Account]:
-    """The accounts without an e-mail address whose directory record in ``unit_id``
-    carries ``external_id`` (SCIM ``externalId``), at most two (more than one is
-    ambiguous to the caller)."""
-    return list(db.session.scalars(
-        select(Account).join(ScimUser, ScimUser.account_id == Account.id)
-        .where(ScimUser.unit_id == unit_id, ScimUser.external_id == external_id,
-               Account.email.is_(None))
-        .limit(2)
-    ))
-
-
 def _with_access(stmt: Any) -> Any:
     """``stmt`` over accounts joined with their directory records and (outer) their
     access to the record's unit."""
