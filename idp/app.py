@@ -217,6 +217,9 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
         app.register_blueprint(dev_outbox)
 
     setup_probes(app)
+    from idp.branding.routes import setup_branding
+
+    setup_branding(app, settings.default_logo)
 
     from scim.app import setup_scim
 

@@ -322,6 +322,15 @@ class Settings(BaseSettings):
         "link-local addresses and plain `http://` URLs (tests, relying parties inside the "
         "operator's network); the same SSRF rules as webhooks otherwise.",
     )
+    # Branding (issue 16 item 5, docs/oidc.md "Branding of the sign-in pages").
+    logo_max_bytes: int = Field(262_144, ge=1_024, le=5_000_000, description="The largest "
+                                "logo an admin may upload (413 `too_large` beyond).")
+    default_logo: str | None = Field(None, description="A PNG, JPEG or WebP file shown "
+                                     "where a merchant has no logo. Unset: the built-in one.")
+    privacy_url: str | None = Field(None, description="The privacy notice linked from "
+                                    "every page's footer. Unset: no link.")
+    help_url: str | None = Field(None, description="The help page linked from every "
+                                 "page's footer. Unset: no link.")
     dpop_nonce: bool = Field(
         False,
         description="Require a server-provided nonce in DPoP proofs (RFC 9449 §8, §9): "
@@ -346,6 +355,16 @@ class Settings(BaseSettings):
         value = value.strip().lower()
         if value not in ("gateway", "twilio-shaped"):
             raise ValueError("IDP_SMS_PROVIDER is gateway or twilio-shaped")
+        return value
+
+    @field_validator("privacy_url", "help_url")
+    @classmethod
+    def _footer_link(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("https://", "http://")) or any(c in value for c in "\"<> "):
+            raise ValueError("IDP_PRIVACY_URL and IDP_HELP_URL are http(s) URLs")
         return value
 
     @property

@@ -235,3 +235,33 @@ def test_old_actor_strings_are_read_by_one_parser(text: str, kind: str,
 def test_an_unknown_actor_kind_is_refused() -> None:
     with pytest.raises(ValueError):
         audit.Actor("merchant", "x")
+
+
+def test_an_event_staged_since_the_last_flush_waits_for_the_lock(app: Flask) -> None:
+    """An event still pending at commit (no flush since it was recorded) is inserted
+    after the rest of the transaction and, on PostgreSQL, after the advisory lock:
+    its number is drawn only once the transactions before it are done."""
+    from sqlalchemy import event
+
+    from idp.store.models import Account
+
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split())[:40])
+
+    with app.app_context():
+        engine = db.engine
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            with atomic():
+                db.session.add(Account(email="order@audit.example"))
+                audit.record(audit.Actor.system("order"), "test.order", "x")
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+    inserts = [i for i, s in enumerate(seen) if s.startswith("INSERT INTO audit_events")]
+    account = next(i for i, s in enumerate(seen) if s.startswith("INSERT INTO accounts"))
+    assert len(inserts) == 1 and account < inserts[0]
+    if engine.dialect.name == "postgresql":
+        lock = next(i for i, s in enumerate(seen) if "pg_advisory_xact_lock" in s)
+        assert account < lock < inserts[0]

@@ -691,23 +691,32 @@ def create_from_upstream(
 
 def link_upstream(
     key: UpstreamKey, account_id: str, unit_id: str, email: str | None,
-    profile: UpstreamProfile, actor: audit.Actor,
+    profile: UpstreamProfile, actor: audit.Actor, proof: str = "email_code",
 ) -> Account:
-    """Link an upstream identity to an existing account that just proved control of
-    the address, with the profile fields federation may write; audited, one
-    transaction, written only if the account is still as read (else read again and
-    recomputed; :class:`IdentityConflict` when the identity was linked meanwhile)."""
+    """Link an upstream identity to an existing account, with the profile fields
+    federation may write; audited, one transaction, written only if the account is
+    still as read (else read again and recomputed; :class:`IdentityConflict` when the
+    identity was linked meanwhile).
+
+    ``proof`` says why the link is right: ``email_code`` (the account just proved
+    control of the address), ``scim_external_id`` (the connector's claim equals the
+    externalId the unit's SCIM gave the account) or ``administrator`` (the unit's
+    administrator linked it). The last two are only for an account without an
+    address; checked again here, inside the transaction, so an address SCIM set
+    meanwhile refuses the link (:class:`IdentityConflict`)."""
     def write() -> Account:
         try:
             with unit_of_work.atomic():
                 account = accounts_repo.get(account_id)
                 if account is None:
                     raise IdentityConflict("account vanished")
+                if proof != "email_code" and account.email is not None:
+                    raise IdentityConflict("the account has an address now")
                 change = _stage_upstream_profile(account, unit_id, profile, actor)
                 upstream_repo.stage_identity(key, account.id, email, profile.claims)
                 audit.record(
                     actor, "federation.identity_linked", account.id,
-                    {"issuer": key.issuer, "subject": key.subject, "proof": "email_code",
+                    {"issuer": key.issuer, "subject": key.subject, "proof": proof,
                      "fields": sorted(change.fields),
                      "fields_owned_elsewhere": sorted(change.skipped)},
                     unit_id=unit_id,
@@ -721,6 +730,19 @@ def link_upstream(
     return _until_unchanged(
         write, IdentityConflict("the account is being changed concurrently")
     )
+
+
+def unlink_upstream(identity: UpstreamIdentity, unit_id: str, actor: audit.Actor) -> None:
+    """Remove an upstream identity from its account (the account stays; the identity
+    no longer signs it in); audited, one transaction."""
+    with unit_of_work.atomic():
+        upstream_repo.stage_unlink(identity)
+        audit.record(
+            actor, "federation.identity_unlinked", identity.account_id,
+            {"connector_id": identity.connector_id, "issuer": identity.issuer,
+             "subject": identity.subject},
+            unit_id=unit_id,
+        )
 
 
 def upstream_sign_in(

@@ -51,5 +51,7 @@ def _more_routes() -> None:
     """Endpoint modules added after the list in :func:`setup_api` (imported there)."""
     from idp.api import (
         approval_policies,  # noqa: F401 - issue 17: approval policies
+        branding,  # noqa: F401 - issue 16 item 5: logos and colours
+        connector_links,  # noqa: F401 - issue 18: links without an address
         webhooks,  # noqa: F401 - declares the webhook and export endpoints
     )

@@ -147,3 +147,12 @@ main.add_command(purchases_group)
 from idp.cli.approvals import approvals_group  # noqa: E402
 
 main.add_command(approvals_group)
+from idp.cli.branding import (  # noqa: E402 - issue 16 item 5: branding
+    client_branding_command,
+    saml_branding_command,
+    unit_logo_command,
+)
+
+clients_group.add_command(client_branding_command)
+saml_group.add_command(saml_branding_command)
+units_group.add_command(unit_logo_command)

@@ -1,4 +1,6 @@
-"""``idp connectors add|list|show|delete``: upstream SSO connectors of a unit.
+"""``idp connectors add|list|show|delete|set|link|links|unlink``: upstream SSO
+connectors of a unit, and the links of upstream subjects to accounts the unit's
+SCIM provisioned without an e-mail address.
 
 ``add`` prints what the admin registers at the upstream: the ``callback_url`` of an
 OIDC connector (Google, Entra, Okta) or the ``acs_url`` and ``metadata_url`` of a
@@ -59,20 +61,25 @@ def connectors_group() -> None:
 @click.option("--role-map", default=None, help='JSON, e.g. {"Purchasing": "buyer"}.')
 @click.option("--default-role", "default_roles", multiple=True, help="Role every member gets.")
 @click.option("--subject-attribute", default=None, help="SAML: attribute holding the stable id.")
+@click.option("--scim-external-id-claim", default=None,
+              help="Claim (SAML: attribute) carrying the SCIM externalId: sub for Okta, oid "
+              "for Entra. Links users the unit's SCIM created without an e-mail address.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def add(unit_ref: str, kind: str, name: str | None, issuer: str | None,
         client_id: str | None, client_secret: str | None, metadata: str | None,
         tenants: tuple[str, ...], hosted_domains: tuple[str, ...], scopes: tuple[str, ...],
         mapping: str | None, role_map: str | None, default_roles: tuple[str, ...],
-        subject_attribute: str | None, as_json: bool) -> None:
+        subject_attribute: str | None, scim_external_id_claim: str | None,
+        as_json: bool) -> None:
     """Add a connector to a unit and print the URLs to register upstream."""
     from idp.federation import admin
 
     extra: dict[str, Any] = {}
     for key, value in (("mapping", _json_option(mapping, "--mapping")),
                        ("role_map", _json_option(role_map, "--role-map")),
-                       ("subject_attribute", subject_attribute)):
+                       ("subject_attribute", subject_attribute),
+                       ("scim_external_id_claim", scim_external_id_claim)):
         if value is not None:
             extra[key] = value
     if default_roles:
@@ -137,3 +144,99 @@ def delete(connector_id: str, as_json: bool) -> None:
         click.echo(json.dumps({"id": connector_id, "deleted": True}))
     else:
         click.echo(f"deleted {connector_id}")
+
+
+@connectors_group.command("set")
+@click.argument("connector_id")
+@click.option("--scim-external-id-claim", required=True,
+              help='Claim carrying the SCIM externalId (sub, oid, ...); "" turns it off.')
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def set_(connector_id: str, scim_external_id_claim: str, as_json: bool) -> None:
+    """Change a connector's SCIM externalId claim."""
+    from idp.federation import admin
+
+    try:
+        row = admin.set_external_id_claim(connector_id, scim_external_id_claim or None)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _echo(admin.describe(row), as_json)
+
+
+def _link_echo(link: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(link, sort_keys=True, default=str))
+    else:
+        click.echo(f"{link['id']}  account={link['account_id']}  {link['issuer']}  "
+                   f"{link['subject']}")
+
+
+def _unit_of(connector_id: str) -> str:
+    from idp.store import connectors_repo
+
+    row = connectors_repo.get(connector_id)
+    if row is None:
+        raise click.ClickException(f"no connector {connector_id!r}")
+    return row.unit_id
+
+
+@connectors_group.command("link")
+@click.argument("connector_id")
+@click.option("--account", "account_ref", required=True,
+              help="The unit's SCIM user: account id, SCIM id or userName.")
+@click.option("--subject", required=True,
+              help="The upstream subject (sub; Entra: <tid>/<oid>; SAML: the NameID).")
+@click.option("--issuer", default=None, help="The upstream issuer (default: the connector's).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def link(connector_id: str, account_ref: str, subject: str, issuer: str | None,
+         as_json: bool) -> None:
+    """Link an upstream subject to a user the unit's SCIM created without an address."""
+    from idp.federation import admin
+    from idp.rights import SYSTEM
+
+    try:
+        row = admin.link_subject(SYSTEM, _unit_of(connector_id), connector_id, account_ref,
+                                 subject, issuer)
+    except admin.LinkRefused as exc:
+        raise click.ClickException(f"{exc} ({exc.code})") from exc
+    _link_echo(admin.describe_link(row), as_json)
+
+
+@connectors_group.command("links")
+@click.argument("connector_id")
+@click.option("--account", "account_id", default=None, help="Only this account id.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@with_appcontext
+def links(connector_id: str, account_id: str | None, as_json: bool) -> None:
+    """List the upstream subjects linked through a connector."""
+    from idp.federation import admin
+    from idp.rights import SYSTEM
+
+    rows = [admin.describe_link(r) for r in
+            admin.links(SYSTEM, _unit_of(connector_id), connector_id, account_id)]
+    if as_json:
+        click.echo(json.dumps(rows, sort_keys=True, default=str))
+        return
+    for row in rows:
+        _link_echo(row, False)
+
+
+@connectors_group.command("unlink")
+@click.argument("connector_id")
+@click.argument("link_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def unlink(connector_id: str, link_id: str, as_json: bool) -> None:
+    """Remove a link (see ``idp connectors links``); the account stays."""
+    from idp.federation import admin
+    from idp.rights import SYSTEM
+
+    try:
+        admin.unlink_subject(SYSTEM, _unit_of(connector_id), connector_id, link_id)
+    except admin.LinkRefused as exc:
+        raise click.ClickException(f"{exc} ({exc.code})") from exc
+    if as_json:
+        click.echo(json.dumps({"id": link_id, "unlinked": True}))
+    else:
+        click.echo(f"unlinked {link_id}")

@@ -114,7 +114,8 @@ def create(unit_slug: str, spec: ConnectorSpec) -> Connector:
 
     extra = {
         key: getattr(spec, key)
-        for key in ("mapping", "role_map", "default_roles", "subject_attribute")
+        for key in ("mapping", "role_map", "default_roles", "subject_attribute",
+                    "scim_external_id_claim")
         if getattr(spec, key) is not None
     }
     row = admin.create(
@@ -148,7 +149,10 @@ def update(connector_id: str, spec: ConnectorSpec) -> Connector:
     settings = desired_settings(row, spec)
     secret = secret_from_env(spec)
     effective_secret = secret if secret is not None else current_secret(row)
+    from idp.federation.admin import check_settings
+
     sp = {"entity_id": metadata_url(row.id), "acs_url": acs_url(row.id)}
+    check_settings(settings)
     build(row.kind, settings, effective_secret, metadata_cache(), sp)
     sealed = (
         services().sealer.seal(secret.encode(), secret_context(row.id))

@@ -22,6 +22,7 @@ A YAML (or JSON) document; unknown keys are errors, so a typo never passes silen
             issuer: https://acme.okta.example
             client_id: 0oa1example
             client_secret_env: ACME_OKTA_SECRET   # read from the environment
+            scim_external_id_claim: sub # links email-less SCIM users by externalId
         domains:                        # matched by name
           - name: acme.example          # "*.acme.example" includes subdomains
             rules:
@@ -93,6 +94,7 @@ class ConnectorSpec(Spec):
     role_map: dict[str, Any] | None = None
     default_roles: list[str] | None = None
     subject_attribute: str | None = Field(None, max_length=200)
+    scim_external_id_claim: str | None = Field(None, max_length=200)
 
 
 class UnitSpec(Spec):
@@ -133,5 +135,5 @@ class ConfigFile(Spec):
 # Connector settings keys that a file may set, per spec field (OIDC kinds).
 CONNECTOR_SETTING_KEYS = (
     "client_id", "tenants", "hosted_domains", "scopes", "mapping", "role_map",
-    "default_roles", "subject_attribute",
+    "default_roles", "subject_attribute", "scim_external_id_claim",
 )

@@ -3,16 +3,26 @@
 Settings are validated by building the connector before anything is stored, so a
 connector in the database always has what it needs; its secret (OIDC client secret
 or SAML SP private key) is sealed with the master key bound to the connector id.
+
+A unit's administrator (``connectors.manage``) may also link an upstream subject of
+the unit's own connector to an account the unit's SCIM provisioned without an
+address, and unlink identities of that connector (:func:`link_subject`,
+:func:`unlink_subject`; ``idp connectors link|unlink`` and the administration API).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from connectors import KINDS, ConfigurationError, build
+from connectors.google import GOOGLE_ISSUER
+from connectors.microsoft import AUTHORITY
 from connectors.saml import fetch_idp_metadata, generate_sp_keypair, parse_idp_metadata
+from idp.accounts import lifecycle
+from idp.federation.accounts import email_less_record
 from idp.federation.registry import (
     acs_url,
     metadata_cache,
@@ -20,10 +30,18 @@ from idp.federation.registry import (
     secret_context,
     urls,
 )
+from idp.rights import Actor, require
+from idp.rights.authorization import audit_actor
 from idp.services import services
 from idp.store import connectors_repo
-from idp.store.models import Connector
+from idp.store import upstream_identities_repo as identities
+from idp.store.models import Connector, UpstreamIdentity
 from idp.store.unit_of_work import atomic
+from idp.store.upstream_identities_repo import IdentityConflict, UpstreamKey
+
+PERMISSION = "connectors.manage"
+CLAIM_NAME = re.compile(r"^[\x21-\x7e]{1,200}$")
+SUBJECT = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
 
 DEFAULT_NAMES = {"google": "Google Workspace", "microsoft": "Microsoft Entra ID",
                  "okta": "Okta", "oidc": "OpenID Connect", "saml": "SAML"}
@@ -82,6 +100,7 @@ def create(
             settings["scopes"] = list(scopes)
         secret = client_secret
     sp = {"entity_id": metadata_url(connector_id), "acs_url": acs_url(connector_id)}
+    check_settings(settings)
     build(kind, settings, secret, metadata_cache(), sp)  # raises ConfigurationError
     sealed = services().sealer.seal(secret.encode(), secret_context(connector_id)) if secret \
         else None
@@ -107,3 +126,131 @@ def describe(row: Connector) -> dict[str, Any]:
         "has_secret": row.secret_sealed is not None,
         **urls(row),
     }
+
+
+def check_settings(settings: dict[str, Any]) -> None:
+    """The settings Unitgate (not the protocol) reads: ``scim_external_id_claim`` is a
+    claim or SAML attribute name (visible ASCII, at most 200 characters) or absent."""
+    claim = settings.get("scim_external_id_claim")
+    if claim is not None and (not isinstance(claim, str) or not CLAIM_NAME.match(claim)):
+        raise ConfigurationError(
+            "scim_external_id_claim must be a claim or attribute name "
+            "(visible ASCII, at most 200 characters)"
+        )
+
+
+def set_external_id_claim(connector_id: str, claim: str | None) -> Connector:
+    """Set (or with None clear) the connector's ``scim_external_id_claim``."""
+    row = connectors_repo.get(connector_id)
+    if row is None:
+        raise ConfigurationError(f"no connector {connector_id!r}")
+    settings = dict(row.settings or {})
+    if claim:
+        settings["scim_external_id_claim"] = claim
+    else:
+        settings.pop("scim_external_id_claim", None)
+    check_settings(settings)
+    with atomic():
+        return connectors_repo.update(row, settings=settings)
+
+
+class LinkRefused(Exception):
+    """An administrator's link or unlink that cannot be done; ``code`` says why
+    (``connector_not_found``, ``issuer_required``, ``invalid_subject``,
+    ``not_email_less_scim_user``, ``subject_linked``, ``link_not_found``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def unit_connector(actor: Actor, unit_id: str, connector_id: str) -> Connector:
+    """The connector ``connector_id`` of exactly ``unit_id``, for an actor holding
+    ``connectors.manage`` there (:func:`idp.rights.require`)."""
+    require(actor, PERMISSION, unit_id)
+    row = connectors_repo.get(connector_id)
+    if row is None or row.unit_id != unit_id:
+        raise LinkRefused("connector_not_found", "The unit has no such connector.")
+    return row
+
+
+def issuer_of(row: Connector, subject: str, issuer: str | None) -> str:
+    """The upstream issuer of a subject of ``row``: ``issuer`` when given, else the
+    connector's own (Microsoft: the tenant's, from the subject ``<tid>/<oid>``)."""
+    settings = row.settings or {}
+    if issuer:
+        if len(issuer) > 500 or not SUBJECT.match(issuer[:255]):
+            raise LinkRefused("issuer_required", "The issuer is not a valid URL or name.")
+        return issuer
+    if row.kind == "saml":
+        found = settings.get("idp_entity_id")
+    elif row.kind == "google":
+        found = settings.get("issuer") or GOOGLE_ISSUER
+    elif row.kind == "microsoft":
+        tid = subject.partition("/")[0].lower()
+        tenants = [str(t).lower() for t in settings.get("tenants") or []]
+        authority = str(settings.get("authority") or AUTHORITY).rstrip("/")
+        found = f"{authority}/{tid}/v2.0" if "/" in subject and tid in tenants else None
+    else:
+        found = settings.get("issuer")
+    if not found:
+        raise LinkRefused("issuer_required", "Give the upstream issuer of this subject.")
+    return str(found)
+
+
+def link_subject(actor: Actor, unit_id: str, connector_id: str, account_ref: str,
+                 subject: str, issuer: str | None = None) -> UpstreamIdentity:
+    """Link the upstream ``subject`` of the unit's connector to the account of the
+    unit's SCIM record ``account_ref`` (account id, SCIM id or userName), which must
+    be one the unit's SCIM provisioned without an address. A subject already linked
+    (to any account) is never moved. Audited ``federation.identity_linked`` with
+    ``proof: administrator``, one transaction (the account lifecycle's
+    :func:`~idp.accounts.lifecycle.link_upstream`)."""
+    row = unit_connector(actor, unit_id, connector_id)
+    if not SUBJECT.match(subject):
+        raise LinkRefused("invalid_subject", "The subject must be 1 to 255 characters "
+                          "without control characters.")
+    key = UpstreamKey(row.id, issuer_of(row, subject, issuer), subject)
+    record = identities.scim_record(unit_id, account_ref)
+    if record is None or not email_less_record(record, unit_id):
+        raise LinkRefused("not_email_less_scim_user", "Only a user the unit's SCIM "
+                          "provisioned without an e-mail address can be linked this way.")
+    if identities.find(key) is not None:
+        raise LinkRefused("subject_linked", "This upstream subject is already linked.")
+    profile = lifecycle.UpstreamProfile({}, [], set(), {"iss": key.issuer, "sub": subject})
+    try:
+        lifecycle.link_upstream(key, record.account_id, unit_id, None, profile,
+                                audit_actor(actor), proof="administrator")
+    except IdentityConflict as exc:
+        raise LinkRefused("subject_linked", "This upstream subject is already linked, "
+                          "or the user has an e-mail address now.") from exc
+    linked = identities.find(key)
+    if linked is None:  # pragma: no cover - just committed
+        raise LinkRefused("subject_linked", "The link vanished.")
+    return linked
+
+
+def links(actor: Actor, unit_id: str, connector_id: str, account_id: str | None = None,
+          after_id: str | None = None, limit: int | None = None) -> list[UpstreamIdentity]:
+    """The identities linked through the unit's connector (of one account), by id
+    after ``after_id``, at most ``limit``."""
+    row = unit_connector(actor, unit_id, connector_id)
+    return identities.of_connector(row.id, account_id, after_id, limit)
+
+
+def unlink_subject(actor: Actor, unit_id: str, connector_id: str, link_id: str) -> None:
+    """Remove the identity ``link_id`` of the unit's connector from its account;
+    audited ``federation.identity_unlinked``. The account stays."""
+    row = unit_connector(actor, unit_id, connector_id)
+    found = identities.by_id(link_id)
+    if found is None or found.connector_id != row.id:
+        raise LinkRefused("link_not_found", "The connector has no such link.")
+    lifecycle.unlink_upstream(found, unit_id, audit_actor(actor))
+
+
+def describe_link(found: UpstreamIdentity) -> dict[str, Any]:
+    """A link as the CLI and the API show it."""
+    return {"id": found.id, "connector_id": found.connector_id,
+            "account_id": found.account_id, "issuer": found.issuer,
+            "subject": found.subject, "created_at": found.created_at,
+            "last_login_at": found.last_login_at}

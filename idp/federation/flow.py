@@ -45,6 +45,7 @@ REFUSALS = {
     "hosted_domain_not_verified": "This Google Workspace domain is not verified for this "
     "company.",
     "conflict": "Please try signing in again.",
+    "account_cannot_sign_in": "This account cannot sign in.",
 }
 
 

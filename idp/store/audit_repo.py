@@ -123,11 +123,20 @@ def _before_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint's release: the outer commit inserts the events
     held: list[AuditEvent] = session.info.pop(_HELD, [])
-    if not held and not any(isinstance(o, AuditEvent) for o in session.new):
+    fresh = [o for o in session.new if isinstance(o, AuditEvent)]
+    if not held and not fresh:
         return
+    # Events staged since the last flush wait too: the rest of the transaction is
+    # flushed first, then the lock is taken, and only then are the events inserted
+    # (``Session.execute`` would autoflush them before the lock).
+    for row in fresh:
+        session.expunge(row)
+    held.extend(fresh)
+    session.flush()
     session.info[_RELEASING] = True
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        session.connection().execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                     {"key": LOCK_KEY})
     session.add_all(held)
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -1397,3 +1398,35 @@ class BackchannelLogout(Base):
     # token's lasting claims), ``saml`` a SOAP LogoutRequest to a SAML SP (``claims``:
     # the SP, NameID, format and SessionIndex it was given; ``client_id`` the SP's id).
     kind: Mapped[str] = mapped_column(String(10), default="oidc", server_default="oidc")
+
+
+# --- Branding: merchant and company logos and colours (issue 16 item 5) ---
+
+
+class Branding(Base):
+    """The look of one merchant's sign-in pages or one company's pages: a logo (the
+    uploaded bytes, already checked by ``idp.branding.images``: PNG, JPEG or WebP,
+    bounded in size and dimensions; served at a URL carrying ``logo_sha256``) and, for
+    merchants, colours (``#rrggbb``, contrast-checked by ``idp.branding.colours``).
+    Exactly one of ``merchant_id`` and ``unit_id`` is set."""
+
+    __tablename__ = "brandings"
+    __table_args__ = (
+        CheckConstraint(
+            "(merchant_id IS NULL) <> (unit_id IS NULL)", name="ck_brandings_one_owner"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    merchant_id: Mapped[str | None] = mapped_column(ForeignKey("merchants.id"), unique=True)
+    unit_id: Mapped[str | None] = mapped_column(
+        ForeignKey("units.id", ondelete="CASCADE"), unique=True
+    )
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    logo_type: Mapped[str | None] = mapped_column(String(20))
+    logo_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    logo_width: Mapped[int | None] = mapped_column(Integer)
+    logo_height: Mapped[int | None] = mapped_column(Integer)
+    primary_color: Mapped[str | None] = mapped_column(String(7))
+    background_color: Mapped[str | None] = mapped_column(String(7))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

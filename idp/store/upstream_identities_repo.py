@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from idp.store.db import db
 from idp.store.models import (
     Account,
+    ScimUser,
     UpstreamIdentity,
     utcnow,
 )
@@ -88,3 +89,52 @@ def stage_sign_in(identity: UpstreamIdentity, email: str | None, claims: dict[st
     identity.email = email
     identity.claims = claims
     identity.last_login_at = utcnow()
+
+
+def scim_records_by_external_id(unit_id: str, external_id: str) -> list[ScimUser]:
+    """The SCIM records of exactly ``unit_id`` whose ``externalId`` is ``external_id``
+    (compared exactly, as SCIM's ``externalId`` is case-exact), with their accounts;
+    at most two (more than one is ambiguous to the caller anyway)."""
+    query = (
+        select(ScimUser)
+        .where(ScimUser.unit_id == unit_id, ScimUser.external_id == external_id)
+        .order_by(ScimUser.account_id)
+        .limit(2)
+    )
+    return list(db.session.scalars(query))
+
+
+def scim_record(unit_id: str, ref: str) -> ScimUser | None:
+    """The SCIM record of exactly ``unit_id`` whose account id, SCIM ``id`` or
+    ``userName`` (case-insensitive) is ``ref``."""
+    query = select(ScimUser).where(
+        ScimUser.unit_id == unit_id,
+        (ScimUser.account_id == ref)
+        | (ScimUser.scim_id == ref)
+        | (ScimUser.user_name_key == ref.strip().lower()),
+    )
+    return db.session.scalars(query.order_by(ScimUser.account_id).limit(1)).first()
+
+
+def of_connector(connector_id: str, account_id: str | None = None, after_id: str | None = None,
+                 limit: int | None = None) -> list[UpstreamIdentity]:
+    """The identities linked through ``connector_id`` (of one account), by id, after
+    ``after_id`` (keyset paging), at most ``limit``."""
+    query = select(UpstreamIdentity).where(UpstreamIdentity.connector_id == connector_id)
+    if account_id is not None:
+        query = query.where(UpstreamIdentity.account_id == account_id)
+    if after_id is not None:
+        query = query.where(UpstreamIdentity.id > after_id)
+    query = query.order_by(UpstreamIdentity.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db.session.scalars(query))
+
+
+def by_id(identity_id: str) -> UpstreamIdentity | None:
+    return db.session.get(UpstreamIdentity, identity_id)
+
+
+def stage_unlink(identity: UpstreamIdentity) -> None:
+    """Stage the removal of an upstream identity (the account stays)."""
+    db.session.delete(identity)
