@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from lxml import etree
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
-from tests.support.webhook_receiver import QuietHandler, serve, shut
+from tests.support.webhook_receiver import Recording
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -30,14 +30,10 @@ def _instant(text: str | None) -> datetime:
 
 
 @dataclass
-class SoapLogoutReceiver:
+class SoapLogoutReceiver(Recording):
     port: int
     idp_metadata: bytes
-    down: bool = False
-    got: list[dict[str, Any]] = field(default_factory=list)
-    rejected: list[str] = field(default_factory=list)
     seen_ids: set[str] = field(default_factory=set)
-    server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -84,39 +80,31 @@ class SoapLogoutReceiver:
                 "session_index": request.findtext(f"{{{SAMLP}}}SessionIndex")}
 
     def start(self) -> SoapLogoutReceiver:
-        receiver = self
-
-        class Handler(QuietHandler):
-            def do_POST(self) -> None:
-                body = self.body_unless_down(receiver.down)
-                if body is None:
-                    return
-                try:
-                    got = receiver.validate(body, {k.lower(): v for k, v in self.headers.items()})
-                except (ValueError, etree.XMLSyntaxError) as exc:
-                    receiver.rejected.append(str(exc))
-                    self.send_response(400)
-                    self.end_headers()
-                    return
-                receiver.got.append(got)
-                answer = (
-                    f'<soap11:Envelope xmlns:soap11="{SOAP}"><soap11:Body>'
-                    f'<samlp:LogoutResponse xmlns:samlp="{SAMLP}" ID="_r{got["id"]}"'
-                    f' Version="2.0" InResponseTo="{got["id"]}"'
-                    f' IssueInstant="{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}">'
-                    f'<samlp:Status><samlp:StatusCode'
-                    f' Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>'
-                    f"</samlp:LogoutResponse></soap11:Body></soap11:Envelope>"
-                ).encode()
-                self.send_response(200)
-                self.send_header("content-type", "text/xml")
-                self.send_header("content-length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-        self.server = serve(self.port, Handler)
+        self.serve_posts(self.port, self.answer)
         return self
 
-    def stop(self) -> None:
-        shut(self.server)
-        self.server = None
+    def answer(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        """Validate one POST and answer it: a SOAP LogoutResponse, or 400."""
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        try:
+            got = self.validate(body, headers)
+        except (ValueError, etree.XMLSyntaxError) as exc:
+            self.rejected.append(str(exc))
+            handler.send_response(400)
+            handler.end_headers()
+            return
+        self.got.append(got)
+        answer = (
+            f'<soap11:Envelope xmlns:soap11="{SOAP}"><soap11:Body>'
+            f'<samlp:LogoutResponse xmlns:samlp="{SAMLP}" ID="_r{got["id"]}"'
+            f' Version="2.0" InResponseTo="{got["id"]}"'
+            f' IssueInstant="{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}">'
+            f'<samlp:Status><samlp:StatusCode'
+            f' Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>'
+            f"</samlp:LogoutResponse></soap11:Body></soap11:Envelope>"
+        ).encode()
+        handler.send_response(200)
+        handler.send_header("content-type", "text/xml")
+        handler.send_header("content-length", str(len(answer)))
+        handler.end_headers()
+        handler.wfile.write(answer)

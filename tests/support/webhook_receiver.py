@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -50,6 +51,34 @@ def shut(server: ThreadingHTTPServer | None) -> None:
     if server is not None:
         server.shutdown()
         server.server_close()
+
+
+@dataclass(kw_only=True)
+class Recording:
+    """What a test receiver of POSTs keeps: the valid requests it ``got`` (what its
+    ``accept`` made of them), why it ``rejected`` the others; ``down`` answers 503."""
+
+    down: bool = False
+    got: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    def serve_posts(self, port: int,
+                    accept: Callable[[BaseHTTPRequestHandler, bytes], None]) -> None:
+        """Serve ``accept(handler, body)`` for every POST on ``port``."""
+        recording = self
+
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:
+                body = self.body_unless_down(recording.down)
+                if body is not None:
+                    accept(self, body)
+
+        self.server = serve(port, Handler)
+
+    def stop(self) -> None:
+        shut(self.server)
+        self.server = None
 
 
 @dataclass
