@@ -13,7 +13,8 @@ extra = the SCIM, LDAP, e-mail-step timing, floor and access-list benchmarks;
 accesses = the access-list benchmark alone, bench/accesses_bench.py; customers =
 the customer-list benchmark alone, bench/customers_bench.py; csv = the CSV import
 and export benchmark alone, bench/csv_bench.py; purchases = the purchase
-authorisation benchmark alone, bench/purchases_bench.py) and writes
+authorisation benchmark alone, bench/purchases_bench.py; console = the console's
+access-list benchmark alone, bench/console_bench.py) and writes
 bench/out/RESULTS.md unless ``--output`` says otherwise, so a partial run never
 replaces bench/RESULTS.md.
 """
@@ -226,12 +227,15 @@ EXTRA = (
     ("Customer list at scale", "bench/customers_bench.py", ["bench.customers_bench"]),
     ("CSV import and export of 100,000 accesses", "bench/csv_bench.py", ["bench.csv_bench"]),
     ("Purchase authorisations", "bench/purchases_bench.py", ["bench.purchases_bench"]),
+    ("Console access list of 10,000 accesses", "bench/console_bench.py",
+     ["bench.console_bench"]),
 )
 # Extra benchmarks given 30 minutes instead of 15 (purchases: before and after).
 LONG = ("bench.csv_bench", "bench.purchases_bench")
 # Extra benchmarks that also run alone: --only <key>.
 EXTRA_KEYS = {"accesses": "bench.accesses_bench", "customers": "bench.customers_bench",
-              "csv": "bench.csv_bench", "purchases": "bench.purchases_bench"}
+              "csv": "bench.csv_bench", "purchases": "bench.purchases_bench",
+              "console": "bench.console_bench"}
 
 
 def run_extra(

@@ -49,7 +49,14 @@ from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry
 
 from connectors import ConfigurationError, ConnectorError, StartRequest, UpstreamIdentity
-from connectors.http import check_url, get_json, parse_json_object, request, request_typed
+from connectors.http import (
+    AddressCheck,
+    check_url,
+    get_json,
+    parse_json_object,
+    request,
+    request_typed,
+)
 
 SAFE_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -91,8 +98,12 @@ class MetadataCache:
     JWKS URL, so forged ``kid`` values cannot turn the IdP into a request amplifier.
     """
 
-    def __init__(self, ttl: float = 3600.0, min_refresh: float = 30.0) -> None:
+    def __init__(self, ttl: float = 3600.0, min_refresh: float = 30.0,
+                 address_check: AddressCheck | None = None) -> None:
         self.ttl = ttl
+        # every upstream call of the connectors sharing this cache goes through it
+        # (connectors.http: public addresses only, unless the operator allows more)
+        self.address_check = address_check
         self.min_refresh = min_refresh
         self._lock = threading.Lock()
         self._docs: dict[str, _Cached] = {}
@@ -105,7 +116,7 @@ class MetadataCache:
             hit = self._docs.get(url)
         if hit is not None and time.monotonic() - hit.fetched_at < self.ttl:
             return dict(hit.value)
-        doc = get_json(url)
+        doc = get_json(url, self.address_check)
         with self._lock:
             self._docs[url] = _Cached(doc, time.monotonic())
         return dict(doc)
@@ -129,7 +140,7 @@ class MetadataCache:
         return self._fetch_jwks(url)
 
     def _fetch_jwks(self, url: str) -> list[dict[str, Any]]:
-        keys = get_json(url).get("keys")
+        keys = get_json(url, self.address_check).get("keys")
         if not isinstance(keys, list):
             raise ConnectorError("upstream_error", f"{url} is not a JWK Set")
         clean = [k for k in keys if isinstance(k, dict)]
@@ -280,7 +291,8 @@ class OidcConnector:
                 self.client_secret, safe=""
             )
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        status, body = request(meta["token_endpoint"], data=form, headers=headers)
+        status, body = request(meta["token_endpoint"], data=form, headers=headers,
+                               address_check=self.cache.address_check)
         doc = parse_json_object(body, "token endpoint")
         if status != 200:
             raise ConnectorError(
@@ -327,7 +339,7 @@ class OidcConnector:
         status, media, body = request_typed(endpoint, headers={
             "Authorization": f"Bearer {access_token}",
             "Accept": "application/json, application/jwt;q=0.9",
-        })
+        }, address_check=self.cache.address_check)
         if status != 200:
             raise ConnectorError("userinfo_error", f"UserInfo endpoint answered {status}")
         if media == "application/jwt":

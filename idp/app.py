@@ -204,10 +204,13 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
     setup_saml(app, csrf)
     from idp.federation import setup_federation
 
-    setup_federation(app, csrf)
+    setup_federation(app, csrf, settings.federation_allow_private)
     from idp.dashboard import setup_dashboard
 
     setup_dashboard(app)
+    from idp.console import setup_console
+
+    setup_console(app)
     from idp.api import setup_api
 
     setup_api(app, csrf)

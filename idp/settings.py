@@ -322,6 +322,12 @@ class Settings(BaseSettings):
         "link-local addresses and plain `http://` URLs (tests, relying parties inside the "
         "operator's network); the same SSRF rules as webhooks otherwise.",
     )
+    federation_allow_private: bool = Field(
+        False,
+        description="Allow SSO connectors' upstream calls (discovery, keys, token, UserInfo) "
+        "to private, loopback and link-local addresses and plain `http://` on loopback. Off, "
+        "they reach public https addresses only, since company admins configure connectors.",
+    )
     # Branding (issue 16 item 5, docs/oidc.md "Branding of the sign-in pages").
     logo_max_bytes: int = Field(262_144, ge=1_024, le=5_000_000, description="The largest "
                                 "logo an admin may upload (413 `too_large` beyond).")
@@ -331,6 +337,14 @@ class Settings(BaseSettings):
                                     "every page's footer. Unset: no link.")
     help_url: str | None = Field(None, description="The help page linked from every "
                                  "page's footer. Unset: no link.")
+    platform_staff: str = Field(
+        "",
+        description="E-mail addresses (comma-separated) of the operator's staff members "
+        "who act platform-wide: every permission in every customer and the platform-wide "
+        "ones (create customers, assign staff), as an operator client does. Each must "
+        "also be a staff member (`idp staff add`) who can sign in; others act only in "
+        "the customers assigned to them.",
+    )
     dpop_nonce: bool = Field(
         False,
         description="Require a server-provided nonce in DPoP proofs (RFC 9449 §8, §9): "

@@ -71,18 +71,26 @@ def units_where(actor: Actor, permission: str) -> frozenset[str] | None:
     for every unit (the system, an operator client)."""
     if omnipotent(actor):
         return None
+    return access_lists_repo.subtree_ids(roots_where(actor, {permission}))
+
+
+def roots_where(actor: Actor, wanted: set[str] | frozenset[str]) -> set[str]:
+    """The units where ``actor`` holds one of ``wanted`` by its own standing, without
+    their sub-units: a unit's client's bound unit, a staff member's assigned
+    customers, the units of an account's granting accesses (the console's unit list).
+    Empty for the omnipotent (they stand nowhere in particular)."""
     roots: set[str] = set()
     if actor.kind == "client":
         # a unit's client acts in its bound unit and below, not in the whole customer
         client = rights_repo.admin_client(actor.client_id or "")
         roots = {client.unit_id} if client is not None and client.unit_id else set()
     elif actor.kind == "staff":
-        roots = {c for c in visible_customers(actor) or set() if may(actor, permission, c)}
+        roots = {c for c in visible_customers(actor) or set() if permissions(actor, c) & wanted}
     elif actor.account_id is not None:
         for row in accesses_repo.of_account(actor.account_id):
-            if row.grants() and row.roles and may(actor, permission, row.unit_id):
+            if row.grants() and row.roles and permissions(actor, row.unit_id) & wanted:
                 roots.add(row.unit_id)
-    return access_lists_repo.subtree_ids(roots)
+    return roots
 
 
 def scope(actor: Actor, permission: str, unit_id: str | None, sub_units: bool) -> Filter:

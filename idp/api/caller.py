@@ -25,7 +25,7 @@ from idp.api.problems import Problem
 from idp.interaction.signed_in import live_login
 from idp.oidc.liveness import access_token_active
 from idp.oidc.verification import MAX_TOKEN_BYTES, verify_access_token
-from idp.rights import Actor
+from idp.rights import Actor, person
 from idp.rights.admin_clients import SCOPE
 from idp.store import rights_repo
 
@@ -77,9 +77,7 @@ def _from_session() -> Actor:
             raise Problem(
                 403, "csrf_failed", "Writes by session need the X-CSRF-Token header."
             ) from exc
-    if rights_repo.staff_member(account.id) is not None:
-        return Actor.staff(account.id)
-    return Actor.account(account.id)
+    return person(account.id)
 
 
 def authenticate() -> Actor:

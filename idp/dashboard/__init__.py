@@ -46,6 +46,7 @@ def setup_dashboard(app: Flask) -> None:
         views,
         views_passkeys,
         views_password,
+        views_sessions,
         views_totp,
     )
     from idp.dashboard.blueprint import bp

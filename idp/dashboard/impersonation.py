@@ -16,8 +16,7 @@ from flask import Flask, Response, abort, has_request_context, request, url_for
 
 from idp.dashboard.blueprint import bp
 from idp.interaction import impersonation, sessions, signed_in
-from idp.rights import Actor, ImpersonationRefused, NotPermitted
-from idp.store import rights_repo
+from idp.rights import ImpersonationRefused, NotPermitted, person
 from idp.web.redirects import redirect
 
 MAX_FIELD = 64
@@ -83,14 +82,6 @@ def end_impersonation() -> Response:
     return redirect(url_for("dashboard.home"), code=303)
 
 
-def actor_of(account_id: str) -> Actor:
-    """The signed-in person as an actor: staff when they are one of the operator's
-    staff members (as the administration API decides, ``idp.api.caller``)."""
-    if rights_repo.staff_member(account_id) is not None:
-        return Actor.staff(account_id)
-    return Actor.account(account_id)
-
-
 @bp.post("/impersonation/start")
 def start_impersonation() -> Response:
     """A form action to start an impersonation: ``unit_id``, ``access_id``,
@@ -109,7 +100,7 @@ def start_impersonation() -> Response:
     minutes = int(minutes_text[:4]) if minutes_text else None
     try:
         started = impersonation.start(
-            actor_of(account.id), unit_id, access_id, request.form.get("reason", ""), minutes
+            person(account.id), unit_id, access_id, request.form.get("reason", ""), minutes
         )
     except ImpersonationRefused:
         abort(403)

@@ -54,6 +54,9 @@ MESSAGES = {
     "passkey_reauth": _l(
         "For your security, sign in again before removing a passkey."
     ),
+    # the sessions section (idp.dashboard.views_sessions)
+    "sessions_ended": _l("Signed out there. Merchants you used there were told."),
+    "sessions_none": _l("That session had already ended."),
 }
 
 

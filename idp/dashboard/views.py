@@ -6,7 +6,6 @@ is a POST with a CSRF token (Flask-WTF, app-wide) answered with 303 See Other
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Response, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
@@ -17,7 +16,13 @@ from idp.dashboard.blueprint import bp
 from idp.dashboard.messages import message
 from idp.interaction import impersonation, rp_logout, sessions, signed_in
 from idp.interaction import pending as interaction
-from idp.login.common import expired_page
+from idp.login.common import (
+    OWN_CLIENT_ID,
+    OWN_CLIENT_NAME,
+    expired_page,
+    safe_next,
+    start_own_login,
+)
 from idp.login.flow import OWN_PROTOCOL
 from idp.login.formstate import FormState
 from idp.purchases import listing
@@ -25,8 +30,8 @@ from idp.release import consent
 from idp.store.models import Account, Session
 from idp.web.redirects import redirect
 
-CLIENT_ID = "unitgate-account"
-CLIENT_NAME = _l("Unitgate account")
+CLIENT_ID = OWN_CLIENT_ID
+CLIENT_NAME = OWN_CLIENT_NAME
 MAX_MERCHANT_ID = 32
 
 
@@ -49,48 +54,11 @@ def _see_other(endpoint: str, **values: Any) -> Response:
 
 
 def _signed_in() -> tuple[Session, Account] | None:
-    """This browser's live session and its account (:func:`idp.interaction.signed_in.live_login`).
-    A session that does not count (account blocked or deactivated, TOTP code owed) is
-    ended here, so the dashboard login starts afresh."""
-    login = signed_in.live_login()
-    if login is None and sessions.current() is not None:
-        sessions.end(page=False)
-    return login
+    """This browser's live session and its account (:func:`idp.interaction.signed_in.current`)."""
+    return signed_in.current()
 
 
-MAX_NEXT = 2000
-
-
-def safe_next(value: str | None) -> str | None:
-    """``value`` when it is a path of the dashboard on this origin (``/account`` or
-    below, no scheme, no host, no ``//``, no backslash, no control characters or
-    spaces), else None: where a sign-in may return to without an open redirect."""
-    if not value or len(value) > MAX_NEXT:
-        return None
-    if any(ord(c) < 0x21 or ord(c) == 0x7F or c == "\\" for c in value):
-        return None
-    if value != "/account" and not value.startswith(("/account/", "/account?")):
-        return None
-    if "//" in value.split("?", 1)[0] or "/.." in value:
-        return None
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return None
-    return value
-
-
-def _start_login(next_path: str | None = None) -> Response:
-    """Start the e-mail-code login for the dashboard (a fresh code, like everywhere);
-    after it the browser returns to ``next_path`` when :func:`safe_next` accepts it."""
-    ix = interaction.start(
-        protocol=OWN_PROTOCOL,
-        client_id=CLIENT_ID,
-        client_name=str(CLIENT_NAME),
-        resume_endpoint="dashboard.resume",
-        scopes=[],
-        params={"next": safe_next(next_path)} if safe_next(next_path) else {},
-    )
-    return _see_other("login.start", interaction_id=ix.id)
+_start_login = start_own_login
 
 
 @bp.get("/")

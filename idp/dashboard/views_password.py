@@ -22,7 +22,7 @@ from idp.factors import email_otp, passwords
 from idp.factors.email_otp import RedeemOutcome, SendOutcome
 from idp.interaction import pending as interaction
 from idp.interaction import sessions, signed_in
-from idp.login.flow import OWN_PROTOCOL
+from idp.login.common import own_interaction
 from idp.login.formstate import FormState
 from idp.services import ephemeral
 from idp.web.redirects import redirect
@@ -89,12 +89,7 @@ def send_password_code() -> Response:
     row, account = login
     if not passwords.allowed(account.id) or account.email is None:  # no mailbox for a code
         return _back(row.id_hash, FormState(errors={"new_password": "password_not_allowed"}))
-    from idp.dashboard.views import CLIENT_ID, CLIENT_NAME
-
-    ix = interaction.start(
-        protocol=OWN_PROTOCOL, client_id=CLIENT_ID, client_name=str(CLIENT_NAME),
-        resume_endpoint="dashboard.resume", scopes=[], params={PARAM: True},
-    )
+    ix = own_interaction({PARAM: True})
     ix.email = account.email
     interaction.save(ix)
     sent = email_otp.send_code(ix, account.email, request.remote_addr or "", str(get_locale()))

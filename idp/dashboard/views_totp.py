@@ -13,7 +13,7 @@ from idp.dashboard.blueprint import bp
 from idp.factors import totp
 from idp.interaction import pending as interaction
 from idp.interaction import sessions
-from idp.login.flow import OWN_PROTOCOL
+from idp.login.common import own_interaction
 from idp.web.redirects import redirect
 
 SETUP_PARAM = "totp_setup"
@@ -46,16 +46,7 @@ def two_step_setup() -> Response:
     row = sessions.current()
     if row is None or totp.enrolled(row.account_id):
         return _see_section()
-    from idp.dashboard.views import CLIENT_ID, CLIENT_NAME
-
-    ix = interaction.start(
-        protocol=OWN_PROTOCOL,
-        client_id=CLIENT_ID,
-        client_name=str(CLIENT_NAME),
-        resume_endpoint="dashboard.resume",
-        scopes=[],
-        params={SETUP_PARAM: True},
-    )
+    ix = own_interaction({SETUP_PARAM: True})
     ix.account_id = row.account_id
     ix.auth_time = row.auth_time.timestamp()
     ix.amr = list(row.amr or [])

@@ -15,18 +15,17 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from connectors.oidc import MetadataCache
 from idp.federation.flow import start_sso
-from idp.federation.registry import CACHE_KEY
+from idp.federation.registry import CACHE_KEY, new_metadata_cache
 
 __all__ = ["setup_federation", "start_sso"]
 
 
-def setup_federation(app: Flask, csrf: CSRFProtect) -> None:
+def setup_federation(app: Flask, csrf: CSRFProtect, allow_private: bool) -> None:
     """Register the blueprint; the SAML ACS is exempt from CSRF (the IdP posts it and
     the signed response, its InResponseTo and RelayState are the proof instead)."""
     from idp.federation.routes import acs, bp
 
     csrf.exempt(acs)
     app.register_blueprint(bp)
-    app.extensions[CACHE_KEY] = MetadataCache()
+    app.extensions[CACHE_KEY] = new_metadata_cache(allow_private)

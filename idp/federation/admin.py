@@ -21,6 +21,7 @@ from connectors import KINDS, ConfigurationError, build
 from connectors.google import GOOGLE_ISSUER
 from connectors.microsoft import AUTHORITY
 from connectors.saml import fetch_idp_metadata, generate_sp_keypair, parse_idp_metadata
+from idp import audit
 from idp.accounts import lifecycle
 from idp.federation.accounts import email_less_record
 from idp.federation.registry import (
@@ -68,8 +69,13 @@ def create(
     hosted_domains: Sequence[str] = (),
     scopes: Sequence[str] = (),
     extra: dict[str, Any] | None = None,
+    actor: str | None = None,
+    connector_id: str | None = None,
 ) -> Connector:
-    """Validate and store a new connector for the unit ``unit_ref`` (id or slug).
+    """Validate and store a new connector for the unit ``unit_ref`` (id or slug);
+    with ``actor`` (the console) the creation is audited (``connector.create``).
+    ``connector_id``: the id chosen beforehand (the console shows the redirect URI,
+    which embeds it, before the connector exists); a new one when None.
 
     Raises :class:`ConfigurationError` with an operator-readable message.
     """
@@ -78,7 +84,7 @@ def create(
         raise ConfigurationError(f"no unit {unit_ref!r}")
     if kind not in KINDS:
         raise ConfigurationError(f"kind must be one of {', '.join(KINDS)}")
-    connector_id = connectors_repo.new_connector_id()
+    connector_id = connector_id or connectors_repo.new_connector_id()
     settings: dict[str, Any] = dict(extra or {})
     secret: str | None
     if kind == "saml":
@@ -105,10 +111,34 @@ def create(
     sealed = services().sealer.seal(secret.encode(), secret_context(connector_id)) if secret \
         else None
     with atomic():
-        return connectors_repo.create(
+        row = connectors_repo.create(
             unit.id, kind, name or DEFAULT_NAMES[kind], settings, sealed,
             connector_id=connector_id,
         )
+        if actor is not None:
+            audit.record(actor, "connector.create", row.id, {"kind": kind, "name": row.name},
+                         unit_id=unit.id)
+        return row
+
+
+def set_enabled(row: Connector, enabled: bool, actor: str) -> Connector:
+    """Enable or disable a connector (audited ``connector.update``). A disabled one
+    starts no sign-in and accepts no answer; its linked identities stay."""
+    if row.enabled != enabled:
+        with atomic():
+            connectors_repo.update(row, enabled=enabled)
+            audit.record(actor, "connector.update", row.id, {"enabled": enabled},
+                         unit_id=row.unit_id)
+    return row
+
+
+def remove(row: Connector, actor: str) -> None:
+    """Delete a connector with its linked upstream identities (audited
+    ``connector.delete``); accounts and memberships stay."""
+    with atomic():
+        audit.record(actor, "connector.delete", row.id, {"kind": row.kind, "name": row.name},
+                     unit_id=row.unit_id)
+        connectors_repo.delete(row.id)
 
 
 def describe(row: Connector) -> dict[str, Any]:

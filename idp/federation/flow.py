@@ -12,6 +12,13 @@ the pending interaction.
   validates the response, parks the identity under a one-time token and 303s to a
   same-site GET (:func:`resume`) where the browser's cookies prove it is the same
   browser that started.
+* A *connection test* (:func:`start_test`, the console's "test connection" button)
+  runs the same round trip through the same callback URL, but its state is marked
+  as a test: the callback validates the upstream's answer exactly as for a sign-in
+  and then only parks the outcome (the claims received, or why it was refused)
+  for the administrator who started it (:func:`test_result`). It never resolves,
+  creates, links or signs in an account and never touches a session or an
+  interaction.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ log = logging.getLogger("idp.federation")
 
 PENDING_TTL = 600
 RESUME_TTL = 120
+TEST_RESULT_TTL = 600
+MAX_TEST_TOKEN = 64
 MAX_STATE_LENGTH = 128
 REFUSALS = {
     "unverified_email": "Your company's sign-in did not confirm your e-mail address.",
@@ -114,6 +123,8 @@ def _validate(connector_id: str, params: dict[str, str], state: str | None
     if pending is None or row is None:
         return error_response(400, "invalid_request",
                               "This sign-in link is unknown, expired or was already used.")
+    if pending.get("test") is not None:
+        return _finish_test(pending, row, params)
     if not row.enabled:
         return error_response(403, "access_denied", "This sign-in method is disabled.")
     redirect_uri = acs_url(row.id) if row.kind == "saml" else callback_url(row.id)
@@ -195,3 +206,89 @@ def finish(ix: interaction.Interaction, account: Account, identity: UpstreamIden
 
     amr = list(dict.fromkeys(["fed", *(a[:20] for a in identity.amr[:5])]))
     return finish_authentication(ix, account, amr)
+
+
+# --- connection tests (the console's "test connection" button) -----------------------
+
+
+def _redirect_uri(row: Connector) -> str:
+    return acs_url(row.id) if row.kind == "saml" else callback_url(row.id)
+
+
+def start_test(row: Connector, account_id: str, return_to: str) -> str:
+    """The upstream URL that starts a connection test of ``row`` for the administrator
+    ``account_id`` (the caller authorised them); after the round trip the browser is
+    sent (303) to ``return_to`` (a path of this site) with ``?result=<token>``.
+
+    The upstream is asked for a new sign-in (``force``), so the administrator really
+    passes its sign-in page. Works for a disabled connector too (test before
+    enabling). Raises :class:`ConnectorError`, :class:`ConfigurationError` or
+    :class:`MasterKeyError` when the request cannot even be built (discovery
+    unreachable, broken settings)."""
+    if not return_to.startswith("/") or return_to.startswith("//"):
+        raise ValueError("return_to must be a path of this site")
+    state = random_token(32)
+    req = connector_for(row).start(_redirect_uri(row), state, force=True)
+    ephemeral().put(
+        _state_key(state),
+        {"ix": None, "connector": row.id, "pending": req.pending,
+         "test": {"account": account_id, "return_to": return_to}},
+        PENDING_TTL,
+    )
+    return req.url
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """Claims as plain JSON data (bounded), for parking and showing."""
+    if depth > 5:
+        return "..."
+    if isinstance(value, dict):
+        return {str(k)[:100]: _json_safe(v, depth + 1) for k, v in list(value.items())[:100]}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v, depth + 1) for v in list(value)[:100]]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return str(value)[:2000]
+
+
+def _finish_test(pending: dict[str, Any], row: Connector, params: dict[str, str]
+                 ) -> Response:
+    """Validate the upstream's answer to a connection test and park the outcome for
+    the administrator who started it; nothing else happens."""
+    test = pending["test"]
+    outcome: dict[str, Any]
+    try:
+        identity = connector_for(row).callback(params, pending["pending"], _redirect_uri(row),
+                                               _first_use)
+    except ConnectorError as exc:
+        log.info("connection test of connector %s refused: %s", row.id, exc.code)
+        outcome = {"ok": False, "code": exc.code, "detail": str(exc)[:500]}
+    except (ConfigurationError, MasterKeyError) as exc:
+        log.warning("connection test of connector %s: misconfigured: %s", row.id, exc)
+        outcome = {"ok": False, "code": "misconfigured", "detail": str(exc)[:500]}
+    else:
+        outcome = {"ok": True, "issuer": identity.issuer, "subject": identity.subject,
+                   "email": identity.email, "email_verified": identity.email_verified,
+                   "hosted_domain": identity.hosted_domain, "amr": list(identity.amr),
+                   "claims": _json_safe(identity.claims)}
+    token = random_token(32)
+    ephemeral().put(
+        f"fed:test:{token}",
+        {"account": test["account"], "connector": row.id, "outcome": outcome},
+        TEST_RESULT_TTL,
+    )
+    return redirect(f"{test['return_to']}?result={token}", code=303)
+
+
+def test_result(token: str, connector_id: str, account_id: str) -> dict[str, Any] | None:
+    """The outcome of a connection test (``ok`` and the identity's claims, or ``code``
+    and ``detail``), only for the administrator ``account_id`` who started it and
+    only for ``connector_id``; None otherwise or once it expired."""
+    if not 0 < len(token) <= MAX_TEST_TOKEN:
+        return None
+    data = ephemeral().get(f"fed:test:{token}")
+    if not isinstance(data, dict) or data.get("account") != account_id \
+            or data.get("connector") != connector_id:
+        return None
+    outcome = data.get("outcome")
+    return outcome if isinstance(outcome, dict) else None

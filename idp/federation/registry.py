@@ -9,6 +9,7 @@ from connectors.oidc import MetadataCache
 from idp.crypto.sealed_fields import connector_context
 from idp.services import services, settings
 from idp.store.models import Connector
+from idp.webhooks import targets
 
 CACHE_KEY = "unitgate_federation_cache"
 
@@ -45,11 +46,19 @@ def urls(row: Connector) -> dict[str, str]:
     return {"callback_url": callback_url(row.id)}
 
 
+def new_metadata_cache(allow_private: bool) -> MetadataCache:
+    """The app's cache, made at start. Company admins configure connectors (the
+    console), so unless the operator allows private addresses every upstream call
+    reaches public addresses only (:func:`idp.webhooks.targets.is_public`)."""
+    return MetadataCache(address_check=None if allow_private else targets.is_public)
+
+
 def metadata_cache() -> MetadataCache:
     """The app's cache of upstream discovery documents and JWKS."""
     cache = current_app.extensions.get(CACHE_KEY)
     if cache is None:
-        cache = current_app.extensions.setdefault(CACHE_KEY, MetadataCache())
+        made = new_metadata_cache(settings().federation_allow_private)
+        cache = current_app.extensions.setdefault(CACHE_KEY, made)
     return cache
 
 

@@ -9,10 +9,12 @@ its account is blocked (:func:`end_all_for_account`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Response, g, request
 
+from idp import audit
 from idp.crypto.primitives import random_token
 from idp.interaction import rp_logout
 from idp.services import hasher, settings
@@ -169,3 +171,56 @@ def set_cookie(response: Response) -> Response:
         return response
     cookies.set_private(response, COOKIE, token, settings().session_absolute_hours * 3600)
     return response
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One browser session of an account as its owner sees it on the dashboard:
+    ``handle`` names it in forms (the ``sid`` relying parties know,
+    :func:`idp.interaction.rp_logout.sid`, never the stored hash); ``current`` is this
+    browser's; ``acting`` someone acting as the account (an impersonation)."""
+
+    handle: str
+    signed_in_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    amr: list[str]
+    current: bool
+    acting: bool
+
+
+def listed(account_id: str, current_hash: str | None) -> list[Listed]:
+    """The account's live sessions, this browser's first, then the most recently
+    used; expired ones (not yet swept) are left out."""
+    now = utcnow()
+    idle = timedelta(minutes=settings().session_idle_minutes)
+    rows = [r for r in sessions_repo.for_account(account_id)
+            if now < r.expires_at and now - r.last_seen_at < idle]
+    rows.sort(key=lambda r: (r.id_hash != current_hash, -r.last_seen_at.timestamp()))
+    return [
+        Listed(handle=rp_logout.sid(r.id_hash), signed_in_at=r.auth_time,
+               last_seen_at=r.last_seen_at, expires_at=r.expires_at, amr=list(r.amr or []),
+               current=r.id_hash == current_hash, acting=r.impersonation_id is not None)
+        for r in rows
+    ]
+
+
+def end_others(account_id: str, keep: str, handle: str | None = None) -> int:
+    """The account's owner signs out elsewhere: the session named by ``handle`` (a
+    :attr:`Listed.handle` of this account), or with ``handle`` None every session of
+    the account but ``keep`` (this browser's, never ended here). Relying parties get
+    their back-channel logouts with the removal; audited ``session.ended_elsewhere``.
+    How many sessions ended (0 for a handle of no other session of this account)."""
+    with atomic():
+        if handle is None:
+            ended = rp_logout.stage_end_sessions(account_id, keep=keep)
+        else:
+            found = [r for r in sessions_repo.for_account(account_id)
+                     if r.id_hash != keep and rp_logout.sid(r.id_hash) == handle]
+            for row in found:
+                rp_logout.stage_end_session(row.id_hash)
+            ended = len(found)
+        if ended:
+            audit.record(audit.account_actor(account_id), "session.ended_elsewhere", account_id,
+                         {"sessions_ended": ended, "all_others": handle is None})
+    return ended

@@ -30,6 +30,16 @@ def live_login() -> tuple[Session, Account] | None:
     return row, account
 
 
+def current() -> tuple[Session, Account] | None:
+    """:func:`live_login` for Unitgate's own pages (dashboard, console): a session that
+    does not count (account blocked or deactivated, TOTP code owed) is ended here, so
+    their login starts afresh."""
+    login = live_login()
+    if login is None and sessions.current() is not None:
+        sessions.end(page=False)  # no logout page here: the back channels tell
+    return login
+
+
 def owes_second_factor(ix: Interaction) -> bool:
     """Whether an authenticated interaction must still pass the TOTP step (a unit's
     policy or a merchant's step-up request) before the protocol side may answer."""

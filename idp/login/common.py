@@ -4,14 +4,17 @@ page) and rendering a page with its form state."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Response, render_template
+from flask import Response, render_template, url_for
+from flask_babel import lazy_gettext as _l
 
 from idp.interaction import impersonation
 from idp.interaction import pending as interaction
 from idp.interaction.pending import Interaction
 from idp.login.formstate import FormState
 from idp.login.messages import message
+from idp.web.redirects import redirect
 
 # Unitgate's own employee dashboard (``idp.dashboard``) as an interaction's protocol.
 OWN_PROTOCOL = "account"
@@ -76,3 +79,55 @@ def acting_unit(ix: Interaction) -> str | None:
     were checked in this one only."""
     row = impersonation.act_for_session(ix.session_id_hash)
     return row.unit_id if row is not None else None
+
+
+# Unitgate's own pages (the employee dashboard, the administration console) as the
+# client of an OWN_PROTOCOL interaction.
+OWN_CLIENT_ID = "unitgate-account"
+OWN_CLIENT_NAME = _l("Unitgate account")
+# The paths of Unitgate's own pages a sign-in may return to (:func:`safe_next`).
+OWN_PAGES = ("/account", "/admin")
+MAX_NEXT = 2000
+
+
+def safe_next(value: str | None) -> str | None:
+    """``value`` when it is a path of Unitgate's own pages on this origin (one of
+    :data:`OWN_PAGES` or below, no scheme, no host, no ``//``, no backslash, no
+    control characters or spaces), else None: where a sign-in may return to without
+    an open redirect."""
+    if not value or len(value) > MAX_NEXT:
+        return None
+    if any(ord(c) < 0x21 or ord(c) == 0x7F or c == "\\" for c in value):
+        return None
+    if not any(
+        value == page or value.startswith((page + "/", page + "?")) for page in OWN_PAGES
+    ):
+        return None
+    if "//" in value.split("?", 1)[0] or "/.." in value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return None
+    return value
+
+
+def own_interaction(params: dict[str, Any]) -> Interaction:
+    """A new interaction of Unitgate's own pages (:data:`OWN_PROTOCOL`, nothing
+    released to anyone), resumed by the dashboard's resume endpoint, with ``params``."""
+    return interaction.start(
+        protocol=OWN_PROTOCOL,
+        client_id=OWN_CLIENT_ID,
+        client_name=str(OWN_CLIENT_NAME),
+        resume_endpoint="dashboard.resume",
+        scopes=[],
+        params=params,
+    )
+
+
+def start_own_login(next_path: str | None = None) -> Response:
+    """Start the e-mail-code login for Unitgate's own pages (a fresh code, like
+    everywhere), answered 303 to the login page; after it the dashboard's resume
+    endpoint sends the browser to ``next_path`` when :func:`safe_next` accepts it."""
+    back = safe_next(next_path)
+    ix = own_interaction({"next": back} if back else {})
+    return redirect(url_for("login.start", interaction_id=ix.id), code=303)

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 
 from idp.interaction import pending as interaction
 from idp.interaction.pending import Interaction
+from idp.services import ephemeral
+
+SESSION_TTL_SECONDS = 5 * 60
 
 
 @dataclass
@@ -35,6 +38,31 @@ def recall(ix: Interaction, page: str) -> FormState:
     if not data:
         return FormState()
     interaction.save(ix)
+    return FormState(
+        errors=dict(data.get("errors") or {}),
+        values=dict(data.get("values") or {}),
+        notice=data.get("notice"),
+    )
+
+
+def remember_for_session(kind: str, session_id_hash: str, state: FormState) -> None:
+    """Keep ``state`` for the next page of kind ``kind`` (``acctform`` for the
+    dashboard, ``consoleform`` for the console) of the browser session whose id hash
+    is ``session_id_hash``: in the ephemeral store for a few minutes, never in a
+    client-side cookie."""
+    ephemeral().put(
+        f"{kind}:{session_id_hash}",
+        {"errors": state.errors, "values": state.values, "notice": state.notice},
+        SESSION_TTL_SECONDS,
+    )
+
+
+def recall_for_session(kind: str, session_id_hash: str) -> FormState:
+    """The state the last POST of this session left for ``kind`` (removed now, read
+    exactly once), or an empty one."""
+    data = ephemeral().take(f"{kind}:{session_id_hash}")
+    if not data:
+        return FormState()
     return FormState(
         errors=dict(data.get("errors") or {}),
         values=dict(data.get("values") or {}),

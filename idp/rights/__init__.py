@@ -16,6 +16,7 @@ from idp.rights.authorization import (
     may,
     outranks,
     permissions,
+    person,
     require,
     require_impersonation,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "may",
     "outranks",
     "permissions",
+    "person",
     "require",
     "require_impersonation",
 ]

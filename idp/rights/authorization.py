@@ -26,8 +26,11 @@ Rules (``docs/architecture.md``, "Rights"):
   operator client (no unit) holds every permission everywhere. A client whose
   registration is gone holds nothing.
 - *Platform-wide* decisions (``unit_id`` None: create a customer, read the whole
-  audit log, manage staff) belong to the system and to operator clients only;
-  staff act in the customers assigned to them (:func:`visible_customers`).
+  audit log, manage staff) belong to the system, to operator clients and to
+  *platform staff*: the staff members the operator names in
+  ``IDP_PLATFORM_STAFF`` (:func:`platform_staff`), who hold every permission in
+  every unit as an operator client does; other staff act in the customers assigned
+  to them (:func:`visible_customers`).
 
 Cost: at most five queries per decision (unit chain in one recursive query,
 account or staff record, memberships or assignments, custom groups), whatever the
@@ -43,6 +46,7 @@ from typing import Literal
 from idp import audit
 from idp.rights import catalogue
 from idp.rights.catalogue import UnknownPermission
+from idp.services import settings
 from idp.store import accesses_repo, rights_repo
 from idp.store.models import Access, utcnow
 
@@ -92,6 +96,15 @@ class Actor:
 
 
 SYSTEM = Actor.system()
+
+
+def person(account_id: str) -> Actor:
+    """The actor a signed-in person acts as on the administration pages and the API
+    by session: staff when the account is one of the operator's staff members (their
+    own memberships then do not count, see the module's rules), else the account."""
+    if rights_repo.staff_member(account_id) is not None:
+        return Actor.staff(account_id)
+    return Actor.account(account_id)
 
 
 def audit_actor(actor: Actor) -> audit.Actor:
@@ -151,9 +164,22 @@ def _account_permissions(
     return frozenset(held)
 
 
+def platform_staff(account_id: str) -> bool:
+    """Whether ``account_id`` is one of the platform staff: a staff member who can
+    sign in and whose address is listed in ``IDP_PLATFORM_STAFF``."""
+    listed = {e.strip().lower() for e in settings().platform_staff.split(",") if e.strip()}
+    if not listed or rights_repo.staff_member(account_id) is None:
+        return False
+    account = rights_repo.account(account_id)
+    return (account is not None and account.can_sign_in
+            and (account.email or "").lower() in listed)
+
+
 def _staff_permissions(account_id: str, chain: list[str]) -> frozenset[str]:
     if not _can_act(account_id) or rights_repo.staff_member(account_id) is None:
         return frozenset()
+    if platform_staff(account_id):
+        return catalogue.ALL
     held: set[str] = set()
     for row in rights_repo.assignments_in(account_id, chain):
         if row.kind == ADMINISTRATOR:
@@ -183,6 +209,8 @@ def permissions(actor: Actor, unit_id: str | None) -> frozenset[str]:
     if unit_id is None:
         if actor.kind == "client" and actor.client_id is not None:
             return _client_permissions(actor.client_id, None)
+        if actor.kind == "staff" and actor.account_id is not None:
+            return catalogue.ALL if platform_staff(actor.account_id) else frozenset()
         return frozenset()
     chain = rights_repo.chain_ids(unit_id)
     if not chain:
@@ -223,14 +251,16 @@ def account_may(
     return permission in _account_permissions(account_id, chain, accesses)
 
 
-def require(actor: Actor, permission: str, unit_id: str | None) -> None:
-    """Return when :func:`may`; raise :class:`NotPermitted` otherwise (the same
-    decision, computed once)."""
+def require(actor: Actor, permission: str, unit_id: str | None) -> frozenset[str]:
+    """Return when :func:`may` (with every permission the actor holds there, for a
+    caller that shows what else it may do); raise :class:`NotPermitted` otherwise
+    (the same decision, computed once)."""
     if permission not in catalogue.ALL:
         raise UnknownPermission(permission)
     held = permissions(actor, unit_id)
     if permission not in held:
         raise NotPermitted(actor, permission, unit_id or "*", foreign=not held)
+    return held
 
 
 def role_permissions(unit_id: str, roles: list[str]) -> frozenset[str]:
@@ -282,6 +312,8 @@ def visible_customers(actor: Actor) -> set[str] | None:
     if actor.kind == "staff":
         if rights_repo.staff_member(actor.account_id) is None:
             return set()
+        if platform_staff(actor.account_id):
+            return None
         return {row.unit_id for row in rights_repo.assignments_of(actor.account_id)}
     now = utcnow()
     tops: set[str] = set()

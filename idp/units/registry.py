@@ -165,6 +165,11 @@ def ancestors(unit: Unit) -> list[Unit]:
     return out
 
 
+def children(unit: Unit) -> list[Unit]:
+    """The sub-units directly below ``unit``."""
+    return units_repo.children(unit.id)
+
+
 def descendant_ids(unit_id: str) -> set[str]:
     """Ids of every unit below ``unit_id`` (not including it)."""
     out: set[str] = set()

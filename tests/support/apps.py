@@ -40,6 +40,8 @@ def make_settings(backend: Backend, **overrides: object) -> Settings:
         "dev_mode": False,
         "smtp_url": None,
         "redis_prefix": redis_prefix(),
+        # the upstream provider of the tests listens on loopback (plain http)
+        "federation_allow_private": True,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

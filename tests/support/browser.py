@@ -41,3 +41,17 @@ def browser() -> Iterator[Any]:
             yield instance
         finally:
             instance.close()
+
+
+def sign_in_by_code(page: Any, email: str, smtp_server: Any) -> None:
+    """On the login page ``page`` shows: the e-mail address, then the code from the
+    newest mail to it in ``smtp_server`` (a ``tests.support.smtp.SmtpSink``)."""
+    import re
+
+    from tests.support.smtp import code_in
+
+    page.get_by_label("Work e-mail address").fill(email)
+    page.get_by_role("button", name="Send code").click()
+    page.wait_for_url(re.compile(r"/code$"))
+    page.get_by_label("Code", exact=True).fill(code_in(smtp_server.last_to(email)))
+    page.get_by_role("button", name="Continue").click()
