@@ -169,6 +169,27 @@ def test_a_block_sends_the_sp_a_signed_soap_logout_request(
     assert not_told(app) == []
 
 
+def test_signing_out_another_browser_tells_its_sp_over_soap(
+    app: Flask, client: FlaskClient, soap: SoapLogoutReceiver
+) -> None:
+    """The dashboard's "sign out elsewhere" (:func:`idp.interaction.sessions.end_others`)
+    ends a session whose browser is not there: its SP hears of it over SOAP."""
+    from idp.interaction import sessions
+
+    account = oidc.make_account(app, "sam@corp.example")
+    oidc.start_session(app, client, account)
+    shop = soap_sp(app, client, "shop.example", soap.url)
+    name_id, _ = at_sp(app, client, shop, account)
+    here = app.test_client()
+    oidc.start_session(app, here, account)
+    with app.app_context():
+        mine = max(sessions_repo.for_account(account), key=lambda r: r.created_at)
+        assert sessions.end_others(account, keep=mine.id_hash) == 1
+    assert rp_logout.deliver_due(app) == 1
+    assert [g["name_id"] for g in soap.got] == [name_id]
+    assert oidc.has_session(app, here) and not oidc.has_session(app, client)
+
+
 def test_an_sp_without_a_soap_endpoint_is_recorded_as_not_told(
     app: Flask, client: FlaskClient
 ) -> None:
