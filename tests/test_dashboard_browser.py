@@ -80,7 +80,7 @@ def test_sign_in_and_withdraw_a_consent(
                  "Merchants you share data with", "Your profile"):
         assert page.get_by_role("heading", name=name, level=2).is_visible()
     assert page.locator("tr.ug-signin").count() == 3
-    assert page.get_by_label("Phone number").input_value() == "+49 30 1234567"
+    assert page.get_by_role("textbox", name="Phone number").input_value() == "+49 30 1234567"
     assert page.locator("input[name=department]").count() == 0  # HR owns it: read-only
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"dashboard-en-{backend_name}.png"), full_page=True)

@@ -1,5 +1,5 @@
 """Migration 0012l (the kind of a queued back-channel logout: ``oidc`` logout token or
-``saml`` SOAP LogoutRequest) on a database that revision 0012b created and filled, on
+``saml`` SOAP LogoutRequest) on a database that revision 0012c created and filled, on
 SQLite and PostgreSQL: queued logout tokens keep their place as ``oidc``; downgrade
 drops the SAML rows (older code would send them as logout tokens) and the column."""
 
@@ -11,7 +11,7 @@ from alembic import command
 from idp.store import migrate
 from tests.test_migration_0009s import fill_like_previous
 
-PREVIOUS = "0012b"
+PREVIOUS = "0012c"
 THIS = "0012l"
 NOW = "2026-12-06 12:30:00+00:00"
 INSERT = (

@@ -132,8 +132,8 @@ def test_profile_fields(app: Flask) -> None:
         units.add_field("acme", "po_limit", "PO limit")
         units.add_field("acme", "ship_to", "Delivery address")  # change, not a duplicate
         assert [units.field_to_dict(f) for f in units.fields("acme")] == [
-            {"name": "ship_to", "label": "Delivery address", "required": False},
-            {"name": "po_limit", "label": "PO limit", "required": False},
+            {"name": "ship_to", "label": "Delivery address", "required": False, "type": "text"},
+            {"name": "po_limit", "label": "PO limit", "required": False, "type": "text"},
         ]
         for bad in ("email", "Ship", "1x", "x" * 65, "a-b"):
             with pytest.raises(units.UnitError) as err:
@@ -198,10 +198,12 @@ def test_cli_create_list_show_delete(runner: FlaskCliRunner) -> None:
     )
     assert field == {
         "id": field["id"], "unit_id": created["id"], "name": "ship_to", "label": "Ship-to",
-        "required": True,
+        "required": True, "type": "text",
     }
     shown = cli(runner, "units", "show", "acme-gmbh", "--json")
-    assert shown["profile_fields"] == [{"name": "ship_to", "label": "Ship-to", "required": True}]
+    assert shown["profile_fields"] == [
+        {"name": "ship_to", "label": "Ship-to", "required": True, "type": "text"}
+    ]
     refused = cli(runner, "units", "delete", "acme-gmbh", "--json", code=1)
     assert refused["error"] == "has_children"
     assert cli(runner, "units", "delete", "sales", "--json")["deleted"] is True

@@ -24,10 +24,11 @@ from typing import Any
 
 from idp import audit
 from idp.accounts import field_owners
-from idp.provisioning.errors import InvalidValue
-from idp.store import accesses_repo, grants_repo
+from idp.provisioning.errors import FieldOwned, InvalidValue
+from idp.store import accesses_repo, grants_repo, units_repo
 from idp.store.models import Access, AccessStatus, new_id, utcnow
 from idp.store.unit_of_work import Conflict, atomic
+from idp.units import field_types
 from idp.webhooks import emit
 
 __all__ = [
@@ -316,19 +317,44 @@ def set_facts(
     personal fields): ``source`` (``scim``, ``ldap``, ``sso``, ``employee``) becomes
     the owner of each fact it sets and hands it back to the employee when it clears
     it. A fact a higher-ranked source owns is :class:`FieldOwned` (nothing staged)
-    when ``refuse``, else left alone and named in ``skipped``."""
+    when ``refuse``, else left alone and named in ``skipped``.
+
+    A unit field's value must fit the field's type (:func:`idp.units.field_types.normalise`)
+    and is stored in its canonical form; one that does not is :class:`InvalidValue`
+    (nothing staged) when ``refuse``, else left alone and named in ``skipped``. A
+    field the company sets (``set_by`` company) is never the employee's to write
+    (:class:`FieldOwned` when ``refuse``, else skipped)."""
     owned = field_owners.owners(row)
     original = dict(owned)
     extra = dict(row.extra or {})
     result = field_owners.Change()
+    defined = (
+        {f.name: f for f in units_repo.fields(row.unit_id)}
+        if any(n.startswith(field_owners.EXTRA_PREFIX) for n in changes) else {}
+    )
     for name, value in changes.items():
         if not field_owners.is_fact(name):
             raise InvalidValue(f"{name} is not an employer fact")
+        if value == "":
+            value = None
+        definition = defined.get(name[len(field_owners.EXTRA_PREFIX):])
+        if definition is not None and value is not None:
+            try:
+                value = field_types.normalise(definition, value)
+            except field_types.FieldValueError as exc:
+                if refuse:
+                    raise InvalidValue(str(exc)) from exc
+                result.skipped.append(name)  # a lenient writer (LDAP, SSO) goes on
+                continue
+        if (definition is not None and source == field_owners.EMPLOYEE
+                and field_types.company_set(definition)):
+            if refuse:
+                raise FieldOwned(f"{name} is managed by the company")
+            result.skipped.append(name)
+            continue
         if not field_owners.take(owned, name, value, source, refuse=refuse):
             result.skipped.append(name)
             continue
-        if value == "":
-            value = None
         if name.startswith(field_owners.EXTRA_PREFIX):
             key = name[len(field_owners.EXTRA_PREFIX):]
             if extra.get(key) != value:

@@ -487,14 +487,16 @@ def unit_fields_for_new_wallet(email: str) -> list[UnitProfileField]:
 
 def profile_complete(account: Account, account_memberships: list[Any] | None = None) -> bool:
     """True when the wallet has the minimum data: given and family name and every
-    field its units mark required. ``account_memberships``: the account's
+    field its units mark required that the employee sets. ``account_memberships``: the account's
     memberships when the caller has just loaded them (saves reading them again)."""
     if not account.given_name or not account.family_name:
         return False
     rows = accesses(account.id) if account_memberships is None else account_memberships
     extras = {a.unit_id: a.extra or {} for a in rows}
     fields = accounts_repo.profile_fields(list(extras), distinct=False)
-    return all(extras[f.unit_id].get(f.name) for f in fields if f.required)
+    # a field the company sets is not the employee's to complete
+    return all(extras[f.unit_id].get(f.name) for f in fields
+               if f.required and (f.set_by or "employee") == "employee")
 
 
 # -- status -----------------------------------------------------------------------

@@ -61,6 +61,9 @@ ID_ARGUMENT = {"ignore_unknown_options": True}
               help="Accept only pushed authorization requests (RFC 9126).")
 @click.option("--dpop-bound", is_flag=True,
               help="Issue tokens only with a DPoP proof (RFC 9449).")
+@click.option("--required-claim", "required_claims", multiple=True,
+              help="Repeatable: a claim the merchant requires (default: sub and email); "
+                   "employees may leave out every other one.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def create_command(
@@ -76,6 +79,7 @@ def create_command(
     id_token_alg: str,
     require_par: bool,
     dpop_bound: bool,
+    required_claims: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Register a client; prints client_id and (once) client_secret."""
@@ -94,6 +98,7 @@ def create_command(
             require_par=require_par,
             dpop_bound=dpop_bound,
             jwks_uri=jwks_uri,
+            required_claims=list(required_claims) or None,
         )
     except clients.ClientRegistrationError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -136,6 +141,8 @@ def _read_jwks(jwks_file: Path | None) -> dict[str, Any] | None:
               help="Accept only pushed authorization requests (RFC 9126), or not.")
 @click.option("--dpop-bound/--no-dpop-bound", default=None,
               help="Issue tokens only with a DPoP proof (RFC 9449), or not.")
+@click.option("--required-claim", "required_claims", multiple=True,
+              help="Repeatable; replaces the claims the merchant requires.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def update_command(
@@ -151,6 +158,7 @@ def update_command(
     id_token_alg: str | None,
     require_par: bool | None,
     dpop_bound: bool | None,
+    required_claims: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Change a client in place; only the options given change, validated like
@@ -169,6 +177,7 @@ def update_command(
         "id_token_alg": id_token_alg,
         "require_par": require_par,
         "dpop_bound": dpop_bound,
+        "required_claims": list(required_claims) or None,
     }
     fields = {k: v for k, v in given.items() if v is not None}
     if not fields:

@@ -252,24 +252,40 @@ def fields_group() -> None:
 @click.option("--label", default=None, help="Label shown to employees.")
 @click.option("--required", is_flag=True, help="Employees must fill it in.")
 @click.option("--position", type=int, default=None, help="Display order.")
+@click.option("--type", "type_", default=None,
+              help="text, number, money, date, choice, email or phone (default text).")
+@click.option("--currency", default=None, help="ISO 4217 code of a money field, e.g. EUR.")
+@click.option("--choice", "choices", multiple=True, help="One choice of a choice field (repeat).")
+@click.option("--label-de", default=None, help="The label in German.")
+@click.option("--help-en", default=None, help="Help text in English.")
+@click.option("--help-de", default=None, help="Help text in German.")
+@click.option("--set-by", type=click.Choice(["employee", "company"]), default=None,
+              help="company: only the company's HR system or directory sets it.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def fields_add(
     unit_ref: str, name: str, label: str | None, required: bool, position: int | None,
-    as_json: bool,
+    type_: str | None, currency: str | None, choices: tuple[str, ...], label_de: str | None,
+    help_en: str | None, help_de: str | None, set_by: str | None, as_json: bool,
 ) -> None:
     """Add (or change) a profile field of UNIT_REF."""
     from idp.units import registry as units
 
+    labels = {"de": label_de} if label_de else None
+    helps = {k: v for k, v in (("en", help_en), ("de", help_de)) if v} or None
     try:
-        row = units.add_field(unit_ref, name, label, required, position, actor=actor())
+        row = units.add_field(
+            unit_ref, name, label, required, position, actor=actor(), type_=type_,
+            currency=currency, choices=list(choices) or None, labels=labels, help_=helps,
+            set_by=set_by,
+        )
     except units.UnitError as exc:
         fail(as_json, exc.code, str(exc))
     data = {"id": row.id, "unit_id": row.unit_id, **units.field_to_dict(row)}
     if as_json:
         echo_json(data)
     else:
-        click.echo(f"{row.name}: {row.label}")
+        click.echo(f"{row.name}: {row.label} ({row.type})")
 
 
 @fields_group.command("list")
@@ -288,7 +304,10 @@ def fields_list(unit_ref: str, as_json: bool) -> None:
         echo_json(rows)
         return
     for row in rows:
-        click.echo(f"{row['name']}: {row['label']}{' (required)' if row['required'] else ''}")
+        kind = row["type"] + (f" {row['currency']}" if row.get("currency") else "")
+        set_by = ", set by the company" if row.get("set_by") == "company" else ""
+        click.echo(f"{row['name']}: {row['label']} ({kind}{set_by})"
+                   f"{' (required)' if row['required'] else ''}")
 
 
 @fields_group.command("remove")

@@ -9,6 +9,7 @@ against a production database.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
 from idp import audit
@@ -24,9 +25,15 @@ from idp.store.unit_of_work import atomic
 
 UNIT_SLUG = "acme-demo"
 UNIT_NAME = "Acme Demo GmbH"
-UNIT_FIELDS = [
-    ("department", "Department", True),
-    ("purchase_limit", "Purchase limit (EUR)", False),
+# (name, label, required, typed definition: idp.units.field_types); the purchase
+# limit is money the company sets, read-only for the employee
+UNIT_FIELDS: list[tuple[str, str, bool, dict[str, Any]]] = [
+    ("department", "Department", True, {"labels": {"de": "Abteilung"}}),
+    ("purchase_limit", "Purchase limit", False, {
+        "type": "money", "currency": "EUR", "set_by": "company",
+        "labels": {"de": "Einkaufslimit"},
+        "help": {"en": "Set by your company.", "de": "Von Ihrem Unternehmen festgelegt."},
+    }),
 ]
 CLIENT_NAME = "Acme Demo Shop"
 REDIRECT_URI = "http://127.0.0.1:5001/callback"

@@ -24,11 +24,13 @@ from idp.domains import rules as domain_rules
 from idp.factors import fresh_code, passkeys, passwords, totp
 from idp.interaction import impersonation
 from idp.store import connectors_repo, domains_repo, units_repo
+from idp.units import field_types
 from idp.units import registry as units
 
 CLIENT_FIELDS = (
     "redirect_uris", "post_logout_redirect_uris", "scope", "grant_types",
     "token_endpoint_auth_method", "id_token_signed_response_alg", "jwks", "jwks_uri",
+    "required_claims",
 )
 
 
@@ -253,17 +255,33 @@ class Planner:
                 self.errors.append(f"field {key} appears twice")
             seen.add(f.name)
             label = f.label or f.name
+            try:
+                typed = field_types.definition(
+                    f.type, f.currency, f.choices or [], f.labels or {}, f.help or {}, f.set_by
+                )
+            except field_types.DefinitionError as exc:
+                self.errors.append(f"field {key}: {exc}")
+                continue
             run: Callable[[], Any] = partial(
-                units.add_field, spec.slug, f.name, label, f.required, position, self.actor
+                units.add_field, spec.slug, f.name, label, f.required, position, self.actor,
+                type_=typed.type, currency=typed.currency, choices=typed.choices,
+                labels=typed.labels, help_=typed.help, set_by=typed.set_by,
             )
             row = current.get(f.name)
             if row is None:
-                fields = {"label": label, "required": f.required}
+                fields = {"label": label, "required": f.required, "type": typed.type}
                 self.main.append(Change("create", "profile_field", key, fields, run))
                 continue
             fields = {}
-            for name, old, new in (("label", row.label, label), ("required", row.required,
-                                   f.required), ("position", row.position, position)):
+            for name, old, new in (
+                ("label", row.label, label), ("required", row.required, f.required),
+                ("position", row.position, position), ("type", row.type, typed.type),
+                ("currency", row.currency, typed.currency),
+                ("choices", list(row.choices or []), typed.choices),
+                ("labels", dict(row.labels or {}), typed.labels),
+                ("help", dict(row.help or {}), typed.help),
+                ("set_by", row.set_by, typed.set_by),
+            ):
                 if old != new:
                     fields[name] = _diff(old, new)
             if fields:
@@ -439,6 +457,8 @@ class Planner:
             diff["name"] = _diff(row.name, spec.name)
         for f in CLIENT_FIELDS:
             value = getattr(spec, f)
+            if f == "required_claims" and value is not None:  # stored with sub first
+                value = list(dict.fromkeys(["sub", *value]))
             if value is not None and value != current.get(f):
                 diff[f] = _diff(current.get(f), value)
         if diff:
@@ -491,6 +511,7 @@ CLIENT_KEYWORDS = {
     "id_token_signed_response_alg": "id_token_alg",
     "jwks": "jwks",
     "jwks_uri": "jwks_uri",
+    "required_claims": "required_claims",
 }
 
 
@@ -524,6 +545,7 @@ def _registration_args(spec: ClientSpec) -> dict[str, Any]:
         "jwks": spec.jwks,
         "id_token_alg": spec.id_token_signed_response_alg or "ES256",
         "jwks_uri": spec.jwks_uri,
+        "required_claims": spec.required_claims,
     }
 
 

@@ -16,6 +16,12 @@ A YAML (or JSON) document; unknown keys are errors, so a typo never passes silen
         passkey_counts_as_fresh: false  # a passkey with user verification counts as a fresh code
         profile_fields:
           - {name: ship_to, label: Ship-to address, required: true}
+          - name: purchase_limit          # text | number | money | date | choice | email | phone
+            type: money
+            currency: EUR
+            set_by: company               # employee (default) | company: not the employee's
+            labels: {en: Purchase limit, de: Einkaufslimit}
+            help: {en: Set by your company., de: Legt Ihre Firma fest.}
         connectors:                     # matched by name within the unit
           - name: ACME Okta
             kind: okta                  # google | microsoft | okta | oidc | saml
@@ -36,6 +42,7 @@ A YAML (or JSON) document; unknown keys are errors, so a typo never passes silen
     clients:                            # merchants; matched by client_id, else name
       - name: Office Supplies Shop
         redirect_uris: [https://shop.example/callback]
+        required_claims: [email]        # the rest the employee may leave out (default: email)
 
 A key you write is authoritative, a key you leave out is left as it is: a
 ``profile_fields``, ``domains`` or ``connectors`` list names *all* of them (others
@@ -62,6 +69,13 @@ class FieldSpec(Spec):
     name: str = Field(max_length=64)
     label: str | None = Field(None, max_length=200)
     required: bool = False
+    # typed fields (idp.units.field_types; docs/companies.md)
+    type: Literal["text", "number", "money", "date", "choice", "email", "phone"] = "text"
+    currency: str | None = Field(None, max_length=3)
+    choices: list[str] | None = None
+    labels: dict[str, str] | None = None
+    help: dict[str, str] | None = None
+    set_by: Literal["employee", "company"] = "employee"
 
 
 class RulesSpec(Spec):
@@ -124,6 +138,8 @@ class ClientSpec(Spec):
     id_token_signed_response_alg: str | None = Field(None, max_length=10)
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = Field(None, max_length=2000)
+    # the claims the merchant requires (idp.release.items); left out: the default
+    required_claims: list[str] | None = None
 
 
 class ConfigFile(Spec):

@@ -15,6 +15,9 @@ MESSAGES = {
         "Consent withdrawn. The merchant will ask you again at your next sign-in there."
     ),
     "consent_gone": _l("There was no consent to withdraw."),
+    "consent_changed": _l(
+        "Your choice was saved. The merchant receives it from your next sign-in there."
+    ),
     "managed": _l("This field is now managed by your company and cannot be changed here."),
     "busy": _l("Your profile is being changed elsewhere. Please try again."),
     "joined": _l("You joined the company."),

@@ -13,9 +13,13 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from idp.accounts import lifecycle as accounts
+from idp.i18n import current_language
 from idp.login.release import CLAIM_LABELS, SCOPE_TITLES, role_label
-from idp.release import merchants
+from idp.login.release import NOT_LISTED as NOT_ON_CONSENT_PAGE
+from idp.release import consent, items, merchants
 from idp.store import consent_repo, dashboard_repo
+from idp.store.models import Consent, UnitProfileField
+from idp.units import field_types
 
 PAGE_SIZE = 50
 MAX_PAGE = 10_000
@@ -31,12 +35,28 @@ class SignInRow:
 
 
 @dataclass
+class ConsentItem:
+    """One item agreed to, as the dashboard's toggle shows it."""
+
+    key: str  # idp.release.items: a claim name or wallet:<name>
+    label: str
+    required: bool  # the merchant requires it: shown, not a toggle
+    shared: bool  # released (False: the employee left it out)
+
+
+@dataclass
 class ConsentRow:
     merchant_id: str
     merchant: str
     scopes: list[str]  # titles of the scopes agreed to
     claims: list[str]  # labels of the fields agreed to
     since: datetime
+    items: list[ConsentItem] = field(default_factory=list)
+
+    @property
+    def optional(self) -> list[ConsentItem]:
+        """The items the employee may switch on or off."""
+        return [i for i in self.items if not i.required]
 
     @property
     def shared(self) -> list[str]:
@@ -112,9 +132,14 @@ def signins(account_id: str, page: int) -> SignInPage:
 
 
 def consents(account_id: str) -> list[ConsentRow]:
-    """The account's consents, most recently changed first."""
+    """The account's consents, most recently changed first, each with its items
+    (:func:`consent_items`)."""
     rows = consent_repo.for_account(account_id)
     names = merchants.names(r.merchant_id for r in rows)
+    unit_fields = (
+        accounts.unit_fields(account_id)
+        if any("wallet_fields" in (r.claims or []) for r in rows) else []
+    )
     return [
         ConsentRow(
             merchant_id=r.merchant_id,
@@ -122,9 +147,36 @@ def consents(account_id: str) -> list[ConsentRow]:
             scopes=[scope_title(s) for s in r.scopes or [] if s not in NOT_LISTED],
             claims=[claim_label(c) for c in r.claims or [] if c not in NOT_LISTED],
             since=r.granted_at,
+            items=consent_items(r, unit_fields),
         )
         for r in rows
     ]
+
+
+def consent_items(row: Consent, unit_fields: list[UnitProfileField]) -> list[ConsentItem]:
+    """The items of a consent as the consent page listed them: the claims agreed to
+    (not the internal ones, the company's id stands behind its name; not the full
+    name beside given and family name), each unit field of ``wallet_fields`` on its
+    own, with the merchant's required ones marked and the left-out ones off."""
+    needed = consent.required_items(row.merchant_id)
+    gone = set(row.withheld or [])
+    agreed = [c for c in row.claims or []
+              if c not in NOT_LISTED and c not in NOT_ON_CONSENT_PAGE]
+    if {"given_name", "family_name"} <= set(agreed):
+        agreed = [c for c in agreed if c != "name"]
+    language = current_language()
+    out: list[ConsentItem] = []
+    for claim in agreed:
+        if claim == items.WALLET:
+            for f in unit_fields:
+                key = items.wallet_item(f.name)
+                required = claim in needed or key in needed
+                out.append(ConsentItem(key, field_types.label(f, language), required,
+                                       required or key not in gone))
+            continue
+        required = claim in needed
+        out.append(ConsentItem(claim, claim_label(claim), required, required or claim not in gone))
+    return out
 
 
 def companies(account_id: str) -> list[dict[str, Any]]:

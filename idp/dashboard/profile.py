@@ -22,9 +22,10 @@ from werkzeug.datastructures import MultiDict
 from idp import audit
 from idp.accounts import field_owners
 from idp.accounts import lifecycle as accounts
-from idp.login.profile_form import FieldSpec, shadowed, validate
+from idp.login.profile_form import FieldSpec, shadowed, unit_field_spec, validate
 from idp.provisioning.errors import Busy, FieldOwned, InvalidValue, NotFound
 from idp.store.models import Access, Account
+from idp.units import field_types
 
 # (attribute name, label, required, autocomplete) of the account's own profile columns
 # that the dashboard offers; e-mail is shown in the header, not here.
@@ -45,6 +46,7 @@ MANAGERS = {
     "scim": _l("Managed by your company's HR system"),
     "ldap": _l("Managed by your company's directory"),
     "sso": _l("Managed by your company's sign-in (SSO)"),
+    "company": _l("Set by your company"),
 }
 
 
@@ -58,6 +60,10 @@ class ProfileField:
     max_length: int
     autocomplete: str | None
     manager: str | None  # who manages it when the employee may not edit it
+    kind: str = "text"  # a unit field's type (idp.units.field_types)
+    choices: tuple[str, ...] = ()
+    hint: str | None = None
+    definition: Any = None  # the unit field, to check a value against its type
 
     @property
     def editable(self) -> bool:
@@ -77,7 +83,7 @@ def fields(account: Account, access: Access | None) -> list[ProfileField]:
     then the employer facts of ``access`` (none without one; not those a unit field
     shadows, :func:`idp.login.profile_form.shadowed`), then the unit's own fields."""
     unit_fields = accounts.unit_fields(account.id, [access]) if access is not None else []
-    extra_names = [f.name for f in unit_fields]
+    extra_names = [f.name for f in unit_fields if not field_types.company_set(f)]
     editable = set(field_owners.employee_editable(account, access, extra_names))
     owned = {**field_owners.owners(account), **field_owners.owners(access)}
     result: list[ProfileField] = []
@@ -102,16 +108,22 @@ def fields(account: Account, access: Access | None) -> list[ProfileField]:
     extra = (access.extra or {}) if access is not None else {}
     for unit_field in unit_fields:
         owner_name = field_owners.EXTRA_PREFIX + unit_field.name
+        spec = unit_field_spec(unit_field, FORM_EXTRA_PREFIX + unit_field.name)
+        owner = "company" if field_types.company_set(unit_field) else owned.get(owner_name)
         result.append(
             ProfileField(
-                form_name=FORM_EXTRA_PREFIX + unit_field.name,
+                form_name=spec.name,
                 owner_name=owner_name,
-                label=unit_field.label,
+                label=spec.label,
                 value=str(extra.get(unit_field.name) or ""),
-                required=bool(unit_field.required),
+                required=spec.required,
                 max_length=UNIT_FIELD_MAX_LENGTH,
                 autocomplete="off",
-                manager=None if owner_name in editable else _manager(owned.get(owner_name)),
+                manager=None if owner_name in editable else _manager(owner),
+                kind=spec.kind,
+                choices=spec.choices,
+                hint=spec.hint,
+                definition=unit_field,
             )
         )
     return result
@@ -136,7 +148,8 @@ def save(account: Account, form: MultiDict[str, str]) -> Outcome:
     access = chosen_access(account.id, form.get("unit_id"))
     editable = [f for f in fields(account, access) if f.editable]
     specs = [
-        FieldSpec(f.form_name, f.label, f.required, f.max_length, f.autocomplete)
+        FieldSpec(f.form_name, f.label, f.required, f.max_length, f.autocomplete,
+                  definition=f.definition)
         for f in editable
     ]
     _profile, errors, values = validate(form, specs)

@@ -119,20 +119,51 @@ def resume(interaction_id: str) -> Response:
     return _see_other("dashboard.home")
 
 
+def _merchant_form() -> tuple[Session, Account, str] | None:
+    """This session's row and account and the posted ``merchant_id`` ("" when it is
+    not a well-formed id), or None without a live session."""
+    found = _signed_in()
+    if found is None:
+        return None
+    row, account = found
+    merchant_id = request.form.get("merchant_id", "")
+    well_formed = 0 < len(merchant_id) <= MAX_MERCHANT_ID and merchant_id.isalnum()
+    return row, account, merchant_id if well_formed else ""
+
+
 @bp.post("/consents/withdraw")
 def withdraw() -> Response:
     """Withdraw this account's consent for the merchant named in ``merchant_id``
     (audited by :func:`idp.release.consent.revoke`); its next sign-in asks again. Only a
     consent of this session's account can go, whatever id is posted."""
-    found = _signed_in()
+    found = _merchant_form()
     if found is None:
         return _see_other("dashboard.home")
-    row, account = found
-    merchant_id = request.form.get("merchant_id", "")
-    well_formed = 0 < len(merchant_id) <= MAX_MERCHANT_ID and merchant_id.isalnum()
-    removed = well_formed and consent.revoke(account.id, merchant_id)
+    row, account, merchant_id = found
+    removed = bool(merchant_id) and consent.revoke(account.id, merchant_id)
     notice = "consent_withdrawn" if removed else "consent_gone"
     formstate.remember(row.id_hash, FormState(notice=notice))
+    return redirect(url_for("dashboard.home") + "#consents", code=303)
+
+
+@bp.post("/consents/choose")
+def choose() -> Response:
+    """Save which optional items the merchant named in ``merchant_id`` receives (the
+    ticked ``share`` boxes; :func:`idp.release.consent.choose`), for this session's
+    account only; required items stay. The next sign-in there releases that, without
+    asking again."""
+    found = _merchant_form()
+    if found is None:
+        return _see_other("dashboard.home")
+    row, account, merchant_id = found
+    shown = next((c for c in overview.consents(account.id) if c.merchant_id == merchant_id),
+                 None) if merchant_id else None
+    saved = shown is not None and consent.choose(
+        account.id, merchant_id, [i.key for i in shown.optional],
+        request.form.getlist("share"),
+    )
+    formstate.remember(row.id_hash, FormState(notice="consent_changed" if saved
+                                              else "consent_gone"))
     return redirect(url_for("dashboard.home") + "#consents", code=303)
 
 

@@ -57,6 +57,8 @@ class Interaction:
     acr: str | None = None
     unit_id: str | None = None
     consented: bool = False
+    # the optional items the consent leaves out (idp.release.items)
+    withheld: list[str] = field(default_factory=list)
     session_id_hash: str | None = None
     # what the next GET of a login page shows after a POST (idp.login.formstate)
     forms: dict[str, Any] = field(default_factory=dict)

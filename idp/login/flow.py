@@ -152,10 +152,12 @@ def _continue(ix: Interaction, account: Account) -> Response:
             interaction.save(ix)
             return see_other("login.unit", interaction_id=ix.id)
         ix.unit_id = unit_ids[0] if unit_ids else None
-    if "consent" not in ix.prompt and consent.covers(
+    withheld = None if "consent" in ix.prompt else consent.covered(
         account.id, merchant_of(ix), ix.scopes, ix.claims
-    ):
+    )
+    if withheld is not None:
         ix.consented = True
+        ix.withheld = withheld
         return resume(ix)
     interaction.save(ix)
     return see_other("login.consent", interaction_id=ix.id)

@@ -29,6 +29,14 @@ MESSAGES = {
     "too_long": _l("This is too long."),
     "invalid_chars": _l("This contains characters that are not allowed."),
     "unit_choice": _l("Choose one of your companies."),
+    # a unit field's value that does not fit its type (idp.units.field_types)
+    "field_number": _l("Enter a number, like 12 or 12.5."),
+    "field_money": _l(
+        "Enter an amount, like 12.50, with no more decimal places than the currency has."
+    ),
+    "field_date": _l("Enter a date as year-month-day, like 2026-12-31."),
+    "field_choice": _l("Choose one of the offered values."),
+    "field_phone": _l("Enter the number with its country code, like +49 30 1234567."),
     "proof_expired": _l(
         "Your confirmation has expired. Please request a new code."
     ),

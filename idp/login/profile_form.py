@@ -1,6 +1,7 @@
 """Server-side validation of the wallet profile form (never trust the browser's
 ``required``/``maxlength``): required fields present, lengths within the database
-columns, no control characters."""
+columns, no control characters, and a unit field's value fitting its type
+(:mod:`idp.units.field_types`, stored in its canonical form)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
+from idp.i18n import current_language
 from idp.store.models import UnitProfileField
+from idp.units import field_types
 
 EXTRA_PREFIX = "extra__"
 
@@ -24,6 +27,10 @@ class FieldSpec:
     max_length: int
     autocomplete: str | None = None
     unit_field: str | None = None  # the UnitProfileField name for extra fields
+    kind: str = "text"  # a unit field's type (idp.units.field_types.TYPES)
+    choices: tuple[str, ...] = ()  # a choice field's choices
+    hint: str | None = None  # a unit field's help text in the page's language
+    definition: Any = None  # the UnitProfileField, to check a value against its type
 
 
 BASE_FIELDS = (
@@ -56,18 +63,34 @@ def shadowed(builtins: list[tuple[str, Any]], unit_fields: list[UnitProfileField
     return {name for name, label in builtins if {_key(name), _key(str(label))} & taken}
 
 
+def unit_field_spec(f: UnitProfileField, form_name: str) -> FieldSpec:
+    """The form field of the unit field ``f``: its label and help text in the page's
+    language (a money field's label names its currency), its type and choices."""
+    language = current_language()
+    label = field_types.label(f, language)
+    if f.type == "money" and f.currency:
+        label = f"{label} ({f.currency})"
+    return FieldSpec(
+        name=form_name,
+        label=label,
+        required=bool(f.required),
+        max_length=UNIT_FIELD_MAX_LENGTH,
+        unit_field=f.name,
+        kind=f.type or "text",
+        choices=tuple(f.choices or ()),
+        hint=field_types.help_text(f, language),
+        definition=f,
+    )
+
+
 def field_specs(unit_fields: list[UnitProfileField], facts: bool = True) -> list[FieldSpec]:
     """The base fields, the employer facts (when ``facts``; not those a unit field
-    shadows, :func:`shadowed`), then the units' extra fields."""
+    shadows, :func:`shadowed`), then the units' extra fields that the employee sets
+    (not those the company sets, ``set_by`` company)."""
     extra = [
-        FieldSpec(
-            name=EXTRA_PREFIX + f.name,
-            label=f.label,
-            required=bool(f.required),
-            max_length=UNIT_FIELD_MAX_LENGTH,
-            unit_field=f.name,
-        )
+        unit_field_spec(f, EXTRA_PREFIX + f.name)
         for f in unit_fields
+        if not field_types.company_set(f)
     ]
     hidden = shadowed([(f.name, f.label) for f in FACT_FIELDS], unit_fields)
     shown_facts = [f for f in FACT_FIELDS if f.name not in hidden] if facts else []
@@ -106,6 +129,11 @@ def validate(
             errors[spec.name] = "required"
         elif len(value) > spec.max_length:
             errors[spec.name] = "too_long"
+        elif value and spec.definition is not None:
+            try:
+                value = field_types.normalise(spec.definition, value)
+            except field_types.FieldValueError as exc:
+                errors[spec.name] = exc.code
         if spec.unit_field is not None:
             profile["extra"][spec.unit_field] = value
         else:

@@ -1,7 +1,11 @@
 """What a merchant will receive: the claims of the requested scopes (OpenID Connect
 Core 1.0 §5.4, plus Unitgate's ``wallet`` and ``org``) and individually requested
 claims (§5.5), with the employee's actual values, grouped by scope for the consent
-page. Claims without a value are not released and not listed."""
+page. Claims without a value are not released and not listed.
+
+Each listed item is *required* by the merchant (marked, with the reason) or
+*optional*: a ticked box the employee may untick to leave it out
+(:mod:`idp.release.items`); the choice is stored with the consent."""
 
 from __future__ import annotations
 
@@ -12,10 +16,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from idp.accounts import lifecycle as accounts
-from idp.i18n import LANGUAGE_NAMES, format_when
+from idp.i18n import LANGUAGE_NAMES, current_language, format_when
 from idp.interaction.pending import Interaction
+from idp.release import consent, items
 from idp.release.claims import SCOPE_CLAIMS, SUPPORTED_CLAIMS, claims_for_scopes, released_claims
 from idp.store.models import Account
+from idp.units import field_types
 
 SCOPE_TITLES = {
     "openid": _l("Sign-in identifier"),
@@ -73,6 +79,9 @@ class Item:
     label: str
     value: str | None
     is_address: bool = False  # an e-mail address (kept on one line)
+    key: str = ""  # the item (idp.release.items): a claim name or wallet:<name>
+    required: bool = True  # the merchant requires it; else the employee may leave it out
+    shared: bool = True  # ticked: released (an earlier choice may have left it out)
 
 
 @dataclass
@@ -87,6 +96,15 @@ class Release:
     groups: list[Group]
     claim_names: list[str]  # every claim name the merchant asked for
 
+    @property
+    def optional(self) -> list[str]:
+        """The items the employee may leave out, as offered on the page."""
+        return [i.key for g in self.groups for i in g.items if not i.required]
+
+    @property
+    def has_optional(self) -> bool:
+        return bool(self.optional)
+
 
 def _show(name: str, value: Any) -> str:
     if name == "email_verified":
@@ -99,16 +117,22 @@ def _show(name: str, value: Any) -> str:
         return ", ".join(role_label(str(v)) for v in value or [])
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
-    return str(value)
+    return field_types.saml_value(value)  # a typed unit field: 12.5, 12.50 EUR, 2026-12-31
 
 
 def _scope_of(claim: str) -> str:
     return next((s for s, names in SCOPE_CLAIMS.items() if claim in names), "openid")
 
 
-def release_for(ix: Interaction, account: Account) -> Release:
+def release_for(
+    ix: Interaction, account: Account, withheld: list[str] | None = None
+) -> Release:
     """The groups of fields ``ix``'s merchant will receive from ``account`` in the
-    chosen unit, and the names of all claims it asked for."""
+    chosen unit, and the names of all claims it asked for; each item marked required
+    (:func:`idp.release.consent.required_items`) or optional, an optional one
+    unticked when ``withheld`` (an earlier choice) leaves it out."""
+    needed = consent.required_items(ix.merchant_id)
+    gone = set(withheld or [])
     requested = list(
         dict.fromkeys(
             [*claims_for_scopes(ix.scopes), *(c for c in ix.claims if c in SUPPORTED_CLAIMS)]
@@ -122,8 +146,9 @@ def release_for(ix: Interaction, account: Account) -> Release:
     # Only the scopes listed here are read (no membership or wallet queries for a
     # merchant that asked for neither); every requested claim's scope is among them.
     values = released_claims(account, scopes, ix.unit_id)
+    language = current_language()
     labels: dict[str, str] = (
-        {f.name: f.label for f in accounts.unit_fields(account.id)}
+        {f.name: field_types.label(f, language) for f in accounts.unit_fields(account.id)}
         if "wallet_fields" in requested and "wallet_fields" in values
         else {}
     )
@@ -139,12 +164,19 @@ def release_for(ix: Interaction, account: Account) -> Release:
             if claim == "wallet_fields":
                 wallet: dict[str, Any] = dict(values[claim])
                 for name, value in wallet.items():
-                    group.items.append(Item(labels.get(name, name), str(value)))
+                    key = items.wallet_item(name)
+                    required = claim in needed or key in needed
+                    group.items.append(Item(
+                        labels.get(name, name), _show(name, value), key=key,
+                        required=required, shared=required or key not in gone,
+                    ))
                 continue
             shown = None if claim in NO_VALUE_SHOWN else _show(claim, values[claim])
-            group.items.append(
-                Item(str(CLAIM_LABELS.get(claim, claim)), shown, is_address=claim == "email")
-            )
+            required = claim in needed
+            group.items.append(Item(
+                str(CLAIM_LABELS.get(claim, claim)), shown, is_address=claim == "email",
+                key=claim, required=required, shared=required or claim not in gone,
+            ))
         if group.items or not SCOPE_CLAIMS[scope]:
             groups.append(group)
     return Release(groups=groups, claim_names=requested)

@@ -156,13 +156,17 @@ def consent_page(interaction_id: str) -> Response:
     ix, account = found
     if ix.consented:
         return resume(ix)
-    return page("login/consent.html", ix, FormState(), release=release_for(ix, account))
+    earlier = consent.current(account.id, merchant_of(ix))  # unticks what was left out
+    withheld = list(earlier.withheld or []) if earlier is not None else list(ix.withheld)
+    return page("login/consent.html", ix, FormState(),
+                release=release_for(ix, account, withheld))
 
 
 @bp.post("/<interaction_id>/consent")
 def submit_consent(interaction_id: str) -> Response:
-    """Allow: record the consent and resume. Deny: resume with ``consented`` false,
-    which the protocol side answers with ``access_denied``."""
+    """Allow: record the consent, with the optional items the employee unticked left
+    out (``share`` lists the ticked ones), and resume. Deny: resume with ``consented``
+    false, which the protocol side answers with ``access_denied``."""
     found = _signed_in(interaction_id)
     if isinstance(found, Response):
         return found
@@ -174,9 +178,17 @@ def submit_consent(interaction_id: str) -> Response:
         merchant_id = merchant_of(ix)
         if not merchant_id:  # the client or SP was deleted during the sign-in
             return expired_page()
+        release = release_for(ix, account)
+        offered = release.optional
+        # ``choice`` marks a page that offered the boxes; a form without it (a page
+        # from before consent per item) listed everything as shared, and shares it
+        shared = ([k for k in request.form.getlist("share") if k in offered]
+                  if request.form.get("choice") else offered)
         if not acting(ix):  # while acting: this sign-in only, never the person's consent
-            release = release_for(ix, account)
-            consent.grant(account.id, merchant_id, list(ix.scopes), release.claim_names)
+            ix.withheld = consent.grant(account.id, merchant_id, list(ix.scopes),
+                                        release.claim_names, offered, shared)
+        else:
+            ix.withheld = [k for k in offered if k not in shared]
         ix.consented = True
     else:
         ix.consented = False

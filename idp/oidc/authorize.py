@@ -211,9 +211,12 @@ def handle(params: MultiDict[str, str], finished: Principal | None = None) -> Re
         # OIDC Core §3.1.2.1 acr_values: a session below the level asked for is not
         # enough; its account is known, so the login continues at the TOTP step.
         step_up = who is not None and require_mfa and not acr.has_mfa(who.amr, who.acr)
-        consented = who is not None and _consented(
+        withheld = None if who is None else _consented(
             who.account_id, info.merchant_id, scopes, claims_request.names(asked)
         )
+        consented = withheld is not None
+        if who is not None and withheld:
+            who.withheld = withheld
         if "none" in prompts:
             if needs_login or who is None or step_up:
                 raise LoginRequiredError()
@@ -283,14 +286,22 @@ def _claims_request(
     return claims_request.allowed(asked, info.scopes)
 
 
-def _consented(account_id: str, merchant_id: str, scopes: list[str], claims: list[str]) -> bool:
-    """Earlier consent covers every scope, and every individually requested claim
-    (consented by name, or through its scope)."""
-    granted = consent.granted_scopes(account_id, merchant_id)
+def _consented(
+    account_id: str, merchant_id: str, scopes: list[str], claims: list[str]
+) -> list[str] | None:
+    """The items the employee left out (``idp.release.items``) when earlier consent
+    covers every scope and every individually requested claim (consented by name, or
+    through its scope), else None; one read of the consent row."""
+    row = consent.current(account_id, merchant_id)
+    if row is None:
+        return None
+    granted = set(row.scopes or [])
     if not set(scopes) <= granted:
-        return False
-    named = consent.granted_claims(account_id, merchant_id) if claims else set()
-    return all(c in named or claims_request.scope_of(c) in granted for c in claims)
+        return None
+    named = set(row.claims or [])
+    if not all(c in named or claims_request.scope_of(c) in granted for c in claims):
+        return None
+    return list(row.withheld or [])
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
@@ -358,6 +369,7 @@ def _answer(done: Interaction) -> Response:
         acr=done.acr,
         unit_id=done.unit_id,
         session_id_hash=done.session_id_hash,
+        withheld=list(done.withheld),
     )
     return handle(params, finished=who)
 

@@ -154,6 +154,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 "claims_request": _claims_request(data.get("claims"), request.client),
                 "impersonation_id": _impersonation_id(user),
                 "dpop_jkt": data.get("dpop_jkt"),
+                "withheld": list(user.withheld),
             },
         )
         released = claims_for_scopes(scope.split())
@@ -269,6 +270,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
             acr=user.acr,
             amr=list(user.amr),
             claims_request=_code_claims(request),
+            withheld=list(user.withheld),
             impersonation_id=user.impersonation_id,
             dpop_jkt=tokens.dpop_jkt() if request.client.info.is_public else None,
             created_at=now,

@@ -81,6 +81,9 @@ class Principal:
     # someone is known (the impersonation's id, or None), so the code need not ask.
     session_acting: str | None = None
     session_acting_known: bool = False
+    # The items the employee's consent leaves out (``idp.release.items``): from the
+    # consent read at the authorization, then on the code and the grant.
+    withheld: list[str] = field(default_factory=list)
 
     def get_user_id(self) -> str:
         return self.account_id
@@ -129,6 +132,7 @@ class AuthorizationCode(AuthorizationCodeMixin):
             session_id_hash=d.get("session_id_hash"),
             grant_id=d["grant_id"],
             impersonation_id=d.get("impersonation_id"),
+            withheld=list(d.get("withheld") or []),
         )
 
 
@@ -167,4 +171,5 @@ class RefreshTokenRecord(TokenMixin):
             session_id_hash=g.session_id,
             grant_id=g.id,
             impersonation_id=g.impersonation_id,
+            withheld=list(g.withheld or []),
         )

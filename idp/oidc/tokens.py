@@ -130,10 +130,12 @@ def id_token(
     account = claims_repo.account(user.account_id)
     claims: dict[str, Any] = {}
     if account is not None:
-        claims.update(released_claims(account, scope.split(), user.unit_id))
+        claims.update(released_claims(account, scope.split(), user.unit_id, user.withheld))
         asked = _claims_request(code, user)
         if asked:
-            released = claims_request.release(asked, "id_token", account, user.unit_id)
+            released = claims_request.release(
+                asked, "id_token", account, user.unit_id, user.withheld
+            )
             claims.update({k: v for k, v in released.items() if k not in claims})
     claims.update(
         {

@@ -84,10 +84,11 @@ def userinfo() -> Response:
         return _bearer_error(401, dpop.error_code(exc), str(exc), dpop_too=True)
     if "openid" not in live.token.scopes:
         return _bearer_error(403, "insufficient_scope", "The token lacks the openid scope.")
-    claims = released_claims(live.account, live.token.scopes, live.grant.unit_id)
+    withheld = list(live.grant.withheld or [])  # the consent's choice (idp.release.items)
+    claims = released_claims(live.account, live.token.scopes, live.grant.unit_id, withheld)
     if live.grant.claims_request:  # OIDC Core §5.5: individually requested claims
         extra = claims_request.release(
-            live.grant.claims_request, "userinfo", live.account, live.grant.unit_id
+            live.grant.claims_request, "userinfo", live.account, live.grant.unit_id, withheld
         )
         claims.update({k: v for k, v in extra.items() if k not in claims})
     if live.act_sub:  # RFC 8693 §4.1: who acts as the subject (impersonation)

@@ -17,8 +17,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from idp.purchases import offer
+from idp.release import items
 from idp.store import claims_repo
 from idp.store.models import Access, Account, utcnow
+from idp.units import field_types
 
 SCOPE_CLAIMS: dict[str, list[str]] = {
     "openid": ["sub"],
@@ -60,9 +62,12 @@ def access_for(account_id: str, unit_id: str | None) -> Access | None:
     return rows[0] if len(rows) == 1 else None
 
 
-def released_claims(account: Account, scopes: Iterable[str], unit_id: str | None) -> dict[str, Any]:
+def released_claims(
+    account: Account, scopes: Iterable[str], unit_id: str | None, withheld: Iterable[str] = ()
+) -> dict[str, Any]:
     """The claims of ``account`` released for ``scopes``: always ``sub`` (the stable
-    account id), plus the claims of every granted scope that have a value."""
+    account id), plus the claims of every granted scope that have a value, without
+    the items the employee's consent left out (``withheld``, :mod:`idp.release.items`)."""
     wanted = set(scopes)
     out: dict[str, Any] = {"sub": account.id}
     if "profile" in wanted:
@@ -92,18 +97,22 @@ def released_claims(account: Account, scopes: Iterable[str], unit_id: str | None
         out["roles"] = list(access.roles or [])
     if "purchases" in wanted:  # queries only with the scope (issue 17)
         out.update(offer.claims(account.id, unit_id))
-    return out
+    return items.leave_out(out, withheld)
 
 
 def _wallet_fields(access: Access) -> dict[str, Any]:
     """The unit-defined extra fields with a value, from the access to that unit
-    (``Access.extra`` maps field name to value)."""
+    (``Access.extra`` maps field name to value), each as its typed value
+    (:func:`idp.units.field_types.claim_value`: a number as a JSON number, money as
+    ``{"amount": "12.50", "currency": "EUR"}``, a date as an ISO string); a stored
+    value that does not fit its field's type is left out."""
     extra = access.extra or {}
-    return {
-        name: extra[name]
-        for name in claims_repo.profile_field_names(access.unit_id)
-        if extra.get(name) not in (None, "")
-    }
+    out: dict[str, Any] = {}
+    for field in claims_repo.profile_fields(access.unit_id):
+        value = field_types.claim_value(field, extra.get(field.name))
+        if value is not None:
+            out[field.name] = value
+    return out
 
 
 def _put(out: dict[str, Any], name: str, value: Any) -> None:

@@ -137,17 +137,18 @@ def wanted_acr(request: ClaimsRequest) -> str | None:
 
 
 def release(
-    request: ClaimsRequest, target: str, account: Account, unit_id: str | None
+    request: ClaimsRequest, target: str, account: Account, unit_id: str | None,
+    withheld: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The claims ``target`` (``userinfo`` or ``id_token``) gets for ``request`` on
     top of its scopes' claims: each requested claim with a value, when that value
-    matches a requested ``value``/``values``."""
+    matches a requested ``value``/``values``; never a ``withheld`` item."""
     members = request.get(target) or {}
     profile = [n for n in members if n in SUPPORTED_CLAIMS and n != "sub"]
     if not profile:
         return {}
     scopes = [s for s in SCOPE_CLAIMS if any(n in SCOPE_CLAIMS[s] for n in profile)]
-    values = released_claims(account, scopes, unit_id)
+    values = released_claims(account, scopes, unit_id, withheld)
     out: dict[str, Any] = {}
     for name in profile:
         if name in values and _matches(members[name], values[name]):

@@ -24,7 +24,7 @@ from joserfc.jwk import KeySet, KeySetSerialization
 from idp.crypto.primitives import random_token
 from idp.process_cache import ProcessCache
 from idp.release import merchants
-from idp.release.claims import SUPPORTED_SCOPES
+from idp.release.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
 from idp.services import hasher, settings
 from idp.store import clients_repo
 from idp.store.models import Client
@@ -129,6 +129,7 @@ class _Metadata:
     require_par: bool = False
     dpop_bound: bool = False
     jwks_uri: str | None = None
+    required_claims: list[str] | None = None
 
     @property
     def uses_secret(self) -> bool:
@@ -196,6 +197,22 @@ def _validated(
     )
 
 
+def validate_required_claims(value: Any) -> list[str] | None:
+    """The claims a merchant declares it requires (``idp.release.items``): None for the
+    default, else a list of supported claim names (deduplicated, ``sub`` first)."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ClientRegistrationError("required_claims: a list of claim names")
+    bad = [str(c) for c in value if c not in SUPPORTED_CLAIMS]
+    if bad:
+        raise ClientRegistrationError(
+            f"required_claims: unknown claim(s) {', '.join(bad)}; one of "
+            + ", ".join(SUPPORTED_CLAIMS)
+        )
+    return list(dict.fromkeys(["sub", *value]))
+
+
 def register(
     name: str,
     redirect_uris: Sequence[str],
@@ -209,6 +226,7 @@ def register(
     require_par: bool = False,
     dpop_bound: bool = False,
     jwks_uri: str | None = None,
+    required_claims: Sequence[str] | None = None,
 ) -> tuple[Client, str | None]:
     """Validate and store a new client. Returns the client and its plain secret, which
     exists only for ``client_secret_basic``/``client_secret_post`` clients and is never
@@ -218,10 +236,13 @@ def register(
     §6) refuses authorization requests that were not pushed; ``dpop_bound``
     (``dpop_bound_access_tokens``, RFC 9449 §5.2) refuses token requests without a
     DPoP proof. ``jwks_uri`` (``private_key_jwt`` only, instead of ``jwks``): where
-    the client publishes its keys (:mod:`idp.oidc.client_jwks`)."""
+    the client publishes its keys (:mod:`idp.oidc.client_jwks`). ``required_claims``:
+    the claims the merchant cannot do without (:mod:`idp.release.items`; None: the
+    default, subject and e-mail address); the employee may leave out every other one."""
     meta = _validated(name, redirect_uris, post_logout_redirect_uris, scope, grant_types,
                       public, auth_method, jwks, id_token_alg, jwks_uri)
-    meta = replace(meta, require_par=bool(require_par), dpop_bound=bool(dpop_bound))
+    meta = replace(meta, require_par=bool(require_par), dpop_bound=bool(dpop_bound),
+                   required_claims=validate_required_claims(required_claims))
     secret = random_token(32) if meta.uses_secret else None
     client_id = random_token(18)
     with atomic():
@@ -265,13 +286,14 @@ def _new_client(client_id: str, merchant_id: str, meta: _Metadata, secret: str |
         id_token_signed_response_alg=meta.id_token_alg,
         require_pushed_authorization_requests=meta.require_par,
         dpop_bound_access_tokens=meta.dpop_bound,
+        required_claims=meta.required_claims,
     )
 
 
 UPDATABLE = (
     "name", "redirect_uris", "post_logout_redirect_uris", "scope", "grant_types",
     "auth_method", "jwks", "id_token_alg",
-    "require_par", "dpop_bound", "jwks_uri",
+    "require_par", "dpop_bound", "jwks_uri", "required_claims",
 )
 
 
@@ -305,6 +327,8 @@ def _updated(client_id: str, fields: dict[str, Any]) -> tuple[Client, _Metadata]
         "dpop_bound": bool(row.dpop_bound_access_tokens),
     }
     flags.update({k: bool(fields.pop(k)) for k in list(flags) if fields.get(k) is not None})
+    required = (validate_required_claims(fields.pop("required_claims"))
+                if "required_claims" in fields else row.required_claims)
     fields = {k: v for k, v in fields.items() if k not in flags}
     current.update({k: v for k, v in fields.items()
                     if v is not None or k in ("jwks", "jwks_uri")})
@@ -313,7 +337,8 @@ def _updated(client_id: str, fields: dict[str, Any]) -> tuple[Client, _Metadata]
                       current.pop("grant_types"), False, current.pop("auth_method"),
                       current.pop("jwks"), current.pop("id_token_alg"),
                       current.pop("jwks_uri") or None)
-    return row, replace(meta, require_par=flags["require_par"], dpop_bound=flags["dpop_bound"])
+    return row, replace(meta, require_par=flags["require_par"], dpop_bound=flags["dpop_bound"],
+                        required_claims=required)
 
 
 def validate_update(client_id: str, /, **fields: Any) -> None:
@@ -329,6 +354,7 @@ def validate_registration(name: str, redirect_uris: Sequence[str], **kwargs: Any
         "grant_types": DEFAULT_GRANT_TYPES, "public": False, "auth_method": None,
         "jwks": None, "id_token_alg": "ES256", "require_par": False, "dpop_bound": False,
         "jwks_uri": None,
+        "required_claims": None,
     }
     unknown = sorted(set(kwargs) - set(args))
     if unknown:
@@ -336,6 +362,7 @@ def validate_registration(name: str, redirect_uris: Sequence[str], **kwargs: Any
     args.update(kwargs)
     args.pop("require_par")
     args.pop("dpop_bound")
+    validate_required_claims(args.pop("required_claims"))
     _validated(name, redirect_uris, **args)
 
 
@@ -372,6 +399,7 @@ def update(client_id: str, /, **fields: Any) -> tuple[Client, str | None]:
         "secret_hash": secret_hash,
         "require_pushed_authorization_requests": meta.require_par,
         "dpop_bound_access_tokens": meta.dpop_bound,
+        "required_claims": meta.required_claims,
     }
     renamed = meta.name != row.name
     with atomic():
@@ -425,6 +453,8 @@ class ClientInfo:
     require_par: bool = False  # require_pushed_authorization_requests (RFC 9126 §6)
     dpop_bound: bool = False  # dpop_bound_access_tokens (RFC 9449 §5.2)
     jwks_uri: str | None = None  # private_key_jwt keys at a URL (idp.oidc.client_jwks)
+    # the claims the merchant requires (idp.release.items); None: the default
+    required_claims: tuple[str, ...] | None = None
 
     @property
     def is_public(self) -> bool:
@@ -494,6 +524,9 @@ def _snapshot(client: Client) -> ClientInfo:
         require_par=bool(client.require_pushed_authorization_requests),
         dpop_bound=bool(client.dpop_bound_access_tokens),
         jwks_uri=client.jwks_uri,
+        required_claims=(
+            tuple(client.required_claims) if client.required_claims is not None else None
+        ),
     )
 
 
@@ -533,5 +566,8 @@ def describe(client: Client) -> dict[str, Any]:
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "jwks": client.jwks,
         "jwks_uri": client.jwks_uri,
+        "required_claims": (
+            list(client.required_claims) if client.required_claims is not None else None
+        ),
         "created_at": client.created_at.isoformat() if client.created_at else None,
     }

@@ -8,7 +8,7 @@ interaction (never taken from the browser at resume time).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import Response
@@ -43,6 +43,8 @@ class Login:
     session_id_hash: str | None
     # The AuthnContextClassRef to state; None: derived from ``amr`` (subject.authn_context)
     authn_context: str | None = None
+    # The items the employee's consent leaves out (idp.release.items)
+    withheld: list[str] = field(default_factory=list)
 
 
 ACT_ATTRIBUTE = "urn:unitgate:act:sub"
@@ -110,7 +112,7 @@ def success(
         session_index = saml_repo.remember_participant(
             login.session_id_hash, sp.id, subject.name_id, subject.format, session_index
         )
-    claims = released_claims(login.account, login.scopes, login.unit_id)
+    claims = released_claims(login.account, login.scopes, login.unit_id, login.withheld)
     attributes = to_attributes(claims, sp.attributes or [])
     acting = impersonation.act_for_session(login.session_id_hash)
     if acting is not None:

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from idp.units.field_types import saml_value
+
 UNITGATE_PREFIX = "urn:unitgate:attribute:"
 
 
@@ -27,7 +29,10 @@ class AttributeName:
 
 
 # ``wallet_fields`` (a unit's own fields, a mapping) becomes one attribute per field,
-# named ``urn:unitgate:attribute:wallet:<field>`` with the field name as FriendlyName.
+# named ``urn:unitgate:attribute:wallet:<field>`` with the field name as FriendlyName;
+# a typed value in its string form (``idp.units.field_types.saml_value``): a number as
+# written (``12.5``), money as amount, space, currency (``12.50 EUR``), a date in ISO
+# 8601 (``2026-12-31``).
 ATTRIBUTES: tuple[AttributeName, ...] = (
     AttributeName("email", "urn:oid:0.9.2342.19200300.100.1.3", "mail", "email"),
     AttributeName("given_name", "urn:oid:2.5.4.42", "givenName", "profile"),
@@ -89,7 +94,7 @@ def _values(value: Any) -> tuple[str, ...]:
         return ("true" if value else "false",)
     if isinstance(value, list | tuple | set):
         return tuple(str(v) for v in value if v is not None and v != "")
-    return (str(value),)
+    return (saml_value(value),)
 
 
 def to_attributes(claims: Mapping[str, Any], allowed: Iterable[str]) -> list[SamlAttribute]:

@@ -73,8 +73,9 @@ def _session_login(sp: SamlServiceProvider, scopes: list[str]) -> tuple[answer.L
         scopes=scopes,
         session_id_hash=row.id_hash,
     )
-    consented = consent.covers(account.id, sp.merchant_id, scopes, sp.attributes or [])
-    return login, consented
+    withheld = consent.covered(account.id, sp.merchant_id, scopes, sp.attributes or [])
+    login.withheld = withheld or []
+    return login, withheld is not None
 
 
 def _start_login(
@@ -258,5 +259,6 @@ def resume(interaction_id: str) -> Response:
         scopes=list(done.scopes),
         session_id_hash=session_hash,
         authn_context=rac.class_ref(requested, list(done.amr), authn_context(list(done.amr))),
+        withheld=list(done.withheld),
     )
     return answer.success(sp, acs_url, request_id, relay_state, login)

@@ -20,9 +20,9 @@ def accesses(account_id: str) -> list[Access]:
     return list(db.session.scalars(_ACCESSES, {"account_id": account_id}))
 
 
-def profile_field_names(unit_id: str) -> list[str]:
-    """Names of the extra wallet fields ``unit_id`` defines, in display order."""
-    return list(db.session.scalars(_FIELD_NAMES, {"unit_id": unit_id}))
+def profile_fields(unit_id: str) -> list[UnitProfileField]:
+    """The extra wallet fields ``unit_id`` defines (with their types), in display order."""
+    return list(db.session.scalars(_FIELDS, {"unit_id": unit_id}))
 
 
 # Built once: these run for every token, userinfo answer and consent page.
@@ -31,8 +31,8 @@ _ACCESSES = (
     .options(joinedload(Access.unit))
     .where(Access.account_id == bindparam("account_id"))
 )
-_FIELD_NAMES = (
-    select(UnitProfileField.name)
+_FIELDS = (
+    select(UnitProfileField)
     .where(UnitProfileField.unit_id == bindparam("unit_id"))
     .order_by(UnitProfileField.position, UnitProfileField.name)
 )

@@ -22,10 +22,12 @@ _GET = select(Consent).where(
 
 
 def merge(
-    account_id: str, merchant_id: str, scopes: list[str], claims: list[str], audit: AuditEvent
+    account_id: str, merchant_id: str, scopes: list[str], claims: list[str], audit: AuditEvent,
+    withheld: list[str] | None = None,
 ) -> Consent:
     """Stage ``scopes`` and ``claims`` added to what the account consented to for the
-    merchant (order kept, no duplicates), and ``audit``. A parallel first consent of
+    merchant (order kept, no duplicates), ``withheld`` (the items left out, replacing
+    the earlier list; None keeps it), and ``audit``. A parallel first consent of
     the same pair makes the commit fail on the unique (account, merchant) pair: the
     caller retries (then this merges into the row the other one wrote)."""
     row = get(account_id, merchant_id)
@@ -35,9 +37,20 @@ def merge(
         db.session.add(row)
     row.scopes = list(dict.fromkeys([*(row.scopes or []), *scopes]))
     row.claims = list(dict.fromkeys([*(row.claims or []), *claims]))
+    if withheld is not None:
+        row.withheld = list(withheld)
+    elif row.withheld is None:
+        row.withheld = []
     row.updated_at = now
     audit_repo.add(audit)
     return row
+
+
+def set_withheld(row: Consent, withheld: list[str], audit: AuditEvent) -> None:
+    """Stage the items the consent ``row`` leaves out (replacing the list), and ``audit``."""
+    row.withheld = list(withheld)
+    row.updated_at = utcnow()
+    audit_repo.add(audit)
 
 
 def remove(account_id: str, merchant_id: str, audit: AuditEvent) -> bool:

@@ -131,6 +131,11 @@ def revoke_for_merchant(account_id: str, merchant_id: str) -> int:
     """Stage the revocation of every live grant of an account at one merchant
     (consent withdrawn): its refresh tokens stop at once, its access tokens fail at
     userinfo and introspection. Returns how many grants were revoked."""
+    return _update_live_at_merchant(account_id, merchant_id, revoked_at=utcnow())
+
+
+def _update_live_at_merchant(account_id: str, merchant_id: str, **values: object) -> int:
+    """Stage ``values`` on every live grant of the account at the merchant; how many."""
     result = db.session.execute(
         update(Grant)
         .where(
@@ -138,9 +143,16 @@ def revoke_for_merchant(account_id: str, merchant_id: str) -> int:
             Grant.merchant_id == merchant_id,
             Grant.revoked_at.is_(None),
         )
-        .values(revoked_at=utcnow())
+        .values(**values)
     )
     return rowcount(result)
+
+
+def set_withheld(account_id: str, merchant_id: str, withheld: list[str]) -> int:
+    """Stage ``withheld`` (the items the consent now leaves out) on every live grant of
+    the account at the merchant, so its tokens release what the consent says from
+    the next token, refresh or userinfo answer on. Returns how many grants changed."""
+    return _update_live_at_merchant(account_id, merchant_id, withheld=list(withheld))
 
 
 def last_unit(account_id: str, client_id: str) -> str | None:

@@ -139,6 +139,18 @@ class UnitProfileField(Base):
     label: Mapped[str] = mapped_column(String(200))
     required: Mapped[bool] = mapped_column(Boolean, default=False)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # Typed fields (migration 0012f, ``idp.units.field_types``): ``text``, ``number``,
+    # ``money`` (with ``currency``, ISO 4217), ``date``, ``choice`` (one of
+    # ``choices``), ``email`` or ``phone``; ``labels`` and ``help`` map a language
+    # (``en``, ``de``) to the label and help text in it (``label`` is the fallback);
+    # ``set_by`` is ``employee`` (the employee fills it) or ``company`` (only the
+    # company's HR system or directory sets it, e.g. a purchase limit).
+    type: Mapped[str] = mapped_column(String(10), default="text")
+    currency: Mapped[str | None] = mapped_column(String(3))
+    choices: Mapped[list[str]] = mapped_column(default=list)
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    help: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    set_by: Mapped[str] = mapped_column(String(10), default="employee")
 
     unit: Mapped[Unit] = relationship(back_populates="profile_fields")
 
@@ -442,6 +454,10 @@ class Client(Base):
     # private_key_jwt keys published at a URL instead of ``jwks`` (migration 0012m):
     # fetched SSRF-checked and cached in the ephemeral store (idp.oidc.client_jwks).
     jwks_uri: Mapped[str | None] = mapped_column(Text)
+    # The claims the merchant cannot do without (migration 0012c): the employee may
+    # leave out every other one on the consent page. None: the default
+    # (``idp.release.items.DEFAULT_REQUIRED``: subject and e-mail address).
+    required_claims: Mapped[list[str] | None] = mapped_column(JSON)
 
     @property
     def is_public(self) -> bool:
@@ -487,6 +503,10 @@ class Grant(Base):
     # The ``claims`` request parameter of the authorization (OIDC Core §5.5), as far
     # as the client may receive it (``idp.release.claims_request``); None without one.
     claims_request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The items the employee's consent left out when this grant was issued (a copy of
+    # ``Consent.withheld``, kept in step when the dashboard changes it; 0012c), so
+    # token, refresh and userinfo honour them without reading the consent.
+    withheld: Mapped[list[str]] = mapped_column(default=list)
     # The impersonation this grant was issued in (migration 0010i): its tokens carry
     # ``act`` and die when it ends. None for the person's own sign-ins.
     impersonation_id: Mapped[str | None] = mapped_column(String(32), index=True)
@@ -545,6 +565,10 @@ class Consent(Base):
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
     scopes: Mapped[list[str]] = mapped_column(default=list)
     claims: Mapped[list[str]] = mapped_column(default=list)
+    # The optional items the employee left out for this merchant (migration 0012c):
+    # claim names, and ``wallet:<name>`` for one unit field
+    # (``idp.release.items``); never a required one.
+    withheld: Mapped[list[str]] = mapped_column(default=list)
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -22,6 +22,7 @@ from idp import audit
 from idp.store import customers_repo, rights_repo, units_repo
 from idp.store.models import PermissionGroup, Unit, UnitProfileField, new_id
 from idp.store.unit_of_work import Conflict, atomic
+from idp.units import field_types
 
 BASE_ROLES: tuple[str, ...] = (
     "main_user",
@@ -361,9 +362,20 @@ def add_field(
     required: bool = False,
     position: int | None = None,
     actor: str = "system",
+    *,
+    type_: str | None = None,
+    currency: str | None = None,
+    choices: Sequence[str] | None = None,
+    labels: dict[str, str] | None = None,
+    help_: dict[str, str] | None = None,
+    set_by: str | None = None,
 ) -> UnitProfileField:
     """Add (or, when ``name`` exists, change) an extra profile field of the unit that
-    its employees fill in their wallet; released to merchants under ``wallet_fields``."""
+    its employees fill in their wallet (or, ``set_by`` ``company``, that only the
+    company's HR system or directory sets); released to merchants under
+    ``wallet_fields``. ``type_``, ``currency``, ``choices``, ``labels`` and ``help_``
+    (:mod:`idp.units.field_types`) keep their current value when None on a change
+    (text, employee-set, no translations on a new field)."""
     unit = get(ref)
     clean_name = validate_field_name(name)
     clean_label = _clean_text(label if label is not None else clean_name, "label", 200)
@@ -372,15 +384,35 @@ def add_field(
         position = existing.position if existing else len(units_repo.fields(unit.id))
     if not isinstance(position, int) or not 0 <= position <= 10_000:
         raise UnitError("invalid_position", "position: 0 to 10000")
+    kind = type_ if type_ is not None else (existing.type if existing else "text")
+    try:
+        typed = field_types.definition(
+            kind,
+            currency if currency is not None or type_ is not None
+            else (existing.currency if existing else None),
+            list(choices) if choices is not None
+            else (list(existing.choices or []) if existing and type_ in (None, "choice") else []),
+            labels if labels is not None else (dict(existing.labels or {}) if existing else {}),
+            help_ if help_ is not None else (dict(existing.help or {}) if existing else {}),
+            set_by if set_by is not None else (existing.set_by if existing else "employee"),
+        )
+    except field_types.DefinitionError as exc:
+        raise UnitError("invalid_field_type", str(exc)) from exc
     row = existing or UnitProfileField(unit_id=unit.id, name=clean_name)
     row.label = clean_label
     row.required = bool(required)
     row.position = position
+    row.type = typed.type
+    row.currency = typed.currency
+    row.choices = typed.choices
+    row.labels = typed.labels
+    row.help = typed.help
+    row.set_by = typed.set_by
     event = audit.event(
         actor,
         "unit.field.update" if existing else "unit.field.add",
         f"{unit.slug}/{clean_name}",
-        {"required": row.required},
+        {"required": row.required, "type": row.type, "set_by": row.set_by},
         unit.id,
     )
     try:
@@ -412,7 +444,19 @@ def fields(ref: str) -> list[UnitProfileField]:
 
 def field_to_dict(row: UnitProfileField) -> dict[str, Any]:
     """A profile field as plain data (the ``idp apply`` format)."""
-    return {"name": row.name, "label": row.label, "required": row.required}
+    out: dict[str, Any] = {"name": row.name, "label": row.label, "required": row.required,
+                           "type": row.type or "text"}
+    if row.currency:
+        out["currency"] = row.currency
+    if row.choices:
+        out["choices"] = list(row.choices)
+    if row.labels:
+        out["labels"] = dict(row.labels)
+    if row.help:
+        out["help"] = dict(row.help)
+    if (row.set_by or "employee") != "employee":
+        out["set_by"] = row.set_by
+    return out
 
 
 def describe(unit: Unit) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Logout reaches SAML SPs without a browser (issue 18, remaining gaps)
 
 Revision ID: 0012l
-Revises: 0012b
+Revises: 0012c
 Create Date: 2026-12-06 12:30:00
 
 ``backchannel_logouts.kind``: ``oidc`` for a logout token (every existing row),
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0012l'
-down_revision = '0012b'
+down_revision = '0012c'
 branch_labels = None
 depends_on = None
 
