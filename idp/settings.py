@@ -345,6 +345,13 @@ class Settings(BaseSettings):
         "also be a staff member (`idp staff add`) who can sign in; others act only in "
         "the customers assigned to them.",
     )
+    dpop_nonce: bool = Field(
+        False,
+        description="Require a server-provided nonce in DPoP proofs (RFC 9449 §8, §9): "
+        "a proof without a current one is answered `use_dpop_nonce` with a `DPoP-Nonce` "
+        "header. Nonces are stateless (an HMAC of the time window), so every node accepts "
+        "every other's.",
+    )
 
     @field_validator("log_format")
     @classmethod

@@ -93,8 +93,8 @@ def _merchant() -> LiveAccessToken:
         dpop.check_presentation(token.jkt, scheme, value, request.headers.getlist("DPoP"),
                                 request.method, request.path)
     except (dpop.WrongScheme, dpop.InvalidProof) as exc:
-        error = "invalid_token" if isinstance(exc, dpop.WrongScheme) else "invalid_dpop_proof"
-        challenge = {"WWW-Authenticate": dpop.challenge(error)}
+        error = "invalid_token" if isinstance(exc, dpop.WrongScheme) else dpop.error_code(exc)
+        challenge = {"WWW-Authenticate": dpop.challenge(error), **dpop.nonce_headers()}
         raise Problem(401, error, str(exc), headers=challenge) from None
     if SCOPE not in live.token.scopes:
         raise _problem(403, "insufficient_scope", "The token lacks the scope 'purchases'.")

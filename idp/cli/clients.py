@@ -54,6 +54,8 @@ ID_ARGUMENT = {"ignore_unknown_options": True}
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="JWK Set file with the client's public keys (private_key_jwt).",
 )
+@click.option("--jwks-uri", default=None,
+              help="Where the client publishes its public keys, instead of --jwks.")
 @click.option("--id-token-alg", type=click.Choice(clients.ID_TOKEN_ALGS), default="ES256")
 @click.option("--require-par", is_flag=True,
               help="Accept only pushed authorization requests (RFC 9126).")
@@ -73,6 +75,7 @@ def create_command(
     public: bool,
     auth_method: str | None,
     jwks_file: Path | None,
+    jwks_uri: str | None,
     id_token_alg: str,
     require_par: bool,
     dpop_bound: bool,
@@ -94,6 +97,7 @@ def create_command(
             id_token_alg=id_token_alg,
             require_par=require_par,
             dpop_bound=dpop_bound,
+            jwks_uri=jwks_uri,
             required_claims=list(required_claims) or None,
         )
     except clients.ClientRegistrationError as exc:
@@ -130,6 +134,8 @@ def _read_jwks(jwks_file: Path | None) -> dict[str, Any] | None:
 @click.option("--auth-method", type=click.Choice(clients.AUTH_METHODS), default=None)
 @click.option("--jwks", "jwks_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JWK Set file with the client's public keys (private_key_jwt).")
+@click.option("--jwks-uri", default=None,
+              help="Where the client publishes its public keys (replaces --jwks).")
 @click.option("--id-token-alg", type=click.Choice(clients.ID_TOKEN_ALGS), default=None)
 @click.option("--require-par/--no-require-par", default=None,
               help="Accept only pushed authorization requests (RFC 9126), or not.")
@@ -148,6 +154,7 @@ def update_command(
     grant_types: tuple[str, ...],
     auth_method: str | None,
     jwks_file: Path | None,
+    jwks_uri: str | None,
     id_token_alg: str | None,
     require_par: bool | None,
     dpop_bound: bool | None,
@@ -166,6 +173,7 @@ def update_command(
         "grant_types": list(grant_types) or None,
         "auth_method": auth_method,
         "jwks": _read_jwks(jwks_file),
+        "jwks_uri": jwks_uri,
         "id_token_alg": id_token_alg,
         "require_par": require_par,
         "dpop_bound": dpop_bound,

@@ -58,6 +58,9 @@ def _post_worker_init(worker: Any) -> None:
     from idp.interaction.rp_logout import start_delivery_thread as start_logouts
 
     start_logouts(worker.wsgi)  # OIDC back-channel logouts, leased like the outbox
+    from idp.interaction.rp_logout import start_sweeper_thread
+
+    start_sweeper_thread(worker.wsgi)  # sessions that ended unseen; one node at a time
     worker.log.info(
         "worker %s ready%s", worker.pid, " (outbox delivery running)" if started else ""
     )

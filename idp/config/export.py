@@ -82,6 +82,8 @@ def _client(client: Any) -> dict[str, Any]:
         out[key] = data[key]
     if data.get("jwks"):
         out["jwks"] = data["jwks"]
+    if data.get("jwks_uri"):
+        out["jwks_uri"] = data["jwks_uri"]
     if data.get("required_claims") is not None:
         out["required_claims"] = data["required_claims"]
     return out

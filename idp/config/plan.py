@@ -29,7 +29,8 @@ from idp.units import registry as units
 
 CLIENT_FIELDS = (
     "redirect_uris", "post_logout_redirect_uris", "scope", "grant_types",
-    "token_endpoint_auth_method", "id_token_signed_response_alg", "jwks", "required_claims",
+    "token_endpoint_auth_method", "id_token_signed_response_alg", "jwks", "jwks_uri",
+    "required_claims",
 )
 
 
@@ -509,6 +510,7 @@ CLIENT_KEYWORDS = {
     "token_endpoint_auth_method": "auth_method",
     "id_token_signed_response_alg": "id_token_alg",
     "jwks": "jwks",
+    "jwks_uri": "jwks_uri",
     "required_claims": "required_claims",
 }
 
@@ -542,6 +544,7 @@ def _registration_args(spec: ClientSpec) -> dict[str, Any]:
         "auth_method": method,
         "jwks": spec.jwks,
         "id_token_alg": spec.id_token_signed_response_alg or "ES256",
+        "jwks_uri": spec.jwks_uri,
         "required_claims": spec.required_claims,
     }
 

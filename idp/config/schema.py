@@ -137,6 +137,7 @@ class ClientSpec(Spec):
     token_endpoint_auth_method: str | None = Field(None, max_length=40)
     id_token_signed_response_alg: str | None = Field(None, max_length=10)
     jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = Field(None, max_length=2000)
     # the claims the merchant requires (idp.release.items); left out: the default
     required_claims: list[str] | None = None
 

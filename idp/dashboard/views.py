@@ -222,16 +222,12 @@ def sign_out() -> Response:
     front-channel logout frames, when relying parties registered them; after the SAML
     Single Logout chain when SAML SPs took part in the session."""
     ended = sessions.end()
-    done = url_for("dashboard.signed_out")
-    chain = rp_logout.saml_chain(ended.saml, done)
-    if not ended.frames:
-        resp = redirect(chain or done, code=303)
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
-    resp = Response(render_template("account/signed_out.html", logout_frames=ended.frames,
-                                    continue_to=chain), mimetype="text/html")
-    resp.headers["Content-Security-Policy"] = rp_logout.page_csp(ended.frames)
-    return resp
+    return rp_logout.finish(
+        ended, url_for("dashboard.signed_out"),
+        lambda frames, next_url: Response(
+            render_template("account/signed_out.html", logout_frames=frames,
+                            continue_to=next_url), mimetype="text/html"),
+    )
 
 
 @bp.get("/signed-out")

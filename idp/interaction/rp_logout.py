@@ -1,5 +1,5 @@
 """Logout reaches the relying parties: OpenID Connect Back-Channel Logout 1.0 and
-Front-Channel Logout 1.0.
+Front-Channel Logout 1.0, and SAML SPs (browser chain or SOAP back channel).
 
 * A client registers a ``backchannel_logout_uri`` and/or a ``frontchannel_logout_uri``
   (:func:`set_channels`, ``idp clients logout-channels``). The back-channel URI obeys
@@ -10,12 +10,19 @@ Front-Channel Logout 1.0.
   (Front-Channel Logout §2).
 * A client takes part in a browser session when it receives an ID token carrying the
   session's ``sid`` (:func:`remember`, called by the token endpoint).
-* When a session ends (:func:`session_ending`, called by
-  :mod:`idp.interaction.sessions` in the same transaction that removes the session:
-  sign-out on the dashboard, RP-initiated logout, a new sign-in replacing it, expiry
-  seen on use, every session of a blocked or suspended account), each participant
-  with a back-channel URI gets a logout token staged in ``backchannel_logouts``; the
-  participants with a front-channel URI come back as frames for the logout page.
+* When a session ends, whatever ended it (sign-out on the dashboard, RP-initiated
+  logout, SAML Single Logout, a new sign-in replacing it, expiry seen on use or found
+  by the sweeper, every session of a blocked or suspended account, a password change
+  or reset), :func:`session_ending` tells every participant by the channel it
+  registered, in the same transaction that removes the session: each OIDC client
+  with a back-channel URI gets a logout token staged in ``backchannel_logouts``;
+  with a browser there, the front-channel URIs come back as frames and the SAML SPs
+  with browser endpoints as the Single Logout chain for the page (:func:`finish`);
+  SAML SPs otherwise get a SOAP LogoutRequest (a ``saml`` row of the same queue, sent
+  by :mod:`idp.saml.soap_logout`) when their metadata has a SOAP endpoint; whoever
+  cannot be reached is recorded in the audit (:data:`NOT_TOLD`).
+* Sessions that time out unseen are found by :func:`sweep_unseen` (a loop in every
+  worker, one node at a time under a lease) and ended once (:func:`end_unseen`).
 * Delivery (:func:`deliver_due`) claims due rows with the shared lease idiom
   (:mod:`idp.store.leases`), signs the token *at each attempt* (fresh ``iat`` and
   ``exp``, the same ``jti``: an RP that was down still gets a token it may accept),
@@ -32,13 +39,15 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from flask import Flask
+from flask import Flask, Response
 
+from idp import audit
 from idp.crypto.primitives import random_token
 from idp.process_cache import ProcessCache
 from idp.release import clients
@@ -53,6 +62,7 @@ from idp.store.models import (
     utcnow,
 )
 from idp.store.unit_of_work import Conflict, atomic
+from idp.web.redirects import redirect
 from idp.webhooks import targets
 from idp.webhooks.delivery import retry_delay
 
@@ -219,36 +229,75 @@ class Frame:
 
 def stage_end_sessions(account_id: str, keep: str | None = None) -> int:
     """Stage the end of every browser session of ``account_id`` but the one whose hash
-    is ``keep``, with a back-channel logout to each of their relying parties that
-    registered one (the one way an account's sessions end in bulk: a block, a
-    deactivation, a password change or reset); how many ended."""
+    is ``keep``, telling each of their participants by the back channel it registered
+    (the one way an account's sessions end in bulk: a block, a deactivation, a
+    password change or reset); how many ended."""
     rows = [r for r in sessions_repo.for_account(account_id) if r.id_hash != keep]
     if not rows:
         return 0
-    session_ending(rows)
+    session_ending(rows, browser=False)
     return sessions_repo.remove_for_account(account_id, keep=keep)
 
 
 def stage_end_session(id_hash: str) -> None:
-    """Stage the end of one session (an impersonation's acting session), with its
-    relying parties' back-channel logouts."""
+    """Stage the end of one session without its browser (an impersonation's acting
+    session), telling its participants by their back channels."""
     row = sessions_repo.by_hash(id_hash)
     if row is not None:
-        session_ending([row])
+        session_ending([row], browser=False)
     sessions_repo.remove(id_hash)
 
 
-def session_ending(rows: Sequence[Session]) -> list[Frame]:
-    """Stage (in the caller's transaction, which removes the sessions) a back-channel
-    logout for every participant of ``rows`` that registered one, forget the
-    participants, and return the front-channel frames to render."""
+@dataclass(frozen=True)
+class Ended:
+    """What the page that ends a browser session must still do: render the
+    front-channel ``frames``, and send the browser through the SAML Single Logout
+    chain of the session's SPs (``saml``: NameID, format and SessionIndex each SP
+    was given; see :func:`saml_chain`)."""
+
+    frames: list[Frame] = field(default_factory=list)
+    saml: list[dict[str, str]] = field(default_factory=list)
+
+
+# saml-bindings 3.2 (idp.saml.constants.BINDING_SOAP; this layer cannot import it).
+SAML_SOAP = "urn:oasis:names:tc:SAML:2.0:bindings:SOAP"
+# Audit action for a participant that no channel it registered can reach.
+NOT_TOLD = "logout.participant_not_told"
+
+
+def _soap_endpoint(endpoints: Sequence[dict[str, Any]]) -> str | None:
+    return next((str(e["url"]) for e in endpoints if e.get("binding") == SAML_SOAP), None)
+
+
+def _has_browser_endpoint(endpoints: Sequence[dict[str, Any]]) -> bool:
+    return any(e.get("binding") != SAML_SOAP for e in endpoints)
+
+
+def session_ending(rows: Sequence[Session], browser: bool, answered_sp: str | None = None,
+                   ) -> Ended:
+    """The one place where ending sessions reaches their participants, whatever
+    ended them. Stages, in the caller's transaction (which removes the sessions):
+
+    * for each OIDC client, a back-channel logout token when it registered a
+      ``backchannel_logout_uri``; a front-channel frame when it registered a
+      ``frontchannel_logout_uri`` and a browser (``browser``) is there to render it;
+    * for each SAML SP, a place in the browser's Single Logout chain (HTTP-Redirect
+      or HTTP-POST) when a browser is there and the SP has such an endpoint, else a
+      signed LogoutRequest over SOAP when its metadata has a SOAP
+      SingleLogoutService;
+
+    and records in the audit (:data:`NOT_TOLD`) every participant that none of its
+    channels can reach. ``answered_sp``: the SAML SP whose own LogoutRequest ends the
+    session (it gets its LogoutResponse instead). Returns the frames and the SAML chain for the page
+    (:func:`finish`)."""
     hashes = [r.id_hash for r in rows]
-    parts = rp_logout_repo.participants(hashes)
-    if not parts:
-        return []
-    chans = rp_logout_repo.channels(p.client_id for p in parts)
+    account_of = {r.id_hash: r.account_id for r in rows}
     frames: list[Frame] = []
+    chain: list[dict[str, str]] = []
+    not_told: list[dict[str, str]] = []
     issuer = settings().issuer
+    parts = rp_logout_repo.participants(hashes)
+    chans = rp_logout_repo.channels(p.client_id for p in parts)
     for p in parts:
         chan = chans.get(p.client_id)
         if chan is None:
@@ -270,32 +319,118 @@ def session_ending(rows: Sequence[Session]) -> list[Frame]:
                 },
                 next_attempt_at=utcnow(),
             ))
-        if chan.frontchannel_logout_uri:
+        if chan.frontchannel_logout_uri and browser:
             joiner = "&" if urlsplit(chan.frontchannel_logout_uri).query else "?"
             query = urlencode({"iss": issuer, "sid": session_sid})
             frames.append(Frame(p.client_id, chan.frontchannel_logout_uri + joiner + query))
-    rp_logout_repo.forget_participants(hashes)
-    return frames
+        elif chan.frontchannel_logout_uri and not chan.backchannel_logout_uri:
+            not_told.append({"client_id": p.client_id, "account_id": p.account_id,
+                             "reason": "front_channel_only"})
+    if parts:
+        rp_logout_repo.forget_participants(hashes)
+    saml_parts = saml_repo.participants_of(hashes)
+    sps = saml_repo.by_ids([p.sp_id for p in saml_parts])
+    for sp_part in saml_parts:
+        sp = sps.get(sp_part.sp_id)
+        if sp is None or sp.id == answered_sp:
+            continue
+        entry = {"sp_id": sp.id, "name_id": sp_part.name_id, "format": sp_part.name_id_format,
+                 "session_index": sp_part.session_index}
+        endpoints = list(sp.slo_endpoints or [])
+        soap = _soap_endpoint(endpoints)
+        if browser and _has_browser_endpoint(endpoints):
+            chain.append(entry)
+        elif soap is not None:
+            rp_logout_repo.add_logout(BackchannelLogout(
+                kind="saml", client_id=sp.id, url=soap, alg="RS256",
+                claims={**entry, "entity_id": sp.entity_id}, next_attempt_at=utcnow(),
+            ))
+        elif endpoints:
+            not_told.append({"sp_id": sp.id, "account_id": account_of[sp_part.session_id_hash],
+                             "reason": "no_soap_endpoint"})
+    for item in not_told:
+        audit.record(audit.Actor.system("logout"), NOT_TOLD,
+                     item.get("client_id") or item.get("sp_id"), item)
+    return Ended(frames, chain)
 
 
-@dataclass(frozen=True)
-class Ended:
-    """What the page that ends a browser session must still do: render the
-    front-channel ``frames``, and send the browser through the SAML Single Logout
-    chain of the session's SPs (``saml``: NameID, format and SessionIndex each SP
-    was given; see :func:`saml_chain`)."""
-
-    frames: list[Frame] = field(default_factory=list)
-    saml: list[dict[str, str]] = field(default_factory=list)
+class _AlreadyEnded(Exception):
+    """Another transaction removed the session first (rolls this one back)."""
 
 
-def saml_participants(session_id_hash: str) -> list[dict[str, str]]:
-    """The SAML SPs of a session (read before it ends: they go with it)."""
-    return [
-        {"sp_id": p.sp_id, "name_id": p.name_id, "format": p.name_id_format,
-         "session_index": p.session_index}
-        for p in saml_repo.participants(session_id_hash)
-    ]
+def end_unseen(row: Session) -> bool:
+    """End one session that ended without its browser (expired, idle), telling its
+    participants by their back channels; exactly once across nodes: of several
+    callers for the same session only the one whose delete removed it commits what
+    it staged. True if this call ended it."""
+    try:
+        with atomic():
+            session_ending([row], browser=False)
+            if sessions_repo.remove(row.id_hash) == 0:
+                raise _AlreadyEnded
+    except _AlreadyEnded:
+        return False
+    return True
+
+
+SWEEP_LEASE = "rp-logout:sweep-lease"
+SWEEP_LEASE_SECONDS = 120
+SWEEP_EVERY_SECONDS = 30.0
+
+
+def sweep_unseen(app: Flask, limit: int = 100, now: datetime | None = None) -> int:
+    """Find sessions that ended unseen (past ``IDP_SESSION_ABSOLUTE_HOURS`` or idle
+    for ``IDP_SESSION_IDLE_MINUTES``) and still have logout participants, and end
+    them with their back-channel logouts (:func:`end_unseen`); how many. One node
+    sweeps at a time (a lease in the shared ephemeral store); a second sweeper, or a
+    browser that comes back to its expired session meanwhile, still tells each
+    participant once."""
+    with app.app_context():
+        now = now or utcnow()
+        holder = random_token(12)
+        if not ephemeral().add(SWEEP_LEASE, holder, SWEEP_LEASE_SECONDS):
+            return 0
+        try:
+            idle_since = now - timedelta(minutes=settings().session_idle_minutes)
+            rows = sessions_repo.unseen_with_participants(now, idle_since, limit)
+            return sum(end_unseen(r) for r in rows)
+        finally:
+            if ephemeral().get(SWEEP_LEASE) == holder:
+                ephemeral().delete(SWEEP_LEASE)
+
+
+def start_sweeper_thread(app: Flask, interval: float = SWEEP_EVERY_SECONDS,
+                         limit: int = 100) -> LoopThread:
+    """Run :func:`sweep_unseen` every ``interval`` seconds in a daemon thread
+    (:func:`idp.store.background.start_loop`)."""
+    return start_loop("session-sweeper", lambda n: sweep_unseen(app, n), lambda: None,
+                      interval=interval, limit=limit, prune_every=float("inf"), log=log)
+
+
+def finish(
+    ended: Ended,
+    then: str | None,
+    page: Callable[[list[Frame], str | None], Response],
+    chain_then: str | None = None,
+) -> Response:
+    """The answer of every page that ends a browser session (OIDC ``/logout``, the
+    dashboard's sign-out, SAML Single Logout): the front-channel frames rendered by
+    ``page(frames, continue_to)`` under a CSP that allows exactly their origins,
+    then on through the SAML chain of ``ended`` (which ends at ``chain_then`` or
+    ``then``) or to ``then``. Without frames: a 303 to where it goes on, else
+    ``page([], None)``."""
+    next_url = saml_chain(ended.saml, chain_then or then or "") if ended.saml else None
+    next_url = next_url or then
+    if not ended.frames:
+        if next_url:
+            resp = redirect(next_url, 303)
+            resp.headers["Cache-Control"] = "no-store"
+            return resp
+        return page([], None)
+    resp = page(ended.frames, next_url)
+    resp.headers["Content-Security-Policy"] = page_csp(ended.frames)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 SAML_CHAIN_TTL_SECONDS = 600
@@ -342,14 +477,28 @@ def prune(app: Flask, now: datetime | None = None) -> int:
         return rp_logout_repo.prune((now or utcnow()) - KEEP, PRUNE_BATCH)
 
 
+# How rows of a kind other than ``oidc`` are sent: ``SENDERS[kind](row)`` gives the
+# headers and body of the attempt's POST. The SAML views register ``saml``
+# (idp.saml.soap_logout: a signed LogoutRequest in a SOAP envelope); this layer
+# cannot build SAML messages itself.
+SENDERS: dict[str, Callable[[BackchannelLogout], tuple[dict[str, str], str]]] = {}
+
+
+def _oidc_request(row: BackchannelLogout) -> tuple[dict[str, str], str]:
+    token = logout_token(dict(row.claims), row.alg, int(time.time()))
+    return ({"content-type": "application/x-www-form-urlencoded"},
+            urlencode({"logout_token": token}))
+
+
 def _attempt(row: BackchannelLogout, now: datetime) -> bool:
     conf = settings()
-    token = logout_token(dict(row.claims), row.alg, int(time.time()))
-    body = urlencode({"logout_token": token})
-    answer = targets.post(
-        row.url, {"content-type": "application/x-www-form-urlencoded"}, body,
-        conf.webhook_timeout_seconds, conf.backchannel_allow_private,
-    )
+    sender = _oidc_request if row.kind == "oidc" else SENDERS.get(row.kind)
+    if sender is None:
+        answer = targets.Answer(None, 0, f"no sender for {row.kind!r} logouts", None)
+    else:
+        headers, body = sender(row)
+        answer = targets.post(row.url, headers, body, conf.webhook_timeout_seconds,
+                              conf.backchannel_allow_private)
     attempts = (row.attempts or 0) + 1
     with atomic():
         if answer.error is None:

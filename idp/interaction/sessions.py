@@ -50,7 +50,7 @@ def create(
                 carried = rp_logout.participant_clients(previous.id_hash)
                 sessions_repo.remove(previous.id_hash)
             else:
-                _remove(_hash(old))
+                _remove(_hash(old), browser=False)
     token = random_token(32)
     now = utcnow()
     row = Session(
@@ -100,8 +100,7 @@ def current() -> Session | None:
         now = utcnow()
         idle = timedelta(minutes=settings().session_idle_minutes)
         if now >= row.expires_at or now - row.last_seen_at >= idle:
-            with atomic():
-                _remove(row.id_hash)
+            rp_logout.end_unseen(row)  # no logout page here: the back channels tell
             g.session_cookie = ""
             row = None
         elif now - row.last_seen_at >= TOUCH_EVERY:
@@ -119,30 +118,32 @@ def _end_impersonation(id_hash: str) -> None:
         impersonation.end_for_session(row.id_hash, "signed_out")
 
 
-def _remove(id_hash: str) -> rp_logout.Ended:
-    """Remove one session (staged), telling its relying parties
-    (:func:`idp.interaction.rp_logout.session_ending`); what the page must still do."""
+def _remove(id_hash: str, browser: bool, answered_sp: str | None = None) -> rp_logout.Ended:
+    """Remove one session (staged), telling its participants
+    (:func:`idp.interaction.rp_logout.session_ending`; ``browser``: a logout page
+    will render what comes back, the frames and the SAML chain)."""
     row = sessions_repo.by_hash(id_hash)
     if row is None:
         return rp_logout.Ended()
-    saml = rp_logout.saml_participants(id_hash)
-    frames = rp_logout.session_ending([row])
+    ended = rp_logout.session_ending([row], browser, answered_sp)
     sessions_repo.remove(id_hash)
-    return rp_logout.Ended(frames, saml)
+    return ended
 
 
-def end() -> rp_logout.Ended:
+def end(answered_sp: str | None = None, page: bool = True) -> rp_logout.Ended:
     """End this browser's session (logout). A session acting as someone
     (impersonation) ends the impersonation with it, audited, and the actor's own
     session too. Back-channel logouts to the session's relying parties are staged
     with the removal; the front-channel frames the logout page should render and the
-    SAML SPs to send through Single Logout come back."""
+    SAML SPs to send through Single Logout come back (but ``answered_sp``, the SP
+    whose LogoutRequest this answers). ``page`` False: the caller renders no logout
+    page, so the participants are told by their back channels only."""
     token = request.cookies.get(COOKIE)
     ended = rp_logout.Ended()
     if token:
         _end_impersonation(_hash(token))
         with atomic():
-            ended = _remove(_hash(token))
+            ended = _remove(_hash(token), browser=page, answered_sp=answered_sp)
     g.current_session = None
     g.session_cookie = ""
     return ended
@@ -151,10 +152,7 @@ def end() -> rp_logout.Ended:
 def stage_end_all_for_account(account_id: str) -> int:
     """Stage (the caller commits) the end of every session of an account, with the
     back-channel logouts of their relying parties; how many sessions."""
-    rows = sessions_repo.for_account(account_id)
-    if rows:
-        rp_logout.session_ending(rows)
-    return sessions_repo.remove_for_account(account_id)
+    return rp_logout.stage_end_sessions(account_id)
 
 
 def end_all_for_account(account_id: str) -> int:

@@ -36,7 +36,7 @@ def current() -> tuple[Session, Account] | None:
     their login starts afresh."""
     login = live_login()
     if login is None and sessions.current() is not None:
-        sessions.end()
+        sessions.end(page=False)  # no logout page here: the back channels tell
     return login
 
 

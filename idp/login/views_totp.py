@@ -171,7 +171,7 @@ def _after(ix: Interaction, subject: Subject, result: totp.Result, again: str) -
         if not subject.held:
             ix.account_id = ix.auth_time = ix.session_id_hash = None
             interaction.save(ix)
-            sessions.end()
+            sessions.end(page=False)
         return see_other("login.totp", interaction_id=ix.id)
     key = {
         totp.Outcome.WRONG: f"wrong:{result.tries_left}",

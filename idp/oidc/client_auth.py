@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -22,11 +23,13 @@ from urllib.parse import unquote_plus
 
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Request
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization
 
+from idp.oidc import client_jwks
 from idp.oidc.models import OAuthClient
+from idp.release import clients
 from idp.services import ephemeral, hasher, settings
 from idp.web import json_limits
 
@@ -150,11 +153,17 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return audiences()
 
     def resolve_client_public_key(self, client: OAuthClient) -> KeySet:
+        if client.info.jwks_uri:
+            keys = client_jwks.key_set(client.info)
+            if keys is None:
+                raise InvalidClientError(description="The client's keys cannot be fetched.")
+            return keys
         if not client.info.jwks:
             raise InvalidClientError(description="The client has no registered keys.")
         return KeySet.import_key_set(cast(KeySetSerialization, client.info.jwks))
 
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> dict[str, Any]:
+        resolve_key = _rotated(assertion, resolve_key)
         try:
             token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGS)
         except JoseError as exc:
@@ -170,6 +179,26 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         ttl = int(claims["exp"] - time.time()) + self.leeway + 1  # until exp + leeway
         key = "client-jti:" + hasher().hash(f"{claims['sub']}\x00{jti}", "client-assertion")
         return ephemeral().add(key, 1, max(1, min(ttl, MAX_ASSERTION_LIFETIME + self.leeway)))
+
+
+def _rotated(assertion: str, keys: Any) -> Any:
+    """``keys``, or, when the assertion names a ``kid`` they lack and its client
+    publishes its keys at a ``jwks_uri``, the keys fetched again (rate-limited:
+    :func:`idp.oidc.client_jwks.key_set`)."""
+    if not isinstance(keys, KeySet):
+        return keys
+    try:
+        compact = jws.extract_compact(assertion.encode())
+        kid = compact.protected.get("kid")
+        sub = json.loads(compact.payload).get("sub")
+    except (JoseError, ValueError, TypeError, AttributeError):
+        return keys
+    if not isinstance(kid, str) or not isinstance(sub, str) or client_jwks.has_kid(keys, kid):
+        return keys
+    info = clients.lookup(sub)
+    if info is None or not info.jwks_uri:
+        return keys
+    return client_jwks.key_set(info, unknown_kid=kid) or keys
 
 
 def audiences() -> list[str]:

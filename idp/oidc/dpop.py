@@ -10,7 +10,12 @@ says, one check per line:
 * ``htm`` equals the request's method and ``htu`` the endpoint's public URL (built
   from the issuer, never from the Host header; query and fragment ignored, §4.3);
 * ``iat`` is an integer within :data:`MAX_AGE` seconds in the past and
-  :data:`CLOCK_SKEW` in the future; no server nonce is required;
+  :data:`CLOCK_SKEW` in the future;
+* with ``IDP_DPOP_NONCE``, ``nonce`` is a current server nonce (§8, §9): else
+  :class:`UseNonce`, answered ``use_dpop_nonce`` with a ``DPoP-Nonce`` header
+  (:func:`current_nonce`). A nonce is the time window's number and an HMAC of it with
+  the keyed-hash key, stateless, so every node issues and accepts the same ones; one
+  is accepted during its window of :data:`NONCE_WINDOW_SECONDS` and the next;
 * with an access token (at a resource), ``ath`` is the base64url SHA-256 of it;
 * ``jti`` is used once: remembered (keyed hash with the key's thumbprint) in the
   ephemeral store for as long as the proof could be accepted.
@@ -46,6 +51,41 @@ KEY_TYPES: dict[str, Any] = {"EC": ECKey, "RSA": RSAKey, "OKP": OKPKey}
 
 class InvalidProof(ValueError):
     """The DPoP proof is missing, malformed or does not fit the request."""
+
+
+class UseNonce(InvalidProof):
+    """The proof lacks a current server nonce (``use_dpop_nonce``, RFC 9449 §8)."""
+
+
+NONCE_WINDOW_SECONDS = 60
+
+
+def _nonce_of(window: int) -> str:
+    return f"{window}.{hasher().hash(str(window), 'dpop-nonce')[:32]}"
+
+
+def current_nonce(now: float | None = None) -> str:
+    """The nonce to hand out now (the ``DPoP-Nonce`` header's value)."""
+    return _nonce_of(int((now if now is not None else time.time()) // NONCE_WINDOW_SECONDS))
+
+
+def nonce_ok(value: Any, now: float | None = None) -> bool:
+    """True for a nonce of the current or the previous window (a nonce handed out at
+    the end of a window still works for one more)."""
+    if not isinstance(value, str) or len(value) > 100:
+        return False
+    window = int((now if now is not None else time.time()) // NONCE_WINDOW_SECONDS)
+    return any(hmac.compare_digest(value, _nonce_of(w)) for w in (window, window - 1))
+
+
+def error_code(exc: InvalidProof) -> str:
+    """The OAuth error for a refused proof: ``use_dpop_nonce`` or ``invalid_dpop_proof``."""
+    return "use_dpop_nonce" if isinstance(exc, UseNonce) else "invalid_dpop_proof"
+
+
+def nonce_headers() -> dict[str, str]:
+    """``DPoP-Nonce`` with the current nonce when nonces are required, else nothing."""
+    return {"DPoP-Nonce": current_nonce()} if settings().dpop_nonce else {}
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -121,6 +161,8 @@ def _check_claims(
             ath, access_token_hash(access_token)
         ):
             raise InvalidProof("The DPoP proof's ath does not match the access token.")
+    if settings().dpop_nonce and not nonce_ok(claims.get("nonce")):
+        raise UseNonce("Resend the DPoP proof with the nonce in the DPoP-Nonce header.")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 256:
         raise InvalidProof("The DPoP proof needs a jti.")

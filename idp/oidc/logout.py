@@ -25,7 +25,6 @@ from idp.interaction import rp_logout, sessions
 from idp.oidc.server import wire_params
 from idp.oidc.verification import audiences, verify_id_token_hint
 from idp.release import clients
-from idp.web.redirects import redirect
 
 bp = Blueprint("oidc_logout", __name__)
 
@@ -85,26 +84,20 @@ def logout() -> Response:
             },
         )
     ended = sessions.end()
-    frames = ended.frames
     location = None
     if redirect_to:
         location = add_params_to_uri(redirect_to, [("state", state)]) if state else redirect_to
-    # SAML Single Logout: the browser goes through the session's SPs first, then on
-    # to the RP's post_logout_redirect_uri or the signed-out page.
+    # Front-channel frames first, then the SAML Single Logout chain of the session's
+    # SPs, then on to the RP's post_logout_redirect_uri or the signed-out page.
     done = url_for("oidc_logout.logged_out", client_id=client_id) if info else url_for(
         "oidc_logout.logged_out")
-    next_url = rp_logout.saml_chain(ended.saml, location or done) or location
-    if next_url and not frames:
-        resp = redirect(next_url, 303)
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
-    # Front-channel logout: the page frames each relying party's logout URI, then
-    # goes on after a moment (to the SAML chain or the RP).
-    resp = _html("oidc/logged_out.html", client_name=info.name if info else None,
-                 logout_frames=frames, continue_to=next_url)
-    if frames:
-        resp.headers["Content-Security-Policy"] = rp_logout.page_csp(frames)
-    return resp
+    return rp_logout.finish(
+        ended, location,
+        lambda frames, next_url: _html("oidc/logged_out.html",
+                                       client_name=info.name if info else None,
+                                       logout_frames=frames, continue_to=next_url),
+        chain_then=location or done,
+    )
 
 
 @bp.get("/logout/done")

@@ -54,10 +54,11 @@ def cap_form() -> Response | None:
     return None
 
 
-def _dpop_error(description: str) -> Response:
-    resp = jsonify({"error": "invalid_dpop_proof", "error_description": description})
+def _dpop_error(description: str, error: str = "invalid_dpop_proof") -> Response:
+    resp = jsonify({"error": error, "error_description": description})
     resp.status_code = 400
-    resp.headers["WWW-Authenticate"] = dpop.challenge("invalid_dpop_proof")
+    resp.headers["WWW-Authenticate"] = dpop.challenge(error)
+    resp.headers.update(dpop.nonce_headers())
     return _no_store(resp)
 
 
@@ -74,7 +75,7 @@ def dpop_key(path: str) -> Response | None:
     try:
         g.dpop_jkt = dpop.verify_proof(proofs[0], "POST", dpop.endpoint_url(path))
     except dpop.InvalidProof as exc:
-        return _dpop_error(str(exc))
+        return _dpop_error(str(exc), dpop.error_code(exc))
     return None
 
 
@@ -83,7 +84,10 @@ def token() -> Response:
     refused = dpop_key("/token")
     if refused is not None:
         return refused
-    return _no_store(throttle.guarded(server().create_token_response))
+    resp = _no_store(throttle.guarded(server().create_token_response))
+    if "dpop_jkt" in g:  # RFC 9449 §8.2: the nonce to use next (when required)
+        resp.headers.update(dpop.nonce_headers())
+    return resp
 
 
 @bp.post("/par")
@@ -92,7 +96,10 @@ def pushed_authorization_request() -> Response:
     refused = dpop_key("/par")
     if refused is not None:
         return refused
-    return _no_store(throttle.guarded(par.push))
+    resp = _no_store(throttle.guarded(par.push))
+    if "dpop_jkt" in g:
+        resp.headers.update(dpop.nonce_headers())
+    return resp
 
 
 @bp.post("/introspect")

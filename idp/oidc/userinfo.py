@@ -31,13 +31,15 @@ def _bearer_error(
     resp = jsonify(body)
     resp.status_code = status
     challenge = 'Bearer realm="userinfo"'
-    if error and not (dpop_too and error == "invalid_dpop_proof"):
+    if error and not (dpop_too and error in ("invalid_dpop_proof", "use_dpop_nonce")):
         challenge += f', error="{error}"'
     resp.headers["WWW-Authenticate"] = challenge
     if dpop_too:
         resp.headers.add(
-            "WWW-Authenticate", dpop.challenge(error if error == "invalid_dpop_proof" else None)
+            "WWW-Authenticate",
+            dpop.challenge(error if error in ("invalid_dpop_proof", "use_dpop_nonce") else None),
         )
+        resp.headers.update(dpop.nonce_headers())
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -79,7 +81,7 @@ def userinfo() -> Response:
     except dpop.WrongScheme as exc:
         return _bearer_error(401, "invalid_token", str(exc), dpop_too=True)
     except dpop.InvalidProof as exc:
-        return _bearer_error(401, "invalid_dpop_proof", str(exc), dpop_too=True)
+        return _bearer_error(401, dpop.error_code(exc), str(exc), dpop_too=True)
     if "openid" not in live.token.scopes:
         return _bearer_error(403, "insufficient_scope", "The token lacks the openid scope.")
     withheld = list(live.grant.withheld or [])  # the consent's choice (idp.release.items)

@@ -25,10 +25,11 @@ from idp.crypto.primitives import random_token
 from idp.process_cache import ProcessCache
 from idp.release import merchants
 from idp.release.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
-from idp.services import hasher
+from idp.services import hasher, settings
 from idp.store import clients_repo
 from idp.store.models import Client
 from idp.store.unit_of_work import atomic
+from idp.webhooks import targets
 
 SECRET_PURPOSE = "client-secret"
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
@@ -85,7 +86,8 @@ def _validate_scope(scope: str) -> str:
     return " ".join(dict.fromkeys(scopes))
 
 
-def _validate_jwks(jwks: Any) -> dict[str, Any]:
+def validate_jwks(jwks: Any) -> dict[str, Any]:
+    """``jwks`` if it is a JWK Set of public asymmetric keys joserfc can import."""
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
         raise ClientRegistrationError("jwks: must be a JWK Set with at least one key")
     for key in jwks["keys"]:
@@ -96,6 +98,20 @@ def _validate_jwks(jwks: Any) -> dict[str, Any]:
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise ClientRegistrationError(f"jwks: cannot import: {exc}") from exc
     return jwks
+
+
+def _validate_jwks_uri(uri: Any) -> str:
+    """A ``jwks_uri`` (RFC 7591 §2): https (http on loopback only), and where the
+    webhooks may connect (:mod:`idp.webhooks.targets`: public addresses only unless
+    ``IDP_BACKCHANNEL_ALLOW_PRIVATE``); checked again at every fetch."""
+    if not isinstance(uri, str):
+        raise ClientRegistrationError("jwks_uri: must be a URI")
+    validate_uri(uri, "jwks_uri")
+    try:
+        targets.check(uri, settings().backchannel_allow_private)
+    except targets.TargetRefused as exc:
+        raise ClientRegistrationError(f"jwks_uri: {exc.detail}") from exc
+    return uri
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,7 @@ class _Metadata:
     id_token_alg: str
     require_par: bool = False
     dpop_bound: bool = False
+    jwks_uri: str | None = None
     required_claims: list[str] | None = None
 
     @property
@@ -129,6 +146,7 @@ def _validated(
     auth_method: str | None,
     jwks: dict[str, Any] | None,
     id_token_alg: str,
+    jwks_uri: str | None = None,
 ) -> _Metadata:
     """The checks every registration and update passes; raises
     :class:`ClientRegistrationError` naming the field."""
@@ -150,9 +168,13 @@ def _validated(
         raise ClientRegistrationError("auth_method: a public client authenticates with 'none'")
     if method == "none" and "client_credentials" in grants:
         raise ClientRegistrationError("grant_types: a public client cannot use client_credentials")
-    if method == "private_key_jwt":
-        jwks = _validate_jwks(jwks)
-    elif jwks is not None:
+    if method == "private_key_jwt" and jwks_uri is not None:
+        if jwks is not None:
+            raise ClientRegistrationError("jwks and jwks_uri: register one of them, not both")
+        jwks_uri = _validate_jwks_uri(jwks_uri)
+    elif method == "private_key_jwt":
+        jwks = validate_jwks(jwks)
+    elif jwks is not None or jwks_uri is not None:
         raise ClientRegistrationError("jwks: only used with auth_method private_key_jwt")
     uris = [validate_uri(u) for u in redirect_uris]
     if "authorization_code" in grants and not uris:
@@ -171,6 +193,7 @@ def _validated(
         auth_method=method,
         jwks=jwks,
         id_token_alg=id_token_alg,
+        jwks_uri=jwks_uri,
     )
 
 
@@ -202,6 +225,7 @@ def register(
     id_token_alg: str = "ES256",  # noqa: S107 - an algorithm name, not a secret
     require_par: bool = False,
     dpop_bound: bool = False,
+    jwks_uri: str | None = None,
     required_claims: Sequence[str] | None = None,
 ) -> tuple[Client, str | None]:
     """Validate and store a new client. Returns the client and its plain secret, which
@@ -211,11 +235,12 @@ def register(
     transaction. ``require_par`` (``require_pushed_authorization_requests``, RFC 9126
     §6) refuses authorization requests that were not pushed; ``dpop_bound``
     (``dpop_bound_access_tokens``, RFC 9449 §5.2) refuses token requests without a
-    DPoP proof. ``required_claims``: the claims the merchant cannot do without
-    (:mod:`idp.release.items`; None: the default, subject and e-mail address); the
-    employee may leave out every other one."""
+    DPoP proof. ``jwks_uri`` (``private_key_jwt`` only, instead of ``jwks``): where
+    the client publishes its keys (:mod:`idp.oidc.client_jwks`). ``required_claims``:
+    the claims the merchant cannot do without (:mod:`idp.release.items`; None: the
+    default, subject and e-mail address); the employee may leave out every other one."""
     meta = _validated(name, redirect_uris, post_logout_redirect_uris, scope, grant_types,
-                      public, auth_method, jwks, id_token_alg)
+                      public, auth_method, jwks, id_token_alg, jwks_uri)
     meta = replace(meta, require_par=bool(require_par), dpop_bound=bool(dpop_bound),
                    required_claims=validate_required_claims(required_claims))
     secret = random_token(32) if meta.uses_secret else None
@@ -257,6 +282,7 @@ def _new_client(client_id: str, merchant_id: str, meta: _Metadata, secret: str |
         grant_types=meta.grant_types,
         token_endpoint_auth_method=meta.auth_method,
         jwks=meta.jwks,
+        jwks_uri=meta.jwks_uri,
         id_token_signed_response_alg=meta.id_token_alg,
         require_pushed_authorization_requests=meta.require_par,
         dpop_bound_access_tokens=meta.dpop_bound,
@@ -267,7 +293,7 @@ def _new_client(client_id: str, merchant_id: str, meta: _Metadata, secret: str |
 UPDATABLE = (
     "name", "redirect_uris", "post_logout_redirect_uris", "scope", "grant_types",
     "auth_method", "jwks", "id_token_alg",
-    "require_par", "dpop_bound", "required_claims",
+    "require_par", "dpop_bound", "jwks_uri", "required_claims",
 )
 
 
@@ -288,9 +314,14 @@ def _updated(client_id: str, fields: dict[str, Any]) -> tuple[Client, _Metadata]
         "auth_method": row.token_endpoint_auth_method,
         "jwks": row.jwks,
         "id_token_alg": row.id_token_signed_response_alg or "ES256",
+        "jwks_uri": row.jwks_uri,
     }
     if "auth_method" in fields and fields["auth_method"] != "private_key_jwt":
-        current["jwks"] = None  # keys belong to private_key_jwt only
+        current["jwks"] = current["jwks_uri"] = None  # keys belong to private_key_jwt only
+    if fields.get("jwks") is not None:
+        current["jwks_uri"] = None  # keys given replace keys published at a URL
+    if fields.get("jwks_uri") is not None:
+        current["jwks"] = None
     flags = {
         "require_par": bool(row.require_pushed_authorization_requests),
         "dpop_bound": bool(row.dpop_bound_access_tokens),
@@ -299,11 +330,13 @@ def _updated(client_id: str, fields: dict[str, Any]) -> tuple[Client, _Metadata]
     required = (validate_required_claims(fields.pop("required_claims"))
                 if "required_claims" in fields else row.required_claims)
     fields = {k: v for k, v in fields.items() if k not in flags}
-    current.update({k: v for k, v in fields.items() if v is not None or k == "jwks"})
+    current.update({k: v for k, v in fields.items()
+                    if v is not None or k in ("jwks", "jwks_uri")})
     meta = _validated(current.pop("name"), current.pop("redirect_uris"),
                       current.pop("post_logout_redirect_uris"), current.pop("scope"),
                       current.pop("grant_types"), False, current.pop("auth_method"),
-                      current.pop("jwks"), current.pop("id_token_alg"))
+                      current.pop("jwks"), current.pop("id_token_alg"),
+                      current.pop("jwks_uri") or None)
     return row, replace(meta, require_par=flags["require_par"], dpop_bound=flags["dpop_bound"],
                         required_claims=required)
 
@@ -320,6 +353,7 @@ def validate_registration(name: str, redirect_uris: Sequence[str], **kwargs: Any
         "post_logout_redirect_uris": (), "scope": DEFAULT_SCOPE,
         "grant_types": DEFAULT_GRANT_TYPES, "public": False, "auth_method": None,
         "jwks": None, "id_token_alg": "ES256", "require_par": False, "dpop_bound": False,
+        "jwks_uri": None,
         "required_claims": None,
     }
     unknown = sorted(set(kwargs) - set(args))
@@ -360,6 +394,7 @@ def update(client_id: str, /, **fields: Any) -> tuple[Client, str | None]:
         "grant_types": meta.grant_types,
         "token_endpoint_auth_method": meta.auth_method,
         "jwks": meta.jwks,
+        "jwks_uri": meta.jwks_uri,
         "id_token_signed_response_alg": meta.id_token_alg,
         "secret_hash": secret_hash,
         "require_pushed_authorization_requests": meta.require_par,
@@ -417,6 +452,7 @@ class ClientInfo:
     id_token_alg: str
     require_par: bool = False  # require_pushed_authorization_requests (RFC 9126 §6)
     dpop_bound: bool = False  # dpop_bound_access_tokens (RFC 9449 §5.2)
+    jwks_uri: str | None = None  # private_key_jwt keys at a URL (idp.oidc.client_jwks)
     # the claims the merchant requires (idp.release.items); None: the default
     required_claims: tuple[str, ...] | None = None
 
@@ -487,6 +523,7 @@ def _snapshot(client: Client) -> ClientInfo:
         id_token_alg=client.id_token_signed_response_alg or "ES256",
         require_par=bool(client.require_pushed_authorization_requests),
         dpop_bound=bool(client.dpop_bound_access_tokens),
+        jwks_uri=client.jwks_uri,
         required_claims=(
             tuple(client.required_claims) if client.required_claims is not None else None
         ),
@@ -528,6 +565,7 @@ def describe(client: Client) -> dict[str, Any]:
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "jwks": client.jwks,
+        "jwks_uri": client.jwks_uri,
         "required_claims": (
             list(client.required_claims) if client.required_claims is not None else None
         ),

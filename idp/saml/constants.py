@@ -25,6 +25,8 @@ NSMAP = {
 # saml-bindings 3.4 and 3.5
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+# saml-bindings 3.2: back-channel Single Logout (idp.saml.soap_logout)
+BINDING_SOAP = "urn:oasis:names:tc:SAML:2.0:bindings:SOAP"
 
 # saml-core 8.3
 NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"

@@ -20,18 +20,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, render_template, request
+from flask import Response, render_template, request, url_for
 from lxml import etree
 
 from idp.crypto.primitives import random_token
 from idp.interaction import rp_logout, sessions
-from idp.saml import bounce, idp_metadata, logout_messages, messages
-from idp.saml.assertion import Subject
+from idp.saml import bounce, idp_metadata, logout_messages, messages, soap_logout
 from idp.saml.blueprint import bp, refuse
 from idp.saml.constants import (
     BINDING_REDIRECT,
-    NAMEID_PERSISTENT,
-    NAMEID_TRANSIENT,
+    BINDING_SOAP,
     STATUS_PARTIAL_LOGOUT,
     STATUS_REQUESTER,
     STATUS_SUCCESS,
@@ -56,8 +54,9 @@ def _state_key(state_id: str) -> str:
 
 
 def _endpoint(sp: SamlServiceProvider) -> dict[str, Any] | None:
-    """The SP's SLO endpoint, HTTP-Redirect preferred."""
-    endpoints = list(sp.slo_endpoints or [])
+    """The SP's SLO endpoint for the browser, HTTP-Redirect preferred (a SOAP one is
+    for the back channel: :mod:`idp.saml.soap_logout`)."""
+    endpoints = [e for e in sp.slo_endpoints or [] if e.get("binding") != BINDING_SOAP]
     endpoints.sort(key=lambda e: e.get("binding") != BINDING_REDIRECT)
     return endpoints[0] if endpoints else None
 
@@ -85,8 +84,10 @@ def _send(
     return post_form(url, fields, title=name, target_name=name)
 
 
-def _signed_out_page(status: int = 200) -> Response:
-    resp = Response(render_template("saml/signed_out.html"), status=status, mimetype="text/html")
+def _signed_out_page(frames: list[rp_logout.Frame] | None = None,
+                     continue_to: str | None = None) -> Response:
+    resp = Response(render_template("saml/signed_out.html", logout_frames=frames or [],
+                                    continue_to=continue_to), mimetype="text/html")
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -133,7 +134,7 @@ def _logout_request(posted: dict[str, list[str]] | None) -> Response:
 
     row = sessions.current()
     status, sub_status = STATUS_SUCCESS, None
-    others: list[dict[str, str]] = []
+    ended = rp_logout.Ended()
     if row is not None:
         mine = saml_repo.participant(row.id_hash, sp.id)
         matches = (
@@ -142,18 +143,9 @@ def _logout_request(posted: dict[str, list[str]] | None) -> Response:
             and (not req.session_indexes or mine.session_index in req.session_indexes)
         )
         if matches:
-            others = [
-                {
-                    "sp_id": p.sp_id,
-                    "name_id": p.name_id,
-                    "format": p.name_id_format,
-                    "session_index": p.session_index,
-                }
-                for p in saml_repo.participants(row.id_hash)
-                if p.sp_id != sp.id
-            ]
-            sessions.end()
-            log.info("saml single logout sp=%s others=%d", sp.entity_id, len(others))
+            ended = sessions.end(answered_sp=sp.id)
+            log.info("saml single logout sp=%s others=%d frames=%d", sp.entity_id,
+                     len(ended.saml), len(ended.frames))
         else:
             status, sub_status = STATUS_REQUESTER, STATUS_UNKNOWN_PRINCIPAL
     state = {
@@ -163,12 +155,35 @@ def _logout_request(posted: dict[str, list[str]] | None) -> Response:
         "binding": msg.binding,
         "status": status,
         "sub_status": sub_status,
-        "pending": others,
+        "pending": ended.saml,
         "current": None,
         "partial": False,
     }
     state_id = random_token(24)
-    return _continue(state_id, state, new_browser_binding=True)
+    if not ended.frames:
+        return _continue(state_id, state, new_browser_binding=True)
+    # The session's OIDC relying parties with a front-channel URI first: their frames,
+    # then on with the chain (rp_logout.finish, as every logout page).
+    state["awaiting_frames"] = True
+    _save(state_id, state)
+    resp = rp_logout.finish(
+        rp_logout.Ended(frames=ended.frames),
+        url_for("saml.slo_resume", state_id=state_id),
+        lambda frames, next_url: _signed_out_page(frames, next_url),
+    )
+    return _bind(resp, state_id, True)
+
+
+@bp.get("/slo/resume/<state_id>")
+def slo_resume(state_id: str) -> Response:
+    """Go on with a Single Logout chain once its page rendered the front-channel
+    frames: only in the browser that started it, and only once."""
+    if not _bound(state_id):
+        return refuse("This logout has expired or was started in another browser.")
+    state = ephemeral().take(_state_key(state_id))
+    if not isinstance(state, dict) or not state.pop("awaiting_frames", False):
+        return refuse("This logout has expired.")
+    return _continue(state_id, state)
 
 
 @bp.get("/slo/start/<chain_id>")
@@ -204,21 +219,7 @@ def _continue(state_id: str, state: dict[str, Any], new_browser_binding: bool = 
         endpoint = _endpoint(other) if other is not None else None
         if other is None or endpoint is None:
             continue
-        fmt = entry["format"]
-        qualified = fmt in (NAMEID_PERSISTENT, NAMEID_TRANSIENT)
-        subject = Subject(
-            entry["name_id"],
-            fmt,
-            issuer if qualified else None,
-            other.entity_id if qualified else None,
-        )
-        xml = logout_messages.build_request(
-            issuer=issuer,
-            destination=endpoint["url"],
-            subject=subject,
-            session_index=entry["session_index"],
-            now=utcnow(),
-        )
+        xml = soap_logout.logout_request(entry, other.entity_id, endpoint["url"])
         state["current"] = {"sp_id": other.id, "request_id": xml.get("ID")}
         _save(state_id, state)
         resp = _send(endpoint, endpoint["url"], "SAMLRequest", xml, state_id, other.name)
@@ -277,6 +278,12 @@ def _bind(resp: Response, state_id: str, new: bool) -> Response:
     return resp
 
 
+def _bound(state_id: str) -> bool:
+    """This browser started the chain ``state_id`` (its cookie matches)."""
+    binding = ephemeral().get(f"saml:slo-browser:{state_id}") if 0 < len(state_id) <= 64 else None
+    return hasher().verify(request.cookies.get(STATE_COOKIE, ""), "saml-slo", binding)
+
+
 def _unbind(resp: Response) -> Response:
     if request.cookies.get(STATE_COOKIE):
         resp.delete_cookie(STATE_COOKIE, path="/saml/slo")
@@ -289,8 +296,7 @@ def _logout_response(posted: dict[str, list[str]] | None) -> Response:
     except MalformedMessage as exc:
         return refuse(str(exc))
     state_id = msg.relay_state or ""
-    binding = ephemeral().get(f"saml:slo-browser:{state_id}") if 0 < len(state_id) <= 64 else None
-    if not hasher().verify(request.cookies.get(STATE_COOKIE, ""), "saml-slo", binding):
+    if not _bound(state_id):
         return refuse("This logout has expired or was started in another browser.")
     state = ephemeral().take(_state_key(state_id))
     if state is None:

@@ -27,6 +27,7 @@ from idp.saml import xmlsafe
 from idp.saml.constants import (
     BINDING_POST,
     BINDING_REDIRECT,
+    BINDING_SOAP,
     ENC_AES256_GCM,
     ENCRYPTION_PREFERENCE,
     NS_DS,
@@ -168,6 +169,13 @@ def _read(root: etree._Element) -> SpMetadata:
     slo = []
     for el in sp.findall(f"{_MD}SingleLogoutService"):
         binding = el.get("Binding")
+        if binding == BINDING_SOAP:
+            # the back channel (idp.saml.soap_logout): the webhooks' SSRF rules apply
+            # to it at each send, when it is resolved; here only its form
+            location = check_endpoint_url((el.get("Location") or "").strip(),
+                                          "a SOAP SLO URL")
+            slo.append({"url": location, "binding": binding, "response_url": location})
+            continue
         if binding not in (BINDING_REDIRECT, BINDING_POST):
             continue
         location = check_endpoint_url((el.get("Location") or "").strip(), "an SLO URL")

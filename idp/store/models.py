@@ -451,6 +451,9 @@ class Client(Base):
     # FAPI-grade options (issue 18, migration 0011d): RFC 9126 §6 and RFC 9449 §5.2.
     require_pushed_authorization_requests: Mapped[bool] = mapped_column(default=False)
     dpop_bound_access_tokens: Mapped[bool] = mapped_column(default=False)
+    # private_key_jwt keys published at a URL instead of ``jwks`` (migration 0012m):
+    # fetched SSRF-checked and cached in the ephemeral store (idp.oidc.client_jwks).
+    jwks_uri: Mapped[str | None] = mapped_column(Text)
     # The claims the merchant cannot do without (migration 0012c): the employee may
     # leave out every other one on the consent page. None: the default
     # (``idp.release.items.DEFAULT_REQUIRED``: subject and e-mail address).
@@ -1415,6 +1418,10 @@ class BackchannelLogout(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
+    # What the row sends (migration 0012l): ``oidc`` a logout token (``claims``: the
+    # token's lasting claims), ``saml`` a SOAP LogoutRequest to a SAML SP (``claims``:
+    # the SP, NameID, format and SessionIndex it was given; ``client_id`` the SP's id).
+    kind: Mapped[str] = mapped_column(String(10), default="oidc", server_default="oidc")
 
 
 # --- Branding: merchant and company logos and colours (issue 16 item 5) ---

@@ -121,13 +121,28 @@ def participant(session_id_hash: str, sp_id: str) -> SamlSessionParticipant | No
 
 def participants(session_id_hash: str) -> list[SamlSessionParticipant]:
     """Every SP participation of a session, oldest first."""
-    return list(
-        db.session.scalars(
-            select(SamlSessionParticipant)
-            .where(SamlSessionParticipant.session_id_hash == session_id_hash)
-            .order_by(SamlSessionParticipant.created_at, SamlSessionParticipant.id)
-        )
-    )
+    return participants_of([session_id_hash])
+
+
+def participants_of(session_id_hashes: Sequence[str]) -> list[SamlSessionParticipant]:
+    """Every SP participation of these sessions, oldest first."""
+    hashes = list(dict.fromkeys(session_id_hashes))
+    if not hashes:
+        return []
+    return list(db.session.scalars(
+        select(SamlSessionParticipant)
+        .where(SamlSessionParticipant.session_id_hash.in_(hashes))
+        .order_by(SamlSessionParticipant.created_at, SamlSessionParticipant.id)
+    ))
+
+
+def by_ids(sp_ids: Sequence[str]) -> dict[str, SamlServiceProvider]:
+    """The SPs with these ids, by id."""
+    ids = list(dict.fromkeys(sp_ids))
+    if not ids:
+        return {}
+    rows = db.session.scalars(select(SamlServiceProvider).where(SamlServiceProvider.id.in_(ids)))
+    return {r.id: r for r in rows}
 
 
 def last_unit(account_id: str, merchant_id: str) -> str | None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 
 from idp.store.db import db, rowcount
-from idp.store.models import Session
+from idp.store.models import OidcSessionParticipant, SamlSessionParticipant, Session
 
 
 def insert(row: Session) -> None:
@@ -23,8 +23,10 @@ def touch(row: Session, at: datetime) -> None:
     row.last_seen_at = at
 
 
-def remove(id_hash: str) -> None:
-    db.session.execute(delete(Session).where(Session.id_hash == id_hash))
+def remove(id_hash: str) -> int:
+    """Stage the removal of one session; 1 if it was there, 0 if another transaction
+    removed it first (the caller then has nothing more to do for it)."""
+    return rowcount(db.session.execute(delete(Session).where(Session.id_hash == id_hash)))
 
 
 def remove_for_account(account_id: str, keep: str | None = None) -> int:
@@ -39,3 +41,19 @@ def remove_for_account(account_id: str, keep: str | None = None) -> int:
 
 def for_account(account_id: str) -> list[Session]:
     return list(db.session.scalars(select(Session).where(Session.account_id == account_id)))
+
+
+def unseen_with_participants(now: datetime, idle_since: datetime, limit: int) -> list[Session]:
+    """Up to ``limit`` sessions past their lifetime (``expires_at``) or idle since
+    before ``idle_since`` that still have an OIDC or SAML logout participant: the
+    sessions that ended unseen and whose relying parties were not yet told."""
+    with_participants = select(OidcSessionParticipant.session_id_hash).union(
+        select(SamlSessionParticipant.session_id_hash)
+    )
+    return list(db.session.scalars(
+        select(Session)
+        .where(Session.id_hash.in_(with_participants.scalar_subquery()),
+               (Session.expires_at <= now) | (Session.last_seen_at <= idle_since))
+        .order_by(Session.expires_at)
+        .limit(limit)
+    ))

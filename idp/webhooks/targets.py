@@ -158,6 +158,21 @@ def post(url: str, headers: dict[str, str], body: str, timeout: float,
          allow_private: bool) -> Answer:
     """POST ``body`` to ``url`` (checked again now) and return what happened; never
     raises for network trouble."""
+    return _exchange("POST", url, headers, body.encode(), timeout, allow_private,
+                     MAX_RESPONSE_BYTES, 1000)
+
+
+def get(url: str, headers: dict[str, str], timeout: float, allow_private: bool,
+        max_bytes: int) -> Answer:
+    """GET ``url`` under the same rules as :func:`post` (checked now, connected only
+    to the checked addresses, no redirects, the whole exchange within ``timeout``);
+    an answer longer than ``max_bytes`` is an error, not cut short."""
+    return _exchange("GET", url, headers, None, timeout, allow_private, max_bytes, None)
+
+
+def _exchange(method: str, url: str, headers: dict[str, str], body: bytes | None,
+              timeout: float, allow_private: bool, max_bytes: int,
+              keep: int | None) -> Answer:
     started = time.monotonic()
 
     def took() -> int:
@@ -178,14 +193,17 @@ def post(url: str, headers: dict[str, str], body: str, timeout: float,
     try:
         conn.connect()
         deadline.start()
-        conn.request("POST", target.path, body=body.encode(),
+        conn.request(method, target.path, body=body,
                      headers={**headers, "user-agent": "Unitgate-Webhooks/1"})
         resp = conn.getresponse()
-        text = resp.read(MAX_RESPONSE_BYTES).decode("utf-8", "replace")
+        raw = resp.read(max_bytes + (0 if keep is not None else 1))
         if cut.is_set():  # what came was cut short: no answer
             return Answer(None, took(), f"timed out after {timeout:g} s", None)
+        if keep is None and len(raw) > max_bytes:
+            return Answer(resp.status, took(), f"answer larger than {max_bytes} bytes", None)
+        text = raw.decode("utf-8", "replace")
         error = None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
-        return Answer(resp.status, took(), error, text[:1000])
+        return Answer(resp.status, took(), error, text[:keep] if keep is not None else text)
     except (OSError, http.client.HTTPException) as exc:
         if cut.is_set():
             return Answer(None, took(), f"timed out after {timeout:g} s", None)

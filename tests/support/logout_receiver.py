@@ -9,17 +9,18 @@ answers 503."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+
+from tests.support.webhook_receiver import QuietHandler, serve, shut
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
@@ -78,12 +79,10 @@ class LogoutReceiver:
     def start(self) -> LogoutReceiver:
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                if receiver.down:
-                    self.send_response(503)
-                    self.end_headers()
+                body = self.body_unless_down(receiver.down)
+                if body is None:
                     return
                 form = parse_qs(body.decode())
                 try:
@@ -104,15 +103,9 @@ class LogoutReceiver:
                 self.send_header("cache-control", "no-store")
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(self.port, Handler)
         return self
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        shut(self.server)
+        self.server = None
