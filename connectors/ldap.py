@@ -44,7 +44,15 @@ MAX_PASSWORD_LENGTH = 1024
 
 
 class LdapError(Exception):
-    """A connection, TLS, bind or search failure, with an operator-readable message."""
+    """A connection, TLS, bind or search failure, with an operator-readable message.
+
+    ``kind`` says which, for a caller that words it for its own readers:
+    ``unreachable``, ``tls``, ``credentials`` (the bind was refused), ``search``, or
+    ``error`` (anything else)."""
+
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -150,16 +158,29 @@ def _server(cfg: LdapConfig) -> tuple[ldap3.Server, ServerAddress]:
     return server, address
 
 
-def describe(exc: Exception, cfg: LdapConfig) -> str:
-    """An operator-readable sentence for an ldap3 or socket exception."""
-    where = cfg.url
+def kind_of(exc: Exception) -> str:
+    """The :attr:`LdapError.kind` of an ldap3 or socket exception (as :func:`describe`
+    sorts them)."""
     if isinstance(exc, ldap_exc.LDAPInvalidCredentialsResult):
-        return f"bind as {cfg.bind_dn!r} at {where} failed: invalid credentials"
+        return "credentials"
     if isinstance(exc, ldap_exc.LDAPStartTLSError | ldap_exc.LDAPCertificateError) or (
         isinstance(exc, ldap_exc.LDAPSocketOpenError) and "certificate" in str(exc).lower()
     ):
-        return f"TLS with {where} failed (certificate not trusted or wrong host name): {exc}"
+        return "tls"
     if isinstance(exc, ldap_exc.LDAPSocketOpenError | ldap_exc.LDAPSocketReceiveError):
+        return "unreachable"
+    return "error"
+
+
+def describe(exc: Exception, cfg: LdapConfig) -> str:
+    """An operator-readable sentence for an ldap3 or socket exception."""
+    where = cfg.url
+    kind = kind_of(exc)
+    if kind == "credentials":
+        return f"bind as {cfg.bind_dn!r} at {where} failed: invalid credentials"
+    if kind == "tls":
+        return f"TLS with {where} failed (certificate not trusted or wrong host name): {exc}"
+    if kind == "unreachable":
         return f"cannot reach LDAP server {where}: {exc}"
     if isinstance(exc, ldap_exc.LDAPOperationResult):
         return f"LDAP server {where} answered {exc.description}: {exc.message or ''}".strip()
@@ -198,13 +219,14 @@ def connect(cfg: LdapConfig) -> ldap3.Connection:
     credentials, or an empty service password.
     """
     if not cfg.bind_password:
-        raise LdapError("the bind password is empty; an LDAP bind needs a password")
+        raise LdapError("the bind password is empty; an LDAP bind needs a password",
+                        "credentials")
     try:
         return _open(cfg, cfg.bind_dn, cfg.bind_password)
     except LdapError:
         raise
     except Exception as exc:
-        raise LdapError(describe(exc, cfg)) from None
+        raise LdapError(describe(exc, cfg), kind_of(exc)) from None
 
 
 def check_password(cfg: LdapConfig, user_dn: str, password: str) -> bool:
@@ -223,7 +245,7 @@ def check_password(cfg: LdapConfig, user_dn: str, password: str) -> bool:
     except (ldap_exc.LDAPInvalidDnError, ldap_exc.LDAPInvalidDNSyntaxResult):
         return False
     except Exception as exc:
-        raise LdapError(describe(exc, cfg)) from None
+        raise LdapError(describe(exc, cfg), kind_of(exc)) from None
     try:
         return bool(conn.bound)
     finally:
@@ -275,12 +297,15 @@ def paged_entries(
                 yield page
                 page = []
     except ldap_exc.LDAPException as exc:
-        raise LdapError(f"search under {base_dn!r} failed: {_brief(exc)}") from None
+        raise LdapError(f"search under {base_dn!r} failed: {_brief(exc)}", "search") from None
     except OSError as exc:
-        raise LdapError(f"search under {base_dn!r} failed: {type(exc).__name__}") from None
+        raise LdapError(
+            f"search under {base_dn!r} failed: {type(exc).__name__}", "unreachable"
+        ) from None
     result = conn.result or {}
     if result.get("result", 0) not in (0, None):
-        raise LdapError(f"search under {base_dn!r} failed: {result.get('description')}")
+        raise LdapError(f"search under {base_dn!r} failed: {result.get('description')}",
+                        "search")
     if page:
         yield page
 

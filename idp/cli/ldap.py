@@ -116,6 +116,9 @@ def list_command(as_json: bool) -> None:
         click.echo("no LDAP directories")
     for r in rows:
         last = r["last_run_at"] or "never"
+        failed = (r["last_run_summary"] or {}).get("failed")
+        if failed:
+            last = f"{last} FAILED: {failed}"
         click.echo(f"{r['id']}  unit={r['unit_id']}  {r['url']}  last sync: {last}")
 
 
@@ -194,7 +197,10 @@ def sync_command(unit_ref: str, dry_run: bool, force: bool, as_json: bool) -> No
     row = _directory(unit_ref)
     try:
         if sys.stderr.isatty() and not as_json:
-            total = ldap_sync.count_entries(row)
+            try:
+                total = ldap_sync.count_entries(row)
+            except ldap_sync.SyncError:  # the run itself fails and records why
+                total = 0
             with click.progressbar(length=total, label="syncing", file=sys.stderr) as bar:
                 summary = ldap_sync.run_locked(row, dry_run, force, progress=bar.update)
         else:

@@ -7,7 +7,8 @@ plaintext is shown on the one page the creating POST leads to: it travels there 
 the session's one-time form state (the ephemeral store, read once), never in a URL,
 and is kept nowhere else. The LDAP directory is read through
 :mod:`idp.ldap.directories`; what it stores of a run is its summary (counts and up to
-a few error samples) of the last *completed* run."""
+a few error samples) of the last run, or, for a run that failed as a whole, its cause
+(:func:`idp.ldap.sync.record_failure`)."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def scim_revoke(page: UnitPage, token_id: str) -> Response:
 @unit_page(LDAP)
 def ldap(page: UnitPage) -> Response:
     """The unit's LDAP directory: its settings (never the bind password), schedule,
-    and the last completed run with its error samples."""
+    and the last run with its error samples, or why it failed."""
     from idp.ldap.directories import describe
 
     row = ldap_repo.directory_for_unit(page.unit.id)

@@ -19,7 +19,6 @@ from flask import Flask
 from idp.ldap import sync as ldap_sync
 from idp.store import ldap_repo, unit_of_work
 from idp.store.models import LdapDirectory, utcnow
-from idp.store.unit_of_work import atomic
 
 log = logging.getLogger("idp.ldap.scheduler")
 
@@ -50,9 +49,7 @@ def run_due_syncs(now: datetime | None = None) -> dict[str, str]:
             continue
         except ldap_sync.SyncError as exc:
             unit_of_work.rollback()
-            log.error("LDAP sync of %s failed: %s", directory.id, exc)
-            with atomic():
-                ldap_repo.save_run(directory.id, utcnow(), {"failed": str(exc)})
+            log.error("LDAP sync of %s failed: %s", directory.id, exc)  # recorded by sync
             outcomes[directory.id] = f"failed: {exc}"
             continue
         except Exception:

@@ -121,9 +121,10 @@ def sync(
 ) -> SyncSummary:
     """Run one sync of ``directory`` (see the module docstring for the semantics).
 
-    Raises :class:`SyncError` when the directory cannot be read; entries that cannot
-    be used are counted in ``errors`` and do not stop the run. A dry run writes
-    nothing, not even the run summary.
+    Raises :class:`SyncError` when the directory cannot be read, after recording the
+    failed run (:func:`record_failure`); entries that cannot be used are counted in
+    ``errors`` and do not stop the run. A dry run writes nothing, not even the run
+    summary.
     """
     summary = SyncSummary(directory_id=directory.id, dry_run=dry_run)
     summary.started_at = utcnow().isoformat()
@@ -144,6 +145,8 @@ def sync(
     except ldap_connector.LdapError as exc:
         unit_of_work.rollback()
         metrics.count(metrics.LDAP, "sync", "unavailable")
+        if not dry_run:
+            record_failure(directory, summary, exc)
         raise SyncError(str(exc)) from None
     missing = missing_plans(directory, planner.seen, summary, force)
     if dry_run:
@@ -166,6 +169,22 @@ def sync(
                     "deactivated": summary.deactivated, "reactivated": summary.reactivated})
     metrics.count(metrics.LDAP, "sync", "dry_run" if dry_run else "done")
     return summary
+
+
+def record_failure(
+    directory: LdapDirectory, summary: SyncSummary, exc: ldap_connector.LdapError
+) -> None:
+    """Record a run the directory stopped (unreachable, bind refused, TLS, search) as
+    the directory's last run: the counts of the pages it committed before, plus
+    ``failed`` (the connector's sentence: server, bind DN, cause; never the password
+    nor a trace) and ``failure`` (its kind, which the console words for the unit's
+    admins). Audited as ``ldap.sync_failed``."""
+    summary.finished_at = utcnow().isoformat()
+    data = {**summary.as_dict(), "failed": str(exc), "failure": exc.kind}
+    with atomic():
+        audit.record(actor(directory), "ldap.sync_failed", directory.unit_id, data,
+                     unit_id=directory.unit_id)
+        ldap_repo.save_run(directory.id, utcnow(), data)
 
 
 # --- one run at a time ------------------------------------------------------------
