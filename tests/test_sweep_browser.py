@@ -1,0 +1,329 @@
+"""The browser quality sweep of issues 14 and 16: headless Chromium (Playwright) walks
+every page, in German and English and at 360 px and 1280 px, and each page passes the
+checks of :mod:`tests.support.sweep`: no serious or critical axe-core violation, no
+text beyond its box or the viewport, and (German) no string from outside the catalogue.
+
+The pages: the start page; the sign-in journey (e-mail, code, too many tries, company
+choice, first-sign-in profile, consent, TOTP set-up and code, password sign-in, the
+invitation and its ended link, the expired link after the back button, error pages,
+signed out); then, signed in as a company's main user and as an operator's staff
+member, a bounded breadth-first crawl of every GET link under ``/account`` and
+``/admin/``, so that console pages added later are swept without changing this test.
+
+One browser, one server; it runs once (on SQLite): the pages do not depend on the
+storage backend, and the suite has the other backend's page tests.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pyotp
+import pytest
+from flask import Flask
+
+from idp.accounts import invites
+from idp.accounts import lifecycle as accounts
+from idp.factors import passwords, totp
+from idp.rights import SYSTEM
+from idp.rights import staff as staff_members
+from tests.support.backends import missing
+from tests.support.live import LiveServer
+from tests.support.login import add_protocol_stand_in
+from tests.support.oidc import make_account, make_unit
+from tests.support.smtp import SmtpSink, code_in, text_of
+from tests.support.sweep import AXE, Sweep, new_context, untranslated
+
+pytestmark = pytest.mark.browser
+
+MAIN = "ann.main@corp-einkauf.example"  # main user of Corp GmbH, member of two companies
+NEW = "neu@corp-einkauf.example"  # first sign-in: the profile page
+TOTP_NEW = "tom@corp-einkauf.example"  # TOTP required, not set up
+TOTP_SET = "tia@corp-einkauf.example"  # TOTP required and set up
+PASSWORD_USER = "pia@corp-einkauf.example"
+INVITEE = "nina@corp-einkauf.example"
+STAFF = "sam@operator.example"
+PASSWORD = "Amber-Lighthouse-Quill-31"
+CLIENT = "Office Supplies Ltd"
+UNITS = ("Corp GmbH", "Corp Logistics", "Secure Corp")
+DATA = [
+    MAIN,
+    NEW,
+    TOTP_NEW,
+    TOTP_SET,
+    PASSWORD_USER,
+    INVITEE,
+    STAFF,
+    CLIENT,
+    *UNITS,
+    "Ann",
+    "Example",
+    "Nina",
+    "Neu",
+    "Sam",
+    "Tom",
+    "Tia",
+    "Pia",
+    "Corp",
+    "corp-gmbh",
+    "corp-logistics",
+    "secure-corp",
+    "shop-1",
+    "Deutsch",
+    "English",
+]
+START = "/_test/start?client_name=Office+Supplies+Ltd&scope=openid+profile+email+org"
+
+
+@pytest.fixture
+def settings_overrides(smtp_server: SmtpSink) -> dict[str, object]:
+    return {"smtp_url": smtp_server.url, "argon2_time_cost": 1, "argon2_memory_kib": 8192}
+
+
+@pytest.fixture
+def people(app: Flask, backend_name: str) -> dict[str, str]:
+    if backend_name != "sqlite-sql":
+        pytest.skip("the sweep runs once: the pages do not depend on the storage backend")
+    if not AXE.exists():
+        missing("axe-core is not installed: run `npm ci` in tests/browser")
+    add_protocol_stand_in(app)
+    ann = make_account(app, MAIN)
+    corp = make_unit(app, ann, "Corp GmbH", roles=["main_user", "employee"])
+    make_unit(app, ann, "Corp Logistics", roles=["employee"])
+    tom = make_account(app, TOTP_NEW, given_name="Tom")
+    secure = make_unit(app, tom, "Secure Corp", roles=["employee"])
+    tia = make_account(app, TOTP_SET, given_name="Tia")
+    pia = make_account(app, PASSWORD_USER, given_name="Pia")
+    make_account(app, STAFF, given_name="Sam")
+    with app.app_context():
+        from idp.accounts import accesses
+        from idp.store.unit_of_work import atomic
+
+        with atomic():
+            accesses.create(tia, secure, ["employee"], "test", event=None)
+            accesses.create(pia, corp, ["employee"], "test", event=None)
+        totp.set_unit_policy("secure-corp", True, "test")
+        passwords.set_unit_policy("corp-gmbh", True, "test")
+        account = accounts.get(pia)
+        assert account is not None
+        passwords.set_own(account, PASSWORD, via="password")
+        tia_account = accounts.get(tia)
+        assert tia_account is not None
+        secret = totp.begin_enrolment(tia_account)
+        assert secret is not None
+        result = totp.verify(tia, "sweep-setup", pyotp.TOTP(secret).now(), confirm=True)
+        assert result.outcome == totp.Outcome.OK, result
+        staff_members.add(STAFF)
+        staff_members.assign(STAFF, "corp-gmbh", "administrator")
+        invites.add_contact(
+            corp,
+            invites.NewContact(
+                email=INVITEE,
+                given_name="Nina",
+                family_name="Neu",
+                mobile=None,
+                roles=["employee"],
+                platform_access=True,
+            ),
+            SYSTEM,
+        )
+    return {"corp": corp, "tia_secret": secret}
+
+
+def email_code(page: Any, live: LiveServer, smtp: SmtpSink, email: str, start: str = START) -> None:
+    """Start a sign-in and get to the code page of ``email``; leaves the code unused."""
+    page.goto(live.url + start)
+    page.locator("input[name=email]").fill(email)
+    page.locator("form button[type=submit]").first.click()
+    page.wait_for_url(re.compile(r"/code$"))
+
+
+def enter(page: Any, code: str) -> None:
+    page.locator("input[name=code]").fill(code)
+    page.locator("form button[type=submit]").first.click()
+
+
+def sign_in(context: Any, live: LiveServer, smtp: SmtpSink, email: str) -> Any:
+    """A page of ``context`` signed in to the dashboard as ``email``."""
+    page = context.new_page()
+    after = len(smtp.wait_for(0))
+    email_code(page, live, smtp, email, start="/account")
+    enter(page, code_in(smtp.last_to(email, after=after)))
+    page.wait_for_url(re.compile(r"/account$"))
+    return page
+
+
+def test_every_page_in_both_languages_at_both_widths(
+    people: dict[str, str],
+    live_server: LiveServer,
+    smtp_server: SmtpSink,
+    browser: Any,
+) -> None:
+    live, smtp = live_server, smtp_server
+    sweep = Sweep(data_values=DATA)
+    context = new_context(browser)
+    page = context.new_page()
+
+    # Arriving without a merchant, and the pages of trouble.
+    sweep.visit(page, "start page", live.url + "/")
+    sweep.visit(page, "error: no such page", live.url + "/no-such-page", status=404)
+    sweep.visit(
+        page,
+        "error: unknown client",
+        live.url + "/authorize?client_id=nobody&response_type=code&scope=openid"
+        "&redirect_uri=https%3A%2F%2Fshop.example%2Fcb",
+        status=400,
+    )
+    sweep.visit(page, "expired sign-in link", live.url + "/interaction/gone", status=400)
+    sweep.visit(
+        page, "invitation: ended link", live.url + "/invitation/not-a-real-token", status=404
+    )
+    sweep.visit(page, "signed out", live.url + "/account/signed-out")
+    sweep.visit(page, "logged out at a merchant", live.url + "/logout/done")
+
+    # The invitation from the mail.
+    link = re.search(r"/invitation/[A-Za-z0-9_\-]+", text_of(smtp.last_to(INVITEE)))
+    assert link, "no invitation link in the mail"
+    sweep.visit(page, "invitation", live.url + link.group(0))
+
+    # The e-mail code journey of a main user with two companies.
+    page.goto(live.url + START)
+    sweep.visit(page, "sign-in: e-mail")
+    page.goto(live.url + START)
+    page.locator("input[name=email]").fill(MAIN)
+    page.locator("form button[type=submit]").first.click()
+    page.wait_for_url(re.compile(r"/code$"))
+    code_page = page.url
+    sweep.visit(page, "sign-in: code")
+    enter(page, "000000")
+    page.wait_for_url(re.compile(r"/code$"))
+    sweep.check(page, "sign-in: wrong code", "en")  # the error is shown once
+    enter(page, code_in(smtp.last_to(MAIN)))
+    page.wait_for_url(re.compile(r"/unit$"))
+    sweep.visit(page, "sign-in: company choice")
+    page.locator("input[type=radio]").first.check()
+    page.locator("form button[type=submit]").first.click()
+    page.wait_for_url(re.compile(r"/consent$"))
+    consent_page = page.url
+    sweep.visit(page, "sign-in: consent")
+    page.locator("form button[type=submit]").first.click()
+    page.wait_for_load_state()
+    page.goto(consent_page)  # the back button after consent
+    sweep.visit(page, "sign-in: back after consent")
+    assert code_page
+
+    # Too many wrong codes.
+    fresh = new_context(browser)
+    other = fresh.new_page()
+    email_code(other, live, smtp, MAIN)
+    for _ in range(10):  # until the page takes no more codes
+        if not other.locator("input[name=code]").count():
+            break
+        enter(other, "000000")
+        other.wait_for_url(re.compile(r"/code$"))
+    assert not other.locator("input[name=code]").count()
+    sweep.visit(other, "sign-in: too many tries")
+    fresh.close()
+
+    # First sign-in: the profile (wallet).
+    fresh = new_context(browser)
+    other = fresh.new_page()
+    email_code(other, live, smtp, NEW)
+    enter(other, code_in(smtp.last_to(NEW)))
+    other.wait_for_url(re.compile(r"/profile$"))
+    sweep.visit(other, "sign-in: first profile")
+    fresh.close()
+
+    # Two-step verification: set-up, then the code of one who has it.
+    fresh = new_context(browser)
+    two = fresh.new_page()
+    email_code(two, live, smtp, TOTP_NEW)
+    enter(two, code_in(smtp.last_to(TOTP_NEW)))
+    two.wait_for_url(re.compile(r"/totp/setup$"))
+    sweep.visit(two, "sign-in: two-step set-up")
+    fresh.close()
+    fresh = new_context(browser)
+    two = fresh.new_page()
+    email_code(two, live, smtp, TOTP_SET)
+    enter(two, code_in(smtp.last_to(TOTP_SET)))
+    two.wait_for_url(re.compile(r"/totp$"))
+    sweep.visit(two, "sign-in: two-step code")
+    fresh.close()
+
+    # Password sign-in.
+    context.close()
+    context = new_context(browser)
+    page = context.new_page()
+    page.goto(live.url + START)
+    page.locator("a[href$='/sign-in-password']").click()
+    page.wait_for_url(re.compile(r"/sign-in-password$"))
+    sweep.visit(page, "sign-in: password")
+    context.close()
+
+    # Signed in: the dashboard and the console, crawled.
+    crawled: dict[str, list[str]] = {}
+    for who, email in (("main user", MAIN), ("staff", STAFF)):
+        signed = new_context(browser)
+        page = sign_in(signed, live, smtp, email)
+        crawled[who] = sweep.crawl(
+            page, live.url, ["/account", "/admin/"], ("/account", "/admin"), who, limit=20
+        )
+        signed.close()
+    assert "/account" in crawled["main user"] and "/account" in crawled["staff"]
+
+    assert not sweep.findings, (
+        f"{len(sweep.findings)} findings on {len(sweep.visited)} page views:\n" + sweep.report()
+    )
+
+
+def test_the_catalogue_check_finds_english_and_lets_data_through() -> None:
+    """The catalogue check can fail: an English sentence and an untranslated label are
+    found; German catalogue strings, filled placeholders and data pass."""
+    found = untranslated(
+        [
+            "Sign in to your account",
+            "Purchase limit (EUR)",
+            "Bei Ihrem Konto anmelden",
+            "ann@corp.example",
+            "12.03.2026, 14:05 MEZ",
+            "Corp GmbH",
+            "  Weiter ",
+        ],
+        data_values=["Corp GmbH"],
+    )
+    assert found == ["Sign in to your account", "Purchase limit (EUR)"]
+
+
+SELF_TEST = """<!doctype html><html lang="de"><head><title>Anmelden</title></head><body><main>
+<h1>Anmelden</h1>
+<p>Sign in to your account</p>
+<p>Weiter</p>
+<div style="width: 120px; white-space: nowrap">Einkaufsgenossenschaft Süddeutscher
+Handwerksbetriebe</div>
+<div style="position: absolute; left: 300px; width: 200px">Abbrechen</div>
+<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" width="20" height="20">
+<label for="pw">Passwort</label> <input id="pw" type="password">
+</main></body></html>"""
+
+
+def test_the_page_checks_can_fail(browser: Any) -> None:
+    """Each check finds what it is for on a page made to fail it: a missing alt text
+    (axe, critical), text wider than its box, an element beyond the phone viewport,
+    an unstyled text field, an English sentence on a German page."""
+    if not AXE.exists():
+        missing("axe-core is not installed: run `npm ci` in tests/browser")
+    context = new_context(browser)
+    page = context.new_page()
+    page.set_content(SELF_TEST)
+    sweep = Sweep()
+    sweep.check(page, "self-test", "de")
+    context.close()
+    found = sweep.report()
+    assert "axe critical image-alt" in found, found
+    assert '@1280px: div "Einkaufsgenossenschaft' in found and "overflows its box" in found
+    assert '@360px: div "Abbrechen" reaches beyond the viewport' in found, found
+    assert '@1280px: div "Abbrechen" reaches' not in found, found
+    assert "not from the catalogue: 'Sign in to your account'" in found, found
+    assert "input#pw has the browser's own look" in found, found
+    assert "'Weiter'" not in found and "'Anmelden'" not in found, found
