@@ -25,6 +25,7 @@ from flask import Flask
 
 from idp.accounts import invites
 from idp.accounts import lifecycle as accounts
+from idp.cli import main
 from idp.factors import passwords, totp
 from idp.rights import SYSTEM
 from idp.rights import staff as staff_members
@@ -32,8 +33,9 @@ from tests.support.backends import missing
 from tests.support.live import LiveServer
 from tests.support.login import add_protocol_stand_in
 from tests.support.oidc import make_account, make_unit
+from tests.support.purchases import Shop, merchant, token
 from tests.support.smtp import SmtpSink, code_in, text_of
-from tests.support.sweep import AXE, Sweep, new_context, untranslated
+from tests.support.sweep import AXE, LANGUAGES, Sweep, new_context, untranslated, with_lang
 
 pytestmark = pytest.mark.browser
 
@@ -48,6 +50,10 @@ PASSWORD = "Amber-Lighthouse-Quill-31"
 CLIENT = "Office Supplies Ltd"
 UNITS = ("Corp GmbH", "Corp Logistics", "Secure Corp")
 DATA = [
+    "Travel & Hotels",
+    "PO-80",
+    "CH-1",
+    "Bürostuhl",
     MAIN,
     NEW,
     TOTP_NEW,
@@ -89,7 +95,7 @@ def people(app: Flask, backend_name: str) -> dict[str, str]:
         missing("axe-core is not installed: run `npm ci` in tests/browser")
     add_protocol_stand_in(app)
     ann = make_account(app, MAIN)
-    corp = make_unit(app, ann, "Corp GmbH", roles=["main_user", "employee"])
+    corp = make_unit(app, ann, "Corp GmbH", roles=["main_user", "employee", "commercial_contact"])
     make_unit(app, ann, "Corp Logistics", roles=["employee"])
     tom = make_account(app, TOTP_NEW, given_name="Tom")
     secure = make_unit(app, tom, "Secure Corp", roles=["employee"])
@@ -128,7 +134,63 @@ def people(app: Flask, backend_name: str) -> dict[str, str]:
             ),
             SYSTEM,
         )
-    return {"corp": corp, "tia_secret": secret}
+    budget = app.test_cli_runner().invoke(
+        main,
+        [
+            "budgets",
+            "set",
+            "--unit",
+            "corp-gmbh",
+            "--role",
+            "employee",
+            "--period",
+            "month",
+            "--amount",
+            "100.00",
+            "--per-order",
+            "50.00",
+            "--currency",
+            "EUR",
+            "--json",
+        ],
+    )
+    assert budget.exit_code == 0, budget.output
+    return {"corp": corp, "pia": pia}
+
+
+def approval_link(app: Flask, smtp: SmtpSink, buyer: str, unit: str) -> str:
+    """Pia buys over her per-order limit at a shop: the path of the approval page that
+    the approver (the main user, a commercial contact) is mailed."""
+    http = app.test_client()
+    shop = Shop(http, token(app, http, merchant(app, "Travel & Hotels"), buyer, unit))
+    after = len(smtp.wait_for(0))
+    lines = [{"sku": "CH-1", "description": "Bürostuhl", "quantity": 1, "amount": "80.00"}]
+    answer = shop.buy("80.00", order_ref="PO-80", lines=lines).get_json()
+    assert answer["status"] == "pending_approval", answer
+    found = re.search(
+        r"(/account/approvals/[0-9a-f]{32}\?link=\S+)", text_of(smtp.last_to(MAIN, after=after))
+    )
+    assert found, "no approval link in the mail"
+    return found.group(1)
+
+
+def in_both(sweep: Sweep, page: Any, name: str, url: str, act: Any) -> None:
+    """For each language: load ``url``, ``act`` on it (a form with a mistake), check
+    the page it leads to (form errors are shown once: each language acts anew)."""
+    for lang in LANGUAGES:
+        page.goto(with_lang(url, lang))
+        act(page)
+        page.wait_for_load_state()
+        sweep.check(page, name, lang)
+
+
+def submit(page: Any, fields: dict[str, str], form: str = "form") -> None:
+    """Fill ``fields`` and submit the first form, the browser's own checks off (the
+    server's error messages are under test)."""
+    page.evaluate("() => document.querySelectorAll('form').forEach(f => f.noValidate = true)")
+    for name, value in fields.items():
+        page.locator(f"{form} input[name={name}]").fill(value)
+    page.locator(f"{form} button[type=submit]").first.click()
 
 
 def email_code(page: Any, live: LiveServer, smtp: SmtpSink, email: str, start: str = START) -> None:
@@ -181,6 +243,7 @@ def test_every_page_in_both_languages_at_both_widths(
     )
     sweep.visit(page, "signed out", live.url + "/account/signed-out")
     sweep.visit(page, "logged out at a merchant", live.url + "/logout/done")
+    sweep.visit(page, "sign out at a merchant: confirm", live.url + "/logout")
 
     # The invitation from the mail.
     link = re.search(r"/invitation/[A-Za-z0-9_\-]+", text_of(smtp.last_to(INVITEE)))
@@ -190,15 +253,21 @@ def test_every_page_in_both_languages_at_both_widths(
     # The e-mail code journey of a main user with two companies.
     page.goto(live.url + START)
     sweep.visit(page, "sign-in: e-mail")
+    in_both(
+        sweep,
+        page,
+        "sign-in: e-mail, not an address",
+        page.url,
+        lambda p: submit(p, {"email": "not-an-address"}),
+    )
+    sweep.visit(page, "sign-in: company password (LDAP)", page.url + "/password", status=None)
     page.goto(live.url + START)
     page.locator("input[name=email]").fill(MAIN)
     page.locator("form button[type=submit]").first.click()
     page.wait_for_url(re.compile(r"/code$"))
     code_page = page.url
     sweep.visit(page, "sign-in: code")
-    enter(page, "000000")
-    page.wait_for_url(re.compile(r"/code$"))
-    sweep.check(page, "sign-in: wrong code", "en")  # the error is shown once
+    in_both(sweep, page, "sign-in: wrong code", code_page, lambda p: enter(p, "000000"))
     enter(page, code_in(smtp.last_to(MAIN)))
     page.wait_for_url(re.compile(r"/unit$"))
     sweep.visit(page, "sign-in: company choice")
@@ -233,6 +302,13 @@ def test_every_page_in_both_languages_at_both_widths(
     enter(other, code_in(smtp.last_to(NEW)))
     other.wait_for_url(re.compile(r"/profile$"))
     sweep.visit(other, "sign-in: first profile")
+    in_both(
+        sweep,
+        other,
+        "sign-in: first profile, names missing",
+        other.url,
+        lambda p: submit(p, {"given_name": "", "family_name": ""}),
+    )
     fresh.close()
 
     # Two-step verification: set-up, then the code of one who has it.
@@ -242,6 +318,13 @@ def test_every_page_in_both_languages_at_both_widths(
     enter(two, code_in(smtp.last_to(TOTP_NEW)))
     two.wait_for_url(re.compile(r"/totp/setup$"))
     sweep.visit(two, "sign-in: two-step set-up")
+    in_both(
+        sweep,
+        two,
+        "sign-in: two-step set-up, wrong code",
+        two.url,
+        lambda p: submit(p, {"code": "12"}),
+    )
     fresh.close()
     fresh = new_context(browser)
     two = fresh.new_page()
@@ -259,9 +342,17 @@ def test_every_page_in_both_languages_at_both_widths(
     page.locator("a[href$='/sign-in-password']").click()
     page.wait_for_url(re.compile(r"/sign-in-password$"))
     sweep.visit(page, "sign-in: password")
+    in_both(
+        sweep,
+        page,
+        "sign-in: password, wrong",
+        page.url,
+        lambda p: submit(p, {"email": PASSWORD_USER, "password": "wrong-password-1"}),
+    )
     context.close()
 
-    # Signed in: the dashboard and the console, crawled.
+    # Signed in: the dashboard and the console, crawled; an approval waiting.
+    link = approval_link(live.app, smtp, people["pia"], people["corp"])
     crawled: dict[str, list[str]] = {}
     for who, email in (("main user", MAIN), ("staff", STAFF)):
         signed = new_context(browser)
@@ -269,8 +360,37 @@ def test_every_page_in_both_languages_at_both_widths(
         crawled[who] = sweep.crawl(
             page, live.url, ["/account", "/admin/"], ("/account", "/admin"), who, limit=20
         )
+        if who == "main user":
+            dashboard = live.url + "/account"
+            in_both(
+                sweep,
+                page,
+                "dashboard: two-step set-up",
+                dashboard,
+                lambda p: p.locator("form[action$='/two-step/setup'] button").click(),
+            )
+            page.goto(dashboard)
+            page.locator("form[action$='/password/code'] button").click()
+            page.wait_for_url(re.compile(r"/account"))
+            sweep.visit(page, "dashboard: password by code", dashboard)
+            in_both(
+                sweep,
+                page,
+                "dashboard: password by code, wrong code",
+                dashboard,
+                lambda p: submit(
+                    p,
+                    {
+                        "code": "000000",
+                        "code_new_password": "Copper-Willow-Sonata-58",
+                        "code_repeat_password": "Copper-Willow-Sonata-58",
+                    },
+                    "form[action$='/password/with-code']",
+                ),
+            )
         signed.close()
     assert "/account" in crawled["main user"] and "/account" in crawled["staff"]
+    assert link.split("?")[0] in crawled["main user"], crawled  # the dashboard links it
 
     assert not sweep.findings, (
         f"{len(sweep.findings)} findings on {len(sweep.visited)} page views:\n" + sweep.report()
@@ -287,12 +407,15 @@ def test_the_catalogue_check_finds_english_and_lets_data_through() -> None:
             "Bei Ihrem Konto anmelden",
             "ann@corp.example",
             "12.03.2026, 14:05 MEZ",
+            "9. Dez. 2026, 12:26 UTC",
+            "80.00 EUR",
+            "pending",
             "Corp GmbH",
             "  Weiter ",
         ],
         data_values=["Corp GmbH"],
     )
-    assert found == ["Sign in to your account", "Purchase limit (EUR)"]
+    assert found == ["Sign in to your account", "Purchase limit (EUR)", "pending"]
 
 
 SELF_TEST = """<!doctype html><html lang="de"><head><title>Anmelden</title></head><body><main>

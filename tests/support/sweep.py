@@ -55,6 +55,7 @@ DATA_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\b[A-Z2-7]{4}(?: [A-Z2-7]{4}){3,}\b"),  # TOTP secrets in groups
     re.compile(r"\b[0-9a-f]{8,}\b"),  # identifiers
     re.compile(r"\b[A-Z0-9]{4,}(?:-[A-Z0-9]{4,})+\b"),  # codes with dashes
+    re.compile(r"(?<=\d) ?[A-Z]{3}\b|\b[A-Z]{3}(?= ?\d)"),  # ISO 4217 codes by amounts
     re.compile(r"\bUnitgate\b"),  # the product's name
     re.compile("[+\\d][\\d\\s.,:/()%€$\u2013-]*"),  # numbers, dates, times, phone numbers
 )
@@ -188,7 +189,7 @@ def _babel_words() -> frozenset[str]:
                 words.update(str(w) for w in width.values())
     words.update(str(p) for p in de.periods.values())
     words.update({"um", "Uhr"})
-    return frozenset(_norm(w) for w in words)
+    return frozenset(_norm(w).strip(".") for w in words)
 
 
 def untranslated(texts: Iterable[str], data_values: Iterable[str] = ()) -> list[str]:
