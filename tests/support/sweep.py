@@ -224,6 +224,11 @@ def untranslated(texts: Iterable[str], data_values: Iterable[str] = ()) -> list[
     return out
 
 
+def shape(target: str) -> str:
+    """A page's kind: its path with ids and numbers as ``*``, without the query."""
+    return re.sub(r"[0-9a-f]{32}|\b\d+\b", "*", urlsplit(target).path)
+
+
 def new_context(browser: Any, **options: Any) -> Any:
     """A browser context for the sweep: English first, and the page's Content Security
     Policy bypassed so that axe-core can be injected (the pages allow no inline script;
@@ -318,17 +323,26 @@ class Sweep:
         prefixes: tuple[str, ...],
         who: str,
         limit: int = 30,
+        skip: Iterable[str] = (),
     ) -> list[str]:
         """Breadth-first over the same-origin GET links under ``prefixes`` from the
         paths ``starts``, at most ``limit`` pages; each page is checked in both
-        languages. Returns the paths visited (404s are left out: not there yet)."""
+        languages. One page per shape (:func:`shape`: the path with its ids and
+        numbers as ``*``, the query left out), so that a list of a thousand items
+        costs one detail page; ``skip`` are shapes already swept. Returns the paths
+        visited (404s are left out: not there yet; a download is no page)."""
+        from playwright.sync_api import Error as PlaywrightError
+
         origin = urlsplit(base)
         queue = deque(starts)
-        seen = set(queue)
+        seen = {shape(p) for p in queue} | set(skip)
         done: list[str] = []
         while queue and len(done) < limit:
             path = queue.popleft()
-            response = page.goto(with_lang(base + path, LANGUAGES[0]))
+            try:
+                response = page.goto(with_lang(base + path, LANGUAGES[0]))
+            except PlaywrightError:  # a download, not a page
+                continue
             if response is None or response.status == 404:
                 continue
             if urlsplit(page.url).path != urlsplit(path).path:  # sent elsewhere (sign-in)
@@ -342,12 +356,12 @@ class Sweep:
                 query = urlencode([(k, v) for k, v in parse_qsl(link.query) if k != "lang"])
                 target = link.path + (f"?{query}" if query else "")
                 if (
-                    target in seen
+                    shape(target) in seen
                     or SKIP_LINK.search(link.path)
                     or not link.path.startswith(prefixes)
                 ):
                     continue
-                seen.add(target)
+                seen.add(shape(target))
                 queue.append(target)
             self.check(page, f"{who} {path}", LANGUAGES[0])
             for lang in LANGUAGES[1:]:
