@@ -415,6 +415,7 @@ def test_every_page_in_both_languages_at_both_widths(
     assert "/account" in crawled["main user"] and "/account" in crawled["staff"]
     assert link.split("?")[0] in crawled["main user"], crawled  # the dashboard links it
 
+    print(f"swept {len(sweep.visited)} page views:", *sweep.visited, sep="\n  ")
     assert not sweep.findings, (
         f"{len(sweep.findings)} findings on {len(sweep.visited)} page views:\n" + sweep.report()
     )
@@ -445,6 +446,7 @@ SELF_TEST = """<!doctype html><html lang="de"><head><title>Anmelden</title></hea
 <h1>Anmelden</h1>
 <p>Sign in to your account</p>
 <p>Weiter</p>
+<a href="#x" style="position: absolute; left: -999rem">Anmelden</a>
 <div style="width: 120px; white-space: nowrap">Einkaufsgenossenschaft Süddeutscher
 Handwerksbetriebe</div>
 <div style="position: absolute; left: 300px; width: 200px">Abbrechen</div>
@@ -470,6 +472,7 @@ def test_the_page_checks_can_fail(browser: Any) -> None:
     assert '@1280px: div "Einkaufsgenossenschaft' in found and "overflows its box" in found
     assert '@360px: div "Abbrechen" reaches beyond the viewport' in found, found
     assert '@1280px: div "Abbrechen" reaches' not in found, found
+    assert 'a "Anmelden"' not in found, found  # off-screen on purpose (a skip link)
     assert "not from the catalogue: 'Sign in to your account'" in found, found
     assert "input#pw has the browser's own look" in found, found
     assert "'Weiter'" not in found and "'Anmelden'" not in found, found

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
@@ -89,6 +89,7 @@ OVERFLOW_JS = """() => {
     const cs = getComputedStyle(el);
     const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
     const boxed = own || el.matches('input, button, select, textarea, img, svg, table, a');
+    if (r.right <= 0) continue;  // wholly off to the left: hidden on purpose (a skip link)
     if (boxed && (r.right > view + 1 || r.left < -1))
       out.push(name(el) + ' reaches beyond the viewport (' + Math.round(r.left) + '..'
                + Math.round(r.right) + ' of ' + view + ')');
@@ -229,6 +230,12 @@ def shape(target: str) -> str:
     return re.sub(r"[0-9a-f]{32}|\b\d+\b", "*", urlsplit(target).path)
 
 
+def _target(url: SplitResult) -> str:
+    """Path and query of ``url`` without its ``lang`` parameter."""
+    query = urlencode([(k, v) for k, v in parse_qsl(url.query) if k != "lang"])
+    return url.path + (f"?{query}" if query else "")
+
+
 def new_context(browser: Any, **options: Any) -> Any:
     """A browser context for the sweep: English first, and the page's Content Security
     Policy bypassed so that axe-core can be injected (the pages allow no inline script;
@@ -336,6 +343,7 @@ class Sweep:
         origin = urlsplit(base)
         queue = deque(starts)
         seen = {shape(p) for p in queue} | set(skip)
+        swept: set[str] = set(skip)
         done: list[str] = []
         while queue and len(done) < limit:
             path = queue.popleft()
@@ -345,16 +353,23 @@ class Sweep:
                 continue
             if response is None or response.status == 404:
                 continue
-            if urlsplit(page.url).path != urlsplit(path).path:  # sent elsewhere (sign-in)
+            landed = urlsplit(page.url)
+            if not landed.path.startswith(prefixes):  # sent away (to sign in, say)
                 self.findings.append(f"{who} {path}: sent to {page.url}")
                 continue
+            here = _target(landed)
+            if here != path:  # redirected to another page under the prefixes
+                if shape(here) in swept:
+                    continue
+                path = here
+                seen.add(shape(path))
+            swept.add(shape(path))
             done.append(path)
             for href in page.evaluate(LINKS_JS):
                 link = urlsplit(urljoin(page.url, href))
                 if (link.scheme, link.netloc) != (origin.scheme, origin.netloc):
                     continue
-                query = urlencode([(k, v) for k, v in parse_qsl(link.query) if k != "lang"])
-                target = link.path + (f"?{query}" if query else "")
+                target = _target(link)
                 if (
                     shape(target) in seen
                     or SKIP_LINK.search(link.path)
