@@ -87,7 +87,7 @@ DATA = [
     "Deutsch",
     "English",
 ]
-CRAWL = {"main user": 14, "staff": 10}  # pages each: the bound of the crawl
+CRAWL = {"main user": 24, "staff": 12}  # pages each: the bound of the crawl
 START = "/_test/start?client_name=Office+Supplies+Ltd&scope=openid+profile+email+org"
 
 
