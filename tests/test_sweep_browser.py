@@ -312,44 +312,27 @@ def test_every_page_in_both_languages_at_both_widths(
     sweep.visit(other, "sign-in: too many tries")
     fresh.close()
 
-    # First sign-in: the profile (wallet).
-    fresh = new_context(browser)
-    other = fresh.new_page()
-    email_code(other, live, smtp, NEW)
-    enter(other, code_in(smtp.last_to(NEW)))
-    other.wait_for_url(re.compile(r"/profile$"))
-    sweep.visit(other, "sign-in: first profile")
-    in_both(
-        sweep,
-        other,
-        "sign-in: first profile, names missing",
-        other.url,
-        lambda p: submit(p, {"given_name": "", "family_name": ""}),
-    )
-    fresh.close()
-
-    # Two-step verification: set-up, then the code of one who has it.
-    fresh = new_context(browser)
-    two = fresh.new_page()
-    email_code(two, live, smtp, TOTP_NEW)
-    enter(two, code_in(smtp.last_to(TOTP_NEW)))
-    two.wait_for_url(re.compile(r"/totp/setup$"))
-    sweep.visit(two, "sign-in: two-step set-up")
-    in_both(
-        sweep,
-        two,
-        "sign-in: two-step set-up, wrong code",
-        two.url,
-        lambda p: submit(p, {"code": "12"}),
-    )
-    fresh.close()
-    fresh = new_context(browser)
-    two = fresh.new_page()
-    email_code(two, live, smtp, TOTP_SET)
-    enter(two, code_in(smtp.last_to(TOTP_SET)))
-    two.wait_for_url(re.compile(r"/totp$"))
-    sweep.visit(two, "sign-in: two-step code")
-    fresh.close()
+    # After the code: the first sign-in's profile, two-step set-up, the two-step code.
+    for email, ending, name, mistake in (
+        (NEW, "/profile", "sign-in: first profile", {"given_name": "", "family_name": ""}),
+        (TOTP_NEW, "/totp/setup", "sign-in: two-step set-up", {"code": "12"}),
+        (TOTP_SET, "/totp", "sign-in: two-step code", None),
+    ):
+        fresh = new_context(browser)
+        after_code = fresh.new_page()
+        email_code(after_code, live, smtp, email)
+        enter(after_code, code_in(smtp.last_to(email)))
+        after_code.wait_for_url(re.compile(re.escape(ending) + "$"))
+        sweep.visit(after_code, name)
+        if mistake is not None:
+            in_both(
+                sweep,
+                after_code,
+                f"{name}, a mistake",
+                after_code.url,
+                lambda p, fields=mistake: submit(p, fields),
+            )
+        fresh.close()
 
     # Password sign-in.
     context.close()
