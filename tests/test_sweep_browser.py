@@ -93,7 +93,12 @@ START = "/_test/start?client_name=Office+Supplies+Ltd&scope=openid+profile+email
 
 @pytest.fixture
 def settings_overrides(smtp_server: SmtpSink) -> dict[str, object]:
-    return {"smtp_url": smtp_server.url, "argon2_time_cost": 1, "argon2_memory_kib": 8192}
+    return {
+        "smtp_url": smtp_server.url,
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8192,
+        "platform_staff": STAFF,  # the operator console's platform-wide pages too
+    }
 
 
 @pytest.fixture
