@@ -34,7 +34,7 @@ from tests.support.sweep import Sweep, new_context, shape
 MAIN_USER = "chef@acme-demo.example"
 STAFF = "support@operator.example"
 MAX_HEIGHT = 1400  # long pages are cut here: the top says what the page is
-ADMIN_PAGES = {"main-user": 4, "staff": 2}  # the crawl's bound: keeps docs/ small
+ADMIN_PAGES = {"main-user": 3, "staff": 2}  # the crawl's bound: keeps docs/ small
 CODE_RE = re.compile(r"\b(\d{6})\b")
 PROFILE = {"given_name": "Eva", "family_name": "Berger", "department": "Einkauf"}
 
@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             issuer=base,
             database_url=f"sqlite:///{tmp}/idp.db",
             master_key=generate_master_key(),
+            platform_staff=STAFF,
         )
         for step in (["init"], ["demo", "--json"]):
             done = run_idp(step, env)
