@@ -241,7 +241,7 @@ def new_context(browser: Any, **options: Any) -> Any:
     Policy bypassed so that axe-core can be injected (the pages allow no inline script;
     the CSP itself has its own tests)."""
     context = browser.new_context(locale="en-GB", bypass_csp=True, **options)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(30_000)
     return context
 
 
