@@ -58,6 +58,11 @@ PASSWORD = "Amber-Lighthouse-Quill-31"
 CLIENT = "Office Supplies Ltd"
 UNITS = ("Corp GmbH", "Corp Logistics", "Secure Corp")
 DATA = [
+    "Berlin",  # the unit's own fields: their German labels, help and choices are data
+    "Hamburg",
+    "Lieferort",
+    "Wohin Ihre Bestellungen gehen.",
+    "Einkaufslimit (EUR)",
     "Travel & Hotels",
     "PO-80",
     "CH-1",
@@ -148,6 +153,43 @@ def people(app: Flask, backend_name: str) -> dict[str, str]:
             ),
             SYSTEM,
         )
+    for field in (  # unit-defined fields with their German labels and help
+        [
+            "--name",
+            "ship_to",
+            "--label",
+            "Delivery site",
+            "--label-de",
+            "Lieferort",
+            "--type",
+            "choice",
+            "--choice",
+            "Berlin",
+            "--choice",
+            "Hamburg",
+            "--required",
+            "--help-en",
+            "Where your orders go.",
+            "--help-de",
+            "Wohin Ihre Bestellungen gehen.",
+        ],
+        [
+            "--name",
+            "purchase_limit",
+            "--label",
+            "Purchase limit",
+            "--label-de",
+            "Einkaufslimit",
+            "--type",
+            "money",
+            "--currency",
+            "EUR",
+            "--set-by",
+            "company",
+        ],
+    ):
+        made = app.test_cli_runner().invoke(main, ["units", "fields", "add", "corp-gmbh", *field])
+        assert made.exit_code == 0, made.output
     budget = app.test_cli_runner().invoke(
         main,
         [
@@ -291,6 +333,11 @@ def test_every_page_in_both_languages_at_both_widths(
     sweep.visit(page, "sign-in: code")
     in_both(sweep, page, "sign-in: wrong code", code_page, lambda p: enter(p, "000000"))
     enter(page, code_in(smtp.last_to(MAIN)))
+    page.wait_for_url(re.compile(r"/profile$"))  # the company's required field is empty
+    sweep.visit(page, "sign-in: profile to complete")
+    for choice in page.locator("select[required]").all():
+        choice.select_option(index=1)
+    page.locator("form button[type=submit]").first.click()
     page.wait_for_url(re.compile(r"/unit$"))
     sweep.visit(page, "sign-in: company choice")
     page.locator("input[type=radio]").first.check()
