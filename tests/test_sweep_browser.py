@@ -89,8 +89,7 @@ DATA = [
     "corp-logistics",
     "secure-corp",
     "shop-1",
-    "Deutsch",
-    "English",
+    "Deutsch",  # the language switch names each language in itself (idp.i18n)
 ]
 CRAWL = {"main user": 24, "staff": 12}  # pages each: the bound of the crawl
 START = "/_test/start?client_name=Office+Supplies+Ltd&scope=openid+profile+email+org"
