@@ -4,6 +4,8 @@
 #   make test   the guards (ruff, mypy, import contracts) + the whole pytest suite (2 xdist workers)
 #   make lint   the guards only: ruff, mypy, lint-imports
 #   make bench  benchmarks; writes bench/RESULTS.md
+#   make screenshots  PNGs of the main pages (both languages, 360 and 1280 px) in
+#               docs/screenshots/, from a real server with the demo data
 #   make failover  three nodes behind nginx survive a node, Redis, PostgreSQL and SMTP
 #               going away and a rolling restart (tests/failover; 1.5 to 3 minutes, so
 #               not part of `make test`; .ci/run runs it after `make test`)
@@ -18,7 +20,9 @@ PYTEST_ARGS ?= tests/
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint bench failover clean-venv
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+
+.PHONY: run test lint bench failover screenshots clean-venv
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -50,9 +54,15 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# axe-core for the browser sweep (tests/test_sweep_browser.py), from the lock file.
+# Without npm the sweep skips (or fails under CI) and says why.
+$(AXE): tests/browser/package-lock.json
+	@if command -v npm >/dev/null; then cd tests/browser && npm ci --no-audit --no-fund --silent && touch node_modules/axe-core/axe.min.js; \
+	else echo "npm is not installed: the browser sweep (tests/test_sweep_browser.py) will skip"; fi
+
 # The Playwright Python package comes with '.[test]'; its own browsers are not
 # downloaded: the browser tests drive Debian's chromium.
-test: $(STAMP)
+test: $(STAMP) $(AXE)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
@@ -61,6 +71,11 @@ test: $(STAMP)
 # Real processes on loopback (tests/failover/cluster.py): one at a time, never with xdist.
 failover: $(STAMP)
 	IDP_FAILOVER=1 $(BIN)/python -m pytest -n 0 -s tests/failover
+
+# A real `idp serve` with the demo data, photographed by Debian's chromium
+# (tests/support/screenshots.py); replaces docs/screenshots/*.png.
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.support.screenshots --out docs/screenshots
 
 # py-spy (the bench extra) samples the live worker for the profile in RESULTS.md.
 $(BENCH_STAMP): pyproject.toml | $(STAMP)

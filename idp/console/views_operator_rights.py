@@ -26,6 +26,7 @@ from flask_babel import gettext as _
 
 from idp.console.blueprint import bp
 from idp.console.guard import Viewer
+from idp.console.structure import PERMISSION_LABELS
 from idp.console.views_operator import (
     MANAGE_PEOPLE,
     OPERATOR,
@@ -132,6 +133,7 @@ def operator_staff(viewer: Viewer) -> Response:
     return viewer.render(
         "console/operator/staff.html", current="staff", members=members,
         customer_names=names, permissions=sorted(PERMISSIONS),
+        permission_labels=PERMISSION_LABELS,
         kinds={ADMINISTRATOR: _("Administrator: every permission"),
                PROCESSOR: _("Processor: the permissions ticked below")},
     )

@@ -30,6 +30,14 @@ WHY = {
     "approval_policy": lambda: _("The company's approval policy asks for approval above "
                                  "this amount."),
 }
+# An approval's status in the reader's language (idp.purchases.approvals' values).
+STATUS = {
+    approvals.PENDING: lambda: _("Waiting for a decision"),
+    approvals.APPROVED: lambda: _("Approved"),
+    approvals.REJECTED: lambda: _("Rejected"),
+    approvals.EXPIRED: lambda: _("Expired"),
+    approvals.CANCELLED: lambda: _("Cancelled"),
+}
 MAX_FORM_LINES = 101  # the order's lines (at most 100) and one empty row to add
 
 
@@ -80,6 +88,7 @@ def approval_page(approval_id: str) -> Response:
         amount=money.format_minor(p.amount_minor, p.currency),
         budget=money.format_minor(v.standing.remaining, p.currency) if v.standing else None,
         why=WHY.get(v.approval.why, lambda: v.approval.why)(),
+        status=STATUS.get(v.approval.status, lambda: v.approval.status)(),
         notice=request.args.get("done") and _("Saved."),
     )
     resp = Response(html, mimetype="text/html")
