@@ -362,6 +362,8 @@ def test_an_import_runs_in_the_background_with_a_progress_page(
     assert waiting.status_code == 200 and waiting.headers["Cache-Control"] == "no-store"
     assert "0 of 3 rows done." in html and '<meta http-equiv="refresh" content="2">' in html
     assert "Waiting to start" in html and "Import result" not in html
+    german = web.get(progress, headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert "0 von 3 Zeilen erledigt." in german and "Wartet auf den Start" in german
     assert "refresh" not in waiting.headers.get("Content-Security-Policy", "")
     with app.app_context():
         assert db.session.query(Access).join(Access.account).filter_by(

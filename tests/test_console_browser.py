@@ -136,6 +136,7 @@ def test_invite_a_colleague_who_registers_then_export_and_import(
     finally:
         worker.stop()
     assert "2 of 2 rows done." in page.locator("#import-progress").inner_text()
+    progress_url = page.url
     result = page.locator("#import-result").inner_text()
     assert "Import result" in result and "not an address" in result
     page.get_by_role("link", name="Back to the accesses").click()
@@ -153,6 +154,11 @@ def test_invite_a_colleague_who_registers_then_export_and_import(
     assert phone.get_by_role("heading", name="Zugänge", level=1).is_visible()
     assert fits_phone(phone)
     shoot(phone, "accesses-de-phone", backend_name)
+    phone.goto(progress_url)
+    assert "2 von 2 Zeilen erledigt." in phone.locator("#import-progress").inner_text()
+    assert fits_phone(phone)
+    shoot(phone, "import-progress-de-phone", backend_name)
+    phone.goto(f"{live_server.url}/admin/units/{corp}/accesses")
     nina_access = phone.locator("#accesses tr", has_text=NINA).get_by_role("link")
     nina_access.click()
     phone.wait_for_url(re.compile(r"/accesses/\w+$"))
