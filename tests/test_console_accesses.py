@@ -396,6 +396,29 @@ def test_an_import_runs_in_the_background_with_a_progress_page(
     courier(app).drain()
 
 
+def test_an_import_runs_with_the_uploaders_rights_when_it_runs(
+    app: Flask, corp: dict[str, Any]
+) -> None:
+    """The import acts as the person who uploaded it, checked again when it runs:
+    once their access is suspended nothing is imported, and another admin of the
+    unit sees why on the progress page."""
+    web, unit = corp["web"], corp["unit"]
+    page = f"/admin/units/{unit}/accesses"
+    zoe = make_account(app, "zoe@corp.example")
+    give(app, zoe, unit, ["main_user"])
+    text = "email,given_name,family_name,platform_access\nned@corp.example,Ned,Noll,no\n"
+    upload = {"file": (io.BytesIO(text.encode()), "people.csv")}
+    resp = form_post(web, page, f"{page}/import", upload, content_type="multipart/form-data")
+    progress = resp.headers["Location"]
+    with app.app_context(), atomic():
+        db.session.query(Access).filter_by(account_id=corp["ann"], unit_id=unit).update(
+            {"status": "suspended"})
+    assert import_jobs.run_due(app) == 1
+    html = browser_of(app, zoe).get(progress).get_data(as_text=True)
+    assert "may no longer manage" in html and "Finished" in html
+    assert "ned@corp.example" not in browser_of(app, zoe).get(page).get_data(as_text=True)
+
+
 def _imports(app: Flask) -> int:
     with app.app_context():
         return db.session.query(AccessImport).count()

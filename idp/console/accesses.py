@@ -208,7 +208,8 @@ def import_progress(page: UnitPage, import_id: str) -> Response:
     done = import_jobs.finished(row)
     failure = row.failure
     if failure == import_jobs.FORBIDDEN:
-        failure = messages.text("forbidden")
+        failure = gettext("The person who uploaded the file may no longer manage this "
+                          "unit's accesses; nothing was imported.")
     elif failure == import_jobs.GAVE_UP:
         failure = gettext("The import could not be run; upload the file again.")
     resp = page.render(
