@@ -15,13 +15,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from idp.accounts import accesses
+from idp.accounts import accesses, import_jobs
 from idp.console.accesses import PAGE_SIZE
 from idp.mail.outbox import courier
 from idp.rights import groups as permission_groups
 from idp.rights import staff
+from idp.store import imports_repo
 from idp.store.db import db
-from idp.store.models import Access, AuditEvent, Impersonation, Unit
+from idp.store.leases import SENDING
+from idp.store.models import Access, AccessImport, AuditEvent, Impersonation, Unit, utcnow
 from idp.store.unit_of_work import atomic
 from tests.support.login import csrf_token
 from tests.support.oidc import make_account, make_unit, start_session
@@ -313,18 +315,144 @@ def test_csv_export_and_import_through_the_page(app: Flask, corp: dict[str, Any]
             "broken-address,Ivy,Ito,employee,false\n")
     upload = {"file": (io.BytesIO(text.encode()), "people.csv"), "dry_run": "yes"}
     resp = form_post(web, page, f"{page}/import", upload, content_type="multipart/form-data")
-    assert resp.status_code == 303
-    html = web.get(page).get_data(as_text=True)
+    assert resp.status_code == 303 and "/accesses/imports/" in resp.headers["Location"]
+    assert import_jobs.run_due(app) == 1
+    html = web.get(resp.headers["Location"]).get_data(as_text=True)
     assert "Import result" in html and "check only" in html and "broken-address" in html
-    assert "hal@corp.example" not in web.get(page).get_data(as_text=True)  # shown once
+    assert "hal@corp.example" not in web.get(page).get_data(as_text=True)  # nothing written
     upload = {"file": (io.BytesIO(text.encode()), "people.csv")}
-    form_post(web, page, f"{page}/import", upload, content_type="multipart/form-data")
-    html = web.get(page).get_data(as_text=True)
+    resp = form_post(web, page, f"{page}/import", upload, content_type="multipart/form-data")
+    import_jobs.run_due(app)
+    html = web.get(resp.headers["Location"]).get_data(as_text=True)
     assert "Import result" in html and "broken-address" in html
-    assert "hal@corp.example" in html  # in the list now
+    assert "hal@corp.example" in web.get(page).get_data(as_text=True)  # in the list now
     form_post(web, page, f"{page}/import", {}, content_type="multipart/form-data")
     assert "Choose a CSV file." in web.get(page).get_data(as_text=True)
+    # a file that is not the import's CSV is refused on the form, nothing queued
+    upload = {"file": (io.BytesIO(b"name,colour\nx,y\n"), "bad.csv")}
+    resp = form_post(web, page, f"{page}/import", upload, content_type="multipart/form-data")
+    assert resp.headers["Location"].endswith("#import")
+    assert "is not a column" in web.get(page).get_data(as_text=True)
+    with app.app_context():
+        assert db.session.query(AccessImport).count() == 2
     # an export permission alone shows the link, not the forms
+    courier(app).drain()
+
+
+def test_an_import_runs_in_the_background_with_a_progress_page(
+    app: Flask, corp: dict[str, Any]
+) -> None:
+    """The upload answers at once with the progress page (0 of 3 rows, refreshing
+    itself); a worker step runs it exactly once; then the page shows the report
+    and stops refreshing. Another unit's admin gets 404, an employee 403, a POST
+    without the CSRF token 400 and queues nothing."""
+    web, unit = corp["web"], corp["unit"]
+    page = f"/admin/units/{unit}/accesses"
+    text = ("email,given_name,family_name,roles,platform_access\n"
+            "kim@corp.example,Kim,Kuhn,employee,false\n"
+            "\n"
+            "no-address,Lu,Lang,employee,false\n"
+            "bob@corp.example,Bob,Baker,employee,yes\n")
+    upload = {"file": (io.BytesIO(text.encode()), "people.csv")}
+    resp = form_post(web, page, f"{page}/import", upload, content_type="multipart/form-data")
+    assert resp.status_code == 303
+    progress = resp.headers["Location"]
+    waiting = web.get(progress)
+    html = waiting.get_data(as_text=True)
+    assert waiting.status_code == 200 and waiting.headers["Cache-Control"] == "no-store"
+    assert "0 of 3 rows done." in html and '<meta http-equiv="refresh" content="2">' in html
+    assert "Waiting to start" in html and "Import result" not in html
+    german = web.get(progress, headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert "0 von 3 Zeilen erledigt." in german and "Wartet auf den Start" in german
+    assert "refresh" not in waiting.headers.get("Content-Security-Policy", "")
+    with app.app_context():
+        assert db.session.query(Access).join(Access.account).filter_by(
+            email="kim@corp.example").count() == 0  # not in the request
+    # another unit's admin: 404 (also under their own unit's URL); an employee: 403
+    eve = make_account(app, "eve@other.example")
+    other = make_unit(app, eve, "Other AG", roles=["main_user"])
+    stranger = browser_of(app, eve)
+    import_id = progress.rsplit("/", 1)[1]
+    assert stranger.get(progress).status_code == 404
+    assert stranger.get(f"/admin/units/{other}/accesses/imports/{import_id}").status_code == 404
+    assert browser_of(app, corp["bob"]).get(progress).status_code == 403
+    assert web.get(f"{page}/imports/nosuch").status_code == 404
+    # the worker step: one claim wins, a second step finds nothing
+    assert import_jobs.run_due(app) == 1
+    assert import_jobs.run_due(app) == 0
+    done = web.get(progress).get_data(as_text=True)
+    assert "3 of 3 rows done." in done and "Finished" in done and "Import result" in done
+    assert "no-address" in done and 'http-equiv="refresh"' not in done
+    with app.app_context():
+        row = db.session.get(AccessImport, import_id)
+        assert row is not None and row.data is None and row.status == "sent"
+        assert row.report is not None and row.report["counts"]["created"] == 1
+        assert db.session.query(AuditEvent).filter_by(action="accesses.imported").count() == 1
+    # without the CSRF token: 400, nothing queued
+    before = _imports(app)
+    bad = web.post(f"{page}/import", data={"file": (io.BytesIO(text.encode()), "p.csv")},
+                   content_type="multipart/form-data")
+    assert bad.status_code == 400 and _imports(app) == before
+    courier(app).drain()
+
+
+def test_an_import_runs_with_the_uploaders_rights_when_it_runs(
+    app: Flask, corp: dict[str, Any]
+) -> None:
+    """The import acts as the person who uploaded it, checked again when it runs:
+    once their access is suspended nothing is imported, and another admin of the
+    unit sees why on the progress page."""
+    web, unit = corp["web"], corp["unit"]
+    page = f"/admin/units/{unit}/accesses"
+    zoe = make_account(app, "zoe@corp.example")
+    give(app, zoe, unit, ["main_user"])
+    text = "email,given_name,family_name,platform_access\nned@corp.example,Ned,Noll,no\n"
+    upload = {"file": (io.BytesIO(text.encode()), "people.csv")}
+    resp = form_post(web, page, f"{page}/import", upload, content_type="multipart/form-data")
+    progress = resp.headers["Location"]
+    with app.app_context(), atomic():
+        db.session.query(Access).filter_by(account_id=corp["ann"], unit_id=unit).update(
+            {"status": "suspended"})
+    assert import_jobs.run_due(app) == 1
+    html = browser_of(app, zoe).get(progress).get_data(as_text=True)
+    assert "may no longer manage" in html and "Finished" in html
+    assert "ned@corp.example" not in browser_of(app, zoe).get(page).get_data(as_text=True)
+
+
+def _imports(app: Flask) -> int:
+    with app.app_context():
+        return db.session.query(AccessImport).count()
+
+
+def test_an_import_whose_node_died_is_run_by_another_once_its_lease_ran_out(
+    app: Flask, corp: dict[str, Any]
+) -> None:
+    """A node claimed the import and died: nobody else takes it while the lease
+    holds; afterwards another node runs it to its end, and the dead node's late
+    progress is refused (it no longer holds the lease)."""
+    web, unit = corp["web"], corp["unit"]
+    page = f"/admin/units/{unit}/accesses"
+    text = "email,given_name,family_name,platform_access\nmia@corp.example,Mia,Marx,no\n"
+    upload = {"file": (io.BytesIO(text.encode()), "people.csv"), "dry_run": "yes"}
+    resp = form_post(web, page, f"{page}/import", upload, content_type="multipart/form-data")
+    import_id = resp.headers["Location"].rsplit("/", 1)[1]
+    now = utcnow()
+    with app.app_context():
+        (dead,) = imports_repo.claim_due(now, 1, import_jobs.LEASE)
+        assert dead.status == SENDING
+    assert "Running" in web.get(resp.headers["Location"]).get_data(as_text=True)
+    assert import_jobs.run_due(app) == 0  # the lease holds
+    later = now + import_jobs.LEASE + import_jobs.LEASE
+    assert import_jobs.run_due(app, now=later) == 1
+    with app.app_context():
+        row = db.session.get(AccessImport, import_id)
+        assert row is not None and row.status == "sent" and row.attempts == 1
+        assert row.report is not None and row.report["dry_run"] is True
+        with atomic():
+            assert not imports_repo.update_claimed(import_id, dead.next_attempt_at,
+                                                   {"rows_done": 0})
+    html = web.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "1 of 1 rows done." in html and "check only" in html
     courier(app).drain()
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from idp.accounts import import_jobs
 from idp.store.db import db
 from idp.store.models import Access, Account
 from tests.support.browser import SHOTS, sign_in_by_code
@@ -125,9 +126,20 @@ def test_invite_a_colleague_who_registers_then_export_and_import(
     source.write_text(out.getvalue(), encoding="utf-8")
     page.locator("#file").set_input_files(str(source))
     page.get_by_role("button", name="Import", exact=True).click()
-    page.wait_for_url(re.compile(r"#import-result$"))
+    # the progress page answers at once and refreshes itself (no script) until a
+    # worker, started only now, has run the import; then it shows the report
+    page.wait_for_url(re.compile(r"/accesses/imports/\w+$"))
+    assert "0 of 2 rows done." in page.locator("#import-progress").inner_text()
+    worker = import_jobs.start_thread(app, interval=0.2)
+    try:
+        page.locator("#import-result").wait_for(timeout=20000)
+    finally:
+        worker.stop()
+    assert "2 of 2 rows done." in page.locator("#import-progress").inner_text()
+    progress_url = page.url
     result = page.locator("#import-result").inner_text()
     assert "Import result" in result and "not an address" in result
+    page.get_by_role("link", name="Back to the accesses").click()
     assert "otto@corp.example" in page.locator("#accesses").inner_text()
     with app.app_context():
         otto = db.session.query(Account).filter_by(email="otto@corp.example").one()
@@ -142,6 +154,11 @@ def test_invite_a_colleague_who_registers_then_export_and_import(
     assert phone.get_by_role("heading", name="Zugänge", level=1).is_visible()
     assert fits_phone(phone)
     shoot(phone, "accesses-de-phone", backend_name)
+    phone.goto(progress_url)
+    assert "2 von 2 Zeilen erledigt." in phone.locator("#import-progress").inner_text()
+    assert fits_phone(phone)
+    shoot(phone, "import-progress-de-phone", backend_name)
+    phone.goto(f"{live_server.url}/admin/units/{corp}/accesses")
     nina_access = phone.locator("#accesses tr", has_text=NINA).get_by_role("link")
     nina_access.click()
     phone.wait_for_url(re.compile(r"/accesses/\w+$"))

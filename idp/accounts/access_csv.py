@@ -748,3 +748,12 @@ def run_import(
         failed.report = report
         raise failed
     return report
+
+
+def count_rows(data: bytes) -> int:
+    """The number of non-empty rows after the header of the CSV ``data`` (what an
+    import of it reports as ``rows``); :class:`CsvRefused` for a file that cannot be
+    read as CSV or whose header names no import's columns (nothing written)."""
+    header, rows = _reader(io.BytesIO(data), None, None)
+    _check_header(header)
+    return sum(1 for cells in rows if any(c.strip() for c in cells))

@@ -61,6 +61,9 @@ def _post_worker_init(worker: Any) -> None:
     from idp.interaction.rp_logout import start_sweeper_thread
 
     start_sweeper_thread(worker.wsgi)  # sessions that ended unseen; one node at a time
+    from idp.accounts.import_jobs import start_thread as start_imports
+
+    start_imports(worker.wsgi)  # the console's CSV imports, leased like the outbox
     worker.log.info(
         "worker %s ready%s", worker.pid, " (outbox delivery running)" if started else ""
     )

@@ -8,9 +8,10 @@ service of :mod:`idp.accounts` (the same the administration API calls):
 * bulk actions: :func:`idp.accounts.access_admin.bulk` on the ticked accesses;
   ``users.manage`` (and per access what the service decides);
 * CSV export: :func:`idp.accounts.access_csv.export` with the list's filters;
-  ``exports.read``; CSV import: :func:`idp.accounts.access_csv.run_import` of an
-  uploaded file, its report shown on the list (every row with an error);
-  ``users.manage``;
+  ``exports.read``; CSV import: the uploaded file runs in the background
+  (:mod:`idp.accounts.import_jobs`, :func:`idp.accounts.access_csv.run_import`),
+  its progress page shows the rows done and the errors so far, refreshing itself
+  without JavaScript while it runs, then the report; ``users.manage``;
 * invite or link: :func:`idp.accounts.invites.add_contact` for a new address, and
   :func:`idp.accounts.access_admin.link` when the address has an account already;
   ``users.manage``.
@@ -18,20 +19,19 @@ service of :mod:`idp.accounts` (the same the administration API calls):
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from flask import Response, request, stream_with_context
+from flask import Response, abort, request, stream_with_context
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
-from idp.accounts import access_admin, access_csv, invites
+from idp.accounts import access_admin, access_csv, import_jobs, invites
 from idp.console import messages, nav
 from idp.console.blueprint import bp
 from idp.console.guard import UnitPage, unit_page
 from idp.i18n import current_language
 from idp.rights import NotPermitted
-from idp.services import ephemeral, settings
+from idp.services import settings
 from idp.store.access_lists_repo import Filter
 from idp.store.models import AccessStatus
 from idp.units import registry as units
@@ -40,7 +40,7 @@ PAGE_SIZE = 50
 MAX_Q = 100
 MAX_ID = 64
 MAX_FIELD = 320
-REPORT_TTL_SECONDS = 10 * 60
+REFRESH_SECONDS = 2
 BULK_ACTIONS: dict[str, Any] = {
     "suspend": _l("Suspend"),
     "reactivate": _l("Reactivate"),
@@ -106,10 +106,6 @@ def _after(page: UnitPage, value: str) -> tuple[str | None, str] | None:
     return (row.account.email, row.id)
 
 
-def _report_key(page: UnitPage) -> str:
-    return f"consoleimport:{page.viewer.session.id_hash}:{page.unit.id}"
-
-
 @bp.get("/units/<unit>/accesses")
 @unit_page("users.read")
 def accesses(page: UnitPage) -> Response:
@@ -120,13 +116,12 @@ def accesses(page: UnitPage) -> Response:
     roles = units.roles_for(page.unit)
     f, shown = list_filter(page, request.args, roles)
     rows, more = access_admin.page(f, _after(page, request.args.get("after", "")), PAGE_SIZE)
-    report = ephemeral().take(_report_key(page)) if page.can("users.manage") else None
     return page.render(
         "console/accesses.html", current="accesses", rows=rows, more=more, filters=shown,
         statuses=STATUS_LABELS, roles=roles, role_label=role_label,
         base_roles=units.BASE_ROLES, groups=roles[len(units.BASE_ROLES):],
         next_after=rows[-1].id if more and rows else None, bulk_actions=BULK_ACTIONS,
-        report=report, code_text=messages.text,
+        code_text=messages.text,
         export_query={k: v for k, v in shown.items() if v},
     )
 
@@ -183,8 +178,10 @@ def export(page: UnitPage) -> Response:
 @bp.post("/units/<unit>/accesses/import")
 @unit_page("users.manage")
 def import_csv(page: UnitPage) -> Response:
-    """Import an uploaded CSV (the export's columns; ``dry_run`` checks only): the
-    report (counts and every row with an error) is shown on the list once."""
+    """Store an uploaded CSV (the export's columns; ``dry_run`` checks only) as a
+    background import (:func:`idp.accounts.import_jobs.start`) and go to its
+    progress page; a file that cannot be read as the import's CSV is refused on the
+    form."""
     upload = request.files.get("file")
     data = upload.read(settings().csv_import_max_bytes + 1) if upload is not None else b""
     if not data:
@@ -192,16 +189,36 @@ def import_csv(page: UnitPage) -> Response:
         return page.see_other("console.accesses", anchor="import")
     dry_run = request.form.get("dry_run") == "yes"
     try:
-        report = access_csv.run_import(
-            page.actor, page.unit.id, io.BytesIO(data), dry_run=dry_run,
-            limit=settings().csv_import_max_bytes,
-        )
+        import_id = import_jobs.start(page.actor, page.unit.id, data, dry_run=dry_run)
     except access_csv.CsvRefused as exc:
         page.remember(errors={"file": str(exc)})
         return page.see_other("console.accesses", anchor="import")
-    ephemeral().put(_report_key(page), report.as_dict(), REPORT_TTL_SECONDS)
-    page.remember(notice=gettext("The file was read: the result is below."))
-    return page.see_other("console.accesses", anchor="import-result")
+    return page.see_other("console.import_progress", import_id=import_id)
+
+
+@bp.get("/units/<unit>/accesses/imports/<import_id>")
+@unit_page("users.manage")
+def import_progress(page: UnitPage, import_id: str) -> Response:
+    """An import's progress: rows done of all rows and the rows with errors so far,
+    refreshed every :data:`REFRESH_SECONDS` by the page itself while it runs; when
+    finished the report (as the import answered). 404 for another unit's import."""
+    row = import_jobs.get(page.actor, page.unit.id, import_id) if valid_id(import_id) else None
+    if row is None:
+        abort(404)
+    done = import_jobs.finished(row)
+    failure = row.failure
+    if failure == import_jobs.FORBIDDEN:
+        failure = gettext("The person who uploaded the file may no longer manage this "
+                          "unit's accesses; nothing was imported.")
+    elif failure == import_jobs.GAVE_UP:
+        failure = gettext("The import could not be run; upload the file again.")
+    resp = page.render(
+        "console/import_progress.html", current="accesses", job=row, finished=done,
+        report=row.report, failure=failure, code_text=messages.text,
+        refresh=None if done else REFRESH_SECONDS,
+    )
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 def _roles_from(form: Any, page: UnitPage) -> tuple[list[str], list[str]]:

@@ -1454,3 +1454,33 @@ class Branding(Base):
     primary_color: Mapped[str | None] = mapped_column(String(7))
     background_color: Mapped[str | None] = mapped_column(String(7))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- Console CSV imports run in the background with progress (issue 14) ---
+
+
+class AccessImport(Base):
+    """One uploaded CSV import of a unit's accesses, run by a background worker:
+    claimed with a lease like the outbox (:mod:`idp.store.leases`; ``status``
+    ``pending``, ``sending`` while a node runs it, ``sent`` when finished, ``dead``
+    when it could not run), its progress (``rows_done`` of ``rows_total``, the
+    partial ``report``) saved as it goes. ``data`` is the uploaded file (bounded by
+    ``IDP_CSV_IMPORT_MAX_BYTES``), dropped when the import finished."""
+
+    __tablename__ = "access_imports"
+    __table_args__ = (Index("ix_access_imports_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[str] = mapped_column(String(32))  # who uploaded it (acts as them)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    failure: Mapped[str | None] = mapped_column(Text)  # why the file as a whole was refused
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
