@@ -1,0 +1,141 @@
+"""Attacks on the administration console (/admin/) by people who hold some rights in
+a unit and try to get more: permission groups and a domain's auto-join role hand out
+no permission the administrator does not hold themselves (as the access settings and
+invitations already refuse through :func:`idp.rights.authorization.require_grant`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from idp.accounts import accesses
+from idp.domains import registry as domain_registry
+from idp.domains import rules as domain_rules
+from idp.rights import Actor, may
+from idp.rights import groups as permission_groups
+from idp.store.db import db
+from idp.store.models import Access, Domain
+from idp.store.unit_of_work import atomic
+from tests.support.login import csrf_token
+from tests.support.oidc import make_account, make_unit, start_session
+
+
+def browser_of(app: Flask, account_id: str) -> FlaskClient:
+    browser = app.test_client()
+    start_session(app, browser, account_id)
+    return browser
+
+
+def give(app: Flask, account_id: str, unit_id: str, roles: list[str]) -> str:
+    with app.app_context(), atomic():
+        row = accesses.create(account_id, unit_id, roles, "test", event=None)
+        row.status = "active"
+    with app.app_context():
+        found = db.session.query(Access).filter_by(account_id=account_id, unit_id=unit_id).one()
+        return found.id
+
+
+def form_post(web: FlaskClient, page: str, action: str, data: dict[str, Any]) -> TestResponse:
+    token = csrf_token(web.get(page).get_data(as_text=True))
+    return web.post(action, data={"csrf_token": token, **data})
+
+
+@pytest.fixture
+def corp(app: Flask) -> dict[str, Any]:
+    """Corp with its main user Ann (no ``impersonate``: only the operator grants it)."""
+    ann = make_account(app, "ann@corp.example")
+    unit = make_unit(app, ann, "Corp GmbH", roles=["main_user"])
+    return {"unit": unit, "ann": ann, "web": browser_of(app, ann)}
+
+
+def group_permissions(app: Flask, unit: str, name: str) -> list[str] | None:
+    with app.app_context():
+        found = [g for g in permission_groups.list_groups(unit) if g.name == name]
+        return list(found[0].permissions or []) if found else None
+
+
+def test_a_main_user_defines_no_group_with_a_permission_they_do_not_hold(
+    app: Flask, corp: dict[str, Any]
+) -> None:
+    web, unit, ann = corp["web"], corp["unit"], corp["ann"]
+    page = f"/admin/units/{unit}/groups"
+    # a new group granting "impersonate", which Ann lacks, is refused
+    resp = form_post(web, page, page, {"name": "helpdesk", "permissions": ["impersonate"]})
+    assert resp.status_code == 303
+    assert group_permissions(app, unit, "helpdesk") is None
+    assert 'href="#name"' in web.get(page).get_data(as_text=True)
+    # nor may she widen a group she holds herself to gain it
+    form_post(web, page, page, {"name": "buyers", "permissions": ["orders.create"]})
+    with app.app_context(), atomic():
+        row = db.session.query(Access).filter_by(account_id=ann, unit_id=unit).one()
+        row.roles = ["main_user", "buyers"]
+    form_post(web, page, page, {"name": "buyers",
+                                "permissions": ["orders.create", "impersonate"]})
+    assert group_permissions(app, unit, "buyers") == ["orders.create"]
+    with app.app_context():
+        assert not may(Actor.account(ann), "impersonate", unit)
+    # what she holds she may still put in a group
+    form_post(web, page, page, {"name": "buyers", "permissions": ["orders.create", "audit.read"]})
+    assert group_permissions(app, unit, "buyers") == ["audit.read", "orders.create"]
+
+
+def test_a_units_manage_holder_does_not_raise_their_own_group(app: Flask) -> None:
+    """A colleague whose group grants units.manage only makes it grant users.manage."""
+    ann = make_account(app, "ann@corp.example")
+    unit = make_unit(app, ann, "Corp GmbH", roles=["main_user"])
+    with app.app_context():
+        permission_groups.set_group(unit, "structure", ["units.manage"])
+    ivo = make_account(app, "ivo@corp.example")
+    give(app, ivo, unit, ["structure"])
+    web = browser_of(app, ivo)
+    page = f"/admin/units/{unit}/groups"
+    form_post(web, page, page, {"name": "structure",
+                                "permissions": ["units.manage", "users.manage"]})
+    assert group_permissions(app, unit, "structure") == ["units.manage"]
+    with app.app_context():
+        assert not may(Actor.account(ivo), "users.manage", unit)
+
+
+def test_a_domain_admin_sets_no_auto_join_role_above_their_own(app: Flask) -> None:
+    """IT with domains.manage only cannot make every new address of the domain a main
+    user (then sign up with a second mailbox and hold everything)."""
+    ann = make_account(app, "ann@corp.example")
+    unit = make_unit(app, ann, "Corp GmbH", roles=["main_user"])
+    with app.app_context():
+        permission_groups.set_group(unit, "it", ["domains.manage"])
+        domain_registry.claim(unit, "corp-probe.example")
+    ivo = make_account(app, "ivo@corp.example")
+    give(app, ivo, unit, ["employee", "it"])
+    web = browser_of(app, ivo)
+    page = f"/admin/units/{unit}/domains"
+    action = f"{page}/corp-probe.example/rules"
+    resp = form_post(web, page, action, {"auto_join": "1", "default_role": "main_user"})
+    assert resp.status_code == 303
+    with app.app_context():
+        rule = domain_rules.rules_of(
+            db.session.query(Domain).filter_by(name="corp-probe.example").one())
+    assert (rule["auto_join"], rule["default_role"]) == (False, "employee")
+    assert "error-summary" in web.get(page).get_data(as_text=True)
+    # the employee role (he holds it) is fine, and a main user may choose hers
+    form_post(web, page, action, {"auto_join": "1", "default_role": "employee"})
+    with app.app_context():
+        rule = domain_rules.rules_of(
+            db.session.query(Domain).filter_by(name="corp-probe.example").one())
+    assert (rule["auto_join"], rule["default_role"]) == (True, "employee")
+    boss = browser_of(app, ann)
+    form_post(boss, page, action, {"auto_join": "1", "default_role": "commercial_contact"})
+    with app.app_context():
+        rule = domain_rules.rules_of(
+            db.session.query(Domain).filter_by(name="corp-probe.example").one())
+    assert rule["default_role"] == "commercial_contact"
+    # IT may still change the other rules while the main user's role stays
+    form_post(web, page, action, {"auto_join": "1", "default_role": "commercial_contact"})
+    form_post(web, page, action, {"default_role": "commercial_contact"})
+    with app.app_context():
+        rule = domain_rules.rules_of(
+            db.session.query(Domain).filter_by(name="corp-probe.example").one())
+    assert (rule["auto_join"], rule["default_role"]) == (False, "commercial_contact")
