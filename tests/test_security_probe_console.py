@@ -139,3 +139,21 @@ def test_a_domain_admin_sets_no_auto_join_role_above_their_own(app: Flask) -> No
         rule = domain_rules.rules_of(
             db.session.query(Domain).filter_by(name="corp-probe.example").one())
     assert (rule["auto_join"], rule["default_role"]) == (False, "commercial_contact")
+
+
+def test_an_id_with_a_nul_byte_in_the_path_is_404_not_500(
+    app: Flask, corp: dict[str, Any]
+) -> None:
+    """PostgreSQL refuses a NUL in a string: ids from the URL are checked for their
+    shape before they reach a query (webhook endpoints and deliveries, budgets, SCIM
+    tokens in the console; the public merchant stylesheet)."""
+    web, unit = corp["web"], corp["unit"]
+    base = f"/admin/units/{unit}"
+    token = csrf_token(web.get(f"{base}/webhooks").get_data(as_text=True))
+    assert web.get(f"{base}/webhooks/a%00b").status_code == 404
+    for action in ("webhooks/a%00b/state", "webhooks/a%00b/remove",
+                   "webhooks/a%00b/deliveries/c%00d/redeliver", "budgets/a%00b/remove",
+                   "scim/a%00b/revoke"):
+        resp = web.post(f"{base}/{action}", data={"csrf_token": token, "confirm": "yes"})
+        assert resp.status_code == 404, action
+    assert app.test_client().get("/branding/merchants/a%00b/1.css").status_code == 404
