@@ -15,7 +15,7 @@ from werkzeug.test import TestResponse
 from idp.accounts import accesses
 from idp.domains import registry as domain_registry
 from idp.domains import rules as domain_rules
-from idp.rights import Actor, may
+from idp.rights import Actor, may, staff
 from idp.rights import groups as permission_groups
 from idp.store.db import db
 from idp.store.models import Access, Domain
@@ -157,3 +157,21 @@ def test_an_id_with_a_nul_byte_in_the_path_is_404_not_500(
         resp = web.post(f"{base}/{action}", data={"csrf_token": token, "confirm": "yes"})
         assert resp.status_code == 404, action
     assert app.test_client().get("/branding/merchants/a%00b/1.css").status_code == 404
+
+
+def test_a_nul_byte_in_a_search_filter_is_dropped_not_a_500(
+    app: Flask, corp: dict[str, Any]
+) -> None:
+    """The audit log's action filter and the operator's customer search."""
+    web, unit = corp["web"], corp["unit"]
+    resp = web.get(f"/admin/units/{unit}/audit", query_string={"action": "access.\x00"})
+    assert resp.status_code == 200
+    sam = make_account(app, "sam@operator.example")
+    with app.app_context():
+        staff.add("sam@operator.example")
+        staff.assign("sam@operator.example", unit, "administrator")
+    op = browser_of(app, sam)
+    resp = op.get("/admin/operator/", query_string={"q": "Corp\x00"})
+    assert resp.status_code == 200 and "Corp GmbH" in resp.get_data(as_text=True)
+    resp = op.get("/admin/operator/customers.csv", query_string={"q": "Corp\x00"})
+    assert resp.status_code == 200 and "Corp GmbH" in resp.get_data(as_text=True)
