@@ -18,7 +18,7 @@ from idp.domains import rules as domain_rules
 from idp.rights import Actor, may, staff
 from idp.rights import groups as permission_groups
 from idp.store.db import db
-from idp.store.models import Access, Domain
+from idp.store.models import Access, Domain, ScimToken, WebhookEndpoint
 from idp.store.unit_of_work import atomic
 from tests.support.login import csrf_token
 from tests.support.oidc import make_account, make_unit, start_session
@@ -175,3 +175,22 @@ def test_a_nul_byte_in_a_search_filter_is_dropped_not_a_500(
     assert resp.status_code == 200 and "Corp GmbH" in resp.get_data(as_text=True)
     resp = op.get("/admin/operator/customers.csv", query_string={"q": "Corp\x00"})
     assert resp.status_code == 200 and "Corp GmbH" in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"webhook_allow_private": True}])
+def test_a_nul_byte_in_a_name_or_description_is_dropped_not_a_500(
+    app: Flask, corp: dict[str, Any]
+) -> None:
+    """A SCIM token's name and a webhook endpoint's description."""
+    web, unit = corp["web"], corp["unit"]
+    scim = f"/admin/units/{unit}/scim"
+    assert form_post(web, scim, scim, {"name": "HR\x00 system"}).status_code == 303
+    hooks = f"/admin/units/{unit}/webhooks"
+    resp = form_post(web, hooks, hooks, {"url": "http://127.0.0.1:9/hook",
+                                         "description": "ERP\x00 hook"})
+    assert resp.status_code == 303
+    with app.app_context():
+        assert [t.name for t in db.session.query(ScimToken).filter_by(unit_id=unit)] == [
+            "HR system"]
+        assert [e.description for e in db.session.query(WebhookEndpoint)
+                .filter_by(unit_id=unit)] == ["ERP hook"]

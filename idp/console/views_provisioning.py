@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from idp.console import nav
-from idp.console.accesses import valid_id
+from idp.console.accesses import clean, valid_id
 from idp.console.blueprint import bp
 from idp.console.guard import UnitPage, unit_page
 from idp.provisioning import scim_tokens
@@ -46,7 +46,7 @@ def scim(page: UnitPage) -> Response:
 @unit_page(SCIM)
 def scim_create(page: UnitPage) -> Response:
     """A new token: its value is shown once on the next page."""
-    name = (request.form.get("name") or "").strip()[:MAX_NAME]
+    name = clean(request.form.get("name"), MAX_NAME)
     if not name:
         page.remember(errors={"name": _("Give the token a name (e.g. the HR system's).")})
         return page.see_other("console.scim")

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from idp.console import nav, time_cursor
-from idp.console.accesses import valid_id
+from idp.console.accesses import clean, valid_id
 from idp.console.blueprint import bp
 from idp.console.guard import UnitPage, unit_page
 from idp.store.models import WebhookEndpoint
@@ -61,8 +61,8 @@ def webhooks(page: UnitPage) -> Response:
 def webhook_create(page: UnitPage) -> Response:
     """Add an enabled endpoint (``url``, ``events`` ticked, none: every type)."""
     form = request.form
-    url = (form.get("url") or "").strip()[:2000]
-    description = (form.get("description") or "").strip()[:500]
+    url = clean(form.get("url"), 2000)
+    description = clean(form.get("description"), 500)
     events = [e[:100] for e in form.getlist("events")][: hooks.MAX_EVENTS] or None
     if not url:
         page.remember(
