@@ -194,3 +194,27 @@ def test_a_nul_byte_in_a_name_or_description_is_dropped_not_a_500(
             "HR system"]
         assert [e.description for e in db.session.query(WebhookEndpoint)
                 .filter_by(unit_id=unit)] == ["ERP hook"]
+
+
+def test_a_nul_byte_in_a_rejection_reason_is_dropped_not_a_500(
+    app: Flask, corp: dict[str, Any]
+) -> None:
+    from idp.purchases import budgets
+    from idp.purchases.budgets import BudgetInput
+    from tests.support.purchases import Shop, merchant, token
+
+    web, unit = corp["web"], corp["unit"]
+    eve = make_account(app, "eve@corp.example")
+    give(app, eve, unit, ["employee"])
+    with app.app_context():
+        budgets.set_budget(Actor.account(corp["ann"]), unit, BudgetInput(
+            scope="unit", subject=None, period="month", amount="100.00", currency="EUR",
+            per_order="50.00", include_subunits=False))
+    shop = Shop(app.test_client(), token(app, app.test_client(), merchant(app), eve, unit))
+    answer = shop.buy("80.00", order_ref="PO-80").get_json()
+    assert answer["status"] == "pending_approval"
+    page = f"/admin/units/{unit}/approvals"
+    action = f"{page}/{answer['approval']['id']}"
+    resp = form_post(web, page, action, {"action": "reject", "reason": "too\x00 much"})
+    assert resp.status_code == 303
+    assert "PO-80" not in web.get(page).get_data(as_text=True)
