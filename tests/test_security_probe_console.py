@@ -218,3 +218,15 @@ def test_a_nul_byte_in_a_rejection_reason_is_dropped_not_a_500(
     resp = form_post(web, page, action, {"action": "reject", "reason": "too\x00 much"})
     assert resp.status_code == 303
     assert "PO-80" not in web.get(page).get_data(as_text=True)
+
+
+def test_a_nul_byte_in_a_budgets_subject_is_refused_not_a_500(
+    app: Flask, corp: dict[str, Any]
+) -> None:
+    web, unit = corp["web"], corp["unit"]
+    page = f"/admin/units/{unit}/budgets"
+    for subject in ("ann\x00@corp.example", "a\x00b"):
+        resp = form_post(web, page, page, {"scope": "access", "subject": subject,
+                                           "period": "month", "amount": "10", "currency": "EUR"})
+        assert resp.status_code == 303
+        assert "error-summary" in web.get(page).get_data(as_text=True)
