@@ -230,3 +230,13 @@ def test_a_nul_byte_in_a_budgets_subject_is_refused_not_a_500(
                                            "period": "month", "amount": "10", "currency": "EUR"})
         assert resp.status_code == 303
         assert "error-summary" in web.get(page).get_data(as_text=True)
+
+
+def test_a_unit_id_with_a_nul_byte_is_404_not_500(app: Flask, corp: dict[str, Any]) -> None:
+    web = corp["web"]
+    for path in ("/admin/units/a%00b/", "/admin/units/a%00b/accesses",
+                 "/admin/units/a%00b/webhooks"):
+        assert web.get(path).status_code == 404, path
+    token = csrf_token(web.get(f"/admin/units/{corp['unit']}/groups").get_data(as_text=True))
+    resp = web.post("/admin/units/a%00b/groups", data={"csrf_token": token, "name": "x"})
+    assert resp.status_code == 404
