@@ -11,7 +11,6 @@ from idp.rights import permissions
 from idp.web.redirects import redirect
 
 
-
 @bp.get("")
 def home_without_slash() -> Response:
     """``/admin`` is the start page too (308 to ``/admin/``)."""
