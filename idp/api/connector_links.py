@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from idp.api import bp, pages
 from idp.api.endpoint import Call, endpoint
 from idp.api.pages import Page, PageQuery
-from idp.api.problems import Problem, conflict, invalid, not_found
+from idp.api.problems import Problem, conflict, forbidden, invalid, not_found
 from idp.federation import admin
+from idp.rights import NotPermitted
 
 PERMISSION = admin.PERMISSION
 
@@ -70,13 +71,17 @@ def create_link(call: Call, unit_id: str, connector_id: str) -> LinkOut:
     """Links the subject of the unit's own connector to a user the unit's SCIM
     provisioned without an e-mail address; that subject then signs the user in.
     422 `not_email_less_scim_user` for anyone else, 409 `subject_linked` when the
-    subject is linked already (a link is never moved: unlink it first). Audited."""
+    subject is linked already (a link is never moved: unlink it first), 403 when the
+    user holds a right the caller lacks (the link would sign the caller in as them).
+    Audited."""
     body: LinkIn = call.body
     try:
         row = admin.link_subject(call.actor, unit_id, connector_id, body.account,
                                  body.subject, body.issuer)
     except admin.LinkRefused as exc:
         raise _refused(exc) from exc
+    except NotPermitted as exc:  # the user holds more rights than the caller
+        raise forbidden(exc.permission) from exc
     return LinkOut.model_validate(admin.describe_link(row))
 
 

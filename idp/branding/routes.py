@@ -71,7 +71,7 @@ def logo(name: str) -> Response:
 @bp.get("/merchants/<merchant_id>/<version>.css")
 def stylesheet(merchant_id: str, version: str) -> Response:
     """The merchant's colours as custom properties (``--accent``, ``--bg``)."""
-    look = service.merchant_look(merchant_id)
+    look = service.merchant_look(merchant_id) if merchant_id.isalnum() else None
     if look is None or look.version is None:
         abort(404)
     rules = []

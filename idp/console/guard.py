@@ -49,6 +49,7 @@ from idp.web.redirects import redirect
 
 FORM_KIND = "consoleform"
 OPERATOR_PATH = "/admin/operator/"
+MAX_UNIT_ID = 64
 
 
 @dataclass
@@ -159,7 +160,9 @@ def current_viewer() -> Viewer | Response:
 def open_unit(viewer: Viewer, unit_id: str, permission: str) -> UnitPage:
     """The unit page for ``viewer`` when they hold ``permission`` in ``unit_id``
     (:func:`idp.rights.require`); 404 for a unit where they hold nothing or that does
-    not exist, 403 otherwise."""
+    not exist (or a malformed id), 403 otherwise."""
+    if not well_formed_unit_id(unit_id):
+        abort(404)
     try:
         held = require(viewer.actor, permission, unit_id)
     except NotPermitted as exc:
@@ -168,6 +171,12 @@ def open_unit(viewer: Viewer, unit_id: str, permission: str) -> UnitPage:
     if unit is None or unit.id != unit_id:
         abort(404)
     return UnitPage(viewer=viewer, unit=unit, held=held)
+
+
+def well_formed_unit_id(value: str) -> bool:
+    """Whether ``value`` can be a unit's id (letters and digits): anything else is
+    no unit, and never reaches a query (PostgreSQL refuses a NUL byte)."""
+    return 0 < len(value) <= MAX_UNIT_ID and value.isalnum()
 
 
 View = Callable[..., Response]

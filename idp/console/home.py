@@ -6,11 +6,9 @@ from flask import Response, abort, request, url_for
 
 from idp.console import nav
 from idp.console.blueprint import bp
-from idp.console.guard import Viewer, console_page
+from idp.console.guard import Viewer, console_page, well_formed_unit_id
 from idp.rights import permissions
 from idp.web.redirects import redirect
-
-MAX_UNIT_ID = 64
 
 
 @bp.get("")
@@ -36,7 +34,7 @@ def switch(viewer: Viewer) -> Response:
     """The unit switcher's form (a GET, so it works without JavaScript): 303 to the
     chosen unit's first page, which decides whether the person may see it."""
     unit_id = request.args.get("unit", "")
-    if not unit_id or len(unit_id) > MAX_UNIT_ID or not unit_id.isalnum():
+    if not well_formed_unit_id(unit_id):
         return redirect(url_for("console.home"), 303)
     return redirect(url_for("console.unit_home", unit=unit_id), 303)
 
@@ -46,7 +44,7 @@ def switch(viewer: Viewer) -> Response:
 def unit_home(viewer: Viewer, unit: str) -> Response:
     """A unit's first page: the first navigation entry the person may see there.
     404 where they hold nothing (or no such unit), 403 when no page is theirs."""
-    held = permissions(viewer.actor, unit)
+    held = permissions(viewer.actor, unit) if well_formed_unit_id(unit) else frozenset()
     if not held:
         abort(404)
     entries = nav.visible(held)

@@ -16,7 +16,7 @@ from idp.console import messages, nav
 from idp.console.accesses import clean, role_label
 from idp.console.blueprint import bp
 from idp.console.guard import UnitPage, unit_page
-from idp.rights import RightsError
+from idp.rights import NotPermitted, RightsError, require_holds
 from idp.rights import groups as permission_groups
 from idp.rights.catalogue import BUILT_IN, PERMISSIONS
 from idp.units import registry as units
@@ -77,10 +77,18 @@ def set_group(page: UnitPage) -> Response:
     """Create the group ``name`` with the ticked ``permissions``, or replace the
     permissions of the group of that name."""
     chosen = [p for p in request.form.getlist("permissions") if p in PERMISSIONS]
+
+    def change(name: str) -> object:
+        try:  # nobody puts in a group a permission they do not hold themselves
+            require_holds(page.actor, page.unit.id, chosen)
+        except NotPermitted as exc:
+            raise RightsError("forbidden", str(exc)) from exc
+        return permission_groups.set_group(
+            page.unit.id, name, chosen, actor=page.actor.audit_name())
+
     return _change_group(
         page,
-        lambda name: permission_groups.set_group(
-            page.unit.id, name, chosen, actor=page.actor.audit_name()),
+        change,
         lambda name: gettext("The permission group %(name)s was saved.", name=name),
         "name",
     )

@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 
 from idp import audit
 from idp.console import nav
+from idp.console.accesses import clean
 from idp.console.blueprint import bp
 from idp.console.guard import UnitPage, unit_page
 from idp.units import registry as units
@@ -37,7 +38,7 @@ def _day(text: str | None) -> datetime | None:
 def _filters(args: Any) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
     """The search's filters, the values to show again, and field errors."""
     shown = {
-        k: (args.get(k) or "").strip()[:100] for k in ("action", "actor_kind", "since", "until")
+        k: clean(args.get(k), 100) for k in ("action", "actor_kind", "since", "until")
     }
     errors: dict[str, str] = {}
     kind = shown["actor_kind"] or None

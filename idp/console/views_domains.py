@@ -13,11 +13,12 @@ from flask import Response, abort, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from idp.console import nav
+from idp.console import messages, nav
 from idp.console.blueprint import bp
 from idp.console.guard import UnitPage, unit_page
 from idp.domains import registry, rules
 from idp.domains.registry import DomainError
+from idp.rights import NotPermitted, require_grant
 from idp.store.models import Domain
 
 PERMISSION = "domains.manage"
@@ -145,11 +146,21 @@ def domain_rules(page: UnitPage, domain: str) -> Response:
     form = request.form
     connector = (form.get("connector") or "").strip()[:64] or None
     require_sso = form.get("require_sso") == "1"
+    auto_join = form.get("auto_join") == "1"
+    default_role = (form.get("default_role") or "").strip()[:64] or None
+    before = rules.rules_of(row)
+    role = default_role or before["default_role"]
+    if auto_join and (not before["auto_join"] or role != before["default_role"]):
+        try:  # whoever signs up with the domain gets the role: no more than one holds
+            require_grant(page.actor, page.unit.id, [role])
+        except NotPermitted:
+            page.remember(errors={f"rules-{row.id}": messages.text("forbidden")})
+            return page.see_other("console.domains", anchor=f"domain-{row.id}")
     try:
         rules.set_rules(
             row.name,
-            auto_join=form.get("auto_join") == "1",
-            default_role=(form.get("default_role") or "").strip()[:64] or None,
+            auto_join=auto_join,
+            default_role=default_role,
             require_sso=require_sso,
             connector=connector if require_sso else None,
             actor=page.actor.audit_name(),

@@ -35,7 +35,7 @@ from flask_babel import lazy_gettext as _l
 
 from idp.accounts import access_admin
 from idp.console.accesses import STATUS_LABELS as ACCESS_STATUS_LABELS
-from idp.console.accesses import role_label
+from idp.console.accesses import clean, role_label
 from idp.console.blueprint import bp
 from idp.console.guard import View, Viewer, console_page
 from idp.rights import NotPermitted, may, permissions, require
@@ -142,7 +142,7 @@ def filters_of(viewer: Viewer) -> tuple[Filters, dict[str, str]]:
     visible = visible_customers(viewer.actor)
     if visible is not None:
         visible = {c for c in visible if may(viewer.actor, READ, c)}
-    q = " ".join((request.args.get("q") or "").split())[:MAX_TEXT]
+    q = " ".join(clean(request.args.get("q"), MAX_TEXT).split())
     kind = _choice("kind", customers.KINDS)
     status = _choice("status", customers.STATUSES)
     activity = _choice("activity", customers.ACTIVITIES)

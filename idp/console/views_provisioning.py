@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from idp.console import nav
+from idp.console.accesses import clean, valid_id
 from idp.console.blueprint import bp
 from idp.console.guard import UnitPage, unit_page
 from idp.provisioning import scim_tokens
@@ -46,7 +47,7 @@ def scim(page: UnitPage) -> Response:
 @unit_page(SCIM)
 def scim_create(page: UnitPage) -> Response:
     """A new token: its value is shown once on the next page."""
-    name = (request.form.get("name") or "").strip()[:MAX_NAME]
+    name = clean(request.form.get("name"), MAX_NAME)
     if not name:
         page.remember(errors={"name": _("Give the token a name (e.g. the HR system's).")})
         return page.see_other("console.scim")
@@ -62,7 +63,7 @@ def scim_create(page: UnitPage) -> Response:
 @unit_page(SCIM)
 def scim_revoke(page: UnitPage, token_id: str) -> Response:
     """Revoke one of the unit's tokens at once."""
-    row = scim_repo.token_by_id(token_id) if len(token_id) <= 32 else None
+    row = scim_repo.token_by_id(token_id) if valid_id(token_id) else None
     if row is None or row.unit_id != page.unit.id:
         abort(404)
     scim_tokens.revoke(row.id, page.actor.audit_name())

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from idp.console import nav, time_cursor
+from idp.console.accesses import clean, valid_id
 from idp.console.blueprint import bp
 from idp.console.guard import UnitPage, unit_page
 from idp.purchases import approvals, budgets, listing
@@ -79,7 +80,7 @@ def budget_set(page: UnitPage) -> Response:
 @bp.post("/units/<unit>/budgets/<budget>/remove")
 @unit_page(BUDGETS)
 def budget_remove(page: UnitPage, budget: str) -> Response:
-    if len(budget) > 32 or not budgets.remove_budget(page.actor, page.unit.id, budget):
+    if not valid_id(budget) or not budgets.remove_budget(page.actor, page.unit.id, budget):
         abort(404)
     page.remember(notice=_("The budget was removed."))
     return page.see_other("console.budgets")
@@ -104,7 +105,7 @@ def approval_decide(page: UnitPage, approval: str) -> Response:
     if approval not in {str(a["approval_id"]) for a in _waiting(page)}:
         abort(404)
     action = request.form.get("action", "")
-    reason = (request.form.get("reason") or "").strip()[:2000] or None
+    reason = clean(request.form.get("reason"), 2000) or None
     if action not in ("approve", "reject"):
         abort(400)
     try:

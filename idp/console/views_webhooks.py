@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from idp.console import nav, time_cursor
+from idp.console.accesses import clean, valid_id
 from idp.console.blueprint import bp
 from idp.console.guard import UnitPage, unit_page
 from idp.store.models import WebhookEndpoint
@@ -37,7 +38,7 @@ def refusal(exc: EndpointRefused) -> str:
 
 
 def _endpoint_of(page: UnitPage, webhook: str) -> WebhookEndpoint:
-    row = hooks.in_unit(webhook, page.unit.id) if len(webhook) <= MAX_ID else None
+    row = hooks.in_unit(webhook, page.unit.id) if valid_id(webhook) else None
     if row is None:
         abort(404)
     return row
@@ -60,8 +61,8 @@ def webhooks(page: UnitPage) -> Response:
 def webhook_create(page: UnitPage) -> Response:
     """Add an enabled endpoint (``url``, ``events`` ticked, none: every type)."""
     form = request.form
-    url = (form.get("url") or "").strip()[:2000]
-    description = (form.get("description") or "").strip()[:500]
+    url = clean(form.get("url"), 2000)
+    description = clean(form.get("description"), 500)
     events = [e[:100] for e in form.getlist("events")][: hooks.MAX_EVENTS] or None
     if not url:
         page.remember(
@@ -133,7 +134,8 @@ def webhook_deliveries(page: UnitPage, webhook: str) -> Response:
 def webhook_redeliver(page: UnitPage, webhook: str, delivery: str) -> Response:
     """Queue the delivery again at once, with the same ``webhook-id``."""
     row = _endpoint_of(page, webhook)
-    found = hooks.delivery_of(delivery, row) if len(delivery) <= MAX_ID else None
+    well_formed = len(delivery) <= MAX_ID and "\x00" not in delivery  # msg_<hex>
+    found = hooks.delivery_of(delivery, row) if well_formed else None
     if found is None:
         abort(404)
     hooks.redeliver(found, page.actor)

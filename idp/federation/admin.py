@@ -31,7 +31,7 @@ from idp.federation.registry import (
     secret_context,
     urls,
 )
-from idp.rights import Actor, require
+from idp.rights import Actor, NotPermitted, holds_more_rights, require
 from idp.rights.authorization import audit_actor
 from idp.services import services
 from idp.store import connectors_repo
@@ -245,6 +245,8 @@ def link_subject(actor: Actor, unit_id: str, connector_id: str, account_ref: str
     if record is None or not email_less_record(record, unit_id):
         raise LinkRefused("not_email_less_scim_user", "Only a user the unit's SCIM "
                           "provisioned without an e-mail address can be linked this way.")
+    if holds_more_rights(record.account_id, actor):  # the link signs in as that person
+        raise NotPermitted(actor, PERMISSION, unit_id, foreign=False)
     if identities.find(key) is not None:
         raise LinkRefused("subject_linked", "This upstream subject is already linked.")
     profile = lifecycle.UpstreamProfile({}, [], set(), {"iss": key.issuer, "sub": subject})

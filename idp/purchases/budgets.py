@@ -100,7 +100,7 @@ def _subject(unit: Unit, scope: str, subject: str | None) -> str:
         if subject:
             raise BudgetError("invalid_subject", "a unit budget names no subject", "subject")
         return ""
-    if not subject:
+    if not subject or "\x00" in subject:  # no NUL reaches a query (PostgreSQL refuses it)
         raise BudgetError("invalid_subject", f"a {scope} budget needs its subject", "subject")
     if scope == "role":
         if subject not in BASE_ROLES:

@@ -18,6 +18,8 @@ from idp.rights.authorization import (
     permissions,
     person,
     require,
+    require_grant,
+    require_holds,
     require_impersonation,
 )
 from idp.rights.catalogue import PERMISSIONS, UnknownPermission
@@ -38,5 +40,7 @@ __all__ = [
     "permissions",
     "person",
     "require",
+    "require_grant",
+    "require_holds",
     "require_impersonation",
 ]

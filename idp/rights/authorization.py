@@ -282,7 +282,14 @@ def require_grant(actor: Actor, unit_id: str, roles: list[str]) -> None:
     themselves included, above their own rights: a ``users.manage`` holder makes no
     main user, a main user grants no ``impersonate``). :class:`NotPermitted`
     (naming the first missing permission) otherwise."""
-    wanted = role_permissions(unit_id, roles)
+    require_holds(actor, unit_id, role_permissions(unit_id, roles))
+
+
+def require_holds(actor: Actor, unit_id: str, wanted: Iterable[str]) -> None:
+    """Return when ``actor`` holds every one of the permissions ``wanted`` in the unit
+    ``unit_id`` (to put them in a permission group, to hand them out); raise
+    :class:`NotPermitted` naming the first missing one otherwise."""
+    wanted = frozenset(wanted)
     if not wanted:
         return
     missing = wanted - permissions(actor, unit_id)
