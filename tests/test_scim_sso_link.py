@@ -413,3 +413,20 @@ def test_apply_sets_and_export_shows_the_claim(app: Flask, monkeypatch: pytest.M
         db.session.expire_all()
         (row,) = connectors_repo.list_all()
         assert row.settings["scim_external_id_claim"] == "uid"
+
+
+def test_a_scim_user_with_administrative_rights_is_not_linked_by_the_claim(
+    app: Flask, upstream: Upstream, hr_acme: tuple[str, Scim]
+) -> None:
+    """Whoever controls the upstream would otherwise sign in as a main user: such a
+    person is linked only by an administrator holding as much."""
+    from idp.accounts import accesses
+    from idp.store.unit_of_work import atomic
+
+    acme_id, _hr = hr_acme
+    uid, cid = provisioned(app, upstream, hr_acme, "P-9", "boss-id")
+    with app.app_context(), atomic():
+        row = accesses.find(uid, acme_id)
+        assert row is not None
+        accesses.set_roles(row, ["main_user", "employee"])
+    signs_in_nobody(app, upstream, cid, "boss-id", uid)

@@ -23,8 +23,10 @@
   verified address) is linked to the account of the SCIM record of the connector's
   own unit whose ``externalId`` equals that claim, when that account has no address
   and the unit's SCIM provisioned it (not a pending or joined record); then it signs
-  in. A deactivated or blocked account is refused; two records with the value, or an
-  account already linked through this connector, fall back to the rules above.
+  in. A deactivated or blocked account is refused; two records with the value, an
+  account already linked through this connector, or an account holding more than the
+  ``employee`` role's permissions (whoever controls the upstream could otherwise
+  become a main user) fall back to the rules above.
   Precedence: an existing link, then an account holding the verified address (proof
   by code), then the externalId match, then just-in-time creation.
 """
@@ -39,6 +41,7 @@ from connectors.mapping import MappedProfile, apply, from_settings
 from idp import audit
 from idp.accounts import lifecycle as accounts
 from idp.provisioning import ownership
+from idp.rights import holds_more_than_employee
 from idp.store import upstream_identities_repo as repo
 from idp.store.models import Account, Connector, ScimUser
 from idp.store.upstream_identities_repo import IdentityConflict, UpstreamKey
@@ -153,6 +156,8 @@ def by_external_id(row: Connector, identity: UpstreamIdentity) -> ScimUser | Non
         return None
     if repo.of_connector(row.id, records[0].account_id):
         return None  # an identity of this connector already signs it in: never a second
+    if holds_more_than_employee(records[0].account_id):
+        return None  # administrators are linked only by an administrator holding as much
     return records[0]
 
 

@@ -391,6 +391,25 @@ def holds_more_rights(target_account_id: str, actor: Actor) -> bool:
     return _holds_beyond(target_account_id, actor, frozenset())
 
 
+def holds_more_than_employee(target_account_id: str) -> bool:
+    """Whether the account holds, in some unit of its granting accesses, a permission
+    the built-in ``employee`` role does not grant there, or is one of the operator's
+    staff: a person with administrative rights. What signs such a person in without a
+    proof of their own (an upstream claim that an administrator configured) must not
+    reach them."""
+    if rights_repo.staff_member(target_account_id) is not None:
+        return True
+    target = Actor.account(target_account_id)
+    now = utcnow()
+    for access in accesses_repo.of_account(target_account_id):
+        if not access.grants(now) or not access.roles:
+            continue
+        held = permissions(target, access.unit_id)
+        if held and not held <= role_permissions(access.unit_id, ["employee"]):
+            return True
+    return False
+
+
 def require_impersonation(actor: Actor, target_account_id: str, unit_id: str) -> None:
     """Return when ``actor`` may act as the account ``target_account_id``, whose
     access is in the unit ``unit_id``: the actor is a person (account or staff), holds
