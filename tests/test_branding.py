@@ -349,3 +349,31 @@ def test_a_saml_service_providers_branding_is_on_its_sign_in_page(
     assert sheet is not None and "--bg: #fffdf5;" in client.get(sheet).get_data(as_text=True)
     res = runner.invoke(main, ["saml", "branding", "https://unknown.example", "--json"])
     assert res.exit_code == 1 and '"not_found"' in res.output
+
+
+def test_the_company_logo_and_name_are_on_the_wallet_of_a_sign_in(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Inside a merchant's sign-in the header is the merchant's; the wallet form names
+    the company whose wallet it is, with that company's logo."""
+    from tests.support.login import add_protocol_stand_in
+
+    add_protocol_stand_in(app)
+    ann = oidc.make_account(app, given_name="", family_name="")  # the wallet form is due
+    data = png(40, 40, (10, 80, 160))
+    with app.app_context():
+        acme = units.create("ACME Wallet GmbH", slug="acme-wallet")
+        with atomic():
+            accesses.create(ann, acme.id, ["employee"], "test", event=None)
+        service.set_unit_logo(SYSTEM, acme.id, data)
+    oidc.start_session(app, client, ann)
+    login = client.get("/_test/start", query_string={"scope": "openid wallet"}).headers["Location"]
+    page = client.get(login)
+    while page.status_code == 303:
+        login = page.headers["Location"]
+        page = client.get(login)
+    assert login.endswith("/profile"), login
+    html = page.get_data(as_text=True)
+    sha = hashlib.sha256(data).hexdigest()
+    assert f'<img class="ug-company-logo" src="/branding/logos/{sha}.png"' in html
+    assert "<strong>ACME Wallet GmbH</strong>" in html

@@ -52,9 +52,9 @@ def profile(interaction_id: str) -> Response:
         return next_step(ix)
     specs = _specs(ix, account, email)
     state = recall(ix, "profile")
+    rows = accounts.accesses(account.id) if account is not None else []
+    target = accounts.wallet_access(rows, ix.unit_id)
     if account is not None and not state.values:
-        rows = accounts.accesses(account.id)
-        target = accounts.wallet_access(rows, ix.unit_id)
         for spec in specs:
             if spec.unit_field:  # the value the field's own unit holds
                 value = next((a.extra.get(spec.unit_field) for a in rows
@@ -68,6 +68,8 @@ def profile(interaction_id: str) -> Response:
         "login/profile.html", ix, state, specs=specs,
         email=account.email if account is not None else email,
         first_time=account is None,
+        # the company whose wallet this is, with its logo (the header shows the merchant's)
+        company={"unit_id": target.unit_id, "name": target.unit.name} if target else None,
     )
 
 
