@@ -27,7 +27,7 @@ from idp.units import registry as units
 from tests.support import oidc, saml_flow
 from tests.support.api import api_for, assert_problem
 from tests.support.images import GIF, SVG, jpeg_header, png, webp_header
-from tests.support.login import path_of, sign_in_to_dashboard
+from tests.support.login import follow_to_page, path_of, sign_in_to_dashboard
 from tests.support.merchants import merchant_id
 
 OCTETS = {"Content-Type": "application/octet-stream"}
@@ -367,11 +367,8 @@ def test_the_company_logo_and_name_are_on_the_wallet_of_a_sign_in(
             accesses.create(ann, acme.id, ["employee"], "test", event=None)
         service.set_unit_logo(SYSTEM, acme.id, data)
     oidc.start_session(app, client, ann)
-    login = client.get("/_test/start", query_string={"scope": "openid wallet"}).headers["Location"]
-    page = client.get(login)
-    while page.status_code == 303:
-        login = page.headers["Location"]
-        page = client.get(login)
+    resp = client.get("/_test/start", query_string={"scope": "openid wallet"})
+    login, page = follow_to_page(client, resp.headers["Location"])
     assert login.endswith("/profile"), login
     html = page.get_data(as_text=True)
     sha = hashlib.sha256(data).hexdigest()

@@ -32,7 +32,7 @@ from idp.store.unit_of_work import atomic
 from idp.units import field_types
 from idp.units import registry as units
 from tests.support import oidc
-from tests.support.login import csrf_token
+from tests.support.login import csrf_token, follow_to_page
 
 TYPED = [
     # name, type, options, a good value -> stored, a bad value, the error key
@@ -342,11 +342,7 @@ def test_the_wallet_form_checks_types_and_leaves_out_company_fields(
     _unit_with_fields(app, ann)
     oidc.start_session(app, client, ann)
     resp = client.get("/_test/start", query_string={"scope": "openid wallet"})
-    login = resp.headers["Location"]
-    page = client.get(login)
-    while page.status_code == 303:
-        login = page.headers["Location"]
-        page = client.get(login)
+    login, page = follow_to_page(client, resp.headers["Location"])
     assert login.endswith("/profile"), login
     html = page.get_data(as_text=True)
     assert 'name="extra__limit"' in html and 'name="extra__purchase_limit"' not in html

@@ -39,7 +39,7 @@ depth of the tree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -349,17 +349,23 @@ def _holds_beyond(target_account_id: str, actor: Actor, never: frozenset[str]) -
     of ``actor``'s permissions in that unit, or include one of ``never``. Permissions
     only flow down the unit tree, so comparing at the units of the target's own
     accesses covers every unit. Cost: one :func:`permissions` pair per access."""
-    target = Actor.account(target_account_id)
+    return any(
+        held & never or not held <= permissions(actor, unit_id)
+        for unit_id, held in _held_by_access(target_account_id)
+    )
+
+
+def _held_by_access(account_id: str) -> Iterator[tuple[str, frozenset[str]]]:
+    """(unit id, permissions there) for each of the account's granting accesses with
+    roles that grant something (inherited permissions included)."""
+    target = Actor.account(account_id)
     now = utcnow()
-    for access in accesses_repo.of_account(target_account_id):
+    for access in accesses_repo.of_account(account_id):
         if not access.grants(now) or not access.roles:
             continue
         held = permissions(target, access.unit_id)
-        if not held:
-            continue
-        if held & never or not held <= permissions(actor, access.unit_id):
-            return True
-    return False
+        if held:
+            yield access.unit_id, held
 
 
 def outranks(target_account_id: str, actor: Actor) -> bool:
@@ -399,15 +405,10 @@ def holds_more_than_employee(target_account_id: str) -> bool:
     reach them."""
     if rights_repo.staff_member(target_account_id) is not None:
         return True
-    target = Actor.account(target_account_id)
-    now = utcnow()
-    for access in accesses_repo.of_account(target_account_id):
-        if not access.grants(now) or not access.roles:
-            continue
-        held = permissions(target, access.unit_id)
-        if held and not held <= role_permissions(access.unit_id, ["employee"]):
-            return True
-    return False
+    return any(
+        not held <= role_permissions(unit_id, ["employee"])
+        for unit_id, held in _held_by_access(target_account_id)
+    )
 
 
 def require_impersonation(actor: Actor, target_account_id: str, unit_id: str) -> None:

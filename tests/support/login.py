@@ -175,3 +175,13 @@ def sign_in_to_dashboard(
     page = web.get("/account")
     assert page.status_code == 200
     return page
+
+
+def follow_to_page(client: FlaskClient, start: str) -> tuple[str, TestResponse]:
+    """GET ``start`` and follow its 303s: the last address and the page found there."""
+    location = start
+    page = client.get(location)
+    while page.status_code == 303:
+        location = page.headers["Location"]
+        page = client.get(location)
+    return location, page
