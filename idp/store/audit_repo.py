@@ -126,13 +126,13 @@ def _before_commit(session: Session) -> None:
     fresh = [o for o in session.new if isinstance(o, AuditEvent)]
     if not held and not fresh:
         return
-    # Events staged since the last flush wait too: the rest of the transaction is
-    # flushed first, then the lock is taken, and only then are the events inserted
-    # (``Session.execute`` would autoflush them before the lock).
+    # Events staged since the last flush wait too, behind the earlier ones (their
+    # order is their numbers' order). The lock is taken on the connection, without the
+    # autoflush ``Session.execute`` would do (it would insert them before the lock);
+    # the commit's one flush then inserts everything after the lock.
     for row in fresh:
         session.expunge(row)
     held.extend(fresh)
-    session.flush()
     session.info[_RELEASING] = True
     if session.get_bind().dialect.name == "postgresql":
         session.connection().execute(text("SELECT pg_advisory_xact_lock(:key)"),
