@@ -81,3 +81,25 @@ def test_auth_method_changes_drop_or_create_the_secret(app: Flask) -> None:
             clients.update(row.client_id, auth_method="none",
                            grant_types=["client_credentials"])
         assert clients.lookup(row.client_id).check_secret(fresh)
+
+
+def test_a_client_id_never_starts_with_a_dash(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leading ``-`` would make ``idp clients ... CLIENT_ID`` read it as options
+    (``-...h...`` as ``--help``): such a draw is drawn again."""
+    import secrets
+
+    from click.testing import CliRunner
+
+    from idp.cli import main
+
+    # the client's secret, then a client id with a leading dash, then another
+    draws = iter(["s" * 43, "-Ab0h1" + "x" * 18, "Zz9" + "y" * 21])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda _n: next(draws))
+    with app.app_context():
+        row, _secret = clients.register("Dash Shop", [CB], scope="openid email")
+        monkeypatch.undo()
+        assert row.client_id == "Zz9" + "y" * 21
+        result = CliRunner().invoke(main, ["clients", "logout-channels", row.client_id, "--json"])
+    assert result.exit_code == 0 and result.output.lstrip().startswith("{"), result.output

@@ -147,3 +147,13 @@ class Hasher:
 def random_token(nbytes: int = 32) -> str:
     """A URL-safe random token of ``nbytes`` bytes of entropy."""
     return secrets.token_urlsafe(nbytes)
+
+
+def random_identifier(nbytes: int = 18) -> str:
+    """A URL-safe random identifier of ``nbytes`` bytes of entropy that never starts
+    with ``-``: people pass identifiers to the CLI, where a leading ``-`` reads as an
+    option (``-...h...`` even as ``--help``). Drawn again in that case (1 in 64)."""
+    while True:
+        token = secrets.token_urlsafe(nbytes)
+        if not token.startswith("-"):
+            return token

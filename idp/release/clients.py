@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization
 
-from idp.crypto.primitives import random_token
+from idp.crypto.primitives import random_identifier, random_token
 from idp.process_cache import ProcessCache
 from idp.release import merchants
 from idp.release.claims import SUPPORTED_CLAIMS, SUPPORTED_SCOPES
@@ -244,7 +244,7 @@ def register(
     meta = replace(meta, require_par=bool(require_par), dpop_bound=bool(dpop_bound),
                    required_claims=validate_required_claims(required_claims))
     secret = random_token(32) if meta.uses_secret else None
-    client_id = random_token(18)
+    client_id = random_identifier(18)
     with atomic():
         merchant = merchants.stage(merchants.OIDC, client_id, meta.name)
         client = clients_repo.add(_new_client(client_id, merchant.id, meta, secret))
@@ -265,7 +265,7 @@ def stage_service_client(name: str, scope: str) -> tuple[Client, str]:
         jwks=None, id_token_alg="ES256",
     )
     secret = random_token(32)
-    client_id = random_token(18)
+    client_id = random_identifier(18)
     merchant = merchants.stage(merchants.OIDC, client_id, meta.name)
     return clients_repo.add(_new_client(client_id, merchant.id, meta, secret)), secret
 
