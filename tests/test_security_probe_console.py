@@ -217,3 +217,22 @@ def test_a_unit_id_with_a_nul_byte_is_404_not_500(app: Flask, corp: dict[str, An
     token = csrf_token(web.get(f"/admin/units/{corp['unit']}/groups").get_data(as_text=True))
     resp = web.post("/admin/units/a%00b/groups", data={"csrf_token": token, "name": "x"})
     assert resp.status_code == 404
+
+
+def test_a_nul_byte_in_the_sso_set_up_or_a_domain_is_dropped_not_a_500(
+    app: Flask, corp: dict[str, Any]
+) -> None:
+    """Every console field goes through one cleaner (idp.console.accesses.clean)."""
+    from idp.store.models import Connector
+
+    web, unit = corp["web"], corp["unit"]
+    new = f"/admin/units/{unit}/sso/new/oidc"
+    resp = form_post(web, new, new, {"name": "Corp\x00 SSO", "issuer": "https://login.example\x00",
+                                     "client_id": "cid\x00x", "client_secret": "s\x00ecret"})
+    assert resp.status_code == 303
+    with app.app_context():
+        names = [c.name for c in db.session.query(Connector).filter_by(unit_id=unit)]
+    assert names == ["Corp SSO"]
+    domains = f"/admin/units/{unit}/domains"
+    assert form_post(web, domains, domains, {"domain": "corp\x00.example"}).status_code in (
+        200, 303)

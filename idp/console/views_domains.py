@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from idp.console import messages, nav
+from idp.console.accesses import clean
 from idp.console.blueprint import bp
 from idp.console.guard import UnitPage, unit_page
 from idp.domains import registry, rules
@@ -94,7 +95,7 @@ def _roles(page: UnitPage) -> list[str]:
 @unit_page(PERMISSION)
 def add_domain(page: UnitPage) -> Response:
     """Claim a domain (``domain``; ``*.name`` for every subdomain)."""
-    text = (request.form.get("domain") or "").strip()[:MAX_DOMAIN]
+    text = clean(request.form.get("domain"), MAX_DOMAIN)
     if not text:
         page.remember(errors={"domain": _("Enter the domain to add.")}, values={"domain": text})
         return page.see_other("console.domains")
@@ -144,10 +145,10 @@ def domain_rules(page: UnitPage, domain: str) -> Response:
     connector; break-glass addresses keep their e-mail code)."""
     row = _claim_of(page, domain)
     form = request.form
-    connector = (form.get("connector") or "").strip()[:64] or None
+    connector = clean(form.get("connector"), 64) or None
     require_sso = form.get("require_sso") == "1"
     auto_join = form.get("auto_join") == "1"
-    default_role = (form.get("default_role") or "").strip()[:64] or None
+    default_role = clean(form.get("default_role"), 64) or None
     before = rules.rules_of(row)
     role = default_role or before["default_role"]
     if auto_join and (not before["auto_join"] or role != before["default_role"]):

@@ -277,7 +277,7 @@ def customer_new(viewer: Viewer) -> Response:
 
 
 def _field(name: str) -> str:
-    return (request.form.get(name) or "").strip()[:MAX_TEXT]
+    return clean(request.form.get(name), MAX_TEXT)
 
 
 @bp.post("/operator/customers/new")

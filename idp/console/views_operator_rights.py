@@ -24,6 +24,7 @@ from typing import Any
 from flask import Response, abort, request, url_for
 from flask_babel import gettext as _
 
+from idp.console.accesses import clean
 from idp.console.blueprint import bp
 from idp.console.guard import Viewer
 from idp.console.structure import PERMISSION_LABELS
@@ -152,8 +153,8 @@ ASSIGN_ERRORS = {
 def operator_staff_assign(viewer: Viewer) -> Response:
     """Assign a staff member (by e-mail address) to a customer (by id or slug);
     replaces an earlier assignment to the same customer."""
-    email = (request.form.get("staff-email") or "").strip()[:320]
-    customer = (request.form.get("staff-customer") or "").strip()[:100]
+    email = clean(request.form.get("staff-email"), 320)
+    customer = clean(request.form.get("staff-customer"), 100)
     kind = request.form.get("kind", "")
     wanted = [p for p in request.form.getlist("permissions") if p in PERMISSIONS]
     values = {"email": email, "customer": customer, "kind": kind}

@@ -25,6 +25,7 @@ from flask_babel import lazy_gettext as _l
 
 from connectors import ConfigurationError, ConnectorError
 from idp.console import nav
+from idp.console.accesses import clean
 from idp.console.blueprint import bp
 from idp.console.guard import UnitPage, unit_page
 from idp.crypto.primitives import MasterKeyError
@@ -105,10 +106,10 @@ def sso_new(page: UnitPage, kind: str) -> Response:
 
 
 def _create(page: UnitPage, kind: str, connector_id: str, form: Any) -> Connector:
-    name = (form.get("name") or "").strip()[:200] or None
-    issuer = (form.get("issuer") or "").strip()[:MAX_FIELD] or None
-    secret = (form.get("client_secret") or "").strip()[:MAX_SECRET] or None
-    client_id = (form.get("client_id") or "").strip()[:MAX_FIELD]
+    name = clean(form.get("name"), 200) or None
+    issuer = clean(form.get("issuer"), MAX_FIELD) or None
+    secret = clean(form.get("client_secret"), MAX_SECRET) or None
+    client_id = clean(form.get("client_id"), MAX_FIELD)
     if not client_id:
         raise ConfigurationError(_("Enter the client ID the provider gave you."))
     if not secret:
