@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from idp.store import migrate
+from tests.support.migrations import insert_oidc_client
 from tests.test_migration_0009s import fill_like_previous
 
 PREVIOUS = "0011k"
@@ -23,14 +24,7 @@ def test_upgrade_adds_fapi_options_and_downgrade_removes_them(fresh_url: str) ->
     engine = sa.create_engine(fresh_url)
     try:
         with engine.begin() as conn:
-            conn.execute(sa.text(
-                "INSERT INTO merchants (id, name, protocol, identifier, status, created_at)"
-                " VALUES ('m1', 'Shop', 'oidc', 'c1', 'active', :now)"), {"now": NOW})
-            conn.execute(sa.text(
-                "INSERT INTO clients (id, client_id, merchant_id, name, redirect_uris,"
-                " post_logout_redirect_uris, scope, grant_types, token_endpoint_auth_method,"
-                " id_token_signed_response_alg, created_at) VALUES ('k1', 'c1', 'm1', 'Shop',"
-                " '[]', '[]', 'openid', '[]', 'none', 'ES256', :now)"), {"now": NOW})
+            insert_oidc_client(conn, NOW)
         command.upgrade(config, THIS)
         with engine.begin() as conn:
             row = conn.execute(sa.text(
