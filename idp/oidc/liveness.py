@@ -18,7 +18,7 @@ from idp.interaction import impersonation
 from idp.oidc.verification import CLOCK_SKEW, AccessToken
 from idp.release import clients
 from idp.services import ephemeral
-from idp.store import claims_repo, grants_repo
+from idp.store import grants_repo
 from idp.store.models import Account, Grant
 
 
@@ -55,11 +55,13 @@ def access_token_active(token: AccessToken) -> LiveAccessToken | None:
         if token.sub != token.client_id:
             return None
         return LiveAccessToken(token, None, None)
-    grant = grants_repo.live(token.grant_id)
-    if grant is None or grant.account_id != token.sub or grant.client_id != token.client_id:
+    found = grants_repo.live_with_account(token.grant_id)
+    if found is None:
         return None
-    account = claims_repo.account(grant.account_id)
-    if account is None or not account.can_sign_in:
+    grant, account = found
+    if grant.account_id != token.sub or grant.client_id != token.client_id:
+        return None
+    if not account.can_sign_in:
         return None
     act_sub = None
     if grant.impersonation_id is not None:  # dies with the impersonation

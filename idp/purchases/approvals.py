@@ -194,8 +194,7 @@ def open_for(purchase: Purchase, units: list[Unit], why: str, verdict: Plan) -> 
         if i == 0:
             first = found
     purchase.status = ledger.PENDING
-    purchases_repo.add(purchase)
-    purchases_repo.flush()  # the approval references the purchase
+    purchases_repo.insert_purchase(purchase)  # the approval references it
     _, messages = open_approval(purchase, units, why, first, steps=steps,
                                 expiry_hours=verdict.expiry_hours)
     return messages

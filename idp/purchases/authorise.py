@@ -170,11 +170,12 @@ def authorise_in_context(
             if refusal.reason in APPROVABLE or refusal.reason == approvals.POLICY:
                 # an approver may lift the limit: the order waits (None: nobody may)
                 opened = approvals.open_for(purchase, ctx.units, refusal.reason, verdict)
-                if opened is not None:
+                if opened is not None:  # inserted, waiting for its approval
                     messages = opened
                 elif refusal.reason == approvals.POLICY:
                     purchase.reason = "no_approver"
-        purchases_repo.add(purchase)
+        if purchase.status != PENDING:
+            purchases_repo.insert_purchase(purchase)
         events.record(purchase, f"purchase.{purchase.status}", _actor(client_id, account_id))
     approvals.deliver(messages)
     return purchase, ctx, applied, used

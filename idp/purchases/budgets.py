@@ -20,7 +20,7 @@ change is audited.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -32,7 +32,8 @@ from idp.purchases.periods import PERIODS, Period, TimeZoneError, period_at, zon
 from idp.rights import Actor, require
 from idp.rights.authorization import audit_actor
 from idp.store import accounts_repo, purchases_repo, units_repo
-from idp.store.models import Access, Budget, BudgetUsage, Unit, new_id, utcnow
+from idp.store.models import Access, Budget, Unit, new_id, utcnow
+from idp.store.purchases_repo import Usage
 from idp.store.unit_of_work import atomic
 from idp.units import registry
 from idp.units.registry import BASE_ROLES
@@ -363,7 +364,7 @@ class Standing:
 
 
 def standing(
-    applied: list[Applied], used: dict[tuple[str, str, str], BudgetUsage]
+    applied: list[Applied], used: Mapping[tuple[str, str, str], Usage]
 ) -> Standing | None:
     """The tightest remaining amount and per-order limit across ``applied``, with
     the earliest period end; None when no budget applies."""

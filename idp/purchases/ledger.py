@@ -14,7 +14,7 @@ from typing import Any
 
 from idp.purchases.budgets import Applied
 from idp.store import purchases_repo
-from idp.store.models import BudgetUsage, new_id
+from idp.store.purchases_repo import Usage, UsageKey
 
 APPROVED, PENDING, REFUSED = "approved", "pending_approval", "refused"
 CONFIRMED, CANCELLED = "confirmed", "cancelled"
@@ -31,7 +31,7 @@ class Refusal(Exception):
         self.reason = reason
 
 
-Used = dict[tuple[str, str, str], BudgetUsage]
+Used = dict[UsageKey, Usage]
 
 
 def reserve(
@@ -76,13 +76,13 @@ def reserve_with_usage(
             if (row.used_minor if row else 0) + amount > fresh[a.budget.id][0]:
                 raise Refusal("over_budget")
     charges: list[dict[str, Any]] = []
+    purchases_repo.add_usage((used[a.key].id for a in applied if a.key in used), amount)
     for a in applied:
         row = used.get(a.key)
         if row is None:
-            row = BudgetUsage(id=new_id(), budget_id=a.budget.id, access_id=a.access_key,
-                              period_start=a.period.key, used_minor=0)
-        row.used_minor = (row.used_minor or 0) + amount
-        purchases_repo.add(row)
+            row = purchases_repo.new_usage(a.budget.id, a.access_key, a.period.key, amount)
+        else:
+            row = Usage(row.id, row.used_minor + amount)
         used[a.key] = row
         charges.append({"usage": row.id, "budget": a.budget.id, "amount": amount})
     return charges, used
@@ -95,9 +95,9 @@ def release(charges: Iterable[dict[str, Any]]) -> None:
     if not charges:
         return
     purchases_repo.lock_budgets(str(c["budget"]) for c in charges)
-    rows = {r.id: r for r in purchases_repo.usage_by_ids(str(c["usage"]) for c in charges)}
+    rows = purchases_repo.usage_by_ids(str(c["usage"]) for c in charges)
     for c in charges:
         row = rows.get(str(c["usage"]))
         if row is not None:
-            row.used_minor = max(0, row.used_minor - int(c["amount"]))
-            purchases_repo.add(row)
+            row = rows[row.id] = Usage(row.id, max(0, row.used_minor - int(c["amount"])))
+            purchases_repo.set_usage(row.id, row.used_minor)

@@ -5,10 +5,12 @@ Sequence numbers in commit order. An event's ``seq`` is drawn from the database
 rows were inserted whenever the session flushes, a transaction could draw seq 10,
 another draw 11 and commit first, and an exporter that already read past 11 would
 never see 10. So audit events are held back: a flush before the commit leaves them out
-(they wait in the session), and the commit inserts them last, after taking a
-transaction-scoped advisory lock on PostgreSQL (:data:`LOCK_KEY`) that is held until
-that commit is done. Hence a transaction draws its numbers only when every transaction
-that drew lower ones has committed or rolled back. SQLite needs no lock: it has one
+(they wait in the session), and the commit flushes the transaction's other rows,
+takes a transaction-scoped advisory lock on PostgreSQL (:data:`LOCK_KEY`) that is held
+until that commit is done, and inserts the events last, in one Core statement (they
+stay detached from the session and carry the ``id``, ``at`` and ``seq`` stored).
+Hence a transaction draws its numbers only when every transaction that drew lower ones
+has committed or rolled back. SQLite needs no lock: it has one
 writer at a time, holding the database until it commits.
 
 The cost: on PostgreSQL the commits of transactions that write audit events run one
@@ -25,13 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, select, text
+from sqlalchemy import BigInteger, Table, bindparam, event, func, insert, select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 from idp.store.db import db
-from idp.store.models import AuditEvent
+from idp.store.models import AuditEvent, new_id, utcnow
 
 LOCK_KEY = 0x55_47_41_55_44_49_54  # "UGAUDIT": PostgreSQL advisory lock of audit commits
 
@@ -127,17 +129,51 @@ def _before_commit(session: Session) -> None:
     if not held and not fresh:
         return
     # Events staged since the last flush wait too, behind the earlier ones (their
-    # order is their numbers' order). The lock is taken on the connection, without the
-    # autoflush ``Session.execute`` would do (it would insert them before the lock);
-    # the commit's one flush then inserts everything after the lock.
+    # order is their numbers' order). The transaction's other rows are flushed first,
+    # so the lock is held only for the events' insert and the commit; the lock is
+    # taken on the connection, without the autoflush ``Session.execute`` would do.
     for row in fresh:
         session.expunge(row)
     held.extend(fresh)
-    session.info[_RELEASING] = True
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection().execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                                     {"key": LOCK_KEY})
-    session.add_all(held)
+    session.flush()
+    held.extend(session.info.pop(_HELD, []))  # held back by that flush, if any
+    connection = session.connection()
+    # The events go in by Core statements, in order, after the lock (the ORM's unit of
+    # work costs several times as much CPU); they stay detached, with the ``id``,
+    # ``at`` and ``seq`` they were stored with.
+    for row in held:
+        row.id = row.id or new_id()
+        row.at = row.at or utcnow()
+        row.details = row.details if row.details is not None else {}
+    values = [{name: getattr(row, name) for name in _COLUMNS} for row in held]
+    if connection.dialect.name != "postgresql":  # SQLite: one writer, no lock needed
+        seqs = list(connection.execute(_INSERT, values).scalars())
+    elif len(values) == 1:  # the usual case: the lock and the insert in one statement
+        seqs = [connection.execute(_LOCKED_INSERT, {**values[0], "lock_key": LOCK_KEY})
+                .scalar_one()]
+    else:
+        connection.execute(_LOCK, {"key": LOCK_KEY})
+        seqs = list(connection.execute(_INSERT, values).scalars())
+    session.info[_RELEASING] = True  # anything flushed from here on is after the lock
+    for row, seq in zip(held, seqs, strict=True):
+        row.seq = seq
+
+
+_TABLE = cast(Table, AuditEvent.__table__)
+_COLUMNS = tuple(c.name for c in _TABLE.columns if c.name != "seq")
+_INSERT = insert(_TABLE).returning(_TABLE.c.seq, sort_by_parameter_order=True)
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# INSERT INTO audit_events (...) WITH audit_lock AS (SELECT pg_advisory_xact_lock(..))
+# SELECT <the values> FROM audit_lock: the row is formed, and its seq drawn, only after
+# the lock function returned.
+_LOCK_CTE = select(
+    func.pg_advisory_xact_lock(bindparam("lock_key", type_=BigInteger)).label("locked")
+).cte("audit_lock")
+_LOCKED_INSERT = insert(_TABLE).from_select(
+    list(_COLUMNS),
+    select(*(bindparam(name, type_=_TABLE.c[name].type) for name in _COLUMNS))
+    .select_from(_LOCK_CTE),
+).returning(_TABLE.c.seq)
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:

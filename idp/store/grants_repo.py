@@ -19,8 +19,8 @@ from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from idp.store import accesses_repo, unit_of_work
-from idp.store.db import db, rowcount
-from idp.store.models import Grant, RefreshToken, utcnow
+from idp.store.db import db, keep, rowcount
+from idp.store.models import Account, Grant, RefreshToken, utcnow
 
 
 def create(grant: Grant, refresh_hash: str | None) -> Grant:
@@ -36,14 +36,23 @@ def get(grant_id: str) -> Grant | None:
     return db.session.get(Grant, grant_id)
 
 
-def live(grant_id: str, now: datetime | None = None) -> Grant | None:
-    """The grant if it exists, is not revoked and has not reached its absolute expiry."""
-    now = now or utcnow()
-    return db.session.scalars(
-        select(Grant).where(
-            Grant.id == grant_id, Grant.revoked_at.is_(None), Grant.expires_at > now
-        )
-    ).first()
+def live_with_account(grant_id: str, now: datetime | None = None) -> tuple[Grant, Account] | None:
+    """The grant if it exists, is not revoked and has not reached its absolute expiry,
+    with its account, in one query built once (every request
+    that presents an access token runs it); the account is kept for the request
+    (:func:`idp.store.db.keep`)."""
+    row = db.session.execute(_LIVE_WITH_ACCOUNT, {"g": grant_id, "now": now or utcnow()}).first()
+    if row is None:
+        return None
+    return row[0], keep(row[1])
+
+
+_LIVE_WITH_ACCOUNT = (
+    select(Grant, Account)
+    .join(Account, Account.id == Grant.account_id)
+    .where(Grant.id == bindparam("g"), Grant.revoked_at.is_(None),
+           Grant.expires_at > bindparam("now"))
+)
 
 
 def refresh_token(token_hash: str) -> RefreshToken | None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import cast
+from typing import NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import joinedload
 
 from idp.store.db import db
@@ -31,6 +31,7 @@ from idp.store.models import (
     PaymentMethod,
     Purchase,
     Unit,
+    new_id,
 )
 
 
@@ -133,12 +134,24 @@ _LOCK_BUDGETS_SQLITE = (
 )
 
 
-def usage(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], BudgetUsage]:
-    """The usage rows for (budget id, access id or "", period key), in one query."""
+class Usage(NamedTuple):
+    """A usage row as the ledger reads and writes it: its id and the amount used."""
+
+    id: str
+    used_minor: int
+
+
+UsageKey = tuple[str, str, str]  # (budget id, access id or "", period key)
+
+
+def usage(keys: Iterable[UsageKey]) -> dict[UsageKey, Usage]:
+    """The usage rows for (budget id, access id or "", period key), in one query. Core
+    statements here and in the writes below: the purchase hot path runs them on every
+    authorisation, and the ledger needs no ORM objects (it locks the budgets first)."""
     wanted = set(keys)
     if not wanted:
         return {}
-    rows = db.session.scalars(_USAGE, {
+    rows = db.session.connection().execute(_USAGE, {
         "b": sorted({k[0] for k in wanted}), "p": sorted({k[2] for k in wanted}),
         "a": sorted({k[1] for k in wanted}),
     })
@@ -146,26 +159,75 @@ def usage(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], Bu
     for row in rows:
         key = (row.budget_id, row.access_id, row.period_start)
         if key in wanted:
-            out[key] = row
+            out[key] = Usage(row.id, row.used_minor)
     return out
 
 
+def usage_by_ids(ids: Iterable[str]) -> dict[str, Usage]:
+    """The usage rows with these ids (a removed budget's are gone), by id."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = db.session.connection().execute(_USAGE_BY_IDS, {"ids": wanted})
+    return {row.id: Usage(row.id, row.used_minor) for row in rows}
+
+
+def new_usage(budget_id: str, access_id: str, period_start: str, used_minor: int) -> Usage:
+    """Stage a new usage row (inserted at once, inside the caller's transaction)."""
+    row = Usage(new_id(), used_minor)
+    db.session.connection().execute(_USAGE_INSERT, {
+        "id": row.id, "budget_id": budget_id, "access_id": access_id,
+        "period_start": period_start, "used_minor": used_minor,
+    })
+    return row
+
+
+def add_usage(usage_ids: Iterable[str], amount: int) -> None:
+    """Add ``amount`` to what these usage rows have used (the caller holds their
+    budgets' locks), in one statement."""
+    ids = sorted(set(usage_ids))
+    if ids:
+        db.session.connection().execute(_USAGE_ADD, {"ids": ids, "amount": amount})
+
+
+def set_usage(usage_id: str, used_minor: int) -> None:
+    """Set what a usage row has used (the caller holds its budget's lock)."""
+    db.session.connection().execute(_USAGE_SET, {"usage": usage_id, "used": used_minor})
+
+
+_USAGE_TABLE = cast(Table, BudgetUsage.__table__)
+_USAGE_TERMS = (_USAGE_TABLE.c.id, _USAGE_TABLE.c.budget_id, _USAGE_TABLE.c.access_id,
+                _USAGE_TABLE.c.period_start, _USAGE_TABLE.c.used_minor)
 _USAGE = (
-    select(BudgetUsage).where(BudgetUsage.budget_id.in_(bindparam("b", expanding=True)))
-    .where(BudgetUsage.period_start.in_(bindparam("p", expanding=True)))
-    .where(BudgetUsage.access_id.in_(bindparam("a", expanding=True)))
-    .execution_options(populate_existing=True)
+    select(*_USAGE_TERMS).where(_USAGE_TABLE.c.budget_id.in_(bindparam("b", expanding=True)))
+    .where(_USAGE_TABLE.c.period_start.in_(bindparam("p", expanding=True)))
+    .where(_USAGE_TABLE.c.access_id.in_(bindparam("a", expanding=True)))
+)
+_USAGE_BY_IDS = select(*_USAGE_TERMS).where(
+    _USAGE_TABLE.c.id.in_(bindparam("ids", expanding=True)))
+_USAGE_INSERT = insert(_USAGE_TABLE)
+_USAGE_ADD = (
+    update(_USAGE_TABLE).where(_USAGE_TABLE.c.id.in_(bindparam("ids", expanding=True)))
+    .values(used_minor=_USAGE_TABLE.c.used_minor + bindparam("amount"))
+)
+_USAGE_SET = (
+    update(_USAGE_TABLE).where(_USAGE_TABLE.c.id == bindparam("usage"))
+    .values(used_minor=bindparam("used"))
 )
 
 
-def usage_by_ids(ids: Iterable[str]) -> list[BudgetUsage]:
-    wanted = sorted(set(ids))
-    if not wanted:
-        return []
-    return list(db.session.scalars(
-        select(BudgetUsage).where(BudgetUsage.id.in_(wanted))
-        .execution_options(populate_existing=True)
-    ))
+def insert_purchase(row: Purchase) -> None:
+    """Insert a new purchase at once (one Core statement, inside the caller's
+    transaction: rows that reference it may follow). ``row`` stays detached from the
+    session: a later change to it is written by reading it again."""
+    db.session.connection().execute(_PURCHASE_INSERT, {
+        c.name: getattr(row, c.key) for c in _PURCHASE_COLUMNS
+    })
+
+
+_PURCHASES = cast(Table, Purchase.__table__)
+_PURCHASE_COLUMNS = tuple(Purchase.__mapper__.columns)
+_PURCHASE_INSERT = insert(_PURCHASES)
 
 
 def purchase(purchase_id: str, lock: bool = False) -> Purchase | None:
