@@ -353,6 +353,14 @@ class Settings(BaseSettings):
         "header. Nonces are stateless (an HMAC of the time window), so every node accepts "
         "every other's.",
     )
+    csv_import_retention_days: int = Field(
+        30,
+        gt=0,
+        le=3650,
+        description="Finished console CSV imports (their progress page and report) are "
+        "deleted this many days after they finished, by the `access-imports` loop of "
+        "the workers.",
+    )
 
     @field_validator("log_format")
     @classmethod

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
+import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from pydantic import ValidationError
 from werkzeug.test import TestResponse
 
 from idp.accounts import accesses, import_jobs
@@ -20,11 +23,13 @@ from idp.console.accesses import PAGE_SIZE
 from idp.mail.outbox import courier
 from idp.rights import groups as permission_groups
 from idp.rights import staff
+from idp.settings import Settings
 from idp.store import imports_repo
 from idp.store.db import db
 from idp.store.leases import SENDING
 from idp.store.models import Access, AccessImport, AuditEvent, Impersonation, Unit, utcnow
 from idp.store.unit_of_work import atomic
+from tests.support.concurrency import run_together
 from tests.support.login import csrf_token
 from tests.support.oidc import make_account, make_unit, start_session
 
@@ -507,3 +512,149 @@ def test_pages_speak_german(app: Flask, corp: dict[str, Any]) -> None:
                         "Sub-units", "Save", "Remove", "Permissions", "Skip to content",
                         "Last sign-in", "Create a sub-unit", "Name or e-mail"):
             assert f">{english}<" not in html and f">{english} " not in html, (path, english)
+
+
+# --- Retention of finished imports (IDP_CSV_IMPORT_RETENTION_DAYS) ---
+
+
+def _upload(web: FlaskClient, unit: str, email: str) -> str:
+    """Upload a one-row import (check only); the path of its progress page."""
+    page = f"/admin/units/{unit}/accesses"
+    text = f"email,given_name,family_name,platform_access\n{email},Al,Ash,no\n"
+    upload = {"file": (io.BytesIO(text.encode()), "people.csv"), "dry_run": "yes"}
+    resp = form_post(web, page, f"{page}/import", upload, content_type="multipart/form-data")
+    assert resp.status_code == 303
+    return str(resp.headers["Location"])
+
+
+def _pruned_events(app: Flask) -> list[AuditEvent]:
+    with app.app_context():
+        return list(db.session.query(AuditEvent).filter_by(action=import_jobs.PRUNED))
+
+
+def test_finished_imports_are_deleted_after_the_retention_and_their_page_answers_404(
+    app: Flask, corp: dict[str, Any]
+) -> None:
+    """An import that finished (sent, or dead: given up) is kept
+    IDP_CSV_IMPORT_RETENTION_DAYS (30) after it finished; then :func:`prune` deletes
+    it with an audit event, and its progress page answers a console 404 that says
+    why (English and German), never a 500. An import not yet run is never deleted,
+    however old; a second prune finds nothing (idempotent)."""
+    web, unit = corp["web"], corp["unit"]
+    sent = _upload(web, unit, "sal@corp.example")
+    assert import_jobs.run_due(app) == 1
+    dead = _upload(web, unit, "dee@corp.example")
+    dead_id = dead.rsplit("/", 1)[1]
+    with app.app_context(), atomic():  # as after MAX_ATTEMPTS claims by dying nodes
+        db.session.query(AccessImport).filter_by(id=dead_id).update(
+            {"attempts": import_jobs.MAX_ATTEMPTS})
+    assert import_jobs.run_due(app) == 1
+    waiting = _upload(web, unit, "wim@corp.example")
+    with app.app_context():
+        assert db.session.get(AccessImport, dead_id).status == "dead"  # type: ignore[union-attr]
+    assert import_jobs.prune(app, utcnow() + timedelta(days=29)) == 0
+    assert web.get(sent).status_code == 200 and web.get(dead).status_code == 200
+    assert import_jobs.prune(app, utcnow() + timedelta(days=31)) == 2
+    for path in (sent, dead):
+        gone = web.get(path)
+        html = gone.get_data(as_text=True)
+        assert gone.status_code == 404 and gone.headers["Cache-Control"] == "no-store"
+        assert "This import does not exist (any more)" in html and "30 days" in html
+        assert f"/admin/units/{unit}/accesses" in html  # the way back
+    german = web.get(sent, headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert "Diesen Import gibt es nicht (mehr)" in german and "30 Tage" in german
+    # the import not yet run stays, and still runs
+    assert "Waiting to start" in web.get(waiting).get_data(as_text=True)
+    assert import_jobs.prune(app, utcnow() + timedelta(days=3650)) == 0
+    assert import_jobs.run_due(app) == 1
+    assert "Finished" in web.get(waiting).get_data(as_text=True)
+    # each deleted import once in the audit, as the system, in its unit
+    events = _pruned_events(app)
+    assert sorted(e.target for e in events) == sorted([sent.rsplit("/", 1)[1], dead_id])
+    assert {e.unit_id for e in events} == {unit} and {e.actor for e in events} == {
+        "system:retention"}
+    assert {e.details["status"] for e in events} == {"sent", "dead"}
+    with app.app_context():
+        assert db.session.query(AccessImport).count() == 1
+
+
+class TestAShorterRetention:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"csv_import_retention_days": 2}
+
+    def test_the_setting_decides_how_long_and_the_page_says_it(
+        self, app: Flask, corp: dict[str, Any]
+    ) -> None:
+        web, unit = corp["web"], corp["unit"]
+        done = _upload(web, unit, "sue@corp.example")
+        assert import_jobs.run_due(app) == 1
+        assert import_jobs.prune(app, utcnow() + timedelta(days=1)) == 0
+        assert import_jobs.prune(app, utcnow() + timedelta(days=3)) == 1
+        html = web.get(done).get_data(as_text=True)
+        assert "deleted with their report 2 days after" in html
+
+
+def test_prune_deletes_in_bounded_batches_oldest_first(
+    app: Flask, corp: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One prune deletes at most PRUNE_BATCH imports (one short transaction), the
+    longest finished first; the next runs take the rest."""
+    web, unit = corp["web"], corp["unit"]
+    paths = []
+    for n in range(3):
+        paths.append(_upload(web, unit, f"b{n}@corp.example"))
+        assert import_jobs.run_due(app) == 1
+    monkeypatch.setattr(import_jobs, "PRUNE_BATCH", 2)
+    later = utcnow() + timedelta(days=31)
+    assert import_jobs.prune(app, later) == 2
+    assert [web.get(p).status_code for p in paths] == [404, 404, 200]
+    assert import_jobs.prune(app, later) == 1
+    assert import_jobs.prune(app, later) == 0
+    assert len(_pruned_events(app)) == 3
+
+
+def test_prune_on_several_nodes_at_once_deletes_and_audits_each_import_once(
+    app: Flask, corp: dict[str, Any]
+) -> None:
+    web, unit = corp["web"], corp["unit"]
+    for n in range(6):
+        _upload(web, unit, f"n{n}@corp.example")
+    assert import_jobs.run_due(app, limit=6) == 6
+    later = utcnow() + timedelta(days=31)
+    counts: list[int] = []
+    run_together(*[lambda: counts.append(import_jobs.prune(app, later))] * 3)
+    assert sum(counts) == 6 and len(_pruned_events(app)) == 6
+    assert _imports(app) == 0
+
+
+def test_the_imports_loop_prunes_at_its_first_step(app: Flask, corp: dict[str, Any]) -> None:
+    """The workers' ``access-imports`` loop (:func:`import_jobs.start_thread`, which
+    ``idp serve`` and idp.wsgi start) deletes expired imports, at once after start
+    rather than an hour later."""
+    web, unit = corp["web"], corp["unit"]
+    path = _upload(web, unit, "lou@corp.example")
+    assert import_jobs.run_due(app) == 1
+    with app.app_context(), atomic():  # finished long ago
+        db.session.query(AccessImport).update(
+            {"finished_at": utcnow() - timedelta(days=31)})
+    worker = import_jobs.start_thread(app, interval=0.1)
+    try:
+        deadline = time.monotonic() + 20
+        while _imports(app) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        worker.stop()
+    assert _imports(app) == 0 and web.get(path).status_code == 404
+
+
+def test_the_retention_setting_is_a_positive_number_of_days(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert Settings().csv_import_retention_days == 30
+    monkeypatch.setenv("IDP_CSV_IMPORT_RETENTION_DAYS", "7")
+    assert Settings().csv_import_retention_days == 7
+    for wrong in ("0", "-1", "1.5", "soon", "3651"):
+        monkeypatch.setenv("IDP_CSV_IMPORT_RETENTION_DAYS", wrong)
+        with pytest.raises(ValidationError):
+            Settings()

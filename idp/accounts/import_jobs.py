@@ -13,7 +13,8 @@ dies mid-import leaves a claim whose lease runs out: another node then runs the
 file again from the start, which changes nothing twice (the import is idempotent),
 and the rows already in are reported ``unchanged``. After :data:`MAX_ATTEMPTS`
 claims the import is given up (``dead``). When finished the file is dropped and
-the report kept.
+the report kept. :func:`prune` (the same loop, every :data:`PRUNE_EVERY_SECONDS`)
+deletes imports that finished more than ``IDP_CSV_IMPORT_RETENTION_DAYS`` ago.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from flask import Flask
 
+from idp import audit
 from idp.accounts import access_csv
 from idp.rights import Actor, NotPermitted, person, require
 from idp.services import settings
@@ -42,6 +44,9 @@ MAX_ATTEMPTS = 3
 FLUSH_SECONDS = 1.0
 GAVE_UP = "gave_up"
 FORBIDDEN = "forbidden"
+PRUNE_BATCH = 500
+PRUNE_EVERY_SECONDS = 3600.0
+PRUNED = "accesses.import_pruned"
 
 
 def start(actor: Actor, unit_id: str, data: bytes, *, dry_run: bool) -> str:
@@ -149,8 +154,31 @@ def run_due(app: Flask, limit: int = 1, now: datetime | None = None) -> int:
         return count
 
 
+def prune(app: Flask, now: datetime | None = None) -> int:
+    """Delete up to :data:`PRUNE_BATCH` imports (with their reports) that finished
+    (``sent`` or ``dead``) more than ``IDP_CSV_IMPORT_RETENTION_DAYS`` before ``now``,
+    each with an audit event :data:`PRUNED` in the same transaction; how many.
+    Imports still pending or running are never touched. Idempotent and safe on
+    several nodes at once: each import is deleted, and audited, by one caller only;
+    a second run finds nothing. Their progress page then answers 404."""
+    with app.app_context():
+        days = settings().csv_import_retention_days
+        cutoff = (now or utcnow()) - timedelta(days=days)
+        with atomic():
+            gone = imports_repo.prune(cutoff, PRUNE_BATCH)
+            for row in gone:
+                audit.record(audit.Actor.system("retention"), PRUNED, row.id,
+                             {"status": row.status, "rows_total": row.rows_total,
+                              "retention_days": days}, unit_id=row.unit_id)
+        if gone:
+            log.info("deleted %d finished access imports older than %d days", len(gone), days)
+        return len(gone)
+
+
 def start_thread(app: Flask, interval: float = 2.0, limit: int = 1) -> LoopThread:
-    """Run :func:`run_due` every ``interval`` seconds in a daemon thread until
-    stopped (:func:`idp.store.background.start_loop`)."""
-    return start_loop("access-imports", lambda n: run_due(app, n), lambda: None,
-                      interval=interval, limit=limit, prune_every=3600.0, log=log)
+    """Run :func:`run_due` every ``interval`` seconds, and :func:`prune` every
+    :data:`PRUNE_EVERY_SECONDS`, in a daemon thread until stopped
+    (:func:`idp.store.background.start_loop`)."""
+    return start_loop("access-imports", lambda n: run_due(app, n), lambda: prune(app),
+                      interval=interval, limit=limit, prune_every=PRUNE_EVERY_SECONDS,
+                      log=log)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, request, stream_with_context
+from flask import Response, request, stream_with_context
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
@@ -201,10 +201,15 @@ def import_csv(page: UnitPage) -> Response:
 def import_progress(page: UnitPage, import_id: str) -> Response:
     """An import's progress: rows done of all rows and the rows with errors so far,
     refreshed every :data:`REFRESH_SECONDS` by the page itself while it runs; when
-    finished the report (as the import answered). 404 for another unit's import."""
+    finished the report (as the import answered). 404 for another unit's import,
+    and for one deleted ``IDP_CSV_IMPORT_RETENTION_DAYS`` after it finished
+    (:func:`idp.accounts.import_jobs.prune`): a console page that says so."""
     row = import_jobs.get(page.actor, page.unit.id, import_id) if valid_id(import_id) else None
     if row is None:
-        abort(404)
+        resp = page.render("console/import_gone.html", status=404, current="accesses",
+                           retention_days=settings().csv_import_retention_days)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
     done = import_jobs.finished(row)
     failure = row.failure
     if failure == import_jobs.FORBIDDEN:

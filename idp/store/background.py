@@ -30,15 +30,18 @@ def start_loop(
 ) -> LoopThread:
     """Run ``step(limit)`` every ``interval`` seconds in a daemon thread named
     ``name`` (at once again when it handled a full batch: ``limit`` or more), and
-    ``prune()`` every ``prune_every`` seconds. A failing step is logged and the loop
-    goes on: a database or network outage never ends it."""
+    ``prune()`` at its first step and then every ``prune_every`` seconds (the first
+    prune never waits on the clock: :func:`time.monotonic` counts from the host's
+    boot, so a node started soon after a boot would otherwise not prune for up to
+    ``prune_every``). A failing step is logged and the loop goes on: a database or
+    network outage never ends it."""
     stop_event = threading.Event()
 
     def loop() -> None:
-        pruned_at = 0.0
+        pruned_at: float | None = None
         while not stop_event.is_set():
             try:
-                if time.monotonic() - pruned_at > prune_every:
+                if pruned_at is None or time.monotonic() - pruned_at > prune_every:
                     pruned_at = time.monotonic()
                     prune()
                 if step(limit) >= limit:

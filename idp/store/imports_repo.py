@@ -5,9 +5,9 @@ service (:mod:`idp.accounts.import_jobs`) commits."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, delete, select, update
 
 from idp.store import leases
 from idp.store.db import db
@@ -45,3 +45,34 @@ def update_claimed(import_id: str, lease_until: datetime, values: dict[str, Any]
         .values(**values)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+class PrunedImport(NamedTuple):
+    """What :func:`prune` deleted of one import (for its audit event)."""
+
+    id: str
+    unit_id: str
+    status: str
+    rows_total: int
+
+
+def prune(finished_before: datetime, limit: int) -> list[PrunedImport]:
+    """Stage the deletion of up to ``limit`` finished imports (``sent`` or ``dead``)
+    that finished before ``finished_before``, oldest first (index
+    ``ix_access_imports_finished_at``); the rows this statement deleted (``id``,
+    ``unit_id``, ``status``, ``rows_total``). A row another caller deleted first is
+    not among them, so callers on several nodes never both report one import."""
+    ids = select(AccessImport.id).where(
+        AccessImport.status.in_((leases.SENT, leases.DEAD)),
+        AccessImport.finished_at < finished_before,
+    ).order_by(AccessImport.finished_at).limit(limit)
+    chosen = list(db.session.scalars(ids))
+    if not chosen:
+        return []
+    return [PrunedImport(*r) for r in db.session.execute(
+        delete(AccessImport)
+        .where(AccessImport.id.in_(chosen),
+               AccessImport.status.in_((leases.SENT, leases.DEAD)))
+        .returning(AccessImport.id, AccessImport.unit_id, AccessImport.status,
+                   AccessImport.rows_total)
+    ).all()]

@@ -547,8 +547,12 @@ class Session(Base):
     amr: Mapped[list[str]] = mapped_column(default=list)
     acr: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column()
+    # Both indexed (migration 0012s): the session sweeper (idp.interaction.rp_logout,
+    # sessions_repo.unseen_with_participants) filters on ``expires_at <= now OR
+    # last_seen_at <= idle_since`` and orders by ``expires_at``; PostgreSQL answers
+    # the OR from the two indexes (BitmapOr) and scans the whole table with one only.
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
     # Set while someone acts as this session's account (migration 0010i): the
     # :class:`Impersonation` that holds the actor's own session to return to.
     impersonation_id: Mapped[str | None] = mapped_column(String(32))
@@ -1483,4 +1487,6 @@ class AccessImport(Base):
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     failure: Mapped[str | None] = mapped_column(Text)  # why the file as a whole was refused
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column()
+    # Indexed (migration 0012s): imports are deleted IDP_CSV_IMPORT_RETENTION_DAYS
+    # after it (idp.accounts.import_jobs.prune).
+    finished_at: Mapped[datetime | None] = mapped_column(index=True)
