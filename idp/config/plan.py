@@ -13,7 +13,7 @@ collected in :attr:`Planner.errors` so they can all be reported at once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -22,7 +22,7 @@ from idp.config.schema import ClientSpec, ConfigFile, RulesSpec, UnitSpec
 from idp.domains import registry as domains
 from idp.domains import rules as domain_rules
 from idp.factors import fresh_code, passkeys, passwords, totp
-from idp.interaction import impersonation
+from idp.interaction import impersonation, rp_logout
 from idp.store import connectors_repo, domains_repo, units_repo
 from idp.units import field_types
 from idp.units import registry as units
@@ -30,7 +30,14 @@ from idp.units import registry as units
 CLIENT_FIELDS = (
     "redirect_uris", "post_logout_redirect_uris", "scope", "grant_types",
     "token_endpoint_auth_method", "id_token_signed_response_alg", "jwks", "jwks_uri",
-    "required_claims",
+    "required_claims", "require_pushed_authorization_requests", "dpop_bound_access_tokens",
+)
+# A client's logout channels (idp.interaction.rp_logout): a change of their own,
+# after the client's; a URI key written as null or "" removes that channel.
+LOGOUT_URI_FIELDS = ("backchannel_logout_uri", "frontchannel_logout_uri")
+LOGOUT_FIELDS = (
+    "backchannel_logout_uri", "backchannel_logout_session_required",
+    "frontchannel_logout_uri", "frontchannel_logout_session_required",
 )
 
 
@@ -39,7 +46,7 @@ class Change:
     """One step of a plan."""
 
     action: str  # create | update | delete
-    kind: str  # unit | profile_field | connector | domain | rules | client
+    kind: str  # unit | profile_field | connector | domain | rules | client | client_logout
     key: str
     fields: dict[str, Any] = field(default_factory=dict)
     run: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
@@ -443,12 +450,17 @@ class Planner:
                 )
         if row is None:
             fields = {f: getattr(spec, f) for f in CLIENT_FIELDS if getattr(spec, f) is not None}
+            channels = _wanted_channels(spec, rp_logout.Channels(None, False, None, False))
+            fields.update({f: v for f, v in channels.describe().items() if v})
             try:
                 clients.validate_registration(**_registration_args(spec))
+                rp_logout.validate_channels(spec.redirect_uris or [],
+                                            channels.backchannel_logout_uri,
+                                            channels.frontchannel_logout_uri)
             except clients.ClientRegistrationError as exc:
                 self.errors.append(f"client {spec.name!r}: {exc}")
                 return
-            run = partial(_register_client, spec)
+            run = partial(_register_client, spec, channels)
             self.main.append(Change("create", "client", spec.name, fields, run))
             return
         current = clients.describe(row)
@@ -469,6 +481,29 @@ class Planner:
                 return
             run = partial(_update_client, row.client_id, spec)
             self.main.append(Change("update", "client", row.client_id, diff, run))
+        self.client_logout(spec, row)
+
+    def client_logout(self, spec: ClientSpec, row: Any) -> None:
+        """The logout channels of an existing client, after its metadata changed."""
+        from idp.release import clients
+
+        now = rp_logout.channels(row.client_id)
+        wanted = _wanted_channels(spec, now)
+        if wanted == now:
+            return
+        redirect_uris = spec.redirect_uris if spec.redirect_uris is not None else (
+            row.redirect_uris or []
+        )
+        try:
+            rp_logout.validate_channels(redirect_uris, wanted.backchannel_logout_uri,
+                                        wanted.frontchannel_logout_uri)
+        except clients.ClientRegistrationError as exc:
+            self.errors.append(f"client {spec.name!r}: {exc}")
+            return
+        old, new = now.describe(), wanted.describe()
+        diff = {f: _diff(old[f], new[f]) for f in LOGOUT_FIELDS if old[f] != new[f]}
+        run = partial(_set_channels, row.client_id, wanted)
+        self.main.append(Change("update", "client_logout", row.client_id, diff, run))
 
     def plan(self) -> list[Change]:
         ordered = self._unit_order()
@@ -483,6 +518,26 @@ class Planner:
         for client in self.cfg.clients:
             self.client(client)
         return [*self.main, *self.rules, *self.late]
+
+
+def _wanted_channels(spec: ClientSpec, now: rp_logout.Channels) -> rp_logout.Channels:
+    """The logout channels the file asks for: ``now`` with the keys it wrote."""
+    changes: dict[str, Any] = {}
+    for f in LOGOUT_URI_FIELDS:
+        if spec.given(f):
+            changes[f] = getattr(spec, f) or None
+    for f in LOGOUT_FIELDS:
+        if f not in LOGOUT_URI_FIELDS and getattr(spec, f) is not None:
+            changes[f] = bool(getattr(spec, f))
+    return replace(now, **changes)
+
+
+def _set_channels(client_id: str, channels: rp_logout.Channels) -> rp_logout.Channels:
+    return rp_logout.set_channels(
+        client_id,
+        channels.backchannel_logout_uri, channels.backchannel_logout_session_required,
+        channels.frontchannel_logout_uri, channels.frontchannel_logout_session_required,
+    )
 
 
 def _run_rules(name: str, unit_slug: str, actor: str, kwargs: dict[str, Any]) -> Any:
@@ -512,6 +567,8 @@ CLIENT_KEYWORDS = {
     "jwks": "jwks",
     "jwks_uri": "jwks_uri",
     "required_claims": "required_claims",
+    "require_pushed_authorization_requests": "require_par",
+    "dpop_bound_access_tokens": "dpop_bound",
 }
 
 
@@ -546,10 +603,18 @@ def _registration_args(spec: ClientSpec) -> dict[str, Any]:
         "id_token_alg": spec.id_token_signed_response_alg or "ES256",
         "jwks_uri": spec.jwks_uri,
         "required_claims": spec.required_claims,
+        "require_par": bool(spec.require_pushed_authorization_requests),
+        "dpop_bound": bool(spec.dpop_bound_access_tokens),
     }
 
 
-def _register_client(spec: ClientSpec) -> tuple[Any, str | None]:
+def _register_client(
+    spec: ClientSpec, channels: rp_logout.Channels
+) -> tuple[Any, str | None]:
+    """Register the client, then its logout channels (when the file names any)."""
     from idp.release import clients
 
-    return clients.register(**_registration_args(spec))
+    client, secret = clients.register(**_registration_args(spec))
+    if channels != rp_logout.Channels(None, False, None, False):
+        _set_channels(client.client_id, channels)
+    return client, secret
