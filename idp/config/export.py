@@ -5,7 +5,8 @@ units (parents first) with their permission groups, profile fields, connectors
 (public settings only: add ``client_secret_env`` to apply on another instance; SAML
 connectors need ``metadata`` there), domains with rules; and merchant clients with
 their ``client_id``, every option (PAR, DPoP, keys) and their logout channels (never
-secrets). Domain verification state is not exported: it
+secrets); and SAML service providers with their options and metadata (public: it
+re-registers them on another instance). Domain verification state is not exported: it
 is proven by DNS on each instance.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from idp.config import connectors as config_connectors
+from idp.config import saml_sps as config_sps
 from idp.domains import registry as domains
 from idp.domains import rules as domain_rules
 from idp.interaction import rp_logout
@@ -110,6 +112,7 @@ def export_config() -> dict[str, Any]:
         "version": 1,
         "units": [_unit(u) for u in ordered],
         "clients": [_client(c) for c in clients.list_all()],
+        "saml_sps": config_sps.export(),
     }
 
 

@@ -2,12 +2,15 @@
 
 :class:`Planner` only reads. It lists every :class:`Change` (create, update, delete,
 with the fields it changes) in execution order: units (parents first), profile
-fields, connectors, domains, then domain rules (which may name connectors and
-sub-units created above), clients, and last the removal of connectors (after the
-rules stopped using them). Each change carries the call that makes it through the
-domain services (:mod:`idp.units.registry`, :mod:`idp.domains.registry`, :mod:`idp.domains.rules`,
-:mod:`idp.config.connectors`, :mod:`idp.release.clients`). Problems with the file are
-collected in :attr:`Planner.errors` so they can all be reported at once.
+fields, connectors, domains, clients (each followed by its logout channels), SAML
+service providers, then domain rules (which may name connectors and sub-units created
+above), and last the removal of connectors (after the rules stopped using them). Each
+change carries the call that makes it through the domain services
+(:mod:`idp.units.registry`, :mod:`idp.domains.registry`, :mod:`idp.domains.rules`,
+:mod:`idp.config.connectors`, :mod:`idp.release.clients`,
+:mod:`idp.interaction.rp_logout`, the SAML registry through :mod:`idp.config.saml_sps`).
+Problems with the file are collected in :attr:`Planner.errors` so they can all be
+reported at once.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from functools import partial
 from typing import Any
 
 from idp.config import connectors as config_connectors
-from idp.config.schema import ClientSpec, ConfigFile, RulesSpec, UnitSpec
+from idp.config import saml_sps as config_sps
+from idp.config.schema import ClientSpec, ConfigFile, RulesSpec, SamlSpSpec, UnitSpec
 from idp.domains import registry as domains
 from idp.domains import rules as domain_rules
 from idp.factors import fresh_code, passkeys, passwords, totp
@@ -47,6 +51,7 @@ class Change:
 
     action: str  # create | update | delete
     kind: str  # unit | profile_field | connector | domain | rules | client | client_logout
+    #          | saml_sp
     key: str
     fields: dict[str, Any] = field(default_factory=dict)
     run: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
@@ -505,6 +510,36 @@ class Planner:
         run = partial(_set_channels, row.client_id, wanted)
         self.main.append(Change("update", "client_logout", row.client_id, diff, run))
 
+    # -- SAML service providers ------------------------------------------------------
+    def saml_sp(self, spec: SamlSpSpec, seen: set[str]) -> None:
+        key = spec.entity_id
+        if key in seen:
+            self.errors.append(f"saml_sp {key!r} appears twice")
+            return
+        seen.add(key)
+        reg = config_sps.registry()
+        if reg is None:
+            self.errors.append("saml_sps: SAML is not set up in this process")
+            return
+        opts = config_sps.options(spec)
+        try:
+            metadata = config_sps.read_metadata(reg, spec.metadata)
+            if reg.find(key) is None:
+                if metadata is None:
+                    self.errors.append(f"saml_sp {key!r}: metadata is required to register it")
+                    return
+                reg.validate_registration(metadata, key, **opts)
+                run: Callable[[], Any] = partial(config_sps.create, metadata, opts, self.actor)
+                self.main.append(Change("create", "saml_sp", key, dict(opts), run))
+                return
+            diff = reg.changes(key, metadata, **opts)
+        except ValueError as exc:  # the registry's RegistrationError and MetadataError
+            self.errors.append(f"saml_sp {key!r}: {exc}")
+            return
+        if diff:
+            run = partial(config_sps.update, key, metadata, opts, self.actor)
+            self.main.append(Change("update", "saml_sp", key, diff, run))
+
     def plan(self) -> list[Change]:
         ordered = self._unit_order()
         for spec in ordered:
@@ -517,6 +552,9 @@ class Planner:
             self.domains(spec)
         for client in self.cfg.clients:
             self.client(client)
+        entity_ids: set[str] = set()
+        for sp in self.cfg.saml_sps:
+            self.saml_sp(sp, entity_ids)
         return [*self.main, *self.rules, *self.late]
 
 

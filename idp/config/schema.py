@@ -58,10 +58,20 @@ A YAML (or JSON) document; unknown keys are errors, so a typo never passes silen
         frontchannel_logout_uri: https://shop.example/fc  # origin of a redirect URI
         frontchannel_logout_session_required: false       # the frame gets iss and sid
 
+    saml_sps:                           # SAML service providers; matched by entity_id
+      - entity_id: https://travel.example/saml
+        name: Travel Portal
+        metadata: https://travel.example/saml/metadata   # or a file path, or the XML
+        nameid_format: persistent       # persistent | email | transient
+        sign_assertion: true            # at least one of assertion and response
+        sign_response: true
+        require_signed_requests: false  # true: unsigned AuthnRequests are refused
+        idp_initiated: false            # true: IdP-initiated SSO is allowed
+
 A key you write is authoritative, a key you leave out is left as it is: a
 ``profile_fields``, ``domains`` or ``connectors`` list names *all* of them (others
-are removed), while a unit without that key keeps what it has. Units and clients
-missing from the file are never deleted.
+are removed), while a unit without that key keeps what it has. Units, clients and
+SAML SPs missing from the file are never deleted.
 """
 
 from __future__ import annotations
@@ -164,10 +174,23 @@ class ClientSpec(Spec):
     frontchannel_logout_session_required: bool | None = None
 
 
+class SamlSpSpec(Spec):
+    entity_id: str = Field(min_length=1, max_length=500)
+    name: str | None = Field(None, min_length=1, max_length=200)
+    # an https URL, a file path, or the XML itself (what idp export writes)
+    metadata: str | None = Field(None, min_length=1)
+    nameid_format: str | None = Field(None, max_length=20)  # persistent | email | transient
+    sign_assertion: bool | None = None
+    sign_response: bool | None = None
+    require_signed_requests: bool | None = None
+    idp_initiated: bool | None = None
+
+
 class ConfigFile(Spec):
     version: Literal[1]
     units: list[UnitSpec] = Field(default_factory=list)
     clients: list[ClientSpec] = Field(default_factory=list)
+    saml_sps: list[SamlSpSpec] = Field(default_factory=list)
 
 
 # Connector settings keys that a file may set, per spec field (OIDC kinds).
