@@ -208,3 +208,23 @@ def test_a_bad_value_is_refused_and_changes_nothing(
     doc = exported(runner)
     assert [c["name"] for c in doc["clients"]] == ["Shop"]
     assert [u["name"] for u in doc["units"]] == ["ACME GmbH"]
+
+
+def test_the_front_channel_is_checked_against_the_redirect_uris_of_the_same_file(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    spec = {"name": "Moving Shop", "redirect_uris": [REDIRECT]}
+    done = json.loads(cli(runner, "apply", write(tmp_path, {"version": 1, "clients": [spec]}),
+                          "--json"))
+    client_id = done["client_secrets"][0]["client_id"]
+    moved = {**spec, "client_id": client_id, "redirect_uris": ["https://new.example/cb"]}
+    stale = {**moved, "frontchannel_logout_uri": FRONT}  # the old origin
+    out = cli(runner, "apply", write(tmp_path, {"version": 1, "clients": [stale]}, "s.yaml"),
+              code=1)
+    assert "frontchannel_logout_uri: scheme, host and port" in out
+    assert client_row(app, client_id)["redirect_uris"] == [REDIRECT]
+    fresh = {**moved, "frontchannel_logout_uri": "https://new.example/fc"}
+    cli(runner, "apply", write(tmp_path, {"version": 1, "clients": [fresh]}, "f.yaml"))
+    row = client_row(app, client_id)
+    assert row["redirect_uris"] == ["https://new.example/cb"]
+    assert row["frontchannel_logout_uri"] == "https://new.example/fc"
