@@ -1,5 +1,6 @@
 """``idp apply FILE.yaml [--dry-run]``: make units, profile fields, connectors,
-domains, domain rules and merchant clients match a file (:mod:`idp.config.schema`).
+domains, domain rules, merchant clients and SAML service providers match a file
+(:mod:`idp.config.schema`).
 
 How it works (like Keycloak's realm import, but idempotent and with a plan):
 
@@ -10,7 +11,8 @@ How it works (like Keycloak's realm import, but idempotent and with a plan):
 3. ``--dry-run`` prints the plan and stops. Otherwise each change runs through the
    same domain services as the CLI commands (validation, audit events), one
    transaction each, in dependency order: units (parents first), profile fields,
-   connectors, domains, rules, clients, then removed connectors.
+   connectors, domains, clients (and their logout channels), SAML service providers,
+   rules, then removed connectors.
 
 Applying the same file twice changes nothing the second time. A failure midway
 (say an upstream refuses metadata) stops with the changes made so far reported;
@@ -30,6 +32,7 @@ import yaml
 from pydantic import ValidationError
 
 from idp.config import connectors as config_connectors
+from idp.config import saml_sps as config_sps
 from idp.config.plan import Change, Planner
 from idp.config.schema import ConfigFile
 from idp.domains import registry as domains
@@ -112,6 +115,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
         config_connectors.ConnectorPlanError,
         ConfigurationError,
         ClientRegistrationError,
+        config_sps.SpApplyError,
     )
 
 

@@ -4,7 +4,9 @@ Applying an export to the database it came from changes nothing. Exported:
 units (parents first) with their permission groups, profile fields, connectors
 (public settings only: add ``client_secret_env`` to apply on another instance; SAML
 connectors need ``metadata`` there), domains with rules; and merchant clients with
-their ``client_id`` (never secrets). Domain verification state is not exported: it
+their ``client_id``, every option (PAR, DPoP, keys) and their logout channels (never
+secrets); and SAML service providers with their options and metadata (public: it
+re-registers them on another instance). Domain verification state is not exported: it
 is proven by DNS on each instance.
 """
 
@@ -15,8 +17,10 @@ from typing import Any
 import yaml
 
 from idp.config import connectors as config_connectors
+from idp.config import saml_sps as config_sps
 from idp.domains import registry as domains
 from idp.domains import rules as domain_rules
+from idp.interaction import rp_logout
 from idp.store import connectors_repo, domains_repo, units_repo
 from idp.store.models import Domain, Unit
 from idp.units import registry as units
@@ -86,6 +90,16 @@ def _client(client: Any) -> dict[str, Any]:
         out["jwks_uri"] = data["jwks_uri"]
     if data.get("required_claims") is not None:
         out["required_claims"] = data["required_claims"]
+    out["require_pushed_authorization_requests"] = data["require_pushed_authorization_requests"]
+    out["dpop_bound_access_tokens"] = data["dpop_bound_access_tokens"]
+    channels = rp_logout.channels(client.client_id)
+    for side in ("backchannel", "frontchannel"):
+        uri = getattr(channels, f"{side}_logout_uri")
+        if uri:  # a channel is exported with its flag; none registered: no keys
+            out[f"{side}_logout_uri"] = uri
+            out[f"{side}_logout_session_required"] = getattr(
+                channels, f"{side}_logout_session_required"
+            )
     return out
 
 
@@ -98,6 +112,7 @@ def export_config() -> dict[str, Any]:
         "version": 1,
         "units": [_unit(u) for u in ordered],
         "clients": [_client(c) for c in clients.list_all()],
+        "saml_sps": config_sps.export(),
     }
 
 

@@ -2,27 +2,31 @@
 
 :class:`Planner` only reads. It lists every :class:`Change` (create, update, delete,
 with the fields it changes) in execution order: units (parents first), profile
-fields, connectors, domains, then domain rules (which may name connectors and
-sub-units created above), clients, and last the removal of connectors (after the
-rules stopped using them). Each change carries the call that makes it through the
-domain services (:mod:`idp.units.registry`, :mod:`idp.domains.registry`, :mod:`idp.domains.rules`,
-:mod:`idp.config.connectors`, :mod:`idp.release.clients`). Problems with the file are
-collected in :attr:`Planner.errors` so they can all be reported at once.
+fields, connectors, domains, clients (each followed by its logout channels), SAML
+service providers, then domain rules (which may name connectors and sub-units created
+above), and last the removal of connectors (after the rules stopped using them). Each
+change carries the call that makes it through the domain services
+(:mod:`idp.units.registry`, :mod:`idp.domains.registry`, :mod:`idp.domains.rules`,
+:mod:`idp.config.connectors`, :mod:`idp.release.clients`,
+:mod:`idp.interaction.rp_logout`, the SAML registry through :mod:`idp.config.saml_sps`).
+Problems with the file are collected in :attr:`Planner.errors` so they can all be
+reported at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
 from idp.config import connectors as config_connectors
-from idp.config.schema import ClientSpec, ConfigFile, RulesSpec, UnitSpec
+from idp.config import saml_sps as config_sps
+from idp.config.schema import ClientSpec, ConfigFile, RulesSpec, SamlSpSpec, UnitSpec
 from idp.domains import registry as domains
 from idp.domains import rules as domain_rules
 from idp.factors import fresh_code, passkeys, passwords, totp
-from idp.interaction import impersonation
+from idp.interaction import impersonation, rp_logout
 from idp.store import connectors_repo, domains_repo, units_repo
 from idp.units import field_types
 from idp.units import registry as units
@@ -30,7 +34,14 @@ from idp.units import registry as units
 CLIENT_FIELDS = (
     "redirect_uris", "post_logout_redirect_uris", "scope", "grant_types",
     "token_endpoint_auth_method", "id_token_signed_response_alg", "jwks", "jwks_uri",
-    "required_claims",
+    "required_claims", "require_pushed_authorization_requests", "dpop_bound_access_tokens",
+)
+# A client's logout channels (idp.interaction.rp_logout): a change of their own,
+# after the client's; a URI key written as null or "" removes that channel.
+LOGOUT_URI_FIELDS = ("backchannel_logout_uri", "frontchannel_logout_uri")
+LOGOUT_FIELDS = (
+    "backchannel_logout_uri", "backchannel_logout_session_required",
+    "frontchannel_logout_uri", "frontchannel_logout_session_required",
 )
 
 
@@ -39,7 +50,8 @@ class Change:
     """One step of a plan."""
 
     action: str  # create | update | delete
-    kind: str  # unit | profile_field | connector | domain | rules | client
+    kind: str  # unit | profile_field | connector | domain | rules | client | client_logout
+    #          | saml_sp
     key: str
     fields: dict[str, Any] = field(default_factory=dict)
     run: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
@@ -443,12 +455,17 @@ class Planner:
                 )
         if row is None:
             fields = {f: getattr(spec, f) for f in CLIENT_FIELDS if getattr(spec, f) is not None}
+            channels = _wanted_channels(spec, rp_logout.Channels(None, False, None, False))
+            fields.update({f: v for f, v in channels.describe().items() if v})
             try:
                 clients.validate_registration(**_registration_args(spec))
+                rp_logout.validate_channels(spec.redirect_uris or [],
+                                            channels.backchannel_logout_uri,
+                                            channels.frontchannel_logout_uri)
             except clients.ClientRegistrationError as exc:
                 self.errors.append(f"client {spec.name!r}: {exc}")
                 return
-            run = partial(_register_client, spec)
+            run = partial(_register_client, spec, channels)
             self.main.append(Change("create", "client", spec.name, fields, run))
             return
         current = clients.describe(row)
@@ -469,6 +486,59 @@ class Planner:
                 return
             run = partial(_update_client, row.client_id, spec)
             self.main.append(Change("update", "client", row.client_id, diff, run))
+        self.client_logout(spec, row)
+
+    def client_logout(self, spec: ClientSpec, row: Any) -> None:
+        """The logout channels of an existing client, after its metadata changed."""
+        from idp.release import clients
+
+        now = rp_logout.channels(row.client_id)
+        wanted = _wanted_channels(spec, now)
+        if wanted == now:
+            return
+        redirect_uris = spec.redirect_uris if spec.redirect_uris is not None else (
+            row.redirect_uris or []
+        )
+        try:
+            rp_logout.validate_channels(redirect_uris, wanted.backchannel_logout_uri,
+                                        wanted.frontchannel_logout_uri)
+        except clients.ClientRegistrationError as exc:
+            self.errors.append(f"client {spec.name!r}: {exc}")
+            return
+        old, new = now.describe(), wanted.describe()
+        diff = {f: _diff(old[f], new[f]) for f in LOGOUT_FIELDS if old[f] != new[f]}
+        run = partial(_set_channels, row.client_id, wanted)
+        self.main.append(Change("update", "client_logout", row.client_id, diff, run))
+
+    # -- SAML service providers ------------------------------------------------------
+    def saml_sp(self, spec: SamlSpSpec, seen: set[str]) -> None:
+        key = spec.entity_id
+        if key in seen:
+            self.errors.append(f"saml_sp {key!r} appears twice")
+            return
+        seen.add(key)
+        reg = config_sps.registry()
+        if reg is None:
+            self.errors.append("saml_sps: SAML is not set up in this process")
+            return
+        opts = config_sps.options(spec)
+        try:
+            metadata = config_sps.read_metadata(reg, spec.metadata)
+            if reg.find(key) is None:
+                if metadata is None:
+                    self.errors.append(f"saml_sp {key!r}: metadata is required to register it")
+                    return
+                reg.validate_registration(metadata, key, **opts)
+                run: Callable[[], Any] = partial(config_sps.create, metadata, opts, self.actor)
+                self.main.append(Change("create", "saml_sp", key, dict(opts), run))
+                return
+            diff = reg.changes(key, metadata, **opts)
+        except ValueError as exc:  # the registry's RegistrationError and MetadataError
+            self.errors.append(f"saml_sp {key!r}: {exc}")
+            return
+        if diff:
+            run = partial(config_sps.update, key, metadata, opts, self.actor)
+            self.main.append(Change("update", "saml_sp", key, diff, run))
 
     def plan(self) -> list[Change]:
         ordered = self._unit_order()
@@ -482,7 +552,30 @@ class Planner:
             self.domains(spec)
         for client in self.cfg.clients:
             self.client(client)
+        entity_ids: set[str] = set()
+        for sp in self.cfg.saml_sps:
+            self.saml_sp(sp, entity_ids)
         return [*self.main, *self.rules, *self.late]
+
+
+def _wanted_channels(spec: ClientSpec, now: rp_logout.Channels) -> rp_logout.Channels:
+    """The logout channels the file asks for: ``now`` with the keys it wrote."""
+    changes: dict[str, Any] = {}
+    for f in LOGOUT_URI_FIELDS:
+        if spec.given(f):
+            changes[f] = getattr(spec, f) or None
+    for f in LOGOUT_FIELDS:
+        if f not in LOGOUT_URI_FIELDS and getattr(spec, f) is not None:
+            changes[f] = bool(getattr(spec, f))
+    return replace(now, **changes)
+
+
+def _set_channels(client_id: str, channels: rp_logout.Channels) -> rp_logout.Channels:
+    return rp_logout.set_channels(
+        client_id,
+        channels.backchannel_logout_uri, channels.backchannel_logout_session_required,
+        channels.frontchannel_logout_uri, channels.frontchannel_logout_session_required,
+    )
 
 
 def _run_rules(name: str, unit_slug: str, actor: str, kwargs: dict[str, Any]) -> Any:
@@ -512,6 +605,8 @@ CLIENT_KEYWORDS = {
     "jwks": "jwks",
     "jwks_uri": "jwks_uri",
     "required_claims": "required_claims",
+    "require_pushed_authorization_requests": "require_par",
+    "dpop_bound_access_tokens": "dpop_bound",
 }
 
 
@@ -546,10 +641,18 @@ def _registration_args(spec: ClientSpec) -> dict[str, Any]:
         "id_token_alg": spec.id_token_signed_response_alg or "ES256",
         "jwks_uri": spec.jwks_uri,
         "required_claims": spec.required_claims,
+        "require_par": bool(spec.require_pushed_authorization_requests),
+        "dpop_bound": bool(spec.dpop_bound_access_tokens),
     }
 
 
-def _register_client(spec: ClientSpec) -> tuple[Any, str | None]:
+def _register_client(
+    spec: ClientSpec, channels: rp_logout.Channels
+) -> tuple[Any, str | None]:
+    """Register the client, then its logout channels (when the file names any)."""
     from idp.release import clients
 
-    return clients.register(**_registration_args(spec))
+    client, secret = clients.register(**_registration_args(spec))
+    if channels != rp_logout.Channels(None, False, None, False):
+        _set_channels(client.client_id, channels)
+    return client, secret

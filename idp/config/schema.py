@@ -43,11 +43,35 @@ A YAML (or JSON) document; unknown keys are errors, so a typo never passes silen
       - name: Office Supplies Shop
         redirect_uris: [https://shop.example/callback]
         required_claims: [email]        # the rest the employee may leave out (default: email)
+        # every other key is optional; left out, it stays as it is (new clients: default)
+        post_logout_redirect_uris: [https://shop.example/bye]
+        scope: openid profile email     # the scopes the client may ask for
+        grant_types: [authorization_code, refresh_token]   # and client_credentials
+        token_endpoint_auth_method: client_secret_basic   # _post | private_key_jwt | none
+        id_token_signed_response_alg: ES256               # ES256 | RS256
+        jwks: {keys: [...]}             # private_key_jwt: public keys, or
+        jwks_uri: https://shop.example/jwks.json          # where the client publishes them
+        require_pushed_authorization_requests: false      # true: only pushed requests (PAR)
+        dpop_bound_access_tokens: false                   # true: token requests need DPoP
+        backchannel_logout_uri: https://shop.example/bc   # null or "" removes it
+        backchannel_logout_session_required: false        # logout tokens must carry sid
+        frontchannel_logout_uri: https://shop.example/fc  # origin of a redirect URI
+        frontchannel_logout_session_required: false       # the frame gets iss and sid
+
+    saml_sps:                           # SAML service providers; matched by entity_id
+      - entity_id: https://travel.example/saml
+        name: Travel Portal
+        metadata: https://travel.example/saml/metadata   # or a file path, or the XML
+        nameid_format: persistent       # persistent | email | transient
+        sign_assertion: true            # at least one of assertion and response
+        sign_response: true
+        require_signed_requests: false  # true: unsigned AuthnRequests are refused
+        idp_initiated: false            # true: IdP-initiated SSO is allowed
 
 A key you write is authoritative, a key you leave out is left as it is: a
 ``profile_fields``, ``domains`` or ``connectors`` list names *all* of them (others
-are removed), while a unit without that key keeps what it has. Units and clients
-missing from the file are never deleted.
+are removed), while a unit without that key keeps what it has. Units, clients and
+SAML SPs missing from the file are never deleted.
 """
 
 from __future__ import annotations
@@ -140,12 +164,33 @@ class ClientSpec(Spec):
     jwks_uri: str | None = Field(None, max_length=2000)
     # the claims the merchant requires (idp.release.items); left out: the default
     required_claims: list[str] | None = None
+    # RFC 9126 §6 / RFC 9449 §5.2; left out: unchanged (new clients: false)
+    require_pushed_authorization_requests: bool | None = None
+    dpop_bound_access_tokens: bool | None = None
+    # logout channels (idp.interaction.rp_logout); null or "" removes the channel
+    backchannel_logout_uri: str | None = Field(None, max_length=2000)
+    backchannel_logout_session_required: bool | None = None
+    frontchannel_logout_uri: str | None = Field(None, max_length=2000)
+    frontchannel_logout_session_required: bool | None = None
+
+
+class SamlSpSpec(Spec):
+    entity_id: str = Field(min_length=1, max_length=500)
+    name: str | None = Field(None, min_length=1, max_length=200)
+    # an https URL, a file path, or the XML itself (what idp export writes)
+    metadata: str | None = Field(None, min_length=1)
+    nameid_format: str | None = Field(None, max_length=20)  # persistent | email | transient
+    sign_assertion: bool | None = None
+    sign_response: bool | None = None
+    require_signed_requests: bool | None = None
+    idp_initiated: bool | None = None
 
 
 class ConfigFile(Spec):
     version: Literal[1]
     units: list[UnitSpec] = Field(default_factory=list)
     clients: list[ClientSpec] = Field(default_factory=list)
+    saml_sps: list[SamlSpSpec] = Field(default_factory=list)
 
 
 # Connector settings keys that a file may set, per spec field (OIDC kinds).

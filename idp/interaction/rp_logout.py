@@ -129,18 +129,15 @@ def _origin(uri: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default
 
 
-def set_channels(
-    client_id: str,
+def validate_channels(
+    redirect_uris: Sequence[str],
     backchannel_logout_uri: str | None,
-    backchannel_logout_session_required: bool,
     frontchannel_logout_uri: str | None,
-    frontchannel_logout_session_required: bool,
-) -> Channels:
-    """Register (replace) the client's logout channels; an empty URI removes that
-    channel. Raises :class:`idp.release.clients.ClientRegistrationError`."""
-    client = clients.get(client_id)
-    if client is None:
-        raise clients.ClientRegistrationError(f"no client {client_id!r}")
+) -> tuple[str | None, str | None]:
+    """The back- and front-channel logout URIs (an empty one: none) that a client with
+    ``redirect_uris`` may register; raises
+    :class:`idp.release.clients.ClientRegistrationError` naming the field. Writes
+    nothing (``idp apply`` plans with it)."""
     back = backchannel_logout_uri or None
     front = frontchannel_logout_uri or None
     if back is not None:
@@ -155,11 +152,30 @@ def set_channels(
         clients.validate_uri(front, "frontchannel_logout_uri")
         if not _plain_host(front):
             raise clients.ClientRegistrationError("frontchannel_logout_uri: malformed host")
-        if _origin(front) not in {_origin(u) for u in client.redirect_uris}:
+        if _origin(front) not in {_origin(u) for u in redirect_uris}:
             raise clients.ClientRegistrationError(
                 "frontchannel_logout_uri: scheme, host and port must be those of a "
                 "registered redirect URI"
             )
+    return back, front
+
+
+def set_channels(
+    client_id: str,
+    backchannel_logout_uri: str | None,
+    backchannel_logout_session_required: bool,
+    frontchannel_logout_uri: str | None,
+    frontchannel_logout_session_required: bool,
+) -> Channels:
+    """Register (replace) the client's logout channels; an empty URI removes that
+    channel. Raises :class:`idp.release.clients.ClientRegistrationError`
+    (:func:`validate_channels`)."""
+    client = clients.get(client_id)
+    if client is None:
+        raise clients.ClientRegistrationError(f"no client {client_id!r}")
+    back, front = validate_channels(
+        client.redirect_uris or [], backchannel_logout_uri, frontchannel_logout_uri
+    )
     row = ClientLogoutChannel(
         client_id=client_id,
         backchannel_logout_uri=back,

@@ -569,5 +569,9 @@ def describe(client: Client) -> dict[str, Any]:
         "required_claims": (
             list(client.required_claims) if client.required_claims is not None else None
         ),
+        "require_pushed_authorization_requests": bool(
+            client.require_pushed_authorization_requests
+        ),
+        "dpop_bound_access_tokens": bool(client.dpop_bound_access_tokens),
         "created_at": client.created_at.isoformat() if client.created_at else None,
     }

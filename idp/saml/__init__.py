@@ -22,8 +22,11 @@ def setup_saml(app: Flask, csrf: CSRFProtect) -> None:
     """Register the ``saml`` blueprint. Its POST endpoints receive messages posted by
     SPs from other sites; they carry their own integrity (signatures, the SP
     registry, replay checks), so CSRF tokens do not apply to them."""
-    from idp.saml import slo, soap_logout, sso  # noqa: F401  (routes and senders register on import)
+    from idp.config import saml_sps as config_sps
+    from idp.saml import registry, slo, soap_logout, sso  # noqa: F401  (routes and senders register on import)
     from idp.saml.blueprint import bp
+
+    config_sps.use(registry)  # idp apply / idp export reach the SP registry through it
 
     csrf.exempt(bp)
     app.register_blueprint(bp)

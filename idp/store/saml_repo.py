@@ -38,6 +38,18 @@ def add(sp: SamlServiceProvider, audit: AuditEvent | None = None) -> SamlService
     return sp
 
 
+def update(
+    sp: SamlServiceProvider, changes: dict[str, object], audit: AuditEvent | None = None
+) -> SamlServiceProvider:
+    """Stage ``changes`` (column -> value) of ``sp`` (and ``audit``)."""
+    for key, value in changes.items():
+        setattr(sp, key, value)
+    db.session.add(sp)
+    if audit is not None:
+        db.session.add(audit)
+    return sp
+
+
 def by_entity_id(entity_id: str) -> SamlServiceProvider | None:
     """The SP registered under ``entity_id`` (exact match), or None."""
     if not entity_id or len(entity_id) > 500:
