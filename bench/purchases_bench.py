@@ -241,6 +241,36 @@ def describe(r: dict[str, Any], before: dict[str, Any] | None = None) -> str:
     return "\n".join(lines)
 
 
+def floor(requests: int) -> dict[str, Any]:
+    """The same work on the bare stack, no Unitgate code (:mod:`bench.purchases_floor`),
+    in a process of its own, in this run."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.purchases_floor", "--json", "--requests", str(requests)],
+        capture_output=True, text=True, check=False, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"floor failed: {done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def describe_floor(bare: dict[str, Any], r: dict[str, Any]) -> str:
+    """The floor beside Unitgate's figure: what the stack alone costs, and what is left
+    to Unitgate's own code."""
+    cpu_ms, _ = _per_core(r)
+    floor_ms = bare["cpu_ms_per_auth"]
+    verdict = "meets" if 1000 / floor_ms >= TARGET_RATE else "**misses**"
+    return "\n".join([
+        "| Stack floor (bench/purchases_floor.py, same run) | value |", "|---|---:|",
+        f"| CPU ms per authorisation with no Unitgate code (Flask test client, token "
+        f"signature, 3 Redis commands, 7 hand-written SQL statements, commit) | {floor_ms:.2f} |",
+        f"| the bare stack's authorisations per second per core | {1000 / floor_ms:.0f} "
+        f"({verdict} {TARGET_RATE:.0f}/s) |",
+        f"| Unitgate's own code on top of the floor, CPU ms | {cpu_ms - floor_ms:.2f} |",
+    ])
+
+
 def baseline(directory: str, requests: int, people: int) -> dict[str, Any]:
     """The older code's benchmark (its worktree, its venv, its own database)."""
     import subprocess
@@ -275,7 +305,11 @@ def main(argv: list[str] | None = None) -> int:
     older = os.environ.get("IDP_BENCH_PURCHASES_BASELINE")
     before = baseline(older, args.requests, args.people) if older and not args.json else None
     result = run(args.requests, args.people)
-    print(json.dumps(result) if args.json else describe(result, before), flush=True)
+    if args.json:
+        print(json.dumps(result), flush=True)
+        return 0
+    print(describe(result, before), flush=True)
+    print("\n" + describe_floor(floor(args.requests), result), flush=True)
     return 0
 
 
