@@ -314,7 +314,8 @@ class Planner:
                 if row is None:
                     config_connectors.secret_from_env(c)
                     fields = {"kind": c.kind}
-                    run: Callable[[], Any] = partial(config_connectors.create, spec.slug, c)
+                    run: Callable[[], Any] = partial(config_connectors.create, spec.slug, c,
+                                                    self.actor)
                     self.main.append(Change("create", "connector", key, fields, run))
                     continue
                 diff = config_connectors.differences(row, c)
@@ -322,10 +323,10 @@ class Planner:
                 self.errors.append(f"connector {key}: {exc}")
                 continue
             if diff:
-                run = partial(config_connectors.update, row.id, c)
+                run = partial(config_connectors.update, row.id, c, self.actor)
                 self.main.append(Change("update", "connector", key, diff, run))
         for name in sorted(set(current) - seen):
-            run = partial(config_connectors.delete, current[name].id)
+            run = partial(config_connectors.delete, current[name].id, self.actor)
             self.late.append(Change("delete", "connector", f"{spec.slug}/{name}", {}, run))
 
     # -- domains and rules -----------------------------------------------------------
@@ -448,7 +449,7 @@ class Planner:
             except clients.ClientRegistrationError as exc:
                 self.errors.append(f"client {spec.name!r}: {exc}")
                 return
-            run = partial(_register_client, spec)
+            run = partial(_register_client, spec, self.actor)
             self.main.append(Change("create", "client", spec.name, fields, run))
             return
         current = clients.describe(row)
@@ -467,7 +468,7 @@ class Planner:
             except clients.ClientRegistrationError as exc:
                 self.errors.append(f"client {spec.name!r}: {exc}")
                 return
-            run = partial(_update_client, row.client_id, spec)
+            run = partial(_update_client, row.client_id, spec, self.actor)
             self.main.append(Change("update", "client", row.client_id, diff, run))
 
     def plan(self) -> list[Change]:
@@ -524,10 +525,10 @@ def _update_args(spec: ClientSpec) -> dict[str, Any]:
     return fields
 
 
-def _update_client(client_id: str, spec: ClientSpec) -> tuple[Any, str | None]:
+def _update_client(client_id: str, spec: ClientSpec, actor: str) -> tuple[Any, str | None]:
     from idp.release import clients
 
-    return clients.update(client_id, **_update_args(spec))
+    return clients.update(client_id, actor=actor, **_update_args(spec))
 
 
 def _registration_args(spec: ClientSpec) -> dict[str, Any]:
@@ -549,7 +550,7 @@ def _registration_args(spec: ClientSpec) -> dict[str, Any]:
     }
 
 
-def _register_client(spec: ClientSpec) -> tuple[Any, str | None]:
+def _register_client(spec: ClientSpec, actor: str) -> tuple[Any, str | None]:
     from idp.release import clients
 
-    return clients.register(**_registration_args(spec))
+    return clients.register(**_registration_args(spec), actor=actor)

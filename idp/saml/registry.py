@@ -57,9 +57,10 @@ def register(
     sign_response: bool | None = None,
     require_signed_requests: bool = False,
     idp_initiated: bool = False,
-    actor: str = "admin:cli",
+    actor: audit.Actor | str,
 ) -> SamlServiceProvider:
-    """Store a new SP from ``metadata``; raises :class:`RegistrationError`."""
+    """Store a new SP from ``metadata``, audited ``saml_sp.add`` by ``actor`` in the
+    same transaction; raises :class:`RegistrationError`."""
     try:
         md = sp_metadata.parse(metadata)
     except MetadataError as exc:
@@ -106,8 +107,9 @@ def register(
     return sp
 
 
-def unregister(ref: str, actor: str = "admin:cli") -> dict[str, Any] | None:
-    """Delete the SP with internal id or entity ID ``ref`` and return what it was
+def unregister(ref: str, actor: audit.Actor | str) -> dict[str, Any] | None:
+    """Delete the SP with internal id or entity ID ``ref`` (audited ``saml_sp.delete``
+    by ``actor``) and return what it was
     (:func:`describe`); None if unknown. Its merchant is retired in the same
     transaction (:func:`idp.release.merchants.stage_retirement`): the employees' sign-ins and
     consents keep it; an SP registered later under the same entity ID gets a new

@@ -34,6 +34,7 @@ def create(
     settings: dict[str, Any],
     secret_sealed: str | None,
     connector_id: str | None = None,
+    enabled: bool = True,
 ) -> Connector:
     """Stage a new connector and return it."""
     row = Connector(
@@ -43,7 +44,7 @@ def create(
         name=name,
         settings=dict(settings),
         secret_sealed=secret_sealed,
-        enabled=True,
+        enabled=enabled,
     )
     db.session.add(row)
     return row
