@@ -138,7 +138,8 @@ def show(connector_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def delete(connector_id: str, as_json: bool) -> None:
-    """Delete a connector; its linked upstream identities go with it."""
+    """Delete a connector; its linked upstream identities go with it. Its id is
+    never given to another connector."""
     from idp.config.connectors import delete as delete_connector
 
     if not delete_connector(connector_id, actor()):

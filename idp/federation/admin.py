@@ -37,7 +37,7 @@ from idp.services import services
 from idp.store import connectors_repo
 from idp.store import upstream_identities_repo as identities
 from idp.store.models import Connector, UpstreamIdentity
-from idp.store.unit_of_work import atomic
+from idp.store.unit_of_work import Conflict, atomic
 from idp.store.upstream_identities_repo import IdentityConflict, UpstreamKey
 
 PERMISSION = "connectors.manage"
@@ -87,6 +87,8 @@ def create(
         raise ConfigurationError(f"no unit {unit_ref!r}")
     if kind not in KINDS:
         raise ConfigurationError(f"kind must be one of {', '.join(KINDS)}")
+    if connector_id is not None and connectors_repo.id_used(connector_id):
+        raise ConfigurationError(retired_message(connector_id))
     connector_id = connector_id or connectors_repo.new_connector_id()
     settings: dict[str, Any] = dict(extra or {})
     secret: str | None
@@ -113,15 +115,25 @@ def create(
     build(kind, settings, secret, metadata_cache(), sp)  # raises ConfigurationError
     sealed = services().sealer.seal(secret.encode(), secret_context(connector_id)) if secret \
         else None
-    with atomic():
-        row = connectors_repo.create(
-            unit.id, kind, name or DEFAULT_NAMES[kind], settings, sealed,
-            connector_id=connector_id, enabled=enabled,
-        )
-        audit.record(actor, "connector.create", row.id,
-                     {"kind": kind, "name": row.name, "enabled": enabled},
-                     unit_id=unit.id)
+    try:
+        with atomic():
+            row = connectors_repo.create(
+                unit.id, kind, name or DEFAULT_NAMES[kind], settings, sealed,
+                connector_id=connector_id, enabled=enabled,
+            )
+            audit.record(actor, "connector.create", row.id,
+                         {"kind": kind, "name": row.name, "enabled": enabled},
+                         unit_id=unit.id)
+    except Conflict as exc:  # a parallel creation took the id first
+        raise ConfigurationError(retired_message(connector_id)) from exc
     return row
+
+
+def retired_message(connector_id: str) -> str:
+    """Why a connector cannot be created under ``connector_id``."""
+    return (f"connector id {connector_id} was given to a connector before; a connector "
+            "id (part of its callback, ACS and metadata URLs) is never reused, even "
+            "after its connector was deleted: leave the id out to get a new one")
 
 
 def set_enabled(row: Connector, enabled: bool, actor: audit.Actor | str) -> Connector:
@@ -137,7 +149,8 @@ def set_enabled(row: Connector, enabled: bool, actor: audit.Actor | str) -> Conn
 
 def remove(row: Connector, actor: audit.Actor | str) -> None:
     """Delete a connector with its linked upstream identities (audited
-    ``connector.delete``); accounts and memberships stay."""
+    ``connector.delete``); accounts and memberships stay. Its id is never given to
+    another connector (:func:`idp.store.connectors_repo.id_used`)."""
     with atomic():
         audit.record(actor, "connector.delete", row.id, {"kind": row.kind, "name": row.name},
                      unit_id=row.unit_id)
