@@ -62,7 +62,7 @@ def test_a_forged_or_foreign_token_is_refused(app: Flask, client: FlaskClient) -
         from idp.release import clients
 
         merchant, secret = clients.register(
-            "Shop", [], scope="profile", grant_types=["client_credentials"]
+            "Shop", [], scope="profile", grant_types=["client_credentials"], actor="test"
         )
     from tests.support.api import AdminClient
 

@@ -100,7 +100,7 @@ def test_options_and_metadata_change_in_place(
     with app.app_context():
         from idp.saml import registry
 
-        registry.register(metadata(client, "https://travel.example/saml/soap"))
+        registry.register(metadata(client, "https://travel.example/saml/soap"), actor="test")
     before = show(runner)
     assert (before["nameid_format"], before["idp_initiated"]) == ("persistent", False)
     # a file that only names the SP changes nothing (older files keep working)
@@ -145,7 +145,7 @@ def test_a_bad_value_is_refused_and_changes_nothing(
     with app.app_context():
         from idp.saml import registry
 
-        registry.register(metadata(client, "https://travel.example/saml/soap"))
+        registry.register(metadata(client, "https://travel.example/saml/soap"), actor="test")
     before = show(runner)
     if entry.get("metadata") == "OTHER":
         other = tmp_path / "other.xml"

@@ -19,7 +19,7 @@ CB = "https://shop.example/cb"
 @pytest.fixture
 def client_id(app: Flask) -> str:
     with app.app_context():
-        row, _ = clients.register("Shop", [CB], scope="openid email")
+        row, _ = clients.register("Shop", [CB], scope="openid email", actor="test")
         return row.client_id
 
 
@@ -45,15 +45,15 @@ def test_unknown_clients_are_never_cached(app: Flask) -> None:
 def test_deletion_counts_on_the_next_lookup(app: Flask, client_id: str) -> None:
     assert lookup(app, client_id) is not None  # cached now
     with app.app_context():
-        assert clients.delete(client_id)
-        assert not clients.delete(client_id)  # gone: nothing left to delete
+        assert clients.delete(client_id, actor="test")
+        assert not clients.delete(client_id, actor="test")  # gone: nothing left to delete
     assert lookup(app, client_id) is None
 
 
 def test_a_change_counts_on_the_next_lookup(app: Flask, client_id: str) -> None:
     assert lookup(app, client_id).scopes == ("openid", "email")  # type: ignore[union-attr]
     with app.app_context():
-        clients.update(client_id, scope="openid email org")
+        clients.update(client_id, scope="openid email org", actor="test")
     assert lookup(app, client_id).scopes == ("openid", "email", "org")  # type: ignore[union-attr]
 
 
@@ -63,7 +63,7 @@ def test_another_process_sees_a_deletion_when_its_entry_expires(
     with another_node(migrated) as other:
         assert lookup(other, client_id) is not None
         with app.app_context():
-            clients.delete(client_id)
+            clients.delete(client_id, actor="test")
         assert lookup(app, client_id) is None
         # The other node keeps its copy until the entry expires (at most 2 s) ...
         assert lookup(other, client_id) is not None

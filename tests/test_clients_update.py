@@ -15,11 +15,12 @@ CB = "https://shop.example/cb"
 
 def test_changes_only_the_given_fields_and_keeps_the_secret(app: Flask) -> None:
     with app.app_context():
-        row, secret = clients.register("Shop", [CB], scope="openid email")
+        row, secret = clients.register("Shop", [CB], scope="openid email", actor="test")
         assert secret is not None
         assert clients.lookup(row.client_id).scopes == ("openid", "email")  # now cached
         updated, new_secret = clients.update(row.client_id, scope="openid email org",
-                                             redirect_uris=[CB, "https://shop.example/b"])
+                                             redirect_uris=[CB, "https://shop.example/b"],
+                                             actor="test")
         assert new_secret is None
         assert updated.client_id == row.client_id and updated.name == "Shop"
         info = clients.lookup(row.client_id)
@@ -49,10 +50,10 @@ def test_changes_only_the_given_fields_and_keeps_the_secret(app: Flask) -> None:
 def test_invalid_changes_write_nothing(app: Flask, fields: dict[str, object],
                                        message: str) -> None:
     with app.app_context():
-        row, _ = clients.register("Shop", [CB])
+        row, _ = clients.register("Shop", [CB], actor="test")
         before = clients.describe(row)
         with pytest.raises(ClientRegistrationError) as err:
-            clients.update(row.client_id, **fields)
+            clients.update(row.client_id, **fields, actor="test")
         assert message in str(err.value)
         with pytest.raises(ClientRegistrationError):
             clients.validate_update(row.client_id, **fields)
@@ -61,25 +62,25 @@ def test_invalid_changes_write_nothing(app: Flask, fields: dict[str, object],
 
 def test_unknown_client(app: Flask) -> None:
     with app.app_context(), pytest.raises(LookupError):
-        clients.update("no-such-client", name="x")
+        clients.update("no-such-client", name="x", actor="test")
 
 
 def test_auth_method_changes_drop_or_create_the_secret(app: Flask) -> None:
     with app.app_context():
-        row, secret = clients.register("Shop", [CB])
+        row, secret = clients.register("Shop", [CB], actor="test")
         assert secret is not None
-        public, none = clients.update(row.client_id, auth_method="none")
+        public, none = clients.update(row.client_id, auth_method="none", actor="test")
         assert none is None and public.secret_hash is None
         assert clients.lookup(row.client_id).is_public
         assert not clients.lookup(row.client_id).check_secret(secret)
-        _, fresh = clients.update(row.client_id, auth_method="client_secret_post")
+        _, fresh = clients.update(row.client_id, auth_method="client_secret_post", actor="test")
         assert fresh is not None and fresh != secret
         info = clients.lookup(row.client_id)
         assert info.auth_method == "client_secret_post" and info.check_secret(fresh)
         assert not info.check_secret(secret)
         with pytest.raises(ClientRegistrationError):  # public clients: no client_credentials
             clients.update(row.client_id, auth_method="none",
-                           grant_types=["client_credentials"])
+                           grant_types=["client_credentials"], actor="test")
         assert clients.lookup(row.client_id).check_secret(fresh)
 
 
@@ -98,7 +99,7 @@ def test_a_client_id_never_starts_with_a_dash(
     draws = iter(["s" * 43, "-Ab0h1" + "x" * 18, "Zz9" + "y" * 21])
     monkeypatch.setattr(secrets, "token_urlsafe", lambda _n: next(draws))
     with app.app_context():
-        row, _secret = clients.register("Dash Shop", [CB], scope="openid email")
+        row, _secret = clients.register("Dash Shop", [CB], scope="openid email", actor="test")
         monkeypatch.undo()
         assert row.client_id == "Zz9" + "y" * 21
         result = CliRunner().invoke(main, ["clients", "logout-channels", row.client_id, "--json"])

@@ -104,17 +104,17 @@ def test_required_items_and_the_choice_rules() -> None:
 def test_a_merchant_declares_its_required_claims(app: Flask) -> None:
     with app.app_context():
         with pytest.raises(clients.ClientRegistrationError):
-            clients.register("Shop", [oidc.REDIRECT], required_claims=["shoe_size"])
+            clients.register("Shop", [oidc.REDIRECT], required_claims=["shoe_size"], actor="test")
         with pytest.raises(clients.ClientRegistrationError):
-            clients.register("Shop", [oidc.REDIRECT], required_claims="email")
+            clients.register("Shop", [oidc.REDIRECT], required_claims="email", actor="test")
         client, _secret = clients.register("Shop", [oidc.REDIRECT],
-                                           required_claims=["phone_number"])
+                                           required_claims=["phone_number"], actor="test")
         assert client.required_claims == ["sub", "phone_number"]
         assert clients.describe(client)["required_claims"] == ["sub", "phone_number"]
         assert consent.required_items(client.merchant_id) == {"sub", "phone_number"}
-        clients.update(client.client_id, required_claims=["email"])
+        clients.update(client.client_id, required_claims=["email"], actor="test")
         assert consent.required_items(client.merchant_id) == {"sub", "email", "email_verified"}
-        other, _ = clients.register("Other", [oidc.REDIRECT])
+        other, _ = clients.register("Other", [oidc.REDIRECT], actor="test")
         assert other.required_claims is None
         assert consent.required_items(other.merchant_id) == set(items.DEFAULT_REQUIRED)
 

@@ -131,7 +131,7 @@ def test_signins_newest_first_with_merchant_protocol_and_released_data(
     record_signin(app, ann, rp.client_id, ["given_name"], now - timedelta(hours=1))
     record_signin(app, ann, gone.client_id, ["email"], now - timedelta(days=1), protocol="saml")
     with app.app_context():  # its merchant is retired; the sign-in stays, with its name
-        assert clients.delete(gone.client_id)
+        assert clients.delete(gone.client_id, actor="test")
     html = sign_in_to_dashboard(app, web).get_data(as_text=True)
     rows = re.findall(r'<tr class="ug-signin">(.*?)</tr>', html, re.S)
     assert len(rows) == 3

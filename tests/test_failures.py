@@ -269,7 +269,7 @@ def test_real_endpoints_fail_closed_while_redis_is_down(
 
     redirect_uri = "http://127.0.0.1:5001/callback"
     with redis_app.app_context():
-        client, secret = clients.register("Outage Shop", [redirect_uri])
+        client, secret = clients.register("Outage Shop", [redirect_uri], actor="test")
         client_id = client.client_id
     assert secret
     authorize = (

@@ -79,7 +79,7 @@ def soap_sp(app: Flask, client: FlaskClient, host: str, soap_url: str | None,
     if not browser:
         descriptor.remove(redirect_slo)
     with app.app_context():
-        registry.register(etree.tostring(doc))
+        registry.register(etree.tostring(doc), actor="test")
     return sp
 
 

@@ -67,7 +67,7 @@ def seal_one_of_each(app: Flask) -> dict[str, str]:
     with app.test_request_context("/"):
         connector = federation_admin.create(
             unit_id, "google", client_id="cid", hosted_domains=["corp.example"],
-            client_secret=CONNECTOR_SECRET)
+            client_secret=CONNECTOR_SECRET, actor="test")
         directory = directories.create(unit_id, directories.DirectorySettings(
             url="ldap://127.0.0.1:1", bind_dn="cn=sync,dc=corp", bind_password=BIND_PASSWORD,
             base_dn="ou=people,dc=corp"))

@@ -74,7 +74,7 @@ def test_a_saml_sign_in_references_the_sps_merchant(app: Flask, client: FlaskCli
 def test_renaming_a_client_renames_its_merchant(app: Flask) -> None:
     rp = oidc.register(app, name="Old Name")
     with app.app_context():
-        clients.update(rp.client_id, name="New Name")
+        clients.update(rp.client_id, name="New Name", actor="test")
     assert _merchant(app, merchant_id(app, rp.client_id)).name == "New Name"
 
 
@@ -88,7 +88,7 @@ def test_deleting_a_client_retires_its_merchant_and_keeps_the_history(
     tokens = oidc.exchange(client, rp, oidc.sign_in(app, client, rp, ann)).get_json()
 
     with app.app_context():
-        assert clients.delete(rp.client_id)
+        assert clients.delete(rp.client_id, actor="test")
         assert merchants.of_client(rp.client_id) is None
     row = _merchant(app, shop)
     assert row.status == "removed" and row.removed_at is not None
@@ -120,8 +120,8 @@ def test_an_entity_id_registered_again_is_a_new_merchant_without_the_old_consent
     saml_flow.sign_in(app, client, sp, ann)
     with app.app_context():
         assert consent.covers(ann, first, ["openid"])
-        assert registry.unregister(sp.entity_id) is not None
-        registry.register(sp.metadata())
+        assert registry.unregister(sp.entity_id, actor="test") is not None
+        registry.register(sp.metadata(), actor="test")
     second = merchant_id(app, sp.entity_id)
     assert second != first and _merchant(app, first).status == "removed"
     with app.app_context():

@@ -213,7 +213,7 @@ def test_deleted_client_stops_working(app: Flask, client: FlaskClient) -> None:
     rp = oidc.register(app, grant_types=["client_credentials"])
     token = cc(client, rp).get_json()["access_token"]
     with app.app_context():
-        assert clients.delete(rp.client_id)
+        assert clients.delete(rp.client_id, actor="test")
     assert cc(client, rp).status_code == 401
     other = oidc.register(app, grant_types=["client_credentials"])
     resp = client.post("/introspect", data={"token": token}, headers=other.basic())

@@ -160,15 +160,15 @@ def test_registration_rules(app: Flask, jwks_server: JwksServer) -> None:
         with pytest.raises(clients.ClientRegistrationError, match="not both"):
             clients.register("Shop", [oidc.REDIRECT], auth_method="private_key_jwt",
                              jwks={"keys": [key.as_dict(private=False)]},
-                             jwks_uri=jwks_server.url)
+                             jwks_uri=jwks_server.url, actor="test")
         with pytest.raises(clients.ClientRegistrationError, match="private_key_jwt"):
-            clients.register("Shop", [oidc.REDIRECT], jwks_uri=jwks_server.url)
+            clients.register("Shop", [oidc.REDIRECT], jwks_uri=jwks_server.url, actor="test")
         with pytest.raises(clients.ClientRegistrationError, match="jwks_uri"):
             clients.register("Shop", [oidc.REDIRECT], auth_method="private_key_jwt",
-                             jwks_uri="http://shop.example/jwks.json")
+                             jwks_uri="http://shop.example/jwks.json", actor="test")
         client, _ = clients.register("Shop", [oidc.REDIRECT], auth_method="private_key_jwt",
-                                     jwks={"keys": [key.as_dict(private=False)]})
-        updated, _ = clients.update(client.client_id, jwks_uri=jwks_server.url)
+                                     jwks={"keys": [key.as_dict(private=False)]}, actor="test")
+        updated, _ = clients.update(client.client_id, jwks_uri=jwks_server.url, actor="test")
         assert updated.jwks_uri == jwks_server.url and updated.jwks is None
         assert clients.describe(updated)["jwks_uri"] == jwks_server.url
 
@@ -177,7 +177,7 @@ def test_registration_rules(app: Flask, jwks_server: JwksServer) -> None:
 def test_a_private_address_is_refused(app: Flask, jwks_server: JwksServer) -> None:
     with app.app_context(), pytest.raises(clients.ClientRegistrationError, match="jwks_uri"):
         clients.register("Shop", [oidc.REDIRECT], auth_method="private_key_jwt",
-                         jwks_uri=jwks_server.url)
+                         jwks_uri=jwks_server.url, actor="test")
 
 
 def test_apply_and_export_carry_the_jwks_uri(app: Flask, jwks_server: JwksServer) -> None:

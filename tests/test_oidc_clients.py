@@ -32,7 +32,7 @@ from idp.release import clients
 )
 def test_bad_redirect_uris_refused(app: Flask, uri: str) -> None:
     with app.app_context(), pytest.raises(clients.ClientRegistrationError):
-        clients.register("Shop", [uri])
+        clients.register("Shop", [uri], actor="test")
 
 
 @pytest.mark.parametrize(
@@ -47,37 +47,39 @@ def test_bad_redirect_uris_refused(app: Flask, uri: str) -> None:
 )
 def test_good_redirect_uris_accepted(app: Flask, uri: str) -> None:
     with app.app_context():
-        client, secret = clients.register("Shop", [uri])
+        client, secret = clients.register("Shop", [uri], actor="test")
         assert client.redirect_uris == [uri] and secret
 
 
 def test_http_post_logout_uri_refused(app: Flask) -> None:
     with app.app_context(), pytest.raises(clients.ClientRegistrationError):
         clients.register("Shop", ["https://rp.example/cb"],
-                         post_logout_redirect_uris=["http://rp.example/"])  # fmt: skip
+                         post_logout_redirect_uris=["http://rp.example/"],
+                         actor="test")  # fmt: skip
 
 
 def test_public_client_has_no_secret(app: Flask) -> None:
     with app.app_context():
-        client, secret = clients.register("App", ["http://127.0.0.1/cb"], public=True)
+        client, secret = clients.register("App", ["http://127.0.0.1/cb"], public=True, actor="test")
         assert secret is None and client.secret_hash is None
         assert client.token_endpoint_auth_method == "none"
         with pytest.raises(clients.ClientRegistrationError):
             clients.register("App", ["http://127.0.0.1/cb"], public=True,
-                             grant_types=["client_credentials"])  # fmt: skip
+                             grant_types=["client_credentials"], actor="test")  # fmt: skip
 
 
 def test_private_key_jwt_needs_public_keys(app: Flask) -> None:
     key = ECKey.generate_key("P-256", private=True)
     with app.app_context():
         with pytest.raises(clients.ClientRegistrationError):
-            clients.register("S", ["https://rp.example/cb"], auth_method="private_key_jwt")
+            clients.register("S", ["https://rp.example/cb"], auth_method="private_key_jwt",
+                             actor="test")
         with pytest.raises(clients.ClientRegistrationError):
             clients.register("S", ["https://rp.example/cb"], auth_method="private_key_jwt",
-                             jwks={"keys": [key.as_dict(private=True)]})  # fmt: skip
+                             jwks={"keys": [key.as_dict(private=True)]}, actor="test")  # fmt: skip
         client, secret = clients.register(
             "S", ["https://rp.example/cb"], auth_method="private_key_jwt",
-            jwks={"keys": [key.as_dict(private=False)]})  # fmt: skip
+            jwks={"keys": [key.as_dict(private=False)]}, actor="test")  # fmt: skip
         assert secret is None and client.jwks
 
 
@@ -93,7 +95,7 @@ def test_unknown_scope_grant_and_alg_refused(app: Flask) -> None:
         ]
         for kwargs in bad:
             with pytest.raises(clients.ClientRegistrationError):
-                clients.register("S", ["https://rp.example/cb"], **kwargs)  # type: ignore[arg-type]
+                clients.register("S", ["https://rp.example/cb"], **kwargs, actor="test")  # type: ignore[arg-type]
 
 
 def run(runner: FlaskCliRunner, *args: str) -> Any:

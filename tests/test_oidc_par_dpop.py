@@ -329,7 +329,8 @@ def test_client_requiring_dpop(app: Flask, client: FlaskClient) -> None:
         from idp.release import clients
 
         row, secret = clients.register("Strict", [oidc.REDIRECT], dpop_bound=True,
-                                       grant_types=["client_credentials"])  # fmt: skip
+                                       grant_types=["client_credentials"],
+                                       actor="test")  # fmt: skip
     rp = oidc.RP(row.client_id, secret)
     bare = client.post("/token", data={"grant_type": "client_credentials"}, headers=rp.basic())
     assert bare.status_code == 400 and bare.get_json()["error"] == "invalid_dpop_proof"

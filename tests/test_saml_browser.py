@@ -64,7 +64,7 @@ def test_saml_sign_in_and_single_logout_in_a_browser(
         idp_metadata = c.get("/saml/metadata").data
     sp = ServiceProvider(idp_metadata, host=f"localhost:{sp_port}", scheme="http")
     with app.app_context():
-        registry.register(sp.metadata(), name="Office Supplies Ltd")
+        registry.register(sp.metadata(), name="Office Supplies Ltd", actor="test")
 
     with serve(merchant_app(sp, idp_url + "/saml/sso"), sp_port) as merchant:
         context = browser.new_context(locale="en-GB")

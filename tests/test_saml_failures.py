@@ -47,7 +47,7 @@ def test_redis_down_fails_closed_and_recovers(redis_app: Flask, redis_server: Re
     client = redis_app.test_client()
     sp = ServiceProvider(saml_flow.idp_metadata(client), host="outage.example")
     with redis_app.app_context():
-        registry.register(sp.metadata())
+        registry.register(sp.metadata(), actor="test")
 
     redis_server.stop()
     url, _ = sp.login_redirect()

@@ -139,7 +139,7 @@ def test_participant_with_post_binding_gets_a_signed_posted_logout_request(
     with app.app_context():
         from idp.saml import registry
 
-        registry.register(metadata)
+        registry.register(metadata, actor="test")
     at_shop = signed_in(app, client, shop, account_id)
     signed_in(app, client, erp, account_id)
     url, logout_id = shop.logout_redirect(
@@ -281,7 +281,7 @@ def test_deleting_an_sp_forgets_its_participations(
         row = sessions.current()
         assert row is not None
         assert len(saml_repo.participants(row.id_hash)) == 1
-        assert registry.unregister(shop.entity_id) is not None
+        assert registry.unregister(shop.entity_id, actor="test") is not None
         assert saml_repo.participants(row.id_hash) == []
 
 

@@ -166,7 +166,7 @@ def test_encryption_honours_the_algorithms_the_sp_lists(
     with app.app_context():
         from idp.saml import registry
 
-        registry.register(etree.tostring(doc))
+        registry.register(etree.tostring(doc), actor="test")
     fields, request_id = saml_flow.sign_in(app, client, sp, account_id)
     xml_doc = etree.fromstring(response_xml(fields).encode())
     method = xml_doc.find("saml:EncryptedAssertion/xenc:EncryptedData/xenc:EncryptionMethod", NS)
@@ -424,7 +424,7 @@ def test_deleted_sp_cannot_be_answered(app: Flask, client: FlaskClient, account_
     resp, _ = saml_flow.start(client, sp)
     ix_id = saml_flow.finish_login(app, resp, account_id)
     with app.app_context():
-        assert registry.unregister(sp.entity_id) is not None
+        assert registry.unregister(sp.entity_id, actor="test") is not None
     page = saml_flow.resume(client, ix_id)
     assert page.status_code == 400 and b"<form" not in page.data
 

@@ -22,6 +22,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from idp.accounts import lifecycle
 from idp.audit import Actor
 from idp.cli import main
+from idp.cli.units import actor as cli_actor
 from idp.config import apply as config_apply
 from idp.config import export as config_export
 from idp.domains import rules as domain_rules
@@ -366,6 +367,10 @@ def test_cli_sets_the_claim_links_lists_and_unlinks(
     assert [x["id"] for x in listed] == [link["id"]]
     cli(runner, "connectors", "unlink", cid, link["id"])
     assert identities_of(app, uid) == []
+    with app.app_context():  # by the operator who ran the command, not "system"
+        for action in ("federation.identity_linked", "federation.identity_unlinked"):
+            (row,) = db.session.query(AuditEvent).filter_by(action=action, target=uid).all()
+            assert (row.actor_kind, row.actor) == ("operator", cli_actor())
     assert "link_not_found" in cli(runner, "connectors", "unlink", cid, link["id"], code=1)
     cli(runner, "connectors", "set", cid, "--scim-external-id-claim", "")
     with app.app_context():

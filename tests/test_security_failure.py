@@ -81,7 +81,7 @@ def test_redis_outage_answers_are_logged_with_their_request_id(
     caplog.set_level(logging.ERROR, logger="idp")
     try:
         with app.app_context():
-            registered, secret = clients.register("Outage Shop", [REDIRECT])
+            registered, secret = clients.register("Outage Shop", [REDIRECT], actor="test")
             client_id = registered.client_id
         assert secret
         client = app.test_client()

@@ -12,6 +12,7 @@ from typing import Any
 import click
 from flask.cli import with_appcontext
 
+from idp.cli.units import actor
 from idp.release import clients
 from idp.store.models import Client
 
@@ -99,6 +100,7 @@ def create_command(
             dpop_bound=dpop_bound,
             jwks_uri=jwks_uri,
             required_claims=list(required_claims) or None,
+            actor=actor(),
         )
     except clients.ClientRegistrationError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -183,7 +185,7 @@ def update_command(
     if not fields:
         raise click.UsageError("nothing to change: give at least one option")
     try:
-        client, secret = clients.update(client_id, **fields)
+        client, secret = clients.update(client_id, actor=actor(), **fields)
     except clients.ClientRegistrationError as exc:
         raise click.UsageError(str(exc)) from exc
     data = {**clients.describe(client), "client_secret": secret}
@@ -237,7 +239,7 @@ def show_command(client_id: str, as_json: bool) -> None:
 def delete_command(client_id: str, as_json: bool) -> None:
     """Delete a client; its tokens stop working within seconds on every node."""
     _require(client_id)
-    clients.delete(client_id)
+    clients.delete(client_id, actor())
     if as_json:
         click.echo(json.dumps({"client_id": client_id, "deleted": True}))
     else:
@@ -284,6 +286,7 @@ def logout_channels_command(
                 now.frontchannel_logout_uri if frontchannel_uri is None else frontchannel_uri,
                 now.frontchannel_logout_session_required
                 if frontchannel_session_required is None else frontchannel_session_required,
+                actor=actor(),
             )
         except clients.ClientRegistrationError as exc:
             raise click.UsageError(str(exc)) from exc

@@ -16,6 +16,8 @@ import click
 from flask.cli import with_appcontext
 
 from connectors import KINDS, ConfigurationError
+from idp import audit
+from idp.cli.units import actor
 
 
 def _echo(obj: dict[str, Any] | list[dict[str, Any]], as_json: bool) -> None:
@@ -87,7 +89,8 @@ def add(unit_ref: str, kind: str, name: str | None, issuer: str | None,
     try:
         row = admin.create(unit_ref, kind, name=name, issuer=issuer, client_id=client_id,
                            client_secret=client_secret, metadata=metadata, tenants=tenants,
-                           hosted_domains=hosted_domains, scopes=scopes, extra=extra)
+                           hosted_domains=hosted_domains, scopes=scopes, extra=extra,
+                           actor=actor())
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     _echo(admin.describe(row), as_json)
@@ -135,10 +138,11 @@ def show(connector_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def delete(connector_id: str, as_json: bool) -> None:
-    """Delete a connector; its linked upstream identities go with it."""
+    """Delete a connector; its linked upstream identities go with it. Its id is
+    never given to another connector."""
     from idp.config.connectors import delete as delete_connector
 
-    if not delete_connector(connector_id):
+    if not delete_connector(connector_id, actor()):
         raise click.ClickException(f"no connector {connector_id!r}")
     if as_json:
         click.echo(json.dumps({"id": connector_id, "deleted": True}))
@@ -157,7 +161,8 @@ def set_(connector_id: str, scim_external_id_claim: str, as_json: bool) -> None:
     from idp.federation import admin
 
     try:
-        row = admin.set_external_id_claim(connector_id, scim_external_id_claim or None)
+        row = admin.set_external_id_claim(connector_id, scim_external_id_claim or None,
+                                          actor())
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     _echo(admin.describe(row), as_json)
@@ -197,7 +202,7 @@ def link(connector_id: str, account_ref: str, subject: str, issuer: str | None,
 
     try:
         row = admin.link_subject(SYSTEM, _unit_of(connector_id), connector_id, account_ref,
-                                 subject, issuer)
+                                 subject, issuer, who=audit.as_actor(actor()))
     except admin.LinkRefused as exc:
         raise click.ClickException(f"{exc} ({exc.code})") from exc
     _link_echo(admin.describe_link(row), as_json)
@@ -233,7 +238,8 @@ def unlink(connector_id: str, link_id: str, as_json: bool) -> None:
     from idp.rights import SYSTEM
 
     try:
-        admin.unlink_subject(SYSTEM, _unit_of(connector_id), connector_id, link_id)
+        admin.unlink_subject(SYSTEM, _unit_of(connector_id), connector_id, link_id,
+                             who=audit.as_actor(actor()))
     except admin.LinkRefused as exc:
         raise click.ClickException(f"{exc} ({exc.code})") from exc
     if as_json:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 from flask.cli import with_appcontext
 
+from idp.cli.units import actor
 from idp.saml import registry
 from idp.saml.constants import NAMEID_FORMATS
 from idp.store import saml_repo
@@ -78,6 +79,7 @@ def add_command(
             sign_response=sign_response,
             require_signed_requests=require_signed_requests,
             idp_initiated=idp_initiated,
+            actor=actor(),
         )
     except registry.RegistrationError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -127,7 +129,7 @@ def show_command(ref: str, as_json: bool) -> None:
 def delete_command(ref: str, as_json: bool) -> None:
     """Delete a service provider (REF: its id or entity ID). Its employees can no
     longer sign in there; sessions stay."""
-    facts = registry.unregister(ref)
+    facts = registry.unregister(ref, actor())
     if facts is None:
         raise click.ClickException(f"no SAML service provider {ref!r}")
     if as_json:

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from idp import audit
 from idp.config.schema import CONNECTOR_SETTING_KEYS, ConnectorSpec
 from idp.services import services
 from idp.store import connectors_repo
@@ -108,8 +109,9 @@ def differences(row: Connector, spec: ConnectorSpec) -> dict[str, Any]:
     return out
 
 
-def create(unit_slug: str, spec: ConnectorSpec) -> Connector:
-    """Create the connector with :func:`idp.federation.admin.create`."""
+def create(unit_slug: str, spec: ConnectorSpec, actor: audit.Actor | str) -> Connector:
+    """Create the connector with :func:`idp.federation.admin.create` (one
+    transaction, audited ``connector.create`` by ``actor``)."""
     from idp.federation import admin
 
     extra = {
@@ -130,22 +132,24 @@ def create(unit_slug: str, spec: ConnectorSpec) -> Connector:
         hosted_domains=spec.hosted_domains or (),
         scopes=spec.scopes or (),
         extra=extra,
+        actor=actor,
+        enabled=spec.enabled is not False,
     )
-    if spec.enabled is False:
-        with atomic():
-            connectors_repo.update(row, enabled=False)
     return row
 
 
-def update(connector_id: str, spec: ConnectorSpec) -> Connector:
+def update(connector_id: str, spec: ConnectorSpec, actor: audit.Actor | str) -> Connector:
     """Apply ``spec`` to the stored connector after validating the result by
-    building it (raises :class:`connectors.ConfigurationError`)."""
+    building it (raises :class:`connectors.ConfigurationError`); audited
+    ``connector.update`` by ``actor`` with the names of the changed fields
+    (``secret`` when the secret changed, never a value)."""
     from connectors import build
     from idp.federation.registry import acs_url, metadata_cache, metadata_url, secret_context
 
     row = connectors_repo.get(connector_id)
     if row is None:
         raise ConnectorPlanError(f"connector {spec.name!r} disappeared")
+    changed = sorted(differences(row, spec))
     settings = desired_settings(row, spec)
     secret = secret_from_env(spec)
     effective_secret = secret if secret is not None else current_secret(row)
@@ -160,14 +164,25 @@ def update(connector_id: str, spec: ConnectorSpec) -> Connector:
         else None
     )
     with atomic():
-        return connectors_repo.update(row, settings=settings, secret_sealed=sealed,
-                                      enabled=spec.enabled)
+        connectors_repo.update(row, settings=settings, secret_sealed=sealed,
+                               enabled=spec.enabled)
+        if changed:
+            audit.record(actor, "connector.update", row.id, {"fields": changed},
+                         unit_id=row.unit_id)
+        return row
 
 
-def delete(connector_id: str) -> bool:
-    """Delete a connector and its linked upstream identities; True if it existed."""
-    with atomic():
-        return connectors_repo.delete(connector_id)
+def delete(connector_id: str, actor: audit.Actor | str) -> bool:
+    """Delete a connector and its linked upstream identities with
+    :func:`idp.federation.admin.remove` (audited ``connector.delete`` by ``actor``);
+    True if it existed."""
+    from idp.federation import admin
+
+    row = connectors_repo.get(connector_id)
+    if row is None:
+        return False
+    admin.remove(row, actor)
+    return True
 
 
 def export(row: Connector) -> dict[str, Any]:

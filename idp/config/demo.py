@@ -78,6 +78,7 @@ def seed(employee_email: str = EMPLOYEE_EMAIL) -> DemoResult:
             demo_repo.replace_client_secret_hash(
                 client_id, hasher().hash(secret, clients.SECRET_PURPOSE)
             )
+            audit.record(DEMO_ACTOR, "client.update", client_id, {"fields": ["client_secret"]})
         created = False
     else:
         client, new_secret = clients.register(
@@ -86,6 +87,7 @@ def seed(employee_email: str = EMPLOYEE_EMAIL) -> DemoResult:
             post_logout_redirect_uris=["http://127.0.0.1:5001/"],
             scope=CLIENT_SCOPE,
             grant_types=["authorization_code", "refresh_token", "client_credentials"],
+            actor=DEMO_ACTOR,
         )
         if new_secret is None:  # register() gives client_secret_basic clients a secret
             raise RuntimeError("demo client registered without a secret")

@@ -326,7 +326,8 @@ class Planner:
                 if row is None:
                     config_connectors.secret_from_env(c)
                     fields = {"kind": c.kind}
-                    run: Callable[[], Any] = partial(config_connectors.create, spec.slug, c)
+                    run: Callable[[], Any] = partial(config_connectors.create, spec.slug, c,
+                                                    self.actor)
                     self.main.append(Change("create", "connector", key, fields, run))
                     continue
                 diff = config_connectors.differences(row, c)
@@ -334,10 +335,10 @@ class Planner:
                 self.errors.append(f"connector {key}: {exc}")
                 continue
             if diff:
-                run = partial(config_connectors.update, row.id, c)
+                run = partial(config_connectors.update, row.id, c, self.actor)
                 self.main.append(Change("update", "connector", key, diff, run))
         for name in sorted(set(current) - seen):
-            run = partial(config_connectors.delete, current[name].id)
+            run = partial(config_connectors.delete, current[name].id, self.actor)
             self.late.append(Change("delete", "connector", f"{spec.slug}/{name}", {}, run))
 
     # -- domains and rules -----------------------------------------------------------
@@ -465,7 +466,7 @@ class Planner:
             except clients.ClientRegistrationError as exc:
                 self.errors.append(f"client {spec.name!r}: {exc}")
                 return
-            run = partial(_register_client, spec, channels)
+            run = partial(_register_client, spec, channels, self.actor)
             self.main.append(Change("create", "client", spec.name, fields, run))
             return
         current = clients.describe(row)
@@ -484,7 +485,7 @@ class Planner:
             except clients.ClientRegistrationError as exc:
                 self.errors.append(f"client {spec.name!r}: {exc}")
                 return
-            run = partial(_update_client, row.client_id, spec)
+            run = partial(_update_client, row.client_id, spec, self.actor)
             self.main.append(Change("update", "client", row.client_id, diff, run))
         self.client_logout(spec, row)
 
@@ -507,7 +508,7 @@ class Planner:
             return
         old, new = now.describe(), wanted.describe()
         diff = {f: _diff(old[f], new[f]) for f in LOGOUT_FIELDS if old[f] != new[f]}
-        run = partial(_set_channels, row.client_id, wanted)
+        run = partial(_set_channels, row.client_id, wanted, self.actor)
         self.main.append(Change("update", "client_logout", row.client_id, diff, run))
 
     # -- SAML service providers ------------------------------------------------------
@@ -570,11 +571,14 @@ def _wanted_channels(spec: ClientSpec, now: rp_logout.Channels) -> rp_logout.Cha
     return replace(now, **changes)
 
 
-def _set_channels(client_id: str, channels: rp_logout.Channels) -> rp_logout.Channels:
+def _set_channels(
+    client_id: str, channels: rp_logout.Channels, actor: str
+) -> rp_logout.Channels:
     return rp_logout.set_channels(
         client_id,
         channels.backchannel_logout_uri, channels.backchannel_logout_session_required,
         channels.frontchannel_logout_uri, channels.frontchannel_logout_session_required,
+        actor=actor,
     )
 
 
@@ -619,10 +623,10 @@ def _update_args(spec: ClientSpec) -> dict[str, Any]:
     return fields
 
 
-def _update_client(client_id: str, spec: ClientSpec) -> tuple[Any, str | None]:
+def _update_client(client_id: str, spec: ClientSpec, actor: str) -> tuple[Any, str | None]:
     from idp.release import clients
 
-    return clients.update(client_id, **_update_args(spec))
+    return clients.update(client_id, actor=actor, **_update_args(spec))
 
 
 def _registration_args(spec: ClientSpec) -> dict[str, Any]:
@@ -647,12 +651,12 @@ def _registration_args(spec: ClientSpec) -> dict[str, Any]:
 
 
 def _register_client(
-    spec: ClientSpec, channels: rp_logout.Channels
+    spec: ClientSpec, channels: rp_logout.Channels, actor: str
 ) -> tuple[Any, str | None]:
     """Register the client, then its logout channels (when the file names any)."""
     from idp.release import clients
 
-    client, secret = clients.register(**_registration_args(spec))
+    client, secret = clients.register(**_registration_args(spec), actor=actor)
     if channels != rp_logout.Channels(None, False, None, False):
-        _set_channels(client.client_id, channels)
+        _set_channels(client.client_id, channels, actor)
     return client, secret

@@ -54,11 +54,11 @@ class SpRegistry(Protocol):
         sign_response: bool | None = ...,
         require_signed_requests: bool = ...,
         idp_initiated: bool = ...,
-        actor: str = ...,
+        actor: str,
     ) -> Any: ...
 
     def update(
-        self, entity_id: str, metadata: bytes | None = None, actor: str = ..., **options: Any
+        self, entity_id: str, metadata: bytes | None = None, *, actor: str, **options: Any
     ) -> Any: ...
 
 
@@ -105,7 +105,7 @@ def update(entity_id: str, metadata: bytes | None, opts: dict[str, Any], actor: 
     reg = registry()
     assert reg is not None
     try:
-        return reg.update(entity_id, metadata, actor, **opts)
+        return reg.update(entity_id, metadata, actor=actor, **opts)
     except ValueError as exc:
         raise SpApplyError(str(exc)) from exc
 

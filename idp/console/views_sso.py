@@ -93,7 +93,7 @@ def sso_new(page: UnitPage, kind: str) -> Response:
     if kind not in GUIDED:
         abort(404)
     connector_id = request.args.get("id", "")
-    if not ID_RE.match(connector_id) or connectors_repo.get(connector_id) is not None:
+    if not ID_RE.match(connector_id) or connectors_repo.id_used(connector_id):
         connector_id = connectors_repo.new_connector_id()
     return page.render(
         "console/sso_new.html",
@@ -138,7 +138,7 @@ def sso_create(page: UnitPage, kind: str) -> Response:
         abort(404)
     form = request.form
     connector_id = form.get("connector_id", "")
-    if not ID_RE.match(connector_id) or connectors_repo.get(connector_id) is not None:
+    if not ID_RE.match(connector_id) or connectors_repo.id_used(connector_id):
         connector_id = connectors_repo.new_connector_id()
     keep = {
         k: (form.get(k) or "")[:MAX_FIELD]

@@ -37,7 +37,7 @@ from idp.services import services
 from idp.store import connectors_repo
 from idp.store import upstream_identities_repo as identities
 from idp.store.models import Connector, UpstreamIdentity
-from idp.store.unit_of_work import atomic
+from idp.store.unit_of_work import Conflict, atomic
 from idp.store.upstream_identities_repo import IdentityConflict, UpstreamKey
 
 PERMISSION = "connectors.manage"
@@ -69,13 +69,16 @@ def create(
     hosted_domains: Sequence[str] = (),
     scopes: Sequence[str] = (),
     extra: dict[str, Any] | None = None,
-    actor: str | None = None,
+    *,
+    actor: audit.Actor | str,
     connector_id: str | None = None,
+    enabled: bool = True,
 ) -> Connector:
-    """Validate and store a new connector for the unit ``unit_ref`` (id or slug);
-    with ``actor`` (the console) the creation is audited (``connector.create``).
-    ``connector_id``: the id chosen beforehand (the console shows the redirect URI,
-    which embeds it, before the connector exists); a new one when None.
+    """Validate and store a new connector for the unit ``unit_ref`` (id or slug),
+    audited ``connector.create`` by ``actor`` (the console's account, the CLI's
+    operator) in the same transaction; never its secret. ``connector_id``: the id
+    chosen beforehand (the console shows the redirect URI, which embeds it, before the
+    connector exists); a new one when None. ``enabled``: False stores it disabled.
 
     Raises :class:`ConfigurationError` with an operator-readable message.
     """
@@ -84,6 +87,8 @@ def create(
         raise ConfigurationError(f"no unit {unit_ref!r}")
     if kind not in KINDS:
         raise ConfigurationError(f"kind must be one of {', '.join(KINDS)}")
+    if connector_id is not None and connectors_repo.id_used(connector_id):
+        raise ConfigurationError(retired_message(connector_id))
     connector_id = connector_id or connectors_repo.new_connector_id()
     settings: dict[str, Any] = dict(extra or {})
     secret: str | None
@@ -110,18 +115,28 @@ def create(
     build(kind, settings, secret, metadata_cache(), sp)  # raises ConfigurationError
     sealed = services().sealer.seal(secret.encode(), secret_context(connector_id)) if secret \
         else None
-    with atomic():
-        row = connectors_repo.create(
-            unit.id, kind, name or DEFAULT_NAMES[kind], settings, sealed,
-            connector_id=connector_id,
-        )
-        if actor is not None:
-            audit.record(actor, "connector.create", row.id, {"kind": kind, "name": row.name},
+    try:
+        with atomic():
+            row = connectors_repo.create(
+                unit.id, kind, name or DEFAULT_NAMES[kind], settings, sealed,
+                connector_id=connector_id, enabled=enabled,
+            )
+            audit.record(actor, "connector.create", row.id,
+                         {"kind": kind, "name": row.name, "enabled": enabled},
                          unit_id=unit.id)
-        return row
+    except Conflict as exc:  # a parallel creation took the id first
+        raise ConfigurationError(retired_message(connector_id)) from exc
+    return row
 
 
-def set_enabled(row: Connector, enabled: bool, actor: str) -> Connector:
+def retired_message(connector_id: str) -> str:
+    """Why a connector cannot be created under ``connector_id``."""
+    return (f"connector id {connector_id} was given to a connector before; a connector "
+            "id (part of its callback, ACS and metadata URLs) is never reused, even "
+            "after its connector was deleted: leave the id out to get a new one")
+
+
+def set_enabled(row: Connector, enabled: bool, actor: audit.Actor | str) -> Connector:
     """Enable or disable a connector (audited ``connector.update``). A disabled one
     starts no sign-in and accepts no answer; its linked identities stay."""
     if row.enabled != enabled:
@@ -132,9 +147,10 @@ def set_enabled(row: Connector, enabled: bool, actor: str) -> Connector:
     return row
 
 
-def remove(row: Connector, actor: str) -> None:
+def remove(row: Connector, actor: audit.Actor | str) -> None:
     """Delete a connector with its linked upstream identities (audited
-    ``connector.delete``); accounts and memberships stay."""
+    ``connector.delete``); accounts and memberships stay. Its id is never given to
+    another connector (:func:`idp.store.connectors_repo.id_used`)."""
     with atomic():
         audit.record(actor, "connector.delete", row.id, {"kind": row.kind, "name": row.name},
                      unit_id=row.unit_id)
@@ -169,8 +185,11 @@ def check_settings(settings: dict[str, Any]) -> None:
         )
 
 
-def set_external_id_claim(connector_id: str, claim: str | None) -> Connector:
-    """Set (or with None clear) the connector's ``scim_external_id_claim``."""
+def set_external_id_claim(
+    connector_id: str, claim: str | None, actor: audit.Actor | str
+) -> Connector:
+    """Set (or with None clear) the connector's ``scim_external_id_claim``; a change
+    is audited ``connector.update`` by ``actor``."""
     row = connectors_repo.get(connector_id)
     if row is None:
         raise ConfigurationError(f"no connector {connector_id!r}")
@@ -180,8 +199,13 @@ def set_external_id_claim(connector_id: str, claim: str | None) -> Connector:
     else:
         settings.pop("scim_external_id_claim", None)
     check_settings(settings)
+    if settings == (row.settings or {}):
+        return row
     with atomic():
-        return connectors_repo.update(row, settings=settings)
+        connectors_repo.update(row, settings=settings)
+        audit.record(actor, "connector.update", row.id,
+                     {"fields": ["scim_external_id_claim"]}, unit_id=row.unit_id)
+        return row
 
 
 class LinkRefused(Exception):
@@ -229,13 +253,15 @@ def issuer_of(row: Connector, subject: str, issuer: str | None) -> str:
 
 
 def link_subject(actor: Actor, unit_id: str, connector_id: str, account_ref: str,
-                 subject: str, issuer: str | None = None) -> UpstreamIdentity:
+                 subject: str, issuer: str | None = None,
+                 who: audit.Actor | None = None) -> UpstreamIdentity:
     """Link the upstream ``subject`` of the unit's connector to the account of the
     unit's SCIM record ``account_ref`` (account id, SCIM id or userName), which must
     be one the unit's SCIM provisioned without an address. A subject already linked
     (to any account) is never moved. Audited ``federation.identity_linked`` with
     ``proof: administrator``, one transaction (the account lifecycle's
-    :func:`~idp.accounts.lifecycle.link_upstream`)."""
+    :func:`~idp.accounts.lifecycle.link_upstream`). ``who``: the audit log's actor
+    when ``actor`` does not say it (the CLI's operator)."""
     row = unit_connector(actor, unit_id, connector_id)
     if not SUBJECT.match(subject):
         raise LinkRefused("invalid_subject", "The subject must be 1 to 255 characters "
@@ -252,7 +278,7 @@ def link_subject(actor: Actor, unit_id: str, connector_id: str, account_ref: str
     profile = lifecycle.UpstreamProfile({}, [], set(), {"iss": key.issuer, "sub": subject})
     try:
         lifecycle.link_upstream(key, record.account_id, unit_id, None, profile,
-                                audit_actor(actor), proof="administrator")
+                                who or audit_actor(actor), proof="administrator")
     except IdentityConflict as exc:
         raise LinkRefused("subject_linked", "This upstream subject is already linked, "
                           "or the user has an e-mail address now.") from exc
@@ -270,14 +296,16 @@ def links(actor: Actor, unit_id: str, connector_id: str, account_id: str | None 
     return identities.of_connector(row.id, account_id, after_id, limit)
 
 
-def unlink_subject(actor: Actor, unit_id: str, connector_id: str, link_id: str) -> None:
+def unlink_subject(actor: Actor, unit_id: str, connector_id: str, link_id: str,
+                   who: audit.Actor | None = None) -> None:
     """Remove the identity ``link_id`` of the unit's connector from its account;
-    audited ``federation.identity_unlinked``. The account stays."""
+    audited ``federation.identity_unlinked`` (by ``who`` when given, see
+    :func:`link_subject`). The account stays."""
     row = unit_connector(actor, unit_id, connector_id)
     found = identities.by_id(link_id)
     if found is None or found.connector_id != row.id:
         raise LinkRefused("link_not_found", "The connector has no such link.")
-    lifecycle.unlink_upstream(found, unit_id, audit_actor(actor))
+    lifecycle.unlink_upstream(found, unit_id, who or audit_actor(actor))
 
 
 def describe_link(found: UpstreamIdentity) -> dict[str, Any]:

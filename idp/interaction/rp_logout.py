@@ -166,9 +166,12 @@ def set_channels(
     backchannel_logout_session_required: bool,
     frontchannel_logout_uri: str | None,
     frontchannel_logout_session_required: bool,
+    *,
+    actor: audit.Actor | str,
 ) -> Channels:
     """Register (replace) the client's logout channels; an empty URI removes that
-    channel. Raises :class:`idp.release.clients.ClientRegistrationError`
+    channel. A change is audited ``client.update`` by ``actor`` with the names of the
+    changed fields. Raises :class:`idp.release.clients.ClientRegistrationError`
     (:func:`validate_channels`)."""
     client = clients.get(client_id)
     if client is None:
@@ -184,9 +187,15 @@ def set_channels(
         frontchannel_logout_session_required=bool(frontchannel_logout_session_required),
         updated_at=utcnow(),
     )
+    before = channels(client_id).describe()
+    after = _as_channels(row)
+    changed = sorted(k for k, v in after.describe().items() if before.get(k) != v)
+    if not changed:
+        return after
     with atomic():
         rp_logout_repo.put_channel(row)
-    return _as_channels(row)
+        audit.record(actor, "client.update", client_id, {"fields": changed})
+    return after
 
 
 # The clients that registered a logout channel, per process (idp.process_cache: at

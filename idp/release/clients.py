@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization
 
+from idp import audit
 from idp.crypto.primitives import random_identifier, random_token
 from idp.process_cache import ProcessCache
 from idp.release import merchants
@@ -227,8 +228,11 @@ def register(
     dpop_bound: bool = False,
     jwks_uri: str | None = None,
     required_claims: Sequence[str] | None = None,
+    *,
+    actor: audit.Actor | str,
 ) -> tuple[Client, str | None]:
-    """Validate and store a new client. Returns the client and its plain secret, which
+    """Validate and store a new client, audited ``client.create`` by ``actor`` (the
+    name and auth method, never the secret). Returns the client and its plain secret, which
     exists only for ``client_secret_basic``/``client_secret_post`` clients and is never
     retrievable again. Raises :class:`ClientRegistrationError` on invalid metadata.
     The client's merchant (:mod:`idp.release.merchants`) is created with it, in one
@@ -248,6 +252,8 @@ def register(
     with atomic():
         merchant = merchants.stage(merchants.OIDC, client_id, meta.name)
         client = clients_repo.add(_new_client(client_id, merchant.id, meta, secret))
+        audit.record(actor, "client.create", client_id,
+                     {"name": meta.name, "token_endpoint_auth_method": meta.auth_method})
     return client, secret
 
 
@@ -366,7 +372,9 @@ def validate_registration(name: str, redirect_uris: Sequence[str], **kwargs: Any
     _validated(name, redirect_uris, **args)
 
 
-def update(client_id: str, /, **fields: Any) -> tuple[Client, str | None]:
+def update(
+    client_id: str, /, *, actor: audit.Actor | str, **fields: Any
+) -> tuple[Client, str | None]:
     """Change the metadata of an existing client in place (RFC 7592 §2.2 semantics for
     the fields given; the ``client_id`` never changes). ``fields`` are keyword names of
     :func:`register` (:data:`UPDATABLE`); the others keep their value. The result is
@@ -377,7 +385,11 @@ def update(client_id: str, /, **fields: Any) -> tuple[Client, str | None]:
     secret-based ``auth_method`` from one without a secret (a new secret, shown once);
     moving to ``none`` or ``private_key_jwt`` deletes the stored secret hash. An
     existing secret is kept otherwise. The change counts at once in this process and
-    within 2 seconds on every other (:func:`lookup`)."""
+    within 2 seconds on every other (:func:`lookup`).
+
+    A change is audited ``client.update`` by ``actor`` with the names of the changed
+    fields (``client_secret`` when a secret was made or deleted, never a value); a
+    change that changes nothing writes nothing."""
     row, meta = _updated(client_id, fields)
     secret: str | None = None
     secret_hash = row.secret_hash
@@ -401,11 +413,18 @@ def update(client_id: str, /, **fields: Any) -> tuple[Client, str | None]:
         "dpop_bound_access_tokens": meta.dpop_bound,
         "required_claims": meta.required_claims,
     }
+    changed = sorted(
+        "client_secret" if key == "secret_hash" else key
+        for key, value in changes.items() if getattr(row, key) != value
+    )
+    if not changed:
+        return row, secret
     renamed = meta.name != row.name
     with atomic():
         clients_repo.update(row, changes)
         if renamed:  # the merchant is shown under its client's name
             merchants.stage_rename(row.merchant_id, meta.name)
+        audit.record(actor, "client.update", client_id, {"fields": changed})
     return row, secret
 
 
@@ -421,18 +440,27 @@ def list_all() -> list[Client]:
     return clients_repo.all_clients()
 
 
-def delete(client_id: str) -> bool:
-    """Delete a client; True when it existed. This process stops accepting it at once,
-    other processes and nodes within 2 seconds (:func:`lookup`). Its merchant is
-    retired in the same transaction (:func:`idp.release.merchants.stage_retirement`): live
-    grants revoked, sign-ins and consents kept with the merchant's name."""
+def delete(client_id: str, actor: audit.Actor | str) -> bool:
+    """Delete a client, audited ``client.delete`` by ``actor``; True when it existed.
+    This process stops accepting it at once, other processes and nodes within 2
+    seconds (:func:`lookup`). Its merchant is retired in the same transaction
+    (:func:`idp.release.merchants.stage_retirement`): live grants revoked, sign-ins and
+    consents kept with the merchant's name."""
     row = get(client_id)
     if row is None:
         return False
     with atomic():
-        merchants.stage_retirement(row.merchant_id)
-        clients_repo.remove(row)
+        stage_removal(row)
+        audit.record(actor, "client.delete", client_id, {"name": row.name})
     return True
+
+
+def stage_removal(row: Client) -> None:
+    """Stage the deletion of ``row`` and the retirement of its merchant in the
+    caller's transaction, for callers that audit the removal as part of their own
+    change (an administration client, a deleted customer's clients)."""
+    merchants.stage_retirement(row.merchant_id)
+    clients_repo.remove(row)
 
 
 @dataclass(frozen=True)

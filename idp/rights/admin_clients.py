@@ -76,9 +76,12 @@ def delete(client_id: str, actor: audit.Actor | str = "system") -> bool:
     row = rights_repo.admin_client(client_id)
     if row is None:
         return False
-    with atomic():
+    client = clients.get(client_id)
+    with atomic():  # the event and the removal together; the event is the only one
         audit.record(actor, "admin_client.deleted", target=client_id, unit_id=row.unit_id)
-    return clients.delete(client_id)
+        if client is not None:
+            clients.stage_removal(client)
+    return client is not None
 
 
 def describe_all() -> list[dict[str, Any]]:

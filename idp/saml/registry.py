@@ -108,9 +108,10 @@ def register(
     sign_response: bool | None = None,
     require_signed_requests: bool = False,
     idp_initiated: bool = False,
-    actor: str = "admin:cli",
+    actor: audit.Actor | str,
 ) -> SamlServiceProvider:
-    """Store a new SP from ``metadata``; raises :class:`RegistrationError`."""
+    """Store a new SP from ``metadata``, audited ``saml_sp.add`` by ``actor`` in the
+    same transaction; raises :class:`RegistrationError`."""
     md = _parsed(metadata)
     assertion_signed = True if sign_assertion is None else sign_assertion
     response_signed = True if sign_response is None else sign_response
@@ -213,7 +214,7 @@ def changes(entity_id: str, metadata: bytes | None = None, **options: Any) -> di
 
 
 def update(
-    entity_id: str, metadata: bytes | None = None, actor: str = "admin:cli", **options: Any
+    entity_id: str, metadata: bytes | None = None, *, actor: audit.Actor | str, **options: Any
 ) -> SamlServiceProvider:
     """Change a registered SP in place: new ``metadata`` (its endpoints, certificates
     and requested attributes; the entity ID must stay) and/or the ``options`` of
@@ -260,8 +261,9 @@ def find(entity_id: str) -> SamlServiceProvider | None:
     return saml_repo.by_entity_id(entity_id)
 
 
-def unregister(ref: str, actor: str = "admin:cli") -> dict[str, Any] | None:
-    """Delete the SP with internal id or entity ID ``ref`` and return what it was
+def unregister(ref: str, actor: audit.Actor | str) -> dict[str, Any] | None:
+    """Delete the SP with internal id or entity ID ``ref`` (audited ``saml_sp.delete``
+    by ``actor``) and return what it was
     (:func:`describe`); None if unknown. Its merchant is retired in the same
     transaction (:func:`idp.release.merchants.stage_retirement`): the employees' sign-ins and
     consents keep it; an SP registered later under the same entity ID gets a new

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from idp.store.db import db
-from idp.store.models import Connector, Unit, new_id
+from idp.store.models import Connector, ConnectorIdLedger, Unit, new_id
 
 
 def unit_by_ref(ref: str) -> Unit | None:
@@ -27,6 +27,12 @@ def new_connector_id() -> str:
     return new_id()
 
 
+def id_used(connector_id: str) -> bool:
+    """Whether a connector was ever created under ``connector_id`` (it may be
+    deleted since): such an id is never given again."""
+    return db.session.get(ConnectorIdLedger, connector_id) is not None
+
+
 def create(
     unit_id: str,
     kind: str,
@@ -34,8 +40,11 @@ def create(
     settings: dict[str, Any],
     secret_sealed: str | None,
     connector_id: str | None = None,
+    enabled: bool = True,
 ) -> Connector:
-    """Stage a new connector and return it."""
+    """Stage a new connector, and its id in the ledger of ids ever used (whose
+    primary key refuses an id used before, at commit: a
+    :class:`~idp.store.unit_of_work.Conflict`), and return it."""
     row = Connector(
         id=connector_id or new_id(),
         unit_id=unit_id,
@@ -43,8 +52,9 @@ def create(
         name=name,
         settings=dict(settings),
         secret_sealed=secret_sealed,
-        enabled=True,
+        enabled=enabled,
     )
+    db.session.add(ConnectorIdLedger(id=row.id, unit_id=unit_id))
     db.session.add(row)
     return row
 
@@ -92,7 +102,7 @@ def update(
 
 def delete(connector_id: str) -> bool:
     """Stage the deletion of a connector and (by cascade) its upstream identities;
-    True if it existed."""
+    True if it existed. Its id stays in the ledger (:func:`id_used`)."""
     row = get(connector_id)
     if row is None:
         return False

@@ -1490,3 +1490,22 @@ class AccessImport(Base):
     # Indexed (migration 0012s): imports are deleted IDP_CSV_IMPORT_RETENTION_DAYS
     # after it (idp.accounts.import_jobs.prune).
     finished_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+# --- Connector ids are never reused (a deleted connector's URLs stay dead) ---
+
+
+class ConnectorIdLedger(Base):
+    """Every id a connector was ever created under, kept when the connector is
+    deleted (by ``idp connectors delete``, the console, ``idp apply`` or with its
+    unit): a connector's callback, ACS and metadata URLs embed its id, so an id given
+    again would hand the new owner the answers and bookmarks meant for the old one.
+    The primary key makes two creations of one id impossible, also in parallel.
+    ``unit_id`` is the unit the id was first given to (no foreign key: the entry
+    outlives its unit; None when migration 0012t could not tell)."""
+
+    __tablename__ = "connector_id_ledger"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    unit_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -299,9 +299,12 @@ def delete(customer_id: str, confirm: Any, actor: audit.Actor | str = "system") 
             unit_id=unit.id,
         )
     # The admin clients' registrations went with the units (their tokens are refused
-    # from now on); their OAuth client rows follow.
+    # from now on); their OAuth client rows follow (counted in the event above).
     for client_id in bound_clients:
-        clients.delete(client_id)
+        client = clients.get(client_id)
+        if client is not None:
+            with atomic():
+                clients.stage_removal(client)
     return Deleted(unit.id, removed, bound_clients)
 
 

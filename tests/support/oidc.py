@@ -116,7 +116,7 @@ def register(app: Flask, redirect_uris: list[str] | None = None, **kwargs: Any) 
     kwargs.setdefault("scope", "openid profile email phone wallet org offline_access")
     with app.app_context():
         client, secret = clients.register(
-            kwargs.pop("name", "Shop"), redirect_uris or [REDIRECT], **kwargs
+            kwargs.pop("name", "Shop"), redirect_uris or [REDIRECT], **kwargs, actor="test"
         )
         return RP(client.client_id, secret, (redirect_uris or [REDIRECT])[0])
 

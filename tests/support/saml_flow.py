@@ -25,7 +25,7 @@ def idp_metadata(client: FlaskClient) -> bytes:
 def register(app: Flask, sp: ServiceProvider, **options: Any) -> str:
     """Register ``sp`` from its metadata; returns the registry id."""
     with app.app_context():
-        return registry.register(sp.metadata(), **options).id
+        return registry.register(sp.metadata(), **options, actor="test").id
 
 
 def make_sp(
