@@ -188,6 +188,9 @@ def setup_i18n(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
     Babel(app, locale_selector=select_locale)
     init_i18n(app)
+    from idp.purchases import money
+
+    money.init_app(app)  # the ``money`` filter: amounts on pages and in e-mails
 
 
 def setup_blueprints(app: Flask, settings: Settings) -> None:

@@ -421,7 +421,7 @@ def test_budgets_approvals_and_purchases(
         == 303
     )
     html = web.get(page).get_data(as_text=True)
-    assert "100.00 EUR" in html and "employee" in html
+    assert "€100.00" in html and "employee" in html
     post(web, page, page, {"scope": "unit", "period": "month", "amount": "-1", "currency": "EUR"})
     assert "error-summary" in web.get(page).get_data(as_text=True)
     shop = Shop(

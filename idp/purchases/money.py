@@ -1,10 +1,19 @@
 """Money as integer minor units: the ISO 4217 exponent of each accepted currency, a
-strict parser of decimal strings (``"100.00"``) and the formatter back. Never a float."""
+strict parser of decimal strings (``"100.00"``) and the formatter back (the machine
+form of APIs, claims, webhooks and CSV), and :func:`display`, the one way an amount is
+shown to a person (pages and e-mails, template filter ``money``). Never a float."""
 
 from __future__ import annotations
 
+import copy
 import re
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from babel import Locale
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 # ISO 4217 minor-unit exponents of the currencies Unitgate accepts.
 EXPONENTS: dict[str, int] = {
@@ -62,3 +71,49 @@ def format_minor(minor: int, code: str) -> str:
     sign = "-" if minor < 0 else ""
     whole, frac = divmod(abs(minor), 10**exponent)
     return f"{sign}{whole}" + (f".{frac:0{exponent}d}" if exponent else "")
+
+
+def display(minor: int, code: str, locale: str) -> str:
+    """``minor`` units of ``code`` for a person reading ``locale`` (a language code such
+    as ``de`` or ``en``): the locale's currency format from CLDR (Babel), with the
+    currency's ISO 4217 places ("80,00\u00a0€" in German, "€80.00" in English,
+    "1.500\u00a0¥"). The one way an amount reaches a page or an e-mail; APIs, claims,
+    webhooks, audit details and CSV keep :func:`format_minor`."""
+    exponent = EXPONENTS[code]
+    pattern = copy.copy(Locale.parse(locale).currency_formats["standard"])
+    pattern.frac_prec = (exponent, exponent)  # ISO 4217's places, not CLDR's (HUF)
+    return pattern.apply(Decimal(minor).scaleb(-exponent), locale, currency=code,
+                         currency_digits=False)
+
+
+def minor_of(text: str, code: str) -> int:
+    """The machine decimal string ``text`` that :func:`format_minor` wrote (negative
+    and zero allowed) back in minor units of ``code``; :class:`MoneyError` for
+    anything else."""
+    exponent = EXPONENTS[currency(code)]
+    try:
+        value = Decimal(text).scaleb(exponent)
+    except (ArithmeticError, TypeError, ValueError):
+        raise MoneyError("invalid_amount", f"{text!r} is not an amount") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise MoneyError("invalid_amount", f"{text!r} is not an amount in {code}")
+    return int(value)
+
+
+def money_filter(amount: object, code: str) -> str:
+    """The templates' ``money`` filter: ``{{ p.amount|money(p.currency) }}`` with the
+    machine decimal string (:func:`format_minor`) that a described purchase, budget or
+    queued e-mail holds, shown by :func:`display` in the page's or e-mail's language
+    (Flask-Babel's locale, which ``force_locale`` sets for an e-mail). A value that is
+    no amount of ``code`` is shown as it is, followed by the code."""
+    from idp.i18n import current_language
+
+    try:
+        return display(minor_of(str(amount), code), currency(code), current_language())
+    except MoneyError:
+        return f"{amount} {code}"
+
+
+def init_app(app: Flask) -> None:
+    """Register the ``money`` template filter (:func:`money_filter`)."""
+    app.add_template_filter(money_filter, "money")
