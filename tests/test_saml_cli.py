@@ -1,5 +1,5 @@
-"""``idp saml sps add|list|show|delete``: registration from metadata files and URLs,
-and the rules that refuse unsafe registrations."""
+"""``idp saml sps add|list|show|update|delete``: registration from metadata files and
+URLs, changes in place, and the rules that refuse unsafe registrations."""
 
 from __future__ import annotations
 
@@ -182,3 +182,69 @@ def test_signed_requests_need_a_signing_certificate(
     )
     added = ok(runner, "add", "--metadata", str(path))
     assert added["encrypt_assertion"] is False and added["signing_certificates"] == 0
+
+
+def test_update_changes_an_sp_in_place_audited(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path, metadata_file: Path, sp: ServiceProvider
+) -> None:
+    import getpass
+
+    added = ok(runner, "add", "--metadata", str(metadata_file), "--name", "Office Supplies")
+    updated = ok(runner, "update", added["id"], "--name", "Office Supplies Ltd",
+                 "--nameid-format", "email", "--no-sign-response", "--idp-initiated")
+    assert updated["id"] == added["id"] and updated["entity_id"] == sp.entity_id
+    assert updated["name"] == "Office Supplies Ltd" and updated["nameid_format"] == "email"
+    assert updated["sign_response"] is False and updated["sign_assertion"] is True
+    assert updated["idp_initiated"] is True
+    assert updated["changed"] == ["idp_initiated", "name", "nameid_format", "sign_response"]
+    assert ok(runner, "show", sp.entity_id)["name"] == "Office Supplies Ltd"
+    # new metadata of the same entity ID, by entity ID; what is not given stays
+    moved = sp.metadata().replace(b"https://merchant.example/saml/acs",
+                                  b"https://merchant.example/saml/acs-v2")
+    path = tmp_path / "moved.xml"
+    path.write_bytes(moved)
+    updated = ok(runner, "update", sp.entity_id, "--metadata", str(path))
+    assert updated["acs_urls"] == ["https://merchant.example/saml/acs-v2"]
+    assert updated["changed"] == ["acs_urls", "metadata"]
+    assert updated["name"] == "Office Supplies Ltd" and updated["nameid_format"] == "email"
+    # nothing to change: nothing written
+    again = run(runner, "update", sp.entity_id, "--metadata", str(path), "--idp-initiated")
+    assert again.exit_code == 0 and f"no change to {sp.entity_id}" in again.output
+    assert ok(runner, "update", sp.entity_id, "--no-idp-initiated")["idp_initiated"] is False
+    with app.app_context():
+        events = [e for e in db.session.query(AuditEvent).order_by(AuditEvent.seq)
+                  if e.action == "saml_sp.update"]
+    assert len(events) == 3
+    assert {e.actor for e in events} == {f"cli:{getpass.getuser()}"}
+    assert {e.target for e in events} == {sp.entity_id}
+    assert events[0].details["changed"] == ["idp_initiated", "name", "nameid_format",
+                                            "sign_response"]
+
+
+def test_update_refuses_unknown_sps_and_bad_values_without_a_traceback(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path, metadata_file: Path, sp: ServiceProvider
+) -> None:
+    added = ok(runner, "add", "--metadata", str(metadata_file))
+
+    def refused_with(code: int, *args: str) -> str:
+        result = run(runner, "update", *args)
+        assert result.exit_code == code, result.output
+        assert isinstance(result.exception, SystemExit)  # a message, not a crash
+        assert "Traceback" not in result.output
+        return result.output
+
+    assert "no SAML service provider 'https://nobody.example/md'" in refused_with(
+        1, "https://nobody.example/md", "--name", "X")
+    assert "Invalid value for '--nameid-format'" in refused_with(
+        2, added["id"], "--nameid-format", "unspecified")
+    assert "requires signed assertions" in refused_with(1, added["id"], "--no-sign-assertion")
+    assert "name: required" in refused_with(1, added["id"], "--name", "  ")
+    assert "cannot read" in refused_with(1, added["id"], "--metadata", str(tmp_path / "no.xml"))
+    other = ServiceProvider(sp.idp_metadata, host="other.example")
+    path = tmp_path / "other.xml"
+    path.write_bytes(other.metadata())
+    assert "the metadata is that of" in refused_with(1, added["id"], "--metadata", str(path))
+    # the SP is as it was, and no change was audited
+    assert ok(runner, "show", added["id"]) == added
+    with app.app_context():
+        assert not [e for e in db.session.query(AuditEvent) if e.action == "saml_sp.update"]
