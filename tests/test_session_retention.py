@@ -5,8 +5,8 @@ expired or went idle more than a day ago, without a logout participant, is delet
 bounded batches, once across nodes, with one audit event per batch; one with
 participants is left to the sweeper (which tells them); the actor's own session is
 kept while an impersonation may return to it; the dashboard's sign-in history is
-untouched. And the sweeper's query, on PostgreSQL, probes the participants per
-session instead of reading them all."""
+untouched; the sweeper loop runs it. And the sweeper's query, on PostgreSQL,
+probes the participants per session instead of reading them all."""
 
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from idp.interaction import impersonation, rp_logout
 from idp.saml import registry
 from idp.store import impersonations_repo, sessions_repo
 from idp.store.db import db
-from idp.store.models import AuditEvent, utcnow
+from idp.store.models import AuditEvent, Session, utcnow
 from tests import test_impersonation as impersonation_tests
 from tests import test_oidc_rp_logout as rp_logout_tests
 from tests.support import oidc, saml_flow
@@ -137,6 +137,28 @@ def test_a_session_with_participants_is_left_to_the_sweeper(
     assert rp_logout.deliver_due(app) == 1
     assert [c["sid"] for c in receiver.got] == [signed["id_claims"]["sid"]]
     assert _left(app, account) == [0]
+
+
+def test_the_sweeper_loop_runs_the_retention(app: Flask) -> None:
+    """Wired into the session sweeper's background loop: its first step already
+    deletes a session that ended more than a day ago (the row aged as a clock that
+    moved on would have it)."""
+    account, _ = _signed_in(app, "ann@corp.example")
+    with app.app_context():
+        long_ago = utcnow() - KEEP - timedelta(hours=13)
+        db.session.execute(update(Session).where(Session.account_id == account)
+                           .values(expires_at=long_ago, last_seen_at=long_ago))
+        db.session.commit()
+    loop = rp_logout.start_sweeper_thread(app, interval=0.05)
+    try:
+        for _ in range(200):  # the loop's first step; not a measure of its speed
+            if _left(app, account) == [0]:
+                break
+            threading.Event().wait(0.05)
+    finally:
+        loop.stop()
+    assert _left(app, account) == [0]
+    assert _pruned_events(app) == [{"sessions": 1, "keep_hours": 24}]
 
 
 def _signins(html: str) -> list[str]:
