@@ -23,6 +23,8 @@ Front-Channel Logout 1.0, and SAML SPs (browser chain or SOAP back channel).
   cannot be reached is recorded in the audit (:data:`NOT_TOLD`).
 * Sessions that time out unseen are found by :func:`sweep_unseen` (a loop in every
   worker, one node at a time under a lease) and ended once (:func:`end_unseen`).
+  The same loop deletes the rows of sessions that ended a day ago and have no
+  participant left (:func:`prune_ended_sessions`).
 * Delivery (:func:`deliver_due`) claims due rows with the shared lease idiom
   (:mod:`idp.store.leases`), signs the token *at each attempt* (fresh ``iat`` and
   ``exp``, the same ``jti``: an RP that was down still gets a token it may accept),
@@ -424,12 +426,69 @@ def sweep_unseen(app: Flask, limit: int = 100, now: datetime | None = None) -> i
                 ephemeral().delete(SWEEP_LEASE)
 
 
+# Retention of ended sessions (docs/operations.md, "Session retention"): a session
+# that expired, or went idle, more than ENDED_SESSION_KEEP ago and has no logout
+# participant left is deleted, SESSION_PRUNE_BATCH rows per transaction. Nothing a
+# person sees needs it: the dashboard lists live sessions only, and the sign-in
+# history (``sign_ins``), the impersonation history (``impersonations``) and the
+# audit log are tables of their own. The day covers a browser coming back, a code
+# exchanged at the token endpoint just as its session ends, and clocks of nodes apart.
+ENDED_SESSION_KEEP = timedelta(hours=24)
+SESSION_PRUNE_BATCH = 500
+SESSION_PRUNE_ROUNDS = 10
+SESSION_PRUNE_EVERY_SECONDS = 60.0
+PRUNED_SESSIONS = "session.pruned"
+
+
+def prune_ended_sessions(app: Flask, now: datetime | None = None,
+                         limit: int = SESSION_PRUNE_BATCH) -> int:
+    """Delete up to ``limit`` sessions that ended more than :data:`ENDED_SESSION_KEEP`
+    before ``now`` (past ``IDP_SESSION_ABSOLUTE_HOURS``, or idle for
+    ``IDP_SESSION_IDLE_MINUTES``; signed-out sessions are deleted when they end) and
+    have no logout participant (those the sweeper ends first, telling them), in one
+    transaction with one audit event :data:`PRUNED_SESSIONS` (actor
+    ``system:retention``, the count) when any; how many. Kept however long idle: a
+    session that acts as someone until its time limit, and the actor's own session
+    while the impersonation has not ended. Idempotent and safe on several nodes at
+    once: each row is deleted, and counted, once; a second run finds nothing."""
+    with app.app_context():
+        now = now or utcnow()
+        expired_before = now - ENDED_SESSION_KEEP
+        idle_before = expired_before - timedelta(minutes=settings().session_idle_minutes)
+        with atomic():
+            gone = sessions_repo.prune_ended(expired_before, idle_before, limit)
+            if gone:
+                audit.record(audit.Actor.system("retention"), PRUNED_SESSIONS, None,
+                             {"sessions": gone,
+                              "keep_hours": int(ENDED_SESSION_KEEP.total_seconds() // 3600)})
+        if gone:
+            log.info("deleted %d sessions that ended more than %s ago", gone,
+                     ENDED_SESSION_KEEP)
+        return gone
+
+
+def _prune_sessions_backlog(app: Flask) -> int:
+    """The sweeper loop's retention step: :func:`prune_ended_sessions` again while it
+    deletes full batches, at most :data:`SESSION_PRUNE_ROUNDS` (a backlog drains over
+    a few steps, each transaction small)."""
+    total = 0
+    for _ in range(SESSION_PRUNE_ROUNDS):
+        gone = prune_ended_sessions(app)
+        total += gone
+        if gone < SESSION_PRUNE_BATCH:
+            break
+    return total
+
+
 def start_sweeper_thread(app: Flask, interval: float = SWEEP_EVERY_SECONDS,
                          limit: int = 100) -> LoopThread:
     """Run :func:`sweep_unseen` every ``interval`` seconds in a daemon thread
-    (:func:`idp.store.background.start_loop`)."""
-    return start_loop("session-sweeper", lambda n: sweep_unseen(app, n), lambda: None,
-                      interval=interval, limit=limit, prune_every=float("inf"), log=log)
+    (:func:`idp.store.background.start_loop`), and the retention of ended sessions
+    (:func:`prune_ended_sessions`) at its first step and then every
+    :data:`SESSION_PRUNE_EVERY_SECONDS`."""
+    return start_loop("session-sweeper", lambda n: sweep_unseen(app, n),
+                      lambda: _prune_sessions_backlog(app), interval=interval, limit=limit,
+                      prune_every=SESSION_PRUNE_EVERY_SECONDS, log=log)
 
 
 def finish(
