@@ -111,6 +111,7 @@ def test_add_from_file_then_list_show_delete(
     assert actions[-2:] == ["saml_sp.add", "saml_sp.delete"]
 
 
+@pytest.mark.parametrize("settings_overrides", [{"backchannel_allow_private": True}])
 def test_add_from_url_with_options(
     runner: FlaskCliRunner, metadata_server: str, sp: ServiceProvider
 ) -> None:

@@ -495,16 +495,20 @@ class Planner:
 
         now = rp_logout.channels(row.client_id)
         wanted = _wanted_channels(spec, now)
-        if wanted == now:
+        if wanted == now and spec.redirect_uris is None:
             return
         redirect_uris = spec.redirect_uris if spec.redirect_uris is not None else (
             row.redirect_uris or []
         )
         try:
-            rp_logout.validate_channels(redirect_uris, wanted.backchannel_logout_uri,
-                                        wanted.frontchannel_logout_uri)
+            # New redirect URIs and a kept front channel: it must keep their origin.
+            rp_logout.validate_channels(
+                redirect_uris, wanted.backchannel_logout_uri if wanted != now else None,
+                wanted.frontchannel_logout_uri)
         except clients.ClientRegistrationError as exc:
             self.errors.append(f"client {spec.name!r}: {exc}")
+            return
+        if wanted == now:
             return
         old, new = now.describe(), wanted.describe()
         diff = {f: _diff(old[f], new[f]) for f in LOGOUT_FIELDS if old[f] != new[f]}

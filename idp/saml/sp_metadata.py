@@ -12,9 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +32,8 @@ from idp.saml.constants import (
     NS_MD,
 )
 from idp.saml.xmlsafe import MalformedMessage
+from idp.services import settings
+from idp.webhooks import targets
 
 MAX_METADATA_BYTES = 1024 * 1024
 FETCH_TIMEOUT_SECONDS = 10
@@ -87,23 +87,19 @@ def check_endpoint_url(url: str, what: str) -> str:
 
 def fetch(url: str) -> bytes:
     """GET metadata from ``url`` (https, or http on loopback), no redirects, at
-    most :data:`MAX_METADATA_BYTES`, within :data:`FETCH_TIMEOUT_SECONDS`."""
+    most :data:`MAX_METADATA_BYTES`, within :data:`FETCH_TIMEOUT_SECONDS`, under the
+    webhooks' SSRF rules (:mod:`idp.webhooks.targets`: public addresses only, connected
+    to the checked address; ``IDP_BACKCHANNEL_ALLOW_PRIVATE`` lifts the address check):
+    an ``idp apply`` file names the URL, and its plan fetches it."""
     check_endpoint_url(url, "the metadata URL")
-
-    class _NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    opener = urllib.request.build_opener(_NoRedirect)
-    req = urllib.request.Request(url, headers={"Accept": "application/samlmetadata+xml"})  # noqa: S310
-    try:
-        with opener.open(req, timeout=FETCH_TIMEOUT_SECONDS) as resp:
-            body = resp.read(MAX_METADATA_BYTES + 1)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise MetadataError(f"cannot fetch metadata from {url}: {exc}") from exc
-    if len(body) > MAX_METADATA_BYTES:
-        raise MetadataError("the metadata is larger than 1 MiB")
-    return bytes(body)
+    answer = targets.get(url, {"accept": "application/samlmetadata+xml"},
+                         FETCH_TIMEOUT_SECONDS, settings().backchannel_allow_private,
+                         MAX_METADATA_BYTES)
+    if answer.error is not None or answer.body is None:
+        if answer.status is not None and answer.status < 300:  # too large
+            raise MetadataError("the metadata is larger than 1 MiB")
+        raise MetadataError(f"cannot fetch metadata from {url}: {answer.error}")
+    return answer.body.encode("utf-8")  # the registry keeps metadata as UTF-8 text
 
 
 def certificate_pem(text: str) -> str:

@@ -11,7 +11,9 @@ until that commit is done, and inserts the events last, in one Core statement (t
 stay detached from the session and carry the ``id``, ``at`` and ``seq`` stored).
 Hence a transaction draws its numbers only when every transaction that drew lower ones
 has committed or rolled back. SQLite needs no lock: it has one
-writer at a time, holding the database until it commits.
+writer at a time, holding the database until it commits. An event held back inside a
+savepoint (``begin_nested``) that is rolled back is dropped with it: what the
+savepoint did never happened.
 
 The cost: on PostgreSQL the commits of transactions that write audit events run one
 after another (their final insert and commit only; the rest of each transaction runs
@@ -39,6 +41,9 @@ LOCK_KEY = 0x55_47_41_55_44_49_54  # "UGAUDIT": PostgreSQL advisory lock of audi
 
 _HELD = "unitgate.audit_held"  # Session.info: events held back from earlier flushes
 _RELEASING = "unitgate.audit_releasing"  # Session.info: the commit's flush may insert
+# Session.info: (savepoint, event) for events held back inside a savepoint, so that a
+# rollback to it drops them (they never happened)
+_HELD_IN = "unitgate.audit_held_in_savepoint"
 
 
 def add(event: AuditEvent) -> None:
@@ -119,6 +124,28 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
         session.expunge(row)
     if held:
         session.info.setdefault(_HELD, []).extend(held)
+        savepoint = session.get_nested_transaction()
+        if savepoint is not None:
+            session.info.setdefault(_HELD_IN, []).extend((savepoint, row) for row in held)
+
+
+def _within(transaction: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+def _after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
+    if not previous.nested:
+        return  # the whole transaction: _after_transaction_end forgets everything
+    marked: list[tuple[SessionTransaction, AuditEvent]] = session.info.get(_HELD_IN, [])
+    undone = {id(row) for savepoint, row in marked if _within(savepoint, previous)}
+    if undone:  # held back inside the savepoint rolled back (or one nested in it)
+        session.info[_HELD_IN] = [(t, row) for t, row in marked if id(row) not in undone]
+        session.info[_HELD] = [row for row in session.info.get(_HELD, [])
+                               if id(row) not in undone]
 
 
 def _before_commit(session: Session) -> None:
@@ -179,9 +206,11 @@ _LOCKED_INSERT = insert(_TABLE).from_select(
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # committed, rolled back or closed
         session.info.pop(_HELD, None)
+        session.info.pop(_HELD_IN, None)
         session.info.pop(_RELEASING, None)
 
 
 event.listen(db.session, "before_flush", _before_flush)
 event.listen(db.session, "before_commit", _before_commit)
 event.listen(db.session, "after_transaction_end", _after_transaction_end)
+event.listen(db.session, "after_soft_rollback", _after_soft_rollback)
