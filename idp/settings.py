@@ -318,8 +318,8 @@ class Settings(BaseSettings):
     )
     backchannel_allow_private: bool = Field(
         False,
-        description="Allow OIDC back-channel logout URIs, SAML SOAP logout endpoints and "
-        "client `jwks_uri`s on private, loopback and "
+        description="Allow OIDC back-channel logout URIs, SAML SOAP logout endpoints, "
+        "client `jwks_uri`s and SAML SP metadata URLs on private, loopback and "
         "link-local addresses and plain `http://` URLs (tests, relying parties inside the "
         "operator's network); the same SSRF rules as webhooks otherwise.",
     )
