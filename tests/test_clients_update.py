@@ -104,3 +104,30 @@ def test_a_client_id_never_starts_with_a_dash(
         assert row.client_id == "Zz9" + "y" * 21
         result = CliRunner().invoke(main, ["clients", "logout-channels", row.client_id, "--json"])
     assert result.exit_code == 0 and result.output.lstrip().startswith("{"), result.output
+
+
+def test_moving_the_redirect_uris_away_from_the_front_channel_origin_is_refused(
+    app: Flask,
+) -> None:
+    """``idp clients update --redirect-uri`` on another origin while a front-channel
+    logout URI stays on the old one: refused with a message, nothing changed (the
+    browser would keep framing the abandoned origin with ``iss`` and ``sid``)."""
+    from click.testing import CliRunner
+
+    from idp.cli import main
+
+    with app.app_context():
+        row, _secret = clients.register("Shop", [CB], actor="test")
+        runner = CliRunner()
+        done = runner.invoke(main, ["clients", "logout-channels", row.client_id,
+                                    "--frontchannel-uri", "https://shop.example/fc"])
+        assert done.exit_code == 0, done.output
+        before = clients.describe(clients.get(row.client_id))
+        moved = runner.invoke(main, ["clients", "update", row.client_id,
+                                     "--redirect-uri", "https://other.example/cb"])
+        assert moved.exit_code == 2 and "frontchannel_logout_uri" in moved.output, moved.output
+        assert "Traceback" not in moved.output
+        assert clients.describe(clients.get(row.client_id)) == before
+        same_origin = runner.invoke(main, ["clients", "update", row.client_id,
+                                           "--redirect-uri", "https://shop.example/b"])
+        assert same_origin.exit_code == 0, same_origin.output

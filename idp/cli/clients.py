@@ -185,6 +185,12 @@ def update_command(
     if not fields:
         raise click.UsageError("nothing to change: give at least one option")
     try:
+        from idp.interaction import rp_logout
+
+        if "redirect_uris" in fields:  # the front channel stays on a redirect URI's origin
+            kept = rp_logout.channels(client_id).frontchannel_logout_uri
+            if kept:
+                rp_logout.validate_channels(fields["redirect_uris"], None, kept)
         client, secret = clients.update(client_id, actor=actor(), **fields)
     except clients.ClientRegistrationError as exc:
         raise click.UsageError(str(exc)) from exc
