@@ -76,3 +76,37 @@ def test_budget_and_method_changes_count_at_once_here_and_within_2s_elsewhere(
         # the other node may answer from its copy for at most 2 s
         expire_cache_entries(monkeypatch)
         assert other_shop.buy("1.00").get_json()["reason"] == "over_budget"
+
+
+def test_an_amount_change_locks_every_budget_it_touches_at_once(
+    app: Flask, client: FlaskClient, acme: str
+) -> None:
+    """A change of amount releases the old charges and reserves against the budgets
+    that apply now, which may be others (here a personal budget set meanwhile): all
+    of them, old and new, are locked by one statement in id order before any usage
+    changes, so two parallel changes over the same budgets the other way round cannot
+    deadlock (locking the old ones and then the new ones could)."""
+    ann = person(app, "ann@acme.example", acme, ["employee"])
+    with app.app_context():
+        budgets.set_budget(SYSTEM, acme, budgets.BudgetInput(
+            "role", "employee", "month", "100.00", "EUR"))
+        budgets.set_budget(SYSTEM, acme, budgets.BudgetInput(
+            "unit", None, "month", "1000.00", "EUR"))
+    shop = Shop(client, token(app, client, merchant(app), ann, acme))
+    bought = shop.buy("10.00").get_json()
+    assert bought["status"] == "approved"
+    with app.app_context():  # now ann's own budget applies instead of the role's
+        budgets.set_budget(SYSTEM, acme, budgets.BudgetInput(
+            "access", "ann@acme.example", "month", "50.00", "EUR"))
+    with statements(app) as seen:
+        changed = shop.post(f"/{bought['id']}/amount", json={"amount": "12.00"})
+    assert changed.status_code == 200, changed.get_data(as_text=True)
+    assert changed.get_json()["amount"] == "12.00"
+    assert shop.buy("38.01").get_json()["reason"] == "over_budget"  # 12 of ann's 50 used
+    locks = [i for i, s in enumerate(seen) if "budgets.id IN" in s
+             and ("FOR UPDATE" in s or s.lstrip().upper().startswith("UPDATE BUDGETS"))]
+    usage = [i for i, s in enumerate(seen) if s.lstrip().upper().startswith(
+        ("UPDATE BUDGET_USAGE", "INSERT INTO BUDGET_USAGE"))]
+    assert locks and usage and locks[0] < usage[0], "\n".join(seen)
+    first = seen[locks[0]]  # its only parameters are the ids: role, unit and ann's own
+    assert first.count("%(ids_") + first.count("?") == 3, first

@@ -257,8 +257,15 @@ def change_amount(
             ).steps:
                 # a raise into the policy's chain would skip its approvers
                 raise Refusal("approval_required")
+            applied = applicable(ctx.chain, ctx.access)
+            # Every budget this change touches, old and new, locked at once in id order:
+            # locking the old ones (release) and then the new ones (reserve) could
+            # deadlock with a parallel change over the same budgets the other way round.
+            purchases_repo.lock_budgets(
+                [str(c["budget"]) for c in row.charges or []] + [a.budget.id for a in applied]
+            )
             release(list(row.charges or []))
-            charges = reserve(applicable(ctx.chain, ctx.access), row.currency, amount)
+            charges = reserve(applied, row.currency, amount)
             before = row.amount_minor
             row.amount_minor, row.charges, row.updated_at = amount, charges, utcnow()
             purchases_repo.add(row)
