@@ -207,6 +207,31 @@ def test_the_actors_own_session_is_kept_while_an_impersonation_may_return(
     assert _left(app, ids["carl"]) == [0]
 
 
+@pytest.mark.parametrize("settings_overrides", [{"backchannel_allow_private": True,
+                                                 "smtp_url": "smtp://127.0.0.1:9"}])
+def test_the_sweeper_keeps_the_actors_own_session_while_an_impersonation_may_return(
+    app: Flask, rp: oidc.RP, receiver: LogoutReceiver
+) -> None:
+    """The actor's own session, with a relying party to tell, is unused while they act
+    as someone: the sweeper does not end it as idle (they would be signed out instead
+    of returned, and the relying party told of a logout nobody made) as long as the
+    impersonation has not ended; then the idle limit counts again."""
+    _channels(app, rp, "--backchannel-uri", receiver.url)
+    ids = impersonation_tests.world(app)
+    web, csrf = impersonation_tests.browser(app, ids["carl"])
+    _rp_sign_in(app, web, rp, ids["carl"])
+    resp = impersonation_tests.start(web, csrf, ids["sales"], ids["ann_access"], minutes=10)
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    idle = utcnow() + timedelta(minutes=31)
+    assert rp_logout.sweep_unseen(app, now=idle) == 0
+    assert _left(app, ids["carl"]) == [1] and receiver.got == []
+    with app.test_request_context("/"):
+        [row] = impersonations_repo.for_target(ids["ann"], 10)
+        impersonation.end(row, "ended")
+    assert rp_logout.sweep_unseen(app, now=idle) == 1
+    assert _left(app, ids["carl"]) == [0]
+
+
 LIVE = 20_000  # sessions in use, each with an OIDC and a SAML participant
 ENDED = 20  # sessions that ended unseen, with participants too
 # one participant table's index probed for the session at hand
@@ -254,8 +279,10 @@ def test_the_sweepers_query_probes_the_participants_per_session(
     condition is two correlated EXISTS, each an index probe of one participant table
     for the candidate session: the plan never reads, sorts or hashes every
     participant row, as ``IN (… UNION …)`` over both tables did (an Append of both
-    under a Unique or HashAggregate). The retention's query probes them too, as
-    anti-joins. A bound on the work, not a timing."""
+    under a Unique or HashAggregate). A hashed subplan may read the impersonations
+    that have not ended (an idle actor's own session is kept for them): few rows.
+    The retention's query probes the participants too, as anti-joins. A bound on the
+    work, not a timing."""
     if db_dialect(app) != "postgresql":
         pytest.skip("the plan is PostgreSQL's")
     account = oidc.make_account(app, "ann@corp.example")
@@ -281,8 +308,11 @@ def test_the_sweepers_query_probes_the_participants_per_session(
     for table in ("oidc_session_participants", "saml_session_participants"):
         assert f"Seq Scan on {table}" not in plan, plan
     assert len(re.findall(PROBE, plan)) == 2, plan
-    for whole_table in ("Append", "Unique", "HashAggregate", "hashed SubPlan"):
+    for whole_table in ("Append", "Unique", "HashAggregate"):
         assert whole_table not in plan, plan
+    for n in re.findall(r"hashed SubPlan (\d+)", plan):  # only the open impersonations
+        body = re.search(rf"SubPlan {n}\n\s*->\s*(.*)", plan)
+        assert body is not None and "on impersonations" in body.group(1), plan
     # the retention's query: the same probes, as anti-joins
     for table in ("oidc_session_participants", "saml_session_participants"):
         assert f"Seq Scan on {table}" not in prune_plan, prune_plan

@@ -81,13 +81,20 @@ def unseen_query(now: datetime, idle_since: datetime, limit: int) -> Select[Sess
     from ``ix_sessions_expires_at`` and ``ix_sessions_last_seen_at`` (migration
     0012s): with an index on one column only, the OR needs the whole table. The
     participants are probed per candidate (:func:`_has_participant`)."""
+    idle = and_(Session.last_seen_at <= idle_since, ~_returned_to())
     return (
         select(Session)
-        .where(_has_participant(),
-               (Session.expires_at <= now) | (Session.last_seen_at <= idle_since))
+        .where(_has_participant(), (Session.expires_at <= now) | idle)
         .order_by(Session.expires_at)
         .limit(limit)
     )
+
+
+def _returned_to() -> ColumnElement[bool]:
+    """The session is an actor's own one that an impersonation which has not ended
+    will return to: unused while they act as someone, it has not gone idle."""
+    return exists().where(Impersonation.actor_session_hash == Session.id_hash,
+                          Impersonation.ended_at.is_(None))
 
 
 def _ended_without_participants(expired_before: datetime,
@@ -99,9 +106,8 @@ def _ended_without_participants(expired_before: datetime,
     ends at its ``expires_at``, the impersonation's time limit) and the actor's own
     session an impersonation that has not ended will return to (its last use is
     from before the impersonation began)."""
-    held = exists().where(Impersonation.actor_session_hash == Session.id_hash,
-                          Impersonation.ended_at.is_(None))
-    idle = and_(Session.last_seen_at <= idle_before, Session.impersonation_id.is_(None), ~held)
+    idle = and_(Session.last_seen_at <= idle_before, Session.impersonation_id.is_(None),
+                ~_returned_to())
     return and_(_has_no_participant(), or_(Session.expires_at <= expired_before, idle))
 
 
