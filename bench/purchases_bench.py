@@ -134,6 +134,18 @@ def run(requests: int, people: int = PEOPLE) -> dict[str, Any]:
     }
 
 
+def plain(requests: int, people: int) -> None:
+    """A warm-up and ``requests`` authorisations, untimed (for
+    :mod:`bench.instructions`, which counts the instructions of the process)."""
+    extra = {"IDP_REDIS_URL": os.environ.get("IDP_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+             "IDP_REDIS_PREFIX": "bench-purchases:"}
+    with scale_app(BENCH_DB, extra_env=extra) as (app, _url):
+        tokens = _seed(app, people)
+        http = app.test_client()
+        for i in range(20 + requests):
+            _one(http, tokens[i % len(tokens)])
+
+
 def profile(requests: int, people: int, top: int) -> None:
     """Print the SQL statements and Redis calls of one authorisation, the CPU per
     authorisation (unprofiled) and the cProfile top (cumulative and own time)."""
@@ -298,7 +310,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="statements, store calls, CPU and the cProfile top instead")
     parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--plain", action="store_true",
+                        help="a warm-up and --requests untimed authorisations only")
     args = parser.parse_args(argv)
+    if args.plain:
+        plain(args.requests, args.people)
+        return 0
     if args.profile:
         profile(args.requests, args.people, args.top)
         return 0

@@ -177,8 +177,10 @@ def build(url: str, redis_url: str) -> tuple[Any, list[str]]:
     return app, tokens
 
 
-def run(requests: int, redis_url: str) -> dict[str, Any]:
-    """CPU ms per bare authorisation (best of three batches of ``requests``)."""
+def run(requests: int, redis_url: str, plain: int | None = None) -> dict[str, Any]:
+    """CPU ms per bare authorisation (best of three batches of ``requests``); with
+    ``plain``, only a warm-up and ``plain`` requests through the test client, untimed
+    (for :mod:`bench.instructions`, which counts the instructions of the process)."""
     drop(DB)
     _admin(f'CREATE DATABASE "{DB}"')
     try:
@@ -192,6 +194,11 @@ def run(requests: int, redis_url: str) -> dict[str, Any]:
                          "Idempotency-Key": uuid.uuid4().hex})
             if resp.status_code != 201:
                 raise RuntimeError(f"floor request failed: {resp.status_code}")
+
+        if plain is not None:
+            for i in range(20 + plain):
+                one(i)
+            return {"requests": plain}
 
         def wsgi(i: int) -> None:  # the same request called as WSGI: no client's side
             body = json.dumps({"order_ref": uuid.uuid4().hex[:12], "amount": "12.34",
@@ -236,8 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--plain", type=int, help="a warm-up and N untimed requests only")
     args = parser.parse_args(argv)
-    result = run(args.requests, args.redis)
+    result = run(args.requests, args.redis, args.plain)
+    if args.plain is not None:
+        return 0
     if args.json:
         print(json.dumps(result))
     else:

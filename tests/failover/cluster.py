@@ -21,11 +21,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.client import RemoteDisconnected
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
+from urllib3.exceptions import ProtocolError
 
 from tests.support.backends import missing
 from tests.support.processes import PROJECT_ROOT, free_port
@@ -202,8 +204,23 @@ http {{
         self._nginx("-s", "stop")
 
 
+def _reset_idle_connection(exc: requests.RequestException) -> bool:
+    """True when the front (nginx) closed the kept-alive connection the request was
+    sent on before answering anything: at a graceful reload its old workers close their
+    idle client connections, and a request sent at that moment meets the reset. The
+    request never reached a node (a node's failure would be nginx's 502, not a reset
+    of the client's connection), so a browser sends it again on a new connection, as
+    RFC 9112 §9.3.1 lets it and browsers do."""
+    reason = exc.args[0] if isinstance(exc, requests.ConnectionError) and exc.args else None
+    cause = reason.args[1] if getattr(reason, "args", None) and len(reason.args) > 1 else None
+    return (isinstance(reason, ProtocolError) and "Connection aborted" in str(reason.args[0])
+            and isinstance(cause, (ConnectionResetError, RemoteDisconnected)))
+
+
 class Recording(requests.Session):
-    """A browser that counts every status it gets (and every request that got none)."""
+    """A browser that counts every status it gets (and every request that got none).
+    Like a browser, it sends a request again once when the front closed the idle
+    connection it went out on (:func:`_reset_idle_connection`); that is counted too."""
 
     def __init__(self, counts: Counter[str], lock: threading.Lock) -> None:
         super().__init__()
@@ -214,7 +231,14 @@ class Recording(requests.Session):
         kwargs.setdefault("timeout", 30)
         kwargs["allow_redirects"] = False  # get() asks for True; this browser never follows
         try:
-            resp = super().request(method, url, *args, **kwargs)
+            try:
+                resp = super().request(method, url, *args, **kwargs)
+            except requests.ConnectionError as exc:
+                if not _reset_idle_connection(exc):
+                    raise
+                with self.lock:
+                    self.counts["sent again after the front closed an idle connection"] += 1
+                resp = super().request(method, url, *args, **kwargs)
         except requests.RequestException:
             with self.lock:
                 self.counts["no answer"] += 1
