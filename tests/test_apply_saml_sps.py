@@ -13,13 +13,11 @@ import pytest
 import yaml
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from lxml import etree
 
 from idp.cli import main
-from idp.saml.constants import BINDING_SOAP, NS_MD
 from tests.support import saml_flow
 from tests.support.apps import clean
-from tests.support.saml_sp import ServiceProvider
+from tests.support.saml_sp import ServiceProvider, with_soap_logout
 
 HOST = "travel.example"
 ENTITY = f"https://{HOST}/saml/metadata"
@@ -27,15 +25,8 @@ ENTITY = f"https://{HOST}/saml/metadata"
 
 def metadata(client: FlaskClient, soap_url: str, host: str = HOST) -> bytes:
     """The SP's metadata with a SOAP SingleLogoutService at ``soap_url``."""
-    sp = ServiceProvider(saml_flow.idp_metadata(client), host=host)
-    doc = etree.fromstring(sp.metadata())
-    descriptor = doc.find(f"{{{NS_MD}}}SPSSODescriptor")
-    assert descriptor is not None
-    redirect_slo = descriptor.find(f"{{{NS_MD}}}SingleLogoutService")
-    assert redirect_slo is not None
-    redirect_slo.addnext(etree.Element(f"{{{NS_MD}}}SingleLogoutService",
-                                       Binding=BINDING_SOAP, Location=soap_url))
-    return bytes(etree.tostring(doc))
+    return with_soap_logout(ServiceProvider(saml_flow.idp_metadata(client), host=host),
+                            soap_url)
 
 
 def cli(runner: FlaskCliRunner, *args: str, code: int = 0) -> str:

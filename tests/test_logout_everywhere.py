@@ -23,13 +23,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from lxml import etree
 from sqlalchemy import select, update
 
 from idp.accounts import lifecycle
 from idp.interaction import rp_logout
 from idp.saml import registry
-from idp.saml.constants import BINDING_SOAP, NS_MD
+from idp.saml.constants import BINDING_SOAP
 from idp.services import ephemeral
 from idp.store import accounts_repo, saml_repo, sessions_repo
 from idp.store.db import db
@@ -37,7 +36,7 @@ from idp.store.models import AuditEvent, BackchannelLogout, Session, utcnow
 from tests import test_oidc_rp_logout as rp_logout_tests
 from tests.support import oidc, saml_flow
 from tests.support.logout_receiver import LogoutReceiver
-from tests.support.saml_sp import ServiceProvider
+from tests.support.saml_sp import ServiceProvider, with_soap_logout
 from tests.support.soap_logout_receiver import SoapLogoutReceiver
 from tests.support.webhook_receiver import free_port
 from tests.test_oidc_rp_logout import _channels, _rp_sign_in
@@ -67,19 +66,8 @@ def soap_sp(app: Flask, client: FlaskClient, host: str, soap_url: str | None,
     """A python3-saml SP whose metadata also names a SOAP SingleLogoutService at
     ``soap_url`` (``browser``: keep its HTTP-Redirect one too), registered."""
     sp = ServiceProvider(saml_flow.idp_metadata(client), host=host)
-    doc = etree.fromstring(sp.metadata())
-    descriptor = doc.find(f"{{{NS_MD}}}SPSSODescriptor")
-    assert descriptor is not None
-    redirect_slo = descriptor.find(f"{{{NS_MD}}}SingleLogoutService")
-    assert redirect_slo is not None
-    if soap_url is not None:
-        soap_slo = etree.Element(f"{{{NS_MD}}}SingleLogoutService", Binding=BINDING_SOAP,
-                                 Location=soap_url)
-        redirect_slo.addnext(soap_slo)
-    if not browser:
-        descriptor.remove(redirect_slo)
     with app.app_context():
-        registry.register(etree.tostring(doc), actor="test")
+        registry.register(with_soap_logout(sp, soap_url, browser), actor="test")
     return sp
 
 

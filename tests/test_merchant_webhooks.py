@@ -28,7 +28,7 @@ from idp.webhooks import delivery
 from tests.support.api import api_for, assert_problem
 from tests.support.caches import statements
 from tests.support.login import csrf_token, path_of, submit_code, submit_email
-from tests.support.purchases import Shop, merchant, person, token
+from tests.support.purchases import Shop, employee_budget, merchant, person, token
 from tests.support.smtp import SmtpSink, code_in, text_of
 from tests.support.webhook_receiver import Receiver, free_port
 
@@ -62,10 +62,7 @@ def other_hook() -> Iterator[Receiver]:
 def acme(app: Flask) -> str:
     with app.app_context():
         acme = units.create("ACME", slug="acme").id
-    res = app.test_cli_runner().invoke(main, [
-        "budgets", "set", "--unit", "acme", "--role", "employee", "--period", "month",
-        "--amount", "100.00", "--per-order", "50.00", "--currency", "EUR", "--json"])
-    assert res.exit_code == 0, res.output
+    employee_budget(app)
     return acme
 
 

@@ -14,10 +14,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from idp.cli import main
 from idp.units import registry as units
 from tests.support.login import csrf_token, path_of, submit_code, submit_email
-from tests.support.purchases import Shop, merchant, person, token
+from tests.support.purchases import Shop, employee_budget, merchant, person, token
 from tests.support.smtp import SmtpSink, code_in, text_of
 
 LINK_RE = re.compile(r"(http://localhost/account/approvals/[0-9a-f]{32}\?link=\S+)")
@@ -33,10 +32,7 @@ def acme(app: Flask) -> str:
     with app.app_context():
         acme = units.create("ACME", slug="acme").id
         units.create("Globex", slug="globex")
-    res = app.test_cli_runner().invoke(main, [
-        "budgets", "set", "--unit", "acme", "--role", "employee", "--period", "month",
-        "--amount", "100.00", "--per-order", "50.00", "--currency", "EUR", "--json"])
-    assert res.exit_code == 0, res.output
+    employee_budget(app)
     return acme
 
 
@@ -165,10 +161,7 @@ def test_the_buyers_manager_from_scim_decides(
                                         hr).id
         worker = provisioning.create_user(
             unit, DirectoryUser(user_name="wkr@acme.example", manager_id=boss), hr).id
-    res = app.test_cli_runner().invoke(main, [
-        "budgets", "set", "--unit", "acme", "--role", "employee", "--period", "month",
-        "--amount", "100.00", "--per-order", "50.00", "--currency", "EUR", "--json"])
-    assert res.exit_code == 0, res.output
+    employee_budget(app)
     shop = Shop(client, token(app, client, merchant(app), worker, unit))
     after = len(smtp_server.messages)
     answer = shop.buy("80.00").get_json()

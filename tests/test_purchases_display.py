@@ -16,14 +16,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from idp.accounts import accesses
-from idp.cli import main
 from idp.purchases import money
 from idp.store.unit_of_work import atomic
 from idp.units import registry as units
 from tests.support.api import api_for
 from tests.support.login import csrf_token, path_of, submit_code, submit_email
 from tests.support.oidc import make_account, make_unit, start_session
-from tests.support.purchases import Shop, merchant, person, token
+from tests.support.purchases import Shop, employee_budget, merchant, person, token
 from tests.support.smtp import SmtpSink, code_in, html_of, text_of
 
 NBSP = "\u00a0"  # CLDR puts a no-break space between a German amount and its sign
@@ -62,10 +61,7 @@ def test_a_german_approver_reads_euros_in_the_email_and_on_the_page(
 ) -> None:
     with app.app_context():
         acme = units.create("ACME", slug="acme").id
-    res = app.test_cli_runner().invoke(main, [
-        "budgets", "set", "--unit", "acme", "--role", "employee", "--period", "month",
-        "--amount", "100.00", "--per-order", "50.00", "--currency", "EUR", "--json"])
-    assert res.exit_code == 0, res.output
+    employee_budget(app)
     ann = person(app, "ann@acme.example", acme, ["employee"])
     max_ = make_account(app, "max@acme.example", locale="de-DE")
     with app.app_context(), atomic():

@@ -4,9 +4,7 @@ URLs, changes in place, and the rules that refuse unsafe registrations."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from idp.store.db import db
 from idp.store.models import AuditEvent
 from tests.support import saml_flow
 from tests.support.saml_sp import ServiceProvider
+from tests.support.saml_sp import metadata_server as serve_metadata
 
 
 def run(runner: FlaskCliRunner, *args: str) -> Result:
@@ -53,28 +52,8 @@ def metadata_file(tmp_path: Path, sp: ServiceProvider) -> Path:
 @pytest.fixture
 def metadata_server(sp: ServiceProvider) -> Iterator[str]:
     """A real HTTP server on loopback serving the SP's metadata."""
-    body = sp.metadata()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path != "/saml/metadata":
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/samlmetadata+xml")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_metadata(sp.metadata()) as served:
+        yield served.base
 
 
 def test_add_from_file_then_list_show_delete(

@@ -6,11 +6,8 @@ otherwise probe the operator's network), unless ``IDP_BACKCHANNEL_ALLOW_PRIVATE`
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -18,41 +15,15 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from idp.cli import main
 from tests.support import saml_flow
-from tests.support.saml_sp import ServiceProvider
-
-
-class _Served:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.hits: list[str] = []
+from tests.support.saml_sp import MetadataServer, ServiceProvider, metadata_server
 
 
 @pytest.fixture
-def served(client: FlaskClient) -> Iterator[tuple[_Served, ServiceProvider]]:
+def served(client: FlaskClient) -> Iterator[tuple[MetadataServer, ServiceProvider]]:
     """Valid SP metadata on a loopback HTTP server that counts its requests."""
     sp = ServiceProvider(saml_flow.idp_metadata(client), host="inside.example")
-    body = sp.metadata()
-    state = _Served("")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.hits.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/samlmetadata+xml")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/saml/metadata"
-    yield state, sp
-    server.shutdown()
-    server.server_close()
+    with metadata_server(sp.metadata()) as state:
+        yield state, sp
 
 
 def _apply_file(tmp_path: Path, entity_id: str, url: str) -> str:
@@ -63,7 +34,7 @@ def _apply_file(tmp_path: Path, entity_id: str, url: str) -> str:
 
 
 def test_an_apply_file_cannot_fetch_metadata_from_a_loopback_address(
-    runner: FlaskCliRunner, tmp_path: Path, served: tuple[_Served, ServiceProvider]
+    runner: FlaskCliRunner, tmp_path: Path, served: tuple[MetadataServer, ServiceProvider]
 ) -> None:
     state, sp = served
     path = _apply_file(tmp_path, sp.entity_id, state.url)
@@ -86,7 +57,7 @@ def test_an_https_metadata_url_on_a_private_address_is_refused(runner: FlaskCliR
 
 @pytest.mark.parametrize("settings_overrides", [{"backchannel_allow_private": True}])
 def test_the_operator_may_allow_private_metadata_urls(
-    runner: FlaskCliRunner, tmp_path: Path, served: tuple[_Served, ServiceProvider]
+    runner: FlaskCliRunner, tmp_path: Path, served: tuple[MetadataServer, ServiceProvider]
 ) -> None:
     state, sp = served
     result = runner.invoke(main, ["apply", _apply_file(tmp_path, sp.entity_id, state.url)])

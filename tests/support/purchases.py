@@ -67,3 +67,14 @@ class Shop:
     def get(self, purchase_id: str) -> Any:
         return self.http.get(f"/api/v1/purchases/{purchase_id}",
                              headers=self._headers(None))
+
+
+def employee_budget(app: Flask, unit_slug: str = "acme") -> None:
+    """Through the CLI: the unit's employees get 100.00 EUR a month, at most 50.00 an
+    order (an order of 80.00 then waits for approval)."""
+    from idp.cli import main
+
+    res = app.test_cli_runner().invoke(main, [
+        "budgets", "set", "--unit", unit_slug, "--role", "employee", "--period", "month",
+        "--amount", "100.00", "--per-order", "50.00", "--currency", "EUR", "--json"])
+    assert res.exit_code == 0, res.output

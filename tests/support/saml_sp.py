@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -243,3 +245,69 @@ def posted_form(resp: TestResponse) -> tuple[str, dict[str, str]]:
 
 def response_xml(fields: dict[str, str]) -> str:
     return base64.b64decode(fields["SAMLResponse"]).decode()
+
+
+def with_soap_logout(sp: ServiceProvider, soap_url: str | None, browser: bool = True) -> bytes:
+    """``sp``'s metadata that also names a SOAP SingleLogoutService at ``soap_url``
+    (None: none), keeping its HTTP-Redirect one when ``browser``."""
+    from lxml import etree
+
+    from idp.saml.constants import BINDING_SOAP, NS_MD
+
+    doc = etree.fromstring(sp.metadata())
+    descriptor = doc.find(f"{{{NS_MD}}}SPSSODescriptor")
+    assert descriptor is not None
+    redirect_slo = descriptor.find(f"{{{NS_MD}}}SingleLogoutService")
+    assert redirect_slo is not None
+    if soap_url is not None:
+        redirect_slo.addnext(etree.Element(f"{{{NS_MD}}}SingleLogoutService",
+                                           Binding=BINDING_SOAP, Location=soap_url))
+    if not browser:
+        descriptor.remove(redirect_slo)
+    return bytes(etree.tostring(doc))
+
+
+@dataclass
+class MetadataServer:
+    """SP metadata served over plain HTTP on loopback: ``url`` is the document, other
+    paths answer 404; ``hits`` lists every path asked for."""
+
+    base: str
+    hits: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.base + "/saml/metadata"
+
+
+@contextmanager
+def metadata_server(body: bytes) -> Iterator[MetadataServer]:
+    """A real HTTP server on loopback serving ``body`` at ``/saml/metadata``."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = MetadataServer("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.hits.append(self.path)
+            if self.path != "/saml/metadata":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/samlmetadata+xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state.base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
