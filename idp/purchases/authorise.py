@@ -41,8 +41,8 @@ from idp.purchases.ledger import (
     REFUSED,
     Refusal,
     Used,
+    move,
     release,
-    reserve,
     reserve_with_usage,
 )
 from idp.rights import account_may
@@ -257,15 +257,8 @@ def change_amount(
             ).steps:
                 # a raise into the policy's chain would skip its approvers
                 raise Refusal("approval_required")
-            applied = applicable(ctx.chain, ctx.access)
-            # Every budget this change touches, old and new, locked at once in id order:
-            # locking the old ones (release) and then the new ones (reserve) could
-            # deadlock with a parallel change over the same budgets the other way round.
-            purchases_repo.lock_budgets(
-                [str(c["budget"]) for c in row.charges or []] + [a.budget.id for a in applied]
-            )
-            release(list(row.charges or []))
-            charges = reserve(applied, row.currency, amount)
+            charges = move(row.charges or [], applicable(ctx.chain, ctx.access),
+                           row.currency, amount)
             before = row.amount_minor
             row.amount_minor, row.charges, row.updated_at = amount, charges, utcnow()
             purchases_repo.add(row)

@@ -1,7 +1,7 @@
 """The budget ledger: reserving an amount in the applicable budgets and giving it
 back. The one place that changes budget usage.
 
-Serialisation: :func:`reserve` and :func:`release` lock the budgets' rows first
+Serialisation: :func:`reserve`, :func:`release` and :func:`move` lock the budgets' rows first
 (:func:`idp.store.purchases_repo.lock_budgets`, in id order) and read the usage
 only after, inside the caller's transaction, so parallel reservations never both
 see the old usage.
@@ -45,10 +45,12 @@ def reserve(
 
 
 def reserve_with_usage(
-    applied: list[Applied], currency: str, amount: int, force: bool = False
+    applied: list[Applied], currency: str, amount: int, force: bool = False,
+    locked: dict[str, tuple[int, int | None, str]] | None = None,
 ) -> tuple[list[dict[str, Any]], Used]:
     """:func:`reserve`, with the usage rows after the reservation (by usage key), so
-    the answer's remaining budget needs no second read."""
+    the answer's remaining budget needs no second read. ``locked``: the budgets as the
+    caller already locked them (:func:`move`); locked here otherwise."""
     if any(a.budget.currency != currency for a in applied):
         raise Refusal("currency_mismatch")
     if not force and any(
@@ -60,7 +62,8 @@ def reserve_with_usage(
         return [], {}
     # The definitions may be a cached copy (up to 2 s old): the limits are checked
     # again against the rows as locked, and a budget removed meanwhile no longer applies.
-    fresh = purchases_repo.lock_budgets(a.budget.id for a in applied)
+    fresh = locked if locked is not None else purchases_repo.lock_budgets(
+        a.budget.id for a in applied)
     applied = [a for a in applied if a.budget.id in fresh]
     if any(fresh[a.budget.id][2] != currency for a in applied):
         raise Refusal("currency_mismatch")
@@ -92,9 +95,29 @@ def release(charges: Iterable[dict[str, Any]]) -> None:
     """Give back what ``charges`` reserved (budgets locked first, as in reserving);
     usage of a removed budget is gone with it."""
     charges = list(charges)
-    if not charges:
-        return
-    purchases_repo.lock_budgets(str(c["budget"]) for c in charges)
+    if charges:
+        purchases_repo.lock_budgets(str(c["budget"]) for c in charges)
+        _give_back(charges)
+
+
+def move(
+    charges: Iterable[dict[str, Any]], applied: list[Applied], currency: str, amount: int
+) -> list[dict[str, Any]]:
+    """Give back what ``charges`` reserved and reserve ``amount`` in the budgets that
+    apply now (:func:`reserve`, which may raise :class:`Refusal`): a changed amount.
+    Every budget of both, old and new, is locked by one statement in id order first:
+    locking the old ones and then the new ones could deadlock with a parallel move
+    over the same budgets the other way round."""
+    charges = list(charges)
+    locked = purchases_repo.lock_budgets(
+        [str(c["budget"]) for c in charges] + [a.budget.id for a in applied]
+    )
+    _give_back(charges)
+    return reserve_with_usage(applied, currency, amount, locked=locked)[0]
+
+
+def _give_back(charges: list[dict[str, Any]]) -> None:
+    """Subtract the charges from their usage rows (the caller holds the budgets' locks)."""
     rows = purchases_repo.usage_by_ids(str(c["usage"]) for c in charges)
     for c in charges:
         row = rows.get(str(c["usage"]))
